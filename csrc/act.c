@@ -1,0 +1,2 @@
+/* act.c — placeholder until its owner lands it. */
+#include "nnfast.h"

@@ -1,0 +1,41 @@
+# cython: language_level=3
+"""nnfast._C — the Cython seam between NumPy arrays and the C kernels of csrc/.
+
+Only marshalling lives here: typed, C-contiguous memoryviews in, a C call with the GIL
+released, nothing out but what the kernel wrote. Checks are limited to what the C side relies
+on (matching sizes); user-facing validation with friendly messages is in the Python API.
+One .pxi per kernel family, each with its own `cdef extern` block from nnfast.h.
+"""
+from libc.stdint cimport int64_t
+
+cdef extern from "nnfast.h":
+    ctypedef int64_t nf_int
+    void nf_set_num_threads(int n) nogil
+    int nf_get_num_threads() nogil
+    int nf_has_openmp() nogil
+    int nf_cpu_has(const char *feature) nogil
+
+
+def set_num_threads(int n):
+    if n < 1:
+        raise ValueError(f"number of threads must be >= 1, got {n}")
+    nf_set_num_threads(n)
+
+
+def get_num_threads():
+    return nf_get_num_threads()
+
+
+def has_openmp():
+    return bool(nf_has_openmp())
+
+
+def cpu_has(str feature):
+    b = feature.encode()
+    return bool(nf_cpu_has(b))
+
+
+include "_C_gemm.pxi"
+include "_C_act.pxi"
+include "_C_loss.pxi"
+include "_C_optim.pxi"

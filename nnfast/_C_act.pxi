@@ -1,0 +1,1 @@
+# act family (csrc/act.c): declarations and wrappers added by its owner.

@@ -1,0 +1,1 @@
+# loss family (csrc/loss.c): declarations and wrappers added by its owner.

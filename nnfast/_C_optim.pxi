@@ -1,0 +1,1 @@
+# optim family (csrc/optim.c): declarations and wrappers added by its owner.
