@@ -1,1 +1,120 @@
-"""nnfast — a small, fast neural-network training engine with a PyTorch-like API."""
+"""nnfast — a small, fast neural-network training engine with a PyTorch-like API.
+
+    import nnfast as nf
+    from nnfast import nn, optim
+"""
+import numpy as _np
+
+from . import _C
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .errors import DTypeError, ShapeError
+from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
+from .tensor import (Tensor, bool_, cat, double, float, float32, float64, int32, int64,  # noqa: A004
+                     long, stack, where)
+from .tensor import abs, exp, log, matmul, max, mean, min, sqrt, sum  # noqa: A004,F401
+from .tensor import pow, reshape, transpose, flatten, permute, unsqueeze, squeeze, clamp  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new tensor holding a copy of data.
+
+    Like torch.tensor: NumPy arrays keep their dtype, Python floats become float32, Python
+    ints int64, bools bool."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        arr = _np.array(data, dtype=dtype, copy=True)
+    elif isinstance(data, _np.ndarray):
+        arr = data.copy()
+    else:
+        arr = _np.array(data)
+        if arr.dtype == _np.float64:
+            arr = arr.astype(_np.float32)
+        elif arr.dtype.kind in "iu":
+            arr = arr.astype(_np.int64)
+    return Tensor._make(arr, requires_grad)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with a NumPy array (no copy), as torch.from_numpy."""
+    if not isinstance(array, _np.ndarray):
+        raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
+    return Tensor._make(array)
+
+
+def as_tensor(data, dtype=None):
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
+        return data
+    if isinstance(data, _np.ndarray) and (dtype is None or data.dtype == dtype):
+        return Tensor._make(data)
+    return tensor(data, dtype=dtype)
+
+
+def _factory(fill):
+    def make(*size, dtype=None, requires_grad=False):
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        return Tensor._make(fill(size, _np.dtype(dtype or _np.float32)), requires_grad)
+    return make
+
+
+zeros = _factory(lambda s, d: _np.zeros(s, d))
+ones = _factory(lambda s, d: _np.ones(s, d))
+empty = _factory(lambda s, d: _np.empty(s, d))
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    return Tensor._make(_np.full(size, fill_value, _np.dtype(dtype or _np.float32)), requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return Tensor._make(_np.zeros(t.shape, dtype or t.dtype), requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return Tensor._make(_np.ones(t.shape, dtype or t.dtype), requires_grad)
+
+
+def arange(*args, dtype=None):
+    arr = _np.arange(*args)
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    elif arr.dtype.kind == "f":
+        arr = arr.astype(_np.float32)
+    return Tensor._make(arr)
+
+
+def _random_factory(draw):
+    def make(*size, dtype=None, requires_grad=False, generator=None):
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        from . import random as r
+        g = generator or r.default_generator()
+        return Tensor._make(draw(g, size).astype(dtype or _np.float32), requires_grad)
+    return make
+
+
+rand = _random_factory(lambda g, s: g.random(s))
+randn = _random_factory(lambda g, s: g.standard_normal(s))
+
+
+def randint(low, high=None, size=(), dtype=None, generator=None):
+    from . import random as r
+    if high is None:
+        low, high = 0, low
+    g = generator or r.default_generator()
+    return Tensor._make(g.integers(low, high, size).astype(dtype or _np.int64))
+
+
+def set_num_threads(n):
+    """Threads used by nnfast's kernels (OpenMP); also settable with OMP_NUM_THREADS."""
+    _C.set_num_threads(int(n))
+
+
+def get_num_threads():
+    return _C.get_num_threads()
+
+
+from . import nn, optim  # noqa: E402,F401

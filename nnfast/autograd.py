@@ -1,0 +1,179 @@
+"""The tape: coarse nodes and a topological backward pass.
+
+A node is made once per layer call or fused operation (not per scalar), holding the input
+tensors and a closure that calls the matching compiled backward. `backward()` walks the graph
+in reverse topological order, handing each node the gradient of its output and adding what it
+returns into its inputs' gradients.
+
+A node's backward closure returns one gradient array (or None) per input. A node may instead
+write a leaf's gradient straight into that leaf's storage through `grad_sink(leaf)` (this is
+how Linear puts dW into the optimizer's flat gradient buffer without a temporary) and then
+return None for it.
+"""
+import numpy as np
+
+_grad_enabled = True
+
+
+class Node:
+    __slots__ = ("inputs", "backward", "name")
+
+    def __init__(self, inputs, backward, name):
+        self.inputs = inputs      # tuple of Tensors (or None), aligned with backward's result
+        self.backward = backward  # grad_out (ndarray) -> tuple of ndarray-or-None
+        self.name = name
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class set_grad_enabled:
+    """Context manager / function that sets gradient recording on or off (as in PyTorch)."""
+
+    def __init__(self, mode):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable gradient recording inside a `with` block or a decorated function."""
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Enable gradient recording inside a `with` block or a decorated function."""
+    mode = True
+
+
+def needs_grad(*inputs):
+    """True when an op over these inputs must record a node."""
+    if not _grad_enabled:
+        return False
+    for t in inputs:
+        if t is not None and t.requires_grad:
+            return True
+    return False
+
+
+def grad_sink(leaf):
+    """Where a node may write `leaf`'s gradient directly: (array, accumulate).
+
+    accumulate=False means the caller must overwrite every element of the array; True means
+    add into it. The leaf's `.grad` is set to the array before the caller writes it.
+    """
+    from .tensor import Tensor
+    g = leaf.grad
+    if g is not None:
+        d = g.data
+        if d.flags.c_contiguous and d.flags.writeable and d.dtype == leaf.data.dtype:
+            return d, True
+        return None, False
+    buf = leaf._grad_buf
+    if buf is None or buf.shape != leaf.data.shape:
+        buf = np.empty_like(leaf.data)
+    leaf.grad = Tensor._make(buf)
+    return buf, False
+
+
+def _accumulate_leaf(leaf, g):
+    from .tensor import Tensor
+    if g.shape != leaf.data.shape:
+        g = np.broadcast_to(g, leaf.data.shape)
+    if leaf.grad is None:
+        buf = leaf._grad_buf
+        if buf is not None and buf.shape == leaf.data.shape:
+            np.copyto(buf, g)
+        else:
+            buf = np.array(g, dtype=leaf.data.dtype, copy=True)
+        leaf.grad = Tensor._make(buf)
+    else:
+        leaf.grad.data += g
+
+
+def _topological_order(root):
+    """Tensors reachable from root that require grad; inputs come before their outputs."""
+    order = []
+    seen = set()
+    stack = [(root, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        node = t._node
+        if node is not None:
+            for inp in node.inputs:
+                if inp is not None and inp.requires_grad and id(inp) not in seen:
+                    stack.append((inp, False))
+    return order
+
+
+def run_backward(root, grad):
+    """Backpropagate `grad` (an ndarray shaped like root) through the graph behind root."""
+    global _grad_enabled
+    prev = _grad_enabled
+    _grad_enabled = False
+    try:
+        order = _topological_order(root)
+        pending = {id(root): grad}
+        for t in reversed(order):
+            g = pending.pop(id(t), None)
+            if g is None:
+                continue
+            node = t._node
+            if node is None:
+                _accumulate_leaf(t, g)
+                continue
+            if t._retains_grad:
+                _accumulate_leaf(t, g)
+            in_grads = node.backward(g)
+            for inp, gi in zip(node.inputs, in_grads):
+                if gi is None or inp is None or not inp.requires_grad:
+                    continue
+                k = id(inp)
+                prev_g = pending.get(k)
+                # Never add in place: gi may alias another input's gradient.
+                pending[k] = gi if prev_g is None else prev_g + gi
+    finally:
+        _grad_enabled = prev

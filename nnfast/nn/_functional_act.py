@@ -1,0 +1,2 @@
+"""Functional activations (owned by the act.c family)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""Functional losses (owned by the loss.c family)."""
+__all__ = []

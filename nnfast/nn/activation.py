@@ -1,0 +1,2 @@
+"""Activation modules (owned by the act.c family)."""
+__all__ = []

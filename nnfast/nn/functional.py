@@ -1,0 +1,99 @@
+"""nnfast.nn.functional — the stateless twins of the layers (PyTorch's torch.nn.functional)."""
+import numpy as np
+
+from .. import _C
+from .. import autograd as ag
+from ..errors import DTypeError, ShapeError
+from ..tensor import Tensor
+
+from ._functional_act import *  # noqa: F401,F403
+from ._functional_loss import *  # noqa: F401,F403
+
+
+def _as_tensor(x, who):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor._make(x)
+    raise TypeError(f"{who}: expected a Tensor, got {type(x).__name__}")
+
+
+def linear(input, weight, bias=None, _who="linear"):
+    """y = x @ weight^T + bias over the last dimension of x (any leading shape)."""
+    x = _as_tensor(input, _who)
+    w = weight
+    xd, wd = x.data, w.data
+    if wd.ndim != 2:
+        raise ShapeError(f"{_who}: weight must be 2-D (out_features, in_features), "
+                         f"got shape {wd.shape}")
+    n_out, n_in = wd.shape
+    if xd.ndim == 0 or xd.shape[-1] != n_in:
+        raise ShapeError(f"{_who}: expected input with last dimension {n_in} "
+                         f"(in_features), got input of shape {xd.shape}")
+    if xd.dtype != wd.dtype:
+        kind = "floating" if xd.dtype.kind == "f" else "integer"
+        raise DTypeError(f"{_who}: input has dtype {xd.dtype} ({kind}) but the weight is "
+                         f"{wd.dtype}; convert the input with .float() (or the model with "
+                         f".double())")
+    if bias is not None and bias.data.shape != (n_out,):
+        raise ShapeError(f"{_who}: bias must have shape ({n_out},), got {bias.data.shape}")
+    lead = xd.shape[:-1]
+    x2 = np.ascontiguousarray(xd.reshape(-1, n_in))
+    m = x2.shape[0]
+    fast = wd.dtype == np.float32
+    if fast:
+        w2 = wd if wd.flags.c_contiguous else np.ascontiguousarray(wd)
+        out = np.empty((m, n_out), dtype=np.float32)
+        _C.linear_forward(out, x2, w2, None if bias is None else bias.data)
+    else:
+        w2 = wd
+        out = x2 @ wd.T
+        if bias is not None:
+            out += bias.data
+    if not ag.needs_grad(x, w, bias):
+        return Tensor._make(out.reshape(lead + (n_out,)))
+
+    def backward(g):
+        g2 = np.ascontiguousarray(g.reshape(m, n_out), dtype=wd.dtype)
+        dx = np.empty_like(x2) if x.requires_grad else None
+        dw_dest = db_dest = None
+        dw_sink = db_sink = None
+        if fast:
+            # Write parameter gradients straight into the leaves' storage when we can.
+            acc = None
+            if w.requires_grad and w._node is None:
+                dw_sink, acc_w = ag.grad_sink(w)
+                if dw_sink is not None:
+                    acc = acc_w
+            if bias is not None and bias.requires_grad and bias._node is None:
+                db_sink, acc_b = ag.grad_sink(bias)
+                if db_sink is not None:
+                    if acc is None:
+                        acc = acc_b
+                    elif acc_b != acc:
+                        # one sink is fresh, the other accumulates: make both accumulate
+                        (db_sink if not acc_b else dw_sink)[...] = 0
+                        acc = True
+            dw_dest = dw_sink if dw_sink is not None else (
+                np.empty_like(wd) if w.requires_grad else None)
+            db_dest = db_sink if db_sink is not None else (
+                np.empty(n_out, np.float32) if bias is not None and bias.requires_grad else None)
+            use_acc = bool(acc) if (dw_sink is not None or db_sink is not None) else False
+            if use_acc and dw_sink is None and dw_dest is not None:
+                dw_dest[...] = 0
+            if use_acc and db_sink is None and db_dest is not None:
+                db_dest[...] = 0
+            _C.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc)
+        else:
+            if dx is not None:
+                dx = g2 @ wd
+            if w.requires_grad:
+                dw_dest = g2.T @ x2
+            if bias is not None and bias.requires_grad:
+                db_dest = g2.sum(axis=0)
+        return (None if dx is None else dx.reshape(xd.shape),
+                None if dw_sink is not None else dw_dest,
+                None if db_sink is not None else db_dest)
+
+    return Tensor._make(out.reshape(lead + (n_out,)), True,
+                        ag.Node((x, w, bias), backward, "Linear"))

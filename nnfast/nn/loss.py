@@ -1,0 +1,2 @@
+"""Loss modules (owned by the loss.c family)."""
+__all__ = []
