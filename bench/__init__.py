@@ -1,0 +1,1 @@
+"""Head-to-head benchmarks of nnfast against PyTorch (and JAX when installed)."""
