@@ -24,6 +24,11 @@
 
 #include "nnfast.h"
 
+#ifndef _OPENMP
+/* Built without OpenMP (NNFAST_NO_OPENMP=1): the loops below run serially as written. */
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#endif
+
 /* Below this many elements a loop is not worth waking the OpenMP team for. */
 #define NF_LOSS_OMP_MIN 65536
 /* Inner positions processed together by the K-dimensional cross-entropy panel. */

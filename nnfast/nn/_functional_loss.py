@@ -86,7 +86,7 @@ class _Reference:
         scale = _safe_inverse(W)
         _put(out, loss)
         if dinput is not None:
-            g = np.exp(logp) * ((1 - eps) * wy + (eps / C) * w.sum())[:, None, :]
+            g = np.exp(logp) * (((1 - eps) * wy + (eps / C) * w.sum()) * keep)[:, None, :]
             g -= (eps / C) * w[:, None] * keep[:, None, :]
             hit = np.take_along_axis(g, ys, 1) - (1 - eps) * wy[:, None, :]
             np.put_along_axis(g, ys, hit, 1)
