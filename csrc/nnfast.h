@@ -75,7 +75,56 @@ void nf_linear_backward(float *dinp, float *dweight, float *dbias,
 /* ===================================================================================== */
 /* loss.c — fused loss value + gradient kernels                                          */
 /* ===================================================================================== */
-/* (declarations added by the loss.c owner) */
+/* Every kernel returns the reduced loss as a double: mean or sum, or for reduction none the
+ * plain sum of the per-element losses (a free finiteness check for the caller).
+ * Optional outputs may be NULL: out (per-element losses, for reduction none), dinput,
+ * dtarget. Gradient buffers are overwritten with d(returned value)/d(input) for an upstream
+ * gradient of 1 (for reduction none: d(out[i])/d(input[i]) per element). */
+enum { NF_REDUCTION_NONE = 0, NF_REDUCTION_MEAN = 1, NF_REDUCTION_SUM = 2 }; /* = ATen's */
+
+/* Pointwise regression losses on d = input - target, all arrays [n]; weight[n] or NULL
+ * multiplies each element's loss. Returns scale * sum_i w_i l_i, and dinput = scale * w * dl/dd,
+ * dtarget = -dinput. The caller picks scale: 1 (sum, none), 1/n or 1/sum(w) (mean). */
+double nf_mse_loss(float *out, float *dinput, float *dtarget, const float *input,
+                   const float *target, const float *weight, nf_int n, float scale);
+double nf_l1_loss(float *out, float *dinput, float *dtarget, const float *input,
+                  const float *target, const float *weight, nf_int n, float scale);
+double nf_huber_loss(float *out, float *dinput, float *dtarget, const float *input,
+                     const float *target, const float *weight, nf_int n, float scale,
+                     float delta);                                   /* delta > 0 */
+double nf_smooth_l1_loss(float *out, float *dinput, float *dtarget, const float *input,
+                         const float *target, nf_int n, float scale, float beta); /* beta > 0 */
+
+/* Cross entropy = log-softmax over C + NLL, fused. input[outer, C, inner] logits (an
+ * (N, C, d1, ...) tensor with inner = d1*...), target[outer, inner] class indices, each in
+ * [0, C) or == ignore_index; weight[C] or NULL; 0 <= label_smoothing <= 1.
+ * out[outer, inner] or NULL; dinput[outer, C, inner] or NULL.
+ * Mean divides by the sum of weight[target] over non-ignored positions (0/0 = NaN if none). */
+double nf_cross_entropy_loss(float *out, float *dinput, const float *input,
+                             const int64_t *target, const float *weight, nf_int outer,
+                             nf_int C, nf_int inner, nf_int ignore_index, int reduction,
+                             float label_smoothing);
+/* NLL on log-probabilities, same layout and rules (loss = -weight[y] * input[o, y, j]). */
+double nf_nll_loss(float *out, float *dinput, const float *input, const int64_t *target,
+                   const float *weight, nf_int outer, nf_int C, nf_int inner,
+                   nf_int ignore_index, int reduction);
+/* Cross entropy with class-probability targets: input, target, dinput, dtarget
+ * [outer, C, inner]; out[outer, inner]; weight[C] or NULL. Mean divides by outer*inner. */
+double nf_cross_entropy_prob_loss(float *out, float *dinput, float *dtarget, const float *input,
+                                  const float *target, const float *weight, nf_int outer,
+                                  nf_int C, nf_int inner, int reduction,
+                                  float label_smoothing);
+
+/* Binary cross entropy on probabilities input[n] in [0, 1], target[n]; weight repeats with
+ * period wperiod (weight[i % wperiod]; a weight broadcast over the trailing dimensions of
+ * the input) or is NULL. Returns scale * sum (scale as for the pointwise losses). */
+double nf_bce_loss(float *out, float *dinput, float *dtarget, const float *input,
+                   const float *target, const float *weight, nf_int wperiod, nf_int n,
+                   float scale);
+/* BCE with logits input[n]; pos_weight repeats with period qperiod, or is NULL. */
+double nf_bce_logits_loss(float *out, float *dinput, float *dtarget, const float *input,
+                          const float *target, const float *weight, nf_int wperiod,
+                          const float *pos_weight, nf_int qperiod, nf_int n, float scale);
 
 /* ===================================================================================== */
 /* optim.c — fused optimizer updates over flat buffers                                   */

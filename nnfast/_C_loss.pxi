@@ -1,1 +1,203 @@
-# loss family (csrc/loss.c): declarations and wrappers added by its owner.
+# loss family (csrc/loss.c): fused loss value + gradient kernels.
+#
+# Arrays travel flattened (1-D, C-contiguous); the Python edge reshapes. Optional outputs and
+# weights are None or arrays; only the sizes the kernels rely on are checked here.
+
+cdef extern from "nnfast.h":
+    double nf_mse_loss(float *out, float *dinput, float *dtarget, const float *input,
+                       const float *target, const float *weight, nf_int n, float scale) nogil
+    double nf_l1_loss(float *out, float *dinput, float *dtarget, const float *input,
+                      const float *target, const float *weight, nf_int n, float scale) nogil
+    double nf_huber_loss(float *out, float *dinput, float *dtarget, const float *input,
+                         const float *target, const float *weight, nf_int n, float scale,
+                         float delta) nogil
+    double nf_smooth_l1_loss(float *out, float *dinput, float *dtarget, const float *input,
+                             const float *target, nf_int n, float scale, float beta) nogil
+    double nf_cross_entropy_loss(float *out, float *dinput, const float *input,
+                                 const int64_t *target, const float *weight, nf_int outer,
+                                 nf_int C, nf_int inner, nf_int ignore_index, int reduction,
+                                 float label_smoothing) nogil
+    double nf_nll_loss(float *out, float *dinput, const float *input, const int64_t *target,
+                       const float *weight, nf_int outer, nf_int C, nf_int inner,
+                       nf_int ignore_index, int reduction) nogil
+    double nf_cross_entropy_prob_loss(float *out, float *dinput, float *dtarget,
+                                      const float *input, const float *target,
+                                      const float *weight, nf_int outer, nf_int C,
+                                      nf_int inner, int reduction, float label_smoothing) nogil
+    double nf_bce_loss(float *out, float *dinput, float *dtarget, const float *input,
+                       const float *target, const float *weight, nf_int wperiod, nf_int n,
+                       float scale) nogil
+    double nf_bce_logits_loss(float *out, float *dinput, float *dtarget, const float *input,
+                              const float *target, const float *weight, nf_int wperiod,
+                              const float *pos_weight, nf_int qperiod, nf_int n,
+                              float scale) nogil
+
+
+cdef float *_loss_out(object arr, nf_int n, str what) except? NULL:
+    """Pointer into an optional writable float32 array of exactly n elements (NULL if None)."""
+    cdef float[::1] v
+    if arr is None:
+        return NULL
+    v = arr
+    if v.shape[0] != n:
+        raise ValueError(f"loss kernel: {what} has {v.shape[0]} elements, expected {n}")
+    if n == 0:
+        return NULL
+    return &v[0]
+
+
+cdef const float *_loss_in(object arr, nf_int n, str what, bint period=False) except? NULL:
+    """Pointer into an optional float32 input of n elements (or, if period, n % size == 0)."""
+    cdef const float[::1] v
+    if arr is None:
+        return NULL
+    v = arr
+    if period:
+        if v.shape[0] == 0 or (n % v.shape[0]) != 0:
+            raise ValueError(f"loss kernel: {what} of {v.shape[0]} elements does not tile {n}")
+    elif v.shape[0] != n:
+        raise ValueError(f"loss kernel: {what} has {v.shape[0]} elements, expected {n}")
+    if v.shape[0] == 0:
+        return NULL
+    return &v[0]
+
+
+_POINTWISE_KINDS = {"mse": 0, "l1": 1, "huber": 2, "smooth_l1": 3}
+
+
+def pointwise_loss(str kind, out, dinput, dtarget, const float[::1] input,
+                   const float[::1] target, weight, float scale, float param=1.0):
+    """MSE / L1 / Huber(param=delta) / SmoothL1(param=beta) over flat arrays; returns the
+    reduced value scale * sum(w * loss)."""
+    cdef nf_int n = input.shape[0]
+    cdef int k = _POINTWISE_KINDS[kind]
+    if target.shape[0] != n:
+        raise ValueError(f"pointwise_loss: input has {n} elements, target {target.shape[0]}")
+    if k == 3 and weight is not None:
+        raise ValueError("pointwise_loss: smooth_l1 takes no weight")
+    cdef float *po = _loss_out(out, n, "out")
+    cdef float *pdi = _loss_out(dinput, n, "dinput")
+    cdef float *pdt = _loss_out(dtarget, n, "dtarget")
+    cdef const float *pw = _loss_in(weight, n, "weight")
+    cdef double r = 0.0
+    if n == 0:
+        return 0.0
+    with nogil:
+        if k == 0:
+            r = nf_mse_loss(po, pdi, pdt, &input[0], &target[0], pw, n, scale)
+        elif k == 1:
+            r = nf_l1_loss(po, pdi, pdt, &input[0], &target[0], pw, n, scale)
+        elif k == 2:
+            r = nf_huber_loss(po, pdi, pdt, &input[0], &target[0], pw, n, scale, param)
+        else:
+            r = nf_smooth_l1_loss(po, pdi, pdt, &input[0], &target[0], n, scale, param)
+    return r
+
+
+def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] target, weight,
+                       nf_int outer, nf_int C, nf_int inner, nf_int ignore_index,
+                       int reduction, float label_smoothing):
+    """Fused log-softmax + NLL over input[outer*C*inner] (layout [outer, C, inner]),
+    target[outer*inner] class indices (validated by the caller)."""
+    cdef nf_int npos = outer * inner
+    if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
+        raise ValueError(f"cross_entropy_loss: input {input.shape[0]}, target "
+                         f"{target.shape[0]} for outer={outer} C={C} inner={inner}")
+    cdef float *po = _loss_out(out, npos, "out")
+    cdef float *pdi = _loss_out(dinput, npos * C, "dinput")
+    cdef const float *pw = _loss_in(weight, C, "weight")
+    cdef double r = 0.0
+    if npos == 0:
+        return 0.0
+    with nogil:
+        r = nf_cross_entropy_loss(po, pdi, &input[0], &target[0], pw, outer, C, inner,
+                                  ignore_index, reduction, label_smoothing)
+    return r
+
+
+def nll_loss(out, dinput, const float[::1] input, const int64_t[::1] target, weight,
+             nf_int outer, nf_int C, nf_int inner, nf_int ignore_index, int reduction):
+    """NLL on log-probabilities, same layout as cross_entropy_loss."""
+    cdef nf_int npos = outer * inner
+    if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
+        raise ValueError(f"nll_loss: input {input.shape[0]}, target {target.shape[0]} for "
+                         f"outer={outer} C={C} inner={inner}")
+    cdef float *po = _loss_out(out, npos, "out")
+    cdef float *pdi = _loss_out(dinput, npos * C, "dinput")
+    cdef const float *pw = _loss_in(weight, C, "weight")
+    cdef double r = 0.0
+    if npos == 0:
+        return 0.0
+    with nogil:
+        r = nf_nll_loss(po, pdi, &input[0], &target[0], pw, outer, C, inner, ignore_index,
+                        reduction)
+    return r
+
+
+def cross_entropy_prob_loss(out, dinput, dtarget, const float[::1] input,
+                            const float[::1] target, weight, nf_int outer, nf_int C,
+                            nf_int inner, int reduction, float label_smoothing):
+    """Cross entropy with class-probability targets, layout [outer, C, inner]."""
+    cdef nf_int npos = outer * inner
+    if input.shape[0] != npos * C or target.shape[0] != npos * C or C < 1:
+        raise ValueError(f"cross_entropy_prob_loss: input {input.shape[0]}, target "
+                         f"{target.shape[0]} for outer={outer} C={C} inner={inner}")
+    cdef float *po = _loss_out(out, npos, "out")
+    cdef float *pdi = _loss_out(dinput, npos * C, "dinput")
+    cdef float *pdt = _loss_out(dtarget, npos * C, "dtarget")
+    cdef const float *pw = _loss_in(weight, C, "weight")
+    cdef double r = 0.0
+    if npos == 0:
+        return 0.0
+    with nogil:
+        r = nf_cross_entropy_prob_loss(po, pdi, pdt, &input[0], &target[0], pw, outer, C,
+                                       inner, reduction, label_smoothing)
+    return r
+
+
+def bce_loss(out, dinput, dtarget, const float[::1] input, const float[::1] target, weight,
+             float scale):
+    """BCE on probabilities; weight (or None) repeats with period len(weight)."""
+    cdef nf_int n = input.shape[0]
+    if target.shape[0] != n:
+        raise ValueError(f"bce_loss: input has {n} elements, target {target.shape[0]}")
+    cdef float *po = _loss_out(out, n, "out")
+    cdef float *pdi = _loss_out(dinput, n, "dinput")
+    cdef float *pdt = _loss_out(dtarget, n, "dtarget")
+    cdef const float *pw = NULL
+    cdef nf_int wp = 1
+    if n == 0:
+        return 0.0
+    if weight is not None:
+        pw = _loss_in(weight, n, "weight", True)
+        wp = len(weight)
+    cdef double r = 0.0
+    with nogil:
+        r = nf_bce_loss(po, pdi, pdt, &input[0], &target[0], pw, wp, n, scale)
+    return r
+
+
+def bce_logits_loss(out, dinput, dtarget, const float[::1] input, const float[::1] target,
+                    weight, pos_weight, float scale):
+    """BCE with logits; weight and pos_weight (or None) repeat with their own periods."""
+    cdef nf_int n = input.shape[0]
+    if target.shape[0] != n:
+        raise ValueError(f"bce_logits_loss: input has {n} elements, target {target.shape[0]}")
+    cdef float *po = _loss_out(out, n, "out")
+    cdef float *pdi = _loss_out(dinput, n, "dinput")
+    cdef float *pdt = _loss_out(dtarget, n, "dtarget")
+    cdef const float *pw = NULL
+    cdef const float *pq = NULL
+    cdef nf_int wp = 1, qp = 1
+    if n == 0:
+        return 0.0
+    if weight is not None:
+        pw = _loss_in(weight, n, "weight", True)
+        wp = len(weight)
+    if pos_weight is not None:
+        pq = _loss_in(pos_weight, n, "pos_weight", True)
+        qp = len(pos_weight)
+    cdef double r = 0.0
+    with nogil:
+        r = nf_bce_logits_loss(po, pdi, pdt, &input[0], &target[0], pw, wp, pq, qp, n, scale)
+    return r
