@@ -70,7 +70,49 @@ void nf_linear_backward(float *dinp, float *dweight, float *dbias,
 /* ===================================================================================== */
 /* act.c — activation forward and derivative kernels                                     */
 /* ===================================================================================== */
-/* (declarations added by the act.c owner) */
+/* Elementwise: n elements of C-contiguous float32; any n >= 0. Forward may run in place
+ * (out == inp), backward with dinp == dout. Backward = dout * f'(x), overwritten. */
+void nf_relu_forward(float *out, const float *inp, nf_int n);                 /* [n], [n] */
+void nf_relu_backward(float *dinp, const float *dout, const float *inp, nf_int n);
+void nf_leaky_relu_forward(float *out, const float *inp, nf_int n, float negative_slope);
+void nf_leaky_relu_backward(float *dinp, const float *dout, const float *inp, nf_int n,
+                            float negative_slope);
+void nf_elu_forward(float *out, const float *inp, nf_int n, float alpha);
+/* from the input (torch's non-inplace formula): x <= 0 ? dout*alpha*exp(x) : dout */
+void nf_elu_backward(float *dinp, const float *dout, const float *inp, nf_int n, float alpha);
+void nf_sigmoid_forward(float *out, const float *inp, nf_int n);
+/* sigmoid/tanh derivatives read the saved forward output out[n], not the input */
+void nf_sigmoid_backward(float *dinp, const float *dout, const float *out, nf_int n);
+void nf_tanh_forward(float *out, const float *inp, nf_int n);
+void nf_tanh_backward(float *dinp, const float *dout, const float *out, nf_int n);
+/* approximate_tanh: 0 = exact (erf), 1 = tanh approximation */
+void nf_gelu_forward(float *out, const float *inp, nf_int n, int approximate_tanh);
+void nf_gelu_backward(float *dinp, const float *dout, const float *inp, nf_int n,
+                      int approximate_tanh);
+void nf_silu_forward(float *out, const float *inp, nf_int n);
+void nf_silu_backward(float *dinp, const float *dout, const float *inp, nf_int n);
+
+/* PReLU over inp[N, C, S] with weight[C] (C == 1: one shared slope).
+ * Backward: dinp[N,C,S] and dweight[C] are overwritten; either may be NULL. */
+void nf_prelu_forward(float *out, const float *inp, const float *weight,
+                      nf_int N, nf_int C, nf_int S);
+void nf_prelu_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                       const float *weight, nf_int N, nf_int C, nf_int S);
+
+/* Softmax / LogSoftmax along D of inp[outer, D, inner] (dim of a tensor: outer = product of
+ * leading sizes, inner = product of trailing sizes). Backward reads the saved output.
+ * out must not alias inp (the exponentials are staged in out). */
+void nf_softmax_forward(float *out, const float *inp, nf_int outer, nf_int D, nf_int inner);
+void nf_softmax_backward(float *dinp, const float *dout, const float *out,
+                         nf_int outer, nf_int D, nf_int inner);
+void nf_log_softmax_forward(float *out, const float *inp, nf_int outer, nf_int D,
+                            nf_int inner);
+void nf_log_softmax_backward(float *dinp, const float *dout, const float *out,
+                             nf_int outer, nf_int D, nf_int inner);
+
+/* Test hook: out[n] = exp (which 0), expm1 (1, x <= 20), tanh (2) or erf (3) of inp[n], by
+ * act.c's vectorisable versions (ref 0) or by libm (ref 1). */
+void nf_act_math(float *out, const float *inp, nf_int n, int which, int ref);
 
 /* ===================================================================================== */
 /* loss.c — fused loss value + gradient kernels                                          */
