@@ -7,8 +7,10 @@ tests hold the compiled path to. Other dtypes raise DTypeError.
 
 Deviations from PyTorch:
 - inplace=True is done in place only when no gradient is being recorded for the input.
-  On a tensor that requires grad it raises RuntimeError: without version counters nnfast
-  cannot tell whether an earlier node saved the array being overwritten (PyTorch can).
+  When one is, the result is computed out of place instead (same values and gradients; the
+  input keeps its values): without version counters nnfast cannot tell whether an earlier
+  node saved the array that would be overwritten, and PyTorch models written with
+  nn.ReLU(inplace=True) must still train after changing the import.
 - Integer inputs raise DTypeError (PyTorch accepts some, e.g. relu on int64).
 - float64 GELU (exact) uses math.erf element by element: correct but slow; it exists for
   gradient checks.
@@ -51,14 +53,6 @@ def _check_input(input, who):
 def _flat(a):
     """A C-contiguous float32 1-D view (copying only when needed)."""
     return np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
-
-
-def _no_inplace_with_grad(x, who):
-    if ag.needs_grad(x):
-        raise RuntimeError(
-            f"{who}: inplace=True on a tensor that requires grad is not supported (nnfast "
-            f"cannot prove the overwritten values are not needed by backward); use "
-            f"inplace=False, or run under nnfast.no_grad()")
 
 
 # ===================================================================== NumPy references
@@ -153,8 +147,7 @@ def _elementwise(input, kind, who, a=0.0, inplace=False):
     x = _check_input(input, who)
     xd = x.data
     fast = xd.dtype == np.float32
-    if inplace:
-        _no_inplace_with_grad(x, who)
+    if inplace and not ag.needs_grad(x):
         if fast and xd.flags.c_contiguous and xd.flags.writeable:
             v = xd.reshape(-1)
             _C.act_forward(kind, v, v, a)
