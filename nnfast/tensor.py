@@ -47,6 +47,10 @@ class Tensor:
         if requires_grad and arr.dtype.kind != "f":
             raise RuntimeError(
                 f"only floating point tensors can require gradients (got dtype {arr.dtype})")
+        if not isinstance(arr, np.ndarray):
+            # NumPy ufuncs and full indexing return scalars for 0-d results; keep an ndarray
+            # so .numpy(), in-place ops and kernels always see an array.
+            arr = np.asarray(arr)
         self.data = arr
         self.requires_grad = bool(requires_grad)
         self.grad = None
