@@ -737,10 +737,12 @@ def matmul(a, b):
         a2 = ad if ad.ndim > 1 else ad[None, :]
         b2 = bd if bd.ndim > 1 else bd[:, None]
         g2 = g
-        if ad.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+        # Re-insert the dims matmul dropped: the trailing one (b 1-D) first, so that for
+        # 1-D @ 1-D the 0-d gradient becomes (1, 1).
         if bd.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+        if ad.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
         ga = gb = None
         if a.requires_grad:
             ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
