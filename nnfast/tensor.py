@@ -469,13 +469,49 @@ def _tensor_like(x, ref):
     if isinstance(x, Tensor):
         return x
     if isinstance(x, numbers.Number):
-        dt = ref.dtype if ref.dtype.kind == "f" else (
-            float32 if isinstance(x, builtins_float) else ref.dtype)
+        kind = ref.dtype.kind
+        if kind == "f" or isinstance(x, (bool, np.bool_)):
+            dt = ref.dtype
+        elif isinstance(x, numbers.Integral):
+            dt = ref.dtype if kind in "iu" else int64   # bool tensor (op) int -> int64
+        else:
+            dt = float32
         return Tensor._make(np.asarray(x, dtype=dt))
     arr = np.asarray(x)
     if arr.dtype == float64 and ref.dtype == float32:
         arr = arr.astype(float32)
     return Tensor._make(arr)
+
+
+def _category(dt):
+    return 2 if dt.kind in "fc" else (1 if dt.kind in "iu" else 0)
+
+
+def _promote(a, b):
+    """PyTorch's result dtype for a binary op on arrays a and b.
+
+    Unlike NumPy (int64 + float32 -> float64), the operand of the higher category (bool <
+    integer < float) decides; within a category a 0-d operand does not widen a dimensioned
+    one. Python scalars were already given a dtype by _tensor_like."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return da
+    ca, cb = _category(da), _category(db)
+    if ca != cb:
+        return da if ca > cb else db
+    if a.ndim == 0 and b.ndim > 0:
+        return db
+    if b.ndim == 0 and a.ndim > 0:
+        return da
+    return np.promote_types(da, db)
+
+
+def _common(a, b, floating=False):
+    """a's and b's arrays cast to their promoted dtype (float32 at least when floating)."""
+    dt = _promote(a.data, b.data)
+    if floating and dt.kind not in "fc":
+        dt = float32
+    return a.data.astype(dt, copy=False), b.data.astype(dt, copy=False)
 
 
 def _unbroadcast(g, shape):
@@ -513,21 +549,23 @@ def _binary_operands(a, b):
 
 def add(a, b):
     a, b = _binary_operands(a, b)
-    out = a.data + b.data
+    ad, bd = _common(a, b)
+    out = ad + bd
     sa, sb = a.shape, b.shape
     return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)), "Add")
 
 
 def sub(a, b):
     a, b = _binary_operands(a, b)
-    out = a.data - b.data
+    ad, bd = _common(a, b)
+    out = ad - bd
     sa, sb = a.shape, b.shape
     return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)), "Sub")
 
 
 def mul(a, b):
     a, b = _binary_operands(a, b)
-    ad, bd = a.data, b.data
+    ad, bd = _common(a, b)
     out = ad * bd
 
     def backward(g):
@@ -538,7 +576,7 @@ def mul(a, b):
 
 def div(a, b):
     a, b = _binary_operands(a, b)
-    ad, bd = a.data, b.data
+    ad, bd = _common(a, b, floating=True)  # true division: int / int is float32
     out = ad / bd
 
     def backward(g):
@@ -862,7 +900,8 @@ def stack(tensors, dim=0):
 def where(condition, a, b):
     a, b = _binary_operands(a, b)
     c = _data(condition).astype(bool)
-    out = np.where(c, a.data, b.data)
+    ad, bd = _common(a, b)
+    out = np.where(c, ad, bd)
     sa, sb = a.shape, b.shape
     return _result(out, (a, b), lambda g: (_unbroadcast(np.where(c, g, 0), sa),
                                             _unbroadcast(np.where(c, 0, g), sb)), "Where")
