@@ -588,20 +588,29 @@ def div(a, b):
 def pow(base, exponent):
     if isinstance(exponent, numbers.Number) and isinstance(base, Tensor):
         x = base.data
+        if x.dtype.kind not in "fc" and not isinstance(exponent, numbers.Integral):
+            x = x.astype(float32)  # int tensor ** 0.5 is float32, as in PyTorch
         out = np.power(x, exponent).astype(x.dtype, copy=False)
-        return _unary(base, out,
-                      lambda g: (g * exponent * np.power(x, exponent - 1),), "Pow")
+
+        def backward(g):
+            if exponent == 0:  # d/dx x**0 = 0 everywhere, including x = 0
+                return (np.zeros_like(g),)
+            return (g * exponent * np.power(x, exponent - 1),)
+        return _unary(base, out, backward, "Pow")
     base, exponent = _binary_operands(base, exponent)
-    bd, ed = base.data, exponent.data
+    bd, ed = _common(base, exponent)
     out = np.power(bd, ed)
 
     def backward(g):
-        gb = _unbroadcast(g * ed * np.power(bd, ed - 1), bd.shape) if base.requires_grad else None
-        ge = None
-        if exponent.requires_grad:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lg = np.where(bd > 0, np.log(np.where(bd > 0, bd, 1)), 0).astype(out.dtype)
-            ge = _unbroadcast(g * out * lg, ed.shape)
+        gb = ge = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if base.requires_grad:
+                d = np.where(ed == 0, 0, ed * np.power(bd, ed - 1)).astype(out.dtype)
+                gb = _unbroadcast(g * d, base.shape)
+            if exponent.requires_grad:
+                # PyTorch: out * log(base), zero where base == 0 and exponent >= 0.
+                d = np.where((bd == 0) & (ed >= 0), 0, out * np.log(bd)).astype(out.dtype)
+                ge = _unbroadcast(g * d, exponent.shape)
         return gb, ge
     return _result(out, (base, exponent), backward, "Pow")
 
