@@ -672,7 +672,9 @@ def _expand_grad(g, shape, axes, keepdim):
 
 def sum(x, dim=None, keepdim=False):
     axes = _norm_dims(dim, x.ndim)
-    out = np.asarray(x.data.sum(axis=axes, keepdims=keepdim), dtype=x.dtype)
+    # As torch: bool and integer sums are int64 (a bool "sum" would be a logical or).
+    dt = x.dtype if x.dtype.kind in "fc" else int64
+    out = np.asarray(x.data.sum(axis=axes, keepdims=keepdim, dtype=dt), dtype=dt)
     shape = x.shape
     return _unary(x, out, lambda g: (_expand_grad(g, shape, axes, keepdim),), "Sum")
 
