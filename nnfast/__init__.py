@@ -20,14 +20,14 @@ __version__ = "0.1.0"
 def tensor(data, dtype=None, requires_grad=False):
     """A new tensor holding a copy of data.
 
-    Like torch.tensor: NumPy arrays keep their dtype, Python floats become float32, Python
-    ints int64, bools bool."""
+    Like torch.tensor: NumPy arrays and scalars keep their dtype, Python floats become
+    float32, Python ints int64, bools bool."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
         arr = _np.array(data, dtype=dtype, copy=True)
-    elif isinstance(data, _np.ndarray):
-        arr = data.copy()
+    elif isinstance(data, (_np.ndarray, _np.generic)):
+        arr = _np.array(data, copy=True)   # NumPy arrays and scalars keep their dtype
     else:
         arr = _np.array(data)
         if arr.dtype == _np.float64:
