@@ -3,6 +3,8 @@
     import nnfast as nf
     from nnfast import nn, optim
 """
+import numbers as _numbers
+
 import numpy as _np
 
 from . import _C
@@ -66,7 +68,15 @@ empty = _factory(lambda s, d: _np.empty(s, d))
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
-    return Tensor._make(_np.full(size, fill_value, _np.dtype(dtype or _np.float32)), requires_grad)
+    """As torch.full: without dtype, a bool fill gives bool, an int int64, a float float32."""
+    if dtype is None:
+        if isinstance(fill_value, (bool, _np.bool_)):
+            dtype = _np.bool_
+        elif isinstance(fill_value, _numbers.Integral):
+            dtype = _np.int64
+        else:
+            dtype = _np.float32
+    return Tensor._make(_np.full(size, fill_value, _np.dtype(dtype)), requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
