@@ -110,10 +110,15 @@ rand = _random_factory(lambda g, s: g.random(s))
 randn = _random_factory(lambda g, s: g.standard_normal(s))
 
 
-def randint(low, high=None, size=(), dtype=None, generator=None):
+def randint(low, high=None, size=None, dtype=None, generator=None):
+    """Integers in [low, high): randint(high, size) or randint(low, high, size), as torch."""
     from . import random as r
+    if size is None and isinstance(high, (tuple, list)):
+        high, size = None, high   # the two-argument form randint(high, size)
     if high is None:
         low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing the required argument 'size'")
     g = generator or r.default_generator()
     return Tensor._make(g.integers(low, high, size).astype(dtype or _np.int64))
 
