@@ -37,6 +37,9 @@ def linear(input, weight, bias=None, _who="linear"):
                          f".double())")
     if bias is not None and bias.data.shape != (n_out,):
         raise ShapeError(f"{_who}: bias must have shape ({n_out},), got {bias.data.shape}")
+    if bias is not None and bias.data.dtype != wd.dtype:
+        raise DTypeError(f"{_who}: bias has dtype {bias.data.dtype} but the weight is "
+                         f"{wd.dtype}")
     lead = xd.shape[:-1]
     x2 = np.ascontiguousarray(xd.reshape(-1, n_in))
     m = x2.shape[0]
@@ -44,7 +47,7 @@ def linear(input, weight, bias=None, _who="linear"):
     if fast:
         w2 = wd if wd.flags.c_contiguous else np.ascontiguousarray(wd)
         out = np.empty((m, n_out), dtype=np.float32)
-        _C.linear_forward(out, x2, w2, None if bias is None else bias.data)
+        _C.linear_forward(out, x2, w2, None if bias is None else np.ascontiguousarray(bias.data))
     else:
         w2 = wd
         out = x2 @ wd.T
