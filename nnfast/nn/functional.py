@@ -77,8 +77,8 @@ def linear(input, weight, bias=None, _who="linear"):
                         # one sink is fresh, the other accumulates: make both accumulate
                         (db_sink if not acc_b else dw_sink)[...] = 0
                         acc = True
-            dw_dest = dw_sink if dw_sink is not None else (
-                np.empty_like(wd) if w.requires_grad else None)
+            dw_dest = dw_sink if dw_sink is not None else (   # C order, whatever wd's layout
+                np.empty(wd.shape, np.float32) if w.requires_grad else None)
             db_dest = db_sink if db_sink is not None else (
                 np.empty(n_out, np.float32) if bias is not None and bias.requires_grad else None)
             use_acc = bool(acc) if (dw_sink is not None or db_sink is not None) else False
