@@ -128,8 +128,11 @@ def grad_sink(leaf):
             return d, True
         return None, False
     buf = leaf._grad_buf
-    if buf is None or buf.shape != leaf.data.shape:
-        buf = np.empty_like(leaf.data)
+    if buf is None or buf.shape != leaf.data.shape or buf.dtype != leaf.data.dtype:
+        # C order even when leaf.data is not (empty_like would keep a Fortran layout)
+        buf = np.empty(leaf.data.shape, leaf.data.dtype)
+    elif not (buf.flags.c_contiguous and buf.flags.writeable):
+        return None, False   # the caller returns the gradient; _accumulate_leaf fills buf
     leaf.grad = Tensor._make(buf)
     return buf, False
 
