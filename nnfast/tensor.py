@@ -615,19 +615,24 @@ def pow(base, exponent):
     return _result(out, (base, exponent), backward, "Pow")
 
 
+def _floating(arr):
+    """Integer and bool inputs of exp/log/sqrt compute in float32, as in PyTorch."""
+    return arr if arr.dtype.kind in "fc" else arr.astype(float32)
+
+
 def exp(x):
-    out = np.exp(x.data)
+    out = np.exp(_floating(x.data))
     return _unary(x, out, lambda g: (g * out,), "Exp")
 
 
 def log(x):
-    xd = x.data
+    xd = _floating(x.data)
     out = np.log(xd)
     return _unary(x, out, lambda g: (g / xd,), "Log")
 
 
 def sqrt(x):
-    out = np.sqrt(x.data)
+    out = np.sqrt(_floating(x.data))
     return _unary(x, out, lambda g: (g / (2 * out),), "Sqrt")
 
 
