@@ -858,8 +858,10 @@ def squeeze(x, dim=None):
     if dim is None:
         out = np.squeeze(x.data)
     else:
-        d = dim % builtins.max(x.ndim, 1)
-        out = np.squeeze(x.data, d) if x.ndim and x.shape[d] == 1 else x.data
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        dims = _norm_dims(dims, x.ndim) if x.ndim else ()
+        # as torch: dims whose size is not 1 are left alone
+        out = np.squeeze(x.data, tuple(d for d in dims if x.shape[d] == 1))
     return _unary(x, out, lambda g: (g.reshape(src),), "Squeeze")
 
 
