@@ -675,8 +675,13 @@ def _expand_grad(g, shape, axes, keepdim):
     return np.broadcast_to(g, shape)
 
 
+def _reduce_all(dim):
+    """torch's sum/mean treat an empty dim list as 'every dim'."""
+    return None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim
+
+
 def sum(x, dim=None, keepdim=False):
-    axes = _norm_dims(dim, x.ndim)
+    axes = _norm_dims(_reduce_all(dim), x.ndim)
     # As torch: bool and integer sums are int64 (a bool "sum" would be a logical or).
     dt = x.dtype if x.dtype.kind in "fc" else int64
     out = np.asarray(x.data.sum(axis=axes, keepdims=keepdim, dtype=dt), dtype=dt)
@@ -687,7 +692,7 @@ def sum(x, dim=None, keepdim=False):
 def mean(x, dim=None, keepdim=False):
     if x.dtype.kind != "f":
         raise RuntimeError(f"mean(): input dtype should be floating point, got {x.dtype}")
-    axes = _norm_dims(dim, x.ndim)
+    axes = _norm_dims(_reduce_all(dim), x.ndim)
     out = np.asarray(x.data.mean(axis=axes, keepdims=keepdim), dtype=x.dtype)
     shape = x.shape
     count = 1
