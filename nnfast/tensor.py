@@ -643,6 +643,8 @@ def abs(x):
 
 def clamp(x, min=None, max=None):
     xd = x.data
+    if xd.dtype.kind in "biu" and any(isinstance(v, builtins_float) for v in (min, max)):
+        xd = xd.astype(float32)   # int tensor clamped to float bounds is float32 in torch
     out = np.clip(xd, min, max) if (min is not None or max is not None) else xd.copy()
 
     def backward(g):
