@@ -836,3 +836,46 @@ def test_pow_tensor_exponent_negative_base_matches_torch():
     base = np.array([-2.0, -0.5, 1.5, 0.0], F32)
     ex = np.array([2.0, 3.0, -1.0, 0.0], F32)
     check_op(None, torch.pow, nf.pow, inputs=[base, ex])
+
+
+@pytest.mark.parametrize("fn", ["exp", "log", "sqrt"])
+def test_unary_float_ops_on_int_tensors_are_float32(fn):
+    n = getattr(nf.arange(1, 5), fn)()
+    t = getattr(torch.arange(1, 5), fn)()
+    assert n.dtype == tdt(t) == F32
+    np.testing.assert_allclose(n.data, t.numpy(), rtol=1e-6)
+
+
+def test_clamp_int_tensor():
+    for lo, hi in ((1, 3), (0.5, 3), (None, 2.5)):
+        n, t = nf.arange(5).clamp(lo, hi), torch.arange(5).clamp(lo, hi)
+        assert n.dtype == tdt(t)
+        np.testing.assert_allclose(n.data, t.numpy())
+
+
+@pytest.mark.parametrize("dims", [(0, 2), (0, 1), [2], (-1, -3)])
+def test_squeeze_tuple_dims(dims):
+    check_op([(1, 3, 1)], lambda a: a.squeeze(dims if isinstance(dims, tuple) else tuple(dims)),
+             lambda a: a.squeeze(dims))
+
+
+def test_squeeze_out_of_range_raises():
+    with pytest.raises(IndexError):
+        nf.zeros(2, 3).squeeze(5)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_reduce_over_empty_dim_list_reduces_all(name, keepdim):
+    check_op([(2, 3)], lambda a: getattr(a, name)(dim=(), keepdim=keepdim),
+             lambda a: getattr(a, name)(dim=(), keepdim=keepdim))
+
+
+def test_numpy_array_on_left_of_matmul():
+    b = np.random.default_rng(16).standard_normal((3, 2)).astype(F32)
+    a = np.random.default_rng(17).standard_normal((4, 3)).astype(F32)
+    y = nf.tensor(b, requires_grad=True)
+    out = a @ y
+    assert isinstance(out, nf.Tensor)
+    out.sum().backward()
+    np.testing.assert_allclose(y.grad.data, a.T @ np.ones((4, 2), F32), rtol=1e-5)
