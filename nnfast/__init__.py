@@ -3,6 +3,8 @@
     import nnfast as nf
     from nnfast import nn, optim
 """
+import numbers as _numbers
+
 import numpy as _np
 
 from . import _C
@@ -20,14 +22,14 @@ __version__ = "0.1.0"
 def tensor(data, dtype=None, requires_grad=False):
     """A new tensor holding a copy of data.
 
-    Like torch.tensor: NumPy arrays keep their dtype, Python floats become float32, Python
-    ints int64, bools bool."""
+    Like torch.tensor: NumPy arrays and scalars keep their dtype, Python floats become
+    float32, Python ints int64, bools bool."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
         arr = _np.array(data, dtype=dtype, copy=True)
-    elif isinstance(data, _np.ndarray):
-        arr = data.copy()
+    elif isinstance(data, (_np.ndarray, _np.generic)):
+        arr = _np.array(data, copy=True)   # NumPy arrays and scalars keep their dtype
     else:
         arr = _np.array(data)
         if arr.dtype == _np.float64:
@@ -66,7 +68,15 @@ empty = _factory(lambda s, d: _np.empty(s, d))
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
-    return Tensor._make(_np.full(size, fill_value, _np.dtype(dtype or _np.float32)), requires_grad)
+    """As torch.full: without dtype, a bool fill gives bool, an int int64, a float float32."""
+    if dtype is None:
+        if isinstance(fill_value, (bool, _np.bool_)):
+            dtype = _np.bool_
+        elif isinstance(fill_value, _numbers.Integral):
+            dtype = _np.int64
+        else:
+            dtype = _np.float32
+    return Tensor._make(_np.full(size, fill_value, _np.dtype(dtype)), requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
@@ -100,10 +110,15 @@ rand = _random_factory(lambda g, s: g.random(s))
 randn = _random_factory(lambda g, s: g.standard_normal(s))
 
 
-def randint(low, high=None, size=(), dtype=None, generator=None):
+def randint(low, high=None, size=None, dtype=None, generator=None):
+    """Integers in [low, high): randint(high, size) or randint(low, high, size), as torch."""
     from . import random as r
+    if size is None and isinstance(high, (tuple, list)):
+        high, size = None, high   # the two-argument form randint(high, size)
     if high is None:
         low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing the required argument 'size'")
     g = generator or r.default_generator()
     return Tensor._make(g.integers(low, high, size).astype(dtype or _np.int64))
 

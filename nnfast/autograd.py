@@ -31,13 +31,34 @@ def is_grad_enabled():
     return _grad_enabled
 
 
+def _decorate(make_ctx, fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_ctx():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 class set_grad_enabled:
-    """Context manager / function that sets gradient recording on or off (as in PyTorch)."""
+    """Sets gradient recording on or off: as a call (takes effect at once), a context
+    manager (restores the previous mode on exit) or a function decorator (as in PyTorch)."""
 
     def __init__(self, mode):
         global _grad_enabled
         self.prev = _grad_enabled
-        _grad_enabled = bool(mode)
+        self.mode = bool(mode)
+        _grad_enabled = self.mode
+
+    def __call__(self, fn):
+        # Used as @set_grad_enabled(mode): undo the immediate effect of __init__ and apply
+        # the mode only while fn runs.
+        global _grad_enabled
+        _grad_enabled = self.prev
+        mode = self.mode
+        return _decorate(lambda: set_grad_enabled(mode), fn)
 
     def __enter__(self):
         return self
@@ -51,6 +72,14 @@ class set_grad_enabled:
 class _GradMode:
     mode = True
 
+    def __new__(cls, orig_func=None):
+        # `@no_grad` without parentheses, as PyTorch allows.
+        if orig_func is None:
+            return super().__new__(cls)
+        if not callable(orig_func):
+            raise TypeError(f"{cls.__name__}() takes no arguments")
+        return _decorate(cls, orig_func)
+
     def __enter__(self):
         global _grad_enabled
         self.prev = _grad_enabled
@@ -62,14 +91,7 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorate(self.__class__, fn)
 
 
 class no_grad(_GradMode):
@@ -106,8 +128,11 @@ def grad_sink(leaf):
             return d, True
         return None, False
     buf = leaf._grad_buf
-    if buf is None or buf.shape != leaf.data.shape:
-        buf = np.empty_like(leaf.data)
+    if buf is None or buf.shape != leaf.data.shape or buf.dtype != leaf.data.dtype:
+        # C order even when leaf.data is not (empty_like would keep a Fortran layout)
+        buf = np.empty(leaf.data.shape, leaf.data.dtype)
+    elif not (buf.flags.c_contiguous and buf.flags.writeable):
+        return None, False   # the caller returns the gradient; _accumulate_leaf fills buf
     leaf.grad = Tensor._make(buf)
     return buf, False
 

@@ -47,6 +47,10 @@ class Tensor:
         if requires_grad and arr.dtype.kind != "f":
             raise RuntimeError(
                 f"only floating point tensors can require gradients (got dtype {arr.dtype})")
+        if not isinstance(arr, np.ndarray):
+            # NumPy ufuncs and full indexing return scalars for 0-d results; keep an ndarray
+            # so .numpy(), in-place ops and kernels always see an array.
+            arr = np.asarray(arr)
         self.data = arr
         self.requires_grad = bool(requires_grad)
         self.grad = None
@@ -465,13 +469,49 @@ def _tensor_like(x, ref):
     if isinstance(x, Tensor):
         return x
     if isinstance(x, numbers.Number):
-        dt = ref.dtype if ref.dtype.kind == "f" else (
-            float32 if isinstance(x, builtins_float) else ref.dtype)
+        kind = ref.dtype.kind
+        if kind == "f" or isinstance(x, (bool, np.bool_)):
+            dt = ref.dtype
+        elif isinstance(x, numbers.Integral):
+            dt = ref.dtype if kind in "iu" else int64   # bool tensor (op) int -> int64
+        else:
+            dt = float32
         return Tensor._make(np.asarray(x, dtype=dt))
     arr = np.asarray(x)
     if arr.dtype == float64 and ref.dtype == float32:
         arr = arr.astype(float32)
     return Tensor._make(arr)
+
+
+def _category(dt):
+    return 2 if dt.kind in "fc" else (1 if dt.kind in "iu" else 0)
+
+
+def _promote(a, b):
+    """PyTorch's result dtype for a binary op on arrays a and b.
+
+    Unlike NumPy (int64 + float32 -> float64), the operand of the higher category (bool <
+    integer < float) decides; within a category a 0-d operand does not widen a dimensioned
+    one. Python scalars were already given a dtype by _tensor_like."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return da
+    ca, cb = _category(da), _category(db)
+    if ca != cb:
+        return da if ca > cb else db
+    if a.ndim == 0 and b.ndim > 0:
+        return db
+    if b.ndim == 0 and a.ndim > 0:
+        return da
+    return np.promote_types(da, db)
+
+
+def _common(a, b, floating=False):
+    """a's and b's arrays cast to their promoted dtype (float32 at least when floating)."""
+    dt = _promote(a.data, b.data)
+    if floating and dt.kind not in "fc":
+        dt = float32
+    return a.data.astype(dt, copy=False), b.data.astype(dt, copy=False)
 
 
 def _unbroadcast(g, shape):
@@ -509,21 +549,23 @@ def _binary_operands(a, b):
 
 def add(a, b):
     a, b = _binary_operands(a, b)
-    out = a.data + b.data
+    ad, bd = _common(a, b)
+    out = ad + bd
     sa, sb = a.shape, b.shape
     return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)), "Add")
 
 
 def sub(a, b):
     a, b = _binary_operands(a, b)
-    out = a.data - b.data
+    ad, bd = _common(a, b)
+    out = ad - bd
     sa, sb = a.shape, b.shape
     return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)), "Sub")
 
 
 def mul(a, b):
     a, b = _binary_operands(a, b)
-    ad, bd = a.data, b.data
+    ad, bd = _common(a, b)
     out = ad * bd
 
     def backward(g):
@@ -534,7 +576,7 @@ def mul(a, b):
 
 def div(a, b):
     a, b = _binary_operands(a, b)
-    ad, bd = a.data, b.data
+    ad, bd = _common(a, b, floating=True)  # true division: int / int is float32
     out = ad / bd
 
     def backward(g):
@@ -546,37 +588,51 @@ def div(a, b):
 def pow(base, exponent):
     if isinstance(exponent, numbers.Number) and isinstance(base, Tensor):
         x = base.data
+        if x.dtype.kind not in "fc" and not isinstance(exponent, numbers.Integral):
+            x = x.astype(float32)  # int tensor ** 0.5 is float32, as in PyTorch
         out = np.power(x, exponent).astype(x.dtype, copy=False)
-        return _unary(base, out,
-                      lambda g: (g * exponent * np.power(x, exponent - 1),), "Pow")
+
+        def backward(g):
+            if exponent == 0:  # d/dx x**0 = 0 everywhere, including x = 0
+                return (np.zeros_like(g),)
+            return (g * exponent * np.power(x, exponent - 1),)
+        return _unary(base, out, backward, "Pow")
     base, exponent = _binary_operands(base, exponent)
-    bd, ed = base.data, exponent.data
+    bd, ed = _common(base, exponent)
     out = np.power(bd, ed)
 
     def backward(g):
-        gb = _unbroadcast(g * ed * np.power(bd, ed - 1), bd.shape) if base.requires_grad else None
-        ge = None
-        if exponent.requires_grad:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lg = np.where(bd > 0, np.log(np.where(bd > 0, bd, 1)), 0).astype(out.dtype)
-            ge = _unbroadcast(g * out * lg, ed.shape)
+        gb = ge = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if base.requires_grad:
+                d = np.where(ed == 0, 0, ed * np.power(bd, ed - 1)).astype(out.dtype)
+                gb = _unbroadcast(g * d, base.shape)
+            if exponent.requires_grad:
+                # PyTorch: out * log(base), zero where base == 0 and exponent >= 0.
+                d = np.where((bd == 0) & (ed >= 0), 0, out * np.log(bd)).astype(out.dtype)
+                ge = _unbroadcast(g * d, exponent.shape)
         return gb, ge
     return _result(out, (base, exponent), backward, "Pow")
 
 
+def _floating(arr):
+    """Integer and bool inputs of exp/log/sqrt compute in float32, as in PyTorch."""
+    return arr if arr.dtype.kind in "fc" else arr.astype(float32)
+
+
 def exp(x):
-    out = np.exp(x.data)
+    out = np.exp(_floating(x.data))
     return _unary(x, out, lambda g: (g * out,), "Exp")
 
 
 def log(x):
-    xd = x.data
+    xd = _floating(x.data)
     out = np.log(xd)
     return _unary(x, out, lambda g: (g / xd,), "Log")
 
 
 def sqrt(x):
-    out = np.sqrt(x.data)
+    out = np.sqrt(_floating(x.data))
     return _unary(x, out, lambda g: (g / (2 * out),), "Sqrt")
 
 
@@ -587,6 +643,8 @@ def abs(x):
 
 def clamp(x, min=None, max=None):
     xd = x.data
+    if xd.dtype.kind in "biu" and any(isinstance(v, builtins_float) for v in (min, max)):
+        xd = xd.astype(float32)   # int tensor clamped to float bounds is float32 in torch
     out = np.clip(xd, min, max) if (min is not None or max is not None) else xd.copy()
 
     def backward(g):
@@ -619,9 +677,16 @@ def _expand_grad(g, shape, axes, keepdim):
     return np.broadcast_to(g, shape)
 
 
+def _reduce_all(dim):
+    """torch's sum/mean treat an empty dim list as 'every dim'."""
+    return None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim
+
+
 def sum(x, dim=None, keepdim=False):
-    axes = _norm_dims(dim, x.ndim)
-    out = np.asarray(x.data.sum(axis=axes, keepdims=keepdim), dtype=x.dtype)
+    axes = _norm_dims(_reduce_all(dim), x.ndim)
+    # As torch: bool and integer sums are int64 (a bool "sum" would be a logical or).
+    dt = x.dtype if x.dtype.kind in "fc" else int64
+    out = np.asarray(x.data.sum(axis=axes, keepdims=keepdim, dtype=dt), dtype=dt)
     shape = x.shape
     return _unary(x, out, lambda g: (_expand_grad(g, shape, axes, keepdim),), "Sum")
 
@@ -629,7 +694,7 @@ def sum(x, dim=None, keepdim=False):
 def mean(x, dim=None, keepdim=False):
     if x.dtype.kind != "f":
         raise RuntimeError(f"mean(): input dtype should be floating point, got {x.dtype}")
-    axes = _norm_dims(dim, x.ndim)
+    axes = _norm_dims(_reduce_all(dim), x.ndim)
     out = np.asarray(x.data.mean(axis=axes, keepdims=keepdim), dtype=x.dtype)
     shape = x.shape
     count = 1
@@ -733,10 +798,12 @@ def matmul(a, b):
         a2 = ad if ad.ndim > 1 else ad[None, :]
         b2 = bd if bd.ndim > 1 else bd[:, None]
         g2 = g
-        if ad.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+        # Re-insert the dims matmul dropped: the trailing one (b 1-D) first, so that for
+        # 1-D @ 1-D the 0-d gradient becomes (1, 1).
         if bd.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+        if ad.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
         ga = gb = None
         if a.requires_grad:
             ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
@@ -798,8 +865,10 @@ def squeeze(x, dim=None):
     if dim is None:
         out = np.squeeze(x.data)
     else:
-        d = dim % builtins.max(x.ndim, 1)
-        out = np.squeeze(x.data, d) if x.ndim and x.shape[d] == 1 else x.data
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        dims = _norm_dims(dims, x.ndim) if x.ndim else ()
+        # as torch: dims whose size is not 1 are left alone
+        out = np.squeeze(x.data, tuple(d for d in dims if x.shape[d] == 1))
     return _unary(x, out, lambda g: (g.reshape(src),), "Squeeze")
 
 
@@ -856,7 +925,8 @@ def stack(tensors, dim=0):
 def where(condition, a, b):
     a, b = _binary_operands(a, b)
     c = _data(condition).astype(bool)
-    out = np.where(c, a.data, b.data)
+    ad, bd = _common(a, b)
+    out = np.where(c, ad, bd)
     sa, sb = a.shape, b.shape
     return _result(out, (a, b), lambda g: (_unbroadcast(np.where(c, g, 0), sa),
                                             _unbroadcast(np.where(c, 0, g), sb)), "Where")

@@ -82,6 +82,18 @@ class ModuleList(Module):
         key = list(self._modules.keys())[idx]
         self.add_module(key, module)
 
+    def __delitem__(self, idx):
+        keys = list(self._modules.keys())
+        for k in (keys[idx] if isinstance(idx, slice) else [keys[idx]]):
+            del self._modules[k]
+        self._renumber(list(self._modules.values()))
+
+    def _renumber(self, items):
+        # keys stay the contiguous integers 0..n-1, as in PyTorch
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self._modules[str(i)] = m
+
     def __len__(self):
         return len(self._modules)
 
@@ -96,6 +108,11 @@ class ModuleList(Module):
         for m in modules:
             self.append(m)
         return self
+
+    def insert(self, index, module):
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
 
 
 class ModuleDict(Module):
@@ -130,6 +147,14 @@ class ModuleDict(Module):
 
     def values(self):
         return self._modules.values()
+
+    def pop(self, key):
+        module = self._modules[key]
+        del self._modules[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
 
     def update(self, modules):
         items = modules.items() if hasattr(modules, "items") else modules

@@ -37,6 +37,9 @@ def linear(input, weight, bias=None, _who="linear"):
                          f".double())")
     if bias is not None and bias.data.shape != (n_out,):
         raise ShapeError(f"{_who}: bias must have shape ({n_out},), got {bias.data.shape}")
+    if bias is not None and bias.data.dtype != wd.dtype:
+        raise DTypeError(f"{_who}: bias has dtype {bias.data.dtype} but the weight is "
+                         f"{wd.dtype}")
     lead = xd.shape[:-1]
     x2 = np.ascontiguousarray(xd.reshape(-1, n_in))
     m = x2.shape[0]
@@ -44,7 +47,7 @@ def linear(input, weight, bias=None, _who="linear"):
     if fast:
         w2 = wd if wd.flags.c_contiguous else np.ascontiguousarray(wd)
         out = np.empty((m, n_out), dtype=np.float32)
-        _C.linear_forward(out, x2, w2, None if bias is None else bias.data)
+        _C.linear_forward(out, x2, w2, None if bias is None else np.ascontiguousarray(bias.data))
     else:
         w2 = wd
         out = x2 @ wd.T
@@ -74,8 +77,8 @@ def linear(input, weight, bias=None, _who="linear"):
                         # one sink is fresh, the other accumulates: make both accumulate
                         (db_sink if not acc_b else dw_sink)[...] = 0
                         acc = True
-            dw_dest = dw_sink if dw_sink is not None else (
-                np.empty_like(wd) if w.requires_grad else None)
+            dw_dest = dw_sink if dw_sink is not None else (   # C order, whatever wd's layout
+                np.empty(wd.shape, np.float32) if w.requires_grad else None)
             db_dest = db_sink if db_sink is not None else (
                 np.empty(n_out, np.float32) if bias is not None and bias.requires_grad else None)
             use_acc = bool(acc) if (dw_sink is not None or db_sink is not None) else False

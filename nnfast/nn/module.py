@@ -34,12 +34,12 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._remove_from(name)
+            self._remove_from(name, keep=params)
             params[name] = value
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._remove_from(name)
+            self._remove_from(name, keep=self._modules)
             self._modules[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -57,10 +57,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _remove_from(self, name):
+    def _remove_from(self, name, keep=None):
+        """Forget `name` everywhere except in the store `keep`, where re-assigning the key
+        keeps its position (so replacing a child or parameter keeps the traversal order)."""
         for d in (self.__dict__, self._parameters, self._buffers, self._modules):
-            if name in d:
+            if d is not keep and name in d:
                 del d[name]
+        if keep is not self._buffers:
+            self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -84,7 +88,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (nnfast.nn.Parameter or None required)")
-        self._remove_from(name)
+        self._remove_from(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -92,7 +96,7 @@ class Module:
             raise KeyError(f"buffer name can't contain '.' or be empty: {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
             tensor = Tensor._make(np.asarray(tensor))
-        self._remove_from(name)
+        self._remove_from(name, keep=self._buffers)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers.discard(name)
@@ -104,7 +108,7 @@ class Module:
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         if "." in name or name == "":
             raise KeyError(f"module name can't contain '.' or be empty: {name!r}")
-        self._remove_from(name)
+        self._remove_from(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -179,8 +183,9 @@ class Module:
     def train(self, mode=True):
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)   # through each child's own train(), which may be overridden
         return self
 
     def eval(self):
