@@ -71,6 +71,7 @@ class _FlatGroup:
         self.buffers = {}                                   # state name -> flat array
         self.step = np.zeros(len(params), np.float32)       # per-parameter step counts
         self.has_state = np.zeros(len(params), bool)
+        self.spec = None   # state keys the last step used (None: check them next step)
 
     def view(self, flat, i):
         o = self.offsets[i]
@@ -217,11 +218,13 @@ class Optimizer:
             if not fl.has_state[i]:
                 self._fill_state(group, fl, i, fresh=True)
         spec = self._state_spec(group)
-        for i in idx:   # an option switched on since (e.g. amsgrad): complete the state
-            if any(k not in self.state[fl.params[i]] for k, _ in spec):
+        keys = tuple(k for k, _ in spec)
+        if keys != fl.spec:   # an option switched on since (e.g. amsgrad): complete the state
+            for i in np.flatnonzero(fl.has_state):
                 self._fill_state(group, fl, i, fresh=False)
+            fl.spec = keys
         steps = fl.step
-        if fast and (steps == steps[0]).all():
+        if fast and (len(steps) == 1 or steps.min() == steps.max()):
             steps += 1
             self._update(group, [fl.param], [fl.grad], {k: [fl.buffers[k]] for k, _ in spec},
                          [steps[0]])
@@ -303,6 +306,7 @@ class Optimizer:
         for fl in self._flat:
             fl.has_state[:] = False
             fl.step[:] = 0
+            fl.spec = None
         for group, saved in zip(groups, saved_groups):
             params, names = group["params"], group.get("param_names")
             group.clear()
