@@ -31,7 +31,9 @@
 
 /* No implicit a*b+c contraction: the fused operations are the explicit fmaf calls below,
  * exactly where PyTorch fuses, and nowhere else. */
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
 #endif
 
@@ -223,7 +225,8 @@ NF_INLINE void rmsprop_loop(float *restrict param, float *restrict square_avg,
         }
         avg = avg + eps;
         if (use_momentum) {
-            float b = momentum_buf[i] * momentum + g / avg;
+            float b = momentum_buf[i] * momentum; /* buf.mul_(momentum) */
+            b = b + g / avg;                      /* .addcdiv_(grad, avg) */
             momentum_buf[i] = b;
             param[i] = fmaf(b, neg_lr, p);
         } else {
