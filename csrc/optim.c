@@ -6,8 +6,9 @@
  * double (bias corrections, step sizes, 1 - beta, ...) is computed by the caller and handed in
  * already rounded to float; inside the loop the float32 operations follow the order of
  * torch 2.13's single-tensor ("for-loop") CPU implementations, including where PyTorch's
- * vectorised CPU kernels use a fused multiply-add (add_ with alpha, addcmul_, lerp_), so the
- * results agree with torch to the last bit in the common case.
+ * vectorised CPU kernels use a fused multiply-add (add_ with alpha, addcmul_, lerp_). SGD is
+ * bit-identical to torch; Adam/RMSprop/Adagrad differ only where torch's sqrt (MKL VML, not
+ * correctly rounded) is 1 ulp away from the IEEE sqrtf used here (~15% of elements).
  *
  * What it is not: no allocation, no validation (sizes, aliasing and hyper-parameter ranges are
  * checked in nnfast/optim), no float64 path (float64 parameters use the NumPy reference in
