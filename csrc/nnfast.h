@@ -171,7 +171,45 @@ double nf_bce_logits_loss(float *out, float *dinput, float *dtarget, const float
 /* ===================================================================================== */
 /* optim.c — fused optimizer updates over flat buffers                                   */
 /* ===================================================================================== */
-/* (declarations added by the optim.c owner) */
+/* One loop per optimizer over n contiguous elements (a whole parameter group). Arrays are
+ * updated in place and must not overlap. Scalars PyTorch computes in Python double (step
+ * sizes, bias corrections, 1 - beta) come in precomputed, rounded to float; the float32 op
+ * order inside follows torch 2.13's single-tensor CPU implementations. n may be 0. */
+
+/* SGD. param[n], momentum_buf[n] or NULL (momentum == 0), grad[n].
+ *   neg_lr = -lr, one_minus_dampening = 1 - dampening; init_buf: first step (buf = grad). */
+void nf_sgd_step(float *param, float *momentum_buf, const float *grad, nf_int n, float neg_lr,
+                 float weight_decay, float momentum, float one_minus_dampening, int nesterov,
+                 int maximize, int init_buf);
+
+/* Adam / AdamW. param[n], exp_avg[n], exp_avg_sq[n], max_exp_avg_sq[n] or NULL (no
+ * amsgrad), grad[n].
+ *   param_scale = 1 - lr*wd for AdamW's decoupled decay (1: none); weight_decay = the L2 term
+ *   added to the gradient (Adam; 0: none); beta1_weight = 1 - beta1; neg_step_size =
+ *   -lr / (1 - beta1^step); bias_correction2_sqrt = sqrt(1 - beta2^step). */
+void nf_adam_step(float *param, float *exp_avg, float *exp_avg_sq, float *max_exp_avg_sq,
+                  const float *grad, nf_int n, float param_scale, float weight_decay,
+                  float beta1_weight, float beta2, float one_minus_beta2,
+                  float bias_correction2_sqrt, float eps, float neg_step_size, int maximize);
+
+/* RMSprop. param[n], square_avg[n], grad_avg[n] or NULL (not centered), momentum_buf[n] or
+ * NULL (momentum == 0), grad[n]. */
+void nf_rmsprop_step(float *param, float *square_avg, float *grad_avg, float *momentum_buf,
+                     const float *grad, nf_int n, float neg_lr, float alpha,
+                     float one_minus_alpha, float eps, float weight_decay, float momentum,
+                     int maximize);
+
+/* Adagrad. param[n], sum[n], grad[n]; neg_clr = -lr / (1 + (step - 1) * lr_decay). */
+void nf_adagrad_step(float *param, float *sum, const float *grad, nf_int n, float neg_clr,
+                     float weight_decay, float eps, int maximize);
+
+/* Clipping helpers. x[n].
+ *   nf_sumsq: sum of squares accumulated in double.  nf_maxabs: max |x| (NaN if any NaN).
+ *   nf_scale: x *= s.  nf_clamp: x = min(max(x, lo), hi). */
+double nf_sumsq(const float *x, nf_int n);
+float nf_maxabs(const float *x, nf_int n);
+void nf_scale(float *x, nf_int n, float s);
+void nf_clamp(float *x, nf_int n, float lo, float hi);
 
 #ifdef __cplusplus
 }

@@ -1,2 +1,135 @@
-"""nn.utils: gradient clipping (owned by the optim.c family)."""
-__all__ = []
+"""nn.utils: gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_).
+
+Gradients that are adjacent slices of one buffer (an optimizer's flat gradient buffer) are
+processed as one span, so clipping a whole model is a couple of C calls. float32 gradients go
+through the C helpers of csrc/optim.c; other dtypes through NumPy.
+"""
+import math
+
+import numpy as np
+
+from .. import _C
+from ..tensor import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
+
+
+def _params_list(parameters):
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    return list(parameters)
+
+
+def _spans(arrays):
+    """Merge arrays that are consecutive C-contiguous pieces of one float32 buffer into 1-D
+    spans (in order); other arrays come back as they are (flattened where contiguous)."""
+    out = []
+    cur = None          # (base, start address, end address)
+    for a in arrays:
+        ok = a.dtype == np.float32 and a.flags.c_contiguous
+        if not ok:
+            if cur is not None:
+                out.append(cur[3])
+                cur = None
+            out.append(a)
+            continue
+        addr = a.__array_interface__["data"][0]
+        base = a.base if a.base is not None else a
+        if cur is not None and cur[0] is base and cur[2] == addr and base.flags.c_contiguous \
+                and base.dtype == np.float32:
+            start = (cur[1] - base.__array_interface__["data"][0]) // 4
+            span = base.reshape(-1)[start:start + (addr + a.nbytes - cur[1]) // 4]
+            cur = (base, cur[1], addr + a.nbytes, span)
+        else:
+            if cur is not None:
+                out.append(cur[3])
+            cur = (base, addr, addr + a.nbytes, a.reshape(-1))
+    if cur is not None:
+        out.append(cur[3])
+    return out
+
+
+def _norm(a, p):
+    """||a||_p as float (double), the p-norm family of torch.linalg.vector_norm."""
+    c = a.dtype == np.float32 and a.flags.c_contiguous and a.ndim == 1
+    if p == 2.0:
+        return math.sqrt(_C.sumsq(a) if c else float(np.sum(np.square(a, dtype=np.float64))))
+    if p == math.inf:
+        if a.size == 0:
+            return 0.0
+        return float(_C.maxabs(a)) if c else float(np.max(np.abs(a)))
+    ad = np.abs(a.astype(np.float64))
+    if p == -math.inf:
+        return float(np.min(ad)) if a.size else math.inf
+    if p == 0:
+        return float(np.count_nonzero(a))
+    if p == 1.0:
+        return float(ad.sum())
+    return float(np.sum(ad ** p) ** (1.0 / p))
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Norm of the given tensors viewed as one vector (torch.nn.utils.get_total_norm)."""
+    tensors = _params_list(tensors)
+    norm_type = float(norm_type)
+    if len(tensors) == 0:
+        return Tensor._make(np.array(0.0, np.float32))
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    dtype = np.result_type(*[a.dtype for a in arrays])
+    spans = _spans(arrays)
+    if norm_type == 2.0:
+        total = math.sqrt(sum(_norm(s, 2.0) ** 2 for s in spans))
+    elif norm_type in (math.inf, -math.inf):
+        vals = [_norm(s, norm_type) for s in spans]
+        # NaN-propagating max / min (Python's max and min are not)
+        total = math.nan if any(map(math.isnan, vals)) else (
+            max(vals) if norm_type > 0 else min(vals))
+    elif norm_type == 0:
+        total = sum(_norm(s, 0) for s in spans)
+    else:
+        total = sum(_norm(s, norm_type) ** norm_type for s in spans) ** (1.0 / norm_type)
+    total = np.array(total, dtype)
+    if error_if_nonfinite and not np.isfinite(total):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
+                           "`parameters` is non-finite, so it cannot be clipped. To disable "
+                           "this error and scale the gradients by the non-finite norm anyway, "
+                           "set `error_if_nonfinite=False`")
+    return Tensor._make(total)
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale gradients by min(max_norm / (total_norm + 1e-6), 1), as torch."""
+    grads = [p.grad.data for p in _params_list(parameters) if p.grad is not None]
+    if not grads:
+        return
+    tn = total_norm.data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
+    # float32 arithmetic exactly as torch: max_norm / (total_norm + 1e-6), clamped to 1.
+    coef = np.asarray(float(max_norm), tn.dtype) / (tn + tn.dtype.type(1e-6))
+    coef = np.minimum(coef, tn.dtype.type(1.0))
+    for s in _spans(grads):
+        if s.dtype == np.float32 and s.flags.c_contiguous and s.ndim == 1:
+            _C.scale_(s, float(coef))
+        else:
+            s *= coef.astype(s.dtype)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False,
+                    foreach=None):
+    """Clip the gradients' total norm to max_norm in place; returns the total norm (a 0-d
+    Tensor, computed before clipping). norm_type may be inf."""
+    params = _params_list(parameters)
+    grads = [p.grad for p in params if p.grad is not None]
+    total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
+    clip_grads_with_norm_(params, max_norm, total, foreach)
+    return total
+
+
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every gradient element into [-clip_value, clip_value], in place."""
+    clip_value = float(clip_value)
+    grads = [p.grad.data for p in _params_list(parameters) if p.grad is not None]
+    for s in _spans(grads):
+        if s.dtype == np.float32 and s.flags.c_contiguous and s.ndim == 1:
+            _C.clamp_(s, -clip_value, clip_value)
+        else:
+            np.clip(s, -clip_value, clip_value, out=s)

@@ -1,1 +1,13 @@
-"""nnfast.optim — optimizers with fused C update loops (owned by the optim.c family)."""
+"""nnfast.optim — optimizers whose step() is one fused C loop per parameter group.
+
+Parameters, gradients and state of each group live in flat contiguous buffers
+(see optimizer.py); the update rules are in _functional.py (C kernels + NumPy reference).
+"""
+from .adagrad import Adagrad
+from .adam import Adam
+from .adamw import AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]

@@ -1,0 +1,380 @@
+"""Optimizer: the base of nnfast's optimizers, with PyTorch's param_groups / state / state_dict.
+
+Flat buffers (DESIGN.md). When a parameter group is added, its parameters are copied into one
+contiguous buffer and each Parameter's `.data` becomes a view into it; a matching gradient
+buffer is made and each parameter's `_grad_buf` points at its slice, so backward writes
+gradients straight into it (autograd.grad_sink / _accumulate_leaf). Optimizer state
+(exp_avg, momentum_buffer, ...) lives in flat per-group buffers too, created on first use;
+`optimizer.state[p]` exposes per-parameter views with torch's keys, and `state[p]["step"]` is a
+0-d view into a per-group float32 array of step counts (torch keeps one count per parameter).
+
+step() makes ONE fused C call per group when every parameter has a gradient living in the flat
+gradient buffer, the parameters still live in the flat buffer and all step counts agree; when
+not (a gradient is None -> that parameter is skipped as torch skips it; a gradient assigned by
+hand; a parameter whose .data was replaced), it falls back to one call per parameter with a
+gradient, on the slices. State views must be modified in place (assigning a new array to
+`state[p]["exp_avg"]` detaches it from the buffer the update reads).
+"""
+import copy
+from collections import defaultdict
+
+import numpy as np
+
+from .. import autograd as ag
+from ..tensor import Tensor
+
+__all__ = ["Optimizer"]
+
+
+def _to_numpy(value):
+    """A state value as an ndarray: nnfast or torch tensors, arrays, numbers."""
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class _FlatGroup:
+    """Contiguous storage of one parameter group: parameters, gradients and optimizer state."""
+
+    def __init__(self, params):
+        dtypes = {p.data.dtype for p in params}
+        if len(dtypes) > 1:
+            raise TypeError("all parameters of a parameter group must have the same dtype "
+                            f"(got {sorted(str(d) for d in dtypes)}); put parameters of "
+                            "different dtypes in separate parameter groups")
+        dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+        if dtype.kind != "f":
+            raise TypeError(f"optimizer can only optimize floating-point tensors, got {dtype}")
+        self.params = list(params)
+        self.dtype = dtype
+        self.shapes = [p.data.shape for p in params]
+        self.sizes = [int(p.data.size) for p in params]
+        self.offsets = [int(o) for o in np.cumsum([0] + self.sizes[:-1])] if params else []
+        total = int(sum(self.sizes))
+        self.numel = total
+        self.param = np.empty(total, dtype)
+        self.grad = np.zeros(total, dtype)
+        self.views, self.gviews = [], []
+        for i, p in enumerate(params):
+            v = self.view(self.param, i)
+            v[...] = p.data
+            p.data = v
+            gv = self.view(self.grad, i)
+            p._grad_buf = gv
+            if p.grad is not None:
+                gv[...] = p.grad.data
+                p.grad = Tensor._make(gv)
+            self.views.append(v)
+            self.gviews.append(gv)
+        self.buffers = {}                                   # state name -> flat array
+        self.step = np.zeros(len(params), np.float32)       # per-parameter step counts
+        self.has_state = np.zeros(len(params), bool)
+        self.spec = None   # state keys the last step used (None: check them next step)
+
+    def view(self, flat, i):
+        o = self.offsets[i]
+        return flat[o:o + self.sizes[i]].reshape(self.shapes[i])
+
+    def step_view(self, i):
+        return self.step[i:i + 1].reshape(())
+
+    def buffer(self, name, fill=0.0):
+        b = self.buffers.get(name)
+        if b is None:
+            b = np.full(self.numel, fill, self.dtype)
+            self.buffers[name] = b
+        return b
+
+    def gather(self):
+        """(indices of parameters with a gradient, whether the one-call fast path applies)."""
+        idx = []
+        fast = True
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                fast = False
+                continue
+            idx.append(i)
+            if fast and (g.data is not self.gviews[i] or p.data is not self.views[i]):
+                fast = False
+            elif g.data.shape != p.data.shape:
+                raise RuntimeError(f"parameter {i} of the group has shape {p.data.shape} but its "
+                                   f"gradient has shape {g.data.shape}")
+        return idx, fast
+
+
+class Optimizer:
+    """Base class: subclasses set `_state_spec(group)` and `_update(...)` (or `_step_group`)."""
+
+    _has_step = True   # whether state[p] carries a "step" count (SGD's does not)
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.state = defaultdict(dict)
+        self.param_groups = []
+        self._flat = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            "Tensors or dicts, but got " + type(params).__name__)
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    @staticmethod
+    def _validate(group):
+        """Raise ValueError for an invalid hyper-parameter of a (defaults-filled) group."""
+
+    def _state_spec(self, group):
+        """[(state key, initial fill value)] in torch's key order, for this group's options."""
+        return []
+
+    def _update(self, group, params, grads, states, steps):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, param_group):
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
+        else:
+            params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        params = [p[1] if isinstance(p, tuple) else p for p in params]
+        if names and len(names) != len(params):
+            raise ValueError("all optimizer params should be with/without names. "
+                             "Some param names are missing")
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
+                                + type(p).__module__ + "." + type(p).__name__)
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        param_group["params"] = params
+        if names:
+            param_group["param_names"] = names
+        for name, default in self.defaults.items():
+            param_group.setdefault(name, default)
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        for g in self.param_groups:
+            if ("param_names" in param_group) != ("param_names" in g):
+                raise ValueError("all optimizer param groups should be with/without names")
+        self._validate(param_group)
+        self._flat.append(_FlatGroup(params))
+        self.param_groups.append(param_group)
+        self._group_added(len(self.param_groups) - 1)
+
+    def _group_added(self, gi):
+        """Called after a group is added (Adagrad creates its state eagerly, as torch does)."""
+
+    # ------------------------------------------------------------------ state
+    def _fill_state(self, group, fl, i, fresh):
+        """Create (fresh) or complete parameter i's state views with the spec's fill values."""
+        st = self.state[fl.params[i]]
+        if fresh:
+            st.clear()
+            fl.step[i] = 0
+        if self._has_step and "step" not in st:
+            st["step"] = Tensor._make(fl.step_view(i))
+        for key, fill in self._state_spec(group):
+            if key not in st or st[key] is None:
+                v = fl.view(fl.buffer(key), i)
+                v[...] = fill
+                st[key] = Tensor._make(v)
+        fl.has_state[i] = True
+
+    # ------------------------------------------------------------------ step
+    def step(self, closure=None):
+        """One update of every group; returns closure() (re-evaluated with grad on) if given."""
+        loss = None
+        if closure is not None:
+            with ag.enable_grad():
+                loss = closure()
+        for group, fl in zip(self.param_groups, self._flat):
+            self._step_group(group, fl)
+        return loss
+
+    def _step_group(self, group, fl):
+        idx, fast = fl.gather()
+        if not idx:
+            return
+        for i in idx:
+            if not fl.has_state[i]:
+                self._fill_state(group, fl, i, fresh=True)
+        spec = self._state_spec(group)
+        keys = tuple(k for k, _ in spec)
+        if keys != fl.spec:   # an option switched on since (e.g. amsgrad): complete the state
+            for i in np.flatnonzero(fl.has_state):
+                self._fill_state(group, fl, i, fresh=False)
+            fl.spec = keys
+        steps = fl.step
+        if fast and (len(steps) == 1 or steps.min() == steps.max()):
+            steps += 1
+            self._update(group, [fl.param], [fl.grad], {k: [fl.buffers[k]] for k, _ in spec},
+                         [steps[0]])
+        else:
+            steps[idx] += 1
+            views = {k: [fl.view(fl.buffers[k], i) for i in idx] for k, _ in spec}
+            params = [fl.params[i].data for i in idx]
+            grads = [fl.params[i].grad.data for i in idx]
+            self._update(group, params, grads, views, [steps[i] for i in idx])
+
+    def zero_grad(self, set_to_none=True):
+        """Reset gradients: to None (default), or to zero with one fill of each flat buffer."""
+        for fl in self._flat:
+            if set_to_none:
+                for p in fl.params:
+                    p.grad = None
+                continue
+            memset = False
+            for i, p in enumerate(fl.params):
+                g = p.grad
+                if g is None:
+                    continue
+                if g.data is fl.gviews[i]:
+                    memset = True
+                else:
+                    g._node = None
+                    g.requires_grad = False
+                    g.data[...] = 0
+            if memset:
+                fl.grad.fill(0)
+
+    # ------------------------------------------------------------------ state_dict
+    def state_dict(self):
+        """{'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]} as torch.
+
+        State values are copies (nnfast Tensors), so the dict is a snapshot."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for p, st in self.state.items():
+            if id(p) in index and st:
+                state[index[id(p)]] = {k: (Tensor._make(v.data.copy()) if isinstance(v, Tensor)
+                                           else copy.deepcopy(v)) for k, v in st.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Load a state_dict from nnfast or torch.optim (torch tensors are converted), copying
+        the values into this optimizer's flat buffers."""
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        groups = self.param_groups
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        where = {}
+        for gi, s in enumerate(saved_groups):
+            for i, k in enumerate(s["params"]):
+                where[k] = (gi, i)
+        for k, saved in state_dict["state"].items():
+            if k not in where:
+                continue
+            gi, i = where[k]
+            p = self._flat[gi].params[i]
+            for key, value in saved.items():
+                if key == "step" or value is None or np.ndim(_to_numpy(value)) == 0:
+                    continue
+                shape = _to_numpy(value).shape
+                if shape != p.data.shape:
+                    raise ValueError(f"loaded state '{key}' for parameter {k} has shape "
+                                     f"{shape}, the parameter has shape {p.data.shape}")
+        self.state = defaultdict(dict)
+        for fl in self._flat:
+            fl.has_state[:] = False
+            fl.step[:] = 0
+            fl.spec = None
+        for group, saved in zip(groups, saved_groups):
+            params, names = group["params"], group.get("param_names")
+            group.clear()
+            group.update(saved)
+            group["params"] = params
+            if names is not None and "param_names" not in saved:
+                group["param_names"] = names
+            for name, default in self.defaults.items():
+                group.setdefault(name, default)
+        self._after_load()
+        for k, saved in state_dict["state"].items():
+            if k not in where:
+                continue
+            gi, i = where[k]
+            self._load_param_state(groups[gi], self._flat[gi], i, saved)
+
+    def _after_load(self):
+        """Fix-ups of loaded group options (AdamW forces decoupled_weight_decay)."""
+
+    def _load_param_state(self, group, fl, i, saved):
+        st = self.state[fl.params[i]]
+        spec = dict(self._state_spec(group))
+        for key, value in saved.items():
+            if key == "step":
+                fl.step[i] = float(_to_numpy(value))
+                if self._has_step:
+                    st["step"] = Tensor._make(fl.step_view(i))
+            elif value is None:
+                continue
+            elif isinstance(value, Tensor) or hasattr(value, "detach") or isinstance(
+                    value, np.ndarray):
+                arr = _to_numpy(value)
+                if arr.ndim == 0 and key not in spec:
+                    st[key] = Tensor._make(np.array(arr))
+                    continue
+                v = fl.view(fl.buffer(key), i)
+                np.copyto(v, arr, casting="unsafe")
+                st[key] = Tensor._make(v)
+            else:
+                st[key] = copy.deepcopy(value)
+        if st:
+            self._loaded(group, fl, i)
+
+    def _loaded(self, group, fl, i):
+        """Mark a parameter's loaded state live (completing keys the saved state lacked)."""
+        self._fill_state(group, fl, i, fresh=False)
+
+    # ------------------------------------------------------------------ printing
+    def __repr__(self):
+        s = type(self).__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            s += f"\nParameter Group {i}"
+            for key in sorted(group):
+                if key != "params":
+                    s += f"\n    {key}: {group[key]}"
+        return s + "\n)"
+
+
+def _check_torch_flags(defaults):
+    """torch's foreach/fused/capturable/differentiable flags: accepted, checked, no effect
+    (nnfast's step is always one fused loop per group)."""
+    if defaults.get("differentiable"):
+        raise NotImplementedError("differentiable=True is not supported by nnfast optimizers")
+    if defaults.get("fused") and defaults.get("foreach"):
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
+def _nonneg(group, key, what):
+    v = group[key]
+    if not 0.0 <= v:
+        raise ValueError(f"Invalid {what}: {v}")
