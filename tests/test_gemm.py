@@ -258,3 +258,32 @@ def test_concurrent_python_threads():
     for t in ts:
         t.join()
     assert not errors
+
+
+def test_wrappers_reject_bad_buffers():
+    """dtype, rank, contiguity and writability are checked at the edge, before any write."""
+    x, w = np.ones((3, 4), np.float32), np.ones((5, 4), np.float32)
+    out = np.full((3, 5), 7.0, np.float32)
+    with pytest.raises(ValueError):
+        C.linear_forward(out, x.astype(np.float64), w, None)
+    with pytest.raises(ValueError):
+        C.linear_forward(out, np.ones((3, 8), np.float32)[:, ::2], w, None)
+    with pytest.raises(ValueError):
+        C.sgemm(False, True, 1.0, x.ravel(), w, 0.0, out)
+    with pytest.raises(TypeError):
+        C.sgemm(False, True, 1.0, x.tolist(), w, 0.0, out)
+    out.setflags(write=False)
+    with pytest.raises(ValueError):
+        C.linear_forward(out, x, w, None)
+    db = np.full(5, 3.0, np.float32)
+    db.setflags(write=False)
+    with pytest.raises(ValueError):
+        C.linear_backward(None, None, db, np.ones((3, 5), np.float32), x, w, False)
+    with pytest.raises(ValueError):
+        C.colsum(db, np.ones((3, 5), np.float32), 0.0)
+    assert (out == 7.0).all() and (db == 3.0).all()
+    # read-only inputs are fine
+    x.setflags(write=False)
+    res = np.empty((3, 5), np.float32)
+    C.linear_forward(res, x, w, None)
+    assert (res == 4.0).all()
