@@ -61,7 +61,9 @@ static const cfg_entry CFG_AVX512 = {
 
 /* Below this many flops (2·M·N·K) a GEMM runs on one thread: waking a second thread costs
  * a few microseconds, about what one core does in ~0.5 MFLOP. Measured: bench/bench_gemm.py. */
-#define GEMM_MT_MIN_FLOPS 4.0e6
+#ifndef GEMM_MT_MIN_FLOPS
+#define GEMM_MT_MIN_FLOPS 1.0e6
+#endif
 
 /* ---------------------------------------------------------------------------------------- */
 /* Dispatch                                                                                 */

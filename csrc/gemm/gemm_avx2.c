@@ -5,10 +5,10 @@
  * Tile: 6 rows × 2 ymm = 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm registers.
  * Edges: B columns past n are masked out of loads (vmaskmov), rows past m re-read row m-1.
  */
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "gemm_internal.h"
+#ifdef NF_GEMM_HAVE_X86 /* x86-64 + GCC/Clang only; the file is empty elsewhere */
 #pragma GCC target("avx2,fma")
 #include <immintrin.h>
-#include "gemm_internal.h"
 #include "gemm_x86.h"
 
 #define MR 6

@@ -9,10 +9,10 @@
  * = 16 accumulators, 2 B loads + 8 embedded broadcasts per 16 FMAs. MR = 8 divides the batch
  * sizes users pick (32, 64, 128, ...), NR = 32 divides typical layer widths.
  */
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "gemm_internal.h"
+#ifdef NF_GEMM_HAVE_X86 /* x86-64 + GCC/Clang only; the file is empty elsewhere */
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma")
 #include <immintrin.h>
-#include "gemm_internal.h"
 #include "gemm_x86.h"
 
 #define MR 8

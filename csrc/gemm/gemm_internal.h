@@ -53,7 +53,9 @@ void nf_ukr_generic_4x16(nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
                          const float *b, nf_int rs_b, float *c, nf_int ldc,
                          int m, int n, float alpha, float beta, const float *bias);
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* x86-64 SIMD kernel sets (built with per-file target pragmas, chosen at run time).
+ * -DNNFAST_PORTABLE_ONLY leaves them out, to check the build a non-x86 CPU gets. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NNFAST_PORTABLE_ONLY)
 #define NF_GEMM_HAVE_X86 1
 void nf_ukr_avx512_8x32(nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
                         const float *b, nf_int rs_b, float *c, nf_int ldc,
