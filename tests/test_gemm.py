@@ -287,3 +287,15 @@ def test_wrappers_reject_bad_buffers():
     res = np.empty((3, 5), np.float32)
     C.linear_forward(res, x, w, None)
     assert (res == 4.0).all()
+
+
+def test_env_var_forces_isa_at_load():
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = "import nnfast._C as C; print(C.gemm_isa())"
+    env = dict(os.environ, NNFAST_GEMM_ISA="ref", PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "ref"
