@@ -34,6 +34,12 @@ int nf_cpu_has(const char *feature);
 /* gemm/ — packed GEMM (frame + per-ISA micro-kernels + reference)                       */
 /* ===================================================================================== */
 
+/* Kernel sets: "avx512" (8x32 tile), "avx2" (6x16), "ref" (portable C 4x16 through the same
+ * blocked frame); the best the CPU runs is chosen on first use, NNFAST_GEMM_ISA=ref|avx2|avx512
+ * (read then) or nf_gemm_set_isa overrides. GEMMs of >= 1 MFLOP use omp_get_max_threads()
+ * threads. Packing workspace is per thread, grown on demand and kept (no steady-state malloc;
+ * concurrent callers never share it). Layout and blocking notes: csrc/gemm/gemm.c. */
+
 /* C[M,N] = alpha * op(A) @ op(B) + beta * C
  *   op(A) = A[M,K] (lda >= K)   or, if transA, A[K,M]^T (lda >= M)
  *   op(B) = B[K,N] (ldb >= N)   or, if transB, B[N,K]^T (ldb >= K)

@@ -1,49 +1,382 @@
-/* gemm.c — GEMM entry points and the Linear layer built on them.
- * PLACEHOLDER frame: forwards to the reference kernel until the packed frame lands. */
+/* gemm.c — the portable GEMM frame, kernel-set dispatch, and the Linear layer built on it.
+ *
+ * Structure (BLIS-like, in row-major terms):
+ *   for ic in M by MC:                    A block   mc×kc  (packed: L2/L3)
+ *     for pc in K by KC:
+ *       pack op(A)[ic:, pc:] -> Ap         (MR-row micro-panels)        [optional, see below]
+ *       for jc in N by NC:                 B block   kc×nc  (packed: meant to stay in L2)
+ *         pack op(B)[pc:, jc:] -> Bp       (NR-column micro-panels)     [optional]
+ *         for ir in mc by MR:              A micro-panel MR×kc stays in L1
+ *           for jr in nc by NR:            B micro-panels stream from L2
+ *             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= ...
+ * The micro-kernel reads A through (rs_a, cs_a) strides and B through a row stride, so
+ * packing is a choice, not a requirement: op(B) must be packed when B is transposed (the
+ * kernel wants NR contiguous columns per k step), everything else is packed only when the
+ * problem is big enough to repay it (see choose_packing). NN, NT, TN and TT are all handled
+ * by the packers reading op(A)/op(B) with the right strides; no transpose is materialised.
+ *
+ * Threads: the C matrix is cut into one slab per thread (along N, or M when N is narrow),
+ * each slab run as an independent serial GEMM with its own thread-local workspace. Only
+ * GEMMs above GEMM_MT_MIN_FLOPS go parallel.
+ *
+ * What it is not: a kernel. No intrinsics here; block sizes come only from the config table
+ * below, register tiles and instructions only from the per-ISA files.
+ */
+#include <stdlib.h>
 #include <string.h>
-#include "nnfast.h"
+#include "gemm_internal.h"
 
-static const char *g_isa = "ref";
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
-const char *nf_gemm_isa(void) { return g_isa; }
+/* ---------------------------------------------------------------------------------------- */
+/* Configs: one per kernel set. Block sizes for Zen4 (32 KiB L1d, 1 MiB L2 per core):       */
+/*   A micro-panel MR×KC ≤ ~16 KiB (L1), B block KC×NC ≤ ~½ L2, A block MC×KC in L2/L3.     */
+/* ---------------------------------------------------------------------------------------- */
+
+static void colsum_generic(float *out, const float *x, nf_int M, nf_int N, float beta);
+
+typedef struct {
+    nf_gemm_cfg g;
+    void (*colsum)(float *out, const float *x, nf_int M, nf_int N, float beta);
+} cfg_entry;
+
+static const cfg_entry CFG_GENERIC = {
+    {"ref", 4, 16, /*mc*/ 256, /*kc*/ 256, /*nc*/ 1024,
+     nf_ukr_generic_4x16, nf_gemm_pack_a_generic, nf_gemm_pack_b_generic},
+    colsum_generic};
+
+#ifdef NF_GEMM_HAVE_X86
+static const cfg_entry CFG_AVX2 = {
+    {"avx2", 6, 16, /*mc*/ 1020, /*kc*/ 384, /*nc*/ 512,
+     nf_ukr_avx2_6x16, nf_gemm_pack_a_avx2, nf_gemm_pack_b_avx2},
+    nf_colsum_avx2};
+
+static const cfg_entry CFG_AVX512 = {
+    {"avx512", 8, 32, /*mc*/ 1024, /*kc*/ 384, /*nc*/ 512,
+     nf_ukr_avx512_8x32, nf_gemm_pack_a_avx512, nf_gemm_pack_b_avx512},
+    nf_colsum_avx512};
+#endif
+
+/* Below this many flops (2·M·N·K) a GEMM runs on one thread. Measured on 2 Zen4 cores with
+ * a warm OpenMP pool: 32x128x64 (0.5 MFLOP) 5.3 -> 3.7 us on two threads, 32x64x32
+ * (0.13 MFLOP) 1.3 -> 3.4 us. 1 MFLOP leaves room for waking a sleeping pool. */
+#ifndef GEMM_MT_MIN_FLOPS
+#define GEMM_MT_MIN_FLOPS 1.0e6
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Dispatch                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+static const cfg_entry *cfg_by_name(const char *name)
+{
+    if (strcmp(name, "ref") == 0) return &CFG_GENERIC;
+#ifdef NF_GEMM_HAVE_X86
+    if (strcmp(name, "avx2") == 0)
+        return (nf_cpu_has("avx2") && nf_cpu_has("fma")) ? &CFG_AVX2 : NULL;
+    if (strcmp(name, "avx512") == 0) return nf_cpu_has("avx512f") ? &CFG_AVX512 : NULL;
+#endif
+    return NULL;
+}
+
+static const cfg_entry *cfg_best(void)
+{
+    const cfg_entry *c = cfg_by_name("avx512");
+    if (!c) c = cfg_by_name("avx2");
+    if (!c) c = &CFG_GENERIC;
+    return c;
+}
+
+/* Chosen once: on first use (honouring NNFAST_GEMM_ISA), or by nf_gemm_set_isa. */
+static const cfg_entry *g_cfg;
+
+static const cfg_entry *cfg_get(void)
+{
+    const cfg_entry *c = __atomic_load_n(&g_cfg, __ATOMIC_ACQUIRE);
+    if (!c) {
+        const char *env = getenv("NNFAST_GEMM_ISA");
+        if (env && *env && strcmp(env, "auto") != 0) c = cfg_by_name(env);
+        if (!c) c = cfg_best();
+        __atomic_store_n(&g_cfg, c, __ATOMIC_RELEASE);
+    }
+    return c;
+}
+
+const char *nf_gemm_isa(void) { return cfg_get()->g.name; }
 
 int nf_gemm_set_isa(const char *isa)
 {
-    if (strcmp(isa, "ref") == 0 || strcmp(isa, "auto") == 0) { g_isa = "ref"; return 0; }
-    return -1;
+    const cfg_entry *c = strcmp(isa, "auto") == 0 ? cfg_best() : cfg_by_name(isa);
+    if (!c) return -1;
+    __atomic_store_n(&g_cfg, c, __ATOMIC_RELEASE);
+    return 0;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Portable packers                                                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+void nf_gemm_pack_a_generic(float *dst, int transA, const float *A, nf_int lda,
+                            nf_int mc, nf_int kc, int mr)
+{
+    for (nf_int i0 = 0; i0 < mc; i0 += mr, dst += (nf_int)mr * kc) {
+        nf_int m = mc - i0 < mr ? mc - i0 : mr;
+        if (transA) {
+            for (nf_int p = 0; p < kc; p++)
+                for (nf_int i = 0; i < m; i++) dst[p * mr + i] = A[p * lda + i0 + i];
+        } else {
+            for (nf_int i = 0; i < m; i++)
+                for (nf_int p = 0; p < kc; p++) dst[p * mr + i] = A[(i0 + i) * lda + p];
+        }
+    }
+}
+
+void nf_gemm_pack_b_generic(float *dst, int transB, const float *B, nf_int ldb,
+                            nf_int kc, nf_int nc, int nr)
+{
+    for (nf_int j0 = 0; j0 < nc; j0 += nr, dst += (nf_int)nr * kc) {
+        nf_int n = nc - j0 < nr ? nc - j0 : nr;
+        if (!transB) {
+            for (nf_int p = 0; p < kc; p++)
+                memcpy(dst + p * nr, B + p * ldb + j0, (size_t)n * sizeof(float));
+        } else {
+            for (nf_int j = 0; j < n; j++)
+                for (nf_int p = 0; p < kc; p++) dst[p * nr + j] = B[(j0 + j) * ldb + p];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Workspace: one 64-byte aligned buffer per thread, grown on demand and then reused, so    */
+/* steady-state calls do not allocate and concurrent callers never share a buffer.          */
+/* (Freed only at process exit; a thread's buffer is at most a few MiB.)                    */
+/* ---------------------------------------------------------------------------------------- */
+
+static __thread float *tls_ws;
+static __thread size_t tls_ws_floats;
+
+static float *workspace(size_t nfloats)
+{
+    if (nfloats <= tls_ws_floats) return tls_ws;
+    size_t bytes = (nfloats * sizeof(float) + 4095) & ~(size_t)4095;
+    float *p = aligned_alloc(64, bytes);
+    if (!p) return NULL;
+    free(tls_ws);
+    tls_ws = p;
+    tls_ws_floats = bytes / sizeof(float);
+    return p;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The serial frame                                                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+static inline nf_int min_i(nf_int a, nf_int b) { return a < b ? a : b; }
+static inline nf_int round_up(nf_int x, nf_int m) { return (x + m - 1) / m * m; }
+
+/* Whether to pack each operand. Packing costs one pass over the operand per block; it pays
+ * when the packed data is reused many times (A across N/NR micro-tiles, B across M/MR) or
+ * when unpacked access would be strided badly (large leading dimensions thrash L1 sets).
+ * op(B) transposed must be packed: the kernel reads NR contiguous columns per k step. */
+static void choose_packing(const nf_gemm_cfg *cfg, int transA, int transB,
+                           nf_int M, nf_int N, nf_int K, int *packA, int *packB)
+{
+    (void)transA;
+    *packB = transB || (M > 4 * cfg->mr && K * N > 32 * 1024);
+    *packA = (N > 4 * cfg->nr && M * K > 32 * 1024);
+}
+
+/* C = alpha op(A) op(B) + beta C + bias, on one thread. Returns -1 if no workspace. */
+static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int N, nf_int K,
+                       float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
+                       float beta, float *C, nf_int ldc, const float *bias)
+{
+    const int MR = cfg->mr, NR = cfg->nr;
+    const nf_int MC = cfg->mc, KC = cfg->kc, NC = cfg->nc;
+    int packA, packB;
+    choose_packing(cfg, tA, tB, M, N, K, &packA, &packB);
+
+    const nf_int kc_max = min_i(K, KC);
+    const nf_int a_size = packA ? round_up(round_up(min_i(M, MC), MR) * kc_max, 16) : 0;
+    const nf_int b_size = packB ? round_up(min_i(N, NC), NR) * kc_max : 0;
+    float *Ap = NULL, *Bp = NULL;
+    if (a_size + b_size > 0) {
+        float *ws = workspace((size_t)(a_size + b_size));
+        if (!ws) return -1;
+        Ap = ws;
+        Bp = ws + a_size;
+    }
+
+    for (nf_int ic = 0; ic < M; ic += MC) {
+        const nf_int mc = min_i(MC, M - ic);
+        for (nf_int pc = 0; pc < K; pc += KC) {
+            const nf_int kc = min_i(KC, K - pc);
+            /* later K blocks accumulate onto what the first one wrote */
+            const float beta_p = pc == 0 ? beta : 1.0f;
+            const float *bias_p = pc == 0 ? bias : NULL;
+
+            const float *a_blk;
+            nf_int rs_a, cs_a, a_panel; /* a_panel: distance between MR-row micro-panels */
+            const float *a_src = tA ? A + pc * lda + ic : A + ic * lda + pc;
+            if (packA) {
+                cfg->pack_a(Ap, tA, a_src, lda, mc, kc, MR);
+                a_blk = Ap, rs_a = 1, cs_a = MR, a_panel = (nf_int)MR * kc;
+            } else if (tA) {
+                a_blk = a_src, rs_a = 1, cs_a = lda, a_panel = MR;
+            } else {
+                a_blk = a_src, rs_a = lda, cs_a = 1, a_panel = (nf_int)MR * lda;
+            }
+
+            for (nf_int jc = 0; jc < N; jc += NC) {
+                const nf_int nc = min_i(NC, N - jc);
+                const float *b_blk;
+                nf_int rs_b, b_panel;
+                if (packB) {
+                    const float *b_src = tB ? B + jc * ldb + pc : B + pc * ldb + jc;
+                    cfg->pack_b(Bp, tB, b_src, ldb, kc, nc, NR);
+                    b_blk = Bp, rs_b = NR, b_panel = (nf_int)NR * kc;
+                } else {
+                    b_blk = B + pc * ldb + jc, rs_b = ldb, b_panel = NR;
+                }
+
+                for (nf_int ir = 0; ir < mc; ir += MR) {
+                    const float *a_mp = a_blk + (ir / MR) * a_panel;
+                    const int m = (int)min_i(MR, mc - ir);
+                    float *c_row = C + (ic + ir) * ldc + jc;
+                    for (nf_int jr = 0; jr < nc; jr += NR) {
+                        const int n = (int)min_i(NR, nc - jr);
+                        cfg->ukr(kc, a_mp, rs_a, cs_a, b_blk + (jr / NR) * b_panel, rs_b,
+                                 c_row + jr, ldc, m, n, alpha, beta_p,
+                                 bias_p ? bias_p + jc + jr : NULL);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* C = beta*C + bias, the whole answer when K == 0. */
+static void scale_c(nf_int M, nf_int N, float beta, float *C, nf_int ldc, const float *bias)
+{
+    for (nf_int i = 0; i < M; i++)
+        for (nf_int j = 0; j < N; j++) {
+            float r = bias ? bias[j] : 0.0f;
+            C[i * ldc + j] = beta == 0.0f ? r : r + beta * C[i * ldc + j];
+        }
+}
+
+/* Reference fallback for a (sub)problem whose workspace could not be allocated. */
+static void gemm_fallback(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
+                          const float *A, nf_int lda, const float *B, nf_int ldb, float beta,
+                          float *C, nf_int ldc, const float *bias)
+{
+    nf_sgemm_ref(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (bias)
+        for (nf_int i = 0; i < M; i++)
+            for (nf_int j = 0; j < N; j++) C[i * ldc + j] += bias[j];
+}
+
+/* The one entry point behind nf_sgemm and nf_linear_*: threads, then the serial frame. */
+static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
+                     const float *A, nf_int lda, const float *B, nf_int ldb, float beta,
+                     float *C, nf_int ldc, const float *bias)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        scale_c(M, N, beta, C, ldc, bias);
+        return;
+    }
+    const nf_gemm_cfg *cfg = &cfg_get()->g;
+
+    int nt = 1;
+#ifdef _OPENMP
+    if (2.0 * (double)M * (double)N * (double)K >= GEMM_MT_MIN_FLOPS && !omp_in_parallel())
+        nt = omp_get_max_threads();
+#endif
+    /* Split C into slabs along the dimension with more register tiles. */
+    const int split_n = (N + cfg->nr - 1) / cfg->nr >= (M + cfg->mr - 1) / cfg->mr;
+    const nf_int unit = split_n ? cfg->nr : cfg->mr;
+    const nf_int units = ((split_n ? N : M) + unit - 1) / unit;
+    if (nt > units) nt = (int)units;
+
+    if (nt <= 1) {
+        if (gemm_serial(cfg, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias))
+            gemm_fallback(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const nf_int u0 = units * t / T, u1 = units * (t + 1) / T;
+        const nf_int lim = split_n ? N : M;
+        const nf_int s0 = u0 * unit, s1 = min_i(u1 * unit, lim);
+        if (s1 > s0) {
+            const float *As = A, *Bs = B, *bs = bias;
+            float *Cs = C;
+            nf_int Ms = M, Ns = N;
+            if (split_n) {
+                Bs = tB ? B + s0 * ldb : B + s0;
+                Cs = C + s0;
+                bs = bias ? bias + s0 : NULL;
+                Ns = s1 - s0;
+            } else {
+                As = tA ? A + s0 : A + s0 * lda;
+                Cs = C + s0 * ldc;
+                Ms = s1 - s0;
+            }
+            if (gemm_serial(cfg, tA, tB, Ms, Ns, K, alpha, As, lda, Bs, ldb, beta, Cs, ldc, bs))
+                gemm_fallback(tA, tB, Ms, Ns, K, alpha, As, lda, Bs, ldb, beta, Cs, ldc, bs);
+        }
+    }
+#endif
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public entry points                                                                      */
+/* ---------------------------------------------------------------------------------------- */
 
 void nf_sgemm(int transA, int transB, nf_int M, nf_int N, nf_int K, float alpha,
               const float *A, nf_int lda, const float *B, nf_int ldb,
               float beta, float *C, nf_int ldc)
 {
-    nf_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_run(transA != 0, transB != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
-void nf_colsum(float *out, const float *x, nf_int M, nf_int N, float beta)
+static void colsum_generic(float *out, const float *x, nf_int M, nf_int N, float beta)
 {
     for (nf_int j = 0; j < N; j++) out[j] = (beta == 0.0f) ? 0.0f : beta * out[j];
     for (nf_int i = 0; i < M; i++)
         for (nf_int j = 0; j < N; j++) out[j] += x[i * N + j];
 }
 
+void nf_colsum(float *out, const float *x, nf_int M, nf_int N, float beta)
+{
+    if (N <= 0) return;
+    cfg_get()->colsum(out, x, M, N, beta);
+}
+
+/* out[M,N] = inp[M,K] @ weight[N,K]^T + bias: the NT form, bias added in the micro-kernel's
+ * store while each tile is still in registers. */
 void nf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                        nf_int M, nf_int K, nf_int N)
 {
-    if (bias) {
-        for (nf_int i = 0; i < M; i++) memcpy(out + i * N, bias, (size_t)N * sizeof(float));
-        nf_sgemm(0, 1, M, N, K, 1.0f, inp, K, weight, K, 1.0f, out, N);
-    } else {
-        nf_sgemm(0, 1, M, N, K, 1.0f, inp, K, weight, K, 0.0f, out, N);
-    }
+    gemm_run(0, 1, M, N, K, 1.0f, inp, K, weight, K, 0.0f, out, N, bias);
 }
 
+/* Backward of out = inp @ weight^T + bias:
+ *   dinp    = dout[M,N] @ weight[N,K]     NN
+ *   dweight = dout^T @ inp[M,K]           TN (dout read transposed in place)
+ *   dbias   = colsum(dout) */
 void nf_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight,
                         nf_int M, nf_int K, nf_int N, int accumulate)
 {
-    float beta = accumulate ? 1.0f : 0.0f;
-    if (dinp) nf_sgemm(0, 0, M, K, N, 1.0f, dout, N, weight, K, 0.0f, dinp, K);
-    if (dweight) nf_sgemm(1, 0, N, K, M, 1.0f, dout, N, inp, K, beta, dweight, K);
+    const float beta = accumulate ? 1.0f : 0.0f;
+    if (dinp) gemm_run(0, 0, M, K, N, 1.0f, dout, N, weight, K, 0.0f, dinp, K, NULL);
+    if (dweight) gemm_run(1, 0, N, K, M, 1.0f, dout, N, inp, K, beta, dweight, K, NULL);
     if (dbias) nf_colsum(dbias, dout, M, N, beta);
 }
