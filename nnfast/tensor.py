@@ -460,6 +460,17 @@ builtins_float = builtins.float
 
 # ===================================================================== helpers
 
+
+def to_numpy(value):
+    """Any array-like as an ndarray: nnfast or torch tensors (detached), arrays, numbers.
+
+    The one conversion used wherever PyTorch objects may come in (state dicts, interop)."""
+    if isinstance(value, Tensor):
+        return value.data
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
 def _data(x):
     return x.data if isinstance(x, Tensor) else x
 

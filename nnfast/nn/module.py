@@ -3,19 +3,10 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, to_numpy
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-def _to_numpy(value):
-    """A state_dict value as an ndarray: nnfast or torch tensors, arrays, lists."""
-    if isinstance(value, Tensor):
-        return value.data
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 class Module:
@@ -270,7 +261,7 @@ class Module:
         for k, target in own.items():
             if k not in state_dict:
                 continue
-            value = _to_numpy(state_dict[k])
+            value = to_numpy(state_dict[k])
             if value.shape != target.data.shape:
                 errors.append(f"size mismatch for {k}: copying a param with shape {value.shape} "
                               f"from checkpoint, the shape in current model is "

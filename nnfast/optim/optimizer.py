@@ -21,18 +21,9 @@ from collections import defaultdict
 import numpy as np
 
 from .. import autograd as ag
-from ..tensor import Tensor
+from ..tensor import Tensor, to_numpy
 
 __all__ = ["Optimizer"]
-
-
-def _to_numpy(value):
-    """A state value as an ndarray: nnfast or torch tensors, arrays, numbers."""
-    if isinstance(value, Tensor):
-        return value.data
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 class _FlatGroup:
@@ -296,9 +287,9 @@ class Optimizer:
             gi, i = where[k]
             p = self._flat[gi].params[i]
             for key, value in saved.items():
-                if key == "step" or value is None or np.ndim(_to_numpy(value)) == 0:
+                if key == "step" or value is None or np.ndim(to_numpy(value)) == 0:
                     continue
-                shape = _to_numpy(value).shape
+                shape = to_numpy(value).shape
                 if shape != p.data.shape:
                     raise ValueError(f"loaded state '{key}' for parameter {k} has shape "
                                      f"{shape}, the parameter has shape {p.data.shape}")
@@ -331,14 +322,14 @@ class Optimizer:
         spec = dict(self._state_spec(group))
         for key, value in saved.items():
             if key == "step":
-                fl.step[i] = float(_to_numpy(value))
+                fl.step[i] = float(to_numpy(value))
                 if self._has_step:
                     st["step"] = Tensor._make(fl.step_view(i))
             elif value is None:
                 continue
             elif isinstance(value, Tensor) or hasattr(value, "detach") or isinstance(
                     value, np.ndarray):
-                arr = _to_numpy(value)
+                arr = to_numpy(value)
                 if arr.ndim == 0 and key not in spec:
                     st[key] = Tensor._make(np.array(arr))
                     continue
