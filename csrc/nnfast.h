@@ -217,6 +217,26 @@ float nf_maxabs(const float *x, nf_int n);
 void nf_scale(float *x, nf_int n, float s);
 void nf_clamp(float *x, nf_int n, float lo, float hi);
 
+/* ===================================================================================== */
+/* dropout.c — dropout masks from a counter-based RNG                                    */
+/* ===================================================================================== */
+/* (declarations added by the dropout owner) */
+
+/* ===================================================================================== */
+/* norm.c — BatchNorm and LayerNorm forward/backward                                     */
+/* ===================================================================================== */
+/* (declarations added by the norm owner) */
+
+/* ===================================================================================== */
+/* conv.c, pool.c — Conv2d (im2col/col2im on the GEMM) and 2-D pooling                   */
+/* ===================================================================================== */
+/* (declarations added by the conv owner) */
+
+/* ===================================================================================== */
+/* rnn.c — fused gate kernels for RNN, LSTM and GRU cells; embedding                     */
+/* ===================================================================================== */
+/* (declarations added by the rnn owner) */
+
 #ifdef __cplusplus
 }
 #endif

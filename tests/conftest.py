@@ -4,3 +4,10 @@ import sys
 # Run against the checkout (build with `python setup.py build_ext --inplace`) or an install.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from hypothesis import settings  # noqa: E402
+
+# CI runs a fixed set of examples (a red run must be reproducible); local runs explore.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")

@@ -51,8 +51,10 @@ ODD_SIZES = [0, 1, 7, 15, 16, 17, 33, 1000]
 def atol_for(name, atol=1e-6):
     """torch's float32 GELU (oneDNN on CPU) is off by up to ~1e-6 absolute in the left tail
     (e.g. gelu(-3.41): torch -0.00110677, exact -0.00110573, ours -0.00110575), and the
-    shared derivative formula cancels there (1 - tanh^2, 1 + erf): allow 3e-6 for GELU."""
-    return 3e-6 if "gelu" in name.lower() else atol
+    shared derivative formula cancels there (1 - tanh^2, 1 + erf), where torch's gradient is
+    off from the float64 value by up to ~1.1e-6 (ours by ~0.6e-6). check_op multiplies that by
+    a standard-normal upstream gradient (|g| up to ~4), hence 5e-6 for GELU."""
+    return 5e-6 if "gelu" in name.lower() else atol
 
 
 # ===================================================================== vs torch, float32/64

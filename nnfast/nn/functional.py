@@ -8,6 +8,10 @@ from ..tensor import Tensor
 
 from ._functional_act import *  # noqa: F401,F403
 from ._functional_loss import *  # noqa: F401,F403
+from ._functional_dropout import *  # noqa: F401,F403
+from ._functional_norm import *  # noqa: F401,F403
+from ._functional_conv import *  # noqa: F401,F403
+from ._functional_rnn import *  # noqa: F401,F403
 
 
 def _as_tensor(x, who):

@@ -1,0 +1,1 @@
+# conv family: declarations and wrappers added by its owner.

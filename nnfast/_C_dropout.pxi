@@ -1,0 +1,1 @@
+# dropout family: declarations and wrappers added by its owner.

@@ -1,0 +1,1 @@
+# norm family: declarations and wrappers added by its owner.

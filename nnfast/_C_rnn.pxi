@@ -1,0 +1,1 @@
+# rnn family: declarations and wrappers added by its owner.

@@ -1,0 +1,2 @@
+"""(placeholder: owned by the family that lands it)."""
+__all__ = []
