@@ -1,0 +1,337 @@
+"""fit(): the training loop a PyTorch user would write, with validation, metrics, callbacks,
+regularisation, gradient clipping, progress and resumable checkpoints.
+
+    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()),
+                  (X_train, y_train), val_split=0.1, epochs=50, batch_size=64,
+                  metrics=["accuracy"], callbacks=[EarlyStopping(patience=5)])
+
+Data may be a tuple of arrays/Tensors (x, y) — batched here with one fancy-index per array,
+shuffled by a generator seeded from `seed` — or any re-iterable of (x, y) batches such as a
+DataLoader. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
+save_training_state=True) holds the model, optimizer, scheduler, callbacks, history, epoch and
+every RNG state, so `fit(..., resume_from=path)` continues exactly as if never interrupted.
+"""
+import math
+import sys
+import time
+
+import numpy as np
+
+from .. import autograd as ag
+from .. import io
+from .. import random as _random
+from ..tensor import Tensor, to_numpy
+from .callbacks import Callback, LRSchedulerCallback, TerminateOnNaN
+from .history import History
+from .metrics import get_metric
+from .progress import ProgressBar
+
+__all__ = ["fit", "evaluate", "predict", "Trainer"]
+
+
+def _as_array(x):
+    a = to_numpy(x)
+    if a.dtype == np.float64:
+        a = a.astype(np.float32)
+    return np.ascontiguousarray(a)
+
+
+def _is_arrays(data):
+    return isinstance(data, (tuple, list)) and len(data) == 2 and all(
+        isinstance(a, (np.ndarray, Tensor)) or hasattr(a, "__array__") for a in data)
+
+
+def _split(x, y, fraction, rng):
+    """Random (stratified for integer labels) split off `fraction` of the rows."""
+    n = len(x)
+    n_val = int(math.floor(n * fraction))
+    if not 0 < n_val < n:
+        raise ValueError(f"val_split={fraction} leaves no rows for validation or training "
+                         f"({n} rows)")
+    if y.dtype.kind in "iu" and y.ndim == 1:
+        val_idx = []
+        classes, counts = np.unique(y, return_counts=True)
+        for c, cnt in zip(classes, counts):
+            idx = np.flatnonzero(y == c)
+            rng.shuffle(idx)
+            val_idx.append(idx[:int(round(cnt * fraction))])
+        val_idx = np.sort(np.concatenate(val_idx))
+    else:
+        val_idx = np.sort(rng.permutation(n)[:n_val])
+    mask = np.ones(n, bool)
+    mask[val_idx] = False
+    return x[mask], y[mask], x[val_idx], y[val_idx]
+
+
+def _batches(data, batch_size, shuffle, rng):
+    if isinstance(data, tuple):
+        x, y = data
+        n = len(x)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for s in range(0, n, batch_size):
+            idx = order[s:s + batch_size]
+            if shuffle or batch_size < n:
+                yield Tensor._make(x[idx]), Tensor._make(y[idx])
+            else:
+                yield Tensor._make(x), Tensor._make(y)
+    else:
+        for batch in data:
+            xb, yb = batch[0], batch[1]
+            yield (xb if isinstance(xb, Tensor) else Tensor._make(_as_array(xb)),
+                   yb if isinstance(yb, Tensor) else Tensor._make(to_numpy(yb)))
+
+
+class Trainer:
+    """The state of one fit() run; callbacks see it as `self.trainer`."""
+
+    def __init__(self, model, loss_fn, optimizer, scheduler=None, callbacks=(), metrics=(),
+                 l1=0.0, l2=0.0, clip_grad_norm=None, seed=None):
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.callbacks = list(callbacks)
+        if scheduler is not None and not any(isinstance(c, LRSchedulerCallback)
+                                             for c in self.callbacks):
+            self.callbacks.append(LRSchedulerCallback(scheduler))
+        self.metrics = [get_metric(m) for m in metrics]
+        self.l1, self.l2 = float(l1), float(l2)
+        if self.l1 < 0 or self.l2 < 0:
+            raise ValueError(f"l1 and l2 must be >= 0, got l1={l1}, l2={l2}")
+        self.clip_grad_norm = clip_grad_norm
+        self.rng = np.random.default_rng(seed)
+        self.history = History()
+        self.epoch = 0
+        self.step_count = 0
+        self.stop_training = False
+        for c in self.callbacks:
+            if not isinstance(c, Callback):
+                raise TypeError(f"callbacks must be nnfast.train.Callback instances, got "
+                                f"{type(c).__name__}")
+            c.trainer = self
+
+    def stop(self, reason):
+        self.stop_training = True
+        self.history.stopped_early = True
+        self.history.stop_reason = reason
+
+    # ---------------------------------------------------------------- one epoch
+    def _penalty(self):
+        from ..nn import utils as nnu
+        total = None
+        if self.l1:
+            total = nnu.l1_penalty(self.model) * self.l1
+        if self.l2:
+            p = nnu.l2_penalty(self.model) * self.l2
+            total = p if total is None else total + p
+        act = nnu.activity_penalty(self.model)
+        if act is not None:
+            total = act if total is None else total + act
+        return total
+
+    def train_epoch(self, data, batch_size, shuffle, bar):
+        from ..nn import utils as nnu
+        self.model.train()
+        total, count, norm_sum, nsteps = 0.0, 0, 0.0, 0
+        outs, targets = [], []
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        for xb, yb in _batches(data, batch_size, shuffle, self.rng):
+            self.optimizer.zero_grad()
+            out = self.model(xb)
+            try:
+                loss = self.loss_fn(out, yb)
+            except FloatingPointError as e:
+                if any(isinstance(c, TerminateOnNaN) for c in self.callbacks):
+                    self.stop(f"training terminated: {e}")
+                    break
+                raise
+            value = loss.item()
+            pen = self._penalty()
+            if pen is not None:
+                loss = loss + pen
+            loss.backward()
+            for c in self.callbacks:
+                c.on_after_backward(self.step_count)
+            if self.clip_grad_norm is not None:
+                gnorm = float(nnu.clip_grad_norm_(params, self.clip_grad_norm).item())
+            else:
+                gnorm = float(nnu.get_total_norm(
+                    [p.grad for p in params if p.grad is not None]).item())
+            self.optimizer.step()
+            n = len(xb)
+            total += value * n
+            count += n
+            norm_sum += gnorm
+            nsteps += 1
+            if self.metrics:
+                outs.append(out.data)
+                targets.append(yb.data)
+            self.step_count += 1
+            logs = {"loss": value}
+            for c in self.callbacks:
+                c.on_batch_end(self.step_count, logs)
+            bar.update(1, loss=total / count)
+            if self.stop_training:
+                break
+        logs = {"loss": total / count if count else math.nan,
+                "grad_norm": norm_sum / nsteps if nsteps else math.nan}
+        if self.metrics and outs:
+            yt, yp = np.concatenate(targets), np.concatenate(outs)
+            for name, fn in self.metrics:
+                logs[name] = float(fn(yt, yp))
+        return logs
+
+    def evaluate(self, data, batch_size=1024):
+        """Mean loss and metrics over data, in eval mode, without gradients."""
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        outs, targets = [], []
+        try:
+            with ag.no_grad():
+                for xb, yb in _batches(data, batch_size, False, self.rng):
+                    out = self.model(xb)
+                    total += self.loss_fn(out, yb).item() * len(xb)
+                    count += len(xb)
+                    outs.append(out.data)
+                    targets.append(yb.data)
+        finally:
+            self.model.train(was_training)
+        logs = {"loss": total / count if count else math.nan}
+        if outs:
+            yt, yp = np.concatenate(targets), np.concatenate(outs)
+            for name, fn in self.metrics:
+                logs[name] = float(fn(yt, yp))
+        return logs
+
+    # ---------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, path, epoch):
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "callbacks": [c.state_dict() for c in self.callbacks],
+            "history": self.history.state_dict(),
+            "epoch": int(epoch),
+            "step": int(self.step_count),
+            "rng": {"fit": self.rng.bit_generator.state, "global": _random.get_rng_state()},
+        }
+        io.save(state, path)
+
+    def load_checkpoint(self, path):
+        state = io.load(path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        saved_cbs = state["callbacks"]
+        if len(saved_cbs) == len(self.callbacks):
+            for c, s in zip(self.callbacks, saved_cbs):
+                if s:
+                    c.load_state_dict(s)
+        self.history.load_state_dict(state["history"])
+        self.epoch = state["epoch"]
+        self.step_count = state["step"]
+        self.rng.bit_generator.state = state["rng"]["fit"]
+        _random.set_rng_state(state["rng"]["global"])
+        return state
+
+
+def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, epochs=10,
+        batch_size=32, shuffle=True, callbacks=(), metrics=(), scheduler=None, l1=0.0,
+        l2=0.0, clip_grad_norm=None, seed=None, verbose=True, checkpoint_path=None,
+        resume_from=None, stream=None):
+    """Train `model` and return a History (see the module docstring)."""
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
+    trainer = Trainer(model, loss_fn, optimizer, scheduler, callbacks, metrics, l1, l2,
+                      clip_grad_norm, seed)
+    stream = stream if stream is not None else sys.stderr
+    if _is_arrays(train_data):
+        x, y = _as_array(train_data[0]), to_numpy(train_data[1])
+        if len(x) != len(y):
+            raise ValueError(f"fit: {len(x)} inputs but {len(y)} targets")
+        if val_split:
+            if val_data is not None:
+                raise ValueError("fit: pass either val_data or val_split, not both")
+            x, y, xv, yv = _split(x, y, val_split, trainer.rng)
+            val_data = (xv, yv)
+        train_data = (x, y)
+        steps_per_epoch = math.ceil(len(x) / batch_size)
+    else:
+        if val_split:
+            raise ValueError("fit: val_split needs array data (x, y); pass val_data instead")
+        steps_per_epoch = len(train_data) if hasattr(train_data, "__len__") else 0
+    if val_data is not None and _is_arrays(val_data):
+        val_data = (_as_array(val_data[0]), to_numpy(val_data[1]))
+    if resume_from is not None:
+        trainer.load_checkpoint(resume_from)
+    for c in trainer.callbacks:
+        c.on_train_begin()
+    try:
+        for epoch in range(trainer.epoch, epochs):
+            for c in trainer.callbacks:
+                c.on_epoch_begin(epoch)
+            t0 = time.perf_counter()
+            bar = ProgressBar(steps_per_epoch, f"epoch {epoch + 1}/{epochs} ", stream) \
+                if verbose else ProgressBar(1, stream=_Null())
+            logs = trainer.train_epoch(train_data, batch_size, shuffle, bar)
+            bar.close()
+            if val_data is not None and not trainer.stop_training:
+                for k, v in trainer.evaluate(val_data).items():
+                    logs["val_" + k] = v
+            logs["lr"] = float(optimizer.param_groups[0]["lr"])
+            logs["time"] = time.perf_counter() - t0
+            if not trainer.stop_training or math.isfinite(logs["loss"]):
+                for c in trainer.callbacks:
+                    c.on_epoch_end(epoch, logs)
+            trainer.history.append(epoch + 1, logs)
+            trainer.epoch = epoch + 1
+            if verbose:
+                shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "time")
+                stream.write(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f}s)\n")
+                stream.flush()
+            if checkpoint_path is not None:
+                trainer.save_checkpoint(checkpoint_path, trainer.epoch)
+            if trainer.stop_training:
+                if verbose and trainer.history.stop_reason:
+                    stream.write(trainer.history.stop_reason + "\n")
+                break
+    finally:
+        for c in trainer.callbacks:
+            c.on_train_end()
+    trainer.history.trainer = trainer
+    return trainer.history
+
+
+class _Null:
+    def write(self, s):
+        pass
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
+    """{'loss': ..., metric: ...} over data (arrays (x, y) or an iterable of batches)."""
+    t = Trainer(model, loss_fn, None, metrics=metrics)
+    if _is_arrays(data):
+        data = (_as_array(data[0]), to_numpy(data[1]))
+    return t.evaluate(data, batch_size)
+
+
+def predict(model, x, batch_size=1024):
+    """Model outputs for x (array or Tensor) as a NumPy array, in eval mode, batched."""
+    x = _as_array(x)
+    was_training = model.training
+    model.eval()
+    try:
+        with ag.no_grad():
+            outs = [model(Tensor._make(x[s:s + batch_size])).data
+                    for s in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs) if outs else np.empty((0,), np.float32)
