@@ -1,93 +1,394 @@
 """The `nnfast` command.
 
-    nnfast train            train an MLP classifier and report test accuracy
-    nnfast info             build and CPU facts (GEMM kernel set, threads, OpenMP)
+    nnfast train                       digits, standardised MLP, Adam, early stopping, test report
+    nnfast train --data my.csv --target label --hidden 256,128 --epochs 50
+    nnfast predict --model runs/digits --data new.csv [--output predictions.csv]
+    nnfast info                        kernel set, threads, CPU features
 
-`train` currently runs on a seeded synthetic 10-class problem (Gaussian clusters with noise
-features); the embedded real dataset arrives with the training-workflow work.
+`train` writes to --out (default runs/<dataset>): model.nnf (weights + preprocessing +
+metadata, loadable by `predict` and by nnfast.load), checkpoint.nnf (resumable training
+state), history.csv, summary.json and learning_curve.png (with matplotlib: nnfast[plot]).
 """
 import argparse
+import csv
 import json
+import math
+import os
 import sys
 import time
 
 import numpy as np
 
 
-def make_blobs_problem(n=3000, features=20, classes=10, seed=0):
-    """Seeded synthetic classification data: one Gaussian cluster per class in 8 informative
-    dimensions, plus pure-noise features."""
-    rng = np.random.default_rng(seed)
-    informative = min(8, features)
-    centers = rng.normal(0, 2.0, (classes, informative))
-    y = rng.integers(0, classes, n)
-    x = rng.normal(0, 1.0, (n, features))
-    x[:, :informative] += centers[y]
-    return x.astype(np.float32), y.astype(np.int64)
+class CLIError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
 
 
-def _split(x, y, test_fraction, rng):
-    idx = rng.permutation(len(x))
-    n_test = int(round(len(x) * test_fraction))
-    return x[idx[n_test:]], y[idx[n_test:]], x[idx[:n_test]], y[idx[:n_test]]
+# ============================================================================ data loading
 
+def _parse_csv(path, target):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    rows = [r for r in rows if r and any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise CLIError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    body = rows[1:]
+    for i, r in enumerate(body, start=2):
+        if len(r) != len(header):
+            raise CLIError(f"{path}: line {i} has {len(r)} fields, the header has {len(header)}")
+    if target is None:
+        target = header[-1]
+    if target not in header:
+        raise CLIError(f"{path}: no column named {target!r} (columns: {', '.join(header)}); "
+                       "choose the target with --target COLUMN")
+    ti = header.index(target)
+    features = [h for j, h in enumerate(header) if j != ti]
+    cols = list(zip(*body))
+    x = np.empty((len(body), len(features)), np.float64)
+    bad = []
+    missing = []
+    for k, (j, name) in enumerate((j, h) for j, h in enumerate(header) if j != ti):
+        try:
+            vals = [float(v) if v.strip() != "" else math.nan for v in cols[j]]
+        except ValueError:
+            first = next(v for v in cols[j] if not _is_number(v))
+            bad.append(f"{name!r} (e.g. {first!r})")
+            continue
+        x[:, k] = vals
+        nmiss = int(np.isnan(x[:, k]).sum())
+        if nmiss:
+            missing.append(f"{name!r} ({nmiss} rows)")
+    if bad:
+        raise CLIError(f"{path}: non-numeric feature column(s): {', '.join(bad)}; encode them "
+                       "as numbers (e.g. one-hot) first")
+    if missing:
+        raise CLIError(f"{path}: missing or NaN values in column(s): {', '.join(missing)}; "
+                       "fill or drop those rows first")
+    yraw = [v.strip() for v in cols[ti]]
+    if any(v == "" for v in yraw):
+        raise CLIError(f"{path}: the target column {target!r} has empty cells")
+    return x, np.array(yraw), features, target
+
+
+def _is_number(v):
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _load_npz(path, target):
+    with np.load(path, allow_pickle=False) as z:
+        keys = list(z.keys())
+        xkey = next((k for k in ("X", "x", "data", "features") if k in z), None)
+        ykey = target or next((k for k in ("y", "target", "labels") if k in z), None)
+        if xkey is None:
+            raise CLIError(f"{path}: expected a feature array named X, x, data or features "
+                           f"(arrays: {', '.join(keys)})")
+        if ykey is None or ykey not in z:
+            raise CLIError(f"{path}: no target array {ykey or 'y/target/labels'!r} "
+                           f"(arrays: {', '.join(keys)}); choose it with --target NAME")
+        x = np.asarray(z[xkey], dtype=np.float64)
+        y = np.asarray(z[ykey])
+    if x.ndim == 1:
+        x = x[:, None]
+    x = x.reshape(len(x), -1)
+    if len(x) != len(y):
+        raise CLIError(f"{path}: {len(x)} rows of features but {len(y)} targets")
+    if not np.isfinite(x).all():
+        raise CLIError(f"{path}: the features contain NaN or infinite values")
+    return x, y, [f"x{i}" for i in range(x.shape[1])], ykey
+
+
+def load_table(path, target):
+    if not os.path.exists(path):
+        raise CLIError(f"no such file: {path}")
+    if path.endswith(".npz"):
+        return _load_npz(path, target)
+    if path.endswith(".csv") or path.endswith(".txt"):
+        return _parse_csv(path, target)
+    raise CLIError(f"{path}: unsupported file type (use .csv or .npz)")
+
+
+def _encode_target(y, task):
+    """(y array, task, class names) — strings or integer-valued labels become class ids."""
+    numeric = y.dtype.kind in "iufb" or all(_is_number(v) for v in y)
+    yv = y.astype(np.float64) if numeric else None
+    if task == "auto":
+        if not numeric:
+            task = "classify"
+        else:
+            uniq = np.unique(yv)
+            task = "classify" if (np.all(uniq == np.round(uniq)) and len(uniq) <= 50) else "regress"
+    if task == "regress":
+        if not numeric:
+            raise CLIError("--task regress needs a numeric target column")
+        if not np.isfinite(yv).all():
+            raise CLIError("the target contains NaN or infinite values")
+        return yv.astype(np.float32), task, None
+    classes, ids = np.unique(yv if numeric else y, return_inverse=True)
+    if len(classes) < 2:
+        raise CLIError("the target has a single class; nothing to classify")
+    names = [str(int(c)) if numeric and float(c).is_integer() else str(c) for c in classes]
+    return ids.astype(np.int64), task, names
+
+
+# ============================================================================ model
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid", "prelu")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle", "plateau")
+
+
+def build_mlp(n_in, hidden, n_out, activation="relu", dropout=0.0):
+    from . import nn
+    acts = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
+            "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "prelu": nn.PReLU}
+    layers = []
+    sizes = [n_in] + list(hidden)
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), acts[activation]()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(sizes[-1], n_out))
+    return nn.Sequential(*layers)
+
+
+def _optimizer(name, params, lr):
+    from . import optim
+    return {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": lambda p, lr: optim.SGD(
+        p, lr=lr, momentum=0.9, nesterov=True), "rmsprop": optim.RMSprop,
+        "adagrad": optim.Adagrad}[name](params, lr=lr)
+
+
+def _scheduler(name, opt, epochs, steps_per_epoch, lr):
+    from .optim import lr_scheduler as ls
+    if name == "none":
+        return None, "epoch"
+    if name == "step":
+        return ls.StepLR(opt, step_size=max(epochs // 3, 1), gamma=0.3), "epoch"
+    if name == "exponential":
+        return ls.ExponentialLR(opt, gamma=0.97), "epoch"
+    if name == "cosine":
+        return ls.CosineAnnealingLR(opt, T_max=max(epochs, 1)), "epoch"
+    if name == "onecycle":
+        return ls.OneCycleLR(opt, max_lr=lr * 10, total_steps=epochs * steps_per_epoch), "step"
+    return ls.ReduceLROnPlateau(opt, factor=0.5, patience=3), "epoch"
+
+
+# ============================================================================ commands
 
 def cmd_train(args):
     import nnfast as nf
-    from nnfast import nn, optim
+    from . import data as nfdata
+    from . import nn
+    from .train import (CSVLogger, EarlyStopping, LRSchedulerCallback, ModelCheckpoint,
+                        TerminateOnNaN, fit, predict)
+    from .train import metrics as M
 
+    out = args.out or os.path.join("runs", "digits" if args.data is None else
+                                   os.path.splitext(os.path.basename(args.data))[0])
+    log = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
     nf.manual_seed(args.seed)
     if args.threads:
         nf.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    x, y = make_blobs_problem(seed=args.seed)
-    xtr, ytr, xte, yte = _split(x, y, 0.2, rng)
-    mean, std = xtr.mean(0), xtr.std(0) + 1e-8
-    xtr = (xtr - mean) / std
-    xte = (xte - mean) / std
-    hidden = [int(h) for h in args.hidden.split(",") if h]
-    sizes = [x.shape[1]] + hidden + [int(y.max()) + 1]
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
-    loss_fn = nn.CrossEntropyLoss()
-    opt = optim.Adam(model.parameters(), lr=args.lr)
-    quiet = args.json
+    # ---------------------------------------------------------------- data
+    if args.data is None:
+        from .datasets import load_digits
+        d = load_digits()
+        x, y_raw = d.data.astype(np.float64), d.target
+        features, target, dataset = [f"pixel_{i}" for i in range(64)], "digit", "digits"
+    else:
+        x, y_raw, features, target = load_table(args.data, args.target)
+        dataset = os.path.basename(args.data)
+    y, task, class_names = _encode_target(np.asarray(y_raw), args.task)
+    classify = task == "classify"
+    x = x.astype(np.float32)
+    strat = y if classify else None
+    try:
+        x_tr, x_te, y_tr, y_te = nfdata.train_test_split(
+            x, y, test_size=args.test_split, random_state=args.seed, stratify=strat)
+        x_tr, x_va, y_tr, y_va = nfdata.train_test_split(
+            x_tr, y_tr, test_size=args.val_split, random_state=args.seed + 1,
+            stratify=y_tr if classify else None)
+    except ValueError as e:
+        raise CLIError(f"cannot split {len(x)} rows into train/validation/test: {e}") from None
+    scaler = nfdata.StandardScaler().fit(x_tr)
+    x_tr, x_va, x_te = (scaler.transform(a).astype(np.float32) for a in (x_tr, x_va, x_te))
+    if classify and args.resample != "none":
+        sampler = {"over": nfdata.RandomOverSampler, "under": nfdata.RandomUnderSampler,
+                   "smote": nfdata.SMOTE}[args.resample](random_state=args.seed)
+        x_tr, y_tr = sampler.fit_resample(x_tr, y_tr)
+        x_tr = x_tr.astype(np.float32)
+    # ---------------------------------------------------------------- model
+    hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
+    n_out = len(class_names) if classify else 1
+    model = build_mlp(x.shape[1], hidden, n_out, args.activation, args.dropout)
+    if classify:
+        weight = None
+        if args.class_weight == "balanced":
+            weight = nf.tensor(nfdata.compute_class_weight(
+                "balanced", classes=np.arange(n_out), y=y_tr).astype(np.float32))
+        loss_fn = nn.CrossEntropyLoss(weight=weight)
+        metrics = ["accuracy", "f1"]
+    else:
+        loss_fn = _RegressionLoss()
+        metrics = ["r2", "mae"]
+    opt = _optimizer(args.optimizer, model.parameters(), args.lr)
+    steps = math.ceil(len(x_tr) / args.batch_size)
+    sched, interval = _scheduler(args.schedule, opt, args.epochs, steps, args.lr)
+    os.makedirs(out, exist_ok=True)
+    monitor = "val_loss"
+    callbacks = [EarlyStopping(monitor, patience=args.patience, restore_best_weights=True),
+                 ModelCheckpoint(os.path.join(out, "checkpoint.nnf"), monitor,
+                                 save_training_state=True),
+                 CSVLogger(os.path.join(out, "history.csv")), TerminateOnNaN()]
+    if sched is not None:
+        callbacks.append(LRSchedulerCallback(sched, interval=interval))
+    log(f"nnfast train: {dataset}, {len(x)} rows x {x.shape[1]} features, task {task}"
+        + (f", {n_out} classes" if classify else "")
+        + f"; split {len(x_tr)} train / {len(x_va)} val / {len(x_te)} test")
+    log(f"model {'-'.join(map(str, [x.shape[1]] + hidden + [n_out]))} ({args.activation}"
+        + (f", dropout {args.dropout}" if args.dropout else "")
+        + f"), {args.optimizer} lr {args.lr}, batch {args.batch_size}, "
+        f"up to {args.epochs} epochs, patience {args.patience}")
     t0 = time.perf_counter()
-    steps = 0
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        order = rng.permutation(len(xtr))
-        total = 0.0
-        for s in range(0, len(order), args.batch_size):
-            b = order[s:s + args.batch_size]
-            opt.zero_grad()
-            loss = loss_fn(model(nf.from_numpy(xtr[b])), nf.from_numpy(ytr[b]))
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(b)
-            steps += 1
-        if not quiet:
-            print(f"epoch {epoch:3d}  train loss {total / len(xtr):.4f}", flush=True)
-    elapsed = time.perf_counter() - t0
-    model.eval()
-    with nf.no_grad():
-        pred = model(nf.from_numpy(np.ascontiguousarray(xte))).data.argmax(1)
-    acc = float((pred == yte).mean())
-    summary = {"dataset": "synthetic-blobs", "n_train": len(xtr), "n_test": len(xte),
-               "model": "-".join(map(str, sizes)), "epochs": args.epochs, "steps": steps,
-               "train_seconds": round(elapsed, 3),
-               "us_per_step": round(elapsed / max(steps, 1) * 1e6, 1),
-               "test_accuracy": acc}
+    history = fit(model, loss_fn, opt, (x_tr, y_tr if classify else y_tr[:, None]),
+                  (x_va, y_va if classify else y_va[:, None]), epochs=args.epochs,
+                  batch_size=args.batch_size, callbacks=callbacks, metrics=metrics,
+                  l1=args.l1, l2=args.l2, seed=args.seed, verbose=not args.json)
+    seconds = time.perf_counter() - t0
+    # ---------------------------------------------------------------- test report
+    pred = predict(model, x_te)
+    summary = {"dataset": dataset, "task": task, "rows": int(len(x)),
+               "features": int(x.shape[1]), "train_rows": int(len(x_tr)),
+               "val_rows": int(len(x_va)), "test_rows": int(len(x_te)),
+               "model": "-".join(map(str, [x.shape[1]] + hidden + [n_out])),
+               "epochs_run": len(history), "stopped_early": history.stopped_early,
+               "best_val_loss": float(np.nanmin(history["val_loss"])) if len(history) else None,
+               "train_seconds": round(seconds, 3), "out": os.path.abspath(out)}
+    if classify:
+        summary["test_accuracy"] = M.accuracy(y_te, pred)
+        p, r, f = M.precision_recall_f1(y_te, pred)
+        summary.update(test_precision=p, test_recall=r, test_f1=f)
+        summary["classes"] = class_names
+    else:
+        summary["test_r2"] = M.r2_score(y_te, pred)
+        summary["test_mae"] = M.mae(y_te, pred)
+    nf.save({"model": model.state_dict(), "scaler": scaler.state_dict(),
+             "meta": {"task": task, "features": features, "target": target,
+                      "classes": class_names, "hidden": hidden,
+                      "activation": args.activation, "dropout": args.dropout,
+                      "n_in": int(x.shape[1]), "n_out": int(n_out)}},
+            os.path.join(out, "model.nnf"))
+    try:
+        history.plot(os.path.join(out, "learning_curve.png"), metrics=metrics[:1])
+        summary["learning_curve"] = os.path.join(out, "learning_curve.png")
+    except ImportError:
+        summary["learning_curve"] = None
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
     if args.json:
         print(json.dumps(summary))
+        return 0
+    log("")
+    log(f"{'stopped early' if history.stopped_early else 'finished'} after {len(history)} "
+        f"epochs in {seconds:.1f} s ({history.stop_reason or 'all epochs run'})")
+    if classify:
+        log(f"test accuracy {summary['test_accuracy']:.4f}   macro F1 {summary['test_f1']:.4f}"
+            f"   precision {summary['test_precision']:.4f}   recall {summary['test_recall']:.4f}")
     else:
-        print(f"test accuracy {acc:.4f}  ({steps} steps in {elapsed:.2f} s, "
-              f"{summary['us_per_step']} µs/step, model {summary['model']})")
+        log(f"test R² {summary['test_r2']:.4f}   MAE {summary['test_mae']:.4g}")
+    log(f"wrote {out}/: model.nnf, checkpoint.nnf, history.csv, summary.json"
+        + (", learning_curve.png" if summary["learning_curve"] else
+           " (learning_curve.png needs matplotlib: pip install \"nnfast[plot]\")"))
     return 0
+
+
+class _RegressionLoss:
+    """MSE on (N, 1) outputs and targets."""
+
+    def __init__(self):
+        from . import nn
+        self.mse = nn.MSELoss()
+
+    def __call__(self, out, target):
+        return self.mse(out, target)
+
+
+def cmd_predict(args):
+    import nnfast as nf
+    from . import data as nfdata
+    from .train import predict
+    path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
+    if not os.path.exists(path):
+        raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first)")
+    saved = nf.load(path)
+    meta = saved["meta"]
+    if not os.path.exists(args.data):
+        raise CLIError(f"no such file: {args.data}")
+    if args.data.endswith(".npz"):
+        x = _load_features_npz(args.data)
+    else:
+        x = _read_features_csv(args.data, meta)
+    if x.shape[1] != meta["n_in"]:
+        raise CLIError(f"{args.data}: {x.shape[1]} feature columns, the model expects "
+                       f"{meta['n_in']} ({', '.join(meta['features'][:8])}...)")
+    scaler = nfdata.StandardScaler()
+    scaler.load_state_dict(saved["scaler"])
+    model = build_mlp(meta["n_in"], meta["hidden"], meta["n_out"], meta["activation"],
+                      meta["dropout"])
+    model.load_state_dict(saved["model"])
+    out = predict(model, scaler.transform(x).astype(np.float32))
+    output = args.output or os.path.splitext(args.data)[0] + ".predictions.csv"
+    with open(output, "w", newline="") as f:
+        w = csv.writer(f)
+        if meta["task"] == "classify":
+            e = np.exp(out - out.max(1, keepdims=True))
+            prob = e / e.sum(1, keepdims=True)
+            w.writerow(["prediction"] + [f"p_{c}" for c in meta["classes"]])
+            for row, pr in zip(out.argmax(1), prob):
+                w.writerow([meta["classes"][row]] + [f"{v:.6f}" for v in pr])
+        else:
+            w.writerow(["prediction"])
+            for v in out.reshape(-1):
+                w.writerow([f"{v:.6g}"])
+    print(f"wrote {len(out)} predictions to {output}")
+    return 0
+
+
+def _read_features_csv(path, meta):
+    """Feature columns by the names the model was trained on (a target column is ignored)."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise CLIError(f"{path}: needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in meta["features"] if c not in header]
+    if missing:
+        raise CLIError(f"{path}: missing feature column(s) the model was trained on: "
+                       f"{', '.join(missing[:10])}")
+    idx = [header.index(c) for c in meta["features"]]
+    try:
+        x = np.array([[float(r[j]) for j in idx] for r in rows[1:]], np.float64)
+    except ValueError as e:
+        raise CLIError(f"{path}: non-numeric feature value ({e})") from None
+    if not np.isfinite(x).all():
+        raise CLIError(f"{path}: the features contain NaN or infinite values")
+    return x.astype(np.float32)
+
+
+def _load_features_npz(path):
+    with np.load(path, allow_pickle=False) as z:
+        key = next((k for k in ("X", "x", "data", "features") if k in z), None)
+        if key is None:
+            raise CLIError(f"{path}: expected a feature array named X, x, data or features")
+        x = np.asarray(z[key], np.float64).reshape(len(z[key]), -1)
+    if not np.isfinite(x).all():
+        raise CLIError(f"{path}: the features contain NaN or infinite values")
+    return x
 
 
 def cmd_info(args):
@@ -100,25 +401,80 @@ def cmd_info(args):
     return 0
 
 
-def main(argv=None):
+def _parser():
     ap = argparse.ArgumentParser(prog="nnfast", description="nnfast: fast small-CPU training")
     sub = ap.add_subparsers(dest="command")
-    tr = sub.add_parser("train", help="train an MLP classifier and report test accuracy")
-    tr.add_argument("--hidden", default="64,32", help="hidden layer sizes, e.g. 256,128")
+    tr = sub.add_parser("train", help="train an MLP (default: the embedded digits data)",
+                        description="Train a standardised MLP with validation, early stopping "
+                        "and a test report. Without --data: the embedded 8x8 digits.")
+    tr.add_argument("--data", help="a .csv (header row) or .npz (X and y arrays) file")
+    tr.add_argument("--target", help="target column (csv; default: the last) or array (npz)")
+    tr.add_argument("--task", choices=("auto", "classify", "regress"), default="auto")
+    tr.add_argument("--hidden", default="128,64", help="hidden layer sizes, e.g. 256,128")
+    tr.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    tr.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     tr.add_argument("--lr", type=float, default=1e-3)
     tr.add_argument("--batch-size", type=int, default=32)
-    tr.add_argument("--epochs", type=int, default=10)
+    tr.add_argument("--epochs", type=int, default=100)
+    tr.add_argument("--val-split", type=float, default=0.15)
+    tr.add_argument("--test-split", type=float, default=0.2)
+    tr.add_argument("--patience", type=int, default=10)
+    tr.add_argument("--schedule", choices=SCHEDULES, default="none")
+    tr.add_argument("--class-weight", choices=("none", "balanced"), default="none")
+    tr.add_argument("--resample", choices=("none", "over", "under", "smote"), default="none")
+    tr.add_argument("--l1", type=float, default=0.0)
+    tr.add_argument("--l2", type=float, default=0.0)
+    tr.add_argument("--dropout", type=float, default=0.0)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="kernel threads (0: default)")
-    tr.add_argument("--json", action="store_true", help="print a JSON summary only")
+    tr.add_argument("--out", help="output folder (default runs/<dataset>)")
+    tr.add_argument("--json", action="store_true", help="print only a JSON summary")
+    pr = sub.add_parser("predict", help="predict with a model written by `nnfast train`")
+    pr.add_argument("--model", required=True, help="the --out folder of a training run")
+    pr.add_argument("--data", required=True, help=".csv with the feature columns, or .npz")
+    pr.add_argument("--output", help="predictions CSV (default: <data>.predictions.csv)")
     sub.add_parser("info", help="build and CPU facts")
+    return ap
+
+
+def main(argv=None):
+    ap = _parser()
     args = ap.parse_args(argv)
-    if args.command == "train":
-        return cmd_train(args)
-    if args.command == "info":
-        return cmd_info(args)
+    try:
+        if args.command == "train":
+            _check_train_args(args)
+            return cmd_train(args)
+        if args.command == "predict":
+            return cmd_predict(args)
+        if args.command == "info":
+            return cmd_info(args)
+    except CLIError as e:
+        print(f"nnfast {args.command}: error: {e}", file=sys.stderr)
+        return 2
     ap.print_help()
     return 2
+
+
+def _check_train_args(args):
+    for name in ("lr",):
+        if not getattr(args, name) > 0:
+            raise CLIError(f"--{name} must be > 0")
+    if args.batch_size < 1 or args.epochs < 1 or args.patience < 1:
+        raise CLIError("--batch-size, --epochs and --patience must be >= 1")
+    if not 0 < args.val_split < 1 or not 0 < args.test_split < 1:
+        raise CLIError("--val-split and --test-split must be between 0 and 1")
+    if not 0 <= args.dropout < 1:
+        raise CLIError("--dropout must be in [0, 1)")
+    if args.l1 < 0 or args.l2 < 0:
+        raise CLIError("--l1 and --l2 must be >= 0")
+    try:
+        hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
+    except ValueError:
+        raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    if any(h < 1 for h in hidden):
+        raise CLIError("--hidden sizes must be >= 1")
+    if args.data is not None and not os.path.exists(args.data):
+        raise CLIError(f"no such file: {args.data}")
 
 
 if __name__ == "__main__":
