@@ -112,13 +112,19 @@ def _apply(input, p, training, inplace, who, rows=None):
     dt = xd.dtype.type
     if p == 1.0:
         # torch: input * zeros({}) -- keeps -0 and turns inf/NaN into NaN
-        if inplace and not grad:
-            xd *= dt(0)
-            return x
-        out = xd * dt(0)
+        with np.errstate(invalid="ignore"):
+            if inplace and not grad:
+                xd *= dt(0)
+                return x
+            out = xd * dt(0)
         if not grad:
             return Tensor._make(out)
-        return Tensor._make(out, True, ag.Node((x,), lambda g: (g * dt(0),), "Dropout"))
+
+        def backward_zero(g):
+            with np.errstate(invalid="ignore"):
+                return (g.astype(xd.dtype, copy=False) * dt(0),)
+
+        return Tensor._make(out, True, ag.Node((x,), backward_zero, "Dropout"))
 
     seed, thresh, scale = _draw_seed(), _threshold(p), _scale(p, xd.dtype)
     n = xd.size
@@ -137,7 +143,8 @@ def _apply(input, p, training, inplace, who, rows=None):
         keep = _ref_mask(seed, R, p)
         mask = keep.astype(np.uint8)
         m = np.where(keep, scale, dt(0)).astype(xd.dtype)
-        out = (xd.reshape(R, S) * m[:, None]).reshape(xd.shape)
+        with np.errstate(invalid="ignore"):
+            out = (xd.reshape(R, S) * m[:, None]).reshape(xd.shape)
     if in_place:
         return x
     if inplace and not grad:

@@ -159,9 +159,11 @@ def _penalty(tensors, l1, l2, scale=1.0, name="Penalty"):
             c = a.dtype == np.float32 and a.flags.c_contiguous
             flat = a.reshape(-1)
             if l1:
-                total += l1 * (_C.sumabs(flat) if c else float(np.sum(np.abs(flat, dtype=np.float64))))
+                total += l1 * (_C.sumabs(flat) if c else
+                               float(np.sum(np.abs(flat, dtype=np.float64))))
             if l2:
-                total += l2 * (_C.sumsq(flat) if c else float(np.sum(np.square(flat, dtype=np.float64))))
+                total += l2 * (_C.sumsq(flat) if c else
+                               float(np.sum(np.square(flat, dtype=np.float64))))
     out = np.array(total * scale, dtype)
     if not _ag.needs_grad(*tensors) or (l1 == 0.0 and l2 == 0.0):
         return Tensor._make(out)
