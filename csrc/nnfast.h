@@ -220,7 +220,37 @@ void nf_clamp(float *x, nf_int n, float lo, float hi);
 /* ===================================================================================== */
 /* dropout.c — dropout masks from a counter-based RNG                                    */
 /* ===================================================================================== */
-/* (declarations added by the dropout owner) */
+
+/* Random bits (see dropout.c): element i of a call gets 32 bits u(i), the low (i even) or
+ * high (i odd) half of the (i/2)-th output of SplitMix64 seeded with `seed`. Element i is
+ * kept when u(i) >= thresh; callers pass thresh = floor(p * 2^32) for 0 < p < 1 and
+ * scale = 1 / (1 - p) rounded to float. Results never depend on the thread count. */
+
+/* out[n] = inp[n] * (keep ? scale : 0); mask[n] (or NULL: not stored) = keep (0/1).
+ * out may be inp. */
+void nf_dropout_forward(float *out, uint8_t *mask, const float *inp, nf_int n, uint64_t seed,
+                        uint32_t thresh, float scale);
+/* The plain one-element-at-a-time loop, same contract: the oracle of tests. */
+void nf_dropout_forward_ref(float *out, uint8_t *mask, const float *inp, nf_int n,
+                            uint64_t seed, uint32_t thresh, float scale);
+/* dinp[n] = dout[n] * (mask[n] ? scale : 0). dinp may be dout. */
+void nf_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, nf_int n,
+                         float scale);
+
+/* Channel dropout over inp[R, S] (a row = one sample's channel): row r is kept when
+ * u(r) >= thresh; out[R, S] = inp * (keep ? scale : 0); mask[R] or NULL. out may be inp. */
+void nf_feature_dropout_forward(float *out, uint8_t *mask, const float *inp, nf_int R,
+                                nf_int S, uint64_t seed, uint32_t thresh, float scale);
+/* dinp[R, S] = dout[R, S] * (mask[R] ? scale : 0). dinp may be dout. */
+void nf_feature_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, nf_int R,
+                                 nf_int S, float scale);
+
+/* L1/L2 penalties (the sum of squares is nf_sumsq above).
+ *   nf_sumabs: sum |x[n]| accumulated in double, fixed order.
+ *   nf_l1l2_backward: dinp[n] = a * sign(inp[n]) + b * inp[n], sign(0) = sign(NaN) = 0;
+ *   with b == 0 the b term is left out (an infinite inp gives +-a, not NaN). */
+double nf_sumabs(const float *x, nf_int n);
+void nf_l1l2_backward(float *dinp, const float *inp, nf_int n, float a, float b);
 
 /* ===================================================================================== */
 /* norm.c — BatchNorm and LayerNorm forward/backward                                     */

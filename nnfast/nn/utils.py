@@ -1,4 +1,5 @@
-"""nn.utils: gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_).
+"""nn.utils: gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_), and L1/L2
+and activity penalties to add to a loss (l1_penalty, l2_penalty, activity_penalty).
 
 Gradients that are adjacent slices of one buffer (an optimizer's flat gradient buffer) are
 processed as one span, so clipping a whole model is a couple of C calls. float32 gradients go
@@ -11,7 +12,8 @@ import numpy as np
 from .. import _C
 from ..tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
+           "l1_penalty", "l2_penalty", "activity_penalty"]
 
 
 def _params_list(parameters):
@@ -133,3 +135,132 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
             _C.clamp_(s, -clip_value, clip_value)
         else:
             np.clip(s, -clip_value, clip_value, out=s)
+
+
+# ============================================================================ penalties
+# l1_penalty / l2_penalty / activity_penalty: differentiable scalars to add to a loss. Each
+# records ONE node over all the tensors it reads; the value comes from compiled reductions
+# (_C.sumabs, and optim.c's _C.sumsq) accumulated in double, the backward from one compiled
+# pass per tensor, dx = a * sign(x) + b * x (_C.l1l2_backward).
+
+from .. import autograd as _ag  # noqa: E402
+
+
+def _penalty(tensors, l1, l2, scale=1.0, name="Penalty"):
+    """scale * sum over tensors of (l1 * sum|t| + l2 * sum t^2), a 0-d Tensor with one node.
+
+    float32 C-contiguous tensors use the compiled kernels, others NumPy (in double)."""
+    tensors = list(tensors)
+    arrays = [t.data for t in tensors]
+    dtype = np.result_type(*[a.dtype for a in arrays]) if arrays else np.dtype(np.float32)
+    total = 0.0
+    if scale != 0.0:
+        for a in arrays:
+            c = a.dtype == np.float32 and a.flags.c_contiguous
+            flat = a.reshape(-1)
+            if l1:
+                total += l1 * (_C.sumabs(flat) if c else
+                               float(np.sum(np.abs(flat, dtype=np.float64))))
+            if l2:
+                total += l2 * (_C.sumsq(flat) if c else
+                               float(np.sum(np.square(flat, dtype=np.float64))))
+    out = np.array(total * scale, dtype)
+    if not _ag.needs_grad(*tensors) or (l1 == 0.0 and l2 == 0.0):
+        return Tensor._make(out)
+
+    def backward(g):
+        g = float(g)
+        a_coef, b_coef = g * l1 * scale, 2.0 * g * l2 * scale
+        grads = []
+        for t, a in zip(tensors, arrays):
+            if not t.requires_grad:
+                grads.append(None)
+                continue
+            if a.dtype == np.float32:
+                dx = np.empty(a.shape, np.float32)
+                _C.l1l2_backward(dx.reshape(-1), np.ascontiguousarray(a).reshape(-1),
+                                 a_coef, b_coef)
+            else:
+                dt = a.dtype.type
+                dx = dt(a_coef) * ((a > 0).astype(a.dtype) - (a < 0).astype(a.dtype))
+                if b_coef != 0.0:
+                    dx = dx + dt(b_coef) * a
+            grads.append(dx)
+        return tuple(grads)
+
+    return Tensor._make(out, True, _ag.Node(tuple(tensors), backward, name))
+
+
+def _check_coef(value, what):
+    value = float(value)
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ValueError(f"{what} must be a finite non-negative number, got {value}")
+    return value
+
+
+def _is_bias(name):
+    """A parameter counts as a bias when the last part of its name starts with 'bias'
+    (Linear/Conv `bias`, RNN `bias_ih_l0` / `bias_hh_l0`)."""
+    return name.rsplit(".", 1)[-1].startswith("bias")
+
+
+def _penalty_params(parameters, include_bias, who):
+    from .module import Module
+    if isinstance(parameters, Module):
+        return [p for n, p in parameters.named_parameters()
+                if include_bias or not _is_bias(n)]
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    out = []
+    for item in parameters:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Tensor):
+            if include_bias or not _is_bias(str(item[0])):
+                out.append(item[1])     # (name, parameter) pairs, as named_parameters()
+        elif isinstance(item, Tensor):
+            out.append(item)
+        else:
+            raise TypeError(f"{who}: expected a Module, a Tensor or an iterable of Tensors "
+                            f"(or of (name, Tensor) pairs), got an item of type "
+                            f"{type(item).__name__}")
+    return out
+
+
+def l1_penalty(parameters, weight=1.0, include_bias=False):
+    """weight * sum |w| over the given parameters: a differentiable 0-d Tensor to add to a
+    loss (L1 regularisation; its gradient is weight * sign(w), sign(0) = 0).
+
+    parameters: a Module (its parameters; those whose name's last part starts with 'bias'
+    are left out unless include_bias=True), an iterable of Tensors (all used), an iterable
+    of (name, Tensor) pairs such as model.named_parameters() (biases filtered by name as for
+    a Module), or one Tensor. One autograd node for all of them; the sums are accumulated in
+    double and the result has the parameters' dtype. No parameters give 0."""
+    weight = _check_coef(weight, "l1_penalty: weight")
+    return _penalty(_penalty_params(parameters, include_bias, "l1_penalty"), weight, 0.0,
+                    name="L1Penalty")
+
+
+def l2_penalty(parameters, weight=1.0, include_bias=False):
+    """weight * sum w^2 over the given parameters: a differentiable 0-d Tensor to add to a
+    loss (its gradient is 2 * weight * w). Same parameter selection as l1_penalty.
+
+    Note the convention: no 1/2 factor, so l2_penalty(model, wd / 2) added to the loss
+    gives the same gradient as an optimizer's weight_decay=wd (applied to the selected
+    parameters only)."""
+    weight = _check_coef(weight, "l2_penalty: weight")
+    return _penalty(_penalty_params(parameters, include_bias, "l2_penalty"), 0.0, weight,
+                    name="L2Penalty")
+
+
+def activity_penalty(model):
+    """The sum of the `penalty` of every nn.ActivityRegularization layer in model (its
+    last training-mode forward), as a 0-d Tensor to add to the loss: 0 when there is none.
+
+    In a custom loop:  loss = criterion(model(x), y) + nn.utils.activity_penalty(model)."""
+    from .dropout import ActivityRegularization
+    total = None
+    for m in model.modules():
+        if isinstance(m, ActivityRegularization) and m.penalty is not None:
+            total = m.penalty if total is None else total + m.penalty
+    if total is None:
+        return Tensor._make(np.array(0.0, np.float32))
+    return total
