@@ -125,7 +125,7 @@ class Trainer:
             p = nnu.l2_penalty(self.model) * self.l2
             total = p if total is None else total + p
         act = nnu.activity_penalty(self.model)
-        if act is not None:
+        if act.requires_grad:  # a constant 0 when the model has no ActivityRegularization
             total = act if total is None else total + act
         return total
 
