@@ -35,6 +35,14 @@
 
 #include "nnfast.h"
 
+/* No implicit a*b+c contraction: the per-element formulas round each product as torch's
+ * kernels do, so e.g. a LayerNorm row of equal values gives exactly 0 (x*r + (-r*m)). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
     && __GNUC__ >= 11 /* target names arch=x86-64-vN */
 #define NF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))

@@ -56,10 +56,11 @@ def _check_param(t, name, n, dtype, who, shape=None):
             raise ShapeError(f"{who}: expected {name} of the same shape as normalized_shape "
                              f"{tuple(shape)}, got {name} of shape {t.shape}")
     elif t.data.size != n:
-        raise ShapeError(f"{who}: {name} should contain {n} elements (one per channel) "
-                         f"not {t.data.size} (shape {t.shape})")
+        raise ShapeError(f"{who}: {name} should contain {n} elements not {t.data.size} "
+                         f"(one per channel, dim 1 of the input; {name} has shape "
+                         f"{t.shape})")
     if t.dtype != dtype:
-        raise DTypeError(f"{who}: {name} has dtype {t.dtype} but the input is {dtype}; "
+        raise DTypeError(f"{who}: input has dtype {dtype} but {name} is {t.dtype}; "
                          f"convert the input with .float() (or the module with .double())")
     return t
 
