@@ -255,7 +255,51 @@ void nf_l1l2_backward(float *dinp, const float *inp, nf_int n, float a, float b)
 /* ===================================================================================== */
 /* norm.c — BatchNorm and LayerNorm forward/backward                                     */
 /* ===================================================================================== */
-/* (declarations added by the norm owner) */
+/* BatchNorm over x[N, C, S] (S = product of the spatial dims; 1 for (N, C) input) and
+ * LayerNorm over x[M, D] (D = product of the normalized trailing dims). Sums in double,
+ * per-element work in float32 in torch's formula order; outputs are overwritten. Pointers
+ * marked "or NULL" may be NULL; any size may be 0. Layout and numerics notes: csrc/norm.c.
+ * The *_ref variants are the plain per-channel loops (same contract): tests' oracle. */
+
+/* Training statistics. mean[C], invstd[C] = 1/sqrt(biased var + eps) (written);
+ * running_mean[C], running_var[C] or NULL: r = momentum * batch + (1 - momentum) * r, the
+ * variance unbiased (n/(n-1), left alone when N*S == 1). x[N,C,S]. */
+void nf_batch_norm_stats(float *mean, float *invstd, float *running_mean, float *running_var,
+                         const float *x, nf_int N, nf_int C, nf_int S, double momentum,
+                         double eps);
+void nf_batch_norm_stats_ref(float *mean, float *invstd, float *running_mean,
+                             float *running_var, const float *x, nf_int N, nf_int C, nf_int S,
+                             double momentum, double eps);
+/* out[N,C,S] = x * alpha[c] + beta[c], alpha = invstd * weight, beta = bias - mean * alpha.
+ * x[N,C,S], mean[C], invstd[C], weight[C] or NULL (1), bias[C] or NULL (0). out may be x. */
+void nf_batch_norm_apply(float *out, const float *x, const float *mean, const float *invstd,
+                         const float *weight, const float *bias, nf_int N, nf_int C, nf_int S);
+void nf_batch_norm_apply_ref(float *out, const float *x, const float *mean, const float *invstd,
+                             const float *weight, const float *bias, nf_int N, nf_int C,
+                             nf_int S);
+/* Backward of apply with the statistics of the forward: batch mean/invstd when training
+ * (dinp includes the paths through mean and var), running mean and 1/sqrt(var + eps) when
+ * not (they are constants). dinp[N,C,S], dweight[C], dbias[C] each or NULL; dout[N,C,S],
+ * x[N,C,S], mean[C], invstd[C], weight[C] or NULL. */
+void nf_batch_norm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *x, const float *mean, const float *invstd,
+                            const float *weight, nf_int N, nf_int C, nf_int S, int training);
+void nf_batch_norm_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *x, const float *mean, const float *invstd,
+                                const float *weight, nf_int N, nf_int C, nf_int S,
+                                int training);
+
+/* LayerNorm. out[M,D] = (x - mean) * rstd * weight + bias per row; mean[M], rstd[M] =
+ * 1/sqrt(biased var + eps) (written, for the backward). x[M,D], weight[D] or NULL,
+ * bias[D] or NULL. */
+void nf_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
+                           const float *weight, const float *bias, nf_int M, nf_int D,
+                           double eps);
+/* dinp[M,D], dweight[D], dbias[D] each or NULL; dout[M,D], x[M,D], mean[M], rstd[M],
+ * weight[D] or NULL. */
+void nf_layer_norm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *x, const float *mean, const float *rstd,
+                            const float *weight, nf_int M, nf_int D);
 
 /* ===================================================================================== */
 /* conv.c, pool.c — Conv2d (im2col/col2im on the GEMM) and 2-D pooling                   */
