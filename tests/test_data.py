@@ -1,6 +1,5 @@
 """nnfast.data loading, splitting and scaling; torch.utils.data is the oracle where it has the
 same thing, hand-computed expectations for the scikit-learn parts (sklearn is not a dep)."""
-import math
 import warnings
 
 import numpy as np
@@ -216,7 +215,8 @@ def test_random_sampler_semantics():
     s = RandomSampler(range(10), generator=0)
     assert sorted(s) == list(range(10)) and len(s) == 10
     long = list(RandomSampler(range(4), num_samples=10, generator=0))
-    assert len(long) == 10 and sorted(long[:4]) == [0, 1, 2, 3] and sorted(long[4:8]) == [0, 1, 2, 3]
+    assert len(long) == 10
+    assert sorted(long[:4]) == sorted(long[4:8]) == [0, 1, 2, 3]
     rep = list(RandomSampler(range(3), replacement=True, num_samples=50, generator=0))
     assert len(rep) == 50 and set(rep) <= {0, 1, 2}
     with pytest.raises(ValueError, match="num_samples should be a positive integer"):

@@ -100,7 +100,8 @@ def _batch_fetcher(dataset):
     if isinstance(dataset, (np.ndarray, Tensor)):
         arr = dataset.data if isinstance(dataset, Tensor) else dataset
         return lambda idx: _to_tensor(arr[idx])
-    if isinstance(dataset, TensorDataset) and type(dataset).__getitem__ is TensorDataset.__getitem__:
+    if isinstance(dataset, TensorDataset) and \
+            type(dataset).__getitem__ is TensorDataset.__getitem__:
         return lambda idx: [_to_tensor(a) for a in dataset._get_batch(idx)]
     if isinstance(dataset, Subset) and type(dataset).__getitem__ is Subset.__getitem__ \
             and type(dataset).__getitems__ is Subset.__getitems__:

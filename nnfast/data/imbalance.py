@@ -269,8 +269,8 @@ def kneighbors(X, k, block_rows=None, engine="c"):
     2 a.b term from the float32 GEMM (nnfast._C.sgemm) and ||a||^2 dropped (constant per row,
     it cannot change the ranking); then k are selected per row by the compiled
     nnfast._C.knn_select (engine="c"), or by a full stable argsort of each row
-    (engine="numpy": the slow, plainly correct reference the tests hold the C path to). Distances are float32, so rows at nearly equal distance
-    may come out in either order."""
+    (engine="numpy": the slow, plainly correct reference the tests hold the C path to).
+    Distances are float32, so rows at nearly equal distance may come out in either order."""
     A = np.ascontiguousarray(_np(X), dtype=np.float32)
     if A.ndim != 2:
         raise ValueError(f"kneighbors: X must be 2-D, got shape {A.shape}")

@@ -52,13 +52,17 @@ def _split_sizes(n, test_size, train_size):
         if (is_int and (v <= 0 or v >= n)) or (not is_int and not 0 < v < 1):
             raise ValueError(f"{name}={v} should be either positive and smaller than the number "
                              f"of samples {n} or a float in the (0, 1) range")
-    float_test = test_size is not None and not isinstance(test_size, (numbers.Integral, np.integer))
-    float_train = train_size is not None and not isinstance(train_size, (numbers.Integral, np.integer))
+    ints = (numbers.Integral, np.integer)
+    float_test = test_size is not None and not isinstance(test_size, ints)
+    float_train = train_size is not None and not isinstance(train_size, ints)
     if float_test and float_train and test_size + train_size > 1:
         raise ValueError(f"The sum of test_size and train_size = {test_size + train_size}, "
                          "should be in the (0, 1) range. Reduce test_size and/or train_size.")
-    n_test = None if test_size is None else (math.ceil(test_size * n) if float_test else int(test_size))
-    n_train = None if train_size is None else (math.floor(train_size * n) if float_train else int(train_size))
+    n_test = n_train = None
+    if test_size is not None:
+        n_test = math.ceil(test_size * n) if float_test else int(test_size)
+    if train_size is not None:
+        n_train = math.floor(train_size * n) if float_train else int(train_size)
     if n_train is None:
         n_train = n - n_test
     elif n_test is None:

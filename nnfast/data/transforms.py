@@ -93,9 +93,10 @@ class RandomShift:
     Vectorised: one slice assignment per distinct (dy, dx) pair, at most (2*max_shift+1)^2."""
 
     def __init__(self, max_shift=1, fill=0.0, generator=None):
-        if not isinstance(max_shift, (numbers.Integral, np.integer)) or isinstance(max_shift, bool) \
-                or max_shift < 0:
-            raise ValueError(f"RandomShift: max_shift must be a non-negative int, got {max_shift!r}")
+        if not isinstance(max_shift, (numbers.Integral, np.integer)) \
+                or isinstance(max_shift, bool) or max_shift < 0:
+            raise ValueError(f"RandomShift: max_shift must be a non-negative int, "
+                             f"got {max_shift!r}")
         self.max_shift = int(max_shift)
         self.fill = fill
         self.generator = resolve_later(generator, "RandomShift: generator")
