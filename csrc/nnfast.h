@@ -311,6 +311,19 @@ void nf_layer_norm_backward(float *dinp, float *dweight, float *dbias, const flo
 /* ===================================================================================== */
 /* (declarations added by the rnn owner) */
 
+/* ===================================================================================== */
+/* resample.c — k-nearest-neighbour selection for SMOTE                                  */
+/* ===================================================================================== */
+/* For each row i of g (M, N): the k smallest of v_ij = g[i, j] + colnorm[j] (colnorm (N) may
+ * be NULL), skipping column i + self_offset when self_offset >= 0; written ascending (ties:
+ * lower column first) to idx (M, k) and dist (M, k). With g = -2 A B^T and colnorm = ||b_j||^2
+ * these are the k nearest rows of B to each row of A (distances minus ||a_i||^2). Rows with
+ * fewer than k admissible columns are padded with idx -1, dist +inf. _ref: the plain loop. */
+void nf_knn_select(nf_int *idx, float *dist, const float *g, const float *colnorm,
+                   nf_int M, nf_int N, nf_int k, nf_int self_offset);
+void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *colnorm,
+                       nf_int M, nf_int N, nf_int k, nf_int self_offset);
+
 #ifdef __cplusplus
 }
 #endif

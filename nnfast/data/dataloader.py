@@ -1,0 +1,225 @@
+"""DataLoader (torch.utils.data.DataLoader semantics, single process) and default_collate.
+
+Fast path: when the dataset can gather a whole batch at once -- a TensorDataset, a Subset of
+one, a NumPy array or nnfast Tensor used as the dataset -- and collate_fn is the default, each
+batch is one fancy index per tensor over the batch's index array, then wrapped as nnfast
+Tensors: a few NumPy calls per batch, no Python loop over samples. Any other dataset (or a
+custom collate_fn, which by contract receives a list of samples) goes through the general
+path: ds[i] per index (or ds.__getitems__(indices)), then collate_fn.
+
+Batch dtypes: floating arrays keep their dtype (float32 stays float32), integer arrays become
+int64 (what the losses take as class labels), bool stays bool. PyTorch keeps every integer
+dtype as is; this is the one deliberate difference. Python floats collate to float64 and
+Python ints to int64, as in PyTorch.
+
+Not supported: num_workers > 0 (use a TensorDataset: batches cost microseconds), pin_memory.
+"""
+import collections.abc
+import numbers
+
+import numpy as np
+
+from ..tensor import Tensor
+from .dataset import IterableDataset, Subset, TensorDataset
+from .sampler import BatchSampler, RandomSampler, SequentialSampler
+
+__all__ = ["DataLoader", "default_collate", "default_convert"]
+
+
+def _batch_dtype(arr):
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    return arr
+
+
+def _to_tensor(arr):
+    return Tensor._make(_batch_dtype(np.asarray(arr)))
+
+
+def default_convert(data):
+    """Without batching (batch_size=None): arrays become Tensors, containers are walked."""
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
+        return _to_tensor(data)
+    if isinstance(data, np.generic) and data.dtype.kind in "biuf":
+        return _to_tensor(np.asarray(data))
+    if isinstance(data, collections.abc.Mapping):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        return [default_convert(d) for d in data]
+    return data
+
+
+def default_collate(batch):
+    """Stack a list of samples into a batch, as torch's default_collate: Tensors and arrays are
+    stacked into a Tensor with a new first dimension; Python ints -> int64, floats -> float64,
+    bools -> bool; dicts and (named)tuples/lists are collated field by field (a tuple of fields
+    becomes a list, as in PyTorch); strings stay a list."""
+    if len(batch) == 0:
+        raise ValueError("default_collate: empty batch")
+    elem = batch[0]
+    if isinstance(elem, Tensor) or (isinstance(elem, (np.ndarray, np.generic))
+                                    and elem.dtype.kind in "biuf"):
+        arrays = [e.data if isinstance(e, Tensor) else np.asarray(e) for e in batch]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1:
+            raise RuntimeError(f"default_collate: stack expects each sample to have the same "
+                               f"shape, got shapes {sorted(shapes)}")
+        return _to_tensor(np.stack(arrays))
+    if isinstance(elem, (np.ndarray, np.generic)):
+        raise TypeError(f"default_collate: cannot batch NumPy arrays of dtype {elem.dtype}")
+    if isinstance(elem, bool):
+        return Tensor._make(np.array(batch, dtype=np.bool_))
+    if isinstance(elem, numbers.Integral):
+        return Tensor._make(np.array(batch, dtype=np.int64))
+    if isinstance(elem, numbers.Real):
+        return Tensor._make(np.array(batch, dtype=np.float64))
+    if isinstance(elem, (str, bytes)):
+        return list(batch)
+    if isinstance(elem, collections.abc.Mapping):
+        return {k: default_collate([d[k] for d in batch]) for k in elem}
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):
+        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+    if isinstance(elem, collections.abc.Sequence):
+        size = len(elem)
+        if any(len(e) != size for e in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        return [default_collate(list(s)) for s in zip(*batch)]
+    raise TypeError(f"default_collate: batch must contain Tensors, NumPy arrays, numbers, "
+                    f"dicts or lists; found {type(elem).__name__}")
+
+
+def _batch_fetcher(dataset):
+    """A function indices -> collated batch, when the dataset can gather whole batches;
+    None otherwise. Overridden __getitem__ methods are respected (no fast path then)."""
+    if isinstance(dataset, (np.ndarray, Tensor)):
+        arr = dataset.data if isinstance(dataset, Tensor) else dataset
+        return lambda idx: _to_tensor(arr[idx])
+    if isinstance(dataset, TensorDataset) and \
+            type(dataset).__getitem__ is TensorDataset.__getitem__:
+        return lambda idx: [_to_tensor(a) for a in dataset._get_batch(idx)]
+    if isinstance(dataset, Subset) and type(dataset).__getitem__ is Subset.__getitem__ \
+            and type(dataset).__getitems__ is Subset.__getitems__:
+        inner = _batch_fetcher(dataset.dataset)
+        if inner is not None:
+            return lambda idx: inner(dataset._index_array()[idx])
+    return None
+
+
+class DataLoader:
+    """Batches of a dataset, as torch.utils.data.DataLoader with num_workers=0.
+
+    dataset: map-style (len + getitem), IterableDataset, or an array / Tensor (rows).
+    batch_size=None disables batching (samples are converted, not stacked).
+    shuffle: a RandomSampler(dataset, generator=generator) each epoch.
+    sampler / batch_sampler: custom index orders (mutually exclusive with shuffle; batch_sampler
+    also with batch_size, sampler and drop_last), as torch.
+    generator: None (nnfast's global generator), an int seed (repeatable), a numpy Generator.
+    collate_fn: list of samples -> batch (default_collate). The fast path (module docstring)
+    is taken only with the default collate_fn; to transform batches cheaply use
+    TensorDataset(..., transform=...) instead of a collate_fn.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
+                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
+                 timeout=0, worker_init_fn=None, generator=None):
+        if num_workers != 0:
+            raise ValueError("DataLoader: nnfast loads in the main process only (num_workers=0); "
+                             "a TensorDataset gathers each batch with one index per tensor")
+        if timeout < 0:
+            raise ValueError("timeout option should be non-negative")
+        self.dataset = dataset
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:
+            if shuffle not in {False, None}:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle "
+                                 f"option, but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified sampler "
+                                 f"option, but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified "
+                                 f"batch_sampler option, but got batch_sampler={batch_sampler}")
+        shuffle = bool(shuffle)
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, "
+                                 "shuffle, sampler, and drop_last")
+            batch_size, drop_last = None, False
+        elif batch_size is None and drop_last:
+            raise ValueError("batch_size=None option disables auto-batching and is mutually "
+                             "exclusive with drop_last")
+        if self._iterable:
+            if batch_size is not None and not (isinstance(batch_size, numbers.Integral)
+                                               and batch_size > 0):
+                raise ValueError("batch_size should be a positive integer value, but got "
+                                 f"batch_size={batch_size}")
+        else:
+            if sampler is None:
+                sampler = RandomSampler(dataset, generator=generator) if shuffle \
+                    else SequentialSampler(dataset)
+            if batch_size is not None and batch_sampler is None:
+                batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.generator = generator
+        self._auto_collation = batch_sampler is not None or (self._iterable and
+                                                             batch_size is not None)
+        self._default_collate = collate_fn is None
+        if collate_fn is None:
+            collate_fn = default_collate if self._auto_collation else default_convert
+        self.collate_fn = collate_fn
+        self.num_workers = 0
+
+    def __len__(self):
+        if self._iterable:
+            n = len(self.dataset)   # TypeError when the stream has no length, as torch
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return len(self.sampler)
+
+    def __iter__(self):
+        if self._iterable:
+            return self._iter_stream()
+        if self._auto_collation:
+            fetch = _batch_fetcher(self.dataset) if self._default_collate else None
+            if fetch is not None and isinstance(self.batch_sampler, BatchSampler):
+                return (fetch(idx) for idx in self.batch_sampler._batches())
+            return self._iter_batches(fetch)
+        return (self.collate_fn(self.dataset[i]) for i in self.sampler)
+
+    def _iter_batches(self, fetch):
+        getitems = getattr(self.dataset, "__getitems__", None)
+        for indices in self.batch_sampler:
+            if fetch is not None:
+                yield fetch(np.asarray(indices, dtype=np.int64))
+            elif callable(getitems):
+                yield self.collate_fn(getitems(list(indices)))
+            else:
+                yield self.collate_fn([self.dataset[i] for i in indices])
+
+    def _iter_stream(self):
+        if not self._auto_collation:
+            for sample in self.dataset:
+                yield self.collate_fn(sample)
+            return
+        batch = []
+        for sample in self.dataset:
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield self.collate_fn(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield self.collate_fn(batch)
