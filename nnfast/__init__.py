@@ -133,5 +133,5 @@ def get_num_threads():
 
 
 from . import nn, optim  # noqa: E402,F401
-from . import io, train  # noqa: E402,F401
+from . import data, datasets, io, train  # noqa: E402,F401
 from .io import load, save  # noqa: E402,F401

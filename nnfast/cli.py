@@ -40,7 +40,9 @@ def _parse_csv(path, target):
     if target is None:
         target = header[-1]
     if target not in header:
-        raise CLIError(f"{path}: no column named {target!r} (columns: {', '.join(header)}); "
+        shown = ", ".join(header[:12]) + (f", ... ({len(header)} columns)"
+                                          if len(header) > 12 else "")
+        raise CLIError(f"{path}: no column named {target!r} (columns: {shown}); "
                        "choose the target with --target COLUMN")
     ti = header.index(target)
     features = [h for j, h in enumerate(header) if j != ti]
@@ -294,8 +296,8 @@ def cmd_train(args):
         print(json.dumps(summary))
         return 0
     log("")
-    log(f"{'stopped early' if history.stopped_early else 'finished'} after {len(history)} "
-        f"epochs in {seconds:.1f} s ({history.stop_reason or 'all epochs run'})")
+    log(f"trained {len(history)} epochs in {seconds:.1f} s"
+        + (f"; {history.stop_reason}" if history.stop_reason else ""))
     if classify:
         log(f"test accuracy {summary['test_accuracy']:.4f}   macro F1 {summary['test_f1']:.4f}"
             f"   precision {summary['test_precision']:.4f}   recall {summary['test_recall']:.4f}")
