@@ -34,7 +34,7 @@
  * column chunk (C*KH*KW x COLS_TARGET floats, <= ~300 KiB for 288 rows) stays in L2. */
 #define COLS_TARGET 256
 /* Below this many multiply-adds (whole batch) the convolution runs on one thread. */
-#define CONV_MT_MIN_MACS 200000.0
+#define CONV_MT_MIN_MACS 500000.0   /* = nf_sgemm's 1 MFLOP threshold */
 
 typedef struct {
     nf_int nb;         /* samples per chunk */
@@ -133,13 +133,14 @@ void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0,
                         float *d = dst + b * OHW + oh * OW;
                         const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
                         if (ih < 0 || ih >= H) {
-                            memset(d, 0, (size_t)OW * sizeof(float));
+                            for (nf_int ow = 0; ow < OW; ow++) d[ow] = 0.0f;
                             continue;
                         }
+                        /* plain loops, not memcpy/memset: rows are often a few floats */
                         const float *s = src + ih * W + iw0;
                         for (nf_int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
                         if (g->sw == 1)
-                            memcpy(d + lo, s + lo, (size_t)(hi - lo) * sizeof(float));
+                            for (nf_int ow = lo; ow < hi; ow++) d[ow] = s[ow];
                         else
                             for (nf_int ow = lo; ow < hi; ow++) d[ow] = s[ow * g->sw];
                         for (nf_int ow = hi; ow < OW; ow++) d[ow] = 0.0f;
