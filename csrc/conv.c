@@ -1,2 +1,405 @@
-/* conv.c — placeholder until its owner lands it. */
+/* conv.c — 2-D convolution (NCHW, PyTorch's weight layout) on the packed GEMM.
+ *
+ * What it is: im2col into a caller-given workspace, then nf_sgemm per group; backward as
+ *   dweight (+)= dout @ col^T   (GEMM, accumulated over the batch)
+ *   dcol        = weight^T @ dout, then col2im (accumulating) into dinp
+ *   dbias      (+)= row sums of dout.
+ * 1x1 convolutions with stride 1 and no padding use the input as the column matrix (no copy).
+ * Plain direct-loop references (nf_conv2d_forward_ref / _backward_ref) sit beside the fast
+ * path: they are what tests hold it to.
+ * What it is not: Winograd/FFT, channels-last, transposed convolution, or padding modes other
+ * than zeros (those live in Python, if at all).
+ *
+ * Batching. Small images make small GEMMs (8x8 output, 16 channels: 16x64x9), which the GEMM
+ * frame runs far below peak (packing and call overhead dominate). So `nb` samples are put
+ * side by side in one column matrix col[C*KH*KW, nb*OH*OW] (about COLS_TARGET columns), one
+ * GEMM per group covers them all, and the result tmp[OC, nb*OH*OW] is scattered back to NCHW
+ * with the bias added on the way. With nb == 1 the GEMM writes into the output directly.
+ *
+ * Threads. Chunks of nb samples are spread over T threads, each with its own slice of the
+ * workspace, running serial GEMMs (nf_sgemm stays on one thread inside a parallel region):
+ * im2col, GEMM, col2im and the scatter all run in parallel and no thread pool is nested.
+ * When there are fewer chunks than threads (batch 1, big images) the chunk loop runs on one
+ * thread and the GEMM threads itself. Weight/bias gradients get one partial per thread in the
+ * workspace, summed at the end (fixed order: the result does not depend on the schedule).
+ */
+#include <string.h>
 #include "nnfast.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Columns one batched GEMM aims for: enough to amortise packing the weight, while the
+ * column chunk (C*KH*KW x COLS_TARGET floats, <= ~300 KiB for 288 rows) stays in L2. */
+#define COLS_TARGET 256
+/* Below this many multiply-adds (whole batch) the convolution runs on one thread. */
+#define CONV_MT_MIN_MACS 500000.0   /* = nf_sgemm's 1 MFLOP threshold */
+
+typedef struct {
+    nf_int nb;         /* samples per chunk */
+    nf_int nchunks;
+    int T;             /* threads over chunks */
+    int onexone;       /* 1x1, stride 1, no padding: col == input */
+    nf_int col, tmp;   /* per-thread floats: column matrix, gathered/GEMM output */
+    nf_int part;       /* per-thread floats: dweight + dbias partials (backward, T > 1) */
+} conv_plan;
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static nf_int cdiv(nf_int a, nf_int b) { return (a + b - 1) / b; }
+
+static nf_int per_thread(const conv_plan *p, int backward)
+{
+    return p->col + p->tmp + (backward && p->T > 1 ? p->part : 0);
+}
+
+/* The plan for T0 available threads; deterministic, so the workspace size query and the
+ * kernel agree. */
+static conv_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
+{
+    conv_plan p;
+    const nf_int OHW = g->OH * g->OW, CKK = g->C * g->KH * g->KW;
+    p.onexone = g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
+                g->pw == 0 && g->OH == g->H && g->OW == g->W;
+    if (T0 < 1) T0 = 1;
+    const double macs = (double)g->N * (double)g->OC * (double)(CKK / (g->G > 0 ? g->G : 1)) *
+                        (double)OHW;
+    if (macs < CONV_MT_MIN_MACS) T0 = 1;
+    nf_int nb = 1;
+    if (!p.onexone && OHW > 0) {
+        nb = cdiv(COLS_TARGET, OHW);
+        const nf_int share = cdiv(g->N > 0 ? g->N : 1, T0);
+        if (nb > share) nb = share;
+        if (nb < 1) nb = 1;
+    }
+    p.nb = nb;
+    p.nchunks = g->N > 0 ? cdiv(g->N, nb) : 0;
+    p.T = (nf_int)T0 < p.nchunks ? T0 : (int)(p.nchunks > 0 ? p.nchunks : 1);
+    p.col = p.onexone ? 0 : CKK * nb * OHW;
+    p.tmp = nb > 1 ? g->OC * nb * OHW : 0;
+    p.part = g->OC * (CKK / (g->G > 0 ? g->G : 1)) + g->OC;
+    return p;
+}
+
+nf_int nf_conv2d_workspace(const nf_conv2d_geom *g, int backward)
+{
+    conv_plan p = make_plan(g, backward, max_threads());
+    return (nf_int)p.T * per_thread(&p, backward);
+}
+
+/* The plan for the threads we have, shrunk until it fits the workspace we were given. */
+static conv_plan fit_plan(const nf_conv2d_geom *g, int backward, nf_int ws_size)
+{
+    int T0 = max_threads();
+    conv_plan p = make_plan(g, backward, T0);
+    while (T0 > 1 && (nf_int)p.T * per_thread(&p, backward) > ws_size) {
+        T0--;
+        p = make_plan(g, backward, T0);
+    }
+    return p;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* im2col / col2im over a chunk of samples                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/* col[(c*KH + kh)*KW + kw, b*OH*OW + oh*OW + ow] = inp[n0+b, c, ih, iw] (0 outside), with
+ * ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw; b < nb. col[C*KH*KW, nb*OH*OW]. */
+void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0, nf_int nb)
+{
+    const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
+    const nf_int ld = nb * OHW;
+    for (nf_int c = 0; c < g->C; c++)
+        for (nf_int kh = 0; kh < g->KH; kh++)
+            for (nf_int kw = 0; kw < g->KW; kw++) {
+                float *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;
+                const nf_int iw0 = kw * g->dw - g->pw;
+                /* ow range whose iw = ow*sw + iw0 lies in [0, W) */
+                nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
+                nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
+                if (hi > OW) hi = OW;
+                if (lo > hi) lo = hi;
+                for (nf_int b = 0; b < nb; b++) {
+                    const float *src = inp + ((n0 + b) * g->C + c) * H * W;
+                    for (nf_int oh = 0; oh < OH; oh++) {
+                        float *d = dst + b * OHW + oh * OW;
+                        const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
+                        if (ih < 0 || ih >= H) {
+                            for (nf_int ow = 0; ow < OW; ow++) d[ow] = 0.0f;
+                            continue;
+                        }
+                        /* plain loops, not memcpy/memset: rows are often a few floats */
+                        const float *s = src + ih * W + iw0;
+                        for (nf_int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
+                        if (g->sw == 1)
+                            for (nf_int ow = lo; ow < hi; ow++) d[ow] = s[ow];
+                        else
+                            for (nf_int ow = lo; ow < hi; ow++) d[ow] = s[ow * g->sw];
+                        for (nf_int ow = hi; ow < OW; ow++) d[ow] = 0.0f;
+                    }
+                }
+            }
+}
+
+/* The adjoint of nf_im2col: dinp[n0+b, c, ih, iw] += col[...] over every (kh, kw, oh, ow)
+ * that read it. dinp[N, C, H, W] (only samples n0..n0+nb-1 touched), col as nf_im2col. */
+void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g, nf_int n0, nf_int nb)
+{
+    const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
+    const nf_int ld = nb * OHW;
+    for (nf_int c = 0; c < g->C; c++)
+        for (nf_int kh = 0; kh < g->KH; kh++)
+            for (nf_int kw = 0; kw < g->KW; kw++) {
+                const float *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;
+                const nf_int iw0 = kw * g->dw - g->pw;
+                nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
+                nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
+                if (hi > OW) hi = OW;
+                if (lo > hi) lo = hi;
+                for (nf_int b = 0; b < nb; b++) {
+                    float *dst = dinp + ((n0 + b) * g->C + c) * H * W;
+                    for (nf_int oh = 0; oh < OH; oh++) {
+                        const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
+                        if (ih < 0 || ih >= H) continue;
+                        const float *s = src + b * OHW + oh * OW;
+                        float *d = dst + ih * W + iw0;
+                        if (g->sw == 1)
+                            for (nf_int ow = lo; ow < hi; ow++) d[ow] += s[ow];
+                        else
+                            for (nf_int ow = lo; ow < hi; ow++) d[ow * g->sw] += s[ow];
+                    }
+                }
+            }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Forward                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/* One chunk: samples n0 .. n0+nb-1. col/tmp: this thread's workspace. */
+static void forward_chunk(float *out, float *col, float *tmp, const float *inp,
+                          const float *weight, const float *bias, const nf_conv2d_geom *g,
+                          const conv_plan *p, nf_int n0, nf_int nb)
+{
+    const nf_int OHW = g->OH * g->OW, ncols = nb * OHW;
+    const nf_int Cg = g->C / g->G, OCg = g->OC / g->G, CKKg = Cg * g->KH * g->KW;
+    const float *colp = inp + n0 * g->C * g->H * g->W;    /* 1x1: the input itself */
+    if (!p->onexone) {
+        nf_im2col(col, inp, g, n0, nb);
+        colp = col;
+    }
+    float *dst = nb == 1 ? out + n0 * g->OC * OHW : tmp;
+    float beta = 0.0f;
+    if (nb == 1 && bias) {   /* bias first, GEMM adds onto it */
+        for (nf_int oc = 0; oc < g->OC; oc++)
+            for (nf_int j = 0; j < OHW; j++) dst[oc * OHW + j] = bias[oc];
+        beta = 1.0f;
+    }
+    for (nf_int grp = 0; grp < g->G; grp++)
+        nf_sgemm(0, 0, OCg, ncols, CKKg, 1.0f, weight + grp * OCg * CKKg, CKKg,
+                 colp + grp * CKKg * ncols, ncols, beta, dst + grp * OCg * ncols, ncols);
+    if (nb > 1)   /* tmp[oc, b*OHW + j] -> out[n0+b, oc, j] (+ bias[oc]) */
+        for (nf_int b = 0; b < nb; b++)
+            for (nf_int oc = 0; oc < g->OC; oc++) {
+                const float *s = tmp + oc * ncols + b * OHW;
+                float *d = out + ((n0 + b) * g->OC + oc) * OHW;
+                const float bv = bias ? bias[oc] : 0.0f;
+                for (nf_int j = 0; j < OHW; j++) d[j] = s[j] + bv;
+            }
+}
+
+void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
+                       const float *weight, const float *bias, const nf_conv2d_geom *g)
+{
+    if (g->N <= 0 || g->OC <= 0 || g->OH <= 0 || g->OW <= 0) return;
+    const conv_plan p = fit_plan(g, 0, ws_size);
+    const nf_int pt = per_thread(&p, 0);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(p.T) if (p.T > 1)
+#endif
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        T = omp_get_num_threads();
+#endif
+        float *col = ws ? ws + t * pt : NULL;
+        float *tmp = col ? col + p.col : NULL;
+        for (nf_int ch = t; ch < p.nchunks; ch += T) {
+            const nf_int n0 = ch * p.nb;
+            const nf_int nb = g->N - n0 < p.nb ? g->N - n0 : p.nb;
+            forward_chunk(out, col, tmp, inp, weight, bias, g, &p, n0, nb);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Backward                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+static void backward_chunk(float *dinp, float *dw, float *db, float *col, float *tmp,
+                           const float *dout, const float *inp, const float *weight,
+                           const nf_conv2d_geom *g, const conv_plan *p, nf_int n0, nf_int nb)
+{
+    const nf_int OHW = g->OH * g->OW, ncols = nb * OHW, HW = g->H * g->W;
+    const nf_int Cg = g->C / g->G, OCg = g->OC / g->G, CKKg = Cg * g->KH * g->KW;
+    /* dout of the chunk as a matrix [OC, ncols] */
+    const float *dop = dout + n0 * g->OC * OHW;
+    if (nb > 1) {
+        for (nf_int b = 0; b < nb; b++)
+            for (nf_int oc = 0; oc < g->OC; oc++)
+                memcpy(tmp + oc * ncols + b * OHW, dout + ((n0 + b) * g->OC + oc) * OHW,
+                       (size_t)OHW * sizeof(float));
+        dop = tmp;
+    }
+    if (db)
+        for (nf_int oc = 0; oc < g->OC; oc++) {
+            const float *r = dop + oc * ncols;
+            float s = 0.0f;
+            for (nf_int j = 0; j < ncols; j++) s += r[j];
+            db[oc] += s;
+        }
+    if (dw) {
+        const float *colp = inp + n0 * g->C * HW;
+        if (!p->onexone) {
+            nf_im2col(col, inp, g, n0, nb);
+            colp = col;
+        }
+        for (nf_int grp = 0; grp < g->G; grp++)   /* dW_g[OCg, CKKg] += dout_g @ col_g^T */
+            nf_sgemm(0, 1, OCg, CKKg, ncols, 1.0f, dop + grp * OCg * ncols, ncols,
+                     colp + grp * CKKg * ncols, ncols, 1.0f, dw + grp * OCg * CKKg, CKKg);
+    }
+    if (dinp) {
+        if (p->onexone) {   /* dinp[n0] = W^T @ dout (nb == 1) */
+            for (nf_int grp = 0; grp < g->G; grp++)
+                nf_sgemm(1, 0, Cg, ncols, OCg, 1.0f, weight + grp * OCg * CKKg, CKKg,
+                         dop + grp * OCg * ncols, ncols, 0.0f,
+                         dinp + n0 * g->C * HW + grp * Cg * HW, HW);
+        } else {
+            for (nf_int grp = 0; grp < g->G; grp++)   /* dcol_g = W_g^T @ dout_g */
+                nf_sgemm(1, 0, CKKg, ncols, OCg, 1.0f, weight + grp * OCg * CKKg, CKKg,
+                         dop + grp * OCg * ncols, ncols, 0.0f, col + grp * CKKg * ncols,
+                         ncols);
+            memset(dinp + n0 * g->C * HW, 0, (size_t)(nb * g->C * HW) * sizeof(float));
+            nf_col2im(dinp, col, g, n0, nb);
+        }
+    }
+}
+
+void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
+                        const float *dout, const float *inp, const float *weight,
+                        const nf_conv2d_geom *g, int accumulate)
+{
+    const nf_int CKKg = (g->C / g->G) * g->KH * g->KW, wsize = g->OC * CKKg;
+    if (!accumulate) {
+        if (dweight) memset(dweight, 0, (size_t)wsize * sizeof(float));
+        if (dbias) memset(dbias, 0, (size_t)g->OC * sizeof(float));
+    }
+    if (g->N <= 0) return;
+    if (g->OC <= 0 || g->OH <= 0 || g->OW <= 0) {   /* no outputs: dinp = 0 */
+        if (dinp) memset(dinp, 0, (size_t)(g->N * g->C * g->H * g->W) * sizeof(float));
+        return;
+    }
+    const conv_plan p = fit_plan(g, 1, ws_size);
+    const nf_int pt = per_thread(&p, 1);
+    if (p.T > 1)   /* zero every partial here: the runtime may give us fewer threads */
+        for (int t = 0; t < p.T; t++)
+            memset(ws + t * pt + p.col + p.tmp, 0, (size_t)p.part * sizeof(float));
+#ifdef _OPENMP
+#pragma omp parallel num_threads(p.T) if (p.T > 1)
+#endif
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        T = omp_get_num_threads();
+#endif
+        float *col = ws ? ws + t * pt : NULL;
+        float *tmp = col ? col + p.col : NULL;
+        float *dw = dweight, *db = dbias;
+        if (p.T > 1) {   /* this thread's partials, summed below */
+            float *part = tmp + p.tmp;
+            dw = dweight ? part : NULL;
+            db = dbias ? part + wsize : NULL;
+        }
+        for (nf_int ch = t; ch < p.nchunks; ch += T) {
+            const nf_int n0 = ch * p.nb;
+            const nf_int nb = g->N - n0 < p.nb ? g->N - n0 : p.nb;
+            backward_chunk(dinp, dw, db, col, tmp, dout, inp, weight, g, &p, n0, nb);
+        }
+    }
+    if (p.T > 1)   /* sum the partials in thread order */
+        for (int t = 0; t < p.T; t++) {
+            const float *part = ws + t * pt + p.col + p.tmp;
+            if (dweight)
+                for (nf_int i = 0; i < wsize; i++) dweight[i] += part[i];
+            if (dbias)
+                for (nf_int i = 0; i < g->OC; i++) dbias[i] += part[wsize + i];
+        }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* References: the direct loops                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+void nf_conv2d_forward_ref(float *out, const float *inp, const float *weight,
+                           const float *bias, const nf_conv2d_geom *g)
+{
+    const nf_int Cg = g->C / g->G, OCg = g->OC / g->G;
+    for (nf_int n = 0; n < g->N; n++)
+        for (nf_int oc = 0; oc < g->OC; oc++) {
+            const nf_int grp = oc / OCg;
+            for (nf_int oh = 0; oh < g->OH; oh++)
+                for (nf_int ow = 0; ow < g->OW; ow++) {
+                    double s = bias ? bias[oc] : 0.0;
+                    for (nf_int ci = 0; ci < Cg; ci++)
+                        for (nf_int kh = 0; kh < g->KH; kh++)
+                            for (nf_int kw = 0; kw < g->KW; kw++) {
+                                const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
+                                const nf_int iw = ow * g->sw - g->pw + kw * g->dw;
+                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                                s += (double)inp[((n * g->C + grp * Cg + ci) * g->H + ih) * g->W + iw] *
+                                     weight[((oc * Cg + ci) * g->KH + kh) * g->KW + kw];
+                            }
+                    out[((n * g->OC + oc) * g->OH + oh) * g->OW + ow] = (float)s;
+                }
+        }
+}
+
+/* Every output is overwritten (no accumulate); any may be NULL. */
+void nf_conv2d_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, const nf_conv2d_geom *g)
+{
+    const nf_int Cg = g->C / g->G, OCg = g->OC / g->G;
+    if (dinp) memset(dinp, 0, (size_t)(g->N * g->C * g->H * g->W) * sizeof(float));
+    if (dweight) memset(dweight, 0, (size_t)(g->OC * Cg * g->KH * g->KW) * sizeof(float));
+    if (dbias) memset(dbias, 0, (size_t)g->OC * sizeof(float));
+    for (nf_int n = 0; n < g->N; n++)
+        for (nf_int oc = 0; oc < g->OC; oc++) {
+            const nf_int grp = oc / OCg;
+            for (nf_int oh = 0; oh < g->OH; oh++)
+                for (nf_int ow = 0; ow < g->OW; ow++) {
+                    const float go = dout[((n * g->OC + oc) * g->OH + oh) * g->OW + ow];
+                    if (dbias) dbias[oc] += go;
+                    for (nf_int ci = 0; ci < Cg; ci++)
+                        for (nf_int kh = 0; kh < g->KH; kh++)
+                            for (nf_int kw = 0; kw < g->KW; kw++) {
+                                const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
+                                const nf_int iw = ow * g->sw - g->pw + kw * g->dw;
+                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                                const nf_int ii = ((n * g->C + grp * Cg + ci) * g->H + ih) * g->W + iw;
+                                const nf_int wi = ((oc * Cg + ci) * g->KH + kh) * g->KW + kw;
+                                if (dinp) dinp[ii] += go * weight[wi];
+                                if (dweight) dweight[wi] += go * inp[ii];
+                            }
+                }
+        }
+}

@@ -304,7 +304,66 @@ void nf_layer_norm_backward(float *dinp, float *dweight, float *dbias, const flo
 /* ===================================================================================== */
 /* conv.c, pool.c — Conv2d (im2col/col2im on the GEMM) and 2-D pooling                   */
 /* ===================================================================================== */
-/* (declarations added by the conv owner) */
+/* Geometry of one conv2d call (NCHW). Input inp[N, C, H, W], weight[OC, C/G, KH, KW],
+ * out[N, OC, OH, OW]. ph/pw are the top/left paddings; the bottom/right ones are implied by
+ * OH/OW (so torch's asymmetric "same" padding is just OH == H with ph = total/2).
+ * The caller guarantees G >= 1 divides C and OC, strides/dilations >= 1, OH, OW >= 0 and
+ * every window starting inside the padded input. */
+typedef struct {
+    nf_int N, C, H, W;
+    nf_int OC, KH, KW;
+    nf_int OH, OW;
+    nf_int sh, sw, ph, pw, dh, dw;
+    nf_int G;
+} nf_conv2d_geom;
+
+/* Floats of workspace nf_conv2d_forward (backward = 0) or nf_conv2d_backward (1) wants with
+ * the current thread count. May be 0 (then ws may be NULL). */
+nf_int nf_conv2d_workspace(const nf_conv2d_geom *g, int backward);
+/* out = conv2d(inp, weight) + bias (bias[OC] or NULL). ws[ws_size] scratch from
+ * nf_conv2d_workspace (a smaller one makes it use fewer threads; >= the one-thread size). */
+void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
+                       const float *weight, const float *bias, const nf_conv2d_geom *g);
+/* Backward of nf_conv2d_forward; any gradient pointer may be NULL (not needed).
+ *   dinp[N,C,H,W]          overwritten
+ *   dweight[OC,C/G,KH,KW] (+)= sum over the batch   (added if accumulate, else overwritten)
+ *   dbias[OC]            (+)= sum of dout over N, OH, OW   (same rule) */
+void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
+                        const float *dout, const float *inp, const float *weight,
+                        const nf_conv2d_geom *g, int accumulate);
+/* The direct loops (double accumulation in the forward): the oracle of tests. The backward
+ * overwrites every non-NULL output. */
+void nf_conv2d_forward_ref(float *out, const float *inp, const float *weight,
+                           const float *bias, const nf_conv2d_geom *g);
+void nf_conv2d_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, const nf_conv2d_geom *g);
+/* Column matrix of samples n0 .. n0+nb-1: col[C*KH*KW, nb*OH*OW], and its adjoint (adds
+ * into dinp[N, C, H, W]). */
+void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0, nf_int nb);
+void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g, nf_int n0, nf_int nb);
+
+/* Pooling over planes inp[P, H, W] (P = N*C) with PyTorch's CPU rules (see pool.c); output
+ * sizes come from the caller. Backward kernels overwrite dinp[P, H, W]. */
+/* out[P,OH,OW], idx[P,OH,OW] = argmax as ih*W + iw (first of ties; NaN wins) */
+void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P, nf_int H,
+                           nf_int W, nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh,
+                           nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw);
+void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, nf_int P,
+                            nf_int H, nf_int W, nf_int OH, nf_int OW);
+/* divisor_override: 0 = none */
+void nf_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_int H, nf_int W,
+                           nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh, nf_int sw,
+                           nf_int ph, nf_int pw, int count_include_pad,
+                           nf_int divisor_override);
+void nf_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H, nf_int W,
+                            nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh, nf_int sw,
+                            nf_int ph, nf_int pw, int count_include_pad,
+                            nf_int divisor_override);
+/* OH, OW >= 1 */
+void nf_adaptive_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_int H,
+                                    nf_int W, nf_int OH, nf_int OW);
+void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H,
+                                     nf_int W, nf_int OH, nf_int OW);
 
 /* ===================================================================================== */
 /* rnn.c — fused gate kernels for RNN, LSTM and GRU cells; embedding                     */

@@ -1,0 +1,197 @@
+/* pool.c — 2-D max, average and adaptive-average pooling, forward and backward.
+ *
+ * What it is: direct loops over planes inp[P, H, W] (P = N*C, NCHW), one window per output,
+ * with PyTorch's CPU semantics:
+ *   max:  windows of KH x KW taps spaced by dilation; taps outside the input are skipped;
+ *         a tap wins if it is greater than the best so far or NaN (so ties keep the first in
+ *         row-major order and NaN propagates); idx = ih*W + iw within the plane, as torch.
+ *   avg:  window [oh*sh - ph, +KH) clipped to the padded input [-ph, H+ph) gives pool_size,
+ *         clipped to the input gives the taps summed; divisor = divisor_override if non-zero,
+ *         else pool_size (count_include_pad) or the tap count; an empty window gives 0.
+ *   adaptive avg: rows [floor(oh*H/OH), ceil((oh+1)*H/OH)), likewise columns; mean.
+ * Output sizes (ceil_mode and friends) are computed by the caller.
+ * Backward kernels overwrite dinp. Sums run in float in torch's order (ih outer, iw inner).
+ * What it is not: channels-last, 3-D pooling, LP/fractional pooling.
+ */
+#include <math.h>
+#include <string.h>
+#include "nnfast.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Parallelise over planes when a call touches at least this many window taps. */
+#define POOL_MT_MIN_WORK 65536.0
+
+
+/* out[P, OH, OW], idx[P, OH, OW] (int64), inp[P, H, W] */
+void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P, nf_int H,
+                           nf_int W, nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh,
+                           nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw)
+{
+    const double work = (double)P * OH * OW * KH * KW;
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+    for (nf_int p = 0; p < P; p++) {
+        const float *x = inp + p * H * W;
+        float *o = out + p * OH * OW;
+        int64_t *ix = idx + p * OH * OW;
+        for (nf_int oh = 0; oh < OH; oh++) {
+            nf_int ih0 = oh * sh - ph;
+            const nf_int ih1 = ih0 + (KH - 1) * dh + 1 < H ? ih0 + (KH - 1) * dh + 1 : H;
+            while (ih0 < 0) ih0 += dh;
+            for (nf_int ow = 0; ow < OW; ow++) {
+                nf_int iw0 = ow * sw - pw;
+                const nf_int iw1 = iw0 + (KW - 1) * dw + 1 < W ? iw0 + (KW - 1) * dw + 1 : W;
+                while (iw0 < 0) iw0 += dw;
+                nf_int best = ih0 * W + iw0;
+                float m = -INFINITY;
+                for (nf_int ih = ih0; ih < ih1; ih += dh)
+                    for (nf_int iw = iw0; iw < iw1; iw += dw) {
+                        const float v = x[ih * W + iw];
+                        if (v > m || isnan(v)) {
+                            m = v;
+                            best = ih * W + iw;
+                        }
+                    }
+                o[oh * OW + ow] = m;
+                ix[oh * OW + ow] = best;
+            }
+        }
+    }
+}
+
+/* dinp[P, H, W] = scatter-add of dout[P, OH, OW] at idx[P, OH, OW] */
+void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, nf_int P,
+                            nf_int H, nf_int W, nf_int OH, nf_int OW)
+{
+    const double work = (double)P * (OH * OW + H * W);
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+    for (nf_int p = 0; p < P; p++) {
+        float *d = dinp + p * H * W;
+        const float *g = dout + p * OH * OW;
+        const int64_t *ix = idx + p * OH * OW;
+        memset(d, 0, (size_t)(H * W) * sizeof(float));
+        for (nf_int j = 0; j < OH * OW; j++) d[ix[j]] += g[j];
+    }
+}
+
+/* The window of output (oh, ow) for avg pooling: taps [h0, h1) x [w0, w1), divisor. */
+static inline float avg_window(nf_int oh, nf_int ow, nf_int H, nf_int W, nf_int KH, nf_int KW,
+                               nf_int sh, nf_int sw, nf_int ph, nf_int pw,
+                               int count_include_pad, nf_int divisor_override, nf_int *h0,
+                               nf_int *h1, nf_int *w0, nf_int *w1)
+{
+    nf_int a = oh * sh - ph, c = ow * sw - pw;
+    nf_int b = a + KH < H + ph ? a + KH : H + ph;
+    nf_int d = c + KW < W + pw ? c + KW : W + pw;
+    const nf_int pool_size = (b - a) * (d - c);
+    if (a < 0) a = 0;
+    if (c < 0) c = 0;
+    if (b > H) b = H;
+    if (d > W) d = W;
+    *h0 = a; *h1 = b; *w0 = c; *w1 = d;
+    if (divisor_override) return (float)divisor_override;
+    return (float)(count_include_pad ? pool_size : (b - a) * (d - c));
+}
+
+/* out[P, OH, OW], inp[P, H, W]; divisor_override 0 = none */
+void nf_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_int H, nf_int W,
+                           nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh, nf_int sw,
+                           nf_int ph, nf_int pw, int count_include_pad,
+                           nf_int divisor_override)
+{
+    const double work = (double)P * OH * OW * KH * KW;
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+    for (nf_int p = 0; p < P; p++) {
+        const float *x = inp + p * H * W;
+        float *o = out + p * OH * OW;
+        for (nf_int oh = 0; oh < OH; oh++)
+            for (nf_int ow = 0; ow < OW; ow++) {
+                nf_int h0, h1, w0, w1;
+                const float div = avg_window(oh, ow, H, W, KH, KW, sh, sw, ph, pw,
+                                             count_include_pad, divisor_override,
+                                             &h0, &h1, &w0, &w1);
+                if (h0 >= h1 || w0 >= w1) {
+                    o[oh * OW + ow] = 0.0f;
+                    continue;
+                }
+                float s = 0.0f;
+                for (nf_int ih = h0; ih < h1; ih++)
+                    for (nf_int iw = w0; iw < w1; iw++) s += x[ih * W + iw];
+                o[oh * OW + ow] = s / div;
+            }
+    }
+}
+
+/* dinp[P, H, W] (overwritten), dout[P, OH, OW]; same window rules as the forward */
+void nf_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H, nf_int W,
+                            nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh, nf_int sw,
+                            nf_int ph, nf_int pw, int count_include_pad,
+                            nf_int divisor_override)
+{
+    const double work = (double)P * OH * OW * KH * KW;
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+    for (nf_int p = 0; p < P; p++) {
+        float *d = dinp + p * H * W;
+        const float *g = dout + p * OH * OW;
+        memset(d, 0, (size_t)(H * W) * sizeof(float));
+        for (nf_int oh = 0; oh < OH; oh++)
+            for (nf_int ow = 0; ow < OW; ow++) {
+                nf_int h0, h1, w0, w1;
+                const float div = avg_window(oh, ow, H, W, KH, KW, sh, sw, ph, pw,
+                                             count_include_pad, divisor_override,
+                                             &h0, &h1, &w0, &w1);
+                const float v = g[oh * OW + ow] / div;
+                for (nf_int ih = h0; ih < h1; ih++)
+                    for (nf_int iw = w0; iw < w1; iw++) d[ih * W + iw] += v;
+            }
+    }
+}
+
+static inline nf_int ad_start(nf_int o, nf_int I, nf_int O) { return (o * I) / O; }
+static inline nf_int ad_end(nf_int o, nf_int I, nf_int O) { return ((o + 1) * I + O - 1) / O; }
+
+/* out[P, OH, OW], inp[P, H, W]; OH, OW >= 1 */
+void nf_adaptive_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_int H,
+                                    nf_int W, nf_int OH, nf_int OW)
+{
+    const double work = (double)P * H * W;
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+    for (nf_int p = 0; p < P; p++) {
+        const float *x = inp + p * H * W;
+        float *o = out + p * OH * OW;
+        for (nf_int oh = 0; oh < OH; oh++) {
+            const nf_int h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
+            for (nf_int ow = 0; ow < OW; ow++) {
+                const nf_int w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+                float s = 0.0f;
+                for (nf_int ih = h0; ih < h1; ih++)
+                    for (nf_int iw = w0; iw < w1; iw++) s += x[ih * W + iw];
+                o[oh * OW + ow] = s / (float)(h1 - h0) / (float)(w1 - w0);   /* torch: / kh / kw */
+            }
+        }
+    }
+}
+
+/* dinp[P, H, W] (overwritten), dout[P, OH, OW] */
+void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H,
+                                     nf_int W, nf_int OH, nf_int OW)
+{
+    const double work = (double)P * H * W;
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+    for (nf_int p = 0; p < P; p++) {
+        float *d = dinp + p * H * W;
+        const float *g = dout + p * OH * OW;
+        memset(d, 0, (size_t)(H * W) * sizeof(float));
+        for (nf_int oh = 0; oh < OH; oh++) {
+            const nf_int h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
+            for (nf_int ow = 0; ow < OW; ow++) {
+                const nf_int w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+                const float v = g[oh * OW + ow] / (float)(h1 - h0) / (float)(w1 - w0);
+                for (nf_int ih = h0; ih < h1; ih++)
+                    for (nf_int iw = w0; iw < w1; iw++) d[ih * W + iw] += v;
+            }
+        }
+    }
+}
