@@ -47,7 +47,7 @@ def ref_layer_forward(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse):
     """x[T,B,I] -> out[T,B,H], hn, cn (LSTM, else None), gates[T,B,G*H], saved[T,B,H]."""
     T, B, I = x.shape
     H = w_hh.shape[1]
-    gates = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, -1)
+    gates = (x.reshape(T * B, I) @ w_ih.T).reshape(T, B, w_ih.shape[0])
     if b_ih is not None:
         gates += b_ih
     out = np.empty((T, B, H), x.dtype)
