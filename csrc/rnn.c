@@ -38,6 +38,8 @@
 #define NF_CLONES
 #endif
 
+#define RS __restrict /* the gate kernels' arrays never overlap (lets GCC vectorise) */
+
 static inline float sigm(float x) { return 1.0f / (1.0f + nf_expf(-x)); }
 
 static nf_int n_gates(int mode) { return mode == NF_RNN_LSTM ? 4 : mode == NF_RNN_GRU ? 3 : 1; }
@@ -46,30 +48,30 @@ static nf_int n_gates(int mode) { return mode == NF_RNN_LSTM ? 4 : mode == NF_RN
 /* Fused gate kernels, one time step over B rows                                         */
 /* ------------------------------------------------------------------------------------- */
 /* Forward. g[B, G*H]: in = input projections (b_ih included), out = activated gates.
- * gh[B, G*H] = h_prev @ W_hh^T (no bias); bhh[G*H] or NULL. hp: h_prev rows, stride ldh.
- * h: output rows, stride ldo. */
+ * gh[B, G*H] = h_prev @ W_hh^T + b_hh. hp: h_prev rows, stride ldh. h: output rows,
+ * stride ldo. */
 
-NF_CLONES static void rnn_step_f(float *h, nf_int ldo, const float *g, const float *gh,
-                                 const float *bhh, nf_int B, nf_int H, int relu)
+NF_CLONES static void rnn_step_f(float *RS h, nf_int ldo, const float *RS g,
+                                 const float *RS gh, nf_int B, nf_int H, int relu)
 {
     for (nf_int b = 0; b < B; b++) {
         const float *gx = g + b * H, *gr = gh + b * H;
         float *hb = h + b * ldo;
         if (relu) {
             for (nf_int j = 0; j < H; j++) {
-                float a = gx[j] + gr[j] + (bhh ? bhh[j] : 0.0f);
+                float a = gx[j] + gr[j];
                 hb[j] = a > 0.0f ? a : 0.0f;
             }
         } else {
             for (nf_int j = 0; j < H; j++)
-                hb[j] = nf_tanhf(gx[j] + gr[j] + (bhh ? bhh[j] : 0.0f));
+                hb[j] = nf_tanhf(gx[j] + gr[j]);
         }
     }
 }
 
 /* c[B, H] (saved cell state), c_prev rows [B, H] */
-NF_CLONES static void lstm_step_f(float *h, nf_int ldo, float *c, float *g, const float *gh,
-                                  const float *bhh, const float *cp, nf_int B, nf_int H)
+NF_CLONES static void lstm_step_f(float *RS h, nf_int ldo, float *RS c, float *RS g,
+                                  const float *RS gh, const float *RS cp, nf_int B, nf_int H)
 {
     for (nf_int b = 0; b < B; b++) {
         float *gi = g + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
@@ -77,12 +79,10 @@ NF_CLONES static void lstm_step_f(float *h, nf_int ldo, float *c, float *g, cons
         const float *cpb = cp + b * H;
         float *cb = c + b * H, *hb = h + b * ldo;
         for (nf_int j = 0; j < H; j++) {
-            float bi = 0.0f, bf = 0.0f, bg = 0.0f, bo = 0.0f;
-            if (bhh) { bi = bhh[j]; bf = bhh[H + j]; bg = bhh[2 * H + j]; bo = bhh[3 * H + j]; }
-            float i = sigm(gi[j] + ri[j] + bi);
-            float f = sigm(gf[j] + rf[j] + bf);
-            float gc = nf_tanhf(gg[j] + rg[j] + bg);
-            float o = sigm(go[j] + ro[j] + bo);
+            float i = sigm(gi[j] + ri[j]);
+            float f = sigm(gf[j] + rf[j]);
+            float gc = nf_tanhf(gg[j] + rg[j]);
+            float o = sigm(go[j] + ro[j]);
             float cn = f * cpb[j] + i * gc;
             gi[j] = i; gf[j] = f; gg[j] = gc; go[j] = o;
             cb[j] = cn;
@@ -92,8 +92,8 @@ NF_CLONES static void lstm_step_f(float *h, nf_int ldo, float *c, float *g, cons
 }
 
 /* hn[B, H] saved W_hn h_prev + b_hn; hp: h_prev rows with stride ldh */
-NF_CLONES static void gru_step_f(float *h, nf_int ldo, float *hn, float *g, const float *gh,
-                                 const float *bhh, const float *hp, nf_int ldh, nf_int B,
+NF_CLONES static void gru_step_f(float *RS h, nf_int ldo, float *RS hn, float *RS g,
+                                 const float *RS gh, const float *RS hp, nf_int ldh, nf_int B,
                                  nf_int H)
 {
     for (nf_int b = 0; b < B; b++) {
@@ -102,11 +102,9 @@ NF_CLONES static void gru_step_f(float *h, nf_int ldo, float *hn, float *g, cons
         const float *hpb = hp + b * ldh;
         float *hnb = hn + b * H, *hb = h + b * ldo;
         for (nf_int j = 0; j < H; j++) {
-            float br = 0.0f, bz = 0.0f, bn = 0.0f;
-            if (bhh) { br = bhh[j]; bz = bhh[H + j]; bn = bhh[2 * H + j]; }
-            float r = sigm(gr[j] + rr[j] + br);
-            float z = sigm(gz[j] + rz[j] + bz);
-            float hl = rn[j] + bn;
+            float r = sigm(gr[j] + rr[j]);
+            float z = sigm(gz[j] + rz[j]);
+            float hl = rn[j];
             float n = nf_tanhf(gn[j] + r * hl);
             gr[j] = r; gz[j] = z; gn[j] = n;
             hnb[j] = hl;
@@ -121,8 +119,8 @@ NF_CLONES static void gru_step_f(float *h, nf_int ldo, float *hn, float *g, cons
  * dgh[B, 3H] that on the hidden side (its n block differs: multiplied by r). */
 
 /* da = (dout + dh) * act'(a), from the saved output h (rows stride ldo) */
-NF_CLONES static void rnn_step_b(float *dg, const float *dh, const float *dout,
-                                 const float *h, nf_int ldo, nf_int B, nf_int H, int relu)
+NF_CLONES static void rnn_step_b(float *RS dg, const float *RS dh, const float *RS dout,
+                                 const float *RS h, nf_int ldo, nf_int B, nf_int H, int relu)
 {
     for (nf_int b = 0; b < B; b++) {
         const float *db = dout + b * ldo, *hb = h + b * ldo, *dhb = dh + b * H;
@@ -137,9 +135,9 @@ NF_CLONES static void rnn_step_b(float *dg, const float *dh, const float *dout,
 }
 
 /* differentiates lstm_step_f; dc[B, H] in: dL/dc from step t+1, out: dL/dc_prev */
-NF_CLONES static void lstm_step_b(float *dg, float *dc, const float *dh, const float *dout,
-                                  nf_int ldo, const float *g, const float *c, const float *cp,
-                                  nf_int B, nf_int H)
+NF_CLONES static void lstm_step_b(float *RS dg, float *RS dc, const float *RS dh,
+                                  const float *RS dout, nf_int ldo, const float *RS g,
+                                  const float *RS c, const float *RS cp, nf_int B, nf_int H)
 {
     for (nf_int b = 0; b < B; b++) {
         const float *gi = g + b * 4 * H, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
@@ -162,9 +160,10 @@ NF_CLONES static void lstm_step_b(float *dg, float *dc, const float *dh, const f
 
 /* differentiates gru_step_f; dh[B, H] in: gradient from step t+1, out: the direct part of
  * dL/dh_prev (dh * z); the caller then adds dgh @ W_hh */
-NF_CLONES static void gru_step_b(float *dg, float *dgh, float *dh, const float *dout,
-                                 nf_int ldo, const float *g, const float *hn, const float *hp,
-                                 nf_int ldh, nf_int B, nf_int H)
+NF_CLONES static void gru_step_b(float *RS dg, float *RS dgh, float *RS dh,
+                                 const float *RS dout, nf_int ldo, const float *RS g,
+                                 const float *RS hn, const float *RS hp, nf_int ldh, nf_int B,
+                                 nf_int H)
 {
     for (nf_int b = 0; b < B; b++) {
         const float *gr = g + b * 3 * H, *gz = gr + H, *gn = gr + 2 * H;
@@ -203,19 +202,22 @@ void nf_rnn_layer_forward(float *out, float *hn, float *cn, float *gates, float 
         const float *hp = s == 0 ? h0 : out + tp * B * ldo;
         nf_int ldh = s == 0 ? H : ldo;
         float *ht = out + t * B * ldo, *gt = gates + t * B * G;
-        nf_sgemm(0, 1, B, G, H, 1.0f, hp, ldh, w_hh, H, 0.0f, ws, G); /* ws = h_prev W_hh^T */
+        /* ws = b_hh + h_prev W_hh^T (the bias is the GEMM's C operand) */
+        if (b_hh)
+            for (nf_int b = 0; b < B; b++) memcpy(ws + b * G, b_hh, G * sizeof(float));
+        nf_sgemm(0, 1, B, G, H, 1.0f, hp, ldh, w_hh, H, b_hh ? 1.0f : 0.0f, ws, G);
         switch (mode) {
         case NF_RNN_TANH:
         case NF_RNN_RELU:
-            rnn_step_f(ht, ldo, gt, ws, b_hh, B, H, mode == NF_RNN_RELU);
+            rnn_step_f(ht, ldo, gt, ws, B, H, mode == NF_RNN_RELU);
             break;
         case NF_RNN_LSTM: {
             const float *cp = s == 0 ? c0 : saved + tp * B * H;
-            lstm_step_f(ht, ldo, saved + t * B * H, gt, ws, b_hh, cp, B, H);
+            lstm_step_f(ht, ldo, saved + t * B * H, gt, ws, cp, B, H);
             break;
         }
         default:
-            gru_step_f(ht, ldo, saved + t * B * H, gt, ws, b_hh, hp, ldh, B, H);
+            gru_step_f(ht, ldo, saved + t * B * H, gt, ws, hp, ldh, B, H);
         }
     }
     nf_int tl = reverse ? 0 : T - 1; /* the step processed last */
