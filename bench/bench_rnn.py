@@ -9,6 +9,17 @@ checked against each other before timing. Each figure is the median of --reps st
 warm-up. FLOPs per step (the GEMMs only): forward 2*T*B*4H*(in+H), backward twice that
 (dinput/dh and dW), i.e. 6*T*B*4H*(in+H) in all; GFLOP/s = that / t.
 
+Measured on the 2-core dev VM (shared with other jobs, load ~3, so the 2-thread rows were
+noisy: one 170 ms outlier from an OpenMP barrier waiting on a descheduled thread):
+  1 thread : nnfast 1.0-1.3x faster (T32 B32 in32 H64: 1.84 vs 2.35 ms; H128: 6.2 vs 6.9 ms;
+             T32 B64 in64 H256: 43.7 vs 44.3 ms, both GEMM-bound at ~92 GFLOP/s).
+  2 threads: mixed, 0.8-0.9x at H128/H256. Where nnfast is slower, and why: each per-step
+             GEMM (h @ W_hh^T forward, dgates @ W_hh backward: B x 4H x H, 1-8 MFLOP) is
+             above the GEMM's 1 MFLOP threading threshold, so every one of the 2T per-step
+             GEMMs pays an OpenMP fork/join and repacks W_hh (the GEMM packs B per call; a
+             W_hh packed once per sequence would remove that). The gate math is single-
+             threaded (B x H is too small to split).
+
 For each thread count the measurement runs in a fresh subprocess whose environment pins
 OMP/MKL/OpenBLAS thread pools before the libraries load; torch.set_num_threads and
 nnfast.set_num_threads are set as well.
