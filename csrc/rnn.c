@@ -4,8 +4,9 @@
  *   Forward: the input projection of every time step is one GEMM, gates = x @ W_ih^T + b_ih
  *   over T*B rows; then per step one small GEMM gh = b_hh + h_prev @ W_hh^T (the bias is
  *   its C operand) and one fused gate kernel (sigmoid/tanh and state update in one pass
- *   over B x H) that also saves what backward needs: the activated gates (overwriting the projections) and the cell state
- *   (LSTM) or the hidden-side n-gate term W_hn h + b_hn (GRU).
+ *   over B x H) that also saves what backward needs: the activated gates (overwriting
+ *   the projections) and the cell state (LSTM) or the hidden-side n-gate term
+ *   W_hn h + b_hn (GRU).
  *   Backward (backprop through time): a reverse loop of a fused gate-backward kernel plus
  *   one GEMM per step for the gradient flowing into h_prev; then dW_hh, dW_ih, the biases
  *   and dinput each as one GEMM (or column sum) over all time steps at once.
