@@ -368,7 +368,44 @@ void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, n
 /* ===================================================================================== */
 /* rnn.c — fused gate kernels for RNN, LSTM and GRU cells; embedding                     */
 /* ===================================================================================== */
-/* (declarations added by the rnn owner) */
+/* One recurrent layer in one direction over a whole sequence, time loop in C (layout and
+ * formulas: csrc/rnn.c). mode: NF_RNN_TANH, NF_RNN_RELU, NF_RNN_LSTM, NF_RNN_GRU; G = 1, 1,
+ * 4, 3 gate blocks in PyTorch's order (LSTM i,f,g,o; GRU r,z,n). reverse: run t = T-1..0.
+ * Every size >= 1. Output rows are strided: out[T, B, ldo] with this direction's H columns
+ * at out (callers offset the pointer for the second direction), ldo >= H. */
+#define NF_RNN_TANH 0
+#define NF_RNN_RELU 1
+#define NF_RNN_LSTM 2
+#define NF_RNN_GRU 3
+/* out[T,B,ldo] hidden states; hn[B,H]; cn[B,H] (LSTM, else NULL);
+ * gates[T,B,G*H] saved activated gates; saved[T,B,H] LSTM cell states / GRU W_hn h + b_hn
+ * (unused by RNN: may be NULL); ws[B,G*H] scratch;
+ * x[T,B,I]; w_ih[G*H,I]; w_hh[G*H,H]; b_ih[G*H], b_hh[G*H] or NULL; h0[B,H]; c0[B,H] (LSTM) */
+void nf_rnn_layer_forward(float *out, float *hn, float *cn, float *gates, float *saved,
+                          float *ws, const float *x, const float *w_ih, const float *w_hh,
+                          const float *b_ih, const float *b_hh, const float *h0,
+                          const float *c0, nf_int T, nf_int B, nf_int I, nf_int H, nf_int ldo,
+                          int mode, int reverse);
+/* Backward of nf_rnn_layer_forward (same x, weights, h0, c0, out, gates, saved).
+ * dx[T,B,I] overwritten (added if dx_accumulate) or NULL; dw_ih[G*H,I], dw_hh[G*H,H],
+ * db_ih[G*H], db_hh[G*H] ADDED into, each may be NULL; dh0[B,H], dc0[B,H] overwritten or
+ * NULL; dg[T,B,G*H] scratch; dgh[T,B,G*H] scratch for GRU (else NULL); ws[B,2H] scratch;
+ * dout[T,B,ldo] gradient of out (same strides); dhn[B,H], dcn[B,H] or NULL (zero). */
+void nf_rnn_layer_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                           float *dh0, float *dc0, float *dg, float *dgh, float *ws,
+                           const float *dout, const float *dhn, const float *dcn,
+                           const float *x, const float *w_ih, const float *w_hh,
+                           const float *h0, const float *c0, const float *out,
+                           const float *gates, const float *saved, nf_int T, nf_int B,
+                           nf_int I, nf_int H, nf_int ldo, int mode, int reverse,
+                           int dx_accumulate);
+/* Embedding gather: out[N,D] = weight[idx[n], :]; weight[V,D]; idx[N] all in [0, V). */
+void nf_embedding_forward(float *out, const float *weight, const int64_t *idx, nf_int N,
+                          nf_int D);
+/* Scatter-add: dweight[idx[n], :] += scale[idx[n]] * dout[n, :] for idx[n] != padding_idx
+ * (pass -1 for none); scale[V] or NULL (1). dweight[V,D] is added into. */
+void nf_embedding_backward(float *dweight, const float *dout, const int64_t *idx,
+                           const float *scale, nf_int N, nf_int D, nf_int padding_idx);
 
 /* ===================================================================================== */
 /* resample.c — k-nearest-neighbour selection for SMOTE                                  */
