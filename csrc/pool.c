@@ -61,7 +61,8 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
     }
 }
 
-/* dinp[P, H, W] = scatter-add of dout[P, OH, OW] at idx[P, OH, OW] */
+/* dinp[P, H, W] = scatter-add of dout[P, OH, OW] at idx[P, OH, OW]; indices outside
+ * [0, H*W) are skipped (see below). */
 void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, nf_int P,
                             nf_int H, nf_int W, nf_int OH, nf_int OW)
 {
@@ -72,7 +73,10 @@ void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, 
         const float *g = dout + p * OH * OW;
         const int64_t *ix = idx + p * OH * OW;
         memset(d, 0, (size_t)(H * W) * sizeof(float));
-        for (nf_int j = 0; j < OH * OW; j++) d[ix[j]] += g[j];
+        /* A window with no tap inside the input (padding + dilation) keeps torch's index of
+         * its first position, which can lie past the plane: it has no gradient to give. */
+        for (nf_int j = 0; j < OH * OW; j++)
+            if ((uint64_t)ix[j] < (uint64_t)(H * W)) d[ix[j]] += g[j];
     }
 }
 

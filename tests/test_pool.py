@@ -220,3 +220,15 @@ def test_bad_inputs():
         F.adaptive_avg_pool2d(x, (1, 2, 3))
     with pytest.raises(ValueError, match="kernel_size must be an int or a pair"):
         F.max_pool2d(x, (2, 2, 2))
+
+
+def test_max_pool_window_entirely_in_padding_has_no_gradient_and_no_stray_write():
+    # padding + dilation can leave a window with no tap inside the input: torch returns -inf
+    # and an index past the plane; backward must give zero gradient and write nothing stray.
+    kws = dict(kernel_size=(2, 1), stride=1, padding=(1, 0), dilation=(2, 1))
+    check_op([(1, 1, 1, 3)], lambda x: TF.max_pool2d(x, **kws),
+             lambda x: F.max_pool2d(x, **kws), inputs=[np.zeros((1, 1, 1, 3), np.float32)])
+    y, idx = F.max_pool2d(nf.tensor(np.ones((1, 1, 1, 3), np.float32)), return_indices=True,
+                          **kws)
+    ty, tidx = TF.max_pool2d(torch.ones(1, 1, 1, 3), return_indices=True, **kws)
+    assert np.array_equal(idx.data, tidx.numpy())
