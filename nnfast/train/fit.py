@@ -7,7 +7,7 @@ regularisation, gradient clipping, progress and resumable checkpoints.
 
 Data may be a tuple of arrays/Tensors (x, y) — batched here with one fancy-index per array,
 shuffled by a generator seeded from `seed` — or any re-iterable of (x, y) batches such as a
-DataLoader. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
+DataLoader. float64 inputs and targets are trained on as float32. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
 save_training_state=True) holds the model, optimizer, scheduler, callbacks, history, epoch and
 every RNG state, so `fit(..., resume_from=path)` continues exactly as if never interrupted.
 """
@@ -34,6 +34,16 @@ def _as_array(x):
     if a.dtype == np.float64:
         a = a.astype(np.float32)
     return np.ascontiguousarray(a)
+
+
+def _as_target(y):
+    """Targets as an ndarray: float64 becomes float32 as the inputs do (integer labels stay)."""
+    a = to_numpy(y)
+    return a.astype(np.float32) if a.dtype == np.float64 else a
+
+
+class _Arrays(tuple):
+    """(x, y) arrays that fit() batches itself, told apart from a tuple of batches."""
 
 
 def _is_arrays(data):
@@ -64,7 +74,7 @@ def _split(x, y, fraction, rng):
 
 
 def _batches(data, batch_size, shuffle, rng):
-    if isinstance(data, tuple):
+    if isinstance(data, _Arrays):
         x, y = data
         n = len(x)
         order = rng.permutation(n) if shuffle else np.arange(n)
@@ -78,7 +88,7 @@ def _batches(data, batch_size, shuffle, rng):
         for batch in data:
             xb, yb = batch[0], batch[1]
             yield (xb if isinstance(xb, Tensor) else Tensor._make(_as_array(xb)),
-                   yb if isinstance(yb, Tensor) else Tensor._make(to_numpy(yb)))
+                   yb if isinstance(yb, Tensor) else Tensor._make(_as_target(yb)))
 
 
 class Trainer:
@@ -248,22 +258,22 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
                       clip_grad_norm, seed)
     stream = stream if stream is not None else sys.stderr
     if _is_arrays(train_data):
-        x, y = _as_array(train_data[0]), to_numpy(train_data[1])
+        x, y = _as_array(train_data[0]), _as_target(train_data[1])
         if len(x) != len(y):
             raise ValueError(f"fit: {len(x)} inputs but {len(y)} targets")
         if val_split:
             if val_data is not None:
                 raise ValueError("fit: pass either val_data or val_split, not both")
             x, y, xv, yv = _split(x, y, val_split, trainer.rng)
-            val_data = (xv, yv)
-        train_data = (x, y)
+            val_data = _Arrays((xv, yv))
+        train_data = _Arrays((x, y))
         steps_per_epoch = math.ceil(len(x) / batch_size)
     else:
         if val_split:
             raise ValueError("fit: val_split needs array data (x, y); pass val_data instead")
         steps_per_epoch = len(train_data) if hasattr(train_data, "__len__") else 0
     if val_data is not None and _is_arrays(val_data):
-        val_data = (_as_array(val_data[0]), to_numpy(val_data[1]))
+        val_data = _Arrays((_as_array(val_data[0]), _as_target(val_data[1])))
     if resume_from is not None:
         trainer.load_checkpoint(resume_from)
     for c in trainer.callbacks:
@@ -319,7 +329,7 @@ def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
     """{'loss': ..., metric: ...} over data (arrays (x, y) or an iterable of batches)."""
     t = Trainer(model, loss_fn, None, metrics=metrics)
     if _is_arrays(data):
-        data = (_as_array(data[0]), to_numpy(data[1]))
+        data = _Arrays((_as_array(data[0]), _as_target(data[1])))
     return t.evaluate(data, batch_size)
 
 
