@@ -130,9 +130,9 @@ class Trainer:
         from ..nn import utils as nnu
         total = None
         if self.l1:
-            total = nnu.l1_penalty(self.model) * self.l1
+            total = nnu.l1_penalty(self.model, self.l1)
         if self.l2:
-            p = nnu.l2_penalty(self.model) * self.l2
+            p = nnu.l2_penalty(self.model, self.l2)
             total = p if total is None else total + p
         act = nnu.activity_penalty(self.model)
         if act.requires_grad:  # a constant 0 when the model has no ActivityRegularization
