@@ -6,8 +6,9 @@ regularisation, gradient clipping, progress and resumable checkpoints.
                   metrics=["accuracy"], callbacks=[EarlyStopping(patience=5)])
 
 Data may be a tuple of arrays/Tensors (x, y) — batched here with one fancy-index per array,
-shuffled by a generator seeded from `seed` — or any re-iterable of (x, y) batches such as a
-DataLoader. float64 inputs and targets are trained on as float32. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
+shuffled by a generator seeded from `seed` (when None, a seed drawn from nnfast's global
+generator, so nf.manual_seed makes the run repeatable) — or any re-iterable of (x, y) batches
+such as a DataLoader. float64 inputs and targets are trained on as float32. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
 save_training_state=True) holds the model, optimizer, scheduler, callbacks, history, epoch and
 every RNG state, so `fit(..., resume_from=path)` continues exactly as if never interrupted.
 """
@@ -109,7 +110,10 @@ class Trainer:
         if self.l1 < 0 or self.l2 < 0:
             raise ValueError(f"l1 and l2 must be >= 0, got l1={l1}, l2={l2}")
         self.clip_grad_norm = clip_grad_norm
-        self.rng = np.random.default_rng(seed)
+        if seed is None:   # from nnfast's global generator, so nf.manual_seed makes fit repeatable
+            seed = int(_random.default_generator().integers(2 ** 63))
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
         self.history = History()
         self.epoch = 0
         self.step_count = 0
@@ -224,12 +228,14 @@ class Trainer:
             "history": self.history.state_dict(),
             "epoch": int(epoch),
             "step": int(self.step_count),
+            "seed": self.seed,
             "rng": {"fit": self.rng.bit_generator.state, "global": _random.get_rng_state()},
         }
         io.save(state, path)
 
     def load_checkpoint(self, path):
-        state = io.load(path)
+        """Restore what save_checkpoint wrote (path, or the dict io.load returned)."""
+        state = io.load(path) if not isinstance(path, dict) else path
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -254,6 +260,9 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
     """Train `model` and return a History (see the module docstring)."""
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
+    resume_state = io.load(resume_from) if resume_from is not None else None
+    if seed is None and resume_state is not None and "seed" in resume_state:
+        seed = resume_state["seed"]   # the same validation split and shuffles as the first run
     trainer = Trainer(model, loss_fn, optimizer, scheduler, callbacks, metrics, l1, l2,
                       clip_grad_norm, seed)
     stream = stream if stream is not None else sys.stderr
@@ -274,8 +283,8 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
         steps_per_epoch = len(train_data) if hasattr(train_data, "__len__") else 0
     if val_data is not None and _is_arrays(val_data):
         val_data = _Arrays((_as_array(val_data[0]), _as_target(val_data[1])))
-    if resume_from is not None:
-        trainer.load_checkpoint(resume_from)
+    if resume_state is not None:
+        trainer.load_checkpoint(resume_state)
     for c in trainer.callbacks:
         c.on_train_begin()
     try:
