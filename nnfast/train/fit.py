@@ -8,7 +8,12 @@ regularisation, gradient clipping, progress and resumable checkpoints.
 Data may be a tuple of arrays/Tensors (x, y) — batched here with one fancy-index per array,
 shuffled by a generator seeded from `seed` (when None, a seed drawn from nnfast's global
 generator, so nf.manual_seed makes the run repeatable) — or any re-iterable of (x, y) batches
-such as a DataLoader. float64 inputs and targets are trained on as float32. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
+such as a DataLoader. float64 inputs and targets are trained on as float32.
+
+With TerminateOnNaN, a non-finite loss (nnfast's losses raise FloatingPointError; a custom
+one may return nan) stops training before that step's update: the epoch is logged with loss
+nan, no on_epoch_end callback runs and no checkpoint is written. Without it the error
+propagates. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
 save_training_state=True) holds the model, optimizer, scheduler, callbacks, history, epoch and
 every RNG state, so `fit(..., resume_from=path)` continues exactly as if never interrupted.
 """
@@ -118,14 +123,16 @@ class Trainer:
         self.epoch = 0
         self.step_count = 0
         self.stop_training = False
+        self.terminated = False      # stopped by TerminateOnNaN: the weights are not usable
         for c in self.callbacks:
             if not isinstance(c, Callback):
                 raise TypeError(f"callbacks must be nnfast.train.Callback instances, got "
                                 f"{type(c).__name__}")
             c.trainer = self
 
-    def stop(self, reason):
+    def stop(self, reason, terminated=False):
         self.stop_training = True
+        self.terminated = self.terminated or terminated
         self.history.stopped_early = True
         self.history.stop_reason = reason
 
@@ -149,17 +156,23 @@ class Trainer:
         total, count, norm_sum, nsteps = 0.0, 0, 0.0, 0
         outs, targets = [], []
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        guard = any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
         for xb, yb in _batches(data, batch_size, shuffle, self.rng):
             self.optimizer.zero_grad()
             out = self.model(xb)
             try:
                 loss = self.loss_fn(out, yb)
-            except FloatingPointError as e:
-                if any(isinstance(c, TerminateOnNaN) for c in self.callbacks):
-                    self.stop(f"training terminated: {e}")
-                    break
-                raise
-            value = loss.item()
+                value = loss.item()
+                problem = None if math.isfinite(value) else f"the loss is {value}"
+            except FloatingPointError as e:   # nnfast's losses raise on a non-finite value
+                if not guard:
+                    raise
+                problem = str(e)
+            if problem is not None and guard:
+                # stop before backward/step: no update is made from a non-finite loss
+                self.stop(f"training terminated at step {self.step_count}: {problem}",
+                          terminated=True)
+                break
             pen = self._penalty()
             if pen is not None:
                 loss = loss + pen
@@ -187,7 +200,7 @@ class Trainer:
             bar.update(1, loss=total / count)
             if self.stop_training:
                 break
-        logs = {"loss": total / count if count else math.nan,
+        logs = {"loss": total / count if count and not self.terminated else math.nan,
                 "grad_norm": norm_sum / nsteps if nsteps else math.nan}
         if self.metrics and outs:
             yt, yp = np.concatenate(targets), np.concatenate(outs)
@@ -296,12 +309,12 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
                 if verbose else ProgressBar(1, stream=_Null())
             logs = trainer.train_epoch(train_data, batch_size, shuffle, bar)
             bar.close()
-            if val_data is not None and not trainer.stop_training:
+            if val_data is not None and not trainer.terminated:
                 for k, v in trainer.evaluate(val_data).items():
                     logs["val_" + k] = v
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
             logs["time"] = time.perf_counter() - t0
-            if not trainer.stop_training or math.isfinite(logs["loss"]):
+            if not trainer.terminated:   # no early-stopping/checkpoint/schedule on NaN weights
                 for c in trainer.callbacks:
                     c.on_epoch_end(epoch, logs)
             trainer.history.append(epoch + 1, logs)
@@ -310,7 +323,8 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
                 shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "time")
                 stream.write(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f}s)\n")
                 stream.flush()
-            if checkpoint_path is not None:
+            # none after a NaN: the previous checkpoint stays the one to go back to
+            if checkpoint_path is not None and not trainer.terminated:
                 trainer.save_checkpoint(checkpoint_path, trainer.epoch)
             if trainer.stop_training:
                 if verbose and trainer.history.stop_reason:
