@@ -238,8 +238,10 @@ class GradientMonitor(Callback):
 
     def _layers(self):
         layers = {}
-        for name, p in self.trainer.model.named_parameters():
-            layer = name.rsplit(".", 1)[0] if "." in name else name
+        model = self.trainer.model
+        for name, p in model.named_parameters():
+            # the model's own parameters (a bare Linear: "weight", "bias") are one layer
+            layer = name.rsplit(".", 1)[0] if "." in name else type(model).__name__
             layers.setdefault(layer, []).append(p)
         return layers
 
