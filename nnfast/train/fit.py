@@ -124,6 +124,8 @@ class Trainer:
         self.step_count = 0
         self.stop_training = False
         self.terminated = False      # stopped by TerminateOnNaN: the weights are not usable
+        self.resumed = False         # load_checkpoint ran (callbacks' on_train_begin sees it)
+        self._pending_checkpoints = []
         for c in self.callbacks:
             if not isinstance(c, Callback):
                 raise TypeError(f"callbacks must be nnfast.train.Callback instances, got "
@@ -246,6 +248,11 @@ class Trainer:
         }
         io.save(state, path)
 
+    def request_checkpoint(self, path):
+        """Save a full checkpoint to path once this epoch is complete (history appended,
+        every callback's on_epoch_end run), so resuming from it is exact."""
+        self._pending_checkpoints.append(path)
+
     def load_checkpoint(self, path):
         """Restore what save_checkpoint wrote (path, or the dict io.load returned)."""
         state = io.load(path) if not isinstance(path, dict) else path
@@ -263,6 +270,7 @@ class Trainer:
         self.step_count = state["step"]
         self.rng.bit_generator.state = state["rng"]["fit"]
         _random.set_rng_state(state["rng"]["global"])
+        self.resumed = True
         return state
 
 
@@ -323,9 +331,12 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
                 shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "time")
                 stream.write(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f}s)\n")
                 stream.flush()
-            # none after a NaN: the previous checkpoint stays the one to go back to
-            if checkpoint_path is not None and not trainer.terminated:
-                trainer.save_checkpoint(checkpoint_path, trainer.epoch)
+            # the epoch is complete: now checkpoints hold exactly the state to resume from
+            # (none after a NaN: the previous checkpoint stays the one to go back to)
+            pending, trainer._pending_checkpoints = trainer._pending_checkpoints, []
+            if not trainer.terminated:
+                for path in pending + ([checkpoint_path] if checkpoint_path is not None else []):
+                    trainer.save_checkpoint(path, trainer.epoch)
             if trainer.stop_training:
                 if verbose and trainer.history.stop_reason:
                     stream.write(trainer.history.stop_reason + "\n")
