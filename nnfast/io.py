@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -33,6 +34,9 @@ def _encode(obj, arrays):
         arrays.append(obj.data)
         return {"__tensor__": len(arrays) - 1}
     if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            raise TypeError("nnfast.save: cannot save an array of dtype object (it would need "
+                            "pickle)")
         arrays.append(obj)
         return {"__array__": len(arrays) - 1}
     if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # a torch.Tensor
@@ -47,6 +51,8 @@ def _encode(obj, arrays):
         return [_encode(v, arrays) for v in obj]
     if isinstance(obj, (bool, type(None), str)):
         return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
@@ -81,6 +87,17 @@ def _decode(node, arrays):
     return node
 
 
+def _final_mode(path):
+    """The file's mode after the rename: the replaced file's, or what open() would give
+    (0666 less the umask) -- mkstemp's 0600 would make checkpoints unreadable to others."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def save(obj, path):
     """Save obj (a state dict, a checkpoint dict, ...) to path, atomically."""
     arrays = []
@@ -99,6 +116,7 @@ def save(obj, path):
                     z.writestr(f"a{i}.npy", buf.getvalue())
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _final_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -114,15 +132,19 @@ def load(path):
     try:
         with zipfile.ZipFile(path) as z:
             meta = json.loads(z.read("__meta__.json"))
-            if meta.get("format") != _FORMAT:
-                raise ValueError(f"nnfast.load: {path} is not an nnfast file "
-                                 f"(format {meta.get('format')!r})")
+            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+                raise ValueError(f"nnfast.load: {path} is not an nnfast file (format "
+                                 f"{meta.get('format') if isinstance(meta, dict) else None!r})")
             names = sorted((n for n in z.namelist() if n.endswith(".npy")),
                            key=lambda n: int(n[1:-4]))
             arrays = [np.load(_io.BytesIO(z.read(n)), allow_pickle=False) for n in names]
+        return _decode(meta["root"], arrays)
     except (zipfile.BadZipFile, KeyError) as e:
         raise ValueError(f"nnfast.load: {path} is not an nnfast file ({e})") from None
-    return _decode(meta["root"], arrays)
+    except (zlib.error, EOFError, IndexError, TypeError, ValueError) as e:
+        if str(e).startswith("nnfast.load:"):
+            raise
+        raise ValueError(f"nnfast.load: {path} is corrupt ({type(e).__name__}: {e})") from None
 
 
 def to_torch(state_dict):

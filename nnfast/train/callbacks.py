@@ -88,6 +88,11 @@ class EarlyStopping(_Monitor):
         self.best_weights = None
         self.stopped_epoch = None
 
+    def on_train_begin(self, logs=None):
+        if not getattr(self.trainer, "resumed", False):   # a new run starts from scratch
+            self.best = math.inf if self.mode == "min" else -math.inf
+            self.wait, self.best_epoch, self.best_weights, self.stopped_epoch = 0, None, None, None
+
     def on_epoch_end(self, epoch, logs):
         value = self._value(logs)
         if self._improved(value):
@@ -139,7 +144,9 @@ class ModelCheckpoint(_Monitor):
             self.best = value
         path = self.path.format(epoch=epoch + 1)
         if self.save_training_state:
-            self.trainer.save_checkpoint(path, epoch + 1)
+            # written by fit once the epoch is complete (history and every callback updated);
+            # saving here would miss what later callbacks (e.g. the lr schedule) do this epoch
+            self.trainer.request_checkpoint(path)
         else:
             from .. import io
             io.save(self.trainer.model.state_dict(), path)
@@ -201,7 +208,8 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_train_begin(self, logs=None):
-        if not self.append and os.path.exists(self.path):
+        resumed = getattr(self.trainer, "resumed", False)   # a resumed run continues the file
+        if not self.append and not resumed and os.path.exists(self.path):
             os.unlink(self.path)
 
     def on_epoch_end(self, epoch, logs):
@@ -238,8 +246,10 @@ class GradientMonitor(Callback):
 
     def _layers(self):
         layers = {}
-        for name, p in self.trainer.model.named_parameters():
-            layer = name.rsplit(".", 1)[0] if "." in name else name
+        model = self.trainer.model
+        for name, p in model.named_parameters():
+            # the model's own parameters (a bare Linear: "weight", "bias") are one layer
+            layer = name.rsplit(".", 1)[0] if "." in name else type(model).__name__
             layers.setdefault(layer, []).append(p)
         return layers
 

@@ -6,8 +6,14 @@ regularisation, gradient clipping, progress and resumable checkpoints.
                   metrics=["accuracy"], callbacks=[EarlyStopping(patience=5)])
 
 Data may be a tuple of arrays/Tensors (x, y) — batched here with one fancy-index per array,
-shuffled by a generator seeded from `seed` — or any re-iterable of (x, y) batches such as a
-DataLoader. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
+shuffled by a generator seeded from `seed` (when None, a seed drawn from nnfast's global
+generator, so nf.manual_seed makes the run repeatable) — or any re-iterable of (x, y) batches
+such as a DataLoader. float64 inputs and targets are trained on as float32.
+
+With TerminateOnNaN, a non-finite loss (nnfast's losses raise FloatingPointError; a custom
+one may return nan) stops training before that step's update: the epoch is logged with loss
+nan, no on_epoch_end callback runs and no checkpoint is written. Without it the error
+propagates. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
 save_training_state=True) holds the model, optimizer, scheduler, callbacks, history, epoch and
 every RNG state, so `fit(..., resume_from=path)` continues exactly as if never interrupted.
 """
@@ -34,6 +40,16 @@ def _as_array(x):
     if a.dtype == np.float64:
         a = a.astype(np.float32)
     return np.ascontiguousarray(a)
+
+
+def _as_target(y):
+    """Targets as an ndarray: float64 becomes float32 as the inputs do (integer labels stay)."""
+    a = to_numpy(y)
+    return a.astype(np.float32) if a.dtype == np.float64 else a
+
+
+class _Arrays(tuple):
+    """(x, y) arrays that fit() batches itself, told apart from a tuple of batches."""
 
 
 def _is_arrays(data):
@@ -64,7 +80,7 @@ def _split(x, y, fraction, rng):
 
 
 def _batches(data, batch_size, shuffle, rng):
-    if isinstance(data, tuple):
+    if isinstance(data, _Arrays):
         x, y = data
         n = len(x)
         order = rng.permutation(n) if shuffle else np.arange(n)
@@ -78,7 +94,7 @@ def _batches(data, batch_size, shuffle, rng):
         for batch in data:
             xb, yb = batch[0], batch[1]
             yield (xb if isinstance(xb, Tensor) else Tensor._make(_as_array(xb)),
-                   yb if isinstance(yb, Tensor) else Tensor._make(to_numpy(yb)))
+                   yb if isinstance(yb, Tensor) else Tensor._make(_as_target(yb)))
 
 
 class Trainer:
@@ -99,19 +115,26 @@ class Trainer:
         if self.l1 < 0 or self.l2 < 0:
             raise ValueError(f"l1 and l2 must be >= 0, got l1={l1}, l2={l2}")
         self.clip_grad_norm = clip_grad_norm
-        self.rng = np.random.default_rng(seed)
+        if seed is None:   # from nnfast's global generator, so nf.manual_seed makes fit repeatable
+            seed = int(_random.default_generator().integers(2 ** 63))
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
         self.history = History()
         self.epoch = 0
         self.step_count = 0
         self.stop_training = False
+        self.terminated = False      # stopped by TerminateOnNaN: the weights are not usable
+        self.resumed = False         # load_checkpoint ran (callbacks' on_train_begin sees it)
+        self._pending_checkpoints = []
         for c in self.callbacks:
             if not isinstance(c, Callback):
                 raise TypeError(f"callbacks must be nnfast.train.Callback instances, got "
                                 f"{type(c).__name__}")
             c.trainer = self
 
-    def stop(self, reason):
+    def stop(self, reason, terminated=False):
         self.stop_training = True
+        self.terminated = self.terminated or terminated
         self.history.stopped_early = True
         self.history.stop_reason = reason
 
@@ -120,9 +143,9 @@ class Trainer:
         from ..nn import utils as nnu
         total = None
         if self.l1:
-            total = nnu.l1_penalty(self.model) * self.l1
+            total = nnu.l1_penalty(self.model, self.l1)
         if self.l2:
-            p = nnu.l2_penalty(self.model) * self.l2
+            p = nnu.l2_penalty(self.model, self.l2)
             total = p if total is None else total + p
         act = nnu.activity_penalty(self.model)
         if act.requires_grad:  # a constant 0 when the model has no ActivityRegularization
@@ -135,17 +158,23 @@ class Trainer:
         total, count, norm_sum, nsteps = 0.0, 0, 0.0, 0
         outs, targets = [], []
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        guard = any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
         for xb, yb in _batches(data, batch_size, shuffle, self.rng):
             self.optimizer.zero_grad()
             out = self.model(xb)
             try:
                 loss = self.loss_fn(out, yb)
-            except FloatingPointError as e:
-                if any(isinstance(c, TerminateOnNaN) for c in self.callbacks):
-                    self.stop(f"training terminated: {e}")
-                    break
-                raise
-            value = loss.item()
+                value = loss.item()
+                problem = None if math.isfinite(value) else f"the loss is {value}"
+            except FloatingPointError as e:   # nnfast's losses raise on a non-finite value
+                if not guard:
+                    raise
+                problem = str(e)
+            if problem is not None and guard:
+                # stop before backward/step: no update is made from a non-finite loss
+                self.stop(f"training terminated at step {self.step_count}: {problem}",
+                          terminated=True)
+                break
             pen = self._penalty()
             if pen is not None:
                 loss = loss + pen
@@ -173,7 +202,7 @@ class Trainer:
             bar.update(1, loss=total / count)
             if self.stop_training:
                 break
-        logs = {"loss": total / count if count else math.nan,
+        logs = {"loss": total / count if count and not self.terminated else math.nan,
                 "grad_norm": norm_sum / nsteps if nsteps else math.nan}
         if self.metrics and outs:
             yt, yp = np.concatenate(targets), np.concatenate(outs)
@@ -214,12 +243,19 @@ class Trainer:
             "history": self.history.state_dict(),
             "epoch": int(epoch),
             "step": int(self.step_count),
+            "seed": self.seed,
             "rng": {"fit": self.rng.bit_generator.state, "global": _random.get_rng_state()},
         }
         io.save(state, path)
 
+    def request_checkpoint(self, path):
+        """Save a full checkpoint to path once this epoch is complete (history appended,
+        every callback's on_epoch_end run), so resuming from it is exact."""
+        self._pending_checkpoints.append(path)
+
     def load_checkpoint(self, path):
-        state = io.load(path)
+        """Restore what save_checkpoint wrote (path, or the dict io.load returned)."""
+        state = io.load(path) if not isinstance(path, dict) else path
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -234,6 +270,7 @@ class Trainer:
         self.step_count = state["step"]
         self.rng.bit_generator.state = state["rng"]["fit"]
         _random.set_rng_state(state["rng"]["global"])
+        self.resumed = True
         return state
 
 
@@ -244,28 +281,31 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
     """Train `model` and return a History (see the module docstring)."""
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
+    resume_state = io.load(resume_from) if resume_from is not None else None
+    if seed is None and resume_state is not None and "seed" in resume_state:
+        seed = resume_state["seed"]   # the same validation split and shuffles as the first run
     trainer = Trainer(model, loss_fn, optimizer, scheduler, callbacks, metrics, l1, l2,
                       clip_grad_norm, seed)
     stream = stream if stream is not None else sys.stderr
     if _is_arrays(train_data):
-        x, y = _as_array(train_data[0]), to_numpy(train_data[1])
+        x, y = _as_array(train_data[0]), _as_target(train_data[1])
         if len(x) != len(y):
             raise ValueError(f"fit: {len(x)} inputs but {len(y)} targets")
         if val_split:
             if val_data is not None:
                 raise ValueError("fit: pass either val_data or val_split, not both")
             x, y, xv, yv = _split(x, y, val_split, trainer.rng)
-            val_data = (xv, yv)
-        train_data = (x, y)
+            val_data = _Arrays((xv, yv))
+        train_data = _Arrays((x, y))
         steps_per_epoch = math.ceil(len(x) / batch_size)
     else:
         if val_split:
             raise ValueError("fit: val_split needs array data (x, y); pass val_data instead")
         steps_per_epoch = len(train_data) if hasattr(train_data, "__len__") else 0
     if val_data is not None and _is_arrays(val_data):
-        val_data = (_as_array(val_data[0]), to_numpy(val_data[1]))
-    if resume_from is not None:
-        trainer.load_checkpoint(resume_from)
+        val_data = _Arrays((_as_array(val_data[0]), _as_target(val_data[1])))
+    if resume_state is not None:
+        trainer.load_checkpoint(resume_state)
     for c in trainer.callbacks:
         c.on_train_begin()
     try:
@@ -277,12 +317,12 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
                 if verbose else ProgressBar(1, stream=_Null())
             logs = trainer.train_epoch(train_data, batch_size, shuffle, bar)
             bar.close()
-            if val_data is not None and not trainer.stop_training:
+            if val_data is not None and not trainer.terminated:
                 for k, v in trainer.evaluate(val_data).items():
                     logs["val_" + k] = v
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
             logs["time"] = time.perf_counter() - t0
-            if not trainer.stop_training or math.isfinite(logs["loss"]):
+            if not trainer.terminated:   # no early-stopping/checkpoint/schedule on NaN weights
                 for c in trainer.callbacks:
                     c.on_epoch_end(epoch, logs)
             trainer.history.append(epoch + 1, logs)
@@ -291,8 +331,12 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
                 shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "time")
                 stream.write(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f}s)\n")
                 stream.flush()
-            if checkpoint_path is not None:
-                trainer.save_checkpoint(checkpoint_path, trainer.epoch)
+            # the epoch is complete: now checkpoints hold exactly the state to resume from
+            # (none after a NaN: the previous checkpoint stays the one to go back to)
+            pending, trainer._pending_checkpoints = trainer._pending_checkpoints, []
+            if not trainer.terminated:
+                for path in pending + ([checkpoint_path] if checkpoint_path is not None else []):
+                    trainer.save_checkpoint(path, trainer.epoch)
             if trainer.stop_training:
                 if verbose and trainer.history.stop_reason:
                     stream.write(trainer.history.stop_reason + "\n")
@@ -319,7 +363,7 @@ def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
     """{'loss': ..., metric: ...} over data (arrays (x, y) or an iterable of batches)."""
     t = Trainer(model, loss_fn, None, metrics=metrics)
     if _is_arrays(data):
-        data = (_as_array(data[0]), to_numpy(data[1]))
+        data = _Arrays((_as_array(data[0]), _as_target(data[1])))
     return t.evaluate(data, batch_size)
 
 

@@ -56,9 +56,9 @@ class History:
         """Write a learning-curve PNG: train/val loss (and metrics) per epoch, lr on a second
         axis. Needs matplotlib (pip install "nnfast[plot]")."""
         try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            # a bare Figure renders with Agg without pyplot: no global backend switch (which
+            # would break a notebook's inline plots) and no figure left open
+            from matplotlib.figure import Figure
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install \"nnfast[plot]\" "
                               "(or pip install matplotlib)") from None
@@ -67,7 +67,8 @@ class History:
             metrics = sorted({k[4:] if k.startswith("val_") else k for k in h}
                              - {"loss", "lr", "time", "grad_norm"})
         panels = 1 + len(metrics)
-        fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
+        fig = Figure(figsize=(5.5 * panels, 4))
+        axes = fig.subplots(1, panels, squeeze=False)
         epochs = self.epoch
         ax = axes[0][0]
         for key, style in (("loss", "-"), ("val_loss", "--")):
@@ -95,5 +96,4 @@ class History:
             ax.legend(loc="best")
         fig.tight_layout()
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         return path

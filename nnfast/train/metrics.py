@@ -30,18 +30,43 @@ def accuracy(y_true, y_pred, threshold=0.0):
     return float((t == p).mean()) if len(t) else float("nan")
 
 
-def confusion_matrix(y_true, y_pred, num_classes=None, threshold=0.0):
-    """C[i, j] = number of samples of true class i predicted as class j."""
+def _label_pair(y_true, y_pred, num_classes, threshold, who):
+    """Integer targets and predictions, checked, and the number of classes k: num_classes,
+    or else enough for the largest label and for every column of (N, C) scores."""
     t = to_numpy(y_true).reshape(-1).astype(np.int64)
     p = _labels(y_pred, threshold)
-    k = num_classes or int(max(t.max(initial=0), p.max(initial=0)) + 1)
+    if len(t) != len(p):
+        raise ValueError(f"{who}: {len(t)} targets but {len(p)} predictions")
+    if (len(t) and t.min() < 0) or (len(p) and p.min() < 0):
+        raise ValueError(f"{who}: class labels must be non-negative")
+    if num_classes is not None:
+        k = int(num_classes)
+        if len(t) and max(t.max(), p.max()) >= k:
+            raise ValueError(f"{who}: label {int(max(t.max(), p.max()))} is out of range for "
+                             f"num_classes={k}")
+    else:
+        k = int(max(t.max(initial=0), p.max(initial=0)) + 1)
+        scores = to_numpy(y_pred)
+        if scores.dtype.kind == "f" and scores.ndim == 2 and scores.shape[1] > 1:
+            k = max(k, scores.shape[1])
+    return t, p, k
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None, threshold=0.0):
+    """C[i, j] = number of samples of true class i predicted as class j."""
+    t, p, k = _label_pair(y_true, y_pred, num_classes, threshold, "confusion_matrix")
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
 
 def precision_recall_f1(y_true, y_pred, average="macro", num_classes=None, threshold=0.0):
-    """(precision, recall, f1): per-class arrays when average is None, else their macro mean
-    (scikit-learn's zero_division=0 convention: an empty denominator counts as 0)."""
-    cm = confusion_matrix(y_true, y_pred, num_classes, threshold).astype(np.float64)
+    """(precision, recall, f1): per-class arrays (index = class) when average is None, else
+    their macro mean. As scikit-learn: an empty denominator counts as 0 (zero_division=0),
+    and the macro mean is over the labels that occur in y_true or y_pred, or over
+    range(num_classes) when num_classes is given (sklearn's labels=)."""
+    if average not in (None, "macro"):
+        raise ValueError(f"average must be 'macro' or None, got {average!r}")
+    t, p, k = _label_pair(y_true, y_pred, num_classes, threshold, "precision_recall_f1")
+    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(np.float64)
     tp = np.diag(cm)
     with np.errstate(divide="ignore", invalid="ignore"):
         prec = np.where(cm.sum(0) > 0, tp / cm.sum(0), 0.0)
@@ -49,9 +74,11 @@ def precision_recall_f1(y_true, y_pred, average="macro", num_classes=None, thres
         f1 = np.where(prec + rec > 0, 2 * prec * rec / (prec + rec), 0.0)
     if average is None:
         return prec, rec, f1
-    if average != "macro":
-        raise ValueError(f"average must be 'macro' or None, got {average!r}")
-    return float(prec.mean()), float(rec.mean()), float(f1.mean())
+    present = np.ones(k, bool) if num_classes is not None else (cm.sum(0) + cm.sum(1)) > 0
+    if not present.any():
+        return float("nan"), float("nan"), float("nan")
+    return (float(prec[present].mean()), float(rec[present].mean()),
+            float(f1[present].mean()))
 
 
 def precision(y_true, y_pred, average="macro", **kw):

@@ -16,7 +16,7 @@ class ProgressBar:
         self.min_interval = min_interval
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.perf_counter()
-        self.last_draw = 0.0
+        self.last_draw = -float("inf")   # the first update always draws
         self.n = 0
 
     def update(self, n=1, **values):
