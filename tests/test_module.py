@@ -613,3 +613,15 @@ def test_deepcopy_and_pickle():
     x = np.random.default_rng(7).standard_normal((3, 4)).astype(F32)
     assert_close(p(nf.tensor(x)), t(torch.from_numpy(x)))
     assert repr(p) == repr(n)
+
+
+def test_failed_load_state_dict_changes_nothing():
+    from nnfast import nn as _nn
+    m = _nn.Sequential(_nn.Linear(3, 2), _nn.Linear(2, 2))
+    before = {k: v.data.copy() for k, v in m.state_dict().items()}
+    bad = {k: np.full(v.shape, 7.0, np.float32) for k, v in before.items()}
+    bad["1.weight"] = np.zeros((5, 5), np.float32)
+    with pytest.raises(RuntimeError, match="size mismatch for 1.weight"):
+        m.load_state_dict(bad)
+    for k, v in m.state_dict().items():
+        assert np.array_equal(v.data, before[k]), k

@@ -253,11 +253,13 @@ class Module:
         """Copy values into this module's parameters and buffers, in place.
 
         Accepts nnfast tensors, torch tensors and NumPy arrays. Copying in place keeps any
-        optimizer's flat buffers valid."""
+        optimizer's flat buffers valid. Unlike PyTorch, a load that raises changes nothing:
+        every value is checked before the first is copied."""
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         errors = []
+        copies = []
         for k, target in own.items():
             if k not in state_dict:
                 continue
@@ -267,7 +269,7 @@ class Module:
                               f"from checkpoint, the shape in current model is "
                               f"{target.data.shape}.")
                 continue
-            np.copyto(target.data, value, casting="unsafe")
+            copies.append((target.data, value))
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: "
@@ -278,6 +280,8 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
+        for dst, value in copies:
+            np.copyto(dst, value, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ call and print
