@@ -1,6 +1,8 @@
-"""The README's example code runs as written and does what it says."""
+"""The README's code runs as written and does what it says."""
 import os
 import re
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -10,7 +12,7 @@ def _python_blocks():
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-def test_readme_example_trains_and_prints_pytorch_shapes(capsys):
+def test_readme_port_example_trains_and_prints_pytorch_shapes(capsys):
     blocks = _python_blocks()
     assert blocks, "README has no python example"
     ns = {}
@@ -20,3 +22,17 @@ def test_readme_example_trains_and_prints_pytorch_shapes(capsys):
     assert 0.0 < float(loss_text) < 5.0
     assert shape_text == "(128, 64)"
     assert ns["model"].state_dict()["0.weight"].shape == (128, 64)
+
+
+def test_readme_tutorial_runs_in_order_and_its_claims_hold(capsys):
+    blocks = _python_blocks()[1:]
+    assert len(blocks) >= 5, "the tutorial blocks are missing"
+    ns = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README.md (tutorial block {i + 1})", "exec"), ns)
+    out = capsys.readouterr().out
+    assert ns["accuracy"] > 0.95, out
+    assert np.bincount(ns["y_smote"])[3] == np.bincount(ns["y_smote"]).max()
+    assert max(ns["history"]["val_accuracy"]) > 0.95
+    assert ns["same"] is True or ns["same"] == np.True_
+    assert "restored model gives identical outputs: True" in out
