@@ -155,3 +155,27 @@ def test_deep_residual_mlp_trains_where_plain_one_stalls():
     assert np.isfinite(r1) and r1 < 0.05 * r0, final      # residual: fits the problem
     assert r1 < 0.1 * p1, final                           # plain: far behind
     assert p1 > 0.5 * p0 or p1 > 0.2, final               # ... barely moved from the mean
+
+
+def test_gradient_monitor_flags_the_plain_net_and_not_the_residual_one():
+    """The remedy shown with the tool a user has: fit() with a GradientMonitor warns, naming
+    the first hidden layer, for the plain net; the residual net trains without a warning."""
+    import warnings
+
+    from nnfast.train import GradientMonitor, GradientWarning, fit
+    X, y = _problem()
+    caught = {}
+    for residual in (False, True):
+        model = _mlp(residual)
+        monitor = GradientMonitor(vanish=1e-5)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=1e-3), (X.data, y.data),
+                epochs=2, batch_size=64, callbacks=[monitor], verbose=False, seed=0)
+        caught[residual] = [str(m.message) for m in w if issubclass(m.category, GradientWarning)]
+        first_hidden = "1.0" if not residual else "1.block.0"
+        assert first_hidden in monitor.norms, sorted(monitor.norms)
+        caught[(residual, "norm")] = monitor.norms[first_hidden][-1]
+    assert any("'1.0'" in m and "vanishing" in m for m in caught[False]), caught[False]
+    assert not caught[True], caught[True]
+    assert caught[(True, "norm")] > 1e3 * caught[(False, "norm")]
