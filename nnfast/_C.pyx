@@ -7,6 +7,7 @@ on (matching sizes); user-facing validation with friendly messages is in the Pyt
 One .pxi per kernel family, each with its own `cdef extern` block from nnfast.h.
 """
 from libc.stdint cimport int64_t
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES
 
 cdef extern from "nnfast.h":
     ctypedef int64_t nf_int
@@ -28,6 +29,18 @@ def get_num_threads():
 
 def has_openmp():
     return bool(nf_has_openmp())
+
+
+def data_address(obj):
+    """Address of the first element of an array (through the buffer protocol).
+
+    NumPy 2.4's ndarray.__array_interface__ leaks ~48 bytes per call on a view, so hot paths
+    that compare addresses (contiguous-span detection) use this instead."""
+    cdef Py_buffer view
+    PyObject_GetBuffer(obj, &view, PyBUF_STRIDES)
+    addr = <size_t>view.buf
+    PyBuffer_Release(&view)
+    return addr
 
 
 def cpu_has(str feature):

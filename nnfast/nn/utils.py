@@ -35,11 +35,11 @@ def _spans(arrays):
                 cur = None
             out.append(a)
             continue
-        addr = a.__array_interface__["data"][0]
+        addr = _C.data_address(a)
         base = a.base if a.base is not None else a
         if cur is not None and cur[0] is base and cur[2] == addr and base.flags.c_contiguous \
                 and base.dtype == np.float32:
-            start = (cur[1] - base.__array_interface__["data"][0]) // 4
+            start = (cur[1] - _C.data_address(base)) // 4
             span = base.reshape(-1)[start:start + (addr + a.nbytes - cur[1]) // 4]
             cur = (base, cur[1], addr + a.nbytes, span)
         else:
