@@ -41,7 +41,12 @@ def _run_steps(tm, nm, shape, steps, rng, train=True):
         xn = nf.tensor(x, requires_grad=True)
         yt, yn = tm(xt), nm(xn)
         assert yn.shape == tuple(yt.shape) and yn.dtype == np.float32
-        assert_close(yn, yt, ATOL, RTOL, "forward")
+        # x - mean cancels when a channel's values nearly agree: float32 rounding of x (which
+        # torch's float sums add to) is then amplified by 1/sqrt(var + eps) in the output
+        axes = (0,) + tuple(range(2, len(shape)))
+        amp = float(np.max(np.abs(x)) / np.sqrt(x.astype(np.float64).var(axis=axes).min()
+                                                + 1e-5)) if train else 0.0
+        assert_close(yn, yt, ATOL + 8 * np.finfo(np.float32).eps * amp, RTOL, "forward")
         yt.backward(torch.tensor(g))
         yn.backward(nf.tensor(g))
         assert_close(xn.grad, xt.grad, ATOL, RTOL, "input grad")
