@@ -28,7 +28,7 @@ KEYS = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
 
 def cases(quick):
     return [{"id": f"T{T} B{B} in{I} H{H}", "T": T, "B": B, "I": I, "H": H, "seed": i}
-            for i, (T, B, I, H) in enumerate(CASES)]
+            for i, (T, B, I, H) in enumerate(CASES[:2] if quick else CASES)]
 
 
 def participants(case):
