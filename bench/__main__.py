@@ -1,4 +1,6 @@
-"""python -m bench: run the training-step benchmark (see bench/step.py for options)."""
-from .step import main
+"""python -m bench: run the benchmark harness (bench/harness.py; see bench/README.md)."""
+import sys
 
-main()
+from .harness import main
+
+sys.exit(main())

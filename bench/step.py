@@ -1,50 +1,80 @@
-"""Per-training-step time of nnfast vs PyTorch (and JAX when installed), in one run.
+"""Section "step": time per training step of an MLP, nnfast vs PyTorch (and JAX when installed).
 
-Each framework trains the same MLP from identical initial weights on identical data with
-Adam and cross-entropy. Before timing, a few steps are run in both and the losses compared,
-so a fast wrong answer cannot win. Timing: blocks of `steps` training steps, repeated
-`repeats` times with the frameworks interleaved (so machine noise hits both alike); the figure
-is the median over blocks of (block time / steps). Speed-up = torch time / nnfast time.
+Every framework trains the same MLP (Linear-ReLU-...-Linear) from bit-identical initial
+weights (drawn once with NumPy from torch's default distribution) on identical batches, with
+Adam (lr 1e-3, torch defaults otherwise) and cross-entropy. One timed call = one step:
+zero_grad, forward, loss, backward, optimizer step, and the loss read back as a Python float
+(every framework pays that one sync, as a training loop that logs losses does).
 
-    python -m bench                      # default models, 1 and 2 threads
-    python -m bench --threads 1 --repeats 5 --json out.json
+Participants: nnfast (eager), nnfast compiled (nf.compile_step, when the checkout has it),
+torch (default Adam, i.e. foreach), torch fused (Adam(fused=True)), jax (jit-compiled step with
+the same Adam arithmetic, when installed). Correctness before timing: each participant's losses
+over its first 5 steps must match torch's to 1e-3 * max(1, |loss|).
+FLOPs per step (for GFLOP/s): forward 2*B*sum(in*out), weight gradients the same again, input
+gradients of every layer but the first the same again: 4*B*sum(in*out) + 2*B*sum_{l>1}(in*out).
 """
-import argparse
-import json
-import os
-import platform
-import statistics
-import sys
-import time
-
 import numpy as np
 
-MODELS = [  # (layer sizes, batch)
-    ((64, 32, 10), 32),
-    ((784, 128, 10), 64),
-]
+from .common import Skip, compare, torch_default_uniform
+
+SECTION = "step"
+TITLE = "Training step (Adam, cross-entropy), time per step"
+MODELS = [((64, 32, 10), 32), ((784, 128, 10), 64), ((784, 256, 128, 10), 128),
+          ((784, 1024, 1024, 10), 256)]
+CHECK_STEPS = 5
+BLOCK_FACTOR = 4.0   # timed blocks of 4 x --block-ms (100 ms by default): a step is long
+LR = 1e-3
 
 
-def make_data(sizes, batch, nbatches=8, seed=0):
+def cases(quick):
+    return [{"id": f"{'-'.join(map(str, s))} b{b}", "sizes": list(s), "batch": b}
+            for s, b in (MODELS[:3] if quick else MODELS)]   # --quick: not the 1024-wide one
+
+
+def participants(case):
+    return [("nnfast", "nnfast", "eager"), ("nnfast compiled", "nnfast", "compiled"),
+            ("torch", "torch", "default"), ("torch fused", "torch", "fused"),
+            ("jax", "jax", "jit")]
+
+
+REFERENCE = "torch"
+
+
+def work(case):
+    s, b = case["sizes"], case["batch"]
+    layer = [i * o for i, o in zip(s[:-1], s[1:])]
+    return {"flops": 4.0 * b * sum(layer) + 2.0 * b * sum(layer[1:])}
+
+
+def check(case, name, got, ref):
+    return compare(name, got, ref, atol=1e-3 * max(1.0, float(np.abs(ref).max())), rtol=0)
+
+
+def make_problem(sizes, batch, nbatches=8, seed=0):
     rng = np.random.default_rng(seed)
+    weights = [(torch_default_uniform(rng, (o, i), i), torch_default_uniform(rng, (o,), i))
+               for i, o in zip(sizes[:-1], sizes[1:])]
     xs = [rng.standard_normal((batch, sizes[0])).astype(np.float32) for _ in range(nbatches)]
     ys = [rng.integers(0, sizes[-1], batch).astype(np.int64) for _ in range(nbatches)]
-    return xs, ys
+    return weights, xs, ys
 
 
-def torch_init_weights(sizes, seed=0):
-    """Initial weights drawn once (by torch's default init) and shared by every framework."""
-    import torch
-    torch.manual_seed(seed)
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = torch.nn.Linear(a, b)
-        layers.append((lin.weight.detach().numpy().copy(), lin.bias.detach().numpy().copy()))
-    return layers
+def prepare(framework, variant, case, threads):
+    weights, xs, ys = make_problem(case["sizes"], case["batch"])
+    make = {"nnfast": nnfast_step, "torch": torch_step, "jax": jax_step}[framework]
+    step, info = make(case["sizes"], weights, xs, ys, variant)
+    n = len(xs)
+    losses = np.array([step(s % n) for s in range(CHECK_STEPS)])
+    pos = [CHECK_STEPS]
+
+    def fn():
+        step(pos[0] % n)
+        pos[0] += 1
+    return fn, {"losses": losses}, info
 
 
 # ------------------------------------------------------------------------------ nnfast
-def nnfast_runner(sizes, weights, xs, ys, lr=1e-3):
+def nnfast_step(sizes, weights, xs, ys, variant):
     import nnfast as nf
     from nnfast import nn, optim
     mods = []
@@ -59,24 +89,29 @@ def nnfast_runner(sizes, weights, xs, ys, lr=1e-3):
         sd[f"{2 * i}.bias"] = b
     model.load_state_dict(sd)
     loss_fn = nn.CrossEntropyLoss()
-    opt = optim.Adam(model.parameters(), lr=lr)
+    opt = optim.Adam(model.parameters(), lr=LR)
     xt = [nf.from_numpy(x) for x in xs]
     yt = [nf.from_numpy(y) for y in ys]
-    n = len(xt)
+    if variant == "compiled":
+        if not hasattr(nf, "compile_step"):
+            raise Skip("nnfast.compile_step is not in this checkout")
+        compiled = nf.compile_step(model, loss_fn, opt)
 
-    def run(steps, start=0):
-        loss = None
-        for s in range(start, start + steps):
-            opt.zero_grad()
-            loss = loss_fn(model(xt[s % n]), yt[s % n])
-            loss.backward()
-            opt.step()
+        def step(i):
+            return float(compiled(xt[i], yt[i]))
+        return step, {"compiled": bool(getattr(compiled, "compiled", False))}
+
+    def step(i):
+        opt.zero_grad()
+        loss = loss_fn(model(xt[i]), yt[i])
+        loss.backward()
+        opt.step()
         return loss.item()
-    return run, nf.set_num_threads
+    return step, {}
 
 
 # ------------------------------------------------------------------------------ torch
-def torch_runner(sizes, weights, xs, ys, lr=1e-3, fused=False):
+def torch_step(sizes, weights, xs, ys, variant):
     import torch
     mods = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -89,24 +124,21 @@ def torch_runner(sizes, weights, xs, ys, lr=1e-3, fused=False):
             model[2 * i].weight.copy_(torch.from_numpy(w))
             model[2 * i].bias.copy_(torch.from_numpy(b))
     loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=fused or None)
+    opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True if variant == "fused" else None)
     xt = [torch.from_numpy(x) for x in xs]
     yt = [torch.from_numpy(y) for y in ys]
-    n = len(xt)
 
-    def run(steps, start=0):
-        loss = None
-        for s in range(start, start + steps):
-            opt.zero_grad()
-            loss = loss_fn(model(xt[s % n]), yt[s % n])
-            loss.backward()
-            opt.step()
+    def step(i):
+        opt.zero_grad()
+        loss = loss_fn(model(xt[i]), yt[i])
+        loss.backward()
+        opt.step()
         return loss.item()
-    return run, torch.set_num_threads
+    return step, {}
 
 
 # ------------------------------------------------------------------------------ JAX
-def jax_runner(sizes, weights, xs, ys, lr=1e-3):
+def jax_step(sizes, weights, xs, ys, variant):
     import jax
     import jax.numpy as jnp
 
@@ -125,7 +157,8 @@ def jax_runner(sizes, weights, xs, ys, lr=1e-3):
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
     @jax.jit
-    def step(params, m, v, t, x, y):
+    def jstep(params, m, v, t, x, y):
+        # torch.optim.Adam's arithmetic: p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
         loss, g = jax.value_and_grad(loss_fn)(params, x, y)
         t = t + 1
         m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
@@ -133,120 +166,16 @@ def jax_runner(sizes, weights, xs, ys, lr=1e-3):
         c1 = 1 - b1 ** t
         c2 = 1 - b2 ** t
         params = jax.tree_util.tree_map(
-            lambda p, m, v: p - lr / c1 * m / (jnp.sqrt(v) / jnp.sqrt(c2) + eps), params, m, v)
+            lambda p, m, v: p - LR / c1 * m / (jnp.sqrt(v) / jnp.sqrt(c2) + eps), params, m, v)
         return params, m, v, t, loss
 
     state = {"p": params, "m": jax.tree_util.tree_map(jnp.zeros_like, params),
              "v": jax.tree_util.tree_map(jnp.zeros_like, params), "t": jnp.asarray(0.0)}
     xt = [jnp.asarray(x) for x in xs]
-    yt = [jnp.asarray(y) for y in ys]
-    n = len(xt)
+    yt = [jnp.asarray(y.astype(np.int32)) for y in ys]
 
-    def run(steps, start=0):
-        loss = None
-        for s in range(start, start + steps):
-            state["p"], state["m"], state["v"], state["t"], loss = step(
-                state["p"], state["m"], state["v"], state["t"], xt[s % n], yt[s % n])
+    def step(i):
+        state["p"], state["m"], state["v"], state["t"], loss = jstep(
+            state["p"], state["m"], state["v"], state["t"], xt[i], yt[i])
         return float(loss)
-    return run, None
-
-
-def _block_times(runners, steps, repeats):
-    times = {name: [] for name in runners}
-    pos = {name: 1000 for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            t0 = time.perf_counter()
-            run(steps, pos[name])
-            times[name].append((time.perf_counter() - t0) / steps)
-            pos[name] += steps
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def bench_model(sizes, batch, threads, steps, repeats, with_jax):
-    weights = torch_init_weights(sizes)
-    xs, ys = make_data(sizes, batch)
-    runners = {}
-    setters = []
-    r, s = nnfast_runner(sizes, weights, xs, ys)
-    runners["nnfast"] = r
-    setters.append(s)
-    r, s = torch_runner(sizes, weights, xs, ys)
-    runners["torch"] = r
-    setters.append(s)
-    r, _ = torch_runner(sizes, weights, xs, ys, fused=True)
-    runners["torch_fused"] = r
-    if with_jax:
-        r, _ = jax_runner(sizes, weights, xs, ys)
-        runners["jax"] = r
-    for set_threads in setters:
-        set_threads(threads)
-    # correctness before timing: same losses after the same 5 steps from the same start
-    losses = {name: run(5, 0) for name, run in runners.items()}
-    ref = losses["torch"]
-    for name, val in losses.items():
-        if not abs(val - ref) <= 1e-3 * max(1.0, abs(ref)):
-            raise SystemExit(f"bench: {name} loss {val} differs from torch's {ref} "
-                             f"for {sizes} batch {batch}; not timing a wrong answer")
-    for run in runners.values():  # warm up
-        run(max(steps // 4, 5), 100)
-    return _block_times(runners, steps, repeats), losses
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--steps", type=int, default=200, help="training steps per timed block")
-    ap.add_argument("--repeats", type=int, default=7, help="timed blocks per framework")
-    ap.add_argument("--json", default=None, help="write results here")
-    ap.add_argument("--no-jax", action="store_true")
-    args = ap.parse_args(argv)
-
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise SystemExit("bench needs torch==2.13.0 (pip install -e .[test])")
-    with_jax = False
-    if not args.no_jax:
-        try:
-            import jax  # noqa: F401
-            with_jax = True
-        except ImportError:
-            pass
-    import nnfast as nf
-    rows = []
-    print(f"# nnfast {nf.__version__} vs torch {torch.__version__}"
-          + ("" if with_jax else " (JAX not installed)")
-          + f"; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"GEMM kernels: {nf._C.gemm_isa()}")
-    print("| model | batch | threads | nnfast µs/step | torch µs/step | torch fused µs/step |"
-          + (" jax µs/step |" if with_jax else "") + " speed-up vs best torch |"
-          + (" vs jax |" if with_jax else ""))
-    print("|---|---|---|---|---|---|" + ("---|" if with_jax else "") + "---|"
-          + ("---|" if with_jax else ""))
-    for sizes, batch in MODELS:
-        for threads in args.threads:
-            t, losses = bench_model(sizes, batch, threads, args.steps, args.repeats, with_jax)
-            best_torch = min(t["torch"], t["torch_fused"])
-            row = {"model": "-".join(map(str, sizes)), "batch": batch, "threads": threads,
-                   **{f"{k}_us": v * 1e6 for k, v in t.items()},
-                   "speedup_vs_torch": best_torch / t["nnfast"]}
-            line = (f"| {row['model']} | {batch} | {threads} | {t['nnfast'] * 1e6:.1f} | "
-                    f"{t['torch'] * 1e6:.1f} | {t['torch_fused'] * 1e6:.1f} |")
-            if with_jax:
-                row["speedup_vs_jax"] = t["jax"] / t["nnfast"]
-                line += f" {t['jax'] * 1e6:.1f} |"
-            line += f" {row['speedup_vs_torch']:.2f}× |"
-            if with_jax:
-                line += f" {row['speedup_vs_jax']:.2f}× |"
-            print(line, flush=True)
-            rows.append(row)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": rows, "steps": args.steps, "repeats": args.repeats,
-                       "python": sys.version.split()[0]}, f, indent=1)
-    return rows
-
-
-if __name__ == "__main__":
-    main()
+    return step, {"jax": jax.__version__}

@@ -29,6 +29,9 @@ int nf_get_num_threads(void);
 int nf_has_openmp(void);
 /* 1 if the running CPU (and OS) support the feature: "sse2", "avx2", "fma", "avx512f". */
 int nf_cpu_has(const char *feature);
+/* Peak-FLOP probe for bench/ (see runtime.c): every thread of the OpenMP team runs `iters`
+ * rounds of register-only FMA chains; returns the fp32 FLOPs done, *sink a value to keep. */
+double nf_fma_peak(float *sink /* [1] */, nf_int iters);
 
 /* ===================================================================================== */
 /* gemm/ — packed GEMM (frame + per-ISA micro-kernels + reference)                       */

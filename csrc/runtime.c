@@ -1,4 +1,4 @@
-/* runtime.c — thread count and CPU feature queries.
+/* runtime.c — thread count and CPU feature queries, and a peak-FLOP probe for bench/.
  * What it is not: a scheduler. Kernels decide themselves whether work is big enough to
  * split across threads (see each kernel's threshold). */
 #include <string.h>
@@ -49,4 +49,89 @@ int nf_cpu_has(const char *feature)
     (void)feature;
     return 0;
 #endif
+}
+
+/* ------------------------------------------------------------------ peak-FLOP probe
+ * nf_fma_peak: the fp32 FLOP rate the cores reach when they do nothing but FMAs, the
+ * ceiling bench/ quotes "fraction of peak" against. Every thread of an OpenMP team of
+ * nf_get_num_threads() threads runs `iters` rounds of FMA_CHAINS independent chains
+ * acc = acc * b + c on the widest vector unit the CPU has (AVX-512, else AVX2+FMA, else
+ * scalar C the compiler may vectorise). Twelve chains cover the FMA latency x issue width of
+ * current x86 cores (4-cycle latency x 2 pipes = 8 in flight needed), and fit in 16 ymm
+ * registers with the two constants. It returns the floating-point operations done
+ * (2 per lane per FMA); the caller divides by the wall time it measured. *sink receives a
+ * value that depends on every chain, so the compiler cannot drop the loop.
+ * What it is not: a model of any real kernel (no loads, no stores). */
+#define FMA_CHAINS 12
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+#define NF_PEAK_X86 1
+
+__attribute__((target("avx512f"))) static float fma_chains_avx512(nf_int iters)
+{
+    __m512 acc[FMA_CHAINS];
+    const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int j = 0; j < FMA_CHAINS; j++) acc[j] = _mm512_set1_ps((float)j);
+    for (nf_int i = 0; i < iters; i++)
+        for (int j = 0; j < FMA_CHAINS; j++) acc[j] = _mm512_fmadd_ps(acc[j], b, c);
+    for (int j = 1; j < FMA_CHAINS; j++) acc[0] = _mm512_add_ps(acc[0], acc[j]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
+
+__attribute__((target("avx2,fma"))) static float fma_chains_avx2(nf_int iters)
+{
+    __m256 acc[FMA_CHAINS];
+    const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int j = 0; j < FMA_CHAINS; j++) acc[j] = _mm256_set1_ps((float)j);
+    for (nf_int i = 0; i < iters; i++)
+        for (int j = 0; j < FMA_CHAINS; j++) acc[j] = _mm256_fmadd_ps(acc[j], b, c);
+    float lanes[8];
+    for (int j = 1; j < FMA_CHAINS; j++) acc[0] = _mm256_add_ps(acc[0], acc[j]);
+    _mm256_storeu_ps(lanes, acc[0]);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+}
+#endif
+
+/* Plain reference: 8 lanes x FMA_CHAINS scalar chains (multiply-add, fused or not). */
+static float fma_chains_ref(nf_int iters)
+{
+    float acc[FMA_CHAINS][8];
+    for (int j = 0; j < FMA_CHAINS; j++)
+        for (int l = 0; l < 8; l++) acc[j][l] = (float)j;
+    for (nf_int i = 0; i < iters; i++)
+        for (int j = 0; j < FMA_CHAINS; j++)
+            for (int l = 0; l < 8; l++) acc[j][l] = acc[j][l] * 0.999999f + 1e-7f;
+    float s = 0.0f;
+    for (int j = 0; j < FMA_CHAINS; j++)
+        for (int l = 0; l < 8; l++) s += acc[j][l];
+    return s;
+}
+
+double nf_fma_peak(float *sink, nf_int iters)
+{
+    int lanes = 8;
+    float (*chains)(nf_int) = fma_chains_ref;
+#ifdef NF_PEAK_X86
+    if (nf_cpu_has("avx512f")) {
+        chains = fma_chains_avx512;
+        lanes = 16;
+    } else if (nf_cpu_has("avx2") && nf_cpu_has("fma")) {
+        chains = fma_chains_avx2;
+    }
+#endif
+    int nthreads = 1;
+    float total = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel reduction(+ : total)
+    {
+#pragma omp single
+        nthreads = omp_get_num_threads();
+        total += chains(iters);
+    }
+#else
+    total = chains(iters);
+#endif
+    *sink = total;
+    return 2.0 * (double)lanes * FMA_CHAINS * (double)iters * nthreads;
 }

@@ -15,6 +15,7 @@ cdef extern from "nnfast.h":
     int nf_get_num_threads() nogil
     int nf_has_openmp() nogil
     int nf_cpu_has(const char *feature) nogil
+    double nf_fma_peak(float *sink, nf_int iters) nogil
 
 
 def set_num_threads(int n):
@@ -46,6 +47,18 @@ def data_address(obj):
 def cpu_has(str feature):
     b = feature.encode()
     return bool(nf_cpu_has(b))
+
+
+def fma_peak(int64_t iters):
+    """Run the peak-FLOP probe (register-only FMA chains on every OpenMP thread, `iters`
+    rounds each); returns the fp32 FLOPs done, for the caller to divide by wall time."""
+    cdef float sink = 0
+    cdef double flops
+    if iters < 0:
+        raise ValueError(f"iters must be >= 0, got {iters}")
+    with nogil:
+        flops = nf_fma_peak(&sink, iters)
+    return flops
 
 
 include "_C_gemm.pxi"

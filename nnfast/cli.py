@@ -4,6 +4,7 @@
     nnfast train --data my.csv --target label --hidden 256,128 --epochs 50
     nnfast predict --model runs/digits --data new.csv [--output predictions.csv]
     nnfast info                        kernel set, threads, CPU features
+    nnfast bench [--quick] [--only step,gemm,...]   nnfast vs PyTorch/JAX (source checkout only)
 
 `train` writes to --out (default runs/<dataset>): model.nnf (weights + preprocessing +
 metadata, loadable by `predict` and by nnfast.load), checkpoint.nnf (resumable training
@@ -403,6 +404,19 @@ def cmd_info(args):
     return 0
 
 
+def cmd_bench(args):
+    """Run bench/harness.py of the source checkout this nnfast was imported from."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "bench", "harness.py")):
+        raise CLIError("`nnfast bench` needs a source checkout (the bench/ folder beside "
+                       f"nnfast/ is not there: {root}); clone the repository, build it "
+                       "(python setup.py build_ext --inplace) and run `python -m bench` there")
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench.harness import main as bench_main
+    return bench_main(args.bench_args, prog="nnfast bench")
+
+
 def _parser():
     ap = argparse.ArgumentParser(prog="nnfast", description="nnfast: fast small-CPU training")
     sub = ap.add_subparsers(dest="command")
@@ -436,6 +450,10 @@ def _parser():
     pr.add_argument("--data", required=True, help=".csv with the feature columns, or .npz")
     pr.add_argument("--output", help="predictions CSV (default: <data>.predictions.csv)")
     sub.add_parser("info", help="build and CPU facts")
+    be = sub.add_parser("bench", add_help=False, prefix_chars="+",  # pass all options on
+                        help="benchmarks against PyTorch/JAX "
+                        "(source checkout; `nnfast bench --help` for options)")
+    be.add_argument("bench_args", nargs=argparse.REMAINDER)
     return ap
 
 
@@ -450,6 +468,8 @@ def main(argv=None):
             return cmd_predict(args)
         if args.command == "info":
             return cmd_info(args)
+        if args.command == "bench":
+            return cmd_bench(args)
     except CLIError as e:
         print(f"nnfast {args.command}: error: {e}", file=sys.stderr)
         return 2
