@@ -36,3 +36,12 @@ def test_readme_tutorial_runs_in_order_and_its_claims_hold(capsys):
     assert max(ns["history"]["val_accuracy"]) > 0.95
     assert ns["same"] is True or ns["same"] == np.True_
     assert "restored model gives identical outputs: True" in out
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    ci = open(os.path.join(ROOT, ".ci", "run")).read()
+    line = next(ln for ln in readme.splitlines() if "pytest" in ln and ln.startswith("pip "))
+    install, test = (part.strip() for part in line.split("#")[0].split("&&"))
+    assert install.replace("pip ", "python3 -m pip ", 1) in ci
+    assert "python3 " + test.replace("python ", "", 1) in ci or test in ci
