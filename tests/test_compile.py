@@ -381,3 +381,19 @@ def test_steady_state_allocates_no_arrays():
         tracemalloc.stop()
     # a 32x256 float32 activation alone is 32 KiB: nothing of that size is made per step
     assert grown < 4096 and peak < 16384, (grown, peak)
+
+
+def test_import_sets_a_short_openmp_spin_only_when_unset():
+    import os
+    import subprocess
+    import sys
+    code = "import os, nnfast; print(os.environ.get('GOMP_SPINCOUNT'))"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(nf.__file__)))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True, cwd=root).stdout.strip()
+    assert out == "1000"
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, OMP_WAIT_POLICY="active"),
+                         capture_output=True, text=True, check=True, cwd=root).stdout.strip()
+    assert out == "None"
