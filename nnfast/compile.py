@@ -30,9 +30,10 @@ Dropout), the loss module's options, and whether each parameter still lives in t
 optimizer's flat buffer and requires grad. A call the compiled sequence does not cover —
 another input rank or dtype, a target out of range, an empty batch, an input that requires
 grad, gradients disabled, a parameter replaced or frozen since — runs the eager loop for that
-call, which also raises the eager loop's errors for bad inputs. Layer hyperparameters
-(slopes, Dropout's p, ...) and the layer list are captured at compile time; after changing
-them, compile again.
+call, which also raises the eager loop's errors for bad inputs. The layer list and the layer
+options (slopes, Dropout's p, ...) are captured at compile time and checked at every call:
+after a change the calls run the eager loop (correct, not fast); compile again to capture
+the new model.
 
 Workspaces are kept per batch size (the last four sizes seen), so a steady state allocates
 nothing but the loss float.
@@ -75,18 +76,33 @@ def _own_forward(m, cls):
     return t.forward is cls.forward and t.__call__ is Module.__call__
 
 
-def _flatten_sequential(model):
+def _flatten_sequential(model, containers=None):
     if not isinstance(model, Sequential) or not _own_forward(model, Sequential):
         raise _Unsupported(f"the model is a {type(model).__name__}, not a plain Sequential")
+    if containers is not None:
+        containers.append((model._modules, tuple(model._modules.values())))
     out = []
     for m in model._modules.values():
         if m is None:
             continue
         if isinstance(m, Sequential):
-            out.extend(_flatten_sequential(m))
+            out.extend(_flatten_sequential(m, containers))
         else:
             out.append(m)
     return out
+
+
+def _hyper(m):
+    """The options of a captured layer that its kernels read (checked at every call)."""
+    if type(m) is Dropout:
+        return m.p
+    if type(m) is LeakyReLU:
+        return m.negative_slope
+    if type(m) is ELU:
+        return m.alpha
+    if type(m) is GELU:
+        return m.approximate
+    return None
 
 
 def _activation(m):
@@ -113,7 +129,8 @@ def _capture_model(model):
     flatten_input = False
     width = None            # feature count flowing between layers (None before a Linear)
     seen = set()
-    for m in _flatten_sequential(model):
+    containers = []
+    for m in _flatten_sequential(model, containers):
         if id(m) in seen:
             raise _Unsupported(f"module {m!r} appears twice in the model")
         seen.add(id(m))
@@ -148,7 +165,10 @@ def _capture_model(model):
     linears = [op for op in ops if op[0] == _LINEAR]
     if not linears:
         raise _Unsupported("the model has no Linear layer")
-    return ops, flatten_input
+    # what each call checks has not changed since: every container's layer list and the
+    # options of the layers that have some
+    hypers = tuple((op[1], _hyper(op[1])) for op in ops if _hyper(op[1]) is not None)
+    return ops, flatten_input, tuple(containers), hypers
 
 
 def _capture_loss(loss_fn):
@@ -239,7 +259,8 @@ class CompiledStep:
     compiled = True
     reason = None
 
-    def __init__(self, model, loss_fn, optimizer, ops, flatten_input, views, loss_kind):
+    def __init__(self, model, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
+                 containers=(), hypers=()):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self._eager = _EagerStep(model, loss_fn, optimizer, "eager call")
         gmap = {id(p): g for p, _, g in views}
@@ -260,6 +281,8 @@ class CompiledStep:
         self._checks = tuple((v[0], v[1]) for v in views)
         self._grad_tensors = [Tensor._make(g) for g in self._gviews]
         self._linears = [(o[1], o[2], o[3]) for o in linears]
+        self._containers = containers
+        self._hypers = hypers
         self._work = {}
         self.eager_calls = 0   # calls that ran the eager loop (inputs it does not cover)
 
@@ -268,6 +291,14 @@ class CompiledStep:
 
     # ------------------------------------------------------------------ checks
     def _params_ok(self):
+        """The captured model is still the model: same layers, same layer options, the
+        parameters still in the optimizer's flat buffer and requiring grad."""
+        for mods, captured in self._containers:
+            if tuple(mods.values()) != captured:
+                return False
+        for m, h in self._hypers:
+            if _hyper(m) != h:
+                return False
         for p, v in self._checks:
             if p.data is not v or not p.requires_grad:
                 return False
@@ -378,7 +409,7 @@ def compile_step(model, loss_fn, optimizer):
     Models, losses or optimizers it cannot capture give the eager loop behind the same
     callable; `step.compiled` tells which, `step.reason` why not."""
     try:
-        ops, flatten_input = _capture_model(model)
+        ops, flatten_input, containers, hypers = _capture_model(model)
         loss_kind = _capture_loss(loss_fn)
         params = list(model.parameters())
         views = _capture_optimizer(optimizer, params)
@@ -393,4 +424,5 @@ def compile_step(model, loss_fn, optimizer):
             raise _Unsupported("the model has parameters outside its Linear layers")
     except _Unsupported as e:
         return _EagerStep(model, loss_fn, optimizer, str(e))
-    return CompiledStep(model, loss_fn, optimizer, ops, flatten_input, views, loss_kind)
+    return CompiledStep(model, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
+                        containers, hypers)

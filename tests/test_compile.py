@@ -397,3 +397,36 @@ def test_import_sets_a_short_openmp_spin_only_when_unset():
     out = subprocess.run([sys.executable, "-c", code], env=dict(env, OMP_WAIT_POLICY="active"),
                          capture_output=True, text=True, check=True, cwd=root).stdout.strip()
     assert out == "None"
+
+
+def test_changed_model_runs_eager_not_stale_capture():
+    (m1, o1), (m2, o2) = twins(mlp(nn.LeakyReLU, extra=(lambda: nn.Dropout(0.2),)),
+                               lambda p: optim.SGD(p, lr=0.1))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    data = make_data(20, 5, nsteps=4)
+    nf.manual_seed(7)
+    ref = []
+    for i, (x, y) in enumerate(data):
+        if i == 1:
+            m1[1].negative_slope = 0.3
+            m1[2].p = 0.5
+        if i == 2:
+            m1[0] = m1[0]      # re-assigning the same layer changes nothing
+        if i == 3:
+            m1[1] = nn.Tanh()
+        ref.append(eager_step(m1, lf, o1, x, y))
+    nf.manual_seed(7)
+    got = []
+    for i, (x, y) in enumerate(data):
+        if i == 1:
+            m2[1].negative_slope = 0.3
+            m2[2].p = 0.5
+        if i == 2:
+            m2[0] = m2[0]
+        if i == 3:
+            m2[1] = nn.Tanh()
+        got.append(step(x, y))
+    assert ref == got
+    assert step.eager_calls == 3
+    assert_same_state(m1, o1, m2, o2)
