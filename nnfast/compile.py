@@ -38,7 +38,6 @@ the new model.
 Workspaces are kept per batch size (the last four sizes seen), so a steady state allocates
 nothing but the loss float.
 """
-import math
 
 import numpy as np
 
@@ -138,6 +137,8 @@ def _capture_model(model):
             w, b = m._parameters.get("weight"), m._parameters.get("bias")
             if w is None or w.data.dtype != np.float32 or w.data.ndim != 2:
                 raise _Unsupported("a Linear layer without a float32 2-D weight")
+            if w.data.size == 0:
+                raise _Unsupported("a Linear layer with no features")
             if b is not None and (b.data.dtype != np.float32 or b.data.shape != (w.shape[0],)):
                 raise _Unsupported("a Linear layer with a bias that is not float32 (out,)")
             if width is not None and width != w.shape[1]:
