@@ -164,8 +164,16 @@ static double ce_rows(float *out, float *dinput, const float *input, const int64
         for (nf_int c = 0; c < C; c++)
             m = fmaxf(m, x[c]);
         double s = 0.0, sx = 0.0;
-        for (nf_int c = 0; c < C; c++)
-            s += (double)expf(x[c] - m);
+        if (dx) {   /* keep each exp in dx for the gradient pass: one expf per logit */
+            for (nf_int c = 0; c < C; c++) {
+                float e = expf(x[c] - m);
+                dx[c] = e;
+                s += (double)e;
+            }
+        } else {
+            for (nf_int c = 0; c < C; c++)
+                s += (double)expf(x[c] - m);
+        }
         if (eps != 0.0) {
             for (nf_int c = 0; c < C; c++)
                 sx += weight ? (double)weight[c] * x[c] : (double)x[c];
@@ -181,7 +189,7 @@ static double ce_rows(float *out, float *dinput, const float *input, const int64
             float bs = (float)(scale * b);
             float inv_s = (float)(1.0 / s);
             for (nf_int c = 0; c < C; c++) {
-                float p = expf(x[c] - m) * inv_s;
+                float p = dx[c] * inv_s;    /* dx[c] holds expf(x[c] - m) */
                 dx[c] = a * p - bs * (weight ? weight[c] : 1.0f);
             }
             dx[y] -= (float)(scale * (1.0 - eps) * wy);

@@ -423,6 +423,57 @@ void nf_knn_select(nf_int *idx, float *dist, const float *g, const float *colnor
 void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *colnorm,
                        nf_int M, nf_int N, nf_int k, nf_int self_offset);
 
+/* ===================================================================================== */
+/* step.c — one captured MLP training step (nnfast.compile_step)                          */
+/* ===================================================================================== */
+/* Activation kinds, as nnfast/_C_act.pxi numbers them. */
+enum { NF_ACT_RELU = 0, NF_ACT_LEAKY_RELU, NF_ACT_ELU, NF_ACT_SIGMOID, NF_ACT_TANH,
+       NF_ACT_GELU, NF_ACT_GELU_TANH, NF_ACT_SILU };
+enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2 };
+enum { NF_MLP_LOSS_CROSS_ENTROPY = 0, NF_MLP_LOSS_MSE = 1 };
+
+/* One op of the sequence, for a batch of M rows. Linear: weight[n_out, n_in], bias[n_out]
+ * or NULL, dweight/dbias the same shapes (overwritten by backward; dbias NULL without
+ * bias). Act/dropout: n_out == n_in. out[M, n_out] receives the op's output; dinp[M, n_in]
+ * the gradient w.r.t. its input, or NULL when no op below needs one (backward stops
+ * there). Dropout: active == 0 is the identity (eval mode, p == 0); mask[M * n_in] (or
+ * NULL when dinp is NULL and no op below has a gradient), seed, thresh, scale as
+ * nf_dropout_forward takes them. inp is set by nf_mlp_step (the op's input, kept for
+ * backward). */
+typedef struct {
+    int op, act, saves_output, active;
+    float a;
+    nf_int n_in, n_out;
+    const float *weight, *bias;
+    float *dweight, *dbias;
+    float *out, *dinp;
+    uint8_t *mask;
+    uint64_t seed;
+    uint32_t thresh;
+    float scale;
+    const float *inp;
+} nf_mlp_op;
+
+/* The loss over the last op's output logits[M, C]: cross entropy against target[M] class
+ * indices (weight[C] or NULL, ignore_index, reduction mean/sum, label_smoothing; inner = 1)
+ * or MSE against target_f[M, C] (scale: 1/(M*C) for mean, 1 for sum). */
+typedef struct {
+    int kind, reduction;
+    nf_int C, ignore_index;
+    const int64_t *target;
+    const float *target_f, *weight;
+    float label_smoothing, scale;
+} nf_mlp_loss;
+
+/* Forward over x[M, ops[0].n_in], the loss with dlogits[M, C], and backward. Returns the
+ * reduced loss as the loss kernel returns it; when it is not finite, no gradient is
+ * written. M >= 1, every size >= 1. */
+double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
+                   const nf_mlp_loss *loss, float *dlogits);
+
+/* First index i of target[n] outside [0, C) and != ignore_index, or -1. */
+nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index);
+
 #ifdef __cplusplus
 }
 #endif

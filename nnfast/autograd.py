@@ -114,13 +114,24 @@ def needs_grad(*inputs):
     return False
 
 
+def _tensor_class():
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
+_Tensor = None   # nnfast.tensor.Tensor, imported on first use (tensor.py imports this module)
+
+
 def grad_sink(leaf):
     """Where a node may write `leaf`'s gradient directly: (array, accumulate).
 
     accumulate=False means the caller must overwrite every element of the array; True means
     add into it. The leaf's `.grad` is set to the array before the caller writes it.
     """
-    from .tensor import Tensor
+    Tensor = _Tensor or _tensor_class()
     g = leaf.grad
     if g is not None:
         d = g.data
@@ -138,7 +149,7 @@ def grad_sink(leaf):
 
 
 def _accumulate_leaf(leaf, g):
-    from .tensor import Tensor
+    Tensor = _Tensor or _tensor_class()
     if g.shape != leaf.data.shape:
         g = np.broadcast_to(g, leaf.data.shape)
     if leaf.grad is None:
@@ -153,8 +164,14 @@ def _accumulate_leaf(leaf, g):
 
 
 def _topological_order(root):
-    """Tensors reachable from root that require grad; inputs come before their outputs."""
+    """(non-leaf tensors reachable from root that require grad, inputs before outputs;
+    the leaves requiring grad that they reach, each once).
+
+    Leaves are kept out of the depth-first walk (they have nothing below them), so the walk
+    visits one entry per node; the relative order of the nodes is what a walk over every
+    tensor gives."""
     order = []
+    leaves = []
     seen = set()
     stack = [(root, False)]
     while stack:
@@ -165,13 +182,19 @@ def _topological_order(root):
         if id(t) in seen:
             continue
         seen.add(id(t))
-        stack.append((t, True))
         node = t._node
-        if node is not None:
-            for inp in node.inputs:
-                if inp is not None and inp.requires_grad and id(inp) not in seen:
+        if node is None:
+            leaves.append(t)
+            continue
+        stack.append((t, True))
+        for inp in node.inputs:
+            if inp is not None and inp.requires_grad and id(inp) not in seen:
+                if inp._node is None:
+                    seen.add(id(inp))
+                    leaves.append(inp)
+                else:
                     stack.append((inp, False))
-    return order
+    return order, leaves
 
 
 def run_backward(root, grad):
@@ -180,16 +203,13 @@ def run_backward(root, grad):
     prev = _grad_enabled
     _grad_enabled = False
     try:
-        order = _topological_order(root)
+        order, leaves = _topological_order(root)
         pending = {id(root): grad}
         for t in reversed(order):
             g = pending.pop(id(t), None)
             if g is None:
                 continue
             node = t._node
-            if node is None:
-                _accumulate_leaf(t, g)
-                continue
             if t._retains_grad:
                 _accumulate_leaf(t, g)
             in_grads = node.backward(g)
@@ -200,5 +220,10 @@ def run_backward(root, grad):
                 prev_g = pending.get(k)
                 # Never add in place: gi may alias another input's gradient.
                 pending[k] = gi if prev_g is None else prev_g + gi
+        # every node is done: each leaf's gradient is complete (summed in node order)
+        for t in leaves:
+            g = pending.pop(id(t), None)
+            if g is not None:
+                _accumulate_leaf(t, g)
     finally:
         _grad_enabled = prev

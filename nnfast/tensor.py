@@ -25,6 +25,9 @@ double = float64
 long = int64
 
 
+_new = object.__new__
+
+
 def _as_dtype(dtype):
     if dtype is None:
         return None
@@ -60,9 +63,20 @@ class Tensor:
 
     @classmethod
     def _make(cls, arr, requires_grad=False, node=None):
-        """Wrap an ndarray without copying (internal constructor)."""
-        t = object.__new__(Tensor)
-        t._init(arr, requires_grad, node)
+        """Wrap an ndarray without copying (internal constructor; _init's rules, inlined
+        because every op makes one or two of these)."""
+        if requires_grad and arr.dtype.kind != "f":
+            raise RuntimeError(
+                f"only floating point tensors can require gradients (got dtype {arr.dtype})")
+        if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
+            arr = np.asarray(arr)
+        t = _new(Tensor)
+        t.data = arr
+        t.requires_grad = requires_grad is True or bool(requires_grad)
+        t.grad = None
+        t._node = node
+        t._grad_buf = None
+        t._retains_grad = False
         return t
 
     # ----------------------------------------------------------------- properties

@@ -364,7 +364,7 @@ def _class_layout(x, who):
         raise ShapeError(f"{who}: input must be (C,), (N, C) or (N, C, d1, ...), got a scalar")
     if x.ndim == 1:
         return 1, shape[0], 1, ()
-    inner = int(np.prod(shape[2:], dtype=np.int64))
+    inner = int(np.prod(shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
     return shape[0], shape[1], inner, (shape[0],) + shape[2:]
 
 
@@ -381,14 +381,11 @@ def _class_targets(y, x, C, out_shape, ignore_index, who):
         raise ShapeError(f"{who}: target shape {y.shape} does not fit input shape {x.shape} "
                          f"(expected target shape {out_shape})")
     t = _flat(y.data, np.int64)
-    if t.size:
-        lo, hi = int(t.min()), int(t.max())
-        if lo < 0 or hi >= C:
-            bad = t[(t != ignore_index) & ((t < 0) | (t >= C))]
-            if bad.size:
-                raise ValueError(f"{who}: target {int(bad[0])} is out of bounds: labels must lie "
-                                 f"in [0, {C}) for C={C} classes (or equal ignore_index="
-                                 f"{ignore_index}); input shape {x.shape}")
+    i = _C.bad_label(t, C, ignore_index)   # one pass in C, not two NumPy reductions
+    if i >= 0:
+        raise ValueError(f"{who}: target {int(t[i])} is out of bounds: labels must lie "
+                         f"in [0, {C}) for C={C} classes (or equal ignore_index="
+                         f"{ignore_index}); input shape {x.shape}")
     return t
 
 

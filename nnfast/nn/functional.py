@@ -45,23 +45,27 @@ def linear(input, weight, bias=None, _who="linear"):
         raise DTypeError(f"{_who}: bias has dtype {bias.data.dtype} but the weight is "
                          f"{wd.dtype}")
     lead = xd.shape[:-1]
-    x2 = np.ascontiguousarray(xd.reshape(-1, n_in))
+    flat_in = xd.ndim == 2   # the usual (batch, features): no reshapes on the way
+    x2 = xd if flat_in and xd.flags.c_contiguous else np.ascontiguousarray(xd.reshape(-1, n_in))
     m = x2.shape[0]
     fast = wd.dtype == np.float32
     if fast:
         w2 = wd if wd.flags.c_contiguous else np.ascontiguousarray(wd)
         out = np.empty((m, n_out), dtype=np.float32)
-        _C.linear_forward(out, x2, w2, None if bias is None else np.ascontiguousarray(bias.data))
+        bd = None if bias is None else bias.data
+        _C.linear_forward(out, x2, w2, bd if bd is None or bd.flags.c_contiguous
+                          else np.ascontiguousarray(bd))
     else:
         w2 = wd
         out = x2 @ wd.T
         if bias is not None:
             out += bias.data
     if not ag.needs_grad(x, w, bias):
-        return Tensor._make(out.reshape(lead + (n_out,)))
+        return Tensor._make(out if flat_in else out.reshape(lead + (n_out,)))
 
     def backward(g):
-        g2 = np.ascontiguousarray(g.reshape(m, n_out), dtype=wd.dtype)
+        g2 = g if (g.ndim == 2 and g.dtype == wd.dtype and g.flags.c_contiguous) else \
+            np.ascontiguousarray(g.reshape(m, n_out), dtype=wd.dtype)
         dx = np.empty_like(x2) if x.requires_grad else None
         dw_dest = db_dest = None
         dw_sink = db_sink = None
@@ -98,9 +102,9 @@ def linear(input, weight, bias=None, _who="linear"):
                 dw_dest = g2.T @ x2
             if bias is not None and bias.requires_grad:
                 db_dest = g2.sum(axis=0)
-        return (None if dx is None else dx.reshape(xd.shape),
+        return (dx if dx is None or flat_in else dx.reshape(xd.shape),
                 None if dw_sink is not None else dw_dest,
                 None if db_sink is not None else db_dest)
 
-    return Tensor._make(out.reshape(lead + (n_out,)), True,
+    return Tensor._make(out if flat_in else out.reshape(lead + (n_out,)), True,
                         ag.Node((x, w, bias), backward, "Linear"))

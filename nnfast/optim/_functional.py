@@ -20,20 +20,26 @@ from .. import _C
 
 __all__ = ["sgd", "adam", "rmsprop", "adagrad"]
 
+_F32 = np.dtype(np.float32)
+
 
 def _use_c(engine, *arrays):
     if engine == "numpy":
         return False
     if engine not in ("auto", "c"):
         raise ValueError(f"engine must be 'auto', 'c' or 'numpy', got {engine!r}")
-    ok = all(a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays)
+    ok = True
+    for a in arrays:
+        if a is not None and not (a.dtype == _F32 and a.flags.c_contiguous):
+            ok = False
+            break
     if engine == "c" and not ok:
         raise ValueError("engine='c' needs float32 C-contiguous arrays")
     return ok
 
 
 def _flat(a):
-    return None if a is None else a.reshape(-1)
+    return a if a is None or a.ndim == 1 else a.reshape(-1)
 
 
 def _fma(a, b, c):

@@ -1,0 +1,143 @@
+# step family (csrc/step.c): one captured MLP training step for nnfast.compile_step.
+# MlpPlan marshals once: it takes the op list and every buffer of one batch size, keeps
+# references to the arrays (so the pointers it holds stay valid) and fills the C op table.
+# Each run() then marshals only the batch, the target and the per-call scalars.
+from libc.stdlib cimport calloc, free
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+cdef extern from "nnfast.h":
+    ctypedef struct nf_mlp_op:
+        int op, act, saves_output, active
+        float a
+        nf_int n_in, n_out
+        const float *weight
+        const float *bias
+        float *dweight
+        float *dbias
+        float *out
+        float *dinp
+        uint8_t *mask
+        uint64_t seed
+        uint32_t thresh
+        float scale
+        const float *inp
+    ctypedef struct nf_mlp_loss:
+        int kind, reduction
+        nf_int C, ignore_index
+        const int64_t *target
+        const float *target_f
+        const float *weight
+        float label_smoothing, scale
+    double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
+                       const nf_mlp_loss *loss, float *dlogits) nogil
+    nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index) nogil
+
+
+cdef void *_ptr(object arr, nf_int n, int itemsize, bint writable, str what) except NULL:
+    """Address of a C-contiguous array of n items of itemsize bytes (checked)."""
+    cdef Py_buffer v
+    PyObject_GetBuffer(arr, &v, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
+    cdef void *p = v.buf
+    cdef Py_ssize_t length = v.len
+    cdef Py_ssize_t size = v.itemsize
+    PyBuffer_Release(&v)
+    if length != n * itemsize or n <= 0 or size != itemsize:
+        raise ValueError(f"MlpPlan: {what} has {length} bytes, expected {n} x {itemsize}")
+    return p
+
+
+cdef class MlpPlan:
+    """The op table of one batch size M. spec: one tuple per op,
+    (op, act, a, saves_output, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
+    thresh, scale), arrays or None; see nf_mlp_op in csrc/nnfast.h."""
+    cdef nf_mlp_op *ops
+    cdef int nops
+    cdef nf_int M, n_in, C
+    cdef float *dlogits
+    cdef list keep
+    cdef list dropouts
+
+    def __cinit__(self, list spec, nf_int M, dlogits):
+        cdef nf_mlp_op *o
+        cdef int k
+        self.nops = len(spec)
+        if self.nops < 1 or M < 1:
+            raise ValueError("MlpPlan: no ops or an empty batch")
+        self.ops = <nf_mlp_op *>calloc(self.nops, sizeof(nf_mlp_op))
+        if self.ops == NULL:
+            raise MemoryError()
+        self.M = M
+        self.keep = [dlogits]
+        self.dropouts = []
+        for k, s in enumerate(spec):
+            (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
+             thresh, scale) = s
+            self.keep.append(s)
+            o = &self.ops[k]
+            o.op, o.act, o.saves_output, o.a = op, act, saves, a
+            o.n_in, o.n_out = n_in, n_out
+            if k and n_in != self.ops[k - 1].n_out:
+                raise ValueError(f"MlpPlan: op {k} takes {n_in} features, gets "
+                                 f"{self.ops[k - 1].n_out}")
+            if op == 0:
+                o.weight = <const float *>_ptr(weight, n_out * n_in, 4, False, "weight")
+                o.dweight = <float *>_ptr(dweight, n_out * n_in, 4, True, "dweight")
+                if bias is not None:
+                    o.bias = <const float *>_ptr(bias, n_out, 4, False, "bias")
+                    o.dbias = <float *>_ptr(dbias, n_out, 4, True, "dbias")
+            elif n_in != n_out:
+                raise ValueError("MlpPlan: an elementwise op must keep the width")
+            o.out = <float *>_ptr(out, M * n_out, 4, True, "out")
+            if dinp is not None:
+                o.dinp = <float *>_ptr(dinp, M * n_in, 4, True, "dinp")
+            if op == 2:
+                self.dropouts.append(k)
+                if mask is not None:
+                    o.mask = <uint8_t *>_ptr(mask, M * n_in, 1, True, "mask")
+                elif dinp is not None:
+                    raise ValueError("MlpPlan: a dropout with a gradient needs a mask")
+                o.thresh, o.scale = thresh, scale
+        self.n_in = self.ops[0].n_in
+        self.C = self.ops[self.nops - 1].n_out
+        self.dlogits = <float *>_ptr(dlogits, M * self.C, 4, True, "dlogits")
+
+    def __dealloc__(self):
+        free(self.ops)
+
+    def run(self, x, target, weight, int loss_kind, int reduction, nf_int ignore_index,
+            float label_smoothing, float scale, seeds):
+        """One step over x[M, n_in] (float32) and target (int64[M] for cross entropy,
+        float32[M, C] for MSE); seeds: one per dropout op, None for an inactive one."""
+        cdef nf_mlp_loss L
+        cdef const float *px = <const float *>_ptr(x, self.M * self.n_in, 4, False, "x")
+        cdef int i = 0
+        cdef double r
+        for k in self.dropouts:
+            s = seeds[i]
+            i += 1
+            if s is None:
+                self.ops[k].active = 0
+            else:
+                self.ops[k].active = 1
+                self.ops[k].seed = s
+        L.kind, L.reduction, L.C, L.ignore_index = loss_kind, reduction, self.C, ignore_index
+        L.label_smoothing, L.scale = label_smoothing, scale
+        L.target, L.target_f, L.weight = NULL, NULL, NULL
+        if loss_kind == 0:
+            L.target = <const int64_t *>_ptr(target, self.M, 8, False, "target")
+            if weight is not None:
+                L.weight = <const float *>_ptr(weight, self.C, 4, False, "weight")
+        else:
+            L.target_f = <const float *>_ptr(target, self.M * self.C, 4, False, "target")
+        with nogil:
+            r = nf_mlp_step(self.ops, self.nops, px, self.M, &L, self.dlogits)
+        return r
+
+
+def bad_label(target, nf_int C, nf_int ignore_index):
+    """Index of the first label of int64 target outside [0, C) and != ignore_index, or -1."""
+    cdef nf_int n = len(target)
+    if n == 0:
+        return -1
+    cdef const int64_t *p = <const int64_t *>_ptr(target, n, 8, False, "target")
+    return nf_bad_label(p, n, C, ignore_index)

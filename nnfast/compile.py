@@ -1,0 +1,429 @@
+"""compile_step: one training step (zero_grad, forward, loss, backward, optimizer step) of a
+plain MLP, run as a fixed sequence of compiled-kernel calls on preallocated workspaces.
+
+    step = nf.compile_step(model, loss_fn, optimizer)
+    for x, y in loader:
+        loss = step(x, y)          # a Python float, as loss.item() of the eager loop
+
+Contract: for the same inputs, parameters, gradients (p.grad), optimizer state and the loss
+are bit-for-bit those of the eager loop
+
+    optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+
+because the step calls the very kernels the eager layers call, with the same arguments, in
+the same order; only the Python around them (Tensors, Nodes, the tape, fresh arrays) is gone.
+
+What is captured (checked once, at compile time):
+  model      a Sequential (nested Sequentials flattened) of Linear, ReLU, LeakyReLU, ELU,
+             Sigmoid, Tanh, GELU, SiLU, Identity, Flatten(start_dim=1, end_dim=-1) and
+             Dropout (p < 1), float32 parameters, each parameter used once;
+  loss_fn    CrossEntropyLoss (class-index targets; weight, ignore_index, label_smoothing,
+             reduction 'mean' or 'sum') or MSELoss (reduction 'mean' or 'sum');
+  optimizer  any nnfast optimizer (its own step() runs on its flat buffers) holding exactly
+             the model's parameters.
+Anything else gives an eager step with the same call signature: step.compiled is False and
+step.reason says why.
+
+What is read at every call (so it behaves as the eager loop does): the optimizer's
+param_groups (lr changes by schedulers, other options) and state, model.train()/eval() (for
+Dropout), the loss module's options, and whether each parameter still lives in the
+optimizer's flat buffer and requires grad. A call the compiled sequence does not cover —
+another input rank or dtype, a target out of range, an empty batch, an input that requires
+grad, gradients disabled, a parameter replaced or frozen since — runs the eager loop for that
+call, which also raises the eager loop's errors for bad inputs. The layer list and the layer
+options (slopes, Dropout's p, ...) are captured at compile time and checked at every call:
+after a change the calls run the eager loop (correct, not fast); compile again to capture
+the new model.
+
+Workspaces are kept per batch size (the last four sizes seen), so a steady state allocates
+nothing but the loss float.
+"""
+
+import numpy as np
+
+from . import _C
+from . import autograd as ag
+from .nn import _functional_act as _FA
+from .nn import _functional_dropout as _FD
+from .nn import _functional_loss as _FL
+from .nn.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
+from .nn.container import Sequential
+from .nn.dropout import Dropout
+from .nn.linear import Flatten, Identity, Linear
+from .nn.loss import CrossEntropyLoss, MSELoss
+from .nn.module import Module
+from .optim.optimizer import Optimizer
+from .tensor import Tensor
+
+__all__ = ["compile_step"]
+
+_MAX_SHAPES = 4
+
+# op codes of the captured sequence
+_LINEAR, _ACT, _DROPOUT = range(3)   # = NF_MLP_* in csrc/nnfast.h
+_CE, _MSE = range(2)                  # = NF_MLP_LOSS_*
+_F32, _I64, _U8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.uint8)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _own_forward(m, cls):
+    """m runs cls's forward and Module's __call__ (no override that could change the math)."""
+    t = type(m)
+    return t.forward is cls.forward and t.__call__ is Module.__call__
+
+
+def _flatten_sequential(model, containers=None):
+    if not isinstance(model, Sequential) or not _own_forward(model, Sequential):
+        raise _Unsupported(f"the model is a {type(model).__name__}, not a plain Sequential")
+    if containers is not None:
+        containers.append((model._modules, tuple(model._modules.values())))
+    out = []
+    for m in model._modules.values():
+        if m is None:
+            continue
+        if isinstance(m, Sequential):
+            out.extend(_flatten_sequential(m, containers))
+        else:
+            out.append(m)
+    return out
+
+
+def _hyper(m):
+    """The options of a captured layer that its kernels read (checked at every call)."""
+    if type(m) is Dropout:
+        return m.p
+    if type(m) is LeakyReLU:
+        return m.negative_slope
+    if type(m) is ELU:
+        return m.alpha
+    if type(m) is GELU:
+        return m.approximate
+    return None
+
+
+def _activation(m):
+    """(kernel kind, scalar) of a supported activation module, else None."""
+    for cls, kind in ((ReLU, _FA._RELU), (Sigmoid, _FA._SIGMOID), (Tanh, _FA._TANH),
+                      (SiLU, _FA._SILU)):
+        if type(m) is cls:
+            return kind, 0.0
+    if type(m) is LeakyReLU:
+        return _FA._LEAKY_RELU, float(m.negative_slope)
+    if type(m) is ELU:
+        return _FA._ELU, float(m.alpha)
+    if type(m) is GELU:
+        if m.approximate not in ("none", "tanh"):
+            return None
+        return (_FA._GELU if m.approximate == "none" else _FA._GELU_TANH), 0.0
+    return None
+
+
+def _capture_model(model):
+    """The op list [(code, module, extra...)], the Linear layers' feature sizes, and whether
+    the first op is a Flatten of the input."""
+    ops = []
+    flatten_input = False
+    width = None            # feature count flowing between layers (None before a Linear)
+    seen = set()
+    containers = []
+    for m in _flatten_sequential(model, containers):
+        if id(m) in seen:
+            raise _Unsupported(f"module {m!r} appears twice in the model")
+        seen.add(id(m))
+        if type(m) is Linear:
+            w, b = m._parameters.get("weight"), m._parameters.get("bias")
+            if w is None or w.data.dtype != np.float32 or w.data.ndim != 2:
+                raise _Unsupported("a Linear layer without a float32 2-D weight")
+            if w.data.size == 0:
+                raise _Unsupported("a Linear layer with no features")
+            if b is not None and (b.data.dtype != np.float32 or b.data.shape != (w.shape[0],)):
+                raise _Unsupported("a Linear layer with a bias that is not float32 (out,)")
+            if width is not None and width != w.shape[1]:
+                raise _Unsupported(f"Linear(in_features={w.shape[1]}) follows a layer of "
+                                   f"{width} features")
+            ops.append((_LINEAR, m, w, b))
+            width = w.shape[0]
+        elif type(m) is Identity:
+            continue
+        elif type(m) is Flatten:
+            if (m.start_dim, m.end_dim) not in ((1, -1),):
+                raise _Unsupported(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})")
+            if not ops:
+                flatten_input = True
+            # after the first layer activations are (N, features): flattening is a no-op
+        elif type(m) is Dropout:
+            if not 0.0 <= m.p < 1.0:
+                raise _Unsupported(f"Dropout(p={m.p})")
+            ops.append((_DROPOUT, m, float(m.p)))
+        elif _activation(m) is not None and _own_forward(m, type(m)):
+            kind, a = _activation(m)
+            ops.append((_ACT, m, kind, a))
+        else:
+            raise _Unsupported(f"layer {type(m).__name__} is not supported by compile_step")
+    linears = [op for op in ops if op[0] == _LINEAR]
+    if not linears:
+        raise _Unsupported("the model has no Linear layer")
+    # what each call checks has not changed since: every container's layer list and the
+    # options of the layers that have some
+    hypers = tuple((op[1], _hyper(op[1])) for op in ops if _hyper(op[1]) is not None)
+    return ops, flatten_input, tuple(containers), hypers
+
+
+def _capture_loss(loss_fn):
+    if type(loss_fn) is CrossEntropyLoss:
+        return _CE
+    if type(loss_fn) is MSELoss:
+        return _MSE
+    raise _Unsupported(f"loss {type(loss_fn).__name__} is not supported by compile_step "
+                       "(CrossEntropyLoss and MSELoss are)")
+
+
+def _capture_optimizer(optimizer, params):
+    if not isinstance(optimizer, Optimizer):
+        raise _Unsupported(f"optimizer {type(optimizer).__name__} is not an nnfast optimizer")
+    where = {}
+    for fl in optimizer._flat:
+        for i, p in enumerate(fl.params):
+            where[id(p)] = (fl, i)
+    if len(where) != len(params) or any(id(p) not in where for p in params):
+        raise _Unsupported("the optimizer does not hold exactly the model's parameters")
+    views = []
+    for p in params:
+        fl, i = where[id(p)]
+        if fl.dtype != np.float32:
+            raise _Unsupported("the optimizer's parameters are not float32")
+        views.append((p, fl.views[i], fl.gviews[i]))
+    return views
+
+
+class _EagerStep:
+    """The eager loop behind compile_step's callable interface."""
+
+    compiled = False
+
+    def __init__(self, model, loss_fn, optimizer, reason):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.reason = reason
+
+    def __call__(self, x, y):
+        opt = self.optimizer
+        opt.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def __repr__(self):
+        return f"<eager training step ({self.reason})>"
+
+
+class _Workspace:
+    """The buffers of one batch size M and the C op table over them (nnfast._C.MlpPlan):
+    each op's output, the gradient w.r.t. each op's input (from the first Linear on), the
+    dropout masks, and d(loss)/d(logits)."""
+
+    def __init__(self, ops, first, m, n_in):
+        spec = []
+        width = n_in
+        for k, op in enumerate(ops):
+            code = op[0]
+            n_out = op[2].data.shape[0] if code == _LINEAR else width
+            out = np.empty((m, n_out), np.float32)
+            dinp = np.empty((m, width), np.float32) if k > first else None
+            if code == _LINEAR:
+                w, b = op[2], op[3]
+                spec.append((code, 0, 0.0, 0, width, n_out, w.data,
+                             None if b is None else b.data, op[4], op[5], out, dinp, None, 0,
+                             0.0))
+            elif code == _ACT:
+                spec.append((code, op[2], op[3], op[2] in _FA._SAVES_OUTPUT, width, n_out,
+                             None, None, None, None, out, dinp, None, 0, 0.0))
+            else:
+                p = op[2]
+                mask = np.empty(m * width, np.uint8) if k > first else None
+                thresh = _FD._threshold(p) if p > 0 else 0
+                scale = float(_FD._scale(p, np.dtype(np.float32)))
+                spec.append((code, 0, 0.0, 0, width, n_out, None, None, None, None, out, dinp,
+                             mask, thresh, scale))
+            width = n_out
+        self.dlogits = np.empty((m, width), np.float32)
+        self.plan = _C.MlpPlan(spec, m, self.dlogits)
+        self.outs = [sp[10] for sp in spec]
+
+
+class CompiledStep:
+    """A captured training step; see the module docstring."""
+
+    compiled = True
+    reason = None
+
+    def __init__(self, model, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
+                 containers=(), hypers=()):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self._eager = _EagerStep(model, loss_fn, optimizer, "eager call")
+        gmap = {id(p): g for p, _, g in views}
+        # Linear ops carry their weight's and bias's slices of the flat gradient buffer
+        ops = [op + (gmap[id(op[2])], None if op[3] is None else gmap[id(op[3])])
+               if op[0] == _LINEAR else op for op in ops]
+        self._ops = ops
+        codes = [o[0] for o in ops]
+        self._first = codes.index(_LINEAR)   # ops before it get no gradient (data batch)
+        linears = [o for o in ops if o[0] == _LINEAR]
+        self._n_in = linears[0][2].data.shape[1]
+        self._n_out = linears[-1][2].data.shape[0]
+        self._flatten_input = flatten_input
+        self._loss_kind = loss_kind
+        self._dropouts = [o for o in ops if o[0] == _DROPOUT]
+        self._params = [v[0] for v in views]
+        self._gviews = [v[2] for v in views]
+        self._checks = tuple((v[0], v[1]) for v in views)
+        self._grad_tensors = [Tensor._make(g) for g in self._gviews]
+        self._linears = [(o[1], o[2], o[3]) for o in linears]
+        self._containers = containers
+        self._hypers = hypers
+        self._work = {}
+        self.eager_calls = 0   # calls that ran the eager loop (inputs it does not cover)
+
+    def __repr__(self):
+        return f"<compiled training step of {len(self._ops)} ops>"
+
+    # ------------------------------------------------------------------ checks
+    def _params_ok(self):
+        """The captured model is still the model: same layers, same layer options, the
+        parameters still in the optimizer's flat buffer and requiring grad."""
+        for mods, captured in self._containers:
+            if tuple(mods.values()) != captured:
+                return False
+        for m, h in self._hypers:
+            if _hyper(m) != h:
+                return False
+        for p, v in self._checks:
+            if p.data is not v or not p.requires_grad:
+                return False
+        for mod, w, b in self._linears:
+            ps = mod._parameters
+            if ps["weight"] is not w or ps.get("bias") is not b:
+                return False
+        return True
+
+    def _workspace(self, m):
+        ws = self._work.get(m)
+        if ws is None:
+            if len(self._work) >= _MAX_SHAPES:
+                self._work.pop(next(iter(self._work)))
+            ws = _Workspace(self._ops, self._first, m, self._n_in)
+            self._work[m] = ws
+        return ws
+
+    # ------------------------------------------------------------------ the step
+    def __call__(self, x, y):
+        xd = x.data if isinstance(x, Tensor) else x
+        yd = y.data if isinstance(y, Tensor) else y
+        if (not isinstance(xd, np.ndarray) or not isinstance(yd, np.ndarray)
+                or (isinstance(x, Tensor) and x.requires_grad)
+                or (isinstance(y, Tensor) and y.requires_grad)
+                or xd.dtype != _F32 or not ag._grad_enabled):
+            return self._run_eager(x, y)
+        if xd.ndim != 2:
+            if not (self._flatten_input and xd.ndim > 2):
+                return self._run_eager(x, y)
+            xd = xd.reshape(xd.shape[0], -1)
+        m = xd.shape[0]
+        if xd.shape[1] != self._n_in or m == 0 or not self._params_ok():
+            return self._run_eager(x, y)
+        lf = self.loss_fn
+        red = _FL._REDUCTIONS.get(lf.reduction)
+        if red is None or red == _FL.NONE:
+            return self._run_eager(x, y)
+        w = None
+        if self._loss_kind == _CE:
+            ls = lf.label_smoothing
+            if yd.shape != (m,) or yd.dtype not in (_I64, _U8) or not 0.0 <= ls <= 1.0:
+                return self._run_eager(x, y)
+            t = yd if yd.dtype == _I64 and yd.flags.c_contiguous else \
+                np.ascontiguousarray(yd, dtype=_I64)
+            ii = int(lf.ignore_index)
+            if _C.bad_label(t, self._n_out, ii) >= 0:
+                return self._run_eager(x, y)
+            if lf.weight is not None:
+                try:
+                    w = _FL._class_weight(lf.weight, self._n_out, _F32, "cross_entropy")
+                except Exception:
+                    return self._run_eager(x, y)
+            ls = float(ls)
+            scale = 1.0
+        else:
+            if yd.shape != (m, self._n_out) or yd.dtype != _F32:
+                return self._run_eager(x, y)
+            t = yd if yd.flags.c_contiguous else np.ascontiguousarray(yd)
+            ii, ls = 0, 0.0
+            scale = _FL._safe_inverse(m * self._n_out) if red == _FL.MEAN else 1.0
+        ws = self._work.get(m) or self._workspace(m)
+        if not xd.flags.c_contiguous:
+            xd = np.ascontiguousarray(xd)
+        seeds = [(_FD._draw_seed() if o[1].training and o[2] > 0.0 else None)
+                 for o in self._dropouts] if self._dropouts else ()
+        total = ws.plan.run(xd, t, w, self._loss_kind, red, ii, ls, scale, seeds)
+        if total - total != 0.0:      # not finite (inf - inf and nan - nan are nan)
+            self._fail(xd, t, w, ws, total, red, ii)
+        # ---- p.grad as backward leaves it, then the optimizer's own step
+        for p, gt, gv in zip(self._params, self._grad_tensors, self._gviews):
+            if gt.data is not gv:
+                gt = Tensor._make(gv)
+            p.grad = gt
+        self.optimizer.step()
+        return float(_F32.type(total))
+
+    def _run_eager(self, x, y):
+        self.eager_calls += 1
+        return self._eager(x, y)
+
+    def _fail(self, xd, t, w, ws, total, red, ii):
+        for p in self._params:      # as the eager loop: zero_grad ran, backward did not
+            p.grad = None
+        if self._loss_kind == _CE:
+            who = "cross_entropy"
+            named = (("input", self._logits(ws)), ("target", t), ("weight", w))
+            hint = (f" (the weights of the non-ignored targets sum to 0, e.g. every target "
+                    f"equals ignore_index={ii})") if red == _FL.MEAN else ""
+        else:
+            who = "mse_loss"
+            named = (("input", self._logits(ws)), ("target", t))
+            hint = ""
+        raise _FL._nonfinite(who, float(total), named, hint)
+
+    def _logits(self, ws):
+        """The last op's output that the loss read (inactive dropouts pass their input on)."""
+        for k in range(len(self._ops) - 1, -1, -1):
+            op = self._ops[k]
+            if op[0] != _DROPOUT or (op[1].training and op[2] > 0.0):
+                return ws.outs[k].reshape(-1)
+
+
+def compile_step(model, loss_fn, optimizer):
+    """A callable step(x, y) -> loss (float) doing optimizer.zero_grad(), the forward pass,
+    the loss, backward and optimizer.step(), bit-for-bit as the eager loop does.
+
+    Models, losses or optimizers it cannot capture give the eager loop behind the same
+    callable; `step.compiled` tells which, `step.reason` why not."""
+    try:
+        ops, flatten_input, containers, hypers = _capture_model(model)
+        loss_kind = _capture_loss(loss_fn)
+        params = list(model.parameters())
+        views = _capture_optimizer(optimizer, params)
+        # every parameter must be a Linear's (others would need their own backward)
+        lin_params = set()
+        for op in ops:
+            if op[0] == _LINEAR:
+                lin_params.add(id(op[2]))
+                if op[3] is not None:
+                    lin_params.add(id(op[3]))
+        if len(lin_params) != len(params) or any(id(p) not in lin_params for p in params):
+            raise _Unsupported("the model has parameters outside its Linear layers")
+    except _Unsupported as e:
+        return _EagerStep(model, loss_fn, optimizer, str(e))
+    return CompiledStep(model, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
+                        containers, hypers)

@@ -1,0 +1,432 @@
+"""compile_step: bit-for-bit the eager training loop (losses, parameters, p.grad, optimizer
+state), its fallbacks, and the eager loop's errors for bad inputs."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import nnfast as nf
+from nnfast import nn, optim
+from nnfast.errors import DTypeError, ShapeError
+
+
+def eager_step(model, loss_fn, opt, x, y):
+    opt.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def make_data(n_in, n_out, batches=(32,), kind="ce", seed=0, nsteps=30):
+    rng = np.random.default_rng(seed)
+    data = []
+    for s in range(nsteps):
+        b = batches[s % len(batches)]
+        x = rng.standard_normal((b,) + (n_in if isinstance(n_in, tuple) else (n_in,)))
+        if kind == "ce":
+            y = rng.integers(0, n_out, b).astype(np.int64)
+        else:
+            y = rng.standard_normal((b, n_out)).astype(np.float32)
+        data.append((nf.from_numpy(x.astype(np.float32)), nf.from_numpy(y)))
+    return data
+
+
+def twins(build_model, build_opt, seed=0):
+    """Two identical (model, optimizer) pairs."""
+    out = []
+    for _ in range(2):
+        nf.manual_seed(seed)
+        model = build_model()
+        out.append((model, build_opt(model.parameters())))
+    return out
+
+
+def assert_same_state(m1, o1, m2, o2):
+    for (n1, p1), (n2, p2) in zip(m1.named_parameters(), m2.named_parameters()):
+        assert np.array_equal(p1.data, p2.data), f"parameter {n1}"
+        assert (p1.grad is None) == (p2.grad is None), f"grad of {n1}"
+        if p1.grad is not None:
+            assert np.array_equal(p1.grad.data, p2.grad.data), f"grad of {n1}"
+    s1, s2 = o1.state_dict(), o2.state_dict()
+    assert s1["param_groups"] == s2["param_groups"]
+    assert s1["state"].keys() == s2["state"].keys()
+    for k in s1["state"]:
+        for key, v in s1["state"][k].items():
+            w = s2["state"][k][key]
+            assert np.array_equal(np.asarray(v.data), np.asarray(w.data)), f"state {k} {key}"
+
+
+def run_both(build_model, build_opt, loss_fn, data, expect_compiled=True, between=None,
+             seed=0):
+    (m1, o1), (m2, o2) = twins(build_model, build_opt, seed)
+    step = nf.compile_step(m2, loss_fn, o2)
+    assert step.compiled == expect_compiled, getattr(step, "reason", None)
+    nf.manual_seed(123)
+    l1 = []
+    for i, (x, y) in enumerate(data):
+        if between:
+            between(i, m1, o1)
+        l1.append(eager_step(m1, loss_fn, o1, x, y))
+    nf.manual_seed(123)
+    l2 = []
+    for i, (x, y) in enumerate(data):
+        if between:
+            between(i, m2, o2)
+        l2.append(step(x, y))
+    assert all(isinstance(v, float) for v in l2)
+    assert l1 == l2
+    assert_same_state(m1, o1, m2, o2)
+    return step, m2, o2
+
+
+def mlp(act=nn.ReLU, sizes=(20, 16, 12, 5), bias=True, extra=()):
+    def build():
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b, bias=bias))
+            if i < len(sizes) - 2:
+                layers.append(act())
+                layers.extend(e() for e in extra)
+        return nn.Sequential(*layers)
+    return build
+
+
+ACTS = [nn.ReLU, lambda: nn.LeakyReLU(0.2), lambda: nn.ELU(0.7), nn.Sigmoid, nn.Tanh,
+        nn.GELU, lambda: nn.GELU("tanh"), nn.SiLU, lambda: nn.ReLU(inplace=True)]
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_activations_match_eager(act):
+    run_both(mlp(act), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
+             make_data(20, 5))
+
+
+OPTIMIZERS = [
+    lambda p: optim.Adam(p, lr=1e-2),
+    lambda p: optim.Adam(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
+    lambda p: optim.AdamW(p, lr=1e-2),
+    lambda p: optim.SGD(p, lr=0.05),
+    lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    lambda p: optim.RMSprop(p, lr=1e-3, centered=True, momentum=0.5),
+    lambda p: optim.Adagrad(p, lr=0.05),
+]
+
+
+@pytest.mark.parametrize("make_opt", OPTIMIZERS)
+def test_optimizers_match_eager(make_opt):
+    run_both(mlp(), make_opt, nn.CrossEntropyLoss(), make_data(20, 5))
+
+
+def test_param_groups_match_eager():
+    def make_opt(params):
+        params = list(params)
+        return optim.Adam([{"params": params[:2]}, {"params": params[2:], "lr": 3e-3}],
+                          lr=1e-2)
+    run_both(mlp(), make_opt, nn.CrossEntropyLoss(), make_data(20, 5))
+
+
+@pytest.mark.parametrize("loss_fn", [
+    nn.CrossEntropyLoss(reduction="sum"),
+    nn.CrossEntropyLoss(label_smoothing=0.2),
+    nn.CrossEntropyLoss(weight=nf.tensor([1.0, 2.0, 0.5, 1.5, 1.0]), ignore_index=3),
+])
+def test_cross_entropy_options_match_eager(loss_fn):
+    run_both(mlp(), lambda p: optim.Adam(p, lr=1e-2), loss_fn, make_data(20, 5))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_matches_eager(reduction):
+    run_both(mlp(nn.Tanh), lambda p: optim.SGD(p, lr=1e-3, momentum=0.9),
+             nn.MSELoss(reduction=reduction), make_data(20, 5, kind="mse"))
+
+
+def test_uint8_targets_and_no_bias():
+    data = [(x, nf.from_numpy(y.data.astype(np.uint8))) for x, y in make_data(20, 5)]
+    run_both(mlp(bias=False), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(), data)
+
+
+def test_batch_size_changes_mid_run():
+    step, _, _ = run_both(mlp(), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
+                          make_data(20, 5, batches=(32, 32, 7, 1, 32, 19)))
+    assert step.eager_calls == 0
+
+
+def test_lr_changes_and_scheduler():
+    scheds = {}
+
+    def between(i, model, opt):
+        if i == 0:
+            scheds[id(opt)] = optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+        elif i == 12:
+            opt.param_groups[0]["lr"] = 0.1
+        else:
+            scheds[id(opt)].step()
+    run_both(mlp(), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
+             make_data(20, 5), between=between)
+
+
+def test_dropout_train_and_eval():
+    def between(i, model, opt):
+        model.train(i % 3 != 2)
+    build = mlp(extra=(lambda: nn.Dropout(0.3),))
+    step, m, _ = run_both(build, lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
+                          make_data(20, 5), between=between)
+    assert step.eager_calls == 0
+
+
+def test_dropout_first_and_last_and_p0():
+    def build():
+        return nn.Sequential(nn.Dropout(0.2), nn.Linear(20, 16), nn.ReLU(), nn.Dropout(0.0),
+                             nn.Identity(), nn.Linear(16, 5), nn.Dropout(0.1))
+    run_both(build, lambda p: optim.SGD(p, lr=0.1), nn.CrossEntropyLoss(), make_data(20, 5))
+
+
+def test_flatten_and_nested_sequential():
+    def build():
+        return nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(12, 8), nn.ReLU()),
+                             nn.Linear(8, 3))
+    step, _, _ = run_both(build, lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
+                          make_data((3, 4), 3))
+    assert step.eager_calls == 0
+
+
+def test_non_contiguous_input():
+    data = []
+    for x, y in make_data(20, 5):
+        xx = np.asfortranarray(x.data)
+        data.append((nf.from_numpy(xx), y))
+    run_both(mlp(), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(), data)
+
+
+def test_grad_and_state_visible_after_compiled_step():
+    (m, o), = twins(mlp(), lambda p: optim.Adam(p, lr=1e-2))[:1]
+    step = nf.compile_step(m, nn.CrossEntropyLoss(), o)
+    x, y = make_data(20, 5)[0]
+    step(x, y)
+    for p in m.parameters():
+        assert p.grad is not None and p.grad.shape == p.shape
+        assert float(o.state[p]["step"]) == 1.0
+
+
+# ------------------------------------------------------------------ fallbacks
+
+class Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(20, 5)
+
+    def forward(self, x):
+        return self.lin(x) * 2
+
+
+class PlainSGD:
+    def __init__(self, params, lr):
+        self.params, self.lr = list(params), lr
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        with nf.no_grad():
+            for p in self.params:
+                p.data -= self.lr * p.grad.data
+
+
+@pytest.mark.parametrize("build, loss_fn, make_opt, why", [
+    (Twice, nn.CrossEntropyLoss(), lambda p: optim.Adam(p), "Sequential"),
+    (lambda: nn.Sequential(nn.Linear(20, 5), nn.Softmax(dim=1)), nn.CrossEntropyLoss(),
+     lambda p: optim.Adam(p), "Softmax"),
+    (lambda: nn.Sequential(nn.Linear(20, 5), nn.PReLU()), nn.CrossEntropyLoss(),
+     lambda p: optim.Adam(p), "PReLU"),
+    (mlp(), nn.L1Loss(), lambda p: optim.Adam(p), "L1Loss"),
+    (mlp(), nn.CrossEntropyLoss(), lambda p: PlainSGD(p, 0.1), "PlainSGD"),
+    (mlp(), nn.CrossEntropyLoss(), lambda p: optim.Adam(list(p)[:2]), "exactly"),
+    (lambda: nn.Sequential(nn.Linear(20, 5), nn.Dropout(1.0)), nn.CrossEntropyLoss(),
+     lambda p: optim.Adam(p), "Dropout"),
+])
+def test_fallback_runs_eager(build, loss_fn, make_opt, why):
+    kind = "mse" if isinstance(loss_fn, nn.L1Loss) else "ce"
+    data = make_data(20, 5, kind=kind, nsteps=5)
+    (m1, o1), (m2, o2) = twins(build, make_opt)
+    step = nf.compile_step(m2, loss_fn, o2)
+    assert step.compiled is False
+    assert why in step.reason
+    for x, y in data:
+        assert eager_step(m1, loss_fn, o1, x, y) == step(x, y)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p1.data, p2.data)
+
+
+def test_calls_it_does_not_cover_run_eager():
+    (m1, o1), (m2, o2) = twins(mlp(), lambda p: optim.Adam(p, lr=1e-2))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    x, y = make_data(20, 5)[0]
+    xs = [nf.tensor(x.data, requires_grad=True), nf.tensor(x.data, requires_grad=True)]
+    assert eager_step(m1, lf, o1, xs[0], y) == step(xs[1], y)
+    assert step.eager_calls == 1
+    assert np.array_equal(xs[0].grad.data, xs[1].grad.data)
+    # a frozen parameter: the eager loop (which skips its update) runs
+    for m in (m1, m2):
+        m[0].bias.requires_grad_(False)
+    for x, y in make_data(20, 5, nsteps=3):
+        assert eager_step(m1, lf, o1, x, y) == step(x, y)
+    assert step.eager_calls == 4
+    assert_same_state(m1, o1, m2, o2)
+    for m in (m1, m2):
+        m[0].bias.requires_grad_(True)
+    for x, y in make_data(20, 5, nsteps=3, seed=1):
+        assert eager_step(m1, lf, o1, x, y) == step(x, y)
+    assert step.eager_calls == 4
+    assert_same_state(m1, o1, m2, o2)
+
+
+# ------------------------------------------------------------------ errors as eager
+
+def _errors(fn):
+    try:
+        fn()
+    except Exception as e:     # noqa: BLE001 - the comparison is the point
+        return type(e), str(e)
+    return None
+
+
+@pytest.mark.parametrize("bad", ["features", "float64", "rank1", "label", "negative label",
+                                 "float target", "target shape", "int32 target"])
+def test_bad_input_raises_as_eager(bad):
+    (m1, o1), (m2, o2) = twins(mlp(), lambda p: optim.Adam(p, lr=1e-2))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    x, y = make_data(20, 5)[0]
+    xd, yd = x.data, y.data
+    if bad == "features":
+        x = nf.from_numpy(xd[:, :7].copy())
+    elif bad == "float64":
+        x = nf.from_numpy(xd.astype(np.float64))
+    elif bad == "rank1":
+        x = nf.from_numpy(xd[0].copy())
+    elif bad == "label":
+        y = nf.from_numpy(np.where(yd == 0, 5, yd))
+    elif bad == "negative label":
+        y = nf.from_numpy(np.where(yd == 0, -1, yd))
+    elif bad == "float target":
+        y = nf.from_numpy(yd.astype(np.float32))
+    elif bad == "target shape":
+        y = nf.from_numpy(yd[:5].copy())
+    else:
+        y = nf.from_numpy(yd.astype(np.int32))
+    e1 = _errors(lambda: eager_step(m1, lf, o1, x, y))
+    e2 = _errors(lambda: step(x, y))
+    assert e1 is not None and e1 == e2
+    expected = {"features": ShapeError, "float64": DTypeError, "rank1": ShapeError,
+                "label": ValueError, "negative label": ValueError,
+                "float target": DTypeError, "target shape": ShapeError,
+                "int32 target": DTypeError}[bad]
+    assert issubclass(e2[0], expected)
+    assert_same_state(m1, o1, m2, o2)
+
+
+def test_non_finite_loss_raises_as_eager():
+    (m1, o1), (m2, o2) = twins(mlp(), lambda p: optim.Adam(p, lr=1e-2))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    x, y = make_data(20, 5)[0]
+    step(x, y)
+    eager_step(m1, lf, o1, x, y)
+    bad = x.data.copy()
+    bad[3, 4] = np.inf
+    xb = nf.from_numpy(bad)
+    e1 = _errors(lambda: eager_step(m1, lf, o1, xb, y))
+    e2 = _errors(lambda: step(xb, y))
+    assert e1 is not None and e1 == e2 and issubclass(e2[0], FloatingPointError)
+    assert step.eager_calls == 0
+    assert_same_state(m1, o1, m2, o2)
+    # all targets ignored: the weighted mean is 0/0
+    lf2 = nn.CrossEntropyLoss(ignore_index=1)
+    step2 = nf.compile_step(m2, lf2, o2)
+    y1 = nf.from_numpy(np.ones(32, np.int64))
+    e1 = _errors(lambda: eager_step(m1, lf2, o1, x, y1))
+    e2 = _errors(lambda: step2(x, y1))
+    assert e1 is not None and e1 == e2
+
+
+def test_no_grad_mode_raises_as_eager():
+    (m1, o1), (m2, o2) = twins(mlp(), lambda p: optim.Adam(p, lr=1e-2))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    x, y = make_data(20, 5)[0]
+    with nf.no_grad():
+        e1 = _errors(lambda: eager_step(m1, lf, o1, x, y))
+        e2 = _errors(lambda: step(x, y))
+    assert e1 is not None and e1 == e2
+
+
+def test_steady_state_allocates_no_arrays():
+    (m, o), = twins(mlp(sizes=(64, 256, 10)), lambda p: optim.Adam(p))[:1]
+    step = nf.compile_step(m, nn.CrossEntropyLoss(), o)
+    data = make_data(64, 10, nsteps=4)
+    for x, y in data:
+        step(x, y)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5):
+            for x, y in data:
+                step(x, y)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    # a 32x256 float32 activation alone is 32 KiB: nothing of that size is made per step
+    assert grown < 4096 and peak < 16384, (grown, peak)
+
+
+def test_import_sets_a_short_openmp_spin_only_when_unset():
+    import os
+    import subprocess
+    import sys
+    code = "import os, nnfast; print(os.environ.get('GOMP_SPINCOUNT'))"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(nf.__file__)))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True, cwd=root).stdout.strip()
+    assert out == "1000"
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, OMP_WAIT_POLICY="active"),
+                         capture_output=True, text=True, check=True, cwd=root).stdout.strip()
+    assert out == "None"
+
+
+def test_changed_model_runs_eager_not_stale_capture():
+    (m1, o1), (m2, o2) = twins(mlp(nn.LeakyReLU, extra=(lambda: nn.Dropout(0.2),)),
+                               lambda p: optim.SGD(p, lr=0.1))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    data = make_data(20, 5, nsteps=4)
+    nf.manual_seed(7)
+    ref = []
+    for i, (x, y) in enumerate(data):
+        if i == 1:
+            m1[1].negative_slope = 0.3
+            m1[2].p = 0.5
+        if i == 2:
+            m1[0] = m1[0]      # re-assigning the same layer changes nothing
+        if i == 3:
+            m1[1] = nn.Tanh()
+        ref.append(eager_step(m1, lf, o1, x, y))
+    nf.manual_seed(7)
+    got = []
+    for i, (x, y) in enumerate(data):
+        if i == 1:
+            m2[1].negative_slope = 0.3
+            m2[2].p = 0.5
+        if i == 2:
+            m2[0] = m2[0]
+        if i == 3:
+            m2[1] = nn.Tanh()
+        got.append(step(x, y))
+    assert ref == got
+    assert step.eager_calls == 3
+    assert_same_state(m1, o1, m2, o2)
