@@ -1,6 +1,7 @@
 # rnn family: one recurrent layer/direction over a sequence, and embedding (csrc/rnn.c).
 # Arrays come in flattened (C-contiguous 1-D float32 views of the real shapes); the sizes
 # T, B, I, H, ldo are passed explicitly and every buffer length is checked against them.
+from libc.stdint cimport uint64_t
 
 cdef extern from "nnfast.h":
     void nf_rnn_layer_forward(float *out, float *hn, float *cn, float *gates, float *saved,
@@ -126,6 +127,21 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
                               dx_accumulate)
 
 
+cdef int _rows_in_range(str who, const int64_t[::1] idx, nf_int V) except -1:
+    """Raise IndexError unless every idx is a row of a [V, D] table: the kernels read and
+    scatter-add whole rows at idx, so one bad index is an out-of-bounds access (O(N) next to
+    the kernel's O(N*D))."""
+    cdef nf_int n, bad = -1
+    with nogil:
+        for n in range(idx.shape[0]):
+            if <uint64_t>idx[n] >= <uint64_t>V:
+                bad = n
+                break
+    if bad >= 0:
+        raise IndexError(f"{who}: index {idx[bad]} is out of range for {V} rows")
+    return 0
+
+
 def embedding_forward(float[:, ::1] out not None, const float[:, ::1] weight not None,
                       const int64_t[::1] idx not None):
     """out[N, D] = weight[idx]; every idx must already be in [0, V) (checked by the caller)."""
@@ -135,6 +151,7 @@ def embedding_forward(float[:, ::1] out not None, const float[:, ::1] weight not
                          f"expected ({N}, {D})")
     if N == 0 or D == 0:
         return
+    _rows_in_range("embedding_forward", idx, weight.shape[0])
     with nogil:
         nf_embedding_forward(&out[0, 0], &weight[0, 0], &idx[0], N, D)
 
@@ -155,5 +172,6 @@ def embedding_backward(float[:, ::1] dweight not None, const float[:, ::1] dout 
             ps = &scale[0]
     if N == 0 or D == 0:
         return
+    _rows_in_range("embedding_backward", idx, dweight.shape[0])
     with nogil:
         nf_embedding_backward(&dweight[0, 0], &dout[0, 0], &idx[0], ps, N, D, padding_idx)

@@ -49,6 +49,38 @@ def _in_subprocess(code, timeout=60):
 
 # ====================================================================== regression tests
 
+def test_embedding_backward_uses_the_indices_of_the_forward():
+    # Found by ASan: Embedding kept a view of the caller's index array; refilling it before
+    # backward() made the compiled scatter-add write at the new (out-of-range) rows.
+    emb = nn.Embedding(4, 3)
+    idx = np.array([0, 1, 1], np.int64)
+    y = emb(idx)
+    idx[0] = 10 ** 6
+    y.sum().backward()
+    assert np.array_equal(emb.weight.grad.data.sum(axis=1), [3.0, 6.0, 0.0, 0.0])
+    t = nf.tensor(np.array([2, 3], np.int64))
+    emb.weight.grad = None
+    y = emb(t)
+    t.data[:] = -7
+    y.sum().backward()
+    assert np.array_equal(emb.weight.grad.data.sum(axis=1), [0.0, 0.0, 3.0, 3.0])
+
+
+def test_embedding_kernels_reject_out_of_range_indices():
+    # The _C seam checks every index against the table before the gather / scatter-add.
+    w = np.ones((5, 3), np.float32)
+    for bad in (5, -1, 2 ** 62, -2 ** 63):
+        idx = np.array([0, bad, 1], np.int64)
+        with pytest.raises(IndexError, match="out of range for 5 rows"):
+            _C.embedding_forward(np.empty((3, 3), np.float32), w, idx)
+        with pytest.raises(IndexError, match="out of range for 5 rows"):
+            _C.embedding_backward(np.zeros((5, 3), np.float32), np.ones((3, 3), np.float32),
+                                  idx, None, -1)
+    dw = np.zeros((5, 3), np.float32)
+    _C.embedding_backward(dw, np.ones((2, 3), np.float32), np.array([4, 0], np.int64), None, -1)
+    assert dw[4].tolist() == [1, 1, 1] and dw[0].tolist() == [1, 1, 1]
+
+
 def test_max_pool_huge_padding_does_not_hang():
     # Found by fuzzing: the forward stepped a window's start out of the padding one dilation
     # at a time (kernel 2**40, padding 2**39: 2**39 steps per window).
