@@ -81,6 +81,18 @@ def test_embedding_kernels_reject_out_of_range_indices():
     assert dw[4].tolist() == [1, 1, 1] and dw[0].tolist() == [1, 1, 1]
 
 
+def test_a_grad_of_the_wrong_shape_is_an_error_not_a_kernel_target():
+    # Found by ASan: autograd handed a hand-assigned .grad of another shape to the kernels as
+    # the place to accumulate into; Embedding's scatter-add then wrote past it.
+    for layer, x in ((nn.Embedding(1000, 3), np.array([999, 998], np.int64)),
+                     (nn.Linear(3, 4), nf.tensor(np.ones((2, 3), np.float32))),
+                     (nn.Conv2d(2, 3, 3), nf.tensor(np.ones((1, 2, 5, 5), np.float32))),
+                     (nn.LayerNorm(3), nf.tensor(np.ones((4, 3), np.float32)))):
+        layer.weight.grad = nf.tensor(np.zeros((2, 3), np.float32))
+        with pytest.raises(ShapeError, match=r"\.grad of a tensor of shape .* has shape \(2, 3\)"):
+            layer(x).sum().backward()
+
+
 def test_max_pool_huge_padding_does_not_hang():
     # Found by fuzzing: the forward stepped a window's start out of the padding one dilation
     # at a time (kernel 2**40, padding 2**39: 2**39 steps per window).
