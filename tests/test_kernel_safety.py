@@ -113,3 +113,20 @@ def test_avg_pool_huge_kernel_has_no_integer_overflow():
     assert y.shape == (1, 1, 3, 3) and np.all(np.isfinite(y.data)) and np.all(y.data >= 0)
     y.sum().backward()
     assert x.grad.shape == (1, 1, 2, 2)
+
+
+def test_class_loss_kernels_reject_labels_out_of_range():
+    # The _C seam checks labels before the kernels index input/dinput/weight with them.
+    x = np.zeros(6, np.float32)
+    for fn in (_C.cross_entropy_loss, _C.nll_loss):
+        for bad in (3, -1, 2 ** 62):
+            t = np.array([0, bad], np.int64)
+            with pytest.raises(IndexError, match="out of range for 3 classes"):
+                fn(None, np.empty(6, np.float32), x, t, None, 2, 3, 1, -100, 1, *(
+                    (0.0,) if fn is _C.cross_entropy_loss else ()))
+        t = np.array([0, -100], np.int64)   # ignore_index is fine
+        args = (None, None, x, t, None, 2, 3, 1, -100, 2)
+        assert np.isfinite(fn(*args, *((0.0,) if fn is _C.cross_entropy_loss else ())))
+        with pytest.raises(ValueError, match="negative size"):
+            fn(None, None, np.zeros(3, np.float32), np.zeros(1, np.int64), None, -1, 3, -1, -100,
+               2, *((0.0,) if fn is _C.cross_entropy_loss else ()))
