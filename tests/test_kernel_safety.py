@@ -130,3 +130,15 @@ def test_class_loss_kernels_reject_labels_out_of_range():
         with pytest.raises(ValueError, match="negative size"):
             fn(None, None, np.zeros(3, np.float32), np.zeros(1, np.int64), None, -1, 3, -1, -100,
                2, *((0.0,) if fn is _C.cross_entropy_loss else ()))
+
+
+def test_gelu_of_a_0d_float64_tensor():
+    # Found by the activation fuzzer: the float64 reference's erf returned a bare Python float
+    # for a 0-d input and gelu raised AttributeError instead of computing.
+    x = nf.tensor(np.float64(0.387), requires_grad=True)
+    y = F.gelu(x)
+    y.backward()
+    t = torch.tensor(0.387, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.gelu(t).backward()
+    assert y.shape == () and np.isclose(float(y.data), 0.25179067376115694)
+    assert np.isclose(float(x.grad.data), float(t.grad))
