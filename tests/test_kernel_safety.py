@@ -142,3 +142,14 @@ def test_gelu_of_a_0d_float64_tensor():
     torch.nn.functional.gelu(t).backward()
     assert y.shape == () and np.isclose(float(y.data), 0.25179067376115694)
     assert np.isclose(float(x.grad.data), float(t.grad))
+
+
+def test_kneighbors_rejects_nan_and_inf():
+    # Found by the kNN fuzzer: NaN/inf distances compare false, so the C selection padded
+    # rows with index -1 and the NumPy engine picked a row as its own neighbour; callers
+    # (SMOTE, users) would silently index with those.
+    for bad in (np.nan, np.inf, 1e30):
+        X = np.array([[0.0], [bad], [1.0]])
+        for engine in ("c", "numpy"):
+            with pytest.raises(ValueError, match="NaN or infinity"):
+                nf.data.kneighbors(X, 1, engine=engine)
