@@ -119,7 +119,8 @@ def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] t
                        int reduction, float label_smoothing):
     """Fused log-softmax + NLL over input[outer*C*inner] (layout [outer, C, inner]),
     target[outer*inner] class indices (validated by the caller)."""
-    cdef nf_int npos = outer * inner
+    cdef nf_int npos = _size("cross_entropy_loss", outer, inner)
+    _size("cross_entropy_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
         raise ValueError(f"cross_entropy_loss: input {input.shape[0]}, target "
                          f"{target.shape[0]} for outer={outer} C={C} inner={inner}")
@@ -139,7 +140,8 @@ def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] t
 def nll_loss(out, dinput, const float[::1] input, const int64_t[::1] target, weight,
              nf_int outer, nf_int C, nf_int inner, nf_int ignore_index, int reduction):
     """NLL on log-probabilities, same layout as cross_entropy_loss."""
-    cdef nf_int npos = outer * inner
+    cdef nf_int npos = _size("nll_loss", outer, inner)
+    _size("nll_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
         raise ValueError(f"nll_loss: input {input.shape[0]}, target {target.shape[0]} for "
                          f"outer={outer} C={C} inner={inner}")
@@ -160,7 +162,8 @@ def cross_entropy_prob_loss(out, dinput, dtarget, const float[::1] input,
                             const float[::1] target, weight, nf_int outer, nf_int C,
                             nf_int inner, int reduction, float label_smoothing):
     """Cross entropy with class-probability targets, layout [outer, C, inner]."""
-    cdef nf_int npos = outer * inner
+    cdef nf_int npos = _size("cross_entropy_prob_loss", outer, inner)
+    _size("cross_entropy_prob_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos * C or C < 1 or outer < 0 \
             or inner < 0:
         raise ValueError(f"cross_entropy_prob_loss: input {input.shape[0]}, target "

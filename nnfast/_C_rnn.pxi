@@ -40,6 +40,15 @@ cdef inline float *_opt(float[::1] a, nf_int n, str what) except? NULL:
     return &a[0]
 
 
+cdef int _rnn_sizes_fit(str who, object T, object B, object I, object H, object ldo,
+                        object col) except -1:
+    """Every buffer length below is a product of these sizes: in Python ints, make sure the
+    largest fits nf_int (a wrapped product could match a short buffer)."""
+    if abs(T) * abs(B) * (4 * (abs(H) + abs(I)) + abs(ldo) + abs(col) + 2) >= 2 ** 62:
+        raise ValueError(f"{who}: sizes T={T} B={B} I={I} H={H} ldo={ldo} overflow")
+    return 0
+
+
 def rnn_layer_forward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_int H,
                       nf_int ldo, nf_int col, float[::1] out not None,
                       float[::1] hn not None, float[::1] cn, float[::1] gates not None,
@@ -49,6 +58,7 @@ def rnn_layer_forward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_i
                       const float[::1] h0 not None, const float[::1] c0):
     """One layer, one direction: out[T, B, ldo] columns col..col+H, hn[B, H], cn[B, H] (LSTM),
     gates[T, B, G*H] and saved[T, B, H] (LSTM/GRU) for backward, ws[B, G*H] scratch."""
+    _rnn_sizes_fit("rnn_layer_forward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
     if not (0 <= mode <= 3) or T < 1 or B < 1 or I < 1 or H < 1 or col < 0 or col + H > ldo:
         raise ValueError(f"rnn_layer_forward: bad sizes T={T} B={B} I={I} H={H} "
@@ -89,6 +99,7 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
                        const float[::1] saved, bint dx_accumulate):
     """Backward of rnn_layer_forward; dw_*/db_* are added into, dx overwritten (or added),
     dh0/dc0 overwritten; any of them may be None. dout has out's layout (columns col..)."""
+    _rnn_sizes_fit("rnn_layer_backward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
     if not (0 <= mode <= 3) or T < 1 or B < 1 or I < 1 or H < 1 or col < 0 or col + H > ldo:
         raise ValueError(f"rnn_layer_backward: bad sizes T={T} B={B} I={I} H={H} "

@@ -153,3 +153,30 @@ def test_kneighbors_rejects_nan_and_inf():
         for engine in ("c", "numpy"):
             with pytest.raises(ValueError, match="NaN or infinity"):
                 nf.data.kneighbors(X, 1, engine=engine)
+
+
+def test_c_seam_rejects_sizes_whose_product_overflows():
+    # Found by UBSan fuzzing the _C wrappers: sizes were multiplied in nf_int, so N = 2**62+1,
+    # C = 4 gave N*C*S == 4 (wrapped), matched a 4-float buffer, and the kernel looped over
+    # 2**62+1 rows; pooling/conv index arithmetic (oh*sh) overflowed for huge strides.
+    f4, big = np.ones(4, np.float32), 2 ** 62 + 1
+    with pytest.raises(ValueError, match="overflow"):
+        _C.batch_norm_stats(np.empty(4, np.float32), np.empty(4, np.float32), None, None, f4,
+                            big, 4, 1, 0.1, 1e-5)
+    with pytest.raises(ValueError, match="overflow"):
+        _C.softmax_forward(np.empty(4, np.float32), f4, big, 4, 1)
+    with pytest.raises(ValueError, match="overflow"):
+        _C.prelu_forward(np.empty(4, np.float32), f4, f4, big, 4, 1)
+    with pytest.raises(ValueError, match="overflow"):
+        _C.cross_entropy_loss(None, None, f4, np.zeros(1, np.int64), None, big, 4, 2 ** 62,
+                              -100, 2, 0.0)
+    with pytest.raises(ValueError, match="overflow"):
+        _C.rnn_layer_forward(0, False, big, 4, 1, 1, 1, 0, *[f4] * 13)
+    with pytest.raises(ValueError, match="overflow"):
+        _C.max_pool2d_forward(np.empty((1, 3, 1), np.float32), np.empty((1, 3, 1), np.int64),
+                              np.ones((1, 1, 1), np.float32), (1, 1), (2 ** 62, 1), (0, 0),
+                              (1, 1))
+    with pytest.raises(ValueError, match="overflow|bad geometry"):
+        _C.conv2d_forward(np.empty((1, 1, 3, 1), np.float32), None,
+                          np.ones((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32),
+                          None, (1, 1, 1, 1, 1, 1, 1, 3, 1, 2 ** 62, 1, 0, 0, 1, 1, 1))
