@@ -180,3 +180,20 @@ def test_c_seam_rejects_sizes_whose_product_overflows():
         _C.conv2d_forward(np.empty((1, 1, 3, 1), np.float32), None,
                           np.ones((1, 1, 1, 1), np.float32), np.ones((1, 1, 1, 1), np.float32),
                           None, (1, 1, 1, 1, 1, 1, 1, 3, 1, 2 ** 62, 1, 0, 0, 1, 1, 1))
+
+
+def test_conv2d_of_an_empty_row_with_padding():
+    # Found by UBSan fuzzing conv2d: im2col/col2im formed row + iw0 for a window starting in
+    # the left padding - a pointer before the array, and NULL + offset for W == 0 (UB).
+    for shape in ((1, 1, 3, 0), (2, 2, 3, 4)):
+        x = nf.tensor(np.ones(shape, np.float32), requires_grad=True)
+        w = nf.tensor(np.ones((2, shape[1], 1, 3), np.float32), requires_grad=True)
+        y = F.conv2d(x, w, padding=2, stride=(1, 2))
+        if shape[3]:
+            ty = torch.nn.functional.conv2d(torch.ones(shape), torch.ones(2, shape[1], 1, 3),
+                                            padding=2, stride=(1, 2))
+            assert y.shape == tuple(ty.shape) and np.allclose(y.data, ty.numpy())
+        else:   # torch refuses an empty row; every window lies in the zero padding
+            assert y.shape == (1, 2, 7, 1) and np.all(y.data == 0)
+        y.sum().backward()
+        assert x.grad.shape == shape and w.grad.shape == w.shape
