@@ -197,3 +197,16 @@ def test_conv2d_of_an_empty_row_with_padding():
             assert y.shape == (1, 2, 7, 1) and np.all(y.data == 0)
         y.sum().backward()
         assert x.grad.shape == shape and w.grad.shape == w.shape
+
+
+def test_float64_binary_losses_of_an_empty_batch_with_weights():
+    # Found by the loss fuzzer: the float64 reference tiled the (empty) weight with
+    # n // w.size and raised ZeroDivisionError; torch returns an empty loss.
+    for fn, kw in ((F.binary_cross_entropy, {}), (F.binary_cross_entropy_with_logits,
+                                                  {"pos_weight": nf.tensor(np.ones(0))})):
+        x = nf.tensor(np.zeros(0), requires_grad=True)
+        out = fn(x, nf.tensor(np.zeros(0)), weight=nf.tensor(np.ones(0)), reduction="none",
+                 **kw)
+        assert out.shape == (0,) and out.dtype == np.float64
+        assert float(fn(x, nf.tensor(np.zeros(0)), weight=nf.tensor(np.ones(0)),
+                        reduction="sum", **kw).data) == 0.0
