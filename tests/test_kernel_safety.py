@@ -34,7 +34,7 @@ from nnfast import _C, nn
 from nnfast.errors import ShapeError
 
 ALLOWED = (ValueError, TypeError, RuntimeError, IndexError, FloatingPointError)
-N_EXAMPLES = int(os.environ.get("NNFAST_FUZZ_EXAMPLES", "25"))
+N_EXAMPLES = int(os.environ.get("NNFAST_FUZZ_EXAMPLES", "60"))
 fuzz = settings(max_examples=N_EXAMPLES, deadline=None,
                 suppress_health_check=list(HealthCheck))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
