@@ -136,13 +136,15 @@ void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0,
                             for (nf_int ow = 0; ow < OW; ow++) d[ow] = 0.0f;
                             continue;
                         }
-                        /* plain loops, not memcpy/memset: rows are often a few floats */
-                        const float *s = src + ih * W + iw0;
+                        /* plain loops, not memcpy/memset: rows are often a few floats.
+                         * Index from the row start: row + iw0 may lie before the array
+                         * (left padding) or be NULL + offset (W == 0), which is UB. */
+                        const float *row = src + ih * W;
                         for (nf_int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
                         if (g->sw == 1)
-                            for (nf_int ow = lo; ow < hi; ow++) d[ow] = s[ow];
+                            for (nf_int ow = lo; ow < hi; ow++) d[ow] = row[iw0 + ow];
                         else
-                            for (nf_int ow = lo; ow < hi; ow++) d[ow] = s[ow * g->sw];
+                            for (nf_int ow = lo; ow < hi; ow++) d[ow] = row[iw0 + ow * g->sw];
                         for (nf_int ow = hi; ow < OW; ow++) d[ow] = 0.0f;
                     }
                 }
@@ -170,11 +172,11 @@ void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g, nf_int n0
                         const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
                         if (ih < 0 || ih >= H) continue;
                         const float *s = src + b * OHW + oh * OW;
-                        float *d = dst + ih * W + iw0;
+                        float *row = dst + ih * W;   /* as in nf_im2col: no row + iw0 */
                         if (g->sw == 1)
-                            for (nf_int ow = lo; ow < hi; ow++) d[ow] += s[ow];
+                            for (nf_int ow = lo; ow < hi; ow++) row[iw0 + ow] += s[ow];
                         else
-                            for (nf_int ow = lo; ow < hi; ow++) d[ow * g->sw] += s[ow];
+                            for (nf_int ow = lo; ow < hi; ow++) row[iw0 + ow * g->sw] += s[ow];
                     }
                 }
             }

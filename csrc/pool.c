@@ -39,11 +39,11 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
         for (nf_int oh = 0; oh < OH; oh++) {
             nf_int ih0 = oh * sh - ph;
             const nf_int ih1 = ih0 + (KH - 1) * dh + 1 < H ? ih0 + (KH - 1) * dh + 1 : H;
-            while (ih0 < 0) ih0 += dh;
+            if (ih0 < 0) ih0 += (-ih0 + dh - 1) / dh * dh;   /* first tap >= 0, no loop */
             for (nf_int ow = 0; ow < OW; ow++) {
                 nf_int iw0 = ow * sw - pw;
                 const nf_int iw1 = iw0 + (KW - 1) * dw + 1 < W ? iw0 + (KW - 1) * dw + 1 : W;
-                while (iw0 < 0) iw0 += dw;
+                if (iw0 < 0) iw0 += (-iw0 + dw - 1) / dw * dw;
                 nf_int best = ih0 * W + iw0;
                 float m = -INFINITY;
                 for (nf_int ih = ih0; ih < ih1; ih += dh)
@@ -89,7 +89,7 @@ static inline float avg_window(nf_int oh, nf_int ow, nf_int H, nf_int W, nf_int 
     nf_int a = oh * sh - ph, c = ow * sw - pw;
     nf_int b = a + KH < H + ph ? a + KH : H + ph;
     nf_int d = c + KW < W + pw ? c + KW : W + pw;
-    const nf_int pool_size = (b - a) * (d - c);
+    const double pool_size = (double)(b - a) * (double)(d - c);   /* huge kernels: no overflow */
     if (a < 0) a = 0;
     if (c < 0) c = 0;
     if (b > H) b = H;

@@ -6,7 +6,7 @@ released, nothing out but what the kernel wrote. Checks are limited to what the 
 on (matching sizes); user-facing validation with friendly messages is in the Python API.
 One .pxi per kernel family, each with its own `cdef extern` block from nnfast.h.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, INT64_MAX
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_STRIDES
 
 cdef extern from "nnfast.h":
@@ -16,6 +16,17 @@ cdef extern from "nnfast.h":
     int nf_has_openmp() nogil
     int nf_cpu_has(const char *feature) nogil
     double nf_fma_peak(float *sink, nf_int iters) nogil
+
+
+cdef nf_int _size(str who, nf_int a, nf_int b=1, nf_int c=1) except -1:
+    """a*b*c for a size check the kernels rely on. ValueError if a size is negative or the
+    product overflows nf_int: a wrapped product can equal a short buffer's length while the
+    kernel loops over the real sizes."""
+    if a < 0 or b < 0 or c < 0:
+        raise ValueError(f"{who}: negative size in ({a}, {b}, {c})")
+    if (b != 0 and a > INT64_MAX // b) or (c != 0 and a * b > INT64_MAX // c):
+        raise ValueError(f"{who}: sizes ({a}, {b}, {c}) overflow")
+    return a * b * c
 
 
 def set_num_threads(int n):

@@ -104,11 +104,11 @@ def act_backward(int kind, float[::1] dinp, const float[::1] dout, const float[:
 def prelu_forward(float[::1] out, const float[::1] inp, const float[::1] weight,
                   nf_int N, nf_int C, nf_int S):
     """out = inp > 0 ? inp : weight[c] * inp over inp viewed as [N, C, S]."""
-    if N < 0 or C < 1 or S < 0 or inp.shape[0] != N * C * S or out.shape[0] != N * C * S \
-            or weight.shape[0] != C:
+    cdef nf_int total = _size("prelu_forward", N, C, S)
+    if C < 1 or inp.shape[0] != total or out.shape[0] != total or weight.shape[0] != C:
         raise ValueError(f"prelu_forward: inp {inp.shape[0]}, out {out.shape[0]}, weight "
                          f"{weight.shape[0]} elements for [N, C, S] = [{N}, {C}, {S}]")
-    if N * C * S == 0:
+    if total == 0:
         return
     with nogil:
         nf_prelu_forward(&out[0], &inp[0], &weight[0], N, C, S)
@@ -120,8 +120,8 @@ def prelu_backward(dinp, dweight, const float[::1] dout, const float[::1] inp,
     cdef float[::1] di, dw
     cdef float *pdi = NULL
     cdef float *pdw = NULL
-    cdef nf_int total = N * C * S
-    if N < 0 or C < 1 or S < 0 or inp.shape[0] != total or dout.shape[0] != total \
+    cdef nf_int total = _size("prelu_backward", N, C, S)
+    if C < 1 or inp.shape[0] != total or dout.shape[0] != total \
             or weight.shape[0] != C:
         raise ValueError(f"prelu_backward: inp {inp.shape[0]}, dout {dout.shape[0]}, weight "
                          f"{weight.shape[0]} elements for [N, C, S] = [{N}, {C}, {S}]")
@@ -145,8 +145,8 @@ def prelu_backward(dinp, dweight, const float[::1] dout, const float[::1] inp,
 def softmax_forward(float[::1] out, const float[::1] inp, nf_int outer, nf_int D,
                     nf_int inner, bint log=False):
     """Softmax (or log-softmax) along D of inp viewed as [outer, D, inner]."""
-    cdef nf_int total = outer * D * inner
-    if outer < 0 or D < 0 or inner < 0 or inp.shape[0] != total or out.shape[0] != total:
+    cdef nf_int total = _size("softmax_forward", outer, D, inner)
+    if inp.shape[0] != total or out.shape[0] != total:
         raise ValueError(f"softmax_forward: inp {inp.shape[0]}, out {out.shape[0]} elements "
                          f"for [outer, D, inner] = [{outer}, {D}, {inner}]")
     if total == 0:
@@ -161,8 +161,8 @@ def softmax_forward(float[::1] out, const float[::1] inp, nf_int outer, nf_int D
 def softmax_backward(float[::1] dinp, const float[::1] dout, const float[::1] out,
                      nf_int outer, nf_int D, nf_int inner, bint log=False):
     """Gradient of softmax_forward from its saved output."""
-    cdef nf_int total = outer * D * inner
-    if outer < 0 or D < 0 or inner < 0 or dinp.shape[0] != total or dout.shape[0] != total \
+    cdef nf_int total = _size("softmax_backward", outer, D, inner)
+    if dinp.shape[0] != total or dout.shape[0] != total \
             or out.shape[0] != total:
         raise ValueError(f"softmax_backward: dinp {dinp.shape[0]}, dout {dout.shape[0]}, out "
                          f"{out.shape[0]} elements for [outer, D, inner] = "

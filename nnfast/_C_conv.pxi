@@ -44,6 +44,10 @@ cdef nf_conv2d_geom _geom(tuple t) except *:
     cdef nf_conv2d_geom g
     if len(t) != 16:
         raise ValueError(f"conv2d geometry must have 16 fields, got {len(t)}")
+    N, C, H, W, OC, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, G = t
+    if min(t) < 0 or OH * sh + abs(ph) + KH * dh + H > INT64_MAX \
+            or OW * sw + abs(pw) + KW * dw + W > INT64_MAX:   # Python ints: no overflow here
+        raise ValueError(f"conv2d: bad geometry {t} (negative, or overflowing index arithmetic)")
     (g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW, g.OH, g.OW,
      g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.G) = t
     if g.G < 1 or g.C % g.G or g.OC % g.G or min(g.sh, g.sw, g.dh, g.dw) < 1:
@@ -137,9 +141,29 @@ def conv2d_backward(float[:, :, :, ::1] dinp, float[:, :, :, ::1] dweight, float
 
 # Pooling: planes [P, H, W] in, [P, OH, OW] out (the Python side reshapes NCHW to planes).
 
+cdef int _pool_fits(str who, object H, object W, object OH, object OW, tuple kernel,
+                    tuple stride, tuple padding, tuple dilation) except -1:
+    """Windows are well formed (kernel, stride, dilation >= 1, padding >= 0) and the kernels'
+    index arithmetic (oh*sh - ph + kh*dh, H + ph, ...) cannot overflow nf_int: checked in
+    Python ints before anything is converted."""
+    if len(kernel) != 2 or len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
+        raise ValueError(f"{who}: kernel, stride, padding and dilation must be pairs")
+    for n, on, k, st, p, d in ((H, OH, kernel[0], stride[0], padding[0], dilation[0]),
+                               (W, OW, kernel[1], stride[1], padding[1], dilation[1])):
+        if k < 1 or st < 1 or d < 1 or p < 0:
+            raise ValueError(f"{who}: kernel {kernel}, stride {stride}, dilation {dilation} "
+                             f"must be >= 1 and padding {padding} >= 0")
+        if on * st + p + k * d + n > INT64_MAX:
+            raise ValueError(f"{who}: kernel {kernel}, stride {stride}, padding {padding}, "
+                             f"dilation {dilation} overflow the index arithmetic")
+    return 0
+
+
 def max_pool2d_forward(float[:, :, ::1] out, int64_t[:, :, ::1] idx,
                        const float[:, :, ::1] inp, tuple kernel, tuple stride, tuple padding,
                        tuple dilation):
+    _pool_fits("max_pool2d_forward", inp.shape[1], inp.shape[2], out.shape[1], out.shape[2],
+               kernel, stride, padding, dilation)
     cdef nf_int P = inp.shape[0], H = inp.shape[1], W = inp.shape[2]
     cdef nf_int OH = out.shape[1], OW = out.shape[2]
     cdef nf_int KH = kernel[0], KW = kernel[1], sh = stride[0], sw = stride[1]
@@ -171,6 +195,8 @@ def max_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] dout,
 def avg_pool2d_forward(float[:, :, ::1] out, const float[:, :, ::1] inp, tuple kernel,
                        tuple stride, tuple padding, bint count_include_pad,
                        nf_int divisor_override):
+    _pool_fits("avg_pool2d_forward", inp.shape[1], inp.shape[2], out.shape[1], out.shape[2],
+               kernel, stride, padding, (1, 1))
     cdef nf_int P = inp.shape[0], H = inp.shape[1], W = inp.shape[2]
     cdef nf_int OH = out.shape[1], OW = out.shape[2]
     cdef nf_int KH = kernel[0], KW = kernel[1], sh = stride[0], sw = stride[1]
@@ -189,6 +215,8 @@ def avg_pool2d_forward(float[:, :, ::1] out, const float[:, :, ::1] inp, tuple k
 def avg_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] dout, tuple kernel,
                         tuple stride, tuple padding, bint count_include_pad,
                         nf_int divisor_override):
+    _pool_fits("avg_pool2d_backward", dinp.shape[1], dinp.shape[2], dout.shape[1],
+               dout.shape[2], kernel, stride, padding, (1, 1))
     cdef nf_int P = dinp.shape[0], H = dinp.shape[1], W = dinp.shape[2]
     cdef nf_int OH = dout.shape[1], OW = dout.shape[2]
     cdef nf_int KH = kernel[0], KW = kernel[1], sh = stride[0], sw = stride[1]

@@ -54,7 +54,7 @@ def dropout_backward(float[::1] dinp, const float[::1] dout, const uint8_t[::1] 
 def feature_dropout_forward(float[::1] out, uint8_t[::1] mask, const float[::1] inp,
                             nf_int R, nf_int S, uint64_t seed, uint32_t thresh, float scale):
     """inp viewed as [R, S]: row r scaled by (keep_r ? scale : 0); mask[R] (or None)."""
-    if R < 0 or S < 0 or inp.shape[0] != R * S or out.shape[0] != R * S:
+    if inp.shape[0] != _size("feature_dropout_forward", R, S) or out.shape[0] != R * S:
         raise ValueError(f"feature_dropout_forward: inp {inp.shape[0]}, out {out.shape[0]} "
                          f"elements for [{R}, {S}]")
     if mask is not None and mask.shape[0] != R:
@@ -72,7 +72,7 @@ def feature_dropout_forward(float[::1] out, uint8_t[::1] mask, const float[::1] 
 def feature_dropout_backward(float[::1] dinp, const float[::1] dout, const uint8_t[::1] mask,
                              nf_int R, nf_int S, float scale):
     """dinp[R, S] = dout * (mask[r] ? scale : 0)."""
-    if R < 0 or S < 0 or dout.shape[0] != R * S or dinp.shape[0] != R * S \
+    if dout.shape[0] != _size("feature_dropout_backward", R, S) or dinp.shape[0] != R * S \
             or mask.shape[0] != R:
         raise ValueError(f"feature_dropout_backward: dinp {dinp.shape[0]}, dout "
                          f"{dout.shape[0]}, mask {mask.shape[0]} elements for [{R}, {S}]")

@@ -1,7 +1,9 @@
 # loss family (csrc/loss.c): fused loss value + gradient kernels.
 #
 # Arrays travel flattened (1-D, C-contiguous); the Python edge reshapes. Optional outputs and
-# weights are None or arrays; only the sizes the kernels rely on are checked here.
+# weights are None or arrays; only the sizes the kernels rely on are checked here (and the
+# class labels, which the kernels use as indices).
+from libc.stdint cimport uint64_t
 
 cdef extern from "nnfast.h":
     double nf_mse_loss(float *out, float *dinput, float *dtarget, const float *input,
@@ -62,6 +64,24 @@ cdef const float *_loss_in(object arr, nf_int n, str what, bint period=False) ex
     return &v[0]
 
 
+cdef int _check_labels(str who, const int64_t[::1] target, nf_int outer, nf_int C,
+                       nf_int inner, nf_int ignore_index) except -1:
+    """The class kernels index input, dinput and weight with each label: all must be in
+    [0, C) or equal ignore_index (O(outer*inner) next to the kernels' O(outer*C*inner))."""
+    cdef nf_int i, bad = -1
+    if outer < 0 or inner < 0:
+        raise ValueError(f"{who}: negative size outer={outer} inner={inner}")
+    with nogil:
+        for i in range(target.shape[0]):
+            if <uint64_t>target[i] >= <uint64_t>C and target[i] != ignore_index:
+                bad = i
+                break
+    if bad >= 0:
+        raise IndexError(f"{who}: target {target[bad]} is out of range for {C} classes "
+                         f"(ignore_index={ignore_index})")
+    return 0
+
+
 _POINTWISE_KINDS = {"mse": 0, "l1": 1, "huber": 2, "smooth_l1": 3}
 
 
@@ -99,7 +119,8 @@ def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] t
                        int reduction, float label_smoothing):
     """Fused log-softmax + NLL over input[outer*C*inner] (layout [outer, C, inner]),
     target[outer*inner] class indices (validated by the caller)."""
-    cdef nf_int npos = outer * inner
+    cdef nf_int npos = _size("cross_entropy_loss", outer, inner)
+    _size("cross_entropy_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
         raise ValueError(f"cross_entropy_loss: input {input.shape[0]}, target "
                          f"{target.shape[0]} for outer={outer} C={C} inner={inner}")
@@ -107,6 +128,7 @@ def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] t
     cdef float *pdi = _loss_out(dinput, npos * C, "dinput")
     cdef const float *pw = _loss_in(weight, C, "weight")
     cdef double r = 0.0
+    _check_labels("cross_entropy_loss", target, outer, C, inner, ignore_index)
     if npos == 0:
         return 0.0
     with nogil:
@@ -118,7 +140,8 @@ def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] t
 def nll_loss(out, dinput, const float[::1] input, const int64_t[::1] target, weight,
              nf_int outer, nf_int C, nf_int inner, nf_int ignore_index, int reduction):
     """NLL on log-probabilities, same layout as cross_entropy_loss."""
-    cdef nf_int npos = outer * inner
+    cdef nf_int npos = _size("nll_loss", outer, inner)
+    _size("nll_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
         raise ValueError(f"nll_loss: input {input.shape[0]}, target {target.shape[0]} for "
                          f"outer={outer} C={C} inner={inner}")
@@ -126,6 +149,7 @@ def nll_loss(out, dinput, const float[::1] input, const int64_t[::1] target, wei
     cdef float *pdi = _loss_out(dinput, npos * C, "dinput")
     cdef const float *pw = _loss_in(weight, C, "weight")
     cdef double r = 0.0
+    _check_labels("nll_loss", target, outer, C, inner, ignore_index)
     if npos == 0:
         return 0.0
     with nogil:
@@ -138,8 +162,10 @@ def cross_entropy_prob_loss(out, dinput, dtarget, const float[::1] input,
                             const float[::1] target, weight, nf_int outer, nf_int C,
                             nf_int inner, int reduction, float label_smoothing):
     """Cross entropy with class-probability targets, layout [outer, C, inner]."""
-    cdef nf_int npos = outer * inner
-    if input.shape[0] != npos * C or target.shape[0] != npos * C or C < 1:
+    cdef nf_int npos = _size("cross_entropy_prob_loss", outer, inner)
+    _size("cross_entropy_prob_loss", npos, C)
+    if input.shape[0] != npos * C or target.shape[0] != npos * C or C < 1 or outer < 0 \
+            or inner < 0:
         raise ValueError(f"cross_entropy_prob_loss: input {input.shape[0]}, target "
                          f"{target.shape[0]} for outer={outer} C={C} inner={inner}")
     cdef float *po = _loss_out(out, npos, "out")

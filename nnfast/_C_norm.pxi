@@ -52,6 +52,7 @@ def batch_norm_stats(float[::1] mean not None, float[::1] invstd not None, float
     who = "batch_norm_stats"
     if N < 0 or C < 0 or S < 0:
         raise ValueError(f"{who}: negative size ({N}, {C}, {S})")
+    _size(who, N, C, S)
     _sz(who, "x", x.shape[0], N * C * S)
     _sz(who, "mean", mean.shape[0], C)
     _sz(who, "invstd", invstd.shape[0], C)
@@ -81,6 +82,7 @@ def batch_norm_apply(float[::1] out not None, const float[::1] x not None,
     who = "batch_norm_apply"
     if N < 0 or C < 0 or S < 0:
         raise ValueError(f"{who}: negative size ({N}, {C}, {S})")
+    _size(who, N, C, S)
     _sz(who, "x", x.shape[0], N * C * S)
     _sz(who, "out", out.shape[0], N * C * S)
     _sz(who, "mean", mean.shape[0], C)
@@ -113,6 +115,7 @@ def batch_norm_backward(float[::1] dinp, float[::1] dweight, float[::1] dbias,
     who = "batch_norm_backward"
     if N < 0 or C < 0 or S < 0:
         raise ValueError(f"{who}: negative size ({N}, {C}, {S})")
+    _size(who, N, C, S)
     _sz(who, "dout", dout.shape[0], N * C * S)
     _sz(who, "x", x.shape[0], N * C * S)
     _sz(who, "mean", mean.shape[0], C)
@@ -149,6 +152,7 @@ def layer_norm_forward(float[::1] out not None, float[::1] mean not None, float[
     who = "layer_norm_forward"
     if M < 0 or D < 0:
         raise ValueError(f"{who}: negative size ({M}, {D})")
+    _size(who, M, D)
     _sz(who, "x", x.shape[0], M * D)
     _sz(who, "out", out.shape[0], M * D)
     _sz(who, "mean", mean.shape[0], M)
@@ -177,6 +181,7 @@ def layer_norm_backward(float[::1] dinp, float[::1] dweight, float[::1] dbias,
     who = "layer_norm_backward"
     if M < 0 or D < 0:
         raise ValueError(f"{who}: negative size ({M}, {D})")
+    _size(who, M, D)
     _sz(who, "dout", dout.shape[0], M * D)
     _sz(who, "x", x.shape[0], M * D)
     _sz(who, "mean", mean.shape[0], M)

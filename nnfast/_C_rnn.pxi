@@ -1,6 +1,7 @@
 # rnn family: one recurrent layer/direction over a sequence, and embedding (csrc/rnn.c).
 # Arrays come in flattened (C-contiguous 1-D float32 views of the real shapes); the sizes
 # T, B, I, H, ldo are passed explicitly and every buffer length is checked against them.
+from libc.stdint cimport uint64_t
 
 cdef extern from "nnfast.h":
     void nf_rnn_layer_forward(float *out, float *hn, float *cn, float *gates, float *saved,
@@ -39,6 +40,15 @@ cdef inline float *_opt(float[::1] a, nf_int n, str what) except? NULL:
     return &a[0]
 
 
+cdef int _rnn_sizes_fit(str who, object T, object B, object I, object H, object ldo,
+                        object col) except -1:
+    """Every buffer length below is a product of these sizes: in Python ints, make sure the
+    largest fits nf_int (a wrapped product could match a short buffer)."""
+    if abs(T) * abs(B) * (4 * (abs(H) + abs(I)) + abs(ldo) + abs(col) + 2) >= 2 ** 62:
+        raise ValueError(f"{who}: sizes T={T} B={B} I={I} H={H} ldo={ldo} overflow")
+    return 0
+
+
 def rnn_layer_forward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_int H,
                       nf_int ldo, nf_int col, float[::1] out not None,
                       float[::1] hn not None, float[::1] cn, float[::1] gates not None,
@@ -48,6 +58,7 @@ def rnn_layer_forward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_i
                       const float[::1] h0 not None, const float[::1] c0):
     """One layer, one direction: out[T, B, ldo] columns col..col+H, hn[B, H], cn[B, H] (LSTM),
     gates[T, B, G*H] and saved[T, B, H] (LSTM/GRU) for backward, ws[B, G*H] scratch."""
+    _rnn_sizes_fit("rnn_layer_forward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
     if not (0 <= mode <= 3) or T < 1 or B < 1 or I < 1 or H < 1 or col < 0 or col + H > ldo:
         raise ValueError(f"rnn_layer_forward: bad sizes T={T} B={B} I={I} H={H} "
@@ -88,6 +99,7 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
                        const float[::1] saved, bint dx_accumulate):
     """Backward of rnn_layer_forward; dw_*/db_* are added into, dx overwritten (or added),
     dh0/dc0 overwritten; any of them may be None. dout has out's layout (columns col..)."""
+    _rnn_sizes_fit("rnn_layer_backward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
     if not (0 <= mode <= 3) or T < 1 or B < 1 or I < 1 or H < 1 or col < 0 or col + H > ldo:
         raise ValueError(f"rnn_layer_backward: bad sizes T={T} B={B} I={I} H={H} "
@@ -126,6 +138,21 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
                               dx_accumulate)
 
 
+cdef int _rows_in_range(str who, const int64_t[::1] idx, nf_int V) except -1:
+    """Raise IndexError unless every idx is a row of a [V, D] table: the kernels read and
+    scatter-add whole rows at idx, so one bad index is an out-of-bounds access (O(N) next to
+    the kernel's O(N*D))."""
+    cdef nf_int n, bad = -1
+    with nogil:
+        for n in range(idx.shape[0]):
+            if <uint64_t>idx[n] >= <uint64_t>V:
+                bad = n
+                break
+    if bad >= 0:
+        raise IndexError(f"{who}: index {idx[bad]} is out of range for {V} rows")
+    return 0
+
+
 def embedding_forward(float[:, ::1] out not None, const float[:, ::1] weight not None,
                       const int64_t[::1] idx not None):
     """out[N, D] = weight[idx]; every idx must already be in [0, V) (checked by the caller)."""
@@ -135,6 +162,7 @@ def embedding_forward(float[:, ::1] out not None, const float[:, ::1] weight not
                          f"expected ({N}, {D})")
     if N == 0 or D == 0:
         return
+    _rows_in_range("embedding_forward", idx, weight.shape[0])
     with nogil:
         nf_embedding_forward(&out[0, 0], &weight[0, 0], &idx[0], N, D)
 
@@ -155,5 +183,6 @@ def embedding_backward(float[:, ::1] dweight not None, const float[:, ::1] dout 
             ps = &scale[0]
     if N == 0 or D == 0:
         return
+    _rows_in_range("embedding_backward", idx, dweight.shape[0])
     with nogil:
         nf_embedding_backward(&dweight[0, 0], &dout[0, 0], &idx[0], ps, N, D, padding_idx)

@@ -135,6 +135,9 @@ def grad_sink(leaf):
     g = leaf.grad
     if g is not None:
         d = g.data
+        if d.shape != leaf.data.shape:
+            # a .grad assigned by hand with another shape: kernels would write past it
+            _grad_shape_error(leaf, d)
         if d.flags.c_contiguous and d.flags.writeable and d.dtype == leaf.data.dtype:
             return d, True
         return None, False
@@ -148,8 +151,16 @@ def grad_sink(leaf):
     return buf, False
 
 
+def _grad_shape_error(leaf, d):
+    from .errors import ShapeError
+    raise ShapeError(f"the .grad of a tensor of shape {leaf.data.shape} has shape {d.shape}; "
+                     "a gradient must have its tensor's shape (set .grad = None to reset it)")
+
+
 def _accumulate_leaf(leaf, g):
     Tensor = _Tensor or _tensor_class()
+    if leaf.grad is not None and leaf.grad.data.shape != leaf.data.shape:
+        _grad_shape_error(leaf, leaf.grad.data)
     if g.shape != leaf.data.shape:
         g = np.broadcast_to(g, leaf.data.shape)
     if leaf.grad is None:

@@ -175,6 +175,12 @@ def test_pools_hypothesis_vs_torch(n, c, h, w, kh, kw, sh, sw, ph, pw, dh, ceil,
     ow = FC._pool_out_size(w, kw, pw, sw, 1, ceil)
     if oh < 1 or ow < 1:
         return   # too small (tested with the bad inputs)
+    if which == "max" and c * n > 1 and any(
+            not any(0 <= o * sh - ph + k * d < h for k in range(kh)) for o in range(oh)):
+        # A window entirely in padding: torch's backward adds its gradient at an index past
+        # the plane, i.e. into the next plane, so torch is no oracle here (nnfast gives it
+        # no gradient; see test_max_pool_window_entirely_in_padding_...).
+        return
     if which == "max":
         kws = dict(kernel_size=(kh, kw), stride=(sh, sw), padding=(ph, pw), dilation=(d, 1),
                    ceil_mode=ceil)

@@ -281,6 +281,11 @@ def kneighbors(X, k, block_rows=None, engine="c"):
     if engine not in ("c", "numpy"):
         raise ValueError(f"kneighbors: engine must be 'c' or 'numpy', got {engine!r}")
     sq = np.einsum("ij,ij->i", A, A)
+    if not np.all(np.isfinite(sq)):
+        # NaN/inf distances compare false: the selection would pad with index -1 (or pick the
+        # row itself) and callers would silently index with it
+        raise ValueError("kneighbors: X contains NaN or infinity, or values too large for "
+                         "float32 squared distances")
     bs = block_rows or max(1, min(m, _BLOCK_ELEMS // m))
     out = np.empty((m, k), np.int64)
     dist = np.empty((m, k), np.float32)

@@ -58,7 +58,8 @@ def _flat(a):
 # ===================================================================== NumPy references
 
 def _erf(x):
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    # np.asarray: for a 0-d x, frompyfunc returns a bare Python float (no .astype)
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x)).astype(x.dtype)
 
 
 def _ref_forward(kind, x, a=0.0):

@@ -180,6 +180,8 @@ def _safe_inverse(W):
 
 
 def _tile(w, n):
+    if n == 0:   # an empty input: w may be empty too (no period to divide by)
+        return w.reshape(-1)[:0]
     return np.broadcast_to(w, (n // w.size, w.size)).reshape(-1)
 
 

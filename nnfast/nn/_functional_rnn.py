@@ -323,7 +323,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
                              f"({V}), got {padding_idx}")
         if padding_idx < 0:
             padding_idx += V
-    flat = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+    # a private copy: the backward scatters at these indices later, after the caller may
+    # have refilled its index array (np.ascontiguousarray would alias it)
+    flat = np.array(idx, dtype=np.int64, order="C").reshape(-1)
     if flat.size:
         lo, hi = int(flat.min()), int(flat.max())
         if lo < 0 or hi >= V:
