@@ -42,12 +42,7 @@
 #include <omp.h>
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
-    && __GNUC__ >= 11 /* target names arch=x86-64-vN */
-#define NF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NF_CLONES
-#endif
+#include "nf_simd.h"
 
 /* Elements per call below which a kernel stays on one thread. */
 #define NF_DROP_OMP_MIN ((nf_int)1 << 16)

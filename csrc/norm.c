@@ -43,12 +43,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
-    && __GNUC__ >= 11 /* target names arch=x86-64-vN */
-#define NF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NF_CLONES
-#endif
+#include "nf_simd.h"
 
 #define NF_NORM_PAR 32768 /* elements below which a kernel stays on one thread */
 #define NF_BN_CB 64       /* channels per block on the S == 1 path (stack scratch) */

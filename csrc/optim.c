@@ -38,11 +38,7 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define NF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define NF_CLONES
-#endif
+#include "nf_simd.h"
 
 /* Below this many elements a loop runs on one thread. Adam's sqrt and two divisions make it
  * compute-bound (~0.4 ns per element on one Zen4 core), so 32K elements (~14 us) already
@@ -92,7 +88,7 @@
  *   if momentum != 0:  buf = init ? g : buf * momentum + (1 - dampening) * g
  *                      g = nesterov ? g + momentum * buf : buf
  *   p = p - lr * g                                         (param.add_(g, alpha=-lr)) */
-NF_CLONES
+NF_CLONES_V3
 static void sgd_chunk(float *restrict param, float *restrict buf, const float *restrict grad,
                       nf_int n, float neg_lr, float weight_decay, float momentum,
                       float one_minus_dampening, int nesterov, int maximize, int init_buf) {
@@ -168,7 +164,7 @@ NF_INLINE void adam_loop(float *restrict param, float *restrict exp_avg,
     }
 }
 
-NF_CLONES
+NF_CLONES_V3
 static void adam_chunk(float *restrict param, float *restrict exp_avg, float *restrict exp_avg_sq,
                        float *restrict max_exp_avg_sq, const float *restrict grad, nf_int n,
                        float param_scale, float l2, float beta1_weight, float beta2,
@@ -239,7 +235,7 @@ NF_INLINE void rmsprop_loop(float *restrict param, float *restrict square_avg,
     }
 }
 
-NF_CLONES
+NF_CLONES_V3
 static void rmsprop_chunk(float *restrict param, float *restrict square_avg,
                           float *restrict grad_avg, float *restrict momentum_buf,
                           const float *restrict grad, nf_int n, float neg_lr, float alpha,
@@ -273,7 +269,7 @@ void nf_rmsprop_step(float *param, float *square_avg, float *grad_avg, float *mo
  *   g = maximize ? -grad : grad;  if wd != 0: g = g + wd * p
  *   sum = sum + g * g;  std = sqrt(sum) + eps;  p = p + (-clr * g) / std
  * with clr = lr / (1 + (step - 1) * lr_decay) computed by the caller. */
-NF_CLONES
+NF_CLONES_V3
 static void adagrad_chunk(float *restrict param, float *restrict sum, const float *restrict grad,
                           nf_int n, float neg_clr, float weight_decay, float eps, int maximize) {
     const float sign = maximize ? -1.0f : 1.0f;
@@ -300,7 +296,7 @@ void nf_adagrad_step(float *param, float *sum, const float *grad, nf_int n, floa
 
 /* sum_i x[i]^2 accumulated in double (8 independent partial sums so the loop vectorises and
  * the result does not depend on the thread count). */
-NF_CLONES
+NF_CLONES_V3
 static double sumsq_chunk(const float *restrict x, nf_int n) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     nf_int i = 0;
@@ -316,7 +312,7 @@ double nf_sumsq(const float *x, nf_int n) {
 }
 
 /* max_i |x[i]| (NaN if any element is NaN, as torch's inf-norm). */
-NF_CLONES
+NF_CLONES_V3
 float nf_maxabs(const float *x, nf_int n) {
     float m = 0.0f;
     int nan = 0;
@@ -329,13 +325,13 @@ float nf_maxabs(const float *x, nf_int n) {
 }
 
 /* x[i] = x[i] * s */
-NF_CLONES
+NF_CLONES_V3
 void nf_scale(float *x, nf_int n, float s) {
     for (nf_int i = 0; i < n; i++) x[i] = x[i] * s;
 }
 
 /* x[i] = min(max(x[i], lo), hi)  (clamp_min_ then clamp_max_; NaN stays NaN) */
-NF_CLONES
+NF_CLONES_V3
 void nf_clamp(float *x, nf_int n, float lo, float hi) {
     for (nf_int i = 0; i < n; i++) {
         float v = x[i];

@@ -24,12 +24,7 @@
 
 #include "nnfast.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
-    && __GNUC__ >= 11
-#define NF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NF_CLONES
-#endif
+#include "nf_simd.h"
 
 /* Elements (M * N) below which one thread does the whole block. */
 #define NF_KNN_PAR 65536

@@ -32,12 +32,7 @@
 #include "nnfast.h"
 #include "nf_vmath.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) \
-    && __GNUC__ >= 11
-#define NF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define NF_CLONES
-#endif
+#include "nf_simd.h"
 
 #define RS __restrict /* the gate kernels' arrays never overlap (lets GCC vectorise) */
 

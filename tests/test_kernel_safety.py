@@ -33,6 +33,9 @@ import nnfast.nn.functional as F
 from nnfast import _C, nn
 from nnfast.errors import ShapeError
 
+# The fuzzers feed deliberately odd inputs: the warnings they raise are expected.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
+
 ALLOWED = (ValueError, TypeError, RuntimeError, IndexError, FloatingPointError)
 N_EXAMPLES = int(os.environ.get("NNFAST_FUZZ_EXAMPLES", "60"))
 fuzz = settings(max_examples=N_EXAMPLES, deadline=None,

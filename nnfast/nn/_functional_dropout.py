@@ -27,9 +27,9 @@ import numpy as np
 
 from .. import _C
 from .. import autograd as ag
-from ..errors import DTypeError
 from ..random import default_generator
 from ..tensor import Tensor
+from ._functional_act import _check_input  # the same float-tensor check
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d"]
 
@@ -42,19 +42,6 @@ def _check_p(p):
     if not 0.0 <= p <= 1.0:   # NaN fails too
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     return float(p)
-
-
-def _check_input(input, who):
-    if isinstance(input, Tensor):
-        x = input
-    elif isinstance(input, np.ndarray):
-        x = Tensor._make(input)
-    else:
-        raise TypeError(f"{who}: expected a Tensor, got {type(input).__name__}")
-    if x.dtype not in (np.float32, np.float64):
-        raise DTypeError(f"{who}: expected a float32 or float64 input, got dtype {x.dtype} "
-                         f"(shape {x.shape}); convert it with .float()")
-    return x
 
 
 def _draw_seed():
