@@ -207,7 +207,9 @@ def test_colsum(isa, M, N, beta):
 # ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("tA,tB", TRANS)
-@pytest.mark.parametrize("M,N,K", [(256, 300, 200), (1030, 40, 300), (40, 1030, 300)])
+# the last two: several K blocks and outer (NC, MC) blocks in each split direction
+@pytest.mark.parametrize("M,N,K", [(256, 300, 200), (1030, 40, 300), (40, 1030, 300),
+                                   (600, 700, 900), (1030, 4130, 20)])
 def test_multithreaded_matches_single(isa, tA, tB, M, N, K):
     if not C.has_openmp():
         pytest.skip("built without OpenMP")
