@@ -54,7 +54,25 @@
  *   erfc(x) <= 0.16, so it stays below half an ulp of the result.
  * |x| >= 4: +-1 (erfc(4) = 1.5e-8 is below half an ulp of 1).
  * Both pieces are computed and one is selected (no branch), so loops over it vectorise. */
-static inline float nf_erff_exp(float x, float *e)
+/* exp(x) for x in [-87, 0] only (normal results; no clamps, one scaling step), same
+ * reduction and polynomial as nf_expf, so it returns the same value there. */
+static inline float exp_normal(float x)
+{
+    int32_t n;
+    float r = reduce_ln2(x, &n);
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p * pow2i(n);
+}
+
+/* erf from its two pieces; ez must be exp(-x^2) wherever 1 <= |x| < 4 */
+static inline float erf_pieces(float x, float ez)
 {
     float a = fabsf(x);
     float z = a * a;
@@ -80,18 +98,25 @@ static inline float nf_erff_exp(float x, float *e)
     q = q * v - 2.424301393e-02f;
     q = q * v + 1.433564126e-01f;
     q = q * v + 3.059529960e-01f;
-    /* exp(-a^2) equals exp(-b^2) wherever `big` is used (1 <= a < 4) */
-    float ez = nf_expf(-z);
     float big = 1.0f - ez * q;
     big = a >= 4.0f ? 1.0f : big;
-    *e = ez;
     return copysignf(a < 1.0f ? small : big, x);
 }
 
 static inline float nf_erff(float x)
 {
-    float e;
-    return nf_erff_exp(x, &e);
+    float a = fabsf(x);
+    float b = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a); /* keeps NaN */
+    return erf_pieces(x, exp_normal(-(b * b)));
+}
+
+/* erf(x), and *e = exp(-x^2) for every x (0 for |x| >= 10.2, NaN for NaN) */
+static inline float nf_erff_exp(float x, float *e)
+{
+    float a = fabsf(x);
+    float ez = nf_expf(-(a * a));
+    *e = ez;
+    return erf_pieces(x, ez);
 }
 
 /* ------------------------------------------------------------------------------------- */
