@@ -55,7 +55,7 @@
  *   stays below half an ulp of the result.
  * |x| >= 4: +-1 (erfc(4) = 1.5e-8 is below half an ulp of 1).
  * Both pieces are computed and one is selected (no branch), so loops over it vectorise. */
-/* exp(x) for x in [-87, 0] only (normal results; no clamps, one scaling step), same
+/* exp(x) for x in [-87, 88.3] only (normal results; no clamps, one scaling step), same
  * reduction and polynomial as nf_expf, so it returns the same value there. */
 static inline float exp_normal(float x)
 {
@@ -70,6 +70,18 @@ static inline float exp_normal(float x)
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     return p * pow2i(n);
+}
+
+/* exp(x) as 1 + exp(x) needs it in sigmoid and SiLU: one scaling step, no denormals.
+ * x is clamped to [-87, 89] (NaN passes): below, exp(x) < 1.7e-38 vanishes next to 1 anyway;
+ * above 88.38 the scale 2^128 is inf, so the result is inf where exp overflows (and
+ * already on (88.38, 88.72], where the true value is still finite: 1 / (1 + e) then gives 0
+ * instead of at most 6e-39). Elsewhere the same value as nf_expf. */
+static inline float exp_sig(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 89.0f ? 89.0f : x;
+    return exp_normal(x);
 }
 
 /* erf from its two pieces; ez must be exp(-x^2) wherever 1 <= |x| < 4 */
@@ -216,7 +228,7 @@ NF_CLONES static void elu_b(float *dx, const float *dy, const float *x, nf_int n
 NF_CLONES static void sigmoid_f(float *out, const float *x, nf_int n, float a)
 {
     (void)a;
-    for (nf_int i = 0; i < n; i++) out[i] = 1.0f / (1.0f + nf_expf(-x[i]));
+    for (nf_int i = 0; i < n; i++) out[i] = 1.0f / (1.0f + exp_sig(-x[i]));
 }
 /* d sigmoid from the output y: dy * (1 - y) * y */
 NF_CLONES static void sigmoid_b(float *dx, const float *dy, const float *y, nf_int n, float a)
@@ -292,14 +304,14 @@ NF_CLONES static void gelu_tanh_b(float *dx, const float *dy, const float *x, nf
 NF_CLONES static void silu_f(float *out, const float *x, nf_int n, float a)
 {
     (void)a;
-    for (nf_int i = 0; i < n; i++) out[i] = x[i] / (1.0f + nf_expf(-x[i]));
+    for (nf_int i = 0; i < n; i++) out[i] = x[i] / (1.0f + exp_sig(-x[i]));
 }
 /* d silu: dy * s * (1 + x * (1 - s)), s = sigmoid(x) */
 NF_CLONES static void silu_b(float *dx, const float *dy, const float *x, nf_int n, float a)
 {
     (void)a;
     for (nf_int i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + nf_expf(-x[i]));
+        float s = 1.0f / (1.0f + exp_sig(-x[i]));
         dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
     }
 }
