@@ -35,6 +35,14 @@
 
 #include "nf_simd.h"
 
+/* The selects in these loops (clamps, piece choices) compare floats; under GCC's default
+ * -ftrapping-math a compare may raise FP exceptions, so without AVX-512 masks the vectoriser
+ * will not if-convert them and the AVX2 and baseline copies stay scalar. Nothing here reads
+ * the FP exception flags, and the option changes no result (no reassociation, NaN kept). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 /* Elements per call below which a kernel stays on one thread. Cheap ops (relu) are memory
  * bound and need more work to pay for the fork than exp/erf-heavy ones. */
 #define NF_PAR_CHEAP 262144
