@@ -92,10 +92,9 @@ static inline float exp_sig(float x)
     return exp_normal(x);
 }
 
-/* erf from its two pieces; ez must be exp(-x^2) wherever 1 <= |x| < 4 */
-static inline float erf_pieces(float x, float ez)
+/* erf(a), 0 <= a < 1 (see above) */
+static inline float erf_small(float a)
 {
-    float a = fabsf(x);
     float z = a * a;
     float p = 7.847259118e-05f;
     p = p * z - 8.008189320e-04f;
@@ -104,7 +103,14 @@ static inline float erf_pieces(float x, float ez)
     p = p * z + 1.128358225e-01f;
     p = p * z - 3.761262557e-01f;
     p = p * z + 1.128379166e+00f;
-    float small = a * p;
+    return a * p;
+}
+
+/* erf from its two pieces; ez must be exp(-x^2) wherever 1 <= |x| < 4 */
+static inline float erf_pieces(float x, float ez)
+{
+    float a = fabsf(x);
+    float small = erf_small(a);
 
     float b = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a); /* keeps NaN */
     float v = b * (1.0f / 1.5f) - (2.5f / 1.5f); /* [1, 4] -> [-1, 1] */
@@ -126,11 +132,36 @@ static inline float erf_pieces(float x, float ez)
     return copysignf(a < 1.0f ? small : big, x);
 }
 
+/* erf(x) without the exponential, for GELU's forward (and nf_act_math): the same |x| < 1
+ * piece; on 1 <= |x| < 4, erfc(|x|) is a degree-16 polynomial in w = |x| - 2.5 (exact in
+ * float, so the variable carries no rounding), fitted for absolute error (least squares on
+ * Chebyshev nodes, double precision: 6e-10). Float evaluation keeps it within 4e-8
+ * absolute of erfc, i.e. within about one ulp of erf there (erf >= 0.84: ulp 6e-8), while
+ * costing 16 multiply-adds instead of the 13 plus an exp of the form above. */
 static inline float nf_erff(float x)
 {
     float a = fabsf(x);
     float b = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a); /* keeps NaN */
-    return erf_pieces(x, exp_normal(-(b * b)));
+    float v = b - 2.5f;
+    float q = -1.127201533e-08f;
+    q = q * v + 3.512991436e-07f;
+    q = q * v - 7.886890088e-07f;
+    q = q * v - 3.462653716e-06f;
+    q = q * v + 1.534835108e-05f;
+    q = q * v - 7.756445347e-06f;
+    q = q * v - 8.039429880e-05f;
+    q = q * v + 2.534241779e-04f;
+    q = q * v - 2.594749103e-04f;
+    q = q * v - 5.445338303e-04f;
+    q = q * v + 2.797981251e-03f;
+    q = q * v - 6.116587560e-03f;
+    q = q * v + 8.622484327e-03f;
+    q = q * v - 8.350211774e-03f;
+    q = q * v + 5.445701506e-03f;
+    q = q * v - 2.178278504e-03f;
+    q = q * v + 4.069521418e-04f;
+    float big = a >= 4.0f ? 1.0f : 1.0f - q;
+    return copysignf(a < 1.0f ? erf_small(a) : big, x);
 }
 
 /* erf(x), and *e = exp(-x^2) for every x (0 for |x| >= 10.2, NaN for NaN) */
