@@ -35,6 +35,14 @@
 
 #include "nf_simd.h"
 
+/* The selects in these loops (clamps, piece choices) compare floats; under GCC's default
+ * -ftrapping-math a compare may raise FP exceptions, so without AVX-512 masks the vectoriser
+ * will not if-convert them and the AVX2 and baseline copies stay scalar. Nothing here reads
+ * the FP exception flags, and the option changes no result (no reassociation, NaN kept). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 /* Elements per call below which a kernel stays on one thread. Cheap ops (relu) are memory
  * bound and need more work to pay for the fork than exp/erf-heavy ones. */
 #define NF_PAR_CHEAP 262144
@@ -43,47 +51,126 @@
 /* Scalar math that vectorises (nf_expf, nf_expm1f, nf_tanhf): nf_vmath.h */
 #include "nf_vmath.h"
 
-/* erf(x), float32, within ~2 ulp (NaN in -> NaN out).
- * |x| < 1: x * P(x^2), P the Taylor series of erf(x)/x to the x^20 term (the first
- *   omitted term is < 1.1e-9 at |x| = 1; the series alternates).
+/* erf(x), float32, within ~2 ulp (NaN in -> NaN out), and e = exp(-x^2) on the side (the
+ * GELU derivative needs that same exponential for its pdf term; sharing it saves one exp).
+ * |x| < 1: x * P(x^2), P a degree-6 fit of erf(x)/x in x^2 on [0, 1] (least squares on
+ *   Chebyshev nodes weighted for relative error, double precision: relative error 1.3e-9,
+ *   far below float rounding; 7 terms where the Taylor series needs 11).
  * 1 <= |x| < 4: 1 - exp(-x^2) * R(|x|), R(x) = erfc(x) * exp(x^2) fitted (least squares on
- *   Chebyshev nodes, double precision, relative error 4e-9) by a degree-10 polynomial in
- *   v = (1/x - 0.625) / 0.375, which maps [1, 4] onto [-1, 1]. The error of R is scaled by
- *   erfc(x) <= 0.16, so it stays below half an ulp of the result.
- * |x| >= 4: +-1 (erfc(4) = 1.5e-8 is below half an ulp of 1). */
+ *   Chebyshev nodes weighted for relative error, double precision: 6e-9) by a degree-12
+ *   polynomial in v = (x - 2.5) / 1.5, which maps [1, 4] onto [-1, 1] without a division
+ *   (float evaluation: 1.8e-7 relative). The error of R is scaled by erfc(x) <= 0.16, so it
+ *   stays below half an ulp of the result.
+ * |x| >= 4: +-1 (erfc(4) = 1.5e-8 is below half an ulp of 1).
+ * Both pieces are computed and one is selected (no branch), so loops over it vectorise. */
+/* exp(x) for x in [-87, 88.3] only (normal results; no clamps, one scaling step), same
+ * reduction and polynomial as nf_expf, so it returns the same value there. */
+static inline float exp_normal(float x)
+{
+    int32_t n;
+    float r = reduce_ln2(x, &n);
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p * pow2i(n);
+}
+
+/* exp(x) as 1 + exp(x) needs it in sigmoid and SiLU: one scaling step, no denormals.
+ * x is clamped to [-87, 89] (NaN passes): below, exp(x) < 1.7e-38 vanishes next to 1 anyway;
+ * above 88.38 the scale 2^128 is inf, so the result is inf where exp overflows (and
+ * already on (88.38, 88.72], where the true value is still finite: 1 / (1 + e) then gives 0
+ * instead of at most 6e-39). Elsewhere the same value as nf_expf. */
+static inline float exp_sig(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 89.0f ? 89.0f : x;
+    return exp_normal(x);
+}
+
+/* erf(a), 0 <= a < 1 (see above) */
+static inline float erf_small(float a)
+{
+    float z = a * a;
+    float p = 7.847259118e-05f;
+    p = p * z - 8.008189320e-04f;
+    p = p * z + 5.188098889e-03f;
+    p = p * z - 2.685369110e-02f;
+    p = p * z + 1.128358225e-01f;
+    p = p * z - 3.761262557e-01f;
+    p = p * z + 1.128379166e+00f;
+    return a * p;
+}
+
+/* erf from its two pieces; ez must be exp(-x^2) wherever 1 <= |x| < 4 */
+static inline float erf_pieces(float x, float ez)
+{
+    float a = fabsf(x);
+    float small = erf_small(a);
+
+    float b = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a); /* keeps NaN */
+    float v = b * (1.0f / 1.5f) - (2.5f / 1.5f); /* [1, 4] -> [-1, 1] */
+    float q = 1.244564896e-05f;
+    q = q * v - 3.665494841e-05f;
+    q = q * v + 5.902049466e-05f;
+    q = q * v - 1.446941095e-04f;
+    q = q * v + 4.099893438e-04f;
+    q = q * v - 1.016381326e-03f;
+    q = q * v + 2.404004378e-03f;
+    q = q * v - 5.567650117e-03f;
+    q = q * v + 1.248917580e-02f;
+    q = q * v - 2.700566980e-02f;
+    q = q * v + 5.611051653e-02f;
+    q = q * v - 1.115210074e-01f;
+    q = q * v + 2.108063637e-01f;
+    float big = 1.0f - ez * q;
+    big = a >= 4.0f ? 1.0f : big;
+    return copysignf(a < 1.0f ? small : big, x);
+}
+
+/* erf(x) without the exponential, for GELU's forward (and nf_act_math): the same |x| < 1
+ * piece; on 1 <= |x| < 4, erfc(|x|) is a degree-16 polynomial in w = |x| - 2.5 (exact in
+ * float, so the variable carries no rounding), fitted for absolute error (least squares on
+ * Chebyshev nodes, double precision: 6e-10). Float evaluation keeps it within 4e-8
+ * absolute of erfc, i.e. within about one ulp of erf there (erf >= 0.84: ulp 6e-8), while
+ * costing 16 multiply-adds instead of the 13 plus an exp of the form above. */
 static inline float nf_erff(float x)
 {
     float a = fabsf(x);
-    float z = a * a;
-    float p = 1.480719282e-08f;
-    p = p * z - 1.636584469e-07f;
-    p = p * z + 1.646211437e-06f;
-    p = p * z - 1.492565036e-05f;
-    p = p * z + 1.205533298e-04f;
-    p = p * z - 8.548327023e-04f;
-    p = p * z + 5.223977625e-03f;
-    p = p * z - 2.686617065e-02f;
-    p = p * z + 1.128379167e-01f;
-    p = p * z - 3.761263890e-01f;
-    p = p * z + 1.128379167e+00f;
-    float small = a * p;
-
     float b = a < 1.0f ? 1.0f : (a > 4.0f ? 4.0f : a); /* keeps NaN */
-    float v = (1.0f / b - 0.625f) * (1.0f / 0.375f);
-    float q = -1.834250497e-06f;
-    q = q * v + 3.816594472e-06f;
-    q = q * v + 1.806468731e-06f;
-    q = q * v - 2.807815508e-05f;
-    q = q * v + 1.201970008e-04f;
-    q = q * v - 3.481153981e-04f;
-    q = q * v + 4.613694327e-04f;
-    q = q * v + 2.308021300e-03f;
-    q = q * v - 2.424301393e-02f;
-    q = q * v + 1.433564126e-01f;
-    q = q * v + 3.059529960e-01f;
-    float big = 1.0f - nf_expf(-(b * b)) * q;
-    big = a >= 4.0f ? 1.0f : big;
-    return copysignf(a < 1.0f ? small : big, x);
+    float v = b - 2.5f;
+    float q = -1.127201533e-08f;
+    q = q * v + 3.512991436e-07f;
+    q = q * v - 7.886890088e-07f;
+    q = q * v - 3.462653716e-06f;
+    q = q * v + 1.534835108e-05f;
+    q = q * v - 7.756445347e-06f;
+    q = q * v - 8.039429880e-05f;
+    q = q * v + 2.534241779e-04f;
+    q = q * v - 2.594749103e-04f;
+    q = q * v - 5.445338303e-04f;
+    q = q * v + 2.797981251e-03f;
+    q = q * v - 6.116587560e-03f;
+    q = q * v + 8.622484327e-03f;
+    q = q * v - 8.350211774e-03f;
+    q = q * v + 5.445701506e-03f;
+    q = q * v - 2.178278504e-03f;
+    q = q * v + 4.069521418e-04f;
+    float big = a >= 4.0f ? 1.0f : 1.0f - q;
+    return copysignf(a < 1.0f ? erf_small(a) : big, x);
+}
+
+/* erf(x), and *e = exp(-x^2) for every x (0 for |x| >= 10.2, NaN for NaN) */
+static inline float nf_erff_exp(float x, float *e)
+{
+    float a = fabsf(x);
+    float ez = nf_expf(-(a * a));
+    *e = ez;
+    return erf_pieces(x, ez);
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -180,7 +267,7 @@ NF_CLONES static void elu_b(float *dx, const float *dy, const float *x, nf_int n
 NF_CLONES static void sigmoid_f(float *out, const float *x, nf_int n, float a)
 {
     (void)a;
-    for (nf_int i = 0; i < n; i++) out[i] = 1.0f / (1.0f + nf_expf(-x[i]));
+    for (nf_int i = 0; i < n; i++) out[i] = 1.0f / (1.0f + exp_sig(-x[i]));
 }
 /* d sigmoid from the output y: dy * (1 - y) * y */
 NF_CLONES static void sigmoid_b(float *dx, const float *dy, const float *y, nf_int n, float a)
@@ -213,14 +300,15 @@ NF_CLONES static void gelu_f(float *out, const float *x, nf_int n, float a)
     for (nf_int i = 0; i < n; i++) out[i] = x[i] * 0.5f * (1.0f + nf_erff(x[i] * NF_SQRT1_2));
 }
 /* d gelu (exact): dy * (cdf + x * pdf), cdf = 0.5*(1+erf(x/sqrt 2)),
- * pdf = exp(-x*x/2) / sqrt(2 pi) */
+ * pdf = exp(-x*x/2) / sqrt(2 pi), that exponential taken from the erf evaluation (its
+ * argument is (x/sqrt 2)^2 rounded, not x*x*0.5: the two differ by an ulp or two) */
 NF_CLONES static void gelu_b(float *dx, const float *dy, const float *x, nf_int n, float a)
 {
     (void)a;
     for (nf_int i = 0; i < n; i++) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + nf_erff(v * NF_SQRT1_2));
-        float pdf = NF_GELU_PDF * nf_expf(v * v * -0.5f);
+        float v = x[i], e;
+        float cdf = 0.5f * (1.0f + nf_erff_exp(v * NF_SQRT1_2, &e)); /* e = exp(-x^2/2) */
+        float pdf = NF_GELU_PDF * e;
         dx[i] = dy[i] * (cdf + v * pdf);
     }
 }
@@ -255,14 +343,14 @@ NF_CLONES static void gelu_tanh_b(float *dx, const float *dy, const float *x, nf
 NF_CLONES static void silu_f(float *out, const float *x, nf_int n, float a)
 {
     (void)a;
-    for (nf_int i = 0; i < n; i++) out[i] = x[i] / (1.0f + nf_expf(-x[i]));
+    for (nf_int i = 0; i < n; i++) out[i] = x[i] / (1.0f + exp_sig(-x[i]));
 }
 /* d silu: dy * s * (1 + x * (1 - s)), s = sigmoid(x) */
 NF_CLONES static void silu_b(float *dx, const float *dy, const float *x, nf_int n, float a)
 {
     (void)a;
     for (nf_int i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + nf_expf(-x[i]));
+        float s = 1.0f / (1.0f + exp_sig(-x[i]));
         dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
     }
 }
