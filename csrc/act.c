@@ -69,14 +69,7 @@ static inline float exp_normal(float x)
 {
     int32_t n;
     float r = reduce_ln2(x, &n);
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    float p = nf_exp_poly(r);
     return p * pow2i(n);
 }
 

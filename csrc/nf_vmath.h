@@ -34,6 +34,21 @@ static inline float reduce_ln2(float x, int32_t *n)
 /* 2^n for n in [-126, 127] */
 static inline float pow2i(int32_t n) { return i2f((int32_t)((uint32_t)(n + 127) << 23)); }
 
+/* exp(r) for |r| <= ln2/2: the degree-7 Taylor polynomial, evaluated the same way by every
+ * exp below so that they agree where their ranges overlap. */
+static inline float nf_exp_poly(float r)
+{
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p;
+}
+
 /* exp(x), float32, within ~1 ulp, including overflow to inf, gradual underflow to
  * denormals and 0, and NaN in -> NaN out. exp(r) on |r| <= ln2/2 by its degree-7 Taylor
  * polynomial (truncation error r^8/8! < 6e-9 relative). The scale 2^n is applied in two
@@ -44,14 +59,7 @@ static inline float nf_expf(float x)
     x = x > 89.0f ? 89.0f : x;
     int32_t n;
     float r = reduce_ln2(x, &n);
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    float p = nf_exp_poly(r);
     int32_t n1 = n >> 1;
     return p * pow2i(n1) * pow2i(n - n1);
 }
