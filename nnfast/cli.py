@@ -299,6 +299,8 @@ def cmd_train(args):
     log("")
     log(f"trained {len(history)} epochs in {seconds:.1f} s"
         + (f"; {history.stop_reason}" if history.stop_reason else ""))
+    if callbacks[0].best_epoch is not None:
+        log(f"kept the weights of epoch {callbacks[0].best_epoch + 1} (lowest val_loss)")
     if classify:
         log(f"test accuracy {summary['test_accuracy']:.4f}   macro F1 {summary['test_f1']:.4f}"
             f"   precision {summary['test_precision']:.4f}   recall {summary['test_recall']:.4f}")
