@@ -75,7 +75,9 @@ def test_100_epoch_digits_run_does_not_grow():
     # past warm-up neither the traced heap nor the RSS grows with the epochs, beyond the
     # History's few floats per epoch
     assert probe.traced[-1] - probe.traced[9] < 90 * 1024, probe.traced[9::10]
-    assert probe.rss[-1] - probe.rss[9] < 1 << 20, probe.rss[9::10]
+    if "asan" not in os.environ.get("LD_PRELOAD", ""):
+        # (under AddressSanitizer freed memory sits in its quarantine, so RSS says nothing)
+        assert probe.rss[-1] - probe.rss[9] < 1 << 20, probe.rss[9::10]
 
 
 def test_contiguous_span_detection_does_not_leak():
