@@ -1,6 +1,6 @@
 """Adagrad with lr decay, weight decay and an initial accumulator value (torch.optim.Adagrad)."""
 from . import _functional as F
-from .optimizer import Optimizer, _check_torch_flags, _nonneg
+from .optimizer import Optimizer, _nonneg
 
 __all__ = ["Adagrad"]
 
@@ -11,8 +11,6 @@ class Adagrad(Optimizer):
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, fused=fused)
-        self._validate(defaults)
-        _check_torch_flags(defaults)
         super().__init__(params, defaults)
 
     @staticmethod

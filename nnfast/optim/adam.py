@@ -1,6 +1,6 @@
 """Adam (and, with decoupled_weight_decay=True, AdamW), with amsgrad and maximize (torch.optim.Adam)."""
 from . import _functional as F
-from .optimizer import Optimizer, _check_torch_flags, _nonneg
+from .optimizer import Optimizer, _nonneg
 
 __all__ = ["Adam"]
 
@@ -13,8 +13,6 @@ class Adam(Optimizer):
                         amsgrad=amsgrad, maximize=maximize, foreach=foreach,
                         capturable=capturable, differentiable=differentiable, fused=fused,
                         decoupled_weight_decay=decoupled_weight_decay)
-        self._validate(defaults)
-        _check_torch_flags(defaults)
         super().__init__(params, defaults)
 
     @staticmethod

@@ -111,6 +111,9 @@ class Optimizer:
     _has_step = True   # whether state[p] carries a "step" count (SGD's does not)
 
     def __init__(self, params, defaults):
+        # hyperparameters are checked before the parameters, as torch does
+        self._validate(defaults)
+        _check_torch_flags(defaults)
         self.defaults = defaults
         self.state = defaultdict(dict)
         self.param_groups = []

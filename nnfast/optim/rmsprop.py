@@ -1,6 +1,6 @@
 """RMSprop, centered and/or with momentum (torch.optim.RMSprop)."""
 from . import _functional as F
-from .optimizer import Optimizer, _check_torch_flags, _nonneg
+from .optimizer import Optimizer, _nonneg
 
 __all__ = ["RMSprop"]
 
@@ -12,8 +12,6 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                         weight_decay=weight_decay, capturable=capturable, foreach=foreach,
                         maximize=maximize, differentiable=differentiable)
-        self._validate(defaults)
-        _check_torch_flags(defaults)
         super().__init__(params, defaults)
 
     @staticmethod

@@ -1,7 +1,7 @@
 """SGD with momentum, dampening, Nesterov momentum, weight decay and maximize (torch.optim.SGD)."""
 from ..tensor import Tensor
 from . import _functional as F
-from .optimizer import Optimizer, _check_torch_flags, _nonneg
+from .optimizer import Optimizer, _nonneg
 
 __all__ = ["SGD"]
 
@@ -14,8 +14,6 @@ class SGD(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         foreach=foreach, differentiable=differentiable, fused=fused)
-        self._validate(defaults)
-        _check_torch_flags(defaults)
         super().__init__(params, defaults)
 
     @staticmethod
