@@ -212,6 +212,33 @@ void nf_rmsprop_step(float *param, float *square_avg, float *grad_avg, float *mo
 void nf_adagrad_step(float *param, float *sum, const float *grad, nf_int n, float neg_clr,
                      float weight_decay, float eps, int maximize);
 
+/* One of the four updates above as a record, for a caller that decides the update before
+ * it can run it (nf_mlp_step runs them after its backward pass). state[] and s[] / flag[]
+ * hold the kernel's state buffers and its float / int arguments in its own argument order:
+ *   SGD      state {momentum_buf}                    s {neg_lr, weight_decay, momentum,
+ *            one_minus_dampening}                    flag {nesterov, maximize, init_buf}
+ *   ADAM     state {exp_avg, exp_avg_sq, max_exp_avg_sq}   s {param_scale, weight_decay,
+ *            beta1_weight, beta2, one_minus_beta2, bias_correction2_sqrt, eps,
+ *            neg_step_size}                          flag {maximize}
+ *   RMSPROP  state {square_avg, grad_avg, momentum_buf}    s {neg_lr, alpha,
+ *            one_minus_alpha, eps, weight_decay, momentum}  flag {maximize}
+ *   ADAGRAD  state {sum}                             s {neg_clr, weight_decay, eps}
+ *            flag {maximize}
+ * Unused entries are ignored; optional buffers are NULL as the kernels take them. */
+enum { NF_UPDATE_SGD = 1, NF_UPDATE_ADAM, NF_UPDATE_RMSPROP, NF_UPDATE_ADAGRAD };
+typedef struct {
+    int kind;
+    nf_int n;
+    float *param;
+    const float *grad;
+    float *state[3];
+    float s[8];
+    int flag[3];
+} nf_update;
+
+/* Runs one record (an unknown kind does nothing). */
+void nf_update_run(const nf_update *u);
+
 /* Clipping helpers. x[n].
  *   nf_sumsq: sum of squares accumulated in double.  nf_maxabs: max |x| (NaN if any NaN).
  *   nf_scale: x *= s.  nf_clamp: x = min(max(x, lo), hi). */
@@ -465,11 +492,13 @@ typedef struct {
     float label_smoothing, scale;
 } nf_mlp_loss;
 
-/* Forward over x[M, ops[0].n_in], the loss with dlogits[M, C], and backward. Returns the
+/* Forward over x[M, ops[0].n_in], the loss with dlogits[M, C], backward, then the
+ * optimizer updates[nupdates] (nf_update_run, in order; nupdates may be 0). Returns the
  * reduced loss as the loss kernel returns it; when it is not finite, no gradient is
- * written. M >= 1, every size >= 1. */
+ * written and no update runs. M >= 1, every size >= 1. */
 double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
-                   const nf_mlp_loss *loss, float *dlogits);
+                   const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
+                   int nupdates);
 
 /* First index i of target[n] outside [0, C) and != ignore_index, or -1. */
 nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index);

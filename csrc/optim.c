@@ -291,6 +291,33 @@ void nf_adagrad_step(float *param, float *sum, const float *grad, nf_int n, floa
 }
 
 /* ===================================================================================== */
+/* Update records (nf_update)                                                            */
+/* ===================================================================================== */
+
+void nf_update_run(const nf_update *u) {
+    const float *s = u->s;
+    switch (u->kind) {
+    case NF_UPDATE_SGD:
+        nf_sgd_step(u->param, u->state[0], u->grad, u->n, s[0], s[1], s[2], s[3], u->flag[0],
+                    u->flag[1], u->flag[2]);
+        break;
+    case NF_UPDATE_ADAM:
+        nf_adam_step(u->param, u->state[0], u->state[1], u->state[2], u->grad, u->n, s[0], s[1],
+                     s[2], s[3], s[4], s[5], s[6], s[7], u->flag[0]);
+        break;
+    case NF_UPDATE_RMSPROP:
+        nf_rmsprop_step(u->param, u->state[0], u->state[1], u->state[2], u->grad, u->n, s[0],
+                        s[1], s[2], s[3], s[4], s[5], u->flag[0]);
+        break;
+    case NF_UPDATE_ADAGRAD:
+        nf_adagrad_step(u->param, u->state[0], u->grad, u->n, s[0], s[1], s[2], u->flag[0]);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ===================================================================================== */
 /* Gradient clipping helpers                                                              */
 /* ===================================================================================== */
 

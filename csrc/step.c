@@ -7,9 +7,12 @@
  * kernels) with the same arguments in the same order. So its results are bit-for-bit those
  * of the eager path; what it saves is the Python between the kernels.
  *
- * What it is not: an optimizer (the Python optimizer's own step runs on the gradients this
- * leaves in the flat gradient buffer), a graph compiler, or a validator: the caller
- * (nnfast/compile.py) has checked every shape, label and option, and owns every buffer.
+ * It also runs the optimizer update after backward when the caller hands one in: records
+ * (nf_update) that the Python optimizer prepared exactly as its step() would call the
+ * optim.c kernels.
+ *
+ * What it is not: a graph compiler, or a validator: the caller (nnfast/compile.py) has
+ * checked every shape, label and option, and owns every buffer.
  */
 #include <math.h>
 #include <stddef.h>
@@ -45,8 +48,39 @@ static void act_bwd(int kind, float *dinp, const float *dout, const float *saved
     }
 }
 
+/* Backward, last op first, down to the first op with a gradient to give; g = dlogits. */
+static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g)
+{
+    for (int k = nops - 1; k >= 0; k--) {
+        nf_mlp_op *op = &ops[k];
+        switch (op->op) {
+        case NF_MLP_LINEAR:
+            nf_linear_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->weight, M,
+                               op->n_in, op->n_out, 0);
+            break;
+        case NF_MLP_ACT:
+            if (!op->dinp)
+                return;
+            act_bwd(op->act, op->dinp, g, op->saves_output ? op->out : op->inp,
+                    M * op->n_in, op->a);
+            break;
+        default:
+            if (!op->active)
+                continue;
+            if (!op->dinp)
+                return;
+            nf_dropout_backward(op->dinp, g, op->mask, M * op->n_in, op->scale);
+            break;
+        }
+        if (!op->dinp)
+            return;
+        g = op->dinp;
+    }
+}
+
 double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
-                   const nf_mlp_loss *loss, float *dlogits)
+                   const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
+                   int nupdates)
 {
     /* ---- forward: h is the current activation [M, width] */
     const float *h = x;
@@ -79,34 +113,12 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
         total = nf_mse_loss(NULL, dlogits, NULL, h, loss->target_f, NULL, M * loss->C,
                             loss->scale);
     if (!isfinite(total))
-        return total;   /* the caller reports it; no gradient is written */
-    /* ---- backward, last op first, down to the first op with a gradient to give */
-    const float *g = dlogits;
-    for (int k = nops - 1; k >= 0; k--) {
-        nf_mlp_op *op = &ops[k];
-        switch (op->op) {
-        case NF_MLP_LINEAR:
-            nf_linear_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->weight, M,
-                               op->n_in, op->n_out, 0);
-            break;
-        case NF_MLP_ACT:
-            if (!op->dinp)
-                return total;
-            act_bwd(op->act, op->dinp, g, op->saves_output ? op->out : op->inp,
-                    M * op->n_in, op->a);
-            break;
-        default:
-            if (!op->active)
-                continue;
-            if (!op->dinp)
-                return total;
-            nf_dropout_backward(op->dinp, g, op->mask, M * op->n_in, op->scale);
-            break;
-        }
-        if (!op->dinp)
-            return total;
-        g = op->dinp;
-    }
+        return total;   /* the caller reports it; no gradient is written, nothing updated */
+    mlp_backward(ops, nops, M, dlogits);
+    /* ---- the optimizer, in the same call: the thread team is still awake (back in Python
+     * its workers would go to sleep and need waking again) */
+    for (int u = 0; u < nupdates; u++)
+        nf_update_run(&updates[u]);
     return total;
 }
 

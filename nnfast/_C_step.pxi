@@ -28,8 +28,17 @@ cdef extern from "nnfast.h":
         const float *target_f
         const float *weight
         float label_smoothing, scale
+    ctypedef struct nf_update:
+        int kind
+        nf_int n
+        float *param
+        const float *grad
+        float *state[3]
+        float s[8]
+        int flag[3]
     double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
-                       const nf_mlp_loss *loss, float *dlogits) nogil
+                       const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
+                       int nupdates) nogil
     nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index) nogil
 
 
@@ -56,6 +65,8 @@ cdef class MlpPlan:
     cdef float *dlogits
     cdef list keep
     cdef list dropouts
+    cdef nf_update *updates
+    cdef int updates_cap
 
     def __cinit__(self, list spec, nf_int M, dlogits):
         cdef nf_mlp_op *o
@@ -103,11 +114,45 @@ cdef class MlpPlan:
 
     def __dealloc__(self):
         free(self.ops)
+        free(self.updates)
+
+    cdef int _marshal_updates(self, updates) except -1:
+        """Fill self.updates from (kind, param, grad, states, floats, ints) tuples (see
+        nf_update in csrc/nnfast.h): every array float32, C-contiguous, of param's size."""
+        cdef int nu = len(updates), u, j
+        cdef nf_update *r
+        cdef nf_int n
+        if nu > self.updates_cap:
+            free(self.updates)
+            self.updates = <nf_update *>calloc(nu, sizeof(nf_update))
+            if self.updates == NULL:
+                self.updates_cap = 0
+                raise MemoryError()
+            self.updates_cap = nu
+        for u in range(nu):
+            kind, param, grad, states, floats, ints = updates[u]
+            r = &self.updates[u]
+            if not 1 <= kind <= 4 or len(states) > 3 or len(floats) > 8 or len(ints) > 3:
+                raise ValueError(f"MlpPlan: malformed update record {u}")
+            n = len(param)
+            r.kind, r.n = kind, n
+            r.param = <float *>_ptr(param, n, 4, True, "param")
+            r.grad = <const float *>_ptr(grad, n, 4, False, "grad")
+            for j in range(3):
+                st = states[j] if j < len(states) else None
+                r.state[j] = NULL if st is None else <float *>_ptr(st, n, 4, True, "state")
+            for j in range(8):
+                r.s[j] = floats[j] if j < len(floats) else 0.0
+            for j in range(3):
+                r.flag[j] = ints[j] if j < len(ints) else 0
+        return nu
 
     def run(self, x, target, weight, int loss_kind, int reduction, nf_int ignore_index,
-            float label_smoothing, float scale, seeds):
+            float label_smoothing, float scale, seeds, updates=()):
         """One step over x[M, n_in] (float32) and target (int64[M] for cross entropy,
-        float32[M, C] for MSE); seeds: one per dropout op, None for an inactive one."""
+        float32[M, C] for MSE); seeds: one per dropout op, None for an inactive one;
+        updates: optimizer update records run after backward (nf_update), when the loss is
+        finite."""
         cdef nf_mlp_loss L
         cdef const float *px = <const float *>_ptr(x, self.M * self.n_in, 4, False, "x")
         cdef int i = 0
@@ -129,8 +174,10 @@ cdef class MlpPlan:
                 L.weight = <const float *>_ptr(weight, self.C, 4, False, "weight")
         else:
             L.target_f = <const float *>_ptr(target, self.M * self.C, 4, False, "target")
+        cdef int nu = self._marshal_updates(updates) if updates else 0
         with nogil:
-            r = nf_mlp_step(self.ops, self.nops, px, self.M, &L, self.dlogits)
+            r = nf_mlp_step(self.ops, self.nops, px, self.M, &L, self.dlogits, self.updates,
+                            nu)
         return r
 
 
@@ -141,3 +188,7 @@ def bad_label(target, nf_int C, nf_int ignore_index):
         return -1
     cdef const int64_t *p = <const int64_t *>_ptr(target, n, 8, False, "target")
     return nf_bad_label(p, n, C, ignore_index)
+
+
+# kinds of update record (nf_update in csrc/nnfast.h)
+UPDATE_SGD, UPDATE_ADAM, UPDATE_RMSPROP, UPDATE_ADAGRAD = 1, 2, 3, 4

@@ -19,8 +19,12 @@ What is captured (checked once, at compile time):
              Dropout (p < 1), float32 parameters, each parameter used once;
   loss_fn    CrossEntropyLoss (class-index targets; weight, ignore_index, label_smoothing,
              reduction 'mean' or 'sum') or MSELoss (reduction 'mean' or 'sum');
-  optimizer  any nnfast optimizer (its own step() runs on its flat buffers) holding exactly
-             the model's parameters.
+  optimizer  any nnfast optimizer holding exactly the model's parameters. SGD, Adam, AdamW,
+             RMSprop and Adagrad (float32, not subclassed to change their step) hand their
+             update to the same C call, from their second step on (the first creates the
+             state): one kernel call per group, the very call their step() makes. Any other
+             optimizer, or any step their step() would take another way (a group with
+             unequal step counts, ...), runs its own step() after the C call.
 Anything else gives an eager step with the same call signature: step.compiled is False and
 step.reason says why.
 
@@ -366,15 +370,27 @@ class CompiledStep:
             xd = np.ascontiguousarray(xd)
         seeds = [(_FD._draw_seed() if o[1].training and o[2] > 0.0 else None)
                  for o in self._dropouts] if self._dropouts else ()
-        total = ws.plan.run(xd, t, w, self._loss_kind, red, ii, ls, scale, seeds)
-        if total - total != 0.0:      # not finite (inf - inf and nan - nan are nan)
-            self._fail(xd, t, w, ws, total, red, ii)
-        # ---- p.grad as backward leaves it, then the optimizer's own step
+        # ---- p.grad as backward leaves it (the C call writes the buffers behind them)
         for p, gt, gv in zip(self._params, self._grad_tensors, self._gviews):
             if gt.data is not gv:
                 gt = Tensor._make(gv)
             p.grad = gt
-        self.optimizer.step()
+        # ---- the optimizer's step, run by the same C call when it is one update per group
+        opt = self.optimizer
+        records = opt._take_step_records()
+        try:
+            total = ws.plan.run(xd, t, w, self._loss_kind, red, ii, ls, scale, seeds,
+                                records or ())
+        except BaseException:
+            if records is not None:
+                opt._undo_step_records()
+            raise
+        if total - total != 0.0:      # not finite (inf - inf and nan - nan are nan)
+            if records is not None:
+                opt._undo_step_records()
+            self._fail(xd, t, w, ws, total, red, ii)
+        if records is None:
+            opt.step()
         return float(_F32.type(total))
 
     def _run_eager(self, x, y):

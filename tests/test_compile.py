@@ -118,6 +118,112 @@ def test_optimizers_match_eager(make_opt):
     run_both(mlp(), make_opt, nn.CrossEntropyLoss(), make_data(20, 5))
 
 
+# Every option that changes the update, for the optimizers whose update runs inside the
+# compiled C call (from their second step on: the first creates the state).
+FUSED_OPTIMIZERS = [
+    (lambda p: optim.SGD(p, lr=0.05), 0),
+    (lambda p: optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.3, weight_decay=1e-2,
+                         maximize=True), 1),
+    (lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True), 1),
+    (lambda p: optim.Adam(p, lr=1e-2, betas=(0.8, 0.95), eps=1e-6, maximize=True), 1),
+    (lambda p: optim.Adam(p, lr=1e-2, weight_decay=0.1), 1),
+    (lambda p: optim.AdamW(p, lr=1e-2, weight_decay=0.3, amsgrad=True), 1),
+    (lambda p: optim.RMSprop(p, lr=1e-3), 1),
+    (lambda p: optim.RMSprop(p, lr=1e-3, momentum=0.7, weight_decay=1e-2, maximize=True), 1),
+    (lambda p: optim.RMSprop(p, lr=1e-3, alpha=0.9, centered=True), 1),
+    (lambda p: optim.Adagrad(p, lr=0.05, lr_decay=0.01, weight_decay=1e-2,
+                             initial_accumulator_value=0.1, maximize=True), 1),
+]
+
+
+def _count_step_calls(opt):
+    calls = []
+    plain = opt.step
+
+    def counted(*a, **k):
+        calls.append(1)
+        return plain(*a, **k)
+    opt.step = counted
+    return calls
+
+
+@pytest.mark.parametrize("make_opt, python_steps", FUSED_OPTIMIZERS)
+def test_optimizer_update_runs_in_the_c_call_and_matches_eager(make_opt, python_steps):
+    calls = {}
+
+    def between(i, model, opt):
+        if i == 0:
+            calls[id(opt)] = _count_step_calls(opt)
+    step, _, o2 = run_both(mlp(), make_opt, nn.CrossEntropyLoss(), make_data(20, 5, nsteps=12),
+                           between=between)
+    # the compiled run called the Python step() only where the state had to be created
+    assert len(calls[id(o2)]) == python_steps
+    assert step.eager_calls == 0
+
+
+def test_optimizer_update_in_c_with_param_groups_and_schedulers():
+    def make_opt(params):
+        params = list(params)
+        return optim.AdamW([{"params": params[:2]}, {"params": params[2:4], "lr": 3e-3},
+                            {"params": params[4:], "weight_decay": 0.0, "amsgrad": True}],
+                           lr=1e-2)
+    scheds, calls = {}, {}
+
+    def between(i, model, opt):
+        if i == 0:
+            scheds[id(opt)] = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=40)
+            calls[id(opt)] = _count_step_calls(opt)
+        else:
+            scheds[id(opt)].step()
+        if i == 9:
+            opt.param_groups[1]["betas"] = (0.5, 0.9)
+    _, _, o2 = run_both(mlp(), make_opt, nn.CrossEntropyLoss(), make_data(20, 5, nsteps=20),
+                        between=between)
+    assert len(calls[id(o2)]) == 1
+
+
+def test_optimizer_state_it_cannot_fuse_runs_python_step():
+    calls = {}
+
+    def between(i, model, opt):
+        if i == 0:
+            calls[id(opt)] = _count_step_calls(opt)
+        if i == 4:   # step counts that differ: step() takes its per-parameter path
+            p = next(iter(model.parameters()))
+            opt.state[p]["step"].data[...] = 10
+        if i == 7:   # amsgrad switched on: step() completes the state first
+            opt.param_groups[0]["amsgrad"] = True
+    _, _, o2 = run_both(mlp(), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
+                        make_data(20, 5, nsteps=12), between=between)
+    # step() ran for step 0 (it makes the state) and for 4..11 (unequal counts); 1..3 fused
+    assert len(calls[id(o2)]) == 1 + 8
+
+
+class LoggingAdam(optim.Adam):
+    def __init__(self, params, **kw):
+        super().__init__(params, **kw)
+        self.steps_seen = 0
+
+    def step(self, closure=None):
+        self.steps_seen += 1
+        return super().step(closure)
+
+
+class TweakedAdam(optim.Adam):
+    def _update(self, group, params, grads, states, steps):
+        super()._update(group, params, grads, states, steps)
+        for p in params:
+            p *= 0.5
+
+
+@pytest.mark.parametrize("cls", [LoggingAdam, TweakedAdam])
+def test_optimizer_subclass_that_changes_the_step_keeps_it(cls):
+    _, _, o2 = run_both(mlp(), lambda p: cls(p, lr=1e-2), nn.CrossEntropyLoss(),
+                        make_data(20, 5, nsteps=6))
+    if cls is LoggingAdam:
+        assert o2.steps_seen == 6
+
+
 def test_param_groups_match_eager():
     def make_opt(params):
         params = list(params)
@@ -342,6 +448,11 @@ def test_non_finite_loss_raises_as_eager():
     e2 = _errors(lambda: step(xb, y))
     assert e1 is not None and e1 == e2 and issubclass(e2[0], FloatingPointError)
     assert step.eager_calls == 0
+    assert_same_state(m1, o1, m2, o2)   # the update the C call would have run did not count
+    for p in m2.parameters():
+        assert float(o2.state[p]["step"]) == 1.0
+    # and the next finite step goes on from there, as the eager loop does
+    assert step(x, y) == eager_step(m1, lf, o1, x, y)
     assert_same_state(m1, o1, m2, o2)
     # all targets ignored: the weighted mean is 0/0
     lf2 = nn.CrossEntropyLoss(ignore_index=1)

@@ -843,3 +843,40 @@ def test_c_seam_rejects_undersized_outputs_and_index_arrays():
         e1, e2 = np.empty(1, np.float32), np.empty(2, np.float32)   # T=2, B=I=H=1
         _C.rnn_layer_forward(0, False, 2, 1, 1, 1, 1, 0, e1, e1, None, e2, None, e1, e2, e1,
                              e1, None, None, e1, None)   # out has 1 float, needs 2
+
+
+def test_compiled_step_rejects_malformed_update_records():
+    """MlpPlan.run's optimizer records (nnfast/_C_step.pxi): every array is checked before the
+    C call, and a record it rejects leaves the parameters as they were."""
+    from nnfast import nn, optim
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    step = nf.compile_step(model, nn.CrossEntropyLoss(), opt)
+    x = np.ones((5, 6), np.float32)
+    y = np.array([0, 1, 2, 0, 1], np.int64)
+    step(x, y)
+    plan = step._work[5].plan
+    fl = opt._flat[0]
+    n = fl.numel
+    good = (_C.UPDATE_SGD, fl.param, fl.grad, (None,), (-0.1, 0.0, 0.0, 1.0), (0, 0, 0))
+    f32 = np.ones(n, np.float32)
+    bad = [
+        (0,) + good[1:],                                        # unknown kind
+        (5,) + good[1:],
+        (good[0], fl.param[:-1]) + good[2:],                    # sizes differ
+        (good[0], fl.param, fl.grad[:-1]) + good[3:],
+        (good[0], fl.param.astype(np.float64)) + good[2:],      # dtype
+        (good[0], fl.param, fl.grad, (f32[:-1],)) + good[4:],   # a state buffer too short
+        (good[0], fl.param[::2]) + good[2:],                    # not contiguous
+        good[:4] + ((0.0,) * 9,) + good[5:],                    # too many floats
+        good[:5] + ((0,) * 4,),                                 # too many ints
+        good[:3] + ((f32, f32, f32, f32),) + good[4:],          # too many states
+        (good[0], list(fl.param)) + good[2:],                   # not a buffer
+    ]
+    before = fl.param.copy()
+    for rec in bad:
+        with pytest.raises((ValueError, TypeError, BufferError)):
+            plan.run(x, y, None, 0, 1, -100, 0.0, 1.0, (), [rec])
+        assert np.array_equal(fl.param, before)
+    plan.run(x, y, None, 0, 1, -100, 0.0, 1.0, (), [good])
+    assert not np.array_equal(fl.param, before)

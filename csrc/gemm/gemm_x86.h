@@ -39,8 +39,16 @@ static inline void nf_tr8x8_copy(float *dst, nf_int ldd, const float *src, nf_in
 static inline void nf_transpose_copy(float *dst, nf_int ldd, const float *src, nf_int lds,
                                      nf_int rows, nf_int cols)
 {
-    nf_int r8 = rows & ~(nf_int)7, c8 = cols & ~(nf_int)7;
-    for (nf_int q = 0; q < c8; q += 8)
+    nf_int r8 = rows & ~(nf_int)7, c8 = cols & ~(nf_int)7, c16 = cols & ~(nf_int)15;
+    /* 16 columns (one cache line of each source row) per pass down the rows: with 8 the
+     * second half of every line is fetched again, and when lds is a multiple of 1 KiB the
+     * rows' lines share L1 sets, so it has been evicted by then. */
+    for (nf_int q = 0; q < c16; q += 16)
+        for (nf_int r = 0; r < r8; r += 8) {
+            nf_tr8x8_copy(dst + q * ldd + r, ldd, src + r * lds + q, lds);
+            nf_tr8x8_copy(dst + (q + 8) * ldd + r, ldd, src + r * lds + q + 8, lds);
+        }
+    for (nf_int q = c16; q < c8; q += 8)
         for (nf_int r = 0; r < r8; r += 8)
             nf_tr8x8_copy(dst + q * ldd + r, ldd, src + r * lds + q, lds);
     for (nf_int r = r8; r < rows; r++)

@@ -62,11 +62,17 @@ def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampenin
     for i, (p, g) in enumerate(zip(params, grads)):
         buf = momentum_buffers[i] if momentum != 0 else None
         if _use_c(engine, p, g, buf):
-            _C.sgd_step(_flat(p), _flat(buf), _flat(g), -lr, weight_decay, momentum,
-                        1 - dampening, nesterov, maximize, first[i])
+            _C.sgd_step(_flat(p), _flat(buf), _flat(g),
+                        *sgd_scalars(lr=lr, weight_decay=weight_decay, momentum=momentum,
+                                     dampening=dampening), nesterov, maximize, first[i])
         else:
             _sgd_ref(p, g, buf, lr=lr, weight_decay=weight_decay, momentum=momentum,
                      dampening=dampening, nesterov=nesterov, maximize=maximize, first=first[i])
+
+
+def sgd_scalars(*, lr, weight_decay, momentum, dampening):
+    """nf_sgd_step's float arguments: (neg_lr, weight_decay, momentum, 1 - dampening)."""
+    return (-lr, weight_decay, momentum, 1 - dampening)
 
 
 def _sgd_ref(p, g, buf, *, lr, weight_decay, momentum, dampening, nesterov, maximize, first):
@@ -88,25 +94,33 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, amsgra
     """torch's _single_tensor_adam (capturable=False); AdamW is decoupled_weight_decay=True."""
     for i, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
         vmax = max_exp_avg_sqs[i] if amsgrad else None
-        step = float(steps[i])
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2 = 1 - beta2 ** step
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2 ** 0.5
-        param_scale, l2 = 1.0, 0.0
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                param_scale = 1 - lr * weight_decay
-            else:
-                l2 = weight_decay
+        sc = adam_scalars(steps[i], beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay,
+                          eps=eps, decoupled_weight_decay=decoupled_weight_decay)
         if _use_c(engine, p, g, m, v, vmax):
-            _C.adam_step(_flat(p), _flat(m), _flat(v), _flat(vmax), _flat(g), param_scale, l2,
-                         1 - beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps, -step_size,
-                         maximize)
+            _C.adam_step(_flat(p), _flat(m), _flat(v), _flat(vmax), _flat(g), *sc, maximize)
         else:
+            param_scale, l2, _, _, _, bias_correction2_sqrt, _, neg_step_size = sc
             _adam_ref(p, g, m, v, vmax, param_scale=param_scale, l2=l2, beta1=beta1,
                       beta2=beta2, bias_correction2_sqrt=bias_correction2_sqrt, eps=eps,
-                      step_size=step_size, maximize=maximize)
+                      step_size=-neg_step_size, maximize=maximize)
+
+
+def adam_scalars(step, *, beta1, beta2, lr, weight_decay, eps, decoupled_weight_decay):
+    """nf_adam_step's float arguments for the step count `step` (after its increment):
+    (param_scale, l2, 1 - beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps, -step_size)."""
+    step = float(step)
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = bias_correction2 ** 0.5
+    param_scale, l2 = 1.0, 0.0
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param_scale = 1 - lr * weight_decay
+        else:
+            l2 = weight_decay
+    return (param_scale, l2, 1 - beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps,
+            -step_size)
 
 
 def _lerp(start, end, weight):
@@ -142,11 +156,19 @@ def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alph
         ga = grad_avgs[i] if centered else None
         buf = momentum_buffers[i] if momentum > 0 else None
         if _use_c(engine, p, g, sq, ga, buf):
-            _C.rmsprop_step(_flat(p), _flat(sq), _flat(ga), _flat(buf), _flat(g), -lr, alpha,
-                            1 - alpha, eps, weight_decay, momentum, maximize)
+            _C.rmsprop_step(_flat(p), _flat(sq), _flat(ga), _flat(buf), _flat(g),
+                            *rmsprop_scalars(lr=lr, alpha=alpha, eps=eps,
+                                             weight_decay=weight_decay, momentum=momentum),
+                            maximize)
         else:
             _rmsprop_ref(p, g, sq, ga, buf, lr=lr, alpha=alpha, eps=eps,
                          weight_decay=weight_decay, momentum=momentum, maximize=maximize)
+
+
+def rmsprop_scalars(*, lr, alpha, eps, weight_decay, momentum):
+    """nf_rmsprop_step's float arguments: (neg_lr, alpha, 1 - alpha, eps, weight_decay,
+    momentum)."""
+    return (-lr, alpha, 1 - alpha, eps, weight_decay, momentum)
 
 
 def _rmsprop_ref(p, g, sq, ga, buf, *, lr, alpha, eps, weight_decay, momentum, maximize):
@@ -172,13 +194,20 @@ def adagrad(params, grads, state_sums, steps, *, lr, weight_decay, lr_decay, eps
             engine="auto"):
     """torch's _single_tensor_adagrad (dense gradients)."""
     for i, (p, g, s) in enumerate(zip(params, grads, state_sums)):
-        step = float(steps[i])
-        clr = lr / (1 + (step - 1) * lr_decay)
+        sc = adagrad_scalars(steps[i], lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                             eps=eps)
         if _use_c(engine, p, g, s):
-            _C.adagrad_step(_flat(p), _flat(s), _flat(g), -clr, weight_decay, eps, maximize)
+            _C.adagrad_step(_flat(p), _flat(s), _flat(g), *sc, maximize)
         else:
-            _adagrad_ref(p, g, s, clr=clr, weight_decay=weight_decay, eps=eps,
+            _adagrad_ref(p, g, s, clr=-sc[0], weight_decay=weight_decay, eps=eps,
                          maximize=maximize)
+
+
+def adagrad_scalars(step, *, lr, lr_decay, weight_decay, eps):
+    """nf_adagrad_step's float arguments for the step count `step` (after its increment):
+    (neg_clr, weight_decay, eps)."""
+    clr = lr / (1 + (float(step) - 1) * lr_decay)
+    return (-clr, weight_decay, eps)
 
 
 def _adagrad_ref(p, g, s, *, clr, weight_decay, eps, maximize):

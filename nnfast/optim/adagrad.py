@@ -1,4 +1,5 @@
 """Adagrad with lr decay, weight decay and an initial accumulator value (torch.optim.Adagrad)."""
+from .. import _C
 from . import _functional as F
 from .optimizer import Optimizer, _nonneg
 
@@ -34,3 +35,9 @@ class Adagrad(Optimizer):
         F.adagrad(params, grads, states["sum"], steps, lr=group["lr"],
                   weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
                   eps=group["eps"], maximize=group["maximize"])
+
+    def _update_record(self, group, fl, step):
+        return (_C.UPDATE_ADAGRAD, fl.param, fl.grad, (fl.buffers["sum"],),
+                F.adagrad_scalars(step, lr=group["lr"], lr_decay=group["lr_decay"],
+                                  weight_decay=group["weight_decay"], eps=group["eps"]),
+                (group["maximize"],))

@@ -1,4 +1,5 @@
 """Adam (and, with decoupled_weight_decay=True, AdamW), with amsgrad and maximize (torch.optim.Adam)."""
+from .. import _C
 from . import _functional as F
 from .optimizer import Optimizer, _nonneg
 
@@ -40,3 +41,15 @@ class Adam(Optimizer):
                beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
                eps=group["eps"], maximize=group["maximize"],
                decoupled_weight_decay=group.get("decoupled_weight_decay", False))
+
+    def _update_record(self, group, fl, step):
+        beta1, beta2 = group["betas"]
+        b = fl.buffers
+        return (_C.UPDATE_ADAM, fl.param, fl.grad,
+                (b["exp_avg"], b["exp_avg_sq"], b.get("max_exp_avg_sq") if group["amsgrad"]
+                 else None),
+                F.adam_scalars(step, beta1=beta1, beta2=beta2, lr=group["lr"],
+                               weight_decay=group["weight_decay"], eps=group["eps"],
+                               decoupled_weight_decay=group.get("decoupled_weight_decay",
+                                                                False)),
+                (group["maximize"],))

@@ -25,6 +25,8 @@ from ..tensor import Tensor, to_numpy
 
 __all__ = ["Optimizer"]
 
+_F32 = np.dtype(np.float32)
+
 
 class _FlatGroup:
     """Contiguous storage of one parameter group: parameters, gradients and optimizer state."""
@@ -241,6 +243,59 @@ class Optimizer:
             grads = [fl.params[i].grad.data for i in idx]
             self._update(group, params, grads, views, [steps[i] for i in idx])
 
+    # ------------------------------------------------------------------ compile_step's step
+    def _update_record(self, group, fl, step):
+        """The one C update (an nf_update record: kind, param, grad, states, floats, ints)
+        that step() would make for this group on its flat buffers, with `step` the step count
+        after the increment; None when step() would do anything else."""
+        return None
+
+    def _take_step_records(self):
+        """step(), handed to nnfast.compile_step's C call as update records: when step()
+        would make exactly one C update per group on the flat buffers, advance the step counts
+        as step() does and return the records (run them, or call _undo_step_records);
+        otherwise None, with nothing changed, and step() must run."""
+        cls = type(self)
+        owner = _definer(cls, "_update_record")
+        if owner is Optimizer or cls.step is not Optimizer.step:
+            return None
+        if _definer(cls, "_update") not in (Optimizer, owner) or \
+                _definer(cls, "_step_group") not in (Optimizer, owner):
+            return None
+        records = []
+        for group, fl in zip(self.param_groups, self._flat):
+            if not fl.params:
+                continue
+            if fl.dtype != _F32:
+                return None
+            idx, fast = fl.gather()
+            if not fast or len(idx) != len(fl.params):
+                return None
+            step = None
+            if self._has_step:
+                # step()'s one-call path: state made, spec current, every count equal
+                if not fl.has_state.all() or fl.spec != tuple(k for k, _ in
+                                                              self._state_spec(group)):
+                    return None
+                counts = fl.step.tolist()
+                if not _all_equal(counts):
+                    return None
+                step = fl.step.dtype.type(counts[0] + 1)
+            rec = self._update_record(group, fl, step)
+            if rec is None:
+                return None
+            records.append(rec)
+        if self._has_step:
+            for fl in self._flat:
+                fl.step += 1
+        return records
+
+    def _undo_step_records(self):
+        """Take back _take_step_records' bookkeeping (the records did not run)."""
+        if self._has_step:
+            for fl in self._flat:
+                fl.step -= 1
+
     def zero_grad(self, set_to_none=True):
         """Reset gradients: to None (default), or to zero with one fill of each flat buffer."""
         for fl in self._flat:
@@ -369,6 +424,14 @@ class Optimizer:
                 if key != "params":
                     s += f"\n    {key}: {group[key]}"
         return s + "\n)"
+
+
+def _definer(cls, name):
+    """The class in cls's MRO whose body defines attribute `name` (None if none does)."""
+    for c in cls.__mro__:
+        if name in c.__dict__:
+            return c
+    return None
 
 
 def _all_equal(values):

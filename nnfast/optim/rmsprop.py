@@ -1,4 +1,5 @@
 """RMSprop, centered and/or with momentum (torch.optim.RMSprop)."""
+from .. import _C
 from . import _functional as F
 from .optimizer import Optimizer, _nonneg
 
@@ -36,3 +37,13 @@ class RMSprop(Optimizer):
                   eps=group["eps"], weight_decay=group["weight_decay"],
                   momentum=group["momentum"], centered=group["centered"],
                   maximize=group["maximize"])
+
+    def _update_record(self, group, fl, step):
+        b = fl.buffers
+        return (_C.UPDATE_RMSPROP, fl.param, fl.grad,
+                (b["square_avg"], b["grad_avg"] if group["centered"] else None,
+                 b["momentum_buffer"] if group["momentum"] > 0 else None),
+                F.rmsprop_scalars(lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                                  weight_decay=group["weight_decay"],
+                                  momentum=group["momentum"]),
+                (group["maximize"],))

@@ -1,4 +1,5 @@
 """SGD with momentum, dampening, Nesterov momentum, weight decay and maximize (torch.optim.SGD)."""
+from .. import _C
 from ..tensor import Tensor
 from . import _functional as F
 from .optimizer import Optimizer, _nonneg
@@ -54,3 +55,13 @@ class SGD(Optimizer):
     def _loaded(self, group, fl, i):
         st = self.state[fl.params[i]]
         fl.has_state[i] = st.get("momentum_buffer") is not None
+
+    def _update_record(self, group, fl, step):
+        momentum = group["momentum"]
+        if momentum != 0 and not fl.has_state.all():
+            return None     # a first step: the buffers start as the gradient, per parameter
+        return (_C.UPDATE_SGD, fl.param, fl.grad,
+                (fl.buffer("momentum_buffer") if momentum != 0 else None,),
+                F.sgd_scalars(lr=group["lr"], weight_decay=group["weight_decay"],
+                              momentum=momentum, dampening=group["dampening"]),
+                (group["nesterov"], group["maximize"], False))
