@@ -255,14 +255,12 @@ class Optimizer:
         would make exactly one C update per group on the flat buffers, advance the step counts
         as step() does and return the records (run them, or call _undo_step_records);
         otherwise None, with nothing changed, and step() must run."""
-        cls = type(self)
-        owner = _definer(cls, "_update_record")
-        if owner is Optimizer or cls.step is not Optimizer.step:
+        fusable = _FUSABLE.get(type(self))
+        if fusable is None:
+            fusable = _FUSABLE[type(self)] = _step_is_one_update(type(self))
+        if not fusable:
             return None
-        if _definer(cls, "_update") not in (Optimizer, owner) or \
-                _definer(cls, "_step_group") not in (Optimizer, owner):
-            return None
-        records = []
+        records, counted = [], []
         for group, fl in zip(self.param_groups, self._flat):
             if not fl.params:
                 continue
@@ -273,21 +271,19 @@ class Optimizer:
                 return None
             step = None
             if self._has_step:
-                # step()'s one-call path: state made, spec current, every count equal
-                if not fl.has_state.all() or fl.spec != tuple(k for k, _ in
-                                                              self._state_spec(group)):
-                    return None
+                # step()'s one-call path: every count equal, state made, spec current
                 counts = fl.step.tolist()
-                if not _all_equal(counts):
+                if (not _all_equal(counts) or False in fl.has_state.tolist()
+                        or fl.spec != tuple([k for k, _ in self._state_spec(group)])):
                     return None
-                step = fl.step.dtype.type(counts[0] + 1)
+                step = _F32.type(counts[0] + 1)   # as the float32 count's += 1 rounds
+                counted.append((fl, step))
             rec = self._update_record(group, fl, step)
             if rec is None:
                 return None
             records.append(rec)
-        if self._has_step:
-            for fl in self._flat:
-                fl.step += 1
+        for fl, step in counted:
+            fl.step.fill(step)
         return records
 
     def _undo_step_records(self):
@@ -424,6 +420,18 @@ class Optimizer:
                 if key != "params":
                     s += f"\n    {key}: {group[key]}"
         return s + "\n)"
+
+
+_FUSABLE = {}   # optimizer class -> _step_is_one_update(class)
+
+
+def _step_is_one_update(cls):
+    """Whether cls's step() is the one that _update_record describes: the class that
+    defines _update_record also defines (or inherits from Optimizer) the step machinery."""
+    owner = _definer(cls, "_update_record")
+    return (owner is not Optimizer and cls.step is Optimizer.step
+            and _definer(cls, "_update") in (Optimizer, owner)
+            and _definer(cls, "_step_group") in (Optimizer, owner))
 
 
 def _definer(cls, name):
