@@ -29,7 +29,15 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+# The harness's own NumPy work (float64 references, checks) runs on one OpenBLAS thread: a
+# multi-threaded OpenBLAS pool spins ~0.1 s after each call, and here that would take a core
+# from the worker being timed next (measured: the first rounds of every 2-thread case ran 2x
+# slow). When NumPy is imported already (`nnfast bench`, tests), the timing waits instead.
+threadpool_may_spin = "numpy" in sys.modules
+if not threadpool_may_spin:
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
 
 from .common import ROOT
 
@@ -52,6 +60,10 @@ class Worker:
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[var] = str(threads)
+        if framework != "numpy":
+            # NumPy's BLAS is not what this worker measures; its pool would only spin after
+            # the worker's own setup and take a core from the pool that is timed
+            env["OPENBLAS_NUM_THREADS"] = "1"
         env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
                                     else "")
         if framework == "jax":
@@ -160,6 +172,8 @@ def run_case(mod, case, args, pool, tmpdir):
                 p.checks = {k: z[k] for k in z.files}
             os.remove(path)
     _check_parts(mod, case, parts)
+    if threadpool_may_spin:
+        time.sleep(0.15)   # the harness's own OpenBLAS pool (NumPy imported before us) idles
     active = [p for p in parts if p.key and not p.error]
     prev = None
     for rnd in range(max(args.repeats, getattr(mod, "MIN_REPEATS", 0))):
