@@ -160,7 +160,11 @@ def _check_prelu(shape, num_parameters, seed=0, atol=1e-5):
     copy_weights(tm, nm)
     check_op([shape], tm, nm, atol=atol, rtol=1e-5, seed=seed)
     assert nm.weight.grad is not None and nm.weight.grad.shape == (num_parameters,)
-    assert_close(nm.weight.grad, tm.weight.grad, atol, 1e-5, "PReLU weight grad")
+    # each weight's gradient is a float32 sum of n terms, summed in another order than
+    # torch's: the rounding difference grows like sqrt(n) (n = 13328 gave 1.5e-5 on 0.39)
+    n = max(1, int(np.prod(shape)) // num_parameters)
+    assert_close(nm.weight.grad, tm.weight.grad, atol * max(1.0, np.sqrt(n) / 8), 1e-5,
+                 "PReLU weight grad")
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (9,), (4, 3), (2, 3, 17), (2, 3, 4, 5), (0, 3),
