@@ -278,6 +278,8 @@ class Optimizer:
                     return None
                 step = _F32.type(counts[0] + 1)   # as the float32 count's += 1 rounds
                 counted.append((fl, step))
+            if fl.numel == 0:
+                continue      # nothing to update; step() only counts the step
             rec = self._update_record(group, fl, step)
             if rec is None:
                 return None
