@@ -389,6 +389,36 @@ void nf_silu_forward(float *out, const float *inp, nf_int n)
 void nf_silu_backward(float *dinp, const float *dout, const float *inp, nf_int n)
 { run_binary(silu_b, dinp, dout, inp, n, 0.0f, NF_PAR_MATH); }
 
+/* By kind (NF_ACT_*), for callers that pick the activation at run time (nf_mlp_step). */
+static const struct {
+    unary_fn f;
+    binary_fn b;
+    nf_int par_f, par_b;
+} ACT_BY_KIND[] = {
+    [NF_ACT_RELU] = {relu_f, relu_b, NF_PAR_CHEAP, NF_PAR_CHEAP},
+    [NF_ACT_LEAKY_RELU] = {leaky_f, leaky_b, NF_PAR_CHEAP, NF_PAR_CHEAP},
+    [NF_ACT_ELU] = {elu_f, elu_b, NF_PAR_MATH, NF_PAR_MATH},
+    [NF_ACT_SIGMOID] = {sigmoid_f, sigmoid_b, NF_PAR_MATH, NF_PAR_CHEAP},
+    [NF_ACT_TANH] = {tanh_f, tanh_b, NF_PAR_MATH, NF_PAR_CHEAP},
+    [NF_ACT_GELU] = {gelu_f, gelu_b, NF_PAR_MATH, NF_PAR_MATH},
+    [NF_ACT_GELU_TANH] = {gelu_tanh_f, gelu_tanh_b, NF_PAR_MATH, NF_PAR_MATH},
+    [NF_ACT_SILU] = {silu_f, silu_b, NF_PAR_MATH, NF_PAR_MATH},
+};
+
+void nf_act_forward(int kind, float *out, const float *inp, nf_int n, float a, int threaded)
+{
+    if (threaded) run_unary(ACT_BY_KIND[kind].f, out, inp, n, a, ACT_BY_KIND[kind].par_f);
+    else if (n > 0) ACT_BY_KIND[kind].f(out, inp, n, a);
+}
+
+void nf_act_backward(int kind, float *dinp, const float *dout, const float *saved, nf_int n,
+                     float a, int threaded)
+{
+    if (threaded)
+        run_binary(ACT_BY_KIND[kind].b, dinp, dout, saved, n, a, ACT_BY_KIND[kind].par_b);
+    else if (n > 0) ACT_BY_KIND[kind].b(dinp, dout, saved, n, a);
+}
+
 /* ------------------------------------------------------------------------------------- */
 /* PReLU: out = x > 0 ? x : weight[c] * x over x[N, C, S]                                 */
 /* ------------------------------------------------------------------------------------- */

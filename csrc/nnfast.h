@@ -76,6 +76,23 @@ void nf_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight,
                         nf_int M, nf_int K, nf_int N, int accumulate);
 
+/* A GEMM epilogue: fn(ctx, i0, m, j0, n) runs once for every finished block of C (all of K
+ * summed in), rows [i0, i0+m) and columns [j0, j0+n) in the whole C's coordinates, on the
+ * thread that computed it, right after it did (the block is still in that core's cache).
+ * Blocks are disjoint and cover C; on several threads fn runs concurrently on different
+ * blocks. The _epi forms below take one (or NULL) for the output named. */
+typedef struct {
+    void (*fn)(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n);
+    void *ctx;
+} nf_gemm_epi;
+void nf_linear_forward_epi(float *out, const float *inp, const float *weight,
+                           const float *bias, nf_int M, nf_int K, nf_int N,
+                           const nf_gemm_epi *epi);
+void nf_linear_backward_epi(float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *weight,
+                            nf_int M, nf_int K, nf_int N, int accumulate,
+                            const nf_gemm_epi *dinp_epi, const nf_gemm_epi *dweight_epi);
+
 /* ===================================================================================== */
 /* act.c — activation forward and derivative kernels                                     */
 /* ===================================================================================== */
@@ -100,6 +117,17 @@ void nf_gelu_backward(float *dinp, const float *dout, const float *inp, nf_int n
                       int approximate_tanh);
 void nf_silu_forward(float *out, const float *inp, nf_int n);
 void nf_silu_backward(float *dinp, const float *dout, const float *inp, nf_int n);
+
+/* Activation kinds, as nnfast/_C_act.pxi numbers them. */
+enum { NF_ACT_RELU = 0, NF_ACT_LEAKY_RELU, NF_ACT_ELU, NF_ACT_SIGMOID, NF_ACT_TANH,
+       NF_ACT_GELU, NF_ACT_GELU_TANH, NF_ACT_SILU };
+/* The kernels above by kind (0 <= kind <= NF_ACT_SILU); a: the slope (leaky_relu) or
+ * alpha (elu), else unused. saved: the forward output for sigmoid/tanh, else the input.
+ * threaded == 0 stays on the calling thread (for callers already inside a parallel
+ * region); the result is the same either way. */
+void nf_act_forward(int kind, float *out, const float *inp, nf_int n, float a, int threaded);
+void nf_act_backward(int kind, float *dinp, const float *dout, const float *saved, nf_int n,
+                     float a, int threaded);
 
 /* PReLU over inp[N, C, S] with weight[C] (C == 1: one shared slope).
  * Backward: dinp[N,C,S] and dweight[C] are overwritten; either may be NULL. */
@@ -453,9 +481,6 @@ void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *co
 /* ===================================================================================== */
 /* step.c — one captured MLP training step (nnfast.compile_step)                          */
 /* ===================================================================================== */
-/* Activation kinds, as nnfast/_C_act.pxi numbers them. */
-enum { NF_ACT_RELU = 0, NF_ACT_LEAKY_RELU, NF_ACT_ELU, NF_ACT_SIGMOID, NF_ACT_TANH,
-       NF_ACT_GELU, NF_ACT_GELU_TANH, NF_ACT_SILU };
 enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2 };
 enum { NF_MLP_LOSS_CROSS_ENTROPY = 0, NF_MLP_LOSS_MSE = 1 };
 

@@ -4,8 +4,11 @@
  * dropout) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
  * gradient, and the backward pass, by calling the very kernels the eager layers call
  * (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*, the loss.c
- * kernels) with the same arguments in the same order. So its results are bit-for-bit those
- * of the eager path; what it saves is the Python between the kernels.
+ * kernels) in the same order. So its results are bit-for-bit those of the eager path; what
+ * it saves is the Python between the kernels, and one pass over memory per activation: an
+ * activation right after a Linear runs inside that Linear's GEMMs (forward on the output,
+ * backward on dinp), block by block as each block is final (nf_gemm_epi). The activation
+ * kernels are elementwise, so an element comes out the same whichever call computes it.
  *
  * It also runs the optimizer update after backward when the caller hands one in: records
  * (nf_update) that the Python optimizer prepared exactly as its step() would call the
@@ -18,34 +21,54 @@
 #include <stddef.h>
 #include "nnfast.h"
 
-static void act_fwd(int kind, float *out, const float *inp, nf_int n, float a)
+/* ---- fused epilogues: run on each block of a GEMM's output as soon as it is final, on the
+ * thread that computed it, while the block is still in that core's cache. Each does to its
+ * block exactly what the separate call would do to those elements (the kernels are
+ * elementwise), so results are unchanged; what goes is a pass over memory and a fork. */
+
+/* the block's rows as runs of a row-major [*, ld] array: one run when it spans whole rows */
+#define FOR_RUNS(i0, m, j0, n, ld, off, len, body)                                    \
+    do {                                                                               \
+        if ((j0) == 0 && (n) == (ld)) {                                                \
+            nf_int off = (i0) * (ld), len = (m) * (ld);                                \
+            body;                                                                      \
+        } else {                                                                       \
+            for (nf_int i_ = (i0); i_ < (i0) + (m); i_++) {                            \
+                nf_int off = i_ * (ld) + (j0), len = (n);                              \
+                body;                                                                  \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
+
+typedef struct {
+    const nf_mlp_op *lin;   /* the Linear whose output (forward) or dinp (backward) it is */
+    const nf_mlp_op *act;   /* the activation right after that Linear */
+} act_epi_ctx;
+
+/* forward: act->out = f(lin->out) on the block */
+static void act_fwd_block(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n)
 {
-    switch (kind) {   /* kinds in nnfast/_C_act.pxi's order */
-    case NF_ACT_RELU: nf_relu_forward(out, inp, n); break;
-    case NF_ACT_LEAKY_RELU: nf_leaky_relu_forward(out, inp, n, a); break;
-    case NF_ACT_ELU: nf_elu_forward(out, inp, n, a); break;
-    case NF_ACT_SIGMOID: nf_sigmoid_forward(out, inp, n); break;
-    case NF_ACT_TANH: nf_tanh_forward(out, inp, n); break;
-    case NF_ACT_GELU: nf_gelu_forward(out, inp, n, 0); break;
-    case NF_ACT_GELU_TANH: nf_gelu_forward(out, inp, n, 1); break;
-    default: nf_silu_forward(out, inp, n); break;
-    }
+    const act_epi_ctx *c = ctx;
+    const nf_mlp_op *act = c->act;
+    FOR_RUNS(i0, m, j0, n, c->lin->n_out, off, len,
+             nf_act_forward(act->act, act->out + off, c->lin->out + off, len, act->a, 0));
 }
 
-/* saved: the forward output for sigmoid/tanh, else the forward input */
-static void act_bwd(int kind, float *dinp, const float *dout, const float *saved, nf_int n,
-                    float a)
+/* backward: act->dinp = lin->dinp * f'(saved) on the block */
+static void act_bwd_block(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n)
 {
-    switch (kind) {
-    case NF_ACT_RELU: nf_relu_backward(dinp, dout, saved, n); break;
-    case NF_ACT_LEAKY_RELU: nf_leaky_relu_backward(dinp, dout, saved, n, a); break;
-    case NF_ACT_ELU: nf_elu_backward(dinp, dout, saved, n, a); break;
-    case NF_ACT_SIGMOID: nf_sigmoid_backward(dinp, dout, saved, n); break;
-    case NF_ACT_TANH: nf_tanh_backward(dinp, dout, saved, n); break;
-    case NF_ACT_GELU: nf_gelu_backward(dinp, dout, saved, n, 0); break;
-    case NF_ACT_GELU_TANH: nf_gelu_backward(dinp, dout, saved, n, 1); break;
-    default: nf_silu_backward(dinp, dout, saved, n); break;
-    }
+    const act_epi_ctx *c = ctx;
+    const nf_mlp_op *act = c->act;
+    const float *saved = act->saves_output ? act->out : act->inp;
+    FOR_RUNS(i0, m, j0, n, c->lin->n_in, off, len,
+             nf_act_backward(act->act, act->dinp + off, c->lin->dinp + off, saved + off, len,
+                             act->a, 0));
+}
+
+/* ops[k + 1] when it is an activation (fused into ops[k]'s GEMM), else NULL */
+static nf_mlp_op *act_after(nf_mlp_op *ops, int nops, int k)
+{
+    return k + 1 < nops && ops[k + 1].op == NF_MLP_ACT ? &ops[k + 1] : NULL;
 }
 
 /* Backward, last op first, down to the first op with a gradient to give; g = dlogits. */
@@ -54,15 +77,25 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g)
     for (int k = nops - 1; k >= 0; k--) {
         nf_mlp_op *op = &ops[k];
         switch (op->op) {
-        case NF_MLP_LINEAR:
-            nf_linear_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->weight, M,
-                               op->n_in, op->n_out, 0);
+        case NF_MLP_LINEAR: {
+            /* an activation below with a gradient to give takes dinp block by block */
+            nf_mlp_op *act = op->dinp && k > 0 && ops[k - 1].op == NF_MLP_ACT && ops[k - 1].dinp
+                                 ? &ops[k - 1] : NULL;
+            act_epi_ctx ac = {op, act};
+            nf_gemm_epi act_epi = {act_bwd_block, &ac};
+            nf_linear_backward_epi(op->dinp, op->dweight, op->dbias, g, op->inp, op->weight,
+                                   M, op->n_in, op->n_out, 0, act ? &act_epi : NULL, NULL);
+            if (act) {
+                k--;          /* its backward is done */
+                op = act;
+            }
             break;
+        }
         case NF_MLP_ACT:
             if (!op->dinp)
                 return;
-            act_bwd(op->act, op->dinp, g, op->saves_output ? op->out : op->inp,
-                    M * op->n_in, op->a);
+            nf_act_backward(op->act, op->dinp, g, op->saves_output ? op->out : op->inp,
+                            M * op->n_in, op->a, 1);
             break;
         default:
             if (!op->active)
@@ -88,11 +121,22 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
         nf_mlp_op *op = &ops[k];
         op->inp = h;
         switch (op->op) {
-        case NF_MLP_LINEAR:
-            nf_linear_forward(op->out, h, op->weight, op->bias, M, op->n_in, op->n_out);
+        case NF_MLP_LINEAR: {
+            nf_mlp_op *act = act_after(ops, nops, k);
+            act_epi_ctx ac = {op, act};
+            nf_gemm_epi epi = {act_fwd_block, &ac};
+            if (act)
+                act->inp = op->out;
+            nf_linear_forward_epi(op->out, h, op->weight, op->bias, M, op->n_in, op->n_out,
+                                  act ? &epi : NULL);
+            if (act) {
+                k++;          /* computed block by block above */
+                op = act;
+            }
             break;
+        }
         case NF_MLP_ACT:
-            act_fwd(op->act, op->out, h, M * op->n_in, op->a);
+            nf_act_forward(op->act, op->out, h, M * op->n_in, op->a, 1);
             break;
         default: /* NF_MLP_DROPOUT */
             if (!op->active)

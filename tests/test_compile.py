@@ -102,6 +102,22 @@ def test_activations_match_eager(act):
              make_data(20, 5))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("act", ACTS)
+def test_activation_run_inside_the_gemm_matches_eager(act, threads):
+    # The step runs an activation that follows a Linear on each finished block of that
+    # Linear's GEMM output (forward) and dinp (backward). These sizes give blocks of every
+    # kind: several K blocks (800 > KC), column blocks (600 > NC, and the 2-thread split
+    # along N), a last row panel short of MR (batch 40, then 17), odd widths.
+    old = nf.get_num_threads()
+    nf.set_num_threads(threads)
+    try:
+        run_both(mlp(act, sizes=(800, 600, 37, 45, 3)), lambda p: optim.Adam(p, lr=1e-2),
+                 nn.CrossEntropyLoss(), make_data(800, 3, batches=(40, 17), nsteps=4))
+    finally:
+        nf.set_num_threads(old)
+
+
 OPTIMIZERS = [
     lambda p: optim.Adam(p, lr=1e-2),
     lambda p: optim.Adam(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
@@ -504,7 +520,7 @@ def test_import_sets_a_short_openmp_spin_only_when_unset():
            if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True, cwd=root).stdout.strip()
-    assert out == "1000"
+    assert out == "10000"
     out = subprocess.run([sys.executable, "-c", code], env=dict(env, OMP_WAIT_POLICY="active"),
                          capture_output=True, text=True, check=True, cwd=root).stdout.strip()
     assert out == "None"

@@ -188,10 +188,13 @@ static void choose_packing(const nf_gemm_cfg *cfg, int transA, int transB,
     *packA = (N > 4 * cfg->nr && M * K > 32 * 1024);
 }
 
-/* C = alpha op(A) op(B) + beta C + bias, on one thread. Returns -1 if no workspace. */
+/* C = alpha op(A) op(B) + beta C + bias, on one thread. Returns -1 if no workspace.
+ * epi (or NULL) is called on each MR-row panel of C once its last K block is stored, with
+ * coordinates offset by (r0, c0): where this slab sits in the caller's C. */
 static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int N, nf_int K,
                        float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
-                       float beta, float *C, nf_int ldc, const float *bias)
+                       float beta, float *C, nf_int ldc, const float *bias,
+                       const nf_gemm_epi *epi, nf_int r0, nf_int c0)
 {
     const int MR = cfg->mr, NR = cfg->nr;
     const nf_int MC = cfg->mc, NC = cfg->nc;
@@ -220,6 +223,7 @@ static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int 
             /* later K blocks accumulate onto what the first one wrote */
             const float beta_p = pc == 0 ? beta : 1.0f;
             const float *bias_p = pc == 0 ? bias : NULL;
+            const nf_gemm_epi *epi_p = pc + kc == K ? epi : NULL;
 
             const float *a_blk;
             nf_int rs_a, cs_a, a_panel; /* a_panel: distance between MR-row micro-panels */
@@ -255,6 +259,9 @@ static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int 
                                  c_row + jr, ldc, m, n, alpha, beta_p,
                                  bias_p ? bias_p + jc + jr : NULL);
                     }
+                    /* the panel is final and still in this core's L1/L2 */
+                    if (epi_p)
+                        epi_p->fn(epi_p->ctx, r0 + ic + ir, m, c0 + jc, nc);
                 }
             }
         }
@@ -283,14 +290,16 @@ static void gemm_fallback(int tA, int tB, nf_int M, nf_int N, nf_int K, float al
             for (nf_int j = 0; j < N; j++) C[i * ldc + j] += bias[j];
 }
 
-/* The one entry point behind nf_sgemm and nf_linear_*: threads, then the serial frame. */
+/* The one entry point behind nf_sgemm and nf_linear_*: threads, then the serial frame.
+ * epi (or NULL): see nf_gemm_epi. */
 static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
                      const float *A, nf_int lda, const float *B, nf_int ldb, float beta,
-                     float *C, nf_int ldc, const float *bias)
+                     float *C, nf_int ldc, const float *bias, const nf_gemm_epi *epi)
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         scale_c(M, N, beta, C, ldc, bias);
+        if (epi) epi->fn(epi->ctx, 0, M, 0, N);
         return;
     }
     const nf_gemm_cfg *cfg = &cfg_get()->g;
@@ -319,8 +328,11 @@ static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
     if (nt > units) nt = (int)units;
 
     if (nt <= 1) {
-        if (gemm_serial(cfg, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias))
+        if (gemm_serial(cfg, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, epi,
+                        0, 0)) {
             gemm_fallback(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+            if (epi) epi->fn(epi->ctx, 0, M, 0, N);
+        }
         return;
     }
 #ifdef _OPENMP
@@ -344,8 +356,12 @@ static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
                 Cs = C + s0 * ldc;
                 Ms = s1 - s0;
             }
-            if (gemm_serial(cfg, tA, tB, Ms, Ns, K, alpha, As, lda, Bs, ldb, beta, Cs, ldc, bs))
+            const nf_int r0 = split_n ? 0 : s0, c0 = split_n ? s0 : 0;
+            if (gemm_serial(cfg, tA, tB, Ms, Ns, K, alpha, As, lda, Bs, ldb, beta, Cs, ldc, bs,
+                            epi, r0, c0)) {
                 gemm_fallback(tA, tB, Ms, Ns, K, alpha, As, lda, Bs, ldb, beta, Cs, ldc, bs);
+                if (epi) epi->fn(epi->ctx, r0, Ms, c0, Ns);
+            }
         }
     }
 #endif
@@ -359,7 +375,8 @@ void nf_sgemm(int transA, int transB, nf_int M, nf_int N, nf_int K, float alpha,
               const float *A, nf_int lda, const float *B, nf_int ldb,
               float beta, float *C, nf_int ldc)
 {
-    gemm_run(transA != 0, transB != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm_run(transA != 0, transB != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL,
+             NULL);
 }
 
 static void colsum_generic(float *out, const float *x, nf_int M, nf_int N, float beta)
@@ -377,22 +394,39 @@ void nf_colsum(float *out, const float *x, nf_int M, nf_int N, float beta)
 
 /* out[M,N] = inp[M,K] @ weight[N,K]^T + bias: the NT form, bias added in the micro-kernel's
  * store while each tile is still in registers. */
+void nf_linear_forward_epi(float *out, const float *inp, const float *weight,
+                           const float *bias, nf_int M, nf_int K, nf_int N,
+                           const nf_gemm_epi *epi)
+{
+    gemm_run(0, 1, M, N, K, 1.0f, inp, K, weight, K, 0.0f, out, N, bias, epi);
+}
+
 void nf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                        nf_int M, nf_int K, nf_int N)
 {
-    gemm_run(0, 1, M, N, K, 1.0f, inp, K, weight, K, 0.0f, out, N, bias);
+    nf_linear_forward_epi(out, inp, weight, bias, M, K, N, NULL);
 }
 
 /* Backward of out = inp @ weight^T + bias:
  *   dinp    = dout[M,N] @ weight[N,K]     NN
  *   dweight = dout^T @ inp[M,K]           TN (dout read transposed in place)
  *   dbias   = colsum(dout) */
+void nf_linear_backward_epi(float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *weight,
+                            nf_int M, nf_int K, nf_int N, int accumulate,
+                            const nf_gemm_epi *dinp_epi, const nf_gemm_epi *dweight_epi)
+{
+    const float beta = accumulate ? 1.0f : 0.0f;
+    if (dinp) gemm_run(0, 0, M, K, N, 1.0f, dout, N, weight, K, 0.0f, dinp, K, NULL, dinp_epi);
+    if (dweight)
+        gemm_run(1, 0, N, K, M, 1.0f, dout, N, inp, K, beta, dweight, K, NULL, dweight_epi);
+    if (dbias) nf_colsum(dbias, dout, M, N, beta);
+}
+
 void nf_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight,
                         nf_int M, nf_int K, nf_int N, int accumulate)
 {
-    const float beta = accumulate ? 1.0f : 0.0f;
-    if (dinp) gemm_run(0, 0, M, K, N, 1.0f, dout, N, weight, K, 0.0f, dinp, K, NULL);
-    if (dweight) gemm_run(1, 0, N, K, M, 1.0f, dout, N, inp, K, beta, dweight, K, NULL);
-    if (dbias) nf_colsum(dbias, dout, M, N, beta);
+    nf_linear_backward_epi(dinp, dweight, dbias, dout, inp, weight, M, K, N, accumulate, NULL,
+                           NULL);
 }
