@@ -12,9 +12,9 @@ Sections (each a module of this package with cases / participants / prepare / ch
 Method in brief: every framework x thread count runs in its own worker process (bench/_worker.py)
 with its thread pools sized by environment before import; only one worker computes at any
 moment. Each participant is built, its result checked against the reference (torch, or a
-float64 product for GEMM) and only then timed: `repeats` rounds, each round one block per
-participant, rounds interleaved across all workers (rotating the order), so machine noise
-hits everyone alike. The figure is the median block (per-iteration time); peak keeps the best.
+float64 product for GEMM) and only then timed: `warmup` untimed rounds, then `repeats` rounds,
+each round one block per participant, rounds interleaved across all workers (rotating the
+order), so machine noise hits everyone alike. The figure is the median block (per-iteration time); peak keeps the best.
 """
 import argparse
 import datetime
@@ -176,7 +176,11 @@ def run_case(mod, case, args, pool, tmpdir):
         time.sleep(0.15)   # the harness's own OpenBLAS pool (NumPy imported before us) idles
     active = [p for p in parts if p.key and not p.error]
     prev = None
-    for rnd in range(max(args.repeats, getattr(mod, "MIN_REPEATS", 0))):
+    # Warm-up rounds are run like the others and thrown away: on the VM the first second or
+    # so of a case ran slow for every participant (2-thread blocks of round 1 up to 1.9x the
+    # later ones, torch, JAX and nnfast alike), a machine effect rather than a library's.
+    timed = max(args.repeats, getattr(mod, "MIN_REPEATS", 0))
+    for rnd in range(args.warmup + timed):
         k = rnd % max(1, len(active))
         for p in active[k:] + active[:k]:
             w = pool.get(p.framework, p.threads)
@@ -189,7 +193,8 @@ def run_case(mod, case, args, pool, tmpdir):
                 p.error = f"timing failed: {r['error']}"
                 active = [a for a in active if a is not p]
                 break
-            p.times.append(r["t"])
+            if rnd >= args.warmup:
+                p.times.append(r["t"])
     for p in parts:
         if p.key:
             pool.get(p.framework, p.threads).call(op="drop", key=p.key)
@@ -390,6 +395,8 @@ def _parser(prog):
                     help="about a minute: fewer GEMM shapes, 3 repeats, shorter blocks")
     ap.add_argument("--repeats", type=int, help="timed blocks per participant (default 5; "
                     "--quick 3)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed rounds before the timed ones (default 1)")
     ap.add_argument("--block-ms", type=float, default=25.0,
                     help="work per timed block in ms (default 25; the step section 4x that)")
     ap.add_argument("--pause", type=float, default=0.03,
@@ -420,6 +427,9 @@ def main(argv=None, prog="python -m bench"):
         return 2
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.block_scale = 0.4 if args.quick else 1.0
+    if args.warmup < 0:
+        print(f"{prog}: --warmup wants 0 or more rounds", file=sys.stderr)
+        return 2
     if any(s in only for s in FLOP_SECTIONS) and "peak" not in only:
         only.insert(0, "peak")      # %peak figures need the measured peak
     only = [s for s in SECTIONS if s in only]
@@ -435,7 +445,8 @@ def main(argv=None, prog="python -m bench"):
     meta = _meta(prog, argv_used, args, available)
     print(f"# nnfast bench {meta['date']}: {meta['machine']}; load average "
           f"{meta['loadavg_start']} at start")
-    print(f"# {meta['versions']}; threads {args.threads}; repeats {args.repeats}"
+    print(f"# {meta['versions']}; threads {args.threads}; repeats {args.repeats} "
+          f"(after {args.warmup} warm-up)"
           + ("" if available["jax"] else "; JAX " + ("left out" if args.no_jax
                                                       else "not installed")))
     t_start = time.perf_counter()
@@ -539,7 +550,7 @@ def _meta(prog, argv, args, available):
             "time": datetime.datetime.now().isoformat(timespec="seconds"),
             "command": " ".join([prog] + argv), "machine": f"{cpu}, {os.cpu_count()} CPUs, "
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
-            "versions": ", ".join(versions), "threads": args.threads, "repeats": args.repeats,
+            "versions": ", ".join(versions), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
             "quick": args.quick, "block_ms": args.block_ms, "pause_s": args.pause,
             "loadavg_start": _loadavg()}
 
