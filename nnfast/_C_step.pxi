@@ -84,6 +84,9 @@ cdef class MlpPlan:
             (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
              thresh, scale) = s
             self.keep.append(s)
+            if not 0 <= op <= 2 or (op == 1 and not 0 <= act <= 7):
+                # nf_mlp_step dispatches on both (act indexes act.c's kernel table)
+                raise ValueError(f"MlpPlan: op {k} has an unknown code ({op}, act {act})")
             o = &self.ops[k]
             o.op, o.act, o.saves_output, o.a = op, act, saves, a
             o.n_in, o.n_out = n_in, n_out

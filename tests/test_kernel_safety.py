@@ -880,3 +880,19 @@ def test_compiled_step_rejects_malformed_update_records():
         assert np.array_equal(fl.param, before)
     plan.run(x, y, None, 0, 1, -100, 0.0, 1.0, (), [good])
     assert not np.array_equal(fl.param, before)
+
+
+def test_mlp_plan_rejects_unknown_op_and_activation_codes():
+    """MlpPlan (nnfast/_C_step.pxi) checks the codes nf_mlp_step dispatches on: the
+    activation kind indexes act.c's kernel table."""
+    m = 4
+    lin = (0, 0, 0.0, 0, 6, 5, np.ones((5, 6), np.float32), None, np.empty((5, 6), np.float32),
+           None, np.empty((m, 5), np.float32), None, None, 0, 0.0)
+
+    def act(code, kind):
+        return (code, kind, 0.0, 0, 5, 5, None, None, None, None,
+                np.empty((m, 5), np.float32), np.empty((m, 5), np.float32), None, 0, 0.0)
+    for bad in (act(1, 8), act(1, -1), act(3, 0), act(-1, 0)):
+        with pytest.raises(ValueError, match="unknown code"):
+            _C.MlpPlan([lin, bad], m, np.empty((m, 5), np.float32))
+    _C.MlpPlan([lin, act(1, 7)], m, np.empty((m, 5), np.float32))
