@@ -352,44 +352,8 @@ NF_CLONES static void silu_b(float *dx, const float *dy, const float *x, nf_int 
 /* Public elementwise API                                                                */
 /* ------------------------------------------------------------------------------------- */
 
-void nf_relu_forward(float *out, const float *inp, nf_int n)
-{ run_unary(relu_f, out, inp, n, 0.0f, NF_PAR_CHEAP); }
-void nf_relu_backward(float *dinp, const float *dout, const float *inp, nf_int n)
-{ run_binary(relu_b, dinp, dout, inp, n, 0.0f, NF_PAR_CHEAP); }
-
-void nf_leaky_relu_forward(float *out, const float *inp, nf_int n, float negative_slope)
-{ run_unary(leaky_f, out, inp, n, negative_slope, NF_PAR_CHEAP); }
-void nf_leaky_relu_backward(float *dinp, const float *dout, const float *inp, nf_int n,
-                            float negative_slope)
-{ run_binary(leaky_b, dinp, dout, inp, n, negative_slope, NF_PAR_CHEAP); }
-
-void nf_elu_forward(float *out, const float *inp, nf_int n, float alpha)
-{ run_unary(elu_f, out, inp, n, alpha, NF_PAR_MATH); }
-void nf_elu_backward(float *dinp, const float *dout, const float *inp, nf_int n, float alpha)
-{ run_binary(elu_b, dinp, dout, inp, n, alpha, NF_PAR_MATH); }
-
-void nf_sigmoid_forward(float *out, const float *inp, nf_int n)
-{ run_unary(sigmoid_f, out, inp, n, 0.0f, NF_PAR_MATH); }
-void nf_sigmoid_backward(float *dinp, const float *dout, const float *out, nf_int n)
-{ run_binary(sigmoid_b, dinp, dout, out, n, 0.0f, NF_PAR_CHEAP); }
-
-void nf_tanh_forward(float *out, const float *inp, nf_int n)
-{ run_unary(tanh_f, out, inp, n, 0.0f, NF_PAR_MATH); }
-void nf_tanh_backward(float *dinp, const float *dout, const float *out, nf_int n)
-{ run_binary(tanh_b, dinp, dout, out, n, 0.0f, NF_PAR_CHEAP); }
-
-void nf_gelu_forward(float *out, const float *inp, nf_int n, int approximate_tanh)
-{ run_unary(approximate_tanh ? gelu_tanh_f : gelu_f, out, inp, n, 0.0f, NF_PAR_MATH); }
-void nf_gelu_backward(float *dinp, const float *dout, const float *inp, nf_int n,
-                      int approximate_tanh)
-{ run_binary(approximate_tanh ? gelu_tanh_b : gelu_b, dinp, dout, inp, n, 0.0f, NF_PAR_MATH); }
-
-void nf_silu_forward(float *out, const float *inp, nf_int n)
-{ run_unary(silu_f, out, inp, n, 0.0f, NF_PAR_MATH); }
-void nf_silu_backward(float *dinp, const float *dout, const float *inp, nf_int n)
-{ run_binary(silu_b, dinp, dout, inp, n, 0.0f, NF_PAR_MATH); }
-
-/* By kind (NF_ACT_*), for callers that pick the activation at run time (nf_mlp_step). */
+/* Each kernel by kind (NF_ACT_*) with the size above which it forks: the one place the
+ * public functions below and run-time callers (nf_mlp_step) take them from. */
 static const struct {
     unary_fn f;
     binary_fn b;
@@ -418,6 +382,46 @@ void nf_act_backward(int kind, float *dinp, const float *dout, const float *save
         run_binary(ACT_BY_KIND[kind].b, dinp, dout, saved, n, a, ACT_BY_KIND[kind].par_b);
     else if (n > 0) ACT_BY_KIND[kind].b(dinp, dout, saved, n, a);
 }
+
+void nf_relu_forward(float *out, const float *inp, nf_int n)
+{ nf_act_forward(NF_ACT_RELU, out, inp, n, 0.0f, 1); }
+void nf_relu_backward(float *dinp, const float *dout, const float *inp, nf_int n)
+{ nf_act_backward(NF_ACT_RELU, dinp, dout, inp, n, 0.0f, 1); }
+
+void nf_leaky_relu_forward(float *out, const float *inp, nf_int n, float negative_slope)
+{ nf_act_forward(NF_ACT_LEAKY_RELU, out, inp, n, negative_slope, 1); }
+void nf_leaky_relu_backward(float *dinp, const float *dout, const float *inp, nf_int n,
+                            float negative_slope)
+{ nf_act_backward(NF_ACT_LEAKY_RELU, dinp, dout, inp, n, negative_slope, 1); }
+
+void nf_elu_forward(float *out, const float *inp, nf_int n, float alpha)
+{ nf_act_forward(NF_ACT_ELU, out, inp, n, alpha, 1); }
+void nf_elu_backward(float *dinp, const float *dout, const float *inp, nf_int n, float alpha)
+{ nf_act_backward(NF_ACT_ELU, dinp, dout, inp, n, alpha, 1); }
+
+void nf_sigmoid_forward(float *out, const float *inp, nf_int n)
+{ nf_act_forward(NF_ACT_SIGMOID, out, inp, n, 0.0f, 1); }
+void nf_sigmoid_backward(float *dinp, const float *dout, const float *out, nf_int n)
+{ nf_act_backward(NF_ACT_SIGMOID, dinp, dout, out, n, 0.0f, 1); }
+
+void nf_tanh_forward(float *out, const float *inp, nf_int n)
+{ nf_act_forward(NF_ACT_TANH, out, inp, n, 0.0f, 1); }
+void nf_tanh_backward(float *dinp, const float *dout, const float *out, nf_int n)
+{ nf_act_backward(NF_ACT_TANH, dinp, dout, out, n, 0.0f, 1); }
+
+void nf_gelu_forward(float *out, const float *inp, nf_int n, int approximate_tanh)
+{ nf_act_forward(approximate_tanh ? NF_ACT_GELU_TANH : NF_ACT_GELU, out, inp, n, 0.0f, 1); }
+void nf_gelu_backward(float *dinp, const float *dout, const float *inp, nf_int n,
+                      int approximate_tanh)
+{
+    nf_act_backward(approximate_tanh ? NF_ACT_GELU_TANH : NF_ACT_GELU, dinp, dout, inp, n,
+                    0.0f, 1);
+}
+
+void nf_silu_forward(float *out, const float *inp, nf_int n)
+{ nf_act_forward(NF_ACT_SILU, out, inp, n, 0.0f, 1); }
+void nf_silu_backward(float *dinp, const float *dout, const float *inp, nf_int n)
+{ nf_act_backward(NF_ACT_SILU, dinp, dout, inp, n, 0.0f, 1); }
 
 /* ------------------------------------------------------------------------------------- */
 /* PReLU: out = x > 0 ? x : weight[c] * x over x[N, C, S]                                 */
