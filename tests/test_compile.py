@@ -108,11 +108,12 @@ def test_activation_run_inside_the_gemm_matches_eager(act, threads):
     # The step runs an activation that follows a Linear on each finished block of that
     # Linear's GEMM output (forward) and dinp (backward). These sizes give blocks of every
     # kind: several K blocks (800 > KC), column blocks (600 > NC, and the 2-thread split
-    # along N), a last row panel short of MR (batch 40, then 17), odd widths.
+    # along N), a last row panel short of MR (batch 40, then 17), odd widths, and a Linear
+    # narrow enough (12) for the dot-product kernel, whose rows go in pairs.
     old = nf.get_num_threads()
     nf.set_num_threads(threads)
     try:
-        run_both(mlp(act, sizes=(800, 600, 37, 45, 3)), lambda p: optim.Adam(p, lr=1e-2),
+        run_both(mlp(act, sizes=(800, 600, 37, 12, 45, 3)), lambda p: optim.Adam(p, lr=1e-2),
                  nn.CrossEntropyLoss(), make_data(800, 3, batches=(40, 17), nsteps=4))
     finally:
         nf.set_num_threads(old)

@@ -202,6 +202,22 @@ def test_colsum(isa, M, N, beta):
     check_close(out, x.astype(np.float64).sum(0) + (beta * out0 if beta else 0), M)
 
 
+@pytest.mark.parametrize("N", range(1, 17))
+def test_narrow_nt_every_width(isa, N):
+    # NT with N <= 16 (a classifier's logits) has its own dot-product kernel in the AVX-512
+    # set: every width instantiates its own code, rows go in pairs (an odd M leaves one),
+    # K in L1-sized stretches (N=16: 256, N=1: 4096) with a masked last 16, and the
+    # stretches after the first add onto C. Bias, alpha and beta through every case.
+    rng = np.random.default_rng(N)
+    for M, K in [(1, 1), (2, 15), (3, 16), (5, 17), (9, 255), (4, 257), (7, 1000), (2, 4200)]:
+        for alpha, beta in [(1.0, 0.0), (-0.5, 1.0), (2.0, 0.25)]:
+            run_sgemm(rng, 0, 1, M, N, K, alpha, beta)
+        A, B, bias = opnd(rng, (M, K)), opnd(rng, (N, K)), opnd(rng, (N,))
+        out = np.full((M, N), np.nan, np.float32)
+        C.linear_forward(out, A, B, bias)
+        check_close(out, A.astype(np.float64) @ B.T.astype(np.float64) + bias, K)
+
+
 # ---------------------------------------------------------------------------------------
 # Threads
 # ---------------------------------------------------------------------------------------
@@ -209,7 +225,7 @@ def test_colsum(isa, M, N, beta):
 @pytest.mark.parametrize("tA,tB", TRANS)
 # the last two: several K blocks and outer (NC, MC) blocks in each split direction
 @pytest.mark.parametrize("M,N,K", [(256, 300, 200), (1030, 40, 300), (40, 1030, 300),
-                                   (600, 700, 900), (1030, 4130, 20)])
+                                   (600, 700, 900), (1030, 4130, 20), (333, 10, 900)])
 def test_multithreaded_matches_single(isa, tA, tB, M, N, K):
     if not C.has_openmp():
         pytest.skip("built without OpenMP")

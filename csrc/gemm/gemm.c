@@ -55,7 +55,8 @@ static const cfg_entry CFG_AVX2 = {
 
 static const cfg_entry CFG_AVX512 = {
     {"avx512", 8, 32, /*mc*/ 1024, /*kc*/ 384, /*nc*/ 512,
-     nf_ukr_avx512_8x32, nf_gemm_pack_a_avx512, nf_gemm_pack_b_avx512},
+     nf_ukr_avx512_8x32, nf_gemm_pack_a_avx512, nf_gemm_pack_b_avx512,
+     nf_gemm_nt_narrow_avx512},
     nf_colsum_avx512};
 #endif
 
@@ -290,6 +291,33 @@ static void gemm_fallback(int tA, int tB, nf_int M, nf_int N, nf_int K, float al
             for (nf_int j = 0; j < N; j++) C[i * ldc + j] += bias[j];
 }
 
+/* The narrow NT form (N <= 16) through the kernel set's dot-product kernel: each thread
+ * takes a contiguous run of rows (pairs, which the kernel does together), then runs the
+ * epilogue on them. */
+static void gemm_nt_narrow(const nf_gemm_cfg *cfg, int nt, nf_int M, nf_int N, nf_int K,
+                           float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
+                           float beta, float *C, nf_int ldc, const float *bias,
+                           const nf_gemm_epi *epi)
+{
+    const nf_int pairs = (M + 1) / 2;
+    if (nt > pairs) nt = (int)pairs;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num(), T = omp_get_num_threads();
+#endif
+        const nf_int r0 = 2 * (pairs * t / T), r1 = min_i(2 * (pairs * (t + 1) / T), M);
+        if (r1 > r0) {
+            cfg->nt_narrow(r1 - r0, N, K, alpha, A + r0 * lda, lda, B, ldb, beta,
+                           C + r0 * ldc, ldc, bias);
+            if (epi) epi->fn(epi->ctx, r0, r1 - r0, 0, N);
+        }
+    }
+}
+
 /* The one entry point behind nf_sgemm and nf_linear_*: threads, then the serial frame.
  * epi (or NULL): see nf_gemm_epi. */
 static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
@@ -309,6 +337,10 @@ static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
     if (2.0 * (double)M * (double)N * (double)K >= GEMM_MT_MIN_FLOPS && !omp_in_parallel())
         nt = omp_get_max_threads();
 #endif
+    if (tB && !tA && N <= 16 && cfg->nt_narrow) {
+        gemm_nt_narrow(cfg, nt, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, epi);
+        return;
+    }
     /* Split C into one slab per thread, by default along the dimension with more register
      * tiles. But an operand read transposed is packed by every thread, all of the part its
      * slab needs: NT (Linear forward, B = W^T) split along M would have each thread pack all

@@ -145,6 +145,122 @@ void nf_gemm_pack_b_avx512(float *dst, int transB, const float *B, nf_int ldb,
     }
 }
 
+/* ---- NT with a narrow output (N <= 16: a classifier's logits) ----------------------------
+ * The 8×32 tile would spend 32 columns of FMAs on 10 useful ones, so here each output is a
+ * dot product along K instead: both operands are row-major along K, 16 k per vector, one
+ * accumulator per (row, output column), summed across lanes once per K stretch. */
+
+/* r[j] = sum of the lanes of v[j], j < 16: one shuffle tree for all sixteen (45 ops where
+ * sixteen separate reductions take ~130). Pairs (j, j+4) fold 512 -> 256 bits, pairs
+ * (j, j+8) 256 -> 128, so 128-bit lane Q of w[j] holds v[4Q+j]'s partial sums; a 4×4
+ * transposing add inside each lane finishes with v[4Q+t] in lane Q, element t. */
+static inline __m512 hsum16(const __m512 v[16])
+{
+    __m512 u[16], w[4];
+    for (int g = 0; g < 16; g += 8)
+        for (int j = g; j < g + 4; j++)
+            u[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[j], v[j + 4], _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_f32x4(v[j], v[j + 4], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int j = 0; j < 4; j++)
+        w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(u[j], u[j + 8], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(u[j], u[j + 8], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 x0 = _mm512_add_ps(_mm512_unpacklo_ps(w[0], w[1]), _mm512_unpackhi_ps(w[0], w[1]));
+    __m512 x1 = _mm512_add_ps(_mm512_unpacklo_ps(w[2], w[3]), _mm512_unpackhi_ps(w[2], w[3]));
+    return _mm512_add_ps(_mm512_shuffle_ps(x0, x1, _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(x0, x1, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* Rows [i, i+R) of C against the packed stretch bp of B (k in [k0, k1): bp holds, for each
+ * 16 k, the N rows' 16 values one after another, zero past k1). s = A·B^T there; the first
+ * stretch (k0 == 0) writes alpha*s + beta*C + bias, later ones add alpha*s. N is a constant
+ * in each instantiation, so the R×N accumulators live in registers. */
+static inline __attribute__((always_inline)) void
+nt_narrow_rows(const int R, const int N, nf_int k0, nf_int k1, const float *a, nf_int lda,
+               const float *bp, float *c, nf_int ldc, float alpha, float beta,
+               const float *bias)
+{
+    __m512 acc[2][16];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < 16; j++) acc[r][j] = _mm512_setzero_ps();
+    nf_int k = k0;
+    for (; k < k1; k += 16, bp += 16 * N) {
+        /* the last k < 16 masked, so nothing past a row's end is read */
+        const __mmask16 km = k1 - k >= 16 ? 0xFFFF : mask_lo((int)(k1 - k));
+        __m512 x[2];
+        for (int r = 0; r < R; r++) x[r] = _mm512_maskz_loadu_ps(km, a + r * lda + k);
+#pragma GCC unroll 16
+        for (int j = 0; j < N; j++) {
+            __m512 y = _mm512_load_ps(bp + 16 * j);
+            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(x[r], y, acc[r][j]);
+        }
+    }
+    const __mmask16 kn = mask_lo(N);
+    const __m512 va = _mm512_set1_ps(alpha);
+    for (int r = 0; r < R; r++) {
+        float *cr = c + r * ldc;
+        __m512 s = _mm512_mul_ps(va, hsum16(acc[r]));
+        if (k0 == 0) {
+            if (bias) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(kn, bias));
+            if (beta != 0.0f)
+                s = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(kn, cr), s);
+        } else {
+            s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(kn, cr));
+        }
+        _mm512_mask_storeu_ps(cr, kn, s);
+    }
+}
+
+#define NT_NARROW_BP 4096 /* floats of B per stretch: 16 KiB, half of L1 */
+
+/* C[M, N] = alpha * A[M, K] @ B[N, K]^T + beta*C + bias, 1 <= N <= 16 (see gemm_internal.h).
+ * K in stretches; each stretch of B is first copied so that the N values the kernel loads
+ * for each 16 k are consecutive. Read in place, B's rows are K apart, and when K is a
+ * multiple of 1024 they share L1 sets: 10 rows and the 2 of A overflowed the 8 ways and
+ * every load missed (256x10x1024 on one thread: 140 us read in place, 71-76 us packed; the
+ * 8×32 tiles took 161 us). */
+#define NT_NARROW_CASE(n_)                                                                  \
+    case n_:                                                                                \
+        for (nf_int i = 0; i + R <= M; i += R)                                              \
+            nt_narrow_rows(R, n_, k0, k1, A + i * lda, lda, bp, C + i * ldc, ldc, alpha,    \
+                           beta, bias);                                                     \
+        if (M % R)                                                                          \
+            nt_narrow_rows(1, n_, k0, k1, A + (M - 1) * lda, lda, bp, C + (M - 1) * ldc,    \
+                           ldc, alpha, beta, bias);                                         \
+        break;
+
+void nf_gemm_nt_narrow_avx512(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
+                              nf_int lda, const float *B, nf_int ldb, float beta, float *C,
+                              nf_int ldc, const float *bias)
+{
+    float bp[NT_NARROW_BP] __attribute__((aligned(64)));
+    const nf_int kb = (NT_NARROW_BP / N) & ~(nf_int)15; /* k per stretch: N=10 400, N=16 256 */
+    for (nf_int k0 = 0; k0 < K; k0 += kb) {
+        const nf_int k1 = k0 + kb < K ? k0 + kb : K;
+        const __mmask16 kt = mask_lo((int)((k1 - k0) % 16));
+        for (nf_int k = k0, q = 0; k < k1; k += 16, q += 16 * N)
+            for (nf_int j = 0; j < N; j++) {
+                const float *src = B + j * ldb + k;
+                _mm512_store_ps(bp + q + 16 * j, k1 - k >= 16 ? _mm512_loadu_ps(src)
+                                                               : _mm512_maskz_loadu_ps(kt, src));
+            }
+        /* two rows at once share each load of B, while 2N accumulators fit in registers */
+        if (N <= 12) {
+            const int R = 2;
+            switch (N) {
+                NT_NARROW_CASE(1) NT_NARROW_CASE(2) NT_NARROW_CASE(3) NT_NARROW_CASE(4)
+                NT_NARROW_CASE(5) NT_NARROW_CASE(6) NT_NARROW_CASE(7) NT_NARROW_CASE(8)
+                NT_NARROW_CASE(9) NT_NARROW_CASE(10) NT_NARROW_CASE(11) NT_NARROW_CASE(12)
+            }
+        } else {
+            const int R = 1;
+            switch (N) {
+                NT_NARROW_CASE(13) NT_NARROW_CASE(14) NT_NARROW_CASE(15) NT_NARROW_CASE(16)
+            }
+        }
+    }
+}
+#undef NT_NARROW_CASE
+
 /* out[j] = beta*out[j] + sum_i x[i,j]; 64 columns per pass keep four sums in registers. */
 void nf_colsum_avx512(float *out, const float *x, nf_int M, nf_int N, float beta)
 {

@@ -32,6 +32,14 @@ typedef void (*nf_packa_fn)(float *dst, int transA, const float *A, nf_int lda,
 typedef void (*nf_packb_fn)(float *dst, int transB, const float *B, nf_int ldb,
                             nf_int kc, nf_int nc, int nr);
 
+/* C[M, N] = alpha * A[M, K] @ B[N, K]^T + beta*C + bias for 1 <= N <= 16, K >= 1: the NT form
+ * with a narrow output (a classifier's last Linear), where the register tile would be mostly
+ * idle. A row i at A + i*lda, B row j at B + j*ldb, both read along K. beta == 0: C is not
+ * read. bias may be NULL. */
+typedef void (*nf_nt_narrow_fn)(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
+                                nf_int lda, const float *B, nf_int ldb, float beta, float *C,
+                                nf_int ldc, const float *bias);
+
 /* One kernel set: its register tile, its cache blocking, its kernels. The frame reads block
  * sizes only from here. mc is a multiple of mr, nc a multiple of nr. */
 typedef struct {
@@ -41,6 +49,7 @@ typedef struct {
     nf_ukr_fn ukr;
     nf_packa_fn pack_a;
     nf_packb_fn pack_b;
+    nf_nt_narrow_fn nt_narrow;  /* or NULL: the frame then uses the tiles for narrow NT too */
 } nf_gemm_cfg;
 
 /* Portable packers (gemm.c); ISA files may provide faster ones. */
@@ -65,6 +74,9 @@ void nf_gemm_pack_a_avx512(float *dst, int transA, const float *A, nf_int lda,
 void nf_gemm_pack_b_avx512(float *dst, int transB, const float *B, nf_int ldb,
                            nf_int kc, nf_int nc, int nr);
 void nf_colsum_avx512(float *out, const float *x, nf_int M, nf_int N, float beta);
+void nf_gemm_nt_narrow_avx512(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
+                              nf_int lda, const float *B, nf_int ldb, float beta, float *C,
+                              nf_int ldc, const float *bias);
 
 void nf_ukr_avx2_6x16(nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
                       const float *b, nf_int rs_b, float *c, nf_int ldc,
