@@ -225,7 +225,8 @@ def test_narrow_nt_every_width(isa, N):
 @pytest.mark.parametrize("tA,tB", TRANS)
 # the last two: several K blocks and outer (NC, MC) blocks in each split direction
 @pytest.mark.parametrize("M,N,K", [(256, 300, 200), (1030, 40, 300), (40, 1030, 300),
-                                   (600, 700, 900), (1030, 4130, 20), (333, 10, 900)])
+                                   (600, 700, 900), (1030, 4130, 20), (333, 10, 900),
+                                   (10, 1030, 300), (12, 700, 900), (3, 90, 2000)])
 def test_multithreaded_matches_single(isa, tA, tB, M, N, K):
     if not C.has_openmp():
         pytest.skip("built without OpenMP")

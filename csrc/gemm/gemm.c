@@ -56,7 +56,7 @@ static const cfg_entry CFG_AVX2 = {
 static const cfg_entry CFG_AVX512 = {
     {"avx512", 8, 32, /*mc*/ 1024, /*kc*/ 384, /*nc*/ 512,
      nf_ukr_avx512_8x32, nf_gemm_pack_a_avx512, nf_gemm_pack_b_avx512,
-     nf_gemm_nt_narrow_avx512},
+     nf_gemm_nt_narrow_avx512, nf_gemm_short_m_avx512, 12},
     nf_colsum_avx512};
 #endif
 
@@ -318,6 +318,33 @@ static void gemm_nt_narrow(const nf_gemm_cfg *cfg, int nt, nf_int M, nf_int N, n
     }
 }
 
+/* Few rows (M <= cfg->short_m_max, B not transposed) through the kernel set's one-tile
+ * kernel: each thread takes a run of NR-column tiles, then runs the epilogue on them. */
+static void gemm_short_m(const nf_gemm_cfg *cfg, int nt, int tA, nf_int M, nf_int N,
+                         nf_int K, float alpha, const float *A, nf_int lda, const float *B,
+                         nf_int ldb, float beta, float *C, nf_int ldc, const float *bias,
+                         const nf_gemm_epi *epi)
+{
+    const nf_int rs_a = tA ? 1 : lda, cs_a = tA ? lda : 1;
+    const nf_int tiles = (N + cfg->nr - 1) / cfg->nr;
+    if (nt > tiles) nt = (int)tiles;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int t = 0, T = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num(), T = omp_get_num_threads();
+#endif
+        const nf_int c0 = cfg->nr * (tiles * t / T), c1 = min_i(cfg->nr * (tiles * (t + 1) / T), N);
+        if (c1 > c0) {
+            cfg->short_m(M, c1 - c0, K, alpha, A, rs_a, cs_a, B + c0, ldb, beta, C + c0, ldc,
+                         bias ? bias + c0 : NULL);
+            if (epi) epi->fn(epi->ctx, 0, M, c0, c1 - c0);
+        }
+    }
+}
+
 /* The one entry point behind nf_sgemm and nf_linear_*: threads, then the serial frame.
  * epi (or NULL): see nf_gemm_epi. */
 static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
@@ -339,6 +366,10 @@ static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
 #endif
     if (tB && !tA && N <= 16 && cfg->nt_narrow) {
         gemm_nt_narrow(cfg, nt, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, epi);
+        return;
+    }
+    if (!tB && M <= cfg->short_m_max && cfg->short_m) {
+        gemm_short_m(cfg, nt, tA, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, epi);
         return;
     }
     /* Split C into one slab per thread, by default along the dimension with more register

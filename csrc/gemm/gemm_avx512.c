@@ -21,85 +21,106 @@
 static inline __mmask16 mask_lo(int n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
 static inline __mmask16 mask_hi(int n) { return n <= 16 ? 0 : mask_lo(n - 16); }
 
+/* The tile body for ROWS rows and VECS 16-column vectors (ROWS×VECS accumulators), each an
+ * inline instantiation with constant sizes, so the accumulators live in registers. An edge
+ * tile runs the smallest body that covers it: a 2-row remainder costs 2 rows of FMAs, not
+ * 8, and a 16-wide one (784 = 24·32 + 16) one vector, not two. */
+static inline __attribute__((always_inline)) void
+ukr_body(const int ROWS, const int VECS, nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
+         const float *b, nf_int rs_b, float *c, nf_int ldc, int m, int n, float alpha,
+         float beta, const float *bias)
+{
+    const __mmask16 km[2] = {mask_lo(n), mask_hi(n)};
+    /* Rows past m re-read row m-1: no out-of-bounds read and no branch in the k loop;
+     * their results are simply not stored. */
+    const float *ar[12];
+    #pragma GCC unroll 12
+    for (int i = 0; i < ROWS; i++) ar[i] = a + (i < m ? i : m - 1) * rs_a;
+    __m512 acc[12][2];
+    #pragma GCC unroll 12
+    for (int i = 0; i < ROWS; i++)
+        #pragma GCC unroll 12
+        for (int v = 0; v < VECS; v++) acc[i][v] = _mm512_setzero_ps();
+
+    nf_int off = 0;
+    #pragma GCC unroll 4
+    for (nf_int p = 0; p < k; p++) {
+        __m512 bv[2];
+        #pragma GCC unroll 12
+        for (int v = 0; v < VECS; v++) bv[v] = _mm512_maskz_loadu_ps(km[v], b + 16 * v);
+        #pragma GCC unroll 12
+        for (int i = 0; i < ROWS; i++) { /* row i of the tile += a_i[off] * b */
+            const __m512 x = _mm512_set1_ps(ar[i][off]);
+            #pragma GCC unroll 12
+            for (int v = 0; v < VECS; v++) acc[i][v] = _mm512_fmadd_ps(x, bv[v], acc[i][v]);
+        }
+        off += cs_a;
+        b += rs_b;
+    }
+
+    /* Epilogue, while the tile is in registers: scale, add beta*C and the bias, store. */
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 bias_v[2];
+    #pragma GCC unroll 12
+    for (int v = 0; v < VECS; v++)
+        bias_v[v] = bias ? _mm512_maskz_loadu_ps(km[v], bias + 16 * v) : _mm512_setzero_ps();
+    const int use_c = beta != 0.0f;
+    #pragma GCC unroll 12
+    for (int i = 0; i < ROWS; i++) {
+        if (i >= m) break;
+        float *cr = c + i * ldc;
+        #pragma GCC unroll 12
+        for (int v = 0; v < VECS; v++) {
+            __m512 r = _mm512_fmadd_ps(va, acc[i][v], bias_v[v]);
+            if (use_c)
+                r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(km[v], cr + 16 * v), r);
+            _mm512_mask_storeu_ps(cr + 16 * v, km[v], r);
+        }
+    }
+}
+
 /* C[0:m,0:n] = alpha * a @ b + beta*C + bias (see nf_ukr_fn in gemm_internal.h). */
 void nf_ukr_avx512_8x32(nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
                         const float *b, nf_int rs_b, float *c, nf_int ldc,
                         int m, int n, float alpha, float beta, const float *bias)
 {
-    const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
-    /* Rows past m re-read row m-1: no out-of-bounds read and no branch in the k loop;
-     * their results are simply not stored. */
-    const float *a0 = a;
-    const float *a1 = a + (m > 1 ? 1 : 0) * rs_a;
-    const float *a2 = a + (m > 2 ? 2 : m - 1) * rs_a;
-    const float *a3 = a + (m > 3 ? 3 : m - 1) * rs_a;
-    const float *a4 = a + (m > 4 ? 4 : m - 1) * rs_a;
-    const float *a5 = a + (m > 5 ? 5 : m - 1) * rs_a;
-    const float *a6 = a + (m > 6 ? 6 : m - 1) * rs_a;
-    const float *a7 = a + (m > 7 ? 7 : m - 1) * rs_a;
-
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
-    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
-
-/* one rank-1 update: row i of the tile += a_i[off] * (b0, b1) */
-#define NF_ROW(ci0, ci1, ai)                                     \
-    do {                                                         \
-        __m512 x_ = _mm512_set1_ps((ai)[off]);                   \
-        ci0 = _mm512_fmadd_ps(x_, b0, ci0);                      \
-        ci1 = _mm512_fmadd_ps(x_, b1, ci1);                      \
-    } while (0)
-
-    nf_int off = 0;
-#pragma GCC unroll 4
-    for (nf_int p = 0; p < k; p++) {
-        __m512 b0 = _mm512_maskz_loadu_ps(k0, b);
-        __m512 b1 = _mm512_maskz_loadu_ps(k1, b + 16);
-        NF_ROW(c00, c01, a0);
-        NF_ROW(c10, c11, a1);
-        NF_ROW(c20, c21, a2);
-        NF_ROW(c30, c31, a3);
-        NF_ROW(c40, c41, a4);
-        NF_ROW(c50, c51, a5);
-        NF_ROW(c60, c61, a6);
-        NF_ROW(c70, c71, a7);
-        off += cs_a;
-        b += rs_b;
+#define NF_UKR(R, V) ukr_body(R, V, k, a, rs_a, cs_a, b, rs_b, c, ldc, m, n, alpha, beta, bias)
+    if (n > 16) {
+        if (m > 4) NF_UKR(8, 2);
+        else if (m > 2) NF_UKR(4, 2);
+        else if (m == 2) NF_UKR(2, 2);
+        else NF_UKR(1, 2);
+    } else {
+        if (m > 4) NF_UKR(8, 1);
+        else if (m > 2) NF_UKR(4, 1);
+        else if (m == 2) NF_UKR(2, 1);
+        else NF_UKR(1, 1);
     }
-#undef NF_ROW
+#undef NF_UKR
+}
 
-    /* Epilogue, while the tile is in registers: scale, add beta*C and the bias, store. */
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
-    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
-    const int use_c = beta != 0.0f;
-
-#define NF_STORE(i, ci0, ci1)                                                       \
-    if ((i) < m) {                                                                  \
-        float *cr = c + (i) * ldc;                                                  \
-        __m512 r0 = _mm512_fmadd_ps(va, ci0, bias0);                                \
-        __m512 r1 = _mm512_fmadd_ps(va, ci1, bias1);                                \
-        if (use_c) {                                                                \
-            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, cr), r0);            \
-            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16), r1);       \
-        }                                                                           \
-        _mm512_mask_storeu_ps(cr, k0, r0);                                          \
-        _mm512_mask_storeu_ps(cr + 16, k1, r1);                                     \
+/* C[M, N] = alpha * op(A) @ B + beta*C + bias for M <= 12, B not transposed (see
+ * gemm_internal.h): all M rows in one tile (12 rows × 32 columns, 24 accumulators) down the
+ * whole K, so B is read once, in place. The 8-row frame ran a 10-row output (a classifier's
+ * dW) as 8 + 2 rows, reading B twice, the second time with 2 rows of FMAs to hide each
+ * load's latency. */
+void nf_gemm_short_m_avx512(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
+                            nf_int rs_a, nf_int cs_a, const float *B, nf_int ldb, float beta,
+                            float *C, nf_int ldc, const float *bias)
+{
+    const int m = (int)M;
+    for (nf_int j = 0; j < N; j += NR) {
+        const int n = (int)(N - j < NR ? N - j : NR);
+        const float *bj = bias ? bias + j : NULL;
+        if (m > 8) {
+            if (n > 16)
+                ukr_body(12, 2, K, A, rs_a, cs_a, B + j, ldb, C + j, ldc, m, n, alpha, beta, bj);
+            else
+                ukr_body(12, 1, K, A, rs_a, cs_a, B + j, ldb, C + j, ldc, m, n, alpha, beta, bj);
+        } else {
+            nf_ukr_avx512_8x32(K, A, rs_a, cs_a, B + j, ldb, C + j, ldc, m, n, alpha, beta, bj);
+        }
     }
-    NF_STORE(0, c00, c01)
-    NF_STORE(1, c10, c11)
-    NF_STORE(2, c20, c21)
-    NF_STORE(3, c30, c31)
-    NF_STORE(4, c40, c41)
-    NF_STORE(5, c50, c51)
-    NF_STORE(6, c60, c61)
-    NF_STORE(7, c70, c71)
-#undef NF_STORE
 }
 
 /* Pack op(A)[0:mc,0:kc] into 8-row k-major panels (layout: gemm_internal.h). */

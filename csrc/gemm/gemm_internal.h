@@ -40,6 +40,14 @@ typedef void (*nf_nt_narrow_fn)(nf_int M, nf_int N, nf_int K, float alpha, const
                                 nf_int lda, const float *B, nf_int ldb, float beta, float *C,
                                 nf_int ldc, const float *bias);
 
+/* C[M, N] = alpha * op(A) @ B + beta*C + bias for 1 <= M <= short_m_max, B not transposed,
+ * K >= 1: few output rows (a classifier's dW, a batch of a few rows), all in one register
+ * tile down the whole K. op(A) element (i, p) at A[i*rs_a + p*cs_a], B row p at B + p*ldb.
+ * beta == 0: C is not read. bias may be NULL. */
+typedef void (*nf_short_m_fn)(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
+                              nf_int rs_a, nf_int cs_a, const float *B, nf_int ldb, float beta,
+                              float *C, nf_int ldc, const float *bias);
+
 /* One kernel set: its register tile, its cache blocking, its kernels. The frame reads block
  * sizes only from here. mc is a multiple of mr, nc a multiple of nr. */
 typedef struct {
@@ -50,6 +58,8 @@ typedef struct {
     nf_packa_fn pack_a;
     nf_packb_fn pack_b;
     nf_nt_narrow_fn nt_narrow;  /* or NULL: the frame then uses the tiles for narrow NT too */
+    nf_short_m_fn short_m;      /* or NULL, likewise for few rows */
+    int short_m_max;
 } nf_gemm_cfg;
 
 /* Portable packers (gemm.c); ISA files may provide faster ones. */
@@ -74,6 +84,9 @@ void nf_gemm_pack_a_avx512(float *dst, int transA, const float *A, nf_int lda,
 void nf_gemm_pack_b_avx512(float *dst, int transB, const float *B, nf_int ldb,
                            nf_int kc, nf_int nc, int nr);
 void nf_colsum_avx512(float *out, const float *x, nf_int M, nf_int N, float beta);
+void nf_gemm_short_m_avx512(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
+                            nf_int rs_a, nf_int cs_a, const float *B, nf_int ldb, float beta,
+                            float *C, nf_int ldc, const float *bias);
 void nf_gemm_nt_narrow_avx512(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
                               nf_int lda, const float *B, nf_int ldb, float beta, float *C,
                               nf_int ldc, const float *bias);
