@@ -149,19 +149,27 @@ void nf_gemm_pack_b_avx512(float *dst, int transB, const float *B, nf_int ldb,
                            nf_int kc, nf_int nc, int nr)
 {
     (void)nr; /* always NR here */
-    for (nf_int j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
-        int n = (int)(nc - j0 < NR ? nc - j0 : NR);
-        if (!transB) {
-            const float *src = B + j0;
-            __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
-            for (nf_int p = 0; p < kc; p++) {
-                _mm512_store_ps(dst + p * NR, _mm512_maskz_loadu_ps(k0, src + p * ldb));
-                _mm512_store_ps(dst + p * NR + 16,
-                                _mm512_maskz_loadu_ps(k1, src + p * ldb + 16));
+    if (transB) {
+        /* op(B)[p][j] = B[j*ldb + p]: rows j of B become columns of the panel */
+        for (nf_int j0 = 0; j0 < nc; j0 += NR, dst += NR * kc)
+            nf_transpose_copy(dst, NR, B + j0 * ldb, ldb, nc - j0 < NR ? nc - j0 : NR, kc);
+        return;
+    }
+    /* op(B) = B: 8 rows of B at a time across every panel, so each row is read along its
+     * length while it is in L1. Panel by panel, each k step read 128 bytes of a row ldb
+     * apart, and a 1024-wide B's rows share L1 sets (40x1024x1024 NN, where the pack is a
+     * large part: 85 -> 95 GFLOP/s on one thread, 155 -> 174 on two; 256x1024x1024 +3%). */
+    for (nf_int p0 = 0; p0 < kc; p0 += 8) {
+        const nf_int p1 = p0 + 8 < kc ? p0 + 8 : kc;
+        float *d = dst;
+        for (nf_int j0 = 0; j0 < nc; j0 += NR, d += NR * kc) {
+            const int n = (int)(nc - j0 < NR ? nc - j0 : NR);
+            const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
+            for (nf_int p = p0; p < p1; p++) {
+                const float *src = B + p * ldb + j0;
+                _mm512_store_ps(d + p * NR, _mm512_maskz_loadu_ps(k0, src));
+                _mm512_store_ps(d + p * NR + 16, _mm512_maskz_loadu_ps(k1, src + 16));
             }
-        } else {
-            /* op(B)[p][j] = B[j*ldb + p]: rows j of B become columns of the panel */
-            nf_transpose_copy(dst, NR, B + j0 * ldb, ldb, n, kc);
         }
     }
 }
