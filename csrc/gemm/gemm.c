@@ -291,6 +291,18 @@ static void gemm_fallback(int tA, int tB, nf_int M, nf_int N, nf_int K, float al
             for (nf_int j = 0; j < N; j++) C[i * ldc + j] += bias[j];
 }
 
+/* Inside a parallel region (or outside one, as a team of one): this thread's share
+ * [*lo, *hi) of `units` runs of `unit` elements, cut at lim. */
+static void team_slice(nf_int units, nf_int unit, nf_int lim, nf_int *lo, nf_int *hi)
+{
+    nf_int t = 0, T = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num(), T = omp_get_num_threads();
+#endif
+    *lo = unit * (units * t / T);
+    *hi = min_i(unit * (units * (t + 1) / T), lim);
+}
+
 /* The narrow NT form (N <= 16) through the kernel set's dot-product kernel: each thread
  * takes a contiguous run of rows (pairs, which the kernel does together), then runs the
  * epilogue on them. */
@@ -305,11 +317,8 @@ static void gemm_nt_narrow(const nf_gemm_cfg *cfg, int nt, nf_int M, nf_int N, n
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
     {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num(), T = omp_get_num_threads();
-#endif
-        const nf_int r0 = 2 * (pairs * t / T), r1 = min_i(2 * (pairs * (t + 1) / T), M);
+        nf_int r0, r1;
+        team_slice(pairs, 2, M, &r0, &r1);
         if (r1 > r0) {
             cfg->nt_narrow(r1 - r0, N, K, alpha, A + r0 * lda, lda, B, ldb, beta,
                            C + r0 * ldc, ldc, bias);
@@ -332,11 +341,8 @@ static void gemm_short_m(const nf_gemm_cfg *cfg, int nt, int tA, nf_int M, nf_in
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
     {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num(), T = omp_get_num_threads();
-#endif
-        const nf_int c0 = cfg->nr * (tiles * t / T), c1 = min_i(cfg->nr * (tiles * (t + 1) / T), N);
+        nf_int c0, c1;
+        team_slice(tiles, cfg->nr, N, &c0, &c1);
         if (c1 > c0) {
             cfg->short_m(M, c1 - c0, K, alpha, A, rs_a, cs_a, B + c0, ldb, beta, C + c0, ldc,
                          bias ? bias + c0 : NULL);
@@ -401,10 +407,8 @@ static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
     {
-        const int t = omp_get_thread_num(), T = omp_get_num_threads();
-        const nf_int u0 = units * t / T, u1 = units * (t + 1) / T;
-        const nf_int lim = split_n ? N : M;
-        const nf_int s0 = u0 * unit, s1 = min_i(u1 * unit, lim);
+        nf_int s0, s1;
+        team_slice(units, unit, split_n ? N : M, &s0, &s1);
         if (s1 > s0) {
             const float *As = A, *Bs = B, *bs = bias;
             float *Cs = C;
