@@ -1,4 +1,6 @@
-/* gemm_avx512.c — AVX-512 micro-kernel (8×32 register tile), packers and colsum.
+/* gemm_avx512.c — AVX-512 micro-kernel (8×32 register tile, smaller bodies for edge tiles),
+ * packers, colsum, and two shapes the tile serves badly: few output rows (M <= 12, one 12×32
+ * tile down the whole K) and a narrow NT output (N <= 16, dot products along K).
  *
  * Compiled for AVX-512 with a per-file target pragma so the default build stays portable;
  * gemm.c only calls into here after __builtin_cpu_supports("avx512f") said yes.
@@ -24,7 +26,8 @@ static inline __mmask16 mask_hi(int n) { return n <= 16 ? 0 : mask_lo(n - 16); }
 /* The tile body for ROWS rows and VECS 16-column vectors (ROWS×VECS accumulators), each an
  * inline instantiation with constant sizes, so the accumulators live in registers. An edge
  * tile runs the smallest body that covers it: a 2-row remainder costs 2 rows of FMAs, not
- * 8, and a 16-wide one (784 = 24·32 + 16) one vector, not two. */
+ * 8, and a 16-wide one (784 = 24·32 + 16) one vector, not two. The 12-row body serves only
+ * nf_gemm_short_m_avx512 (24 accumulators, 27 of the 32 zmm registers). */
 static inline __attribute__((always_inline)) void
 ukr_body(const int ROWS, const int VECS, nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
          const float *b, nf_int rs_b, float *c, nf_int ldc, int m, int n, float alpha,
