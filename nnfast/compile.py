@@ -224,6 +224,13 @@ class _EagerStep:
         return f"<eager training step ({self.reason})>"
 
 
+def _saves_output(kind):
+    """The activation's backward can read its output instead of its input: those whose
+    kernels do, and ReLU, whose mask x <= 0 is relu(x) <= 0 for every x (NaN and -0.0
+    included)."""
+    return kind in _FA._SAVES_OUTPUT or kind == _FA._RELU
+
+
 class _Workspace:
     """The buffers of one batch size M and the C op table over them (nnfast._C.MlpPlan):
     each op's output, the gradient w.r.t. each op's input (from the first Linear on), the
@@ -235,15 +242,30 @@ class _Workspace:
         for k, op in enumerate(ops):
             code = op[0]
             n_out = op[2].data.shape[0] if code == _LINEAR else width
-            out = np.empty((m, n_out), np.float32)
-            dinp = np.empty((m, width), np.float32) if k > first else None
+            # A Linear and the activation after it run as one (the activation in the GEMM's
+            # epilogue, block by block), so they can share buffers, which saves a pass over
+            # memory each way: forward writes the activation over the Linear's output when
+            # its backward reads only that output; backward applies the activation's
+            # derivative to the Linear's dinp in place (the kernels allow out == inp and
+            # dinp == dout).
+            after_linear = code == _ACT and k > 0 and ops[k - 1][0] == _LINEAR
+            if after_linear and _saves_output(op[2]):
+                out = spec[k - 1][10]
+            else:
+                out = np.empty((m, n_out), np.float32)
+            if k > first and code == _LINEAR and ops[k - 1][0] == _ACT:
+                dinp = spec[k - 1][11]    # the activation's dinp: k - 1 > first
+            elif k > first:
+                dinp = np.empty((m, width), np.float32)
+            else:
+                dinp = None
             if code == _LINEAR:
                 w, b = op[2], op[3]
                 spec.append((code, 0, 0.0, 0, width, n_out, w.data,
                              None if b is None else b.data, op[4], op[5], out, dinp, None, 0,
                              0.0))
             elif code == _ACT:
-                spec.append((code, op[2], op[3], op[2] in _FA._SAVES_OUTPUT, width, n_out,
+                spec.append((code, op[2], op[3], _saves_output(op[2]), width, n_out,
                              None, None, None, None, out, dinp, None, 0, 0.0))
             else:
                 p = op[2]

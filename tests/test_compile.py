@@ -305,6 +305,26 @@ def test_dropout_first_and_last_and_p0():
     run_both(build, lambda p: optim.SGD(p, lr=0.1), nn.CrossEntropyLoss(), make_data(20, 5))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_activation_chains_match_eager(threads):
+    # A Linear and the activation right after it share their forward buffer when the
+    # activation's backward reads only its output (ReLU, Sigmoid, Tanh), and their backward
+    # buffer always; a second activation, one after a Dropout or one before the first Linear
+    # keeps its own. Sizes large enough for the 2-thread split of every GEMM.
+    def build():
+        return nn.Sequential(nn.ReLU(), nn.Linear(300, 256), nn.ReLU(), nn.Tanh(),
+                             nn.Linear(256, 130), nn.GELU(), nn.Sigmoid(), nn.Linear(130, 70),
+                             nn.Dropout(0.2), nn.ReLU(), nn.Linear(70, 40), nn.SiLU(),
+                             nn.Linear(40, 5))
+    old = nf.get_num_threads()
+    nf.set_num_threads(threads)
+    try:
+        run_both(build, lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
+                 make_data(300, 5, batches=(64, 33), nsteps=4))
+    finally:
+        nf.set_num_threads(old)
+
+
 def test_flatten_and_nested_sequential():
     def build():
         return nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(12, 8), nn.ReLU()),
