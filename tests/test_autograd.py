@@ -500,3 +500,57 @@ def test_non_contiguous_preset_grad_buf_still_receives_grad():
     _run(t, n, x)
     assert_close(n.weight.grad, t.weight.grad)
     assert_close(buf, t.weight.grad)
+
+
+# ============================================================= grad_sink and activations
+
+ACT_NAMES = ["relu", "gelu", "tanh", "sigmoid", "silu"]
+
+
+def _act_run(name, xn, xt, up_seed):
+    up = np.random.default_rng(up_seed).standard_normal(xt.shape).astype(F32)
+    getattr(F, name)(xn).backward(nf.tensor(up))
+    getattr(torch.nn.functional, name)(xt).backward(torch.from_numpy(up))
+
+
+@pytest.mark.parametrize("name", ACT_NAMES)
+def test_activation_writes_a_fresh_leaf_grad_in_place(name):
+    # An activation of a leaf writes the leaf's gradient straight into its storage: into a
+    # preset buffer (the optimizer's flat one) when there is one, then accumulating into it.
+    xn, xt = pair((5, 7), seed=30, low=-3, high=3)
+    buf = np.full((5, 7), np.nan, F32)
+    xn._grad_buf = buf
+    _act_run(name, xn, xt, 31)
+    assert xn.grad.data is buf
+    assert_close(xn.grad, xt.grad)
+    _act_run(name, xn, xt, 32)
+    assert xn.grad.data is buf
+    assert_close(xn.grad, xt.grad)
+    # after zero_grad(set_to_none) the stale values in the buffer are overwritten
+    xn.grad, xt.grad = None, None
+    _act_run(name, xn, xt, 33)
+    assert xn.grad.data is buf
+    assert_close(xn.grad, xt.grad)
+
+
+@pytest.mark.parametrize("name", ACT_NAMES)
+def test_activation_leaf_grad_with_other_uses_of_the_leaf(name):
+    # the leaf also feeds another node before and after the activation in tape order,
+    # and the activation's output is used twice
+    xn, xt = pair((4, 6), seed=34, low=-3, high=3)
+    fn, ft = getattr(F, name), getattr(torch.nn.functional, name)
+    yn = fn(xn)
+    yt = ft(xt)
+    (yn * xn + yn * 2.0 + xn * xn).sum().backward()
+    (yt * xt + yt * 2.0 + xt * xt).sum().backward()
+    assert_close(xn.grad, xt.grad)
+
+
+def test_activation_leaf_frozen_before_backward_gets_no_grad():
+    xn = nf.tensor(np.linspace(-2, 2, 12, dtype=F32).reshape(3, 4), requires_grad=True)
+    wn = nf.tensor(np.ones((3, 4), F32), requires_grad=True)
+    y = F.relu(xn) * wn
+    xn.requires_grad = False
+    y.sum().backward()
+    assert xn.grad is None
+    assert wn.grad is not None

@@ -169,6 +169,13 @@ def _elementwise(input, kind, who, a=0.0, inplace=False):
     def backward(g):
         if fast:
             g = _flat(g)
+            if x.requires_grad and x._node is None:
+                # a leaf with no gradient yet: write it into the leaf's own storage (as
+                # Linear does) rather than into a temporary the tape would then copy there
+                sink, acc = ag.grad_sink(x)
+                if sink is not None and not acc:
+                    _C.act_backward(kind, sink.reshape(-1), g, saved.reshape(-1), a)
+                    return (None,)
             dx = np.empty(saved.shape, np.float32)
             _C.act_backward(kind, dx.reshape(-1), g, saved.reshape(-1), a)
             return (dx,)
