@@ -157,6 +157,23 @@ REF_CASES = [
                                       groups=1)),
     ((1, 2, 5, 5), (2, 1, 1, 1), dict(stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
                                       groups=2)),
+    # stride 1 and OW == W: im2col copies each plane as one shifted run; rows cut by the
+    # height (OH < H, a kernel taller than the input, a plane with no valid row), dilation,
+    # one-column images
+    ((2, 3, 5, 4), (4, 3, 3, 3), dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1),
+                                      groups=1)),
+    ((2, 2, 6, 5), (3, 2, 3, 3), dict(stride=(1, 1), pads=(0, 0, 1, 1), dilation=(1, 1),
+                                      groups=1)),
+    ((1, 2, 7, 6), (3, 2, 3, 3), dict(stride=(1, 1), pads=(2, 2, 2, 2), dilation=(2, 2),
+                                      groups=1)),
+    ((2, 2, 4, 1), (3, 2, 3, 1), dict(stride=(1, 1), pads=(1, 1, 0, 0), dilation=(1, 1),
+                                      groups=1)),
+    ((2, 3, 3, 2), (2, 3, 5, 3), dict(stride=(1, 1), pads=(2, 2, 1, 1), dilation=(1, 1),
+                                      groups=1)),
+    ((2, 2, 1, 3), (2, 2, 3, 3), dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1),
+                                      groups=1)),
+    ((1, 4, 6, 5), (4, 2, 3, 5), dict(stride=(1, 1), pads=(0, 0, 2, 2), dilation=(2, 1),
+                                      groups=2)),
 ]
 
 
