@@ -125,6 +125,17 @@ static conv_plan fit_plan(const nf_conv2d_geom *g, int backward, nf_int ws_size)
  * [lo, hi) zero. One flat copy from the first valid element to the last (every source index
  * in between lies in the plane), then zeros over the columns it filled from a neighbouring
  * row: far fewer loop trips than a row at a time when rows are a few floats long. */
+/* For kernel row kh of a stride-1 plane: ih = oh + *ih0, valid for oh in [*r_lo, *r_hi). */
+static void shifted_rows(const nf_conv2d_geom *g, nf_int kh, nf_int *ih0, nf_int *r_lo,
+                         nf_int *r_hi)
+{
+    *ih0 = kh * g->dh - g->ph;
+    *r_lo = *ih0 >= 0 ? 0 : -*ih0;
+    *r_hi = g->H - *ih0;
+    if (*r_hi > g->OH) *r_hi = g->OH;
+    if (*r_lo > g->OH) *r_lo = g->OH;
+}
+
 static void im2col_plane_shifted(float *d, const float *src, nf_int OH, nf_int OW,
                                  nf_int r_lo, nf_int r_hi, nf_int lo, nf_int hi, nf_int shift)
 {
@@ -160,11 +171,8 @@ void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0,
                 if (hi > OW) hi = OW;
                 if (lo > hi) lo = hi;
                 if (shifted) {
-                    /* oh range whose ih = oh + ih0 lies in [0, H) */
-                    const nf_int ih0 = kh * g->dh - g->ph;
-                    nf_int r_lo = ih0 >= 0 ? 0 : -ih0, r_hi = H - ih0;
-                    if (r_hi > OH) r_hi = OH;
-                    if (r_lo > OH) r_lo = OH;
+                    nf_int ih0, r_lo, r_hi;
+                    shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
                     for (nf_int b = 0; b < nb; b++)
                         im2col_plane_shifted(dst + b * OHW, inp + ((n0 + b) * g->C + c) * H * W,
                                              OH, OW, r_lo, r_hi, lo, hi, ih0 * W + iw0);
@@ -230,11 +238,9 @@ void nf_col2im(float *dinp, float *col, const nf_conv2d_geom *g, nf_int n0, nf_i
                 nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
                 if (hi > OW) hi = OW;
                 if (lo > hi) lo = hi;
-                if (shifted) {   /* as in nf_im2col */
-                    const nf_int ih0 = kh * g->dh - g->ph;
-                    nf_int r_lo = ih0 >= 0 ? 0 : -ih0, r_hi = H - ih0;
-                    if (r_hi > OH) r_hi = OH;
-                    if (r_lo > OH) r_lo = OH;
+                if (shifted) {
+                    nf_int ih0, r_lo, r_hi;
+                    shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
                     for (nf_int b = 0; b < nb; b++)
                         col2im_plane_shifted(dinp + ((n0 + b) * g->C + c) * H * W,
                                              src + b * OHW, OW, r_lo, r_hi, lo, hi,
