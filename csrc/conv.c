@@ -118,13 +118,6 @@ static conv_plan fit_plan(const nf_conv2d_geom *g, int backward, nf_int ws_size)
 /* im2col / col2im over a chunk of samples                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-/* col[(c*KH + kh)*KW + kw, b*OH*OW + oh*OW + ow] = inp[n0+b, c, ih, iw] (0 outside), with
- * ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw; b < nb. col[C*KH*KW, nb*OH*OW]. */
-/* Stride 1 and OW == W ("same" width): one (c, kh, kw) plane of a sample is the input plane
- * shifted by a constant, dst[i] = src[i + shift], outside its rows [r_lo, r_hi) and columns
- * [lo, hi) zero. One flat copy from the first valid element to the last (every source index
- * in between lies in the plane), then zeros over the columns it filled from a neighbouring
- * row: far fewer loop trips than a row at a time when rows are a few floats long. */
 /* For kernel row kh of a stride-1 plane: ih = oh + *ih0, valid for oh in [*r_lo, *r_hi). */
 static void shifted_rows(const nf_conv2d_geom *g, nf_int kh, nf_int *ih0, nf_int *r_lo,
                          nf_int *r_hi)
@@ -136,6 +129,11 @@ static void shifted_rows(const nf_conv2d_geom *g, nf_int kh, nf_int *ih0, nf_int
     if (*r_lo > g->OH) *r_lo = g->OH;
 }
 
+/* Stride 1 and OW == W ("same" width): one (c, kh, kw) plane of a sample is the input plane
+ * shifted by a constant, dst[i] = src[i + shift], outside its rows [r_lo, r_hi) and columns
+ * [lo, hi) zero. One flat copy from the first valid element to the last (every source index
+ * in between lies in the plane), then zeros over the columns it filled from a neighbouring
+ * row: far fewer loop trips than a row at a time when rows are a few floats long. */
 static void im2col_plane_shifted(float *d, const float *src, nf_int OH, nf_int OW,
                                  nf_int r_lo, nf_int r_hi, nf_int lo, nf_int hi, nf_int shift)
 {
@@ -155,6 +153,8 @@ static void im2col_plane_shifted(float *d, const float *src, nf_int OH, nf_int O
     for (nf_int i = r_hi * OW; i < OH * OW; i++) d[i] = 0.0f;
 }
 
+/* col[(c*KH + kh)*KW + kw, b*OH*OW + oh*OW + ow] = inp[n0+b, c, ih, iw] (0 outside), with
+ * ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw; b < nb. col[C*KH*KW, nb*OH*OW]. */
 void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0, nf_int nb)
 {
     const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
