@@ -31,13 +31,32 @@ def gemm_set_isa(str isa):
 # argument to set up, a tenth of a whole 32x64x32 GEMM. _view makes the same checks that
 # `const float[:, ::1]` makes (C-contiguous float32 of the right rank; writable for outputs)
 # and raises the same errors (ValueError; TypeError for objects without a buffer).
+# An ndarray that passes those checks is read through NumPy's C API instead of exporting a
+# buffer (NumPy builds a format string and caches buffer info per export: ~0.15 us of a
+# 1.5 us 32x64x32 call). Its view then owns nothing (obj NULL) and PyBuffer_Release skips
+# it; the caller's argument keeps the array alive, and a held reference makes resize()
+# refuse, so the data cannot move while the GIL is released.
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
                              PyBUF_FORMAT, PyBUF_WRITABLE)
 from libc.string cimport memset
+cimport numpy as cnp
+cnp.import_array()
 
 
 cdef int _view(object o, Py_buffer *v, int ndim, bint writable, str who) except -1:
-    """Acquire o's buffer into v as a C-contiguous float32 array of rank ndim, or raise."""
+    """Acquire o's buffer into v as a C-contiguous float32 array of rank ndim, or raise.
+    v arrives zeroed (_clear); the ndarray path leaves its obj NULL."""
+    cdef cnp.ndarray a
+    if cnp.PyArray_Check(o):
+        a = <cnp.ndarray>o
+        if (cnp.PyArray_NDIM(a) == ndim and cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
+                and cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_IS_C_CONTIGUOUS(a)
+                and (not writable or cnp.PyArray_ISWRITEABLE(a))):
+            v.buf = cnp.PyArray_DATA(a)
+            v.ndim = ndim
+            v.itemsize = 4
+            v.shape = <Py_ssize_t *>cnp.PyArray_DIMS(a)
+            return 0
     PyObject_GetBuffer(o, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0))
     cdef const char *f = v.format
     if f[0] in b"=<@":  # native little-endian float32 may carry a byte-order prefix

@@ -124,6 +124,41 @@ def test_sgemm_rejects_readonly_output():
     assert (Cm == 7.0).all()
 
 
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("bad", ["swapped", "float64", "strided", "rank3", "list"])
+@pytest.mark.parametrize("slot", ["A", "B", "C"])
+def test_sgemm_operand_intake_rejects(bad, slot):
+    """ndarrays are read through NumPy's C API, anything else through the buffer protocol;
+    both refuse what the kernel cannot read, and C is left untouched."""
+    ops = {"A": np.ones((3, 4), np.float32), "B": np.ones((4, 5), np.float32),
+           "C": np.full((3, 5), 7.0, np.float32)}
+    good = ops[slot]
+    ops[slot] = {"swapped": lambda: good.astype(">f4"), "float64": lambda: good.astype(np.float64),
+                 "strided": lambda: np.repeat(good, 2, axis=1)[:, ::2],
+                 "rank3": lambda: good[..., None], "list": lambda: good.tolist()}[bad]()
+    with pytest.raises(TypeError if bad == "list" else ValueError):
+        C.sgemm(False, False, 1.0, ops["A"], ops["B"], 0.0, ops["C"])
+    if slot != "C":
+        assert (ops["C"] == 7.0).all()
+
+
+def test_sgemm_operand_intake_accepts_views_and_buffers():
+    """Read-only inputs, ndarray subclasses, offset views and non-NumPy buffers (memoryview)
+    all give the float64 product."""
+    rng = np.random.default_rng(5)
+    A = opnd(rng, (6, 4))[1:4]  # offset C-contiguous view
+    B = opnd(rng, (4, 5))
+    B.setflags(write=False)
+    want = A.astype(np.float64) @ B.astype(np.float64)
+    for a, b in [(A, B), (A.view(_Sub), B), (memoryview(A), memoryview(B))]:
+        Cm = np.full((3, 5), np.nan, np.float32)
+        C.sgemm(False, False, 1.0, a, b, 0.0, Cm.view(_Sub) if a is not A else Cm)
+        np.testing.assert_allclose(Cm, want, rtol=1e-5, atol=1e-5)
+
+
 def test_isa_selection():
     assert C.gemm_set_isa("auto")
     best = C.gemm_isa()
