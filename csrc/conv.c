@@ -23,8 +23,10 @@
  * thread and the GEMM threads itself. Weight/bias gradients get one partial per thread in the
  * workspace, summed at the end (fixed order: the result does not depend on the schedule).
  */
+#include <stdint.h>
 #include <string.h>
 #include "nnfast.h"
+#include "nf_simd.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -130,54 +132,75 @@ static void shifted_rows(const nf_conv2d_geom *g, nf_int kh, nf_int *ih0, nf_int
 }
 
 /* Stride 1 and OW == W ("same" width): one (c, kh, kw) plane of a sample is the input plane
- * shifted by a constant, dst[i] = src[i + shift], outside its rows [r_lo, r_hi) and columns
- * [lo, hi) zero. One flat copy from the first valid element to the last (every source index
- * in between lies in the plane), then zeros over the columns it filled from a neighbouring
- * row: far fewer loop trips than a row at a time when rows are a few floats long. */
-static void im2col_plane_shifted(float *d, const float *src, nf_int OH, nf_int OW,
-                                 nf_int r_lo, nf_int r_hi, nf_int lo, nf_int hi, nf_int shift)
+ * shifted by a constant, dst[i] = src[i + shift] inside its rows [r_lo, r_hi) and columns
+ * [lo, hi), zero elsewhere. Across the valid rows that is one select per element against the
+ * plane's column pattern, keep[j] = (j % W in [lo, hi)), held for `run` elements (whole rows):
+ * a masked vector copy with no per-row loop trips (8x8 planes: rows of 8 floats, each with a
+ * zero on one side). src[i + shift] is only read where keep is set, where it lies in the
+ * plane. */
+static inline void im2col_plane_shifted(float *restrict d, const float *restrict src,
+                                        nf_int OHW, nf_int W, nf_int r_lo, nf_int r_hi,
+                                        const int32_t *restrict keep, nf_int run, nf_int shift)
 {
-    if (r_lo >= r_hi || lo >= hi) {
-        for (nf_int i = 0; i < OH * OW; i++) d[i] = 0.0f;
-        return;
+    for (nf_int i = 0; i < r_lo * W; i++) d[i] = 0.0f;
+    for (nf_int i0 = r_lo * W; i0 < r_hi * W; i0 += run) {
+        const nf_int n = r_hi * W - i0 < run ? r_hi * W - i0 : run;
+        for (nf_int j = 0; j < n; j++) d[i0 + j] = keep[j] ? src[i0 + j + shift] : 0.0f;
     }
-    for (nf_int i = 0; i < r_lo * OW; i++) d[i] = 0.0f;
-    const nf_int i0 = r_lo * OW + lo, i1 = (r_hi - 1) * OW + hi;
-    const float *s = src + (i0 + shift);   /* >= src: the first valid source element */
-    for (nf_int i = 0; i < i1 - i0; i++) d[i0 + i] = s[i];
-    for (nf_int oh = r_lo; oh < r_hi; oh++) {
-        float *row = d + oh * OW;
-        for (nf_int ow = 0; ow < lo; ow++) row[ow] = 0.0f;
-        for (nf_int ow = hi; ow < OW; ow++) row[ow] = 0.0f;
-    }
-    for (nf_int i = r_hi * OW; i < OH * OW; i++) d[i] = 0.0f;
+    for (nf_int i = r_hi * W > r_lo * W ? r_hi * W : r_lo * W; i < OHW; i++) d[i] = 0.0f;
+}
+
+/* keep[j] = (j % W in [lo, hi)) for j < run (a multiple of W): the column pattern of the
+ * shifted planes above, for kernel column kw. */
+static void column_keep(int32_t *keep, nf_int run, nf_int W, nf_int lo, nf_int hi)
+{
+    for (nf_int j0 = 0; j0 < run; j0 += W)
+        for (nf_int ow = 0; ow < W; ow++) keep[j0 + ow] = ow >= lo && ow < hi;
+}
+
+/* Longest column pattern kept (on the stack): whole rows of up to this many floats. Planes
+ * with wider rows take the row-by-row path, where loop trips are cheap next to the row. */
+#define KEEP_MAX 1024
+
+/* For shifted planes of width W: how many elements of pattern to hold, whole rows; 0 if a
+ * row is wider than KEEP_MAX. */
+static nf_int keep_run(nf_int W, nf_int OHW)
+{
+    if (W <= 0 || W > KEEP_MAX) return 0;
+    const nf_int run = KEEP_MAX / W * W;
+    return run < OHW ? run : OHW;
 }
 
 /* col[(c*KH + kh)*KW + kw, b*OH*OW + oh*OW + ow] = inp[n0+b, c, ih, iw] (0 outside), with
  * ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw; b < nb. col[C*KH*KW, nb*OH*OW]. */
-void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0, nf_int nb)
+NF_CLONES void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0, nf_int nb)
 {
     const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
     const nf_int ld = nb * OHW;
-    const int shifted = g->sh == 1 && g->sw == 1 && OW == W;
-    for (nf_int c = 0; c < g->C; c++)
-        for (nf_int kh = 0; kh < g->KH; kh++)
-            for (nf_int kw = 0; kw < g->KW; kw++) {
-                float *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;
-                const nf_int iw0 = kw * g->dw - g->pw;
-                /* ow range whose iw = ow*sw + iw0 lies in [0, W) */
-                nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
-                nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
-                if (hi > OW) hi = OW;
-                if (lo > hi) lo = hi;
-                if (shifted) {
-                    nf_int ih0, r_lo, r_hi;
-                    shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
+    const nf_int run = g->sh == 1 && g->sw == 1 && OW == W ? keep_run(W, OHW) : 0;
+    int32_t keep[run > 0 ? run : 1];
+    for (nf_int kh = 0; kh < g->KH; kh++)
+        for (nf_int kw = 0; kw < g->KW; kw++) {
+            const nf_int iw0 = kw * g->dw - g->pw;
+            /* ow range whose iw = ow*sw + iw0 lies in [0, W) */
+            nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
+            nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
+            if (hi > OW) hi = OW;
+            if (lo > hi) lo = hi;
+            if (run > 0) {
+                nf_int ih0, r_lo, r_hi;
+                shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
+                column_keep(keep, run, W, lo, hi);
+                for (nf_int c = 0; c < g->C; c++) {
+                    float *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;
                     for (nf_int b = 0; b < nb; b++)
                         im2col_plane_shifted(dst + b * OHW, inp + ((n0 + b) * g->C + c) * H * W,
-                                             OH, OW, r_lo, r_hi, lo, hi, ih0 * W + iw0);
-                    continue;
+                                             OHW, W, r_lo, r_hi, keep, run, ih0 * W + iw0);
                 }
+                continue;
+            }
+            for (nf_int c = 0; c < g->C; c++) {
+                float *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;
                 for (nf_int b = 0; b < nb; b++) {
                     const float *src = inp + ((n0 + b) * g->C + c) * H * W;
                     for (nf_int oh = 0; oh < OH; oh++) {
@@ -200,53 +223,53 @@ void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0,
                     }
                 }
             }
+        }
 }
 
 /* The adjoint of im2col_plane_shifted: dst[i + shift] += s[i] over the valid rows and
- * columns. The columns that read padding are zeroed in s first (s is scratch), so that one
- * flat run can add the rest: adding +0.0 leaves every value but -0.0 unchanged. */
-static void col2im_plane_shifted(float *dst, float *s, nf_int OW, nf_int r_lo, nf_int r_hi,
-                                 nf_int lo, nf_int hi, nf_int shift)
+ * columns, a masked vector add against the same column pattern. */
+static inline void col2im_plane_shifted(float *restrict dst, const float *restrict s,
+                                        nf_int W, nf_int r_lo, nf_int r_hi,
+                                        const int32_t *restrict keep, nf_int run, nf_int shift)
 {
-    if (r_lo >= r_hi || lo >= hi)
-        return;
-    for (nf_int oh = r_lo; oh < r_hi; oh++) {
-        float *row = s + oh * OW;
-        for (nf_int ow = 0; ow < lo; ow++) row[ow] = 0.0f;
-        for (nf_int ow = hi; ow < OW; ow++) row[ow] = 0.0f;
+    for (nf_int i0 = r_lo * W; i0 < r_hi * W; i0 += run) {
+        const nf_int n = r_hi * W - i0 < run ? r_hi * W - i0 : run;
+        for (nf_int j = 0; j < n; j++)
+            if (keep[j]) dst[i0 + j + shift] += s[i0 + j];
     }
-    const nf_int i0 = r_lo * OW + lo, i1 = (r_hi - 1) * OW + hi;
-    float *d = dst + (i0 + shift);   /* >= dst: the first valid element */
-    for (nf_int i = 0; i < i1 - i0; i++) d[i] += s[i0 + i];
 }
 
 /* The adjoint of nf_im2col: dinp[n0+b, c, ih, iw] += col[...] over every (kh, kw, oh, ow)
- * that read it. dinp[N, C, H, W] (only samples n0..n0+nb-1 touched), col as nf_im2col.
- * col is scratch: the entries that read padding may be zeroed, and a -0.0 in dinp may come
- * out as +0.0 (the caller zeroes dinp first). */
-void nf_col2im(float *dinp, float *col, const nf_conv2d_geom *g, nf_int n0, nf_int nb)
+ * that read it. dinp[N, C, H, W] (only samples n0..n0+nb-1 touched), col as nf_im2col. */
+NF_CLONES void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g, nf_int n0,
+                          nf_int nb)
 {
     const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
     const nf_int ld = nb * OHW;
-    const int shifted = g->sh == 1 && g->sw == 1 && OW == W;
-    for (nf_int c = 0; c < g->C; c++)
-        for (nf_int kh = 0; kh < g->KH; kh++)
-            for (nf_int kw = 0; kw < g->KW; kw++) {
-                float *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;
-                const nf_int iw0 = kw * g->dw - g->pw;
-                nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
-                nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
-                if (hi > OW) hi = OW;
-                if (lo > hi) lo = hi;
-                if (shifted) {
-                    nf_int ih0, r_lo, r_hi;
-                    shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
+    const nf_int run = g->sh == 1 && g->sw == 1 && OW == W ? keep_run(W, OHW) : 0;
+    int32_t keep[run > 0 ? run : 1];
+    for (nf_int kh = 0; kh < g->KH; kh++)
+        for (nf_int kw = 0; kw < g->KW; kw++) {
+            const nf_int iw0 = kw * g->dw - g->pw;
+            nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
+            nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
+            if (hi > OW) hi = OW;
+            if (lo > hi) lo = hi;
+            if (run > 0) {
+                nf_int ih0, r_lo, r_hi;
+                shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
+                column_keep(keep, run, W, lo, hi);
+                for (nf_int c = 0; c < g->C; c++) {
+                    const float *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;
                     for (nf_int b = 0; b < nb; b++)
                         col2im_plane_shifted(dinp + ((n0 + b) * g->C + c) * H * W,
-                                             src + b * OHW, OW, r_lo, r_hi, lo, hi,
+                                             src + b * OHW, W, r_lo, r_hi, keep, run,
                                              ih0 * W + iw0);
-                    continue;
                 }
+                continue;
+            }
+            for (nf_int c = 0; c < g->C; c++) {
+                const float *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;
                 for (nf_int b = 0; b < nb; b++) {
                     float *dst = dinp + ((n0 + b) * g->C + c) * H * W;
                     for (nf_int oh = 0; oh < OH; oh++) {
@@ -261,6 +284,7 @@ void nf_col2im(float *dinp, float *col, const nf_conv2d_geom *g, nf_int n0, nf_i
                     }
                 }
             }
+        }
 }
 
 /* ---------------------------------------------------------------------------------------- */

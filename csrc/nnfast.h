@@ -398,7 +398,7 @@ void nf_conv2d_backward_ref(float *dinp, float *dweight, float *dbias, const flo
 /* Column matrix of samples n0 .. n0+nb-1: col[C*KH*KW, nb*OH*OW], and its adjoint (adds
  * into dinp[N, C, H, W]). */
 void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0, nf_int nb);
-void nf_col2im(float *dinp, float *col, const nf_conv2d_geom *g, nf_int n0, nf_int nb);
+void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g, nf_int n0, nf_int nb);
 
 /* Pooling over planes inp[P, H, W] (P = N*C) with PyTorch's CPU rules (see pool.c); output
  * sizes come from the caller. Backward kernels overwrite dinp[P, H, W]. */

@@ -174,6 +174,15 @@ REF_CASES = [
                                       groups=1)),
     ((1, 4, 6, 5), (4, 2, 3, 5), dict(stride=(1, 1), pads=(0, 0, 2, 2), dilation=(2, 1),
                                       groups=2)),
+    # planes longer than the column pattern im2col keeps (1024 floats): runs of 25 rows of
+    # 40, the first starting at row 1 (top padding) or 2 (dilation); then rows wider than
+    # the pattern (1030), which take the row-by-row path
+    ((1, 2, 40, 40), (3, 2, 3, 3), dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1),
+                                        groups=1)),
+    ((1, 1, 37, 40), (2, 1, 3, 3), dict(stride=(1, 1), pads=(2, 2, 2, 2), dilation=(2, 2),
+                                        groups=1)),
+    ((1, 1, 3, 1030), (2, 1, 3, 3), dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1),
+                                         groups=1)),
 ]
 
 
