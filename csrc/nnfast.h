@@ -12,6 +12,7 @@
 #ifndef NNFAST_H
 #define NNFAST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -27,6 +28,8 @@ typedef int64_t nf_int; /* sizes and element counts */
 void nf_set_num_threads(int n);          /* n >= 1; no-op without OpenMP */
 int nf_get_num_threads(void);
 int nf_has_openmp(void);
+/* glibc only: keep up to keep_bytes of freed heap for reuse (see runtime.c); 0 or -1. */
+int nf_malloc_keep(size_t keep_bytes);
 /* 1 if the running CPU (and OS) support the feature: "sse2", "avx2", "fma", "avx512f". */
 int nf_cpu_has(const char *feature);
 /* Peak-FLOP probe for bench/ (see runtime.c): every thread of the OpenMP team runs `iters`

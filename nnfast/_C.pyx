@@ -14,6 +14,7 @@ cdef extern from "nnfast.h":
     void nf_set_num_threads(int n) nogil
     int nf_get_num_threads() nogil
     int nf_has_openmp() nogil
+    int nf_malloc_keep(size_t keep_bytes) nogil
     int nf_cpu_has(const char *feature) nogil
     double nf_fma_peak(float *sink, nf_int iters) nogil
 
@@ -37,6 +38,11 @@ def set_num_threads(int n):
 
 def get_num_threads():
     return nf_get_num_threads()
+
+
+def malloc_keep(size_t keep_bytes):
+    """Keep up to keep_bytes of freed heap for reuse (glibc); False where not supported."""
+    return nf_malloc_keep(keep_bytes) == 0
 
 
 def has_openmp():

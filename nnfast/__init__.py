@@ -23,6 +23,14 @@ if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "10000"
 
 from . import _C  # noqa: E402
+
+# Freed step temporaries stay on the heap for the next step instead of going back to the OS
+# and being faulted in again (csrc/runtime.c: an eager LSTM step 2.9 -> 1.4 ms). The cost:
+# up to 64 MiB of freed memory kept by the process. Not when the user tuned malloc.
+if (not any(k in _os.environ for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
+                                         "MALLOC_TOP_PAD_"))
+        and "glibc.malloc" not in _os.environ.get("GLIBC_TUNABLES", "")):
+    _C.malloc_keep(64 << 20)
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DTypeError, ShapeError
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state

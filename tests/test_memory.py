@@ -1,9 +1,13 @@
 """Memory: a 100-epoch digits run does not grow, and training allocates little beyond what it
 must hold (parameters, gradients, optimizer state, one batch of activations)."""
 import os
+import platform
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
+import pytest
 
 import nnfast as nf
 from nnfast import nn, optim
@@ -96,3 +100,34 @@ def test_contiguous_span_detection_does_not_leak():
     finally:
         tracemalloc.stop()
     assert grown < 16 * 1024, grown
+
+
+_FAULTS = """
+import resource, numpy as np, nnfast
+def step():   # three 1 MiB temporaries, touched, then freed: a small step's churn
+    bufs = [np.ones(1 << 18, np.float32) for _ in range(3)]
+    return sum(float(b[-1]) for b in bufs)
+step(); step()
+f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="the malloc tuning is glibc's")
+def test_import_keeps_freed_temporaries_unless_the_user_tuned_malloc():
+    """Step temporaries freed at the end of a step are reused by the next one instead of
+    being returned to the OS and faulted in again (768 page faults per step here with
+    glibc's own trimming); a malloc setting of the user's own is left alone."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(nf.__file__)))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+
+    def faults(**extra):
+        out = subprocess.run([sys.executable, "-c", _FAULTS], env=dict(env, **extra),
+                             capture_output=True, text=True, check=True, cwd=root)
+        return int(out.stdout.strip())
+    assert faults() < 200                                      # 20 steps
+    assert faults(MALLOC_TRIM_THRESHOLD_="0") > 5000          # trimmed every step
