@@ -5,8 +5,18 @@
 """
 import numbers as _numbers
 import os as _os
+import sys as _sys
 
-import numpy as _np
+# NumPy's OpenBLAS keeps its threads spinning for 2^28 cycles (~70 ms) after each threaded
+# call; on a small machine they take the cores nnfast's threads need next. A 784-256-128-10
+# compiled step on 2 threads, with one 256x256 float64 matmul between steps: 5.0 ms, against
+# 0.8-1.2 ms with a 2^16-cycle spin (0.8 ms without the matmul); the matmul itself 0.5-0.7
+# ms either way. OpenBLAS reads the setting once, when NumPy loads it: this takes effect
+# only when nnfast is imported before NumPy, and never over the user's own setting.
+if "numpy" not in _sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in _os.environ:
+    _os.environ["OPENBLAS_THREAD_TIMEOUT"] = "16"
+
+import numpy as _np  # noqa: E402
 
 # OpenMP threads that wait for work spin for ~300K iterations by default (libgomp) before
 # they sleep. On a small machine shared with other processes a spinning worker takes the
@@ -147,8 +157,16 @@ def randint(low, high=None, size=None, dtype=None, generator=None):
 
 
 def set_num_threads(n):
-    """Threads used by nnfast's kernels (OpenMP); also settable with OMP_NUM_THREADS."""
+    """Threads used by nnfast's kernels (OpenMP); also settable with OMP_NUM_THREADS.
+
+    A process forked from this one starts on one thread: GCC's OpenMP runtime does not
+    survive fork, and a child that opens a team of threads after its parent has used one
+    hangs. Start children with the "spawn" method to give them threads of their own."""
     _C.set_num_threads(int(n))
+
+
+# (see set_num_threads) multiprocessing's default start method on Linux is fork
+_os.register_at_fork(after_in_child=lambda: _C.set_num_threads(1))
 
 
 def get_num_threads():
