@@ -131,6 +131,17 @@ static void shifted_rows(const nf_conv2d_geom *g, nf_int kh, nf_int *ih0, nf_int
     if (*r_lo > g->OH) *r_lo = g->OH;
 }
 
+/* For kernel column kw: iw = ow*sw + *iw0, inside [0, W) for ow in [*lo, *hi). */
+static void tap_columns(const nf_conv2d_geom *g, nf_int kw, nf_int *iw0, nf_int *lo,
+                        nf_int *hi)
+{
+    *iw0 = kw * g->dw - g->pw;
+    *lo = *iw0 >= 0 ? 0 : cdiv(-*iw0, g->sw);
+    *hi = g->W - *iw0 > 0 ? cdiv(g->W - *iw0, g->sw) : 0;
+    if (*hi > g->OW) *hi = g->OW;
+    if (*lo > *hi) *lo = *hi;
+}
+
 /* Stride 1 and OW == W ("same" width): one (c, kh, kw) plane of a sample is the input plane
  * shifted by a constant, dst[i] = src[i + shift] inside its rows [r_lo, r_hi) and columns
  * [lo, hi), zero elsewhere. Across the valid rows that is one select per element against the
@@ -181,12 +192,8 @@ NF_CLONES void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, 
     int32_t keep[run > 0 ? run : 1];
     for (nf_int kh = 0; kh < g->KH; kh++)
         for (nf_int kw = 0; kw < g->KW; kw++) {
-            const nf_int iw0 = kw * g->dw - g->pw;
-            /* ow range whose iw = ow*sw + iw0 lies in [0, W) */
-            nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
-            nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
-            if (hi > OW) hi = OW;
-            if (lo > hi) lo = hi;
+            nf_int iw0, lo, hi;
+            tap_columns(g, kw, &iw0, &lo, &hi);
             if (run > 0) {
                 nf_int ih0, r_lo, r_hi;
                 shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
@@ -250,11 +257,8 @@ NF_CLONES void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g,
     int32_t keep[run > 0 ? run : 1];
     for (nf_int kh = 0; kh < g->KH; kh++)
         for (nf_int kw = 0; kw < g->KW; kw++) {
-            const nf_int iw0 = kw * g->dw - g->pw;
-            nf_int lo = iw0 >= 0 ? 0 : cdiv(-iw0, g->sw);
-            nf_int hi = W - iw0 > 0 ? cdiv(W - iw0, g->sw) : 0;
-            if (hi > OW) hi = OW;
-            if (lo > hi) lo = hi;
+            nf_int iw0, lo, hi;
+            tap_columns(g, kw, &iw0, &lo, &hi);
             if (run > 0) {
                 nf_int ih0, r_lo, r_hi;
                 shifted_rows(g, kh, &ih0, &r_lo, &r_hi);
