@@ -52,8 +52,9 @@ int nf_malloc_keep(size_t keep_bytes)
 {
 #if defined(__GLIBC__)
     if (keep_bytes > (size_t)1 << 30) keep_bytes = (size_t)1 << 30;
-    return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, (int)keep_bytes) == 1
-               ? 0 : -1;
+    const int ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 &&
+                   mallopt(M_TRIM_THRESHOLD, (int)keep_bytes) == 1;
+    return ok ? 0 : -1;
 #else
     (void)keep_bytes;
     return -1;

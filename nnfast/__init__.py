@@ -41,6 +41,7 @@ if (not any(k in _os.environ for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_TH
                                          "MALLOC_TOP_PAD_"))
         and "glibc.malloc" not in _os.environ.get("GLIBC_TUNABLES", "")):
     _C.malloc_keep(64 << 20)
+
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DTypeError, ShapeError
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
