@@ -184,7 +184,8 @@ static nf_int keep_run(nf_int W, nf_int OHW)
 
 /* col[(c*KH + kh)*KW + kw, b*OH*OW + oh*OW + ow] = inp[n0+b, c, ih, iw] (0 outside), with
  * ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw; b < nb. col[C*KH*KW, nb*OH*OW]. */
-NF_CLONES void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0, nf_int nb)
+NF_CLONES void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0,
+                         nf_int nb)
 {
     const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
     const nf_int ld = nb * OHW;
