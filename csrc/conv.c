@@ -173,11 +173,13 @@ static void column_keep(int32_t *keep, nf_int run, nf_int W, nf_int lo, nf_int h
  * with wider rows take the row-by-row path, where loop trips are cheap next to the row. */
 #define KEEP_MAX 1024
 
-/* For shifted planes of width W: how many elements of pattern to hold, whole rows; 0 if a
- * row is wider than KEEP_MAX. */
-static nf_int keep_run(nf_int W, nf_int OHW)
+/* How many elements of column pattern the shifted-plane path holds (whole rows), or 0 when
+ * the planes are not shifted copies (stride > 1, OW != W) or a row is wider than KEEP_MAX:
+ * then im2col/col2im go row by row. */
+static nf_int keep_run(const nf_conv2d_geom *g)
 {
-    if (W <= 0 || W > KEEP_MAX) return 0;
+    const nf_int W = g->W, OHW = g->OH * g->OW;
+    if (g->sh != 1 || g->sw != 1 || g->OW != W || W <= 0 || W > KEEP_MAX) return 0;
     const nf_int run = KEEP_MAX / W * W;
     return run < OHW ? run : OHW;
 }
@@ -189,7 +191,7 @@ NF_CLONES void nf_im2col(float *col, const float *inp, const nf_conv2d_geom *g, 
 {
     const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
     const nf_int ld = nb * OHW;
-    const nf_int run = g->sh == 1 && g->sw == 1 && OW == W ? keep_run(W, OHW) : 0;
+    const nf_int run = keep_run(g);
     int32_t keep[run > 0 ? run : 1];
     for (nf_int kh = 0; kh < g->KH; kh++)
         for (nf_int kw = 0; kw < g->KW; kw++) {
@@ -254,7 +256,7 @@ NF_CLONES void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g,
 {
     const nf_int H = g->H, W = g->W, OH = g->OH, OW = g->OW, OHW = OH * OW;
     const nf_int ld = nb * OHW;
-    const nf_int run = g->sh == 1 && g->sw == 1 && OW == W ? keep_run(W, OHW) : 0;
+    const nf_int run = keep_run(g);
     int32_t keep[run > 0 ? run : 1];
     for (nf_int kh = 0; kh < g->KH; kh++)
         for (nf_int kw = 0; kw < g->KW; kw++) {
