@@ -48,7 +48,7 @@ def prepare(framework, variant, case, threads):
         f = getattr(nf.nn.functional, case["name"])
         tx = nf.tensor(x, requires_grad=True)
         tg = nf.tensor(g)
-        arr = lambda t: t.data  # noqa: E731
+        arr = lambda t: t.detach().numpy()  # noqa: E731
     last = {}
 
     def fn():

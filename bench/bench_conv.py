@@ -77,7 +77,7 @@ def prepare(framework, variant, case, threads):
         out["y"] = y
 
     fn()
-    arr = (lambda t: t.detach().numpy()) if framework == "torch" else (lambda t: t.data)
+    arr = (lambda t: t.detach().numpy()) if framework == "torch" else (lambda t: t.detach().numpy())
     checks = {"y": arr(out["y"]).copy(), "dx": arr(tx.grad).copy(),
               "dw": arr(conv.weight.grad).copy(), "db": arr(conv.bias.grad).copy()}
     return fn, checks, {}

@@ -66,7 +66,7 @@ def prepare(framework, variant, case, threads):
         m = nf.nn.LSTM(I, H)
         m.load_state_dict(sd)
         tx, tG, tGh = nf.tensor(x), nf.tensor(G), nf.tensor(Gh)
-        arr = lambda t: t.data  # noqa: E731
+        arr = lambda t: t.detach().numpy()  # noqa: E731
     last = {}
 
     def fn():

@@ -66,7 +66,7 @@ def prepare(framework, variant, case, threads):
         p = nf.nn.Parameter(nf.tensor(p0))
         p.grad = nf.tensor(g)   # set before the optimizer: it moves into the flat grad buffer
         opt = getattr(nf.optim, case["opt"])([p], **kw)
-        params = lambda: p.data  # noqa: E731
+        params = lambda: p.detach().numpy()  # noqa: E731
     for _ in range(CHECK_STEPS):
         opt.step()
     return opt.step, {"params": params().copy()}, {}

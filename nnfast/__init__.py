@@ -3,7 +3,7 @@
     import nnfast as nf
     from nnfast import nn, optim
 """
-import numbers as _numbers
+import builtins as _builtins
 import os as _os
 import sys as _sys
 
@@ -42,119 +42,27 @@ if (not any(k in _os.environ for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_TH
         and "glibc.malloc" not in _os.environ.get("GLIBC_TUNABLES", "")):
     _C.malloc_keep(64 << 20)
 
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .errors import DTypeError, ShapeError
-from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
-from .tensor import (Tensor, bool_, cat, double, float, float32, float64, int32, int64,  # noqa: A004
-                     long, stack, where)
-from .tensor import abs, exp, log, matmul, max, mean, min, sqrt, sum  # noqa: A004,F401
-from .tensor import pow, reshape, transpose, flatten, permute, unsqueeze, squeeze, clamp  # noqa: F401
+from . import autograd  # noqa: E402
+from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: E402
+                       set_grad_enabled, is_inference_mode_enabled)
+from .errors import DTypeError, ShapeError  # noqa: E402
+from .random import get_rng_state, initial_seed, manual_seed, set_rng_state  # noqa: E402
+from .device import device  # noqa: E402
+from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float64,  # noqa: A004,E402
+                     bfloat16, half, int, int8, int16, int32, int64, long, short, uint8,
+                     complex64, cfloat, get_default_dtype, set_default_dtype)
+bool = bool_   # noqa: A001 - torch.bool
+from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
+from ._ops.arith import clamp  # noqa: E402,F401
+from ._ops.reduce import argmax, argmin, max, mean, min, sum  # noqa: A004,E402,F401
+from ._ops.shape import (cat, flatten, permute, reshape, squeeze, stack, transpose,  # noqa
+                         unsqueeze)
+from ._ops.creation import (arange, as_tensor, empty, from_numpy, full, ones,  # noqa: E402
+                            ones_like, rand, randint, randn, tensor, zeros, zeros_like)
+from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
+from . import cuda, backends, accelerator  # noqa: E402,F401
 
 __version__ = "0.1.0"
-
-
-def tensor(data, dtype=None, requires_grad=False):
-    """A new tensor holding a copy of data.
-
-    Like torch.tensor: NumPy arrays and scalars keep their dtype, Python floats become
-    float32, Python ints int64, bools bool."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is not None:
-        arr = _np.array(data, dtype=dtype, copy=True)
-    elif isinstance(data, (_np.ndarray, _np.generic)):
-        arr = _np.array(data, copy=True)   # NumPy arrays and scalars keep their dtype
-    else:
-        arr = _np.array(data)
-        if arr.dtype == _np.float64:
-            arr = arr.astype(_np.float32)
-        elif arr.dtype.kind in "iu":
-            arr = arr.astype(_np.int64)
-    return Tensor._make(arr, requires_grad)
-
-
-def from_numpy(array):
-    """A tensor sharing memory with a NumPy array (no copy), as torch.from_numpy."""
-    if not isinstance(array, _np.ndarray):
-        raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
-    return Tensor._make(array)
-
-
-def as_tensor(data, dtype=None):
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
-        return data
-    if isinstance(data, _np.ndarray) and (dtype is None or data.dtype == dtype):
-        return Tensor._make(data)
-    return tensor(data, dtype=dtype)
-
-
-def _factory(fill):
-    def make(*size, dtype=None, requires_grad=False):
-        if len(size) == 1 and isinstance(size[0], (tuple, list)):
-            size = tuple(size[0])
-        return Tensor._make(fill(size, _np.dtype(dtype or _np.float32)), requires_grad)
-    return make
-
-
-zeros = _factory(lambda s, d: _np.zeros(s, d))
-ones = _factory(lambda s, d: _np.ones(s, d))
-empty = _factory(lambda s, d: _np.empty(s, d))
-
-
-def full(size, fill_value, dtype=None, requires_grad=False):
-    """As torch.full: without dtype, a bool fill gives bool, an int int64, a float float32."""
-    if dtype is None:
-        if isinstance(fill_value, (bool, _np.bool_)):
-            dtype = _np.bool_
-        elif isinstance(fill_value, _numbers.Integral):
-            dtype = _np.int64
-        else:
-            dtype = _np.float32
-    return Tensor._make(_np.full(size, fill_value, _np.dtype(dtype)), requires_grad)
-
-
-def zeros_like(t, dtype=None, requires_grad=False):
-    return Tensor._make(_np.zeros(t.shape, dtype or t.dtype), requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad=False):
-    return Tensor._make(_np.ones(t.shape, dtype or t.dtype), requires_grad)
-
-
-def arange(*args, dtype=None):
-    arr = _np.arange(*args)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    elif arr.dtype.kind == "f":
-        arr = arr.astype(_np.float32)
-    return Tensor._make(arr)
-
-
-def _random_factory(draw):
-    def make(*size, dtype=None, requires_grad=False, generator=None):
-        if len(size) == 1 and isinstance(size[0], (tuple, list)):
-            size = tuple(size[0])
-        from . import random as r
-        g = generator or r.default_generator()
-        return Tensor._make(draw(g, size).astype(dtype or _np.float32), requires_grad)
-    return make
-
-
-rand = _random_factory(lambda g, s: g.random(s))
-randn = _random_factory(lambda g, s: g.standard_normal(s))
-
-
-def randint(low, high=None, size=None, dtype=None, generator=None):
-    """Integers in [low, high): randint(high, size) or randint(low, high, size), as torch."""
-    from . import random as r
-    if size is None and isinstance(high, (tuple, list)):
-        high, size = None, high   # the two-argument form randint(high, size)
-    if high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint() missing the required argument 'size'")
-    g = generator or r.default_generator()
-    return Tensor._make(g.integers(low, high, size).astype(dtype or _np.int64))
 
 
 def set_num_threads(n):
@@ -163,7 +71,7 @@ def set_num_threads(n):
     A process forked from this one starts on one thread: GCC's OpenMP runtime does not
     survive fork, and a child that opens a team of threads after its parent has used one
     hangs. Start children with the "spawn" method to give them threads of their own."""
-    _C.set_num_threads(int(n))
+    _C.set_num_threads(_builtins.int(n))
 
 
 # (see set_num_threads) multiprocessing's default start method on Linux is fork

@@ -139,11 +139,11 @@ def _capture_model(model):
         seen.add(id(m))
         if type(m) is Linear:
             w, b = m._parameters.get("weight"), m._parameters.get("bias")
-            if w is None or w.data.dtype != np.float32 or w.data.ndim != 2:
+            if w is None or w._storage.dtype != np.float32 or w._storage.ndim != 2:
                 raise _Unsupported("a Linear layer without a float32 2-D weight")
-            if w.data.size == 0:
+            if w._storage.size == 0:
                 raise _Unsupported("a Linear layer with no features")
-            if b is not None and (b.data.dtype != np.float32 or b.data.shape != (w.shape[0],)):
+            if b is not None and (b._storage.dtype != np.float32 or b._storage.shape != (w.shape[0],)):
                 raise _Unsupported("a Linear layer with a bias that is not float32 (out,)")
             if width is not None and width != w.shape[1]:
                 raise _Unsupported(f"Linear(in_features={w.shape[1]}) follows a layer of "
@@ -241,7 +241,7 @@ class _Workspace:
         width = n_in
         for k, op in enumerate(ops):
             code = op[0]
-            n_out = op[2].data.shape[0] if code == _LINEAR else width
+            n_out = op[2]._storage.shape[0] if code == _LINEAR else width
             # A Linear and the activation after it run as one (the activation in the GEMM's
             # epilogue, block by block), so they can share buffers, which saves a pass over
             # memory each way: forward writes the activation over the Linear's output when
@@ -261,8 +261,8 @@ class _Workspace:
                 dinp = None
             if code == _LINEAR:
                 w, b = op[2], op[3]
-                spec.append((code, 0, 0.0, 0, width, n_out, w.data,
-                             None if b is None else b.data, op[4], op[5], out, dinp, None, 0,
+                spec.append((code, 0, 0.0, 0, width, n_out, w._storage,
+                             None if b is None else b._storage, op[4], op[5], out, dinp, None, 0,
                              0.0))
             elif code == _ACT:
                 spec.append((code, op[2], op[3], _saves_output(op[2]), width, n_out,
@@ -298,8 +298,8 @@ class CompiledStep:
         codes = [o[0] for o in ops]
         self._first = codes.index(_LINEAR)   # ops before it get no gradient (data batch)
         linears = [o for o in ops if o[0] == _LINEAR]
-        self._n_in = linears[0][2].data.shape[1]
-        self._n_out = linears[-1][2].data.shape[0]
+        self._n_in = linears[0][2]._storage.shape[1]
+        self._n_out = linears[-1][2]._storage.shape[0]
         self._flatten_input = flatten_input
         self._loss_kind = loss_kind
         self._dropouts = [o for o in ops if o[0] == _DROPOUT]
@@ -327,7 +327,7 @@ class CompiledStep:
             if _hyper(m) != h:
                 return False
         for p, v in self._checks:
-            if p.data is not v or not p.requires_grad:
+            if p._storage is not v or not p.requires_grad:
                 return False
         for mod, w, b in self._linears:
             ps = mod._parameters
@@ -346,12 +346,12 @@ class CompiledStep:
 
     # ------------------------------------------------------------------ the step
     def __call__(self, x, y):
-        xd = x.data if isinstance(x, Tensor) else x
-        yd = y.data if isinstance(y, Tensor) else y
+        xd = x._storage if isinstance(x, Tensor) else x
+        yd = y._storage if isinstance(y, Tensor) else y
         if (not isinstance(xd, np.ndarray) or not isinstance(yd, np.ndarray)
                 or (isinstance(x, Tensor) and x.requires_grad)
                 or (isinstance(y, Tensor) and y.requires_grad)
-                or xd.dtype != _F32 or not ag._grad_enabled):
+                or xd.dtype != _F32 or not ag._state.grad_enabled):
             return self._run_eager(x, y)
         if xd.ndim != 2:
             if not (self._flatten_input and xd.ndim > 2):
@@ -394,7 +394,7 @@ class CompiledStep:
                  for o in self._dropouts] if self._dropouts else ()
         # ---- p.grad as backward leaves it (the C call writes the buffers behind them)
         for p, gt, gv in zip(self._params, self._grad_tensors, self._gviews):
-            if gt.data is not gv:
+            if gt._storage is not gv:
                 gt = Tensor._make(gv)
             p.grad = gt
         # ---- the optimizer's step, run by the same C call when it is one update per group

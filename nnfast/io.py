@@ -31,7 +31,7 @@ _FORMAT = "nnfast-save-1"
 
 def _encode(obj, arrays):
     if isinstance(obj, Tensor):
-        arrays.append(obj.data)
+        arrays.append(obj._storage)
         return {"__tensor__": len(arrays) - 1}
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:

@@ -14,9 +14,9 @@ def to_torch(x, requires_grad=False):
 
 def assert_close(actual, expected, atol=1e-5, rtol=1e-4, what=""):
     a = actual.detach().numpy() if isinstance(actual, torch.Tensor) else np.asarray(
-        actual.data if isinstance(actual, nf.Tensor) else actual)
+        actual.detach().numpy() if isinstance(actual, nf.Tensor) else actual)
     e = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(
-        expected.data if isinstance(expected, nf.Tensor) else expected)
+        expected.detach().numpy() if isinstance(expected, nf.Tensor) else expected)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
     np.testing.assert_allclose(a, e, atol=atol, rtol=rtol, err_msg=what)
 

@@ -99,7 +99,7 @@ def test_whole_range(name):
 def test_nan_propagates(name):
     tf, nff = ELEMENTWISE[name]
     x = np.array([np.nan, 1.0, -1.0], np.float32)
-    out = nff(nf.tensor(x)).data
+    out = nff(nf.tensor(x)).detach().numpy()
     ref = tf(torch.from_numpy(x)).numpy()
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
 
@@ -223,9 +223,9 @@ def test_softmax_large_magnitude_stays_finite(log, dim):
     nfn = F.log_softmax if log else F.softmax
     nout, _ = check_op(None, lambda t: tfn(t, dim), lambda t: nfn(t, dim), inputs=[x],
                        atol=1e-4 if log else 1e-6, rtol=1e-5)
-    assert np.isfinite(nout.data).all()
+    assert np.isfinite(nout.detach().numpy()).all()
     if not log:
-        np.testing.assert_allclose(nout.data.sum(axis=dim), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(nout.detach().numpy().sum(axis=dim), 1.0, rtol=1e-5)
 
 
 def test_softmax_0d_and_dtype():
@@ -251,7 +251,7 @@ def test_softmax_nan_and_inf_rows_like_torch(log, dim):
     x[2, 7] = 1.0
     tfn = torch.log_softmax if log else torch.softmax
     nfn = F.log_softmax if log else F.softmax
-    n = nfn(nf.tensor(x), dim).data
+    n = nfn(nf.tensor(x), dim).detach().numpy()
     t = tfn(torch.from_numpy(x), dim).numpy()
     np.testing.assert_array_equal(np.isnan(n), np.isnan(t))
     np.testing.assert_allclose(n, t, rtol=1e-6, atol=1e-7)
@@ -262,8 +262,8 @@ def test_softmax_implicit_dim_warns_like_torch(shape):
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        n = F.softmax(nf.tensor(x)).data
-        nm = nn.LogSoftmax()(nf.tensor(x)).data
+        n = F.softmax(nf.tensor(x)).detach().numpy()
+        nm = nn.LogSoftmax()(nf.tensor(x)).detach().numpy()
     assert len(rec) == 2 and all("Implicit dimension choice" in str(w.message) for w in rec)
     assert all(w.filename == __file__ for w in rec), [w.filename for w in rec]
     with warnings.catch_warnings():
@@ -292,8 +292,8 @@ def test_finite_differences_float64(name):
     w = rng.standard_normal(x.shape)
     t = nf.tensor(x, requires_grad=True)
     (fn(t) * nf.tensor(w)).sum().backward()
-    num = fd_grad(lambda v: float((fn(nf.tensor(v)).data * w).sum()), x.copy())
-    np.testing.assert_allclose(t.grad.data, num, atol=1e-7, rtol=1e-6)
+    num = fd_grad(lambda v: float((fn(nf.tensor(v)).detach().numpy() * w).sum()), x.copy())
+    np.testing.assert_allclose(t.grad.detach().numpy(), num, atol=1e-7, rtol=1e-6)
 
 
 def test_prelu_finite_differences_float64():
@@ -305,18 +305,18 @@ def test_prelu_finite_differences_float64():
     w = rng.standard_normal(x.shape)
     t = nf.tensor(x, requires_grad=True)
     (m(t) * nf.tensor(w)).sum().backward()
-    num_x = fd_grad(lambda v: float((m(nf.tensor(v)).data * w).sum()), x.copy())
-    wd = m.weight.data
+    num_x = fd_grad(lambda v: float((m(nf.tensor(v)).detach().numpy() * w).sum()), x.copy())
+    wd = m.weight.detach().numpy()
 
     def f_w(v):
         old = wd.copy()
         wd[...] = v
-        r = float((m(nf.tensor(x)).data * w).sum())
+        r = float((m(nf.tensor(x)).detach().numpy() * w).sum())
         wd[...] = old
         return r
     num_w = fd_grad(f_w, wd.copy())
-    np.testing.assert_allclose(t.grad.data, num_x, atol=1e-7, rtol=1e-6)
-    np.testing.assert_allclose(m.weight.grad.data, num_w, atol=1e-7, rtol=1e-6)
+    np.testing.assert_allclose(t.grad.detach().numpy(), num_x, atol=1e-7, rtol=1e-6)
+    np.testing.assert_allclose(m.weight.grad.detach().numpy(), num_w, atol=1e-7, rtol=1e-6)
 
 
 # ===================================================================== C path == NumPy reference
@@ -372,8 +372,8 @@ def test_float32_path_equals_float64_reference_through_api():
     rng = np.random.default_rng(13)
     x = rng.uniform(-6, 6, (4, 5, 6)).astype(np.float32)
     for name, (_, nff) in ELEMENTWISE.items():
-        a = nff(nf.tensor(x)).data
-        b = nff(nf.tensor(x.astype(np.float64))).data
+        a = nff(nf.tensor(x)).detach().numpy()
+        b = nff(nf.tensor(x.astype(np.float64))).detach().numpy()
         assert a.dtype == np.float32 and b.dtype == np.float64
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=name)
 
@@ -462,7 +462,7 @@ def test_inplace_without_grad(name, tf, nff):
     xd = np.asfortranarray(x.astype(np.float64))
     n2 = nf.from_numpy(xd)
     nff(n2)
-    assert_close(n2.data, tf(torch.from_numpy(x.astype(np.float64))), 1e-12, 1e-12)
+    assert_close(n2.detach().numpy(), tf(torch.from_numpy(x.astype(np.float64))), 1e-12, 1e-12)
 
 
 @pytest.mark.parametrize("name,tf,nff", [
@@ -481,7 +481,7 @@ def test_inplace_under_no_grad_is_in_place():
     x = nf.randn(3, 4, requires_grad=True)
     with nf.no_grad():
         y = nn.ReLU(inplace=True)(x)
-    assert y is x and (x.data >= 0).all()
+    assert y is x and (x.detach().numpy() >= 0).all()
 
 
 # ===================================================================== repr

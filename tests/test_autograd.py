@@ -26,7 +26,7 @@ def test_two_backward_calls_accumulate_like_torch():
         (xn * xn * 3).sum().backward()
         (xt * xt * 3).sum().backward()
     assert_close(xn.grad, xt.grad)
-    np.testing.assert_allclose(xn.grad.data, 2 * 6 * xn.data, rtol=1e-6)
+    np.testing.assert_allclose(xn.grad.detach().numpy(), 2 * 6 * xn.detach().numpy(), rtol=1e-6)
 
 
 def test_backward_twice_on_the_same_graph_accumulates():
@@ -46,7 +46,7 @@ def test_grad_object_is_kept_and_added_in_place():
     g = x.grad
     (x * 3).sum().backward()
     assert x.grad is g
-    np.testing.assert_allclose(g.data, [5, 5])
+    np.testing.assert_allclose(g.detach().numpy(), [5, 5])
     assert x.grad.dtype == F32 and not x.grad.requires_grad
 
 
@@ -96,7 +96,7 @@ def test_leaf_shared_by_two_linear_layers_weight_sharing():
     tl2.weight = tl1.weight
     nl1, nl2 = nn.Linear(4, 4), nn.Linear(4, 4)
     copy_weights(tl1, nl1)
-    nl2.bias.data[...] = tl2.bias.detach().numpy()
+    nl2.bias.detach().numpy()[...] = tl2.bias.detach().numpy()
     nl2.weight = nl1.weight
     x = np.random.default_rng(4).standard_normal((5, 4)).astype(F32)
     tn, tt = nf.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -230,7 +230,7 @@ def test_backward_does_not_mutate_upstream_gradient():
     (x + x).backward(up)
     (x * 1.0 + x).backward(up)
     np.testing.assert_array_equal(up, keep)
-    np.testing.assert_allclose(x.grad.data, 8.0)
+    np.testing.assert_allclose(x.grad.detach().numpy(), 8.0)
 
 
 def test_leaf_backward_directly():
@@ -288,7 +288,7 @@ def test_deep_elementwise_chain_no_recursion_limit():
     for _ in range(3000):
         y = y * 1.0001 + 0.0
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, [1.0001 ** 3000], rtol=1e-3)
+    np.testing.assert_allclose(x.grad.detach().numpy(), [1.0001 ** 3000], rtol=1e-3)
 
 
 def test_deep_200_layer_linear_chain_matches_torch():
@@ -339,12 +339,12 @@ def test_grad_sink_writes_into_preset_grad_buf():
     n.weight._grad_buf, n.bias._grad_buf = wbuf, bbuf
     x = np.random.default_rng(12).standard_normal((5, 4)).astype(F32)
     _run(t, n, x)
-    assert n.weight.grad.data is wbuf and n.bias.grad.data is bbuf
+    assert n.weight.grad.detach().numpy() is wbuf and n.bias.grad.detach().numpy() is bbuf
     assert_close(wbuf, t.weight.grad)
     assert_close(bbuf, t.bias.grad)
     # second backward accumulates into the same buffers
     _run(t, n, x, up_seed=13)
-    assert n.weight.grad.data is wbuf
+    assert n.weight.grad.detach().numpy() is wbuf
     assert_close(wbuf, t.weight.grad)
     assert_close(bbuf, t.bias.grad)
 
@@ -359,7 +359,7 @@ def test_grad_sink_after_zero_grad_set_to_none_overwrites_buffer():
     t.zero_grad()
     assert n.weight.grad is None
     _run(t, n, x, up_seed=15)
-    assert n.weight.grad.data is wbuf
+    assert n.weight.grad.detach().numpy() is wbuf
     assert_close(wbuf, t.weight.grad)
 
 
@@ -386,7 +386,7 @@ def test_grad_sink_with_unusable_existing_grad_falls_back():
     x = np.random.default_rng(19).standard_normal((3, 4)).astype(F32)
     _run(t, n, x)
     # a read-only, non-contiguous existing grad cannot be written into directly
-    g = np.asfortranarray(n.weight.grad.data.copy())
+    g = np.asfortranarray(n.weight.grad.detach().numpy().copy())
     n.weight.grad = nf.Tensor._make(g)
     _run(t, n, x, up_seed=20)
     assert_close(n.weight.grad, t.weight.grad)
@@ -399,7 +399,7 @@ def test_zero_grad_keep_then_accumulate_in_place():
     g = n.weight.grad
     n.zero_grad(set_to_none=False)
     t.zero_grad(set_to_none=False)
-    assert n.weight.grad is g and not g.data.any()
+    assert n.weight.grad is g and not g.detach().numpy().any()
     _run(t, n, x, up_seed=22)
     assert n.weight.grad is g
     assert_close(g, t.weight.grad)
@@ -413,7 +413,7 @@ def test_grad_buf_float64_reference_path():
     n.weight._grad_buf = wbuf
     x = np.random.default_rng(23).standard_normal((4, 4))
     _run(t, n, x)
-    assert n.weight.grad.data is wbuf
+    assert n.weight.grad.detach().numpy() is wbuf
     assert_close(wbuf, t.weight.grad, atol=1e-12, rtol=1e-12)
 
 
@@ -424,7 +424,7 @@ def test_grad_sink_empty_batch_gives_zero_grads():
     _run(t, n, x, x_grad=True)
     assert_close(n.weight.grad, t.weight.grad)
     assert_close(n.bias.grad, t.bias.grad)
-    np.testing.assert_array_equal(n.weight.grad.data, 0)
+    np.testing.assert_array_equal(n.weight.grad.detach().numpy(), 0)
 
 
 def test_linear_bias_false():
@@ -483,7 +483,7 @@ def test_linear_with_fortran_ordered_weight_leaf():
     """A Parameter over a transposed array: grad_sink must hand the kernel a C-order buffer."""
     t, n = _linear_pair()
     n.weight = nn.Parameter(np.asfortranarray(t.weight.detach().numpy()))
-    assert not n.weight.data.flags.c_contiguous
+    assert not n.weight.detach().numpy().flags.c_contiguous
     x = np.random.default_rng(29).standard_normal((5, 4)).astype(F32)
     xt, xn = _run(t, n, x, x_grad=True)
     assert_close(n.weight.grad, t.weight.grad)
@@ -521,15 +521,15 @@ def test_activation_writes_a_fresh_leaf_grad_in_place(name):
     buf = np.full((5, 7), np.nan, F32)
     xn._grad_buf = buf
     _act_run(name, xn, xt, 31)
-    assert xn.grad.data is buf
+    assert xn.grad.detach().numpy() is buf
     assert_close(xn.grad, xt.grad)
     _act_run(name, xn, xt, 32)
-    assert xn.grad.data is buf
+    assert xn.grad.detach().numpy() is buf
     assert_close(xn.grad, xt.grad)
     # after zero_grad(set_to_none) the stale values in the buffer are overwritten
     xn.grad, xt.grad = None, None
     _act_run(name, xn, xt, 33)
-    assert xn.grad.data is buf
+    assert xn.grad.detach().numpy() is buf
     assert_close(xn.grad, xt.grad)
 
 

@@ -32,7 +32,7 @@ def mlp(seed=0):
 
 
 def params(model):
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
 def scripted(values):
@@ -119,7 +119,7 @@ def test_on_after_backward_sees_gradients_before_the_step():
     class Grab(Callback):
         def on_after_backward(self, step):
             model = self.trainer.model
-            seen.append((params(model), {k: p.grad.data.copy()
+            seen.append((params(model), {k: p.grad.detach().numpy().copy()
                                           for k, p in model.named_parameters()}))
 
     model, _ = run([Grab()], epochs=1, lr=0.3)
@@ -236,7 +236,7 @@ def test_model_checkpoint_fixed_path_holds_the_best_model(tmp_path):
     run([snaps, mc], epochs=5, metrics=[scripted([0.1, 0.7, 0.3, 0.6, 0.2])])
     loaded = nf.load(path)
     for k, v in snaps.weights[1].items():
-        assert np.array_equal(loaded[k].data, v)
+        assert np.array_equal(loaded[k].detach().numpy(), v)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.nnf"]   # no temp files
 
 
@@ -347,14 +347,14 @@ def test_terminate_on_nan_keeps_the_last_good_checkpoint(tmp_path):
     class Poison(Callback):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 1:
-                self.trainer.model[0].weight.data[:] = np.nan
+                self.trainer.model[0].weight.detach().numpy()[:] = np.nan
 
     h = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
             (x[:30], y[:30]), epochs=3, batch_size=10, shuffle=False, verbose=False,
             callbacks=[TerminateOnNaN(), Poison()], checkpoint_path=path)
     assert len(h) == 2
     state = nf.load(path)
-    assert state["epoch"] == 1 and np.isfinite(state["model"]["0.weight"].data).all()
+    assert state["epoch"] == 1 and np.isfinite(state["model"]["0.weight"].detach().numpy()).all()
 
 
 # ----------------------------------------------------------------------------- CSVLogger
@@ -409,7 +409,7 @@ def test_gradient_monitor_vanishing_in_a_deep_sigmoid_net():
 
 def test_gradient_monitor_vanishing_layer_scaled_by_1e_minus_12():
     model = mlp()
-    model[2].weight.data[:] *= 1e-12          # nothing flows back to layer 0
+    model[2].weight.detach().numpy()[:] *= 1e-12          # nothing flows back to layer 0
     x, y = blobs(n=40)
     msgs = _gm_run(model, GradientMonitor(), x, y)
     assert len(msgs) == 1 and "gradients of layer '0' are vanishing" in msgs[0]
@@ -417,7 +417,7 @@ def test_gradient_monitor_vanishing_layer_scaled_by_1e_minus_12():
 
 def test_gradient_monitor_exploding_names_the_layer_and_warns_once():
     model = mlp()
-    model[2].weight.data[:] *= 1e7            # layer 0's gradient is scaled up by 1e7
+    model[2].weight.detach().numpy()[:] *= 1e7            # layer 0's gradient is scaled up by 1e7
     x, y = blobs(n=40)
     msgs = _gm_run(model, GradientMonitor(), x, y)
     assert len(msgs) == 1 and "gradients of layer '0' are exploding" in msgs[0]

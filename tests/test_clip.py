@@ -35,7 +35,7 @@ def assert_grads(nps, tps, atol=1e-6, rtol=1e-5):
         if tp.grad is None:
             assert p.grad is None
         else:
-            np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), atol=atol, rtol=rtol)
+            np.testing.assert_allclose(p.grad.detach().numpy(), tp.grad.numpy(), atol=atol, rtol=rtol)
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 3.0, 0.5, "inf", -math.inf])
@@ -61,7 +61,7 @@ def test_clip_grad_norm_on_optimizer_flat_buffers(norm_type):
     ((tm(torch.from_numpy(x)) ** 2).sum() * 10).backward()
     ((nm(nf.tensor(x)) ** 2).sum() * 10).backward()
     for p in nm.parameters():
-        assert p.grad.data.base is opt._flat[0].grad
+        assert p.grad.detach().numpy().base is opt._flat[0].grad
     n = clip_grad_norm_(nm.parameters(), 0.5, norm_type)
     t = torch.nn.utils.clip_grad_norm_(tm.parameters(), 0.5, norm_type)
     np.testing.assert_allclose(n.item(), t.item(), rtol=1e-5)
@@ -94,7 +94,7 @@ def test_clip_grad_norm_no_grads():
 def test_clip_grad_norm_nonfinite(norm_type):
     for bad in (np.nan, np.inf):
         nps, tps = make_params()
-        nps[1].grad.data[0] = bad
+        nps[1].grad.detach().numpy()[0] = bad
         tps[1].grad[0] = bad
         with pytest.raises(RuntimeError, match="non-finite"):
             clip_grad_norm_(nps, 1.0, norm_type, error_if_nonfinite=True)
@@ -104,7 +104,7 @@ def test_clip_grad_norm_nonfinite(norm_type):
         t = torch.nn.utils.clip_grad_norm_(tps, 1.0, norm_type)
         assert (math.isnan(n.item()) and math.isnan(t.item())) or n.item() == t.item()
         for p, tp in zip(nps, tps):
-            np.testing.assert_array_equal(np.isnan(p.grad.data), np.isnan(tp.grad.numpy()))
+            np.testing.assert_array_equal(np.isnan(p.grad.detach().numpy()), np.isnan(tp.grad.numpy()))
 
 
 def test_clip_grad_norm_float64_grads():
@@ -118,30 +118,30 @@ def test_clip_grad_norm_float64_grads():
     t = torch.nn.utils.clip_grad_norm_([tp], 1.0)
     assert n.dtype == np.float64
     np.testing.assert_allclose(n.item(), t.item(), rtol=1e-12)
-    np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(p.grad.detach().numpy(), tp.grad.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("clip_value", [0.0, 0.3, 1.0, 10.0])
 def test_clip_grad_value_matches_torch(clip_value):
     nps, tps = make_params(seed=2, none=(1,))
-    nps[0].grad.data[0, 0] = np.nan
+    nps[0].grad.detach().numpy()[0, 0] = np.nan
     tps[0].grad[0, 0] = float("nan")
     assert clip_grad_value_(nps, clip_value) is None
     torch.nn.utils.clip_grad_value_(tps, clip_value)
     for p, tp in zip(nps, tps):
         if tp.grad is not None:
-            np.testing.assert_array_equal(p.grad.data, tp.grad.numpy())
+            np.testing.assert_array_equal(p.grad.detach().numpy(), tp.grad.numpy())
 
 
 def test_clip_grad_value_on_flat_buffer_single_tensor():
     m = nf.nn.Linear(4, 3)
     opt = nf.optim.Adam(m.parameters())
     (m(nf.tensor(np.full((2, 4), 5.0, np.float32))) ** 2).sum().backward()
-    before = {id(p): p.grad.data.copy() for p in m.parameters()}
+    before = {id(p): p.grad.detach().numpy().copy() for p in m.parameters()}
     clip_grad_value_(m.weight, 0.25)
-    np.testing.assert_array_equal(m.weight.grad.data, np.clip(before[id(m.weight)], -.25, .25))
-    np.testing.assert_array_equal(m.bias.grad.data, before[id(m.bias)])  # untouched
-    assert m.weight.grad.data.base is opt._flat[0].grad
+    np.testing.assert_array_equal(m.weight.grad.detach().numpy(), np.clip(before[id(m.weight)], -.25, .25))
+    np.testing.assert_array_equal(m.bias.grad.detach().numpy(), before[id(m.bias)])  # untouched
+    assert m.weight.grad.detach().numpy().base is opt._flat[0].grad
 
 
 @settings(max_examples=40, deadline=None)

@@ -44,17 +44,17 @@ def twins(build_model, build_opt, seed=0):
 
 def assert_same_state(m1, o1, m2, o2):
     for (n1, p1), (n2, p2) in zip(m1.named_parameters(), m2.named_parameters()):
-        assert np.array_equal(p1.data, p2.data), f"parameter {n1}"
+        assert np.array_equal(p1.detach().numpy(), p2.detach().numpy()), f"parameter {n1}"
         assert (p1.grad is None) == (p2.grad is None), f"grad of {n1}"
         if p1.grad is not None:
-            assert np.array_equal(p1.grad.data, p2.grad.data), f"grad of {n1}"
+            assert np.array_equal(p1.grad.detach().numpy(), p2.grad.detach().numpy()), f"grad of {n1}"
     s1, s2 = o1.state_dict(), o2.state_dict()
     assert s1["param_groups"] == s2["param_groups"]
     assert s1["state"].keys() == s2["state"].keys()
     for k in s1["state"]:
         for key, v in s1["state"][k].items():
             w = s2["state"][k][key]
-            assert np.array_equal(np.asarray(v.data), np.asarray(w.data)), f"state {k} {key}"
+            assert np.array_equal(np.asarray(v.detach().numpy()), np.asarray(w.detach().numpy())), f"state {k} {key}"
 
 
 def run_both(build_model, build_opt, loss_fn, data, expect_compiled=True, between=None,
@@ -207,7 +207,7 @@ def test_optimizer_state_it_cannot_fuse_runs_python_step():
             calls[id(opt)] = _count_step_calls(opt)
         if i == 4:   # step counts that differ: step() takes its per-parameter path
             p = next(iter(model.parameters()))
-            opt.state[p]["step"].data[...] = 10
+            opt.state[p]["step"].detach().numpy()[...] = 10
         if i == 7:   # amsgrad switched on: step() completes the state first
             opt.param_groups[0]["amsgrad"] = True
     _, _, o2 = run_both(mlp(), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(),
@@ -265,7 +265,7 @@ def test_mse_matches_eager(reduction):
 
 
 def test_uint8_targets_and_no_bias():
-    data = [(x, nf.from_numpy(y.data.astype(np.uint8))) for x, y in make_data(20, 5)]
+    data = [(x, nf.from_numpy(y.detach().numpy().astype(np.uint8))) for x, y in make_data(20, 5)]
     run_both(mlp(bias=False), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(), data)
 
 
@@ -337,7 +337,7 @@ def test_flatten_and_nested_sequential():
 def test_non_contiguous_input():
     data = []
     for x, y in make_data(20, 5):
-        xx = np.asfortranarray(x.data)
+        xx = np.asfortranarray(x.detach().numpy())
         data.append((nf.from_numpy(xx), y))
     run_both(mlp(), lambda p: optim.Adam(p, lr=1e-2), nn.CrossEntropyLoss(), data)
 
@@ -399,7 +399,7 @@ def test_fallback_runs_eager(build, loss_fn, make_opt, why):
     for x, y in data:
         assert eager_step(m1, loss_fn, o1, x, y) == step(x, y)
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        assert np.array_equal(p1.data, p2.data)
+        assert np.array_equal(p1.detach().numpy(), p2.detach().numpy())
 
 
 def test_calls_it_does_not_cover_run_eager():
@@ -407,10 +407,10 @@ def test_calls_it_does_not_cover_run_eager():
     lf = nn.CrossEntropyLoss()
     step = nf.compile_step(m2, lf, o2)
     x, y = make_data(20, 5)[0]
-    xs = [nf.tensor(x.data, requires_grad=True), nf.tensor(x.data, requires_grad=True)]
+    xs = [nf.tensor(x.detach().numpy(), requires_grad=True), nf.tensor(x.detach().numpy(), requires_grad=True)]
     assert eager_step(m1, lf, o1, xs[0], y) == step(xs[1], y)
     assert step.eager_calls == 1
-    assert np.array_equal(xs[0].grad.data, xs[1].grad.data)
+    assert np.array_equal(xs[0].grad.detach().numpy(), xs[1].grad.detach().numpy())
     # a frozen parameter: the eager loop (which skips its update) runs
     for m in (m1, m2):
         m[0].bias.requires_grad_(False)
@@ -443,7 +443,7 @@ def test_bad_input_raises_as_eager(bad):
     lf = nn.CrossEntropyLoss()
     step = nf.compile_step(m2, lf, o2)
     x, y = make_data(20, 5)[0]
-    xd, yd = x.data, y.data
+    xd, yd = x.detach().numpy(), y.detach().numpy()
     if bad == "features":
         x = nf.from_numpy(xd[:, :7].copy())
     elif bad == "float64":
@@ -478,7 +478,7 @@ def test_non_finite_loss_raises_as_eager():
     x, y = make_data(20, 5)[0]
     step(x, y)
     eager_step(m1, lf, o1, x, y)
-    bad = x.data.copy()
+    bad = x.detach().numpy().copy()
     bad[3, 4] = np.inf
     xb = nf.from_numpy(bad)
     e1 = _errors(lambda: eager_step(m1, lf, o1, xb, y))

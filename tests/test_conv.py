@@ -96,7 +96,7 @@ def test_conv2d_empty_batch():
     assert y.shape == (0, 4, 3, 3)
     y.sum().backward()
     assert x.grad.shape == (0, 3, 5, 5)
-    assert np.all(conv.weight.grad.data == 0) and np.all(conv.bias.grad.data == 0)
+    assert np.all(conv.weight.grad.detach().numpy() == 0) and np.all(conv.bias.grad.detach().numpy() == 0)
 
 
 def test_conv2d_no_input_grad_and_accumulation():
@@ -131,12 +131,12 @@ def test_conv2d_module_matches_torch_and_init():
     m = nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)
     assert m.weight.shape == (6, 2, 3, 2) and m.bias.shape == (6,)
     bound = 1 / math.sqrt(2 * 3 * 2)
-    assert np.abs(m.weight.data).max() <= bound and np.abs(m.bias.data).max() <= bound
+    assert np.abs(m.weight.detach().numpy()).max() <= bound and np.abs(m.bias.detach().numpy()).max() <= bound
     # kaiming_uniform(a=sqrt(5)) and the bias share the bound 1/sqrt(fan_in); spread covers it
     big = nn.Conv2d(64, 64, 3)
     b = 1 / math.sqrt(64 * 9)
-    assert 0.9 * b < np.abs(big.weight.data).max() <= b
-    assert abs(big.weight.data.std() - b / math.sqrt(3)) < 0.02 * b
+    assert 0.9 * b < np.abs(big.weight.detach().numpy()).max() <= b
+    assert abs(big.weight.detach().numpy().std() - b / math.sqrt(3)) < 0.02 * b
     t = torch.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)
     copy_weights(t, m)
     x = np.random.default_rng(0).standard_normal((3, 4, 7, 8)).astype(np.float32)
@@ -237,7 +237,7 @@ def test_float64_matches_torch_and_finite_differences():
 
     def loss(xx, ww, bb):
         return float((F.conv2d(nf.tensor(xx), nf.tensor(ww), nf.tensor(bb), padding="same",
-                               groups=2).data * up).sum())
+                               groups=2).detach().numpy() * up).sum())
 
     tx, tw, tb = (nf.tensor(a, requires_grad=True) for a in (x, w, b))
     (F.conv2d(tx, tw, tb, padding="same", groups=2) * nf.tensor(up)).sum().backward()
@@ -356,7 +356,7 @@ def test_small_cnn_learns_digits():
                 opt.step()
         model.eval()
         with nf.no_grad():
-            pred = model(nf.tensor(xte)).data.argmax(axis=1)
+            pred = model(nf.tensor(xte)).detach().numpy().argmax(axis=1)
     finally:
         _C.set_num_threads(old)
     acc = float((pred == yte).mean())

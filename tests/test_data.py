@@ -17,7 +17,7 @@ from nnfast.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, Itera
 
 
 def _np(t):
-    return t.data if isinstance(t, nf.Tensor) else t.numpy()
+    return t.detach().numpy() if isinstance(t, nf.Tensor) else t.numpy()
 
 
 def _data(n=10, d=3):
@@ -59,7 +59,7 @@ def test_dataloader_order_and_len_match_torch(batch_size, drop_last):
         assert type(a) is type(b) is list
         for x, t in zip(a, b):
             assert isinstance(x, nf.Tensor) and x.dtype == np.dtype(str(t.dtype)[6:])
-            np.testing.assert_array_equal(x.data, t.numpy())
+            np.testing.assert_array_equal(x.detach().numpy(), t.numpy())
 
 
 def test_dataloader_dtypes():
@@ -75,7 +75,7 @@ def test_dataloader_shuffle_is_seeded_and_a_permutation():
     ds = TensorDataset(X, y)
 
     def epoch(loader):
-        return np.concatenate([b[0].data[:, 0] for b in loader]) // 3
+        return np.concatenate([b[0].detach().numpy()[:, 0] for b in loader]) // 3
 
     l1 = DataLoader(ds, batch_size=8, shuffle=True, generator=7)
     l2 = DataLoader(ds, batch_size=8, shuffle=True, generator=np.random.default_rng(7))
@@ -107,7 +107,7 @@ def test_fast_path_equals_general_path():
     for a, b in zip(fast, slow):
         for u, v in zip(a, b):
             assert u.dtype == v.dtype
-            np.testing.assert_array_equal(u.data, v.data)
+            np.testing.assert_array_equal(u.detach().numpy(), v.detach().numpy())
 
 
 def test_fast_path_makes_no_per_sample_calls(monkeypatch):
@@ -131,8 +131,8 @@ def test_subset_fast_path_and_random_split_subsets():
     X, y = _data(20)
     sub = Subset(TensorDataset(X, y), [5, 3, 9, 1])
     b = next(iter(DataLoader(sub, batch_size=4)))
-    np.testing.assert_array_equal(b[1].data, y[[5, 3, 9, 1]])
-    np.testing.assert_array_equal(sub[1][0].data, X[3])
+    np.testing.assert_array_equal(b[1].detach().numpy(), y[[5, 3, 9, 1]])
+    np.testing.assert_array_equal(sub[1][0].detach().numpy(), X[3])
 
 
 def test_custom_collate_and_batch_size_none():
@@ -154,17 +154,17 @@ def test_default_collate_matches_torch():
     ours = default_collate(samples)
     theirs = tud.default_collate(samples)
     assert type(ours) is type(theirs) is list
-    np.testing.assert_array_equal(ours[0].data, theirs[0].numpy())
+    np.testing.assert_array_equal(ours[0].detach().numpy(), theirs[0].numpy())
     assert ours[1].dtype == np.int64 and theirs[1].dtype == torch.int64
     assert ours[2].dtype == np.float64 and theirs[2].dtype == torch.float64
-    np.testing.assert_array_equal(ours[3]["a"].data, theirs[3]["a"].numpy())
+    np.testing.assert_array_equal(ours[3]["a"].detach().numpy(), theirs[3]["a"].numpy())
 
 
 def test_iterable_dataset_batches_in_order():
     class Stream(IterableDataset):
         def __iter__(self):
             return iter(range(7))
-    got = [b.data.tolist() for b in DataLoader(Stream(), batch_size=3)]
+    got = [b.detach().numpy().tolist() for b in DataLoader(Stream(), batch_size=3)]
     assert got == [[0, 1, 2], [3, 4, 5], [6]]
     with pytest.raises(ValueError, match="shuffle"):
         DataLoader(Stream(), shuffle=True)
@@ -194,9 +194,9 @@ def test_dataloader_argument_errors_match_torch(kwargs, match):
 def test_custom_sampler_and_batch_sampler():
     X, y = _data()
     ds = TensorDataset(X, y)
-    b = [t[1].data.tolist() for t in DataLoader(ds, batch_size=2, sampler=[9, 0, 4])]
+    b = [t[1].detach().numpy().tolist() for t in DataLoader(ds, batch_size=2, sampler=[9, 0, 4])]
     assert b == [[0, 0], [1]]      # y = i % 3 at i = 9, 0 | 4
-    bs = [t[0].data[:, 0].tolist() for t in DataLoader(ds, batch_sampler=[[1, 2], [0]])]
+    bs = [t[0].detach().numpy()[:, 0].tolist() for t in DataLoader(ds, batch_sampler=[[1, 2], [0]])]
     assert bs == [[3.0, 6.0], [0.0]]
 
 
@@ -300,7 +300,7 @@ def test_train_test_split_kinds():
     t = nf.tensor(np.arange(8.0, dtype=np.float32))
     a_tr, a_te, t_tr, t_te = train_test_split(lst, t, test_size=0.5, random_state=1)
     assert isinstance(a_tr, list) and isinstance(t_tr, nf.Tensor)
-    np.testing.assert_array_equal(np.array(a_tr, np.float32), t_tr.data)
+    np.testing.assert_array_equal(np.array(a_tr, np.float32), t_tr.detach().numpy())
 
 
 def test_train_test_split_stratified_keeps_proportions():
@@ -359,7 +359,7 @@ def test_standard_scaler_matches_hand_computation():
     np.testing.assert_allclose(StandardScaler().fit_transform(X), Z)
     Zt = s.transform(nf.tensor(X))
     assert isinstance(Zt, nf.Tensor)
-    np.testing.assert_allclose(Zt.data, Z)
+    np.testing.assert_allclose(Zt.detach().numpy(), Z)
     assert s.n_samples_seen_ == 50 and s.n_features_in_ == 4
 
 

@@ -82,7 +82,7 @@ def test_statistics_keep_fraction_exact_scale_mean_preserved(p):
     n = 1_000_000
     nf.manual_seed(1)
     x = nf.ones(n)
-    y = F.dropout(x, p).data
+    y = F.dropout(x, p).detach().numpy()
     kept = y != 0
     frac = kept.mean()
     sigma = math.sqrt(p * (1 - p) / n)
@@ -111,26 +111,26 @@ def test_keep_probability_follows_p_finely():
 def test_manual_seed_repeats_and_calls_differ():
     x = nf.tensor(_x((64, 33)))
     nf.manual_seed(5)
-    a, b = F.dropout(x, 0.5).data, F.dropout(x, 0.5).data
+    a, b = F.dropout(x, 0.5).detach().numpy(), F.dropout(x, 0.5).detach().numpy()
     nf.manual_seed(5)
-    a2, b2 = F.dropout(x, 0.5).data, F.dropout(x, 0.5).data
+    a2, b2 = F.dropout(x, 0.5).detach().numpy(), F.dropout(x, 0.5).detach().numpy()
     np.testing.assert_array_equal(a, a2)
     np.testing.assert_array_equal(b, b2)
     assert not np.array_equal(a != 0, b != 0)
     nf.manual_seed(6)
-    assert not np.array_equal(F.dropout(x, 0.5).data != 0, a != 0)
+    assert not np.array_equal(F.dropout(x, 0.5).detach().numpy() != 0, a != 0)
 
 
 def test_c_mask_equals_reference_mask_through_the_api():
     x = _x((37, 29))
     seed = _seed_of_next_call(11)
-    y = F.dropout(nf.tensor(x), 0.3).data
+    y = F.dropout(nf.tensor(x), 0.3).detach().numpy()
     ref = FD._ref_mask(seed, x.size, 0.3).reshape(x.shape)
     np.testing.assert_array_equal(y != 0, ref)
     np.testing.assert_array_equal(y, x * np.where(ref, FD._scale(0.3, y.dtype), np.float32(0)))
     # float64 (NumPy reference) draws the identical mask from the same seed
     nf.manual_seed(11)
-    y64 = F.dropout(nf.tensor(x.astype(np.float64)), 0.3).data
+    y64 = F.dropout(nf.tensor(x.astype(np.float64)), 0.3).detach().numpy()
     assert y64.dtype == np.float64
     np.testing.assert_array_equal(y64 != 0, ref)
     np.testing.assert_allclose(y64, x.astype(np.float64) * ref / 0.7, rtol=1e-15)
@@ -151,7 +151,7 @@ def test_gradient_is_mask_times_scale_times_dout(shape, p, s):
     y.backward(nf.tensor(g))
     mask = FD._ref_mask(seed, n, p).reshape(tuple(shape))
     scale = FD._scale(p, np.dtype(np.float32))
-    np.testing.assert_array_equal(x.grad.data, g * np.where(mask, scale, np.float32(0)))
+    np.testing.assert_array_equal(x.grad.detach().numpy(), g * np.where(mask, scale, np.float32(0)))
 
 
 def test_eval_and_training_false_are_the_identity_without_a_node():
@@ -163,10 +163,10 @@ def test_eval_and_training_false_are_the_identity_without_a_node():
     model = nn.Sequential(nn.Linear(5, 5), nn.Dropout(0.9))
     model.eval()
     xi = nf.tensor(_x((4, 5)))
-    np.testing.assert_array_equal(model(xi).data, model[0](xi).data)
+    np.testing.assert_array_equal(model(xi).detach().numpy(), model[0](xi).detach().numpy())
     model.train()
     assert model[1].training
-    y = model(xi).data
+    y = model(xi).detach().numpy()
     assert np.count_nonzero(y == 0) > 0
 
 
@@ -176,20 +176,20 @@ def test_p0_identity_and_p1_zeros_as_torch():
     assert nn.Dropout(0.0)(x) is x
     special = np.array([1.0, -2.0, np.nan, np.inf, -np.inf, 0.0], np.float32)
     t = torch.nn.functional.dropout(torch.from_numpy(special.copy()), 1.0).numpy()
-    n = F.dropout(nf.tensor(special), 1.0).data
+    n = F.dropout(nf.tensor(special), 1.0).detach().numpy()
     np.testing.assert_array_equal(np.signbit(n), np.signbit(t))
     np.testing.assert_array_equal(np.isnan(n), np.isnan(t))
     np.testing.assert_array_equal(n[~np.isnan(n)], t[~np.isnan(t)])
     y = F.dropout(x, 1.0)
     y.backward(nf.tensor(np.ones((3, 4), np.float32)))
-    np.testing.assert_array_equal(x.grad.data, np.zeros((3, 4), np.float32))
-    assert np.all(y.data == 0)
+    np.testing.assert_array_equal(x.grad.detach().numpy(), np.zeros((3, 4), np.float32))
+    assert np.all(y.detach().numpy() == 0)
 
 
 def test_dropped_specials_follow_torchs_multiply_by_zero_rule():
     x = np.array([-1.0, np.inf, np.nan, -np.inf] * 64, np.float32)
     dropped = FD._ref_mask(_seed_of_next_call(3), x.size, 0.5) == 0
-    y = F.dropout(nf.tensor(x), 0.5).data
+    y = F.dropout(nf.tensor(x), 0.5).detach().numpy()
     assert dropped.any()
     with np.errstate(invalid="ignore"):
         ex = x * np.where(~dropped, FD._scale(0.5, y.dtype), np.float32(0))
@@ -216,24 +216,24 @@ def test_inplace_without_grad_overwrites_the_input():
     x0 = _x((50, 7))
     x = nf.tensor(x0)
     nf.manual_seed(2)
-    expected = F.dropout(nf.tensor(x0), 0.4).data
+    expected = F.dropout(nf.tensor(x0), 0.4).detach().numpy()
     nf.manual_seed(2)
     y = F.dropout(x, 0.4, inplace=True)
     assert y is x
-    np.testing.assert_array_equal(x.data, expected)
+    np.testing.assert_array_equal(x.detach().numpy(), expected)
     # module form, a non-contiguous view (written through), and float64
     base = _x((8, 6))
     view = nf.tensor(base[:, ::2].copy())
     view.data = base[:, ::2]
     nf.manual_seed(2)
-    exp2 = F.dropout(nf.tensor(base[:, ::2].copy()), 0.4).data
+    exp2 = F.dropout(nf.tensor(base[:, ::2].copy()), 0.4).detach().numpy()
     nf.manual_seed(2)
     assert nn.Dropout(0.4, inplace=True)(view) is view
     np.testing.assert_array_equal(base[:, ::2], exp2)
     x64 = nf.tensor(x0.astype(np.float64))
     nf.manual_seed(2)
     F.dropout(x64, 0.4, inplace=True)
-    np.testing.assert_array_equal(x64.data != 0, expected != 0)
+    np.testing.assert_array_equal(x64.detach().numpy() != 0, expected != 0)
 
 
 def test_inplace_with_grad_computes_out_of_place():
@@ -242,9 +242,9 @@ def test_inplace_with_grad_computes_out_of_place():
     nf.manual_seed(4)
     y = F.dropout(x, 0.5, inplace=True)
     assert y is not x
-    np.testing.assert_array_equal(x.data, x0)
+    np.testing.assert_array_equal(x.detach().numpy(), x0)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data != 0, y.data != 0)
+    np.testing.assert_array_equal(x.grad.detach().numpy() != 0, y.detach().numpy() != 0)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.7, 1 / 3])
@@ -264,9 +264,9 @@ def test_same_rule_as_torch(p):
     xn = nf.tensor(x, requires_grad=True)
     yn = F.dropout(xn, p)
     yn.backward(nf.tensor(g))
-    mn = yn.data != 0
-    np.testing.assert_array_equal(yn.data, x * np.where(mn, scale, np.float32(0)))
-    np.testing.assert_array_equal(xn.grad.data, g * np.where(mn, scale, np.float32(0)))
+    mn = yn.detach().numpy() != 0
+    np.testing.assert_array_equal(yn.detach().numpy(), x * np.where(mn, scale, np.float32(0)))
+    np.testing.assert_array_equal(xn.grad.detach().numpy(), g * np.where(mn, scale, np.float32(0)))
     assert abs(mn.mean() - mt.mean()) < 6 * math.sqrt(p * (1 - p) / x.size)
 
 
@@ -278,14 +278,14 @@ def test_finite_differences_float64_with_fixed_seed():
     def f(a):
         nf.manual_seed(21)
         y = F.dropout(nf.tensor(a), 0.35)
-        return float((y.data * w).sum())
+        return float((y.detach().numpy() * w).sum())
 
     x = nf.tensor(x0.copy(), requires_grad=True)
     nf.manual_seed(21)
     y = F.dropout(x, 0.35)
     (y * nf.tensor(w)).sum().backward()
     assert x.grad.dtype == np.float64
-    np.testing.assert_allclose(x.grad.data, fd_grad(f, x0.copy()), atol=1e-8)
+    np.testing.assert_allclose(x.grad.detach().numpy(), fd_grad(f, x0.copy()), atol=1e-8)
 
 
 def test_module_api_and_repr():
@@ -314,11 +314,11 @@ def test_channel_dropout_masks_whole_channels(fn, tfn, shape, rows):
     rmask = FD._ref_mask(seed, rows, 0.5)
     scale = np.float32(2.0)
     expected = (x.reshape(rows, -1) * np.where(rmask, scale, np.float32(0))[:, None])
-    np.testing.assert_array_equal(y.data, expected.reshape(shape))
+    np.testing.assert_array_equal(y.detach().numpy(), expected.reshape(shape))
     g = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
     y.backward(nf.tensor(g))
     np.testing.assert_array_equal(
-        xn.grad.data,
+        xn.grad.detach().numpy(),
         (g.reshape(rows, -1) * np.where(rmask, scale, np.float32(0))[:, None]).reshape(shape))
     # torch's rule: each channel is all zero or all x * scale
     yt = tfn(torch.from_numpy(x), 0.5).numpy().reshape(rows, -1)
@@ -327,8 +327,8 @@ def test_channel_dropout_masks_whole_channels(fn, tfn, shape, rows):
     np.testing.assert_array_equal(yt[kept], x.reshape(rows, -1)[kept] * scale)
     # float64 draws the same channel mask
     nf.manual_seed(8)
-    y64 = fn(nf.tensor(x.astype(np.float64)), 0.5).data
-    np.testing.assert_array_equal(y64 != 0, y.data != 0)
+    y64 = fn(nf.tensor(x.astype(np.float64)), 0.5).detach().numpy()
+    np.testing.assert_array_equal(y64 != 0, y.detach().numpy() != 0)
     # eval: identity
     assert fn(xn, 0.5, training=False) is xn
 
@@ -336,7 +336,7 @@ def test_channel_dropout_masks_whole_channels(fn, tfn, shape, rows):
 def test_channel_dropout_statistics_and_modules():
     nf.manual_seed(0)
     m = nn.Dropout2d(0.25)
-    y = m(nf.ones(200, 100, 2, 2)).data.reshape(20000, 4)
+    y = m(nf.ones(200, 100, 2, 2)).detach().numpy().reshape(20000, 4)
     kept = y[:, 0] != 0
     assert np.all(y[kept] == np.float32(1) / np.float32(0.75)) and np.all(y[~kept] == 0)
     assert abs(kept.mean() - 0.75) < 5 * math.sqrt(0.75 * 0.25 / 20000)
@@ -358,7 +358,7 @@ def test_channel_dropout_bad_ranks_as_torch():
         warnings.simplefilter("ignore")
         with pytest.raises(RuntimeError, match="at least 2 dimensions"):
             F.dropout2d(nf.ones(5), 0.5)
-        assert np.all(F.dropout2d(nf.ones(5), 1.0).data == 0)   # torch: p == 1 zeroes any rank
+        assert np.all(F.dropout2d(nf.ones(5), 1.0).detach().numpy() == 0)   # torch: p == 1 zeroes any rank
 
 
 # ============================================================ bad inputs
@@ -433,10 +433,10 @@ def test_training_with_dropout_matches_torch_given_the_same_masks():
     # eval: deterministic and equal to torch's network without dropout
     model.eval()
     xe = xs[0]
-    a, b = model(nf.tensor(xe)).data, model(nf.tensor(xe)).data
+    a, b = model(nf.tensor(xe)).detach().numpy(), model(nf.tensor(xe)).detach().numpy()
     np.testing.assert_array_equal(a, b)
     with torch.no_grad():
         te = tl[2](torch.relu(tl[1](torch.relu(tl[0](torch.from_numpy(xe))))))
     assert_close(a, te, atol=2e-5, rtol=1e-4, what="eval output")
     model.train()
-    assert not np.array_equal(model(nf.tensor(xe)).data, model(nf.tensor(xe)).data)
+    assert not np.array_equal(model(nf.tensor(xe)).detach().numpy(), model(nf.tensor(xe)).detach().numpy())

@@ -47,12 +47,12 @@ def test_float64_and_finite_differences():
     g = np.random.default_rng(3).standard_normal((2, 3, 3))
 
     def f(v):
-        return (F.embedding(nf.tensor(idx), nf.tensor(v), padding_idx=2).data * g).sum()
+        return (F.embedding(nf.tensor(idx), nf.tensor(v), padding_idx=2).detach().numpy() * g).sum()
     wt = nf.tensor(w, requires_grad=True)
     (F.embedding(nf.tensor(idx), wt, padding_idx=2) * nf.tensor(g)).sum().backward()
     fd = fd_grad(f, w.copy())
     fd[2] = 0    # the padding row gets no gradient (its lookup still reads it)
-    np.testing.assert_allclose(wt.grad.data, fd, atol=1e-8)
+    np.testing.assert_allclose(wt.grad.detach().numpy(), fd, atol=1e-8)
 
 
 @settings(max_examples=30)
@@ -71,7 +71,7 @@ def test_compiled_equals_numpy(V, Dm, n, pad, freq, seed):
         wt = nf.tensor(w.astype(dt), requires_grad=True)
         out = F.embedding(nf.tensor(idx), wt, padding_idx=pad, scale_grad_by_freq=freq)
         out.backward(nf.tensor(g.astype(dt)))
-        res.append((out.data, wt.grad.data))
+        res.append((out.detach().numpy(), wt.grad.detach().numpy()))
     np.testing.assert_array_equal(res[0][0], res[1][0].astype(np.float32))
     np.testing.assert_allclose(res[0][1], res[1][1], atol=1e-5, rtol=1e-5)
 
@@ -79,14 +79,14 @@ def test_compiled_equals_numpy(V, Dm, n, pad, freq, seed):
 def test_init_padding_and_accumulation():
     nf.manual_seed(0)
     e = nn.Embedding(2000, 16, padding_idx=5)
-    w = e.weight.data
+    w = e.weight.detach().numpy()
     assert w.dtype == np.float32 and np.all(w[5] == 0)
     assert abs(w.mean()) < 0.02 and abs(w.std() - 1) < 0.02
     idx = nf.tensor(np.array([1, 5, 1]))
     e(idx).sum().backward()
     e(idx).sum().backward()   # accumulates into .grad
-    assert np.all(e.weight.grad.data[1] == 4) and np.all(e.weight.grad.data[5] == 0)
-    assert e.weight.grad.data.sum() == 4 * 16
+    assert np.all(e.weight.grad.detach().numpy()[1] == 4) and np.all(e.weight.grad.detach().numpy()[5] == 0)
+    assert e.weight.grad.detach().numpy().sum() == 4 * 16
     assert list(e.state_dict()) == list(torch.nn.Embedding(3, 2).state_dict())
 
 
@@ -95,7 +95,7 @@ def test_from_pretrained_and_frozen():
     e = nn.Embedding.from_pretrained(nf.tensor(w))
     assert not e.weight.requires_grad
     out = e(nf.tensor(np.array([3, 0])))
-    np.testing.assert_array_equal(out.data, w[[3, 0]])
+    np.testing.assert_array_equal(out.detach().numpy(), w[[3, 0]])
     assert out._node is None
     e2 = nn.Embedding.from_pretrained(w, freeze=False)
     assert e2.weight.requires_grad

@@ -31,7 +31,7 @@ def mlp(features=4, classes=3, hidden=16, seed=0):
 
 
 def params(model):
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
 def assert_params_equal(a, b):
@@ -434,5 +434,5 @@ def test_predict_batches_and_keeps_mode():
     assert model.training
     with nf.no_grad():
         model.eval()
-        np.testing.assert_array_equal(a, model(nf.tensor(x)).data)
+        np.testing.assert_array_equal(a, model(nf.tensor(x)).detach().numpy())
     assert predict(model, x[:0]).shape[0] == 0

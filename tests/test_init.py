@@ -60,16 +60,16 @@ def test_fan_errors():
 
 def _uniform_ok(w, bound):
     """Every |w| <= bound; the extremes reach close to it; the std is bound/sqrt(3)."""
-    a = np.abs(w.data)
+    a = np.abs(w.detach().numpy())
     assert a.max() <= bound * (1 + 1e-6)
     assert a.max() >= bound * 0.99
-    np.testing.assert_allclose(w.data.std(), bound / math.sqrt(3), rtol=0.03)
-    assert abs(w.data.mean()) < 0.02 * bound
+    np.testing.assert_allclose(w.detach().numpy().std(), bound / math.sqrt(3), rtol=0.03)
+    assert abs(w.detach().numpy().mean()) < 0.02 * bound
 
 
 def _normal_ok(w, std, mean=0.0):
-    np.testing.assert_allclose(w.data.std(), std, rtol=0.03)
-    assert abs(w.data.mean() - mean) < 0.02 * std + 1e-12
+    np.testing.assert_allclose(w.detach().numpy().std(), std, rtol=0.03)
+    assert abs(w.detach().numpy().mean() - mean) < 0.02 * std + 1e-12
 
 
 SHAPE = (256, 512)   # fan_in 512, fan_out 256
@@ -129,34 +129,34 @@ def test_kaiming_zero_element_warns_like_torch():
 def test_uniform_normal_constant_ones_zeros():
     nf.manual_seed(5)
     u = init.uniform_(nf.zeros(SHAPE), -0.3, 0.7)
-    assert u.data.min() >= -0.3 and u.data.max() < 0.7
-    np.testing.assert_allclose(u.data.mean(), 0.2, atol=0.005)
-    np.testing.assert_allclose(u.data.std(), 1.0 / math.sqrt(12), rtol=0.03)
+    assert u.detach().numpy().min() >= -0.3 and u.detach().numpy().max() < 0.7
+    np.testing.assert_allclose(u.detach().numpy().mean(), 0.2, atol=0.005)
+    np.testing.assert_allclose(u.detach().numpy().std(), 1.0 / math.sqrt(12), rtol=0.03)
     d = init.uniform_(nf.zeros(1000))
     assert d.data.min() >= 0 and d.data.max() < 1
     n = init.normal_(nf.zeros(SHAPE), mean=1.5, std=0.25)
     _normal_ok(n, 0.25, mean=1.5)
     t = nf.zeros(3, 4)
     assert init.constant_(t, 0.3) is t
-    np.testing.assert_allclose(t.data, 0.3)
-    np.testing.assert_array_equal(init.ones_(nf.zeros(2, 3)).data, 1)
-    np.testing.assert_array_equal(init.zeros_(nf.ones(2, 3)).data, 0)
+    np.testing.assert_allclose(t.detach().numpy(), 0.3)
+    np.testing.assert_array_equal(init.ones_(nf.zeros(2, 3)).detach().numpy(), 1)
+    np.testing.assert_array_equal(init.zeros_(nf.ones(2, 3)).detach().numpy(), 0)
 
 
 def test_trunc_normal():
     nf.manual_seed(6)
     w = init.trunc_normal_(nf.zeros(SHAPE), mean=0.0, std=1.0, a=-1.0, b=2.0)
-    assert w.data.min() >= -1.0 and w.data.max() <= 2.0
+    assert w.detach().numpy().min() >= -1.0 and w.detach().numpy().max() <= 2.0
     # mean of N(0,1) truncated to [-1, 2] is (phi(-1) - phi(2)) / (Phi(2) - Phi(-1))
     phi = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # noqa: E731
     Phi = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
     expected = (phi(-1) - phi(2)) / (Phi(2) - Phi(-1))
-    np.testing.assert_allclose(w.data.mean(), expected, atol=0.01)
+    np.testing.assert_allclose(w.detach().numpy().mean(), expected, atol=0.01)
 
 
 @pytest.mark.parametrize("shape", [(3, 3), (2, 5), (5, 2)])
 def test_eye_matches_torch(shape):
-    np.testing.assert_array_equal(init.eye_(nf.ones(shape)).data,
+    np.testing.assert_array_equal(init.eye_(nf.ones(shape)).detach().numpy(),
                                   torch.nn.init.eye_(torch.ones(shape)).numpy())
     with pytest.raises(ValueError):
         init.eye_(nf.zeros(2, 2, 2))
@@ -169,7 +169,7 @@ def test_orthogonal(shape, gain):
     w = init.orthogonal_(nf.zeros(shape), gain=gain)
     assert w.shape == shape and w.dtype == F32
     rows = shape[0]
-    m = w.data.reshape(rows, -1).astype(np.float64) / gain
+    m = w.detach().numpy().reshape(rows, -1).astype(np.float64) / gain
     if rows <= m.shape[1]:
         np.testing.assert_allclose(m @ m.T, np.eye(rows), atol=1e-5)
     else:
@@ -180,16 +180,16 @@ def test_orthogonal(shape, gain):
 
 def test_orthogonal_random_not_identity():
     nf.manual_seed(8)
-    a = init.orthogonal_(nf.zeros(5, 5)).data
-    b = init.orthogonal_(nf.zeros(5, 5)).data
+    a = init.orthogonal_(nf.zeros(5, 5)).detach().numpy()
+    b = init.orthogonal_(nf.zeros(5, 5)).detach().numpy()
     assert not np.allclose(a, b)
 
 
 def test_init_on_parameter_in_place_returns_same_and_records_nothing():
     lin = nn.Linear(3, 4)
-    data = lin.weight.data
+    data = lin.weight.detach().numpy()
     out = init.xavier_uniform_(lin.weight)
-    assert out is lin.weight and lin.weight.data is data
+    assert out is lin.weight and lin.weight.detach().numpy() is data
     assert lin.weight.is_leaf and lin.weight.grad is None
 
 
@@ -210,7 +210,7 @@ def test_linear_default_init_bounds_equal_torch_formula(fan_in, fan_out):
         / math.sqrt(fan_in)
     assert torch_bound == pytest.approx(bound, rel=1e-12)
     _uniform_ok(lin.weight, bound)
-    b = np.abs(lin.bias.data)
+    b = np.abs(lin.bias.detach().numpy())
     assert b.max() <= bound and b.max() > 0.9 * bound
     # torch's own Linear obeys the same bounds
     tl = torch.nn.Linear(fan_in, fan_out)
@@ -222,18 +222,18 @@ def test_linear_reset_parameters_and_small_layers():
     assert abs(lin.weight.item()) <= 1.0 and abs(lin.bias.item()) <= 1.0
     nf.manual_seed(10)
     lin = nn.Linear(4, 3)
-    w0 = lin.weight.data.copy()
+    w0 = lin.weight.detach().numpy().copy()
     lin.reset_parameters()
-    assert not np.array_equal(w0, lin.weight.data)
-    assert np.abs(lin.weight.data).max() <= 0.5
+    assert not np.array_equal(w0, lin.weight.detach().numpy())
+    assert np.abs(lin.weight.detach().numpy()).max() <= 0.5
 
 
 def test_manual_seed_repeatable_init():
     def build():
         model = nn.Sequential(nn.Linear(5, 7), nn.Linear(7, 2))
-        extra = [init.xavier_normal_(nf.zeros(4, 4)).data, init.orthogonal_(nf.zeros(3, 5)).data,
-                 init.kaiming_uniform_(nf.zeros(6, 2)).data, init.trunc_normal_(nf.zeros(9)).data]
-        return [p.data.copy() for p in model.parameters()] + extra
+        extra = [init.xavier_normal_(nf.zeros(4, 4)).detach().numpy(), init.orthogonal_(nf.zeros(3, 5)).detach().numpy(),
+                 init.kaiming_uniform_(nf.zeros(6, 2)).detach().numpy(), init.trunc_normal_(nf.zeros(9)).detach().numpy()]
+        return [p.detach().numpy().copy() for p in model.parameters()] + extra
     nf.manual_seed(42)
     a = build()
     nf.manual_seed(42)
@@ -246,6 +246,6 @@ def test_manual_seed_repeatable_init():
 
 
 def test_explicit_generator_repeatable():
-    a = init.normal_(nf.zeros(8), generator=np.random.default_rng(1)).data
-    b = init.normal_(nf.zeros(8), generator=np.random.default_rng(1)).data
+    a = init.normal_(nf.zeros(8), generator=np.random.default_rng(1)).detach().numpy()
+    b = init.normal_(nf.zeros(8), generator=np.random.default_rng(1)).detach().numpy()
     np.testing.assert_array_equal(a, b)

@@ -25,7 +25,7 @@ def _assert_same(a, b):
     """Deep equality that also compares types, dtypes, shapes, memory order and NaNs."""
     assert type(a) is type(b), (type(a), type(b))
     if isinstance(a, nf.Tensor):
-        _assert_same(a.data, b.data)
+        _assert_same(a.detach().numpy(), b.detach().numpy())
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert a.flags.f_contiguous == b.flags.f_contiguous
@@ -104,11 +104,11 @@ def test_tensors_come_back_as_tensors(tmp_path):
     back = _roundtrip({"t": t, "i": i, "arr": np.ones(2)}, tmp_path)
     assert isinstance(back["t"], nf.Tensor) and isinstance(back["i"], nf.Tensor)
     assert isinstance(back["arr"], np.ndarray) and not isinstance(back["arr"], nf.Tensor)
-    np.testing.assert_array_equal(back["t"].data, t.data)
+    np.testing.assert_array_equal(back["t"].detach().numpy(), t.detach().numpy())
     assert back["i"].dtype == np.int64
     # the loaded tensor does not share memory with the saved one
-    back["t"].data[0, 0] = 99
-    assert t.data[0, 0] == 0
+    back["t"].detach().numpy()[0, 0] = 99
+    assert t.detach().numpy()[0, 0] == 0
 
 
 def test_torch_tensors_are_saved_as_tensors(tmp_path):
@@ -117,7 +117,7 @@ def test_torch_tensors_are_saved_as_tensors(tmp_path):
     assert list(back) == ["weight", "bias"]
     for k, v in sd.items():
         assert isinstance(back[k], nf.Tensor)
-        np.testing.assert_array_equal(back[k].data, v.numpy())
+        np.testing.assert_array_equal(back[k].detach().numpy(), v.numpy())
 
 
 def test_model_state_dict_roundtrip_and_load(tmp_path):
@@ -128,7 +128,7 @@ def test_model_state_dict_roundtrip_and_load(tmp_path):
     other = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     other.load_state_dict(nf.load(tmp_path / "m.nnf"))
     x = nf.randn(5, 4)
-    np.testing.assert_array_equal(model(x).data, other(x).data)
+    np.testing.assert_array_equal(model(x).detach().numpy(), other(x).detach().numpy())
 
 
 def test_str_path_and_pathlike(tmp_path):
@@ -168,7 +168,7 @@ def test_optimizer_state_dict_roundtrip_continues_identically(tmp_path, opt_name
         step(a, opt_a)
         step(b, opt_b)
     for k, v in a.state_dict().items():
-        assert np.array_equal(v.data, b.state_dict()[k].data), k
+        assert np.array_equal(v.detach().numpy(), b.state_dict()[k].detach().numpy()), k
 
 
 # ----------------------------------------------------------------------------- errors
@@ -322,12 +322,12 @@ def test_to_torch_loads_into_a_torch_model_with_identical_outputs():
     t_model.load_state_dict(sd)
     x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
     out_t = t_model(torch.from_numpy(x)).detach().numpy()
-    out_n = n_model(nf.tensor(x)).data
+    out_n = n_model(nf.tensor(x)).detach().numpy()
     np.testing.assert_allclose(out_n, out_t, rtol=1e-6, atol=1e-6)
     # the exported tensors are copies: changing them leaves the nnfast model alone
-    w = n_model.state_dict()["0.weight"].data.copy()
+    w = n_model.state_dict()["0.weight"].detach().numpy().copy()
     sd["0.weight"].zero_()
-    np.testing.assert_array_equal(n_model.state_dict()["0.weight"].data, w)
+    np.testing.assert_array_equal(n_model.state_dict()["0.weight"].detach().numpy(), w)
 
 
 def test_torch_state_dict_loads_into_nnfast_directly_and_via_from_torch():
@@ -335,12 +335,12 @@ def test_torch_state_dict_loads_into_nnfast_directly_and_via_from_torch():
     x = torch.randn(6, 5)
     want = t_model(x).detach().numpy()
     n_model.load_state_dict(t_model.state_dict())                 # torch tensors directly
-    np.testing.assert_allclose(n_model(nf.tensor(x.numpy())).data, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(n_model(nf.tensor(x.numpy())).detach().numpy(), want, rtol=1e-6, atol=1e-6)
     _, n2 = _pair(4)
     arrays = nio.from_torch(t_model.state_dict())
     assert all(type(v) is np.ndarray for v in arrays.values())
     n2.load_state_dict(arrays)
-    np.testing.assert_allclose(n2(nf.tensor(x.numpy())).data, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(n2(nf.tensor(x.numpy())).detach().numpy(), want, rtol=1e-6, atol=1e-6)
 
 
 def test_torch_roundtrip_is_exact_through_a_file(tmp_path):

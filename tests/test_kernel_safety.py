@@ -61,13 +61,13 @@ def test_embedding_backward_uses_the_indices_of_the_forward():
     y = emb(idx)
     idx[0] = 10 ** 6
     y.sum().backward()
-    assert np.array_equal(emb.weight.grad.data.sum(axis=1), [3.0, 6.0, 0.0, 0.0])
+    assert np.array_equal(emb.weight.grad.detach().numpy().sum(axis=1), [3.0, 6.0, 0.0, 0.0])
     t = nf.tensor(np.array([2, 3], np.int64))
     emb.weight.grad = None
     y = emb(t)
-    t.data[:] = -7
+    t.detach().numpy()[:] = -7
     y.sum().backward()
-    assert np.array_equal(emb.weight.grad.data.sum(axis=1), [0.0, 0.0, 3.0, 3.0])
+    assert np.array_equal(emb.weight.grad.detach().numpy().sum(axis=1), [0.0, 0.0, 3.0, 3.0])
 
 
 def test_embedding_kernels_reject_out_of_range_indices():
@@ -105,7 +105,7 @@ def test_max_pool_huge_padding_does_not_hang():
         x = nf.tensor(np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2), requires_grad=True)
         y = F.max_pool2d(x, 2 ** 40, stride=1, padding=2 ** 39)
         y.sum().backward()
-        print(y.shape, float(y.data.max()), x.grad.data.sum())
+        print(y.shape, float(y.detach().numpy().max()), x.grad.detach().numpy().sum())
     """)
     assert out.split()[-2:] == ["3.0", "9.0"]   # every window holds the whole image
 
@@ -114,7 +114,7 @@ def test_avg_pool_huge_kernel_has_no_integer_overflow():
     # Found by UBSan: the count_include_pad divisor (window height * width) overflowed int64.
     x = nf.tensor(np.ones((1, 1, 2, 2), np.float32), requires_grad=True)
     y = F.avg_pool2d(x, 2 ** 62, stride=1, padding=2 ** 61)
-    assert y.shape == (1, 1, 3, 3) and np.all(np.isfinite(y.data)) and np.all(y.data >= 0)
+    assert y.shape == (1, 1, 3, 3) and np.all(np.isfinite(y.detach().numpy())) and np.all(y.detach().numpy() >= 0)
     y.sum().backward()
     assert x.grad.shape == (1, 1, 2, 2)
 
@@ -144,8 +144,8 @@ def test_gelu_of_a_0d_float64_tensor():
     y.backward()
     t = torch.tensor(0.387, dtype=torch.float64, requires_grad=True)
     torch.nn.functional.gelu(t).backward()
-    assert y.shape == () and np.isclose(float(y.data), 0.25179067376115694)
-    assert np.isclose(float(x.grad.data), float(t.grad))
+    assert y.shape == () and np.isclose(float(y.detach().numpy()), 0.25179067376115694)
+    assert np.isclose(float(x.grad.detach().numpy()), float(t.grad))
 
 
 def test_kneighbors_rejects_nan_and_inf():
@@ -196,9 +196,9 @@ def test_conv2d_of_an_empty_row_with_padding():
         if shape[3]:
             ty = torch.nn.functional.conv2d(torch.ones(shape), torch.ones(2, shape[1], 1, 3),
                                             padding=2, stride=(1, 2))
-            assert y.shape == tuple(ty.shape) and np.allclose(y.data, ty.numpy())
+            assert y.shape == tuple(ty.shape) and np.allclose(y.detach().numpy(), ty.numpy())
         else:   # torch refuses an empty row; every window lies in the zero padding
-            assert y.shape == (1, 2, 7, 1) and np.all(y.data == 0)
+            assert y.shape == (1, 2, 7, 1) and np.all(y.detach().numpy() == 0)
         y.sum().backward()
         assert x.grad.shape == shape and w.grad.shape == w.shape
 
@@ -213,7 +213,7 @@ def test_float64_binary_losses_of_an_empty_batch_with_weights():
                  **kw)
         assert out.shape == (0,) and out.dtype == np.float64
         assert float(fn(x, nf.tensor(np.zeros(0)), weight=nf.tensor(np.ones(0)),
-                        reduction="sum", **kw).data) == 0.0
+                        reduction="sum", **kw).detach().numpy()) == 0.0
 
 
 # ====================================================================== adversarial inputs
@@ -373,9 +373,9 @@ def test_fuzz_pointwise_losses(shape, layout, tlayout, which, red, seed, wshape)
     x = leaf(shape, layout, seed)
     y = leaf(shape, tlayout, seed + 1, grad=False)
     if which >= 4:   # binary losses want targets in [0, 1] (and inputs, for BCE)
-        y = nf.from_numpy(np.asarray(np.abs(y.data) / 2 if y.dtype.kind == "f" else y.data))
+        y = nf.from_numpy(np.asarray(np.abs(y.detach().numpy()) / 2 if y.dtype.kind == "f" else y.detach().numpy()))
         if which == 4:
-            x = nf.from_numpy(np.asarray(np.abs(x.data) / 2 if x.dtype.kind == "f" else x.data))
+            x = nf.from_numpy(np.asarray(np.abs(x.detach().numpy()) / 2 if x.dtype.kind == "f" else x.detach().numpy()))
             if x.dtype.kind == "f":
                 x.requires_grad_(True)
     w = None if wshape is None else leaf(shape if wshape == "same" else wshape, layout, 9,

@@ -76,20 +76,20 @@ def test_linear_float64_finite_differences():
     c = rng.standard_normal((2, 3, 3))   # a fixed non-uniform weighting of the outputs
 
     def loss_x(a):
-        return float((n(nf.tensor(a)).data * c).sum())
+        return float((n(nf.tensor(a)).detach().numpy() * c).sum())
 
     def loss_w(w):
-        return float((F.linear(nf.tensor(x0), nf.tensor(w), n.bias).data * c).sum())
+        return float((F.linear(nf.tensor(x0), nf.tensor(w), n.bias).detach().numpy() * c).sum())
 
     def loss_b(b):
-        return float((F.linear(nf.tensor(x0), n.weight, nf.tensor(b)).data * c).sum())
+        return float((F.linear(nf.tensor(x0), n.weight, nf.tensor(b)).detach().numpy() * c).sum())
 
     xn = nf.tensor(x0.copy(), requires_grad=True)
     (n(xn) * nf.tensor(c)).sum().backward()
-    np.testing.assert_allclose(xn.grad.data, fd_grad(loss_x, x0.copy()), rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(n.weight.grad.data, fd_grad(loss_w, n.weight.data.copy()),
+    np.testing.assert_allclose(xn.grad.detach().numpy(), fd_grad(loss_x, x0.copy()), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(n.weight.grad.detach().numpy(), fd_grad(loss_w, n.weight.detach().numpy().copy()),
                                rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(n.bias.grad.data, fd_grad(loss_b, n.bias.data.copy()),
+    np.testing.assert_allclose(n.bias.grad.detach().numpy(), fd_grad(loss_b, n.bias.detach().numpy().copy()),
                                rtol=1e-7, atol=1e-9)
 
 
@@ -107,7 +107,7 @@ def test_compiled_path_equals_numpy_float64_path():
             bn = nn.Parameter(b.astype(dt))
             y = F.linear(xn, wn, bn)
             y.backward(nf.tensor(up.astype(dt)))
-            res[dt] = (y.data, xn.grad.data, wn.grad.data, bn.grad.data)
+            res[dt] = (y.detach().numpy(), xn.grad.detach().numpy(), wn.grad.detach().numpy(), bn.grad.detach().numpy())
             assert all(r.dtype == dt for r in res[dt])
         for name, a32, a64 in zip(("y", "dx", "dW", "db"), res[F32], res[F64]):
             np.testing.assert_allclose(a32, a64, atol=1e-4, rtol=1e-4, err_msg=f"{name} {m, k, nout}")
@@ -155,7 +155,7 @@ def test_linear_hypothesis_float32_vs_float64(m, k, nout, seed):
     b = rng.standard_normal(nout)
     y32 = F.linear(nf.tensor(x.astype(F32)), nf.tensor(w.astype(F32)), nf.tensor(b.astype(F32)))
     y64 = F.linear(nf.tensor(x), nf.tensor(w), nf.tensor(b))
-    np.testing.assert_allclose(y32.data, y64.data, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(y32.detach().numpy(), y64.detach().numpy(), atol=1e-4, rtol=1e-4)
 
 
 def test_functional_linear_matches_torch_and_accepts_arrays():
@@ -220,7 +220,7 @@ def test_linear_zero_out_features_and_empty_batch_backward():
     compare(t, n, x)
     t, n = twins(3, 2)
     compare(t, n, np.zeros((0, 3), F32))
-    np.testing.assert_array_equal(n.weight.grad.data, 0)
+    np.testing.assert_array_equal(n.weight.grad.detach().numpy(), 0)
 
 
 def test_identity_and_flatten():
@@ -230,4 +230,4 @@ def test_identity_and_flatten():
     assert y.shape == tuple(torch.nn.Flatten()(torch.zeros(2, 3, 4)).shape)
     assert nn.Flatten(0, 1)(x).shape == (6, 4)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, 1)
+    np.testing.assert_array_equal(x.grad.detach().numpy(), 1)

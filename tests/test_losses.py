@@ -81,7 +81,7 @@ def test_regression_no_target_grad_when_not_required():
     y = nf.tensor(np.zeros(3, np.float32))
     F.mse_loss(x, y).backward()
     assert y.grad is None
-    np.testing.assert_allclose(x.grad.data, 2 / 3 * np.ones(3), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.detach().numpy(), 2 / 3 * np.ones(3), rtol=1e-6)
     out = F.mse_loss(nf.tensor(np.ones(3, np.float32)), y)
     assert not out.requires_grad and out.grad_fn is None
 
@@ -428,10 +428,10 @@ def _fd_check(loss_fn, x, y=None, check_target=True):
     yt = nf.tensor(y, requires_grad=y.dtype.kind == "f" and check_target)
     loss_fn(xt, yt).backward()
     gx = fd_grad(lambda a: float(loss_fn(nf.tensor(a), nf.tensor(y)).item()), x.copy())
-    np.testing.assert_allclose(xt.grad.data, gx, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(xt.grad.detach().numpy(), gx, rtol=1e-6, atol=1e-8)
     if yt.requires_grad:
         gy = fd_grad(lambda b: float(loss_fn(nf.tensor(x), nf.tensor(b)).item()), y.copy())
-        np.testing.assert_allclose(yt.grad.data, gy, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(yt.grad.detach().numpy(), gy, rtol=1e-6, atol=1e-8)
 
 
 def test_fd_float64_all_losses():
@@ -497,10 +497,10 @@ def test_upstream_gradient_is_not_mutated_and_scales():
     up = nf.tensor(np.float32(3.0))
     loss.backward(up)
     assert up.item() == 3.0
-    g3 = x.grad.data.copy()
+    g3 = x.grad.detach().numpy().copy()
     x.grad = None
     loss.backward()
-    np.testing.assert_allclose(g3, 3 * x.grad.data, rtol=1e-6)
+    np.testing.assert_allclose(g3, 3 * x.grad.detach().numpy(), rtol=1e-6)
 
 
 # ============================================================================ bad inputs

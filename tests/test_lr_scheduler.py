@@ -74,7 +74,7 @@ class Run:
         return list(self.sched.get_last_lr()), groups
 
     def params(self):
-        return [np.array(v.detach().numpy() if self.lib == "torch" else v.data)
+        return [np.array(v.detach().numpy() if self.lib == "torch" else v.detach().numpy())
                 for v in self.model.state_dict().values()]
 
     def run(self, steps, sched_step=None):

@@ -56,7 +56,7 @@ def test_training_allocates_within_1_5x_of_what_it_must_hold():
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
-    n_params = sum(p.data.size for p in model.parameters())
+    n_params = sum(p.detach().numpy().size for p in model.parameters())
     state = 4 * n_params * 4                     # parameters, gradients, exp_avg, exp_avg_sq
     # one step's activations and their gradients: BATCH rows of 64 + 128 + 128 + 10 floats,
     # each held once forward and once backward

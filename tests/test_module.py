@@ -106,7 +106,7 @@ def test_setattr_rules():
     with pytest.raises(TypeError):
         m.buf = [1]
     m.buf = nf.ones(1)
-    assert m.buf.data[0] == 1
+    assert m.buf.detach().numpy()[0] == 1
     del m.sub
     assert "sub" not in dict(m.named_children())
     with pytest.raises(KeyError):
@@ -188,7 +188,7 @@ def test_state_dict_keys_and_shapes_match_torch(make):
 def test_state_dict_shares_storage():
     n = nn.Linear(2, 3)
     sd = n.state_dict()
-    assert np.shares_memory(sd["weight"].data, n.weight.data)
+    assert np.shares_memory(sd["weight"].detach().numpy(), n.weight.detach().numpy())
     kv = n.state_dict(keep_vars=True)
     assert kv["weight"] is n.weight
 
@@ -201,12 +201,12 @@ def test_load_state_dict_from_torch_numpy_and_nnfast(source):
         sd = {k: v.numpy().copy() for k, v in sd.items()}
     elif source == "nnfast":
         sd = {k: nf.tensor(v.numpy()) for k, v in sd.items()}
-    before = {k: (p, p.data) for k, p in n.named_parameters()}
+    before = {k: (p, p.detach().numpy()) for k, p in n.named_parameters()}
     res = n.load_state_dict(sd)
     assert res.missing_keys == [] and res.unexpected_keys == []
     for k, p in n.named_parameters():
         assert p is before[k][0], "Parameter objects must be kept"
-        assert p.data is before[k][1], "copied in place: the .data array must be kept"
+        assert p.detach().numpy() is before[k][1], "copied in place: the .data array must be kept"
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(F32)
     assert_close(n(nf.tensor(x)), t(torch.from_numpy(x)))
 
@@ -216,17 +216,17 @@ def test_load_state_dict_does_not_alias_source():
     sd = {k: v.numpy().copy() for k, v in t.state_dict().items()}
     n.load_state_dict(sd)
     sd["0.weight"][...] = 123
-    assert not (n[0].weight.data == 123).any()
+    assert not (n[0].weight.detach().numpy() == 123).any()
 
 
 def test_load_state_dict_buffers():
     t, n = TBlock(), NBlock()
     with torch.no_grad():
         t.running.add_(3.0)
-    buf = n.running.data
+    buf = n.running.detach().numpy()
     n.load_state_dict(t.state_dict())
-    assert n.running.data is buf
-    np.testing.assert_array_equal(n.running.data, 3.0)
+    assert n.running.detach().numpy() is buf
+    np.testing.assert_array_equal(n.running.detach().numpy(), 3.0)
 
 
 def test_load_state_dict_strict_missing_key_named():
@@ -328,7 +328,7 @@ def test_zero_grad(set_to_none):
         if set_to_none:
             assert p.grad is None
         else:
-            assert p.grad is grads[k] and not p.grad.data.any()
+            assert p.grad is grads[k] and not p.grad.detach().numpy().any()
 
 
 def test_zero_grad_default_is_set_to_none_like_torch():
@@ -364,7 +364,7 @@ def test_parameter_repr_and_construction():
     assert q.dtype == F32
     t = nf.tensor([1.0, 2.0])
     r = nn.Parameter(t)
-    assert np.shares_memory(r.data, t.data)
+    assert np.shares_memory(r.detach().numpy(), t.detach().numpy())
     assert not nn.Parameter(t, requires_grad=False).requires_grad
     assert nn.Parameter().shape == (0,)
     assert type(p.detach()) is nf.Tensor
@@ -544,7 +544,7 @@ def test_non_contiguous_input_matches_torch():
     xn = nf.tensor(base, requires_grad=True)
     xt = torch.tensor(base, requires_grad=True)
     vn, vt = xn.T, xt.T
-    assert not vn.data.flags.c_contiguous
+    assert not vn.detach().numpy().flags.c_contiguous
     yn, yt = nl(vn), tl(vt)
     assert_close(yn, yt)
     up = np.random.default_rng(4).standard_normal((7, 3)).astype(F32)
@@ -607,7 +607,7 @@ def test_deepcopy_and_pickle():
     n(nf.randn(2, 4)).sum().backward()
     c = copy.deepcopy(n)
     assert c[0].weight is not n[0].weight
-    assert not np.shares_memory(c[0].weight.data, n[0].weight.data)
+    assert not np.shares_memory(c[0].weight.detach().numpy(), n[0].weight.detach().numpy())
     assert isinstance(c[0].weight, nn.Parameter) and c[0].weight.grad is not None
     p = pickle.loads(pickle.dumps(n))
     x = np.random.default_rng(7).standard_normal((3, 4)).astype(F32)
@@ -618,10 +618,10 @@ def test_deepcopy_and_pickle():
 def test_failed_load_state_dict_changes_nothing():
     from nnfast import nn as _nn
     m = _nn.Sequential(_nn.Linear(3, 2), _nn.Linear(2, 2))
-    before = {k: v.data.copy() for k, v in m.state_dict().items()}
+    before = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
     bad = {k: np.full(v.shape, 7.0, np.float32) for k, v in before.items()}
     bad["1.weight"] = np.zeros((5, 5), np.float32)
     with pytest.raises(RuntimeError, match="size mismatch for 1.weight"):
         m.load_state_dict(bad)
     for k, v in m.state_dict().items():
-        assert np.array_equal(v.data, before[k]), k
+        assert np.array_equal(v.detach().numpy(), before[k]), k

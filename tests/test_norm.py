@@ -138,7 +138,7 @@ def test_batchnorm_empty_batch_like_torch():
         assert xn.grad.shape == (0, 3, 4)
         assert_close(nm.running_mean, tm.running_mean)
         assert_close(nm.running_var, tm.running_var)
-        np.testing.assert_array_equal(nm.weight.grad.data, 0)
+        np.testing.assert_array_equal(nm.weight.grad.detach().numpy(), 0)
 
 
 def test_batchnorm_no_grad_still_updates_running_stats():
@@ -349,7 +349,7 @@ def test_batch_norm_float64_finite_differences():
                                  nf.tensor(rm, dtype=np.float64),
                                  nf.tensor(rv, dtype=np.float64),
                                  nf.tensor(w, dtype=np.float64), nf.tensor(b, dtype=np.float64),
-                                 training=training).data * up).sum()
+                                 training=training).detach().numpy() * up).sum()
 
         xt = nf.tensor(x0, requires_grad=True, dtype=np.float64)
         wt = nf.tensor(w0, requires_grad=True, dtype=np.float64)
@@ -373,7 +373,7 @@ def test_layer_norm_float64_finite_differences():
         def f(x, w, b):
             return (F.layer_norm(nf.tensor(x, dtype=np.float64), ns,
                                  nf.tensor(w, dtype=np.float64),
-                                 nf.tensor(b, dtype=np.float64)).data * up).sum()
+                                 nf.tensor(b, dtype=np.float64)).detach().numpy() * up).sum()
 
         xt = nf.tensor(x0, requires_grad=True, dtype=np.float64)
         wt = nf.tensor(w0, requires_grad=True, dtype=np.float64)
@@ -394,7 +394,7 @@ def test_float32_path_equals_float64_reference_through_autograd():
         xt = nf.tensor(x, requires_grad=True, dtype=dt)
         y = m(xt)
         y.backward(nf.tensor(up, dtype=dt))
-        grads.append((y.data, xt.grad.data, m.weight.grad.data, m.running_var.data))
+        grads.append((y.detach().numpy(), xt.grad.detach().numpy(), m.weight.grad.detach().numpy(), m.running_var.detach().numpy()))
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 

@@ -96,7 +96,7 @@ def n_step(nm, nopt, data, sign=1.0):
 def assert_params_close(tm, nm, atol=1e-5, rtol=1e-5, what=""):
     nsd = nm.state_dict()
     for k, v in tm.state_dict().items():
-        np.testing.assert_allclose(nsd[k].data, v.detach().numpy(), atol=atol, rtol=rtol,
+        np.testing.assert_allclose(nsd[k].detach().numpy(), v.detach().numpy(), atol=atol, rtol=rtol,
                                    err_msg=f"{what} {k}")
 
 
@@ -169,14 +169,14 @@ def test_each_update_matches_torch_to_the_ulp(name, kwargs):
         topt.zero_grad()
         ((tm(x) - y) ** 2).mean().backward()
         for tp, p in zip(tps, nps):
-            p.data[...] = tp.detach().numpy()
+            p.detach().numpy()[...] = tp.detach().numpy()
             p._grad_buf[...] = tp.grad.numpy()
             p.grad = nf.Tensor._make(p._grad_buf)
         topt.step()
         nopt.step()
         for tp, p in zip(tps, nps):
-            pairs = [(p.data, tp.detach().numpy())] + [
-                (nopt.state[p][k].data, v.numpy()) for k, v in topt.state[tp].items()]
+            pairs = [(p.detach().numpy(), tp.detach().numpy())] + [
+                (nopt.state[p][k].detach().numpy(), v.numpy()) for k, v in topt.state[tp].items()]
             for j, (a, b) in enumerate(pairs):
                 if name == "SGD":
                     np.testing.assert_array_equal(a, b)
@@ -214,7 +214,7 @@ def test_params_without_grad_are_skipped(name, kwargs):
     tm, nm, topt, nopt, _, _ = run_against_torch(name, kwargs, unused=True, steps=20)
     spare = [nm.spare.weight, nm.spare.bias]
     for p, tp in zip(spare, [tm.spare.weight, tm.spare.bias]):   # untouched in both
-        np.testing.assert_array_equal(p.data, tp.detach().numpy())
+        np.testing.assert_array_equal(p.detach().numpy(), tp.detach().numpy())
         assert p.grad is None and tp.grad is None
     ts, ns = topt.state_dict()["state"], nopt.state_dict()["state"]
     assert sorted(ts) == sorted(ns)
@@ -269,30 +269,30 @@ def test_float64_params_use_the_reference():
 # ----------------------------------------------------------------------------- flat buffers
 def test_parameters_and_grads_live_in_flat_buffers():
     _, nm, _, (x, y) = make_pair()
-    w0 = nm.fc1.weight.data.copy()
+    w0 = nm.fc1.weight.detach().numpy().copy()
     opt = nf.optim.Adam(nm.parameters(), lr=0.01)
     fl = opt._flat[0]
     params = list(nm.parameters())
     assert fl.param.size == sum(p.numel() for p in params)
-    np.testing.assert_array_equal(nm.fc1.weight.data, w0)
+    np.testing.assert_array_equal(nm.fc1.weight.detach().numpy(), w0)
     for p in params:
-        assert p.data.base is fl.param and p._grad_buf.base is fl.grad
+        assert p.detach().numpy().base is fl.param and p._grad_buf.base is fl.grad
     ((nm(x) - y) ** 2).mean().backward()
     for p in params:
-        assert p.grad.data is p._grad_buf
+        assert p.grad.detach().numpy() is p._grad_buf
     opt.step()
     assert set(opt.state[params[0]]) == {"step", "exp_avg", "exp_avg_sq"}
-    assert opt.state[params[0]]["exp_avg"].data.base is fl.buffers["exp_avg"]
+    assert opt.state[params[0]]["exp_avg"].detach().numpy().base is fl.buffers["exp_avg"]
     assert opt.state[params[0]]["step"].item() == 1.0
 
 
 def test_existing_grads_are_copied_into_the_flat_buffer():
     _, nm, _, (x, y) = make_pair()
     ((nm(x) - y) ** 2).mean().backward()
-    g = nm.fc2.weight.grad.data.copy()
+    g = nm.fc2.weight.grad.detach().numpy().copy()
     opt = nf.optim.SGD(nm.parameters(), lr=0.1)
-    assert nm.fc2.weight.grad.data.base is opt._flat[0].grad
-    np.testing.assert_array_equal(nm.fc2.weight.grad.data, g)
+    assert nm.fc2.weight.grad.detach().numpy().base is opt._flat[0].grad
+    np.testing.assert_array_equal(nm.fc2.weight.grad.detach().numpy(), g)
 
 
 def _count_calls(monkeypatch, fn_name):
@@ -321,11 +321,11 @@ def test_fast_path_equals_per_parameter_path(name, kwargs, monkeypatch):
         o_slow.zero_grad()
         ((m_slow(x) - y) ** 2).mean().backward()
         for p in m_slow.parameters():  # user-assigned grads: not the flat views
-            p.grad = nf.tensor(p.grad.data.copy())
+            p.grad = nf.tensor(p.grad.detach().numpy().copy())
         o_slow.step()
         assert calls[-1] == 4          # one call per parameter
     for a, b in zip(m_fast.parameters(), m_slow.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_step_counts_stay_per_parameter():
@@ -350,18 +350,18 @@ def test_zero_grad_modes():
     ((nm(x) - y) ** 2).mean().backward()
     opt.zero_grad(set_to_none=False)
     for p in nm.parameters():
-        assert p.grad is not None and p.grad.data.base is opt._flat[0].grad
-        assert not p.grad.data.any()
+        assert p.grad is not None and p.grad.detach().numpy().base is opt._flat[0].grad
+        assert not p.grad.detach().numpy().any()
     ((nm(x) - y) ** 2).mean().backward()
-    g1 = nm.fc1.weight.grad.data.copy()
+    g1 = nm.fc1.weight.grad.detach().numpy().copy()
     opt.zero_grad()   # set_to_none=True
     assert all(p.grad is None for p in nm.parameters())
     ((nm(x) - y) ** 2).mean().backward()
-    np.testing.assert_array_equal(nm.fc1.weight.grad.data, g1)   # backward overwrote
+    np.testing.assert_array_equal(nm.fc1.weight.grad.detach().numpy(), g1)   # backward overwrote
     # a hand-assigned grad is zeroed in place too
     nm.fc2.bias.grad = nf.tensor(np.ones(3, np.float32))
     opt.zero_grad(set_to_none=False)
-    assert not nm.fc2.bias.grad.data.any()
+    assert not nm.fc2.bias.grad.detach().numpy().any()
 
 
 def test_zero_grad_false_matches_torch_training():
@@ -409,11 +409,11 @@ def test_state_dict_round_trip_nnfast(name, kwargs):
         n_step(nm, opt, data)
         n_step(nm2, opt2, data)
     for a, b in zip(nm.parameters(), nm2.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     # state_dict values are snapshots, not views
     for k, v in sd["state"].items():
         for key, val in v.items():
-            np.testing.assert_array_equal(val.data, sd_copy["state"][k][key].data)
+            np.testing.assert_array_equal(val.detach().numpy(), sd_copy["state"][k][key].detach().numpy())
 
 
 @pytest.mark.parametrize("name,kwargs", ONE_EACH)
@@ -431,7 +431,7 @@ def test_load_torch_state_dict_mid_training(name, kwargs):
     for k, v in tsd["state"].items():
         assert list(nsd["state"][k]) == list(v)
         for key, val in v.items():
-            np.testing.assert_array_equal(nsd["state"][k][key].data, val.numpy())
+            np.testing.assert_array_equal(nsd["state"][k][key].detach().numpy(), val.numpy())
     for t in range(30):
         t_step(tm, topt, tdata)
         n_step(nm, nopt, ndata)
@@ -447,7 +447,7 @@ def test_torch_can_read_our_state_format():
         t_step(tm, topt, tdata)
     sd = nopt.state_dict()
     as_torch = {"param_groups": sd["param_groups"],
-                "state": {k: {kk: torch.from_numpy(vv.data.copy()) for kk, vv in v.items()}
+                "state": {k: {kk: torch.from_numpy(vv.detach().numpy().copy()) for kk, vv in v.items()}
                           for k, v in sd["state"].items()}}
     topt.load_state_dict(as_torch)
     copy_weights(tm, nm)  # same start
@@ -480,7 +480,7 @@ def test_adagrad_state_created_at_construction():
     tsd, nsd = topt.state_dict(), nopt.state_dict()
     assert sorted(tsd["state"]) == sorted(nsd["state"])
     for k in tsd["state"]:
-        np.testing.assert_array_equal(nsd["state"][k]["sum"].data, tsd["state"][k]["sum"].numpy())
+        np.testing.assert_array_equal(nsd["state"][k]["sum"].detach().numpy(), tsd["state"][k]["sum"].numpy())
         assert nsd["state"][k]["step"].item() == 0
 
 

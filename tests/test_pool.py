@@ -43,10 +43,10 @@ def test_max_pool2d_indices_match_torch(shape, kw):
     out, idx = F.max_pool2d(nf.tensor(x), return_indices=True, **kw)
     tout, tidx = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **kw)
     assert idx.dtype == np.int64
-    np.testing.assert_array_equal(idx.data, tidx.numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), tidx.numpy())
     assert_close(out, tout)
     m_out, m_idx = nn.MaxPool2d(return_indices=True, **kw)(nf.tensor(x))
-    np.testing.assert_array_equal(m_idx.data, tidx.numpy())
+    np.testing.assert_array_equal(m_idx.detach().numpy(), tidx.numpy())
 
 
 def test_max_pool2d_ties_take_first_and_nan_propagates():
@@ -54,8 +54,8 @@ def test_max_pool2d_ties_take_first_and_nan_propagates():
     x[0, 0, 3, 3] = np.nan
     out, idx = F.max_pool2d(nf.tensor(x), 2, return_indices=True)
     tout, tidx = TF.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
-    np.testing.assert_array_equal(idx.data, tidx.numpy())
-    np.testing.assert_array_equal(np.isnan(out.data), np.isnan(tout.numpy()))
+    np.testing.assert_array_equal(idx.detach().numpy(), tidx.numpy())
+    np.testing.assert_array_equal(np.isnan(out.detach().numpy()), np.isnan(tout.numpy()))
     # tied gradients go to the first element only, as torch
     xt = torch.ones((1, 1, 4, 4), requires_grad=True)
     TF.max_pool2d(xt, 3, 1).sum().backward()
@@ -66,7 +66,7 @@ def test_max_pool2d_ties_take_first_and_nan_propagates():
     x = np.full((1, 1, 5, 5), -np.inf, np.float32)
     _, idx = F.max_pool2d(nf.tensor(x), 3, 2, padding=1, return_indices=True)
     _, tidx = TF.max_pool2d(torch.from_numpy(x), 3, 2, padding=1, return_indices=True)
-    np.testing.assert_array_equal(idx.data, tidx.numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), tidx.numpy())
 
 
 AVG_CASES = [
@@ -135,11 +135,11 @@ def test_c_path_equals_numpy_reference(kind, shape, kw):
     x64 = nf.tensor(x.astype(np.float64), requires_grad=True)
     y32, y64 = f(x32), f(x64)
     assert y64.dtype == np.float64
-    np.testing.assert_allclose(y32.data, y64.data, atol=1e-6, rtol=1e-5)
+    np.testing.assert_allclose(y32.detach().numpy(), y64.detach().numpy(), atol=1e-6, rtol=1e-5)
     up = rng.standard_normal(y32.shape)
     y32.backward(nf.tensor(up.astype(np.float32)))
     y64.backward(nf.tensor(up))
-    np.testing.assert_allclose(x32.grad.data, x64.grad.data, atol=1e-6, rtol=1e-5)
+    np.testing.assert_allclose(x32.grad.detach().numpy(), x64.grad.detach().numpy(), atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind,kw", [
@@ -159,7 +159,7 @@ def test_float64_finite_differences_and_torch(kind, kw):
     up = rng.standard_normal(f(nf.tensor(x)).shape)
     xt = nf.tensor(x, requires_grad=True)
     (f(xt) * nf.tensor(up)).sum().backward()
-    num = fd_grad(lambda v: float((f(nf.tensor(v)).data * up).sum()), x.copy())
+    num = fd_grad(lambda v: float((f(nf.tensor(v)).detach().numpy() * up).sum()), x.copy())
     assert_close(xt.grad, num, atol=1e-7)
 
 
@@ -237,7 +237,7 @@ def test_max_pool_window_entirely_in_padding_gives_no_gradient_to_other_channels
     # torch 2.13 scatters an empty window's gradient into the next plane; nnfast does not
     x = nf.tensor(np.ones((1, 2, 1, 1), np.float32), requires_grad=True)
     F.max_pool2d(x, kernel_size=(2, 1), stride=1, padding=(1, 0), dilation=(2, 1)).sum().backward()
-    assert np.array_equal(x.grad.data, np.zeros((1, 2, 1, 1), np.float32))
+    assert np.array_equal(x.grad.detach().numpy(), np.zeros((1, 2, 1, 1), np.float32))
 
 
 def test_max_pool_window_entirely_in_padding_has_no_gradient_and_no_stray_write():
@@ -249,4 +249,4 @@ def test_max_pool_window_entirely_in_padding_has_no_gradient_and_no_stray_write(
     y, idx = F.max_pool2d(nf.tensor(np.ones((1, 1, 1, 3), np.float32)), return_indices=True,
                           **kws)
     ty, tidx = TF.max_pool2d(torch.ones(1, 1, 1, 3), return_indices=True, **kws)
-    assert np.array_equal(idx.data, tidx.numpy())
+    assert np.array_equal(idx.detach().numpy(), tidx.numpy())

@@ -100,7 +100,7 @@ def test_activity_regularization_eval_and_no_grad():
     with nf.no_grad():
         layer(x)
     assert not layer.penalty.requires_grad
-    assert layer.penalty.item() == pytest.approx(float(np.abs(x.data).sum()) / 3, rel=1e-6)
+    assert layer.penalty.item() == pytest.approx(float(np.abs(x.detach().numpy()).sum()) / 3, rel=1e-6)
     zero = nn.ActivityRegularization()
     zero(x)
     assert zero.penalty.item() == 0.0 and not zero.penalty.requires_grad
@@ -115,8 +115,8 @@ def test_activity_penalty_sums_layers_of_a_model_and_is_zero_without_any():
     assert U.activity_penalty(model).item() == 0.0        # no forward yet
     x = nf.tensor(_rand((5, 4)))
     out = model(x)
-    h1 = model[0](x).data.astype(np.float64)
-    hand = 0.1 * np.abs(h1).sum() / 5 + 0.5 * (out.data.astype(np.float64) ** 2).sum() / 5
+    h1 = model[0](x).detach().numpy().astype(np.float64)
+    hand = 0.1 * np.abs(h1).sum() / 5 + 0.5 * (out.detach().numpy().astype(np.float64) ** 2).sum() / 5
     total = U.activity_penalty(model)
     assert total.item() == pytest.approx(hand, rel=1e-5)
     assert total.requires_grad
@@ -137,13 +137,13 @@ def test_activity_regularization_float64_finite_differences():
     def f(a):
         t = nf.tensor(a)
         y = layer(t)
-        return float((y.data * w).sum() + layer.penalty.item())
+        return float((y.detach().numpy() * w).sum() + layer.penalty.item())
 
     x = nf.tensor(x0.copy(), requires_grad=True)
     y = layer(x)
     assert layer.penalty.dtype == np.float64
     ((y * nf.tensor(w)).sum() + layer.penalty).backward()
-    np.testing.assert_allclose(x.grad.data, fd_grad(f, x0.copy()), atol=1e-7)
+    np.testing.assert_allclose(x.grad.detach().numpy(), fd_grad(f, x0.copy()), atol=1e-7)
 
 
 @pytest.mark.parametrize("kw,msg", [({"l1": -0.1}, "l1 must be a finite non-negative"),
@@ -205,13 +205,13 @@ def test_penalty_of_a_model_value_and_gradients_vs_torch(kind, include_bias):
     pen = fn(model, weight=0.3, include_bias=include_bias)
     named = dict(model.named_parameters())
     used = [n for n in named if include_bias or not n.endswith("bias")]
-    arrs = [named[n].data.astype(np.float64) for n in used]
+    arrs = [named[n].detach().numpy().astype(np.float64) for n in used]
     hand = 0.3 * sum((np.abs(a).sum() if kind == "l1" else (a ** 2).sum()) for a in arrs)
     assert pen.dtype == np.float32 and pen.shape == ()
     assert pen.item() == pytest.approx(hand, rel=1e-6)
     pen.backward()
     for n, p in named.items():
-        tp = torch.from_numpy(p.data.copy()).requires_grad_(True)
+        tp = torch.from_numpy(p.detach().numpy().copy()).requires_grad_(True)
         tv = 0.3 * (tp.abs().sum() if kind == "l1" else tp.pow(2).sum())
         tv.backward()
         if n in used:
@@ -230,7 +230,7 @@ def test_penalty_parameter_selection_forms():
         U.l2_penalty(model, include_bias=True).item(), rel=1e-7)
     w = model[0].weight
     assert U.l1_penalty(w, 2.0).item() == pytest.approx(
-        2.0 * float(np.abs(w.data.astype(np.float64)).sum()), rel=1e-6)
+        2.0 * float(np.abs(w.detach().numpy().astype(np.float64)).sum()), rel=1e-6)
     # RNN-style names count as biases
     assert U._is_bias("rnn.bias_ih_l0") and U._is_bias("bias") and not U._is_bias("biased.w")
     empty = U.l1_penalty([])
@@ -238,7 +238,7 @@ def test_penalty_parameter_selection_forms():
     # a parameter listed twice counts twice, gradients too
     w.grad = None
     U.l1_penalty([w, w]).backward()
-    np.testing.assert_array_equal(w.grad.data, 2 * np.sign(w.data))
+    np.testing.assert_array_equal(w.grad.detach().numpy(), 2 * np.sign(w.detach().numpy()))
 
 
 def test_penalty_gradients_accumulate_with_the_loss_and_into_flat_buffers():
@@ -248,12 +248,12 @@ def test_penalty_gradients_accumulate_with_the_loss_and_into_flat_buffers():
     opt.zero_grad()
     loss = model(x).sum()
     loss.backward()
-    g_loss = [p.grad.data.copy() for p in model.parameters()]
+    g_loss = [p.grad.detach().numpy().copy() for p in model.parameters()]
     opt.zero_grad()
     (model(x).sum() + U.l2_penalty(model, 0.25)).backward()
     for (n, p), gl in zip(model.named_parameters(), g_loss):
-        extra = 0.5 * p.data if n.endswith("weight") else 0.0
-        np.testing.assert_allclose(p.grad.data, gl + extra, rtol=1e-6, atol=1e-7)
+        extra = 0.5 * p.detach().numpy() if n.endswith("weight") else 0.0
+        np.testing.assert_allclose(p.grad.detach().numpy(), gl + extra, rtol=1e-6, atol=1e-7)
 
 
 def test_l2_penalty_equals_weight_decay():
@@ -272,7 +272,7 @@ def test_l2_penalty_equals_weight_decay():
         ((m2(x) ** 2).mean() + U.l2_penalty(m2, wd / 2, include_bias=True)).backward()
         o2.step()
     for (n, a), b in zip(m1.named_parameters(), m2.parameters()):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6, err_msg=n)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=n)
 
 
 @pytest.mark.parametrize("kind", ["l1", "l2"])
@@ -290,7 +290,7 @@ def test_penalty_float64_finite_differences(kind):
     assert pen.dtype == np.float64
     pen.backward()
     assert b.grad is None
-    np.testing.assert_allclose(w.grad.data, fd_grad(f, w0.copy()), atol=1e-7)
+    np.testing.assert_allclose(w.grad.detach().numpy(), fd_grad(f, w0.copy()), atol=1e-7)
 
 
 def test_penalty_bad_arguments():

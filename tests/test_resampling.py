@@ -243,7 +243,7 @@ def _minority_recall(Xtr, ytr, Xte, yte, weight=None, steps=300):
             if step == steps:
                 break
     with nf.no_grad():
-        pred = model(nf.tensor(Xte)).data.argmax(1)
+        pred = model(nf.tensor(Xte)).detach().numpy().argmax(1)
     return float((pred[yte == 1] == 1).mean()), float((pred[yte == 0] == 0).mean())
 
 

@@ -117,7 +117,7 @@ def _hidden_grad_norms(model):
     """Frobenius norm of each hidden Linear's weight gradient, first layer first."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)][1:-1]
     assert len(linears) == DEPTH
-    return np.array([np.linalg.norm(m.weight.grad.data) for m in linears])
+    return np.array([np.linalg.norm(m.weight.grad.detach().numpy()) for m in linears])
 
 
 def test_deep_plain_mlp_gradients_vanish_residual_ones_do_not():
@@ -170,7 +170,7 @@ def test_gradient_monitor_flags_the_plain_net_and_not_the_residual_one():
         monitor = GradientMonitor(vanish=1e-5)
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=1e-3), (X.data, y.data),
+            fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=1e-3), (X.detach().numpy(), y.detach().numpy()),
                 epochs=2, batch_size=64, callbacks=[monitor], verbose=False, seed=0)
         caught[residual] = [str(m.message) for m in w if issubclass(m.category, GradientWarning)]
         first_hidden = "1.0" if not residual else "1.block.0"

@@ -36,7 +36,7 @@ def make(dropout=True, opt="adam", sched=True, init_seed=0):
 
 
 def state(model):
-    return {k: v.data.copy() for k, v in model.state_dict().items()}
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
 def no_time(h):
@@ -168,7 +168,7 @@ def test_checkpoint_contents(tmp_path):
     assert ck["epoch"] == 2 and ck["seed"] == 11 and ck["step"] == 2 * 3
     assert ck["scheduler"]["last_epoch"] == 2
     assert set(ck["rng"]) == {"fit", "global"}
-    assert_bitwise_equal({k: v.data for k, v in ck["model"].items()}, state(model))
+    assert_bitwise_equal({k: v.detach().numpy() for k, v in ck["model"].items()}, state(model))
 
 
 def test_resume_when_already_done_trains_no_more(tmp_path):

@@ -124,7 +124,7 @@ def test_state_dict_keys_shapes_and_init():
             for k in tsd:
                 assert tuple(tsd[k].shape) == tuple(nsd[k].shape), k
             # U(-1/sqrt(H), 1/sqrt(H)) for every parameter
-            allw = np.concatenate([p.data.ravel() for p in m.parameters()])
+            allw = np.concatenate([p.detach().numpy().ravel() for p in m.parameters()])
             bound = 1 / np.sqrt(5)
             assert np.abs(allw).max() <= bound and np.abs(allw).max() > 0.9 * bound
             assert abs(allw.mean()) < 0.05 and abs(allw.std() - bound / np.sqrt(3)) < 0.02
@@ -190,8 +190,8 @@ def test_cell_unrolled_equals_layer():
     hc = None
     for t in range(6):
         hc = cell(nf.tensor(x[t]), hc)
-        assert_close(hc[0], out.data[t], 1e-6, 1e-5, f"step {t}")
-    assert_close(hc[1], c.data[0], 1e-6, 1e-5, "c_n")
+        assert_close(hc[0], out.detach().numpy()[t], 1e-6, 1e-5, f"step {t}")
+    assert_close(hc[1], c.detach().numpy()[0], 1e-6, 1e-5, "c_n")
 
 
 # ============================================================================ dropout
@@ -206,11 +206,11 @@ def test_dropout_eval_equals_no_dropout_and_train_is_seeded():
     assert_close(m(nf.tensor(x))[0], ref(nf.tensor(x))[0], 0, 0, "eval")
     m.train()
     nf.manual_seed(7)
-    a = m(nf.tensor(x))[0].data
+    a = m(nf.tensor(x))[0].detach().numpy()
     nf.manual_seed(7)
-    b = m(nf.tensor(x))[0].data
+    b = m(nf.tensor(x))[0].detach().numpy()
     np.testing.assert_array_equal(a, b)
-    assert np.abs(a - ref(nf.tensor(x))[0].data).max() > 1e-3  # dropout does something
+    assert np.abs(a - ref(nf.tensor(x))[0].detach().numpy()).max() > 1e-3  # dropout does something
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         nn.LSTM(3, 3, dropout=0.2)
 
@@ -232,8 +232,8 @@ def test_dropout_training_c_path_equals_reference(kind):
                                     reference=reference)
         loss = (out * out).sum() + hn.sum() + (0 if cn is None else (cn * cn).sum())
         loss.backward()
-        results.append([out.data, hn.data, nx.grad.data]
-                       + [p.grad.data.copy() for p in m.parameters()])
+        results.append([out.detach().numpy(), hn.detach().numpy(), nx.grad.detach().numpy()]
+                       + [p.grad.detach().numpy().copy() for p in m.parameters()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4)
 
@@ -328,28 +328,28 @@ def test_float64_finite_differences(kind, kw):
     m.zero_grad()
     val.backward()
     assert val.dtype == np.float64
-    np.testing.assert_allclose(nx.grad.data, fd_grad(lambda v: loss(v, states)[0].item(), x),
+    np.testing.assert_allclose(nx.grad.detach().numpy(), fd_grad(lambda v: loss(v, states)[0].item(), x),
                                atol=1e-7, rtol=1e-6)
     for i, s in enumerate(states):
         def f_s(v, i=i):
             sv = list(states)
             sv[i] = v
             return loss(x, sv)[0].item()
-        np.testing.assert_allclose(hx[i].grad.data, fd_grad(f_s, s.copy()), atol=1e-7,
+        np.testing.assert_allclose(hx[i].grad.detach().numpy(), fd_grad(f_s, s.copy()), atol=1e-7,
                                    rtol=1e-6)
     for name in ("weight_hh_l0", "bias_ih_l1_reverse", "weight_ih_l1"):
         p = getattr(m, name)
-        analytic = p.grad.data.copy()
+        analytic = p.grad.detach().numpy().copy()
 
         def f_p(v, p=p):
-            old = p.data.copy()
-            p.data[...] = v
+            old = p.detach().numpy().copy()
+            p.detach().numpy()[...] = v
             try:
                 with nf.no_grad():
                     return loss(x, states)[0].item()
             finally:
-                p.data[...] = old
-        np.testing.assert_allclose(analytic, fd_grad(f_p, p.data.copy()), atol=1e-7,
+                p.detach().numpy()[...] = old
+        np.testing.assert_allclose(analytic, fd_grad(f_p, p.detach().numpy().copy()), atol=1e-7,
                                    rtol=1e-6, err_msg=name)
 
 
@@ -448,7 +448,7 @@ def _train_adding(kind, seed=0, T=20, H=32, steps=500, B=32, lr=0.02):
         opt.step()
     x, y = _adding_batch(np.random.default_rng(1000 + seed), 1024, T)
     with nf.no_grad():
-        pred = head(rnn(nf.tensor(x))[0][:, -1]).data.reshape(-1)
+        pred = head(rnn(nf.tensor(x))[0][:, -1]).detach().numpy().reshape(-1)
     return float(((pred - y) ** 2).mean())
 
 

@@ -65,7 +65,7 @@ def default_collate(batch):
     elem = batch[0]
     if isinstance(elem, Tensor) or (isinstance(elem, (np.ndarray, np.generic))
                                     and elem.dtype.kind in "biuf"):
-        arrays = [e.data if isinstance(e, Tensor) else np.asarray(e) for e in batch]
+        arrays = [e._storage if isinstance(e, Tensor) else np.asarray(e) for e in batch]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:
             raise RuntimeError(f"default_collate: stack expects each sample to have the same "
@@ -98,7 +98,7 @@ def _batch_fetcher(dataset):
     """A function indices -> collated batch, when the dataset can gather whole batches;
     None otherwise. Overridden __getitem__ methods are respected (no fast path then)."""
     if isinstance(dataset, (np.ndarray, Tensor)):
-        arr = dataset.data if isinstance(dataset, Tensor) else dataset
+        arr = dataset._storage if isinstance(dataset, Tensor) else dataset
         return lambda idx: _to_tensor(arr[idx])
     if isinstance(dataset, TensorDataset) and \
             type(dataset).__getitem__ is TensorDataset.__getitem__:

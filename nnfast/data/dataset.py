@@ -50,7 +50,7 @@ class IterableDataset(Dataset):
 
 def _array_of(t, who):
     if isinstance(t, Tensor):
-        return t.data
+        return t._storage
     if isinstance(t, np.ndarray):
         return t
     arr = np.asarray(t)
@@ -101,7 +101,7 @@ class TensorDataset(Dataset):
         if len(out) != len(batch):
             raise ValueError(f"TensorDataset: transform returned {len(out)} arrays for "
                              f"{len(batch)} tensors")
-        return tuple(o.data if isinstance(o, Tensor) else np.asarray(o) for o in out)
+        return tuple(o._storage if isinstance(o, Tensor) else np.asarray(o) for o in out)
 
     def _get_batch(self, indices):
         """One fancy index per array (a copy), then the transform; returns ndarrays."""

@@ -31,7 +31,7 @@ __all__ = ["compute_class_weight", "compute_sample_weight", "compute_pos_weight"
 
 
 def _np(a):
-    return np.asarray(a.data if isinstance(a, Tensor) else a)
+    return np.asarray(a._storage if isinstance(a, Tensor) else a)
 
 
 # ------------------------------------------------------------------------------ class weights

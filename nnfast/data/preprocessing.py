@@ -19,7 +19,7 @@ __all__ = ["StandardScaler", "MinMaxScaler"]
 
 def _check_2d(X, who, finite=True):
     is_tensor = isinstance(X, Tensor)
-    arr = np.asarray(X.data if is_tensor else X)
+    arr = np.asarray(X._storage if is_tensor else X)
     if arr.ndim != 2:
         raise ValueError(f"{who}: expected a 2-D array (n_samples, n_features), got shape "
                          f"{arr.shape}; reshape with X.reshape(-1, 1) for a single feature or "
@@ -173,7 +173,7 @@ class StandardScaler(_Scaler):
         self._check_fitted("transform")
         arr, is_tensor = _check_2d(X, "StandardScaler.transform")
         self._check_features(arr, "transform")
-        out = arr.copy() if arr is (X.data if is_tensor else X) else arr
+        out = arr.copy() if arr is (X._storage if is_tensor else X) else arr
         if self.with_mean:
             out -= self.mean_.astype(out.dtype)
         if self.with_std:
@@ -184,7 +184,7 @@ class StandardScaler(_Scaler):
         self._check_fitted("inverse_transform")
         arr, is_tensor = _check_2d(X, "StandardScaler.inverse_transform")
         self._check_features(arr, "inverse_transform")
-        out = arr.copy() if arr is (X.data if is_tensor else X) else arr
+        out = arr.copy() if arr is (X._storage if is_tensor else X) else arr
         if self.with_std:
             out *= self.scale_.astype(out.dtype)
         if self.with_mean:

@@ -32,7 +32,7 @@ def _n_samples(a):
 
 def _take(a, idx):
     if isinstance(a, Tensor):
-        return Tensor._make(a.data[idx])
+        return Tensor._make(a._storage[idx])
     if isinstance(a, np.ndarray):
         return a[idx]
     if isinstance(a, list):
@@ -97,7 +97,7 @@ def _apportion(counts, n_draws, rng):
 
 
 def _stratified(y, n_train, n_test, rng):
-    y = np.asarray(y.data if isinstance(y, Tensor) else y)
+    y = np.asarray(y._storage if isinstance(y, Tensor) else y)
     if y.ndim == 2:   # multi-output labels: each distinct row is a class
         _, inv = np.unique(y, axis=0, return_inverse=True)
     elif y.ndim == 1:

@@ -30,7 +30,7 @@ __all__ = ["Compose", "GaussianNoise", "RandomShift", "Mixup", "mixup_criterion"
 
 
 def _unwrap(x):
-    return (x.data, True) if isinstance(x, Tensor) else (np.asarray(x), False)
+    return (x._storage, True) if isinstance(x, Tensor) else (np.asarray(x), False)
 
 
 def _rewrap(a, was_tensor):

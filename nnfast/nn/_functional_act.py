@@ -146,14 +146,14 @@ def _ref_prelu_backward(g3, x3, w):
 
 def _elementwise(input, kind, who, a=0.0, inplace=False):
     x = _check_input(input, who)
-    xd = x.data
+    xd = x._storage
     fast = xd.dtype == np.float32
     if inplace and not ag.needs_grad(x):
         if fast and xd.flags.c_contiguous and xd.flags.writeable:
             v = xd.reshape(-1)
             _C.act_forward(kind, v, v, a)
         else:
-            xd[...] = _elementwise(Tensor._make(xd), kind, who, a).data
+            xd[...] = _elementwise(Tensor._make(xd), kind, who, a)._storage
         return x
     if fast:
         xc = np.ascontiguousarray(xd).reshape(xd.shape)  # (ascontiguousarray makes 0-d 1-d)
@@ -231,7 +231,7 @@ def prelu(input, weight, _who="prelu"):
     x = _check_input(input, _who)
     if not isinstance(weight, Tensor):
         raise TypeError(f"{_who}: weight must be a Tensor, got {type(weight).__name__}")
-    xd, wd = x.data, weight.data
+    xd, wd = x._storage, weight._storage
     if wd.dtype != xd.dtype:
         raise DTypeError(f"{_who}: input has dtype {xd.dtype} but the weight is {wd.dtype}; "
                          f"convert the input with .float() (or the module with .double())")
@@ -297,7 +297,7 @@ def _softmax_impl(input, dim, dtype, log, stacklevel):
         if isinstance(input, Tensor) and input.dtype != dtype:
             input = input.type(dtype)  # records the cast, so gradients flow back through it
     x = _check_input(input, who)
-    xd = x.data
+    xd = x._storage
     ndim = xd.ndim
     if dim is None:
         dim = _get_softmax_dim(who, ndim, stacklevel + 1)

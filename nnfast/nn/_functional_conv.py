@@ -98,9 +98,9 @@ def _param_dests(w, bias, need_w, need_b, dtype):
                 acc = True
     acc = bool(acc)
     if need_w and dw is None:
-        dw = np.zeros(w.data.shape, dtype) if acc else np.empty(w.data.shape, dtype)
+        dw = np.zeros(w._storage.shape, dtype) if acc else np.empty(w._storage.shape, dtype)
     if need_b and db is None:
-        db = np.zeros(bias.data.shape, dtype) if acc else np.empty(bias.data.shape, dtype)
+        db = np.zeros(bias._storage.shape, dtype) if acc else np.empty(bias._storage.shape, dtype)
     return dw, db, dw_sunk, db_sunk, acc
 
 
@@ -135,7 +135,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     who = _who
     x = _tensor(input, who)
     w = _tensor(weight, who)
-    xd, wd = x.data, w.data
+    xd, wd = x._storage, w._storage
     _float_input(xd, who)
     if wd.ndim != 4:
         raise ShapeError(f"{who}: weight must be 4-D (out_channels, in_channels/groups, kH, "
@@ -162,10 +162,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                          f"{wd.shape}, groups={groups}), got input of shape {xd.shape}")
     if bias is not None:
         bias = _tensor(bias, who)
-        if bias.data.shape != (OC,):
-            raise ShapeError(f"{who}: bias must have shape ({OC},), got {bias.data.shape}")
-        if bias.data.dtype != wd.dtype:
-            raise DTypeError(f"{who}: bias has dtype {bias.data.dtype} but the weight is "
+        if bias._storage.shape != (OC,):
+            raise ShapeError(f"{who}: bias must have shape ({OC},), got {bias._storage.shape}")
+        if bias._storage.dtype != wd.dtype:
+            raise DTypeError(f"{who}: bias has dtype {bias._storage.dtype} but the weight is "
                              f"{wd.dtype}")
     pt, pb, pl, pr = _conv_padding(padding, (KH, KW), dilation, stride, who)
     eh, ew = dilation[0] * (KH - 1) + 1, dilation[1] * (KW - 1) + 1
@@ -181,7 +181,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     fast = xd.dtype == np.float32
     x4c = np.ascontiguousarray(x4)
     wc = np.ascontiguousarray(wd)
-    bc = None if bias is None else np.ascontiguousarray(bias.data)
+    bc = None if bias is None else np.ascontiguousarray(bias._storage)
     if fast:
         out = np.empty((N, OC, OH, OW), np.float32)
         ws = _workspace(_C.conv2d_workspace(geom, False))
@@ -306,7 +306,7 @@ def _pool_args(who, kernel_size, stride, padding, dilation):
 
 def _pool_input(input, who):
     x = _tensor(input, who)
-    xd = x.data
+    xd = x._storage
     _float_input(xd, who)
     x4, unbatched = _batched(xd, who, "pooling")
     if 0 in x4.shape[1:] or (unbatched and xd.shape[0] == 0):

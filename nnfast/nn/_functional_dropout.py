@@ -91,7 +91,7 @@ def _apply(input, p, training, inplace, who, rows=None):
     """Dropout of the elements of input (rows=None) or of whole rows of input viewed as
     [rows, -1] (channel dropout). Returns a Tensor."""
     x = _check_input(input, who)
-    xd = x.data
+    xd = x._storage
     if not training or p == 0.0 or xd.size == 0:
         return x
     grad = ag.needs_grad(x)
@@ -161,7 +161,7 @@ def _feature(input, p, training, inplace, who, batched):
     x = _check_input(input, who)
     shape = x.shape if batched else (1,) + x.shape
     # (as in torch, p == 1 zeroes an input of any rank without this check)
-    if training and 0.0 < p < 1.0 and x.data.size and len(shape) < 2:
+    if training and 0.0 < p < 1.0 and x._storage.size and len(shape) < 2:
         raise RuntimeError(f"{who}: Feature dropout requires at least 2 dimensions in the "
                            f"input (got shape {x.shape})")
     rows = shape[0] * shape[1] if len(shape) >= 2 else None

@@ -233,7 +233,7 @@ def _aux_weight(w, dtype, who, what):
     """A weight / pos_weight argument as an ndarray of the input's dtype (or None)."""
     if w is None:
         return None
-    w = w.data if isinstance(w, Tensor) else np.asarray(w)
+    w = w._storage if isinstance(w, Tensor) else np.asarray(w)
     if w.dtype.kind not in "fiub":
         raise DTypeError(f"{who}: {what} must be a numeric tensor, got dtype {w.dtype}")
     return np.asarray(w, dtype=dtype)
@@ -301,10 +301,10 @@ def _pointwise(kind, who, name, input, target, reduction, weight=None, param=1.0
     w = _aux_weight(weight, dtype, who, "weight")
     if w is not None and w.shape != x.shape:
         raise ShapeError(f"{who}: weight shape {w.shape} must equal the input shape {x.shape}")
-    n = x.data.size
+    n = x._storage.size
     if n == 0 and reduction == MEAN:
         raise _empty_batch(who, x.shape)
-    xf, yf = _flat(x.data), _flat(y.data)
+    xf, yf = _flat(x._storage), _flat(y._storage)
     wf = None if w is None else _flat(w)
     if reduction == MEAN:
         denom = float(wf.sum(dtype=np.float64)) if (w is not None and mean_by_weight) else n
@@ -382,7 +382,7 @@ def _class_targets(y, x, C, out_shape, ignore_index, who):
     if y.shape != out_shape:
         raise ShapeError(f"{who}: target shape {y.shape} does not fit input shape {x.shape} "
                          f"(expected target shape {out_shape})")
-    t = _flat(y.data, np.int64)
+    t = _flat(y._storage, np.int64)
     i = _C.bad_label(t, C, ignore_index)   # one pass in C, not two NumPy reductions
     if i >= 0:
         raise ValueError(f"{who}: target {int(t[i])} is out of bounds: labels must lie "
@@ -415,14 +415,14 @@ def _class_loss(who, name, input, target, weight, ignore_index, red, label_smoot
     want = ag.needs_grad(x, y if prob else None)
     out = np.empty(npos, dtype) if red == NONE else None
     dx = np.empty(npos * C, dtype) if want and x.requires_grad else None
-    xf = _flat(x.data)
+    xf = _flat(x._storage)
     if prob:
         _same_float_dtype(x, y, who)
         if ignore_index != -100:
             raise ValueError(f"{who}: ignore_index is not supported for class-probability "
                              f"targets (got ignore_index={ignore_index})")
         dy = np.empty(npos * C, dtype) if want and y.requires_grad else None
-        yf = _flat(y.data)
+        yf = _flat(y._storage)
         total = eng.cross_entropy_prob_loss(out, dx, dy, xf, yf, w, outer, C, inner, red,
                                             label_smoothing)
         hint = ""
@@ -505,10 +505,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     who = "binary_cross_entropy"
     red = _reduction(reduction, size_average, reduce, who)
     x, y = _binary_operands(input, target, who)
-    dtype, n = x.dtype, x.data.size
+    dtype, n = x.dtype, x._storage.size
     if n == 0 and red == MEAN:
         raise _empty_batch(who, x.shape)
-    xf, yf = _flat(x.data), _flat(y.data)
+    xf, yf = _flat(x._storage), _flat(y._storage)
     for what, a in (("input", xf), ("target", yf)):
         if a.size and not (a.min() >= 0 and a.max() <= 1):
             raise ValueError(f"{who}: all elements of {what} should be between 0 and 1 (got "
@@ -531,10 +531,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     who = "binary_cross_entropy_with_logits"
     red = _reduction(reduction, size_average, reduce, who)
     x, y = _binary_operands(input, target, who)
-    dtype, n = x.dtype, x.data.size
+    dtype, n = x.dtype, x._storage.size
     if n == 0 and red == MEAN:
         raise _empty_batch(who, x.shape)
-    xf, yf = _flat(x.data), _flat(y.data)
+    xf, yf = _flat(x._storage), _flat(y._storage)
     w = _periodic(_aux_weight(weight, dtype, who, "weight"), x.shape, who, "weight")
     q = _periodic(_aux_weight(pos_weight, dtype, who, "pos_weight"), x.shape, who,
                   "pos_weight")

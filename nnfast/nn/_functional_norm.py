@@ -55,8 +55,8 @@ def _check_param(t, name, n, dtype, who, shape=None):
         if t.shape != tuple(shape):
             raise ShapeError(f"{who}: expected {name} of the same shape as normalized_shape "
                              f"{tuple(shape)}, got {name} of shape {t.shape}")
-    elif t.data.size != n:
-        raise ShapeError(f"{who}: {name} should contain {n} elements not {t.data.size} "
+    elif t._storage.size != n:
+        raise ShapeError(f"{who}: {name} should contain {n} elements not {t._storage.size} "
                          f"(one per channel, dim 1 of the input; {name} has shape "
                          f"{t.shape})")
     if t.dtype != dtype:
@@ -175,7 +175,7 @@ def _flat(a):
 
 def _inplace_target(t):
     """t's array if it can be updated in place by a kernel (C-contiguous, writable)."""
-    d = t.data
+    d = t._storage
     if d.flags.c_contiguous and d.flags.writeable:
         return d.reshape(-1), False
     return np.ascontiguousarray(d).reshape(-1).copy(), True
@@ -191,12 +191,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shift by bias (each per channel, or None)."""
     x, rm, rv, w, b, (N, C, S) = _bn_check(input, running_mean, running_var, weight, bias,
                                            training, eps, _who)
-    xd = x.data
+    xd = x._storage
     fast = xd.dtype == np.float32
     momentum = float(momentum) if momentum is not None else 0.0
     x3 = np.ascontiguousarray(xd).reshape(N, C, S)
-    wd = None if w is None else np.ascontiguousarray(w.data).reshape(-1)
-    bd = None if b is None else np.ascontiguousarray(b.data).reshape(-1)
+    wd = None if w is None else np.ascontiguousarray(w._storage).reshape(-1)
+    bd = None if b is None else np.ascontiguousarray(b._storage).reshape(-1)
     empty = N * S == 0
     if training:
         if empty:   # as torch: an empty output, running statistics untouched
@@ -215,11 +215,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 mean, invstd = _ref_bn_stats(x3, rm_a, rv_a, momentum, float(eps))
             for t, tgt in zip((rm, rv), targets):
                 if t is not None and tgt[1]:
-                    t.data[...] = tgt[0].reshape(t.shape)
+                    t._storage[...] = tgt[0].reshape(t.shape)
     else:
         dt = xd.dtype.type
-        mean = np.array(rm.data, dtype=xd.dtype).reshape(-1)   # a snapshot, not a view
-        invstd = dt(1) / np.sqrt(rv.data.reshape(-1) + dt(eps))
+        mean = np.array(rm._storage, dtype=xd.dtype).reshape(-1)   # a snapshot, not a view
+        invstd = dt(1) / np.sqrt(rv._storage.reshape(-1) + dt(eps))
     if fast:
         out = np.empty(xd.shape, np.float32)
         _C.batch_norm_apply(out.reshape(-1), x3.reshape(-1), mean, invstd, wd, bd, N, C, S)
@@ -281,13 +281,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, _who="
                          f"{list(x.shape)}")
     w = _check_param(weight, "weight", None, x.dtype, _who, shape)
     b = _check_param(bias, "bias", None, x.dtype, _who, shape)
-    xd = x.data
+    xd = x._storage
     D = math.prod(shape)
     M = math.prod(x.shape[:x.ndim - k])
     fast = xd.dtype == np.float32
     x2 = np.ascontiguousarray(xd).reshape(M, D)
-    wd = None if w is None else np.ascontiguousarray(w.data).reshape(-1)
-    bd = None if b is None else np.ascontiguousarray(b.data).reshape(-1)
+    wd = None if w is None else np.ascontiguousarray(w._storage).reshape(-1)
+    bd = None if b is None else np.ascontiguousarray(b._storage).reshape(-1)
     if fast:
         out = np.empty(xd.shape, np.float32)
         mean = np.empty(M, np.float32)

@@ -143,13 +143,13 @@ def _param_dest(p, rets, k):
     leaf's own grad storage (grad_sink), zeroed first if it is fresh. None if not needed."""
     if p is None or not p.requires_grad:
         return None
-    if p._node is None and p.data.dtype == np.float32:
+    if p._node is None and p._storage.dtype == np.float32:
         sink, acc = ag.grad_sink(p)
         if sink is not None:
             if not acc:
                 sink[...] = 0
             return sink
-    rets[k] = np.zeros(p.data.shape, p.data.dtype)
+    rets[k] = np.zeros(p._storage.shape, p._storage.dtype)
     return rets[k]
 
 
@@ -159,18 +159,18 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
     (zeros; c0 only for LSTM); weights: flat list of Parameters in PyTorch's order (per layer,
     per direction: w_ih, w_hh, b_ih, b_hh; biases None when bias=False).
     Returns (output [T, B, D*H], h_n [L*D, B, H], c_n or None) as Tensors."""
-    xd = x.data
+    xd = x._storage
     dt = xd.dtype
     T, B, _ = xd.shape
     D = 2 if bidirectional else 1
     L = num_layers
-    H = weights[1].data.shape[1]
+    H = weights[1]._storage.shape[1]
     G = N_GATES[mode] * H
     fast = dt == np.float32 and not reference and B > 0
-    h0d = np.zeros((L * D, B, H), dt) if h0 is None else h0.data
+    h0d = np.zeros((L * D, B, H), dt) if h0 is None else h0._storage
     c0d = None
     if mode == LSTM:
-        c0d = np.zeros((L * D, B, H), dt) if c0 is None else c0.data
+        c0d = np.zeros((L * D, B, H), dt) if c0 is None else c0._storage
     # one flat array holds the results: output, h_n, c_n
     n_out, n_h = T * B * D * H, L * D * B * H
     flat = np.empty(n_out + n_h * (2 if mode == LSTM else 1), dt)
@@ -187,7 +187,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
         dirs = []
         for d in range(D):
             k = layer * D + d
-            w_ih, w_hh, b_ih, b_hh = (None if w is None else w.data
+            w_ih, w_hh, b_ih, b_hh = (None if w is None else w._storage
                                       for w in weights[4 * k:4 * k + 4])
             hk = h0d[k]
             ck = c0d[k] if mode == LSTM else None
@@ -253,12 +253,12 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
                         None if dc0 is None else dc0[k].reshape(-1),
                         np.empty(T * B * G, np.float32), dgh, np.empty(2 * B * H, np.float32),
                         g.reshape(-1), _f32(dhn), _opt32(dcn), inp.reshape(-1),
-                        _f32(weights[4 * k].data), _f32(weights[4 * k + 1].data), hk, ck,
+                        _f32(weights[4 * k]._storage), _f32(weights[4 * k + 1]._storage), hk, ck,
                         out.reshape(-1), gates.reshape(-1), _opt32(saved), d == 1)
                 else:
                     o = out[:, :, d * H:(d + 1) * H]
                     r = ref_layer_backward(mode, d == 1, g[:, :, d * H:(d + 1) * H], dhn, dcn,
-                                           inp, weights[4 * k].data, weights[4 * k + 1].data,
+                                           inp, weights[4 * k]._storage, weights[4 * k + 1]._storage,
                                            hk, ck, o, gates, saved, need_dx)
                     if need_dx:
                         if d == 0:
@@ -307,9 +307,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     the result has shape input.shape + (embedding_dim,)."""
     if max_norm is not None:
         raise NotImplementedError(f"{_who}: max_norm is not supported")
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._storage if isinstance(input, Tensor) else np.asarray(input)
     w = weight
-    wd = w.data
+    wd = w._storage
     if wd.ndim != 2:
         raise ValueError(f"{_who}: weight must be 2-D (num_embeddings, embedding_dim), "
                          f"got shape {wd.shape}")

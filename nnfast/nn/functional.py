@@ -26,7 +26,7 @@ def linear(input, weight, bias=None, _who="linear"):
     """y = x @ weight^T + bias over the last dimension of x (any leading shape)."""
     x = _as_tensor(input, _who)
     w = weight
-    xd, wd = x.data, w.data
+    xd, wd = x._storage, w._storage
     if wd.ndim != 2:
         raise ShapeError(f"{_who}: weight must be 2-D (out_features, in_features), "
                          f"got shape {wd.shape}")
@@ -39,10 +39,10 @@ def linear(input, weight, bias=None, _who="linear"):
         raise DTypeError(f"{_who}: input has dtype {xd.dtype} ({kind}) but the weight is "
                          f"{wd.dtype}; convert the input with .float() (or the model with "
                          f".double())")
-    if bias is not None and bias.data.shape != (n_out,):
-        raise ShapeError(f"{_who}: bias must have shape ({n_out},), got {bias.data.shape}")
-    if bias is not None and bias.data.dtype != wd.dtype:
-        raise DTypeError(f"{_who}: bias has dtype {bias.data.dtype} but the weight is "
+    if bias is not None and bias._storage.shape != (n_out,):
+        raise ShapeError(f"{_who}: bias must have shape ({n_out},), got {bias._storage.shape}")
+    if bias is not None and bias._storage.dtype != wd.dtype:
+        raise DTypeError(f"{_who}: bias has dtype {bias._storage.dtype} but the weight is "
                          f"{wd.dtype}")
     lead = xd.shape[:-1]
     flat_in = xd.ndim == 2   # the usual (batch, features): no reshapes on the way
@@ -52,14 +52,14 @@ def linear(input, weight, bias=None, _who="linear"):
     if fast:
         w2 = wd if wd.flags.c_contiguous else np.ascontiguousarray(wd)
         out = np.empty((m, n_out), dtype=np.float32)
-        bd = None if bias is None else bias.data
+        bd = None if bias is None else bias._storage
         _C.linear_forward(out, x2, w2, bd if bd is None or bd.flags.c_contiguous
                           else np.ascontiguousarray(bd))
     else:
         w2 = wd
         out = x2 @ wd.T
         if bias is not None:
-            out += bias.data
+            out += bias._storage
     if not ag.needs_grad(x, w, bias):
         return Tensor._make(out if flat_in else out.reshape(lead + (n_out,)))
 
@@ -108,3 +108,12 @@ def linear(input, weight, bias=None, _who="linear"):
 
     return Tensor._make(out if flat_in else out.reshape(lead + (n_out,)), True,
                         ag.Node((x, w, bias), backward, "Linear"))
+
+
+# Tensor methods that are activations (x.relu(), x.softmax(1), ...), bound here because they
+# run nn's kernels.
+Tensor.relu = relu
+Tensor.sigmoid = sigmoid
+Tensor.tanh = tanh
+Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim)
+Tensor.log_softmax = lambda self, dim, dtype=None: log_softmax(self, dim)

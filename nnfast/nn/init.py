@@ -16,7 +16,7 @@ def _rng(generator):
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values
+    tensor._storage[...] = values
     return tensor
 
 
@@ -134,10 +134,10 @@ def orthogonal_(tensor, gain=1, generator=None):
     """(Semi-)orthogonal matrix from the QR decomposition of a Gaussian matrix, as PyTorch."""
     if tensor.ndim < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    if tensor.data.size == 0:
+    if tensor._storage.size == 0:
         return tensor
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor._storage.size // rows
     flat = _rng(generator).normal(0.0, 1.0, (rows, cols))
     if rows < cols:
         flat = flat.T

@@ -193,7 +193,7 @@ class Module:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._storage[...] = 0
 
     def apply(self, fn):
         for m in self.children():
@@ -206,10 +206,10 @@ class Module:
             for store in (m._parameters, m._buffers):
                 for k, t in store.items():
                     if t is not None and t.dtype.kind == "f" and t.dtype != dtype:
-                        t.data = t.data.astype(dtype)
+                        t._storage = t._storage.astype(dtype)
                         t._grad_buf = None
                         if t.grad is not None:
-                            t.grad = Tensor._make(t.grad.data.astype(dtype))
+                            t.grad = Tensor._make(t.grad._storage.astype(dtype))
         return self
 
     def float(self):
@@ -264,12 +264,12 @@ class Module:
             if k not in state_dict:
                 continue
             value = to_numpy(state_dict[k])
-            if value.shape != target.data.shape:
+            if value.shape != target._storage.shape:
                 errors.append(f"size mismatch for {k}: copying a param with shape {value.shape} "
                               f"from checkpoint, the shape in current model is "
-                              f"{target.data.shape}.")
+                              f"{target._storage.shape}.")
                 continue
-            copies.append((target.data, value))
+            copies.append((target._storage, value))
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: "

@@ -57,16 +57,16 @@ class _BatchNorm(Module):
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._storage[...] = 0
+            self.running_var._storage[...] = 1
+            self.num_batches_tracked._storage[...] = 0
 
     def reset_parameters(self):
         self.reset_running_stats()
         if self.affine:
-            self.weight.data[...] = 1
+            self.weight._storage[...] = 1
             if self.bias is not None:
-                self.bias.data[...] = 0
+                self.bias._storage[...] = 0
 
     def _who(self):
         return f"{type(self).__name__}({self.num_features})"
@@ -91,7 +91,7 @@ class _BatchNorm(Module):
         FN._bn_check(input, rm, rv, self.weight, self.bias, use_batch_stats, self.eps, who)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            nbt = self.num_batches_tracked.data
+            nbt = self.num_batches_tracked._storage
             np.add(nbt, 1, out=nbt)
             factor = 1.0 / float(nbt) if self.momentum is None else self.momentum
         return FN.batch_norm(input, rm, rv, self.weight, self.bias, use_batch_stats, factor,
@@ -141,9 +141,9 @@ class LayerNorm(Module):
 
     def reset_parameters(self):
         if self.elementwise_affine:
-            self.weight.data[...] = 1
+            self.weight._storage[...] = 1
             if self.bias is not None:
-                self.bias.data[...] = 0
+                self.bias._storage[...] = 0
 
     def forward(self, input):
         return FN.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps,

@@ -11,7 +11,7 @@ class Parameter(Tensor):
         if data is None:
             arr = np.empty((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            arr = data.data  # shares storage, as torch.nn.Parameter(tensor) does
+            arr = data._storage  # shares storage, as torch.nn.Parameter(tensor) does
         else:
             arr = np.asarray(data)
             if arr.dtype.kind != "f":

@@ -76,7 +76,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     norm_type = float(norm_type)
     if len(tensors) == 0:
         return Tensor._make(np.array(0.0, np.float32))
-    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    arrays = [t._storage if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
     dtype = np.result_type(*[a.dtype for a in arrays])
     spans = _spans(arrays)
     if norm_type == 2.0:
@@ -101,10 +101,10 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     """Scale gradients by min(max_norm / (total_norm + 1e-6), 1), as torch."""
-    grads = [p.grad.data for p in _params_list(parameters) if p.grad is not None]
+    grads = [p.grad._storage for p in _params_list(parameters) if p.grad is not None]
     if not grads:
         return
-    tn = total_norm.data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
+    tn = total_norm._storage if isinstance(total_norm, Tensor) else np.asarray(total_norm)
     # float32 arithmetic exactly as torch: max_norm / (total_norm + 1e-6), clamped to 1.
     coef = np.asarray(float(max_norm), tn.dtype) / (tn + tn.dtype.type(1e-6))
     coef = np.minimum(coef, tn.dtype.type(1.0))
@@ -129,7 +129,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element into [-clip_value, clip_value], in place."""
     clip_value = float(clip_value)
-    grads = [p.grad.data for p in _params_list(parameters) if p.grad is not None]
+    grads = [p.grad._storage for p in _params_list(parameters) if p.grad is not None]
     for s in _spans(grads):
         if s.dtype == np.float32 and s.flags.c_contiguous and s.ndim == 1:
             _C.clamp_(s, -clip_value, clip_value)
@@ -151,7 +151,7 @@ def _penalty(tensors, l1, l2, scale=1.0, name="Penalty"):
 
     float32 C-contiguous tensors use the compiled kernels, others NumPy (in double)."""
     tensors = list(tensors)
-    arrays = [t.data for t in tensors]
+    arrays = [t._storage for t in tensors]
     dtype = np.result_type(*[a.dtype for a in arrays]) if arrays else np.dtype(np.float32)
     total = 0.0
     if scale != 0.0:

@@ -32,7 +32,7 @@ class _FlatGroup:
     """Contiguous storage of one parameter group: parameters, gradients and optimizer state."""
 
     def __init__(self, params):
-        dtypes = {p.data.dtype for p in params}
+        dtypes = {p._storage.dtype for p in params}
         if len(dtypes) > 1:
             raise TypeError("all parameters of a parameter group must have the same dtype "
                             f"(got {sorted(str(d) for d in dtypes)}); put parameters of "
@@ -42,8 +42,8 @@ class _FlatGroup:
             raise TypeError(f"optimizer can only optimize floating-point tensors, got {dtype}")
         self.params = list(params)
         self.dtype = dtype
-        self.shapes = [p.data.shape for p in params]
-        self.sizes = [int(p.data.size) for p in params]
+        self.shapes = [p._storage.shape for p in params]
+        self.sizes = [int(p._storage.size) for p in params]
         self.offsets = [int(o) for o in np.cumsum([0] + self.sizes[:-1])] if params else []
         total = int(sum(self.sizes))
         self.numel = total
@@ -52,12 +52,12 @@ class _FlatGroup:
         self.views, self.gviews = [], []
         for i, p in enumerate(params):
             v = self.view(self.param, i)
-            v[...] = p.data
-            p.data = v
+            v[...] = p._storage
+            p._storage = v
             gv = self.view(self.grad, i)
             p._grad_buf = gv
             if p.grad is not None:
-                gv[...] = p.grad.data
+                gv[...] = p.grad._storage
                 p.grad = Tensor._make(gv)
             self.views.append(v)
             self.gviews.append(gv)
@@ -87,7 +87,7 @@ class _FlatGroup:
         # and every parameter still lives in the flat buffer.
         for p, v, gv in zip(self.params, self.views, self.gviews):
             g = p.grad
-            if g is None or g.data is not gv or p.data is not v:
+            if g is None or g._storage is not gv or p._storage is not v:
                 break
         else:
             return self.all_idx, True
@@ -99,11 +99,11 @@ class _FlatGroup:
                 fast = False
                 continue
             idx.append(i)
-            if fast and (g.data is not self.gviews[i] or p.data is not self.views[i]):
+            if fast and (g._storage is not self.gviews[i] or p._storage is not self.views[i]):
                 fast = False
-            elif g.data.shape != p.data.shape:
-                raise RuntimeError(f"parameter {i} of the group has shape {p.data.shape} but its "
-                                   f"gradient has shape {g.data.shape}")
+            elif g._storage.shape != p._storage.shape:
+                raise RuntimeError(f"parameter {i} of the group has shape {p._storage.shape} but its "
+                                   f"gradient has shape {g._storage.shape}")
         return idx, fast
 
 
@@ -239,8 +239,8 @@ class Optimizer:
         else:
             steps[idx] += 1
             views = {k: [fl.view(fl.buffers[k], i) for i in idx] for k, _ in spec}
-            params = [fl.params[i].data for i in idx]
-            grads = [fl.params[i].grad.data for i in idx]
+            params = [fl.params[i]._storage for i in idx]
+            grads = [fl.params[i].grad._storage for i in idx]
             self._update(group, params, grads, views, [steps[i] for i in idx])
 
     # ------------------------------------------------------------------ compile_step's step
@@ -306,12 +306,12 @@ class Optimizer:
                 g = p.grad
                 if g is None:
                     continue
-                if g.data is fl.gviews[i]:
+                if g._storage is fl.gviews[i]:
                     memset = True
                 else:
                     g._node = None
                     g.requires_grad = False
-                    g.data[...] = 0
+                    g._storage[...] = 0
             if memset:
                 fl.grad.fill(0)
 
@@ -331,7 +331,7 @@ class Optimizer:
         state = {}
         for p, st in self.state.items():
             if id(p) in index and st:
-                state[index[id(p)]] = {k: (Tensor._make(v.data.copy()) if isinstance(v, Tensor)
+                state[index[id(p)]] = {k: (Tensor._make(v._storage.copy()) if isinstance(v, Tensor)
                                            else copy.deepcopy(v)) for k, v in st.items()}
         return {"state": state, "param_groups": groups}
 
@@ -358,9 +358,9 @@ class Optimizer:
                 if key == "step" or value is None or np.ndim(to_numpy(value)) == 0:
                     continue
                 shape = to_numpy(value).shape
-                if shape != p.data.shape:
+                if shape != p._storage.shape:
                     raise ValueError(f"loaded state '{key}' for parameter {k} has shape "
-                                     f"{shape}, the parameter has shape {p.data.shape}")
+                                     f"{shape}, the parameter has shape {p._storage.shape}")
         self.state = defaultdict(dict)
         for fl in self._flat:
             fl.has_state[:] = False

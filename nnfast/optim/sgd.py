@@ -44,7 +44,7 @@ class SGD(Optimizer):
             F.sgd([fl.param], [fl.grad], [buf if momentum != 0 else None], first=[first[0]],
                   **kw)
         else:
-            F.sgd([fl.params[i].data for i in idx], [fl.params[i].grad.data for i in idx],
+            F.sgd([fl.params[i]._storage for i in idx], [fl.params[i].grad._storage for i in idx],
                   [fl.view(buf, i) if momentum != 0 else None for i in idx], first=first, **kw)
         if momentum != 0:
             for i, f in zip(idx, first):

@@ -100,7 +100,7 @@ class EarlyStopping(_Monitor):
             self.best_epoch = epoch
             self.wait = 0
             if self.restore_best_weights:
-                self.best_weights = {k: v.data.copy()
+                self.best_weights = {k: v._storage.copy()
                                      for k, v in self.trainer.model.state_dict().items()}
             return
         self.wait += 1
@@ -261,7 +261,7 @@ class GradientMonitor(Callback):
             sq = 0.0
             for p in params:
                 if p.grad is not None:
-                    g = p.grad.data
+                    g = p.grad._storage
                     sq += float(np.dot(g.reshape(-1), g.reshape(-1)))
             norm = math.sqrt(sq)
             self._epoch_sums[layer] = self._epoch_sums.get(layer, 0.0) + norm

@@ -193,8 +193,8 @@ class Trainer:
             norm_sum += gnorm
             nsteps += 1
             if self.metrics:
-                outs.append(out.data)
-                targets.append(yb.data)
+                outs.append(out._storage)
+                targets.append(yb._storage)
             self.step_count += 1
             logs = {"loss": value}
             for c in self.callbacks:
@@ -222,8 +222,8 @@ class Trainer:
                     out = self.model(xb)
                     total += self.loss_fn(out, yb).item() * len(xb)
                     count += len(xb)
-                    outs.append(out.data)
-                    targets.append(yb.data)
+                    outs.append(out._storage)
+                    targets.append(yb._storage)
         finally:
             self.model.train(was_training)
         logs = {"loss": total / count if count else math.nan}
@@ -374,7 +374,7 @@ def predict(model, x, batch_size=1024):
     model.eval()
     try:
         with ag.no_grad():
-            outs = [model(Tensor._make(x[s:s + batch_size])).data
+            outs = [model(Tensor._make(x[s:s + batch_size]))._storage
                     for s in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)

@@ -1,0 +1,2 @@
+"""The tensor operations, one family a module; importing them binds their Tensor methods."""
+from . import core, arith, reduce, shape, index, printing  # noqa: F401

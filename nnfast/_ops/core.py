@@ -1,0 +1,145 @@
+"""What every operation shares: operand wrapping, PyTorch's type promotion, the inverse of
+broadcasting, and recording a node when a result needs a gradient."""
+import builtins
+import numbers
+
+import numpy as np
+
+from .. import autograd as ag
+from ..tensor import Tensor, float32, float64, int64
+
+_state = ag._state
+builtins_float = builtins.float
+
+
+def _data(x):
+    return x._storage if isinstance(x, Tensor) else x
+
+
+def _tensor_like(x, ref):
+    """Wrap a Python scalar or array operand; scalars take the other operand's float dtype."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, numbers.Number):
+        kind = ref.dtype.kind
+        if kind == "f" or isinstance(x, (bool, np.bool_)):
+            dt = ref.dtype
+        elif isinstance(x, numbers.Integral):
+            dt = ref.dtype if kind in "iu" else int64   # bool tensor (op) int -> int64
+        else:
+            dt = float32
+        return Tensor._make(np.asarray(x, dtype=dt))
+    arr = np.asarray(x)
+    if arr.dtype == float64 and ref.dtype == float32:
+        arr = arr.astype(float32)
+    return Tensor._make(arr)
+
+
+def _category(dt):
+    return 2 if dt.kind in "fc" else (1 if dt.kind in "iu" else 0)
+
+
+def _promote(a, b):
+    """PyTorch's result dtype for a binary op on arrays a and b.
+
+    Unlike NumPy (int64 + float32 -> float64), the operand of the higher category (bool <
+    integer < float) decides; within a category a 0-d operand does not widen a dimensioned
+    one. Python scalars were already given a dtype by _tensor_like."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return da
+    ca, cb = _category(da), _category(db)
+    if ca != cb:
+        return da if ca > cb else db
+    if a.ndim == 0 and b.ndim > 0:
+        return db
+    if b.ndim == 0 and a.ndim > 0:
+        return da
+    return np.promote_types(da, db)
+
+
+def _common(a, b, floating=False):
+    """a's and b's arrays cast to their promoted dtype (float32 at least when floating)."""
+    dt = _promote(a._storage, b._storage)
+    if floating and dt.kind not in "fc":
+        dt = float32
+    return a._storage.astype(dt, copy=False), b._storage.astype(dt, copy=False)
+
+
+def _unbroadcast(g, shape):
+    """Sum g down to `shape` (the inverse of NumPy broadcasting)."""
+    if g.shape == shape:
+        return g
+    nlead = g.ndim - len(shape)
+    if nlead > 0:
+        g = g.sum(axis=tuple(range(nlead)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _result(arr, inputs, backward, name, saved=(), saves_output=False):
+    """The op's output tensor; with a node when one of `inputs` needs a gradient. `saved`
+    are the inputs whose values backward reads; `saves_output` when it reads the output."""
+    if ag.needs_grad(*inputs):
+        node = ag.Node(inputs, backward, name, saved)
+        t = Tensor._make(arr, True, node)
+        if saves_output:
+            node.save_output(t)
+        return t
+    return Tensor._make(arr)
+
+
+def _unary(x, arr, backward, name, saved=(), saves_output=False):
+    return _result(arr, (x,), backward, name, saved, saves_output)
+
+
+unary = _unary
+
+
+def _view(x, arr, backward, name):
+    """A result that is a view of x's storage (reshape, transpose, basic indexing...)."""
+    return _result(arr, (x,), backward, name)._view_of(x)
+
+
+def _binary_operands(a, b):
+    if not isinstance(a, Tensor):
+        a = _tensor_like(a, b)
+    if not isinstance(b, Tensor):
+        b = _tensor_like(b, a)
+    return a, b
+
+
+def _as_tensor(x, who="argument"):
+    """An operand as a Tensor: tensors as they are; arrays, numbers and lists wrapped."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (np.ndarray, numbers.Number, list, tuple)):
+        arr = np.asarray(x)
+        if arr.dtype == float64 and not isinstance(x, np.ndarray):
+            arr = arr.astype(float32)
+        return Tensor._make(arr)
+    raise TypeError(f"{who}: expected a Tensor, got {type(x).__name__}")
+
+
+def copy_from(x, src):
+    """The value src broadcast to x's shape and dtype (copy_ recorded in the graph)."""
+    out = np.empty(x.shape, x.dtype)
+    out[...] = src._storage
+    shape = src.shape
+    return _result(out, (x, src), lambda g: (None, _unbroadcast(g, shape).astype(src.dtype)),
+                   "Copy")
+
+
+def full_like_grad(x, value):
+    """x filled with the 0-d tensor value (fill_ with a tensor that requires grad)."""
+    out = np.empty(x.shape, x.dtype)
+    out[...] = value._storage
+    return _result(out, (x, value), lambda g: (None, np.asarray(g.sum(), value.dtype)), "Fill")
+
+
+def _bind(methods):
+    """Attach functions to Tensor as methods (name -> function taking the tensor first)."""
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)

@@ -1,0 +1,477 @@
+"""The tape: coarse nodes and a topological backward pass.
+
+A node is made once per layer call or fused operation (not per scalar), holding the input
+tensors and a closure that calls the matching compiled backward. `backward()` walks the graph
+in reverse topological order, handing each node the gradient of its output and adding what it
+returns into its inputs' gradients.
+
+A node's backward closure returns one gradient array (or None) per input. A node may instead
+write a leaf's gradient straight into that leaf's storage through `grad_sink(leaf)` (this is
+how Linear puts dW into the optimizer's flat gradient buffer without a temporary) and then
+return None for it.
+
+A node lists the tensors whose storage its backward reads (`saved`) with their version
+counts at the time; an in-place change to one of them before backward raises PyTorch's error
+there instead of returning a wrong gradient.
+
+Grad mode and anomaly detection are per thread, as in PyTorch.
+"""
+import functools
+import threading
+
+import numpy as np
+
+
+class _ThreadState(threading.local):
+    grad_enabled = True     # class defaults: each new thread starts with these
+    anomaly = False
+    sinks_off = False       # autograd.grad: gradients go to the caller, not into .grad
+
+
+_state = _ThreadState()
+
+
+class Node:
+    __slots__ = ("inputs", "backward", "name", "saved", "edges", "out")
+
+    def __init__(self, inputs, backward, name, saved=()):
+        self.inputs = inputs      # tuple of Tensors (or None), aligned with backward's result
+        self.backward = backward  # grad_out (ndarray) -> tuple of ndarray-or-None
+        self.name = name
+        # Where each input's gradient goes, fixed now: the node that made the input, or the
+        # input itself for a leaf (an in-place op later gives the input a new node; this
+        # node's gradient must still reach the old one).
+        self.edges = tuple([None if t is None or not t.requires_grad else (t._node or t)
+                            for t in inputs])
+        # (tensor, its version count now) for each tensor whose values backward reads
+        self.saved = tuple([(t, t._version) for t in saved if t is not None]) if saved else ()
+        self.out = None   # the output tensor, when it has hooks or retains its gradient
+
+    def save_output(self, out):
+        """Also guard the node's own output (backward reads it: exp, sigmoid, ...)."""
+        self.saved += ((out, out._version),)
+
+    def name_(self):
+        return f"{self.name}Backward0"
+
+    def __repr__(self):
+        return f"<{self.name}Backward0>"
+
+    @property
+    def next_functions(self):
+        return tuple((e if isinstance(e, Node) else None, 0) for e in self.edges)
+
+
+def is_grad_enabled():
+    return _state.grad_enabled
+
+
+def _set_grad(mode):
+    _state.grad_enabled = mode
+
+
+def _decorate(make_ctx, fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with make_ctx():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class set_grad_enabled:
+    """Sets gradient recording on or off for this thread: as a call (takes effect at once), a
+    context manager (restores the previous mode on exit) or a function decorator (as in
+    PyTorch)."""
+
+    def __init__(self, mode):
+        self.prev = _state.grad_enabled
+        self.mode = bool(mode)
+        _state.grad_enabled = self.mode
+
+    def __call__(self, fn):
+        # Used as @set_grad_enabled(mode): undo the immediate effect of __init__ and apply
+        # the mode only while fn runs.
+        _state.grad_enabled = self.prev
+        mode = self.mode
+        return _decorate(lambda: set_grad_enabled(mode), fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self.prev
+        return False
+
+
+class _GradMode:
+    mode = True
+
+    def __new__(cls, orig_func=None, **kwargs):
+        # `@no_grad` without parentheses, as PyTorch allows.
+        if orig_func is None:
+            return super().__new__(cls)
+        if isinstance(orig_func, bool):   # inference_mode(False)
+            self = super().__new__(cls)
+            self._on = orig_func
+            return self
+        if not callable(orig_func):
+            raise TypeError(f"{cls.__name__}() takes no arguments")
+        return _decorate(cls, orig_func)
+
+    def __init__(self, orig_func=None, **kwargs):
+        pass
+
+    def __enter__(self):
+        self.prev = _state.grad_enabled
+        if getattr(self, "_on", True):
+            _state.grad_enabled = self.mode
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        on = getattr(self, "_on", True)
+        return _decorate(lambda: self.__class__(on) if on is not True else self.__class__(),
+                         fn)
+
+    def clone(self):
+        return self.__class__()
+
+
+class no_grad(_GradMode):
+    """Disable gradient recording inside a `with` block or a decorated function."""
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Enable gradient recording inside a `with` block or a decorated function."""
+    mode = True
+
+
+class inference_mode(_GradMode):
+    """As torch.inference_mode: no gradient recording (nnfast has no separate inference
+    tensors, so this is no_grad; `inference_mode(False)` changes nothing)."""
+    mode = False
+
+
+def is_inference_mode_enabled():
+    return False
+
+
+class detect_anomaly:
+    """Within the block (or decorated function), backward checks every gradient a node
+    returns and raises RuntimeError naming the node whose gradient holds NaN."""
+
+    def __init__(self, check_nan=True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        self.prev = _state.anomaly
+        _state.anomaly = self.check_nan
+
+    def __exit__(self, *exc):
+        _state.anomaly = self.prev
+        return False
+
+    def __call__(self, fn):
+        return _decorate(lambda: detect_anomaly(self.check_nan), fn)
+
+
+class set_detect_anomaly(detect_anomaly):
+    def __init__(self, mode, check_nan=True):
+        super().__init__(bool(mode) and check_nan)
+        self.prev = _state.anomaly
+        _state.anomaly = self.check_nan
+
+    def __enter__(self):
+        return self
+
+
+def is_anomaly_enabled():
+    return _state.anomaly
+
+
+def needs_grad(*inputs):
+    """True when an op over these inputs must record a node."""
+    if not _state.grad_enabled:
+        return False
+    for t in inputs:
+        if t is not None and t.requires_grad:
+            return True
+    return False
+
+
+def _tensor_class():
+    global _Tensor
+    if _Tensor is None:
+        from ..tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
+_Tensor = None   # nnfast.tensor.Tensor, imported on first use (tensor.py imports this module)
+
+
+def grad_sink(leaf):
+    """Where a node may write `leaf`'s gradient directly: (array, accumulate).
+
+    accumulate=False means the caller must overwrite every element of the array; True means
+    add into it. The leaf's `.grad` is set to the array before the caller writes it.
+    """
+    Tensor = _Tensor or _tensor_class()
+    if leaf._hooks is not None or _state.sinks_off:
+        return None, False   # the gradient must pass through hooks / go to the caller
+    g = leaf.grad
+    if g is not None:
+        d = g._storage
+        if d.shape != leaf._storage.shape:
+            # a .grad assigned by hand with another shape: kernels would write past it
+            _grad_shape_error(leaf, d)
+        if d.flags.c_contiguous and d.flags.writeable and d.dtype == leaf._storage.dtype:
+            return d, True
+        return None, False
+    buf = leaf._grad_buf
+    if buf is None or buf.shape != leaf._storage.shape or buf.dtype != leaf._storage.dtype:
+        # C order even when leaf._storage is not (empty_like would keep a Fortran layout)
+        buf = np.empty(leaf._storage.shape, leaf._storage.dtype)
+    elif not (buf.flags.c_contiguous and buf.flags.writeable):
+        return None, False   # the caller returns the gradient; _accumulate_leaf fills buf
+    leaf.grad = Tensor._make(buf)
+    return buf, False
+
+
+def _grad_shape_error(leaf, d):
+    from ..errors import ShapeError
+    raise ShapeError(f"the .grad of a tensor of shape {leaf._storage.shape} has shape {d.shape}; "
+                     "a gradient must have its tensor's shape (set .grad = None to reset it)")
+
+
+def _accumulate_leaf(leaf, g):
+    Tensor = _Tensor or _tensor_class()
+    if leaf.grad is not None and leaf.grad._storage.shape != leaf._storage.shape:
+        _grad_shape_error(leaf, leaf.grad._storage)
+    if g.shape != leaf._storage.shape:
+        g = np.broadcast_to(g, leaf._storage.shape)
+    if leaf.grad is None:
+        buf = leaf._grad_buf
+        if buf is not None and buf.shape == leaf._storage.shape:
+            np.copyto(buf, g)
+        else:
+            buf = np.array(g, dtype=leaf._storage.dtype, copy=True)
+        leaf.grad = Tensor._make(buf)
+    else:
+        leaf.grad._storage += g
+
+
+def _topological_order(nodes):
+    """(the nodes reachable from `nodes`, inputs before outputs; the leaves they reach, each
+    once). Leaves are kept out of the depth-first walk (they have nothing below them)."""
+    order = []
+    leaves = []
+    seen = set()
+    stack = [(n, False) for n in reversed(nodes)]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        for e in n.edges:
+            if e is None or id(e) in seen:
+                continue
+            if type(e) is Node:
+                stack.append((e, False))
+            else:
+                seen.add(id(e))
+                leaves.append(e)
+    return order, leaves
+
+
+def _check_saved(node):
+    for t, version in node.saved:
+        now = t._version
+        if now != version:
+            kind = "output 0 of " + t._node.name_() if t._node is not None else "a leaf"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{t.dtype} tensor of shape {list(t.shape)}], which is "
+                f"{kind}, is at version {now}; expected version {version} instead. Hint: "
+                "the operation that failed to compute its gradient is "
+                f"{node.name_()}; clone() the tensor before changing it in place.")
+
+
+def _check_finite(node, grads):
+    for i, gi in enumerate(grads):
+        if gi is not None and np.asarray(gi).dtype.kind == "f" and np.isnan(gi).any():
+            raise RuntimeError(f"Function '{node.name_()}' returned nan values in its {i}th "
+                               "output.")
+
+
+def _run_hooks(t, g):
+    Tensor = _Tensor or _tensor_class()
+    for hook in list(t._hooks.values()):
+        r = hook(Tensor._make(g))
+        if r is not None:
+            g = r._storage if isinstance(r, Tensor) else np.asarray(r)
+    return g
+
+
+def run_backward(roots, grads, capture=None):
+    """Backpropagate `grads` (ndarrays shaped like each root) through the graph behind roots.
+
+    Without `capture`, leaves' gradients are accumulated into their `.grad`. With it (a list
+    of tensors, autograd.grad), nothing is accumulated: the gradient reaching each captured
+    tensor is returned, None where none arrives."""
+    if not isinstance(roots, (list, tuple)):
+        roots, grads = (roots,), (grads,)
+    prev, prev_sinks = _state.grad_enabled, _state.sinks_off
+    _state.grad_enabled = False
+    if capture is not None:
+        _state.sinks_off = True
+    anomaly = _state.anomaly
+    captured = {}
+    want = {}
+    if capture is not None:
+        for t in capture:   # a non-leaf is captured at the node that made it
+            want[id(t._node) if t._node is not None else id(t)] = t
+    try:
+        pending = {}
+        nodes = []
+        for r, g in zip(roots, grads):
+            key = r._node if r._node is not None else r
+            if r._node is not None:
+                nodes.append(r._node)
+            k = id(key)
+            pending[k] = g if k not in pending else pending[k] + g
+        order, leaves = _topological_order(nodes)
+        for r in roots:
+            if r._node is None and id(r) not in {id(x) for x in leaves}:
+                leaves.append(r)
+        for node in reversed(order):
+            g = pending.pop(id(node), None)
+            if g is None:
+                continue
+            t = node.out
+            if t is not None:
+                if t._hooks is not None:
+                    g = _run_hooks(t, g)
+                if t._retains_grad and capture is None:
+                    _accumulate_leaf(t, g)
+            if id(node) in want:
+                captured[id(node)] = g
+            if node.saved:
+                _check_saved(node)
+            in_grads = node.backward(g)
+            if anomaly:
+                _check_finite(node, in_grads)
+            for e, gi in zip(node.edges, in_grads):
+                if gi is None or e is None:
+                    continue
+                k = id(e)
+                prev_g = pending.get(k)
+                # Never add in place: gi may alias another input's gradient.
+                pending[k] = gi if prev_g is None else prev_g + gi
+        # every node is done: each leaf's gradient is complete (summed in node order)
+        for t in leaves:
+            g = pending.pop(id(t), None)
+            if g is None or not t.requires_grad:
+                continue
+            if t._hooks is not None:
+                g = _run_hooks(t, g)
+            if capture is not None:
+                if id(t) in want:
+                    captured[id(t)] = g
+            else:
+                _accumulate_leaf(t, g)
+    finally:
+        _state.grad_enabled = prev
+        _state.sinks_off = prev_sinks
+    if capture is not None:
+        return [captured.get(id(t._node) if t._node is not None else id(t)) for t in capture]
+    return None
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _root_grads(outputs, grad_outputs):
+    Tensor = _Tensor or _tensor_class()
+    grads = []
+    for i, out in enumerate(outputs):
+        go = grad_outputs[i] if grad_outputs is not None else None
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not "
+                               "have a grad_fn")
+        if go is None:
+            if out._storage.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs "
+                                   f"(shape {tuple(out.shape)})")
+            grads.append(np.ones_like(out._storage))
+        else:
+            g = np.asarray(go._storage if isinstance(go, Tensor) else go, dtype=out.dtype)
+            if g.shape != out.shape:
+                from ..errors import ShapeError
+                raise ShapeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                 f"{tuple(g.shape)} and output[{i}] has a shape of "
+                                 f"{tuple(out.shape)}.")
+            grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """torch.autograd.backward: accumulate the gradients of several outputs at once."""
+    if create_graph:
+        raise NotImplementedError("nnfast does not support torch.autograd.backward("
+                                  "create_graph=True) (higher-order gradients) yet")
+    tensors = _as_list(tensors)
+    if grad_tensors is not None:
+        grad_tensors = _as_list(grad_tensors)
+    if inputs is not None:
+        raise NotImplementedError("nnfast does not support torch.autograd.backward(inputs=...) "
+                                  "yet")
+    run_backward(tensors, _root_grads(tensors, grad_tensors))
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """torch.autograd.grad: the gradients of outputs with respect to inputs, returned as a
+    tuple instead of accumulated into `.grad` (first order; create_graph is not supported)."""
+    Tensor = _Tensor or _tensor_class()
+    if create_graph:
+        raise NotImplementedError("nnfast does not support torch.autograd.grad(create_graph="
+                                  "True) (higher-order gradients) yet")
+    if is_grads_batched:
+        raise NotImplementedError("nnfast does not support torch.autograd.grad("
+                                  "is_grads_batched=True) yet")
+    outputs = _as_list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = _as_list(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not "
+                               "require grad")
+    if grad_outputs is not None:
+        grad_outputs = _as_list(grad_outputs)
+    got = run_backward(outputs, _root_grads(outputs, grad_outputs), capture=inputs)
+    result = []
+    for i, (t, g) in enumerate(zip(inputs, got)):
+        if g is None:
+            if materialize_grads:
+                result.append(Tensor._make(np.zeros_like(t._storage)))
+                continue
+            if not allow_unused:
+                raise RuntimeError(f"One of the differentiated Tensors (input {i}) appears to "
+                                   "not have been used in the graph. Set allow_unused=True if "
+                                   "this is the desired behavior.")
+            result.append(None)
+        else:
+            if g.shape != t.shape:
+                g = np.broadcast_to(g, t.shape)
+            result.append(Tensor._make(np.array(g, dtype=t.dtype, copy=True)))
+    return tuple(result)
