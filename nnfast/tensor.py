@@ -308,8 +308,8 @@ class Tensor:
 
     def item(self):
         if self._storage.size != 1:
-            raise RuntimeError(f"a Tensor with {self._storage.size} elements cannot be "
-                               "converted to Scalar")
+            raise ShapeError(f"a Tensor with {self._storage.size} elements cannot be "
+                             "converted to Scalar")
         return self._storage.reshape(()).item()
 
     def tolist(self):
@@ -516,7 +516,7 @@ class Tensor:
         o = other._storage if isinstance(other, Tensor) else other
         try:
             ufunc(st, o, out=st, casting="same_kind")
-        except (TypeError, np.exceptions.UFuncTypeError):
+        except TypeError:
             return self._inplace(fn, other)   # the slow path raises PyTorch's message
         except ValueError:
             raise RuntimeError(f"output with shape {list(st.shape)} doesn't match the "

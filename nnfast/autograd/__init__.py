@@ -475,3 +475,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 g = np.broadcast_to(g, t.shape)
             result.append(Tensor._make(np.array(g, dtype=t.dtype, copy=True)))
     return tuple(result)
+
+
+from .function import Function, FunctionCtx, Variable  # noqa: E402,F401
