@@ -11,7 +11,6 @@ tensors. `steps` holds each parameter's step count after this step's increment.
 The `*_scalars` functions compute the kernels' float arguments in Python double as torch 2.13's
 single-tensor implementations do; compile_step's update records use them too.
 """
-import math
 
 import numpy as np
 

@@ -127,9 +127,10 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
 
 
 def _scalar(v):
-    """A loaded 0-d tensor as torch would compute with it: a float32 scalar."""
-    return _F32(to_numpy(v).reshape(())) if isinstance(v, Tensor) or hasattr(v, "detach") \
-        or isinstance(v, np.ndarray) else v
+    """A loaded 0-d tensor as torch computes with it: a NumPy scalar of its dtype."""
+    if isinstance(v, (Tensor, np.ndarray)) or hasattr(v, "detach"):
+        return np.array(to_numpy(v)).reshape(())[()]
+    return v
 
 
 class LBFGS(Optimizer):

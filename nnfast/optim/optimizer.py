@@ -7,6 +7,8 @@ gradients straight into it (autograd.grad_sink / _accumulate_leaf). Optimizer st
 (exp_avg, momentum_buffer, ...) lives in flat per-group buffers too, created on first use;
 `optimizer.state[p]` exposes per-parameter views with torch's keys, and `state[p]["step"]` is a
 0-d view into a per-group float32 array of step counts (torch keeps one count per parameter).
+Other 0-d state (NAdam's mu_product, ASGD's eta and mu; `_scalar_spec`) lives the same way in
+per-group float32 arrays, `fl.scalars[key]`.
 
 step() makes ONE fused C call per group when every parameter has a gradient living in the flat
 gradient buffer, the parameters still live in the flat buffer and all step counts agree; when
@@ -300,8 +302,8 @@ class Optimizer:
         records, counted = [], []
         # per-parameter scalar state that _update_record advances as step() would; put back
         # if the records do not run
-        self._scalars_before = saved = [(fl, {k: a.copy() for k, a in fl.scalars.items()})
-                                        for fl in self._flat if fl.scalars]
+        self._scalars_before = [(fl, {k: a.copy() for k, a in fl.scalars.items()})
+                                for fl in self._flat if fl.scalars]
         for group, fl in zip(self.param_groups, self._flat):
             if not fl.params:
                 continue
@@ -322,6 +324,9 @@ class Optimizer:
                 step = _F32.type(counts[0] + 1)   # as the float32 count's += 1 rounds
                 counted.append((fl, step))
             if fl.numel == 0:
+                if fl.scalars:    # step() would still advance the 0-d state: let it
+                    self._restore_scalars()
+                    return None
                 continue      # nothing to update; step() only counts the step
             rec = self._update_record(group, fl, step)
             if rec is None:
