@@ -28,22 +28,23 @@
 #include "nf_simd.h"
 #include "nf_chunked.h"
 
-#define NF_OFF(p) ((p) ? (p) + lo : NULL)
-
-/* The gradient with maximize and weight decay applied, and the parameter after a decoupled
- * (AdamW-style) decay:
+/* Weight decay on the gradient g or the parameter p (both locals), as NAdam / RAdam apply it
+ * (a macro on locals, with a select rather than a branch, so the loops vectorise):
  *   decoupled: p = p * decay                  (param.mul_(1 - lr * wd); decay precomputed)
  *   else:      g = g + decay * p if decay != 0 (grad.add(param, alpha=wd)) */
-NF_INLINE float decayed_grad(float *p, float g, float decay, int decoupled) {
-    if (decoupled) *p = *p * decay;
-    else if (decay != 0.0f) g = fmaf(*p, decay, g);
-    return g;
-}
+#define NF_DECAY(p, g, decay, decoupled)                                          \
+    do {                                                                          \
+        if (decoupled) p = p * (decay);                                           \
+        else g = (decay) != 0.0f ? fmaf(p, (decay), g) : g;                       \
+    } while (0)
 
-/* lerp(start, end, w) as torch's vectorised CPU kernel (see optim.c). */
-NF_INLINE float lerp_w(float start, float end, float w) {
-    return fabsf(w) < 0.5f ? fmaf(w, end - start, start) : fmaf(w - 1.0f, end - start, end);
-}
+/* exp_avg.lerp_(g, w) as torch's vectorised CPU kernel computes it (see optim.c): with
+ * LERP_COEF(w) before the loop, LERP(m0, g) is fmaf(coef, g - m0, small ? m0 : g). The choice
+ * is made once, outside the loop: a per-element branch on w keeps GCC from vectorising. */
+#define LERP_COEF(w)                        \
+    const int small = fabsf(w) < 0.5f;      \
+    const float coef = small ? (w) : (w) - 1.0f
+#define LERP(m0, g) fmaf(coef, (g) - (m0), small ? (m0) : (g))
 
 /* ===================================================================================== */
 /* Adadelta — torch/optim/adadelta.py _single_tensor_adadelta, per element:
@@ -93,11 +94,12 @@ static void adamax_chunk(float *restrict param, float *restrict exp_avg, float *
                          float beta1_weight, float beta2, float eps, float neg_clr,
                          int maximize) {
     const float sign = maximize ? -1.0f : 1.0f;
+    LERP_COEF(beta1_weight);
     for (nf_int i = 0; i < n; i++) {
         float p = param[i];
         float g = sign * grad[i];
         g = weight_decay != 0.0f ? fmaf(p, weight_decay, g) : g;
-        float m = lerp_w(exp_avg[i], g, beta1_weight);
+        float m = LERP(exp_avg[i], g);
         exp_avg[i] = m;
         float a = exp_inf[i] * beta2, b = fabsf(g) + eps;
         float u = a > b ? a : b;       /* b when b is NaN */
@@ -127,10 +129,12 @@ NF_INLINE void nadam_loop(float *restrict param, float *restrict exp_avg,
                           float decay, float beta1_weight, float beta2, float one_minus_beta2,
                           float bias_correction2, float eps, float c_grad, float c_avg,
                           float sign, const int decoupled) {
+    LERP_COEF(beta1_weight);
     for (nf_int i = 0; i < n; i++) {
         float p = param[i];
-        float g = decayed_grad(&p, sign * grad[i], decay, decoupled);
-        float m = lerp_w(exp_avg[i], g, beta1_weight);
+        float g = sign * grad[i];
+        NF_DECAY(p, g, decay, decoupled);
+        float m = LERP(exp_avg[i], g);
         exp_avg[i] = m;
         float v = fmaf(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);
         exp_avg_sq[i] = v;
@@ -180,10 +184,12 @@ NF_INLINE void radam_loop(float *restrict param, float *restrict exp_avg,
                           float bias_correction1, float lr, float bias_correction2_sqrt,
                           float rect, float eps, float sign, const int decoupled,
                           const int rectify) {
+    LERP_COEF(beta1_weight);
     for (nf_int i = 0; i < n; i++) {
         float p = param[i];
-        float g = decayed_grad(&p, sign * grad[i], decay, decoupled);
-        float m = lerp_w(exp_avg[i], g, beta1_weight);
+        float g = sign * grad[i];
+        NF_DECAY(p, g, decay, decoupled);
+        float m = LERP(exp_avg[i], g);
         exp_avg[i] = m;
         float v = fmaf(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);
         exp_avg_sq[i] = v;
