@@ -93,7 +93,7 @@ _LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-plac
 
 class Tensor:
     __slots__ = ("_storage", "requires_grad", "grad", "_node", "_grad_buf", "_retains_grad",
-                 "_vbase", "_vcount", "_hooks", "__weakref__")
+                 "_vbase", "_vcount", "_vmod", "_rebased", "_hooks", "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, *args, requires_grad=False, dtype=None, device=None):
@@ -128,8 +128,10 @@ class Tensor:
         self._node = node
         self._grad_buf = None
         self._retains_grad = False
-        self._vbase = None
-        self._vcount = 0
+        self._vbase = None    # the tensor whose version count this view shares
+        self._vcount = 0      # in-place changes so far (torch's _version)
+        self._vmod = 0        # autograd's number of the last one (0: never changed)
+        self._rebased = None  # [(number, old node, old requires_grad)] of in-place rebases
         self._hooks = None
 
     @classmethod
@@ -150,6 +152,8 @@ class Tensor:
         t._retains_grad = False
         t._vbase = None
         t._vcount = 0
+        t._vmod = 0
+        t._rebased = None
         t._hooks = None
         return t
 
@@ -467,7 +471,9 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _bump(self):
-        (self if self._vbase is None else self._vbase)._vcount += 1
+        base = self if self._vbase is None else self._vbase
+        base._vcount += 1
+        base._vmod = next(ag._seq)
 
     def _write(self, arr):
         """Copy arr (broadcast) into this tensor's storage, with PyTorch's casting rule."""
@@ -497,6 +503,8 @@ class Tensor:
                 old = Tensor._make(self._storage, self.requires_grad, self._node)._view_of(self)
             res = fn(old, *args, **kwargs)
             self._write(res._storage)
+            hist = (next(ag._seq), self._node, self.requires_grad)
+            self._rebased = [hist] if self._rebased is None else self._rebased + [hist]
             self._node = res._node
             self.requires_grad = res.requires_grad
             if self._node is not None and (self._hooks is not None or self._retains_grad):
@@ -550,6 +558,8 @@ class Tensor:
         """After overwriting a graph tensor with constants: no gradient flows to the old
         value (it is gone), but self still requires grad, as in PyTorch."""
         if _state.grad_enabled:
+            hist = (next(ag._seq), self._node, self.requires_grad)
+            self._rebased = [hist] if self._rebased is None else self._rebased + [hist]
             node = ag.Node((), lambda g: (), name)
             self._node = node
             if self._hooks is not None or self._retains_grad:
