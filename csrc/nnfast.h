@@ -447,6 +447,28 @@ void nf_group_norm_backward(float *dinp, float *dweight, float *dbias, double *w
                             nf_int S, nf_int G);
 
 /* ===================================================================================== */
+/* upsample.c — nearest and bilinear resizing of planes [P, H, W]                        */
+/* ===================================================================================== */
+/* Index/weight tables from the caller (torch's source-index rules), every index inside the
+ * plane. nearest: out[p,oh,ow] = inp[p, hi[oh], wi[ow]]. bilinear: rows h0/h1[OH] with the
+ * weight lh[OH] of row h1, columns w0/w1[OW] with lw[OW]. Backward kernels overwrite
+ * dinp[P, H, W]. */
+void nf_upsample_nearest2d_forward(float *out, const float *inp, const nf_int *hi,
+                                   const nf_int *wi, nf_int P, nf_int H, nf_int W, nf_int OH,
+                                   nf_int OW);
+void nf_upsample_nearest2d_backward(float *dinp, const float *dout, const nf_int *hi,
+                                    const nf_int *wi, nf_int P, nf_int H, nf_int W, nf_int OH,
+                                    nf_int OW);
+void nf_upsample_bilinear2d_forward(float *out, const float *inp, const nf_int *h0,
+                                    const nf_int *h1, const float *lh, const nf_int *w0,
+                                    const nf_int *w1, const float *lw, nf_int P, nf_int H,
+                                    nf_int W, nf_int OH, nf_int OW);
+void nf_upsample_bilinear2d_backward(float *dinp, const float *dout, const nf_int *h0,
+                                     const nf_int *h1, const float *lh, const nf_int *w0,
+                                     const nf_int *w1, const float *lw, nf_int P, nf_int H,
+                                     nf_int W, nf_int OH, nf_int OW);
+
+/* ===================================================================================== */
 /* rnn.c — fused gate kernels for RNN, LSTM and GRU cells; embedding                     */
 /* ===================================================================================== */
 /* One recurrent layer in one direction over a whole sequence, time loop in C (layout and
