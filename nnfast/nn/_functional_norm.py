@@ -1,9 +1,10 @@
-"""Functional normalisation: batch_norm, layer_norm and group_norm (PyTorch's torch.nn.functional names,
-arguments and defaults).
+"""Functional normalisation: batch_norm, layer_norm and group_norm (PyTorch's
+torch.nn.functional names, arguments and defaults).
 
 Each call records one autograd node (inputs: input, weight, bias). float32 runs the compiled
-kernels of csrc/norm.c (group_norm: csrc/norm_group.c); float64 runs the NumPy references below, which use the same formulas
-and are what the tests hold the compiled path to. Other dtypes raise DTypeError.
+kernels of csrc/norm.c (group_norm: csrc/norm_group.c); float64 runs the NumPy references
+below, which use the same formulas and are what the tests hold the compiled path to. Other
+dtypes raise DTypeError.
 
 batch_norm views the input as [N, C, S] (S = product of the dims after the channel dim), so
 (N, C), (N, C, L) and (N, C, H, W) inputs need no transposing copy; layer_norm views it as
@@ -43,7 +44,7 @@ def _as_tensor(x, who, what="input"):
 def _check_float(x, who):
     if x.dtype not in (np.float32, np.float64):
         raise DTypeError(f"{who}: expected a float32 or float64 input, got dtype {x.dtype} "
-                         f"(shape {x.shape}); convert it with .float()")
+                         f"(shape {tuple(x.shape)}); convert it with .float()")
 
 
 def _check_param(t, name, n, dtype, who, shape=None):
@@ -54,11 +55,11 @@ def _check_param(t, name, n, dtype, who, shape=None):
     if shape is not None:
         if t.shape != tuple(shape):
             raise ShapeError(f"{who}: expected {name} of the same shape as normalized_shape "
-                             f"{tuple(shape)}, got {name} of shape {t.shape}")
+                             f"{tuple(shape)}, got {name} of shape {tuple(t.shape)}")
     elif t._storage.size != n:
         raise ShapeError(f"{who}: {name} should contain {n} elements not {t._storage.size} "
                          f"(one per channel, dim 1 of the input; {name} has shape "
-                         f"{t.shape})")
+                         f"{tuple(t.shape)})")
     if t.dtype != dtype:
         raise DTypeError(f"{who}: input has dtype {dtype} but {name} is {t.dtype}; "
                          f"convert the input with .float() (or the module with .double())")
@@ -71,7 +72,7 @@ def _bn_check(input, running_mean, running_var, weight, bias, training, eps, who
     _check_float(x, who)
     if x.ndim < 2:
         raise ShapeError(f"{who}: expected an input of at least 2 dimensions (N, C, ...), "
-                         f"got shape {x.shape}")
+                         f"got shape {tuple(x.shape)}")
     N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
     rm = _check_param(running_mean, "running_mean", C, x.dtype, who)
     rv = _check_param(running_var, "running_var", C, x.dtype, who)
@@ -80,7 +81,7 @@ def _bn_check(input, running_mean, running_var, weight, bias, training, eps, who
     if training:
         if N * S == 1:
             raise ShapeError(f"{who}: Expected more than 1 value per channel when training, "
-                             f"got input size {x.shape}")
+                             f"got input size {tuple(x.shape)}")
         if eps <= 0.0:
             raise ValueError(f"{who}: batch_norm eps must be positive during training, "
                              f"but got {eps}")
@@ -373,14 +374,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, _who="group_
     _check_float(x, who)
     if x.ndim < 2:
         raise ShapeError(f"{who}: Expected at least 2 dimensions for input tensor but "
-                         f"received {x.ndim} (input of shape {x.shape})")
+                         f"received {x.ndim} (input of shape {tuple(x.shape)})")
     if not isinstance(num_groups, numbers.Integral) or num_groups <= 0:
         raise ValueError(f"{who}: num_groups must be a positive integer, got {num_groups!r}")
     N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
     G = int(num_groups)
     if C % G:
         raise ShapeError(f"{who}: Expected number of channels in input to be divisible by "
-                         f"num_groups, but got input of shape {x.shape} and num_groups={G}")
+                         f"num_groups, but got input of shape {tuple(x.shape)} and num_groups={G}")
     w = _check_param(weight, "weight", C, x.dtype, who)
     b = _check_param(bias, "bias", C, x.dtype, who)
     xd = x._storage
