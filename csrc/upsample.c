@@ -73,7 +73,8 @@ void nf_upsample_bilinear2d_forward(float *out, const float *inp, const nf_int *
             for (nf_int ow = 0; ow < OW; ow++) {
                 const float a1 = lw[ow], a0 = 1.0f - a1;
                 const nf_int c0 = w0[ow], c1 = w1[ow];
-                o[oh * OW + ow] = (r0[c0] * a0 + r0[c1] * a1) * b0 + (r1[c0] * a0 + r1[c1] * a1) * b1;
+                o[oh * OW + ow] =
+                    (r0[c0] * a0 + r0[c1] * a1) * b0 + (r1[c0] * a0 + r1[c1] * a1) * b1;
             }
         }
     }

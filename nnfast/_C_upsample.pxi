@@ -44,10 +44,12 @@ def upsample_nearest2d(float[:, :, ::1] out, const float[:, :, ::1] inp,
     cdef nf_int P, OH, OW, H, W
     if backward:
         _planes(who, (inp.shape[0], inp.shape[1], inp.shape[2]), (out.shape[0], out.shape[1], out.shape[2]))
-        P, OH, OW, H, W = inp.shape[0], inp.shape[1], inp.shape[2], out.shape[1], out.shape[2]
+        P, OH, OW = inp.shape[0], inp.shape[1], inp.shape[2]
+        H, W = out.shape[1], out.shape[2]
     else:
         _planes(who, (out.shape[0], out.shape[1], out.shape[2]), (inp.shape[0], inp.shape[1], inp.shape[2]))
-        P, OH, OW, H, W = out.shape[0], out.shape[1], out.shape[2], inp.shape[1], inp.shape[2]
+        P, OH, OW = out.shape[0], out.shape[1], out.shape[2]
+        H, W = inp.shape[1], inp.shape[2]
     _table(who, hi, OH, H)
     _table(who, wi, OW, W)
     if P * OH * OW == 0 or P * H * W == 0:
@@ -72,10 +74,12 @@ def upsample_bilinear2d(float[:, :, ::1] out, const float[:, :, ::1] inp,
     cdef nf_int P, OH, OW, H, W
     if backward:
         _planes(who, (inp.shape[0], inp.shape[1], inp.shape[2]), (out.shape[0], out.shape[1], out.shape[2]))
-        P, OH, OW, H, W = inp.shape[0], inp.shape[1], inp.shape[2], out.shape[1], out.shape[2]
+        P, OH, OW = inp.shape[0], inp.shape[1], inp.shape[2]
+        H, W = out.shape[1], out.shape[2]
     else:
         _planes(who, (out.shape[0], out.shape[1], out.shape[2]), (inp.shape[0], inp.shape[1], inp.shape[2]))
-        P, OH, OW, H, W = out.shape[0], out.shape[1], out.shape[2], inp.shape[1], inp.shape[2]
+        P, OH, OW = out.shape[0], out.shape[1], out.shape[2]
+        H, W = inp.shape[1], inp.shape[2]
     _table(who, h0, OH, H)
     _table(who, h1, OH, H)
     _table(who, w0, OW, W)

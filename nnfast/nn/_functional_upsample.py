@@ -58,14 +58,14 @@ def _sizes(who, in_sizes, size, scale_factor, recompute):
         else:
             raise TypeError(f"{who}: size must be an int or a tuple of ints, got {size!r}")
         if min(out) <= 0:
-            raise ValueError(f"{who}: output sizes should be greater than 0, got {out}")
+            raise ShapeError(f"{who}: output sizes should be greater than 0, got {out}")
         return out, [None] * dims
     if scale_factor is None:
         raise ValueError(f"{who}: either size or scale_factor should be defined")
     sc = _scales(dims, scale_factor)
     out = [int(math.floor(float(n) * s)) for n, s in zip(in_sizes, sc)]
     if min(out) <= 0:
-        raise ValueError(f"{who}: input of spatial size {list(in_sizes)} with scale_factor "
+        raise ShapeError(f"{who}: input of spatial size {list(in_sizes)} with scale_factor "
                          f"{scale_factor} gives output size {out}, which should be positive")
     return out, ([None] * dims if recompute else sc)
 
@@ -130,9 +130,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise DTypeError(f"{who}: expected a float32 or float64 input, got dtype {xd.dtype}")
     if xd.ndim not in (3, 4) or (mode == "bilinear" and xd.ndim != 4):
         want = "4D" if mode == "bilinear" else "3D or 4D"
-        err = NotImplementedError if xd.ndim in (3, 4, 5) else ShapeError
-        raise err(f"{who}: got {xd.ndim}D input of shape {xd.shape}, but mode={mode!r} "
-                  f"needs {want} input (N, C, ...)")
+        raise NotImplementedError(f"{who}: got {xd.ndim}D input of shape {xd.shape}, but "
+                                  f"mode={mode!r} needs {want} input (N, C, ...) in nnfast")
     if 0 in xd.shape[1:]:
         raise ShapeError(f"{who}: expected non-empty channel and spatial dimensions, got "
                          f"input of shape {xd.shape}")
@@ -190,7 +189,8 @@ def _ref_forward(planes, mode, tabs):
     a1, a0 = lw[None, None, :], one - lw[None, None, :]
     b1, b0 = lh[None, :, None], one - lh[None, :, None]
     r0, r1 = planes[:, h0], planes[:, h1]
-    return (r0[:, :, w0] * a0 + r0[:, :, w1] * a1) * b0 + (r1[:, :, w0] * a0 + r1[:, :, w1] * a1) * b1
+    return ((r0[:, :, w0] * a0 + r0[:, :, w1] * a1) * b0
+            + (r1[:, :, w0] * a0 + r1[:, :, w1] * a1) * b1)
 
 
 def _ref_backward(g3, H, W, mode, tabs):

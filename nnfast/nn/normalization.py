@@ -1,5 +1,6 @@
-"""BatchNorm1d, BatchNorm2d, LayerNorm and GroupNorm, with PyTorch's parameters, buffers, defaults and
-state_dict keys (weight, bias, running_mean, running_var, num_batches_tracked as int64).
+"""BatchNorm1d, BatchNorm2d, LayerNorm and GroupNorm, with PyTorch's parameters, buffers,
+defaults and state_dict keys (weight, bias, running_mean, running_var, num_batches_tracked as
+int64).
 
 Deviation from PyTorch: an input that fails validation (wrong rank, channel count or
 dtype) leaves num_batches_tracked alone; torch has already counted the batch when its
