@@ -321,3 +321,35 @@ def test_pool1d_bad_input():
         F.adaptive_max_pool2d(nf.randn(2, 3, 4, 4), (1, 2, 3))
     with pytest.raises(DTypeError):
         F.adaptive_max_pool2d(nf.tensor(np.ones((1, 2, 3, 3), np.int64)), 2)
+
+
+KEYWORD_CALLS = [
+    ("conv1d", (2, 4, 9), dict(weight=(6, 2, 3), bias=(6,), stride=2, padding=1, dilation=1,
+                               groups=2)),
+    ("conv_transpose1d", (2, 4, 9), dict(weight=(4, 3, 3), bias=(6,), stride=2, padding=1,
+                                         output_padding=1, groups=2, dilation=1)),
+    ("conv_transpose2d", (2, 4, 5, 5), dict(weight=(4, 3, 3, 3), bias=(6,), stride=2,
+                                            padding=1, output_padding=1, groups=2,
+                                            dilation=1)),
+    ("max_pool1d", (2, 3, 9), dict(kernel_size=3, stride=2, padding=1, dilation=1,
+                                   ceil_mode=True, return_indices=False)),
+    ("avg_pool1d", (2, 3, 9), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                   count_include_pad=False)),
+    ("adaptive_avg_pool1d", (2, 3, 9), dict(output_size=4)),
+    ("adaptive_max_pool1d", (2, 3, 9), dict(output_size=4, return_indices=False)),
+    ("adaptive_max_pool2d", (2, 3, 9, 7), dict(output_size=(4, 3), return_indices=False)),
+]
+
+
+@pytest.mark.parametrize("name,xs,kw", KEYWORD_CALLS, ids=[c[0] for c in KEYWORD_CALLS])
+def test_functionals_take_torchs_keywords(name, xs, kw):
+    """Every argument passed by torch's keyword name (torch's builtins have no inspectable
+    signature, so the names are checked by calling)."""
+    rng = np.random.default_rng(0)
+    arrays = {k: rng.standard_normal(v).astype(np.float32) for k, v in kw.items()
+              if k in ("weight", "bias")}
+    x = rng.standard_normal(xs).astype(np.float32)
+    tkw = {k: (torch.from_numpy(arrays[k]) if k in arrays else v) for k, v in kw.items()}
+    nkw = {k: (nf.tensor(arrays[k]) if k in arrays else v) for k, v in kw.items()}
+    assert_close(getattr(F, name)(input=nf.tensor(x), **nkw),
+                 getattr(TF, name)(input=torch.from_numpy(x), **tkw), atol=1e-5)

@@ -191,3 +191,11 @@ def test_packed_bad_input():
         nn.GRU(2, 4)(packed)
     with pytest.raises(TypeError, match="PackedSequence"):
         NR.pad_packed_sequence(x)
+
+
+@pytest.mark.parametrize("name", ["pack_padded_sequence", "pad_packed_sequence",
+                                  "pad_sequence", "pack_sequence", "unpad_sequence",
+                                  "unpack_sequence"])
+def test_signatures_as_torch(name):
+    from helpers import same_signature
+    assert same_signature(getattr(NR, name), getattr(TR, name))

@@ -31,6 +31,8 @@ CASES_4D = [
     dict(size=(6, 7), mode="bilinear"),             # same size: identity
     dict(scale_factor=1.5, mode="bilinear", recompute_scale_factor=True),
     dict(scale_factor=(3, 1), mode="bilinear", align_corners=True),
+    dict(size=(3, 4), mode="area"),
+    dict(scale_factor=1.5, mode="area"),
 ]
 
 
@@ -43,14 +45,17 @@ def test_interpolate_4d_matches_torch(kw, dtype):
 
 
 CASES_3D = [dict(scale_factor=2), dict(size=17), dict(scale_factor=0.37),
-            dict(size=4, mode="nearest-exact"), dict(scale_factor=2.2, mode="nearest-exact")]
+            dict(size=4, mode="nearest-exact"), dict(scale_factor=2.2, mode="nearest-exact"),
+            dict(scale_factor=1.7, mode="linear"), dict(size=4, mode="linear"),
+            dict(size=13, mode="linear", align_corners=True), dict(size=5, mode="area")]
 
 
 @pytest.mark.parametrize("kw", CASES_3D, ids=[str(c) for c in CASES_3D])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_interpolate_3d_nearest_matches_torch(kw, dtype):
+def test_interpolate_3d_matches_torch(kw, dtype):
+    tol = 2e-6 if dtype == np.float32 else 1e-12
     check_op([(2, 3, 11)], lambda x: TF.interpolate(x, **kw), lambda x: F.interpolate(x, **kw),
-             dtype=dtype)
+             atol=tol, rtol=tol, dtype=dtype)
 
 
 def test_bilinear_finite_differences_float64():
@@ -107,6 +112,10 @@ def test_interpolate_bad_input():
         F.interpolate(x, scale_factor=2, align_corners=True)
     with pytest.raises(NotImplementedError, match="needs 4D"):
         F.interpolate(nf.randn(1, 2, 4), scale_factor=2, mode="bilinear")
+    with pytest.raises(NotImplementedError, match="needs 3D"):
+        F.interpolate(x, scale_factor=2, mode="linear")
+    with pytest.raises(ValueError, match="align_corners option can only be set"):
+        F.interpolate(x, scale_factor=2, mode="area", align_corners=False)
     with pytest.raises(NotImplementedError, match="2D input"):
         F.interpolate(nf.randn(2, 4), scale_factor=2)
     with pytest.raises(NotImplementedError, match="bicubic"):
@@ -121,3 +130,8 @@ def test_interpolate_bad_input():
         F.interpolate(nf.tensor(np.ones((1, 1, 2, 2), np.int64)), scale_factor=2)
     with pytest.raises(TypeError, match="Tensor"):
         F.interpolate(np.ones((1, 1, 2, 2), np.float32).tolist(), scale_factor=2)
+
+
+def test_signature_as_torch():
+    from helpers import same_signature
+    assert same_signature(F.interpolate, TF.interpolate)

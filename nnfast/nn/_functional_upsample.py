@@ -1,5 +1,5 @@
-"""interpolate / upsample: nearest, nearest-exact and bilinear resizing (torch's
-F.interpolate rules), with gradients.
+"""interpolate / upsample: nearest, nearest-exact, linear (3-D), bilinear (4-D) and area
+resizing (torch's F.interpolate rules), with gradients.
 
 The index and weight tables are computed here with torch 2.13's CPU formulas, in the input's
 precision where torch uses it (opmath: float for float32, double for float64; nearest
@@ -11,8 +11,9 @@ indices always go through a float scale, as torch's nearest_idx does):
            i0 = min(floor(src), in - 1), i1 = i0 + (i0 < in - 1), l1 = clamp(src - i0, 0, 1)
            (and i0 = i1 = o, l1 = 0 when in == out)
 float32 then runs the loops of csrc/upsample.c; float64 the NumPy gathers below. 3-D input
-(N, C, L) is resized as planes of height 1 (nearest modes only, as in torch for 'nearest').
-Not supported: bicubic, area, trilinear, linear (3-D) and antialias.
+(N, C, L) is resized as planes of height 1 ('linear' is 'bilinear' with a trivial height
+table). 'area' is adaptive average pooling, as in torch.
+Not supported: bicubic, trilinear, 5-D input and antialias.
 """
 import math
 import numbers
@@ -26,7 +27,7 @@ from ..tensor import Tensor
 
 __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
 
-_MODES = ("nearest", "nearest-exact", "bilinear")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "area")
 
 
 def _scales(dims, scale_factor):
@@ -105,22 +106,23 @@ def _linear_table(n_in, n_out, scale, align_corners, opdt):
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False, _who="interpolate"):
-    """Resize input (N, C, H, W) with mode 'nearest', 'nearest-exact' or 'bilinear', or
-    (N, C, L) with a nearest mode, to `size` or by `scale_factor`, as F.interpolate."""
+    """Resize input (N, C, H, W) with mode 'nearest', 'nearest-exact', 'bilinear' or 'area',
+    or (N, C, L) with 'nearest', 'nearest-exact', 'linear' or 'area', to `size` or by
+    `scale_factor`, as F.interpolate."""
     who = _who
     if not isinstance(input, Tensor):
         raise TypeError(f"{who}: expected a Tensor input, got {type(input).__name__}")
     x = input
     xd = x._storage
     if mode not in _MODES:
-        if mode in ("linear", "bicubic", "trilinear", "area"):
+        if mode in ("bicubic", "trilinear"):
             raise NotImplementedError(f"{who}: mode={mode!r} is not implemented in nnfast "
                                       f"(supported: {', '.join(_MODES)})")
         raise NotImplementedError(f"{who}: unknown mode {mode!r}; supported: "
                                   f"{', '.join(_MODES)}")
     if antialias:
         raise NotImplementedError(f"{who}: antialias=True is not implemented in nnfast")
-    if mode.startswith("nearest"):
+    if mode.startswith("nearest") or mode == "area":
         if align_corners is not None:
             raise ValueError("align_corners option can only be set with the interpolating "
                              "modes: linear | bilinear | bicubic | trilinear")
@@ -128,8 +130,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         align_corners = False
     if xd.dtype not in (np.float32, np.float64):
         raise DTypeError(f"{who}: expected a float32 or float64 input, got dtype {xd.dtype}")
-    if xd.ndim not in (3, 4) or (mode == "bilinear" and xd.ndim != 4):
-        want = "4D" if mode == "bilinear" else "3D or 4D"
+    if xd.ndim not in (3, 4) or (mode == "bilinear" and xd.ndim != 4) or (
+            mode == "linear" and xd.ndim != 3):
+        want = {"bilinear": "4D", "linear": "3D"}.get(mode, "3D or 4D")
         raise NotImplementedError(f"{who}: got {xd.ndim}D input of shape {xd.shape}, but "
                                   f"mode={mode!r} needs {want} input (N, C, ...) in nnfast")
     if 0 in xd.shape[1:]:
@@ -138,6 +141,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     one_d = xd.ndim == 3
     in_sizes = list(xd.shape[2:])
     out_sizes, scales = _sizes(who, in_sizes, size, scale_factor, recompute_scale_factor)
+    if mode == "area":
+        from ._functional_conv import adaptive_avg_pool2d
+        return adaptive_avg_pool2d(x, (1, out_sizes[0]) if one_d else tuple(out_sizes),
+                                   _who=who, _one_d=one_d)
     N, C = xd.shape[:2]
     H, W = (1, in_sizes[0]) if one_d else in_sizes
     OH, OW = (1, out_sizes[0]) if one_d else out_sizes
@@ -145,7 +152,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     opdt = xd.dtype
     planes = np.ascontiguousarray(xd).reshape(N * C, H, W)
     fast = xd.dtype == np.float32
-    if mode == "bilinear":
+    linear = mode in ("linear", "bilinear")
+    if linear:
         tabs = (_linear_table(H, OH, sh, align_corners, opdt)
                 + _linear_table(W, OW, sw, align_corners, opdt))
     else:
@@ -153,12 +161,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         tabs = (_nearest_table(H, OH, sh, ex, opdt), _nearest_table(W, OW, sw, ex, opdt))
     if fast:
         out = np.empty((N * C, OH, OW), np.float32)
-        if mode == "bilinear":
+        if linear:
             _C.upsample_bilinear2d(out, planes, *tabs)
         else:
             _C.upsample_nearest2d(out, planes, *tabs)
     else:
-        out = _ref_forward(planes, mode, tabs)
+        out = _ref_forward(planes, linear, tabs)
     shape = (N, C) + tuple(out_sizes)
     res = out.reshape(shape)
     if not ag.needs_grad(x):
@@ -168,20 +176,20 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         g3 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N * C, OH, OW)
         if fast:
             dx = np.empty((N * C, H, W), np.float32)
-            if mode == "bilinear":
+            if linear:
                 _C.upsample_bilinear2d(dx, g3, *tabs, backward=True)
             else:
                 _C.upsample_nearest2d(dx, g3, *tabs, backward=True)
         else:
-            dx = _ref_backward(g3, H, W, mode, tabs)
+            dx = _ref_backward(g3, H, W, linear, tabs)
         return (dx.reshape(xd.shape),)
 
-    name = "UpsampleBilinear2D" if mode == "bilinear" else "UpsampleNearest2D"
+    name = "UpsampleBilinear2D" if linear else "UpsampleNearest2D"
     return Tensor._make(res, True, ag.Node((x,), backward, name))
 
 
-def _ref_forward(planes, mode, tabs):
-    if mode != "bilinear":
+def _ref_forward(planes, linear, tabs):
+    if not linear:
         hi, wi = tabs
         return planes[:, hi[:, None], wi[None, :]]
     h0, h1, lh, w0, w1, lw = tabs
@@ -193,10 +201,10 @@ def _ref_forward(planes, mode, tabs):
             + (r1[:, :, w0] * a0 + r1[:, :, w1] * a1) * b1)
 
 
-def _ref_backward(g3, H, W, mode, tabs):
+def _ref_backward(g3, H, W, linear, tabs):
     P = g3.shape[0]
     dx = np.zeros((P, H * W), g3.dtype)
-    if mode != "bilinear":
+    if not linear:
         hi, wi = tabs
         flat = (hi[:, None] * W + wi[None, :]).reshape(-1)
         np.add.at(dx, (slice(None), flat), g3.reshape(P, -1))
