@@ -144,3 +144,19 @@ def test_functional_norm_signatures_as_torch():
             d0 = inspect.signature(getattr(F, name)).parameters[p].default
             d1 = inspect.signature(getattr(TF, name)).parameters[p].default
             assert d0 == d1 or (d0 is inspect.Parameter.empty and d1 is inspect.Parameter.empty)
+
+
+def test_group_norm_kernel_checks_sizes():
+    from nnfast import _C
+    x = np.zeros(2 * 4 * 3, np.float32)
+    out = np.empty_like(x)
+    m, r = np.empty(4, np.float32), np.empty(4, np.float32)
+    _C.group_norm_forward(out, m, r, x, None, None, 2, 4, 3, 2, 1e-5)   # fits
+    with pytest.raises(ValueError, match="bad sizes"):
+        _C.group_norm_forward(out, m, r, x, None, None, 2, 4, 3, 3, 1e-5)
+    with pytest.raises(ValueError, match="x has"):
+        _C.group_norm_forward(out, m, r, x[:-1], None, None, 2, 4, 3, 2, 1e-5)
+    with pytest.raises(ValueError, match="weight has"):
+        _C.group_norm_forward(out, m, r, x, np.ones(3, np.float32), None, 2, 4, 3, 2, 1e-5)
+    with pytest.raises(ValueError, match="workspace"):
+        _C.group_norm_backward(out, None, None, np.empty(3), x, x, m, r, None, 2, 4, 3, 2)

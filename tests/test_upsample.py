@@ -135,3 +135,22 @@ def test_interpolate_bad_input():
 def test_signature_as_torch():
     from helpers import same_signature
     assert same_signature(F.interpolate, TF.interpolate)
+
+
+def test_upsample_kernels_check_tables():
+    from nnfast import _C
+    x = np.zeros((2, 3, 4), np.float32)
+    out = np.empty((2, 5, 6), np.float32)
+    ok_h, ok_w = np.zeros(5, np.int64), np.zeros(6, np.int64)
+    _C.upsample_nearest2d(out, x, ok_h, ok_w)
+    with pytest.raises(ValueError, match="outside"):
+        _C.upsample_nearest2d(out, x, ok_h + 3, ok_w)
+    with pytest.raises(ValueError, match="entries, expected 6"):
+        _C.upsample_nearest2d(out, x, ok_h, ok_w[:5])
+    with pytest.raises(ValueError, match="planes"):
+        _C.upsample_nearest2d(np.empty((1, 5, 6), np.float32), x, ok_h, ok_w)
+    lh, lw = np.zeros(5, np.float32), np.zeros(6, np.float32)
+    with pytest.raises(ValueError, match="outside"):
+        _C.upsample_bilinear2d(out, x, ok_h, ok_h - 1, lh, ok_w, ok_w, lw)
+    with pytest.raises(ValueError, match="weight tables"):
+        _C.upsample_bilinear2d(out, x, ok_h, ok_h, lh[:4], ok_w, ok_w, lw)
