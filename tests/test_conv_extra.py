@@ -353,3 +353,48 @@ def test_functionals_take_torchs_keywords(name, xs, kw):
     nkw = {k: (nf.tensor(arrays[k]) if k in arrays else v) for k, v in kw.items()}
     assert_close(getattr(F, name)(input=nf.tensor(x), **nkw),
                  getattr(TF, name)(input=torch.from_numpy(x), **tkw), atol=1e-5)
+
+
+def test_encoder_decoder_trains_like_torch():
+    """Conv2d -> GroupNorm -> ReLU -> MaxPool2d -> ConvTranspose2d -> Upsample(bilinear) and a
+    Conv1d/AdaptiveMaxPool1d head: five SGD steps with momentum, parameters held to torch."""
+    def build(lib):
+        n = lib.nn
+
+        class Net(n.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc = n.Sequential(n.Conv2d(2, 8, 3, padding=1), n.GroupNorm(4, 8),
+                                        n.ReLU(), n.MaxPool2d(2))
+                self.dec = n.Sequential(n.ConvTranspose2d(8, 4, 3, stride=2, padding=1,
+                                                          output_padding=1),
+                                        n.Upsample(scale_factor=1.5, mode="bilinear"))
+                self.head = n.Sequential(n.Conv1d(4, 3, 3, padding="same"),
+                                         n.AdaptiveMaxPool1d(2))
+
+            def forward(self, x):
+                y = self.dec(self.enc(x))          # (N, 4, 12, 12)
+                return self.head(y.mean(2))        # (N, 3, 2)
+
+        return Net()
+
+    torch.manual_seed(0)
+    tnet, nnet = build(torch), build(nf)
+    copy_weights(tnet, nnet)
+    topt = torch.optim.SGD(tnet.parameters(), lr=0.05, momentum=0.9)
+    nopt = nf.optim.SGD(nnet.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = rng.standard_normal((3, 2, 8, 8)).astype(np.float32)
+        yt = tnet(torch.from_numpy(x))
+        yn = nnet(nf.tensor(x))
+        assert_close(yn, yt, atol=1e-4)
+        topt.zero_grad()
+        nopt.zero_grad()
+        yt.pow(2).mean().backward()
+        yn.pow(2).mean().backward()
+        topt.step()
+        nopt.step()
+    tp = dict(tnet.named_parameters())
+    for name, p in nnet.named_parameters():
+        assert_close(p, tp[name], atol=1e-4, what=name)
