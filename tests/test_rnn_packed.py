@@ -8,7 +8,7 @@ from torch.nn.utils import rnn as TR
 
 import nnfast as nf
 from nnfast import nn
-from nnfast.errors import ShapeError
+from nnfast.errors import DTypeError, ShapeError
 from nnfast.nn.utils import rnn as NR
 from helpers import assert_close, copy_weights
 
@@ -191,6 +191,8 @@ def test_packed_bad_input():
         nn.GRU(2, 4)(packed)
     with pytest.raises(TypeError, match="PackedSequence"):
         NR.pad_packed_sequence(x)
+    with pytest.raises(DTypeError, match="does not match weight dtype"):
+        lstm(NR.pack_padded_sequence(x.double(), [5, 3, 3, 1]))
 
 
 @pytest.mark.parametrize("name", ["pack_padded_sequence", "pad_packed_sequence",

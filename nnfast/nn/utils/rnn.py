@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 
 from ... import autograd as ag
-from ...errors import ShapeError
+from ...errors import DTypeError, ShapeError
 from ...tensor import Tensor
 
 __all__ = ["PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence",
@@ -287,6 +287,11 @@ def run_packed(layer, packed, hx):
     if data.ndim != 2 or data.shape[1] != layer.input_size:
         raise ShapeError(f"{who}: the packed data must be (total steps, input_size="
                          f"{layer.input_size}), got shape {tuple(data.shape)}")
+    wdt = layer.weight_ih_l0.dtype
+    if data.dtype != wdt:
+        raise DTypeError(f"{who}: input dtype ({data.dtype}) does not match weight dtype "
+                         f"({wdt}). Convert the input: .to({wdt}), or the model: "
+                         f"model.to({data.dtype})")
     B = int(bs[0])
     D = 2 if layer.bidirectional else 1
     L, H = layer.num_layers, layer.hidden_size
