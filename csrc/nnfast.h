@@ -479,6 +479,48 @@ void nf_adaptive_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_i
 void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H,
                                      nf_int W, nf_int OH, nf_int OW);
 
+/* Adaptive max pooling: windows as adaptive avg (see pool.c); out[P,OH,OW], idx[P,OH,OW] =
+ * argmax as ih*W + iw (first of ties; NaN wins). Its backward is nf_max_pool2d_backward. */
+void nf_adaptive_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
+                                    nf_int H, nf_int W, nf_int OH, nf_int OW);
+
+/* ===================================================================================== */
+/* norm_group.c — GroupNorm forward/backward                                             */
+/* ===================================================================================== */
+/* x[N, C, S] in G groups of C/G channels (G divides C); rows of (C/G)*S values are
+ * normalised (mean[N*G], rstd[N*G] written), then y = x * rstd*w[c] + (b[c] - rstd*w[c]*mean).
+ * weight[C], bias[C] or NULL. Backward: dinp[N,C,S], dweight[C], dbias[C] each or NULL
+ * (overwritten); ws holds 2*N*C doubles of scratch. */
+void nf_group_norm_forward(float *out, float *mean, float *rstd, const float *x,
+                           const float *weight, const float *bias, nf_int N, nf_int C,
+                           nf_int S, nf_int G, double eps);
+void nf_group_norm_backward(float *dinp, float *dweight, float *dbias, double *ws,
+                            const float *dout, const float *x, const float *mean,
+                            const float *rstd, const float *weight, nf_int N, nf_int C,
+                            nf_int S, nf_int G);
+
+/* ===================================================================================== */
+/* upsample.c — nearest and bilinear resizing of planes [P, H, W]                        */
+/* ===================================================================================== */
+/* Index/weight tables from the caller (torch's source-index rules), every index inside the
+ * plane. nearest: out[p,oh,ow] = inp[p, hi[oh], wi[ow]]. bilinear: rows h0/h1[OH] with the
+ * weight lh[OH] of row h1, columns w0/w1[OW] with lw[OW]. Backward kernels overwrite
+ * dinp[P, H, W]. */
+void nf_upsample_nearest2d_forward(float *out, const float *inp, const nf_int *hi,
+                                   const nf_int *wi, nf_int P, nf_int H, nf_int W, nf_int OH,
+                                   nf_int OW);
+void nf_upsample_nearest2d_backward(float *dinp, const float *dout, const nf_int *hi,
+                                    const nf_int *wi, nf_int P, nf_int H, nf_int W, nf_int OH,
+                                    nf_int OW);
+void nf_upsample_bilinear2d_forward(float *out, const float *inp, const nf_int *h0,
+                                    const nf_int *h1, const float *lh, const nf_int *w0,
+                                    const nf_int *w1, const float *lw, nf_int P, nf_int H,
+                                    nf_int W, nf_int OH, nf_int OW);
+void nf_upsample_bilinear2d_backward(float *dinp, const float *dout, const nf_int *h0,
+                                     const nf_int *h1, const float *lh, const nf_int *w0,
+                                     const nf_int *w1, const float *lw, nf_int P, nf_int H,
+                                     nf_int W, nf_int OH, nf_int OW);
+
 /* ===================================================================================== */
 /* rnn.c — fused gate kernels for RNN, LSTM and GRU cells; embedding                     */
 /* ===================================================================================== */
