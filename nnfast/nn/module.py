@@ -1,12 +1,33 @@
 """Module: the base of layers, with PyTorch's registration, traversal and state_dict rules."""
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
-from ..tensor import Tensor, to_numpy
-from .parameter import Parameter
+from ..device import check_available
+from ..device import device as _device
+from ..tensor import Size, Tensor, _parse_to, to_numpy
+from ..utils.hooks import RemovableHandle
+from . import _hooks
+from .parameter import Buffer, Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _IncompatibleKeys(IncompatibleKeys):
+    """What load_state_dict returns: (missing_keys, unexpected_keys), printed as torch's."""
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+_HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks")
+_HOOK_SETS = ("_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
 
 
 class Module:
@@ -18,6 +39,10 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        for name in _HOOK_STORES:
+            object.__setattr__(self, name, OrderedDict())
+        for name in _HOOK_SETS:
+            object.__setattr__(self, name, set())
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name, value):
@@ -32,6 +57,10 @@ class Module:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             self._remove_from(name, keep=self._modules)
             self._modules[name] = value
+        elif isinstance(value, Buffer):
+            if params is None:
+                raise AttributeError("cannot assign buffer before Module.__init__() call")
+            self.register_buffer(name, Tensor._make(value._storage), value.persistent)
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
@@ -73,7 +102,18 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, name, what, store):
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name should be a string. Got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f"{what} name can't contain '.' or be empty: {name!r}")
+        if name not in store and hasattr(self, name):
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name, param):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_new_name(name, "parameter", self._parameters)
         if "." in name or name == "":
             raise KeyError(f"parameter name can't contain '.' or be empty: {name!r}")
         if param is not None and not isinstance(param, Parameter):
@@ -83,6 +123,9 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_new_name(name, "buffer", self._buffers)
         if "." in name or name == "":
             raise KeyError(f"buffer name can't contain '.' or be empty: {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -97,6 +140,7 @@ class Module:
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_new_name(name, "module", self._modules)
         if "." in name or name == "":
             raise KeyError(f"module name can't contain '.' or be empty: {name!r}")
         self._remove_from(name, keep=self._modules)
@@ -109,10 +153,27 @@ class Module:
         if target == "":
             return mod
         for item in target.split("."):
-            if item not in mod._modules:
-                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
-            mod = mod._modules[item]
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
+
+    def _get_member(self, target, store, what):
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in getattr(mod, store):
+            raise AttributeError(f"`{name}` is not {what}")
+        return getattr(mod, store)[name]
+
+    def get_parameter(self, target):
+        return self._get_member(target, "_parameters", "an nn.Parameter")
+
+    def get_buffer(self, target):
+        return self._get_member(target, "_buffers", "a buffer")
 
     # ------------------------------------------------------------ traversal
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -201,11 +262,15 @@ class Module:
         fn(self)
         return self
 
-    def _cast(self, dtype):
+    # ------------------------------------------------------------ dtypes and devices
+    def _cast(self, dtype, kinds="f"):
+        """Every parameter and buffer of a kind in `kinds` becomes `dtype`, in place: the
+        tensor objects stay (an optimizer holding them keeps working); their arrays and
+        gradients are converted."""
         for m in self.modules():
             for store in (m._parameters, m._buffers):
-                for k, t in store.items():
-                    if t is not None and t.dtype.kind == "f" and t.dtype != dtype:
+                for t in store.values():
+                    if t is not None and t.dtype.kind in kinds and t.dtype != dtype:
                         t._storage = t._storage.astype(dtype)
                         t._grad_buf = None
                         if t.grad is not None:
@@ -218,71 +283,171 @@ class Module:
     def double(self):
         return self._cast(np.dtype(np.float64))
 
+    def half(self):
+        return self._cast(np.dtype(np.float16))
+
+    def bfloat16(self):
+        raise TypeError("nnfast has no bfloat16 tensors yet (PyTorch's Module.bfloat16); "
+                        "use float()")
+
+    def type(self, dst_type):
+        return self._cast(np.dtype(dst_type), kinds="fiub")
+
     def to(self, *args, **kwargs):
-        dtype = kwargs.get("dtype")
-        for a in args:
-            if isinstance(a, str):
-                if a != "cpu":
-                    raise ValueError(f"nnfast models run on the CPU; cannot move to {a!r}")
-            elif a is not None:
-                dtype = a
-        return self if dtype is None else self._cast(np.dtype(dtype))
+        """to(device), to(dtype), to(device, dtype, non_blocking), to(tensor), as torch:
+        a dtype converts floating parameters and buffers; only the CPU is a device here."""
+        dev, dtype, _ = _parse_to(args, kwargs)
+        if dev is not None:
+            check_available(dev, "module")
+        if dtype is None:
+            return self
+        if dtype.kind not in "fc":
+            raise TypeError("nn.Module.to only accepts floating point or complex dtypes, "
+                            f"but got desired dtype={dtype}")
+        return self._cast(dtype)
 
     def cpu(self):
         return self
 
-    # ------------------------------------------------------------ state
-    def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """Parameters and persistent buffers by dotted name, as in PyTorch.
+    def cuda(self, device=None):
+        check_available(_device("cuda", device) if isinstance(device, int)
+                        else _device(device or "cuda"), "module")
+        return self
 
-        Values are tensors sharing storage with the module (detached unless keep_vars)."""
-        if destination is None:
-            destination = OrderedDict()
+    def share_memory(self):
+        return self
+
+    # ------------------------------------------------------------ state
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
         for name, p in self._parameters.items():
             if p is not None:
                 destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers:
                 destination[prefix + name] = b if keep_vars else b.detach()
+
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+        """Parameters and persistent buffers by dotted name, as in PyTorch.
+
+        Values are tensors sharing storage with the module (detached unless keep_vars)."""
+        if args:   # torch's deprecated positional form: (destination, prefix, keep_vars)
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
+        if destination is None:
+            destination = OrderedDict()
+        self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
-                m.state_dict(destination, prefix + name + ".", keep_vars)
+                m.state_dict(destination=destination, prefix=prefix + name + ".",
+                             keep_vars=keep_vars)
         return destination
 
-    def load_state_dict(self, state_dict, strict=True):
+    def _own_slots(self, prefix=""):
+        """(key, module, store, name) for every parameter and persistent buffer."""
+        out = []
+        for mprefix, m in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
+            dot = mprefix + "." if mprefix else ""
+            for name, p in m._parameters.items():
+                if p is not None:
+                    out.append((dot + name, m, m._parameters, name))
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent_buffers:
+                    out.append((dot + name, m, m._buffers, name))
+        return out
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy values into this module's parameters and buffers, in place.
 
         Accepts nnfast tensors, torch tensors and NumPy arrays. Copying in place keeps any
-        optimizer's flat buffers valid. Unlike PyTorch, a load that raises changes nothing:
-        every value is checked before the first is copied."""
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
+        optimizer's flat buffers valid (assign=True instead makes the module hold the given
+        tensors, as torch). Unlike PyTorch, a load that raises changes nothing: every value
+        is checked before the first is copied."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        slots = {}
+        for key, m, store, name in self._own_slots():
+            slots.setdefault(key, (m, store, name))
+        missing = [k for k in slots if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in slots]
         errors = []
-        copies = []
-        for k, target in own.items():
+        todo = []
+        for k, (m, store, name) in slots.items():
             if k not in state_dict:
                 continue
+            target = store[name]
             value = to_numpy(state_dict[k])
             if value.shape != target._storage.shape:
-                errors.append(f"size mismatch for {k}: copying a param with shape {value.shape} "
-                              f"from checkpoint, the shape in current model is "
-                              f"{target._storage.shape}.")
+                errors.append(f"size mismatch for {k}: copying a param with shape "
+                              f"{Size(value.shape)!r} from checkpoint, the shape in current "
+                              f"model is {Size(target._storage.shape)!r}.")
                 continue
-            copies.append((target._storage, value))
+            todo.append((store, name, target, value))
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
+                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
             if missing:
                 errors.insert(0, "Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ".")
+                              + ", ".join(f'"{k}"' for k in missing) + ". ")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
-        for dst, value in copies:
-            np.copyto(dst, value, casting="unsafe")
-        return IncompatibleKeys(missing, unexpected)
+        for store, name, target, value in todo:
+            if assign:
+                arr = np.array(value, copy=True)
+                if isinstance(target, Parameter):
+                    store[name] = Parameter(Tensor._make(arr), target.requires_grad)
+                else:
+                    store[name] = Tensor._make(arr)
+            else:
+                np.copyto(target._storage, value, casting="unsafe")
+        return _IncompatibleKeys(missing, unexpected)
+
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # pickles from before hooks existed
+        for name in _HOOK_STORES:
+            self.__dict__.setdefault(name, OrderedDict())
+        for name in _HOOK_SETS:
+            self.__dict__.setdefault(name, set())
+        self.__dict__.setdefault("_non_persistent_buffers", set())
+
+    # ------------------------------------------------------------ hooks
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args; with_kwargs: hook(module, args, kwargs) ->
+        None or (args, kwargs). Runs before forward."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend,
+                              "_forward_pre_hooks_with_kwargs" if with_kwargs else None)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """hook(module, args, output) -> None or a new output; with_kwargs: hook(module, args,
+        kwargs, output). Runs after forward."""
+        return self._add_hook("_forward_hooks", hook, prepend,
+                              "_forward_hooks_with_kwargs" if with_kwargs else None)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or a new grad_input, called once the
+        gradients with respect to the module's inputs are computed."""
+        return self._add_hook("_backward_hooks", hook, prepend, None)
+
+    def register_backward_hook(self, hook):
+        return self.register_full_backward_hook(hook)
+
+    def _add_hook(self, store_name, hook, prepend, kwargs_set):
+        store = getattr(self, store_name)
+        extra = [getattr(self, kwargs_set)] if kwargs_set else []
+        handle = RemovableHandle(store, extra_dict=extra)
+        store[handle.id] = hook
+        if kwargs_set:
+            extra[0].add(handle.id)
+        if prepend:
+            store.move_to_end(handle.id, last=False)
+        return handle
 
     # ------------------------------------------------------------ call and print
     def forward(self, *args, **kwargs):
@@ -290,7 +455,14 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]:
+            return _hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _has_hooks(self):
+        d = self.__dict__
+        return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"])
 
     def extra_repr(self):
         return ""

@@ -244,10 +244,6 @@ class RNN(RNNBase):
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          device=device, dtype=dtype)
 
-    def extra_repr(self):
-        s = super().extra_repr()
-        return s + (", nonlinearity='relu'" if self.nonlinearity != "tanh" else "")
-
 
 class LSTM(RNNBase):
     """LSTM with PyTorch's gate order i, f, g, o. forward(input, (h_0, c_0)=None) returns
@@ -368,10 +364,6 @@ class RNNCell(RNNCellBase):
     def forward(self, input, hx=None):
         mode = R.RNN_TANH if self.nonlinearity == "tanh" else R.RNN_RELU
         return self._run(mode, input, None if hx is None else [hx])[0]
-
-    def extra_repr(self):
-        s = super().extra_repr()
-        return s + (", nonlinearity='relu'" if self.nonlinearity != "tanh" else "")
 
 
 class LSTMCell(RNNCellBase):
