@@ -105,8 +105,10 @@ class Module:
     def _check_new_name(self, name, what, store):
         if not isinstance(name, str):
             raise TypeError(f"{what} name should be a string. Got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError(f"{what} name can't contain '.' or be empty: {name!r}")
+        if "." in name:
+            raise KeyError(f"{what} name can't contain \".\"")
+        if name == "":
+            raise KeyError(f"{what} name can't be empty string \"\"")
         if name not in store and hasattr(self, name):
             raise KeyError(f"attribute '{name}' already exists")
 
