@@ -83,6 +83,6 @@ def get_num_threads():
 
 
 from . import nn, optim  # noqa: E402,F401
-from . import data, datasets, io, train  # noqa: E402,F401
+from . import data, datasets, io, train, utils  # noqa: E402,F401
 from .io import load, save  # noqa: E402,F401
 from .compile import compile_step  # noqa: E402,F401

@@ -12,10 +12,16 @@ int64 (what the losses take as class labels), bool stays bool. PyTorch keeps eve
 dtype as is; this is the one deliberate difference. Python floats collate to float64 and
 Python ints to int64, as in PyTorch.
 
-Not supported: num_workers > 0 (use a TensorDataset: batches cost microseconds), pin_memory.
+Worker processes: num_workers > 0 is accepted and loads in the main process, with a one-time
+warning: the batches are the ones worker processes would give for a map-style dataset (same
+sampler, same order); worker_init_fn is not called and get_worker_info() is None. An
+IterableDataset that shards itself with get_worker_info() yields its whole stream once, as
+with num_workers=0. pin_memory, persistent_workers, prefetch_factor, multiprocessing_context
+and timeout are accepted and checked as torch checks them; on the CPU they change nothing.
 """
 import collections.abc
 import numbers
+import warnings
 
 import numpy as np
 
@@ -23,7 +29,14 @@ from ..tensor import Tensor
 from .dataset import IterableDataset, Subset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
-__all__ = ["DataLoader", "default_collate", "default_convert"]
+__all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
+
+_warned_workers = [False]
+
+
+def get_worker_info():
+    """None: nnfast's DataLoader loads in the main process (see the module docstring)."""
+    return None
 
 
 def _batch_dtype(arr):
@@ -127,10 +140,27 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
-                 timeout=0, worker_init_fn=None, generator=None):
-        if num_workers != 0:
-            raise ValueError("DataLoader: nnfast loads in the main process only (num_workers=0); "
-                             "a TensorDataset gathers each batch with one index per tensor")
+                 timeout=0, worker_init_fn=None, multiprocessing_context=None, generator=None,
+                 *, prefetch_factor=None, persistent_workers=False, pin_memory_device="",
+                 in_order=True):
+        if not isinstance(num_workers, numbers.Integral) or num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
+                             "disable multiprocessing.")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in "
+                             "multiprocessing.let num_workers > 0 to enable multiprocessing, "
+                             "otherwise set prefetch_factor to None.")
+        if prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        if num_workers > 0 and not _warned_workers[0]:
+            _warned_workers[0] = True
+            warnings.warn(f"DataLoader(num_workers={num_workers}): nnfast loads batches in the "
+                          "main process (the same batches, in the same order; worker_init_fn "
+                          "is not called). A TensorDataset gathers a batch with one index per "
+                          "tensor, faster than worker processes would.", UserWarning,
+                          stacklevel=2)
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
         self.dataset = dataset
@@ -178,7 +208,16 @@ class DataLoader:
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
-        self.num_workers = 0
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.pin_memory_device = pin_memory_device
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.prefetch_factor = prefetch_factor if prefetch_factor is not None or \
+            num_workers == 0 else 2
+        self.persistent_workers = persistent_workers
+        self.in_order = in_order
 
     def __len__(self):
         if self._iterable:
