@@ -14,3 +14,8 @@ from .residual import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
 from . import modules  # noqa: F401,E402  (torch.nn.modules' paths, after the layers)
+
+from .._missing import module_getattr as _module_getattr  # noqa: E402
+
+# torch names nnfast lacks say so (nnfast/_missing.py)
+__getattr__ = _module_getattr(__name__, "torch.nn")

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .._missing import attribute_error
 from ..device import check_available
 from ..device import device as _device
 from ..tensor import Size, Tensor, _parse_to, to_numpy
@@ -92,6 +93,8 @@ class Module:
             s = d.get(store)
             if s is not None and name in s:
                 return s[name]
+        if not hasattr(type(self), name):
+            raise attribute_error(self, name, "torch.nn.Module")   # says when torch has it
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):

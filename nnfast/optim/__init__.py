@@ -12,3 +12,8 @@ from .sgd import SGD
 from . import lr_scheduler  # noqa: F401  (nnfast.optim.lr_scheduler, as torch)
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+from .._missing import module_getattr as _module_getattr  # noqa: E402
+
+# torch names nnfast lacks say so (nnfast/_missing.py)
+__getattr__ = _module_getattr(__name__, "torch.optim")

@@ -17,3 +17,8 @@ for _name in ("dataloader", "dataset", "sampler"):
     _sys.modules[f"{__name__}.{_name}"] = _sys.modules[f"nnfast.data.{_name}"]
 
 __all__ = list(_data_all) + ["get_worker_info", "ChainDataset", "StackDataset"]
+
+from ..._missing import module_getattr as _module_getattr  # noqa: E402
+
+# torch names nnfast lacks say so (nnfast/_missing.py)
+__getattr__ = _module_getattr(__name__, "torch.utils.data")
