@@ -50,7 +50,12 @@ class _NeedsPickle(TypeError):
 def _encode(obj, arrays):
     if isinstance(obj, Tensor):
         arrays.append(obj._storage)
-        return {"__tensor__": len(arrays) - 1}
+        node = {"__tensor__": len(arrays) - 1}
+        if type(obj).__name__ == "Parameter":
+            node["param"] = True
+        if obj.requires_grad:
+            node["requires_grad"] = True
+        return node
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise _NeedsPickle("nnfast.save: cannot save an array of dtype object (it would need "
@@ -91,7 +96,13 @@ def _decode(node, arrays):
         return [_decode(v, arrays) for v in node]
     if isinstance(node, dict):
         if "__tensor__" in node:
-            return Tensor._make(arrays[node["__tensor__"]])
+            t = Tensor._make(arrays[node["__tensor__"]])
+            if node.get("param"):
+                from .nn.parameter import Parameter
+                return Parameter(t, bool(node.get("requires_grad")))
+            if node.get("requires_grad") and t.dtype.kind in "fc":
+                t.requires_grad_(True)
+            return t
         if "__array__" in node:
             return arrays[node["__array__"]]
         if "__tuple__" in node:

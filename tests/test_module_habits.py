@@ -406,3 +406,34 @@ def test_sgd_step_after_dtype_move_still_updates():
     n(nf.ones(2, 3, dtype=nf.float64)).sum().backward()
     opt.step()
     assert not np.allclose(n.weight.detach().numpy(), before)
+
+
+def test_backward_pre_hook_sees_and_replaces_grad_output():
+    res = {}
+    for lib, lt in ((tnn, torch), (nnn, nf)):
+        seen = []
+        m = lib.Tanh()
+        m.register_full_backward_pre_hook(lambda mod, gout: seen.append(gout[0].numpy().copy()))
+        h = m.register_full_backward_pre_hook(lambda mod, gout: (gout[0] * 3,))
+        x = lt.ones(3, requires_grad=True)
+        (m(x) * 2).sum().backward()
+        h.remove()
+        y = lt.ones(3, requires_grad=True)
+        (m(y) * 2).sum().backward()
+        res[lib] = (seen, x.grad.numpy().copy(), y.grad.numpy().copy())
+    for a, b in zip(res[nnn], res[tnn]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5)
+
+
+def test_tensor_save_keeps_parameter_and_requires_grad_as_torch():
+    import io
+    out = {}
+    for lib, lt, save, load in ((tnn, torch, torch.save, torch.load),
+                                (nnn, nf, nf.save, nf.load)):
+        buf = io.BytesIO()
+        save({"p": lib.Parameter(lt.ones(2)), "f": lib.Parameter(lt.ones(2), requires_grad=False),
+              "t": lt.ones(2, requires_grad=True), "x": lt.ones(1)}, buf)
+        buf.seek(0)
+        d = load(buf)
+        out[lib] = {k: (isinstance(v, lib.Parameter), v.requires_grad) for k, v in d.items()}
+    assert out[nnn] == out[tnn]

@@ -1,5 +1,5 @@
-"""Module.__call__ when hooks are registered: forward pre-hooks, forward hooks and full
-backward hooks, with torch's calling conventions.
+"""Module.__call__ when hooks are registered: forward pre-hooks, forward hooks, full
+backward hooks and backward pre-hooks, with torch's calling conventions.
 
 Module.__call__ comes here only when one of the module's hook dicts is non-empty, so a
 model without hooks pays one dict test per call.
@@ -31,9 +31,10 @@ def call_with_hooks(module, args, kwargs):
             if res is not None:
                 args = res if isinstance(res, tuple) else (res,)
     bw = None
-    if module._backward_hooks:
+    if module._backward_hooks or module._backward_pre_hooks:
         bw = _BackwardHookState(module)
-        args = bw.wrap_inputs(args)
+        if module._backward_hooks:
+            args = bw.wrap_inputs(args)
     out = module.forward(*args, **kwargs)
     fw_kw = module._forward_hooks_with_kwargs
     for hid, hook in list(module._forward_hooks.items()):
@@ -96,8 +97,18 @@ class _BackwardHookState:
         return None if g is None else np.asarray(g._storage if isinstance(g, Tensor) else g)
 
     def _output_backward(self, g):
-        self.grad_output = (Tensor._make(g),)
-        if not self.input_needs_grad:
+        gout = (Tensor._make(g),)
+        for hook in list(self.module._backward_pre_hooks.values()):
+            res = hook(self.module, gout)
+            if res is not None:
+                res = res if isinstance(res, (tuple, list)) else (res,)
+                if len(res) != 1 or not isinstance(res[0], Tensor) or res[0].shape != g.shape:
+                    raise RuntimeError("backward pre-hook must return None or a tuple of one "
+                                       f"gradient of shape {tuple(g.shape)}")
+                gout = tuple(res)
+        g = gout[0]._storage
+        self.grad_output = gout
+        if self.module._backward_hooks and not self.input_needs_grad:
             self._run(None)
         return (g,)
 

@@ -27,7 +27,8 @@ class _IncompatibleKeys(IncompatibleKeys):
     __str__ = __repr__
 
 
-_HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks")
+_HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+                "_backward_pre_hooks")
 _HOOK_SETS = ("_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
 
 
@@ -440,6 +441,11 @@ class Module:
         gradients with respect to the module's inputs are computed."""
         return self._add_hook("_backward_hooks", hook, prepend, None)
 
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or a new grad_output, called when the gradients
+        with respect to the module's output arrive, before the module's backward."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend, None)
+
     def register_backward_hook(self, hook):
         return self.register_full_backward_hook(hook)
 
@@ -461,13 +467,15 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]:
+        if d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"] \
+                or d["_backward_pre_hooks"]:
             return _hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     def _has_hooks(self):
         d = self.__dict__
-        return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"])
+        return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]
+                    or d["_backward_pre_hooks"])
 
     def extra_repr(self):
         return ""
