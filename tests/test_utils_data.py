@@ -2,7 +2,6 @@
 torch, nnfast.nn.modules paths and parameters_to_vector / vector_to_parameters."""
 import collections
 import importlib
-import warnings
 
 import numpy as np
 import pytest
@@ -137,26 +136,118 @@ def loader_kwargs():
     return dict(batch_size=4, shuffle=True, drop_last=True, collate_fn=None)
 
 
-def test_worker_options_give_the_same_batches_with_a_one_time_warning():
+def test_workers_give_the_same_batches_as_the_main_process():
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     y = np.arange(20)
     ds = nud.TensorDataset(nf.tensor(x), nf.tensor(y))
     ref = [(a.numpy().copy(), b.numpy().copy())
            for a, b in nud.DataLoader(ds, batch_size=3, shuffle=True, generator=7)]
-    nf.data.dataloader._warned_workers[0] = False
-    with pytest.warns(UserWarning, match="main process"):
-        dl = nud.DataLoader(ds, batch_size=3, shuffle=True, generator=7, num_workers=2,
-                            pin_memory=True, persistent_workers=True, prefetch_factor=4,
-                            worker_init_fn=lambda i: None, timeout=5)
+    dl = nud.DataLoader(ds, batch_size=3, shuffle=True, generator=7, num_workers=2,
+                        pin_memory=True, persistent_workers=True, prefetch_factor=4,
+                        worker_init_fn=lambda i: None, timeout=60)
     got = [(a.numpy(), b.numpy()) for a, b in dl]
     assert len(got) == len(ref) == 7
     for (a, b), (c, d) in zip(got, ref):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
     assert dl.num_workers == 2 and dl.pin_memory and dl.prefetch_factor == 4
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")   # once only
-        nud.DataLoader(ds, num_workers=4)
+    assert len(list(dl)) == 7   # a second epoch
+
+
+class WhoLoads(tud.Dataset):
+    """Records which worker produced each sample (under either library)."""
+
+    def __init__(self, info):
+        self.info = info
+
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, i):
+        w = self.info()
+        return {"x": np.float32(i * i), "worker": -1 if w is None else w.id,
+                "n": 0 if w is None else w.num_workers}
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_worker_assignment_and_worker_info_match_torch(workers):
+    t = list(tud.DataLoader(WhoLoads(tud.get_worker_info), batch_size=4, num_workers=workers))
+    n = list(nud.DataLoader(WhoLoads(nud.get_worker_info), batch_size=4, num_workers=workers))
+    same(n, t)
+
+
+def shards(lib, shard):
+    class Shards(lib.IterableDataset):
+        def __iter__(self):
+            w = lib.get_worker_info()
+            if w is None or not shard:
+                return iter(range(11))
+            return iter(range(w.id, 11, w.num_workers))
+    return Shards()
+
+
+@pytest.mark.parametrize("shard", [True, False])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_iterable_dataset_with_workers_matches_torch(shard, drop_last):
+    kw = dict(batch_size=2, num_workers=2, drop_last=drop_last)
+    t = list(tud.DataLoader(shards(tud, shard), **kw))
+    n = list(nud.DataLoader(shards(nud, shard), **kw))
+    same(n, t)
+
+
+def test_worker_init_fn_runs_in_each_worker(tmp_path):
+    def init(i):
+        (tmp_path / f"w{i}").write_text(str(nud.get_worker_info().id))
+    list(nud.DataLoader(nud.TensorDataset(nf.zeros(8, 1)), batch_size=2, num_workers=3,
+                        worker_init_fn=init))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w0", "w1", "w2"]
+
+
+class Boom(tud.Dataset):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        if i == 4:
+            raise KeyError("sample 4 is broken")
+        return np.float32(i)
+
+
+def test_worker_errors_reach_the_main_process():
+    with pytest.raises(KeyError, match="(?s)Caught KeyError in DataLoader worker process.*"
+                                       "sample 4 is broken"):
+        list(nud.DataLoader(Boom(), batch_size=2, num_workers=2))
+
+    def bad_init(i):
+        raise ValueError("no init")
+    with pytest.raises(ValueError, match="no init"):
+        list(nud.DataLoader(Boom(), batch_size=2, num_workers=1, worker_init_fn=bad_init))
+
+
+class Dies(tud.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import os
+        os._exit(3)
+
+
+def test_a_dead_worker_raises():
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):
+        list(nud.DataLoader(Dies(), batch_size=2, num_workers=1))
+
+
+def test_spawned_workers_give_the_same_batches():
+    # a dataset of nnfast's own (a spawned child imports what unpickling it needs: not torch)
+    ds = nud.TensorDataset(nf.arange(24.0).reshape(12, 2), nf.arange(12))
+    kw = dict(batch_size=5, shuffle=True, generator=3)
+    got = list(nud.DataLoader(ds, num_workers=2, multiprocessing_context="spawn", **kw))
+    ref = list(nud.DataLoader(ds, **kw))
+    assert len(got) == len(ref) == 3
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+        np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
 
 
 def test_worker_option_errors_match_torch():
@@ -174,11 +265,11 @@ def test_worker_option_errors_match_torch():
 def test_custom_collate_and_drop_last_with_workers():
     ds = Samples()
     ds.kind = "nested"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dl = nud.DataLoader(ds, batch_size=2, drop_last=True, num_workers=1,
-                            collate_fn=lambda b: len(b))
+    dl = nud.DataLoader(ds, batch_size=2, drop_last=True, num_workers=2,
+                        collate_fn=lambda b: len(b))
     assert list(dl) == [2, 2, 2]
+    one = nud.DataLoader(ds, batch_size=None, num_workers=2)
+    same(list(one), list(tud.DataLoader(ds, batch_size=None, num_workers=2)))
 
 
 # ----------------------------------------------------------------------------- nn paths

@@ -12,16 +12,14 @@ int64 (what the losses take as class labels), bool stays bool. PyTorch keeps eve
 dtype as is; this is the one deliberate difference. Python floats collate to float64 and
 Python ints to int64, as in PyTorch.
 
-Worker processes: num_workers > 0 is accepted and loads in the main process, with a one-time
-warning: the batches are the ones worker processes would give for a map-style dataset (same
-sampler, same order); worker_init_fn is not called and get_worker_info() is None. An
-IterableDataset that shards itself with get_worker_info() yields its whole stream once, as
-with num_workers=0. pin_memory, persistent_workers, prefetch_factor, multiprocessing_context
-and timeout are accepted and checked as torch checks them; on the CPU they change nothing.
+Worker processes: num_workers > 0 loads batches in worker processes (nnfast/data/_workers.py)
+with PyTorch's semantics: the same batches in the same order as num_workers=0 for a map-style
+dataset, worker_init_fn(worker_id), get_worker_info() inside workers, an IterableDataset
+iterated by every worker. For a TensorDataset the main process is usually faster (a batch is
+a few NumPy calls). pin_memory is accepted and changes nothing on the CPU.
 """
 import collections.abc
 import numbers
-import warnings
 
 import numpy as np
 
@@ -31,12 +29,7 @@ from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
 
-_warned_workers = [False]
-
-
-def get_worker_info():
-    """None: nnfast's DataLoader loads in the main process (see the module docstring)."""
-    return None
+from ._workers import get_worker_info  # noqa: E402
 
 
 def _batch_dtype(arr):
@@ -154,13 +147,6 @@ class DataLoader:
             raise ValueError("prefetch_factor option should be non-negative")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
-        if num_workers > 0 and not _warned_workers[0]:
-            _warned_workers[0] = True
-            warnings.warn(f"DataLoader(num_workers={num_workers}): nnfast loads batches in the "
-                          "main process (the same batches, in the same order; worker_init_fn "
-                          "is not called). A TensorDataset gathers a batch with one index per "
-                          "tensor, faster than worker processes would.", UserWarning,
-                          stacklevel=2)
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
         self.dataset = dataset
@@ -218,6 +204,7 @@ class DataLoader:
             num_workers == 0 else 2
         self.persistent_workers = persistent_workers
         self.in_order = in_order
+        self._epoch = 0
 
     def __len__(self):
         if self._iterable:
@@ -230,6 +217,10 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
+        if self.num_workers > 0:
+            from . import _workers
+            self._epoch += 1
+            return _workers.iterate(self, self._epoch)
         if self._iterable:
             return self._iter_stream()
         if self._auto_collation:
@@ -238,6 +229,30 @@ class DataLoader:
                 return (fetch(idx) for idx in self.batch_sampler._batches())
             return self._iter_batches(fetch)
         return (self.collate_fn(self.dataset[i]) for i in self.sampler)
+
+    def _index_batches(self):
+        """What the main process hands to workers: each batch's indices (or each index)."""
+        return iter(self.batch_sampler if self._auto_collation else self.sampler)
+
+    def _fetch(self, indices):
+        """One batch from its indices (in a worker: the same paths as the main process)."""
+        if not self._auto_collation:
+            return self.collate_fn(self.dataset[indices])
+        cache = self.__dict__.get("_fetch_cache")
+        if cache is None:
+            cache = self._fetch_cache = [_batch_fetcher(self.dataset)
+                                         if self._default_collate else None]
+        if cache[0] is not None:
+            return cache[0](np.asarray(indices, dtype=np.int64))
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return self.collate_fn(getitems(list(indices)))
+        return self.collate_fn([self.dataset[i] for i in indices])
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_fetch_cache", None)
+        return state
 
     def _iter_batches(self, fetch):
         getitems = getattr(self.dataset, "__getitems__", None)
