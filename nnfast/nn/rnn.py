@@ -361,6 +361,11 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, 1, device=device, dtype=dtype)
 
+    def extra_repr(self):
+        s = super().extra_repr()
+        # torch prints it without quotes here (and not at all for RNN)
+        return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
+
     def forward(self, input, hx=None):
         mode = R.RNN_TANH if self.nonlinearity == "tanh" else R.RNN_RELU
         return self._run(mode, input, None if hx is None else [hx])[0]

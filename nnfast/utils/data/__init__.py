@@ -10,13 +10,11 @@ import sys as _sys
 from ...data import *  # noqa: F401,F403
 from ...data import __all__ as _data_all
 from ...data import dataloader, dataset, sampler  # noqa: F401
-from ...data.dataloader import get_worker_info  # noqa: F401
-from ...data.dataset import ChainDataset, StackDataset  # noqa: F401
 
 for _name in ("dataloader", "dataset", "sampler"):
     _sys.modules[f"{__name__}.{_name}"] = _sys.modules[f"nnfast.data.{_name}"]
 
-__all__ = list(_data_all) + ["get_worker_info", "ChainDataset", "StackDataset"]
+__all__ = list(_data_all)
 
 from ..._missing import module_getattr as _module_getattr  # noqa: E402
 
