@@ -200,6 +200,24 @@ def _pickle_refused(name):
         "model.state_dict() instead.")
 
 
+# torch's legacy (pre-1.6) format opens with its magic number pickled as a long
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _refuse_legacy_torch(source, name):
+    if isinstance(source, str):
+        with open(source, "rb") as fh:
+            head = fh.read(len(_TORCH_LEGACY_MAGIC))
+    else:
+        pos = source.tell()
+        head = source.read(len(_TORCH_LEGACY_MAGIC))
+        source.seek(pos)
+    if head == _TORCH_LEGACY_MAGIC:
+        raise ValueError(f"nnfast.load: {name} is in torch's legacy format (saved with "
+                         "_use_new_zipfile_serialization=False); nnfast reads torch's zip "
+                         "format: load it with torch and torch.save it again")
+
+
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
          **pickle_load_args):
     """Load what save() wrote, or a state dict that torch.save wrote, from a path or a binary
@@ -218,6 +236,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         if not os.path.exists(name):
             raise FileNotFoundError(f"nnfast.load: no such file: {name}")
         source = name
+    _refuse_legacy_torch(source, name)
     try:
         with zipfile.ZipFile(source) as z:
             root = _io_torch.is_torch_zip(z)

@@ -286,3 +286,13 @@ def test_nnfast_weights_load_into_torch_after_round_trip(tmp_path):
     t2.load_state_dict(nf.io.to_torch(nf.load(p)))
     for k, v in t.state_dict().items():
         assert torch.equal(v, t2.state_dict()[k]), k
+
+
+def test_legacy_torch_format_gets_a_clear_error(tmp_path):
+    p = tmp_path / "old.pt"
+    torch.save({"a": torch.ones(2)}, p, _use_new_zipfile_serialization=False)
+    with pytest.raises(ValueError, match="legacy format"):
+        nf.load(p)
+    with open(p, "rb") as f:
+        with pytest.raises(ValueError, match="legacy format"):
+            nf.load(f)

@@ -441,3 +441,36 @@ def test_tensor_save_keeps_parameter_and_requires_grad_as_torch():
         d = load(buf)
         out[lib] = {k: (isinstance(v, lib.Parameter), v.requires_grad) for k, v in d.items()}
     assert out[nnn] == out[tnn]
+
+
+def test_extra_state_set_submodule_to_empty_match_torch():
+    for lib, lt in ((tnn, torch), (nnn, nf)):
+        class M(lib.Module):
+            def __init__(self):
+                super().__init__()
+                self.l = lib.Linear(1, 1)
+                self.cfg = {"a": 1}
+
+            def get_extra_state(self):
+                return self.cfg
+
+            def set_extra_state(self, state):
+                self.cfg = state
+        m, m2 = M(), M()
+        m2.cfg = None
+        sd = m.state_dict()
+        assert list(sd) == ["_extra_state", "l.weight", "l.bias"]
+        assert repr(m2.load_state_dict(sd)) == "<All keys matched successfully>"
+        assert m2.cfg == {"a": 1}
+        sd.pop("_extra_state")
+        assert m2.load_state_dict(sd, strict=False).missing_keys == ["_extra_state"]
+        s = lib.Sequential(lib.Linear(1, 1), lib.ReLU())
+        s.set_submodule("1", lib.Tanh())
+        assert type(s[1]).__name__ == "Tanh"
+        with pytest.raises(AttributeError, match="has no attribute `x`"):
+            s.set_submodule("x", lib.Tanh(), strict=True)
+        with pytest.raises(AttributeError, match="is not an nn.Module"):
+            s[0].set_submodule("weight", lib.Tanh())
+    assert nnn.Linear(1, 1).to_empty(device="cpu") is not None
+    with pytest.raises(RuntimeError, match="no CUDA backend"):
+        nnn.Linear(1, 1).to_empty(device="cuda")

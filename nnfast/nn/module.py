@@ -27,6 +27,7 @@ class _IncompatibleKeys(IncompatibleKeys):
     __str__ = __repr__
 
 
+_EXTRA_STATE = "_extra_state"
 _HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
                 "_backward_pre_hooks")
 _HOOK_SETS = ("_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
@@ -165,6 +166,20 @@ class Module:
             if not isinstance(mod, Module):
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
+
+    def set_submodule(self, target, module, strict=False):
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        path, _, name = target.rpartition(".")
+        parent = self.get_submodule(path)
+        if hasattr(parent, name):
+            if not isinstance(getattr(parent, name), Module):
+                raise AttributeError(f"`{name}` is not an nn.Module")
+        elif strict:
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        setattr(parent, name, module)
 
     def _get_member(self, target, store, what):
         path, _, name = target.rpartition(".")
@@ -323,6 +338,11 @@ class Module:
     def share_memory(self):
         return self
 
+    def to_empty(self, *, device, recurse=True):
+        check_available(_device(device) if not isinstance(device, int)
+                        else _device("cuda", device), "module")
+        return self
+
     # ------------------------------------------------------------ state
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         for name, p in self._parameters.items():
@@ -331,6 +351,17 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers:
                 destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def get_extra_state(self):
+        """Extra state a module adds to its state_dict: override with set_extra_state."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never "
+                           "be called: override get_extra_state() in the module to save it")
+
+    def set_extra_state(self, state):
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never "
+                           "be called: override set_extra_state() to load extra state")
 
     def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
         """Parameters and persistent buffers by dotted name, as in PyTorch.
@@ -360,6 +391,8 @@ class Module:
             for name, b in m._buffers.items():
                 if b is not None and name not in m._non_persistent_buffers:
                     out.append((dot + name, m, m._buffers, name))
+            if type(m).get_extra_state is not Module.get_extra_state:
+                out.append((dot + _EXTRA_STATE, m, None, _EXTRA_STATE))
         return out
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
@@ -381,6 +414,9 @@ class Module:
         for k, (m, store, name) in slots.items():
             if k not in state_dict:
                 continue
+            if store is None:   # extra state: handed to the module's set_extra_state
+                todo.append((m, None, None, state_dict[k]))
+                continue
             target = store[name]
             value = to_numpy(state_dict[k])
             if value.shape != target._storage.shape:
@@ -400,7 +436,9 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
         for store, name, target, value in todo:
-            if assign:
+            if name is None:
+                store.set_extra_state(value)
+            elif assign:
                 arr = np.array(value, copy=True)
                 if isinstance(target, Parameter):
                     store[name] = Parameter(Tensor._make(arr), target.requires_grad)
