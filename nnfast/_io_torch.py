@@ -19,7 +19,6 @@ tensors, and any Python object beyond containers, numbers, strings and bytes.
 import collections
 import io as _io
 import pickle
-import zipfile
 
 import numpy as np
 
