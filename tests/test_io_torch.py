@@ -296,3 +296,36 @@ def test_legacy_torch_format_gets_a_clear_error(tmp_path):
     with open(p, "rb") as f:
         with pytest.raises(ValueError, match="legacy format"):
             nf.load(f)
+
+
+def test_fuzzed_pickles_fail_only_with_clear_errors():
+    """Random byte edits of data.pkl: every load either succeeds or raises UnpicklingError /
+    ValueError (nothing else escapes, nothing crashes)."""
+    import random
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(12.0).reshape(3, 4).t(), "b": torch.arange(3),
+                "l": [1, (2.5, "x")], "od": collections.OrderedDict(a=torch.ones(2))}, buf)
+    z = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    members = {n: z.read(n) for n in z.namelist()}
+    pkl = next(n for n in members if n.endswith("data.pkl"))
+    rng = random.Random(0)
+    for _ in range(300):
+        data = bytearray(members[pkl])
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(data))
+            op = rng.random()
+            if op < 0.6:
+                data[i] = rng.randrange(256)
+            elif op < 0.8:
+                del data[i]
+            else:
+                data.insert(i, rng.randrange(256))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as zz:
+            for n, raw in members.items():
+                zz.writestr(n, bytes(data) if n == pkl else raw)
+        out.seek(0)
+        try:
+            nf.load(out)
+        except (pickle.UnpicklingError, ValueError):
+            pass
