@@ -474,3 +474,25 @@ def test_extra_state_set_submodule_to_empty_match_torch():
     assert nnn.Linear(1, 1).to_empty(device="cpu") is not None
     with pytest.raises(RuntimeError, match="no CUDA backend"):
         nnn.Linear(1, 1).to_empty(device="cuda")
+
+
+def test_global_module_hooks_match_torch():
+    import nnfast.nn.modules.module as NM
+    import torch.nn.modules.module as TM
+    logs = {}
+    for lib, lt, M in ((tnn, torch, TM), (nnn, nf, NM)):
+        log = []
+        s = lib.Sequential(lib.Linear(1, 1), lib.ReLU())
+        s[0].register_forward_hook(lambda m, i, o: log.append("local"))
+        hs = [M.register_module_forward_pre_hook(lambda m, i: log.append("pre" + m._get_name())),
+              M.register_module_forward_hook(lambda m, i, o: log.append(m._get_name())),
+              M.register_module_full_backward_hook(
+                  lambda m, gi, go: log.append("bw" + m._get_name()))]
+        try:
+            s(lt.ones(2, 1, requires_grad=True)).sum().backward()
+        finally:
+            for h in hs:
+                h.remove()
+        s(lt.ones(2, 1))
+        logs[lib] = log
+    assert logs[nnn] == logs[tnn]

@@ -9,16 +9,77 @@ autograd nodes: the output's node sees grad_output, the input's node grad_input 
 hook may replace). Modules with several tensor inputs or outputs are refused with a clear
 error; PyTorch supports them (a multi-output identity node nnfast's tape does not have).
 """
+from collections import OrderedDict
+
 import numpy as np
 
 from ..tensor import Tensor
+from ..utils.hooks import RemovableHandle
 
-__all__ = ["call_with_hooks"]
+__all__ = ["call_with_hooks", "register_module_forward_pre_hook",
+           "register_module_forward_hook", "register_module_full_backward_hook",
+           "register_module_full_backward_pre_hook"]
+
+# hooks on every module (torch.nn.modules.module.register_module_*); they run before each
+# module's own
+global_forward_pre_hooks = OrderedDict()
+global_forward_hooks = OrderedDict()
+global_forward_hooks_with_kwargs = set()
+global_backward_hooks = OrderedDict()
+global_backward_pre_hooks = OrderedDict()
+global_on = [False]   # set on registering one, cleared by call_with_hooks when none is left
+
+
+def _add_global(store, hook, kwargs_set=None):
+    handle = RemovableHandle(store, extra_dict=[kwargs_set] if kwargs_set is not None else None)
+    store[handle.id] = hook
+    global_on[0] = True
+    if kwargs_set is not None:
+        kwargs_set.add(handle.id)
+    return handle
+
+
+def register_module_forward_pre_hook(hook):
+    return _add_global(global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs=False, always_call=False):
+    return _add_global(global_forward_hooks, hook,
+                       global_forward_hooks_with_kwargs if with_kwargs else None)
+
+
+def register_module_full_backward_hook(hook):
+    return _add_global(global_backward_hooks, hook)
+
+
+def register_module_full_backward_pre_hook(hook):
+    return _add_global(global_backward_pre_hooks, hook)
+
+
+def any_global():
+    return bool(global_forward_pre_hooks or global_forward_hooks or global_backward_hooks
+                or global_backward_pre_hooks)
+
+
+def _backward_hooks(module):
+    return list(global_backward_hooks.values()) + list(module._backward_hooks.values())
+
+
+def _backward_pre_hooks(module):
+    return list(global_backward_pre_hooks.values()) + list(module._backward_pre_hooks.values())
 
 
 def call_with_hooks(module, args, kwargs):
+    if not any_global():
+        global_on[0] = False
+    if not (module._forward_pre_hooks or module._forward_hooks or module._backward_hooks
+            or module._backward_pre_hooks):
+        module.__dict__.pop("_hooked", None)
+        if not global_on[0]:
+            return module.forward(*args, **kwargs)
     pre_kw = module._forward_pre_hooks_with_kwargs
-    for hid, hook in list(module._forward_pre_hooks.items()):
+    pre = list(global_forward_pre_hooks.items()) + list(module._forward_pre_hooks.items())
+    for hid, hook in pre:
         if hid in pre_kw:
             res = hook(module, args, kwargs)
             if res is not None:
@@ -31,13 +92,14 @@ def call_with_hooks(module, args, kwargs):
             if res is not None:
                 args = res if isinstance(res, tuple) else (res,)
     bw = None
-    if module._backward_hooks or module._backward_pre_hooks:
+    if module._backward_hooks or module._backward_pre_hooks or global_backward_hooks \
+            or global_backward_pre_hooks:
         bw = _BackwardHookState(module)
-        if module._backward_hooks:
+        if module._backward_hooks or global_backward_hooks:
             args = bw.wrap_inputs(args)
     out = module.forward(*args, **kwargs)
-    fw_kw = module._forward_hooks_with_kwargs
-    for hid, hook in list(module._forward_hooks.items()):
+    fw_kw = module._forward_hooks_with_kwargs | global_forward_hooks_with_kwargs
+    for hid, hook in list(global_forward_hooks.items()) + list(module._forward_hooks.items()):
         res = hook(module, args, kwargs, out) if hid in fw_kw else hook(module, args, out)
         if res is not None:
             out = res
@@ -85,7 +147,7 @@ class _BackwardHookState:
 
     def _run(self, grad_input):
         grad_in = (None if grad_input is None else Tensor._make(grad_input),)
-        for hook in list(self.module._backward_hooks.values()):
+        for hook in _backward_hooks(self.module):
             res = hook(self.module, grad_in, self.grad_output)
             if res is not None:
                 res = res if isinstance(res, (tuple, list)) else (res,)
@@ -98,7 +160,7 @@ class _BackwardHookState:
 
     def _output_backward(self, g):
         gout = (Tensor._make(g),)
-        for hook in list(self.module._backward_pre_hooks.values()):
+        for hook in _backward_pre_hooks(self.module):
             res = hook(self.module, gout)
             if res is not None:
                 res = res if isinstance(res, (tuple, list)) else (res,)
@@ -108,7 +170,7 @@ class _BackwardHookState:
                 gout = tuple(res)
         g = gout[0]._storage
         self.grad_output = gout
-        if self.module._backward_hooks and not self.input_needs_grad:
+        if (self.module._backward_hooks or global_backward_hooks) and not self.input_needs_grad:
             self._run(None)
         return (g,)
 

@@ -28,6 +28,8 @@ class _IncompatibleKeys(IncompatibleKeys):
 
 
 _EXTRA_STATE = "_extra_state"
+# [True] while hooks on every module may exist (the same list as nnfast/nn/_hooks.py's)
+_G_ON = _hooks.global_on
 _HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
                 "_backward_pre_hooks")
 _HOOK_SETS = ("_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
@@ -492,6 +494,7 @@ class Module:
         extra = [getattr(self, kwargs_set)] if kwargs_set else []
         handle = RemovableHandle(store, extra_dict=extra)
         store[handle.id] = hook
+        self.__dict__["_hooked"] = True
         if kwargs_set:
             extra[0].add(handle.id)
         if prepend:
@@ -504,16 +507,16 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
-        d = self.__dict__
-        if d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"] \
-                or d["_backward_pre_hooks"]:
+        # "_hooked" is set when a hook is added and cleared by call_with_hooks once all are
+        # gone: one test per call on the hook-free path
+        if "_hooked" in self.__dict__ or _G_ON[0]:
             return _hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     def _has_hooks(self):
         d = self.__dict__
         return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]
-                    or d["_backward_pre_hooks"])
+                    or d["_backward_pre_hooks"]) or _hooks.any_global()
 
     def extra_repr(self):
         return ""
