@@ -496,3 +496,40 @@ def test_global_module_hooks_match_torch():
         s(lt.ones(2, 1))
         logs[lib] = log
     assert logs[nnn] == logs[tnn]
+
+
+def test_state_dict_hooks_match_torch():
+    out = {}
+    for lib, lt in ((tnn, torch), (nnn, nf)):
+        log = []
+        m = lib.Sequential(lib.Linear(2, 2), lib.ReLU())
+        m[0].register_state_dict_pre_hook(lambda mod, prefix, kv: log.append(("pre", prefix)))
+
+        def post(mod, sd, prefix, meta):
+            log.append(("post", prefix, sorted(k for k in sd if k.startswith(prefix))))
+            sd[prefix + "note"] = 1
+        m[0].register_state_dict_post_hook(post)
+        sd = m.state_dict()
+        assert sd["0.note"] == 1
+        del sd["0.note"]
+
+        def rename(mod, sd, prefix, meta, strict, missing, unexpected, errors):
+            if prefix + "W" in sd:
+                sd[prefix + "weight"] = sd.pop(prefix + "W")
+        m[0].register_load_state_dict_pre_hook(rename)
+        sd["0.W"] = sd.pop("0.weight") * 0 + 3
+        r = m.load_state_dict(sd)
+        assert np.allclose(m[0].weight.detach().numpy(), 3)
+
+        def forgive(mod, keys):
+            log.append(("lpost", list(keys.missing_keys)))
+            keys.missing_keys.clear()
+        h = m.register_load_state_dict_post_hook(forgive)
+        sd2 = dict(sd)
+        sd2.pop("0.bias")
+        r = m.load_state_dict(sd2)   # strict, but the hook cleared the missing key
+        h.remove()
+        with pytest.raises(RuntimeError, match="Missing key"):
+            m.load_state_dict(sd2)
+        out[lib] = (log, repr(r))
+    assert out[nnn] == out[tnn]

@@ -1,33 +1,18 @@
 """Module: the base of layers, with PyTorch's registration, traversal and state_dict rules."""
-from collections import OrderedDict, namedtuple
-from collections.abc import Mapping
+from collections import OrderedDict
 
 import numpy as np
 
 from .._missing import attribute_error
 from ..device import check_available
 from ..device import device as _device
-from ..tensor import Size, Tensor, _parse_to, to_numpy
+from ..tensor import Tensor, _parse_to
 from ..utils.hooks import RemovableHandle
-from . import _hooks
+from . import _hooks, _state_dict
+from ._state_dict import EXTRA_STATE as _EXTRA_STATE
+from ._state_dict import IncompatibleKeys, _IncompatibleKeys  # noqa: F401
 from .parameter import Buffer, Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class _IncompatibleKeys(IncompatibleKeys):
-    """What load_state_dict returns: (missing_keys, unexpected_keys), printed as torch's."""
-    __slots__ = ()
-
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
-
-
-_EXTRA_STATE = "_extra_state"
 # [True] while hooks on every module may exist (the same list as nnfast/nn/_hooks.py's)
 _G_ON = _hooks.global_on
 _HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
@@ -375,27 +360,12 @@ class Module:
             keep_vars = args[2] if len(args) > 2 else keep_vars
         if destination is None:
             destination = OrderedDict()
-        self._save_to_state_dict(destination, prefix, keep_vars)
+        _state_dict.save(self, destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=prefix + name + ".",
                              keep_vars=keep_vars)
-        return destination
-
-    def _own_slots(self, prefix=""):
-        """(key, module, store, name) for every parameter and persistent buffer."""
-        out = []
-        for mprefix, m in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
-            dot = mprefix + "." if mprefix else ""
-            for name, p in m._parameters.items():
-                if p is not None:
-                    out.append((dot + name, m, m._parameters, name))
-            for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent_buffers:
-                    out.append((dot + name, m, m._buffers, name))
-            if type(m).get_extra_state is not Module.get_extra_state:
-                out.append((dot + _EXTRA_STATE, m, None, _EXTRA_STATE))
-        return out
+        return _state_dict.post(self, destination, prefix)
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy values into this module's parameters and buffers, in place.
@@ -403,52 +373,33 @@ class Module:
         Accepts nnfast tensors, torch tensors and NumPy arrays. Copying in place keeps any
         optimizer's flat buffers valid (assign=True instead makes the module hold the given
         tensors, as torch). Unlike PyTorch, a load that raises changes nothing: every value
-        is checked before the first is copied."""
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        slots = {}
-        for key, m, store, name in self._own_slots():
-            slots.setdefault(key, (m, store, name))
-        missing = [k for k in slots if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in slots]
-        errors = []
-        todo = []
-        for k, (m, store, name) in slots.items():
-            if k not in state_dict:
-                continue
-            if store is None:   # extra state: handed to the module's set_extra_state
-                todo.append((m, None, None, state_dict[k]))
-                continue
-            target = store[name]
-            value = to_numpy(state_dict[k])
-            if value.shape != target._storage.shape:
-                errors.append(f"size mismatch for {k}: copying a param with shape "
-                              f"{Size(value.shape)!r} from checkpoint, the shape in current "
-                              f"model is {Size(target._storage.shape)!r}.")
-                continue
-            todo.append((store, name, target, value))
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
-        if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               + "\n\t".join(errors))
-        for store, name, target, value in todo:
-            if name is None:
-                store.set_extra_state(value)
-            elif assign:
-                arr = np.array(value, copy=True)
-                if isinstance(target, Parameter):
-                    store[name] = Parameter(Tensor._make(arr), target.requires_grad)
-                else:
-                    store[name] = Tensor._make(arr)
-            else:
-                np.copyto(target._storage, value, casting="unsafe")
-        return _IncompatibleKeys(missing, unexpected)
+        is checked before the first is copied (nnfast/nn/_state_dict.py)."""
+        return _state_dict.load(self, state_dict, strict, assign, Module)
+
+    # state-dict hooks, torch's signatures (nnfast/nn/_state_dict.py)
+    def _add_state_hook(self, store, entry):
+        d = self.__dict__.setdefault(store, OrderedDict())
+        handle = RemovableHandle(d)
+        d[handle.id] = entry
+        return handle
+
+    def register_state_dict_pre_hook(self, hook):
+        return self._add_state_hook("_state_dict_pre_hooks", hook)
+
+    def register_state_dict_post_hook(self, hook):
+        return self._add_state_hook("_state_dict_hooks", (hook, False))
+
+    def _register_state_dict_hook(self, hook):
+        return self._add_state_hook("_state_dict_hooks", (hook, True))
+
+    def register_load_state_dict_pre_hook(self, hook):
+        return self._add_state_hook("_load_state_dict_pre_hooks", (hook, True))
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        return self._add_state_hook("_load_state_dict_pre_hooks", (hook, with_module))
+
+    def register_load_state_dict_post_hook(self, hook):
+        return self._add_state_hook("_load_state_dict_post_hooks", hook)
 
     def __getstate__(self):
         return self.__dict__.copy()
