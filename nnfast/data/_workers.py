@@ -17,12 +17,14 @@ and the epoch, so seeded runs repeat without the loader drawing from any generat
 
 A worker's exception is raised again in the main process with the worker's traceback; a
 worker that dies raises RuntimeError. Workers end when the iterator is exhausted or
-dropped (persistent_workers keeps nothing between epochs here: new workers each epoch).
+dropped; with persistent_workers=True they stay for the next epoch (worker_init_fn runs once)
+and end with the loader.
 """
 import multiprocessing as mp
 import queue
 import random
 import traceback
+import weakref
 from collections import namedtuple
 
 import numpy as np
@@ -58,29 +60,30 @@ def _worker_loop(loader, worker_id, num_workers, seed, tasks, results):
     manual_seed(seed)
     random.seed(seed)
     _info[0] = WorkerInfo(worker_id, num_workers, seed, loader.dataset)
-    stream = None
+    failure = None
     try:
         if loader.worker_init_fn is not None:
             loader.worker_init_fn(worker_id)
-        if loader._iterable:
-            stream = loader._iter_stream()
     except Exception as e:   # reported with the first task
-        stream = _Failure(e, worker_id)
+        failure = _Failure(e, worker_id)
+    stream, stream_epoch = None, None
     while True:
         task = tasks.get()
         if task is None:
             break
-        idx, indices = task
+        epoch, idx, indices = task
         try:
-            if isinstance(stream, _Failure):
-                out = stream
-            elif stream is not None:
+            if failure is not None:
+                out = failure
+            elif loader._iterable:
+                if stream_epoch != epoch:   # a new epoch: a new pass over the stream
+                    stream, stream_epoch = loader._iter_stream(), epoch
                 out = next(stream, _STOP)
             else:
                 out = loader._fetch(indices)
         except Exception as e:
             out = _Failure(e, worker_id)
-        results.put((idx, out))
+        results.put((epoch, idx, out))
 
 
 def _context(loader):
@@ -90,44 +93,72 @@ def _context(loader):
     return mp.get_context(ctx) if isinstance(ctx, str) else ctx
 
 
-def iterate(loader, epoch):
-    """The batches of one epoch, loaded by worker processes."""
-    from .. import random as _nf_random
-    n = loader.num_workers
-    seed0 = _nf_random.initial_seed()
-    if seed0 is None:   # no manual_seed: workers' seeds are fresh, as torch's
-        seed0 = int(np.random.SeedSequence().entropy)
-    base_seed = (seed0 * 1000003 + epoch * 7919) % (1 << 62)
-    ctx = _context(loader)
-    results = ctx.Queue()
-    task_qs, workers = [], []
-    try:
-        for w in range(n):
-            q = ctx.Queue()
-            p = ctx.Process(target=_worker_loop, args=(loader, w, n, base_seed + w, q, results),
-                            daemon=True)
-            p.start()
-            task_qs.append(q)
-            workers.append(p)
-        yield from _drive(loader, task_qs, workers, results)
-    finally:
-        for q in task_qs:
+class _Pool:
+    """The worker processes and their queues: one task queue per worker, one result queue."""
+
+    def __init__(self, loader, base_seed):
+        n = loader.num_workers
+        ctx = _context(loader)
+        self.results = ctx.Queue()
+        self.task_qs, self.workers = [], []
+        try:
+            for w in range(n):
+                q = ctx.Queue()
+                p = ctx.Process(target=_worker_loop,
+                                args=(loader, w, n, base_seed + w, q, self.results), daemon=True)
+                p.start()
+                self.task_qs.append(q)
+                self.workers.append(p)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def alive(self):
+        return all(p.is_alive() for p in self.workers)
+
+    def shutdown(self):
+        for q in self.task_qs:
             try:
                 q.put(None)
             except Exception:
                 pass
-        for p in workers:
+        for p in self.workers:
             p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=5)
-        for q in task_qs + [results]:
+        for q in self.task_qs + [self.results]:
             q.close()
             q.join_thread()
+        self.task_qs, self.workers = [], []
 
 
-def _drive(loader, task_qs, workers, results):
-    n = len(workers)
+def _shutdown_pool(pool):
+    pool.shutdown()
+
+
+def iterate(loader, epoch):
+    """The batches of one epoch, loaded by worker processes (kept for the next epoch with
+    persistent_workers=True)."""
+    from .. import random as _nf_random
+    pool = loader.__dict__.get("_pool") if loader.persistent_workers else None
+    if pool is None or not pool.alive():
+        seed0 = _nf_random.initial_seed()
+        if seed0 is None:   # no manual_seed: workers' seeds are fresh, as torch's
+            seed0 = int(np.random.SeedSequence().entropy)
+        pool = _Pool(loader, (seed0 * 1000003 + epoch * 7919) % (1 << 62))
+        if loader.persistent_workers:
+            loader._pool = pool
+            weakref.finalize(loader, _shutdown_pool, pool)
+    try:
+        yield from _drive(loader, pool, epoch)
+    finally:
+        if not loader.persistent_workers:
+            pool.shutdown()
+
+
+def _drive(loader, pool, epoch):
+    n = len(pool.workers)
     ahead = max(1, (loader.prefetch_factor or 2) * n)
     indices = None if loader._iterable else iter(loader._index_batches())
     active = list(range(n))
@@ -145,14 +176,15 @@ def _drive(loader, task_qs, workers, results):
                 batch = None
             w = active[rr % len(active)]
             rr += 1
-            task_qs[w].put((sent, batch))
+            pool.task_qs[w].put((epoch, sent, batch))
             owner[sent] = w
             sent += 1
         if nxt == sent:
             return
         while nxt not in done:
-            idx, out = _get(loader, results, workers)
-            done[idx] = out
+            ep, idx, out = _get(loader, pool.results, pool.workers)
+            if ep == epoch:   # results of an abandoned earlier epoch are dropped
+                done[idx] = out
         out = done.pop(nxt)
         w = owner.pop(nxt)
         nxt += 1

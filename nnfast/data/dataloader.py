@@ -252,6 +252,7 @@ class DataLoader:
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_fetch_cache", None)
+        state.pop("_pool", None)   # worker processes stay with the loader that made them
         return state
 
     def _iter_batches(self, fetch):
