@@ -358,3 +358,12 @@ def test_persistent_workers_restart_an_iterable_stream_each_epoch():
     first = [x.numpy().tolist() for x in dl]
     second = [x.numpy().tolist() for x in dl]
     assert first == second and sum(len(b) for b in first) == 11
+
+
+def test_in_order_false_gives_every_batch_once():
+    ds = nud.TensorDataset(nf.arange(40.0).reshape(20, 2))
+    got = [b[0].numpy() for b in nud.DataLoader(ds, batch_size=3, num_workers=3,
+                                                in_order=False)]
+    rows = np.concatenate(got)
+    assert len(got) == 7
+    np.testing.assert_array_equal(np.sort(rows[:, 0]), np.arange(0.0, 40.0, 2))

@@ -162,32 +162,32 @@ def _drive(loader, pool, epoch):
     ahead = max(1, (loader.prefetch_factor or 2) * n)
     indices = None if loader._iterable else iter(loader._index_batches())
     active = list(range(n))
-    owner = {}       # task index -> worker
-    done = {}        # task index -> result waiting for its turn
-    sent = nxt = 0
-    rr = 0
+    owner = {}       # task index -> worker, until its result is taken
+    done = {}        # task index -> result not yet taken
+    sent = taken = nxt = 0
     while True:
-        while active and sent - nxt < ahead:
+        while active and sent - taken < ahead:
             if indices is not None:
                 batch = next(indices, None)
                 if batch is None:
                     break
             else:
                 batch = None
-            w = active[rr % len(active)]
-            rr += 1
+            w = active[sent % len(active)]
             pool.task_qs[w].put((epoch, sent, batch))
             owner[sent] = w
             sent += 1
-        if nxt == sent:
+        if taken == sent:
             return
-        while nxt not in done:
+        # in order: wait for task nxt; in_order=False: take whatever arrived first
+        while (nxt not in done) if loader.in_order else not done:
             ep, idx, out = _get(loader, pool.results, pool.workers)
             if ep == epoch:   # results of an abandoned earlier epoch are dropped
                 done[idx] = out
-        out = done.pop(nxt)
-        w = owner.pop(nxt)
-        nxt += 1
+        idx = nxt if loader.in_order else next(iter(done))
+        out, w = done.pop(idx), owner.pop(idx)
+        taken += 1
+        nxt += loader.in_order
         if isinstance(out, _Failure):
             out.reraise()
         if isinstance(out, str) and out == _STOP:
