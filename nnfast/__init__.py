@@ -83,6 +83,13 @@ def get_num_threads():
 
 
 from . import nn, optim  # noqa: E402,F401
-from . import data, datasets, io, train  # noqa: E402,F401
+from . import data, datasets, io, train, utils  # noqa: E402,F401
 from .io import load, save  # noqa: E402,F401
 from .compile import compile_step  # noqa: E402,F401
+
+from ._missing import install as _install_missing  # noqa: E402
+from ._missing import module_getattr as _module_getattr  # noqa: E402
+
+# torch names nnfast lacks say so (nnfast/_missing.py); Tensor's after every method is bound
+__getattr__ = _module_getattr(__name__, "torch")
+_install_missing(Tensor, "torch.Tensor")

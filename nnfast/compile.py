@@ -76,7 +76,7 @@ class _Unsupported(Exception):
 def _own_forward(m, cls):
     """m runs cls's forward and Module's __call__ (no override that could change the math)."""
     t = type(m)
-    return t.forward is cls.forward and t.__call__ is Module.__call__
+    return t.forward is cls.forward and t.__call__ is Module.__call__ and not m._has_hooks()
 
 
 def _flatten_sequential(model, containers=None):

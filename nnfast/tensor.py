@@ -18,6 +18,7 @@ from . import autograd as ag
 from .device import CPU as _CPU
 from .device import as_device, check_available
 from .device import device as _device_cls
+from ._missing import is_missing as _is_missing
 from .errors import ShapeError
 
 float32 = np.dtype(np.float32)
@@ -288,6 +289,9 @@ class Tensor:
     def __repr__(self):
         from ._ops.printing import tensor_repr
         return tensor_repr(self)
+
+    def __dir__(self):
+        return [n for n in object.__dir__(self) if not _is_missing(type(self), n)]
 
     def __reduce_ex__(self, protocol):
         return (_rebuild, (self._storage, self.requires_grad))

@@ -253,7 +253,7 @@ def test_load_state_dict_size_mismatch_names_key_even_non_strict():
     sd = dict(t.state_dict())
     sd["0.weight"] = torch.zeros(3, 3)
     for strict in (True, False):
-        with pytest.raises(RuntimeError, match=r"size mismatch for 0\.weight.*\(3, 3\).*\(8, 4\)"):
+        with pytest.raises(RuntimeError, match=r"size mismatch for 0\.weight.*\[3, 3\].*\[8, 4\]"):
             n.load_state_dict(sd, strict=strict)
         with pytest.raises(RuntimeError, match="size mismatch for 0.weight"):
             t.load_state_dict(sd, strict=strict)

@@ -13,8 +13,9 @@ SMOTE. Augmentation in nnfast.data.transforms.
     for xb, yb in loader: ...
 """
 from . import transforms
-from .dataloader import DataLoader, default_collate, default_convert
-from .dataset import ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
+from .dataloader import DataLoader, default_collate, default_convert, get_worker_info
+from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset,
+                      Subset, TensorDataset, random_split)
 from .imbalance import (SMOTE, RandomOverSampler, RandomUnderSampler, compute_class_weight,
                         compute_pos_weight, compute_sample_weight, kneighbors)
 from .preprocessing import MinMaxScaler, StandardScaler
@@ -24,7 +25,8 @@ from .split import train_test_split
 from .transforms import Compose, GaussianNoise, Mixup, RandomShift, mixup_criterion
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
-           "random_split", "DataLoader", "default_collate", "default_convert",
+           "ChainDataset", "StackDataset", "random_split", "DataLoader", "default_collate",
+           "default_convert", "get_worker_info",
            "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler", "train_test_split",
            "StandardScaler", "MinMaxScaler",

@@ -12,7 +12,11 @@ int64 (what the losses take as class labels), bool stays bool. PyTorch keeps eve
 dtype as is; this is the one deliberate difference. Python floats collate to float64 and
 Python ints to int64, as in PyTorch.
 
-Not supported: num_workers > 0 (use a TensorDataset: batches cost microseconds), pin_memory.
+Worker processes: num_workers > 0 loads batches in worker processes (nnfast/data/_workers.py)
+with PyTorch's semantics: the same batches in the same order as num_workers=0 for a map-style
+dataset, worker_init_fn(worker_id), get_worker_info() inside workers, an IterableDataset
+iterated by every worker. For a TensorDataset the main process is usually faster (a batch is
+a few NumPy calls). pin_memory is accepted and changes nothing on the CPU.
 """
 import collections.abc
 import numbers
@@ -23,7 +27,9 @@ from ..tensor import Tensor
 from .dataset import IterableDataset, Subset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
-__all__ = ["DataLoader", "default_collate", "default_convert"]
+__all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
+
+from ._workers import get_worker_info  # noqa: E402
 
 
 def _batch_dtype(arr):
@@ -127,10 +133,20 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
                  num_workers=0, collate_fn=None, pin_memory=False, drop_last=False,
-                 timeout=0, worker_init_fn=None, generator=None):
-        if num_workers != 0:
-            raise ValueError("DataLoader: nnfast loads in the main process only (num_workers=0); "
-                             "a TensorDataset gathers each batch with one index per tensor")
+                 timeout=0, worker_init_fn=None, multiprocessing_context=None, generator=None,
+                 *, prefetch_factor=None, persistent_workers=False, pin_memory_device="",
+                 in_order=True):
+        if not isinstance(num_workers, numbers.Integral) or num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
+                             "disable multiprocessing.")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("prefetch_factor option could only be specified in "
+                             "multiprocessing.let num_workers > 0 to enable multiprocessing, "
+                             "otherwise set prefetch_factor to None.")
+        if prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
         self.dataset = dataset
@@ -178,7 +194,17 @@ class DataLoader:
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
-        self.num_workers = 0
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.pin_memory_device = pin_memory_device
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.prefetch_factor = prefetch_factor if prefetch_factor is not None or \
+            num_workers == 0 else 2
+        self.persistent_workers = persistent_workers
+        self.in_order = in_order
+        self._epoch = 0
 
     def __len__(self):
         if self._iterable:
@@ -191,6 +217,10 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
+        if self.num_workers > 0:
+            from . import _workers
+            self._epoch += 1
+            return _workers.iterate(self, self._epoch)
         if self._iterable:
             return self._iter_stream()
         if self._auto_collation:
@@ -199,6 +229,31 @@ class DataLoader:
                 return (fetch(idx) for idx in self.batch_sampler._batches())
             return self._iter_batches(fetch)
         return (self.collate_fn(self.dataset[i]) for i in self.sampler)
+
+    def _index_batches(self):
+        """What the main process hands to workers: each batch's indices (or each index)."""
+        return iter(self.batch_sampler if self._auto_collation else self.sampler)
+
+    def _fetch(self, indices):
+        """One batch from its indices (in a worker: the same paths as the main process)."""
+        if not self._auto_collation:
+            return self.collate_fn(self.dataset[indices])
+        cache = self.__dict__.get("_fetch_cache")
+        if cache is None:
+            cache = self._fetch_cache = [_batch_fetcher(self.dataset)
+                                         if self._default_collate else None]
+        if cache[0] is not None:
+            return cache[0](np.asarray(indices, dtype=np.int64))
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return self.collate_fn(getitems(list(indices)))
+        return self.collate_fn([self.dataset[i] for i in indices])
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_fetch_cache", None)
+        state.pop("_pool", None)   # worker processes stay with the loader that made them
+        return state
 
     def _iter_batches(self, fetch):
         getitems = getattr(self.dataset, "__getitems__", None)

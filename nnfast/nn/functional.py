@@ -120,3 +120,8 @@ Tensor.sigmoid = sigmoid
 Tensor.tanh = tanh
 Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim)
 Tensor.log_softmax = lambda self, dim, dtype=None: log_softmax(self, dim)
+
+from .._missing import module_getattr as _module_getattr  # noqa: E402
+
+# torch names nnfast lacks say so (nnfast/_missing.py)
+__getattr__ = _module_getattr(__name__, "torch.nn.functional")

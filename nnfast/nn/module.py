@@ -1,13 +1,23 @@
 """Module: the base of layers, with PyTorch's registration, traversal and state_dict rules."""
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 import numpy as np
 
+from .._missing import attribute_error
 from ..device import check_available
-from ..tensor import Tensor, _parse_to, to_numpy
-from .parameter import Parameter
+from ..device import device as _device
+from ..tensor import Tensor, _parse_to
+from ..utils.hooks import RemovableHandle
+from . import _hooks, _state_dict
+from ._state_dict import EXTRA_STATE as _EXTRA_STATE
+from ._state_dict import IncompatibleKeys, _IncompatibleKeys  # noqa: F401
+from .parameter import Buffer, Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+# [True] while hooks on every module may exist (the same list as nnfast/nn/_hooks.py's)
+_G_ON = _hooks.global_on
+_HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+                "_backward_pre_hooks")
+_HOOK_SETS = ("_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
 
 
 class Module:
@@ -19,6 +29,10 @@ class Module:
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        for name in _HOOK_STORES:
+            object.__setattr__(self, name, OrderedDict())
+        for name in _HOOK_SETS:
+            object.__setattr__(self, name, set())
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name, value):
@@ -33,6 +47,10 @@ class Module:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             self._remove_from(name, keep=self._modules)
             self._modules[name] = value
+        elif isinstance(value, Buffer):
+            if params is None:
+                raise AttributeError("cannot assign buffer before Module.__init__() call")
+            self.register_buffer(name, Tensor._make(value._storage), value.persistent)
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
@@ -64,6 +82,8 @@ class Module:
             s = d.get(store)
             if s is not None and name in s:
                 return s[name]
+        if not hasattr(type(self), name):
+            raise attribute_error(self, name, "torch.nn.Module")   # says when torch has it
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
@@ -74,7 +94,20 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, name, what, store):
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError(f"{what} name can't contain \".\"")
+        if name == "":
+            raise KeyError(f"{what} name can't be empty string \"\"")
+        if name not in store and hasattr(self, name):
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name, param):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_new_name(name, "parameter", self._parameters)
         if "." in name or name == "":
             raise KeyError(f"parameter name can't contain '.' or be empty: {name!r}")
         if param is not None and not isinstance(param, Parameter):
@@ -84,6 +117,9 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_new_name(name, "buffer", self._buffers)
         if "." in name or name == "":
             raise KeyError(f"buffer name can't contain '.' or be empty: {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -98,6 +134,7 @@ class Module:
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_new_name(name, "module", self._modules)
         if "." in name or name == "":
             raise KeyError(f"module name can't contain '.' or be empty: {name!r}")
         self._remove_from(name, keep=self._modules)
@@ -110,10 +147,41 @@ class Module:
         if target == "":
             return mod
         for item in target.split("."):
-            if item not in mod._modules:
-                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
-            mod = mod._modules[item]
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
+
+    def set_submodule(self, target, module, strict=False):
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        path, _, name = target.rpartition(".")
+        parent = self.get_submodule(path)
+        if hasattr(parent, name):
+            if not isinstance(getattr(parent, name), Module):
+                raise AttributeError(f"`{name}` is not an nn.Module")
+        elif strict:
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        setattr(parent, name, module)
+
+    def _get_member(self, target, store, what):
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in getattr(mod, store):
+            raise AttributeError(f"`{name}` is not {what}")
+        return getattr(mod, store)[name]
+
+    def get_parameter(self, target):
+        return self._get_member(target, "_parameters", "an nn.Parameter")
+
+    def get_buffer(self, target):
+        return self._get_member(target, "_buffers", "a buffer")
 
     # ------------------------------------------------------------ traversal
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -202,11 +270,15 @@ class Module:
         fn(self)
         return self
 
-    def _cast(self, dtype):
+    # ------------------------------------------------------------ dtypes and devices
+    def _cast(self, dtype, kinds="f"):
+        """Every parameter and buffer of a kind in `kinds` becomes `dtype`, in place: the
+        tensor objects stay (an optimizer holding them keeps working); their arrays and
+        gradients are converted."""
         for m in self.modules():
             for store in (m._parameters, m._buffers):
-                for k, t in store.items():
-                    if t is not None and t.dtype.kind == "f" and t.dtype != dtype:
+                for t in store.values():
+                    if t is not None and t.dtype.kind in kinds and t.dtype != dtype:
                         t._storage = t._storage.astype(dtype)
                         t._grad_buf = None
                         if t.grad is not None:
@@ -219,69 +291,166 @@ class Module:
     def double(self):
         return self._cast(np.dtype(np.float64))
 
+    def half(self):
+        return self._cast(np.dtype(np.float16))
+
+    def bfloat16(self):
+        raise TypeError("nnfast has no bfloat16 tensors yet (PyTorch's Module.bfloat16); "
+                        "use float()")
+
+    def type(self, dst_type):
+        return self._cast(np.dtype(dst_type), kinds="fiub")
+
     def to(self, *args, **kwargs):
-        """to(device), to(dtype), to(device, dtype), to(tensor), non_blocking= accepted.
-        A dtype applies to floating-point parameters and buffers only, as in PyTorch."""
+        """to(device), to(dtype), to(device, dtype, non_blocking), to(tensor), as torch:
+        a dtype converts floating parameters and buffers; only the CPU is a device here."""
         dev, dtype, _ = _parse_to(args, kwargs)
         if dev is not None:
             check_available(dev, "module")
-        return self if dtype is None else self._cast(dtype)
+        if dtype is None:
+            return self
+        if dtype.kind not in "fc":
+            raise TypeError("nn.Module.to only accepts floating point or complex dtypes, "
+                            f"but got desired dtype={dtype}")
+        return self._cast(dtype)
 
     def cpu(self):
         return self
 
-    # ------------------------------------------------------------ state
-    def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """Parameters and persistent buffers by dotted name, as in PyTorch.
+    def cuda(self, device=None):
+        check_available(_device("cuda", device) if isinstance(device, int)
+                        else _device(device or "cuda"), "module")
+        return self
 
-        Values are tensors sharing storage with the module (detached unless keep_vars)."""
-        if destination is None:
-            destination = OrderedDict()
+    def share_memory(self):
+        return self
+
+    def to_empty(self, *, device, recurse=True):
+        check_available(_device(device) if not isinstance(device, int)
+                        else _device("cuda", device), "module")
+        return self
+
+    # ------------------------------------------------------------ state
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
         for name, p in self._parameters.items():
             if p is not None:
                 destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers:
                 destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def get_extra_state(self):
+        """Extra state a module adds to its state_dict: override with set_extra_state."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never "
+                           "be called: override get_extra_state() in the module to save it")
+
+    def set_extra_state(self, state):
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never "
+                           "be called: override set_extra_state() to load extra state")
+
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+        """Parameters and persistent buffers by dotted name, as in PyTorch.
+
+        Values are tensors sharing storage with the module (detached unless keep_vars)."""
+        if args:   # torch's deprecated positional form: (destination, prefix, keep_vars)
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
+        if destination is None:
+            destination = OrderedDict()
+        _state_dict.save(self, destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
-                m.state_dict(destination, prefix + name + ".", keep_vars)
-        return destination
+                m.state_dict(destination=destination, prefix=prefix + name + ".",
+                             keep_vars=keep_vars)
+        return _state_dict.post(self, destination, prefix)
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy values into this module's parameters and buffers, in place.
 
         Accepts nnfast tensors, torch tensors and NumPy arrays. Copying in place keeps any
-        optimizer's flat buffers valid. Unlike PyTorch, a load that raises changes nothing:
-        every value is checked before the first is copied."""
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        copies = []
-        for k, target in own.items():
-            if k not in state_dict:
-                continue
-            value = to_numpy(state_dict[k])
-            if value.shape != target._storage.shape:
-                errors.append(f"size mismatch for {k}: copying a param with shape {value.shape} "
-                              f"from checkpoint, the shape in current model is "
-                              f"{target._storage.shape}.")
-                continue
-            copies.append((target._storage, value))
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ".")
-        if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               + "\n\t".join(errors))
-        for dst, value in copies:
-            np.copyto(dst, value, casting="unsafe")
-        return IncompatibleKeys(missing, unexpected)
+        optimizer's flat buffers valid (assign=True instead makes the module hold the given
+        tensors, as torch). Unlike PyTorch, a load that raises changes nothing: every value
+        is checked before the first is copied (nnfast/nn/_state_dict.py)."""
+        return _state_dict.load(self, state_dict, strict, assign, Module)
+
+    # state-dict hooks, torch's signatures (nnfast/nn/_state_dict.py)
+    def _add_state_hook(self, store, entry):
+        d = self.__dict__.setdefault(store, OrderedDict())
+        handle = RemovableHandle(d)
+        d[handle.id] = entry
+        return handle
+
+    def register_state_dict_pre_hook(self, hook):
+        return self._add_state_hook("_state_dict_pre_hooks", hook)
+
+    def register_state_dict_post_hook(self, hook):
+        return self._add_state_hook("_state_dict_hooks", (hook, False))
+
+    def _register_state_dict_hook(self, hook):
+        return self._add_state_hook("_state_dict_hooks", (hook, True))
+
+    def register_load_state_dict_pre_hook(self, hook):
+        return self._add_state_hook("_load_state_dict_pre_hooks", (hook, True))
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        return self._add_state_hook("_load_state_dict_pre_hooks", (hook, with_module))
+
+    def register_load_state_dict_post_hook(self, hook):
+        return self._add_state_hook("_load_state_dict_post_hooks", hook)
+
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # pickles from before hooks existed
+        for name in _HOOK_STORES:
+            self.__dict__.setdefault(name, OrderedDict())
+        for name in _HOOK_SETS:
+            self.__dict__.setdefault(name, set())
+        self.__dict__.setdefault("_non_persistent_buffers", set())
+
+    # ------------------------------------------------------------ hooks
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args; with_kwargs: hook(module, args, kwargs) ->
+        None or (args, kwargs). Runs before forward."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend,
+                              "_forward_pre_hooks_with_kwargs" if with_kwargs else None)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """hook(module, args, output) -> None or a new output; with_kwargs: hook(module, args,
+        kwargs, output). Runs after forward."""
+        return self._add_hook("_forward_hooks", hook, prepend,
+                              "_forward_hooks_with_kwargs" if with_kwargs else None)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or a new grad_input, called once the
+        gradients with respect to the module's inputs are computed."""
+        return self._add_hook("_backward_hooks", hook, prepend, None)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or a new grad_output, called when the gradients
+        with respect to the module's output arrive, before the module's backward."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend, None)
+
+    def register_backward_hook(self, hook):
+        return self.register_full_backward_hook(hook)
+
+    def _add_hook(self, store_name, hook, prepend, kwargs_set):
+        store = getattr(self, store_name)
+        extra = [getattr(self, kwargs_set)] if kwargs_set else []
+        handle = RemovableHandle(store, extra_dict=extra)
+        store[handle.id] = hook
+        self.__dict__["_hooked"] = True
+        if kwargs_set:
+            extra[0].add(handle.id)
+        if prepend:
+            store.move_to_end(handle.id, last=False)
+        return handle
 
     # ------------------------------------------------------------ call and print
     def forward(self, *args, **kwargs):
@@ -289,7 +458,16 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
+        # "_hooked" is set when a hook is added and cleared by call_with_hooks once all are
+        # gone: one test per call on the hook-free path
+        if "_hooked" in self.__dict__ or _G_ON[0]:
+            return _hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _has_hooks(self):
+        d = self.__dict__
+        return bool(d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]
+                    or d["_backward_pre_hooks"]) or _hooks.any_global()
 
     def extra_repr(self):
         return ""

@@ -251,10 +251,6 @@ class RNN(RNNBase):
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          device=device, dtype=dtype)
 
-    def extra_repr(self):
-        s = super().extra_repr()
-        return s + (", nonlinearity='relu'" if self.nonlinearity != "tanh" else "")
-
 
 class LSTM(RNNBase):
     """LSTM with PyTorch's gate order i, f, g, o. forward(input, (h_0, c_0)=None) returns
@@ -372,13 +368,14 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, 1, device=device, dtype=dtype)
 
+    def extra_repr(self):
+        s = super().extra_repr()
+        # torch prints it without quotes here (and not at all for RNN)
+        return s + (f", nonlinearity={self.nonlinearity}" if self.nonlinearity != "tanh" else "")
+
     def forward(self, input, hx=None):
         mode = R.RNN_TANH if self.nonlinearity == "tanh" else R.RNN_RELU
         return self._run(mode, input, None if hx is None else [hx])[0]
-
-    def extra_repr(self):
-        s = super().extra_repr()
-        return s + (", nonlinearity='relu'" if self.nonlinearity != "tanh" else "")
 
 
 class LSTMCell(RNNCellBase):

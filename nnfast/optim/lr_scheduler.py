@@ -889,3 +889,8 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+from .._missing import module_getattr as _module_getattr  # noqa: E402
+
+# torch names nnfast lacks say so (nnfast/_missing.py)
+__getattr__ = _module_getattr(__name__, "torch.optim.lr_scheduler")

@@ -11,6 +11,7 @@ import numpy as np
 
 from ... import _C
 from ...tensor import Tensor
+from .._convert import parameters_to_vector, vector_to_parameters  # noqa: F401
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
            "l1_penalty", "l2_penalty", "activity_penalty"]

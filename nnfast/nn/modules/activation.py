@@ -1,0 +1,3 @@
+"""torch.nn.modules.activation's path: nnfast's classes from nnfast/nn/activation.py."""
+from ..activation import *  # noqa: F401,F403
+

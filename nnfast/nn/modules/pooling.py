@@ -1,0 +1,3 @@
+"""torch.nn.modules.pooling's path: nnfast's classes from nnfast/nn/pooling.py."""
+from ..pooling import *  # noqa: F401,F403
+

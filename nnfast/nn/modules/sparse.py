@@ -1,0 +1,3 @@
+"""torch.nn.modules.sparse's path: nnfast's classes from nnfast/nn/sparse.py."""
+from ..sparse import *  # noqa: F401,F403
+
