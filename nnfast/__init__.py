@@ -52,8 +52,19 @@ from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float
                      bfloat16, half, int, int8, int16, int32, int64, long, short, uint8,
                      complex64, cfloat, get_default_dtype, set_default_dtype)
 bool = bool_   # noqa: A001 - torch.bool
-from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
-from ._ops.arith import clamp  # noqa: E402,F401
+from ._ops.arith import abs, add, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
+from ._ops.elementwise import (acos, acosh, addcdiv, addcmul, arccos, arccosh, arcsin,  # noqa
+    arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh, bitwise_and,
+    bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor, ceil,
+    clamp, clamp_max, clamp_min, clip, cos, cosh, deg2rad, div, divide, erf, erfc, erfinv,
+    exp2, expm1, fix, floor, floor_divide, fmax, fmin, fmod, frac, hypot, lerp, log10,
+    log1p, log2, logical_and, logical_not, logical_or, logical_xor, maximum, minimum,
+    negative, rad2deg, reciprocal, relu, remainder, round, rsqrt, sgn, sigmoid, sign, sin,
+    sinh, square, tan, tanh, true_divide, trunc, xlogy)
+from ._ops.compare import (allclose, eq, equal, ge, greater, greater_equal, gt, isclose,  # noqa
+    isfinite, isin, isinf, isnan, isneginf, isposinf, isreal, le, less, less_equal, lt, ne,
+    not_equal, signbit)
+subtract, multiply, absolute = sub, mul, abs
 from ._ops.reduce import argmax, argmin, max, mean, min, sum  # noqa: A004,E402,F401
 from ._ops.shape import (cat, flatten, permute, reshape, squeeze, stack, transpose,  # noqa
                          unsqueeze)

@@ -259,9 +259,13 @@ class Tensor:
         return bool(self._storage)
 
     def __float__(self):
+        if self._storage.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return _builtin_float(self.item())
 
     def __int__(self):
+        if self._storage.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return _builtin_int(self.item())
 
     def __complex__(self):

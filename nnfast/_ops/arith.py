@@ -12,25 +12,36 @@ from .. import _C
 from ..errors import ShapeError
 from ..tensor import Tensor, float32
 from .core import (_bind, _binary_operands, _common, _data, _result, _unary, _unbroadcast,
-                   builtins_float)
+                   _write_out, builtins_float)
 
-def add(a, b):
+def add(a, b, *, alpha=1, out=None):
+    if alpha != 1:
+        b = mul(b, alpha)
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b)
-    out = ad + bd
+    res = ad + bd
     sa, sb = a.shape, b.shape
-    return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)), "Add")
+    res = _result(res, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)), "Add")
+    return res if out is None else _write_out(res, out, "add")
 
 
-def sub(a, b):
+def sub(a, b, *, alpha=1, out=None):
+    if alpha != 1:
+        b = mul(b, alpha)
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b)
-    out = ad - bd
+    if ad.dtype == bool:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    res = ad - bd
     sa, sb = a.shape, b.shape
-    return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)), "Sub")
+    res = _result(res, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)), "Sub")
+    return res if out is None else _write_out(res, out, "sub")
 
 
-def mul(a, b):
+def mul(a, b, *, out=None):
+    if out is not None:
+        return _write_out(mul(a, b), out, "mul")
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b)
     out = ad * bd
@@ -41,7 +52,9 @@ def mul(a, b):
     return _result(out, (a, b), backward, "Mul", saved=(a, b))
 
 
-def div(a, b):
+def div(a, b, *, out=None):
+    if out is not None:
+        return _write_out(div(a, b), out, "div")
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b, floating=True)  # true division: int / int is float32
     out = ad / bd
@@ -52,7 +65,9 @@ def div(a, b):
     return _result(out, (a, b), backward, "Div", saved=(b,), saves_output=True)
 
 
-def pow(base, exponent):
+def pow(base, exponent, *, out=None):
+    if out is not None:
+        return _write_out(pow(base, exponent), out, "pow")
     if isinstance(exponent, numbers.Number) and isinstance(base, Tensor):
         x = base._storage
         if x.dtype.kind not in "fc" and not isinstance(exponent, numbers.Integral):
@@ -88,23 +103,31 @@ def _floating(arr):
     return arr if arr.dtype.kind in "fc" else arr.astype(float32)
 
 
-def exp(x):
+def exp(x, *, out=None):
+    if out is not None:
+        return _write_out(exp(x), out, "exp")
     out = np.exp(_floating(x._storage))
     return _unary(x, out, lambda g: (g * out,), "Exp", saves_output=True)
 
 
-def log(x):
+def log(x, *, out=None):
+    if out is not None:
+        return _write_out(log(x), out, "log")
     xd = _floating(x._storage)
     out = np.log(xd)
     return _unary(x, out, lambda g: (g / xd,), "Log", saved=(x,))
 
 
-def sqrt(x):
+def sqrt(x, *, out=None):
+    if out is not None:
+        return _write_out(sqrt(x), out, "sqrt")
     out = np.sqrt(_floating(x._storage))
     return _unary(x, out, lambda g: (g / (2 * out),), "Sqrt", saves_output=True)
 
 
-def abs(x):
+def abs(x, *, out=None):
+    if out is not None:
+        return _write_out(abs(x), out, "abs")
     xd = x._storage
     return _unary(x, np.abs(xd), lambda g: (g * np.sign(xd),), "Abs", saved=(x,))
 
@@ -138,7 +161,9 @@ def _mm_2d(a, b, ta=False, tb=False):
     return (a.T if ta else a) @ (b.T if tb else b)
 
 
-def matmul(a, b):
+def matmul(a, b, *, out=None):
+    if out is not None:
+        return _write_out(matmul(a, b), out, "matmul")
     a, b = _binary_operands(a, b)
     ad, bd = a._storage, b._storage
     if ad.ndim == 0 or bd.ndim == 0:
@@ -190,16 +215,18 @@ def where(condition, a, b):
                                             _unbroadcast(np.where(c, 0, g), sb)), "Where")
 
 
-def neg(x):
+def neg(x, *, out=None):
+    if out is not None:
+        return _write_out(neg(x), out, "neg")
     return _unary(x, -x._storage, lambda g: (-g,), "Neg")
 
 
 def _method_add(self, other, alpha=1):
-    return add(self, other if alpha == 1 else other * alpha)
+    return add(self, other if alpha == 1 else mul(other, alpha))
 
 
 def _method_sub(self, other, alpha=1):
-    return sub(self, other if alpha == 1 else other * alpha)
+    return sub(self, other if alpha == 1 else mul(other, alpha))
 
 
 def _add_(self, other, alpha=1):
@@ -256,19 +283,8 @@ _bind({
 })
 
 
-# comparisons: no gradient, boolean results
-def _compare(ufunc):
-    def op(self, other):
-        return Tensor._make(ufunc(self._storage, _data(other)))
-    return op
-
-
 def clone(x, memory_format=None):
     return _unary(x, x._storage.copy(), lambda g: (g,), "Clone")
 
 
-_bind({"__eq__": _compare(np.equal), "__ne__": _compare(np.not_equal),
-       "__lt__": _compare(np.less), "__le__": _compare(np.less_equal),
-       "__gt__": _compare(np.greater), "__ge__": _compare(np.greater_equal),
-       "clone": clone})
-Tensor.__hash__ = lambda self: id(self)   # __eq__ is elementwise, hashing stays by identity
+_bind({"clone": clone})

@@ -110,10 +110,8 @@ def linear(input, weight, bias=None, _who="linear"):
                         ag.Node((x, w, bias), backward, "Linear"))
 
 
-# Tensor methods that are activations (x.relu(), x.softmax(1), ...), bound here because they
-# run nn's kernels.
-Tensor.relu = relu
-Tensor.sigmoid = sigmoid
-Tensor.tanh = tanh
+# Tensor methods that are activations (x.softmax(1), ...), bound here because they run nn's
+# kernels (x.relu(), x.sigmoid(), x.tanh() are bound in nnfast/_ops/elementwise.py: they take
+# the same kernels for float32/float64 and PyTorch's dtype rules for the others).
 Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim)
 Tensor.log_softmax = lambda self, dim, dtype=None: log_softmax(self, dim)
