@@ -114,14 +114,16 @@ def log(x, *, out=None):
     if out is not None:
         return _write_out(log(x), out, "log")
     xd = _floating(x._storage)
-    out = np.log(xd)
+    with np.errstate(divide="ignore", invalid="ignore"):   # -inf and nan, as torch, silently
+        out = np.log(xd)
     return _unary(x, out, lambda g: (g / xd,), "Log", saved=(x,))
 
 
 def sqrt(x, *, out=None):
     if out is not None:
         return _write_out(sqrt(x), out, "sqrt")
-    out = np.sqrt(_floating(x._storage))
+    with np.errstate(invalid="ignore"):
+        out = np.sqrt(_floating(x._storage))
     return _unary(x, out, lambda g: (g / (2 * out),), "Sqrt", saves_output=True)
 
 
@@ -129,6 +131,8 @@ def abs(x, *, out=None):
     if out is not None:
         return _write_out(abs(x), out, "abs")
     xd = x._storage
+    if xd.dtype == bool:
+        raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
     return _unary(x, np.abs(xd), lambda g: (g * np.sign(xd),), "Abs", saved=(x,))
 
 
@@ -218,6 +222,10 @@ def where(condition, a, b):
 def neg(x, *, out=None):
     if out is not None:
         return _write_out(neg(x), out, "neg")
+    if x._storage.dtype == bool:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
     return _unary(x, -x._storage, lambda g: (-g,), "Neg")
 
 

@@ -8,6 +8,7 @@ and sign keep integer dtypes. Each op records one node whose backward is a few N
 erf and erfc evaluate math.erf element by element (NumPy has no erf): exact, not fast.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -215,6 +216,9 @@ def _check_broadcast(sa, sb):
 
 
 def _binary(name, a, b, floating=False):
+    if not isinstance(b, (Tensor, numbers.Number, np.ndarray, list, tuple)):
+        raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, "
+                        f"not {type(b).__name__}")
     a, b = _binary_operands(_as_tensor(a, name), b)
     if a.shape != b.shape:
         _check_broadcast(a.shape, b.shape)
@@ -234,27 +238,31 @@ def atan2(input, other, *, out=None):
     return _write_out(_result(y, (a, b), backward, "Atan2", saved=(a, b)), out, "atan2")
 
 
-def _extremum(name, node, np_fn, keep_a):
-    """maximum/minimum (NaN propagates, ties share the gradient) and fmax/fmin (NaN skipped)."""
+def _extremum(name, node, np_fn, keep_a, keep_b=None):
+    """maximum/minimum (NaN propagates, ties share the gradient) and fmax/fmin (NaN skipped).
+
+    keep_a / keep_b: where each input receives the gradient (PyTorch's masks: for maximum a
+    NaN on either side sends the whole gradient to both inputs)."""
     def op(input, other, *, out=None):
         a, b, ad, bd = _binary(name, input, other)
         y = np_fn(ad, bd)
 
         def backward(g):
             ka = keep_a(ad, bd)
-            if name in ("maximum", "minimum"):
-                tie = ad == bd
-                half = np.where(tie, g / 2, g)
-                return (_grad(a, np.where(ka | tie, half, 0)),
-                        _grad(b, np.where(~ka | tie, half, 0)))
+            if keep_b is not None:
+                half = np.where(ad == bd, g / 2, g)
+                return (_grad(a, np.where(ka, half, 0)),
+                        _grad(b, np.where(keep_b(ad, bd), half, 0)))
             return _grad(a, np.where(ka, g, 0)), _grad(b, np.where(ka, 0, g))
         return _write_out(_result(y, (a, b), backward, node, saved=(a, b)), out, name)
     op.__name__ = op.__qualname__ = name
     return op
 
 
-maximum = _extremum("maximum", "Maximum", np.maximum, lambda a, b: ~(a < b))
-minimum = _extremum("minimum", "Minimum", np.minimum, lambda a, b: ~(a > b))
+maximum = _extremum("maximum", "Maximum", np.maximum, lambda a, b: ~(a < b),
+                   lambda a, b: ~(a > b))
+minimum = _extremum("minimum", "Minimum", np.minimum, lambda a, b: ~(a > b),
+                   lambda a, b: ~(a < b))
 fmax = _extremum("fmax", "Fmax", np.fmax, lambda a, b: (a >= b) | np.isnan(b))
 fmin = _extremum("fmin", "Fmin", np.fmin, lambda a, b: (a <= b) | np.isnan(b))
 
@@ -526,8 +534,8 @@ def _inplace_method(name, fn):
     return lambda self, *a, **kw: self._inplace(fn, *a, **kw)
 
 
-# div_ / negative_ stay arith's (a fast path when nothing is recorded)
-_ARITH_INPLACE = {"div", "divide", "true_divide", "negative"}
+# div_ stays arith's (a fast path when nothing is recorded)
+_ARITH_INPLACE = {"div", "divide", "true_divide"}
 _methods = {}
 for _name, _fn in PUBLIC.items():
     _methods[_name] = _fn

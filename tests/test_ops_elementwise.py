@@ -1,0 +1,492 @@
+"""Elementwise ops and comparisons (nnfast/_ops/elementwise.py, compare.py) held to torch 2.13:
+forward values and dtypes, gradients through check_op, in-place twins, out=, integer and
+bool inputs, bad input."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import nnfast as nf
+from helpers import assert_close, check_op
+
+F32, F64 = np.float32, np.float64
+
+
+def tdt(t):
+    return np.dtype(str(t.dtype).replace("torch.", ""))
+
+
+# name -> input range where the function and its derivative are finite
+UNARY = {
+    "sin": (-3, 3), "cos": (-3, 3), "tan": (-1.2, 1.2), "asin": (-0.9, 0.9),
+    "acos": (-0.9, 0.9), "atan": (-3, 3), "sinh": (-2, 2), "cosh": (-2, 2),
+    "asinh": (-3, 3), "acosh": (1.1, 3), "atanh": (-0.9, 0.9), "exp2": (-3, 3),
+    "expm1": (-2, 2), "log2": (0.1, 3), "log10": (0.1, 3), "log1p": (-0.9, 3),
+    "rsqrt": (0.1, 3), "reciprocal": (0.2, 3), "sigmoid": (-4, 4), "tanh": (-3, 3),
+    "erf": (-2, 2), "erfc": (-2, 2), "erfinv": (-0.9, 0.9), "deg2rad": (-3, 3),
+    "rad2deg": (-3, 3), "square": (-3, 3), "relu": (-2, 2), "floor": (-3, 3),
+    "ceil": (-3, 3), "trunc": (-3, 3), "frac": (-3, 3), "sign": (-3, 3), "round": (-3, 3),
+    "arcsin": (-0.9, 0.9), "arccos": (-0.9, 0.9), "arctan": (-3, 3), "arcsinh": (-3, 3),
+    "arccosh": (1.1, 3), "arctanh": (-0.9, 0.9), "fix": (-3, 3), "sgn": (-3, 3),
+    "negative": (-3, 3), "abs": (-3, 3), "exp": (-2, 2), "log": (0.1, 3), "sqrt": (0.1, 3),
+}
+NO_INPLACE_IN_TORCH = {"relu", "square", "negative", "erfinv_"}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_unary_matches_torch(name, dtype):
+    lo, hi = UNARY[name]
+    tol = dict(atol=1e-5, rtol=1e-4) if dtype == F32 else dict(atol=1e-10, rtol=1e-9)
+    if name == "erfinv" and dtype == F32:
+        tol = dict(atol=2e-5, rtol=2e-4)
+    tfn = getattr(torch, name)
+    if name == "sgn":   # torch's gradient is a ZeroTensor, which has no .numpy()
+        tfn = lambda a: torch.sgn(a) + 0 * a   # noqa: E731
+    check_op([(3, 5)], tfn, getattr(nf, name), dtype=dtype, low=lo, high=hi, **tol)
+    check_op([(4,)], lambda a: tfn(a), lambda a: getattr(a, name)(), dtype=dtype,
+             low=lo, high=hi, **tol)
+    check_op([()], tfn, getattr(nf, name), dtype=dtype, low=lo, high=hi, **tol)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_inplace_twin(name):
+    if not hasattr(torch.Tensor, name + "_"):
+        assert not hasattr(torch.Tensor, name + "_")
+        return
+    lo, hi = UNARY[name]
+    x = np.random.default_rng(1).uniform(lo, hi, (3, 4)).astype(F32)
+    up = np.random.default_rng(2).standard_normal((3, 4)).astype(F32)
+    # on a plain tensor, and on a graph tensor (the history is rebased)
+    t, n = torch.from_numpy(x.copy()), nf.tensor(x)
+    assert getattr(n, name + "_")() is n
+    getattr(t, name + "_")()
+    assert_close(n, t, 1e-5, 1e-4, name)
+    # torch has no gradient for some in-place twins (acosh_, ...): its out-of-place op is the
+    # reference for the gradient
+    ta, na = torch.tensor(x, requires_grad=True), nf.tensor(x, requires_grad=True)
+    ty, ny = getattr(torch, name)(ta * 2) + 0 * ta, na * 2
+    getattr(ny, name + "_")()
+    assert_close(ny, ty, 1e-5, 1e-4, name)
+    ty.backward(torch.from_numpy(up))
+    ny.backward(nf.tensor(up))
+    assert_close(na.grad, ta.grad, 1e-5, 1e-4, name + " grad")
+    with pytest.raises(RuntimeError, match="in-place"):
+        getattr(nf.tensor(x, requires_grad=True), name + "_")()
+
+
+FLOAT_RESULT = ["sin", "cos", "tan", "atan", "sinh", "cosh", "asinh", "exp2", "expm1", "log2",
+                "log10", "log1p", "rsqrt", "reciprocal", "sigmoid", "tanh", "erf", "erfc",
+                "deg2rad", "rad2deg", "exp", "log", "sqrt"]
+KEEP_DTYPE = ["square", "relu", "floor", "ceil", "trunc", "sign", "round", "abs", "neg",
+              "fix", "sgn"]
+
+
+@pytest.mark.parametrize("name", FLOAT_RESULT + KEEP_DTYPE)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_unary_integer_and_bool_inputs(name, dtype):
+    x = np.array([0, 1, 2, 3, 1, 0]).astype(dtype)
+    tfn, nfn = getattr(torch, name), getattr(nf, name)
+    try:
+        t = tfn(torch.from_numpy(x.copy()))
+    except (RuntimeError, TypeError) as e:   # NotImplementedError is a RuntimeError
+        with pytest.raises(type(e)):
+            nfn(nf.tensor(x))
+        return
+    n = nfn(nf.tensor(x))
+    assert n.dtype == tdt(t), f"{name}({dtype.__name__}): {n.dtype} vs {t.dtype}"
+    assert_close(n, t, 1e-6, 1e-5, name)
+
+
+def test_sign_of_nan_and_zero_like_torch():
+    x = np.array([np.nan, -0.0, 0.0, -2.0, np.inf], F32)
+    assert_close(nf.sign(nf.tensor(x)), torch.sign(torch.from_numpy(x)))
+
+
+def test_round_decimals_and_half_to_even():
+    x = np.array([0.5, 1.5, 2.5, -0.5, 1.25, 1.2345, 123.456], F32)
+    for d in (0, 1, 2, -1):
+        n = nf.round(nf.tensor(x), decimals=d)
+        assert_close(n, torch.round(torch.from_numpy(x), decimals=d), 1e-6, 1e-6, f"d={d}")
+        t = nf.tensor(x.copy())
+        t.round_(decimals=d)
+        assert_close(t, n)
+    check_op(None, lambda a: torch.round(a, decimals=1), lambda a: nf.round(a, decimals=1),
+             inputs=[x])
+
+
+def test_relu_sigmoid_tanh_methods_and_inplace_keep_kernels():
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(F32)
+    for name in ("relu", "sigmoid", "tanh"):
+        check_op(None, lambda a: getattr(a, name)(), lambda a: getattr(a, name)(), inputs=[x])
+        check_op(None, getattr(torch, name), getattr(nf, name), inputs=[x.astype(F64)],
+                 dtype=F64)
+        h = x.astype(np.float16)
+        assert_close(getattr(nf, name)(nf.tensor(h)), getattr(torch, name)(torch.from_numpy(h)),
+                     1e-3, 1e-3)
+    assert nf.sigmoid(nf.tensor([1, 2])).dtype == F32
+    with pytest.raises(RuntimeError, match="Boolean"):
+        nf.relu(nf.tensor([True]))
+
+
+# ============================================================= binary ops
+
+BINARY = {
+    "atan2": (lambda a, b: torch.atan2(a, b), lambda a, b: nf.atan2(a, b), (-2, 2)),
+    "arctan2": (torch.arctan2, nf.arctan2, (-2, 2)),
+    "maximum": (torch.maximum, nf.maximum, (-2, 2)),
+    "minimum": (torch.minimum, nf.minimum, (-2, 2)),
+    "fmax": (torch.fmax, nf.fmax, (-2, 2)),
+    "fmin": (torch.fmin, nf.fmin, (-2, 2)),
+    "fmod": (torch.fmod, nf.fmod, (0.3, 3)),
+    "remainder": (torch.remainder, nf.remainder, (0.3, 3)),
+    "hypot": (torch.hypot, nf.hypot, (0.3, 3)),
+    "xlogy": (torch.xlogy, nf.xlogy, (0.3, 3)),
+    "div_trunc": (lambda a, b: torch.div(a, b, rounding_mode="trunc"),
+                  lambda a, b: nf.div(a, b, rounding_mode="trunc"), (0.3, 3)),
+    "div_floor": (lambda a, b: torch.div(a, b, rounding_mode="floor"),
+                  lambda a, b: nf.div(a, b, rounding_mode="floor"), (0.3, 3)),
+    "div_none": (lambda a, b: torch.div(a, b, rounding_mode=None),
+                 lambda a, b: nf.div(a, b, rounding_mode=None), (0.3, 3)),
+    "divide": (torch.divide, nf.divide, (0.3, 3)),
+    "true_divide": (torch.true_divide, nf.true_divide, (0.3, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("shapes", [[(3, 4), (3, 4)], [(3, 4), (4,)], [(2, 1, 3), (4, 1)],
+                                    [(), (3,)]])
+def test_binary_matches_torch(name, shapes):
+    tfn, nfn, (lo, hi) = BINARY[name]
+    check_op(shapes, tfn, nfn, low=lo, high=hi)
+    check_op(shapes, tfn, nfn, low=lo, high=hi, dtype=F64, atol=1e-10, rtol=1e-9)
+
+
+def test_remainder_fmod_signs_and_gradients():
+    a = np.array([5.0, -5.0, 5.0, -5.0, 7.5], F32)
+    b = np.array([3.0, 3.0, -3.0, -3.0, 2.0], F32)
+    for name in ("fmod", "remainder"):
+        check_op(None, getattr(torch, name), getattr(nf, name), inputs=[a, b])
+        check_op(None, lambda x: getattr(torch, name)(x, 2.5), lambda x: getattr(nf, name)(x, 2.5),
+                 inputs=[a])
+    ai = np.array([7, -7, 7, -7]), np.array([2, 2, -2, -2])
+    for op in ("__mod__", "__floordiv__"):
+        n = getattr(nf.tensor(ai[0]), op)(nf.tensor(ai[1]))
+        t = getattr(torch.tensor(ai[0]), op)(torch.tensor(ai[1]))
+        assert n.dtype == tdt(t)
+        np.testing.assert_array_equal(n.numpy(), t.numpy())
+    assert_close(7 % nf.tensor([-2.5, 2.0]), 7 % torch.tensor([-2.5, 2.0]))
+    assert_close(7 // nf.tensor([-2, 2]), 7 // torch.tensor([-2, 2]))
+
+
+def test_maximum_ties_and_nan_gradients():
+    a = np.array([1.0, 2.0, np.nan, 3.0, 1.0], F32)
+    b = np.array([1.0, 1.0, 1.0, np.nan, 4.0], F32)
+    for name in ("maximum", "minimum", "fmax", "fmin"):
+        n, t = check_op(None, getattr(torch, name), getattr(nf, name), inputs=[a, b])
+
+
+@pytest.mark.parametrize("mode", ["trunc", "floor"])
+@pytest.mark.parametrize("dt", [np.int64, np.int32, np.uint8, F32, F64])
+def test_div_rounding_modes(mode, dt):
+    a = np.array([7, -7, 6, -6, 0, 5]).astype(dt) if dt != np.uint8 else \
+        np.array([7, 9, 6, 0, 5, 200], np.uint8)
+    b = np.array([2, 2, -4, 4, 3, 3]).astype(dt) if dt != np.uint8 else \
+        np.array([2, 2, 4, 4, 3, 3], np.uint8)
+    n = nf.div(nf.tensor(a), nf.tensor(b), rounding_mode=mode)
+    t = torch.div(torch.from_numpy(a), torch.from_numpy(b), rounding_mode=mode)
+    assert n.dtype == tdt(t)
+    np.testing.assert_array_equal(n.numpy(), t.numpy())
+    n = nf.tensor(a).div(3, rounding_mode=mode)
+    t = torch.from_numpy(a).div(3, rounding_mode=mode)
+    assert n.dtype == tdt(t)
+    np.testing.assert_array_equal(n.numpy(), t.numpy())
+    x = nf.tensor(a)
+    x.div_(2, rounding_mode=mode)
+    np.testing.assert_array_equal(x.numpy(), torch.from_numpy(a).div_(2, rounding_mode=mode))
+
+
+def test_division_errors():
+    with pytest.raises(RuntimeError, match="rounding_mode"):
+        nf.div(nf.tensor([1.0]), 2, rounding_mode="round")
+    for fn in (lambda a, b: nf.div(a, b, rounding_mode="floor"), nf.fmod, nf.remainder,
+               nf.floor_divide):
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            fn(nf.tensor([1, 2]), nf.tensor([1, 0]))
+    # float division by zero is IEEE, as in torch
+    assert_close(nf.floor_divide(nf.tensor([1.0, -1.0]), 0.0),
+                 torch.floor_divide(torch.tensor([1.0, -1.0]), 0.0))
+    x = nf.tensor([5.0, -5.0], requires_grad=True)
+    y = nf.floor_divide(x, 2)
+    np.testing.assert_array_equal(y.detach().numpy(), [2.0, -3.0])
+    with pytest.raises(RuntimeError, match="floor_divide is not implemented"):
+        y.sum().backward()
+
+
+def test_binary_integer_and_mixed_dtypes():
+    i = np.array([1, -2, 3]), np.array([2, 2, -2])
+    f = np.array([1.5, -2.5, 0.5], F32)
+    for name in ("maximum", "minimum", "fmax", "fmin", "fmod", "remainder", "floor_divide",
+                 "atan2"):
+        for x, y in ((i[0], i[1]), (i[0], f), (f, i[1])):
+            t = getattr(torch, name)(torch.from_numpy(x), torch.from_numpy(y))
+            n = getattr(nf, name)(nf.tensor(x), nf.tensor(y))
+            assert n.dtype == tdt(t), f"{name}: {n.dtype} vs {t.dtype}"
+            assert_close(n, t, 1e-6, 1e-6, name)
+
+
+def test_lerp_addcmul_addcdiv():
+    for w in (0.3, None):
+        def tl(a, b, c=None):
+            return torch.lerp(a, b, 0.3 if c is None else c)
+
+        def nl(a, b, c=None):
+            return nf.lerp(a, b, 0.3 if c is None else c)
+        shapes = [(3, 4), (4,)] if w is not None else [(3, 4), (4,), (3, 1)]
+        check_op(shapes, tl, nl)
+        check_op(shapes, lambda *a: tl(*a).neg(), lambda *a: a[0].lerp(*a[1:]).neg()
+                 if w is None else a[0].lerp(a[1], 0.3).neg())
+    for v in (1, 0.5, -2):
+        check_op([(3, 4), (3, 1), (4,)], lambda a, b, c: torch.addcmul(a, b, c, value=v),
+                 lambda a, b, c: nf.addcmul(a, b, c, value=v))
+        check_op([(3, 4), (3, 1), (4,)], lambda a, b, c: torch.addcdiv(a, b, c, value=v),
+                 lambda a, b, c: nf.addcdiv(a, b, c, value=v), low=0.5, high=2)
+        check_op([(3, 4), (3, 4), (3, 4)], lambda a, b, c: a.addcmul(b, c, value=v),
+                 lambda a, b, c: a.addcmul(b, c, value=v))
+    x = np.ones((2, 2), F32)
+    n, t = nf.tensor(x), torch.from_numpy(x.copy())
+    n.addcdiv_(nf.full((2, 2), 3.0), nf.full((2, 2), 2.0), value=2)
+    t.addcdiv_(torch.full((2, 2), 3.0), torch.full((2, 2), 2.0), value=2)
+    assert_close(n, t)
+    with pytest.raises(RuntimeError, match="Integer division with addcdiv"):
+        nf.addcdiv(nf.tensor([1]), nf.tensor([1]), nf.tensor([2]))
+    with pytest.raises(RuntimeError, match="expected dtype"):
+        nf.lerp(nf.tensor([1.0]), nf.tensor([1.0], dtype=nf.float64), 0.5)
+    with pytest.raises(NotImplementedError):
+        nf.lerp(nf.tensor([1]), nf.tensor([2]), 0.5)
+
+
+@pytest.mark.parametrize("lo_t,hi_t", [(True, True), (True, False), (False, True)])
+def test_clamp_with_tensor_bounds(lo_t, hi_t):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2, 2, (3, 4)).astype(F32)
+    lo = rng.uniform(-1, 0, (4,)).astype(F32)
+    hi = rng.uniform(0, 1, (3, 1)).astype(F32)
+
+    def run(lib, a, *bounds):   # torch takes two tensor bounds or two numbers
+        bounds = list(bounds)
+        lo_ = bounds.pop(0) if lo_t else (nf.tensor(-0.5) if lib is nf else torch.tensor(-0.5))
+        hi_ = bounds.pop(0) if hi_t else (nf.tensor(0.5) if lib is nf else torch.tensor(0.5))
+        return lib.clamp(a, lo_, hi_)
+    inputs = [x] + ([lo] if lo_t else []) + ([hi] if hi_t else [])
+    check_op(None, lambda *a: run(torch, *a), lambda *a: run(nf, *a), inputs=inputs)
+    check_op(None, lambda a, b: torch.clamp_min(a, b), lambda a, b: nf.clamp_min(a, b),
+             inputs=[x, lo])
+    check_op(None, lambda a, b: a.clamp_max(b), lambda a, b: a.clamp_max(b), inputs=[x, hi])
+    check_op(None, lambda a: a.clamp_min(0.2), lambda a: a.clamp_min(0.2), inputs=[x])
+    with pytest.raises(RuntimeError, match="At least one"):
+        nf.clamp(nf.tensor(x))
+
+
+# ============================================================= logical and bitwise
+
+@pytest.mark.parametrize("name", ["logical_and", "logical_or", "logical_xor", "bitwise_and",
+                                  "bitwise_or", "bitwise_xor", "bitwise_left_shift",
+                                  "bitwise_right_shift"])
+@pytest.mark.parametrize("dts", [(np.int64, np.int64), (np.bool_, np.bool_),
+                                 (np.int32, np.int64), (np.uint8, np.bool_), (F32, np.int64)])
+def test_logical_and_bitwise(name, dts):
+    a = np.array([0, 1, 2, 3, 5, 6]).astype(dts[0])
+    b = np.array([0, 1, 1, 0, 3, 2]).astype(dts[1])
+    try:
+        t = getattr(torch, name)(torch.from_numpy(a), torch.from_numpy(b))
+    except RuntimeError as e:
+        with pytest.raises(type(e)):
+            getattr(nf, name)(nf.tensor(a), nf.tensor(b))
+        return
+    n = getattr(nf, name)(nf.tensor(a), nf.tensor(b))
+    assert n.dtype == tdt(t), f"{n.dtype} vs {t.dtype}"
+    np.testing.assert_array_equal(n.numpy(), t.numpy())
+    m = getattr(nf.tensor(a), name)(nf.tensor(b))
+    np.testing.assert_array_equal(m.numpy(), t.numpy())
+    n2, t2 = nf.tensor(a), torch.from_numpy(a.copy())
+    try:
+        getattr(t2, name + "_")(torch.from_numpy(b))
+    except RuntimeError as e:
+        with pytest.raises(type(e)):
+            getattr(n2, name + "_")(nf.tensor(b))
+        return
+    getattr(n2, name + "_")(nf.tensor(b))
+    assert n2.dtype == tdt(t2)
+    np.testing.assert_array_equal(n2.numpy(), t2.numpy())
+
+
+def test_logical_not_bitwise_not_and_operators():
+    for a in (np.array([0, 1, -2, 7]), np.array([True, False, True]),
+              np.array([0.0, 1.5, -2.0], F32)):
+        n, t = nf.tensor(a), torch.from_numpy(a.copy())
+        np.testing.assert_array_equal(nf.logical_not(n).numpy(), torch.logical_not(t).numpy())
+        if a.dtype.kind == "f":
+            with pytest.raises(TypeError, match="invert"):
+                ~n
+            with pytest.raises(NotImplementedError, match="Float"):
+                nf.bitwise_not(n)
+            with pytest.raises(NotImplementedError, match="Float"):
+                n & n
+            continue
+        for expr in (lambda x: ~x, lambda x: x & x, lambda x: x | 1, lambda x: 1 ^ x,
+                     lambda x: x ^ x, lambda x: 3 & x):
+            r, s = expr(n), expr(t)
+            assert r.dtype == tdt(s)
+            np.testing.assert_array_equal(r.numpy(), s.numpy())
+    n, t = nf.tensor([1, 2, 8]), torch.tensor([1, 2, 8])
+    np.testing.assert_array_equal((n << 2).numpy(), (t << 2).numpy())
+    np.testing.assert_array_equal((n >> 1).numpy(), (t >> 1).numpy())
+    n &= 3
+    n |= nf.tensor([4, 4, 4])
+    n ^= 1
+    t &= 3
+    t |= torch.tensor([4, 4, 4])
+    t ^= 1
+    np.testing.assert_array_equal(n.numpy(), t.numpy())
+
+
+# ============================================================= comparisons
+
+CMP = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
+       "not_equal"]
+
+
+@pytest.mark.parametrize("name", CMP)
+def test_comparison_functions_methods_and_inplace(name):
+    a = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], F32)
+    b = np.array([2.0, 2.0, 2.0], F32)
+    for on, ot in ((nf.tensor(b), torch.from_numpy(b)), (2.0, 2.0), (2, 2)):
+        t = getattr(torch, name)(torch.from_numpy(a), ot)
+        for n in (getattr(nf, name)(nf.tensor(a), on), getattr(nf.tensor(a), name)(on)):
+            assert n.dtype == np.bool_ and not n.requires_grad
+            np.testing.assert_array_equal(n.numpy(), t.numpy())
+    x, y = nf.tensor(a), torch.from_numpy(a.copy())
+    getattr(x, name + "_")(2.0)
+    getattr(y, name + "_")(2.0)
+    assert x.dtype == F32
+    np.testing.assert_array_equal(x.numpy(), y.numpy())
+    o = nf.empty(0, dtype=nf.bool)
+    assert getattr(nf, name)(nf.tensor(a), 2.0, out=o) is o and o.shape == (2, 3)
+
+
+def test_comparisons_promote_like_torch():
+    # float32 against a Python float compares in float32; ints against floats in float
+    assert (nf.tensor([0.1]) == 0.1).item() is True
+    np.testing.assert_array_equal((nf.tensor([1, 2]) < 1.5).numpy(), [True, False])
+    np.testing.assert_array_equal((nf.tensor(1.0) < nf.tensor([1.0, 2.0], dtype=nf.float64))
+                                  .numpy(), [False, True])
+    assert (nf.tensor([1.0]) == None) is False   # noqa: E711 - torch's behaviour
+    assert (nf.tensor([1.0]) != None) is True    # noqa: E711
+    assert nf.tensor([1.0]) != "x"
+    with pytest.raises(TypeError):
+        nf.tensor([1.0]) < "x"
+    with pytest.raises(RuntimeError, match="must match the size"):
+        nf.tensor([1.0, 2.0]) == nf.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="other"):
+        nf.eq(nf.tensor([1.0]), None)
+
+
+def test_value_tests():
+    x = np.array([1.0, np.nan, np.inf, -np.inf, -0.0, 0.0], F32)
+    for name in ("isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "isreal"):
+        for arr in (x, np.array([1, -2, 0]), np.array([True, False])):
+            try:
+                t = getattr(torch, name)(torch.from_numpy(arr.copy()))
+            except RuntimeError as e:
+                with pytest.raises(type(e)):
+                    getattr(nf, name)(nf.tensor(arr))
+                continue
+            for n in (getattr(nf, name)(nf.tensor(arr)), getattr(nf.tensor(arr), name)()):
+                assert n.dtype == np.bool_
+                np.testing.assert_array_equal(n.numpy(), t.numpy(), err_msg=name)
+    np.testing.assert_array_equal(nf.isin(nf.tensor([1, 2, 3]), nf.tensor([2, 5])).numpy(),
+                                  [False, True, False])
+
+
+def test_isclose_allclose_equal():
+    a = np.array([1.0, 1.0 + 1e-6, np.nan, np.inf, -np.inf, 1.0], F32)
+    b = np.array([1.0, 1.0, np.nan, np.inf, np.inf, 1.1], F32)
+    for kw in ({}, {"equal_nan": True}, {"rtol": 0.2}, {"atol": 0.0, "rtol": 0.0}):
+        n = nf.isclose(nf.tensor(a), nf.tensor(b), **kw)
+        t = torch.isclose(torch.from_numpy(a), torch.from_numpy(b), **kw)
+        np.testing.assert_array_equal(n.numpy(), t.numpy(), err_msg=str(kw))
+        assert nf.allclose(nf.tensor(a), nf.tensor(b), **kw) == \
+            torch.allclose(torch.from_numpy(a), torch.from_numpy(b), **kw)
+        assert nf.tensor(a).allclose(nf.tensor(b), **kw) == \
+            torch.from_numpy(a).allclose(torch.from_numpy(b), **kw)
+    np.testing.assert_array_equal(nf.isclose(nf.tensor([1, 2]), nf.tensor([1, 3])).numpy(),
+                                  [True, False])
+    with pytest.raises(RuntimeError, match="Float did not match Double"):
+        nf.isclose(nf.tensor([1.0]), nf.tensor([1.0], dtype=nf.float64))
+    with pytest.raises(RuntimeError, match="rtol"):
+        nf.isclose(nf.tensor([1.0]), nf.tensor([1.0]), rtol=-1)
+    assert nf.equal(nf.tensor([1.0, 2.0]), nf.tensor([1, 2])) is True
+    assert nf.equal(nf.tensor([1.0, 2.0]), nf.tensor([1.0, 2.0, 3.0])) is False
+    assert nf.tensor([1.0]).equal(nf.tensor([2.0])) is False
+
+
+# ============================================================= out= and bad input
+
+@pytest.mark.parametrize("call", [
+    lambda lib, x, o: lib.sin(x, out=o), lambda lib, x, o: lib.atan2(x, x, out=o),
+    lambda lib, x, o: lib.maximum(x, x, out=o), lambda lib, x, o: lib.add(x, x, alpha=2, out=o),
+    lambda lib, x, o: lib.mul(x, 3, out=o), lambda lib, x, o: lib.exp(x, out=o),
+    lambda lib, x, o: lib.div(x, 2, rounding_mode="floor", out=o),
+    lambda lib, x, o: lib.clamp(x, -0.5, 0.5, out=o), lambda lib, x, o: lib.round(x, out=o),
+    lambda lib, x, o: lib.sigmoid(x, out=o), lambda lib, x, o: lib.matmul(x, x.T, out=o),
+    lambda lib, x, o: lib.lerp(x, x * 2, 0.5, out=o),
+])
+def test_out_argument(call):
+    x = np.random.default_rng(5).standard_normal((3, 3)).astype(F32)
+    for shape in ((3, 3), (0,)):
+        o, ot = nf.zeros(shape), torch.zeros(shape)
+        r = call(nf, nf.tensor(x), o)
+        call(torch, torch.from_numpy(x), ot)
+        assert r is o
+        assert_close(o, ot)
+    o64 = nf.zeros((3, 3), dtype=nf.float64)
+    call(nf, nf.tensor(x), o64)   # nnfast casts where torch sometimes refuses
+    assert o64.dtype == F64
+    assert_close(o64, call(torch, torch.from_numpy(x), torch.zeros((3, 3))))
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        call(nf, nf.tensor(x), nf.zeros((3, 3), dtype=nf.int64))
+    with pytest.raises(RuntimeError, match="out=... arguments don't support automatic"):
+        call(nf, nf.tensor(x, requires_grad=True), nf.zeros((3, 3)))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        o = nf.zeros(4)
+        call(nf, nf.tensor(x), o)
+        assert o.shape == (3, 3) and any("resized" in str(m.message) for m in w)
+    with pytest.raises(TypeError, match="out"):
+        call(nf, nf.tensor(x), np.zeros((3, 3), F32))
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="sin"):
+        nf.sin("abc")
+    with pytest.raises(TypeError):
+        nf.maximum(nf.tensor([1.0]), "abc")
+    with pytest.raises(RuntimeError, match="must match the size of tensor b"):
+        nf.atan2(nf.ones(2, 3), nf.ones(4))
+    with pytest.raises(NotImplementedError, match="Bool"):
+        nf.floor(nf.tensor([True]))
+    with pytest.raises(NotImplementedError, match="Long"):
+        nf.frac(nf.tensor([1]))
+    with pytest.raises(RuntimeError, match="bool tensors is not supported"):
+        nf.tensor([True]) - nf.tensor([False])
+
+
+def test_inplace_float_result_into_int_refused():
+    x = nf.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        x.sin_()
+    y = nf.tensor([1, 2])
+    y.floor_()
+    np.testing.assert_array_equal(y.numpy(), [1, 2])
