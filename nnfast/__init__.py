@@ -46,7 +46,8 @@ from . import autograd  # noqa: E402
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: E402
                        set_grad_enabled, is_inference_mode_enabled)
 from .errors import DTypeError, ShapeError  # noqa: E402
-from .random import get_rng_state, initial_seed, manual_seed, set_rng_state  # noqa: E402
+from .random import (Generator, get_rng_state, initial_seed, manual_seed,  # noqa: E402
+                     set_rng_state)
 from .device import device  # noqa: E402
 from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float64,  # noqa: A004,E402
                      bfloat16, half, int, int8, int16, int32, int64, long, short, uint8,
@@ -68,8 +69,13 @@ subtract, multiply, absolute = sub, mul, abs
 from ._ops.reduce import argmax, argmin, max, mean, min, sum  # noqa: A004,E402,F401
 from ._ops.shape import (cat, flatten, permute, reshape, squeeze, stack, transpose,  # noqa
                          unsqueeze)
-from ._ops.creation import (arange, as_tensor, empty, from_numpy, full, ones,  # noqa: E402
-                            ones_like, rand, randint, randn, tensor, zeros, zeros_like)
+from ._ops.creation import (arange, as_tensor, asarray, empty, empty_like, eye,  # noqa
+    from_numpy, full, full_like, linspace, logspace, ones, ones_like, tensor, zeros,
+    zeros_like)
+from ._ops.sampling import (bernoulli, multinomial, normal, poisson, rand, rand_like,  # noqa
+    randint, randint_like, randn, randn_like, randperm)
+from ._ops.dtypes import (can_cast, finfo, iinfo, is_complex, is_floating_point,  # noqa
+    is_tensor, numel, promote_types, result_type)
 from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
 from . import cuda, backends, accelerator  # noqa: E402,F401
 
