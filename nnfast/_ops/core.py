@@ -29,6 +29,8 @@ def _tensor_like(x, ref):
             dt = ref.dtype if kind in "iu" else int64   # bool tensor (op) int -> int64
         else:
             dt = float32
+        if dt.kind in "iu" and isinstance(x, numbers.Integral):
+            return Tensor._make(np.asarray(x).astype(dt))   # wraps, as torch: uint8 - 1
         return Tensor._make(np.asarray(x, dtype=dt))
     arr = np.asarray(x)
     if arr.dtype == float64 and ref.dtype == float32:

@@ -162,8 +162,6 @@ def _fill_dtype(fill_value):
         return bool_
     if isinstance(fill_value, numbers.Integral):
         return int64
-    if isinstance(fill_value, np.generic):
-        return fill_value.dtype
     if isinstance(fill_value, complex):
         return np.dtype(np.complex64)
     return get_default_dtype()

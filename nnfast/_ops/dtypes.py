@@ -41,7 +41,7 @@ class finfo:
         self.max = float(f.max)
         self.min = float(f.min)
         self.tiny = self.smallest_normal = float(f.smallest_normal)
-        self.resolution = float(f.resolution)
+        self.resolution = 10.0 ** -int(f.precision)
         self.dtype = str(dt)
 
     def __eq__(self, other):
