@@ -54,17 +54,19 @@ from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float
                      complex64, cfloat, get_default_dtype, set_default_dtype)
 bool = bool_   # noqa: A001 - torch.bool
 from ._ops.arith import abs, add, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
-from ._ops.elementwise import (acos, acosh, addcdiv, addcmul, arccos, arccosh, arcsin,  # noqa
-    arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh, bitwise_and,
-    bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor, ceil,
-    clamp, clamp_max, clamp_min, clip, cos, cosh, deg2rad, div, divide, erf, erfc, erfinv,
-    exp2, expm1, fix, floor, floor_divide, fmax, fmin, fmod, frac, hypot, lerp, log10,
-    log1p, log2, logical_and, logical_not, logical_or, logical_xor, maximum, minimum,
-    negative, rad2deg, reciprocal, relu, remainder, round, rsqrt, sgn, sigmoid, sign, sin,
-    sinh, square, tan, tanh, true_divide, trunc, xlogy)
-from ._ops.compare import (allclose, eq, equal, ge, greater, greater_equal, gt, isclose,  # noqa
-    isfinite, isin, isinf, isnan, isneginf, isposinf, isreal, le, less, less_equal, lt, ne,
-    not_equal, signbit)
+from ._ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan,  # noqa
+    arctanh, asin, asinh, atan, atanh, ceil, cos, cosh, deg2rad, erf, erfc, erfinv, exp2,
+    expm1, fix, floor, frac, log10, log1p, log2, log_softmax, logit, nan_to_num,
+    negative, positive, rad2deg, reciprocal, relu, round, rsqrt, sgn, sigmoid, sign, sin,
+    sinc, sinh, softmax, square, tan, tanh, trunc)
+from ._ops.binary import (addcdiv, addcmul, arctan2, atan2, clamp, clamp_max, clamp_min,  # noqa
+    clip, copysign, div, divide, float_power, floor_divide, fmax, fmin, fmod, hypot,
+    lerp, logaddexp, logaddexp2, maximum, minimum, remainder, true_divide, xlogy)
+from ._ops.compare import (allclose, bitwise_and, bitwise_left_shift, bitwise_not,  # noqa
+    bitwise_or, bitwise_right_shift, bitwise_xor, eq, equal, ge, greater, greater_equal,
+    gt, isclose, isfinite, isin, isinf, isnan, isneginf, isposinf, isreal, le, less,
+    less_equal, logical_and, logical_not, logical_or, logical_xor, lt, ne, not_equal,
+    signbit)
 subtract, multiply, absolute = sub, mul, abs
 from ._ops.reduce import argmax, argmin, max, mean, min, sum  # noqa: A004,E402,F401
 from ._ops.shape import (cat, flatten, permute, reshape, squeeze, stack, transpose,  # noqa

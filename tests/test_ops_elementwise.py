@@ -30,6 +30,7 @@ UNARY = {
     "arcsin": (-0.9, 0.9), "arccos": (-0.9, 0.9), "arctan": (-3, 3), "arcsinh": (-3, 3),
     "arccosh": (1.1, 3), "arctanh": (-0.9, 0.9), "fix": (-3, 3), "sgn": (-3, 3),
     "negative": (-3, 3), "abs": (-3, 3), "exp": (-2, 2), "log": (0.1, 3), "sqrt": (0.1, 3),
+    "logit": (0.05, 0.95), "sinc": (-2, 2), "nan_to_num": (-3, 3),
 }
 NO_INPLACE_IN_TORCH = {"relu", "square", "negative", "erfinv_"}
 
@@ -130,6 +131,30 @@ def test_relu_sigmoid_tanh_methods_and_inplace_keep_kernels():
         nf.relu(nf.tensor([True]))
 
 
+def test_nan_to_num_logit_eps_positive_softmax():
+    x = np.array([np.nan, np.inf, -np.inf, 1.5, -2.0], F32)
+    for kw in ({}, {"nan": 1.0}, {"posinf": 9.0, "neginf": -9.0}):
+        check_op(None, lambda a: torch.nan_to_num(a, **kw), lambda a: nf.nan_to_num(a, **kw),
+                 inputs=[x])
+        check_op(None, lambda a: a.nan_to_num(**kw), lambda a: a.nan_to_num(**kw), inputs=[x])
+    p = np.array([0.0, 0.01, 0.3, 0.7, 0.99, 1.0], F32)
+    check_op(None, lambda a: torch.logit(a, eps=0.05), lambda a: nf.logit(a, eps=0.05),
+             inputs=[p])
+    assert_close(nf.logit(nf.tensor(p)), torch.logit(torch.from_numpy(p)))
+    t = nf.tensor([1.0, 2.0])
+    assert nf.positive(t) is t
+    with pytest.raises(RuntimeError, match="bool"):
+        nf.positive(nf.tensor([True]))
+    z = np.random.default_rng(0).standard_normal((3, 5)).astype(F32)
+    for name in ("softmax", "log_softmax"):
+        check_op(None, lambda a: getattr(torch, name)(a, 1), lambda a: getattr(nf, name)(a, 1),
+                 inputs=[z])
+        check_op(None, lambda a: getattr(torch, name)(a, dim=0, dtype=torch.float64),
+                 lambda a: getattr(nf, name)(a, dim=0, dtype=nf.float64), inputs=[z])
+        with pytest.raises(RuntimeError, match="not implemented for 'Long'"):
+            getattr(nf, name)(nf.tensor([1, 2]), 0)
+
+
 # ============================================================= binary ops
 
 BINARY = {
@@ -151,6 +176,10 @@ BINARY = {
                  lambda a, b: nf.div(a, b, rounding_mode=None), (0.3, 3)),
     "divide": (torch.divide, nf.divide, (0.3, 3)),
     "true_divide": (torch.true_divide, nf.true_divide, (0.3, 3)),
+    "logaddexp": (torch.logaddexp, nf.logaddexp, (-3, 3)),
+    "logaddexp2": (torch.logaddexp2, nf.logaddexp2, (-3, 3)),
+    "copysign": (torch.copysign, nf.copysign, (-3, 3)),
+    "float_power": (torch.float_power, nf.float_power, (0.3, 3)),
 }
 
 

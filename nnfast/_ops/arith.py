@@ -258,7 +258,7 @@ def _mul_(self, other):
 
 def _div_(self, other, rounding_mode=None):
     if rounding_mode is not None:
-        from .elementwise import div as div_mode
+        from .binary import div as div_mode
         return self._inplace(div_mode, other, rounding_mode=rounding_mode, keeps_input=True)
     if self.dtype.kind not in "fc":
         return self._inplace(div, other)   # raises: the float result can't go back to int

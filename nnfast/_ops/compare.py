@@ -1,6 +1,6 @@
 """Comparisons (eq, lt, ... and their operators), value tests (isnan, isinf, isfinite, ...),
-isclose / allclose / equal, and the bitwise operators & | ^ ~ << >> on bool and integer
-tensors (torch's names, aliases and `out=`).
+isclose / allclose / equal, logical_and/or/xor/not, and the bitwise functions and operators
+& | ^ ~ << >> on bool and integer tensors (torch's names, aliases, `out=`, in-place twins).
 
 Comparisons compare in the operands' promoted dtype, as PyTorch does (a float32 tensor
 against the Python float 0.1 compares with float32(0.1)); results are bool and carry no
@@ -13,6 +13,7 @@ import numpy as np
 from ..tensor import Tensor, bool_
 from .core import _as_tensor, _bind, _binary_operands, _common, _write_out
 from . import elementwise as ew
+from .binary import _check_broadcast
 
 
 def _operands(a, b, who):
@@ -22,7 +23,7 @@ def _operands(a, b, who):
     a = _as_tensor(a, who)
     a, b = _binary_operands(a, b)
     if a.shape != b.shape:
-        ew._check_broadcast(a.shape, b.shape)
+        _check_broadcast(a.shape, b.shape)
     return _common(a, b)
 
 
@@ -108,7 +109,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         raise RuntimeError(f"atol must be greater than or equal to zero, but got {atol}")
     a, b = input._storage, other._storage
     if a.shape != b.shape:
-        ew._check_broadcast(a.shape, b.shape)
+        _check_broadcast(a.shape, b.shape)
     if a.dtype.kind not in "fc":
         a, b = a.astype(np.float64), b.astype(np.float64)
     with np.errstate(all="ignore"):
@@ -128,6 +129,51 @@ def equal(input, other):
     return input.shape == other.shape and bool(np.array_equal(input._storage, other._storage))
 
 
+# ===================================================================== logical and bitwise
+
+def _logical(name, np_fn):
+    def op(input, other, *, out=None):
+        a, b = _binary_operands(input, other)
+        return _write_out(Tensor._make(np_fn(a._storage != 0, b._storage != 0)), out, name)
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+logical_and = _logical("logical_and", np.logical_and)
+logical_or = _logical("logical_or", np.logical_or)
+logical_xor = _logical("logical_xor", np.logical_xor)
+
+
+def logical_not(input, *, out=None):
+    x = _as_tensor(input, "logical_not")
+    return _write_out(Tensor._make(x._storage == 0), out, "logical_not")
+
+
+def _bitwise(name, np_fn, bool_ok=True):
+    def op(input, other, *, out=None):
+        a, b = _binary_operands(input, other)
+        ad, bd = _common(a, b)
+        if ad.dtype.kind not in "iub" or ad.dtype == bool_ and not bool_ok:
+            raise ew._not_for(name, ad.dtype)
+        return _write_out(Tensor._make(np.asarray(np_fn(ad, bd))), out, name)
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", np.bitwise_and)
+bitwise_or = _bitwise("bitwise_or", np.bitwise_or)
+bitwise_xor = _bitwise("bitwise_xor", np.bitwise_xor)
+bitwise_left_shift = _bitwise("bitwise_left_shift", np.left_shift, bool_ok=False)
+bitwise_right_shift = _bitwise("bitwise_right_shift", np.right_shift, bool_ok=False)
+
+
+def bitwise_not(input, *, out=None):
+    x = _as_tensor(input, "bitwise_not")
+    if x.dtype.kind not in "iub":
+        raise ew._not_for("bitwise_not", x.dtype)
+    return _write_out(Tensor._make(np.invert(x._storage)), out, "bitwise_not")
+
+
 def _bit_operator(fn):
     def method(self, other):
         if not isinstance(other, (Tensor, numbers.Number, np.ndarray)):
@@ -140,38 +186,43 @@ def _invert(self):
     if self.dtype.kind not in "iub":
         raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type "
                         "tensors")
-    return ew.bitwise_not(self)
+    return bitwise_not(self)
 
 
 PUBLIC = {f.__name__: f for f in (eq, ne, lt, le, gt, ge, isnan, isinf, isfinite, isposinf,
-                                  isneginf, isreal, signbit, isin, isclose, allclose, equal)}
+                                  isneginf, isreal, signbit, isin, isclose, allclose, equal,
+                                  logical_and, logical_or, logical_xor, logical_not,
+                                  bitwise_and, bitwise_or, bitwise_xor, bitwise_left_shift,
+                                  bitwise_right_shift, bitwise_not)}
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne   # torch's aliases
 PUBLIC.update({"greater": greater, "greater_equal": greater_equal, "less": less,
                "less_equal": less_equal, "not_equal": not_equal})
 
 _methods = {name: fn for name, fn in PUBLIC.items() if name != "isin"}
 for _name in ("eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less",
-              "less_equal", "not_equal"):
+              "less_equal", "not_equal", "logical_and", "logical_or", "logical_xor",
+              "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift",
+              "bitwise_right_shift", "bitwise_not"):
     _methods[_name + "_"] = (lambda fn: lambda self, other: self._inplace(fn, other))(
         PUBLIC[_name])
 _methods.update({
     "__eq__": _dunder(eq, False), "__ne__": _dunder(ne, True),
     "__lt__": _dunder(lt, NotImplemented), "__le__": _dunder(le, NotImplemented),
     "__gt__": _dunder(gt, NotImplemented), "__ge__": _dunder(ge, NotImplemented),
-    "__and__": _bit_operator(ew.bitwise_and), "__or__": _bit_operator(ew.bitwise_or),
-    "__xor__": _bit_operator(ew.bitwise_xor),
-    "__rand__": _bit_operator(lambda s, o: ew.bitwise_and(o, s)),
-    "__ror__": _bit_operator(lambda s, o: ew.bitwise_or(o, s)),
-    "__rxor__": _bit_operator(lambda s, o: ew.bitwise_xor(o, s)),
-    "__iand__": lambda self, o: self._inplace(ew.bitwise_and, o),
-    "__ior__": lambda self, o: self._inplace(ew.bitwise_or, o),
-    "__ixor__": lambda self, o: self._inplace(ew.bitwise_xor, o),
-    "__lshift__": _bit_operator(ew.bitwise_left_shift),
-    "__rshift__": _bit_operator(ew.bitwise_right_shift),
-    "__rlshift__": _bit_operator(lambda s, o: ew.bitwise_left_shift(o, s)),
-    "__rrshift__": _bit_operator(lambda s, o: ew.bitwise_right_shift(o, s)),
-    "__ilshift__": lambda self, o: self._inplace(ew.bitwise_left_shift, o),
-    "__irshift__": lambda self, o: self._inplace(ew.bitwise_right_shift, o),
+    "__and__": _bit_operator(bitwise_and), "__or__": _bit_operator(bitwise_or),
+    "__xor__": _bit_operator(bitwise_xor),
+    "__rand__": _bit_operator(lambda s, o: bitwise_and(o, s)),
+    "__ror__": _bit_operator(lambda s, o: bitwise_or(o, s)),
+    "__rxor__": _bit_operator(lambda s, o: bitwise_xor(o, s)),
+    "__iand__": lambda self, o: self._inplace(bitwise_and, o),
+    "__ior__": lambda self, o: self._inplace(bitwise_or, o),
+    "__ixor__": lambda self, o: self._inplace(bitwise_xor, o),
+    "__lshift__": _bit_operator(bitwise_left_shift),
+    "__rshift__": _bit_operator(bitwise_right_shift),
+    "__rlshift__": _bit_operator(lambda s, o: bitwise_left_shift(o, s)),
+    "__rrshift__": _bit_operator(lambda s, o: bitwise_right_shift(o, s)),
+    "__ilshift__": lambda self, o: self._inplace(bitwise_left_shift, o),
+    "__irshift__": lambda self, o: self._inplace(bitwise_right_shift, o),
     "__invert__": _invert,
 })
 _bind(_methods)

@@ -1,20 +1,18 @@
-"""Elementwise math beyond arith.py: trigonometric and hyperbolic functions, exp2/log2/...,
-rounding, sigmoid/tanh/relu, erf, binary ops (atan2, maximum, fmod, remainder, div with a
-rounding mode, ...), lerp/addcmul/addcdiv, logical and bitwise ops (torch's names, aliases,
-`out=` and in-place twins).
+"""Unary elementwise math beyond arith.py: trigonometric and hyperbolic functions,
+exp2/log2/..., rounding and sign, sigmoid/tanh/relu (and torch.softmax/log_softmax), erf,
+nan_to_num, logit, sinc (torch's names, aliases, `out=` and in-place twins). Binary ones are
+in binary.py.
 
 Integer and bool inputs of the floating functions compute in float32, as in PyTorch; rounding
 and sign keep integer dtypes. Each op records one node whose backward is a few NumPy calls.
 erf and erfc evaluate math.erf element by element (NumPy has no erf): exact, not fast.
 """
 import math
-import numbers
 
 import numpy as np
 
-from ..tensor import Tensor, bool_, float32, float64, int64
-from .core import (_as_tensor, _bind, _binary_operands, _common, _result, _unary, _unbroadcast,
-                   _write_out)
+from ..tensor import bool_, float32, float64, int64
+from .core import _as_tensor, _bind, _unary, _unbroadcast, _write_out
 from . import arith
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -204,348 +202,112 @@ def square(input, *, out=None):
                       out, "square")
 
 
-# ===================================================================== binary ops
+# ===================================================================== less common ones
 
-def _check_broadcast(sa, sb):
-    """PyTorch's message for operands whose shapes do not broadcast."""
-    for i in range(1, min(len(sa), len(sb)) + 1):
-        x, y = sa[-i], sb[-i]
-        if x != y and x != 1 and y != 1:
-            raise RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b "
-                               f"({y}) at non-singleton dimension {max(len(sa), len(sb)) - i}")
-
-
-def _binary(name, a, b, floating=False):
-    if not isinstance(b, (Tensor, numbers.Number, np.ndarray, list, tuple)):
-        raise TypeError(f"{name}(): argument 'other' must be Tensor or Number, "
-                        f"not {type(b).__name__}")
-    a, b = _binary_operands(_as_tensor(a, name), b)
-    if a.shape != b.shape:
-        _check_broadcast(a.shape, b.shape)
-    ad, bd = _common(a, b, floating=floating)
-    return a, b, ad, bd
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    """NaN -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's largest/smallest)."""
+    x = _as_tensor(input, "nan_to_num")
+    xd = x._storage
+    y = np.nan_to_num(xd, nan=nan, posinf=posinf, neginf=neginf) if xd.dtype.kind == "f" \
+        else xd.copy()
+    fin = np.isfinite(xd) if xd.dtype.kind == "f" else True
+    return _write_out(_unary(x, y, lambda g: (np.where(fin, g, 0),), "NanToNum", saved=(x,)),
+                      out, "nan_to_num")
 
 
-def atan2(input, other, *, out=None):
-    a, b, ad, bd = _binary("atan2", input, other, floating=True)
-    y = np.arctan2(ad, bd)
-
-    def backward(g):
-        den = ad * ad + bd * bd
-        with np.errstate(all="ignore"):
-            return (_grad(a, np.where(den == 0, 0, g * bd / den)),
-                    _grad(b, np.where(den == 0, 0, -g * ad / den)))
-    return _write_out(_result(y, (a, b), backward, "Atan2", saved=(a, b)), out, "atan2")
-
-
-def _extremum(name, node, np_fn, keep_a, keep_b=None):
-    """maximum/minimum (NaN propagates, ties share the gradient) and fmax/fmin (NaN skipped).
-
-    keep_a / keep_b: where each input receives the gradient (PyTorch's masks: for maximum a
-    NaN on either side sends the whole gradient to both inputs)."""
-    def op(input, other, *, out=None):
-        a, b, ad, bd = _binary(name, input, other)
-        y = np_fn(ad, bd)
-
-        def backward(g):
-            ka = keep_a(ad, bd)
-            if keep_b is not None:
-                half = np.where(ad == bd, g / 2, g)
-                return (_grad(a, np.where(ka, half, 0)),
-                        _grad(b, np.where(keep_b(ad, bd), half, 0)))
-            return _grad(a, np.where(ka, g, 0)), _grad(b, np.where(ka, 0, g))
-        return _write_out(_result(y, (a, b), backward, node, saved=(a, b)), out, name)
-    op.__name__ = op.__qualname__ = name
-    return op
-
-
-maximum = _extremum("maximum", "Maximum", np.maximum, lambda a, b: ~(a < b),
-                   lambda a, b: ~(a > b))
-minimum = _extremum("minimum", "Minimum", np.minimum, lambda a, b: ~(a > b),
-                   lambda a, b: ~(a < b))
-fmax = _extremum("fmax", "Fmax", np.fmax, lambda a, b: (a >= b) | np.isnan(b))
-fmin = _extremum("fmin", "Fmin", np.fmin, lambda a, b: (a <= b) | np.isnan(b))
-
-
-def _int_divisor_check(bd):
-    if bd.dtype.kind in "iub" and np.any(bd == 0):
-        raise RuntimeError("ZeroDivisionError")
-
-
-def _mod(name, node, np_fn, quotient):
-    def op(input, other, *, out=None):
-        a, b, ad, bd = _binary(name, input, other)
-        if ad.dtype == bool_:
-            raise _not_for(name, ad.dtype)
-        _int_divisor_check(bd)
-        with np.errstate(all="ignore"):
-            y = np_fn(ad, bd)
-
-        def backward(g):
-            with np.errstate(all="ignore"):
-                return _grad(a, g), _grad(b, -g * quotient(ad / bd))
-        return _write_out(_result(y, (a, b), backward, node, saved=(a, b)), out, name)
-    op.__name__ = op.__qualname__ = name
-    return op
-
-
-fmod = _mod("fmod", "Fmod", np.fmod, np.trunc)
-remainder = _mod("remainder", "Remainder", np.remainder, np.floor)
-
-
-def _trunc_divide(ad, bd):
-    if ad.dtype.kind == "f":
-        return np.trunc(ad / bd)
-    q = ad // bd
-    return q + ((q < 0) & (q * bd != ad)).astype(q.dtype)
-
-
-def _no_derivative(name):
-    def backward(g):
-        raise RuntimeError(f"derivative for aten::{name} is not implemented")
-    return backward
-
-
-def floor_divide(input, other, *, out=None):
-    a, b, ad, bd = _binary("floor_divide", input, other)
-    if ad.dtype == bool_:
-        raise _not_for("div_floor", ad.dtype)
-    _int_divisor_check(bd)
+def logit(input, eps=None, *, out=None):
+    """log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given."""
+    x = _as_tensor(input, "logit")
+    xd = _floating(x._storage)
+    xc = xd if eps is None else np.clip(xd, eps, 1 - eps)
     with np.errstate(all="ignore"):
-        y = np.floor_divide(ad, bd)
-    return _write_out(_result(y, (a, b), _no_derivative("floor_divide"), "NotImplemented"),
-                      out, "floor_divide")
-
-
-def div(input, other, *, rounding_mode=None, out=None):
-    """True division (rounding_mode=None), or rounded toward zero ('trunc') or down ('floor')
-    in the inputs' promoted dtype, as torch.div."""
-    if rounding_mode is None:
-        return _write_out(arith.div(input, other), out, "div")
-    if rounding_mode not in ("trunc", "floor"):
-        raise RuntimeError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
-                           f"but found '{rounding_mode}'")
-    a, b, ad, bd = _binary("div", input, other)
-    if ad.dtype == bool_:
-        ad, bd = ad.astype(int64), bd.astype(int64)
-    _int_divisor_check(bd)
-    with np.errstate(all="ignore"):
-        y = np.floor_divide(ad, bd) if rounding_mode == "floor" else _trunc_divide(ad, bd)
-    return _write_out(_result(y, (a, b), lambda g: (_grad(a, g * 0), _grad(b, g * 0)), "Div"),
-                      out, "div")
-
-
-def _tensorish(x, ref):
-    return x if isinstance(x, Tensor) else _binary_operands(x, ref)[0]
-
-
-def lerp(input, end, weight, *, out=None):
-    """input + weight * (end - input); weight a number or a tensor."""
-    a, e = _binary_operands(input, end)
-    if a.dtype != e.dtype:
-        raise RuntimeError(f"expected dtype {_word(a.dtype).lower()} for `end` but got dtype "
-                           f"{_word(e.dtype).lower()}")
-    if a.dtype.kind not in "fc":
-        raise _not_for("lerp_kernel_scalar", a.dtype)
-    w = _tensorish(weight, a)
-    ad, ed, wd = a._storage, e._storage, w._storage.astype(a.dtype, copy=False)
-    y = ad + wd * (ed - ad)
-
-    def backward(g):
-        return _grad(a, g * (1 - wd)), _grad(e, g * wd), _grad(w, g * (ed - ad))
-    return _write_out(_result(y, (a, e, w), backward, "Lerp", saved=(a, e, w)), out, "lerp")
-
-
-def _three(name, input, t1, t2):
-    x = _as_tensor(input, name)
-    p, q = _binary_operands(t1, t2)
-    pd, qd = _common(p, q)
-    return x, p, q, pd, qd
-
-
-def addcmul(input, tensor1, tensor2, *, value=1, out=None):
-    x, p, q, pd, qd = _three("addcmul", input, tensor1, tensor2)
-    prod = pd * qd
-    xd, pr = _common(x, Tensor._make(prod))
-    y = xd + value * pr if value != 1 else xd + pr
-
-    def backward(g):
-        return _grad(x, g), _grad(p, g * value * qd), _grad(q, g * value * pd)
-    return _write_out(_result(y.astype(xd.dtype, copy=False), (x, p, q), backward, "Addcmul",
-                              saved=(p, q)), out, "addcmul")
-
-
-def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
-    x, p, q, pd, qd = _three("addcdiv", input, tensor1, tensor2)
-    if pd.dtype.kind not in "fc":
-        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a "
-                           "future release addcdiv will perform a true division of tensor1 "
-                           "and tensor2. Use torch.addcmul(input, tensor1, 1 / tensor2) "
-                           "instead.")
-    with np.errstate(all="ignore"):
-        quot = pd / qd
-    xd, qt = _common(x, Tensor._make(quot))
-    y = xd + value * qt if value != 1 else xd + qt
+        y = np.log(xc / (1 - xc))
 
     def backward(g):
         with np.errstate(all="ignore"):
-            return (_grad(x, g), _grad(p, g * value / qd), _grad(q, -g * value * pd / (qd * qd)))
-    return _write_out(_result(y.astype(xd.dtype, copy=False), (x, p, q), backward, "Addcdiv",
-                              saved=(p, q)), out, "addcdiv")
+            d = g / (xd * (1 - xd))
+        if eps is not None:
+            d = np.where((xd < eps) | (xd > 1 - eps), 0, d)
+        else:   # NaN outside the domain, as torch
+            d = np.where((xd < 0) | (xd > 1), np.nan, d)
+        return (d.astype(xd.dtype, copy=False),)
+    return _write_out(_unary(x, y.astype(xd.dtype, copy=False), backward, "Logit", saved=(x,)),
+                      out, "logit")
 
 
-def hypot(input, other, *, out=None):
-    a, b, ad, bd = _binary("hypot", input, other)
-    if ad.dtype.kind not in "fc":
-        raise _not_for("hypot", ad.dtype)
-    y = np.hypot(ad, bd)
+def sinc(input, *, out=None):
+    """sin(pi x) / (pi x), 1 at 0."""
+    x = _as_tensor(input, "sinc")
+    xd = _floating(x._storage)
+    y = np.sinc(xd).astype(xd.dtype, copy=False)
 
     def backward(g):
+        px = np.pi * xd
         with np.errstate(all="ignore"):
-            return _grad(a, g * ad / y), _grad(b, g * bd / y)
-    return _write_out(_result(y, (a, b), backward, "Hypot", saved=(a, b), saves_output=True),
-                      out, "hypot")
+            d = np.where(xd == 0, 0, (np.cos(px) * px - np.sin(px)) / (px * xd))
+        return ((g * d).astype(xd.dtype, copy=False),)
+    return _write_out(_unary(x, y, backward, "Sinc", saved=(x,)), out, "sinc")
 
 
-def xlogy(input, other, *, out=None):
-    """x * log(y), 0 where x == 0 (unless y is NaN)."""
-    a, b, ad, bd = _binary("xlogy", input, other, floating=True)
-    with np.errstate(all="ignore"):
-        y = np.where((ad == 0) & ~np.isnan(bd), 0, ad * np.log(bd)).astype(ad.dtype)
-
-    def backward(g):
-        with np.errstate(all="ignore"):
-            ga = np.where((ad == 0) & ~np.isnan(bd), 0, g * np.log(bd))
-            return _grad(a, ga), _grad(b, g * ad / bd)
-    return _write_out(_result(y, (a, b), backward, "Xlogy", saved=(a, b)), out, "xlogy")
+def positive(input):
+    x = _as_tensor(input, "positive")
+    if x.dtype == bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return x
 
 
-# ===================================================================== logical and bitwise
-
-def _logical(name, np_fn):
-    def op(input, other, *, out=None):
-        a, b = _binary_operands(input, other)
-        return _write_out(Tensor._make(np_fn(a._storage != 0, b._storage != 0)), out, name)
-    op.__name__ = op.__qualname__ = name
-    return op
-
-
-logical_and = _logical("logical_and", np.logical_and)
-logical_or = _logical("logical_or", np.logical_or)
-logical_xor = _logical("logical_xor", np.logical_xor)
+def softmax(input, dim, dtype=None):
+    """torch.softmax (the kernel of nn.functional.softmax)."""
+    from ..nn._functional_act import softmax as kernel
+    x = _as_tensor(input, "softmax")
+    if dtype is None and x.dtype.kind != "f":
+        raise RuntimeError(f'"softmax_lastdim_kernel_impl" not implemented for '
+                           f"'{_word(x.dtype)}'")
+    return kernel(x, dim, dtype=dtype)
 
 
-def logical_not(input, *, out=None):
-    x = _as_tensor(input, "logical_not")
-    return _write_out(Tensor._make(x._storage == 0), out, "logical_not")
-
-
-def _bitwise(name, np_fn, bool_ok=True):
-    def op(input, other, *, out=None):
-        a, b = _binary_operands(input, other)
-        ad, bd = _common(a, b)
-        if ad.dtype.kind not in "iub" or ad.dtype == bool_ and not bool_ok:
-            raise _not_for(name, ad.dtype)
-        return _write_out(Tensor._make(np.asarray(np_fn(ad, bd))), out, name)
-    op.__name__ = op.__qualname__ = name
-    return op
-
-
-bitwise_and = _bitwise("bitwise_and", np.bitwise_and)
-bitwise_or = _bitwise("bitwise_or", np.bitwise_or)
-bitwise_xor = _bitwise("bitwise_xor", np.bitwise_xor)
-bitwise_left_shift = _bitwise("bitwise_left_shift", np.left_shift, bool_ok=False)
-bitwise_right_shift = _bitwise("bitwise_right_shift", np.right_shift, bool_ok=False)
-
-
-def bitwise_not(input, *, out=None):
-    x = _as_tensor(input, "bitwise_not")
-    if x.dtype.kind not in "iub":
-        raise _not_for("bitwise_not", x.dtype)
-    return _write_out(Tensor._make(np.invert(x._storage)), out, "bitwise_not")
-
-
-# ===================================================================== clamp with tensors
-
-def clamp(input, min=None, max=None, *, out=None):   # noqa: A002 - torch's argument names
-    """min(max(x, min), max) with number or tensor bounds; gradients reach tensor bounds."""
-    if min is None and max is None:
-        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if not isinstance(min, Tensor) and not isinstance(max, Tensor):
-        return _write_out(arith.clamp(input, min, max), out, "clamp")
-    x = _as_tensor(input, "clamp")
-    y = x
-    if min is not None:
-        y = _clamp_side(y, min, np.maximum, "ClampMin")
-    if max is not None:
-        y = _clamp_side(y, max, np.minimum, "ClampMax")
-    return _write_out(y, out, "clamp")
-
-
-def _clamp_side(x, bound, np_fn, node):
-    if not isinstance(bound, Tensor):
-        return arith.clamp(x, *((bound, None) if node == "ClampMin" else (None, bound)))
-    x, b = _binary_operands(x, bound)
-    xd, bd = _common(x, b)
-    y = np_fn(xd, bd)
-    keep = (xd >= bd) if node == "ClampMin" else (xd <= bd)
-
-    def backward(g):
-        return _grad(x, np.where(keep, g, 0)), _grad(b, np.where(keep, 0, g))
-    return _result(y, (x, b), backward, node, saved=(x, b))
-
-
-def clamp_min(input, min, *, out=None):   # noqa: A002
-    return clamp(input, min, None, out=out)
-
-
-def clamp_max(input, max, *, out=None):   # noqa: A002
-    return clamp(input, None, max, out=out)
+def log_softmax(input, dim, dtype=None):
+    from ..nn._functional_act import log_softmax as kernel
+    x = _as_tensor(input, "log_softmax")
+    if dtype is None and x.dtype.kind != "f":
+        raise RuntimeError(f'"log_softmax_lastdim_kernel_impl" not implemented for '
+                           f"'{_word(x.dtype)}'")
+    return kernel(x, dim, dtype=dtype)
 
 
 # torch's aliases
-arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh = asin, acos, atan, atan2, asinh, \
-    acosh, atanh
-fix, sgn, negative, true_divide, divide, clip = trunc, sign, arith.neg, div, div, clamp
-_ALIASES = {"arcsin": arcsin, "arccos": arccos, "arctan": arctan, "arctan2": arctan2,
-            "arcsinh": arcsinh, "arccosh": arccosh, "arctanh": arctanh, "fix": fix,
-            "sgn": sgn, "negative": negative, "true_divide": true_divide, "divide": divide,
-            "clip": clip}
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+fix, sgn, negative = trunc, sign, arith.neg
+_ALIASES = {"arcsin": arcsin, "arccos": arccos, "arctan": arctan, "arcsinh": arcsinh,
+            "arccosh": arccosh, "arctanh": arctanh, "fix": fix, "sgn": sgn,
+            "negative": negative}
 
 PUBLIC = {f.__name__: f for f in (
     sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, exp2, expm1, log2, log10,
     log1p, rsqrt, reciprocal, erf, erfc, erfinv, deg2rad, rad2deg, sigmoid, tanh, relu,
-    floor, ceil, trunc, frac, sign, round, square, atan2, maximum, minimum, fmax, fmin, fmod,
-    remainder, floor_divide, div, lerp, addcmul, addcdiv, hypot, xlogy, logical_and,
-    logical_or, logical_xor, logical_not, bitwise_and, bitwise_or, bitwise_xor,
-    bitwise_left_shift, bitwise_right_shift, bitwise_not, clamp, clamp_min, clamp_max)}
+    floor, ceil, trunc, frac, sign, round, square, nan_to_num, logit, sinc, positive,
+    softmax, log_softmax)}
 PUBLIC.update(_ALIASES)
 
 # In-place twins: those whose backward reads the input keep a copy of it.
 _READS_INPUT = {"sin", "cos", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
-                "log2", "log10", "log1p", "erf", "erfc", "square", "atan2", "maximum",
-                "minimum", "fmax", "fmin", "fmod", "remainder", "lerp", "addcmul", "addcdiv",
-                "hypot", "xlogy", "clamp", "clamp_min", "clamp_max", "arcsin", "arccos",
-                "arctan", "arctan2", "arcsinh", "arccosh", "arctanh", "relu"}
+                "log2", "log10", "log1p", "erf", "erfc", "square", "nan_to_num", "logit",
+                "sinc", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "relu"}
+_NO_TWIN = {"positive", "softmax", "log_softmax"}
 
-def _inplace_method(name, fn):
-    if name in _READS_INPUT:
+
+def inplace_method(name, fn, reads_input):
+    """The in-place twin foo_ of an op foo (keeping a copy of the input when foo's backward
+    reads it)."""
+    if reads_input:
         return lambda self, *a, **kw: self._inplace(fn, *a, keeps_input=True, **kw)
     return lambda self, *a, **kw: self._inplace(fn, *a, **kw)
 
 
-# div_ stays arith's (a fast path when nothing is recorded)
-_ARITH_INPLACE = {"div", "divide", "true_divide"}
 _methods = {}
 for _name, _fn in PUBLIC.items():
     _methods[_name] = _fn
-    if _name not in _ARITH_INPLACE:
-        _methods[_name + "_"] = _inplace_method(_name, _fn)
-_methods.update({
-    "__floordiv__": floor_divide, "__rfloordiv__": lambda self, o: floor_divide(o, self),
-    "__ifloordiv__": lambda self, o: self._inplace(floor_divide, o),
-    "__mod__": remainder, "__rmod__": lambda self, o: remainder(o, self),
-    "__imod__": lambda self, o: self._inplace(remainder, o, keeps_input=True),
-    "__abs__": arith.abs,
-})
+    if _name not in _NO_TWIN:
+        _methods[_name + "_"] = inplace_method(_name, _fn, _name in _READS_INPUT)
+_methods["__abs__"] = arith.abs
 _bind(_methods)

@@ -6,8 +6,6 @@ Every function takes `generator=` (an nnfast.Generator or any NumPy Generator; b
 nnfast's global one, which nnfast.manual_seed seeds). Distributions are PyTorch's; the streams
 are NumPy's, so values differ from torch's for the same seed.
 """
-import numbers
-
 import numpy as np
 
 from .. import autograd as ag
@@ -136,7 +134,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     if m.dtype.kind != "f" or s.dtype.kind != "f":
         raise NotImplementedError(f'"normal_kernel_cpu" not implemented for '
                                   f"'{(m if m.dtype.kind != 'f' else s).dtype}'")
-    from .elementwise import _check_broadcast
+    from .binary import _check_broadcast
     if m.shape != s.shape and m.numel() > 0 and s.numel() > 0 and mt and st:
         _check_broadcast(m.shape, s.shape)
     md, sd = m._storage, s._storage
