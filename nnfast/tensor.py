@@ -228,9 +228,16 @@ class Tensor:
     ndimension = dim
 
     def size(self, dim=None):
+        shape = self._storage.shape
         if dim is None:
-            return Size(self._storage.shape)
-        return self._storage.shape[dim]
+            return Size(shape)
+        n = len(shape)
+        if not -n <= dim < n:
+            if n == 0:
+                raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, "
+                             f"{n - 1}], but got {dim})")
+        return shape[dim]
 
     def numel(self):
         return self._storage.size

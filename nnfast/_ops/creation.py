@@ -26,45 +26,37 @@ def _plain(data):
     """data with the Tensors inside lists and tuples replaced by their arrays."""
     if isinstance(data, Tensor):
         return data._storage
-    if isinstance(data, (list, tuple)) and any(isinstance(d, (Tensor, list, tuple))
-                                               for d in data):
+    if isinstance(data, (list, tuple)):
         return [_plain(d) for d in data]
     return data
 
 
 def _infer(data):
-    """torch.tensor's dtype inference: Python floats take the default dtype, ints int64."""
-    if isinstance(data, str) or isinstance(data, (list, tuple)) and _has_str(data):
-        raise TypeError("new(): invalid data type 'str'")
+    """torch.tensor's dtype inference: Python floats take the default dtype, ints int64;
+    NumPy values (and tensors) inside lists keep theirs."""
     try:
         arr = np.array(data)
+    except RuntimeError:   # a tensor that requires grad inside the list
+        arr = np.array(_plain(data))
     except ValueError:
         raise ValueError("expected a sequence of equal lengths at every dimension (a ragged "
                          "nested list cannot be a tensor)") from None
+    if arr.dtype.kind in "USV":
+        raise TypeError("new(): invalid data type 'str'")
     if arr.dtype == object:
         raise TypeError(f"can't make a tensor from an object of type {type(data).__name__}")
-    if arr.dtype.kind == "f" and arr.dtype == float64 and not _has_float64(data):
+    if arr.dtype == float64 and not _has_numpy(data):
         arr = arr.astype(get_default_dtype())
     elif arr.dtype.kind in "iu" and not _has_numpy(data):
         arr = arr.astype(int64)
     return arr
 
 
-def _has_str(data):
-    return any(isinstance(d, str) or isinstance(d, (list, tuple)) and _has_str(d) for d in data)
-
-
 def _has_numpy(data):
-    if isinstance(data, (np.ndarray, np.generic)):
-        return True
-    return isinstance(data, (list, tuple)) and len(data) > 0 and _has_numpy(data[0])
-
-
-def _has_float64(data):
-    """Whether the float64 comes from NumPy (kept) rather than Python floats (default)."""
-    if isinstance(data, (np.ndarray, np.floating)):
-        return np.asarray(data).dtype == float64
-    return isinstance(data, (list, tuple)) and len(data) > 0 and _has_float64(data[0])
+    """Whether the values are NumPy's (or tensors), which keep their dtype."""
+    while isinstance(data, (list, tuple)) and len(data) > 0:
+        data = data[0]
+    return isinstance(data, (np.ndarray, np.generic, Tensor))
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
@@ -74,11 +66,15 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     default dtype (float32), Python ints int64, bools bool."""
     _place(device)
     dtype = _as_dtype(dtype)
-    data = _plain(data)
+    if isinstance(data, Tensor):
+        data = data._storage
     if dtype is not None:
         if isinstance(data, str):
             raise TypeError("new(): invalid data type 'str'")
-        arr = np.array(data, dtype=dtype, copy=True)
+        try:
+            arr = np.array(data, dtype=dtype, copy=True)
+        except RuntimeError:
+            arr = np.array(_plain(data), dtype=dtype)
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data, copy=True)   # NumPy arrays and scalars keep their dtype
     else:

@@ -129,20 +129,29 @@ deg2rad, rad2deg = _UNARY["deg2rad"], _UNARY["rad2deg"]
 _np_sigmoid, _np_tanh = _UNARY["sigmoid"], _UNARY["tanh"]
 
 
+_ACT = []
+
+
+def _act():
+    """nn's activation kernels (imported on first use: nn imports this package)."""
+    if not _ACT:
+        from ..nn import _functional_act
+        _ACT.append(_functional_act)
+    return _ACT[0]
+
+
 def sigmoid(input, *, out=None):
     """1 / (1 + exp(-x)); float32 and float64 run the compiled kernel of csrc/act.c."""
     x = _as_tensor(input, "sigmoid")
     if x.dtype in (float32, float64) and out is None:
-        from ..nn._functional_act import sigmoid as kernel
-        return kernel(x)
+        return _act().sigmoid(x)
     return _np_sigmoid(x, out=out)
 
 
 def tanh(input, *, out=None):
     x = _as_tensor(input, "tanh")
     if x.dtype in (float32, float64) and out is None:
-        from ..nn._functional_act import tanh as kernel
-        return kernel(x)
+        return _act().tanh(x)
     return _np_tanh(x, out=out)
 
 
@@ -150,8 +159,7 @@ def relu(input):
     """max(x, 0); integer tensors stay integer, bool is refused (as in PyTorch)."""
     x = _as_tensor(input, "relu")
     if x.dtype in (float32, float64):
-        from ..nn._functional_act import relu as kernel
-        return kernel(x)
+        return _act().relu(x)
     xd = x._storage
     if xd.dtype == bool_:
         raise RuntimeError("Boolean inputs not supported for relu")
@@ -258,21 +266,19 @@ def positive(input):
 
 def softmax(input, dim, dtype=None):
     """torch.softmax (the kernel of nn.functional.softmax)."""
-    from ..nn._functional_act import softmax as kernel
     x = _as_tensor(input, "softmax")
     if dtype is None and x.dtype.kind != "f":
         raise RuntimeError(f'"softmax_lastdim_kernel_impl" not implemented for '
                            f"'{_word(x.dtype)}'")
-    return kernel(x, dim, dtype=dtype)
+    return _act().softmax(x, dim, dtype=dtype)
 
 
 def log_softmax(input, dim, dtype=None):
-    from ..nn._functional_act import log_softmax as kernel
     x = _as_tensor(input, "log_softmax")
     if dtype is None and x.dtype.kind != "f":
         raise RuntimeError(f'"log_softmax_lastdim_kernel_impl" not implemented for '
                            f"'{_word(x.dtype)}'")
-    return kernel(x, dim, dtype=dtype)
+    return _act().log_softmax(x, dim, dtype=dtype)
 
 
 # torch's aliases
