@@ -101,6 +101,10 @@ def test_shape_factories(name):
     o = nf.zeros(6)
     with pytest.warns(UserWarning, match="resized"):   # as torch warns
         assert nfn(2, 3, out=o) is o and o.shape == (2, 3)
+    same_shape = nfn(size=(2, 3)).shape == tuple(tfn(size=(2, 3)).shape)
+    assert same_shape and nf.rand(size=(2,)).shape == (2,) and nf.randn(size=[1]).shape == (1,)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'shape'"):
+        nfn(shape=(2,))
     with pytest.raises(RuntimeError, match="negative dimension"):
         nfn(-1)
     with pytest.raises(TypeError, match="tuple of ints"):

@@ -519,3 +519,14 @@ def test_inplace_float_result_into_int_refused():
     y = nf.tensor([1, 2])
     y.floor_()
     np.testing.assert_array_equal(y.numpy(), [1, 2])
+
+
+@pytest.mark.parametrize("alpha", [1, 2, -0.5])
+def test_add_sub_alpha(alpha):
+    for name in ("add", "sub", "subtract"):
+        check_op([(3, 4), (4,)], lambda a, b: getattr(torch, name)(a, b, alpha=alpha),
+                 lambda a, b: getattr(nf, name)(a, b, alpha=alpha))
+        check_op([(3, 4)], lambda a: getattr(torch, name)(a, 2, alpha=alpha),
+                 lambda a: getattr(nf, name)(a, 2, alpha=alpha))
+        check_op([(3, 4), (3, 4)], lambda a, b: getattr(a, name)(b, alpha=alpha),
+                 lambda a, b: getattr(a, name)(b, alpha=alpha))

@@ -14,9 +14,14 @@ from ..tensor import Tensor, float32
 from .core import (_bind, _binary_operands, _common, _data, _result, _unary, _unbroadcast,
                    _write_out, builtins_float)
 
+def _scaled(b, alpha):
+    """alpha * b for add/sub's alpha= (b a tensor or a number)."""
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+
+
 def add(a, b, *, alpha=1, out=None):
     if alpha != 1:
-        b = mul(b, alpha)
+        b = _scaled(b, alpha)
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b)
     res = ad + bd
@@ -27,7 +32,7 @@ def add(a, b, *, alpha=1, out=None):
 
 def sub(a, b, *, alpha=1, out=None):
     if alpha != 1:
-        b = mul(b, alpha)
+        b = _scaled(b, alpha)
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b)
     if ad.dtype == bool:
@@ -230,11 +235,11 @@ def neg(x, *, out=None):
 
 
 def _method_add(self, other, alpha=1):
-    return add(self, other if alpha == 1 else mul(other, alpha))
+    return add(self, other if alpha == 1 else _scaled(other, alpha))
 
 
 def _method_sub(self, other, alpha=1):
-    return sub(self, other if alpha == 1 else mul(other, alpha))
+    return sub(self, other if alpha == 1 else _scaled(other, alpha))
 
 
 def _add_(self, other, alpha=1):

@@ -130,6 +130,16 @@ def _size(size, who):
     return tuple(out)
 
 
+def _size_kw(size, kw, who):
+    """The shape given positionally or as torch's size= keyword."""
+    if kw:
+        if set(kw) != {"size"} or size:
+            bad = next(iter(set(kw) - {"size"}), "size")
+            raise TypeError(f"{who}() got an unexpected keyword argument '{bad}'")
+        return (kw["size"],)
+    return size
+
+
 def _finish(arr, out, requires_grad, who):
     if out is not None:
         return _write_out(Tensor._make(arr), out, who)
@@ -138,7 +148,8 @@ def _finish(arr, out, requires_grad, who):
 
 def _factory(name, fill):
     def make(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
-             pin_memory=False, memory_format=None):
+             pin_memory=False, memory_format=None, **kw):
+        size = _size_kw(size, kw, name)
         _place(device)
         dtype = _as_dtype(dtype) or (out.dtype if out is not None else get_default_dtype())
         return _finish(fill(_size(size, name), dtype), out, requires_grad, name)

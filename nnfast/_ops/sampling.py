@@ -12,7 +12,7 @@ from .. import autograd as ag
 from .. import random as _random
 from ..tensor import _LEAF_INPLACE, Tensor, _as_dtype, get_default_dtype, int64
 from .core import _bind, _result, _unbroadcast, _write_out
-from .creation import _finish, _place, _size
+from .creation import _finish, _place, _size, _size_kw
 
 _state = ag._state
 
@@ -42,7 +42,8 @@ def _float_dtype(dtype, who):
 
 
 def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
-         requires_grad=False, pin_memory=False):
+         requires_grad=False, pin_memory=False, **kw):
+    size = _size_kw(size, kw, "rand")
     _place(device)
     dtype = _float_dtype(dtype or (out.dtype if out is not None else None), "check_uniform_bounds")
     return _finish(_uniform01(_gen(generator), _size(size, "rand"), dtype), out, requires_grad,
@@ -50,7 +51,8 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
-          requires_grad=False, pin_memory=False):
+          requires_grad=False, pin_memory=False, **kw):
+    size = _size_kw(size, kw, "randn")
     _place(device)
     dtype = _float_dtype(dtype or (out.dtype if out is not None else None), "normal_kernel_cpu")
     g = _gen(generator)
