@@ -530,3 +530,13 @@ def test_add_sub_alpha(alpha):
                  lambda a: getattr(nf, name)(a, 2, alpha=alpha))
         check_op([(3, 4), (3, 4)], lambda a, b: getattr(a, name)(b, alpha=alpha),
                  lambda a, b: getattr(a, name)(b, alpha=alpha))
+
+
+@pytest.mark.parametrize("name", ["logical_and", "bitwise_or", "eq", "lt", "maximum", "fmod"])
+def test_binary_bad_operands(name):
+    fn = getattr(nf, name)
+    a = nf.tensor([1, 2])
+    with pytest.raises(TypeError, match="must be Tensor or Number"):
+        fn(a, "x")
+    with pytest.raises(RuntimeError, match="must match the size of tensor b"):
+        fn(a, nf.tensor([1, 2, 3]))

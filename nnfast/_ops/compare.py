@@ -16,15 +16,19 @@ from . import elementwise as ew
 from .binary import _check_broadcast
 
 
-def _operands(a, b, who):
+def _pair(a, b, who):
+    """Both operands as tensors, with torch's errors for a non-numeric or unbroadcastable one."""
     if not isinstance(b, (Tensor, numbers.Number, np.ndarray, list, tuple)):
         raise TypeError(f"{who}(): argument 'other' must be Tensor or Number, "
                         f"not {type(b).__name__}")
-    a = _as_tensor(a, who)
-    a, b = _binary_operands(a, b)
+    a, b = _binary_operands(_as_tensor(a, who), b)
     if a.shape != b.shape:
         _check_broadcast(a.shape, b.shape)
-    return _common(a, b)
+    return a, b
+
+
+def _operands(a, b, who):
+    return _common(*_pair(a, b, who))
 
 
 def _comparison(name, np_fn):
@@ -133,7 +137,7 @@ def equal(input, other):
 
 def _logical(name, np_fn):
     def op(input, other, *, out=None):
-        a, b = _binary_operands(input, other)
+        a, b = _pair(input, other, name)
         return _write_out(Tensor._make(np_fn(a._storage != 0, b._storage != 0)), out, name)
     op.__name__ = op.__qualname__ = name
     return op
@@ -151,8 +155,7 @@ def logical_not(input, *, out=None):
 
 def _bitwise(name, np_fn, bool_ok=True):
     def op(input, other, *, out=None):
-        a, b = _binary_operands(input, other)
-        ad, bd = _common(a, b)
+        ad, bd = _operands(input, other, name)
         if ad.dtype.kind not in "iub" or ad.dtype == bool_ and not bool_ok:
             raise ew._not_for(name, ad.dtype)
         return _write_out(Tensor._make(np.asarray(np_fn(ad, bd))), out, name)
