@@ -47,7 +47,7 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  #
                        set_grad_enabled, is_inference_mode_enabled)
 from .errors import DTypeError, ShapeError  # noqa: E402
 from .random import (Generator, get_rng_state, initial_seed, manual_seed,  # noqa: E402
-                     set_rng_state)
+                     seed, set_rng_state)
 from .device import device  # noqa: E402
 from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float64,  # noqa: A004,E402
                      bfloat16, half, int, int8, int16, int32, int64, long, short, uint8,
@@ -60,8 +60,9 @@ from ._ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, ar
     negative, positive, rad2deg, reciprocal, relu, round, rsqrt, sgn, sigmoid, sign, sin,
     sinc, sinh, softmax, square, tan, tanh, trunc)
 from ._ops.binary import (addcdiv, addcmul, arctan2, atan2, clamp, clamp_max, clamp_min,  # noqa
-    clip, copysign, div, divide, float_power, floor_divide, fmax, fmin, fmod, hypot,
-    lerp, logaddexp, logaddexp2, maximum, minimum, remainder, true_divide, xlogy)
+    clip, copysign, div, divide, float_power, floor_divide, fmax, fmin, fmod, gcd,
+    heaviside, hypot, lcm, lerp, logaddexp, logaddexp2, maximum, minimum, nextafter,
+    remainder, true_divide, xlogy)
 from ._ops.compare import (allclose, bitwise_and, bitwise_left_shift, bitwise_not,  # noqa
     bitwise_or, bitwise_right_shift, bitwise_xor, eq, equal, ge, greater, greater_equal,
     gt, isclose, isfinite, isin, isinf, isnan, isneginf, isposinf, isreal, le, less,
@@ -76,7 +77,7 @@ from ._ops.creation import (arange, as_tensor, asarray, empty, empty_like, eye, 
     zeros_like)
 from ._ops.sampling import (bernoulli, multinomial, normal, poisson, rand, rand_like,  # noqa
     randint, randint_like, randn, randn_like, randperm)
-from ._ops.dtypes import (can_cast, finfo, iinfo, is_complex, is_floating_point,  # noqa
+from ._ops.dtypes import (can_cast, dtype, finfo, iinfo, is_complex, is_floating_point,  # noqa
     is_tensor, numel, promote_types, result_type)
 from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
 from . import cuda, backends, accelerator  # noqa: E402,F401

@@ -56,6 +56,13 @@ def manual_seed(seed):
     return _generator
 
 
+def seed():
+    """Seed the global generator from fresh entropy; returns the seed (torch.seed)."""
+    s = int(np.random.SeedSequence().entropy % (1 << 63))
+    manual_seed(s)
+    return s
+
+
 def initial_seed():
     return _seed
 

@@ -540,3 +540,31 @@ def test_binary_bad_operands(name):
         fn(a, "x")
     with pytest.raises(RuntimeError, match="must match the size of tensor b"):
         fn(a, nf.tensor([1, 2, 3]))
+
+
+def test_gcd_lcm_heaviside_nextafter():
+    a, b = np.array([12, -18, 0, 7]), np.array([8, 27, 5, 0])
+    for name in ("gcd", "lcm"):
+        n = getattr(nf, name)(nf.tensor(a), nf.tensor(b))
+        t = getattr(torch, name)(torch.from_numpy(a), torch.from_numpy(b))
+        assert n.dtype == tdt(t)
+        np.testing.assert_array_equal(n.numpy(), t.numpy())
+        with pytest.raises(NotImplementedError, match="Float"):
+            getattr(nf, name)(nf.tensor([1.0]), nf.tensor([2.0]))
+    x = np.array([-1.0, 0.0, 2.0, -0.0], F32)
+    assert_close(nf.heaviside(nf.tensor(x), nf.tensor([0.5])),
+                 torch.heaviside(torch.from_numpy(x), torch.tensor([0.5])))
+    with pytest.raises(RuntimeError, match="different dtypes"):
+        nf.heaviside(nf.tensor(x), nf.tensor([1]))
+    y = np.array([2.0, -1.0, 0.0, 1.0], F32)
+    np.testing.assert_array_equal(nf.nextafter(nf.tensor(x), nf.tensor(y)).numpy(),
+                                  torch.nextafter(torch.from_numpy(x), torch.from_numpy(y)))
+    z, tz = nf.tensor([1.0, 3.0]), torch.tensor([1.0, 3.0])
+    z.true_divide_(2)
+    tz.true_divide_(2)
+    assert_close(z, tz)
+    w, tw = nf.tensor([-1.5, 2.0]), torch.tensor([-1.5, 2.0])
+    w.absolute_()
+    tw.absolute_()
+    assert_close(w, tw)
+    assert isinstance(nf.float32, nf.dtype) and isinstance(nf.seed(), int)

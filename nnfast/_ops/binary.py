@@ -307,13 +307,44 @@ def clamp_max(input, max, *, out=None):   # noqa: A002
 
 
 
+def _integral(name, np_fn):
+    """gcd / lcm: integer inputs only, no gradient."""
+    def op(input, other, *, out=None):
+        a, b, ad, bd = _binary(name, input, other)
+        if ad.dtype.kind not in "iu":
+            raise _not_for(name + "_cpu", ad.dtype)
+        return _write_out(Tensor._make(np.asarray(np_fn(ad, bd))), out, name)
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+gcd = _integral("gcd", np.gcd)
+lcm = _integral("lcm", np.lcm)
+
+
+def heaviside(input, values, *, out=None):
+    """0 where input < 0, values where input == 0, 1 where input > 0 (no gradient)."""
+    a, b, ad, bd = _binary("heaviside", input, values)
+    if a.dtype != b.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes")
+    return _write_out(Tensor._make(np.asarray(np.heaviside(ad, bd)).astype(ad.dtype)), out,
+                      "heaviside")
+
+
+def nextafter(input, other, *, out=None):
+    a, b, ad, bd = _binary("nextafter", input, other)
+    if ad.dtype.kind != "f":
+        raise _not_for("nextafter_cpu", ad.dtype)
+    return _write_out(Tensor._make(np.asarray(np.nextafter(ad, bd))), out, "nextafter")
+
+
 # torch's aliases
 arctan2, true_divide, divide, clip = atan2, div, div, clamp
 
 PUBLIC = {f.__name__: f for f in (
     atan2, maximum, minimum, fmax, fmin, fmod, remainder, floor_divide, div, lerp, addcmul,
     addcdiv, hypot, xlogy, logaddexp, logaddexp2, copysign, float_power, clamp, clamp_min,
-    clamp_max)}
+    clamp_max, gcd, lcm, heaviside, nextafter)}
 PUBLIC.update({"arctan2": arctan2, "true_divide": true_divide, "divide": divide,
                "clip": clip})
 
@@ -329,6 +360,7 @@ for _name, _fn in PUBLIC.items():
     if _name not in _NO_TWIN:
         _methods[_name + "_"] = inplace_method(_name, _fn, _name in _READS_INPUT)
 _methods.update({
+    "true_divide_": arith._div_,
     "__floordiv__": floor_divide, "__rfloordiv__": lambda self, o: floor_divide(o, self),
     "__ifloordiv__": lambda self, o: self._inplace(floor_divide, o),
     "__mod__": remainder, "__rmod__": lambda self, o: remainder(o, self),

@@ -145,6 +145,9 @@ def can_cast(from_, to):
         (b != bool_ or a == bool_)
 
 
-PUBLIC = {"finfo": finfo, "iinfo": iinfo, "is_tensor": is_tensor,
+# torch.dtype: what nnfast's dtypes are (isinstance checks, annotations)
+dtype = np.dtype
+
+PUBLIC = {"dtype": dtype, "finfo": finfo, "iinfo": iinfo, "is_tensor": is_tensor,
           "is_floating_point": is_floating_point, "is_complex": is_complex, "numel": numel,
           "promote_types": promote_types, "result_type": result_type, "can_cast": can_cast}

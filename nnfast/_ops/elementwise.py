@@ -315,5 +315,6 @@ for _name, _fn in PUBLIC.items():
     _methods[_name] = _fn
     if _name not in _NO_TWIN:
         _methods[_name + "_"] = inplace_method(_name, _fn, _name in _READS_INPUT)
-_methods["__abs__"] = arith.abs
+_methods.update({"__abs__": arith.abs,
+                 "absolute_": lambda self: self._inplace(arith.abs, keeps_input=True)})
 _bind(_methods)
