@@ -568,3 +568,18 @@ def test_gcd_lcm_heaviside_nextafter():
     tw.absolute_()
     assert_close(w, tw)
     assert isinstance(nf.float32, nf.dtype) and isinstance(nf.seed(), int)
+
+
+@pytest.mark.parametrize("name", ["erf", "erfc"])
+def test_float32_erf_within_3_ulp(name):
+    """The vectorised float32 erf/erfc against math.erf over their whole useful range."""
+    import math
+    x = np.concatenate([np.linspace(-9, 9, 20001), np.geomspace(1e-8, 9, 2000),
+                        -np.geomspace(1e-8, 9, 2000)]).astype(F32)
+    ref = np.array([getattr(math, name)(v) for v in x.astype(F64)])
+    got = getattr(nf, name)(nf.tensor(x)).numpy()
+    assert got.dtype == F32
+    ulp = np.abs(got.astype(F64) - ref) / np.spacing(np.abs(ref).astype(F32))
+    assert ulp.max() <= 3, f"{ulp.max()} ulp at x={x[ulp.argmax()]}"
+    h = getattr(nf, name)(nf.tensor(x.astype(np.float16)))
+    assert h.dtype == np.float16
