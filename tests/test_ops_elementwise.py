@@ -508,8 +508,12 @@ def test_bad_input():
         nf.floor(nf.tensor([True]))
     with pytest.raises(NotImplementedError, match="Long"):
         nf.frac(nf.tensor([1]))
-    with pytest.raises(RuntimeError, match="bool tensors is not supported"):
-        nf.tensor([True]) - nf.tensor([False])
+    for a, b in ((nf.tensor([True]), nf.tensor([False])), (nf.tensor([1.0]), True),
+                 (nf.tensor([True]), nf.tensor([1.5]))):
+        with pytest.raises(RuntimeError, match="with a bool tensor is not supported"):
+            a - b
+    with pytest.raises(NotImplementedError, match="Bool"):
+        nf.tensor([True]) ** nf.tensor([True])
 
 
 def test_inplace_float_result_into_int_refused():
@@ -583,3 +587,67 @@ def test_float32_erf_within_3_ulp(name):
     assert ulp.max() <= 3, f"{ulp.max()} ulp at x={x[ulp.argmax()]}"
     h = getattr(nf, name)(nf.tensor(x.astype(np.float16)))
     assert h.dtype == np.float16
+
+
+# ============================================================= dtype sweep
+
+SWEEP_DTYPES = [F32, F64, np.float16, np.int64, np.int32, np.uint8, np.int8, np.bool_]
+SWEEP_UNARY = ("sin cos tan atan sinh cosh asinh exp2 expm1 log2 log10 log1p rsqrt square sign "
+               "sgn floor ceil round trunc frac reciprocal sigmoid tanh relu erf erfc deg2rad "
+               "rad2deg exp log sqrt abs neg logical_not bitwise_not isnan isinf isfinite "
+               "signbit nan_to_num logit sinc").split()
+SWEEP_BINARY = ("atan2 maximum minimum fmax fmin fmod remainder floor_divide logical_and "
+                "logical_or logical_xor bitwise_and bitwise_or bitwise_xor hypot xlogy copysign "
+                "logaddexp float_power eq ne lt le gt ge add sub mul div pow true_divide").split()
+
+
+def _sweep_value(dt, rng):
+    if dt == np.bool_:
+        return rng.random(4) > 0.5
+    if np.dtype(dt).kind == "f":
+        return rng.uniform(0.2, 3, 4).astype(dt)
+    return rng.integers(1, 5, 4).astype(dt)
+
+
+def _sweep_compare(tag, run_torch, run_nf):
+    """Same dtype and values as torch, or the same refusal (torch's TypeError for a number
+    where it wants a tensor aside: nnfast takes the number)."""
+    try:
+        t = run_torch()
+    except (RuntimeError, TypeError) as e:
+        if isinstance(e, TypeError) and "must be Tensor" in str(e):
+            return
+        with pytest.raises((RuntimeError, TypeError)):
+            run_nf()
+        return
+    n = run_nf()
+    assert n.dtype == tdt(t), f"{tag}: dtype {n.dtype} vs {t.dtype}"
+    np.testing.assert_allclose(n.numpy().astype(F64), t.numpy().astype(F64), rtol=2e-3,
+                               atol=1e-3, err_msg=tag)
+
+
+@pytest.mark.parametrize("name", SWEEP_UNARY)
+def test_unary_dtype_sweep(name):
+    rng = np.random.default_rng(0)
+    for dt in SWEEP_DTYPES:
+        a = _sweep_value(dt, rng)
+        _sweep_compare(f"{name}({np.dtype(dt)})", lambda: getattr(torch, name)(torch.from_numpy(a)),
+                       lambda: getattr(nf, name)(nf.tensor(a)))
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")   # x / False (arith.div)
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("name", SWEEP_BINARY)
+def test_binary_dtype_sweep(name):
+    rng = np.random.default_rng(1)
+    for d1 in SWEEP_DTYPES:
+        for d2 in SWEEP_DTYPES + [2, 2.0, True]:
+            a = _sweep_value(d1, rng)
+            if isinstance(d2, type):
+                b = _sweep_value(d2, rng)
+                tb, nb = torch.from_numpy(b), nf.tensor(b)
+            else:
+                tb = nb = d2
+            _sweep_compare(f"{name}({np.dtype(d1)}, {d2})",
+                           lambda: getattr(torch, name)(torch.from_numpy(a), tb),
+                           lambda: getattr(nf, name)(nf.tensor(a), nb))

@@ -30,14 +30,19 @@ def add(a, b, *, alpha=1, out=None):
     return res if out is None else _write_out(res, out, "add")
 
 
+_BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
 def sub(a, b, *, alpha=1, out=None):
     if alpha != 1:
         b = _scaled(b, alpha)
+    if isinstance(b, bool) or isinstance(a, bool):
+        raise RuntimeError(_BOOL_SUB)
     a, b = _binary_operands(a, b)
+    if a.dtype == bool or b.dtype == bool:
+        raise RuntimeError(_BOOL_SUB)
     ad, bd = _common(a, b)
-    if ad.dtype == bool:
-        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
-                           "supported. Use the `^` or `logical_xor()` operator instead.")
     res = ad - bd
     sa, sb = a.shape, b.shape
     res = _result(res, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)), "Sub")
@@ -77,6 +82,8 @@ def pow(base, exponent, *, out=None):
         x = base._storage
         if x.dtype.kind not in "fc" and not isinstance(exponent, numbers.Integral):
             x = x.astype(float32)  # int tensor ** 0.5 is float32, as in PyTorch
+        elif x.dtype == bool and not isinstance(exponent, bool):
+            x = x.astype(np.int64)   # bool tensor ** 2 is int64
         out = np.power(x, exponent).astype(x.dtype, copy=False)
 
         def backward(g):
@@ -86,6 +93,8 @@ def pow(base, exponent, *, out=None):
         return _unary(base, out, backward, "Pow", saved=(base,))
     base, exponent = _binary_operands(base, exponent)
     bd, ed = _common(base, exponent)
+    if bd.dtype == bool:
+        raise NotImplementedError('"pow" not implemented for \'Bool\'')
     out = np.power(bd, ed)
 
     def backward(g):

@@ -233,7 +233,9 @@ def xlogy(input, other, *, out=None):
 
 def _logaddexp(name, np_fn, base):
     def op(input, other, *, out=None):
-        a, b, ad, bd = _binary(name, input, other, floating=True)
+        a, b, ad, bd = _binary(name, input, other)
+        if ad.dtype.kind not in "fc":
+            raise _not_for(name + "_cpu", ad.dtype)
         y = np_fn(ad, bd)
 
         def backward(g):
