@@ -63,7 +63,8 @@ def test_default_dtype_applies_to_factories():
         for make in (lambda m: m.tensor([1.5]), lambda m: m.zeros(2), lambda m: m.ones(2),
                      lambda m: m.full((2,), 1.5), lambda m: m.arange(0.0, 2.0),
                      lambda m: m.linspace(0, 1, 3), lambda m: m.rand(2), lambda m: m.randn(2),
-                     lambda m: m.eye(2), lambda m: m.empty(2)):
+                     lambda m: m.eye(2), lambda m: m.empty(2), lambda m: m.Tensor([1, 2]),
+                     lambda m: m.Tensor(2, 3), lambda m: m.logspace(0, 1, 3)):
             assert make(nf).dtype == tdt(make(torch))
         assert nf.finfo().dtype == torch.finfo().dtype == "float64"
     finally:
