@@ -485,3 +485,38 @@ def test_set_printoptions_like_torch():
         torch.set_printoptions(profile="default")
         nf.set_printoptions(sci_mode=None)
         torch.set_printoptions(sci_mode=None)
+
+
+FACTORY_CALLS = {
+    "zeros": lambda m, **k: m.zeros(2, 3, **k), "ones": lambda m, **k: m.ones((2,), **k),
+    "empty": lambda m, **k: m.empty(2, **k), "full": lambda m, **k: m.full((2,), 1.5, **k),
+    "arange": lambda m, **k: m.arange(0.0, 3.0, **k),
+    "linspace": lambda m, **k: m.linspace(0, 1, 4, **k),
+    "logspace": lambda m, **k: m.logspace(0, 1, 4, **k), "eye": lambda m, **k: m.eye(3, **k),
+    "rand": lambda m, **k: m.rand(2, **k), "randn": lambda m, **k: m.randn(2, **k),
+    "tensor": lambda m, **k: m.tensor([1.0, 2.0], **k),
+    "zeros_like": lambda m, **k: m.zeros_like(m.ones(2), **k),
+    "full_like": lambda m, **k: m.full_like(m.ones(2), 3.0, **k),
+    "rand_like": lambda m, **k: m.rand_like(m.ones(2), **k),
+    "randn_like": lambda m, **k: m.randn_like(m.ones(2), **k),
+    "new_zeros": lambda m, **k: m.ones(2).new_zeros(3, **k),
+    "new_tensor": lambda m, **k: m.ones(2).new_tensor([1.0], **k),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORY_CALLS))
+def test_factory_options(name):
+    call = FACTORY_CALLS[name]
+    n, t = call(nf), call(torch)
+    assert n.dtype == tdt(t) and n.shape == tuple(t.shape)
+    for dt_n, dt_t in ((nf.float64, torch.float64), (nf.float16, torch.float16)):
+        n, t = call(nf, dtype=dt_n), call(torch, dtype=dt_t)
+        assert n.dtype == tdt(t), name
+    r = call(nf, requires_grad=True)
+    assert r.requires_grad and r.is_leaf and r.grad_fn is None
+    assert not call(nf, device="cpu").requires_grad
+    assert call(nf, device=nf.device("cpu")).device == nf.device("cpu")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        call(nf, device="cuda")
+    with pytest.raises(TypeError, match="bfloat16"):
+        call(nf, dtype=nf.bfloat16)
