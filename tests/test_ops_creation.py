@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import nnfast as nf
-from helpers import assert_close
 
 F32, F64 = np.float32, np.float64
 
