@@ -153,6 +153,8 @@ def test_nan_to_num_logit_eps_positive_softmax():
                  lambda a: getattr(nf, name)(a, dim=0, dtype=nf.float64), inputs=[z])
         with pytest.raises(RuntimeError, match="not implemented for 'Long'"):
             getattr(nf, name)(nf.tensor([1, 2]), 0)
+        check_op(None, lambda a: getattr(a, name)(dim=-1, dtype=torch.float64),
+                 lambda a: getattr(a, name)(dim=-1, dtype=nf.float64), inputs=[z])
 
 
 # ============================================================= binary ops

@@ -110,8 +110,6 @@ def linear(input, weight, bias=None, _who="linear"):
                         ag.Node((x, w, bias), backward, "Linear"))
 
 
-# Tensor methods that are activations (x.softmax(1), ...), bound here because they run nn's
-# kernels (x.relu(), x.sigmoid(), x.tanh() are bound in nnfast/_ops/elementwise.py: they take
-# the same kernels for float32/float64 and PyTorch's dtype rules for the others).
-Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim)
-Tensor.log_softmax = lambda self, dim, dtype=None: log_softmax(self, dim)
+# The activations' Tensor methods (x.relu(), x.sigmoid(), x.tanh(), x.softmax(dim, dtype=...),
+# x.log_softmax(...)) are bound in nnfast/_ops/elementwise.py: they call the kernels above for
+# float32/float64 and follow PyTorch's dtype rules for the others.
