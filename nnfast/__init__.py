@@ -46,19 +46,39 @@ from . import autograd  # noqa: E402
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: E402
                        set_grad_enabled, is_inference_mode_enabled)
 from .errors import DTypeError, ShapeError  # noqa: E402
-from .random import get_rng_state, initial_seed, manual_seed, set_rng_state  # noqa: E402
+from .random import (Generator, get_rng_state, initial_seed, manual_seed,  # noqa: E402
+                     seed, set_rng_state)
 from .device import device  # noqa: E402
 from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float64,  # noqa: A004,E402
                      bfloat16, half, int, int8, int16, int32, int64, long, short, uint8,
                      complex64, cfloat, get_default_dtype, set_default_dtype)
 bool = bool_   # noqa: A001 - torch.bool
-from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
-from ._ops.arith import clamp  # noqa: E402,F401
+from ._ops.arith import abs, add, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
+from ._ops.elementwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan,  # noqa
+    arctanh, asin, asinh, atan, atanh, ceil, cos, cosh, deg2rad, erf, erfc, erfinv, exp2,
+    expm1, fix, floor, frac, log10, log1p, log2, log_softmax, logit, nan_to_num,
+    negative, positive, rad2deg, reciprocal, relu, round, rsqrt, sgn, sigmoid, sign, sin,
+    sinc, sinh, softmax, square, tan, tanh, trunc)
+from ._ops.binary import (addcdiv, addcmul, arctan2, atan2, clamp, clamp_max, clamp_min,  # noqa
+    clip, copysign, div, divide, float_power, floor_divide, fmax, fmin, fmod, gcd,
+    heaviside, hypot, lcm, lerp, logaddexp, logaddexp2, maximum, minimum, nextafter,
+    remainder, true_divide, xlogy)
+from ._ops.compare import (allclose, bitwise_and, bitwise_left_shift, bitwise_not,  # noqa
+    bitwise_or, bitwise_right_shift, bitwise_xor, eq, equal, ge, greater, greater_equal,
+    gt, isclose, isfinite, isin, isinf, isnan, isneginf, isposinf, isreal, le, less,
+    less_equal, logical_and, logical_not, logical_or, logical_xor, lt, ne, not_equal,
+    signbit)
+subtract, multiply, absolute = sub, mul, abs
 from ._ops.reduce import argmax, argmin, max, mean, min, sum  # noqa: A004,E402,F401
 from ._ops.shape import (cat, flatten, permute, reshape, squeeze, stack, transpose,  # noqa
                          unsqueeze)
-from ._ops.creation import (arange, as_tensor, empty, from_numpy, full, ones,  # noqa: E402
-                            ones_like, rand, randint, randn, tensor, zeros, zeros_like)
+from ._ops.creation import (arange, as_tensor, asarray, empty, empty_like, eye,  # noqa
+    from_numpy, full, full_like, linspace, logspace, ones, ones_like, tensor, zeros,
+    zeros_like)
+from ._ops.sampling import (bernoulli, multinomial, normal, poisson, rand, rand_like,  # noqa
+    randint, randint_like, randn, randn_like, randperm)
+from ._ops.dtypes import (can_cast, dtype, finfo, iinfo, is_complex, is_floating_point,  # noqa
+    is_tensor, numel, promote_types, result_type)
 from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
 from . import cuda, backends, accelerator  # noqa: E402,F401
 

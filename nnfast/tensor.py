@@ -98,19 +98,19 @@ class Tensor:
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, *args, requires_grad=False, dtype=None, device=None):
-        """torch.Tensor(data) copies data as float32; torch.Tensor(3, 4) is a new 3x4 tensor
-        (uninitialised in PyTorch; zeros here); torch.Tensor() is empty."""
+        """torch.Tensor(data) copies data in the default dtype (float32); torch.Tensor(3, 4)
+        is a new 3x4 tensor (uninitialised in PyTorch; zeros here); torch.Tensor() is empty."""
         if device is not None:
             check_available(as_device(device))
         if len(args) == 1 and isinstance(args[0], Tensor):
-            arr = np.array(args[0]._storage, dtype=_as_dtype(dtype) or float32, copy=True)
+            arr = np.array(args[0]._storage, dtype=_as_dtype(dtype) or _default_dtype[0], copy=True)
         elif args and all(isinstance(a, numbers.Integral) for a in args):
-            arr = np.zeros(tuple(_builtin_int(a) for a in args), _as_dtype(dtype) or float32)
+            arr = np.zeros(tuple(_builtin_int(a) for a in args), _as_dtype(dtype) or _default_dtype[0])
         elif len(args) == 1 and isinstance(args[0], (tuple, list, np.ndarray, numbers.Number)) \
                 and not (isinstance(args[0], (tuple, list)) and len(args[0]) == 0):
-            arr = np.array(args[0], dtype=_as_dtype(dtype) or float32, copy=True)
+            arr = np.array(args[0], dtype=_as_dtype(dtype) or _default_dtype[0], copy=True)
         elif not args or (len(args) == 1 and len(args[0]) == 0):
-            arr = np.zeros((0,), _as_dtype(dtype) or float32)
+            arr = np.zeros((0,), _as_dtype(dtype) or _default_dtype[0])
         else:
             raise TypeError(f"Tensor(): cannot make a tensor from {args!r}")
         self._init(arr, requires_grad)
@@ -233,9 +233,16 @@ class Tensor:
     ndimension = dim
 
     def size(self, dim=None):
+        shape = self._storage.shape
         if dim is None:
-            return Size(self._storage.shape)
-        return self._storage.shape[dim]
+            return Size(shape)
+        n = len(shape)
+        if not -n <= dim < n:
+            if n == 0:
+                raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, "
+                             f"{n - 1}], but got {dim})")
+        return shape[dim]
 
     def numel(self):
         return self._storage.size
@@ -264,9 +271,13 @@ class Tensor:
         return bool(self._storage)
 
     def __float__(self):
+        if self._storage.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return _builtin_float(self.item())
 
     def __int__(self):
+        if self._storage.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return _builtin_int(self.item())
 
     def __complex__(self):

@@ -88,8 +88,10 @@ def test_properties():
     assert nf.tensor([[3.5]]).item() == 3.5
     assert isinstance(nf.tensor(7).item(), int)
     assert float(nf.tensor(2.5)) == 2.5 and int(nf.tensor(3)) == 3
-    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+    with pytest.raises(RuntimeError, match="24 elements cannot be converted to Scalar"):
         x.item()
+    with pytest.raises(ValueError, match="one element"):
+        float(x)
     with pytest.raises(TypeError):
         len(nf.tensor(1.0))
     with pytest.raises(RuntimeError, match="ambiguous"):

@@ -12,25 +12,46 @@ from .. import _C
 from ..errors import ShapeError
 from ..tensor import Tensor, float32
 from .core import (_bind, _binary_operands, _common, _data, _result, _unary, _unbroadcast,
-                   builtins_float)
+                   _write_out, builtins_float)
 
-def add(a, b):
+def _scaled(b, alpha):
+    """alpha * b for add/sub's alpha= (b a tensor or a number)."""
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+
+
+def add(a, b, *, alpha=1, out=None):
+    if alpha != 1:
+        b = _scaled(b, alpha)
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b)
-    out = ad + bd
+    res = ad + bd
     sa, sb = a.shape, b.shape
-    return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)), "Add")
+    res = _result(res, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)), "Add")
+    return res if out is None else _write_out(res, out, "add")
 
 
-def sub(a, b):
+_BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+             "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def sub(a, b, *, alpha=1, out=None):
+    if alpha != 1:
+        b = _scaled(b, alpha)
+    if isinstance(b, bool) or isinstance(a, bool):
+        raise RuntimeError(_BOOL_SUB)
     a, b = _binary_operands(a, b)
+    if a.dtype == bool or b.dtype == bool:
+        raise RuntimeError(_BOOL_SUB)
     ad, bd = _common(a, b)
-    out = ad - bd
+    res = ad - bd
     sa, sb = a.shape, b.shape
-    return _result(out, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)), "Sub")
+    res = _result(res, (a, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)), "Sub")
+    return res if out is None else _write_out(res, out, "sub")
 
 
-def mul(a, b):
+def mul(a, b, *, out=None):
+    if out is not None:
+        return _write_out(mul(a, b), out, "mul")
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b)
     out = ad * bd
@@ -42,7 +63,9 @@ def mul(a, b):
                    saved=(b if a.requires_grad else None, a if b.requires_grad else None))
 
 
-def div(a, b):
+def div(a, b, *, out=None):
+    if out is not None:
+        return _write_out(div(a, b), out, "div")
     a, b = _binary_operands(a, b)
     ad, bd = _common(a, b, floating=True)  # true division: int / int is float32
     out = ad / bd
@@ -53,11 +76,15 @@ def div(a, b):
     return _result(out, (a, b), backward, "Div", saved=(b,), saves_output=b.requires_grad)
 
 
-def pow(base, exponent):
+def pow(base, exponent, *, out=None):
+    if out is not None:
+        return _write_out(pow(base, exponent), out, "pow")
     if isinstance(exponent, numbers.Number) and isinstance(base, Tensor):
         x = base._storage
         if x.dtype.kind not in "fc" and not isinstance(exponent, numbers.Integral):
             x = x.astype(float32)  # int tensor ** 0.5 is float32, as in PyTorch
+        elif x.dtype == bool and not isinstance(exponent, bool):
+            x = x.astype(np.int64)   # bool tensor ** 2 is int64
         out = np.power(x, exponent).astype(x.dtype, copy=False)
 
         def backward(g):
@@ -67,6 +94,8 @@ def pow(base, exponent):
         return _unary(base, out, backward, "Pow", saved=(base,))
     base, exponent = _binary_operands(base, exponent)
     bd, ed = _common(base, exponent)
+    if bd.dtype == bool:
+        raise NotImplementedError('"pow" not implemented for \'Bool\'')
     out = np.power(bd, ed)
 
     def backward(g):
@@ -89,24 +118,36 @@ def _floating(arr):
     return arr if arr.dtype.kind in "fc" else arr.astype(float32)
 
 
-def exp(x):
+def exp(x, *, out=None):
+    if out is not None:
+        return _write_out(exp(x), out, "exp")
     out = np.exp(_floating(x._storage))
     return _unary(x, out, lambda g: (g * out,), "Exp", saves_output=True)
 
 
-def log(x):
+def log(x, *, out=None):
+    if out is not None:
+        return _write_out(log(x), out, "log")
     xd = _floating(x._storage)
-    out = np.log(xd)
+    with np.errstate(divide="ignore", invalid="ignore"):   # -inf and nan, as torch, silently
+        out = np.log(xd)
     return _unary(x, out, lambda g: (g / xd,), "Log", saved=(x,))
 
 
-def sqrt(x):
-    out = np.sqrt(_floating(x._storage))
+def sqrt(x, *, out=None):
+    if out is not None:
+        return _write_out(sqrt(x), out, "sqrt")
+    with np.errstate(invalid="ignore"):
+        out = np.sqrt(_floating(x._storage))
     return _unary(x, out, lambda g: (g / (2 * out),), "Sqrt", saves_output=True)
 
 
-def abs(x):
+def abs(x, *, out=None):
+    if out is not None:
+        return _write_out(abs(x), out, "abs")
     xd = x._storage
+    if xd.dtype == bool:
+        raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
     return _unary(x, np.abs(xd), lambda g: (g * np.sign(xd),), "Abs", saved=(x,))
 
 
@@ -139,7 +180,9 @@ def _mm_2d(a, b, ta=False, tb=False):
     return (a.T if ta else a) @ (b.T if tb else b)
 
 
-def matmul(a, b):
+def matmul(a, b, *, out=None):
+    if out is not None:
+        return _write_out(matmul(a, b), out, "matmul")
     a, b = _binary_operands(a, b)
     ad, bd = a._storage, b._storage
     if ad.ndim == 0 or bd.ndim == 0:
@@ -193,16 +236,22 @@ def where(condition, a, b):
                                             _unbroadcast(np.where(c, 0, g), sb)), "Where")
 
 
-def neg(x):
+def neg(x, *, out=None):
+    if out is not None:
+        return _write_out(neg(x), out, "neg")
+    if x._storage.dtype == bool:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
     return _unary(x, -x._storage, lambda g: (-g,), "Neg")
 
 
 def _method_add(self, other, alpha=1):
-    return add(self, other if alpha == 1 else other * alpha)
+    return add(self, other if alpha == 1 else _scaled(other, alpha))
 
 
 def _method_sub(self, other, alpha=1):
-    return sub(self, other if alpha == 1 else other * alpha)
+    return sub(self, other if alpha == 1 else _scaled(other, alpha))
 
 
 def _add_(self, other, alpha=1):
@@ -226,7 +275,7 @@ def _mul_(self, other):
 
 def _div_(self, other, rounding_mode=None):
     if rounding_mode is not None:
-        from .elementwise import div as div_mode
+        from .binary import div as div_mode
         return self._inplace(div_mode, other, rounding_mode=rounding_mode, keeps_input=True)
     if self.dtype.kind not in "fc":
         return self._inplace(div, other)   # raises: the float result can't go back to int
@@ -259,19 +308,8 @@ _bind({
 })
 
 
-# comparisons: no gradient, boolean results
-def _compare(ufunc):
-    def op(self, other):
-        return Tensor._make(ufunc(self._storage, _data(other)))
-    return op
-
-
 def clone(x, memory_format=None):
     return _unary(x, x._storage.copy(), lambda g: (g,), "Clone")
 
 
-_bind({"__eq__": _compare(np.equal), "__ne__": _compare(np.not_equal),
-       "__lt__": _compare(np.less), "__le__": _compare(np.less_equal),
-       "__gt__": _compare(np.greater), "__ge__": _compare(np.greater_equal),
-       "clone": clone})
-Tensor.__hash__ = lambda self: id(self)   # __eq__ is elementwise, hashing stays by identity
+_bind({"clone": clone})

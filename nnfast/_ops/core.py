@@ -2,6 +2,7 @@
 broadcasting, and recording a node when a result needs a gradient."""
 import builtins
 import numbers
+import warnings
 
 import numpy as np
 
@@ -28,6 +29,8 @@ def _tensor_like(x, ref):
             dt = ref.dtype if kind in "iu" else int64   # bool tensor (op) int -> int64
         else:
             dt = float32
+        if dt.kind in "iu" and isinstance(x, numbers.Integral):
+            return Tensor._make(np.asarray(x).astype(dt))   # wraps, as torch: uint8 - 1
         return Tensor._make(np.asarray(x, dtype=dt))
     arr = np.asarray(x)
     if arr.dtype == float64 and ref.dtype == float32:
@@ -137,6 +140,30 @@ def full_like_grad(x, value):
     out = np.empty(x.shape, x.dtype)
     out[...] = value._storage
     return _result(out, (x, value), lambda g: (None, np.asarray(g.sum(), value.dtype)), "Fill")
+
+
+def _write_out(res, out, who):
+    """The `out=` of a torch function: res written into out (resized when its shape differs,
+    as PyTorch does, with its warning when out had elements) and out returned."""
+    if out is None:
+        return res
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{who}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if _state.grad_enabled and (res.requires_grad or out.requires_grad):
+        raise RuntimeError(f"{who}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
+    arr = res._storage
+    if out.shape != arr.shape:
+        if out._storage.size:
+            warnings.warn(f"An output with one or more elements was resized since it had shape "
+                          f"{list(out.shape)}, which does not match the required output shape "
+                          f"{list(arr.shape)}.", UserWarning, stacklevel=3)
+        if arr.dtype != out.dtype and not np.can_cast(arr.dtype, out.dtype, "same_kind"):
+            out._write(arr)   # raises PyTorch's message
+        out._storage = np.empty(arr.shape, out.dtype)
+    out._write(arr)
+    out._bump()
+    return out
 
 
 def _bind(methods):

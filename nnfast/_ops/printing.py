@@ -1,18 +1,33 @@
-"""How tensors print: PyTorch's layout (4 decimals, a shared width, scientific notation for
-wide ranges, `...` past a threshold) and nnfast.set_printoptions."""
+"""How tensors print: PyTorch's layout, value for value, and nnfast.set_printoptions.
+
+The rules PyTorch follows (torch/_tensor_str.py), restated:
+- Floats share one format, chosen from the finite nonzero values: all integral -> "3." style;
+  scientific when max/min of their magnitudes exceeds 1000, the largest exceeds 1e8 or
+  (not integral) the smallest is under 1e-4; else fixed with `precision` decimals. Every
+  element is right-aligned to the widest of those values (NaN and inf do not widen it).
+- Integers and bools are right-aligned to the widest element.
+- Past `threshold` elements the tensor is summarised: `edgeitems` at each end of every
+  dimension, "..." between (and the format is chosen from the shown elements only).
+- A row wraps after as many elements as fit in `linewidth` (element width + 2 each).
+- Suffixes: size= for empty tensors that are not 1-D, dtype= unless it is the default float
+  type, int64 or bool, then grad_fn=<...> or requires_grad=True.
+"""
+import math
+
 import numpy as np
 
-from ..tensor import bool_, float32, int64
+from ..tensor import bool_, float16, get_default_dtype, int64
 
 _OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80,
             "sci_mode": None}
 _PROFILES = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
-             "full": (4, float("inf"), 3, 80)}
+             "full": (4, math.inf, 3, 80)}
 
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
                      profile=None, sci_mode=None):
-    """torch.set_printoptions: the same options, kept for the whole process as in torch."""
+    """torch.set_printoptions: the same options, kept for the whole process as in torch
+    (sci_mode is set by every call: leaving it out means automatic)."""
     if profile is not None:
         if profile not in _PROFILES:
             raise ValueError(f"set_printoptions: unknown profile {profile!r}")
@@ -29,59 +44,120 @@ def get_printoptions():
     return dict(_OPTIONS)
 
 
-def _float_formatter(arr):
-    prec = _OPTIONS["precision"]
-    finite = arr[np.isfinite(arr)]
-    nz = np.abs(finite[finite != 0])
-    int_mode = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-    sci = _OPTIONS["sci_mode"]
-    if int_mode:
-        if sci is None:
-            sci = nz.size > 0 and nz.max() > 1e8
-        fmt = (lambda v: f"{v:.{prec}e}") if sci else (lambda v: f"{v:.0f}.")
+class _Format:
+    """One format for all the elements of a tensor (see the module docstring)."""
+
+    def __init__(self, arr):
+        self.floating = arr.dtype.kind == "f"
+        self.int_mode, self.sci = True, False
+        self.width = 1
+        prec = _OPTIONS["precision"]
+        flat = arr.reshape(-1)
+        if not self.floating:
+            if flat.size:
+                self.width = max(len(str(v)) for v in flat.tolist())
+            return
+        vals = flat[np.isfinite(flat) & (flat != 0)]
+        if vals.size == 0:
+            return
+        mag = np.abs(vals).astype(np.float64)
+        lo, hi = mag.min(), mag.max()
+        self.int_mode = bool(np.all(vals == np.ceil(vals)))
+        sci = _OPTIONS["sci_mode"]
+        self.sci = bool(hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4) if sci is None else sci
+        values = vals.tolist()
+        if self.sci:
+            self.width = max(len(f"{v:.{prec}e}") for v in values)
+        elif self.int_mode:
+            self.width = max(len(f"{v:.0f}") + 1 for v in values)
+        else:
+            self.width = max(len(f"{v:.{prec}f}") for v in values)
+
+    def __call__(self, v):
+        prec = _OPTIONS["precision"]
+        if not self.floating:
+            s = str(v)
+        elif self.sci:
+            s = f"{v:{self.width}.{prec}e}"
+        elif self.int_mode:
+            s = f"{v:.0f}" + ("" if math.isinf(v) or math.isnan(v) else ".")
+        else:
+            s = f"{v:.{prec}f}"
+        return s.rjust(self.width)
+
+
+def _summarised(arr, e):
+    """The elements shown when summarising: e at each end of every dimension."""
+    idx = [np.r_[0:e, n - e:n] if n > 2 * e else np.arange(n) for n in arr.shape]
+    return arr[np.ix_(*idx)] if idx else arr
+
+
+def _vector(arr, indent, summarise, fmt):
+    e = _OPTIONS["edgeitems"]
+    per_line = max(1, math.floor((_OPTIONS["linewidth"] - indent) / (fmt.width + 2)))
+    if summarise and not e:
+        data = ["..."]
+    elif summarise and arr.shape[0] > 2 * e:
+        data = [fmt(v) for v in arr[:e].tolist()] + [" ..."] + \
+            [fmt(v) for v in arr[-e:].tolist()]
     else:
-        if sci is None:
-            sci = nz.size > 0 and (nz.max() / nz.min() > 1000.0 or nz.max() > 1e8
-                                   or nz.min() < 1e-4)
-        fmt = (lambda v: f"{v:.{prec}e}") if sci else (lambda v: f"{v:.{prec}f}")
-
-    def one(v):
-        if np.isnan(v):
-            return "nan"
-        if np.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return fmt(float(v))
-    sample = arr.reshape(-1)
-    if sample.size > _OPTIONS["threshold"]:
-        e = _OPTIONS["edgeitems"]
-        sample = np.concatenate([sample[:e * 4], sample[-e * 4:]])
-    width = max((len(one(v)) for v in sample), default=1)
-    return lambda v: one(v).rjust(width)
+        data = [fmt(v) for v in arr.tolist()]
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
 
 
-def _body(arr, prefix):
+def _nested(arr, indent, summarise, fmt):
+    if arr.ndim == 0:
+        return fmt(arr.item())
+    if arr.ndim == 1:
+        return _vector(arr, indent, summarise, fmt)
+    e = _OPTIONS["edgeitems"]
+    n = arr.shape[0]
+    if summarise and n > 2 * e:
+        rows = [_nested(arr[i], indent + 1, summarise, fmt) for i in range(e)] + ["..."] + \
+            [_nested(arr[i], indent + 1, summarise, fmt) for i in range(n - e, n)]
+    else:
+        rows = [_nested(arr[i], indent + 1, summarise, fmt) for i in range(n)]
+    return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
+
+
+def _body(arr, indent):
     if arr.size == 0:
         return "[]"
-    kw = dict(separator=", ", prefix=prefix, max_line_width=_OPTIONS["linewidth"],
-              threshold=_OPTIONS["threshold"] if _OPTIONS["threshold"] != float("inf")
-              else np.iinfo(np.int64).max, edgeitems=_OPTIONS["edgeitems"])
-    if arr.dtype.kind == "f":
-        kw["formatter"] = {"float_kind": _float_formatter(arr.astype(np.float64))}
-    elif arr.dtype == bool_:
-        kw["formatter"] = {"bool": lambda v: "True" if v else "False"}
-    return np.array2string(arr, **kw)
+    if arr.dtype == float16:
+        arr = arr.astype(np.float32)
+    summarise = arr.size > _OPTIONS["threshold"]
+    fmt = _Format(_summarised(arr, _OPTIONS["edgeitems"]) if summarise else arr)
+    return _nested(arr, indent, summarise, fmt)
+
+
+def _with_suffixes(text, suffixes, indent):
+    parts = [text]
+    last = len(text) - text.rfind("\n") + 1
+    for s in suffixes:
+        if last + len(s) + 2 > _OPTIONS["linewidth"]:
+            parts.append(",\n" + " " * indent + s)
+            last = indent + len(s)
+        else:
+            parts.append(", " + s)
+            last += len(s) + 2
+    return "".join(parts) + ")"
 
 
 def tensor_repr(t, prefix="tensor("):
     arr = t._storage
-    extra = []
-    if arr.size == 0 and arr.ndim != 1:
-        extra.append(f"size={tuple(arr.shape)}")
-    if arr.dtype not in (float32, int64, bool_):
-        extra.append(f"dtype=torch.{arr.dtype}")
+    indent = len(prefix)
+    suffixes = []
+    default = get_default_dtype()
+    if arr.size == 0:
+        if arr.ndim != 1:
+            suffixes.append(f"size={tuple(arr.shape)}")
+        if arr.dtype != default:
+            suffixes.append(f"dtype=torch.{arr.dtype}")
+    elif arr.dtype not in (default, int64, bool_, np.dtype(np.complex64)):
+        suffixes.append(f"dtype=torch.{arr.dtype}")
     if t._node is not None:
-        extra.append(f"grad_fn={t._node!r}")
+        suffixes.append(f"grad_fn={t._node!r}")
     elif t.requires_grad:
-        extra.append("requires_grad=True")
-    body = _body(arr, prefix)
-    return prefix + body + "".join(", " + e for e in extra) + ")"
+        suffixes.append("requires_grad=True")
+    return _with_suffixes(prefix + _body(arr, indent), suffixes, indent)

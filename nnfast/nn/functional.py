@@ -113,13 +113,9 @@ def linear(input, weight, bias=None, _who="linear"):
                         ag.Node((x, w, bias), backward, "Linear"))
 
 
-# Tensor methods that are activations (x.relu(), x.softmax(1), ...), bound here because they
-# run nn's kernels.
-Tensor.relu = relu
-Tensor.sigmoid = sigmoid
-Tensor.tanh = tanh
-Tensor.softmax = lambda self, dim, dtype=None: softmax(self, dim)
-Tensor.log_softmax = lambda self, dim, dtype=None: log_softmax(self, dim)
+# The activations' Tensor methods (x.relu(), x.sigmoid(), x.tanh(), x.softmax(dim, dtype=...),
+# x.log_softmax(...)) are bound in nnfast/_ops/elementwise.py: they call the kernels above for
+# float32/float64 and follow PyTorch's dtype rules for the others.
 
 from .._missing import module_getattr as _module_getattr  # noqa: E402
 
