@@ -117,11 +117,11 @@ def one_hot(tensor, num_classes=-1):
     num_classes = int(num_classes)
     if idx.size:
         if idx.min() < 0:
-            raise ValueError("Class values must be non-negative.")
+            raise ShapeError("Class values must be non-negative.")
         if idx.max() >= num_classes:
-            raise ValueError("Class values must be smaller than num_classes.")
+            raise ShapeError("Class values must be smaller than num_classes.")
     elif num_classes < 0:
-        raise ValueError("num_classes should be positive")
+        raise ShapeError("num_classes should be positive")
     out = np.zeros(idx.shape + (num_classes,), np.int64)
     if idx.size:
         np.put_along_axis(out, idx[..., None], 1, axis=-1)
@@ -235,7 +235,7 @@ def _pad_index(n, lo, hi, mode, dim, shape):
         return np.where((q >= 0) & (q < n), q, -1)
     if mode == "reflect":
         if lo >= n or hi >= n:
-            raise ValueError(f"Argument #4: Padding size should be less than the corresponding "
+            raise ShapeError(f"Argument #4: Padding size should be less than the corresponding "
                              f"input dimension, but got: padding ({lo}, {hi}) at dimension "
                              f"{dim} of input {list(shape)}")
         if n == 1:
@@ -244,12 +244,14 @@ def _pad_index(n, lo, hi, mode, dim, shape):
         return np.where(r < n, r, 2 * n - 2 - r)
     if mode == "replicate":
         if n == 0:
-            raise ValueError(f"pad: replicate padding needs a non-empty dimension {dim} "
+            raise ShapeError(f"pad: replicate padding needs a non-empty dimension {dim} "
                              f"(input shape {tuple(shape)})")
         return np.clip(q, 0, n - 1)
-    if lo > n or hi > n:
-        raise ValueError("Padding value causes wrapping around more than once.")
-    return np.mod(q, n) if n else q
+    # circular: negative amounts crop first, and the wrap reads the cropped part (as torch)
+    start, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+    if lo > m or hi > m:
+        raise ShapeError("Padding value causes wrapping around more than once.")
+    return start + np.mod(np.arange(-max(lo, 0), m + max(hi, 0)), m) if m > 0 else q[:0]
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -262,17 +264,17 @@ def pad(input, pad, mode="constant", value=None):
     xd = x._storage
     pad = tuple(int(v) for v in pad)
     if len(pad) % 2:
-        raise ValueError("Padding length must be divisible by 2")
+        raise ShapeError("Padding length must be divisible by 2")
     k = len(pad) // 2
     if k > xd.ndim:
-        raise ValueError(f"Padding length should be less than or equal to two times the input "
+        raise ShapeError(f"Padding length should be less than or equal to two times the input "
                          f"dimension but got padding length {len(pad)} and input of dimension "
                          f"{xd.ndim}")
     if mode not in _MODES:
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if mode != "constant":
         if value is not None and value != 0:
-            raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument')
+            raise ShapeError(f'Padding mode "{mode}" doesn\'t take in value argument')
         if k not in (1, 2, 3) or xd.ndim not in (k + 1, k + 2):
             raise NotImplementedError(
                 f"Padding size {len(pad)} is not supported for {xd.ndim}D input tensor. "
@@ -286,7 +288,7 @@ def pad(input, pad, mode="constant", value=None):
         lo, hi = pad[2 * i], pad[2 * i + 1]
         n = xd.shape[axis]
         if n + lo + hi < 0:
-            raise ValueError(f"pad: padding ({lo}, {hi}) leaves a negative size along dimension "
+            raise ShapeError(f"pad: padding ({lo}, {hi}) leaves a negative size along dimension "
                              f"{axis} of input {tuple(xd.shape)}")
         maps.append((axis, _pad_index(n, lo, hi, mode, axis, xd.shape), n))
     out = xd
