@@ -224,3 +224,14 @@ def test_kernel_seam_rejects_bad_calls():
         _C.act_extra_forward(0, np.zeros(3, np.float32), a)
     with pytest.raises(ValueError, match="elements"):
         _C.act_extra_backward(0, a, a, np.zeros(5, np.float32))
+
+
+@pytest.mark.parametrize("name,args", [("relu_", ()), ("elu_", (0.5,)), ("leaky_relu_", (0.2,)),
+                                       ("hardtanh_", (-0.5, 0.5)), ("threshold_", (0.1, 3.0)),
+                                       ("celu_", (0.7,)), ("selu_", ())])
+def test_underscore_inplace_functionals(name, args):
+    x = np.random.default_rng(4).uniform(-3, 3, (3, 5)).astype(np.float32)
+    t, n = torch.from_numpy(x.copy()), nf.tensor(x)
+    getattr(TF, name)(t, *args)
+    assert getattr(F, name)(n, *args) is n
+    assert_close(n, t, 2e-6, 1e-5)

@@ -13,10 +13,11 @@ input, else computed out of place with the same values and gradients.
 import numpy as np
 
 from .. import _C
-from ._functional_act import _Family, _elementwise
+from ._functional_act import _Family, _elementwise, elu, leaky_relu, relu
 
 __all__ = ["softplus", "hardtanh", "relu6", "mish", "hardswish", "hardsigmoid", "softsign",
-           "logsigmoid", "threshold", "celu", "selu"]
+           "logsigmoid", "threshold", "celu", "selu", "relu_", "elu_", "leaky_relu_",
+           "hardtanh_", "threshold_", "celu_", "selu_"]
 
 # Kernel kinds: NF_ACTX_* of csrc/nnfast.h, in its order.
 (_SOFTPLUS, _HARDTANH, _MISH, _HARDSWISH, _HARDSIGMOID, _SOFTSIGN, _LOGSIGMOID, _THRESHOLD,
@@ -176,3 +177,36 @@ def selu(input, inplace=False):
     """scale * (max(0, x) + min(0, alpha * (exp(x) - 1))), the fixed alpha and scale of
     Klambauer et al. (1.6732632..., 1.0507009...)."""
     return _elementwise(input, _SELU, "selu", 0.0, inplace, 0.0, _EXTRA)
+
+
+# torch.nn.functional's in-place spellings (same rule as inplace=True above)
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+_threshold = threshold   # the function, which threshold_'s own argument name shadows
+
+
+def threshold_(input, threshold, value):
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def celu_(input, alpha=1.0):
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input):
+    return selu(input, inplace=True)

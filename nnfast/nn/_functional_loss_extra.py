@@ -23,7 +23,7 @@ from .. import autograd as ag
 from .._ops.core import _unbroadcast
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
-from ._functional_loss import MEAN, NONE, SUM, _as_tensor, _reduction
+from ._functional_loss import NONE, SUM, _as_tensor, _reduction
 from ._functional_misc import _pnorm
 
 __all__ = ["kl_div", "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss",

@@ -131,6 +131,8 @@ def one_hot(tensor, num_classes=-1):
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """input / max(||input||_p over dim, eps)."""
     who = "normalize"
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported")
     x = _float(input, who)
     xd = x._storage
     if isinstance(dim, (tuple, list)):
@@ -149,8 +151,6 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     y_flat = flat / den
     y = np.moveaxis(y_flat.reshape(moved.shape), tuple(range(-len(axes_r), 0)), axes_r)
     y = y.reshape(xd.shape)
-    if out is not None:
-        raise NotImplementedError("normalize: out= is not supported")
 
     def local(g):
         gm = np.moveaxis(g.reshape(xv.shape), axes_r, tuple(range(-len(axes_r), 0)))
