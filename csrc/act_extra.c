@@ -10,8 +10,8 @@
  * beta below the threshold, CELU and SELU as ELU with an input scale / output scale, the
  * hard functions by the same comparisons, so the kinks land on the same side), so float32
  * results agree with torch to a few ulp.
- * exp, expm1, tanh: nf_vmath.h's vectorisable versions. log1p (Softplus, LogSigmoid) is
- * libm's log1pf: correct to an ulp, but the call keeps those two loops scalar.
+ * exp, expm1, tanh: nf_vmath.h's vectorisable versions; log1p (Softplus, LogSigmoid): our
+ * own log1p_pos below, for the non-negative arguments those two pass.
  * Mish needs no log: tanh(log1p(e)) = e (e + 2) / (e (e + 2) + 2) with e = exp(x), exact
  * algebra, no cancellation (all terms positive); e is taken at min(x, 20), where the ratio
  * is already 1 in float.
@@ -26,18 +26,44 @@
 
 #include "nnfast.h"
 
+/* As in act.c: lets the selects if-convert. Before nf_vmath.h, so that its inline helpers
+ * carry the same options as the loops (GCC will not inline across an optimize mismatch). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "nf_simd.h"
 #include "nf_vmath.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math") /* as in act.c: lets the selects if-convert */
-#endif
 
 #define NF_XBLOCK 4096
 #define NF_XPAR 32768
 
 #define NF_SELU_ALPHA 1.6732632423543772848170429916717f
 #define NF_SELU_SCALE 1.0507009873554804934193349852946f
+
+/* log1p(u) for u >= 0, +inf and NaN (what softplus and logsigmoid pass: u = exp(.)), within
+ * ~1 ulp, without a call so that the loops vectorise. fdlibm's scheme: w = fl(1 + u) =
+ * 2^k * z with z in [sqrt(1/2), sqrt(2)), f = z - 1 exact; log(z) = f - hf + s (hf + R(s^2)),
+ * hf = f^2 / 2, s = f / (2 + f), R the series of 2 atanh(s) / s - 2 - 2s^2/3 ... truncated
+ * after s^8 (error below 2^-30 relative on |s| <= 0.172); c = (1 + u - w) / w corrects for
+ * the rounding of 1 + u (exact for u < 2^-24, where log1p(u) = u). */
+static inline float log1p_pos(float u)
+{
+    float w = 1.0f + u;
+    int32_t b = f2i(w);
+    int32_t k = (b - 0x3f3504f3) >> 23; /* 0x3f3504f3 = sqrt(1/2) */
+    float z = i2f(b - (k << 23));
+    float f = z - 1.0f;
+    float c = k > 0 ? (1.0f - (w - u)) / w : (u - (w - 1.0f)) / w;
+    float s = f / (2.0f + f);
+    float s2 = s * s;
+    float R = s2 * (6.6666668653e-01f + s2 * (4.0000000596e-01f +
+              s2 * (2.8571429849e-01f + s2 * 2.2222198546e-01f)));
+    float hf = 0.5f * f * f;
+    float fk = (float)k;
+    float r = fk * 6.9313812256e-01f + (f - (hf - (s * (hf + R) + (fk * 9.0580006145e-06f + c))));
+    return u < INFINITY ? r : u; /* +inf and NaN pass through */
+}
 
 typedef void (*xfwd_fn)(float *out, const float *x, nf_int n, float a, float b);
 typedef void (*xbwd_fn)(float *dx, const float *dy, const float *x, nf_int n, float a,
@@ -48,7 +74,7 @@ NF_CLONES static void softplus_f(float *out, const float *x, nf_int n, float bet
 {
     for (nf_int i = 0; i < n; i++) {
         float z = x[i] * beta;
-        out[i] = z > th ? x[i] : log1pf(nf_expf(z)) / beta;
+        out[i] = z > th ? x[i] : log1p_pos(nf_expf(z)) / beta;
     }
 }
 /* d softplus: e = exp(z); z > threshold ? dy : dy * e / (e + 1) */
@@ -170,7 +196,7 @@ NF_CLONES static void logsigmoid_f(float *out, const float *x, nf_int n, float a
     (void)a, (void)b;
     for (nf_int i = 0; i < n; i++) {
         float m = x[i] < 0.0f ? x[i] : 0.0f;
-        out[i] = m - log1pf(nf_expf(-fabsf(x[i])));
+        out[i] = m - log1p_pos(nf_expf(-fabsf(x[i])));
     }
 }
 /* d logsigmoid: z = exp(-|x|); dy * (x < 0 ? 1 - z / (1 + z) : z / (1 + z)) */
