@@ -250,3 +250,26 @@ def test_within_few_ulp_of_exact(name, ref):
     keep = x > -85                    # exp(x) normal (below, its denormal loses bits)
     ulp = np.abs(y - r)[keep] / np.spacing(np.abs(r[keep]).astype(np.float32))
     assert ulp.max() <= 4, f"{name}: {ulp.max():.2f} ulp at x = {x[keep][ulp.argmax()]}"
+
+
+def test_kernel_seam_fuzz_inconsistent_arguments():
+    """Arrays of independently drawn lengths and dtypes, any kind: the seam runs (sizes
+    consistent) or raises ValueError/TypeError - never touches memory past a buffer."""
+    r = np.random.default_rng(11)
+    ran = 0
+    for _ in range(400):
+        kind = int(r.integers(-2, _C.ACTX_COUNT + 2))
+        lens = r.choice([0, 1, 3, 7, 8, 17], 3)
+        dts = r.choice([np.float32, np.float32, np.float64], 3)
+        arrs = [np.ones(int(n), d) for n, d in zip(lens, dts)]
+        fwd = r.random() < 0.5
+        try:
+            if fwd:
+                _C.act_extra_forward(kind, arrs[0], arrs[1], 0.5, 2.0)
+            else:
+                _C.act_extra_backward(kind, arrs[0], arrs[1], arrs[2], 0.5, 2.0)
+            ran += 1
+            assert 0 <= kind < _C.ACTX_COUNT and all(a.dtype == np.float32 for a in arrs[:3 - fwd])
+        except (ValueError, TypeError):
+            pass
+    assert ran > 0
