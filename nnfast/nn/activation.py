@@ -2,7 +2,8 @@
 
 Each forward is one call into nnfast.nn.functional (one autograd node, compiled kernel for
 float32). inplace=True follows the functional rule: in place when no gradient is recorded,
-RuntimeError on a tensor that requires grad (see nnfast/nn/_functional_act.py).
+else computed out of place with the same values and gradients (see
+nnfast/nn/_functional_act.py).
 """
 import numpy as np
 
