@@ -13,12 +13,14 @@ from .common import compare
 SECTION = "act"
 TITLE = "Activation forward + backward, 2^20 fp32 elements"
 NAMES = ["relu", "gelu", "tanh", "sigmoid", "silu"]
+EXTRA = ["softplus", "mish", "hardswish", "selu", "logsigmoid"]   # csrc/act_extra.c; not --quick
 SHAPE = (1024, 1024)
 REFERENCE = "torch"
 
 
 def cases(quick):
-    return [{"id": name, "name": name, "seed": i} for i, name in enumerate(NAMES)]
+    names = NAMES if quick else NAMES + EXTRA
+    return [{"id": name, "name": name, "seed": i} for i, name in enumerate(names)]
 
 
 def participants(case):

@@ -155,6 +155,21 @@ void nf_log_softmax_backward(float *dinp, const float *dout, const float *out,
 void nf_act_math(float *out, const float *inp, nf_int n, int which, int ref);
 
 /* ===================================================================================== */
+/* act_extra.c — the less common elementwise activations                                 */
+/* ===================================================================================== */
+/* Kinds, as nnfast/_C_act.pxi numbers them. a, b: the op's two scalars (softplus: beta,
+ * threshold; hardtanh: min_val, max_val; threshold: threshold, value; celu: alpha,
+ * 1 / alpha; unused by the others). Backward reads the forward input (inp[n]), writes
+ * dinp[n] = dout[n] * f'(inp). out may be inp, dinp may be dout. Returns -1 for an
+ * unknown kind (nothing written), else 0. */
+enum { NF_ACTX_SOFTPLUS = 0, NF_ACTX_HARDTANH, NF_ACTX_MISH, NF_ACTX_HARDSWISH,
+       NF_ACTX_HARDSIGMOID, NF_ACTX_SOFTSIGN, NF_ACTX_LOGSIGMOID, NF_ACTX_THRESHOLD,
+       NF_ACTX_CELU, NF_ACTX_SELU, NF_ACTX_COUNT };
+int nf_act_extra_forward(int kind, float *out, const float *inp, nf_int n, float a, float b);
+int nf_act_extra_backward(int kind, float *dinp, const float *dout, const float *inp, nf_int n,
+                          float a, float b);
+
+/* ===================================================================================== */
 /* loss.c — fused loss value + gradient kernels                                          */
 /* ===================================================================================== */
 /* Every kernel returns the reduced loss as a double: mean or sum, or for reduction none the

@@ -184,3 +184,51 @@ def act_math(float[::1] out, const float[::1] inp, int which, bint ref=False):
         return
     with nogil:
         nf_act_math(&out[0], &inp[0], inp.shape[0], which, ref)
+
+
+# ---- act_extra.c: Softplus, Hardtanh, Mish, Hardswish, Hardsigmoid, Softsign, LogSigmoid,
+# Threshold, CELU, SELU (kinds NF_ACTX_*; the kernels check the kind themselves).
+
+cdef extern from "nnfast.h":
+    int NF_ACTX_COUNT
+    int nf_act_extra_forward(int kind, float *out, const float *inp, nf_int n, float a,
+                             float b) nogil
+    int nf_act_extra_backward(int kind, float *dinp, const float *dout, const float *inp,
+                              nf_int n, float a, float b) nogil
+
+ACTX_COUNT = NF_ACTX_COUNT
+
+
+def act_extra_forward(int kind, float[::1] out, const float[::1] inp, float a=0.0,
+                      float b=0.0):
+    """out = f(inp) elementwise for an NF_ACTX_* kind; out may be inp."""
+    cdef nf_int n = inp.shape[0]
+    cdef int rc = 0
+    if out.shape[0] != n:
+        raise ValueError(f"act_extra_forward: out has {out.shape[0]} elements, inp {n}")
+    if not 0 <= kind < NF_ACTX_COUNT:
+        raise ValueError(f"act_extra_forward: unknown kind {kind}")
+    if n == 0:
+        return
+    with nogil:
+        rc = nf_act_extra_forward(kind, &out[0], &inp[0], n, a, b)
+    if rc != 0:
+        raise ValueError(f"act_extra_forward: unknown kind {kind}")
+
+
+def act_extra_backward(int kind, float[::1] dinp, const float[::1] dout,
+                       const float[::1] inp, float a=0.0, float b=0.0):
+    """dinp = dout * f'(inp) for an NF_ACTX_* kind; dinp may be dout."""
+    cdef nf_int n = dout.shape[0]
+    cdef int rc = 0
+    if dinp.shape[0] != n or inp.shape[0] != n:
+        raise ValueError(f"act_extra_backward: dinp {dinp.shape[0]}, dout {n}, "
+                         f"inp {inp.shape[0]} elements")
+    if not 0 <= kind < NF_ACTX_COUNT:
+        raise ValueError(f"act_extra_backward: unknown kind {kind}")
+    if n == 0:
+        return
+    with nogil:
+        rc = nf_act_extra_backward(kind, &dinp[0], &dout[0], &inp[0], n, a, b)
+    if rc != 0:
+        raise ValueError(f"act_extra_backward: unknown kind {kind}")

@@ -4,8 +4,11 @@ from .activation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential  # noqa: F401
-from .linear import Flatten, Identity, Linear  # noqa: F401
+from .linear import Flatten, Identity, Linear, Unflatten  # noqa: F401
 from .loss import *  # noqa: F401,F403
+from .loss_extra import *  # noqa: F401,F403
+from .distance import *  # noqa: F401,F403
+from .padding import *  # noqa: F401,F403
 from .module import Module  # noqa: F401
 from .normalization import *  # noqa: F401,F403
 from .parameter import Buffer, Parameter  # noqa: F401

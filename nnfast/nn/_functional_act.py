@@ -144,27 +144,45 @@ def _ref_prelu_backward(g3, x3, w):
 
 # ===================================================================== elementwise core
 
-def _elementwise(input, kind, who, a=0.0, inplace=False):
+class _Family:
+    """One elementwise kernel table: the compiled pair (float32) and its NumPy twins
+    (float64), all called as (kind, ..., a, b); `saves_output`: the kinds whose derivative
+    reads the forward output instead of the input."""
+
+    def __init__(self, c_forward, c_backward, ref_forward, ref_backward, names,
+                 saves_output=()):
+        self.c_forward, self.c_backward = c_forward, c_backward
+        self.ref_forward, self.ref_backward = ref_forward, ref_backward
+        self.names, self.saves_output = names, saves_output
+
+
+_BASE = _Family(lambda k, out, x, a, b: _C.act_forward(k, out, x, a),
+                lambda k, dx, g, s, a, b: _C.act_backward(k, dx, g, s, a),
+                lambda k, x, a, b: _ref_forward(k, x, a),
+                lambda k, g, s, a, b: _ref_backward(k, g, s, a), _NAMES, _SAVES_OUTPUT)
+
+
+def _elementwise(input, kind, who, a=0.0, inplace=False, b=0.0, fam=_BASE):
     x = _check_input(input, who)
     xd = x._storage
     fast = xd.dtype == np.float32
     if inplace and not ag.needs_grad(x):
         if fast and xd.flags.c_contiguous and xd.flags.writeable:
             v = xd.reshape(-1)
-            _C.act_forward(kind, v, v, a)
+            fam.c_forward(kind, v, v, a, b)
         else:
-            xd[...] = _elementwise(Tensor._make(xd), kind, who, a)._storage
+            xd[...] = _elementwise(Tensor._make(xd), kind, who, a, False, b, fam)._storage
         return x
     if fast:
         xc = np.ascontiguousarray(xd).reshape(xd.shape)  # (ascontiguousarray makes 0-d 1-d)
         out = np.empty(xd.shape, np.float32)
-        _C.act_forward(kind, out.reshape(-1), xc.reshape(-1), a)
+        fam.c_forward(kind, out.reshape(-1), xc.reshape(-1), a, b)
     else:
         xc = xd
-        out = _ref_forward(kind, xd, a)
+        out = fam.ref_forward(kind, xd, a, b)
     if not ag.needs_grad(x):
         return Tensor._make(out)
-    saved = out if kind in _SAVES_OUTPUT else xc
+    saved = out if kind in fam.saves_output else xc
 
     def backward(g):
         if fast:
@@ -174,17 +192,18 @@ def _elementwise(input, kind, who, a=0.0, inplace=False):
                 # Linear does) rather than into a temporary the tape would then copy there
                 sink, acc = ag.grad_sink(x)
                 if sink is not None and not acc:
-                    _C.act_backward(kind, sink.reshape(-1), g, saved.reshape(-1), a)
+                    fam.c_backward(kind, sink.reshape(-1), g, saved.reshape(-1), a, b)
                     return (None,)
             dx = np.empty(saved.shape, np.float32)
-            _C.act_backward(kind, dx.reshape(-1), g, saved.reshape(-1), a)
+            fam.c_backward(kind, dx.reshape(-1), g, saved.reshape(-1), a, b)
             return (dx,)
-        return (_ref_backward(kind, g.astype(saved.dtype, copy=False), saved, a),)
+        return (fam.ref_backward(kind, g.astype(saved.dtype, copy=False), saved, a, b),)
 
-    # the derivative reads the output (sigmoid, tanh) or the input (the rest)
-    node = ag.Node((x,), backward, _NAMES[kind], () if kind in _SAVES_OUTPUT else (x,))
+    # the derivative reads the output (sigmoid, tanh, ...) or the input (the rest)
+    saves_out = kind in fam.saves_output
+    node = ag.Node((x,), backward, fam.names[kind], () if saves_out else (x,))
     y = Tensor._make(out, True, node)
-    if kind in _SAVES_OUTPUT:
+    if saves_out:
         node.save_output(y)
     return y
 

@@ -7,7 +7,10 @@ from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 
 from ._functional_act import *  # noqa: F401,F403
+from ._functional_act_extra import *  # noqa: F401,F403
 from ._functional_loss import *  # noqa: F401,F403
+from ._functional_loss_extra import *  # noqa: F401,F403
+from ._functional_misc import *  # noqa: F401,F403
 from ._functional_dropout import *  # noqa: F401,F403
 from ._functional_norm import *  # noqa: F401,F403
 from ._functional_conv import *  # noqa: F401,F403

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from ..errors import ShapeError
 from . import functional as F
 from . import init
 from .module import Module
@@ -64,3 +65,35 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Splits dimension `dim` into `unflattened_size` (one entry may be -1)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if not isinstance(dim, int):
+            raise TypeError(f"Unflatten: dim must be an int, got {type(dim).__name__}")
+        if not isinstance(unflattened_size, (tuple, list)) or not all(
+                isinstance(s, int) for s in unflattened_size):
+            raise TypeError("unflattened_size must be a tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        self.dim = dim
+        self.unflattened_size = tuple(unflattened_size)
+
+    def forward(self, input):
+        shape = tuple(input.shape)
+        d = self.dim % len(shape) if shape else 0
+        if not -len(shape) <= self.dim < len(shape):
+            raise IndexError(f"Dimension out of range (expected to be in range of "
+                             f"[{-len(shape)}, {len(shape) - 1}], but got {self.dim})")
+        sizes = list(self.unflattened_size)
+        known = math.prod(s for s in sizes if s != -1)
+        if sizes.count(-1) > 1 or (sizes.count(-1) == 0 and known != shape[d]) or \
+                (sizes.count(-1) == 1 and (known == 0 or shape[d] % known)):
+            raise ShapeError(f"unflatten: Provided sizes {sizes} don't multiply up to the size "
+                             f"of dim {self.dim} ({shape[d]}) in the input tensor")
+        return input.reshape(shape[:d] + tuple(sizes) + shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
