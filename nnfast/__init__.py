@@ -52,11 +52,30 @@ from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float
                      bfloat16, half, int, int8, int16, int32, int64, long, short, uint8,
                      complex64, cfloat, get_default_dtype, set_default_dtype)
 bool = bool_   # noqa: A001 - torch.bool
-from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
+from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub  # noqa
 from ._ops.arith import clamp  # noqa: E402,F401
-from ._ops.reduce import argmax, argmin, max, mean, min, sum  # noqa: A004,E402,F401
-from ._ops.shape import (cat, flatten, permute, reshape, squeeze, stack, transpose,  # noqa
+from ._ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin,  # noqa: A004,E402,F401
+                          count_nonzero, logsumexp, max, mean, min, nanmean, nansum, norm,
+                          prod, std, std_mean, sum, var, var_mean)
+from ._ops.scan import cummax, cummin, cumprod, cumsum  # noqa: E402,F401
+from ._ops.sort import (argsort, bucketize, kthvalue, median, mode, msort,  # noqa: E402,F401
+                        nanmedian, searchsorted, sort, topk, unique, unique_consecutive)
+from ._ops.shape import (adjoint, atleast_1d, atleast_2d, atleast_3d,  # noqa: E402,F401
+                         broadcast_shapes, broadcast_tensors, broadcast_to, flatten, movedim,
+                         narrow, permute, reshape, select, squeeze, t, transpose, unflatten,
                          unsqueeze)
+from ._ops.shape import movedim as moveaxis, transpose as swapaxes  # noqa: E402,F401
+from ._ops.shape import transpose as swapdims  # noqa: E402,F401
+from ._ops.join import (cat, chunk, column_stack, concat, concatenate, dstack,  # noqa: E402,F401
+                        flip, fliplr, flipud, hstack, meshgrid, repeat_interleave, roll,
+                        row_stack, split, stack, tensor_split, tile, unbind, vstack)
+from ._ops.tri import diag, diag_embed, diagflat, diagonal, tril, triu  # noqa: E402,F401
+from ._ops.index import (argwhere, gather, index_add, index_copy, index_fill,  # noqa: E402,F401
+                         index_put, index_select, masked_fill, masked_scatter, masked_select,
+                         nonzero, scatter, scatter_add, take, take_along_dim)
+from ._ops.index import where  # noqa: E402,F401  (one- and three-argument forms)
+from ._ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, cross, dot,  # noqa: E402
+                          einsum, ger, inner, kron, mm, mv, outer, tensordot, trace, vdot)
 from ._ops.creation import (arange, as_tensor, empty, from_numpy, full, ones,  # noqa: E402
                             ones_like, rand, randint, randn, tensor, zeros, zeros_like)
 from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
@@ -82,6 +101,7 @@ def get_num_threads():
     return _C.get_num_threads()
 
 
+from . import linalg  # noqa: E402,F401
 from . import nn, optim  # noqa: E402,F401
 from . import data, datasets, io, train  # noqa: E402,F401
 from .io import load, save  # noqa: E402,F401

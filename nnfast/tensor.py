@@ -571,14 +571,8 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
-        from ._ops.index import index_put, _index
-        if _state.grad_enabled and (self.requires_grad or
-                                    (isinstance(value, Tensor) and value.requires_grad)):
-            self._inplace(index_put, index, value)
-            return
-        v = value._storage if isinstance(value, Tensor) else value
-        self._storage[_index(index)] = v
-        self._bump()
+        from ._ops.index import setitem
+        setitem(self, index, value)
 
 
 class Size(tuple):
