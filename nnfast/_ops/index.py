@@ -51,8 +51,27 @@ def _torch_words(err):
     return IndexError(msg.replace("axis", "dimension").replace("array", "tensor"))
 
 
+def _split_mixed(index):
+    """torch applies integers as plain selections before array indices; NumPy treats an int
+    beside an array as an array index (which moves the result's dims). For such an index:
+    (the basic part, the array part applied to its result); else None."""
+    if not isinstance(index, tuple):
+        return None
+    arrays = [isinstance(i, (np.ndarray, list)) for i in index]
+    ints = [isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in index]
+    if not any(arrays) or not any(ints):
+        return None
+    basic = tuple(slice(None) if a else i for i, a in zip(index, arrays))
+    rest = tuple(i if a else (Ellipsis if i is Ellipsis else slice(None))
+                 for i, a, n in zip(index, arrays, ints) if not n)
+    return basic, rest
+
+
 def getitem(x, index):
     index = _index(index)
+    mixed = _split_mixed(index)
+    if mixed is not None:
+        return getitem(getitem(x, mixed[0]), mixed[1])
     xd = x._storage
     try:
         out = xd[index]
