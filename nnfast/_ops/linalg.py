@@ -145,7 +145,12 @@ def _scaled(t, s):
 def _affine(input, prod, beta, alpha):
     """beta * input + alpha * prod; with beta == 0 input is ignored (NaN too), as in torch."""
     if beta == 0:
-        return _scaled(prod, alpha)
+        # input is ignored (a NaN in it too) but still gets its zero gradient, as in torch
+        p = _scaled(prod, alpha)
+        shape = np.broadcast_shapes(input.shape, p.shape)
+        res = np.broadcast_to(p._storage, shape).copy()
+        return _result(res, (input, p), lambda g: (np.zeros(input.shape, input.dtype),
+                                                    _unbroadcast(g, p.shape)), "AddmmBeta0")
     return add(_scaled(input, beta), _scaled(prod, alpha))
 
 
