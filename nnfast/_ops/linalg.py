@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor, float32
-from .arith import _mm_2d, abs as _abs, add, matmul, mul
+from .arith import _gemm_batched, _mm_2d, abs as _abs, add, matmul, mul
 from .core import _as_tensor, _bind, _result, _unary, _unbroadcast
 from .dims import expand_reduced, norm_dim, norm_dims, write_out
 
@@ -50,8 +50,7 @@ def mm(input, mat2, *, out=None):
 
 def _bmm_arr(x, y, tx=False, ty=False):
     if x.dtype == float32 and y.dtype == float32:
-        return np.stack([_mm_2d(x[i], y[i], tx, ty) for i in range(x.shape[0])]) \
-            if x.shape[0] else np.matmul(x, y)
+        return _gemm_batched(x, y, tx, ty)
     return np.matmul(np.swapaxes(x, 1, 2) if tx else x, np.swapaxes(y, 1, 2) if ty else y)
 
 
