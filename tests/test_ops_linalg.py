@@ -266,6 +266,8 @@ def test_errors_like_torch(k):
     lambda M: M.bmm(M.zeros(0, 2, 3), M.zeros(0, 3, 4)), lambda M: M.einsum("ij->j", M.zeros(0, 3)),
     lambda M: M.linalg.vector_norm(M.zeros(0)), lambda M: M.outer(M.zeros(0), M.zeros(3)),
     lambda M: M.dot(M.zeros(0), M.zeros(0)), lambda M: M.kron(M.zeros(0, 2), M.zeros(2, 2)),
+    lambda M: M.matmul(M.ones(2, 3, 0), M.ones(2, 0, 4)), lambda M: M.ones(3, 0, 2) @ M.ones(2, 4),
+    lambda M: M.bmm(M.ones(2, 3, 0), M.ones(2, 0, 4)), lambda M: M.mm(M.ones(3, 0), M.ones(0, 2)),
 ])
 def test_empty_shapes(f):
     t, n = f(torch), f(nf)

@@ -185,8 +185,9 @@ def matmul(a, b):
 def _gemm_batched(x, y, tx=False, ty=False):
     """op(x) @ op(y) over a common leading batch shape, one compiled GEMM per matrix."""
     batch = x.shape[:-2]
-    x3 = x.reshape((-1,) + x.shape[-2:])
-    y3 = y.reshape((-1,) + y.shape[-2:])
+    nb = int(np.prod(batch))
+    x3 = x.reshape((nb,) + x.shape[-2:])
+    y3 = y.reshape((nb,) + y.shape[-2:])
     m = x.shape[-1] if tx else x.shape[-2]
     n = y.shape[-2] if ty else y.shape[-1]
     out = np.empty((x3.shape[0], m, n), float32)
