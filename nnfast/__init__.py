@@ -67,13 +67,14 @@ from ._ops.shape import (adjoint, atleast_1d, atleast_2d, atleast_3d,  # noqa: E
 from ._ops.shape import movedim as moveaxis, transpose as swapaxes  # noqa: E402,F401
 from ._ops.shape import transpose as swapdims  # noqa: E402,F401
 from ._ops.join import (cat, chunk, column_stack, concat, concatenate, dstack,  # noqa: E402,F401
-                        flip, fliplr, flipud, hstack, meshgrid, repeat_interleave, roll,
-                        row_stack, split, stack, tensor_split, tile, unbind, vstack)
+                        diff, flip, fliplr, flipud, hstack, meshgrid, repeat_interleave, roll,
+                        rot90, row_stack, split, stack, tensor_split, tile, unbind, vstack)
 from ._ops.tri import diag, diag_embed, diagflat, diagonal, tril, triu  # noqa: E402,F401
 from ._ops.index import (argwhere, gather, index_add, index_copy, index_fill,  # noqa: E402,F401
                          index_put, index_select, masked_fill, masked_scatter, masked_select,
                          nonzero, scatter, scatter_add, take, take_along_dim)
 from ._ops.index import where  # noqa: E402,F401  (one- and three-argument forms)
+from ._ops.scatter_reduce import scatter_reduce  # noqa: E402,F401
 from ._ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, cross, dot,  # noqa: E402
                           einsum, ger, inner, kron, mm, mv, outer, tensordot, trace, vdot)
 from ._ops.creation import (arange, as_tensor, empty, from_numpy, full, ones,  # noqa: E402

@@ -402,3 +402,60 @@ def test_empty_tensors(f):
 ])
 def test_zero_dim_tensors(f):
     check(f, np.array(1.5, F32))
+
+
+# ------------------------------------------------------------------ windows, rotations, diff
+
+@pytest.mark.parametrize("f", [
+    lambda M, a: a.unfold(2, 2, 1), lambda M, a: a.unfold(-1, 3, 2), lambda M, a: a.unfold(0, 2, 2),
+    lambda M, a: M.rot90(a), lambda M, a: M.rot90(a, 2, (1, 2)), lambda M, a: a.rot90(-1, [0, 2]),
+    lambda M, a: M.rot90(a, 4), lambda M, a: M.diff(a), lambda M, a: a.diff(n=2, dim=1),
+    lambda M, a: M.diff(a, dim=0, prepend=a[:1] * 2, append=a[-1:]),
+])
+def test_unfold_rot90_diff(f):
+    check(f, rand(2, 3, 5))
+
+
+def test_unfold_is_a_view_and_diff_of_bool():
+    x = nf.zeros(6)
+    x.unfold(0, 2, 2).fill_(1.0)
+    assert x.numpy().sum() == 6
+    b = np.array([True, True, False, True])
+    np.testing.assert_array_equal(nf.diff(nf.tensor(b)).numpy(),
+                                  torch.diff(torch.from_numpy(b)).numpy())
+    with pytest.raises(RuntimeError, match="maximum size"):
+        nf.zeros(3).unfold(0, 4, 1)
+
+
+# ------------------------------------------------------------------ scatter_reduce
+
+SR_INDEX = np.array([[0, 1, 0, 2], [0, 0, 2, 2]], np.int64)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce(reduce, include_self):
+    x = rand(3, 4)
+    s = rand(2, 4)
+    s[1, 3] = s[0, 3] = 0.75 if reduce in ("amax", "amin") else s[1, 3]   # a tie
+    f = lambda M, a, b: a.scatter_reduce(0, idx(M, SR_INDEX), b, reduce,  # noqa: E731
+                                         include_self=include_self)
+    check(f, x, s)
+    check(f, x.astype(F64), s.astype(F64), atol=1e-12, rtol=1e-12)
+
+
+def test_scatter_reduce_prod_with_zeros_and_ints():
+    x = np.array([[1.0, 0.0, 2.0, 3.0], [2.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0]], F32)
+    s = np.array([[0.0, 2.0, 3.0, 0.0], [5.0, 0.0, 0.0, 2.0]], F32)
+    for inc in (True, False):
+        check(lambda M, a, b: M.scatter_reduce(a, 0, idx(M, SR_INDEX), b, "prod",
+                                               include_self=inc), x, s)
+    xi, si = np.arange(12).reshape(3, 4), np.arange(8).reshape(2, 4)
+    for red in ("sum", "prod", "mean", "amax", "amin"):
+        t = torch.from_numpy(xi).scatter_reduce(0, torch.from_numpy(SR_INDEX),
+                                                torch.from_numpy(si), red)
+        n = nf.tensor(xi).scatter_reduce(0, nf.tensor(SR_INDEX), nf.tensor(si), red)
+        np.testing.assert_array_equal(n.numpy(), t.numpy())
+    y = nf.zeros(3, 4)
+    y.scatter_reduce_(0, nf.tensor(SR_INDEX), nf.ones(2, 4), "sum")
+    assert y.numpy().sum() == 8

@@ -1,3 +1,3 @@
 """The tensor operations, one family a module; importing them binds their Tensor methods."""
 from . import core, arith, reduce, shape, index, printing  # noqa: F401
-from . import scan, sort, join, tri, linalg  # noqa: F401
+from . import scan, sort, join, tri, linalg, scatter_reduce  # noqa: F401

@@ -291,7 +291,72 @@ def meshgrid(*tensors, indexing=None):
     return tuple(grids)
 
 
-_bind({"split": split, "split_with_sizes": split_with_sizes, "chunk": chunk,
+def unfold(x, dimension, size, step):
+    """Windows of `size` elements every `step` along `dimension`, as a new last dim (a view)."""
+    if x.ndim == 0:
+        x0 = reshape(x, 1)
+        return reshape(unfold(x0, 0, size, step), (size,)) if size == 1 else unfold(x0, 0, size,
+                                                                                    step)
+    d = norm_dim(dimension, x.ndim)
+    n = x.shape[d]
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    nw = (n - size) // step + 1
+    xd = x._storage
+    shape = xd.shape[:d] + (nw,) + xd.shape[d + 1:] + (size,)
+    strides = xd.strides[:d] + (xd.strides[d] * step,) + xd.strides[d + 1:] + (xd.strides[d],)
+    out = np.lib.stride_tricks.as_strided(xd, shape, strides, writeable=xd.flags.writeable)
+    src = x.shape
+
+    def backward(g):
+        gx = np.zeros(src, x.dtype)
+        for j in range(size):
+            gx[(slice(None),) * d + (slice(j, j + step * (nw - 1) + 1, step),)] += g[..., j]
+        return (gx,)
+    from .core import _view
+    return _view(x, out, backward, "Unfold")
+
+
+def rot90(x, k=1, dims=(0, 1)):
+    from .shape import transpose
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if x.ndim < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {x.ndim}")
+    d0, d1 = norm_dim(dims[0], x.ndim), norm_dim(dims[1], x.ndim)
+    if d0 == d1:
+        raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and "
+                           f"dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(x, d1), d0, d1)
+    if k == 2:
+        return flip(x, d0, d1)
+    if k == 3:
+        return transpose(flip(x, d0), d0, d1)
+    return _unary(x, x._storage.copy(), lambda g: (g,), "Rot90")
+
+
+def diff(x, n=1, dim=-1, prepend=None, append=None):
+    from .arith import sub
+    d = norm_dim(dim, x.ndim)
+    if x.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    parts = [p if p.ndim else broadcast_to(p, x.shape[:d] + (1,) + x.shape[d + 1:])
+             for p in (prepend, x, append) if p is not None]
+    y = cat(parts, d) if len(parts) > 1 else x
+    for _ in range(n):
+        m = y.shape[d]
+        if m == 0:
+            break
+        a, b = select_slice(y, d, slice(1, m)), select_slice(y, d, slice(0, m - 1))
+        y = Tensor._make(a._storage != b._storage) if y.dtype == np.bool_ else sub(a, b)
+    return y
+
+
+_bind({"unfold": unfold, "rot90": rot90, "diff": diff, "split": split, "split_with_sizes": split_with_sizes, "chunk": chunk,
        "tensor_split": tensor_split, "unbind": unbind, "repeat": repeat, "tile": tile,
        "repeat_interleave": repeat_interleave, "flip": flip, "fliplr": fliplr,
        "flipud": flipud, "roll": roll})
