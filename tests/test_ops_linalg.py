@@ -273,3 +273,32 @@ def test_empty_shapes(f):
     t, n = f(torch), f(nf)
     assert n.shape == t.shape
     np.testing.assert_allclose(n.numpy(), t.numpy())
+
+
+def _attention_block(M):
+    """A causal-attention step written as PyTorch code, using this family's ops."""
+    rng = np.random.default_rng(0)
+    B, T, C, H = 2, 5, 8, 2
+    x = M.tensor(rng.standard_normal((B, T, C)).astype(F32), requires_grad=True)
+    w = M.tensor(rng.standard_normal((C, 3 * C)).astype(F32), requires_grad=True)
+    q, k, v = (x @ w).split(C, dim=2)
+    q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
+    att = (q @ k.transpose(-2, -1)) * (1.0 / np.sqrt(C // H))
+    mask = M.tril(M.ones(T, T)).view(1, 1, T, T)
+    att = att.masked_fill(mask[:, :, :T, :T] == 0, float("-inf"))
+    att = (att - att.amax(-1, keepdim=True)).exp()
+    att = att / att.sum(-1, keepdim=True)
+    y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+    e = M.einsum("btc,btd->bcd", y, x)
+    s = M.stack([y.mean(), e.std(), M.topk(y.reshape(B, -1), 3, dim=1).values.sum(),
+                 y.max(dim=1)[0].sum(), M.linalg.norm(e), y.norm(dim=-1).sum(),
+                 M.cat([y, x], 1).var(1).sum(), y.flatten(1).logsumexp(1).sum()])
+    idx = y.argmax(-1)
+    loss = s.sum() + M.gather(y, 2, idx.unsqueeze(-1)).sum()
+    loss.backward()
+    return [t.detach().numpy() for t in (loss, x.grad, w.grad, idx)]
+
+
+def test_attention_block_written_for_torch_runs_unchanged():
+    for n, t in zip(_attention_block(nf), _attention_block(torch)):
+        np.testing.assert_allclose(n, t, rtol=1e-4, atol=1e-5)

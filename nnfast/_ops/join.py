@@ -356,7 +356,7 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
     return y
 
 
-_bind({"unfold": unfold, "rot90": rot90, "diff": diff, "split": split, "split_with_sizes": split_with_sizes, "chunk": chunk,
-       "tensor_split": tensor_split, "unbind": unbind, "repeat": repeat, "tile": tile,
+_bind({"unfold": unfold, "rot90": rot90, "diff": diff, "split": split,
+       "split_with_sizes": split_with_sizes, "chunk": chunk, "tensor_split": tensor_split, "unbind": unbind, "repeat": repeat, "tile": tile,
        "repeat_interleave": repeat_interleave, "flip": flip, "fliplr": fliplr,
        "flipud": flipud, "roll": roll})
