@@ -69,13 +69,23 @@ concat = concatenate = cat
 
 def stack(tensors, dim=0, *, out=None):
     tensors = _tensor_list(tensors, "stack")
+    shape0 = tensors[0]._storage.shape
     for i, t in enumerate(tensors):
-        if t.shape != tensors[0].shape:
+        if t._storage.shape != shape0:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got "
                                f"{list(tensors[0].shape)} at entry 0 and {list(t.shape)} at "
                                f"entry {i}")
     d = norm_dim(dim, tensors[0].ndim + 1)
-    return cat([unsqueeze(t, d) for t in tensors], d, out=out)
+    dt = tensors[0]._storage
+    for t in tensors[1:]:
+        if t._storage.dtype != dt.dtype:
+            dt = np.empty((1,), _promote(dt, t._storage))
+    res = np.stack([t._storage for t in tensors], axis=d, dtype=dt.dtype)
+
+    def backward(g):
+        return tuple(np.take(g, i, axis=d).astype(t.dtype) if t.dtype.kind in "fc" else None
+                     for i, t in enumerate(tensors))
+    return write_out(out, _result(res, tuple(tensors), backward, "Stack"), "stack", tensors)
 
 
 def hstack(tensors, *, out=None):
