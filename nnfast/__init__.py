@@ -52,7 +52,7 @@ from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float
                      bfloat16, half, int, int8, int16, int32, int64, long, short, uint8,
                      complex64, cfloat, get_default_dtype, set_default_dtype)
 bool = bool_   # noqa: A001 - torch.bool
-from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub  # noqa
+from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
 from ._ops.arith import clamp  # noqa: E402,F401
 from ._ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin,  # noqa: A004,E402,F401
                           count_nonzero, logsumexp, max, mean, min, nanmean, nansum, norm,

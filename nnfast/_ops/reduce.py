@@ -264,6 +264,11 @@ def _max_dim(x, dim, keepdim, argfn, name, who):
 
 def _max_min(x, dim, keepdim, out, other, npfn, argfn, binfn, name, who):
     if isinstance(dim, Tensor) or other is not None:
+        try:   # the elementwise family's maximum/minimum, where it has them
+            from . import binary
+            binfn = getattr(binary, binfn.__name__)
+        except (ImportError, AttributeError):
+            pass
         return binfn(x, dim if other is None else other, out=out)
     if dim is None:
         _check_nonempty(x, (), who, False)
