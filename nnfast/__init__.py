@@ -54,6 +54,15 @@ from .tensor import (Tensor, Size, bool_, double, float, float16, float32, float
 bool = bool_   # noqa: A001 - torch.bool
 from ._ops.arith import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub, where  # noqa
 from ._ops.arith import clamp  # noqa: E402,F401
+from ._ops.reduce import argmax, argmin, max, mean, min, sum  # noqa: A004,E402,F401
+from ._ops.shape import (cat, flatten, permute, reshape, squeeze, stack, transpose,  # noqa
+                         unsqueeze)
+from ._ops.creation import (arange, as_tensor, empty, from_numpy, full, ones,  # noqa: E402
+                            ones_like, rand, randint, randn, tensor, zeros, zeros_like)
+from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
+from . import cuda, backends, accelerator  # noqa: E402,F401
+# reductions, shape and indexing, linear algebra (nnfast/_ops/reduce, scan, sort, shape,
+# join, tri, index, scatter_reduce, linalg)
 from ._ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin,  # noqa: A004,E402,F401
                           count_nonzero, logsumexp, max, mean, min, nanmean, nansum, norm,
                           prod, std, std_mean, sum, var, var_mean)
@@ -77,10 +86,6 @@ from ._ops.index import where  # noqa: E402,F401  (one- and three-argument forms
 from ._ops.scatter_reduce import scatter_reduce  # noqa: E402,F401
 from ._ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, cross, dot,  # noqa: E402
                           einsum, ger, inner, kron, mm, mv, outer, tensordot, trace, vdot)
-from ._ops.creation import (arange, as_tensor, empty, from_numpy, full, ones,  # noqa: E402
-                            ones_like, rand, randint, randn, tensor, zeros, zeros_like)
-from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
-from . import cuda, backends, accelerator  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
