@@ -459,3 +459,46 @@ def test_scatter_reduce_prod_with_zeros_and_ints():
     y = nf.zeros(3, 4)
     y.scatter_reduce_(0, nf.tensor(SR_INDEX), nf.ones(2, 4), "sum")
     assert y.numpy().sum() == 8
+
+
+# ------------------------------------------------------------------ in place through views
+
+VIEW_INPLACE = [
+    ("chained_setitem", lambda M, y, v: y[0].__setitem__(1, v[0])),
+    ("slice_mul_", lambda M, y, v: y[:, 2].mul_(v[1])),
+    ("narrow_copy_", lambda M, y, v: y.narrow(1, 3, 1).copy_(v[2:3].expand(3, 1))),
+    ("row_zero_", lambda M, y, v: y[2].zero_()),
+    ("view_add_", lambda M, y, v: y.view(-1)[3:7].add_(v)),
+    ("diagonal_fill_", lambda M, y, v: y.diagonal().fill_(v[0])),
+    ("transpose_masked_fill_", lambda M, y, v: y.t()[1].masked_fill_(v[:3] > 0.5, 0.0)),
+    ("select_mul_", lambda M, y, v: y.select(1, 0).mul_(v[:3])),
+]
+
+
+@pytest.mark.parametrize("name,f", VIEW_INPLACE, ids=[n for n, _ in VIEW_INPLACE])
+def test_inplace_on_views_rebases_the_base_like_torch(name, f):
+    xa, va = rand(3, 4), np.array([0.3, 0.9, -1.2, 0.7], F32)
+    res = []
+    for M in (torch, nf):
+        x = M.tensor(xa, requires_grad=True)
+        v = M.tensor(va, requires_grad=True)
+        y = x * 2
+        f(M, y, v)
+        (y * M.tensor(np.arange(12, dtype=F32).reshape(3, 4))).sum().backward()
+        res.append((y.detach().numpy(), x.grad.numpy(),
+                    np.zeros(4, F32) if v.grad is None else v.grad.numpy()))
+    for n, t in zip(res[1], res[0]):
+        np.testing.assert_allclose(n, t, rtol=1e-6, atol=1e-7)
+
+
+def test_inplace_on_view_of_leaf_raises_like_torch():
+    for f in (lambda w: w[0].mul_(2), lambda w: w.view(-1).zero_(),
+              lambda w: w[0].__setitem__(0, 1.0)):
+        with pytest.raises(RuntimeError, match="view of a leaf"):
+            f(nf.ones(2, 3, requires_grad=True))
+        with pytest.raises(RuntimeError, match="leaf"):
+            f(torch.ones(2, 3, requires_grad=True))
+    w = nf.ones(2, 3, requires_grad=True)
+    with nf.no_grad():
+        w[0].mul_(2)
+    assert w.detach().numpy()[0, 0] == 2
