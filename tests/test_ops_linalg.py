@@ -302,3 +302,51 @@ def _attention_block(M):
 def test_attention_block_written_for_torch_runs_unchanged():
     for n, t in zip(_attention_block(nf), _attention_block(torch)):
         np.testing.assert_allclose(n, t, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ torch.X spellings, cdist
+
+@pytest.mark.parametrize("f", [
+    lambda M, a: M.det(a), lambda M, a: a.det(), lambda M, a: M.inverse(a),
+    lambda M, a: a.inverse(), lambda M, a: M.logdet(a), lambda M, a: a.slogdet()[1],
+    lambda M, a: M.matrix_power(a, 2), lambda M, a: a.matrix_power(3),
+])
+def test_torch_namespace_linalg_aliases(f):
+    check(f, well_conditioned(2, 3, 3, dtype=F64), atol=1e-9, rtol=1e-9)
+
+
+def test_logdet_of_negative_and_singular():
+    for a in (np.array([[0.0, 1.0], [1.0, 0.0]]), np.zeros((2, 2))):
+        t, n = torch.logdet(torch.from_numpy(a)), nf.logdet(nf.tensor(a))
+        np.testing.assert_array_equal(n.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.0, float("inf")])
+def test_cdist(p):
+    check(lambda M, a, b: M.cdist(a, b, p=p), rand(2, 4, 3), rand(2, 5, 3), atol=1e-4,
+          grad=p != 0.0)
+    check(lambda M, a, b: M.cdist(a, b, p), rand(4, 3, dtype=F64), rand(5, 3, dtype=F64),
+          atol=1e-9, rtol=1e-9, grad=p != 0.0)
+
+
+def test_cdist_zero_distance_gradient_and_errors():
+    x = rand(3, 2)
+    check(lambda M, a, b: M.cdist(a, b), x, x.copy())
+    with pytest.raises(RuntimeError):
+        nf.cdist(nf.zeros(3, 2), nf.zeros(3, 4))
+
+
+@pytest.mark.parametrize("name", ["addmv_", "addr_", "baddbmm_", "addbmm_", "addmm_"])
+def test_inplace_products(name):
+    shapes = {"addmv_": [(3,), (3, 4), (4,)], "addr_": [(3, 4), (3,), (4,)],
+              "baddbmm_": [(2, 3, 5), (2, 3, 4), (2, 4, 5)], "addbmm_": [(3, 5), (2, 3, 4),
+                                                                        (2, 4, 5)],
+              "addmm_": [(3, 5), (3, 4), (4, 5)]}[name]
+    arrs = [rand(*s) for s in shapes]
+    out = []
+    for M in (torch, nf):
+        c, a, b = (M.tensor(x) for x in arrs)
+        r = getattr(c, name)(a, b, beta=0.5, alpha=2)
+        assert r is c
+        out.append(c.numpy())
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-5, atol=1e-5)

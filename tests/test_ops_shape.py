@@ -502,3 +502,17 @@ def test_inplace_on_view_of_leaf_raises_like_torch():
     with nf.no_grad():
         w[0].mul_(2)
     assert w.detach().numpy()[0, 0] == 2
+
+
+@pytest.mark.parametrize("shape,wrap", [((3, 3), False), ((5, 3), False), ((7, 3), True),
+                                        ((3, 5), True), ((2, 2, 2), False)])
+def test_fill_diagonal_(shape, wrap):
+    check(lambda M, a: (a * 1).fill_diagonal_(-1.0, wrap=wrap), rand(*shape))
+
+
+@pytest.mark.parametrize("args", [(3, 3), (3, 4, 1), (4, 3, -1), (0, 3), (3, 5, 10)])
+def test_tril_triu_indices(args):
+    for name in ("tril_indices", "triu_indices"):
+        t, n = getattr(torch, name)(*args), getattr(nf, name)(*args)
+        assert n.dtype == np.int64 and n.shape == t.shape
+        np.testing.assert_array_equal(n.numpy(), t.numpy())

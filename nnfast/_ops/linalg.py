@@ -355,6 +355,23 @@ def cross(input, other, dim=None, *, out=None):
                      "cross", (a, b))
 
 
+def cdist(x1, x2, p=2.0, compute_mode=None):
+    """Pairwise p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M)."""
+    from .shape import unsqueeze
+    x1, x2 = _as_tensor(x1, "cdist"), _as_tensor(x2, "cdist")
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D" if
+                           x1.ndim < 2 else f"cdist only supports at least 2D tensors, X2 got: "
+                           f"{x2.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
+                           f"{x1.shape[-1]} X2: {x2.shape[-1]}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    from .arith import sub
+    return vector_norm(sub(unsqueeze(x1, -2), unsqueeze(x2, -3)), p, -1)
+
+
 # ------------------------------------------------------------------ norms
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
@@ -510,4 +527,12 @@ _bind({"mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "vdot": vdot, "inner": inner,
            addbmm(self, a, b, beta=beta, alpha=alpha),
        "addmm_": lambda self, m1, m2, *, beta=1, alpha=1:
            self._inplace(addmm, m1, m2, beta=beta, alpha=alpha),
-       "tensordot": tensordot, "trace": trace, "kron": kron, "cross": cross})
+       "tensordot": tensordot, "trace": trace, "kron": kron, "cross": cross,
+       "addmv_": lambda self, m, v, *, beta=1, alpha=1:
+           self._inplace(addmv, m, v, beta=beta, alpha=alpha),
+       "addr_": lambda self, a, b, *, beta=1, alpha=1:
+           self._inplace(addr, a, b, beta=beta, alpha=alpha),
+       "baddbmm_": lambda self, a, b, *, beta=1, alpha=1:
+           self._inplace(baddbmm, a, b, beta=beta, alpha=alpha),
+       "addbmm_": lambda self, a, b, *, beta=1, alpha=1:
+           self._inplace(addbmm, a, b, beta=beta, alpha=alpha)})

@@ -95,7 +95,42 @@ def diagflat(x, offset=0):
     return diag_embed(Tensor.reshape(x, -1), offset, 0, 1)
 
 
-_bind({"tril": tril, "triu": triu, "diagonal": diagonal, "diag_embed": diag_embed,
+def _fill_diagonal(x, fill_value, wrap=False):
+    if x.ndim < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if x.ndim > 2 and len(set(x.shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    out = x._storage.copy()
+    np.fill_diagonal(out, fill_value, wrap=wrap)
+
+    def backward(g):
+        g = g.copy()
+        np.fill_diagonal(g, 0, wrap=wrap)
+        return (g,)
+    return _unary(x, out, backward, "FillDiagonal")
+
+
+def _indices(lower, row, col, offset, dtype):
+    from .dims import as_dtype
+    dt = as_dtype(dtype) or np.dtype(np.int64)
+    if dt.kind not in "iu":
+        raise RuntimeError(f"\"{'tril' if lower else 'triu'}_indices\" not implemented for "
+                           f"'{dt}'")
+    r, c = (np.tril_indices if lower else np.triu_indices)(row, offset, col)
+    return Tensor._make(np.stack([r, c]).astype(dt).reshape(2, -1))
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    return _indices(True, row, col, offset, dtype)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    return _indices(False, row, col, offset, dtype)
+
+
+_bind({"fill_diagonal_": lambda self, fill_value, wrap=False:
+           self._inplace(_fill_diagonal, fill_value, wrap),
+       "tril": tril, "triu": triu, "diagonal": diagonal, "diag_embed": diag_embed,
        "diag": diag, "diagflat": diagflat,
        "tril_": lambda self, diagonal=0: self._inplace(tril, diagonal),
        "triu_": lambda self, diagonal=0: self._inplace(triu, diagonal)})

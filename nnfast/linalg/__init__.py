@@ -274,3 +274,21 @@ def cond(A, p=None, *, out=None):
     a = _forward_only(A, "linalg.cond")
     return write_out(out, _t(np.asarray(np.linalg.cond(a, p), a.dtype)), "linalg.cond")
 
+
+def logdet(A):
+    """torch.logdet: log(det(A)); NaN for a negative determinant, -inf for a singular A."""
+    r = slogdet(A)
+    from .._ops.arith import add
+    sign = r.sign._storage
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(sign < 0, np.nan, np.where(sign == 0, -np.inf, 0)).astype(sign.dtype)
+    return add(r.logabsdet, Tensor._make(shift))
+
+
+# the torch.X and Tensor.X spellings of these
+from .._ops.core import _bind  # noqa: E402
+_bind({"det": det, "inverse": inv, "logdet": logdet, "slogdet": slogdet,
+       "pinverse": lambda self, rcond=1e-15: pinv(self, rtol=rcond),
+       "matrix_power": matrix_power, "cholesky": lambda self, upper=False:
+           cholesky(self, upper=upper)})
+
