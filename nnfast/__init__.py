@@ -78,14 +78,14 @@ from ._ops.shape import transpose as swapdims  # noqa: E402,F401
 from ._ops.join import (cat, chunk, column_stack, concat, concatenate, dstack,  # noqa: E402,F401
                         diff, flip, fliplr, flipud, hstack, meshgrid, repeat_interleave, roll,
                         rot90, row_stack, split, stack, tensor_split, tile, unbind, vstack)
-from ._ops.tri import (diag, diag_embed, diagflat, diagonal, tril, tril_indices,  # noqa: E402
+from ._ops.tri import (diag, diag_embed, diagflat, diagonal, tril, tril_indices,  # noqa: E402,F401
                       triu, triu_indices)
 from ._ops.index import (argwhere, gather, index_add, index_copy, index_fill,  # noqa: E402,F401
                          index_put, index_select, masked_fill, masked_scatter, masked_select,
                          nonzero, scatter, scatter_add, take, take_along_dim)
 from ._ops.index import where  # noqa: E402,F401  (one- and three-argument forms)
 from ._ops.scatter_reduce import scatter_reduce  # noqa: E402,F401
-from ._ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, cross, dot,  # noqa: E402
+from ._ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, cross, dot,  # noqa: E402,F401
                           cdist, einsum, ger, inner, kron, mm, mv, outer, tensordot, trace,
                           vdot)
 

@@ -237,7 +237,8 @@ def test_out_argument():
 ERRORS = [
     lambda M: M.mm(M.zeros(2, 3), M.zeros(4, 5)), lambda M: M.mm(M.zeros(3), M.zeros(3, 5)),
     lambda M: M.mm(M.zeros(2, 3), M.zeros(3, 5, dtype=M.float64)),
-    lambda M: M.bmm(M.zeros(2, 2, 3), M.zeros(3, 3, 5)), lambda M: M.bmm(M.zeros(2, 3), M.zeros(2, 3)),
+    lambda M: M.bmm(M.zeros(2, 2, 3), M.zeros(3, 3, 5)),
+    lambda M: M.bmm(M.zeros(2, 3), M.zeros(2, 3)),
     lambda M: M.dot(M.zeros(3), M.zeros(4)), lambda M: M.dot(M.zeros(3, 1), M.zeros(3, 1)),
     lambda M: M.mv(M.zeros(2, 3), M.zeros(4)), lambda M: M.outer(M.zeros(2, 2), M.zeros(2)),
     lambda M: M.einsum("ij,jk", M.zeros(2, 3), M.zeros(4, 5)),

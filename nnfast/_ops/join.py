@@ -10,7 +10,7 @@ from ..tensor import Tensor
 from .core import _as_tensor, _bind, _promote, _result, _unary
 from .dims import dim_list, int_shape, norm_dim, write_out
 from .shape import atleast_1d, atleast_2d, atleast_3d, broadcast_to, reshape, select, \
-    select_slice, unsqueeze
+    select_slice
 
 
 def _tensor_list(tensors, who):
@@ -367,6 +367,7 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
 
 
 _bind({"unfold": unfold, "rot90": rot90, "diff": diff, "split": split,
-       "split_with_sizes": split_with_sizes, "chunk": chunk, "tensor_split": tensor_split, "unbind": unbind, "repeat": repeat, "tile": tile,
+       "split_with_sizes": split_with_sizes, "chunk": chunk, "tensor_split": tensor_split,
+       "unbind": unbind, "repeat": repeat, "tile": tile,
        "repeat_interleave": repeat_interleave, "flip": flip, "fliplr": fliplr,
        "flipud": flipud, "roll": roll})

@@ -193,8 +193,8 @@ def _parse_einsum(eq, ops):
     lhs, arrow, rhs = eq.partition("->")
     subs = lhs.split(",")
     if len(subs) != len(ops):
-        raise RuntimeError(f"einsum(): more operands were provided than specified in the "
-                           f"equation" if len(ops) > len(subs) else
+        raise RuntimeError("einsum(): more operands were provided than specified in the "
+                           "equation" if len(ops) > len(subs) else
                            "einsum(): fewer operands were provided than specified in the "
                            "equation")
     used = set(c for c in eq if c.isalpha())
@@ -335,7 +335,7 @@ def kron(a, b, *, out=None):
 def cross(input, other, dim=None, *, out=None):
     a, b = _as_tensor(input, "cross"), _as_tensor(other, "cross")
     if a.ndim != b.ndim:
-        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions.")
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
     shape = tuple(np.broadcast_shapes(a.shape, b.shape))
     if dim is None:   # torch.cross's old default: the first dimension of size 3
         dim = next((i for i, s in enumerate(shape) if s == 3), None)
@@ -457,8 +457,8 @@ def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     from .reduce import amax, amin, sum as _sum
     x = _as_tensor(x, "matrix_norm")
     if x.ndim < 2:
-        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
-                           f"dimensions.")
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 "
+                           "dimensions.")
     if x.dtype.kind not in "fc":
         raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor "
                            f"as input. Got {_word(x.dtype)}")

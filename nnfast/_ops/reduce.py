@@ -13,11 +13,6 @@ from ..tensor import Tensor, float32, int64
 from .core import _bind, _unary, _result, _binary_operands, _common, _unbroadcast
 from .dims import (as_dtype, expand_reduced, norm_dim, norm_dims, return_type, write_out)
 
-_norm_dims = norm_dims   # older name, used by shape.py
-_expand_grad = expand_reduced
-
-_MinMax = return_type("max")
-
 
 def _count(shape, axes):
     n = 1
@@ -235,11 +230,6 @@ def amin(x, dim=(), keepdim=False, *, out=None):
     return write_out(out, _amax_like(x, dim, keepdim, np.min, "Amin", "amin"), "amin", (x,))
 
 
-def _arg_along(xd, d, argfn):
-    """First index of the extremum along d; NaN counts as the extremum, as in torch."""
-    return argfn(xd, axis=d)
-
-
 def _max_dim(x, dim, keepdim, argfn, name, who):
     d = norm_dim(dim, x.ndim)
     _check_nonempty(x, (d,) if x.ndim else (), who, True)
@@ -247,7 +237,7 @@ def _max_dim(x, dim, keepdim, argfn, name, who):
     if x.ndim == 0:
         return return_type(who)(_unary(x, xd.copy(), lambda g: (g,), name),
                                 Tensor._make(np.zeros((), np.int64)))
-    idx = _arg_along(xd, d, argfn)
+    idx = argfn(xd, d)
     idx_k = np.expand_dims(idx, d)
     vals = np.take_along_axis(xd, idx_k, axis=d)
     if not keepdim:
@@ -281,6 +271,8 @@ def _max_min(x, dim, keepdim, out, other, npfn, argfn, binfn, name, who):
 
 
 def _nan_argmax(xd, axis):
+    """First index of the largest element along axis; NaN counts as the largest, as in
+    torch."""
     return _argext(xd, axis, np.argmax)
 
 

@@ -15,7 +15,6 @@ from .core import _bind, _unbroadcast, _view
 from .dims import dim_list, int_shape, norm_dim, norm_dims
 
 _state = ag._state
-_norm_dims = norm_dims
 
 
 def _infer(shape, size):
@@ -218,8 +217,7 @@ def broadcast_shapes(*shapes):
 
 
 def broadcast_tensors(*tensors):
-    tensors = dim_list(tensors) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) \
-        else tensors
+    tensors = dim_list(tensors)
     shape = broadcast_shapes(*[t.shape for t in tensors])
     return tuple(broadcast_to(t, shape) for t in tensors)
 
