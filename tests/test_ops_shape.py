@@ -345,6 +345,7 @@ ERRORS = [
     lambda M, a: a.flatten(2, 0), lambda M, a: a.expand(3, 4), lambda M, a: a.narrow(0, 1, 5),
     lambda M, a: a.select(1, 3), lambda M, a: M.cat([a, M.zeros(3, 3)], 1),
     lambda M, a: M.cat([a, M.zeros(3)]), lambda M, a: M.cat([M.tensor(1.0)]),
+    lambda M, a: M.cat([a, M.zeros(2)], 1), lambda M, a: M.cat([a, M.zeros(2, 3, 1)], 1),
     lambda M, a: M.cat([]), lambda M, a: M.stack([a, M.zeros(3, 2)]), lambda M, a: a.repeat(2),
     lambda M, a: a.split([1, 2], 0), lambda M, a: a.chunk(0), lambda M, a: a.movedim(0, 5),
     lambda M, a: a.flip(3), lambda M, a: a.roll(1, 2), lambda M, a: M.tril(a[0]),

@@ -51,6 +51,8 @@ def dim_list(args, name="dims"):
 def int_shape(args):
     """Sizes given as f(2, 3), f((2, 3)), f([2, 3]) or f(torch.Size) -> tuple of ints."""
     shape = dim_list(args)
+    if all(type(s) is int for s in shape):
+        return shape
     out = []
     for s in shape:
         if isinstance(s, Tensor):

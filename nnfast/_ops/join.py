@@ -4,6 +4,8 @@ tensor_split, unbind, repeat, tile, repeat_interleave, flip, roll, meshgrid.
 Pieces from split/chunk/unbind are views of the input; cat/stack/repeat/flip/roll copy,
 as in torch.
 """
+import itertools
+
 import numpy as np
 
 from ..tensor import Tensor
@@ -30,29 +32,35 @@ def cat(tensors, dim=0, *, out=None):
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be "
                                "concatenated")
     # as torch: 1-D empty tensors are skipped beside tensors of more dimensions
-    skip = [t.ndim == 1 and t.shape[0] == 0 for t in tensors]
+    shapes = [t._storage.shape for t in tensors]
+    skip = [len(s) == 1 and s[0] == 0 for s in shapes]
     if all(skip):
         skip = [False] * len(tensors)
     live = [t for t, s in zip(tensors, skip) if not s]
-    ref = live[0]
+    ref = live[0]._storage
     d = norm_dim(dim, ref.ndim)
-    for i, t in enumerate(tensors):
+    rshape = ref.shape
+    for i, s in enumerate(shapes):
         if skip[i]:
             continue
-        if t.ndim != ref.ndim:
+        if len(s) != ref.ndim:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} "
-                               f"and {t.ndim}")
-        for k in range(ref.ndim):
-            if k != d and t.shape[k] != ref.shape[k]:
-                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. "
-                                   f"Expected size {ref.shape[k]} but got size {t.shape[k]} for "
-                                   f"tensor number {i} in the list.")
-    dt = ref._storage
+                               f"and {len(s)}")
+        if s[:d] == rshape[:d] and s[d + 1:] == rshape[d + 1:]:
+            continue
+        k = next(k for k in range(ref.ndim) if k != d and s[k] != rshape[k])
+        raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected "
+                           f"size {rshape[k]} but got size {s[k]} for tensor number {i} in "
+                           "the list.")
+    dt = ref
     for t in live[1:]:
-        dt = np.empty((1,), _promote(dt, t._storage))
-    out_arr = np.concatenate([t._storage for t in live], axis=d, dtype=dt.dtype)
-    sizes = [None if sk else t.shape[d] for t, sk in zip(tensors, skip)]
-    bounds = np.cumsum([s for s in sizes if s is not None])[:-1]
+        if t._storage.dtype != dt.dtype:
+            dt = np.empty((1,), _promote(dt, t._storage))
+    arrays = [t._storage for t in live]
+    out_arr = np.concatenate(arrays, axis=d) if dt is ref else \
+        np.concatenate(arrays, axis=d, dtype=dt.dtype)
+    sizes = [None if sk else s[d] for s, sk in zip(shapes, skip)]
+    bounds = list(itertools.accumulate([s for s in sizes if s is not None][:-1]))
 
     def backward(g):
         parts = iter(np.split(g, bounds, axis=d))

@@ -272,23 +272,12 @@ def _max_min(x, dim, keepdim, out, other, npfn, argfn, binfn, name, who):
 
 def _nan_argmax(xd, axis):
     """First index of the largest element along axis; NaN counts as the largest, as in
-    torch."""
-    return _argext(xd, axis, np.argmax)
+    torch (and in NumPy's argmax)."""
+    return np.argmax(xd.view(np.uint8) if xd.dtype == np.bool_ else xd, axis=axis)
 
 
 def _nan_argmin(xd, axis):
-    return _argext(xd, axis, np.argmin)
-
-
-def _argext(xd, axis, fn):
-    if xd.dtype.kind == "f":
-        nan = np.isnan(xd)
-        if nan.any():
-            first_nan = np.argmax(nan, axis=axis)
-            return np.where(nan.any(axis=axis), first_nan, fn(xd, axis=axis))
-    if xd.dtype == np.bool_:
-        xd = xd.view(np.uint8)
-    return fn(xd, axis=axis)
+    return np.argmin(xd.view(np.uint8) if xd.dtype == np.bool_ else xd, axis=axis)
 
 
 def maximum(a, b, *, out=None):

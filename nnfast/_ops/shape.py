@@ -19,19 +19,23 @@ _state = ag._state
 
 def _infer(shape, size):
     """A shape with one -1 resolved against `size` elements; torch's error when impossible."""
-    neg = [i for i, s in enumerate(shape) if s == -1]
-    if len(neg) > 1:
-        raise RuntimeError("only one dimension can be inferred")
-    if any(s < -1 for s in shape):
-        raise RuntimeError(f"invalid shape dimension {min(shape)}")
-    known = int(np.prod([s for s in shape if s != -1]))
-    if neg:
+    known, neg = 1, -1
+    for i, s in enumerate(shape):
+        if s == -1:
+            if neg >= 0:
+                raise RuntimeError("only one dimension can be inferred")
+            neg = i
+        elif s < 0:
+            raise RuntimeError(f"invalid shape dimension {s}")
+        else:
+            known *= s
+    if neg >= 0:
         if known == 0 or size % known:
             raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
-        shape = tuple(size // known if s == -1 else s for s in shape)
+        shape = shape[:neg] + (size // known,) + shape[neg + 1:]
     elif known != size:
         raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
-    return tuple(shape)
+    return shape
 
 
 def reshape(x, *shape):
@@ -44,8 +48,9 @@ def view(x, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer, Tensor)):
         return _view_dtype(x, shape[0])
     shape = _infer(int_shape(shape), x._storage.size)
+    xd = x._storage
     try:
-        out = np.reshape(x._storage, shape, copy=False)
+        out = xd.reshape(shape) if xd.flags.c_contiguous else np.reshape(xd, shape, copy=False)
     except ValueError:
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
                            "least one dimension spans across two contiguous subspaces). Use "
@@ -77,8 +82,10 @@ def flatten(x, start_dim=0, end_dim=-1):
     s, e = norm_dim(start_dim, x.ndim), norm_dim(end_dim, x.ndim)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
-    return reshape(x, shape)
+    n = 1
+    for v in x._storage.shape[s:e + 1]:
+        n *= v
+    return reshape(x, x._storage.shape[:s] + (n,) + x._storage.shape[e + 1:])
 
 
 def unflatten(x, dim, sizes):
