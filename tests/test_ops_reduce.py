@@ -91,6 +91,12 @@ def test_mode_values_indices_and_gradient():
         np.testing.assert_array_equal(n.indices.numpy(), t.indices.numpy())
 
 
+def test_std_of_constant_slice_has_zero_gradient_like_torch():
+    x = np.array([[1.0, 1.0, 1.0], [0.5, 2.0, -1.0]], F32)
+    check(lambda M, a: M.std(a, 1), x)
+    check(lambda M, a: a.std(1, keepdim=True, correction=0), x)
+
+
 def test_prod_and_cumprod_with_zeros_match_torch():
     x = np.array([[2.0, 0.0, 3.0, 4.0], [0.0, 0.0, 1.5, 2.0], [1.0, 2.0, -1.0, 0.5]], F32)
     for f in (lambda M, a: a.prod(), lambda M, a: M.prod(a, 1), lambda M, a: M.prod(a, 0),

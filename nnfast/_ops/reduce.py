@@ -175,7 +175,8 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None)
 
     def backward(g):
         with np.errstate(invalid="ignore", divide="ignore"):
-            gs = expand_reduced(g / s, shape, axes, keepdim)
+            # as torch: no gradient where std is 0 (a constant slice)
+            gs = expand_reduced(np.where(s == 0, 0, g / s), shape, axes, keepdim)
             return ((gs * dev / dof).astype(x.dtype),)
     return write_out(out, _unary(x, s, backward, "Std", saved=(x,)), "std", (x,))
 
