@@ -7,8 +7,11 @@
  * 1x1 convolutions with stride 1 and no padding use the input as the column matrix (no copy).
  * Plain direct-loop references (nf_conv2d_forward_ref / _backward_ref) sit beside the fast
  * path: they are what tests hold it to.
- * What it is not: Winograd/FFT, channels-last, transposed convolution, or padding modes other
- * than zeros (those live in Python, if at all).
+ * Conv1d runs these kernels on height-1 images, and ConvTranspose1d/2d runs them adjointly
+ * (forward = the input-gradient path, backward = forward + weight gradient), see
+ * nnfast/nn/_functional_conv1d.py and _functional_conv_transpose.py.
+ * What it is not: Winograd/FFT, channels-last, or padding modes other than zeros (those live
+ * in Python, if at all).
  *
  * Batching. Small images make small GEMMs (8x8 output, 16 channels: 16x64x9), which the GEMM
  * frame runs far below peak (packing and call overhead dominate). So `nb` samples are put

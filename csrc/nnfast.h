@@ -243,7 +243,41 @@ void nf_rmsprop_step(float *param, float *square_avg, float *grad_avg, float *mo
 void nf_adagrad_step(float *param, float *sum, const float *grad, nf_int n, float neg_clr,
                      float weight_decay, float eps, int maximize);
 
-/* One of the four updates above as a record, for a caller that decides the update before
+/* optim_extra.c — the less common optimizers, same conventions. Scalars are computed by
+ * nnfast/optim/_functional_extra.py exactly as torch 2.13 computes them in Python double.
+ * Adadelta. param[n], square_avg[n], acc_delta[n], grad[n]; neg_lr = -lr. */
+void nf_adadelta_step(float *param, float *square_avg, float *acc_delta, const float *grad,
+                      nf_int n, float neg_lr, float rho, float one_minus_rho, float eps,
+                      float weight_decay, int maximize);
+/* Adamax. param[n], exp_avg[n], exp_inf[n], grad[n]; beta1_weight = 1 - beta1,
+ * neg_clr = -lr / (1 - beta1^step). */
+void nf_adamax_step(float *param, float *exp_avg, float *exp_inf, const float *grad, nf_int n,
+                    float weight_decay, float beta1_weight, float beta2, float eps,
+                    float neg_clr, int maximize);
+/* NAdam. param[n], exp_avg[n], exp_avg_sq[n], grad[n].
+ *   decoupled: decay = 1 - lr*wd scales p (NAdamW); else decay = wd, the L2 term (0: none).
+ *   c_grad = -lr (1 - mu) / (1 - mu_product), c_avg = -lr mu_next / (1 - mu_product_next). */
+void nf_nadam_step(float *param, float *exp_avg, float *exp_avg_sq, const float *grad,
+                   nf_int n, float decay, float beta1_weight, float beta2,
+                   float one_minus_beta2, float bias_correction2, float eps, float c_grad,
+                   float c_avg, int maximize, int decoupled);
+/* RAdam. param[n], exp_avg[n], exp_avg_sq[n], grad[n]; decay as NAdam; rectify: rho_t > 5
+ * (then rect is the variance rectification term and bias_correction2_sqrt is used). */
+void nf_radam_step(float *param, float *exp_avg, float *exp_avg_sq, const float *grad,
+                   nf_int n, float decay, float beta1_weight, float beta2,
+                   float one_minus_beta2, float bias_correction1, float lr,
+                   float bias_correction2_sqrt, float rect, float eps, int maximize,
+                   int decoupled, int rectify);
+/* ASGD. param[n], ax[n], grad[n]; param_scale = 1 - lambd*eta, neg_eta = -eta; average:
+ * mu != 1 (ax moves towards p by mu; else ax = p). */
+void nf_asgd_step(float *param, float *ax, const float *grad, nf_int n, float weight_decay,
+                  float param_scale, float neg_eta, float mu, int maximize, int average);
+/* Rprop. param[n], prev[n], step_size[n], grad[n]. */
+void nf_rprop_step(float *param, float *prev, float *step_size, const float *grad, nf_int n,
+                   float etaminus, float etaplus, float step_size_min, float step_size_max,
+                   int maximize);
+
+/* One of the updates above as a record, for a caller that decides the update before
  * it can run it (nf_mlp_step runs them after its backward pass). state[] and s[] / flag[]
  * hold the kernel's state buffers and its float / int arguments in its own argument order:
  *   SGD      state {momentum_buf}                    s {neg_lr, weight_decay, momentum,
@@ -255,20 +289,39 @@ void nf_adagrad_step(float *param, float *sum, const float *grad, nf_int n, floa
  *            one_minus_alpha, eps, weight_decay, momentum}  flag {maximize}
  *   ADAGRAD  state {sum}                             s {neg_clr, weight_decay, eps}
  *            flag {maximize}
+ *   ADADELTA state {square_avg, acc_delta}   s {neg_lr, rho, one_minus_rho, eps,
+ *            weight_decay}                   flag {maximize}
+ *   ADAMAX   state {exp_avg, exp_inf}        s {weight_decay, beta1_weight, beta2, eps,
+ *            neg_clr}                        flag {maximize}
+ *   NADAM    state {exp_avg, exp_avg_sq}     s {decay, beta1_weight, beta2, one_minus_beta2,
+ *            bias_correction2, eps, c_grad, c_avg}   flag {maximize, decoupled}
+ *   RADAM    state {exp_avg, exp_avg_sq}     s {decay, beta1_weight, beta2, one_minus_beta2,
+ *            bias_correction1, lr, bias_correction2_sqrt, rect, eps}
+ *            flag {maximize, decoupled, rectify}
+ *   ASGD     state {ax}                      s {weight_decay, param_scale, neg_eta, mu}
+ *            flag {maximize, average}
+ *   RPROP    state {prev, step_size}         s {etaminus, etaplus, step_size_min,
+ *            step_size_max}                  flag {maximize}
  * Unused entries are ignored; optional buffers are NULL as the kernels take them. */
-enum { NF_UPDATE_SGD = 1, NF_UPDATE_ADAM, NF_UPDATE_RMSPROP, NF_UPDATE_ADAGRAD };
+enum {
+    NF_UPDATE_SGD = 1, NF_UPDATE_ADAM, NF_UPDATE_RMSPROP, NF_UPDATE_ADAGRAD,
+    NF_UPDATE_ADADELTA, NF_UPDATE_ADAMAX, NF_UPDATE_NADAM, NF_UPDATE_RADAM, NF_UPDATE_ASGD,
+    NF_UPDATE_RPROP
+};
 typedef struct {
     int kind;
     nf_int n;
     float *param;
     const float *grad;
     float *state[3];
-    float s[8];
+    float s[10];
     int flag[3];
 } nf_update;
 
-/* Runs one record (an unknown kind does nothing). */
+/* Runs one record (an unknown kind does nothing); nf_update_run_extra runs the kinds of
+ * optim_extra.c (nf_update_run hands them on). */
 void nf_update_run(const nf_update *u);
+void nf_update_run_extra(const nf_update *u);
 
 /* Clipping helpers. x[n].
  *   nf_sumsq: sum of squares accumulated in double.  nf_maxabs: max |x| (NaN if any NaN).
@@ -424,6 +477,48 @@ void nf_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H, 
 void nf_adaptive_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_int H,
                                     nf_int W, nf_int OH, nf_int OW);
 void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H,
+                                     nf_int W, nf_int OH, nf_int OW);
+
+/* Adaptive max pooling: windows as adaptive avg (see pool.c); out[P,OH,OW], idx[P,OH,OW] =
+ * argmax as ih*W + iw (first of ties; NaN wins). Its backward is nf_max_pool2d_backward. */
+void nf_adaptive_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
+                                    nf_int H, nf_int W, nf_int OH, nf_int OW);
+
+/* ===================================================================================== */
+/* norm_group.c — GroupNorm forward/backward                                             */
+/* ===================================================================================== */
+/* x[N, C, S] in G groups of C/G channels (G divides C); rows of (C/G)*S values are
+ * normalised (mean[N*G], rstd[N*G] written), then y = x * rstd*w[c] + (b[c] - rstd*w[c]*mean).
+ * weight[C], bias[C] or NULL. Backward: dinp[N,C,S], dweight[C], dbias[C] each or NULL
+ * (overwritten); ws holds 2*N*C doubles of scratch. */
+void nf_group_norm_forward(float *out, float *mean, float *rstd, const float *x,
+                           const float *weight, const float *bias, nf_int N, nf_int C,
+                           nf_int S, nf_int G, double eps);
+void nf_group_norm_backward(float *dinp, float *dweight, float *dbias, double *ws,
+                            const float *dout, const float *x, const float *mean,
+                            const float *rstd, const float *weight, nf_int N, nf_int C,
+                            nf_int S, nf_int G);
+
+/* ===================================================================================== */
+/* upsample.c — nearest and bilinear resizing of planes [P, H, W]                        */
+/* ===================================================================================== */
+/* Index/weight tables from the caller (torch's source-index rules), every index inside the
+ * plane. nearest: out[p,oh,ow] = inp[p, hi[oh], wi[ow]]. bilinear: rows h0/h1[OH] with the
+ * weight lh[OH] of row h1, columns w0/w1[OW] with lw[OW]. Backward kernels overwrite
+ * dinp[P, H, W]. */
+void nf_upsample_nearest2d_forward(float *out, const float *inp, const nf_int *hi,
+                                   const nf_int *wi, nf_int P, nf_int H, nf_int W, nf_int OH,
+                                   nf_int OW);
+void nf_upsample_nearest2d_backward(float *dinp, const float *dout, const nf_int *hi,
+                                    const nf_int *wi, nf_int P, nf_int H, nf_int W, nf_int OH,
+                                    nf_int OW);
+void nf_upsample_bilinear2d_forward(float *out, const float *inp, const nf_int *h0,
+                                    const nf_int *h1, const float *lh, const nf_int *w0,
+                                    const nf_int *w1, const float *lw, nf_int P, nf_int H,
+                                    nf_int W, nf_int OH, nf_int OW);
+void nf_upsample_bilinear2d_backward(float *dinp, const float *dout, const nf_int *h0,
+                                     const nf_int *h1, const float *lh, const nf_int *w0,
+                                     const nf_int *w1, const float *lw, nf_int P, nf_int H,
                                      nf_int W, nf_int OH, nf_int OW);
 
 /* ===================================================================================== */

@@ -26,10 +26,6 @@
 
 #include "nnfast.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 /* No implicit a*b+c contraction: the fused operations are the explicit fmaf calls below,
  * exactly where PyTorch fuses, and nowhere else. */
 #if defined(__clang__)
@@ -39,40 +35,7 @@
 #endif
 
 #include "nf_simd.h"
-
-/* Below this many elements a loop runs on one thread. Adam's sqrt and two divisions make it
- * compute-bound (~0.4 ns per element on one Zen4 core), so 32K elements (~14 us) already
- * pay for waking a warm team: on 2 cores a 100K-parameter Adam step 42 -> ~25 us. */
-#ifndef NF_OPTIM_OMP_MIN
-#define NF_OPTIM_OMP_MIN ((nf_int)1 << 15)
-#endif
-
-/* Split [0, n) into per-thread chunks aligned to 64 floats; calls body(lo, hi). */
-#ifdef _OPENMP
-#define NF_CHUNKED(n, body)                                                      \
-    do {                                                                         \
-        nf_int n_ = (n);                                                         \
-        if (n_ > NF_OPTIM_OMP_MIN && omp_get_max_threads() > 1) {               \
-            _Pragma("omp parallel")                                              \
-            {                                                                    \
-                nf_int nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();  \
-                nf_int per_ = ((n_ + nt_ - 1) / nt_ + 63) & ~(nf_int)63;        \
-                nf_int lo = t_ * per_, hi = lo + per_;                          \
-                if (hi > n_) hi = n_;                                            \
-                if (lo < hi) { body; }                                           \
-            }                                                                    \
-        } else {                                                                 \
-            nf_int lo = 0, hi = n_;                                              \
-            body;                                                                \
-        }                                                                        \
-    } while (0)
-#else
-#define NF_CHUNKED(n, body)                                                      \
-    do {                                                                         \
-        nf_int lo = 0, hi = (n);                                                 \
-        body;                                                                    \
-    } while (0)
-#endif
+#include "nf_chunked.h"
 
 /* torch.lerp(start, end, w), as PyTorch's vectorised CPU kernel computes it, appears inline
  * below as fmaf(coef, end - start, base):
@@ -133,8 +96,6 @@ void nf_sgd_step(float *param, float *momentum_buf, const float *grad, nf_int n,
  *   if amsgrad: vmax = max(vmax, v), v' = vmax else v' = v
  *   denom = sqrt(v') / bias_correction2_sqrt + eps
  *   p = p + (-step_size * m) / denom       (addcdiv_) */
-#define NF_INLINE static inline __attribute__((always_inline))
-
 /* One loop body, specialised below on the loop-invariant flags so each variant vectorises
  * (no pointer tests inside the loop). */
 NF_INLINE void adam_loop(float *restrict param, float *restrict exp_avg,
@@ -313,6 +274,7 @@ void nf_update_run(const nf_update *u) {
         nf_adagrad_step(u->param, u->state[0], u->grad, u->n, s[0], s[1], s[2], u->flag[0]);
         break;
     default:
+        nf_update_run_extra(u);
         break;
     }
 }

@@ -9,6 +9,7 @@
  *         clipped to the input gives the taps summed; divisor = divisor_override if non-zero,
  *         else pool_size (count_include_pad) or the tap count; an empty window gives 0.
  *   adaptive avg: rows [floor(oh*H/OH), ceil((oh+1)*H/OH)), likewise columns; mean.
+ *   adaptive max: the adaptive windows with the max rule and idx above.
  * Output sizes (ceil_mode and friends) are computed by the caller.
  * Backward kernels overwrite dinp. Sums run in float in torch's order (ih outer, iw inner).
  * What it is not: channels-last, 3-D pooling, LP/fractional pooling.
@@ -195,6 +196,38 @@ void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, n
                 const float v = g[oh * OW + ow] / (float)(h1 - h0) / (float)(w1 - w0);
                 for (nf_int ih = h0; ih < h1; ih++)
                     for (nf_int iw = w0; iw < w1; iw++) d[ih * W + iw] += v;
+            }
+        }
+    }
+}
+
+/* out[P, OH, OW], idx[P, OH, OW], inp[P, H, W]; OH, OW >= 1, H, W >= 1. Windows as the
+ * adaptive average; the max rule (and idx) as nf_max_pool2d_forward. */
+void nf_adaptive_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
+                                    nf_int H, nf_int W, nf_int OH, nf_int OW)
+{
+    const double work = (double)P * H * W;
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+    for (nf_int p = 0; p < P; p++) {
+        const float *x = inp + p * H * W;
+        float *o = out + p * OH * OW;
+        int64_t *ix = idx + p * OH * OW;
+        for (nf_int oh = 0; oh < OH; oh++) {
+            const nf_int h0 = ad_start(oh, H, OH), h1 = ad_end(oh, H, OH);
+            for (nf_int ow = 0; ow < OW; ow++) {
+                const nf_int w0 = ad_start(ow, W, OW), w1 = ad_end(ow, W, OW);
+                nf_int best = h0 * W + w0;
+                float m = -INFINITY;
+                for (nf_int ih = h0; ih < h1; ih++)
+                    for (nf_int iw = w0; iw < w1; iw++) {
+                        const float v = x[ih * W + iw];
+                        if (v > m || isnan(v)) {
+                            m = v;
+                            best = ih * W + iw;
+                        }
+                    }
+                o[oh * OW + ow] = m;
+                ix[oh * OW + ow] = best;
             }
         }
     }

@@ -18,7 +18,8 @@
  *
  * What it is not: a multi-layer or bidirectional driver (nnfast/nn/_functional_rnn.py loops
  * over layers and directions and applies inter-layer dropout), nor a packed-sequence
- * implementation (every sequence in the batch has the full length T). float32 only; the
+ * implementation (every sequence in the batch has the full length T; packed input is run
+ * by nnfast/nn/utils/rnn.py as one call per stretch of steps with equal batch size). float32 only; the
  * float64 path is the NumPy reference in _functional_rnn.py, which these kernels are tested
  * equal to. No allocation: the caller hands in every buffer, scratch included.
  *

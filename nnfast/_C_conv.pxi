@@ -38,6 +38,8 @@ cdef extern from "nnfast.h":
                                         nf_int W, nf_int OH, nf_int OW) nogil
     void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H,
                                          nf_int W, nf_int OH, nf_int OW) nogil
+    void nf_adaptive_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
+                                        nf_int H, nf_int W, nf_int OH, nf_int OW) nogil
 
 
 cdef nf_conv2d_geom _geom(tuple t) except *:
@@ -257,3 +259,19 @@ def adaptive_avg_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] d
         raise ValueError("adaptive_avg_pool2d_backward: empty output planes")
     with nogil:
         nf_adaptive_avg_pool2d_backward(&dinp[0, 0, 0], &dout[0, 0, 0], P, H, W, OH, OW)
+
+
+def adaptive_max_pool2d_forward(float[:, :, ::1] out, int64_t[:, :, ::1] idx,
+                                const float[:, :, ::1] inp):
+    """Adaptive max pooling of planes; the backward is max_pool2d_backward with idx."""
+    cdef nf_int P = inp.shape[0], H = inp.shape[1], W = inp.shape[2]
+    cdef nf_int OH = out.shape[1], OW = out.shape[2]
+    if out.shape[0] != P or idx.shape[0] != P or idx.shape[1] != OH or idx.shape[2] != OW:
+        raise ValueError("adaptive_max_pool2d_forward: out/idx/inp shapes disagree")
+    if P * OH * OW == 0:
+        return
+    if H == 0 or W == 0:
+        raise ValueError("adaptive_max_pool2d_forward: empty input planes")
+    with nogil:
+        nf_adaptive_max_pool2d_forward(&out[0, 0, 0], &idx[0, 0, 0], &inp[0, 0, 0], P, H, W,
+                                       OH, OW)

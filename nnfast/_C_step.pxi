@@ -34,7 +34,7 @@ cdef extern from "nnfast.h":
         float *param
         const float *grad
         float *state[3]
-        float s[8]
+        float s[10]
         int flag[3]
     double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
                        const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
@@ -135,7 +135,7 @@ cdef class MlpPlan:
         for u in range(nu):
             kind, param, grad, states, floats, ints = updates[u]
             r = &self.updates[u]
-            if not 1 <= kind <= 4 or len(states) > 3 or len(floats) > 8 or len(ints) > 3:
+            if not 1 <= kind <= UPDATE_LAST or len(states) > 3 or len(floats) > 10 or len(ints) > 3:
                 raise ValueError(f"MlpPlan: malformed update record {u}")
             n = len(param)
             r.kind, r.n = kind, n
@@ -144,7 +144,7 @@ cdef class MlpPlan:
             for j in range(3):
                 st = states[j] if j < len(states) else None
                 r.state[j] = NULL if st is None else <float *>_ptr(st, n, 4, True, "state")
-            for j in range(8):
+            for j in range(10):
                 r.s[j] = floats[j] if j < len(floats) else 0.0
             for j in range(3):
                 r.flag[j] = ints[j] if j < len(ints) else 0
@@ -195,3 +195,5 @@ def bad_label(target, nf_int C, nf_int ignore_index):
 
 # kinds of update record (nf_update in csrc/nnfast.h)
 UPDATE_SGD, UPDATE_ADAM, UPDATE_RMSPROP, UPDATE_ADAGRAD = 1, 2, 3, 4
+UPDATE_ADADELTA, UPDATE_ADAMAX, UPDATE_NADAM, UPDATE_RADAM, UPDATE_ASGD, UPDATE_RPROP = range(5, 11)
+UPDATE_LAST = UPDATE_RPROP

@@ -93,7 +93,7 @@ _LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-plac
 
 class Tensor:
     __slots__ = ("_storage", "requires_grad", "grad", "_node", "_grad_buf", "_retains_grad",
-                 "_vbase", "_vcount", "_hooks", "__weakref__")
+                 "_vbase", "_vcount", "_vmod", "_rebased", "_hooks", "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, *args, requires_grad=False, dtype=None, device=None):
@@ -128,8 +128,10 @@ class Tensor:
         self._node = node
         self._grad_buf = None
         self._retains_grad = False
-        self._vbase = None
-        self._vcount = 0
+        self._vbase = None    # the tensor whose version count this view shares
+        self._vcount = 0      # in-place changes so far (torch's _version)
+        self._vmod = 0        # autograd's number of the last one (0: never changed)
+        self._rebased = None  # [(number, old node, old requires_grad)] of in-place rebases
         self._hooks = None
 
     @classmethod
@@ -150,6 +152,8 @@ class Tensor:
         t._retains_grad = False
         t._vbase = None
         t._vcount = 0
+        t._vmod = 0
+        t._rebased = None
         t._hooks = None
         return t
 
@@ -308,8 +312,8 @@ class Tensor:
 
     def item(self):
         if self._storage.size != 1:
-            raise RuntimeError(f"a Tensor with {self._storage.size} elements cannot be "
-                               "converted to Scalar")
+            raise ShapeError(f"a Tensor with {self._storage.size} elements cannot be "
+                             "converted to Scalar")
         return self._storage.reshape(()).item()
 
     def tolist(self):
@@ -467,7 +471,9 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _bump(self):
-        (self if self._vbase is None else self._vbase)._vcount += 1
+        base = self if self._vbase is None else self._vbase
+        base._vcount += 1
+        base._vmod = next(ag._seq)
 
     def _write(self, arr):
         """Copy arr (broadcast) into this tensor's storage, with PyTorch's casting rule."""
@@ -498,6 +504,8 @@ class Tensor:
                 old = Tensor._make(self._storage, self.requires_grad, self._node)._view_of(self)
             res = fn(old, *args, **kwargs)
             self._write(res._storage)
+            hist = (next(ag._seq), self._node, self.requires_grad)
+            self._rebased = [hist] if self._rebased is None else self._rebased + [hist]
             self._node = res._node
             self.requires_grad = res.requires_grad
             if self._node is not None and (self._hooks is not None or self._retains_grad):
@@ -519,7 +527,7 @@ class Tensor:
         o = other._storage if isinstance(other, Tensor) else other
         try:
             ufunc(st, o, out=st, casting="same_kind")
-        except (TypeError, np.exceptions.UFuncTypeError):
+        except TypeError:
             return self._inplace(fn, other)   # the slow path raises PyTorch's message
         except ValueError:
             raise RuntimeError(f"output with shape {list(st.shape)} doesn't match the "
@@ -556,6 +564,8 @@ class Tensor:
         value (it is gone), but self still requires grad, as in PyTorch."""
         if _state.grad_enabled:
             base = self._graph_base()
+            hist = (next(ag._seq), self._node, self.requires_grad)
+            self._rebased = [hist] if self._rebased is None else self._rebased + [hist]
             node = ag.Node((), lambda g: (), name)
             self._node = node
             if self._hooks is not None or self._retains_grad:
@@ -656,6 +666,8 @@ def _rebase_view_base(base, view):
         region(gb)[...] = 0
         return gb, gv
     old = Tensor._make(b, base.requires_grad, base._node)
+    hist = (next(ag._seq), base._node, base.requires_grad)   # earlier nodes keep the old one
+    base._rebased = [hist] if base._rebased is None else base._rebased + [hist]
     node = ag.Node((old, view), backward, "CopySlices")
     base._node = node
     if base._hooks is not None or base._retains_grad:

@@ -68,3 +68,11 @@ def fd_grad(f, x, eps=1e-6):
         x[i] = old
         g[i] = (fp - fm) / (2 * eps)
     return g
+
+
+def same_signature(ours, theirs):
+    """ours' public parameters (names not starting with _) and defaults are theirs'."""
+    import inspect
+    a = [p for p in inspect.signature(ours).parameters.values() if not p.name.startswith("_")]
+    b = list(inspect.signature(theirs).parameters.values())
+    return [(p.name, p.default) for p in a] == [(p.name, p.default) for p in b]

@@ -9,13 +9,13 @@ from nnfast.datasets import (Bunch, load_digits, make_blobs, make_classification
 
 def test_load_digits_bunch():
     b = load_digits()
-    assert isinstance(b, Bunch) and b.detach().numpy() is b["data"]
-    assert b.detach().numpy().shape == (1797, 64) and b.detach().numpy().dtype == np.float32
+    assert isinstance(b, Bunch) and b.data is b["data"]
+    assert b.data.shape == (1797, 64) and b.data.dtype == np.float32
     assert b.images.shape == (1797, 8, 8) and b.images.dtype == np.float32
     assert b.target.shape == (1797,) and b.target.dtype == np.int64
-    np.testing.assert_array_equal(b.detach().numpy(), b.images.reshape(1797, 64))
-    assert b.detach().numpy().min() == 0 and b.detach().numpy().max() == 16
-    np.testing.assert_array_equal(np.unique(b.detach().numpy()), np.arange(17))
+    np.testing.assert_array_equal(b.data, b.images.reshape(1797, 64))
+    assert b.data.min() == 0 and b.data.max() == 16
+    np.testing.assert_array_equal(np.unique(b.data), np.arange(17))
     # the UCI optdigits test set's class counts
     assert np.bincount(b.target).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
     np.testing.assert_array_equal(b.target_names, np.arange(10))

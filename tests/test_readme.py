@@ -20,7 +20,7 @@ def test_readme_port_example_trains_and_prints_pytorch_shapes(capsys):
     out = capsys.readouterr().out.strip()
     loss_text, shape_text = out.split(" ", 1)
     assert 0.0 < float(loss_text) < 5.0
-    assert shape_text == "(128, 64)"
+    assert shape_text == "torch.Size([128, 64])"
     assert ns["model"].state_dict()["0.weight"].shape == (128, 64)
 
 

@@ -38,7 +38,8 @@ def mul(a, b):
     def backward(g):
         return (_unbroadcast(g * bd, ad.shape) if a.requires_grad else None,
                 _unbroadcast(g * ad, bd.shape) if b.requires_grad else None)
-    return _result(out, (a, b), backward, "Mul", saved=(a, b))
+    return _result(out, (a, b), backward, "Mul",
+                   saved=(b if a.requires_grad else None, a if b.requires_grad else None))
 
 
 def div(a, b):
@@ -49,7 +50,7 @@ def div(a, b):
     def backward(g):
         return (_unbroadcast(g / bd, ad.shape) if a.requires_grad else None,
                 _unbroadcast(-g * out / bd, bd.shape) if b.requires_grad else None)
-    return _result(out, (a, b), backward, "Div", saved=(b,), saves_output=True)
+    return _result(out, (a, b), backward, "Div", saved=(b,), saves_output=b.requires_grad)
 
 
 def pow(base, exponent):
@@ -153,7 +154,8 @@ def matmul(a, b):
         def backward(g):
             return (_mm_2d(g, bd, tb=True) if a.requires_grad else None,
                     _mm_2d(ad, g, ta=True) if b.requires_grad else None)
-        return _result(out, (a, b), backward, "Mm", saved=(a, b))
+        return _result(out, (a, b), backward, "Mm",
+                       saved=(b if a.requires_grad else None, a if b.requires_grad else None))
     if ad.ndim >= 2 and bd.ndim >= 2 and ad.dtype == float32 and bd.dtype == float32:
         return _matmul_batched(a, b)
     try:
@@ -179,7 +181,8 @@ def matmul(a, b):
             gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
             gb = _unbroadcast(gb, b2.shape).reshape(bd.shape)
         return ga, gb
-    return _result(out, (a, b), backward, "Matmul", saved=(a, b))
+    return _result(out, (a, b), backward, "Matmul",
+                   saved=(b if a.requires_grad else None, a if b.requires_grad else None))
 
 
 def _gemm_batched(x, y, tx=False, ty=False):
@@ -216,7 +219,8 @@ def _matmul_batched(a, b):
         ga = _unbroadcast(_gemm_batched(g, bb, ty=True), ad.shape) if a.requires_grad else None
         gb = _unbroadcast(_gemm_batched(ab, g, tx=True), bd.shape) if b.requires_grad else None
         return ga, gb
-    return _result(out, (a, b), backward, "Matmul", saved=(a, b))
+    return _result(out, (a, b), backward, "Matmul",
+                   saved=(b if a.requires_grad else None, a if b.requires_grad else None))
 
 
 def where(condition, a, b):

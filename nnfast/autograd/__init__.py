@@ -17,6 +17,7 @@ there instead of returning a wrong gradient.
 Grad mode and anomaly detection are per thread, as in PyTorch.
 """
 import functools
+import itertools
 import threading
 
 import numpy as np
@@ -31,25 +32,23 @@ class _ThreadState(threading.local):
 _state = _ThreadState()
 
 
+_seq = itertools.count(1)   # creation order of nodes, and of in-place changes
+
+
 class Node:
-    __slots__ = ("inputs", "backward", "name", "saved", "edges", "out")
+    __slots__ = ("inputs", "backward", "name", "saved", "seq", "out")
 
     def __init__(self, inputs, backward, name, saved=()):
         self.inputs = inputs      # tuple of Tensors (or None), aligned with backward's result
         self.backward = backward  # grad_out (ndarray) -> tuple of ndarray-or-None
         self.name = name
-        # Where each input's gradient goes, fixed now: the node that made the input, or the
-        # input itself for a leaf (an in-place op later gives the input a new node; this
-        # node's gradient must still reach the old one).
-        self.edges = tuple([None if t is None or not t.requires_grad else (t._node or t)
-                            for t in inputs])
-        # (tensor, its version count now) for each tensor whose values backward reads
-        self.saved = tuple([(t, t._version) for t in saved if t is not None]) if saved else ()
-        self.out = None   # the output tensor, when it has hooks or retains its gradient
+        self.saved = saved        # tensors whose values backward reads (None entries allowed)
+        self.seq = next(_seq)     # an in-place change with a later number invalidates saved
+        self.out = None           # the output tensor, when it has hooks or retains its grad
 
     def save_output(self, out):
         """Also guard the node's own output (backward reads it: exp, sigmoid, ...)."""
-        self.saved += ((out, out._version),)
+        self.saved = tuple(self.saved) + (out,)
 
     def name_(self):
         return f"{self.name}Backward0"
@@ -59,7 +58,36 @@ class Node:
 
     @property
     def next_functions(self):
-        return tuple((e if isinstance(e, Node) else None, 0) for e in self.edges)
+        return tuple((e if isinstance(e, Node) else None, 0) for e in _edges(self))
+
+
+def _edges(node):
+    """Where each input's gradient goes: the node that made the input when this node was
+    created, or the input itself for a leaf. An in-place op that later gave an input a new
+    node left (its number, the old node, the old requires_grad) in the input's history, so
+    this node's gradient still reaches the old one."""
+    seq = node.seq
+    out = []
+    for t in node.inputs:
+        if t is None:
+            out.append(None)
+            continue
+        hist = t._rebased
+        if hist is not None:
+            for rseq, prev_node, prev_rg in hist:
+                if rseq > seq:
+                    out.append((t if prev_node is None else prev_node) if prev_rg else None)
+                    break
+            else:
+                hist = None
+            if hist is not None:
+                continue
+        if not t.requires_grad:
+            out.append(None)
+        else:
+            n = t._node
+            out.append(t if n is None else n)
+    return out
 
 
 def is_grad_enabled():
@@ -271,6 +299,7 @@ def _topological_order(nodes):
     order = []
     leaves = []
     seen = set()
+    n_edges = {}
     stack = [(n, False) for n in reversed(nodes)]
     while stack:
         n, done = stack.pop()
@@ -281,7 +310,9 @@ def _topological_order(nodes):
             continue
         seen.add(id(n))
         stack.append((n, True))
-        for e in n.edges:
+        edges = _edges(n)
+        n_edges[id(n)] = edges
+        for e in edges:
             if e is None or id(e) in seen:
                 continue
             if type(e) is Node:
@@ -289,20 +320,23 @@ def _topological_order(nodes):
             else:
                 seen.add(id(e))
                 leaves.append(e)
-    return order, leaves
+    return order, leaves, n_edges
 
 
 def _check_saved(node):
-    for t, version in node.saved:
-        now = t._version
-        if now != version:
+    seq = node.seq
+    for t in node.saved:
+        if t is None:
+            continue
+        base = t if t._vbase is None else t._vbase
+        if base._vmod > seq:
             kind = "output 0 of " + t._node.name_() if t._node is not None else "a leaf"
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{t.dtype} tensor of shape {list(t.shape)}], which is "
-                f"{kind}, is at version {now}; expected version {version} instead. Hint: "
-                "the operation that failed to compute its gradient is "
-                f"{node.name_()}; clone() the tensor before changing it in place.")
+                f"{kind}, is at version {base._vcount}; it was changed in place after "
+                f"{node.name_()} saved it for its gradient. Hint: clone() the tensor before "
+                "changing it in place.")
 
 
 def _check_finite(node, grads):
@@ -348,7 +382,7 @@ def run_backward(roots, grads, capture=None):
                 nodes.append(r._node)
             k = id(key)
             pending[k] = g if k not in pending else pending[k] + g
-        order, leaves = _topological_order(nodes)
+        order, leaves, n_edges = _topological_order(nodes)
         for r in roots:
             if r._node is None and id(r) not in {id(x) for x in leaves}:
                 leaves.append(r)
@@ -369,7 +403,7 @@ def run_backward(roots, grads, capture=None):
             in_grads = node.backward(g)
             if anomaly:
                 _check_finite(node, in_grads)
-            for e, gi in zip(node.edges, in_grads):
+            for e, gi in zip(n_edges[id(node)], in_grads):
                 if gi is None or e is None:
                     continue
                 k = id(e)
@@ -475,3 +509,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 g = np.broadcast_to(g, t.shape)
             result.append(Tensor._make(np.array(g, dtype=t.dtype, copy=True)))
     return tuple(result)
+
+
+from .function import Function, FunctionCtx, Variable  # noqa: E402,F401

@@ -181,7 +181,12 @@ def _elementwise(input, kind, who, a=0.0, inplace=False):
             return (dx,)
         return (_ref_backward(kind, g.astype(saved.dtype, copy=False), saved, a),)
 
-    return Tensor._make(out, True, ag.Node((x,), backward, _NAMES[kind]))
+    # the derivative reads the output (sigmoid, tanh) or the input (the rest)
+    node = ag.Node((x,), backward, _NAMES[kind], () if kind in _SAVES_OUTPUT else (x,))
+    y = Tensor._make(out, True, node)
+    if kind in _SAVES_OUTPUT:
+        node.save_output(y)
+    return y
 
 
 # ===================================================================== public API

@@ -177,10 +177,21 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     OW = (W + pl + pr - ew) // stride[1] + 1
     geom = (N, C, H, W, OC, KH, KW, OH, OW, stride[0], stride[1], pt, pl,
             dilation[0], dilation[1], groups)
-    pads = (pt, pb, pl, pr)
+    return _conv_run(x, w, bias, x4, wd, unbatched, geom, (pt, pb, pl, pr), stride, dilation,
+                     groups)
+
+
+def _conv_run(x, w, bias, x4, w4, unbatched, geom, pads, stride, dilation, groups,
+              one_d=False):
+    """The checked convolution: x4 (N, C, H, W) and w4 (OC, C/G, KH, KW) are views of x's and
+    w's arrays (conv1d passes height-1 views, one_d=True: the output drops that height);
+    gradients come back in x's and w's shapes."""
+    xd, wd = x._storage, w._storage
+    N, C, H, W = x4.shape
+    OC, OH, OW = geom[4], geom[7], geom[8]
     fast = xd.dtype == np.float32
     x4c = np.ascontiguousarray(x4)
-    wc = np.ascontiguousarray(wd)
+    wc = np.ascontiguousarray(w4)
     bc = None if bias is None else np.ascontiguousarray(bias._storage)
     if fast:
         out = np.empty((N, OC, OH, OW), np.float32)
@@ -189,11 +200,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     else:
         out = _conv2d_ref(x4c, wc, bc, stride, pads, dilation, groups)
     res = out[0] if unbatched else out
+    if one_d:
+        res = res.reshape(res.shape[:-2] + (OW,))
     if not ag.needs_grad(x, w, bias):
         return Tensor._make(res)
 
     def backward(g):
-        g4 = np.ascontiguousarray((g[None] if unbatched else g), dtype=xd.dtype)
+        g4 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N, OC, OH, OW)
         need_x = x.requires_grad
         need_w = w.requires_grad
         need_b = bias is not None and bias.requires_grad
@@ -201,14 +214,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
         if fast:
             dx = np.empty((N, C, H, W), np.float32) if need_x else None
             ws = _workspace(_C.conv2d_workspace(geom, True))
-            _C.conv2d_backward(dx, dw, db, ws, g4, x4c, wc, geom, acc)
+            _C.conv2d_backward(dx, None if dw is None else dw.reshape(wc.shape), db, ws, g4,
+                               x4c, wc, geom, acc)
         else:
             dx, dw_, db_ = _conv2d_ref_backward(g4, x4c, wc, stride, pads, dilation, groups,
                                                 need_x, need_w, need_b)
-            dw = dw_ if need_w else None
+            dw = dw_.reshape(wd.shape) if need_w else None
             db = db_ if need_b else None
         if dx is not None:
-            dx = dx[0] if unbatched else dx
+            dx = dx.reshape(xd.shape)
         return (dx, None if dw_sunk else dw, None if db_sunk else db)
 
     return Tensor._make(res, True, ag.Node((x, w, bias), backward, "Convolution"))
@@ -304,15 +318,27 @@ def _pool_args(who, kernel_size, stride, padding, dilation):
     return k, s, p, d
 
 
-def _pool_input(input, who):
+def _pool_input(input, who, one_d=False):
+    """(x, its array, an (N, C, H, W) view, unbatched); one_d: (N, C, L) or (C, L) input
+    viewed with a height of 1 (the 1-D pools run the 2-D kernels)."""
     x = _tensor(input, who)
     xd = x._storage
     _float_input(xd, who)
-    x4, unbatched = _batched(xd, who, "pooling")
+    if one_d:
+        if xd.ndim not in (2, 3):
+            raise ShapeError(f"{who}: expected a 2-D (unbatched) or 3-D (batched) input, got "
+                             f"input of shape {xd.shape}")
+        x4, unbatched = _batched(xd[..., None, :], who, "pooling")
+    else:
+        x4, unbatched = _batched(xd, who, "pooling")
     if 0 in x4.shape[1:] or (unbatched and xd.shape[0] == 0):
         raise ShapeError(f"{who}: expected non-empty channel and spatial dimensions, got input "
                          f"of shape {xd.shape}")
     return x, xd, x4, unbatched
+
+
+def _pool_shape(N, C, OH, OW, unbatched, one_d):
+    return ((C,) if unbatched else (N, C)) + ((OW,) if one_d else (OH, OW))
 
 
 def _out_sizes(who, xd, H, W, k, s, p, d, ceil_mode):
@@ -325,11 +351,11 @@ def _out_sizes(who, xd, H, W, k, s, p, d, ceil_mode):
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, _who="max_pool2d"):
+               return_indices=False, _who="max_pool2d", _one_d=False):
     """2-D max pooling; with return_indices also the flat argmax (ih*W + iw) per output."""
     who = _who
     k, s, p, d = _pool_args(who, kernel_size, stride, padding, dilation)
-    x, xd, x4, unbatched = _pool_input(input, who)
+    x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
     OH, OW = _out_sizes(who, xd, H, W, k, s, p, d, ceil_mode)
     planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
@@ -340,7 +366,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         _C.max_pool2d_forward(out, idx, planes, k, s, p, d)
     else:
         out, idx = _max_pool_ref(planes, k, s, p, d, OH, OW)
-    shape = (C, OH, OW) if unbatched else (N, C, OH, OW)
+    shape = _pool_shape(N, C, OH, OW, unbatched, _one_d)
     res = out.reshape(shape)
     indices = Tensor._make(idx.reshape(shape))
     if not ag.needs_grad(x):
@@ -396,7 +422,8 @@ def _max_pool_ref(planes, k, s, p, d, OH, OW):
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None, _who="avg_pool2d"):
+               count_include_pad=True, divisor_override=None, _who="avg_pool2d",
+               _one_d=False):
     """2-D average pooling with torch's divisor rules (count_include_pad, divisor_override)."""
     who = _who
     k, s, p, _ = _pool_args(who, kernel_size, stride, padding, 1)
@@ -405,7 +432,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
             raise ValueError(f"{who}: divisor_override must be a non-zero int, got "
                              f"{divisor_override!r}")
     div = int(divisor_override or 0)
-    x, xd, x4, unbatched = _pool_input(input, who)
+    x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
     OH, OW = _out_sizes(who, xd, H, W, k, s, p, (1, 1), ceil_mode)
     planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
@@ -415,7 +442,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         _C.avg_pool2d_forward(out, planes, k, s, p, bool(count_include_pad), div)
     else:
         out = _avg_pool_ref(planes, k, s, p, OH, OW, count_include_pad, div)
-    shape = (C, OH, OW) if unbatched else (N, C, OH, OW)
+    shape = _pool_shape(N, C, OH, OW, unbatched, _one_d)
     res = out.reshape(shape)
     if not ag.needs_grad(x):
         return Tensor._make(res)
@@ -476,10 +503,10 @@ def _adaptive_bounds(n, on):
     return (o * n) // on, ((o + 1) * n + on - 1) // on
 
 
-def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d"):
+def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d", _one_d=False):
     """Average pooling to a fixed output size; None in output_size keeps that input size."""
     who = _who
-    x, xd, x4, unbatched = _pool_input(input, who)
+    x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
     if _is_int(output_size) or output_size is None:
         output_size = (output_size, output_size)
@@ -498,7 +525,7 @@ def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d"):
         _C.adaptive_avg_pool2d_forward(out, planes)
     else:
         out = _adaptive_ref(planes, OH, OW)
-    shape = (C, OH, OW) if unbatched else (N, C, OH, OW)
+    shape = _pool_shape(N, C, OH, OW, unbatched, _one_d)
     res = out.reshape(shape)
     if not ag.needs_grad(x):
         return Tensor._make(res)

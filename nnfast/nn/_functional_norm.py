@@ -1,9 +1,10 @@
-"""Functional normalisation: batch_norm and layer_norm (PyTorch's torch.nn.functional names,
-arguments and defaults).
+"""Functional normalisation: batch_norm, layer_norm and group_norm (PyTorch's
+torch.nn.functional names, arguments and defaults).
 
 Each call records one autograd node (inputs: input, weight, bias). float32 runs the compiled
-kernels of csrc/norm.c; float64 runs the NumPy references below, which use the same formulas
-and are what the tests hold the compiled path to. Other dtypes raise DTypeError.
+kernels of csrc/norm.c (group_norm: csrc/norm_group.c); float64 runs the NumPy references
+below, which use the same formulas and are what the tests hold the compiled path to. Other
+dtypes raise DTypeError.
 
 batch_norm views the input as [N, C, S] (S = product of the dims after the channel dim), so
 (N, C), (N, C, L) and (N, C, H, W) inputs need no transposing copy; layer_norm views it as
@@ -27,7 +28,7 @@ from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 
-__all__ = ["batch_norm", "layer_norm"]
+__all__ = ["batch_norm", "layer_norm", "group_norm"]
 
 
 # ===================================================================== input checks
@@ -43,7 +44,7 @@ def _as_tensor(x, who, what="input"):
 def _check_float(x, who):
     if x.dtype not in (np.float32, np.float64):
         raise DTypeError(f"{who}: expected a float32 or float64 input, got dtype {x.dtype} "
-                         f"(shape {x.shape}); convert it with .float()")
+                         f"(shape {tuple(x.shape)}); convert it with .float()")
 
 
 def _check_param(t, name, n, dtype, who, shape=None):
@@ -54,11 +55,11 @@ def _check_param(t, name, n, dtype, who, shape=None):
     if shape is not None:
         if t.shape != tuple(shape):
             raise ShapeError(f"{who}: expected {name} of the same shape as normalized_shape "
-                             f"{tuple(shape)}, got {name} of shape {t.shape}")
+                             f"{tuple(shape)}, got {name} of shape {tuple(t.shape)}")
     elif t._storage.size != n:
         raise ShapeError(f"{who}: {name} should contain {n} elements not {t._storage.size} "
                          f"(one per channel, dim 1 of the input; {name} has shape "
-                         f"{t.shape})")
+                         f"{tuple(t.shape)})")
     if t.dtype != dtype:
         raise DTypeError(f"{who}: input has dtype {dtype} but {name} is {t.dtype}; "
                          f"convert the input with .float() (or the module with .double())")
@@ -71,7 +72,7 @@ def _bn_check(input, running_mean, running_var, weight, bias, training, eps, who
     _check_float(x, who)
     if x.ndim < 2:
         raise ShapeError(f"{who}: expected an input of at least 2 dimensions (N, C, ...), "
-                         f"got shape {x.shape}")
+                         f"got shape {tuple(x.shape)}")
     N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
     rm = _check_param(running_mean, "running_mean", C, x.dtype, who)
     rv = _check_param(running_var, "running_var", C, x.dtype, who)
@@ -80,7 +81,7 @@ def _bn_check(input, running_mean, running_var, weight, bias, training, eps, who
     if training:
         if N * S == 1:
             raise ShapeError(f"{who}: Expected more than 1 value per channel when training, "
-                             f"got input size {x.shape}")
+                             f"got input size {tuple(x.shape)}")
         if eps <= 0.0:
             raise ValueError(f"{who}: batch_norm eps must be positive during training, "
                              f"but got {eps}")
@@ -325,3 +326,98 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, _who="
                 db.reshape(b.shape) if want_b else None)
 
     return Tensor._make(out, True, ag.Node((x, w, b), backward, "NativeLayerNorm"))
+
+
+# ===================================================================== group_norm
+
+def _ref_gn_forward(x3, G, weight, bias, eps):
+    """(out, mean[N*G], rstd[N*G]) of x3[N, C, S] in G groups (csrc/norm_group.c's formulas)."""
+    N, C, S = x3.shape
+    xg = x3.reshape(N * G, -1).astype(np.float64)
+    m = xg.mean(axis=1) if xg.shape[1] else np.zeros(N * G)
+    var = ((xg - m[:, None]) ** 2).mean(axis=1) if xg.shape[1] else np.zeros(N * G)
+    r = (1.0 / np.sqrt(var + eps)).astype(x3.dtype)
+    m = m.astype(x3.dtype)
+    w = weight if weight is not None else np.ones(C, x3.dtype)
+    b = bias if bias is not None else np.zeros(C, x3.dtype)
+    scale = r.reshape(N, G, 1) * w.reshape(1, G, C // G)
+    shift = b.reshape(1, G, C // G) - scale * m.reshape(N, G, 1)
+    out = x3 * scale.reshape(N, C, 1) + shift.reshape(N, C, 1)
+    return out, m, r
+
+
+def _ref_gn_backward(g3, x3, G, mean, rstd, weight):
+    """(dx, dweight, dbias) of _ref_gn_forward."""
+    dt = x3.dtype
+    N, C, S = x3.shape
+    D = (C // G) * S
+    g64 = g3.astype(np.float64)
+    xm = x3.astype(np.float64) - np.repeat(mean.reshape(N, G).astype(np.float64), C // G,
+                                           axis=1)[:, :, None]
+    r = np.repeat(rstd.reshape(N, G).astype(np.float64), C // G, axis=1)[:, :, None]
+    w = (weight.astype(np.float64) if weight is not None else np.ones(C)).reshape(1, C, 1)
+    gw = (g64 * w).reshape(N, G, -1)
+    xh = (xm * r).reshape(N, G, -1)
+    dx = r.reshape(N, G, -1)[:, :, :1] * (gw - gw.mean(axis=2, keepdims=True)
+                                          - xh * (gw * xh).mean(axis=2, keepdims=True)) \
+        if D else gw
+    dw = (g64 * xm * r).sum(axis=(0, 2))
+    return dx.reshape(x3.shape).astype(dt), dw.astype(dt), g64.sum(axis=(0, 2)).astype(dt)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, _who="group_norm"):
+    """Normalise input (N, C, *) over each group of C/num_groups channels (and all the
+    trailing dims) per sample, then scale and shift per channel by weight and bias (each of
+    C elements, or None)."""
+    who = _who
+    x = _as_tensor(input, who)
+    _check_float(x, who)
+    if x.ndim < 2:
+        raise ShapeError(f"{who}: Expected at least 2 dimensions for input tensor but "
+                         f"received {x.ndim} (input of shape {tuple(x.shape)})")
+    if not isinstance(num_groups, numbers.Integral) or num_groups <= 0:
+        raise ValueError(f"{who}: num_groups must be a positive integer, got {num_groups!r}")
+    N, C, S = x.shape[0], x.shape[1], math.prod(x.shape[2:])
+    G = int(num_groups)
+    if C % G:
+        raise ShapeError(f"{who}: Expected number of channels in input to be divisible by "
+                         f"num_groups, but got input of shape {tuple(x.shape)} and num_groups={G}")
+    w = _check_param(weight, "weight", C, x.dtype, who)
+    b = _check_param(bias, "bias", C, x.dtype, who)
+    xd = x._storage
+    fast = xd.dtype == np.float32
+    x3 = np.ascontiguousarray(xd).reshape(N, C, S)
+    wd = None if w is None else np.ascontiguousarray(w._storage).reshape(-1)
+    bd = None if b is None else np.ascontiguousarray(b._storage).reshape(-1)
+    if fast:
+        out = np.empty(xd.shape, np.float32)
+        mean = np.empty(N * G, np.float32)
+        rstd = np.empty(N * G, np.float32)
+        _C.group_norm_forward(out.reshape(-1), mean, rstd, x3.reshape(-1), wd, bd, N, C, S, G,
+                              float(eps))
+    else:
+        out, mean, rstd = _ref_gn_forward(x3, G, wd, bd, float(eps))
+        out = out.reshape(xd.shape)
+    if not ag.needs_grad(x, w, b):
+        return Tensor._make(out)
+
+    def backward(g):
+        want_x = x.requires_grad
+        want_w = w is not None and w.requires_grad
+        want_b = b is not None and b.requires_grad
+        if fast:
+            dx = np.empty(xd.shape, np.float32) if want_x else None
+            dw = np.empty(C, np.float32) if want_w else None
+            db = np.empty(C, np.float32) if want_b else None
+            ws = np.empty(max(2 * N * C, 1), np.float64)
+            _C.group_norm_backward(None if dx is None else dx.reshape(-1), dw, db, ws,
+                                   _flat(g), x3.reshape(-1), mean, rstd, wd, N, C, S, G)
+        else:
+            g3 = g.astype(xd.dtype, copy=False).reshape(N, C, S)
+            dx, dw, db = _ref_gn_backward(g3, x3, G, mean, rstd, wd)
+            dx = dx.reshape(xd.shape) if want_x else None
+        return (dx,
+                dw.reshape(w.shape) if want_w else None,
+                db.reshape(b.shape) if want_b else None)
+
+    return Tensor._make(out, True, ag.Node((x, w, b), backward, "NativeGroupNorm"))

@@ -11,7 +11,10 @@ from ._functional_loss import *  # noqa: F401,F403
 from ._functional_dropout import *  # noqa: F401,F403
 from ._functional_norm import *  # noqa: F401,F403
 from ._functional_conv import *  # noqa: F401,F403
+from ._functional_conv1d import *  # noqa: F401,F403
+from ._functional_conv_transpose import *  # noqa: F401,F403
 from ._functional_rnn import *  # noqa: F401,F403
+from ._functional_upsample import *  # noqa: F401,F403
 
 
 def _as_tensor(x, who):

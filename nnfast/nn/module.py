@@ -3,7 +3,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..tensor import Tensor, to_numpy
+from ..device import check_available
+from ..tensor import Tensor, _parse_to, to_numpy
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -219,14 +220,12 @@ class Module:
         return self._cast(np.dtype(np.float64))
 
     def to(self, *args, **kwargs):
-        dtype = kwargs.get("dtype")
-        for a in args:
-            if isinstance(a, str):
-                if a != "cpu":
-                    raise ValueError(f"nnfast models run on the CPU; cannot move to {a!r}")
-            elif a is not None:
-                dtype = a
-        return self if dtype is None else self._cast(np.dtype(dtype))
+        """to(device), to(dtype), to(device, dtype), to(tensor), non_blocking= accepted.
+        A dtype applies to floating-point parameters and buffers only, as in PyTorch."""
+        dev, dtype, _ = _parse_to(args, kwargs)
+        if dev is not None:
+            check_available(dev, "module")
+        return self if dtype is None else self._cast(dtype)
 
     def cpu(self):
         return self

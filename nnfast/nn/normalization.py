@@ -1,5 +1,6 @@
-"""BatchNorm1d, BatchNorm2d and LayerNorm, with PyTorch's parameters, buffers, defaults and
-state_dict keys (weight, bias, running_mean, running_var, num_batches_tracked as int64).
+"""BatchNorm1d, BatchNorm2d, LayerNorm and GroupNorm, with PyTorch's parameters, buffers,
+defaults and state_dict keys (weight, bias, running_mean, running_var, num_batches_tracked as
+int64).
 
 Deviation from PyTorch: an input that fails validation (wrong rank, channel count or
 dtype) leaves num_batches_tracked alone; torch has already counted the batch when its
@@ -16,7 +17,7 @@ from . import _functional_norm as FN
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 
 class _BatchNorm(Module):
@@ -152,3 +153,49 @@ class LayerNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise each sample over groups of num_channels/num_groups channels (and all the
+    trailing dims), then a per-channel weight and bias (affine; bias=False drops the bias)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
+        self.num_groups = int(num_groups)
+        self.num_channels = int(num_channels)
+        self.eps = eps
+        self.affine = affine
+        dt = np.dtype(dtype or np.float32)
+        if affine:
+            self.weight = Parameter(np.empty(num_channels, dt))
+            if bias:
+                self.bias = Parameter(np.empty(num_channels, dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.affine:
+            self.weight._storage[...] = 1
+            if self.bias is not None:
+                self.bias._storage[...] = 0
+
+    def forward(self, input):
+        shape = getattr(input, "shape", None)
+        who = f"GroupNorm({self.num_groups}, {self.num_channels})"
+        if shape is not None and len(shape) >= 2 and shape[1] != self.num_channels:
+            raise ShapeError(f"{who}: expected input with {self.num_channels} channels "
+                             f"(dim 1), got input of shape {tuple(shape)}")
+        return FN.group_norm(input, self.num_groups, self.weight, self.bias, self.eps,
+                             _who=who)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")

@@ -4,7 +4,8 @@ PyTorch's parameter names, shapes, gate orders (LSTM i, f, g, o; GRU r, z, n wit
 gate's hidden term r * (W_hn h + b_hn)) and U(-1/sqrt(hidden), 1/sqrt(hidden)) init, so
 state dicts load both ways. Computation: nnfast/nn/_functional_rnn.py (one autograd node per
 call, the time loop in C for float32). A cell is the same engine run for one time step.
-Not supported: PackedSequence inputs, LSTM proj_size.
+PackedSequence inputs run through nnfast/nn/utils/rnn.py (run_packed).
+Not supported: LSTM proj_size.
 """
 import math
 import numbers
@@ -18,6 +19,7 @@ from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence, run_packed
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -143,8 +145,13 @@ class RNNBase(Module):
             raise ShapeError(f"{who}: Expected {msg_name} size {exp}, got {list(h.shape)}"
                              + hint)
 
+    def flatten_parameters(self):
+        """A no-op: the weights are always used in place (torch compacts cuDNN's buffer)."""
+
     def forward(self, input, hx=None):
         who = self._who()
+        if isinstance(input, PackedSequence):
+            return run_packed(self, input, hx)
         x = _as_input(input, who)
         wdt = self.weight_ih_l0.dtype
         if x.ndim not in (2, 3):

@@ -1,7 +1,7 @@
 """Adam (and, with decoupled_weight_decay=True, AdamW), with amsgrad and maximize (torch.optim.Adam)."""
 from .. import _C
 from . import _functional as F
-from .optimizer import Optimizer, _nonneg
+from .optimizer import Optimizer, _check_betas, _nonneg
 
 __all__ = ["Adam"]
 
@@ -20,12 +20,7 @@ class Adam(Optimizer):
     def _validate(group):
         _nonneg(group, "lr", "learning rate")
         _nonneg(group, "eps", "epsilon value")
-        betas = group["betas"]
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for k in range(2):
-            if not 0.0 <= betas[k] < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {k}: {betas[k]}")
+        _check_betas(group)
         _nonneg(group, "weight_decay", "weight_decay value")
 
     def _state_spec(self, group):

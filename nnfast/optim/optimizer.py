@@ -7,6 +7,8 @@ gradients straight into it (autograd.grad_sink / _accumulate_leaf). Optimizer st
 (exp_avg, momentum_buffer, ...) lives in flat per-group buffers too, created on first use;
 `optimizer.state[p]` exposes per-parameter views with torch's keys, and `state[p]["step"]` is a
 0-d view into a per-group float32 array of step counts (torch keeps one count per parameter).
+Other 0-d state (NAdam's mu_product, ASGD's eta and mu; `_scalar_spec`) lives the same way in
+per-group float32 arrays, `fl.scalars[key]`.
 
 step() makes ONE fused C call per group when every parameter has a gradient living in the flat
 gradient buffer, the parameters still live in the flat buffer and all step counts agree; when
@@ -63,6 +65,7 @@ class _FlatGroup:
             self.gviews.append(gv)
         self.buffers = {}                                   # state name -> flat array
         self.step = np.zeros(len(params), np.float32)       # per-parameter step counts
+        self.scalars = {}   # per-parameter 0-d state (NAdam's mu_product): name -> float32[n]
         self.has_state = np.zeros(len(params), bool)
         self.spec = None   # state keys the last step used (None: check them next step)
         self.all_idx = list(range(len(params)))
@@ -73,6 +76,22 @@ class _FlatGroup:
 
     def step_view(self, i):
         return self.step[i:i + 1].reshape(())
+
+    def scalar(self, name):
+        a = self.scalars.get(name)
+        if a is None:
+            a = self.scalars[name] = np.zeros(len(self.params), np.float32)
+        return a
+
+    def scalar_view(self, name, i):
+        return self.scalar(name)[i:i + 1].reshape(())
+
+    def scalars_agree(self):
+        """Whether every per-parameter scalar state holds one value across the group."""
+        for a in self.scalars.values():
+            if len(a) > 1 and not _all_equal(a.tolist()):
+                return False
+        return True
 
     def buffer(self, name, fill=0.0):
         b = self.buffers.get(name)
@@ -140,6 +159,14 @@ class Optimizer:
         """[(state key, initial fill value)] in torch's key order, for this group's options."""
         return []
 
+    def _scalar_spec(self, group):
+        """[(state key, initial value)] of per-parameter 0-d float32 states (NAdam's
+        mu_product, ASGD's eta and mu), in torch's key order; they come after "step" and
+        before the _state_spec buffers. _update gets them as one-element arrays to advance
+        in place (one per parameter, or the group's first when the whole group steps at
+        once; the others are then set to it)."""
+        return []
+
     def _update(self, group, params, grads, states, steps):
         raise NotImplementedError
 
@@ -197,6 +224,10 @@ class Optimizer:
             fl.step[i] = 0
         if self._has_step and "step" not in st:
             st["step"] = Tensor._make(fl.step_view(i))
+        for key, init in self._scalar_spec(group):
+            if key not in st or st[key] is None:
+                fl.scalar(key)[i] = init
+                st[key] = Tensor._make(fl.scalar_view(key, i))
         for key, fill in self._state_spec(group):
             if key not in st or st[key] is None:
                 v = fl.view(fl.buffer(key), i)
@@ -231,14 +262,22 @@ class Optimizer:
                 self._fill_state(group, fl, i, fresh=False)
             fl.spec = keys
         steps = fl.step
+        scalars = fl.scalars
         # (all step counts equal: checked on a list, cheaper than two NumPy reductions)
-        if fast and (len(steps) == 1 or _all_equal(steps.tolist())):
+        if fast and (len(steps) == 1 or _all_equal(steps.tolist())) and (
+                not scalars or fl.scalars_agree()):
             steps += 1
-            self._update(group, [fl.param], [fl.grad], {k: [fl.buffers[k]] for k, _ in spec},
-                         [steps[0]])
+            states = {k: [fl.buffers[k]] for k, _ in spec}
+            for k, a in scalars.items():
+                states[k] = [a[:1]]
+            self._update(group, [fl.param], [fl.grad], states, [steps[0]])
+            for a in scalars.values():
+                a[1:] = a[0]
         else:
             steps[idx] += 1
             views = {k: [fl.view(fl.buffers[k], i) for i in idx] for k, _ in spec}
+            for k, a in scalars.items():
+                views[k] = [a[i:i + 1] for i in idx]
             params = [fl.params[i]._storage for i in idx]
             grads = [fl.params[i].grad._storage for i in idx]
             self._update(group, params, grads, views, [steps[i] for i in idx])
@@ -261,6 +300,10 @@ class Optimizer:
         if not fusable:
             return None
         records, counted = [], []
+        # per-parameter scalar state that _update_record advances as step() would; put back
+        # if the records do not run
+        self._scalars_before = [(fl, {k: a.copy() for k, a in fl.scalars.items()})
+                                for fl in self._flat if fl.scalars]
         for group, fl in zip(self.param_groups, self._flat):
             if not fl.params:
                 continue
@@ -274,14 +317,20 @@ class Optimizer:
                 # step()'s one-call path: every count equal, state made, spec current
                 counts = fl.step.tolist()
                 if (not _all_equal(counts) or False in fl.has_state.tolist()
-                        or fl.spec != tuple([k for k, _ in self._state_spec(group)])):
+                        or fl.spec != tuple([k for k, _ in self._state_spec(group)])
+                        or not fl.scalars_agree()):
+                    self._restore_scalars()
                     return None
                 step = _F32.type(counts[0] + 1)   # as the float32 count's += 1 rounds
                 counted.append((fl, step))
             if fl.numel == 0:
+                if fl.scalars:    # step() would still advance the 0-d state: let it
+                    self._restore_scalars()
+                    return None
                 continue      # nothing to update; step() only counts the step
             rec = self._update_record(group, fl, step)
             if rec is None:
+                self._restore_scalars()
                 return None
             records.append(rec)
         for fl, step in counted:
@@ -293,6 +342,13 @@ class Optimizer:
         if self._has_step:
             for fl in self._flat:
                 fl.step -= 1
+        self._restore_scalars()
+
+    def _restore_scalars(self):
+        for fl, saved in getattr(self, "_scalars_before", ()):
+            for k, a in saved.items():
+                fl.scalars[k][...] = a
+        self._scalars_before = ()
 
     def zero_grad(self, set_to_none=True):
         """Reset gradients: to None (default), or to zero with one fill of each flat buffer."""
@@ -388,11 +444,15 @@ class Optimizer:
     def _load_param_state(self, group, fl, i, saved):
         st = self.state[fl.params[i]]
         spec = dict(self._state_spec(group))
+        scalar_keys = dict(self._scalar_spec(group))
         for key, value in saved.items():
             if key == "step":
                 fl.step[i] = float(to_numpy(value))
                 if self._has_step:
                     st["step"] = Tensor._make(fl.step_view(i))
+            elif key in scalar_keys and value is not None:
+                fl.scalar(key)[i] = float(to_numpy(value))
+                st[key] = Tensor._make(fl.scalar_view(key, i))
             elif value is None:
                 continue
             elif isinstance(value, Tensor) or hasattr(value, "detach") or isinstance(
@@ -461,3 +521,13 @@ def _nonneg(group, key, what):
     v = group[key]
     if not 0.0 <= v:
         raise ValueError(f"Invalid {what}: {v}")
+
+
+def _check_betas(group):
+    """torch's checks of a (beta1, beta2) pair: each in [0, 1)."""
+    betas = group["betas"]
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for k in range(2):
+        if not 0.0 <= betas[k] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {k}: {betas[k]}")

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from .. import _C
-from ..tensor import Tensor
+from ... import _C
+from ...tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
            "l1_penalty", "l2_penalty", "activity_penalty"]
@@ -143,7 +143,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 # (_C.sumabs, and optim.c's _C.sumsq) accumulated in double, the backward from one compiled
 # pass per tensor, dx = a * sign(x) + b * x (_C.l1l2_backward).
 
-from .. import autograd as _ag  # noqa: E402
+from ... import autograd as _ag  # noqa: E402
 
 
 def _penalty(tensors, l1, l2, scale=1.0, name="Penalty"):
@@ -205,7 +205,7 @@ def _is_bias(name):
 
 
 def _penalty_params(parameters, include_bias, who):
-    from .module import Module
+    from ..module import Module
     if isinstance(parameters, Module):
         return [p for n, p in parameters.named_parameters()
                 if include_bias or not _is_bias(n)]
@@ -256,7 +256,7 @@ def activity_penalty(model):
     last training-mode forward), as a 0-d Tensor to add to the loss: 0 when there is none.
 
     In a custom loop:  loss = criterion(model(x), y) + nn.utils.activity_penalty(model)."""
-    from .dropout import ActivityRegularization
+    from ..dropout import ActivityRegularization
     total = None
     for m in model.modules():
         if isinstance(m, ActivityRegularization) and m.penalty is not None:
@@ -264,3 +264,5 @@ def activity_penalty(model):
     if total is None:
         return Tensor._make(np.array(0.0, np.float32))
     return total
+
+from . import rnn  # noqa: E402,F401  (nn.utils.rnn: packed sequences)
