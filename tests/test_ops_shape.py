@@ -302,6 +302,11 @@ def test_nonzero_argwhere_where():
         for a, b in zip(n, t):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     check(lambda M, a, b: M.where(a > 0, a, b), rand(3, 4), rand(3, 4))
+    check(lambda M, a, b: a.where(b > 0, b * 2), rand(3, 4), rand(3, 4))
+    for f in (lambda M, a: M.where(a > 0, 1.0, 0.0), lambda M, a: M.where(a > 0, a, 0.5)):
+        t, n = f(torch, torch.from_numpy(x)), f(nf, nf.tensor(x))
+        assert str(n.dtype) == str(t.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(n.numpy(), t.numpy())
 
 
 def test_repeat_interleave_of_repeats_and_atleast():

@@ -522,6 +522,9 @@ def where(condition, input=None, other=None, *, out=None):
         from .elementwise import where as where3
     except ImportError:
         from .arith import where as where3
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        from .core import _as_tensor   # where(c, 1.0, 0.0): two scalars, a float32 result
+        input = _as_tensor(input, "where")
     return write_out(out, where3(condition, input, other), "where")
 
 
@@ -530,6 +533,7 @@ _bind({"__getitem__": getitem, "index_put": index_put, "gather": gather, "scatte
        "index_copy": index_copy, "index_fill": index_fill, "masked_fill": masked_fill,
        "masked_scatter": masked_scatter, "masked_select": masked_select, "take": take,
        "take_along_dim": take_along_dim, "nonzero": nonzero, "argwhere": argwhere,
+       "where": lambda self, condition, other: where(condition, self, other),
        "index_put_": lambda self, indices, values, accumulate=False:
            self._inplace(index_put, indices, values, accumulate),
        "masked_fill_": lambda self, mask, value: self._inplace(masked_fill, mask, value),
