@@ -88,6 +88,21 @@ def set_default_dtype(d):
     _default_dtype[0] = d
 
 
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation.")
+
+
+def _overlaps(arr):
+    """Whether elements of arr share memory (an expanded tensor): torch refuses to compute
+    into such a tensor, though it fills one."""
+    if not arr.flags.writeable:
+        return True
+    for st, n in zip(arr.strides, arr.shape):
+        if st == 0 and n > 1:
+            return True
+    return False
+
+
 _LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-place operation.")
 
 
@@ -478,6 +493,8 @@ class Tensor:
     def _write(self, arr):
         """Copy arr (broadcast) into this tensor's storage, with PyTorch's casting rule."""
         st = self._storage
+        if _overlaps(st):
+            raise RuntimeError(_OVERLAP)
         if arr.dtype != st.dtype and not np.can_cast(arr.dtype, st.dtype, "same_kind"):
             raise RuntimeError(f"result type {_type_word(arr.dtype)} can't be cast to the "
                                f"desired output type {_type_word(st.dtype)}")
@@ -524,6 +541,8 @@ class Tensor:
                                     (isinstance(other, Tensor) and other.requires_grad)):
             return self._inplace(fn, other)
         st = self._storage
+        if _overlaps(st):
+            raise RuntimeError(_OVERLAP)
         o = other._storage if isinstance(other, Tensor) else other
         try:
             ufunc(st, o, out=st, casting="same_kind")
@@ -539,6 +558,8 @@ class Tensor:
     def zero_(self):
         if _state.grad_enabled and self.requires_grad and self._node is None:
             raise RuntimeError(_LEAF_INPLACE)
+        if not self._storage.flags.writeable:
+            raise RuntimeError(_OVERLAP)
         if _state.grad_enabled:
             self._graph_base()   # refuses a view of a leaf
         self._storage[...] = 0
@@ -553,6 +574,10 @@ class Tensor:
             return self._inplace(full_like_grad, value)
         if _state.grad_enabled and self.requires_grad and self._node is None:
             raise RuntimeError(_LEAF_INPLACE)
+        if not self._storage.flags.writeable:
+            raise RuntimeError(_OVERLAP)
+        if _state.grad_enabled:
+            self._graph_base()   # refuses a view of a leaf before anything is written
         self._storage[...] = value._storage if isinstance(value, Tensor) else value
         if self._node is not None:
             self._detach_history("Fill")

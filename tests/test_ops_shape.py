@@ -498,7 +498,7 @@ def test_inplace_on_views_rebases_the_base_like_torch(name, f):
 
 
 def test_inplace_on_view_of_leaf_raises_like_torch():
-    for f in (lambda w: w[0].mul_(2), lambda w: w.view(-1).zero_(),
+    for f in (lambda w: w[0].mul_(2), lambda w: w.view(-1).zero_(), lambda w: w[1].fill_(3.0),
               lambda w: w[0].__setitem__(0, 1.0)):
         with pytest.raises(RuntimeError, match="view of a leaf"):
             f(nf.ones(2, 3, requires_grad=True))
@@ -508,6 +508,29 @@ def test_inplace_on_view_of_leaf_raises_like_torch():
     with nf.no_grad():
         w[0].mul_(2)
     assert w.detach().numpy()[0, 0] == 2
+    w = nf.ones(2, 3, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        w[1].fill_(3.0)
+    assert w.detach().numpy().max() == 1   # refused before anything was written
+
+
+@pytest.mark.parametrize("f", [lambda e: e.add_(1), lambda e: e.mul_(e),
+                               lambda e: e.copy_(e.detach().clone() * 0)])
+def test_computing_into_an_expanded_tensor_raises_like_torch(f):
+    for M in (torch, nf):
+        with pytest.raises(RuntimeError, match="single memory location"):
+            f(M.ones(1, 4).expand(3, 4))
+
+
+@pytest.mark.parametrize("f", [lambda e: e.zero_(), lambda e: e.fill_(2.0),
+                               lambda e: e.__setitem__((0, 1), 5.0)])
+def test_filling_an_expanded_tensor_writes_through_like_torch(f):
+    out = []
+    for M in (torch, nf):
+        base = M.ones(1, 4)
+        f(base.expand(3, 4))
+        out.append(base.numpy().copy())
+    np.testing.assert_array_equal(out[1], out[0])
 
 
 @pytest.mark.parametrize("shape,wrap", [((3, 3), False), ((5, 3), False), ((7, 3), True),

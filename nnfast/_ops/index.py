@@ -137,6 +137,9 @@ def setitem(x, index, value):
         return
     v = value._storage if isinstance(value, Tensor) else value
     idx = _index(index)
+    if not x._storage.flags.writeable:
+        from ..tensor import _OVERLAP
+        raise RuntimeError(_OVERLAP)
     try:
         x._storage[idx] = v
     except IndexError as e:

@@ -202,8 +202,13 @@ def broadcast_to(x, shape):
                                f"size ({src[i - lead]}) at non-singleton dimension {i}.  Target "
                                f"sizes: {list(shape)}.  Tensor sizes: {list(src)}")
         full.append(s)
-    return _view(x, np.broadcast_to(x._storage, tuple(full)), lambda g: (_unbroadcast(g, src),),
-                 "Expand")
+    # a writable view with zero strides, as torch's expand (fill_ and x[i] = v write through)
+    xd = x._storage
+    strides = (0,) * lead + tuple(0 if s == 1 and f != 1 else st
+                                  for s, f, st in zip(xd.shape, full[lead:], xd.strides))
+    out = np.lib.stride_tricks.as_strided(xd, tuple(full), strides,
+                                          writeable=xd.flags.writeable)
+    return _view(x, out, lambda g: (_unbroadcast(g, src),), "Expand")
 
 
 def expand(x, *shape):
