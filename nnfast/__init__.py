@@ -66,7 +66,7 @@ from . import cuda, backends, accelerator  # noqa: E402,F401
 from ._ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin,  # noqa: A004,E402,F401
                           count_nonzero, logsumexp, max, mean, min, nanmean, nansum, norm,
                           prod, std, std_mean, sum, var, var_mean)
-from ._ops.scan import cummax, cummin, cumprod, cumsum  # noqa: E402,F401
+from ._ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp  # noqa: E402,F401
 from ._ops.sort import (argsort, bucketize, kthvalue, median, mode, msort,  # noqa: E402,F401
                         nanmedian, searchsorted, sort, topk, unique, unique_consecutive)
 from ._ops.shape import (adjoint, atleast_1d, atleast_2d, atleast_3d,  # noqa: E402,F401

@@ -65,6 +65,8 @@ SMOOTH = [
     ("cumsum", lambda M, a: M.cumsum(a, 1)),
     ("cumprod", lambda M, a: a.cumprod(-1)),
     ("cummax", lambda M, a: M.cummax(a, 1).values),
+    ("logcumsumexp", lambda M, a: M.logcumsumexp(a * 30, 1)),
+    ("logcumsumexp_method", lambda M, a: a.logcumsumexp(-1)),
     ("cummin", lambda M, a: a.cummin(0)[0]),
     ("sort", lambda M, a: M.sort(a, 1).values),
     ("sort_desc", lambda M, a: a.sort(dim=0, descending=True)[0]),
@@ -267,6 +269,14 @@ def test_std_var_mean_pairs():
         t = getattr(torch, name)(torch.from_numpy(x), 1, keepdim=True)
         n = getattr(nf, name)(nf.tensor(x), 1, keepdim=True)
         assert_close(n[0], t[0]) and assert_close(n[1], t[1])
+
+
+def test_unique_keeps_each_nan_like_torch():
+    x = np.array([np.nan, 1.0, np.nan, 1.0], F32)
+    t = torch.unique(torch.from_numpy(x), return_counts=True)
+    n = nf.unique(nf.tensor(x), return_counts=True)
+    for a, b in zip(n, t):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_unique_and_consecutive():

@@ -1,4 +1,5 @@
-"""Scans along one dimension: cumsum, cumprod, cummax, cummin (torch's dim / dtype / out=)."""
+"""Scans along one dimension: cumsum, cumprod, cummax, cummin, logcumsumexp (torch's dim /
+dtype / out=)."""
 import numpy as np
 
 from ..tensor import Tensor, int64
@@ -53,6 +54,30 @@ def cumprod(x, dim, *, dtype=None, out=None):
                      "cumprod", (x,))
 
 
+def _rev_logcumsumexp(a, d):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.flip(np.logaddexp.accumulate(np.flip(a, d), axis=d), d)
+
+
+def logcumsumexp(x, dim, *, out=None):
+    d = norm_dim(dim, x.ndim)
+    xd = x._storage if x.dtype.kind in "fc" else x._storage.astype(np.float32)
+    x1 = xd.reshape(1) if x.ndim == 0 else xd
+    res = np.logaddexp.accumulate(x1, axis=d) if x1.size else x1.copy()
+
+    def backward(g):
+        # grad_i = sum_{j >= i} g_j exp(x_i - out_j), summed in log space for the positive
+        # and the negative parts of g separately, so nothing overflows
+        g = g.reshape(x1.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pos = _rev_logcumsumexp(np.log(np.where(g > 0, g, 0)) - res, d)
+            neg = _rev_logcumsumexp(np.log(np.where(g < 0, -g, 0)) - res, d)
+            gx = np.exp(x1 + pos) - np.exp(x1 + neg)
+        return (gx.reshape(x.shape).astype(xd.dtype),)
+    return write_out(out, _unary(x, res.reshape(x.shape), backward, "Logcumsumexp",
+                                 saved=(x,), saves_output=True), "logcumsumexp", (x,))
+
+
 def scatter_add_along(shape, dtype, d, idx, g):
     """zeros(shape) with g added at idx along d (the backward of a gather along d)."""
     gx = np.zeros(shape, dtype)
@@ -93,6 +118,7 @@ def cummin(x, dim, *, out=None):
 
 _bind({
     "cumsum": cumsum, "cumprod": cumprod, "cummax": cummax, "cummin": cummin,
+    "logcumsumexp": logcumsumexp,
     "cumsum_": lambda self, dim, *, dtype=None: self._inplace(cumsum, dim, dtype=dtype),
     "cumprod_": lambda self, dim, *, dtype=None: self._inplace(cumprod, dim, dtype=dtype,
                                                                keeps_input=True),

@@ -166,7 +166,9 @@ def _unique_outputs(out, inverse, counts, return_inverse, return_counts):
 def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
     xd = x._storage
     if dim is None:
-        u, inv, cnt = np.unique(xd.reshape(-1), return_inverse=True, return_counts=True)
+        # as torch: each NaN is its own value
+        u, inv, cnt = np.unique(xd.reshape(-1), return_inverse=True, return_counts=True,
+                                equal_nan=False)
         inv = inv.reshape(x.shape)
     else:
         d = norm_dim(dim, x.ndim)
