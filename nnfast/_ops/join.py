@@ -1,8 +1,9 @@
 """Joining, splitting and rearranging: cat/stack and their h/v/d/column forms, split, chunk,
-tensor_split, unbind, repeat, tile, repeat_interleave, flip, roll, meshgrid.
+tensor_split, unbind, repeat, tile, repeat_interleave, flip, roll, rot90, meshgrid, unfold
+(sliding windows), diff.
 
-Pieces from split/chunk/unbind are views of the input; cat/stack/repeat/flip/roll copy,
-as in torch.
+Pieces from split/chunk/unbind and unfold's windows are views of the input;
+cat/stack/repeat/flip/roll copy, as in torch.
 """
 import itertools
 

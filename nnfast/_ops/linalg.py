@@ -1,6 +1,6 @@
 """Matrix products and friends: mm, bmm, mv, dot, vdot, inner, outer/ger, addmm, addmv,
-addr, baddbmm, addbmm, einsum, tensordot, trace, kron, cross, and the vector/matrix norms
-behind torch.norm and nnfast.linalg.
+addr, baddbmm, addbmm (and their in-place twins), einsum, tensordot, trace, kron, cross,
+cdist, and the vector/matrix norms behind torch.norm and nnfast.linalg.
 
 float32 matrix products run on the compiled GEMM (arith._mm_2d; bmm loops over it per
 batch); other dtypes on NumPy. Compositions (addmm = beta*input + alpha*mm ...) are built

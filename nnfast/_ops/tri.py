@@ -1,5 +1,5 @@
-"""Triangles and diagonals: tril, triu (and in place), diag, diagonal (a writable view, as in
-torch), diag_embed, diagflat."""
+"""Triangles and diagonals: tril, triu (and in place), tril_indices, triu_indices, diag,
+diagonal (a writable view, as in torch), diag_embed, diagflat, fill_diagonal_."""
 import numpy as np
 
 from ..tensor import Tensor
