@@ -545,3 +545,61 @@ def test_tril_triu_indices(args):
         t, n = getattr(torch, name)(*args), getattr(nf, name)(*args)
         assert n.dtype == np.int64 and n.shape == t.shape
         np.testing.assert_array_equal(n.numpy(), t.numpy())
+
+
+# ------------------------------------------------------------------ random index expressions
+
+def _random_index(rnd, shape):
+    items, dim = [], 0
+    for _ in range(rnd.randint(1, 3)):
+        n = shape[min(dim, len(shape) - 1)]
+        r = rnd.random()
+        if r < 0.25:
+            it = rnd.randrange(-n, n)
+        elif r < 0.5:
+            it = slice(rnd.randrange(-n, n), rnd.randrange(-n, n + 1), rnd.choice([None, 1, 2]))
+        elif r < 0.7:
+            it = [rnd.randrange(-n, n) for _ in range(rnd.randint(1, 3))]
+        elif r < 0.8:
+            it = None
+        else:
+            it = slice(None)
+        items.append(it)
+        dim += it is not None
+    if rnd.random() < 0.2:
+        items.insert(rnd.randrange(len(items) + 1), Ellipsis)
+    return tuple(items)
+
+
+def _as_index(M, index):
+    return tuple(M.tensor(i) if isinstance(i, list) else i for i in index)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_index_expressions_read_and_write_like_torch(seed):
+    import random
+    rnd = random.Random(seed)
+    shape = (3, 4, 5)
+    weights = np.arange(60, dtype=F32).reshape(shape)
+    for _ in range(60):
+        index = _random_index(rnd, shape)
+        x = rand(*shape)
+        try:
+            target = torch.from_numpy(x)[_as_index(torch, index)]
+        except (IndexError, RuntimeError):
+            with pytest.raises((IndexError, RuntimeError)):
+                nf.tensor(x)[_as_index(nf, index)]
+            continue
+        # read: value and gradient
+        check(lambda M, a: a[_as_index(M, index)], x, grad=target.numel() > 0)
+        # write into a non-leaf: value and both gradients
+        v = rand(*target.shape)
+        res = []
+        for M in (torch, nf):
+            a, w = M.tensor(x, requires_grad=True), M.tensor(v, requires_grad=True)
+            y = a * 1.5
+            y[_as_index(M, index)] = w
+            (y * M.tensor(weights)).sum().backward()
+            res.append((y.detach().numpy(), a.grad.numpy(), w.grad.numpy()))
+        for n, t in zip(res[1], res[0]):
+            np.testing.assert_allclose(n, t, rtol=1e-6, err_msg=str(index))

@@ -67,6 +67,15 @@ def _split_mixed(index):
     return basic, rest
 
 
+def _target(arr, idx):
+    """(array, index) to read or write arr[idx] with torch's meaning: for an int beside an
+    array index, the basic part is applied first (a view), the array part to that."""
+    mixed = _split_mixed(idx)
+    if mixed is None:
+        return arr, idx
+    return arr[mixed[0]], mixed[1]
+
+
 def getitem(x, index):
     index = _index(index)
     mixed = _split_mixed(index)
@@ -100,11 +109,12 @@ def index_put(x, indices, values, accumulate=False):
     out = x._storage.copy()
     vd = v._storage
     try:
-        target = out[idx].shape
+        dst, sub = _target(out, idx)
+        target = dst[sub].shape
         if accumulate:
-            np.add.at(out, idx, vd.astype(out.dtype, copy=False))
+            np.add.at(dst, sub, vd.astype(out.dtype, copy=False))
         else:
-            out[idx] = vd
+            dst[sub] = vd
     except IndexError as e:
         raise _torch_words(e) from None
     except ValueError:
@@ -116,10 +126,12 @@ def index_put(x, indices, values, accumulate=False):
         gx = g
         if not accumulate:
             gx = g.copy()
-            gx[idx] = 0
+            dst, sub = _target(gx, idx)
+            dst[sub] = 0
         gv = None
         if v.requires_grad:
-            gi = np.asarray(g[idx])
+            dst, sub = _target(g, idx)
+            gi = np.asarray(dst[sub])
             if gi.ndim < len(vshape):
                 gi = gi.reshape((1,) * (len(vshape) - gi.ndim) + gi.shape)
             elif gi.ndim > len(vshape):
@@ -141,13 +153,14 @@ def setitem(x, index, value):
         from ..tensor import _OVERLAP
         raise RuntimeError(_OVERLAP)
     try:
-        x._storage[idx] = v
+        dst, sub = _target(x._storage, idx)
+        dst[sub] = v
     except IndexError as e:
         raise _torch_words(e) from None
     except ValueError:
         raise RuntimeError(f"shape mismatch: value tensor of shape {list(np.shape(v))} cannot "
                            f"be broadcast to indexing result of shape "
-                           f"{list(x._storage[idx].shape)}") from None
+                           f"{list(dst[sub].shape)}") from None
     x._bump()
 
 
