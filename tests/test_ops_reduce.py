@@ -93,6 +93,11 @@ def test_mode_values_indices_and_gradient():
         np.testing.assert_array_equal(n.indices.numpy(), t.indices.numpy())
 
 
+def test_var_with_no_degrees_of_freedom_is_nan_like_torch():
+    check(lambda M, a: M.var(a, 0), np.array([[1.5, 2.0]], F32))
+    check(lambda M, a: a.std(), np.array([0.5], F32))
+
+
 def test_std_of_constant_slice_has_zero_gradient_like_torch():
     x = np.array([[1.0, 1.0, 1.0], [0.5, 2.0, -1.0]], F32)
     check(lambda M, a: M.std(a, 1), x)
@@ -175,6 +180,7 @@ def test_nan_handling_like_torch():
 
 @pytest.mark.parametrize("f", [
     lambda M, a: M.all(a), lambda M, a: M.any(a, 1), lambda M, a: a.all(dim=0, keepdim=True),
+    lambda M, a: M.any(a, ()), lambda M, a: M.count_nonzero(a, ()),
     lambda M, a: M.any(a, (0, 1)), lambda M, a: M.count_nonzero(a),
     lambda M, a: M.count_nonzero(a, 1), lambda M, a: M.count_nonzero(a, (0, 1)),
     lambda M, a: (a > 0).sum(1), lambda M, a: a.long().prod(1), lambda M, a: M.cumsum(a > 0, 1),

@@ -147,7 +147,7 @@ def _var_core(x, dim, correction, keepdim, who):
     xd = x._storage
     axes = norm_dims(dim, x.ndim)
     n = _count(x.shape, axes)
-    dof = builtins.max(n - correction, 0)
+    dof = np.float64(builtins.max(n - correction, 0))
     mu = xd.mean(axis=axes, keepdims=True) if n else np.full(
         tuple(1 if i in axes else s for i, s in enumerate(x.shape)), np.nan, x.dtype)
     dev = xd - mu
@@ -380,7 +380,8 @@ def any(x, dim=None, keepdim=False, *, out=None):
 
 
 def _logical(x, dim, keepdim, fn):
-    axes = norm_dims(dim, x.ndim)
+    # as torch: all/any over an empty dim list reduce nothing (sum and mean reduce all)
+    axes = norm_dims(dim, x.ndim, empty_is_all=False)
     res = np.asarray(fn(x._storage, axis=axes, keepdims=keepdim))
     if x.dtype == np.uint8:
         res = res.astype(np.uint8)   # torch keeps uint8 for all/any of uint8
