@@ -267,7 +267,7 @@ def einsum(equation, *operands):
 
 def _unbroadcast_same_ndim(g, shape):
     axes = tuple(k for k, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 and a != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else np.ascontiguousarray(g)
+    return g.sum(axis=axes, keepdims=True) if axes else np.asarray(g, order="C")
 
 
 def tensordot(a, b, dims=2, out=None):
