@@ -81,6 +81,33 @@ from ._ops.dtypes import (can_cast, dtype, finfo, iinfo, is_complex, is_floating
     is_tensor, numel, promote_types, result_type)
 from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
 from . import cuda, backends, accelerator  # noqa: E402,F401
+# reductions, shape and indexing, linear algebra (nnfast/_ops/reduce, scan, sort, shape,
+# join, tri, index, scatter_reduce, linalg)
+from ._ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin,  # noqa: A004,E402,F401
+                          count_nonzero, logsumexp, max, mean, min, nanmean, nansum, norm,
+                          prod, std, std_mean, sum, var, var_mean)
+from ._ops.scan import cummax, cummin, cumprod, cumsum, logcumsumexp  # noqa: E402,F401
+from ._ops.sort import (argsort, bucketize, kthvalue, median, mode, msort,  # noqa: E402,F401
+                        nanmedian, searchsorted, sort, topk, unique, unique_consecutive)
+from ._ops.shape import (adjoint, atleast_1d, atleast_2d, atleast_3d,  # noqa: E402,F401
+                         broadcast_shapes, broadcast_tensors, broadcast_to, flatten, movedim,
+                         narrow, permute, reshape, select, squeeze, t, transpose, unflatten,
+                         unsqueeze)
+from ._ops.shape import movedim as moveaxis, transpose as swapaxes  # noqa: E402,F401
+from ._ops.shape import transpose as swapdims  # noqa: E402,F401
+from ._ops.join import (cat, chunk, column_stack, concat, concatenate, dstack,  # noqa: E402,F401
+                        diff, flip, fliplr, flipud, hstack, meshgrid, repeat_interleave, roll,
+                        rot90, row_stack, split, stack, tensor_split, tile, unbind, vstack)
+from ._ops.tri import (diag, diag_embed, diagflat, diagonal, tril, tril_indices,  # noqa: E402,F401
+                      triu, triu_indices)
+from ._ops.index import (argwhere, gather, index_add, index_copy, index_fill,  # noqa: E402,F401
+                         index_put, index_select, masked_fill, masked_scatter, masked_select,
+                         nonzero, scatter, scatter_add, take, take_along_dim)
+from ._ops.index import where  # noqa: E402,F401  (one- and three-argument forms)
+from ._ops.scatter_reduce import scatter_reduce  # noqa: E402,F401
+from ._ops.linalg import (addbmm, addmm, addmv, addr, baddbmm, bmm, cross, dot,  # noqa: E402,F401
+                          cdist, einsum, ger, inner, kron, mm, mv, outer, tensordot, trace,
+                          vdot)
 
 __version__ = "0.1.0"
 
@@ -102,6 +129,9 @@ def get_num_threads():
     return _C.get_num_threads()
 
 
+from . import linalg  # noqa: E402,F401
+from .linalg import det, logdet, matrix_power, slogdet  # noqa: E402,F401
+from .linalg import inv as inverse  # noqa: E402,F401
 from . import nn, optim  # noqa: E402,F401
 from . import data, datasets, io, train, utils  # noqa: E402,F401
 from .io import load, save  # noqa: E402,F401

@@ -89,6 +89,21 @@ def set_default_dtype(d):
     _default_dtype[0] = d
 
 
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation.")
+
+
+def _overlaps(arr):
+    """Whether elements of arr share memory (an expanded tensor): torch refuses to compute
+    into such a tensor, though it fills one."""
+    if not arr.flags.writeable:
+        return True
+    for st, n in zip(arr.strides, arr.shape):
+        if st == 0 and n > 1:
+            return True
+    return False
+
+
 _LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-place operation.")
 
 
@@ -493,6 +508,8 @@ class Tensor:
     def _write(self, arr):
         """Copy arr (broadcast) into this tensor's storage, with PyTorch's casting rule."""
         st = self._storage
+        if _overlaps(st):
+            raise RuntimeError(_OVERLAP)
         if arr.dtype != st.dtype and not np.can_cast(arr.dtype, st.dtype, "same_kind"):
             raise RuntimeError(f"result type {_type_word(arr.dtype)} can't be cast to the "
                                f"desired output type {_type_word(st.dtype)}")
@@ -512,6 +529,7 @@ class Tensor:
         if _state.grad_enabled and (self.requires_grad or _any_grad(args)):
             if self.requires_grad and self._node is None:
                 raise RuntimeError(_LEAF_INPLACE)
+            base = self._graph_base()
             if keeps_input:
                 old = Tensor._make(self._storage.copy(), self.requires_grad, self._node)
             else:
@@ -524,6 +542,8 @@ class Tensor:
             self.requires_grad = res.requires_grad
             if self._node is not None and (self._hooks is not None or self._retains_grad):
                 self._node.out = self
+            if base is not None:
+                _rebase_view_base(base, self)
         else:
             res = fn(self, *args, **kwargs)
             self._write(res._storage)
@@ -536,6 +556,8 @@ class Tensor:
                                     (isinstance(other, Tensor) and other.requires_grad)):
             return self._inplace(fn, other)
         st = self._storage
+        if _overlaps(st):
+            raise RuntimeError(_OVERLAP)
         o = other._storage if isinstance(other, Tensor) else other
         try:
             ufunc(st, o, out=st, casting="same_kind")
@@ -551,6 +573,10 @@ class Tensor:
     def zero_(self):
         if _state.grad_enabled and self.requires_grad and self._node is None:
             raise RuntimeError(_LEAF_INPLACE)
+        if not self._storage.flags.writeable:
+            raise RuntimeError(_OVERLAP)
+        if _state.grad_enabled:
+            self._graph_base()   # refuses a view of a leaf
         self._storage[...] = 0
         if self._node is not None:
             self._detach_history("Zero")
@@ -563,6 +589,10 @@ class Tensor:
             return self._inplace(full_like_grad, value)
         if _state.grad_enabled and self.requires_grad and self._node is None:
             raise RuntimeError(_LEAF_INPLACE)
+        if not self._storage.flags.writeable:
+            raise RuntimeError(_OVERLAP)
+        if _state.grad_enabled:
+            self._graph_base()   # refuses a view of a leaf before anything is written
         self._storage[...] = value._storage if isinstance(value, Tensor) else value
         if self._node is not None:
             self._detach_history("Fill")
@@ -573,12 +603,27 @@ class Tensor:
         """After overwriting a graph tensor with constants: no gradient flows to the old
         value (it is gone), but self still requires grad, as in PyTorch."""
         if _state.grad_enabled:
+            base = self._graph_base()
             hist = (next(ag._seq), self._node, self.requires_grad)
             self._rebased = [hist] if self._rebased is None else self._rebased + [hist]
             node = ag.Node((), lambda g: (), name)
             self._node = node
             if self._hooks is not None or self._retains_grad:
                 node.out = self
+            if base is not None:
+                _rebase_view_base(base, self)
+
+    def _graph_base(self):
+        """The base tensor whose history an in-place change to this view must also rebase
+        (torch's CopySlices): a graph tensor this one is a differentiable view of; None for
+        tensors that are not views. A view of a leaf that requires grad refuses, as in torch."""
+        base = self._vbase
+        if base is None or base is self or not (base.requires_grad and self.requires_grad):
+            return None
+        if base._node is None:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
+                               "an in-place operation.")
+        return base
 
     def copy_(self, src, non_blocking=False):
         from ._ops.core import copy_from
@@ -596,14 +641,8 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
-        from ._ops.index import index_put, _index
-        if _state.grad_enabled and (self.requires_grad or
-                                    (isinstance(value, Tensor) and value.requires_grad)):
-            self._inplace(index_put, index, value)
-            return
-        v = value._storage if isinstance(value, Tensor) else value
-        self._storage[_index(index)] = v
-        self._bump()
+        from ._ops.index import setitem
+        setitem(self, index, value)
 
 
 class Size(tuple):
@@ -641,6 +680,38 @@ class _HookHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def _rebase_view_base(base, view):
+    """After an in-place change to `view`, a view of graph tensor `base`: base's new value is
+    its old one with the view's elements replaced by the view's new value. Its gradient: g
+    outside the view's elements to the old base, g at them to the view's new node. The
+    elements are found from the view's place in base's memory (base C-contiguous)."""
+    b, v = base._storage, view._storage
+    if v.size == 0:
+        return
+    if not b.flags.c_contiguous or v.dtype != b.dtype:
+        raise RuntimeError("in-place change of a view whose base is not contiguous (or of "
+                           "another dtype) is not supported with autograd yet; use "
+                           "out-of-place ops or write into the base tensor directly")
+    offset = (v.ctypes.data - b.ctypes.data) // b.itemsize
+    shape, strides = v.shape, v.strides
+
+    def region(a):
+        return np.lib.stride_tricks.as_strided(a.reshape(-1)[offset:], shape, strides)
+
+    def backward(g):
+        gb = np.array(g, dtype=b.dtype, order="C", copy=True)
+        gv = region(gb).copy()
+        region(gb)[...] = 0
+        return gb, gv
+    old = Tensor._make(b, base.requires_grad, base._node)
+    hist = (next(ag._seq), base._node, base.requires_grad)   # earlier nodes keep the old one
+    base._rebased = [hist] if base._rebased is None else base._rebased + [hist]
+    node = ag.Node((old, view), backward, "CopySlices")
+    base._node = node
+    if base._hooks is not None or base._retains_grad:
+        node.out = base
 
 
 def _rebuild(arr, requires_grad):

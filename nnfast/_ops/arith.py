@@ -199,6 +199,8 @@ def matmul(a, b, *, out=None):
                     _mm_2d(ad, g, ta=True) if b.requires_grad else None)
         return _result(out, (a, b), backward, "Mm",
                        saved=(b if a.requires_grad else None, a if b.requires_grad else None))
+    if ad.ndim >= 2 and bd.ndim >= 2 and ad.dtype == float32 and bd.dtype == float32:
+        return _matmul_batched(a, b)
     try:
         out = np.matmul(ad, bd)
     except ValueError:
@@ -221,6 +223,44 @@ def matmul(a, b, *, out=None):
         if b.requires_grad:
             gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
             gb = _unbroadcast(gb, b2.shape).reshape(bd.shape)
+        return ga, gb
+    return _result(out, (a, b), backward, "Matmul",
+                   saved=(b if a.requires_grad else None, a if b.requires_grad else None))
+
+
+def _gemm_batched(x, y, tx=False, ty=False):
+    """op(x) @ op(y) over a common leading batch shape, one compiled GEMM per matrix."""
+    batch = x.shape[:-2]
+    nb = int(np.prod(batch))
+    x3 = x.reshape((nb,) + x.shape[-2:])
+    y3 = y.reshape((nb,) + y.shape[-2:])
+    m = x.shape[-1] if tx else x.shape[-2]
+    n = y.shape[-2] if ty else y.shape[-1]
+    out = np.empty((x3.shape[0], m, n), float32)
+    for i in range(x3.shape[0]):
+        out[i] = _mm_2d(x3[i], y3[i], tx, ty)
+    return out.reshape(batch + (m, n))
+
+
+def _matmul_batched(a, b):
+    """float32 matmul of operands with >= 2 dims, at least one batched: batch dims broadcast,
+    then the compiled GEMM per matrix (forward and both gradients)."""
+    ad, bd = a._storage, b._storage
+    if ad.shape[-1] != bd.shape[-2]:
+        raise ShapeError(f"matmul: shapes {ad.shape} and {bd.shape} cannot be multiplied "
+                         f"({ad.shape[-1]} != {bd.shape[-2]})")
+    try:
+        batch = np.broadcast_shapes(ad.shape[:-2], bd.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"matmul: shapes {ad.shape} and {bd.shape} cannot be multiplied "
+                         "(batch dimensions do not broadcast)") from None
+    ab = np.broadcast_to(ad, batch + ad.shape[-2:])
+    bb = np.broadcast_to(bd, batch + bd.shape[-2:])
+    out = _gemm_batched(ab, bb)
+
+    def backward(g):
+        ga = _unbroadcast(_gemm_batched(g, bb, ty=True), ad.shape) if a.requires_grad else None
+        gb = _unbroadcast(_gemm_batched(ab, g, tx=True), bd.shape) if b.requires_grad else None
         return ga, gb
     return _result(out, (a, b), backward, "Matmul",
                    saved=(b if a.requires_grad else None, a if b.requires_grad else None))
