@@ -2,12 +2,14 @@
 each Layer subclasses nn.Linear, owns its Adam optimizer and a `train(x_pos, x_neg)` method
 (shadowing Module.train, as the example does), normalizes its input with
 x.norm(2, 1, keepdim=True), computes relu(torch.mm(x, self.weight.T) + self.bias.unsqueeze(0)),
-and minimizes log1p(exp(cat([-g_pos + threshold, g_neg - threshold]))).mean(); the optimizers exist before the
-test loads the initial weights (load_state_dict must write into the parameters they hold);
-labels are overlaid on the first pixels (x.clone(), in-place `*=`, advanced-index assignment of x.max()),
-prediction takes argmax(1) of the summed goodness, the error is 1 - eq(y).float().mean().
+and minimizes log1p(exp(cat([-g_pos + threshold, g_neg - threshold]))).mean(). The optimizers
+exist before the test loads the initial weights, so load_state_dict must write into the
+parameters they hold. Labels are overlaid on the first pixels (x.clone(), in-place `*=`,
+advanced-index assignment of x.max()); prediction takes argmax(1) of the summed goodness and
+the error is 1 - eq(y).float().mean().
 
-Wrong labels come from NumPy (the example draws them with torch.randint)."""
+The layers sit in an nn.ModuleList (the example keeps a plain list, which leaves the Net's
+state_dict empty); wrong labels come from NumPy (the example draws them with torch.randint)."""
 import numpy as np
 
 from _digits import digits
