@@ -49,6 +49,16 @@ PORTS = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_on_one_thread():
+    """torch's idle pool threads spin beside nnfast's OpenMP team: on 2 busy cores this file
+    took 37 s of CPU with torch's default threads and 11 s with one (the ports are small)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def run_both(program):
     """(torch's report, nnfast's report) for one program, from the same initial weights."""
     T, N = _lib.load("torch"), _lib.load("nnfast")
