@@ -12,8 +12,11 @@ Tolerances. Each port was run on torch against itself with its initial weights p
 one float32 ulp (a random sign per element, 3 draws) to see how far rounding-sized
 differences grow over its steps; the tolerance below is at least 20x the largest relative
 change seen and never tighter than rtol=1e-4 for float32 work:
-- most ports: changes stayed under 1e-6 (under 5e-6 for the regression's fc weights), so
-  rtol=1e-4 leaves 100x headroom for nnfast's different summation orders;
+- most ports: changes stayed at or under 1e-6, so rtol=1e-4 leaves 100x headroom for
+  nnfast's different summation orders (resnet_cnn trains at the tutorial's lr=1e-3: at 1e-2
+  Adam grew the noise to 2e-3, a chaotic run no tolerance could hold);
+- packed_lstm_sentiment: RMSprop (eps=1e-8) over a bidirectional LSTM grew it to 5e-6:
+  rtol=2e-4;
 - gan_mlp: two Adam optimizers playing against each other grew the noise to 5e-5 in 12
   steps, so rtol=1e-3;
 - sequence_lstmcell runs in float64 (as the example does) and changed by 1e-13: rtol=1e-7.
@@ -25,9 +28,10 @@ import pytest
 import torch
 
 from ports import _lib
-from ports import (cnn_classifier, dcgan, early_stopping, forward_forward, gan_mlp, gru_lm,
-                   mlp_regression, quickstart_mlp, resnet_cnn, rnn_classifier,
-                   sequence_lstmcell, siamese, tabular_class_weights, vae, word_lm_lstm)
+from ports import (char_gpt, cnn_classifier, dcgan, early_stopping, forward_forward, gan_mlp,
+                   gru_lm, mlp_regression, packed_lstm_sentiment, quickstart_mlp, resnet_cnn,
+                   rnn_classifier, sequence_lstmcell, siamese, tabular_class_weights,
+                   text_cnn_conv1d, vae, word_lm_lstm)
 
 F32 = dict(rtol=1e-4, atol=1e-6)
 PORTS = [
@@ -46,6 +50,9 @@ PORTS = [
     (early_stopping, F32),
     (forward_forward, F32),
     (siamese, F32),
+    (char_gpt, F32),
+    (packed_lstm_sentiment, dict(rtol=2e-4, atol=1e-6)),
+    (text_cnn_conv1d, F32),
 ]
 
 
