@@ -20,6 +20,8 @@ change seen and never tighter than rtol=1e-4 for float32 work:
 - gan_mlp: two Adam optimizers playing against each other grew the noise to 5e-5 in 12
   steps, so rtol=1e-3;
 - sequence_lstmcell runs in float64 (as the example does) and changed by 1e-13: rtol=1e-7.
+Measured against these, nnfast (the helper branches merged, 1 Dec) deviated by at most
+6e-7 (relative), gan_mlp by 5e-5, packed_lstm_sentiment by 3e-6, sequence_lstmcell by 6e-14.
 Counts (correct predictions, confusion cells, the early-stopping epoch, token ids) did not
 change at all under the perturbation and must match exactly (their rtol is far below 1/count).
 """
