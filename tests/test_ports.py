@@ -30,10 +30,10 @@ import pytest
 import torch
 
 from ports import _lib
-from ports import (char_gpt, cnn_classifier, dcgan, early_stopping, forward_forward, gan_mlp,
-                   gru_lm, mlp_regression, packed_lstm_sentiment, quickstart_mlp, resnet_cnn,
-                   rnn_classifier, sequence_lstmcell, siamese, tabular_class_weights,
-                   text_cnn_conv1d, vae, word_lm_lstm)
+from ports import (char_gpt, cnn_classifier, dcgan, early_stopping, finetune_checkpoint,
+                   forward_forward, gan_mlp, gru_lm, mlp_regression, packed_lstm_sentiment,
+                   quickstart_mlp, resnet_cnn, rnn_classifier, sequence_lstmcell, siamese,
+                   tabular_class_weights, text_cnn_conv1d, transformer_lm, vae, word_lm_lstm)
 
 F32 = dict(rtol=1e-4, atol=1e-6)
 PORTS = [
@@ -55,6 +55,8 @@ PORTS = [
     (char_gpt, F32),
     (packed_lstm_sentiment, dict(rtol=2e-4, atol=1e-6)),
     (text_cnn_conv1d, F32),
+    (transformer_lm, F32),
+    (finetune_checkpoint, F32),
 ]
 
 
