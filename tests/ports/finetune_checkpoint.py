@@ -5,12 +5,11 @@ learning rates (weight decay only on weights, chosen by named_parameters as nano
 configure_optimizers does), a LambdaLR warm-up, an exponential moving average of the weights
 updated under no_grad with mul_/add_(alpha=), and training interrupted halfway, saved as
 torch.save({"epoch", "model_state_dict", "optimizer_state_dict", "scheduler_state_dict",
-"loss"}), loaded into fresh objects and resumed: the resumed run must continue exactly."""
+"loss"}), then loaded into fresh model, optimizer and scheduler objects, which finish the
+run."""
 import copy
 import os
 import tempfile
-
-import numpy as np
 
 from _digits import digits
 
