@@ -137,6 +137,11 @@ cdef class MlpPlan:
             r = &self.updates[u]
             if not 1 <= kind <= UPDATE_LAST or len(states) > 3 or len(floats) > 10 or len(ints) > 3:
                 raise ValueError(f"MlpPlan: malformed update record {u}")
+            for j in range(_UPDATE_STATES_NEEDED[kind]):
+                # the C update reads these unconditionally (the others may be NULL)
+                if j >= len(states) or states[j] is None:
+                    raise ValueError(f"MlpPlan: update record {u} (kind {kind}) needs state "
+                                     f"buffer {j}")
             n = len(param)
             r.kind, r.n = kind, n
             r.param = <float *>_ptr(param, n, 4, True, "param")
@@ -197,3 +202,7 @@ def bad_label(target, nf_int C, nf_int ignore_index):
 UPDATE_SGD, UPDATE_ADAM, UPDATE_RMSPROP, UPDATE_ADAGRAD = 1, 2, 3, 4
 UPDATE_ADADELTA, UPDATE_ADAMAX, UPDATE_NADAM, UPDATE_RADAM, UPDATE_ASGD, UPDATE_RPROP = range(5, 11)
 UPDATE_LAST = UPDATE_RPROP
+# state buffers each kind's C update reads without a NULL check (csrc/optim*.c)
+_UPDATE_STATES_NEEDED = {UPDATE_SGD: 0, UPDATE_ADAM: 2, UPDATE_RMSPROP: 1, UPDATE_ADAGRAD: 1,
+                         UPDATE_ADADELTA: 2, UPDATE_ADAMAX: 2, UPDATE_NADAM: 2, UPDATE_RADAM: 2,
+                         UPDATE_ASGD: 1, UPDATE_RPROP: 2}

@@ -868,11 +868,13 @@ def test_compiled_step_rejects_malformed_update_records():
         (good[0], fl.param.astype(np.float64)) + good[2:],      # dtype
         (good[0], fl.param, fl.grad, (f32[:-1],)) + good[4:],   # a state buffer too short
         (good[0], fl.param[::2]) + good[2:],                    # not contiguous
-        good[:4] + ((0.0,) * 9,) + good[5:],                    # too many floats
+        good[:4] + ((0.0,) * 11,) + good[5:],                   # too many floats
         good[:5] + ((0,) * 4,),                                 # too many ints
         good[:3] + ((f32, f32, f32, f32),) + good[4:],          # too many states
         (good[0], list(fl.param)) + good[2:],                   # not a buffer
     ]
+    # every kind whose C update reads state buffers without a NULL check, given none
+    bad += [(kind,) + good[1:] for kind in range(2, _C.UPDATE_LAST + 1)]
     before = fl.param.copy()
     for rec in bad:
         with pytest.raises((ValueError, TypeError, BufferError)):
