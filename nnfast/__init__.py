@@ -79,6 +79,7 @@ from ._ops.sampling import (bernoulli, multinomial, normal, poisson, rand, rand_
     randint, randint_like, randn, randn_like, randperm)
 from ._ops.dtypes import (can_cast, dtype, finfo, iinfo, is_complex, is_floating_point,  # noqa
     is_tensor, numel, promote_types, result_type)
+from ._ops.count import bincount, histc  # noqa: E402,F401
 from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
 from . import cuda, backends, accelerator  # noqa: E402,F401
 # reductions, shape and indexing, linear algebra (nnfast/_ops/reduce, scan, sort, shape,
