@@ -38,8 +38,9 @@ cdef extern from "nnfast.h":
 ACT_RELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SIGMOID, ACT_TANH, ACT_GELU, ACT_GELU_TANH, ACT_SILU = range(8)
 
 
-def act_forward(int kind, float[::1] out, const float[::1] inp, float a=0.0):
-    """out = f(inp) elementwise; `a` is the op's scalar (slope, alpha). out may be inp."""
+def act_forward(int kind, float[::1] out, const float[::1] inp, float a=0.0, float b=0.0):
+    """out = f(inp) elementwise; `a` is the op's scalar (slope, alpha). out may be inp.
+    `b` is unused: the act_extra kinds' second scalar, so both families share one call."""
     cdef nf_int n = inp.shape[0]
     if out.shape[0] != n:
         raise ValueError(f"act_forward: out has {out.shape[0]} elements, inp {n}")
@@ -69,7 +70,7 @@ def act_forward(int kind, float[::1] out, const float[::1] inp, float a=0.0):
 
 
 def act_backward(int kind, float[::1] dinp, const float[::1] dout, const float[::1] saved,
-                 float a=0.0):
+                 float a=0.0, float b=0.0):
     """dinp = dout * f'(x); `saved` is the forward output for sigmoid/tanh, else the input."""
     cdef nf_int n = dout.shape[0]
     if dinp.shape[0] != n or saved.shape[0] != n:

@@ -497,6 +497,11 @@ class Tensor:
 
     # ----------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        if (gradient is None and not create_graph and inputs is None and self.requires_grad
+                and self._node is not None and self._storage.size == 1):
+            # loss.backward(), the common case, without autograd.backward's general checks
+            ag.run_backward((self,), (np.ones_like(self._storage),))
+            return
         ag.backward(self, gradient, retain_graph, create_graph, inputs)
 
     # ----------------------------------------------------------------- in place
@@ -658,9 +663,6 @@ class Size(tuple):
     def __repr__(self):
         return f"torch.Size([{', '.join(str(s) for s in self)}])"
 
-    def __getitem__(self, i):
-        r = tuple.__getitem__(self, i)
-        return Size(r) if isinstance(i, slice) else r
 
 
 class _HookHandle:

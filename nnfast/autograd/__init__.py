@@ -36,7 +36,7 @@ _seq = itertools.count(1)   # creation order of nodes, and of in-place changes
 
 
 class Node:
-    __slots__ = ("inputs", "backward", "name", "saved", "seq", "out")
+    __slots__ = ("inputs", "backward", "name", "saved", "seq", "out", "edges")
 
     def __init__(self, inputs, backward, name, saved=()):
         self.inputs = inputs      # tuple of Tensors (or None), aligned with backward's result
@@ -45,6 +45,7 @@ class Node:
         self.saved = saved        # tensors whose values backward reads (None entries allowed)
         self.seq = next(_seq)     # an in-place change with a later number invalidates saved
         self.out = None           # the output tensor, when it has hooks or retains its grad
+        # self.edges: where each input's gradient goes, set by backward's walk (_edges)
 
     def save_output(self, out):
         """Also guard the node's own output (backward reads it: exp, sigmoid, ...)."""
@@ -299,8 +300,7 @@ def _topological_order(nodes):
     order = []
     leaves = []
     seen = set()
-    n_edges = {}
-    stack = [(n, False) for n in reversed(nodes)]
+    stack = [(nodes[0], False)] if len(nodes) == 1 else [(n, False) for n in reversed(nodes)]
     while stack:
         n, done = stack.pop()
         if done:
@@ -310,8 +310,18 @@ def _topological_order(nodes):
             continue
         seen.add(id(n))
         stack.append((n, True))
-        edges = _edges(n)
-        n_edges[id(n)] = edges
+        edges = []
+        for t in n.inputs:   # each input's current node: _edges inlined for the common case
+            if t is None:
+                edges.append(None)
+            elif t._rebased is not None:   # changed in place since: ask its history
+                edges = _edges(n)
+                break
+            elif not t.requires_grad:
+                edges.append(None)
+            else:
+                edges.append(t if t._node is None else t._node)
+        n.edges = edges
         for e in edges:
             if e is None or id(e) in seen:
                 continue
@@ -320,7 +330,7 @@ def _topological_order(nodes):
             else:
                 seen.add(id(e))
                 leaves.append(e)
-    return order, leaves, n_edges
+    return order, leaves
 
 
 def _check_saved(node):
@@ -382,7 +392,7 @@ def run_backward(roots, grads, capture=None):
                 nodes.append(r._node)
             k = id(key)
             pending[k] = g if k not in pending else pending[k] + g
-        order, leaves, n_edges = _topological_order(nodes)
+        order, leaves = _topological_order(nodes)
         for r in roots:
             if r._node is None and id(r) not in {id(x) for x in leaves}:
                 leaves.append(r)
@@ -403,7 +413,7 @@ def run_backward(roots, grads, capture=None):
             in_grads = node.backward(g)
             if anomaly:
                 _check_finite(node, in_grads)
-            for e, gi in zip(n_edges[id(node)], in_grads):
+            for e, gi in zip(node.edges, in_grads):
                 if gi is None or e is None:
                     continue
                 k = id(e)
