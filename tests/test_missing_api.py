@@ -14,7 +14,8 @@ from nnfast._torch_names import NAMES
 SPACES = [("nnfast", "torch"), ("nnfast.nn", "torch.nn"),
           ("nnfast.nn.functional", "torch.nn.functional"), ("nnfast.optim", "torch.optim"),
           ("nnfast.nn.init", "torch.nn.init"), ("nnfast.utils.data", "torch.utils.data"),
-          ("nnfast.optim.lr_scheduler", "torch.optim.lr_scheduler")]
+          ("nnfast.optim.lr_scheduler", "torch.optim.lr_scheduler"),
+          ("nnfast.nn.utils", "torch.nn.utils")]
 
 
 def lacking(nf_mod, space):

@@ -267,3 +267,8 @@ def activity_penalty(model):
     return total
 
 from . import rnn  # noqa: E402,F401  (nn.utils.rnn: packed sequences)
+
+from ..._missing import module_getattr as _module_getattr  # noqa: E402
+
+# torch names nnfast lacks say so (nnfast/_missing.py)
+__getattr__ = _module_getattr(__name__, "torch.nn.utils")
