@@ -366,7 +366,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         _C.max_pool2d_forward(out, idx, planes, k, s, p, d)
     else:
         out, idx = _max_pool_ref(planes, k, s, p, d, OH, OW)
-    shape = _pool_shape(N, C, OH, OW, unbatched, _one_d)
+    return _max_pool_result(x, out, idx, (N, C, H, W), unbatched, _one_d, return_indices,
+                            "MaxPool2DWithIndices")
+
+
+def _max_pool_result(x, out, idx, nchw, unbatched, one_d, return_indices, name):
+    """The output (and indices) of a max pool whose forward wrote out/idx (N*C, OH, OW): its
+    backward scatters each gradient to the argmax it came from (max and adaptive max)."""
+    N, C, H, W = nchw
+    OH, OW = out.shape[1:]
+    xd = x._storage
+    fast = xd.dtype == np.float32
+    shape = _pool_shape(N, C, OH, OW, unbatched, one_d)
     res = out.reshape(shape)
     indices = Tensor._make(idx.reshape(shape))
     if not ag.needs_grad(x):
@@ -383,7 +394,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                       g3.reshape(N * C, -1))
         return (dx.reshape(xd.shape),)
 
-    t = Tensor._make(res, True, ag.Node((x,), backward, "MaxPool2DWithIndices"))
+    t = Tensor._make(res, True, ag.Node((x,), backward, name))
     return (t, indices) if return_indices else t
 
 

@@ -11,11 +11,9 @@ _functional_conv.py.
 import numpy as np
 
 from .. import _C
-from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
-from ..tensor import Tensor
 from ._functional_conv import (_adaptive_bounds, _batched, _conv_padding, _conv_run,
-                               _float_input, _is_int, _pool_input, _pool_shape, _tensor,
+                               _float_input, _is_int, _max_pool_result, _pool_input, _tensor,
                                adaptive_avg_pool2d, avg_pool2d, max_pool2d)
 
 __all__ = ["conv1d", "max_pool1d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d",
@@ -170,25 +168,8 @@ def adaptive_max_pool2d(input, output_size, return_indices=False,
         _C.adaptive_max_pool2d_forward(out, idx, planes)
     else:
         out, idx = _adaptive_max_ref(planes, OH, OW)
-    shape = _pool_shape(N, C, OH, OW, unbatched, _one_d)
-    res = out.reshape(shape)
-    indices = Tensor._make(idx.reshape(shape))
-    if not ag.needs_grad(x):
-        return (Tensor._make(res), indices) if return_indices else Tensor._make(res)
-
-    def backward(g):
-        g3 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N * C, OH, OW)
-        if fast:
-            dx = np.empty((N * C, H, W), np.float32)
-            _C.max_pool2d_backward(dx, g3, idx)
-        else:
-            dx = np.zeros((N * C, H * W), xd.dtype)
-            np.add.at(dx, (np.arange(N * C)[:, None], idx.reshape(N * C, -1)),
-                      g3.reshape(N * C, -1))
-        return (dx.reshape(xd.shape),)
-
-    t = Tensor._make(res, True, ag.Node((x,), backward, "AdaptiveMaxPool2D"))
-    return (t, indices) if return_indices else t
+    return _max_pool_result(x, out, idx, (N, C, H, W), unbatched, _one_d, return_indices,
+                            "AdaptiveMaxPool2D")
 
 
 def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
