@@ -362,4 +362,10 @@ def test_tiny_encoder_lm_adam_matches_torch():
         topt.step()
         nopt.step()
     for k, v in tm.state_dict().items():
-        assert_close(nm.state_dict()[k], v, 1e-4, 1e-3, f"after Adam: {k}")
+        a, b = nm.state_dict()[k].detach().numpy(), v.detach().numpy()
+        if k.endswith("in_proj_bias"):
+            # The key bias adds the same q.b_k to every score of a row, which softmax cancels:
+            # its true gradient is 0, so both sides hold rounding noise (1e-9) that Adam
+            # normalises to steps of lr in arbitrary directions. Compare q and v biases only.
+            a, b = np.concatenate([a[:E], a[2 * E:]]), np.concatenate([b[:E], b[2 * E:]])
+        assert_close(a, b, 1e-4, 1e-3, f"after Adam: {k}")
