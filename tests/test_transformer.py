@@ -369,3 +369,67 @@ def test_tiny_encoder_lm_adam_matches_torch():
             # normalises to steps of lr in arbitrary directions. Compare q and v biases only.
             a, b = np.concatenate([a[:E], a[2 * E:]]), np.concatenate([b[:E], b[2 * E:]])
         assert_close(a, b, 1e-4, 1e-3, f"after Adam: {k}")
+
+
+# ---------------------------------------------------------------- signatures, dtypes, modes
+
+@pytest.mark.parametrize("name", ["MultiheadAttention", "TransformerEncoderLayer",
+                                  "TransformerEncoder", "TransformerDecoderLayer",
+                                  "TransformerDecoder", "Transformer"])
+def test_signatures_are_torchs(name):
+    import inspect
+    ours, theirs = getattr(nf.nn, name), getattr(torch.nn, name)
+    for a, b in ((ours.__init__, theirs.__init__), (ours.forward, theirs.forward)):
+        pa = list(inspect.signature(a).parameters.values())
+        pb = list(inspect.signature(b).parameters.values())
+        assert [p.name for p in pa] == [p.name for p in pb]
+        for p, q in zip(pa, pb):
+            if callable(q.default):          # activation=F.relu: the same function by name
+                assert p.default.__name__ == q.default.__name__, p.name
+            else:
+                assert p.default == q.default, p.name
+
+
+def test_modules_paths():
+    from nnfast.nn.modules.activation import MultiheadAttention
+    from nnfast.nn.modules.transformer import TransformerEncoderLayer
+    assert MultiheadAttention is nf.nn.MultiheadAttention
+    assert TransformerEncoderLayer is nf.nn.TransformerEncoderLayer
+    assert nf.nn.functional.multi_head_attention_forward is not None
+
+
+def test_mha_float64_matches_torch():
+    rng = np.random.default_rng(10)
+    torch.manual_seed(10)
+    tm = torch.nn.MultiheadAttention(6, 3, batch_first=True).double()
+    nm = nf.nn.MultiheadAttention(6, 3, batch_first=True).double()
+    copy_weights(tm, nm)
+    x = rng.standard_normal((2, 4, 6))
+    t_in, n_in = [to_torch(x, True)], [nf.tensor(x, requires_grad=True)]
+    to, tw = tm(t_in[0], t_in[0], t_in[0])
+    no, nw = nm(n_in[0], n_in[0], n_in[0])
+    assert no.dtype == nf.float64 and nw.dtype == nf.float64
+    assert_close(no, to, 1e-10, 1e-9, "float64 output")
+    to.sum().backward()
+    no.sum().backward()
+    for k, p in tm.named_parameters():
+        assert_close(dict(nm.named_parameters())[k].grad, p.grad, 1e-10, 1e-9, k)
+    assert_close(n_in[0].grad, t_in[0].grad, 1e-10, 1e-9, "float64 input grad")
+
+
+def test_dropout_acts_in_training_only():
+    nf.manual_seed(0)
+    layer = nf.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.5)
+    x = nf.randn(5, 2, 8)
+    layer.train()
+    a, b = layer(x).detach().numpy(), layer(x).detach().numpy()
+    assert not np.allclose(a, b)
+    layer.eval()
+    c, d = layer(x).detach().numpy(), layer(x).detach().numpy()
+    np.testing.assert_array_equal(c, d)
+    assert not np.allclose(a, c)
+    m = nf.nn.MultiheadAttention(8, 2, dropout=0.5)
+    _, w = m(x, x, x, average_attn_weights=False)
+    wd = w.detach().numpy()
+    # dropped weights are 0, kept ones scaled by 2: rows no longer sum to 1
+    assert (wd == 0).any() and not np.allclose(wd.sum(-1), 1)
