@@ -433,3 +433,34 @@ def test_dropout_acts_in_training_only():
     wd = w.detach().numpy()
     # dropped weights are 0, kept ones scaled by 2: rows no longer sum to 1
     assert (wd == 0).any() and not np.allclose(wd.sum(-1), 1)
+
+
+@pytest.mark.parametrize("left_aligned", [True, False])
+@pytest.mark.parametrize("grad", [False, True])
+def test_encoder_eval_padding_as_torchs_nested_path(left_aligned, grad):
+    """torch's eval/no-grad path packs unpadded positions into a nested tensor and pads the
+    result with zeros (before the final norm); nnfast gives the same numbers."""
+    rng = np.random.default_rng(11)
+    torch.manual_seed(11)
+    t = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True),
+                                    2, norm=torch.nn.LayerNorm(8))
+    n = nf.nn.TransformerEncoder(nf.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True),
+                                 2, norm=nf.nn.LayerNorm(8))
+    assert n.use_nested_tensor == t.use_nested_tensor == True  # noqa: E712
+    copy_weights(t, n)
+    t.eval()
+    n.eval()
+    x = _rand(rng, 3, 5, 8)
+    kpm = np.zeros((3, 5), bool)
+    kpm[0, 3:] = kpm[1, 4:] = True
+    if not left_aligned:
+        kpm[2, 1] = True
+    if grad:
+        to = t(torch.from_numpy(x), src_key_padding_mask=torch.from_numpy(kpm))
+        no = n(nf.tensor(x), src_key_padding_mask=nf.tensor(kpm))
+    else:
+        with torch.no_grad():
+            to = t(torch.from_numpy(x), src_key_padding_mask=torch.from_numpy(kpm))
+        with nf.no_grad():
+            no = n(nf.tensor(x), src_key_padding_mask=nf.tensor(kpm))
+    assert_close(no, to, ATOL, RTOL, "eval encoder with padding")

@@ -2,9 +2,9 @@
 state_dict keys, initialisation and forward signatures, composed from nnfast's Linear,
 LayerNorm, Dropout and the attention functional in _functional_attention.py.
 
-Not here: torch's inference fast path (fused kernels, nested tensors: in torch an eval-mode
-TransformerEncoder with a padding mask may return zeros at padded positions; nnfast returns
-the ordinary computation's values there).
+Not here: torch's fused inference kernels. Their one visible effect is copied: an eval-mode,
+no-grad TransformerEncoder given a left-aligned padding mask (torch's nested-tensor path)
+returns zeros at the padded positions (TransformerEncoder._padded_positions).
 """
 import copy
 
@@ -123,6 +123,16 @@ def _activation(activation):
     return activation
 
 
+def _relu_or_gelu(act):
+    """torch's code for the fused path: 1 relu, 2 gelu, 0 anything else."""
+    from .activation import GELU, ReLU
+    if act is relu or isinstance(act, ReLU):
+        return 1
+    if act is gelu or isinstance(act, GELU):
+        return 2
+    return 0
+
+
 def _check_d_model(x, d_model, who):
     if not isinstance(x, Tensor):
         raise TypeError(f"{who}: expected a Tensor, got {type(x).__name__}")
@@ -151,6 +161,7 @@ class TransformerEncoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation)
+        self.activation_relu_or_gelu = _relu_or_gelu(self.activation)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         _check_d_model(src, self.self_attn.embed_dim, "TransformerEncoderLayer")
@@ -259,8 +270,42 @@ class TransformerEncoder(Module):
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = num_layers
         self.norm = norm
-        self.enable_nested_tensor = enable_nested_tensor   # a fast-path hint in torch only
+        self.enable_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
+        # torch's inference path packs the unpadded positions into a nested tensor and pads
+        # the result back with zeros; when its conditions hold nnfast zeroes the same places.
+        lay = encoder_layer
+        attn = getattr(lay, "self_attn", None)
+        self.use_nested_tensor = bool(
+            enable_nested_tensor and isinstance(lay, TransformerEncoderLayer)
+            and not lay.norm_first and attn.batch_first and attn._qkv_same_embed_dim
+            and attn.in_proj_bias is not None and lay.activation_relu_or_gelu
+            and lay.norm1.eps == lay.norm2.eps and attn.num_heads % 2 == 0)
+
+    def _padded_positions(self, src, mask, kpm):
+        """The (N, S) positions torch's nested-tensor path returns as zeros, or None."""
+        from .. import is_grad_enabled
+        if not getattr(self, "use_nested_tensor", False) or kpm is None or mask is not None:
+            return None
+        if not len(self.layers) or self.layers[0].training or not isinstance(src, Tensor) \
+                or src.dim() != 3 or not isinstance(kpm, Tensor) or kpm.dim() != 2:
+            return None
+        first = self.layers[0]
+        args = (src, first.self_attn.in_proj_weight, first.self_attn.in_proj_bias,
+                first.self_attn.out_proj.weight, first.self_attn.out_proj.bias,
+                first.norm1.weight, first.norm1.bias, first.norm2.weight, first.norm2.bias,
+                first.linear1.weight, first.linear1.bias, first.linear2.weight,
+                first.linear2.bias)
+        if is_grad_enabled() and any(a is not None and a.requires_grad for a in args):
+            return None
+        padded = np.asarray(kpm._storage != 0)
+        if padded.shape != tuple(src.shape[:2]):
+            return None
+        if self.mask_check:             # only left-aligned padding (a prefix kept per row)
+            kept = ~padded
+            if np.any(kept[:, 1:] & ~kept[:, :-1]):
+                return None
+        return padded
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         batch_first = getattr(getattr(self.layers[0], "self_attn", None), "batch_first", False) \
@@ -269,10 +314,13 @@ class TransformerEncoder(Module):
         if isinstance(src, Tensor) and src.dim() >= 2:
             seq = src.shape[1] if (batch_first and src.dim() == 3) else src.shape[0]
         is_causal = _causal_flag(mask, is_causal, seq)
+        padded = self._padded_positions(src, mask, src_key_padding_mask)
         out = src
         for mod in self.layers:
             out = mod(out, src_mask=mask, is_causal=is_causal,
                       src_key_padding_mask=src_key_padding_mask)
+        if padded is not None:
+            out = out.masked_fill(Tensor._make(padded[:, :, None]), 0.0)
         if self.norm is not None:
             out = self.norm(out)
         return out
