@@ -464,3 +464,38 @@ def test_encoder_eval_padding_as_torchs_nested_path(left_aligned, grad):
         with nf.no_grad():
             no = n(nf.tensor(x), src_key_padding_mask=nf.tensor(kpm))
     assert_close(no, to, ATOL, RTOL, "eval encoder with padding")
+
+
+def test_fully_masked_rows_as_torch():
+    """A row with every key masked: NaN in the weights MHA returns (plain softmax), 0 in
+    scaled_dot_product_attention and in MHA without weights; finite gradients there."""
+    rng = np.random.default_rng(12)
+    torch.manual_seed(12)
+    tm, nm = torch.nn.MultiheadAttention(8, 2), nf.nn.MultiheadAttention(8, 2)
+    copy_weights(tm, nm)
+    x = _rand(rng, 3, 2, 8)
+    kpm = np.zeros((2, 3), bool)
+    kpm[1] = True
+    _, tw = tm(*(torch.from_numpy(x),) * 3, key_padding_mask=torch.from_numpy(kpm))
+    _, nw = nm(*(nf.tensor(x),) * 3, key_padding_mask=nf.tensor(kpm))
+    assert np.isnan(nw.detach().numpy()[1]).all() and np.isnan(tw.detach().numpy()[1]).all()
+    assert_close(nw[0], tw[0], ATOL, RTOL, "weights of the unmasked sequence")
+    t_in, n_in = [to_torch(x, True)], [nf.tensor(x, requires_grad=True)]
+    to, _ = tm(t_in[0], t_in[0], t_in[0], key_padding_mask=torch.from_numpy(kpm),
+               need_weights=False)
+    no, _ = nm(n_in[0], n_in[0], n_in[0], key_padding_mask=nf.tensor(kpm), need_weights=False)
+    assert_close(no, to, ATOL, RTOL, "output without weights")
+    to.sum().backward()
+    no.sum().backward()
+    _grads_match(tm, nm, t_in, n_in, "fully masked rows")
+    q = _rand(rng, 2, 3, 4)
+    m = np.ones((3, 3), bool)
+    m[1] = False
+    t_q, n_q = to_torch(q, True), nf.tensor(q, requires_grad=True)
+    to = torch.nn.functional.scaled_dot_product_attention(t_q, t_q, t_q,
+                                                          attn_mask=torch.from_numpy(m))
+    no = nf.nn.functional.scaled_dot_product_attention(n_q, n_q, n_q, attn_mask=nf.tensor(m))
+    assert_close(no, to, ATOL, RTOL, "sdpa with a dead row")
+    to.sum().backward()
+    no.sum().backward()
+    assert_close(n_q.grad, t_q.grad, ATOL, RTOL, "sdpa grad with a dead row")

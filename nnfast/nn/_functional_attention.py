@@ -36,6 +36,16 @@ def _float_mask(mask, name, dtype, negate=False):
     return mask if md.dtype == dtype else mask.to(dtype)
 
 
+def _safe_softmax(scores):
+    """softmax over the last dimension, with 0 (not NaN) for rows whose scores are all
+    -inf, as torch's scaled_dot_product_attention gives; their gradient is 0 as well."""
+    dead = np.all(np.isneginf(scores._storage), axis=-1, keepdims=True)
+    if not dead.any():
+        return softmax(scores, dim=-1)
+    dead = Tensor._make(dead)
+    return softmax(scores.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """softmax(q @ k^T * scale + mask) @ v over the last two dimensions; a bool attn_mask
@@ -80,7 +90,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                                f"{tuple(attn_mask.shape)} does not broadcast to the attention "
                                f"scores' shape {tuple(scores.shape)}") from None
         scores = scores + attn_mask
-    weights = softmax(scores, dim=-1)
+    weights = _safe_softmax(scores)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True)
     return weights.matmul(value)
@@ -210,7 +220,9 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     scores = (q * math.sqrt(1.0 / head_dim)).bmm(k.transpose(1, 2))
     if attn_mask is not None:
         scores = scores + attn_mask
-    weights = softmax(scores, dim=-1)
+    # torch computes the weights it returns with a plain softmax (a fully masked row is NaN)
+    # and, without them, runs scaled_dot_product_attention (such a row is 0)
+    weights = softmax(scores, dim=-1) if need_weights else _safe_softmax(scores)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True)
     out = weights.bmm(v)                                      # (N*H, L, head_dim)
