@@ -499,3 +499,49 @@ def test_fully_masked_rows_as_torch():
     to.sum().backward()
     no.sum().backward()
     assert_close(n_q.grad, t_q.grad, ATOL, RTOL, "sdpa grad with a dead row")
+
+
+def test_unbatched_encoder_and_transformer_with_every_mask():
+    rng = np.random.default_rng(13)
+    torch.manual_seed(13)
+    t = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, 0.0), 2,
+                                    enable_nested_tensor=False)
+    n = nf.nn.TransformerEncoder(nf.nn.TransformerEncoderLayer(8, 2, 16, 0.0), 2,
+                                 enable_nested_tensor=False)
+    copy_weights(t, n)
+    x = _rand(rng, 5, 8)
+    m = torch.nn.Transformer.generate_square_subsequent_mask(5)
+    assert_close(n(nf.tensor(x), mask=nf.tensor(m.numpy()), is_causal=True),
+                 t(torch.from_numpy(x), mask=m, is_causal=True), ATOL, RTOL, "unbatched causal")
+    kb = np.zeros(5, bool)
+    kb[3:] = True
+    assert_close(n(nf.tensor(x), src_key_padding_mask=nf.tensor(kb)),
+                 t(torch.from_numpy(x), src_key_padding_mask=torch.from_numpy(kb)),
+                 ATOL, RTOL, "unbatched padding mask")
+    kw = dict(d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+              dim_feedforward=16, dropout=0.0, batch_first=True)
+    T, N = torch.nn.Transformer(**kw), nf.nn.Transformer(**kw)
+    copy_weights(T, N)
+    src, tgt = _rand(rng, 2, 5, 8), _rand(rng, 2, 4, 8)
+    sk = np.zeros((2, 5), bool)
+    sk[1, 3:] = True
+    tk = np.zeros((2, 4), bool)
+    tk[0, 3:] = True
+    mm = np.zeros((4, 5), np.float32)
+    mm[0, 4] = -np.inf
+    tm = torch.nn.Transformer.generate_square_subsequent_mask(4)
+    masks = dict(tgt_mask=tm.numpy(), memory_mask=mm, src_key_padding_mask=sk,
+                 tgt_key_padding_mask=tk, memory_key_padding_mask=sk)
+    a = T(torch.from_numpy(src), torch.from_numpy(tgt), tgt_is_causal=True,
+          **{k: torch.from_numpy(v) for k, v in masks.items()})
+    b = N(nf.tensor(src), nf.tensor(tgt), tgt_is_causal=True,
+          **{k: nf.tensor(v) for k, v in masks.items()})
+    assert_close(b, a, ATOL, RTOL, "transformer with every mask")
+    T.eval()
+    N.eval()
+    with torch.no_grad():
+        a = T(torch.from_numpy(src), torch.from_numpy(tgt),
+              src_key_padding_mask=torch.from_numpy(sk))
+    with nf.no_grad():
+        b = N(nf.tensor(src), nf.tensor(tgt), src_key_padding_mask=nf.tensor(sk))
+    assert_close(b, a, ATOL, RTOL, "transformer in eval (torch's nested-tensor encoder)")
