@@ -180,9 +180,14 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     b_q = b_k = b_v = None
     if in_proj_bias is not None:
         b_q, b_k, b_v = in_proj_bias.chunk(3)
-    q = linear(query, w_q, b_q, _who="MultiheadAttention (query projection)")
-    k = linear(key, w_k, b_k, _who="MultiheadAttention (key projection)")
-    v = linear(value, w_v, b_v, _who="MultiheadAttention (value projection)")
+    if not use_separate_proj_weight and query is key and key is value:
+        # self-attention: one GEMM against the packed (3E, E) weight, as torch does
+        q, k, v = linear(query, in_proj_weight, in_proj_bias,
+                         _who="MultiheadAttention (in_proj)").chunk(3, dim=-1)
+    else:
+        q = linear(query, w_q, b_q, _who="MultiheadAttention (query projection)")
+        k = linear(key, w_k, b_k, _who="MultiheadAttention (key projection)")
+        v = linear(value, w_v, b_v, _who="MultiheadAttention (value projection)")
 
     if attn_mask is not None:
         attn_mask = _check_mask_shapes(attn_mask, tgt_len, src_len, bsz * num_heads)
