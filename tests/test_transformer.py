@@ -395,7 +395,9 @@ def test_modules_paths():
     from nnfast.nn.modules.transformer import TransformerEncoderLayer
     assert MultiheadAttention is nf.nn.MultiheadAttention
     assert TransformerEncoderLayer is nf.nn.TransformerEncoderLayer
-    assert nf.nn.functional.multi_head_attention_forward is not None
+    from helpers import same_signature
+    assert same_signature(nf.nn.functional.multi_head_attention_forward,
+                          torch.nn.functional.multi_head_attention_forward)
 
 
 def test_mha_float64_matches_torch():
