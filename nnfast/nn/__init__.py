@@ -16,6 +16,7 @@ from .pooling import *  # noqa: F401,F403
 from .residual import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from . import modules  # noqa: F401,E402  (torch.nn.modules' paths, after the layers)
 

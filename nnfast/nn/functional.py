@@ -18,6 +18,7 @@ from ._functional_conv1d import *  # noqa: F401,F403
 from ._functional_conv_transpose import *  # noqa: F401,F403
 from ._functional_rnn import *  # noqa: F401,F403
 from ._functional_upsample import *  # noqa: F401,F403
+from ._functional_attention import *  # noqa: F401,F403
 
 
 def _as_tensor(x, who):
