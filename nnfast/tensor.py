@@ -146,7 +146,8 @@ class Tensor:
         self._retains_grad = False
         self._vbase = None    # the tensor whose version count this view shares
         self._vcount = 0      # in-place changes so far (torch's _version)
-        self._vmod = 0        # autograd's number of the last one (0: never changed)
+        # self._vmod: autograd's number of the last change, set with the first (read only
+        # when _vcount is not 0)
         self._rebased = None  # [(number, old node, old requires_grad)] of in-place rebases
         self._hooks = None
 
@@ -168,7 +169,6 @@ class Tensor:
         t._retains_grad = False
         t._vbase = None
         t._vcount = 0
-        t._vmod = 0
         t._rebased = None
         t._hooks = None
         return t

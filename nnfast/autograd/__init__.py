@@ -296,7 +296,11 @@ def _accumulate_leaf(leaf, g):
 
 def _topological_order(nodes):
     """(the nodes reachable from `nodes`, inputs before outputs; the leaves they reach, each
-    once). Leaves are kept out of the depth-first walk (they have nothing below them)."""
+    once). Leaves are kept out of the depth-first walk (they have nothing below them).
+
+    A node none of whose inputs was rebased by an in-place op (the common case) routes each
+    gradient to its input's current node: its `edges` stay None. Otherwise the walk stores
+    the node's edges from the inputs' histories (_edges)."""
     order = []
     leaves = []
     seen = set()
@@ -310,26 +314,30 @@ def _topological_order(nodes):
             continue
         seen.add(id(n))
         stack.append((n, True))
-        edges = []
-        for t in n.inputs:   # each input's current node: _edges inlined for the common case
+        n.edges = None
+        for t in n.inputs:
             if t is None:
-                edges.append(None)
-            elif t._rebased is not None:   # changed in place since: ask its history
-                edges = _edges(n)
-                break
-            elif not t.requires_grad:
-                edges.append(None)
-            else:
-                edges.append(t if t._node is None else t._node)
-        n.edges = edges
-        for e in edges:
-            if e is None or id(e) in seen:
                 continue
-            if type(e) is Node:
-                stack.append((e, False))
-            else:
-                seen.add(id(e))
-                leaves.append(e)
+            if t._rebased is not None:   # changed in place since: follow the histories
+                n.edges = _edges(n)
+                break
+            if t.requires_grad:
+                e = t._node
+                if e is None:
+                    if id(t) not in seen:
+                        seen.add(id(t))
+                        leaves.append(t)
+                elif id(e) not in seen:
+                    stack.append((e, False))
+        if n.edges is not None:
+            for e in n.edges:
+                if e is None or id(e) in seen:
+                    continue
+                if type(e) is Node:
+                    stack.append((e, False))
+                else:
+                    seen.add(id(e))
+                    leaves.append(e)
     return order, leaves
 
 
@@ -339,7 +347,7 @@ def _check_saved(node):
         if t is None:
             continue
         base = t if t._vbase is None else t._vbase
-        if base._vmod > seq:
+        if base._vcount and base._vmod > seq:
             kind = "output 0 of " + t._node.name_() if t._node is not None else "a leaf"
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an "
@@ -379,46 +387,61 @@ def run_backward(roots, grads, capture=None):
         _state.sinks_off = True
     anomaly = _state.anomaly
     captured = {}
-    want = {}
+    want = None
     if capture is not None:
+        want = {}
         for t in capture:   # a non-leaf is captured at the node that made it
             want[id(t._node) if t._node is not None else id(t)] = t
     try:
         pending = {}
         nodes = []
         for r, g in zip(roots, grads):
-            key = r._node if r._node is not None else r
-            if r._node is not None:
-                nodes.append(r._node)
-            k = id(key)
+            n = r._node
+            if n is not None:
+                nodes.append(n)
+            k = id(r) if n is None else id(n)
             pending[k] = g if k not in pending else pending[k] + g
         order, leaves = _topological_order(nodes)
-        for r in roots:
-            if r._node is None and id(r) not in {id(x) for x in leaves}:
-                leaves.append(r)
+        if len(nodes) < len(roots):   # a leaf among the roots gets its gradient directly
+            for r in roots:
+                if r._node is None and id(r) not in {id(x) for x in leaves}:
+                    leaves.append(r)
         for node in reversed(order):
             g = pending.pop(id(node), None)
             if g is None:
                 continue
-            t = node.out
-            if t is not None:
+            if node.out is not None:
+                t = node.out
                 if t._hooks is not None:
                     g = _run_hooks(t, g)
                 if t._retains_grad and capture is None:
                     _accumulate_leaf(t, g)
-            if id(node) in want:
+            if want is not None and id(node) in want:
                 captured[id(node)] = g
             if node.saved:
-                _check_saved(node)
+                for st in node.saved:   # only a tensor changed in place at some time needs a look
+                    if st is not None and (st if st._vbase is None else st._vbase)._vcount:
+                        _check_saved(node)
+                        break
             in_grads = node.backward(g)
             if anomaly:
                 _check_finite(node, in_grads)
-            for e, gi in zip(node.edges, in_grads):
+            edges = node.edges
+            if edges is None:
+                for t, gi in zip(node.inputs, in_grads):
+                    if gi is None or t is None or not t.requires_grad:
+                        continue
+                    e = t._node
+                    k = id(t) if e is None else id(e)
+                    prev_g = pending.get(k)
+                    # Never add in place: gi may alias another input's gradient.
+                    pending[k] = gi if prev_g is None else prev_g + gi
+                continue
+            for e, gi in zip(edges, in_grads):
                 if gi is None or e is None:
                     continue
                 k = id(e)
                 prev_g = pending.get(k)
-                # Never add in place: gi may alias another input's gradient.
                 pending[k] = gi if prev_g is None else prev_g + gi
         # every node is done: each leaf's gradient is complete (summed in node order)
         for t in leaves:
@@ -427,7 +450,7 @@ def run_backward(roots, grads, capture=None):
                 continue
             if t._hooks is not None:
                 g = _run_hooks(t, g)
-            if capture is not None:
+            if want is not None:
                 if id(t) in want:
                     captured[id(t)] = g
             else:
