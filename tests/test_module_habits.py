@@ -534,3 +534,33 @@ def test_state_dict_hooks_match_torch():
             m.load_state_dict(sd2)
         out[lib] = (log, repr(r))
     assert out[nnn] == out[tnn]
+
+
+def test_hooks_of_a_model_unpickled_in_a_fresh_process_still_run(tmp_path):
+    """Module calls take the hook-checking path only once the process has seen a hook; a
+    model unpickled with hooks in a new interpreter must switch it on."""
+    import subprocess
+    import sys
+    import textwrap
+    script = textwrap.dedent("""
+        import pickle, sys
+        import nnfast as nf
+        sys.path.insert(0, sys.argv[2])
+        m = pickle.loads(open(sys.argv[1], "rb").read())
+        print(m(nf.ones(1, 2)).tolist())
+    """)
+    m = nf.nn.Linear(2, 1)
+    m.register_forward_hook(_zero_output_hook)
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps(m))
+    tests_dir = str(__import__("pathlib").Path(__file__).parent)
+    out = subprocess.run([sys.executable, "-c", script, str(path), tests_dir], capture_output=True,
+                         text=True, timeout=120, cwd=str(tmp_path),
+                         env={**__import__("os").environ,
+                              "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[[0.0]]"
+
+
+def _zero_output_hook(module, inputs, output):
+    return output * 0

@@ -381,14 +381,14 @@ def run_backward(roots, grads, capture=None):
     tensor is returned, None where none arrives."""
     if not isinstance(roots, (list, tuple)):
         roots, grads = (roots,), (grads,)
-    prev, prev_sinks = _state.grad_enabled, _state.sinks_off
+    prev = _state.grad_enabled
     _state.grad_enabled = False
-    if capture is not None:
-        _state.sinks_off = True
     anomaly = _state.anomaly
-    captured = {}
     want = None
     if capture is not None:
+        prev_sinks = _state.sinks_off
+        _state.sinks_off = True
+        captured = {}
         want = {}
         for t in capture:   # a non-leaf is captured at the node that made it
             want[id(t._node) if t._node is not None else id(t)] = t
@@ -457,7 +457,8 @@ def run_backward(roots, grads, capture=None):
                 _accumulate_leaf(t, g)
     finally:
         _state.grad_enabled = prev
-        _state.sinks_off = prev_sinks
+        if capture is not None:
+            _state.sinks_off = prev_sinks
     if capture is not None:
         return [captured.get(id(t._node) if t._node is not None else id(t)) for t in capture]
     return None

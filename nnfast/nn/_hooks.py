@@ -28,12 +28,23 @@ global_forward_hooks_with_kwargs = set()
 global_backward_hooks = OrderedDict()
 global_backward_pre_hooks = OrderedDict()
 global_on = [False]   # set on registering one, cleared by call_with_hooks when none is left
+on_first_hook = []    # called once, when the process registers its first hook of any kind
+_hooks_seen = [False]
+
+
+def hook_registered():
+    """Switch Module calls to the hook-checking path, the first time any hook is added."""
+    if not _hooks_seen[0]:
+        _hooks_seen[0] = True
+        for f in on_first_hook:
+            f()
 
 
 def _add_global(store, hook, kwargs_set=None):
     handle = RemovableHandle(store, extra_dict=[kwargs_set] if kwargs_set is not None else None)
     store[handle.id] = hook
     global_on[0] = True
+    hook_registered()
     if kwargs_set is not None:
         kwargs_set.add(handle.id)
     return handle

@@ -412,6 +412,8 @@ class Module:
         for name in _HOOK_SETS:
             self.__dict__.setdefault(name, set())
         self.__dict__.setdefault("_non_persistent_buffers", set())
+        if "_hooked" in self.__dict__:   # unpickled with hooks, maybe in a fresh process
+            _hooks.hook_registered()
 
     # ------------------------------------------------------------ hooks
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
@@ -446,6 +448,7 @@ class Module:
         handle = RemovableHandle(store, extra_dict=extra)
         store[handle.id] = hook
         self.__dict__["_hooked"] = True
+        _hooks.hook_registered()
         if kwargs_set:
             extra[0].add(handle.id)
         if prepend:
@@ -458,6 +461,11 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
+        # Until the process registers its first hook, a call is just forward; from then on
+        # Module.__call__ is _call_checking_hooks (nnfast/nn/_hooks.py switches it).
+        return self.forward(*args, **kwargs)
+
+    def _call_checking_hooks(self, *args, **kwargs):
         # "_hooked" is set when a hook is added and cleared by call_with_hooks once all are
         # gone: one test per call on the hook-free path
         if "_hooked" in self.__dict__ or _G_ON[0]:
@@ -494,3 +502,8 @@ class Module:
     def __dir__(self):
         return sorted(set(object.__dir__(self)) | set(self._parameters) | set(self._buffers)
                       | set(self._modules))
+
+
+# the first hook anywhere makes every call check for hooks (see Module.__call__)
+_hooks.on_first_hook.append(
+    lambda: setattr(Module, "__call__", Module._call_checking_hooks))
