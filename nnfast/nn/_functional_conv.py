@@ -514,11 +514,8 @@ def _adaptive_bounds(n, on):
     return (o * n) // on, ((o + 1) * n + on - 1) // on
 
 
-def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d", _one_d=False):
-    """Average pooling to a fixed output size; None in output_size keeps that input size."""
-    who = _who
-    x, xd, x4, unbatched = _pool_input(input, who, _one_d)
-    N, C, H, W = x4.shape
+def _adaptive_out(who, output_size, H, W):
+    """(OH, OW) of an adaptive pool: an int, None (keep that input size) or a pair of them."""
     if _is_int(output_size) or output_size is None:
         output_size = (output_size, output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) != 2 or not all(
@@ -529,6 +526,15 @@ def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d", _one_d=F
     OW = W if output_size[1] is None else int(output_size[1])
     if OH < 0 or OW < 0:
         raise ValueError(f"{who}: output_size must be non-negative, got {(OH, OW)}")
+    return OH, OW
+
+
+def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d", _one_d=False):
+    """Average pooling to a fixed output size; None in output_size keeps that input size."""
+    who = _who
+    x, xd, x4, unbatched = _pool_input(input, who, _one_d)
+    N, C, H, W = x4.shape
+    OH, OW = _adaptive_out(who, output_size, H, W)
     planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
     fast = xd.dtype == np.float32
     if fast:

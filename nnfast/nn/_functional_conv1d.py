@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _C
 from ..errors import DTypeError, ShapeError
-from ._functional_conv import (_adaptive_bounds, _batched, _conv_padding, _conv_run,
+from ._functional_conv import (_adaptive_bounds, _adaptive_out, _batched, _conv_padding, _conv_run,
                                _float_input, _is_int, _max_pool_result, _pool_input, _tensor,
                                adaptive_avg_pool2d, avg_pool2d, max_pool2d)
 
@@ -150,16 +150,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False,
     who = _who
     x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
-    if _is_int(output_size) or output_size is None:
-        output_size = (output_size, output_size)
-    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2 or not all(
-            v is None or _is_int(v) for v in output_size):
-        raise ValueError(f"{who}: output_size must be an int, None or a pair of them, got "
-                         f"{output_size!r}")
-    OH = H if output_size[0] is None else int(output_size[0])
-    OW = W if output_size[1] is None else int(output_size[1])
-    if OH < 0 or OW < 0:
-        raise ValueError(f"{who}: output_size must be non-negative, got {(OH, OW)}")
+    OH, OW = _adaptive_out(who, output_size, H, W)
     planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
     fast = xd.dtype == np.float32
     if fast:

@@ -57,19 +57,35 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool2d(Module):
+class _AdaptivePool(Module):
+    """Pooling to a fixed output size; subclasses name the functional (`_fn`)."""
+    _fn = None
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, input):
-        return F.adaptive_avg_pool2d(input, self.output_size, _who=self._who())
+        return type(self)._fn(input, self.output_size, _who=self._who())
 
     def _who(self):
-        return f"AdaptiveAvgPool2d({self.extra_repr()})"
+        return f"{type(self).__name__}({self.extra_repr()})"
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class _AdaptiveMaxPool(_AdaptivePool):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return type(self)._fn(input, self.output_size, self.return_indices, _who=self._who())
+
+
+class AdaptiveAvgPool2d(_AdaptivePool):
+    _fn = staticmethod(F.adaptive_avg_pool2d)
 
 
 class MaxPool1d(MaxPool2d):
@@ -132,50 +148,13 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(Module):
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input):
-        return F.adaptive_avg_pool1d(input, self.output_size, _who=self._who())
-
-    def _who(self):
-        return f"AdaptiveAvgPool1d({self.extra_repr()})"
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+class AdaptiveAvgPool1d(_AdaptivePool):
+    _fn = staticmethod(F.adaptive_avg_pool1d)
 
 
-class AdaptiveMaxPool1d(Module):
-    def __init__(self, output_size, return_indices=False):
-        super().__init__()
-        self.output_size = output_size
-        self.return_indices = return_indices
-
-    def forward(self, input):
-        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices,
-                                     _who=self._who())
-
-    def _who(self):
-        return f"AdaptiveMaxPool1d({self.extra_repr()})"
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    _fn = staticmethod(F.adaptive_max_pool1d)
 
 
-class AdaptiveMaxPool2d(Module):
-    def __init__(self, output_size, return_indices=False):
-        super().__init__()
-        self.output_size = output_size
-        self.return_indices = return_indices
-
-    def forward(self, input):
-        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices,
-                                     _who=self._who())
-
-    def _who(self):
-        return f"AdaptiveMaxPool2d({self.extra_repr()})"
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    _fn = staticmethod(F.adaptive_max_pool2d)
