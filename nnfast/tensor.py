@@ -541,8 +541,7 @@ class Tensor:
                 old = Tensor._make(self._storage, self.requires_grad, self._node)._view_of(self)
             res = fn(old, *args, **kwargs)
             self._write(res._storage)
-            hist = (next(ag._seq), self._node, self.requires_grad)
-            self._rebased = [hist] if self._rebased is None else self._rebased + [hist]
+            ag.record_rebase(self)
             self._node = res._node
             self.requires_grad = res.requires_grad
             if self._node is not None and (self._hooks is not None or self._retains_grad):
@@ -609,8 +608,7 @@ class Tensor:
         value (it is gone), but self still requires grad, as in PyTorch."""
         if _state.grad_enabled:
             base = self._graph_base()
-            hist = (next(ag._seq), self._node, self.requires_grad)
-            self._rebased = [hist] if self._rebased is None else self._rebased + [hist]
+            ag.record_rebase(self)
             node = ag.Node((), lambda g: (), name)
             self._node = node
             if self._hooks is not None or self._retains_grad:
@@ -708,8 +706,7 @@ def _rebase_view_base(base, view):
         region(gb)[...] = 0
         return gb, gv
     old = Tensor._make(b, base.requires_grad, base._node)
-    hist = (next(ag._seq), base._node, base.requires_grad)   # earlier nodes keep the old one
-    base._rebased = [hist] if base._rebased is None else base._rebased + [hist]
+    ag.record_rebase(base)   # earlier nodes keep the old node
     node = ag.Node((old, view), backward, "CopySlices")
     base._node = node
     if base._hooks is not None or base._retains_grad:

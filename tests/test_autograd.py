@@ -336,7 +336,7 @@ def test_grad_sink_writes_into_preset_grad_buf():
     t, n = _linear_pair()
     wbuf = np.full(n.weight.shape, np.nan, F32)
     bbuf = np.full(n.bias.shape, np.nan, F32)
-    n.weight._grad_buf, n.bias._grad_buf = wbuf, bbuf
+    n.weight._grad_buf, n.bias._grad_buf = nf.Tensor._make(wbuf), nf.Tensor._make(bbuf)
     x = np.random.default_rng(12).standard_normal((5, 4)).astype(F32)
     _run(t, n, x)
     assert n.weight.grad.detach().numpy() is wbuf and n.bias.grad.detach().numpy() is bbuf
@@ -352,7 +352,7 @@ def test_grad_sink_writes_into_preset_grad_buf():
 def test_grad_sink_after_zero_grad_set_to_none_overwrites_buffer():
     t, n = _linear_pair()
     wbuf = np.zeros(n.weight.shape, F32)
-    n.weight._grad_buf = wbuf
+    n.weight._grad_buf = nf.Tensor._make(wbuf)
     x = np.random.default_rng(14).standard_normal((5, 4)).astype(F32)
     _run(t, n, x)
     n.zero_grad()            # grad -> None, buffer keeps stale values
@@ -410,7 +410,7 @@ def test_grad_buf_float64_reference_path():
     t.double()
     n.double()
     wbuf = np.zeros(n.weight.shape, np.float64)
-    n.weight._grad_buf = wbuf
+    n.weight._grad_buf = nf.Tensor._make(wbuf)
     x = np.random.default_rng(23).standard_normal((4, 4))
     _run(t, n, x)
     assert n.weight.grad.detach().numpy() is wbuf
@@ -419,7 +419,7 @@ def test_grad_buf_float64_reference_path():
 
 def test_grad_sink_empty_batch_gives_zero_grads():
     t, n = _linear_pair()
-    n.weight._grad_buf = np.full(n.weight.shape, 7.0, F32)
+    n.weight._grad_buf = nf.Tensor._make(np.full(n.weight.shape, 7.0, F32))
     x = np.zeros((0, 4), F32)
     _run(t, n, x, x_grad=True)
     assert_close(n.weight.grad, t.weight.grad)
@@ -495,7 +495,7 @@ def test_linear_with_fortran_ordered_weight_leaf():
 def test_non_contiguous_preset_grad_buf_still_receives_grad():
     t, n = _linear_pair()
     buf = np.zeros((4, 3), F32).T           # right shape, Fortran order
-    n.weight._grad_buf = buf
+    n.weight._grad_buf = nf.Tensor._make(buf)
     x = np.random.default_rng(31).standard_normal((5, 4)).astype(F32)
     _run(t, n, x)
     assert_close(n.weight.grad, t.weight.grad)
@@ -519,7 +519,7 @@ def test_activation_writes_a_fresh_leaf_grad_in_place(name):
     # preset buffer (the optimizer's flat one) when there is one, then accumulating into it.
     xn, xt = pair((5, 7), seed=30, low=-3, high=3)
     buf = np.full((5, 7), np.nan, F32)
-    xn._grad_buf = buf
+    xn._grad_buf = nf.Tensor._make(buf)
     _act_run(name, xn, xt, 31)
     assert xn.grad.detach().numpy() is buf
     assert_close(xn.grad, xt.grad)

@@ -276,10 +276,10 @@ def test_parameters_and_grads_live_in_flat_buffers():
     assert fl.param.size == sum(p.numel() for p in params)
     np.testing.assert_array_equal(nm.fc1.weight.detach().numpy(), w0)
     for p in params:
-        assert p.detach().numpy().base is fl.param and p._grad_buf.base is fl.grad
+        assert p.detach().numpy().base is fl.param and p._grad_buf.numpy().base is fl.grad
     ((nm(x) - y) ** 2).mean().backward()
     for p in params:
-        assert p.grad.detach().numpy() is p._grad_buf
+        assert p.grad.detach().numpy() is p._grad_buf.numpy()
     opt.step()
     assert set(opt.state[params[0]]) == {"step", "exp_avg", "exp_avg_sq"}
     assert opt.state[params[0]]["exp_avg"].detach().numpy().base is fl.buffers["exp_avg"]

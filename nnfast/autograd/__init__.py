@@ -17,6 +17,7 @@ there instead of returning a wrong gradient.
 Grad mode and anomaly detection are per thread, as in PyTorch.
 """
 import functools
+import heapq
 import itertools
 import threading
 
@@ -36,7 +37,7 @@ _seq = itertools.count(1)   # creation order of nodes, and of in-place changes
 
 
 class Node:
-    __slots__ = ("inputs", "backward", "name", "saved", "seq", "out", "edges")
+    __slots__ = ("inputs", "backward", "name", "saved", "seq", "out")
 
     def __init__(self, inputs, backward, name, saved=()):
         self.inputs = inputs      # tuple of Tensors (or None), aligned with backward's result
@@ -45,7 +46,6 @@ class Node:
         self.saved = saved        # tensors whose values backward reads (None entries allowed)
         self.seq = next(_seq)     # an in-place change with a later number invalidates saved
         self.out = None           # the output tensor, when it has hooks or retains its grad
-        # self.edges: where each input's gradient goes, set by backward's walk (_edges)
 
     def save_output(self, out):
         """Also guard the node's own output (backward reads it: exp, sigmoid, ...)."""
@@ -89,6 +89,18 @@ def _edges(node):
             n = t._node
             out.append(t if n is None else n)
     return out
+
+
+_last_rebase = [0]   # the creation number of the latest rebase, in any thread
+
+
+def record_rebase(t):
+    """t is about to take a new node (an in-place op recorded on it): nodes made before now
+    keep sending their gradient to its old node (_edges reads this history)."""
+    seq = next(_seq)
+    hist = (seq, t._node, t.requires_grad)
+    t._rebased = [hist] if t._rebased is None else t._rebased + [hist]
+    _last_rebase[0] = seq
 
 
 def is_grad_enabled():
@@ -261,12 +273,19 @@ def grad_sink(leaf):
         if d.flags.c_contiguous and d.flags.writeable and d.dtype == leaf._storage.dtype:
             return d, True
         return None, False
-    buf = leaf._grad_buf
-    if buf is None or buf.shape != leaf._storage.shape or buf.dtype != leaf._storage.dtype:
-        # C order even when leaf._storage is not (empty_like would keep a Fortran layout)
-        buf = np.empty(leaf._storage.shape, leaf._storage.dtype)
-    elif not (buf.flags.c_contiguous and buf.flags.writeable):
-        return None, False   # the caller returns the gradient; _accumulate_leaf fills buf
+    gt = leaf._grad_buf   # a Tensor on the optimizer's flat gradient buffer, or None
+    if gt is not None:
+        buf = gt._storage
+        if buf.shape == leaf._storage.shape and buf.dtype == leaf._storage.dtype:
+            if not (buf.flags.c_contiguous and buf.flags.writeable):
+                return None, False   # the caller returns the gradient; _accumulate_leaf fills buf
+            if gt._node is not None or gt.requires_grad or gt._hooks is not None:
+                # the previous step's .grad was pulled into a graph: hand out a clean one
+                gt = leaf._grad_buf = Tensor._make(buf)
+            leaf.grad = gt
+            return buf, False
+    # C order even when leaf._storage is not (empty_like would keep a Fortran layout)
+    buf = np.empty(leaf._storage.shape, leaf._storage.dtype)
     leaf.grad = Tensor._make(buf)
     return buf, False
 
@@ -284,61 +303,15 @@ def _accumulate_leaf(leaf, g):
     if g.shape != leaf._storage.shape:
         g = np.broadcast_to(g, leaf._storage.shape)
     if leaf.grad is None:
-        buf = leaf._grad_buf
-        if buf is not None and buf.shape == leaf._storage.shape:
-            np.copyto(buf, g)
+        gt = leaf._grad_buf
+        if gt is not None and gt._storage.shape == leaf._storage.shape and \
+                gt._storage.flags.writeable and gt._node is None and not gt.requires_grad:
+            np.copyto(gt._storage, g)
+            leaf.grad = gt
         else:
-            buf = np.array(g, dtype=leaf._storage.dtype, copy=True)
-        leaf.grad = Tensor._make(buf)
+            leaf.grad = Tensor._make(np.array(g, dtype=leaf._storage.dtype, copy=True))
     else:
         leaf.grad._storage += g
-
-
-def _topological_order(nodes):
-    """(the nodes reachable from `nodes`, inputs before outputs; the leaves they reach, each
-    once). Leaves are kept out of the depth-first walk (they have nothing below them).
-
-    A node none of whose inputs was rebased by an in-place op (the common case) routes each
-    gradient to its input's current node: its `edges` stay None. Otherwise the walk stores
-    the node's edges from the inputs' histories (_edges)."""
-    order = []
-    leaves = []
-    seen = set()
-    stack = [(nodes[0], False)] if len(nodes) == 1 else [(n, False) for n in reversed(nodes)]
-    while stack:
-        n, done = stack.pop()
-        if done:
-            order.append(n)
-            continue
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.append((n, True))
-        n.edges = None
-        for t in n.inputs:
-            if t is None:
-                continue
-            if t._rebased is not None:   # changed in place since: follow the histories
-                n.edges = _edges(n)
-                break
-            if t.requires_grad:
-                e = t._node
-                if e is None:
-                    if id(t) not in seen:
-                        seen.add(id(t))
-                        leaves.append(t)
-                elif id(e) not in seen:
-                    stack.append((e, False))
-        if n.edges is not None:
-            for e in n.edges:
-                if e is None or id(e) in seen:
-                    continue
-                if type(e) is Node:
-                    stack.append((e, False))
-                else:
-                    seen.add(id(e))
-                    leaves.append(e)
-    return order, leaves
 
 
 def _check_saved(node):
@@ -373,43 +346,59 @@ def _run_hooks(t, g):
     return g
 
 
+def _add_leaf(leaf_g, t, g):
+    ent = leaf_g.get(id(t))
+    if ent is None:
+        leaf_g[id(t)] = [t, g]
+    else:
+        ent[1] = ent[1] + g   # never in place: g may alias another input's gradient
+
+
 def run_backward(roots, grads, capture=None):
     """Backpropagate `grads` (ndarrays shaped like each root) through the graph behind roots.
+
+    Nodes run in the order PyTorch's engine runs them: the one made last first. A node is
+    made after the nodes of its inputs, so when it runs every consumer of its output has
+    run and its gradient is complete; a gradient that several consumers send is summed in
+    that order. One pass: a node enters the queue when its first gradient arrives.
 
     Without `capture`, leaves' gradients are accumulated into their `.grad`. With it (a list
     of tensors, autograd.grad), nothing is accumulated: the gradient reaching each captured
     tensor is returned, None where none arrives."""
     if not isinstance(roots, (list, tuple)):
         roots, grads = (roots,), (grads,)
-    prev = _state.grad_enabled
-    _state.grad_enabled = False
-    anomaly = _state.anomaly
+    state = _state
+    prev = state.grad_enabled
+    state.grad_enabled = False
+    anomaly = state.anomaly
     want = None
     if capture is not None:
-        prev_sinks = _state.sinks_off
-        _state.sinks_off = True
+        prev_sinks = state.sinks_off
+        state.sinks_off = True
         captured = {}
         want = {}
         for t in capture:   # a non-leaf is captured at the node that made it
             want[id(t._node) if t._node is not None else id(t)] = t
     try:
-        pending = {}
-        nodes = []
+        pending = {}   # node -> the gradient of its output so far
+        leaf_g = {}    # id(leaf) -> [leaf, its gradient so far]
+        queue = []     # (-seq, node) of the nodes with a gradient that have not run
         for r, g in zip(roots, grads):
             n = r._node
-            if n is not None:
-                nodes.append(n)
-            k = id(r) if n is None else id(n)
-            pending[k] = g if k not in pending else pending[k] + g
-        order, leaves = _topological_order(nodes)
-        if len(nodes) < len(roots):   # a leaf among the roots gets its gradient directly
-            for r in roots:
-                if r._node is None and id(r) not in {id(x) for x in leaves}:
-                    leaves.append(r)
-        for node in reversed(order):
-            g = pending.pop(id(node), None)
-            if g is None:
-                continue
+            if n is None:   # a leaf among the roots gets its gradient directly
+                _add_leaf(leaf_g, r, g)
+            elif n in pending:
+                pending[n] = pending[n] + g
+            else:
+                pending[n] = g
+                queue.append((-n.seq, n))
+        if len(queue) > 1:
+            heapq.heapify(queue)
+        pop, push = heapq.heappop, heapq.heappush
+        rebased = _last_rebase[0]   # nodes made before this may have inputs rebased since
+        while queue:
+            node = pop(queue)[1]
+            g = pending.pop(node)
             if node.out is not None:
                 t = node.out
                 if t._hooks is not None:
@@ -419,34 +408,47 @@ def run_backward(roots, grads, capture=None):
             if want is not None and id(node) in want:
                 captured[id(node)] = g
             if node.saved:
-                for st in node.saved:   # only a tensor changed in place at some time needs a look
+                for st in node.saved:   # only a tensor changed in place needs a look
                     if st is not None and (st if st._vbase is None else st._vbase)._vcount:
                         _check_saved(node)
                         break
             in_grads = node.backward(g)
+            ins = node.inputs
+            if len(in_grads) != len(ins):
+                raise RuntimeError(f"function {node.name_()} returned an incorrect number of "
+                                   f"gradients (expected {len(ins)}, got {len(in_grads)})")
             if anomaly:
                 _check_finite(node, in_grads)
-            edges = node.edges
-            if edges is None:
-                for t, gi in zip(node.inputs, in_grads):
+            if node.seq > rebased:   # each gradient goes to its input's current node
+                for t, gi in zip(ins, in_grads):
                     if gi is None or t is None or not t.requires_grad:
                         continue
                     e = t._node
-                    k = id(t) if e is None else id(e)
-                    prev_g = pending.get(k)
-                    # Never add in place: gi may alias another input's gradient.
-                    pending[k] = gi if prev_g is None else prev_g + gi
+                    if e is None:
+                        _add_leaf(leaf_g, t, gi)
+                        continue
+                    p = pending.get(e)
+                    if p is None:
+                        pending[e] = gi
+                        push(queue, (-e.seq, e))
+                    else:
+                        pending[e] = p + gi
                 continue
-            for e, gi in zip(edges, in_grads):
+            for e, gi in zip(_edges(node), in_grads):
                 if gi is None or e is None:
                     continue
-                k = id(e)
-                prev_g = pending.get(k)
-                pending[k] = gi if prev_g is None else prev_g + gi
-        # every node is done: each leaf's gradient is complete (summed in node order)
-        for t in leaves:
-            g = pending.pop(id(t), None)
-            if g is None or not t.requires_grad:
+                if type(e) is not Node:
+                    _add_leaf(leaf_g, e, gi)
+                    continue
+                p = pending.get(e)
+                if p is None:
+                    pending[e] = gi
+                    push(queue, (-e.seq, e))
+                else:
+                    pending[e] = p + gi
+        # every node is done: each leaf's gradient is complete
+        for t, g in leaf_g.values():
+            if not t.requires_grad:
                 continue
             if t._hooks is not None:
                 g = _run_hooks(t, g)
@@ -456,9 +458,9 @@ def run_backward(roots, grads, capture=None):
             else:
                 _accumulate_leaf(t, g)
     finally:
-        _state.grad_enabled = prev
+        state.grad_enabled = prev
         if capture is not None:
-            _state.sinks_off = prev_sinks
+            state.sinks_off = prev_sinks
     if capture is not None:
         return [captured.get(id(t._node) if t._node is not None else id(t)) for t in capture]
     return None

@@ -2,7 +2,7 @@
 
 Flat buffers (DESIGN.md). When a parameter group is added, its parameters are copied into one
 contiguous buffer and each Parameter's `.data` becomes a view into it; a matching gradient
-buffer is made and each parameter's `_grad_buf` points at its slice, so backward writes
+buffer is made and each parameter's `_grad_buf` is a Tensor on its slice, so backward writes
 gradients straight into it (autograd.grad_sink / _accumulate_leaf). Optimizer state
 (exp_avg, momentum_buffer, ...) lives in flat per-group buffers too, created on first use;
 `optimizer.state[p]` exposes per-parameter views with torch's keys, and `state[p]["step"]` is a
@@ -57,10 +57,10 @@ class _FlatGroup:
             v[...] = p._storage
             p._storage = v
             gv = self.view(self.grad, i)
-            p._grad_buf = gv
+            p._grad_buf = Tensor._make(gv)   # the .grad that backward hands out
             if p.grad is not None:
                 gv[...] = p.grad._storage
-                p.grad = Tensor._make(gv)
+                p.grad = p._grad_buf
             self.views.append(v)
             self.gviews.append(gv)
         self.buffers = {}                                   # state name -> flat array
