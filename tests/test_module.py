@@ -625,3 +625,19 @@ def test_failed_load_state_dict_changes_nothing():
         m.load_state_dict(bad)
     for k, v in m.state_dict().items():
         assert np.array_equal(v.detach().numpy(), before[k]), k
+
+
+@pytest.mark.parametrize("layer, bad, name", [
+    (lambda: nn.Conv2d(3, 8, 3), lambda: nf.zeros(1, 4, 8, 8), "Conv2d(3, 8, kernel_size=(3, 3)"),
+    (lambda: nn.ConvTranspose2d(3, 8, 3), lambda: nf.zeros(4, 8), "ConvTranspose2d(3, 8"),
+    (lambda: nn.MaxPool2d(2), lambda: nf.zeros(4), "MaxPool2d(kernel_size=2"),
+    (lambda: nn.LayerNorm(5), lambda: nf.zeros(2, 4), "LayerNorm((5,))"),
+    (lambda: nn.GroupNorm(2, 4), lambda: nf.zeros(2, 6, 3), "GroupNorm(2, 4)"),
+    (lambda: nn.PReLU(3), lambda: nf.zeros(2, 5), "PReLU(num_parameters=3)"),
+    (lambda: nn.Embedding(10, 3), lambda: nf.zeros(2, 2), "Embedding(10, 3"),
+])
+def test_layer_errors_name_the_layer_and_its_configuration(layer, bad, name):
+    # a layer hands its functional a name that is formatted only when a message is made
+    with pytest.raises(Exception) as ei:
+        layer()(bad())
+    assert name in str(ei.value), str(ei.value)

@@ -35,7 +35,7 @@ def _check_common(x, w, bias, groups, wdim, who):
                          f"{dims}), got shape {wd.shape}")
     if xd.ndim not in (wdim - 1, wdim):
         raise ShapeError(f"{who}: Expected {wdim - 1}D (unbatched) or {wdim}D (batched) input "
-                         f"to {who.split('(')[0]}, but got input of shape {xd.shape}")
+                         f"to {str(who).split('(')[0]}, but got input of shape {xd.shape}")
     if xd.dtype != wd.dtype:
         raise DTypeError(f"{who}: input has dtype {xd.dtype} but the weight is {wd.dtype}; "
                          "convert the input with .float() (or the model with .double())")

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from .module import Module
+from .module import LayerName, Module
 from .parameter import Parameter
 
 __all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "Sigmoid", "Tanh", "GELU", "SiLU", "Softmax",
@@ -61,7 +61,10 @@ class PReLU(Module):
         init.constant_(self.weight, self.init)
 
     def forward(self, input):
-        return F.prelu(input, self.weight, _who=f"PReLU(num_parameters={self.num_parameters})")
+        return F.prelu(input, self.weight, _who=LayerName(self))
+
+    def _who(self):
+        return f"PReLU(num_parameters={self.num_parameters})"
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"

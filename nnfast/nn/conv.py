@@ -7,7 +7,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from .module import Module
+from .module import LayerName, Module
 from .parameter import Parameter
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
@@ -139,7 +139,7 @@ class Conv1d(_ConvNd):
 
     def forward(self, input):
         return F.conv1d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups, _who=self._who())
+                        self.dilation, self.groups, _who=LayerName(self))
 
 
 class Conv2d(_ConvNd):
@@ -156,7 +156,7 @@ class Conv2d(_ConvNd):
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups, _who=self._who())
+                        self.dilation, self.groups, _who=LayerName(self))
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -201,7 +201,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     def forward(self, input, output_size=None):
         op = self._output_padding(input, output_size)
         return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
-                                  op, self.groups, self.dilation, _who=self._who())
+                                  op, self.groups, self.dilation, _who=LayerName(self))
 
 
 class ConvTranspose2d(_ConvTransposeNd):
@@ -212,4 +212,4 @@ class ConvTranspose2d(_ConvTransposeNd):
     def forward(self, input, output_size=None):
         op = self._output_padding(input, output_size)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
-                                  op, self.groups, self.dilation, _who=self._who())
+                                  op, self.groups, self.dilation, _who=LayerName(self))

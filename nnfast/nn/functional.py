@@ -30,8 +30,10 @@ def _as_tensor(x, who):
 
 
 def linear(input, weight, bias=None, _who="linear"):
-    """y = x @ weight^T + bias over the last dimension of x (any leading shape)."""
-    x = _as_tensor(input, _who)
+    """y = x @ weight^T + bias over the last dimension of x (any leading shape).
+
+    _who: the caller's name in messages (a layer passes a LayerName)."""
+    x = input if isinstance(input, Tensor) else _as_tensor(input, _who)
     w = weight
     xd, wd = x._storage, w._storage
     if wd.ndim != 2:
@@ -43,14 +45,15 @@ def linear(input, weight, bias=None, _who="linear"):
                          f"(in_features), got input of shape {xd.shape}")
     if xd.dtype != wd.dtype:
         kind = "floating" if xd.dtype.kind == "f" else "integer"
-        raise DTypeError(f"{_who}: input has dtype {xd.dtype} ({kind}) but the weight is "
-                         f"{wd.dtype}; convert the input with .float() (or the model with "
+        raise DTypeError(f"{_who}: input has dtype {xd.dtype} ({kind}) but the weight "
+                         f"is {wd.dtype}; convert the input with .float() (or the model with "
                          f".double())")
     if bias is not None and bias._storage.shape != (n_out,):
-        raise ShapeError(f"{_who}: bias must have shape ({n_out},), got {bias._storage.shape}")
+        raise ShapeError(f"{_who}: bias must have shape ({n_out},), got "
+                         f"{bias._storage.shape}")
     if bias is not None and bias._storage.dtype != wd.dtype:
-        raise DTypeError(f"{_who}: bias has dtype {bias._storage.dtype} but the weight is "
-                         f"{wd.dtype}")
+        raise DTypeError(f"{_who}: bias has dtype {bias._storage.dtype} but the weight "
+                         f"is {wd.dtype}")
     lead = xd.shape[:-1]
     flat_in = xd.ndim == 2   # the usual (batch, features): no reshapes on the way
     x2 = xd if flat_in and xd.flags.c_contiguous else np.ascontiguousarray(xd.reshape(-1, n_in))

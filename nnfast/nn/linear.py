@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import ShapeError
 from . import functional as F
 from . import init
-from .module import Module
+from .module import LayerName, Module
 from .parameter import Parameter
 
 
@@ -44,7 +44,13 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        return F.linear(input, self.weight, self.bias, _who=self._who())
+        p = self._parameters   # (not self.weight: Module.__getattr__ costs a call a read)
+        w, b = p.get("weight"), p.get("bias")
+        if w is None:   # replaced by a plain attribute (a parametrization, weight norm)
+            w = self.weight
+        if b is None and "bias" not in p:
+            b = self.bias
+        return F.linear(input, w, b, _who=LayerName(self))
 
     def _who(self):
         return f"Linear(in_features={self.in_features}, out_features={self.out_features})"

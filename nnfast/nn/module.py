@@ -20,6 +20,22 @@ _HOOK_STORES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
 _HOOK_SETS = ("_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs")
 
 
+class LayerName:
+    """A layer's name for its messages ("Conv2d(3, 8, kernel_size=(3, 3), ...)"), formatted
+    only when a message is: a layer's call hands one to its functional as `_who`, because
+    formatting the name on every call cost more than the call's own checks."""
+    __slots__ = ("layer",)
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __str__(self):
+        return self.layer._who()
+
+    def __format__(self, spec):
+        return format(self.layer._who(), spec)
+
+
 class Module:
     training = True
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import _functional_norm as FN
-from .module import Module
+from .module import LayerName, Module
 from .parameter import Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
@@ -148,7 +148,10 @@ class LayerNorm(Module):
 
     def forward(self, input):
         return FN.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps,
-                             _who=f"LayerNorm({self.normalized_shape})")
+                             _who=LayerName(self))
+
+    def _who(self):
+        return f"LayerNorm({self.normalized_shape})"
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
@@ -189,12 +192,15 @@ class GroupNorm(Module):
 
     def forward(self, input):
         shape = getattr(input, "shape", None)
-        who = f"GroupNorm({self.num_groups}, {self.num_channels})"
+        who = LayerName(self)
         if shape is not None and len(shape) >= 2 and shape[1] != self.num_channels:
             raise ShapeError(f"{who}: expected input with {self.num_channels} channels "
                              f"(dim 1), got input of shape {tuple(shape)}")
         return FN.group_norm(input, self.num_groups, self.weight, self.bias, self.eps,
                              _who=who)
+
+    def _who(self):
+        return f"GroupNorm({self.num_groups}, {self.num_channels})"
 
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "

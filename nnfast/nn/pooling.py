@@ -2,7 +2,7 @@
 printing); the 1-D layers run the 2-D kernels on a height of 1."""
 from . import functional as F
 from ._functional_conv import _pool_args
-from .module import Module
+from .module import LayerName, Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
            "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
@@ -24,7 +24,7 @@ class MaxPool2d(Module):
     def forward(self, input):
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices,
-                            _who=self._who())
+                            _who=LayerName(self))
 
     def _who(self):
         return f"MaxPool2d({self.extra_repr()})"
@@ -48,7 +48,7 @@ class AvgPool2d(Module):
 
     def forward(self, input):
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override, _who=self._who())
+                            self.count_include_pad, self.divisor_override, _who=LayerName(self))
 
     def _who(self):
         return f"AvgPool2d({self.extra_repr()})"
@@ -66,7 +66,7 @@ class _AdaptivePool(Module):
         self.output_size = output_size
 
     def forward(self, input):
-        return type(self)._fn(input, self.output_size, _who=self._who())
+        return type(self)._fn(input, self.output_size, _who=LayerName(self))
 
     def _who(self):
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -81,7 +81,7 @@ class _AdaptiveMaxPool(_AdaptivePool):
         self.return_indices = return_indices
 
     def forward(self, input):
-        return type(self)._fn(input, self.output_size, self.return_indices, _who=self._who())
+        return type(self)._fn(input, self.output_size, self.return_indices, _who=LayerName(self))
 
 
 class AdaptiveAvgPool2d(_AdaptivePool):
@@ -105,7 +105,7 @@ class MaxPool1d(MaxPool2d):
     def forward(self, input):
         return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices,
-                            _who=self._who())
+                            _who=LayerName(self))
 
     def _who(self):
         return f"MaxPool1d({self.extra_repr()})"
@@ -139,7 +139,7 @@ class AvgPool1d(Module):
 
     def forward(self, input):
         return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, _who=self._who())
+                            self.count_include_pad, _who=LayerName(self))
 
     def _who(self):
         return f"AvgPool1d({self.extra_repr()})"

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import init
 from ._functional_rnn import embedding
-from .module import Module
+from .module import LayerName, Module
 from .parameter import Parameter
 
 __all__ = ["Embedding"]
@@ -59,7 +59,7 @@ class Embedding(Module):
 
     def forward(self, input):
         return embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
-                         self.scale_grad_by_freq, self.sparse, _who=self._who())
+                         self.scale_grad_by_freq, self.sparse, _who=LayerName(self))
 
     def _who(self):
         return f"Embedding({self.num_embeddings}, {self.embedding_dim})"

@@ -1,7 +1,7 @@
 """Upsample, UpsamplingNearest2d and UpsamplingBilinear2d: torch's arguments, attributes and
 printing over F.interpolate (nnfast/nn/_functional_upsample.py, kernels csrc/upsample.c)."""
 from . import _functional_upsample as FU
-from .module import Module
+from .module import LayerName, Module
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
@@ -27,7 +27,10 @@ class Upsample(Module):
         return FU.interpolate(input, self.size, self.scale_factor, self.mode,
                               self.align_corners,
                               recompute_scale_factor=self.recompute_scale_factor,
-                              _who=f"{self.name}({self.extra_repr()})")
+                              _who=LayerName(self))
+
+    def _who(self):
+        return f"{self.name}({self.extra_repr()})"
 
     def extra_repr(self):
         if self.scale_factor is not None:
