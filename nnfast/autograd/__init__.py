@@ -419,25 +419,20 @@ def run_backward(roots, grads, capture=None):
                                    f"gradients (expected {len(ins)}, got {len(in_grads)})")
             if anomaly:
                 _check_finite(node, in_grads)
-            if node.seq > rebased:   # each gradient goes to its input's current node
-                for t, gi in zip(ins, in_grads):
-                    if gi is None or t is None or not t.requires_grad:
-                        continue
-                    e = t._node
-                    if e is None:
-                        _add_leaf(leaf_g, t, gi)
-                        continue
-                    p = pending.get(e)
-                    if p is None:
-                        pending[e] = gi
-                        push(queue, (-e.seq, e))
-                    else:
-                        pending[e] = p + gi
-                continue
-            for e, gi in zip(_edges(node), in_grads):
+            # each gradient goes to its input's current node, unless an input was rebased
+            # since this node was made: then to the node its history names (_edges)
+            current = node.seq > rebased
+            for e, gi in zip(ins if current else _edges(node), in_grads):
                 if gi is None or e is None:
                     continue
-                if type(e) is not Node:
+                if current:
+                    if not e.requires_grad:
+                        continue
+                    if e._node is None:
+                        _add_leaf(leaf_g, e, gi)
+                        continue
+                    e = e._node
+                elif type(e) is not Node:   # a leaf
                     _add_leaf(leaf_g, e, gi)
                     continue
                 p = pending.get(e)
