@@ -92,7 +92,9 @@ def read_csv(path, encoding=DEFAULT_ENCODING):
         raise CLIError(f"{path}: line {line} is not valid {encoding} (byte "
                        f"0x{raw[e.start]:02x}); name the file's encoding with --encoding, "
                        "e.g. --encoding latin-1 or --encoding cp1252") from None
+    del raw
     reader = csv.reader(io.StringIO(text, newline=""))
+    del text  # the StringIO holds its own copy
     rows, lines = [], []
     while True:
         start = reader.line_num + 1

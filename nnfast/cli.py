@@ -3,6 +3,7 @@
     nnfast train                       digits, standardised MLP, Adam, early stopping, test report
     nnfast train --data my.csv --target label --hidden 256,128 --epochs 50
     nnfast predict --model runs/digits --data new.csv [--output predictions.csv]
+    (csv files: UTF-8 with or without a BOM; --encoding latin-1 etc. for others)
     nnfast info                        kernel set, threads, CPU features
     nnfast bench [--quick] [--only step,gemm,...]   nnfast vs PyTorch/JAX (source checkout only)
 
@@ -20,12 +21,9 @@ import time
 
 import numpy as np
 
-
-from ._cli_inputs import (DEFAULT_ENCODING, CLIError, check_encoding, check_finite_f32,
-                          float_array, read_csv)
+from ._cli_inputs import (DEFAULT_ENCODING, CLIError, _is_number, check_encoding,
+                          check_finite_f32, float_array, read_csv)
 from ._cli_model import ACTIVATIONS, build_mlp, read_model_file
-
-__all__ = ["main", "build_mlp", "CLIError"]
 
 
 # ============================================================================ data loading
@@ -49,14 +47,6 @@ def _parse_csv(path, target, encoding=DEFAULT_ENCODING):
         raise CLIError(f"{path}: the target column {target!r} has empty cells (line "
                        f"{empty[0]}{', ...' if len(empty) > 1 else ''})")
     return x, np.array(yraw), features, target, table.lines
-
-
-def _is_number(v):
-    try:
-        float(v)
-        return True
-    except ValueError:
-        return False
 
 
 def _load_npz(path, target):

@@ -4,7 +4,6 @@ Every bad file must give one line on stderr ("nnfast <command>: error: ..." nami
 the line and the column where there is one) and exit status 2, never a traceback; and a
 model file's metadata is checked against its weights before anything is built.
 """
-import csv
 import os
 import subprocess
 import sys
