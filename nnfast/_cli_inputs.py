@@ -89,9 +89,11 @@ def read_csv(path, encoding=DEFAULT_ENCODING):
     except UnicodeDecodeError as e:
         # the line number: newlines in what decodes cleanly before the bad byte
         line = raw[:e.start].decode(encoding, errors="replace").count("\n") + 1
+        utf16 = raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        hint = "--encoding utf-16" if utf16 else "e.g. --encoding latin-1 or --encoding cp1252"
         raise CLIError(f"{path}: line {line} is not valid {encoding} (byte "
-                       f"0x{raw[e.start]:02x}); name the file's encoding with --encoding, "
-                       "e.g. --encoding latin-1 or --encoding cp1252") from None
+                       f"0x{raw[e.start]:02x}); name the file's encoding with --encoding: "
+                       f"{hint}") from None
     del raw
     reader = csv.reader(io.StringIO(text, newline=""))
     del text  # the StringIO holds its own copy

@@ -40,6 +40,8 @@ def _parse_csv(path, target, encoding=DEFAULT_ENCODING):
                        "choose the target with --target COLUMN")
     ti = table.column(target)
     features = [h for j, h in enumerate(header) if j != ti]
+    if not features:
+        raise CLIError(f"{path}: no feature columns besides the target {target!r}")
     x = table.numeric(features)
     yraw = [r[ti].strip() for r in table.rows]
     empty = [line for v, line in zip(yraw, table.lines) if v == ""]

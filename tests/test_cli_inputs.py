@@ -109,6 +109,14 @@ def test_latin1_bytes_name_the_line_and_the_encoding_option(capsys, tmp_path):
                                                     "--encoding", "klingon")
 
 
+def test_utf16_file_is_read_with_encoding_and_named_without(capsys, tmp_path):
+    data = _write(tmp_path / "u16.csv", ["a", "b", "y"], _rows(), encoding="utf-16")
+    assert "--encoding utf-16" in _fails(capsys, "train", "--data", data, "--out", tmp_path)
+    code, _, err = _main(capsys, "train", "--data", data, "--encoding", "utf-16", "--json",
+                         "--epochs", "1", "--hidden", "4", "--out", tmp_path / "m")
+    assert code == 0, err
+
+
 def test_utf8_bom_before_the_header_is_not_part_of_the_first_name(capsys, tmp_path, run):
     rows = [[r[2], r[0], r[1]] for r in _rows()]  # the first column is the target
     data = _write(tmp_path / "bom.csv", ["y", "a", "b"], rows, bom=True)
@@ -142,6 +150,12 @@ def test_a_quoted_newline_keeps_line_numbers_right(capsys, tmp_path):
     msg = _fails(capsys, "train", "--data", tmp_path / "q.csv", "--target", "y",
                  "--out", tmp_path)
     assert "line 8, column 'b'" in msg
+
+
+def test_a_table_without_feature_columns_is_refused(capsys, tmp_path):
+    (tmp_path / "one.csv").write_text("y\n0\n1\n")
+    assert "no feature columns besides the target 'y'" in _fails(
+        capsys, "train", "--data", tmp_path / "one.csv", "--out", tmp_path)
 
 
 def test_csv_module_errors_are_one_line_with_the_line(capsys, tmp_path):
