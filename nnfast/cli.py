@@ -3,6 +3,7 @@
     nnfast train                       digits, standardised MLP, Adam, early stopping, test report
     nnfast train --data my.csv --target label --hidden 256,128 --epochs 50
     nnfast predict --model runs/digits --data new.csv [--output predictions.csv]
+    (csv files: UTF-8 with or without a BOM; --encoding latin-1 etc. for others)
     nnfast info                        kernel set, threads, CPU features
     nnfast bench [--quick] [--only step,gemm,...]   nnfast vs PyTorch/JAX (source checkout only)
 
@@ -20,24 +21,16 @@ import time
 
 import numpy as np
 
-
-class CLIError(Exception):
-    """A user error: printed without a traceback, exit status 2."""
+from ._cli_inputs import (DEFAULT_ENCODING, CLIError, _is_number, check_encoding,
+                          check_finite_f32, float_array, read_csv)
+from ._cli_model import ACTIVATIONS, build_mlp, read_model_file
 
 
 # ============================================================================ data loading
 
-def _parse_csv(path, target):
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise CLIError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    for i, r in enumerate(body, start=2):
-        if len(r) != len(header):
-            raise CLIError(f"{path}: line {i} has {len(r)} fields, the header has {len(header)}")
+def _parse_csv(path, target, encoding=DEFAULT_ENCODING):
+    table = read_csv(path, encoding)
+    header = table.header
     if target is None:
         target = header[-1]
     if target not in header:
@@ -45,41 +38,17 @@ def _parse_csv(path, target):
                                           if len(header) > 12 else "")
         raise CLIError(f"{path}: no column named {target!r} (columns: {shown}); "
                        "choose the target with --target COLUMN")
-    ti = header.index(target)
+    ti = table.column(target)
     features = [h for j, h in enumerate(header) if j != ti]
-    cols = list(zip(*body))
-    x = np.empty((len(body), len(features)), np.float64)
-    bad = []
-    missing = []
-    for k, (j, name) in enumerate((j, h) for j, h in enumerate(header) if j != ti):
-        try:
-            vals = [float(v) if v.strip() != "" else math.nan for v in cols[j]]
-        except ValueError:
-            first = next(v for v in cols[j] if not _is_number(v))
-            bad.append(f"{name!r} (e.g. {first!r})")
-            continue
-        x[:, k] = vals
-        nmiss = int(np.isnan(x[:, k]).sum())
-        if nmiss:
-            missing.append(f"{name!r} ({nmiss} rows)")
-    if bad:
-        raise CLIError(f"{path}: non-numeric feature column(s): {', '.join(bad)}; encode them "
-                       "as numbers (e.g. one-hot) first")
-    if missing:
-        raise CLIError(f"{path}: missing or NaN values in column(s): {', '.join(missing)}; "
-                       "fill or drop those rows first")
-    yraw = [v.strip() for v in cols[ti]]
-    if any(v == "" for v in yraw):
-        raise CLIError(f"{path}: the target column {target!r} has empty cells")
-    return x, np.array(yraw), features, target
-
-
-def _is_number(v):
-    try:
-        float(v)
-        return True
-    except ValueError:
-        return False
+    if not features:
+        raise CLIError(f"{path}: no feature columns besides the target {target!r}")
+    x = table.numeric(features)
+    yraw = [r[ti].strip() for r in table.rows]
+    empty = [line for v, line in zip(yraw, table.lines) if v == ""]
+    if empty:
+        raise CLIError(f"{path}: the target column {target!r} has empty cells (line "
+                       f"{empty[0]}{', ...' if len(empty) > 1 else ''})")
+    return x, np.array(yraw), features, target, table.lines
 
 
 def _load_npz(path, target):
@@ -93,30 +62,36 @@ def _load_npz(path, target):
         if ykey is None or ykey not in z:
             raise CLIError(f"{path}: no target array {ykey or 'y/target/labels'!r} "
                            f"(arrays: {', '.join(keys)}); choose it with --target NAME")
-        x = np.asarray(z[xkey], dtype=np.float64)
+        x = float_array(z[xkey], path, xkey)
         y = np.asarray(z[ykey])
     if x.ndim == 1:
         x = x[:, None]
+    if x.ndim == 0 or len(x) == 0:
+        raise CLIError(f"{path}: array {xkey!r} holds no rows")
     x = x.reshape(len(x), -1)
+    if y.ndim != 1:
+        raise CLIError(f"{path}: the target array {ykey!r} must be 1-D, got shape {y.shape}")
     if len(x) != len(y):
         raise CLIError(f"{path}: {len(x)} rows of features but {len(y)} targets")
-    if not np.isfinite(x).all():
-        raise CLIError(f"{path}: the features contain NaN or infinite values")
-    return x, y, [f"x{i}" for i in range(x.shape[1])], ykey
+    check_finite_f32(x, path, f"array {xkey!r}")
+    return x, y, [f"x{i}" for i in range(x.shape[1])], ykey, None
 
 
-def load_table(path, target):
+def load_table(path, target, encoding=DEFAULT_ENCODING):
+    """(features float64 (n, k), raw targets, feature names, target name, file line of each
+    row or None for .npz)."""
     if not os.path.exists(path):
         raise CLIError(f"no such file: {path}")
     if path.endswith(".npz"):
         return _load_npz(path, target)
     if path.endswith(".csv") or path.endswith(".txt"):
-        return _parse_csv(path, target)
+        return _parse_csv(path, target, encoding)
     raise CLIError(f"{path}: unsupported file type (use .csv or .npz)")
 
 
-def _encode_target(y, task):
-    """(y array, task, class names) — strings or integer-valued labels become class ids."""
+def _encode_target(y, task, where="the target", lines=None):
+    """(y array, task, class names) — strings or integer-valued labels become class ids.
+    where/lines name the column and each row's file line in errors."""
     numeric = y.dtype.kind in "iufb" or all(_is_number(v) for v in y)
     yv = y.astype(np.float64) if numeric else None
     if task == "auto":
@@ -128,8 +103,13 @@ def _encode_target(y, task):
     if task == "regress":
         if not numeric:
             raise CLIError("--task regress needs a numeric target column")
-        if not np.isfinite(yv).all():
-            raise CLIError("the target contains NaN or infinite values")
+        bad = np.flatnonzero(~np.isfinite(yv) | (np.abs(yv) > np.finfo(np.float32).max))
+        if len(bad):
+            i = int(bad[0])
+            row = f"line {lines[i]}" if lines is not None else f"row {i}"
+            raise CLIError(f"{where}: {row}: the value {str(y[i]).strip()!r} is NaN, infinite "
+                           "or too large for float32; a regression target must be a finite "
+                           "number")
         return yv.astype(np.float32), task, None
     classes, ids = np.unique(yv if numeric else y, return_inverse=True)
     if len(classes) < 2:
@@ -140,23 +120,8 @@ def _encode_target(y, task):
 
 # ============================================================================ model
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid", "prelu")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle", "plateau")
-
-
-def build_mlp(n_in, hidden, n_out, activation="relu", dropout=0.0):
-    from . import nn
-    acts = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
-            "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "prelu": nn.PReLU}
-    layers = []
-    sizes = [n_in] + list(hidden)
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), acts[activation]()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-    layers.append(nn.Linear(sizes[-1], n_out))
-    return nn.Sequential(*layers)
 
 
 def _optimizer(name, params, lr):
@@ -203,10 +168,12 @@ def cmd_train(args):
         d = load_digits()
         x, y_raw = d.data.astype(np.float64), d.target
         features, target, dataset = [f"pixel_{i}" for i in range(64)], "digit", "digits"
+        lines = None
     else:
-        x, y_raw, features, target = load_table(args.data, args.target)
+        x, y_raw, features, target, lines = load_table(args.data, args.target, args.encoding)
         dataset = os.path.basename(args.data)
-    y, task, class_names = _encode_target(np.asarray(y_raw), args.task)
+    where = "the target" if args.data is None else f"{args.data}: target column {target!r}"
+    y, task, class_names = _encode_target(np.asarray(y_raw), args.task, where, lines)
     classify = task == "classify"
     x = x.astype(np.float32)
     strat = y if classify else None
@@ -324,29 +291,23 @@ class _RegressionLoss:
 
 
 def cmd_predict(args):
-    import nnfast as nf
-    from . import data as nfdata
     from .train import predict
     path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
     if not os.path.exists(path):
         raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first)")
-    saved = nf.load(path)
-    meta = saved["meta"]
+    saved = read_model_file(path)  # metadata checked against the weights, nothing built yet
+    meta = saved.meta
     if not os.path.exists(args.data):
         raise CLIError(f"no such file: {args.data}")
     if args.data.endswith(".npz"):
         x = _load_features_npz(args.data)
     else:
-        x = _read_features_csv(args.data, meta)
+        x = _read_features_csv(args.data, meta, args.encoding)
     if x.shape[1] != meta["n_in"]:
         raise CLIError(f"{args.data}: {x.shape[1]} feature columns, the model expects "
                        f"{meta['n_in']} ({', '.join(meta['features'][:8])}...)")
-    scaler = nfdata.StandardScaler()
-    scaler.load_state_dict(saved["scaler"])
-    model = build_mlp(meta["n_in"], meta["hidden"], meta["n_out"], meta["activation"],
-                      meta["dropout"])
-    model.load_state_dict(saved["model"])
-    out = predict(model, scaler.transform(x).astype(np.float32))
+    model = saved.build()
+    out = predict(model, saved.scaler.transform(x).astype(np.float32))
     output = args.output or os.path.splitext(args.data)[0] + ".predictions.csv"
     with open(output, "w", newline="") as f:
         w = csv.writer(f)
@@ -364,25 +325,14 @@ def cmd_predict(args):
     return 0
 
 
-def _read_features_csv(path, meta):
+def _read_features_csv(path, meta, encoding=DEFAULT_ENCODING):
     """Feature columns by the names the model was trained on (a target column is ignored)."""
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise CLIError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in meta["features"] if c not in header]
+    table = read_csv(path, encoding)
+    missing = [c for c in meta["features"] if c not in table.header]
     if missing:
         raise CLIError(f"{path}: missing feature column(s) the model was trained on: "
                        f"{', '.join(missing[:10])}")
-    idx = [header.index(c) for c in meta["features"]]
-    try:
-        x = np.array([[float(r[j]) for j in idx] for r in rows[1:]], np.float64)
-    except ValueError as e:
-        raise CLIError(f"{path}: non-numeric feature value ({e})") from None
-    if not np.isfinite(x).all():
-        raise CLIError(f"{path}: the features contain NaN or infinite values")
-    return x.astype(np.float32)
+    return table.numeric(meta["features"]).astype(np.float32)
 
 
 def _load_features_npz(path):
@@ -390,9 +340,11 @@ def _load_features_npz(path):
         key = next((k for k in ("X", "x", "data", "features") if k in z), None)
         if key is None:
             raise CLIError(f"{path}: expected a feature array named X, x, data or features")
-        x = np.asarray(z[key], np.float64).reshape(len(z[key]), -1)
-    if not np.isfinite(x).all():
-        raise CLIError(f"{path}: the features contain NaN or infinite values")
+        x = float_array(z[key], path, key)
+    if x.ndim == 0 or len(x) == 0:
+        raise CLIError(f"{path}: array {key!r} holds no rows")
+    x = x.reshape(len(x), -1)
+    check_finite_f32(x, path, f"array {key!r}")
     return x
 
 
@@ -419,14 +371,23 @@ def cmd_bench(args):
     return bench_main(args.bench_args, prog="nnfast bench")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, in the form of every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser():
-    ap = argparse.ArgumentParser(prog="nnfast", description="nnfast: fast small-CPU training")
-    sub = ap.add_subparsers(dest="command")
+    ap = _Parser(prog="nnfast", description="nnfast: fast small-CPU training")
+    sub = ap.add_subparsers(dest="command", parser_class=_Parser)
     tr = sub.add_parser("train", help="train an MLP (default: the embedded digits data)",
                         description="Train a standardised MLP with validation, early stopping "
                         "and a test report. Without --data: the embedded 8x8 digits.")
     tr.add_argument("--data", help="a .csv (header row) or .npz (X and y arrays) file")
     tr.add_argument("--target", help="target column (csv; default: the last) or array (npz)")
+    tr.add_argument("--encoding", default=DEFAULT_ENCODING, help="the csv file's text encoding "
+                    f"(default {DEFAULT_ENCODING}: UTF-8, with or without a byte-order mark)")
     tr.add_argument("--task", choices=("auto", "classify", "regress"), default="auto")
     tr.add_argument("--hidden", default="128,64", help="hidden layer sizes, e.g. 256,128")
     tr.add_argument("--activation", choices=ACTIVATIONS, default="relu")
@@ -451,6 +412,8 @@ def _parser():
     pr.add_argument("--model", required=True, help="the --out folder of a training run")
     pr.add_argument("--data", required=True, help=".csv with the feature columns, or .npz")
     pr.add_argument("--output", help="predictions CSV (default: <data>.predictions.csv)")
+    pr.add_argument("--encoding", default=DEFAULT_ENCODING, help="the csv file's text encoding "
+                    f"(default {DEFAULT_ENCODING})")
     sub.add_parser("info", help="build and CPU facts")
     be = sub.add_parser("bench", add_help=False, prefix_chars="+",  # pass all options on
                         help="benchmarks against PyTorch/JAX "
@@ -467,19 +430,31 @@ def main(argv=None):
             _check_train_args(args)
             return cmd_train(args)
         if args.command == "predict":
+            check_encoding(args.encoding)
             return cmd_predict(args)
         if args.command == "info":
             return cmd_info(args)
         if args.command == "bench":
             return cmd_bench(args)
     except CLIError as e:
-        print(f"nnfast {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(e))
+    except Exception as e:
+        # train/predict read files other tools wrote: whatever they make go wrong deeper
+        # down (OSError, a ValueError from the loader, MemoryError...) is still one line
+        if args.command not in ("train", "predict"):
+            raise
+        return _fail(args.command, f"{type(e).__name__}: {e}")
     ap.print_help()
     return 2
 
 
+def _fail(command, message):
+    print(f"nnfast {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
 def _check_train_args(args):
+    check_encoding(args.encoding)
     for name in ("lr",):
         if not getattr(args, name) > 0:
             raise CLIError(f"--{name} must be > 0")

@@ -111,7 +111,7 @@ def test_helpful_errors(capsys, tmp_path):
                                                                str(text))
     nan = tmp_path / "nan.csv"
     nan.write_text("a,b,y\n1,,0\n2,nan,1\n3,4,1\n")
-    assert "'b' (2 rows)" in _error(capsys, "train", "--data", str(nan))
+    assert "'b' (2 rows: lines 2, 3)" in _error(capsys, "train", "--data", str(nan))
     np.savez(tmp_path / "bad.npz", X=np.array([[1.0, np.nan]]), y=np.array([1]))
     assert "NaN" in _error(capsys, "train", "--data", str(tmp_path / "bad.npz"))
     assert "--hidden" in _error(capsys, "train", "--hidden", "12,abc")

@@ -1,0 +1,203 @@
+"""The `nnfast` command's model: the MLP it trains, and reading a model.nnf back safely.
+
+A model.nnf holds {"model": state dict, "scaler": StandardScaler state, "meta": layer sizes,
+feature names, classes...}. The metadata says what to build, so a file whose metadata was
+edited or forged could make `predict` allocate whatever it says (a 35 KB file asked for
+1.3 GB). `read_model_file` therefore checks every metadata field's type and range and the
+shape of every stored weight against the layer plan the metadata describes before anything is
+built: the model then takes no more memory than the weights the file really holds.
+
+What this is not: a general model format (only the CLI's MLPs, built by `build_mlp`).
+"""
+import numpy as np
+
+from ._cli_inputs import CLIError
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid", "prelu")
+_MAX_SIZE = 2 ** 31 - 1  # beyond the kernels' int sizes: no real layer is this wide
+
+
+def mlp_plan(n_in, hidden, n_out, activation="relu", dropout=0.0):
+    """The layers of the MLP, in Sequential order: ("linear", in, out), ("act", name) or
+    ("dropout", p). build_mlp and the weight-shape check both read this one plan."""
+    plan = []
+    sizes = [n_in] + list(hidden)
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        plan += [("linear", a, b), ("act", activation)]
+        if dropout > 0:
+            plan.append(("dropout", dropout))
+    plan.append(("linear", sizes[-1], n_out))
+    return plan
+
+
+def build_mlp(n_in, hidden, n_out, activation="relu", dropout=0.0):
+    from . import nn
+    acts = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
+            "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "prelu": nn.PReLU}
+    make = {"linear": lambda a, b: nn.Linear(a, b), "act": lambda name: acts[name](),
+            "dropout": lambda p: nn.Dropout(p)}
+    return nn.Sequential(*[make[kind](*args) for kind, *args in
+                           mlp_plan(n_in, hidden, n_out, activation, dropout)])
+
+
+def mlp_state_shapes(plan):
+    """{state-dict key: shape} of the model build_mlp makes from `plan`."""
+    shapes = {}
+    for i, (kind, *args) in enumerate(plan):
+        if kind == "linear":
+            a, b = args
+            shapes[f"{i}.weight"], shapes[f"{i}.bias"] = (b, a), (b,)
+        elif kind == "act" and args[0] == "prelu":
+            shapes[f"{i}.weight"] = (1,)  # nn.PReLU(): one shared slope
+    return shapes
+
+
+# ============================================================================ reading model.nnf
+
+class ModelFile:
+    """A model.nnf whose metadata, weights and scaler agree (see read_model_file)."""
+
+    def __init__(self, path, meta, state, scaler):
+        self.path, self.meta, self.state, self.scaler = path, meta, state, scaler
+
+    def build(self):
+        m = self.meta
+        model = build_mlp(m["n_in"], m["hidden"], m["n_out"], m["activation"], m["dropout"])
+        model.load_state_dict(self.state)
+        return model
+
+
+def read_model_file(path):
+    import nnfast as nf
+    try:
+        saved = nf.load(path)
+    except Exception as e:  # whatever a damaged file makes the loader raise
+        msg = str(e)
+        if msg.startswith("nnfast.load: "):  # the loader's messages name the file already
+            raise CLIError(f"cannot read the model: {msg[len('nnfast.load: '):]}") from None
+        raise CLIError(f"cannot read the model {path}: {type(e).__name__}: {msg}") from None
+    if not isinstance(saved, dict):
+        raise CLIError(f"{path} is not a model written by `nnfast train` (it holds a "
+                       f"{type(saved).__name__})")
+    if "meta" not in saved and {"model", "optimizer", "epoch"} <= set(saved):
+        raise CLIError(f"{path} is a training checkpoint (for resuming), not a model: pass the "
+                       "run folder or the model.nnf beside it to --model")
+    absent = [k for k in ("model", "scaler", "meta") if k not in saved]
+    if absent:
+        keys = ", ".join(repr(k) for k in list(saved)[:6]) + (", ..." if len(saved) > 6 else "")
+        raise CLIError(f"{path} is not a model written by `nnfast train` (no "
+                       f"{' / '.join(absent)} entry; its entries: {keys or 'none'})")
+    meta, state = saved["meta"], saved["model"]
+    if not isinstance(meta, dict) or not isinstance(state, dict):
+        raise CLIError(f"{path}: corrupt model file (meta and model must be dicts)")
+    _check_meta(meta, len(state), path)
+    _check_weights(meta, state, path)
+    scaler = _read_scaler(saved["scaler"], meta["n_in"], path)
+    return ModelFile(path, meta, state, scaler)
+
+
+def _bad(path, what):
+    return CLIError(f"{path}: corrupt model metadata: {what}")
+
+
+def _size(meta, key, path):
+    v = meta.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _bad(path, f"{key} must be an integer, got {v!r}"[:200])
+    if not 1 <= v <= _MAX_SIZE:
+        raise _bad(path, f"{key} = {v} is not a usable layer size (1 to {_MAX_SIZE})")
+    return v
+
+
+def _str_list(meta, key, n, path):
+    v = meta.get(key)
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+        raise _bad(path, f"{key} must be a list of names")
+    if len(v) != n:
+        raise _bad(path, f"{len(v)} {key} for {n} {'inputs' if key == 'features' else 'outputs'}")
+    seen = set()
+    for s in v:
+        if s in seen:
+            raise CLIError(f"{path}: the model was trained on two columns named {s!r}, so its "
+                           "predictions cannot tell them apart; rename one and retrain")
+        seen.add(s)
+
+
+def _check_meta(meta, n_arrays, path):
+    n_in, n_out = _size(meta, "n_in", path), _size(meta, "n_out", path)
+    hidden = meta.get("hidden")
+    if not isinstance(hidden, list):
+        raise _bad(path, f"hidden must be a list of layer sizes, got {type(hidden).__name__}")
+    if 2 * (len(hidden) + 1) > n_arrays:  # each Linear stores a weight and a bias
+        raise _bad(path, f"{len(hidden)} hidden layers, but the file holds only {n_arrays} "
+                   "weight arrays")
+    for i in range(len(hidden)):
+        _size({f"hidden[{i}]": hidden[i]}, f"hidden[{i}]", path)
+    if meta.get("activation") not in ACTIVATIONS:
+        raise _bad(path, f"unknown activation {meta.get('activation')!r}"[:200])
+    d = meta.get("dropout")
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
+        raise _bad(path, f"dropout must be in [0, 1), got {d!r}"[:200])
+    task = meta.get("task")
+    if task not in ("classify", "regress"):
+        raise _bad(path, f"unknown task {task!r}"[:200])
+    _str_list(meta, "features", n_in, path)
+    if task == "classify":
+        _str_list(meta, "classes", n_out, path)
+    elif n_out != 1:
+        raise _bad(path, f"a regression model has 1 output, not {n_out}")
+
+
+def _check_weights(meta, state, path):
+    """Every stored array is the float array of the shape the metadata's layer plan needs,
+    and nothing else is stored."""
+    expected = mlp_state_shapes(mlp_plan(meta["n_in"], meta["hidden"], meta["n_out"],
+                                         meta["activation"], meta["dropout"]))
+    extra = [k for k in state if k not in expected]
+    if extra:
+        raise CLIError(f"{path}: the weights do not match the metadata: unexpected entry "
+                       f"{extra[0]!r}"[:300])
+    for key, shape in expected.items():
+        if key not in state:
+            raise CLIError(f"{path}: the weights do not match the metadata: no {key!r} (the "
+                           "metadata describes more layers than the file holds)")
+        arr = _as_array(state[key])
+        if arr is None or arr.dtype.kind != "f":
+            raise CLIError(f"{path}: weight {key!r} is not a float array")
+        if tuple(arr.shape) != shape:
+            raise CLIError(f"{path}: the weights do not match the metadata: {key!r} has shape "
+                           f"{tuple(arr.shape)}, the layer sizes "
+                           f"{[meta['n_in']] + meta['hidden'] + [meta['n_out']]} need {shape}")
+        if not np.isfinite(arr).all():
+            raise CLIError(f"{path}: weight {key!r} holds NaN or infinite values")
+
+
+def _as_array(v):
+    from .tensor import Tensor
+    if isinstance(v, Tensor):
+        return v._storage
+    return v if isinstance(v, np.ndarray) else None
+
+
+def _read_scaler(state, n_in, path):
+    from .data import StandardScaler
+    if not isinstance(state, dict):
+        raise CLIError(f"{path}: corrupt model file (the scaler entry is not a dict)")
+    for key in ("mean_", "var_", "scale_"):
+        v = state.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in "biuf" or v.shape != (n_in,):
+            raise CLIError(f"{path}: the scaler's {key} does not match the {n_in} features")
+        if not np.isfinite(v).all():
+            raise CLIError(f"{path}: the scaler's {key} holds NaN or infinite values")
+    if "scale_" not in state or "n_features_in_" not in state:
+        raise CLIError(f"{path}: corrupt model file (the scaler is not fitted)")
+    n = np.asarray(state["n_features_in_"])
+    if n.shape != () or n.dtype.kind not in "iu" or int(n) != n_in:
+        raise CLIError(f"{path}: the scaler's n_features_in_ does not match the {n_in} "
+                       "features")
+    try:
+        return StandardScaler().load_state_dict(state)
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise CLIError(f"{path}: corrupt scaler state ({e})") from None
