@@ -43,6 +43,8 @@ Workspaces are kept per batch size (the last four sizes seen), so a steady state
 nothing but the loss float.
 """
 
+import math
+
 import numpy as np
 
 from . import _C
@@ -356,7 +358,8 @@ class CompiledStep:
         if xd.ndim != 2:
             if not (self._flatten_input and xd.ndim > 2):
                 return self._run_eager(x, y)
-            xd = xd.reshape(xd.shape[0], -1)
+            # the size spelled out: reshape cannot infer a -1 beside a 0 (an empty batch)
+            xd = xd.reshape(xd.shape[0], math.prod(xd.shape[1:]))
         m = xd.shape[0]
         if xd.shape[1] != self._n_in or m == 0 or not self._params_ok():
             return self._run_eager(x, y)
