@@ -60,7 +60,7 @@ def _is_rows(a):
         if not a:
             return True
         a = a[0]
-    return not _is_array(a) and not isinstance(a, (dict, str, bytes))
+    return not _is_array(a) and not isinstance(a, dict)   # (strings: refused as non-numbers)
 
 
 def _ragged(seq):
@@ -108,7 +108,7 @@ def as_inputs(x, dtype=np.float32, who="fit", what="x", allow_1d_float=False):
     a = _to_ndarray(x, who, what)
     if a.dtype == np.float64 and dtype != a.dtype:
         a = a.astype(dtype)
-    if a.ndim == 1 and a.dtype.kind == "f" and not allow_1d_float:
+    if a.ndim == 1 and a.dtype.kind == "f" and a.shape[0] and not allow_1d_float:
         n = a.shape[0]
         raise ShapeError(f"{who}: {what} is 1-D (shape ({n},)): is it {n} samples of one "
                          f"feature or one sample of {n} features? Pass x.reshape(-1, 1) or "

@@ -5,10 +5,13 @@ regularisation, gradient clipping, progress and resumable checkpoints.
                   (X_train, y_train), val_split=0.1, epochs=50, batch_size=64,
                   metrics=["accuracy"], callbacks=[EarlyStopping(patience=5)])
 
-Data may be a tuple of arrays/Tensors (x, y) — batched here with one fancy-index per array,
-shuffled by a generator seeded from `seed` (when None, a seed drawn from nnfast's global
-generator, so nf.manual_seed makes the run repeatable) — or any re-iterable of (x, y) batches
-such as a DataLoader. float64 inputs and targets are trained on as float32.
+Data may be a pair (x, y) of arrays, Tensors or nested lists of numbers — batched here with
+one fancy-index per array, shuffled by a generator seeded from `seed` (when None, a seed drawn
+from nnfast's global generator, so nf.manual_seed makes the run repeatable) — a Dataset
+(shuffled by that same generator), or any re-iterable of (x, y) batches such as a DataLoader.
+float64 data are trained on in the model's dtype (float32 unless made .double()). Ambiguous
+data (a 1-D x, ragged lists, x and y of different lengths, targets that would broadcast
+against the outputs) and empty data are refused; train/_inputs.py lists every form and check.
 
 With TerminateOnNaN, a non-finite loss (nnfast's losses raise FloatingPointError; a custom
 one may return nan) stops training before that step's update: the epoch is logged with loss
