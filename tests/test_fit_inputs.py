@@ -173,6 +173,8 @@ REFUSED = [
      ValueError, "ragged nested list.*row 2 has 3 values, row 0 has 4"),
     ("ragged deeper", lambda x, y: ([[[1.0, 2.0], [3.0]]] * N, y), ValueError,
      "ragged.*in row 0: row 1 has 1 values, row 0 has 2"),
+    ("ragged depth", lambda x, y: ([[1.0, 2.0], 3.0] * 20, y), ValueError,
+     "ragged.*row 1 has a single value, row 0 has 2 values"),
     ("strings", lambda x, y: ([["a", "b", "c", "d"]] * N, y), TypeError,
      "must hold numbers, got dtype <U1"),
     ("0-d y", lambda x, y: (x, np.int64(3)), ValueError, "single value"),
@@ -258,3 +260,15 @@ def test_a_generator_used_up_after_one_epoch_is_named():
     batches = ((x[s:s + 16], y[s:s + 16]) for s in range(0, N, 16))
     with pytest.raises(ValueError, match="gave no batches \\(pass 2 over it; a generator"):
         train(batches, epochs=2)
+
+
+def test_two_batches_of_nested_lists_read_as_batches_or_refused_when_ambiguous():
+    x, y = data(32)
+    two = [(x[:16].tolist(), y[:16].tolist()), (x[16:].tolist(), y[16:].tolist())]
+    _, ref = train((x, y), shuffle=False)
+    _, got = train(two, shuffle=False)          # rows of x beside labels: only batches fit
+    assert_same_weights(ref, got)
+    # an autoencoder's batches (y = x) read as 2 rows of (16, 4) arrays too: refused
+    auto = [(x[:16].tolist(), x[:16].tolist()), (x[16:].tolist(), x[16:].tolist())]
+    with pytest.raises(ValueError, match="ambiguous.*2 \\(x, y\\) batches"):
+        train(auto, loss=nn.MSELoss(), out=D)

@@ -63,17 +63,29 @@ def _is_rows(a):
     return not _is_array(a) and not isinstance(a, dict)   # (strings: refused as non-numbers)
 
 
+def _nested_shape(a):
+    """The shape a nested list would have, following first items: [[1, 2], [3]] -> (2, 2)."""
+    shape = []
+    while isinstance(a, (list, tuple)):
+        shape.append(len(a))
+        if not a:
+            break
+        a = a[0]
+    return tuple(shape)
+
+
+def _describe(shape):
+    return ("a single value" if not shape else f"{shape[0]} values" if len(shape) == 1
+            else f"shape {shape}")
+
+
 def _ragged(seq):
     """Where a nested list stops being rectangular: 'row 3 has 2 values, row 0 has 4'."""
-    def shape(a):
-        return len(a) if isinstance(a, (list, tuple)) else None
-    first = shape(seq[0])
+    first = _nested_shape(seq[0])
     for i, row in enumerate(seq):
-        s = shape(row)
+        s = _nested_shape(row)
         if s != first:
-            have = "a single value" if s is None else f"{s} values"
-            want = "a single value" if first is None else f"{first} values"
-            return f"row {i} has {have}, row 0 has {want}"
+            return f"row {i} has {_describe(s)}, row 0 has {_describe(first)}"
     for i, row in enumerate(seq):
         if isinstance(row, (list, tuple)) and row:
             inner = _ragged(row)
@@ -160,6 +172,12 @@ def _is_pair(data):
         _is_array(a) or (isinstance(a, (list, tuple)) and _is_rows(a)) for a in data)
 
 
+def _looks_like_batch(a):
+    """A 2-item list/tuple of sequences of equal length: an (x, y) batch given as lists."""
+    return isinstance(a, (list, tuple)) and len(a) == 2 and all(
+        isinstance(e, (list, tuple)) for e in a) and len(a[0]) == len(a[1])
+
+
 def _tensor_dataset_arrays(data):
     """The (x, y) arrays of a plain TensorDataset of two tensors (else None)."""
     from ..data.dataset import TensorDataset
@@ -179,6 +197,17 @@ def read_data(data, name="train_data", dtype=np.float32, who="fit"):
     pair = _tensor_dataset_arrays(data)
     if pair is None and _is_pair(data):
         pair = data
+        if all(_looks_like_batch(a) for a in data):
+            # nested lists that read both as (x, y) rows and as two (x, y) batches
+            try:
+                as_inputs(data[0], dtype, who, "x")
+                as_targets(data[1], dtype, who, "y")
+            except (TypeError, ValueError):
+                pair = None          # not arrays: two batches
+            else:
+                raise ValueError(f"{who}: {name} is ambiguous: its nested lists read both as "
+                                 f"(x, y) of {len(data[0])} rows and as 2 (x, y) batches; "
+                                 f"pass x and y as arrays, or the batches as a DataLoader")
     if pair is not None:
         x = as_inputs(pair[0], dtype, who, f"{name} x")
         y = as_targets(pair[1], dtype, who, f"{name} y")
@@ -206,7 +235,8 @@ def read_data(data, name="train_data", dtype=np.float32, who="fit"):
                         f"iterable of (x, y) batches, got {type(data).__name__}")
     if isinstance(data, (list, tuple)):
         if not data:
-            raise ValueError(f"{who}: {name} is an empty {type(data).__name__} (no batches)")
+            raise ValueError(f"{who}: {name} is an empty {type(data).__name__}: no rows, no "
+                             f"batches")
         return _BatchData(data, name, dtype, strict=True)
     return _BatchData(data, name, dtype, strict=False)
 
