@@ -148,8 +148,8 @@ class ArrayData(tuple):
 class _DatasetData:
     """A map-style or iterable Dataset, batched by a DataLoader at each pass."""
 
-    def __init__(self, dataset, name, dtype):
-        self.dataset, self.name, self.dtype = dataset, name, dtype
+    def __init__(self, dataset, name, dtype, who="fit"):
+        self.dataset, self.name, self.dtype, self.who = dataset, name, dtype, who
 
     def __len__(self):
         return len(self.dataset)
@@ -158,8 +158,8 @@ class _DatasetData:
 class _BatchData:
     """A re-iterable of (x, y) batches, each converted and checked as it comes."""
 
-    def __init__(self, source, name, dtype, strict):
-        self.source, self.name, self.dtype = source, name, dtype
+    def __init__(self, source, name, dtype, strict, who="fit"):
+        self.source, self.name, self.dtype, self.who = source, name, dtype, who
         self.strict = strict     # a list/tuple of batches: each must be exactly (x, y)
         self.passes = 0
 
@@ -222,9 +222,9 @@ def read_data(data, name="train_data", dtype=np.float32, who="fit"):
         out.name = name
         return out
     if isinstance(data, Dataset):
-        return _DatasetData(data, name, dtype)
+        return _DatasetData(data, name, dtype, who)
     if isinstance(data, DataLoader):
-        return _BatchData(data, name, dtype, strict=False)
+        return _BatchData(data, name, dtype, False, who)
     if _is_array(data):
         shape = getattr(data, "shape", None)
         raise TypeError(f"{who}: {name} is one array{f' of shape {tuple(shape)}' if shape else ''}"
@@ -237,8 +237,8 @@ def read_data(data, name="train_data", dtype=np.float32, who="fit"):
         if not data:
             raise ValueError(f"{who}: {name} is an empty {type(data).__name__}: no rows, no "
                              f"batches")
-        return _BatchData(data, name, dtype, strict=True)
-    return _BatchData(data, name, dtype, strict=False)
+        return _BatchData(data, name, dtype, True, who)
+    return _BatchData(data, name, dtype, False, who)
 
 
 def _split(x, y, fraction, rng):
@@ -312,19 +312,19 @@ def _iter_batches(data):
                 (data.strict and len(batch) != 2):
             what = (f"a {type(batch).__name__} of {len(batch)} items"
                     if isinstance(batch, (tuple, list)) else f"a {type(batch).__name__}")
-            raise TypeError(f"fit: batch {i} of {data.name} is {what}; expected an (x, y) "
+            raise TypeError(f"{data.who}: batch {i} of {data.name} is {what}; expected an (x, y) "
                             f"pair (a list of batches holds (x, y) tuples; to pass arrays, "
                             f"give (x, y) with x and y arrays or nested lists of numbers)")
         xb = _cast_batch(batch[0], data.dtype, False)
         yb = _cast_batch(batch[1], data.dtype, True)
         if xb._storage.ndim == 0 or yb._storage.ndim == 0 or len(xb) != len(yb):
-            raise ValueError(f"fit: batch {i} of {data.name} has inputs of shape "
+            raise ValueError(f"{data.who}: batch {i} of {data.name} has inputs of shape "
                              f"{tuple(xb.shape)} but targets of shape {tuple(yb.shape)}; "
                              f"each row of x needs one row of y")
         count += 1
         yield xb, yb
     if count == 0:
-        raise ValueError(f"fit: {data.name} gave no batches (pass {data.passes} over it; a "
+        raise ValueError(f"{data.who}: {data.name} gave no batches (pass {data.passes} over it; a "
                          f"generator or iterator is used up by its first pass: pass a list, "
                          f"a Dataset or a DataLoader)")
 
@@ -351,12 +351,12 @@ def batches(data, batch_size, shuffle, rng):
             loader = DataLoader(data.dataset, batch_size=batch_size)
         else:
             if len(data.dataset) == 0:
-                raise ValueError(f"fit: {data.name} is a Dataset with no samples; the loss of "
+                raise ValueError(f"{data.who}: {data.name} is a Dataset with no samples; the loss of "
                                  f"no samples is undefined")
             # fit's generator draws the shuffles: the same order as the arrays would get
             loader = DataLoader(data.dataset, batch_size=batch_size, shuffle=shuffle,
                                 generator=rng)
-        data = _BatchData(loader, data.name, data.dtype, strict=False)
+        data = _BatchData(loader, data.name, data.dtype, False, data.who)
     yield from _iter_batches(data)
 
 
