@@ -351,8 +351,8 @@ def batches(data, batch_size, shuffle, rng):
             loader = DataLoader(data.dataset, batch_size=batch_size)
         else:
             if len(data.dataset) == 0:
-                raise ValueError(f"{data.who}: {data.name} is a Dataset with no samples; the loss of "
-                                 f"no samples is undefined")
+                raise ValueError(f"{data.who}: {data.name} is a Dataset with no samples; the "
+                                 f"loss of no samples is undefined")
             # fit's generator draws the shuffles: the same order as the arrays would get
             loader = DataLoader(data.dataset, batch_size=batch_size, shuffle=shuffle,
                                 generator=rng)
