@@ -34,7 +34,9 @@ Dropout), the loss module's options, and whether each parameter still lives in t
 optimizer's flat buffer and requires grad. A call the compiled sequence does not cover —
 another input rank or dtype, a target out of range, an empty batch, an input that requires
 grad, gradients disabled, a parameter replaced or frozen since — runs the eager loop for that
-call, which also raises the eager loop's errors for bad inputs. The layer list and the layer
+call, which also raises the eager loop's errors for bad inputs. So every input kind (ndarray,
+Tensor, list, strided, float64, labels of any integer dtype, an empty batch) gets exactly the
+eager loop's answer: the same loss and state, or the same exception (tests/test_compile.py). The layer list and the layer
 options (slopes, Dropout's p, ...) are captured at compile time and checked at every call:
 after a change the calls run the eager loop (correct, not fast); compile again to capture
 the new model.
@@ -42,6 +44,8 @@ the new model.
 Workspaces are kept per batch size (the last four sizes seen), so a steady state allocates
 nothing but the loss float.
 """
+
+import math
 
 import numpy as np
 
@@ -356,7 +360,8 @@ class CompiledStep:
         if xd.ndim != 2:
             if not (self._flatten_input and xd.ndim > 2):
                 return self._run_eager(x, y)
-            xd = xd.reshape(xd.shape[0], -1)
+            # the size spelled out: reshape cannot infer a -1 beside a 0 (an empty batch)
+            xd = xd.reshape(xd.shape[0], math.prod(xd.shape[1:]))
         m = xd.shape[0]
         if xd.shape[1] != self._n_in or m == 0 or not self._params_ok():
             return self._run_eager(x, y)

@@ -1,9 +1,10 @@
-"""Linear, Identity and Flatten."""
+"""Linear, Identity, Flatten and Unflatten."""
 import math
 
 import numpy as np
 
 from ..errors import ShapeError
+from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import LayerName, Module
@@ -67,7 +68,9 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input):
-        return input.flatten(self.start_dim, self.end_dim)
+        # an ndarray as every other layer takes one (Linear's rule; ndarray.flatten differs)
+        x = input if isinstance(input, Tensor) else F._as_tensor(input, "Flatten")
+        return x.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -88,7 +91,8 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, input):
-        shape = tuple(input.shape)
+        x = input if isinstance(input, Tensor) else F._as_tensor(input, "Unflatten")
+        shape = tuple(x.shape)
         d = self.dim % len(shape) if shape else 0
         if not -len(shape) <= self.dim < len(shape):
             raise IndexError(f"Dimension out of range (expected to be in range of "
@@ -99,7 +103,10 @@ class Unflatten(Module):
                 (sizes.count(-1) == 1 and (known == 0 or shape[d] % known)):
             raise ShapeError(f"unflatten: Provided sizes {sizes} don't multiply up to the size "
                              f"of dim {self.dim} ({shape[d]}) in the input tensor")
-        return input.reshape(shape[:d] + tuple(sizes) + shape[d + 1:])
+        # the -1 resolved here: reshape cannot infer it when another dimension is 0 (an
+        # empty batch), although this dimension's size says what it is
+        sizes = [shape[d] // known if s == -1 else s for s in sizes]
+        return x.reshape(shape[:d] + tuple(sizes) + shape[d + 1:])
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -5,10 +5,13 @@ regularisation, gradient clipping, progress and resumable checkpoints.
                   (X_train, y_train), val_split=0.1, epochs=50, batch_size=64,
                   metrics=["accuracy"], callbacks=[EarlyStopping(patience=5)])
 
-Data may be a tuple of arrays/Tensors (x, y) — batched here with one fancy-index per array,
-shuffled by a generator seeded from `seed` (when None, a seed drawn from nnfast's global
-generator, so nf.manual_seed makes the run repeatable) — or any re-iterable of (x, y) batches
-such as a DataLoader. float64 inputs and targets are trained on as float32.
+Data may be a pair (x, y) of arrays, Tensors or nested lists of numbers — batched here with
+one fancy-index per array, shuffled by a generator seeded from `seed` (when None, a seed drawn
+from nnfast's global generator, so nf.manual_seed makes the run repeatable) — a Dataset
+(shuffled by that same generator), or any re-iterable of (x, y) batches such as a DataLoader.
+float64 data are trained on in the model's dtype (float32 unless made .double()). Ambiguous
+data (a 1-D x, ragged lists, x and y of different lengths, targets that would broadcast
+against the outputs) and empty data are refused; train/_inputs.py lists every form and check.
 
 With TerminateOnNaN, a non-finite loss (nnfast's losses raise FloatingPointError; a custom
 one may return nan) stops training before that step's update: the epoch is logged with loss
@@ -26,75 +29,15 @@ import numpy as np
 from .. import autograd as ag
 from .. import io
 from .. import random as _random
-from ..tensor import Tensor, to_numpy
+from ..tensor import Tensor
+from ._inputs import as_inputs, batches as _batches, check_output_fits_target
+from ._inputs import model_float_dtype, read_data, read_fit_data
 from .callbacks import Callback, LRSchedulerCallback, TerminateOnNaN
 from .history import History
 from .metrics import get_metric
 from .progress import ProgressBar
 
 __all__ = ["fit", "evaluate", "predict", "Trainer"]
-
-
-def _as_array(x):
-    a = to_numpy(x)
-    if a.dtype == np.float64:
-        a = a.astype(np.float32)
-    return np.ascontiguousarray(a)
-
-
-def _as_target(y):
-    """Targets as an ndarray: float64 becomes float32 as the inputs do (integer labels stay)."""
-    a = to_numpy(y)
-    return a.astype(np.float32) if a.dtype == np.float64 else a
-
-
-class _Arrays(tuple):
-    """(x, y) arrays that fit() batches itself, told apart from a tuple of batches."""
-
-
-def _is_arrays(data):
-    return isinstance(data, (tuple, list)) and len(data) == 2 and all(
-        isinstance(a, (np.ndarray, Tensor)) or hasattr(a, "__array__") for a in data)
-
-
-def _split(x, y, fraction, rng):
-    """Random (stratified for integer labels) split off `fraction` of the rows."""
-    n = len(x)
-    n_val = int(math.floor(n * fraction))
-    if not 0 < n_val < n:
-        raise ValueError(f"val_split={fraction} leaves no rows for validation or training "
-                         f"({n} rows)")
-    if y.dtype.kind in "iu" and y.ndim == 1:
-        val_idx = []
-        classes, counts = np.unique(y, return_counts=True)
-        for c, cnt in zip(classes, counts):
-            idx = np.flatnonzero(y == c)
-            rng.shuffle(idx)
-            val_idx.append(idx[:int(round(cnt * fraction))])
-        val_idx = np.sort(np.concatenate(val_idx))
-    else:
-        val_idx = np.sort(rng.permutation(n)[:n_val])
-    mask = np.ones(n, bool)
-    mask[val_idx] = False
-    return x[mask], y[mask], x[val_idx], y[val_idx]
-
-
-def _batches(data, batch_size, shuffle, rng):
-    if isinstance(data, _Arrays):
-        x, y = data
-        n = len(x)
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        for s in range(0, n, batch_size):
-            idx = order[s:s + batch_size]
-            if shuffle or batch_size < n:
-                yield Tensor._make(x[idx]), Tensor._make(y[idx])
-            else:
-                yield Tensor._make(x), Tensor._make(y)
-    else:
-        for batch in data:
-            xb, yb = batch[0], batch[1]
-            yield (xb if isinstance(xb, Tensor) else Tensor._make(_as_array(xb)),
-                   yb if isinstance(yb, Tensor) else Tensor._make(_as_target(yb)))
 
 
 class Trainer:
@@ -159,9 +102,13 @@ class Trainer:
         outs, targets = [], []
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         guard = any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
+        first = True
         for xb, yb in _batches(data, batch_size, shuffle, self.rng):
             self.optimizer.zero_grad()
             out = self.model(xb)
+            if first:   # once per epoch: y (n,) against outputs (n, 1) is refused
+                check_output_fits_target(out, yb, data)
+                first = False
             try:
                 loss = self.loss_fn(out, yb)
                 value = loss.item()
@@ -218,8 +165,10 @@ class Trainer:
         outs, targets = [], []
         try:
             with ag.no_grad():
-                for xb, yb in _batches(data, batch_size, False, self.rng):
+                for i, (xb, yb) in enumerate(_batches(data, batch_size, False, self.rng)):
                     out = self.model(xb)
+                    if i == 0:
+                        check_output_fits_target(out, yb, data)
                     total += self.loss_fn(out, yb).item() * len(xb)
                     count += len(xb)
                     outs.append(out._storage)
@@ -287,23 +236,8 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
     trainer = Trainer(model, loss_fn, optimizer, scheduler, callbacks, metrics, l1, l2,
                       clip_grad_norm, seed)
     stream = stream if stream is not None else sys.stderr
-    if _is_arrays(train_data):
-        x, y = _as_array(train_data[0]), _as_target(train_data[1])
-        if len(x) != len(y):
-            raise ValueError(f"fit: {len(x)} inputs but {len(y)} targets")
-        if val_split:
-            if val_data is not None:
-                raise ValueError("fit: pass either val_data or val_split, not both")
-            x, y, xv, yv = _split(x, y, val_split, trainer.rng)
-            val_data = _Arrays((xv, yv))
-        train_data = _Arrays((x, y))
-        steps_per_epoch = math.ceil(len(x) / batch_size)
-    else:
-        if val_split:
-            raise ValueError("fit: val_split needs array data (x, y); pass val_data instead")
-        steps_per_epoch = len(train_data) if hasattr(train_data, "__len__") else 0
-    if val_data is not None and _is_arrays(val_data):
-        val_data = _Arrays((_as_array(val_data[0]), _as_target(val_data[1])))
+    train_data, val_data, steps_per_epoch = read_fit_data(train_data, val_data, val_split,
+                                                          model, batch_size, trainer.rng)
     if resume_state is not None:
         trainer.load_checkpoint(resume_state)
     for c in trainer.callbacks:
@@ -362,14 +296,12 @@ class _Null:
 def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
     """{'loss': ..., metric: ...} over data (arrays (x, y) or an iterable of batches)."""
     t = Trainer(model, loss_fn, None, metrics=metrics)
-    if _is_arrays(data):
-        data = _Arrays((_as_array(data[0]), _as_target(data[1])))
-    return t.evaluate(data, batch_size)
+    return t.evaluate(read_data(data, "data", model_float_dtype(model), "evaluate"), batch_size)
 
 
 def predict(model, x, batch_size=1024):
     """Model outputs for x (array or Tensor) as a NumPy array, in eval mode, batched."""
-    x = _as_array(x)
+    x = as_inputs(x, model_float_dtype(model), "predict", "x")
     was_training = model.training
     model.eval()
     try:
