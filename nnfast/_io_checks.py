@@ -1,0 +1,231 @@
+"""What nnfast.save / nnfast.load do to stay safe with files other tools and people hand them.
+
+Writing: the target is the file a path resolves to (symlinks are written through, as open()
+and torch.save do); the bytes go to a temporary in the target's folder, are fsynced and
+renamed over it, with the target's mode bits. Temporaries are named
+`.nnfast-<host>-<pid>-<random>.tmp`, so the next save to a folder can remove those whose
+writer is dead (same host, pid gone) or that have not been touched for STALE_SECONDS.
+
+Reading: a file is hostile until checked. Every zip member read is charged to a Budget
+derived from the file's byte count before anything is inflated or allocated (stored members
+must lie inside the file; deflated ones may inflate to at most max(INFLATE_FLOOR,
+INFLATE_RATIO x the file's size) all together); .npy headers are held against their member's
+size; nesting is bounded by MAX_DEPTH. Every problem is a CorruptFileError: a ValueError
+(and a pickle.UnpicklingError, which is what torch.load raises for a bad file).
+
+Not here: the formats themselves (nnfast/io.py, nnfast/_io_torch.py).
+"""
+import hashlib
+import os
+import pickle
+import re
+import secrets
+import socket
+import time
+
+import numpy as np
+
+# Any file may inflate to this much; beyond it, INFLATE_RATIO times its own size. nnfast
+# stores arrays uncompressed (ratio 1), so only files deflated elsewhere come near it.
+INFLATE_FLOOR = 64 << 20
+INFLATE_RATIO = 64
+DEFLATE_MAX_RATIO = 1032        # the most deflate can compress (258-byte matches, 2 bits each)
+MAX_DEPTH = 256                 # nesting levels of containers in a file's structure
+STALE_SECONDS = 600             # a temporary untouched this long belongs to a dead save
+READ_CHUNK = 16 << 20
+
+HOST = hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
+_TEMP = re.compile(r"\.nnfast-(?:([0-9a-f]{8})-(\d+)-)?[\w-]+\.tmp\Z")
+
+
+class CorruptFileError(ValueError, pickle.UnpicklingError):
+    """A file that is malformed, truncated, forged or too big for what it holds."""
+
+
+def file_label(f):
+    """How errors name f: its path, or '<file object>'."""
+    if hasattr(f, "read") or hasattr(f, "write"):
+        name = getattr(f, "name", None)
+        return name if isinstance(name, str) else "<file object>"
+    return os.fspath(f)
+
+
+# ----------------------------------------------------------------------------- writing
+def temp_name():
+    return f".nnfast-{HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:      # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(folder, now=None):
+    """Remove the temporaries of saves into folder that died: same host and pid gone, or
+    untouched for STALE_SECONDS. Best effort: a folder we cannot list is left alone."""
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for e in entries:
+        m = _TEMP.match(e.name)
+        if m is None:
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+            dead = m.group(1) == HOST and int(m.group(2)) != os.getpid() \
+                and not _pid_alive(int(m.group(2)))
+            if dead or now - st.st_mtime > STALE_SECONDS:
+                os.unlink(e.path)
+        except OSError:
+            pass          # gone already, or not ours to remove
+
+
+def final_mode(path):
+    """The mode the saved file gets: the replaced file's, or what open() would give (0666
+    less the umask) -- a temporary's 0600 would make checkpoints unreadable to others."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_atomically(path, write):
+    """Call write(fileobj) on a temporary next to the file path resolves to, then rename it
+    over that file. On any failure (KeyboardInterrupt included) the temporary is removed and
+    the old file is untouched."""
+    target = os.path.realpath(path)          # through symlinks, as open(path, "wb") writes
+    folder = os.path.dirname(target)
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_temps(folder)
+    mode = final_mode(target)
+    tmp = os.path.join(folder, temp_name())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:                                      # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# ----------------------------------------------------------------------------- reading
+def source_size(source):
+    """The byte count of a path or a seekable binary file object."""
+    if isinstance(source, str):
+        return os.stat(source).st_size
+    pos = source.tell()
+    end = source.seek(0, os.SEEK_END)
+    source.seek(pos)
+    return end
+
+
+class Budget:
+    """How many bytes a file may make us inflate and allocate, all members together."""
+
+    def __init__(self, file_bytes):
+        self.file_bytes = file_bytes
+        self.limit = max(INFLATE_FLOOR, INFLATE_RATIO * file_bytes)
+        self.used = 0
+
+    def take(self, nbytes, what):
+        if self.used + nbytes > self.limit:
+            raise CorruptFileError(
+                f"{what} needs {nbytes} bytes, past the {self.limit} bytes a file of "
+                f"{self.file_bytes} bytes may inflate to (max(INFLATE_FLOOR, INFLATE_RATIO x "
+                "its size) in nnfast._io_checks: raise them only for a file you trust)")
+        self.used += nbytes
+
+    def check_member(self, info):
+        """Refuse a zip member whose data lies outside the file or would inflate past the
+        budget, before reading any of it; charge what it inflates to."""
+        name = info.filename
+        if info.header_offset + info.compress_size > self.file_bytes:
+            raise CorruptFileError(f"member {name} claims {info.compress_size} bytes at offset "
+                                   f"{info.header_offset} of a {self.file_bytes}-byte file")
+        if info.compress_type == 0:               # stored
+            if info.file_size != info.compress_size:
+                raise CorruptFileError(f"stored member {name} has size {info.file_size} but "
+                                       f"{info.compress_size} bytes of data")
+        elif info.file_size > DEFLATE_MAX_RATIO * max(info.compress_size, 1) + 1024:
+            raise CorruptFileError(f"member {name} would inflate {info.compress_size} bytes to "
+                                   f"{info.file_size}, more than any compression gives")
+        self.take(info.file_size, f"member {name} (to inflate)")
+
+
+def read_member(z, info, budget):
+    """A zip member's bytes, after the budget allowed them."""
+    budget.check_member(info)
+    with z.open(info) as f:
+        data = f.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise CorruptFileError(f"member {info.filename} holds {len(data)} bytes, not the "
+                               f"{info.file_size} its header says")
+    return data
+
+
+def read_into(f, arr, what):
+    """Fill arr (contiguous) with exactly its byte count from f, in bounded chunks."""
+    flat = (arr.T if arr.flags.f_contiguous and not arr.flags.c_contiguous else arr)
+    flat = flat.reshape(-1).view(np.uint8)
+    pos, n = 0, flat.shape[0]
+    while pos < n:
+        chunk = f.read(min(READ_CHUNK, n - pos))
+        if not chunk:
+            raise CorruptFileError(f"{what} ends after {pos} of its {n} bytes")
+        flat[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        pos += len(chunk)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def json_depth(raw):
+    """The deepest bracket nesting in JSON bytes (strings skipped), without recursing."""
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
+    if bare.size == 0:
+        return 0
+    step = np.isin(bare, (ord("["), ord("{"))).astype(np.int64) \
+        - np.isin(bare, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max())
+
+
+def check_depth(obj, what="the file's structure"):
+    """Refuse containers nested deeper than MAX_DEPTH (walked without recursion; a
+    container met twice, as in a cycle, is walked once)."""
+    seen = set()
+    todo = [(obj, 1)]
+    while todo:
+        x, d = todo.pop()
+        if not isinstance(x, (list, tuple, dict, set, frozenset)) or id(x) in seen:
+            continue
+        if d > MAX_DEPTH:
+            raise CorruptFileError(f"{what} is nested more than {MAX_DEPTH} levels deep")
+        seen.add(id(x))
+        items = list(x.keys()) + list(x.values()) if isinstance(x, dict) else x
+        todo.extend((v, d + 1) for v in items)
