@@ -2,7 +2,9 @@
 
 Writing: the target is the file a path resolves to (symlinks are written through, as open()
 and torch.save do); the bytes go to a temporary in the target's folder, are fsynced and
-renamed over it, with the target's mode bits. Temporaries are named
+renamed over it, with the target's mode bits (a new file: 0666 less the umask, as open()).
+Unlike writing in place, the rename gives the file a new inode: hard links to the old one
+keep the old bytes, and the owner becomes the saving user. Temporaries are named
 `.nnfast-<host>-<pid>-<random>.tmp`, so the next save to a folder can remove those whose
 writer is dead (same host, pid gone) or that have not been touched for STALE_SECONDS.
 
@@ -56,6 +58,8 @@ def temp_name():
 
 
 def _pid_alive(pid):
+    if os.name == "nt":      # os.kill(pid, 0) would terminate it there: trust the age rule
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -87,15 +91,12 @@ def remove_stale_temps(folder, now=None):
             pass          # gone already, or not ours to remove
 
 
-def final_mode(path):
-    """The mode the saved file gets: the replaced file's, or what open() would give (0666
-    less the umask) -- a temporary's 0600 would make checkpoints unreadable to others."""
+def existing_mode(path):
+    """The mode bits of the file at path, or None when there is none."""
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return None
 
 
 def write_atomically(path, write):
@@ -106,12 +107,15 @@ def write_atomically(path, write):
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     remove_stale_temps(folder)
-    mode = final_mode(target)
+    mode = existing_mode(target)
     tmp = os.path.join(folder, temp_name())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # 0666 less the umask, applied by the kernel, as open() gives a new file (asking for the
+    # umask means setting it, which races with other threads)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), mode)
+            if mode is not None:       # the replaced file's mode, not the default
+                os.chmod(tmp, mode)
             write(out)
             out.flush()
             os.fsync(out.fileno())

@@ -142,6 +142,29 @@ def test_stale_temporaries_go_by_age_live_ones_stay(tmp_path):
     assert unrelated.exists()
 
 
+def test_threads_saving_into_one_folder_never_remove_each_others_temporaries(tmp_path):
+    """Each save sweeps the folder for dead saves' temporaries: a live thread's must stay."""
+    import threading
+    errors = []
+
+    def worker(k):
+        try:
+            for i in range(15):
+                nf.save({"w": np.full(20_000, k, np.float32), "i": i}, tmp_path / f"t{k}.nnf")
+        except BaseException as e:      # noqa: BLE001 -- reported below
+            errors.append(e)
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for k in range(6):
+        back = nf.load(tmp_path / f"t{k}.nnf")
+        assert back["i"] == 14 and (back["w"] == k).all()
+    assert temps(tmp_path) == []
+
+
 # ----------------------------------------------------------------------------- forged files
 def test_forged_shape_is_refused_before_allocating(tmp_path):
     p = tmp_path / "forged.nnf"
