@@ -160,9 +160,10 @@ class Budget:
     def take(self, nbytes, what):
         if self.used + nbytes > self.limit:
             raise CorruptFileError(
-                f"{what} needs {nbytes} bytes, past the {self.limit} bytes a file of "
-                f"{self.file_bytes} bytes may inflate to (max(INFLATE_FLOOR, INFLATE_RATIO x "
-                "its size) in nnfast._io_checks: raise them only for a file you trust)")
+                f"{what} needs {nbytes} bytes, past the {self.limit} bytes nnfast.load "
+                f"inflates and allocates for a file of {self.file_bytes} bytes (max("
+                "INFLATE_FLOOR, INFLATE_RATIO x its size), in nnfast._io_checks: raise them "
+                "only for a file you trust)")
         self.used += nbytes
 
     def check_member(self, info):

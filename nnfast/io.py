@@ -346,7 +346,7 @@ def _read_any(source, name, map_location, weights_only):
     except zipfile.BadZipFile as e:
         raise CorruptFileError(f"nnfast.load: {name} is not an nnfast file, or is corrupt "
                                f"({e})") from None
-    except Exception as e:   # zipfile, zlib, struct... on damaged bytes: all "corrupt"
+    except Exception as e:   # noqa: BLE001 -- zipfile, zlib, struct... on damaged bytes
         raise CorruptFileError(f"nnfast.load: {name} is corrupt ({type(e).__name__}: "
                                f"{str(e)[:200]})") from None
 

@@ -4,7 +4,6 @@ import io
 import json
 import os
 import pickle
-import random
 import signal
 import stat
 import subprocess
@@ -250,7 +249,7 @@ def test_compression_bomb_is_refused(tmp_path, monkeypatch):
               extra=[("__meta__.json", json.dumps({"format": "nnfast-save-1",
                                                    "root": {"__array__": 0}}))])
     assert os.path.getsize(p) < 100_000
-    with pytest.raises(ValueError, match=r"bomb\.nnf.*a0\.npy.*inflate"):
+    with pytest.raises(ValueError, match=r"bomb\.nnf.*a0\.npy.*inflates"):
         nf.load(p)
     # a deflated file within the limit (as nnfast wrote before it stored arrays) still loads
     q = tmp_path / "old.nnf"
@@ -326,7 +325,7 @@ def test_torch_storage_bomb_is_refused(tmp_path, monkeypatch):
               extra=[("archive/data.pkl", _pickle({"x": _Rebuild(_Store(n // 4), 0, (n // 4,),
                                                                  (1,))})),
                      ("archive/byteorder", "little")])
-    with pytest.raises(ValueError, match=r"bomb\.pt.*archive/data/0.*inflate"):
+    with pytest.raises(ValueError, match=r"bomb\.pt.*archive/data/0.*inflates"):
         nf.load(p)
 
 
