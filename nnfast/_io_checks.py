@@ -34,7 +34,7 @@ INFLATE_RATIO = 64
 DEFLATE_MAX_RATIO = 1032        # the most deflate can compress (258-byte matches, 2 bits each)
 MAX_DEPTH = 256                 # nesting levels of containers in a file's structure
 STALE_SECONDS = 600             # a temporary untouched this long belongs to a dead save
-READ_CHUNK = 16 << 20
+READ_CHUNK = 1 << 20            # small: ZipExtFile.read copies each chunk twice
 
 HOST = hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
 _TEMP = re.compile(r"\.nnfast-(?:([0-9a-f]{8})-(\d+)-)?[\w-]+\.tmp\Z")
