@@ -9,9 +9,13 @@ This reader is a restricted unpickler: it resolves only a fixed allowlist of glo
 rebuild functions, storage classes, dtypes, torch.Size, torch.device, OrderedDict and the
 codec pickle uses for bytes) to nnfast's own stand-ins, and refuses every other global with
 pickle.UnpicklingError naming it. The file is treated as hostile: storage lengths are held
-against the bytes actually present, and every tensor's offset, sizes and strides against its
-storage, before a single element is read. Tensors come back as nnfast Tensors (copies: views
-of one storage do not share memory afterwards), parameters as nnfast Parameters.
+against the bytes actually present, every member against the file's inflation budget, every
+tensor's offset, sizes and strides against its storage, and the bytes a tensor's copy needs
+against the same budget, before a single element is read; the result's nesting is bounded
+(nnfast/_io_checks.py). A malformed file raises CorruptFileError (a ValueError and an
+UnpicklingError). Tensors come back as nnfast Tensors (a tensor covering its whole storage
+takes it; other views of one storage are copies, so they do not share memory afterwards),
+parameters as nnfast Parameters.
 
 Not read: the legacy (pre-1.6, non-zip) torch format, tensor subclasses, quantized and sparse
 tensors, and any Python object beyond containers, numbers, strings and bytes.
@@ -21,6 +25,9 @@ import io as _io
 import pickle
 
 import numpy as np
+
+from . import _io_checks
+from ._io_checks import CorruptFileError
 
 __all__ = ["is_torch_zip", "load_torch_zip"]
 
@@ -54,22 +61,25 @@ class _StorageType:
 
 
 class _Storage:
-    __slots__ = ("array",)
+    __slots__ = ("array", "taken")
 
     def __init__(self, array):
         self.array = array   # 1-D ndarray over the storage's elements
+        self.taken = False   # handed out whole to a tensor: later views copy
 
 
-def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None,
-                    metadata=None):
-    from .tensor import Tensor
-    arr = _strided(storage, offset, size, stride)
-    t = Tensor._make(arr)
-    if requires_grad:
-        if arr.dtype.kind not in "fc":
-            raise pickle.UnpicklingError("nnfast.load: an integer tensor marked requires_grad")
-        t.requires_grad_(True)
-    return t
+def _make_rebuild_tensor(budget):
+    def rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None,
+                       metadata=None):
+        from .tensor import Tensor
+        arr = _strided(storage, offset, size, stride, budget)
+        t = Tensor._make(arr)
+        if requires_grad:
+            if arr.dtype.kind not in "fc":
+                raise CorruptFileError("an integer tensor is marked requires_grad")
+            t.requires_grad_(True)
+        return t
+    return rebuild_tensor
 
 
 def _rebuild_parameter(data, requires_grad, hooks=None, state=None):
@@ -80,19 +90,29 @@ def _rebuild_parameter(data, requires_grad, hooks=None, state=None):
     return Parameter(data, bool(requires_grad))
 
 
-def _strided(storage, offset, size, stride):
-    """A copy of the tensor's elements, after checking the geometry against the storage."""
+def _contiguous_strides(size):
+    out, step = [], 1
+    for s in reversed(size):
+        out.append(step)
+        step *= s
+    return tuple(reversed(out))
+
+
+def _strided(storage, offset, size, stride, budget):
+    """The tensor's elements, after checking the geometry against the storage and the copy's
+    size against the budget: the storage itself when the tensor covers all of it, C-ordered
+    and it is the first to, else a copy."""
     if not isinstance(storage, _Storage):
         _refuse(f"a tensor over {type(storage).__name__}")
     ok_ints = all(isinstance(v, int) and not isinstance(v, bool)
                   for v in (offset, *size, *stride)) \
         and isinstance(size, tuple) and isinstance(stride, tuple)
     if not ok_ints or len(size) != len(stride) or len(size) > 64:
-        raise pickle.UnpicklingError(f"nnfast.load: bad tensor geometry size={size!r} "
-                                     f"stride={stride!r} offset={offset!r}")
+        raise CorruptFileError(f"bad tensor geometry size={size!r:.100} stride={stride!r:.100} "
+                               f"offset={offset!r:.40}")
     if offset < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
-        raise pickle.UnpicklingError(f"nnfast.load: negative size, stride or offset in a "
-                                     f"tensor (size={size}, stride={stride}, offset={offset})")
+        raise CorruptFileError(f"negative size, stride or offset in a tensor (size={size}, "
+                               f"stride={stride}, offset={offset})")
     base = storage.array
     n = base.shape[0]
     numel = 1
@@ -102,10 +122,17 @@ def _strided(storage, offset, size, stride):
         return np.zeros(size, dtype=base.dtype)
     last = offset + sum((s - 1) * st for s, st in zip(size, stride))
     if last >= n:
-        raise pickle.UnpicklingError(
-            f"nnfast.load: a tensor of size {size} (stride {stride}, offset {offset}) reads "
-            f"element {last} of a storage of {n} elements: the file is corrupt")
+        raise CorruptFileError(
+            f"a tensor of size {size} (stride {stride}, offset {offset}) reads element {last} "
+            f"of a storage of {n} elements: the file is corrupt")
+    if (offset == 0 and numel == n and not storage.taken
+            and all(sz == 1 or st == c for sz, st, c in zip(size, stride,
+                                                            _contiguous_strides(size)))):
+        storage.taken = True
+        return base.reshape(size)
     item = base.dtype.itemsize
+    budget.take(numel * item, f"a tensor of size {size} ({numel} elements of {item} bytes, "
+                              f"from a storage of {n})")
     view = np.lib.stride_tricks.as_strided(base[offset:], shape=size,
                                            strides=tuple(st * item for st in stride),
                                            writeable=False)
@@ -135,8 +162,6 @@ def _dtype(name):
 def _find(module, name):
     if module == "collections" and name == "OrderedDict":
         return collections.OrderedDict
-    if module == "torch._utils" and name == "_rebuild_tensor_v2":
-        return _rebuild_tensor
     if module == "torch._utils" and name in ("_rebuild_parameter",
                                              "_rebuild_parameter_with_state"):
         return _rebuild_parameter
@@ -159,24 +184,28 @@ def _find(module, name):
 
 
 class _Unpickler(pickle._Unpickler):
-    """pickle's Python unpickler with globals, persistent ids and BUILD restricted."""
+    """pickle's Python unpickler with globals, persistent ids and BUILD restricted. It keeps
+    its own stack (no recursion however deep the pickle nests)."""
 
-    def __init__(self, data, read_storage):
+    def __init__(self, data, read_storage, budget):
         super().__init__(_io.BytesIO(data))
         self._read_storage = read_storage
         self._storages = {}
+        self._rebuild_tensor = _make_rebuild_tensor(budget)
 
     def find_class(self, module, name):
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return self._rebuild_tensor
         return _find(module, name)
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"nnfast.load: unsupported persistent id {pid!r:.80}")
+            raise CorruptFileError(f"unsupported persistent id {pid!r:.80}")
         _, stype, key, location, numel = pid
         if not isinstance(stype, _StorageType):
-            raise pickle.UnpicklingError(f"nnfast.load: unknown storage type {stype!r:.80}")
+            raise CorruptFileError(f"unknown storage type {stype!r:.80}")
         if not isinstance(key, str) or not isinstance(numel, int) or numel < 0:
-            raise pickle.UnpicklingError("nnfast.load: bad storage record in a torch file")
+            raise CorruptFileError("bad storage record in a torch file")
         if key not in self._storages:
             self._storages[key] = _Storage(self._read_storage(key, stype.name, numel))
         return self._storages[key]
@@ -212,43 +241,47 @@ def is_torch_zip(z):
     return None
 
 
-def _bfloat16_to_float32(raw):
-    u = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-    return u.view(np.float32)
-
-
-def load_torch_zip(z, root, map_location=None):
-    names = set(z.namelist())
+def load_torch_zip(z, root, map_location=None, budget=None):
+    """The object in a torch.save zip. budget: the file's _io_checks.Budget (io.load makes
+    it from the file's size); every member read and every tensor copied is charged to it."""
+    if budget is None:
+        budget = _io_checks.Budget(max(i.header_offset + i.compress_size
+                                       for i in z.infolist()))
+    names = {i.filename: i for i in z.infolist()}
     order = "little"
     if f"{root}/byteorder" in names:
-        order = z.read(f"{root}/byteorder").decode("ascii", "replace").strip()
+        raw = _io_checks.read_member(z, names[f"{root}/byteorder"], budget)
+        order = raw.decode("ascii", "replace").strip()
         if order not in ("little", "big"):
-            raise pickle.UnpicklingError(f"nnfast.load: unknown byte order {order!r:.20}")
+            raise CorruptFileError(f"unknown byte order {order!r:.20}")
 
     def read_storage(key, type_name, numel):
         member = f"{root}/data/{key}"
         if member not in names:
-            raise pickle.UnpicklingError(f"nnfast.load: the torch file lacks storage {key!r:.40}")
-        info = z.getinfo(member)
+            raise CorruptFileError(f"the torch file lacks storage {key!r:.40}")
+        info = names[member]
         kind = _STORAGES[type_name]
         itemsize = 2 if kind == "bfloat16" else np.dtype(kind).itemsize
         if info.file_size != numel * itemsize:
-            raise pickle.UnpicklingError(
-                f"nnfast.load: storage {key} should hold {numel} elements of {itemsize} bytes "
+            raise CorruptFileError(
+                f"storage {key} should hold {numel} elements of {itemsize} bytes "
                 f"({numel * itemsize} bytes) but has {info.file_size}: the file is corrupt")
-        raw = z.read(member)
-        if kind == "bfloat16":
-            if order == "big":
-                raw = np.frombuffer(raw, ">u2").astype("<u2").tobytes()
-            return _bfloat16_to_float32(raw)
-        dt = np.dtype(kind).newbyteorder("<" if order == "little" else ">")
-        return np.frombuffer(raw, dtype=dt).astype(np.dtype(kind).newbyteorder("="))
+        budget.check_member(info)
+        end = "<" if order == "little" else ">"
+        file_dtype = np.dtype(end + "u2") if kind == "bfloat16" \
+            else np.dtype(kind).newbyteorder(end)
+        arr = np.empty(numel, file_dtype)
+        with z.open(info) as f:
+            _io_checks.read_into(f, arr, f"storage {member}")
+        if not arr.dtype.isnative:
+            arr = arr.byteswap(inplace=True).view(arr.dtype.newbyteorder("="))
+        if kind == "bfloat16":    # the top half of a float32
+            budget.take(numel * 4, f"storage {member} widened to float32")
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        return arr
 
-    try:
-        return _Unpickler(z.read(f"{root}/data.pkl"), read_storage).load()
-    except pickle.UnpicklingError:
-        raise
-    except (EOFError, IndexError, KeyError, TypeError, ValueError, AttributeError,
-            RecursionError, OverflowError, MemoryError) as e:
-        raise pickle.UnpicklingError(f"nnfast.load: corrupt torch file "
-                                     f"({type(e).__name__}: {str(e)[:200]})") from None
+    pkl = f"{root}/data.pkl"
+    obj = _Unpickler(_io_checks.read_member(z, names[pkl], budget), read_storage,
+                     budget).load()
+    _io_checks.check_depth(obj, "the torch file's object")
+    return obj

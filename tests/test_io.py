@@ -367,11 +367,12 @@ def test_damage_anywhere_gives_valueerror_never_another_exception(tmp_path):
     raw = p.read_bytes()
     q = tmp_path / "d.nnf"
     failures = 0
-    for pos in range(0, len(raw), 13):
+    step = max(13, len(raw) // 250)           # some 500 damaged files, whatever the format's size
+    for pos in range(0, len(raw), step):
         for damaged in (raw[:pos] + bytes(8) + raw[pos + 8:], raw[:pos]):
             q.write_bytes(damaged)
             try:
                 nf.load(q)
             except ValueError:
                 failures += 1
-    assert failures > len(raw) // 13          # most damage is detected, and only as ValueError
+    assert failures > len(raw) // step        # most damage is detected, and only as ValueError
