@@ -116,6 +116,9 @@ __version__ = "0.1.0"
 def set_num_threads(n):
     """Threads used by nnfast's kernels (OpenMP); also settable with OMP_NUM_THREADS.
 
+    Process-wide, as in PyTorch: the next kernel in every thread uses the new count,
+    whichever thread made the call (and threads started later too).
+
     A process forked from this one starts on one thread: GCC's OpenMP runtime does not
     survive fork, and a child that opens a team of threads after its parent has used one
     hangs. Start children with the "spawn" method to give them threads of their own."""
@@ -127,6 +130,7 @@ _os.register_at_fork(after_in_child=lambda: _C.set_num_threads(1))
 
 
 def get_num_threads():
+    """The process-wide thread count of nnfast's kernels (see set_num_threads)."""
     return _C.get_num_threads()
 
 
