@@ -287,3 +287,42 @@ def test_inference_threads_leave_a_training_thread_alone(two_threads):
     _assert_same_runs([expected], results[:1])
     assert all(n >= 5 for n in results[1:])
     assert nf.is_grad_enabled()
+
+
+def test_a_global_hook_added_while_another_thread_finds_none_left_still_runs(monkeypatch):
+    """Module calls clear the "global hooks exist" switch once none is left. A thread that
+    had just found none left used to clear it after another thread added one, and that hook
+    never ran. The interleaving is forced: the first thread's check pauses (with its answer)
+    until the second thread has registered."""
+    from nnfast.nn import _hooks
+
+    layer = nn.Identity()
+    nn.modules.module.register_module_forward_hook(lambda m, a, o: None).remove()
+    assert _hooks.global_on[0]     # set by the hook, stale now that it is gone
+    real, checked, registered = _hooks.any_global, threading.Event(), threading.Event()
+    calls = []
+
+    def slow_check():
+        answer = real()
+        if not calls:
+            calls.append(1)
+            checked.set()
+            assert registered.wait(10)
+        return answer
+
+    monkeypatch.setattr(_hooks, "any_global", slow_check)
+    seen = []
+
+    def add_hook():
+        assert checked.wait(10)
+        handle = nn.modules.module.register_module_forward_hook(lambda m, a, o: seen.append(m))
+        registered.set()
+        return handle
+
+    handle = _in_threads([lambda: layer(nf.zeros(1)), add_hook])[1]
+    try:
+        seen.clear()
+        layer(nf.zeros(1))
+        assert seen == [layer]
+    finally:
+        handle.remove()
