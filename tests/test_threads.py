@@ -252,25 +252,29 @@ def test_threads_running_compiled_steps_match_serial_runs(two_threads):
 
 
 def test_inference_threads_leave_a_training_thread_alone(two_threads):
-    """Threads evaluating under no_grad beside a thread that trains: the trainer records its
-    graph and gets the gradients (and weights) of training alone; the readers' outputs are
-    those of a serial run and record nothing."""
+    """Threads evaluating shared models under no_grad beside a thread that trains: the
+    trainer records its graph and gets the weights of training alone; the readers' outputs
+    are those of a serial run and record nothing."""
     expected = _job("mlp", 0, steps=10)()
-    nf.manual_seed(7)
-    reader_model = _mlp().eval()
-    x = np.random.default_rng(7).standard_normal((64, 64)).astype(np.float32)
-    with nf.no_grad():
-        want = reader_model(nf.tensor(x)).numpy()
+    readers = []
+    for seed, (kind, (make, shape, _)) in enumerate(_KINDS.items()):
+        nf.manual_seed(10 + seed)
+        model = make().eval()
+        x = nf.tensor(np.random.default_rng(seed).standard_normal((16,) + shape)
+                      .astype(np.float32))
+        with nf.no_grad():
+            readers.append((model, x, model(x).numpy()))
     stop = threading.Event()
 
     def reader():
         seen = 0
-        while not stop.is_set() or seen < 5:
-            with nf.no_grad():
-                out = reader_model(nf.tensor(x))
-                assert not nf.is_grad_enabled()
-            assert not out.requires_grad and out.grad_fn is None
-            assert np.array_equal(out.numpy(), want)
+        while not stop.is_set() or seen < 3:
+            for model, x, want in readers:   # every reader shares the same three models
+                with nf.no_grad():
+                    out = model(x)
+                    assert not nf.is_grad_enabled()
+                assert not out.requires_grad and out.grad_fn is None
+                assert np.array_equal(out.numpy(), want)
             seen += 1
         assert nf.is_grad_enabled()
         return seen
@@ -285,7 +289,7 @@ def test_inference_threads_leave_a_training_thread_alone(two_threads):
 
     results = _in_threads([train, reader, reader, reader])
     _assert_same_runs([expected], results[:1])
-    assert all(n >= 5 for n in results[1:])
+    assert all(n >= 3 for n in results[1:])
     assert nf.is_grad_enabled()
 
 
