@@ -124,9 +124,14 @@ def test_set_num_threads_from_a_worker_reaches_every_thread(two_threads):
     assert _get_in_new_thread() == (3, 3)
     nf.set_num_threads(2)
     assert _get_in_new_thread() == (2, 2)
-    with pytest.raises(ValueError, match="number of threads"):
-        nf.set_num_threads(0)
+    for bad, msg in ((0, "a positive integer"), (-3, "a positive integer"),
+                     (2.5, "an int, but got float"), ("2", "an int, but got str"),
+                     (True, "an int, but got bool"), (10**6, "at most 1024")):
+        with pytest.raises(RuntimeError, match=msg):   # torch's type (and a ValueError)
+            nf.set_num_threads(bad)
     assert nf.get_num_threads() == 2
+    nf.set_num_threads(np.int64(1))
+    assert _get_in_new_thread() == (1, 1)
 
 
 def _rss():
