@@ -1,11 +1,17 @@
-"""Threads beside other thread pools: NumPy's OpenBLAS, and processes forked after nnfast has
-run a team of threads. Each case runs in a fresh interpreter (what these settings act on
-happens at import or at fork), under a timeout so that a hang fails instead of stalling."""
+"""Threads: nnfast beside other thread pools (NumPy's OpenBLAS, processes forked after nnfast
+has run a team of threads), each such case in a fresh interpreter under a timeout so that a
+hang fails instead of stalling; and nnfast inside a threaded tool (threads training their own
+models, short-lived request threads, set_num_threads from any thread), in this one."""
 import os
 import subprocess
 import sys
+import threading
+
+import numpy as np
+import pytest
 
 import nnfast as nf
+from nnfast import nn, optim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(nf.__file__)))
 ENV = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
@@ -59,12 +65,6 @@ def test_processes_forked_after_a_team_ran_use_one_thread_and_finish():
 # ---------------------------------------------------------------- threads inside one process
 # Tools that embed nnfast run it from worker threads: each thread its own model, short-lived
 # request threads, set_num_threads called from wherever. These run in this interpreter.
-import threading  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from nnfast import nn, optim  # noqa: E402
 
 
 @pytest.fixture
