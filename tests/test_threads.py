@@ -264,6 +264,27 @@ def test_threads_running_compiled_steps_match_serial_runs(two_threads):
     _assert_same_runs(eager, concurrent)
 
 
+def _fit_job(seed):
+    nf.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 3))
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((256, 20)).astype(np.float32), rng.integers(0, 3, 256)
+
+    def run():
+        hist = nf.train.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=3, batch_size=32,
+                            seed=seed, val_split=0.2, metrics=["accuracy"], verbose=False)
+        return ([float(v) for v in hist.history["loss"]],
+                {k: v.numpy().copy() for k, v in model.state_dict().items()})
+
+    return run
+
+
+def test_threads_calling_fit_match_serial_runs(two_threads):
+    serial = [_fit_job(seed)() for seed in range(4)]
+    _assert_same_runs(serial, _in_threads([_fit_job(seed) for seed in range(4)]))
+
+
 def test_inference_threads_leave_a_training_thread_alone(two_threads):
     """Threads evaluating shared models under no_grad beside a thread that trains: the
     trainer records its graph and gets the weights of training alone; the readers' outputs
