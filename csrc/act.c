@@ -189,7 +189,7 @@ static inline void chunk(nf_int n, nf_int *lo, nf_int *hi)
 static void run_unary(unary_fn f, float *out, const float *x, nf_int n, float a, nf_int par)
 {
     if (n <= 0) return;
-#pragma omp parallel if (n > par)
+#pragma omp parallel if (n > par) num_threads(nf_get_num_threads())
     {
         nf_int lo, hi;
         chunk(n, &lo, &hi);
@@ -201,7 +201,7 @@ static void run_binary(binary_fn f, float *dx, const float *dy, const float *s, 
                        float a, nf_int par)
 {
     if (n <= 0) return;
-#pragma omp parallel if (n > par)
+#pragma omp parallel if (n > par) num_threads(nf_get_num_threads())
     {
         nf_int lo, hi;
         chunk(n, &lo, &hi);
@@ -436,7 +436,7 @@ void nf_prelu_forward(float *out, const float *inp, const float *weight, nf_int 
         run_unary(leaky_f, out, inp, rows * S, weight[0], NF_PAR_CHEAP);
         return;
     }
-#pragma omp parallel for if (rows * S > NF_PAR_CHEAP)
+#pragma omp parallel for if (rows * S > NF_PAR_CHEAP) num_threads(nf_get_num_threads())
     for (nf_int r = 0; r < rows; r++) {
         float w = weight[r % C];
         leaky_f(out + r * S, inp + r * S, S, w);
@@ -463,7 +463,7 @@ void nf_prelu_backward(float *dinp, float *dweight, const float *dout, const flo
         /* flat: per-thread partial sums of dweight, combined by OpenMP's scalar reduction */
         double acc = 0.0;
         float w = weight[0];
-#pragma omp parallel reduction(+ : acc) if (total > NF_PAR_CHEAP)
+#pragma omp parallel reduction(+ : acc) if (total > NF_PAR_CHEAP) num_threads(nf_get_num_threads())
         {
             nf_int lo, hi;
             chunk(total, &lo, &hi);
@@ -474,7 +474,7 @@ void nf_prelu_backward(float *dinp, float *dweight, const float *dout, const flo
         return;
     }
     /* per channel: threads own whole channels, so dweight[c] needs no reduction */
-#pragma omp parallel for if (total > NF_PAR_CHEAP)
+#pragma omp parallel for if (total > NF_PAR_CHEAP) num_threads(nf_get_num_threads())
     for (nf_int c = 0; c < C; c++) {
         double acc = 0.0;
         for (nf_int b = 0; b < N; b++) {
@@ -639,12 +639,12 @@ static void softmax_any(float *out, const float *inp, nf_int outer, nf_int D, nf
 {
     if (outer <= 0 || D <= 0 || inner <= 0) return;
     if (inner == 1) {
-#pragma omp parallel for if (outer * D > NF_PAR_MATH)
+#pragma omp parallel for if (outer * D > NF_PAR_MATH) num_threads(nf_get_num_threads())
         for (nf_int o = 0; o < outer; o++) sm_row_f(out + o * D, inp + o * D, D, log);
         return;
     }
     nf_int nb = (inner + NF_SM_BLOCK - 1) / NF_SM_BLOCK;
-#pragma omp parallel for if (outer * D * inner > NF_PAR_MATH)
+#pragma omp parallel for if (outer * D * inner > NF_PAR_MATH) num_threads(nf_get_num_threads())
     for (nf_int t = 0; t < outer * nb; t++) {
         nf_int o = t / nb, k0 = (t % nb) * NF_SM_BLOCK;
         nf_int w = inner - k0 < NF_SM_BLOCK ? inner - k0 : NF_SM_BLOCK;
@@ -658,13 +658,13 @@ static void softmax_any_b(float *dinp, const float *dout, const float *out, nf_i
 {
     if (outer <= 0 || D <= 0 || inner <= 0) return;
     if (inner == 1) {
-#pragma omp parallel for if (outer * D > NF_PAR_MATH)
+#pragma omp parallel for if (outer * D > NF_PAR_MATH) num_threads(nf_get_num_threads())
         for (nf_int o = 0; o < outer; o++)
             sm_row_b(dinp + o * D, dout + o * D, out + o * D, D, log);
         return;
     }
     nf_int nb = (inner + NF_SM_BLOCK - 1) / NF_SM_BLOCK;
-#pragma omp parallel for if (outer * D * inner > NF_PAR_MATH)
+#pragma omp parallel for if (outer * D * inner > NF_PAR_MATH) num_threads(nf_get_num_threads())
     for (nf_int t = 0; t < outer * nb; t++) {
         nf_int o = t / nb, k0 = (t % nb) * NF_SM_BLOCK;
         nf_int w = inner - k0 < NF_SM_BLOCK ? inner - k0 : NF_SM_BLOCK;

@@ -303,7 +303,7 @@ int nf_act_extra_forward(int kind, float *out, const float *inp, nf_int n, float
     if (n <= 0) return 0;
     xfwd_fn f = ACTX_BY_KIND[kind].f;
     nf_int nb = (n + NF_XBLOCK - 1) / NF_XBLOCK;
-#pragma omp parallel for if (n > NF_XPAR)
+#pragma omp parallel for if (n > NF_XPAR) num_threads(nf_get_num_threads())
     for (nf_int t = 0; t < nb; t++) {
         nf_int lo = t * NF_XBLOCK;
         nf_int len = n - lo < NF_XBLOCK ? n - lo : NF_XBLOCK;
@@ -319,7 +319,7 @@ int nf_act_extra_backward(int kind, float *dinp, const float *dout, const float 
     if (n <= 0) return 0;
     xbwd_fn f = ACTX_BY_KIND[kind].b;
     nf_int nb = (n + NF_XBLOCK - 1) / NF_XBLOCK;
-#pragma omp parallel for if (n > NF_XPAR)
+#pragma omp parallel for if (n > NF_XPAR) num_threads(nf_get_num_threads())
     for (nf_int t = 0; t < nb; t++) {
         nf_int lo = t * NF_XBLOCK;
         nf_int len = n - lo < NF_XBLOCK ? n - lo : NF_XBLOCK;

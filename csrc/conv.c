@@ -60,7 +60,7 @@ typedef struct {
 static int max_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return nf_get_num_threads();
 #else
     return 1;
 #endif

@@ -124,8 +124,8 @@ void nf_dropout_forward(float *out, uint8_t *mask, const float *inp, nf_int n, u
 {
     nf_int nblocks = (n + NF_DROP_BLOCK - 1) / NF_DROP_BLOCK;
 #ifdef _OPENMP
-    if (n > NF_DROP_OMP_MIN && omp_get_max_threads() > 1) {
-#pragma omp parallel
+    if (n > NF_DROP_OMP_MIN && nf_get_num_threads() > 1) {
+#pragma omp parallel num_threads(nf_get_num_threads())
         {
             nf_int nt = omp_get_num_threads(), t = omp_get_thread_num();
             nf_int per = (nblocks + nt - 1) / nt;
@@ -145,7 +145,8 @@ NF_CLONES
 void nf_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, nf_int n,
                          float scale)
 {
-#pragma omp parallel for if (n > 4 * NF_DROP_OMP_MIN) schedule(static)
+#pragma omp parallel for if (n > 4 * NF_DROP_OMP_MIN) schedule(static) \
+    num_threads(nf_get_num_threads())
     for (nf_int i = 0; i < n; i++) dinp[i] = dout[i] * (mask[i] ? scale : 0.0f);
 }
 
@@ -157,7 +158,8 @@ void nf_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, nf
 void nf_feature_dropout_forward(float *out, uint8_t *mask, const float *inp, nf_int R,
                                 nf_int S, uint64_t seed, uint32_t thresh, float scale)
 {
-#pragma omp parallel for if (R * S > NF_DROP_OMP_MIN && R > 1) schedule(static)
+#pragma omp parallel for if (R * S > NF_DROP_OMP_MIN && R > 1) schedule(static) \
+    num_threads(nf_get_num_threads())
     for (nf_int r = 0; r < R; r++) {
         int keep = drop_bits(seed, r) >= thresh;
         if (mask) mask[r] = (uint8_t)keep;
@@ -172,7 +174,8 @@ void nf_feature_dropout_forward(float *out, uint8_t *mask, const float *inp, nf_
 void nf_feature_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, nf_int R,
                                  nf_int S, float scale)
 {
-#pragma omp parallel for if (R * S > 4 * NF_DROP_OMP_MIN && R > 1) schedule(static)
+#pragma omp parallel for if (R * S > 4 * NF_DROP_OMP_MIN && R > 1) schedule(static) \
+    num_threads(nf_get_num_threads())
     for (nf_int r = 0; r < R; r++) {
         float m = mask[r] ? scale : 0.0f;
         const float *g = dout + r * S;
@@ -203,14 +206,16 @@ NF_CLONES
 void nf_l1l2_backward(float *dinp, const float *inp, nf_int n, float a, float b)
 {
     if (b == 0.0f) { /* L1 only: no 0 * x term, which would turn an infinite x into NaN */
-#pragma omp parallel for if (n > 4 * NF_DROP_OMP_MIN) schedule(static)
+#pragma omp parallel for if (n > 4 * NF_DROP_OMP_MIN) schedule(static) \
+    num_threads(nf_get_num_threads())
         for (nf_int i = 0; i < n; i++) {
             float x = inp[i];
             dinp[i] = a * ((float)(x > 0.0f) - (float)(x < 0.0f));
         }
         return;
     }
-#pragma omp parallel for if (n > 4 * NF_DROP_OMP_MIN) schedule(static)
+#pragma omp parallel for if (n > 4 * NF_DROP_OMP_MIN) schedule(static) \
+    num_threads(nf_get_num_threads())
     for (nf_int i = 0; i < n; i++) {
         float x = inp[i];
         float s = (float)(x > 0.0f) - (float)(x < 0.0f);

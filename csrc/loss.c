@@ -53,7 +53,8 @@ pointwise(int kind, float *out, float *dinput, float *dtarget, const float *inpu
 {
     double acc = 0.0;
     const float half_p = 0.5f * p, inv_p = 1.0f / p;
-#pragma omp parallel for simd reduction(+:acc) if(n > NF_LOSS_OMP_MIN)
+#pragma omp parallel for simd reduction(+:acc) if(n > NF_LOSS_OMP_MIN) \
+    num_threads(nf_get_num_threads())
     for (nf_int i = 0; i < n; i++) {
         float d = input[i] - target[i];
         float a = fabsf(d), l, g;
@@ -148,7 +149,8 @@ static double ce_rows(float *out, float *dinput, const float *input, const int64
 {
     double total = 0.0;
     const double b = eps / (double)C;
-#pragma omp parallel for reduction(+:total) schedule(static) if(N * C > NF_LOSS_OMP_MIN)
+#pragma omp parallel for reduction(+:total) schedule(static) if(N * C > NF_LOSS_OMP_MIN) \
+    num_threads(nf_get_num_threads())
     for (nf_int i = 0; i < N; i++) {
         const float *x = input + i * C;
         float *dx = dinput ? dinput + i * C : NULL;
@@ -208,7 +210,7 @@ static double ce_panels(float *out, float *dinput, const float *input, const int
     const double b = eps / (double)C;
     const nf_int npanel = (inner + NF_CE_PANEL - 1) / NF_CE_PANEL;
 #pragma omp parallel for reduction(+:total) schedule(static) \
-    if(outer * C * inner > NF_LOSS_OMP_MIN)
+    if(outer * C * inner > NF_LOSS_OMP_MIN) num_threads(nf_get_num_threads())
     for (nf_int task = 0; task < outer * npanel; task++) {
         nf_int o = task / npanel, j0 = (task % npanel) * NF_CE_PANEL;
         nf_int J = inner - j0 < NF_CE_PANEL ? inner - j0 : NF_CE_PANEL;
@@ -348,7 +350,8 @@ double nf_cross_entropy_prob_loss(float *out, float *dinput, float *dtarget, con
     const double eps = label_smoothing, b = eps / (double)C;
     const double scale = reduction == NF_REDUCTION_MEAN ? 1.0 / (double)npos : 1.0;
     double total = 0.0;
-#pragma omp parallel for reduction(+:total) schedule(static) if(npos * C > NF_LOSS_OMP_MIN)
+#pragma omp parallel for reduction(+:total) schedule(static) if(npos * C > NF_LOSS_OMP_MIN) \
+    num_threads(nf_get_num_threads())
     for (nf_int pos = 0; pos < npos; pos++) {
         nf_int o = pos / inner, j = pos % inner;
         const nf_int base = o * C * inner + j;
@@ -406,7 +409,8 @@ double nf_bce_loss(float *out, float *dinput, float *dtarget, const float *input
 {
     double total = 0.0;
     const nf_int nblock = (n + NF_BCE_BLOCK - 1) / NF_BCE_BLOCK;
-#pragma omp parallel for reduction(+:total) schedule(static) if(n > NF_LOSS_OMP_MIN / 4)
+#pragma omp parallel for reduction(+:total) schedule(static) if(n > NF_LOSS_OMP_MIN / 4) \
+    num_threads(nf_get_num_threads())
     for (nf_int blk = 0; blk < nblock; blk++) {
         nf_int i0 = blk * NF_BCE_BLOCK;
         nf_int i1 = i0 + NF_BCE_BLOCK < n ? i0 + NF_BCE_BLOCK : n;
@@ -446,7 +450,8 @@ double nf_bce_logits_loss(float *out, float *dinput, float *dtarget, const float
 {
     double total = 0.0;
     const nf_int nblock = (n + NF_BCE_BLOCK - 1) / NF_BCE_BLOCK;
-#pragma omp parallel for reduction(+:total) schedule(static) if(n > NF_LOSS_OMP_MIN / 4)
+#pragma omp parallel for reduction(+:total) schedule(static) if(n > NF_LOSS_OMP_MIN / 4) \
+    num_threads(nf_get_num_threads())
     for (nf_int blk = 0; blk < nblock; blk++) {
         nf_int i0 = blk * NF_BCE_BLOCK;
         nf_int i1 = i0 + NF_BCE_BLOCK < n ? i0 + NF_BCE_BLOCK : n;

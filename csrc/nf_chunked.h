@@ -22,8 +22,8 @@
 #define NF_CHUNKED(n, body)                                                      \
     do {                                                                         \
         nf_int n_ = (n);                                                         \
-        if (n_ > NF_OPTIM_OMP_MIN && omp_get_max_threads() > 1) {               \
-            _Pragma("omp parallel")                                              \
+        if (n_ > NF_OPTIM_OMP_MIN && nf_get_num_threads() > 1) {                \
+            _Pragma("omp parallel num_threads(nf_get_num_threads())")            \
             {                                                                    \
                 nf_int nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();  \
                 nf_int per_ = ((n_ + nt_ - 1) / nt_ + 63) & ~(nf_int)63;        \

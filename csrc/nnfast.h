@@ -25,7 +25,10 @@ typedef int64_t nf_int; /* sizes and element counts */
 /* runtime.c — threads and CPU features                                                   */
 /* ===================================================================================== */
 
-void nf_set_num_threads(int n);          /* n >= 1; no-op without OpenMP */
+/* One process-wide thread count (n >= 1; no-op without OpenMP): every parallel region asks
+ * for num_threads(nf_get_num_threads()), so a call from any thread reaches the next kernel
+ * in every thread. Until set: OpenMP's default (OMP_NUM_THREADS, else the CPUs). */
+void nf_set_num_threads(int n);
 int nf_get_num_threads(void);
 int nf_has_openmp(void);
 /* glibc only: keep up to keep_bytes of freed heap for reuse (see runtime.c); 0 or -1. */
@@ -42,9 +45,10 @@ double nf_fma_peak(float *sink /* [1] */, nf_int iters);
 
 /* Kernel sets: "avx512" (8x32 tile), "avx2" (6x16), "ref" (portable C 4x16 through the same
  * blocked frame); the best the CPU runs is chosen on first use, NNFAST_GEMM_ISA=ref|avx2|avx512
- * (read then) or nf_gemm_set_isa overrides. GEMMs of >= 1 MFLOP use omp_get_max_threads()
- * threads. Packing workspace is per thread, grown on demand and kept (no steady-state malloc;
- * concurrent callers never share it). Layout and blocking notes: csrc/gemm/gemm.c. */
+ * (read then) or nf_gemm_set_isa overrides. GEMMs of >= 1 MFLOP use nf_get_num_threads()
+ * threads. Packing workspace is per thread, grown on demand and kept until the thread ends
+ * (no steady-state malloc; concurrent callers never share it). Layout and blocking notes:
+ * csrc/gemm/gemm.c. */
 
 /* C[M,N] = alpha * op(A) @ op(B) + beta * C
  *   op(A) = A[M,K] (lda >= K)   or, if transA, A[K,M]^T (lda >= M)

@@ -187,7 +187,7 @@ static void bn_stats_channels(float *mean, float *invstd, float *running_mean,
                               double momentum, double eps)
 {
     nf_int n = N * S;
-#pragma omp parallel for if (N * C * S > NF_NORM_PAR && C > 1)
+#pragma omp parallel for if (N * C * S > NF_NORM_PAR && C > 1) num_threads(nf_get_num_threads())
     for (nf_int c = 0; c < C; c++) {
         double s = 0.0;
         for (nf_int b = 0; b < N; b++) s += row_sum(x + (b * C + c) * S, S);
@@ -202,7 +202,7 @@ static void bn_stats_blocked(float *mean, float *invstd, float *running_mean,
                              double momentum, double eps)
 {
     nf_int nblk = (C + NF_BN_CB - 1) / NF_BN_CB;
-#pragma omp parallel for if (N * C > NF_NORM_PAR && nblk > 1)
+#pragma omp parallel for if (N * C > NF_NORM_PAR && nblk > 1) num_threads(nf_get_num_threads())
     for (nf_int blk = 0; blk < nblk; blk++) {
         nf_int c0 = blk * NF_BN_CB, w = C - c0 < NF_BN_CB ? C - c0 : NF_BN_CB;
         double s[NF_BN_CB] = {0}, sq[NF_BN_CB] = {0}, m[NF_BN_CB];
@@ -248,7 +248,7 @@ static void bn_apply_channels(float *out, const float *x, const float *mean,
                               nf_int N, nf_int C, nf_int S)
 {
     nf_int rows = N * C;
-#pragma omp parallel for if (rows * S > NF_NORM_PAR)
+#pragma omp parallel for if (rows * S > NF_NORM_PAR) num_threads(nf_get_num_threads())
     for (nf_int r = 0; r < rows; r++) {
         float a, b;
         bn_coeffs(&a, &b, mean, invstd, weight, bias, r % C);
@@ -264,11 +264,11 @@ static void bn_apply_blocked(float *out, const float *x, const float *mean,
     if (nblk == 1) { /* few channels: split rows across threads instead */
         float a[NF_BN_CB], b[NF_BN_CB];
         for (nf_int c = 0; c < C; c++) bn_coeffs(&a[c], &b[c], mean, invstd, weight, bias, c);
-#pragma omp parallel for if (N * C > NF_NORM_PAR)
+#pragma omp parallel for if (N * C > NF_NORM_PAR) num_threads(nf_get_num_threads())
         for (nf_int r = 0; r < N; r++) col_affine(out + r * C, x + r * C, a, b, C);
         return;
     }
-#pragma omp parallel for if (N * C > NF_NORM_PAR)
+#pragma omp parallel for if (N * C > NF_NORM_PAR) num_threads(nf_get_num_threads())
     for (nf_int blk = 0; blk < nblk; blk++) {
         nf_int c0 = blk * NF_BN_CB, w = C - c0 < NF_BN_CB ? C - c0 : NF_BN_CB;
         float a[NF_BN_CB], b[NF_BN_CB];
@@ -319,7 +319,7 @@ static void bn_backward_channels(float *dinp, float *dweight, float *dbias, cons
                                  int training)
 {
     nf_int n = N * S;
-#pragma omp parallel for if (N * C * S > NF_NORM_PAR && C > 1)
+#pragma omp parallel for if (N * C * S > NF_NORM_PAR && C > 1) num_threads(nf_get_num_threads())
     for (nf_int c = 0; c < C; c++) {
         double sdy = 0.0, sdyx = 0.0, m = (double)mean[c];
         for (nf_int b = 0; b < N; b++) {
@@ -341,7 +341,7 @@ static void bn_backward_blocked(float *dinp, float *dweight, float *dbias, const
                                 const float *weight, nf_int N, nf_int C, int training)
 {
     nf_int nblk = (C + NF_BN_CB - 1) / NF_BN_CB;
-#pragma omp parallel for if (N * C > NF_NORM_PAR && nblk > 1)
+#pragma omp parallel for if (N * C > NF_NORM_PAR && nblk > 1) num_threads(nf_get_num_threads())
     for (nf_int blk = 0; blk < nblk; blk++) {
         nf_int c0 = blk * NF_BN_CB, w = C - c0 < NF_BN_CB ? C - c0 : NF_BN_CB;
         double sdy[NF_BN_CB] = {0}, sdyx[NF_BN_CB] = {0}, m[NF_BN_CB];
@@ -422,7 +422,7 @@ void nf_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
                            double eps)
 {
     if (M <= 0 || D <= 0) return;
-#pragma omp parallel for if (M * D > NF_NORM_PAR && M > 1)
+#pragma omp parallel for if (M * D > NF_NORM_PAR && M > 1) num_threads(nf_get_num_threads())
     for (nf_int i = 0; i < M; i++) {
         const float *xi = x + i * D;
         double m = row_sum(xi, D) / (double)D;
@@ -500,7 +500,7 @@ void nf_layer_norm_backward(float *dinp, float *dweight, float *dbias, const flo
         return;
     }
     if (dinp) {
-#pragma omp parallel for if (M * D > NF_NORM_PAR && M > 1)
+#pragma omp parallel for if (M * D > NF_NORM_PAR && M > 1) num_threads(nf_get_num_threads())
         for (nf_int i = 0; i < M; i++) {
             double ds, db;
             row_ln_dsums(&ds, &db, dout + i * D, x + i * D, weight, D);
@@ -513,7 +513,7 @@ void nf_layer_norm_backward(float *dinp, float *dweight, float *dbias, const flo
     }
     if (dweight || dbias) {
         nf_int nblk = (D + NF_BN_CB - 1) / NF_BN_CB;
-#pragma omp parallel for if (M * D > NF_NORM_PAR && nblk > 1)
+#pragma omp parallel for if (M * D > NF_NORM_PAR && nblk > 1) num_threads(nf_get_num_threads())
         for (nf_int blk = 0; blk < nblk; blk++) {
             nf_int j0 = blk * NF_BN_CB, w = D - j0 < NF_BN_CB ? D - j0 : NF_BN_CB;
             double aw[NF_BN_CB] = {0}, ab[NF_BN_CB] = {0};

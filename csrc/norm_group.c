@@ -106,7 +106,7 @@ void nf_group_norm_forward(float *out, float *mean, float *rstd, const float *x,
 {
     if (N <= 0 || C <= 0 || G <= 0) return;
     const nf_int Cg = C / G, D = Cg * S, M = N * G;
-#pragma omp parallel for if (N * C * S > NF_GN_PAR && M > 1)
+#pragma omp parallel for if (N * C * S > NF_GN_PAR && M > 1) num_threads(nf_get_num_threads())
     for (nf_int i = 0; i < M; i++) {
         const float *xi = x + i * D;
         double m = 0.0, r = 1.0 / sqrt(eps);
@@ -144,13 +144,13 @@ void nf_group_norm_backward(float *dinp, float *dweight, float *dbias, double *w
     const nf_int Cg = C / G, D = Cg * S, NC = N * C;
     double *sdy = ws, *sdyx = ws + NC;
     /* per (n, c): sum dy and sum dy * (x - mean of its group) */
-#pragma omp parallel for if (N * C * S > NF_GN_PAR && NC > 1)
+#pragma omp parallel for if (N * C * S > NF_GN_PAR && NC > 1) num_threads(nf_get_num_threads())
     for (nf_int nc = 0; nc < NC; nc++) {
         const nf_int row = (nc / C) * G + (nc % C) / Cg;
         gn_dsums(&sdy[nc], &sdyx[nc], dout + nc * S, x + nc * S, S, (double)mean[row]);
     }
     if (dinp) {
-#pragma omp parallel for if (N * C * S > NF_GN_PAR && N * G > 1)
+#pragma omp parallel for if (N * C * S > NF_GN_PAR && N * G > 1) num_threads(nf_get_num_threads())
         for (nf_int i = 0; i < N * G; i++) {
             const nf_int n = i / G, c0 = (i % G) * Cg;
             double A = 0.0, B = 0.0;

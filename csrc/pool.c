@@ -32,7 +32,8 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
                            nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw)
 {
     const double work = (double)P * OH * OW * KH * KW;
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
@@ -68,7 +69,8 @@ void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, 
                             nf_int H, nf_int W, nf_int OH, nf_int OW)
 {
     const double work = (double)P * (OH * OW + H * W);
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         float *d = dinp + p * H * W;
         const float *g = dout + p * OH * OW;
@@ -107,7 +109,8 @@ void nf_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_int H, nf_
                            nf_int divisor_override)
 {
     const double work = (double)P * OH * OW * KH * KW;
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
@@ -136,7 +139,8 @@ void nf_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, nf_int H, 
                             nf_int divisor_override)
 {
     const double work = (double)P * OH * OW * KH * KW;
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         float *d = dinp + p * H * W;
         const float *g = dout + p * OH * OW;
@@ -162,7 +166,8 @@ void nf_adaptive_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_i
                                     nf_int W, nf_int OH, nf_int OW)
 {
     const double work = (double)P * H * W;
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
@@ -184,7 +189,8 @@ void nf_adaptive_avg_pool2d_backward(float *dinp, const float *dout, nf_int P, n
                                      nf_int W, nf_int OH, nf_int OW)
 {
     const double work = (double)P * H * W;
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         float *d = dinp + p * H * W;
         const float *g = dout + p * OH * OW;
@@ -207,7 +213,8 @@ void nf_adaptive_max_pool2d_forward(float *out, int64_t *idx, const float *inp, 
                                     nf_int H, nf_int W, nf_int OH, nf_int OW)
 {
     const double work = (double)P * H * W;
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;

@@ -92,7 +92,7 @@ void nf_knn_select(nf_int *idx, float *dist, const float *g, const float *colnor
 {
     if (M <= 0 || k <= 0)
         return;
-#pragma omp parallel for schedule(static) if (M * N > NF_KNN_PAR)
+#pragma omp parallel for schedule(static) if (M * N > NF_KNN_PAR) num_threads(nf_get_num_threads())
     for (nf_int i = 0; i < M; i++)
         select_row(idx + i * k, dist + i * k, g + i * N, colnorm, N, k,
                    self_offset >= 0 ? i + self_offset : -1);

@@ -12,11 +12,19 @@
 #include <omp.h>
 #endif
 
+/* The thread count is one process-wide number, as in PyTorch: every parallel region in
+ * csrc/ asks for num_threads(nf_get_num_threads()), so a call from any thread reaches the
+ * next kernel in every thread. (omp_set_num_threads would set only the calling thread's
+ * OpenMP setting: other threads, and threads started later, would keep the old count.)
+ * 0 means not chosen yet: the first reader takes OpenMP's default (OMP_NUM_THREADS, else
+ * the CPUs this process may run on). */
+static int g_num_threads;
+
 void nf_set_num_threads(int n)
 {
 #ifdef _OPENMP
     if (n < 1) n = 1;
-    omp_set_num_threads(n);
+    __atomic_store_n(&g_num_threads, n, __ATOMIC_RELAXED);
 #else
     (void)n;
 #endif
@@ -25,7 +33,15 @@ void nf_set_num_threads(int n)
 int nf_get_num_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    int n = __atomic_load_n(&g_num_threads, __ATOMIC_RELAXED);
+    if (n > 0) return n;
+    int unset = 0, dflt = omp_get_max_threads();
+    if (dflt < 1) dflt = 1;
+    /* a concurrent nf_set_num_threads wins over the default */
+    if (!__atomic_compare_exchange_n(&g_num_threads, &unset, dflt, 0, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
+        return unset;
+    return dflt;
 #else
     return 1;
 #endif
@@ -148,7 +164,7 @@ double nf_fma_peak(float *sink, nf_int iters)
     int nthreads = 1;
     float total = 0.0f;
 #ifdef _OPENMP
-#pragma omp parallel reduction(+ : total)
+#pragma omp parallel reduction(+ : total) num_threads(nf_get_num_threads())
     {
 #pragma omp single
         nthreads = omp_get_num_threads();

@@ -26,7 +26,8 @@ void nf_upsample_nearest2d_forward(float *out, const float *inp, const nf_int *h
                                    nf_int OW)
 {
     const double work = (double)P * OH * OW;
-#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
@@ -43,7 +44,8 @@ void nf_upsample_nearest2d_backward(float *dinp, const float *dout, const nf_int
                                     nf_int OW)
 {
     const double work = (double)P * OH * OW;
-#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         float *d = dinp + p * H * W;
         const float *g = dout + p * OH * OW;
@@ -63,7 +65,8 @@ void nf_upsample_bilinear2d_forward(float *out, const float *inp, const nf_int *
                                     nf_int W, nf_int OH, nf_int OW)
 {
     const double work = (double)P * OH * OW;
-#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
@@ -87,7 +90,8 @@ void nf_upsample_bilinear2d_backward(float *dinp, const float *dout, const nf_in
                                      nf_int W, nf_int OH, nf_int OW)
 {
     const double work = (double)P * OH * OW;
-#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK)
+#pragma omp parallel for schedule(static) if (work >= UP_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         float *d = dinp + p * H * W;
         const float *g = dout + p * OH * OW;

@@ -116,10 +116,28 @@ __version__ = "0.1.0"
 def set_num_threads(n):
     """Threads used by nnfast's kernels (OpenMP); also settable with OMP_NUM_THREADS.
 
+    Process-wide, as in PyTorch: the next kernel in every thread uses the new count,
+    whichever thread made the call (and threads started later too).
+
     A process forked from this one starts on one thread: GCC's OpenMP runtime does not
     survive fork, and a child that opens a team of threads after its parent has used one
     hangs. Start children with the "spawn" method to give them threads of their own."""
+    import numbers
+    if not isinstance(n, numbers.Integral) or isinstance(n, _builtins.bool):
+        raise _ThreadCountError(f"set_num_threads expects an int, but got {type(n).__name__}")
+    if n < 1:
+        raise _ThreadCountError("set_num_threads expects a positive integer")
+    if n > _MAX_THREADS:   # OpenMP aborts the process when it cannot start a team's threads
+        raise _ThreadCountError(f"set_num_threads: {n} threads is more than nnfast runs "
+                                f"(at most {_MAX_THREADS})")
     _C.set_num_threads(_builtins.int(n))
+
+
+_MAX_THREADS = 1024
+
+
+class _ThreadCountError(ValueError, RuntimeError):
+    """PyTorch raises RuntimeError; nnfast raised ValueError before (both catch it)."""
 
 
 # (see set_num_threads) multiprocessing's default start method on Linux is fork
@@ -127,6 +145,7 @@ _os.register_at_fork(after_in_child=lambda: _C.set_num_threads(1))
 
 
 def get_num_threads():
+    """The process-wide thread count of nnfast's kernels (see set_num_threads)."""
     return _C.get_num_threads()
 
 

@@ -9,6 +9,7 @@ autograd nodes: the output's node sees grad_output, the input's node grad_input 
 hook may replace). Modules with several tensor inputs or outputs are refused with a clear
 error; PyTorch supports them (a multi-output identity node nnfast's tape does not have).
 """
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -30,23 +31,30 @@ global_backward_pre_hooks = OrderedDict()
 global_on = [False]   # set on registering one, cleared by call_with_hooks when none is left
 on_first_hook = []    # called once, when the process registers its first hook of any kind
 _hooks_seen = [False]
+# global_on is cleared when no global hook is left and set when one is added; both under
+# this lock, or a thread that found none left could clear it just after another thread
+# added one, and that hook would never run
+_switch = threading.Lock()
 
 
 def hook_registered():
     """Switch Module calls to the hook-checking path, the first time any hook is added."""
     if not _hooks_seen[0]:
-        _hooks_seen[0] = True
-        for f in on_first_hook:
-            f()
+        with _switch:   # a second thread's hook waits until calls do check for hooks
+            if not _hooks_seen[0]:
+                for f in on_first_hook:
+                    f()
+                _hooks_seen[0] = True
 
 
 def _add_global(store, hook, kwargs_set=None):
     handle = RemovableHandle(store, extra_dict=[kwargs_set] if kwargs_set is not None else None)
-    store[handle.id] = hook
-    global_on[0] = True
-    hook_registered()
     if kwargs_set is not None:
         kwargs_set.add(handle.id)
+    with _switch:
+        store[handle.id] = hook
+        global_on[0] = True
+    hook_registered()
     return handle
 
 
@@ -81,8 +89,10 @@ def _backward_pre_hooks(module):
 
 
 def call_with_hooks(module, args, kwargs):
-    if not any_global():
-        global_on[0] = False
+    if global_on[0] and not any_global():
+        with _switch:
+            if not any_global():
+                global_on[0] = False
     if not (module._forward_pre_hooks or module._forward_hooks or module._backward_hooks
             or module._backward_pre_hooks):
         module.__dict__.pop("_hooked", None)
