@@ -167,7 +167,9 @@ def test_checkpoint_contents(tmp_path):
             "seed"} <= set(ck)
     assert ck["epoch"] == 2 and ck["seed"] == 11 and ck["step"] == 2 * 3
     assert ck["scheduler"]["last_epoch"] == 2
-    assert set(ck["rng"]) == {"fit", "global"}
+    assert set(ck["rng"]) == {"fit", "generators", "globals"}
+    assert set(ck["rng"]["globals"]) == {"nnfast", "python", "numpy"}
+    assert ck["position"] is None   # written at the end of an epoch
     assert_bitwise_equal({k: v.detach().numpy() for k, v in ck["model"].items()}, state(model))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from .. import autograd as ag
 from .. import io
 from .. import random as _random
+from . import _resume
 from ..tensor import Tensor, to_numpy
 from .callbacks import Callback, LRSchedulerCallback, TerminateOnNaN
 from .history import History
@@ -125,7 +126,12 @@ class Trainer:
         self.stop_training = False
         self.terminated = False      # stopped by TerminateOnNaN: the weights are not usable
         self.resumed = False         # load_checkpoint ran (callbacks' on_train_begin sees it)
+        self.resume_position = 0     # batches of the current epoch done before a resume
+        self.data_roots = ()         # (train, val) data: their random streams are checkpointed
         self._pending_checkpoints = []
+        self._resume_point = None    # a mid-epoch checkpoint's position, used by train_epoch
+        self._epoch_start = None     # every stream's state as this epoch began
+        self._totals = None
         for c in self.callbacks:
             if not isinstance(c, Callback):
                 raise TypeError(f"callbacks must be nnfast.train.Callback instances, got "
@@ -152,14 +158,34 @@ class Trainer:
             total = act if total is None else total + act
         return total
 
+    def _epoch_batches(self, data, batch_size, shuffle, totals, bar):
+        """This epoch's batches; after a mid-epoch resume, the ones not yet trained on (see
+        nnfast/train/_resume.py). The streams' states are taken before the batches are made:
+        a sampler may draw the epoch's order as soon as it is iterated."""
+        point, self._resume_point = self._resume_point, None
+        if point is None:
+            self.resume_position = 0
+            self._epoch_start = _resume.rng_states(self)
+            return iter(_batches(data, batch_size, shuffle, self.rng))
+        _resume.set_rng_states(self, point["epoch_start"])
+        self._epoch_start = point["epoch_start"]
+        batches = iter(_batches(data, batch_size, shuffle, self.rng))
+        for i in range(point["batches"]):
+            if next(batches, None) is None:
+                raise ValueError(f"resume: the checkpoint was written after {point['batches']} "
+                                 f"batches of epoch {self.epoch + 1}, but this data gives {i}")
+        _resume.set_rng_states(self, point["rng"])
+        totals.load_state_dict(point["totals"])
+        bar.update(point["batches"], loss=totals.total / max(totals.count, 1))
+        return batches
+
     def train_epoch(self, data, batch_size, shuffle, bar):
         from ..nn import utils as nnu
         self.model.train()
-        total, count, norm_sum, nsteps = 0.0, 0, 0.0, 0
-        outs, targets = [], []
+        acc = self._totals = _resume.EpochTotals()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         guard = any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
-        for xb, yb in _batches(data, batch_size, shuffle, self.rng):
+        for xb, yb in self._epoch_batches(data, batch_size, shuffle, acc, bar):
             self.optimizer.zero_grad()
             out = self.model(xb)
             try:
@@ -188,24 +214,31 @@ class Trainer:
                     [p.grad for p in params if p.grad is not None]).item())
             self.optimizer.step()
             n = len(xb)
-            total += value * n
-            count += n
-            norm_sum += gnorm
-            nsteps += 1
+            acc.total += value * n
+            acc.count += n
+            acc.norm_sum += gnorm
+            acc.nsteps += 1
             if self.metrics:
-                outs.append(out._storage)
-                targets.append(yb._storage)
+                acc.outs.append(out._storage)
+                acc.targets.append(yb._storage)
             self.step_count += 1
             logs = {"loss": value}
             for c in self.callbacks:
                 c.on_batch_end(self.step_count, logs)
-            bar.update(1, loss=total / count)
+            bar.update(1, loss=acc.total / acc.count)
+            # checkpoints asked for by on_batch_end (ModelCheckpoint(save_freq=N)): this step
+            # is complete, so they hold exactly the state to resume from
+            pending, self._pending_checkpoints = self._pending_checkpoints, []
+            if not self.terminated:
+                for path in pending:
+                    self.save_checkpoint(path, self.epoch, mid_epoch=True)
             if self.stop_training:
                 break
-        logs = {"loss": total / count if count and not self.terminated else math.nan,
-                "grad_norm": norm_sum / nsteps if nsteps else math.nan}
-        if self.metrics and outs:
-            yt, yp = np.concatenate(targets), np.concatenate(outs)
+        self._totals = None
+        logs = {"loss": acc.total / acc.count if acc.count and not self.terminated else math.nan,
+                "grad_norm": acc.norm_sum / acc.nsteps if acc.nsteps else math.nan}
+        if self.metrics and acc.outs:
+            yt, yp = np.concatenate(acc.targets), np.concatenate(acc.outs)
             for name, fn in self.metrics:
                 logs[name] = float(fn(yt, yp))
         return logs
@@ -234,7 +267,9 @@ class Trainer:
         return logs
 
     # ---------------------------------------------------------------- checkpoints
-    def save_checkpoint(self, path, epoch):
+    def save_checkpoint(self, path, epoch, mid_epoch=False):
+        """Everything to resume from: at the end of an epoch (epoch = epochs done), or with
+        mid_epoch after a training step of epoch `epoch` (0-based)."""
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -244,13 +279,18 @@ class Trainer:
             "epoch": int(epoch),
             "step": int(self.step_count),
             "seed": self.seed,
-            "rng": {"fit": self.rng.bit_generator.state, "global": _random.get_rng_state()},
+            "rng": _resume.rng_states(self),
+            "position": None,
         }
+        if mid_epoch:
+            state["position"] = {"batches": int(self._totals.nsteps),
+                                 "epoch_start": self._epoch_start,
+                                 "totals": self._totals.state_dict()}
         io.save(state, path)
 
     def request_checkpoint(self, path):
-        """Save a full checkpoint to path once this epoch is complete (history appended,
-        every callback's on_epoch_end run), so resuming from it is exact."""
+        """Save a full checkpoint to path once this step (asked from on_batch_end) or epoch
+        (from on_epoch_end) is complete, every callback run, so resuming from it is exact."""
         self._pending_checkpoints.append(path)
 
     def load_checkpoint(self, path):
@@ -268,8 +308,11 @@ class Trainer:
         self.history.load_state_dict(state["history"])
         self.epoch = state["epoch"]
         self.step_count = state["step"]
-        self.rng.bit_generator.state = state["rng"]["fit"]
-        _random.set_rng_state(state["rng"]["global"])
+        _resume.set_rng_states(self, state["rng"])
+        position = state.get("position")
+        if position is not None:   # written mid-epoch: train_epoch continues that epoch
+            self._resume_point = dict(position, rng=state["rng"])
+            self.resume_position = int(position["batches"])
         self.resumed = True
         return state
 
@@ -304,6 +347,7 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
         steps_per_epoch = len(train_data) if hasattr(train_data, "__len__") else 0
     if val_data is not None and _is_arrays(val_data):
         val_data = _Arrays((_as_array(val_data[0]), _as_target(val_data[1])))
+    trainer.data_roots = (train_data, val_data)
     if resume_state is not None:
         trainer.load_checkpoint(resume_state)
     for c in trainer.callbacks:

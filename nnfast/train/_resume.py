@@ -1,0 +1,69 @@
+"""What a resumable checkpoint needs beyond weights and optimizer: every random stream the run
+draws from, and, for a checkpoint written mid-epoch, where the epoch stands.
+
+Streams: fit's own generator (shuffling and splitting array data), nnfast's global generator
+(dropout, init, samplers and transforms given generator=None), Python's `random` and NumPy's
+legacy global state (a custom Dataset may use them), and every NumPy generator reachable from
+the training and validation data (a DataLoader's samplers, its dataset's transforms, a
+collate_fn's closure), the model, the loss and the callbacks (nnfast.data._random.
+find_generators). The data's generators are matched by position, so the resumed run must
+build its loaders the same way.
+
+Mid-epoch: the checkpoint keeps the states of all streams as the epoch began and the number of
+batches done. Resuming draws the epoch's order again from the epoch-start states, fetches and
+drops the batches already trained on (no forward or backward), then puts every stream back
+to its state at the checkpoint: the same next batch, the same dropout masks, for any data a
+re-iteration reproduces (arrays, DataLoader with any sampler, transforms, workers).
+"""
+import numpy as np
+
+from ..data._random import (find_generators, generator_states, global_states,
+                            set_generator_states, set_global_states)
+
+
+def run_generators(trainer):
+    """fit's generator first, then those of the data, model, loss and callbacks."""
+    cbs = [{k: v for k, v in vars(c).items() if k != "trainer"} for c in trainer.callbacks]
+    return find_generators(trainer.rng, *trainer.data_roots, trainer.model, trainer.loss_fn,
+                           cbs)
+
+
+def rng_states(trainer):
+    gens = run_generators(trainer)
+    return {"fit": generator_states(gens[:1])[0],
+            "generators": generator_states(gens[1:]), "globals": global_states()}
+
+
+def set_rng_states(trainer, states):
+    """Restore rng_states() output; also reads checkpoints from before the data's streams
+    were saved (fit's and the global generator only)."""
+    from .. import random as _random
+    gens = run_generators(trainer)
+    set_generator_states(gens[:1], [states["fit"]], "resume: fit's generator")
+    if "globals" in states:
+        set_global_states(states["globals"])
+        set_generator_states(gens[1:], states["generators"],
+                             "resume: the random generators of the data, model, loss and "
+                             "callbacks")
+    else:
+        _random.set_rng_state(states["global"])
+
+
+class EpochTotals:
+    """The running sums train_epoch reports at the end of an epoch."""
+
+    def __init__(self):
+        self.total, self.count, self.norm_sum, self.nsteps = 0.0, 0, 0.0, 0
+        self.outs, self.targets = [], []
+
+    def state_dict(self):
+        return {"total": self.total, "count": self.count, "norm_sum": self.norm_sum,
+                "nsteps": self.nsteps,
+                "outs": np.concatenate(self.outs) if self.outs else None,
+                "targets": np.concatenate(self.targets) if self.targets else None}
+
+    def load_state_dict(self, state):
+        self.total, self.count = float(state["total"]), int(state["count"])
+        self.norm_sum, self.nsteps = float(state["norm_sum"]), int(state["nsteps"])
+        self.outs = [] if state["outs"] is None else [np.asarray(state["outs"])]
+        self.targets = [] if state["targets"] is None else [np.asarray(state["targets"])]
