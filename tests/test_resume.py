@@ -2,14 +2,24 @@
 model/optimizer/scheduler objects resumed to 6 epochs. Bit for bit (np.array_equal), with
 Dropout (the global RNG), Adam + StepLR, shuffling and a seeded validation split."""
 import csv
+import functools
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nnfast as nf
 from nnfast import nn, optim
+from nnfast.data import (Compose, DataLoader, Dataset, GaussianNoise, RandomSampler,
+                         SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
+                         default_collate)
 from nnfast.optim.lr_scheduler import StepLR
-from nnfast.train import CSVLogger, EarlyStopping, LRSchedulerCallback, ModelCheckpoint, fit
+from nnfast.train import (Callback, CSVLogger, EarlyStopping, LRSchedulerCallback,
+                          ModelCheckpoint, fit)
 
 
 def blobs(n=96, classes=3, features=6, seed=0):
@@ -207,3 +217,196 @@ def test_resume_from_missing_or_bad_file(tmp_path):
     with pytest.raises(ValueError, match="not an nnfast file"):
         fit(model, nn.CrossEntropyLoss(), o, blobs(), epochs=2, verbose=False,
             resume_from=tmp_path / "bad.nnf")
+
+
+# ------------------------------------------------------------------ the resume matrix
+# Every loader set-up x every kind of kill: the run killed, then resumed with brand-new
+# objects (model initialised differently, loader rebuilt, global RNG moved on), gives the
+# uninterrupted run's per-step losses, history and weights bit for bit. All models have
+# Dropout (the global RNG, drawn between the loader's draws).
+N, BS, EPOCHS = 40, 8, 3          # 5 steps an epoch, 15 in all
+STEPS = N // BS * EPOCHS
+
+
+class Killed(Exception):
+    """Stands for the process dying (the SIGKILL test below kills a real one)."""
+
+
+class KillAt(Callback):
+    """Die in the middle of training step `step` (backward done, update not made), or at the
+    end of epoch `epoch_end` (0-based) before any checkpoint of it is written."""
+
+    def __init__(self, step=None, epoch_end=None, sigkill=False):
+        self.step, self.epoch_end, self.sigkill = step, epoch_end, sigkill
+
+    def _die(self):
+        if self.sigkill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise Killed
+
+    def on_after_backward(self, step):
+        if step + 1 == self.step:
+            self._die()
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch_end:
+            self._die()
+
+
+class StepLosses(Callback):
+    def __init__(self):
+        self.losses = {}
+
+    def on_batch_end(self, step, logs):
+        self.losses[step] = logs["loss"]
+
+
+class NoisyRows(Dataset):
+    """A map-style dataset (the general loader path) drawing noise from its own generator."""
+
+    def __init__(self, x, y, seed):
+        self.x, self.y, self.rng = x, y, np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i] + self.rng.normal(0, 0.1, self.x.shape[1]).astype(np.float32), self.y[i]
+
+
+def loader_setups():
+    """name -> function(x, y) -> (train_data, val_data, fit kwargs); built fresh per run."""
+    def dl(ds, **kw):
+        return DataLoader(ds, batch_size=BS, **kw)
+
+    def with_closure(x, y):
+        gen = np.random.default_rng(21)   # only a collate_fn's closure holds it
+
+        def collate(samples):
+            xb, yb = default_collate(samples)
+            return GaussianNoise(0.05, generator=gen)(xb), yb
+        return dl(NoisyRows(x, y, 8), shuffle=True, generator=9, collate_fn=collate), None, {}
+
+    return {
+        "arrays_fit_shuffles": lambda x, y: ((x, y), None, dict(batch_size=BS, seed=4)),
+        "shuffle_false": lambda x, y: (dl(TensorDataset(x, y), shuffle=False), None, {}),
+        "shuffle_generator_int": lambda x, y: (dl(TensorDataset(x, y), shuffle=True,
+                                                  generator=3), None, {}),
+        "shuffle_nf_generator_and_val_loader": lambda x, y: (
+            dl(TensorDataset(x, y), shuffle=True, generator=nf.Generator().manual_seed(5)),
+            dl(TensorDataset(x[:16], y[:16]), shuffle=True, generator=6), {}),
+        "shuffle_global_rng": lambda x, y: (dl(TensorDataset(x, y), shuffle=True), None, {}),
+        "random_sampler_replacement": lambda x, y: (dl(TensorDataset(x, y), sampler=RandomSampler(
+            np.arange(N), replacement=True, num_samples=N)), None, {}),
+        "weighted_random_sampler": lambda x, y: (dl(TensorDataset(x, y), sampler=(
+            WeightedRandomSampler(1.0 + y, N, generator=np.random.default_rng(7)))), None, {}),
+        "subset_random_sampler": lambda x, y: (dl(TensorDataset(x, y), sampler=(
+            SubsetRandomSampler(np.arange(N), generator=np.random.RandomState(2)))), None, {}),
+        "transform_own_generators": lambda x, y: (dl(TensorDataset(x, y, transform=Compose(
+            [GaussianNoise(0.1, generator=11), GaussianNoise(0.1, generator=12)])),
+            shuffle=True, generator=1), None, {}),
+        "transform_global_rng": lambda x, y: (dl(TensorDataset(x, y, transform=GaussianNoise(
+            0.1)), shuffle=True), None, {}),
+        "dataset_and_collate_generators": with_closure,
+    }
+
+
+SETUPS = loader_setups()
+KILLS = {
+    # name: (kill, checkpoint kind, the step the checkpoint resumed from was written after)
+    "epoch_ckpt_kill_mid_epoch": (dict(step=8), "epoch", 5),
+    "epoch_ckpt_kill_before_epoch_ckpt": (dict(epoch_end=1), "epoch", 5),
+    "step_ckpt_kill_mid_epoch": (dict(step=9), 2, 8),
+    "step_ckpt_on_last_batch_kill_at_epoch_end": (dict(epoch_end=1), 5, 10),
+}
+
+
+def matrix_model(init_seed):
+    nf.manual_seed(init_seed)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    return model, optim.Adam(model.parameters(), lr=0.01)
+
+
+def matrix_run(setup, tmp, ckpt=None, kill=None, resume=None, init_seed=0, rng_seed=123):
+    x, y = blobs(N)
+    model, opt = matrix_model(init_seed)
+    train, val, kw = SETUPS[setup](x, y)
+    recorder = StepLosses()
+    cbs = [recorder]
+    if ckpt is not None and ckpt != "epoch":
+        cbs.append(ModelCheckpoint(tmp / "s{step}.nnf", save_best_only=False,
+                                   save_training_state=True, save_freq=ckpt))
+    if kill is not None:
+        cbs.append(KillAt(**kill))
+    nf.manual_seed(rng_seed)
+    try:
+        h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=EPOCHS, verbose=False,
+                callbacks=cbs, checkpoint_path=tmp / "e.nnf" if ckpt == "epoch" else None,
+                resume_from=resume, **kw)
+    except Killed:
+        h = None
+    return model, h, recorder.losses
+
+
+@functools.lru_cache(maxsize=None)
+def straight_run(setup):
+    model, h, losses = matrix_run(setup, None)
+    return state(model), no_time(h), losses
+
+
+@pytest.mark.parametrize("kill", sorted(KILLS))
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_resume_matrix(setup, kill, tmp_path):
+    kill_kw, ckpt, resumed_after = KILLS[kill]
+    weights_a, hist_a, losses_a = straight_run(setup)
+    _, h_b, losses_b = matrix_run(setup, tmp_path, ckpt=ckpt, kill=kill_kw)
+    assert h_b is None                       # it died
+    path = tmp_path / ("e.nnf" if ckpt == "epoch" else f"s{resumed_after}.nnf")
+    assert nf.load(path)["step"] == resumed_after
+    model_c, h_c, losses_c = matrix_run(setup, tmp_path, ckpt=ckpt, resume=path, init_seed=9,
+                                        rng_seed=77)
+    assert sorted(losses_c) == list(range(resumed_after + 1, STEPS + 1))
+    assert losses_c == {s: losses_a[s] for s in losses_c}
+    assert no_time(h_c) == hist_a
+    assert_bitwise_equal(state(model_c), weights_a)
+
+
+def test_the_matrix_sees_every_stream():
+    # the streams the set-ups rely on are all found in the loader
+    from nnfast.data._random import find_generators
+    x, y = blobs(N)
+    train, _, _ = SETUPS["transform_own_generators"](x, y)
+    gens = find_generators(train)
+    assert len(gens) == 3       # the sampler's and the two transforms'
+    train, _, _ = SETUPS["dataset_and_collate_generators"](x, y)
+    assert len(find_generators(train)) == 3   # sampler, dataset.rng, collate_fn's closure
+
+
+CHILD = """
+import sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import test_resume as T
+T.matrix_run({setup!r}, Path({tmp!r}), ckpt={ckpt!r}, kill=dict({kill!r}, sigkill=True))
+raise SystemExit("not killed")
+"""
+
+
+@pytest.mark.parametrize("setup,kill", [("transform_global_rng", "step_ckpt_kill_mid_epoch"),
+                                        ("shuffle_generator_int", "epoch_ckpt_kill_mid_epoch")])
+def test_resume_after_a_real_sigkill(setup, kill, tmp_path):
+    kill_kw, ckpt, resumed_after = KILLS[kill]
+    root = Path(__file__).resolve().parents[1]
+    code = CHILD.format(tests=str(root / "tests"), setup=setup, tmp=str(tmp_path), ckpt=ckpt,
+                        kill=kill_kw)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    path = tmp_path / ("e.nnf" if ckpt == "epoch" else f"s{resumed_after}.nnf")
+    weights_a, hist_a, losses_a = straight_run(setup)
+    model_c, h_c, losses_c = matrix_run(setup, tmp_path, ckpt=ckpt, resume=path, init_seed=9,
+                                        rng_seed=77)
+    assert sorted(losses_c) == list(range(resumed_after + 1, STEPS + 1))
+    assert losses_c == {s: losses_a[s] for s in losses_c}
+    assert no_time(h_c) == hist_a
+    assert_bitwise_equal(state(model_c), weights_a)
