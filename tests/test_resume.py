@@ -18,7 +18,8 @@ from nnfast.data import (Compose, DataLoader, Dataset, GaussianNoise, RandomSamp
                          SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
                          default_collate)
 from nnfast.optim.lr_scheduler import StepLR
-from nnfast.train import (Callback, CSVLogger, EarlyStopping, LRSchedulerCallback,
+from nnfast.train import (Callback, CSVLogger, EarlyStopping, GradientMonitor,
+                          LRSchedulerCallback,
                           ModelCheckpoint, fit)
 
 
@@ -177,7 +178,7 @@ def test_checkpoint_contents(tmp_path):
             "seed"} <= set(ck)
     assert ck["epoch"] == 2 and ck["seed"] == 11 and ck["step"] == 2 * 3
     assert ck["scheduler"]["last_epoch"] == 2
-    assert set(ck["rng"]) == {"fit", "generators", "globals"}
+    assert set(ck["rng"]) == {"fit", "generators", "globals", "loaders"}
     assert set(ck["rng"]["globals"]) == {"nnfast", "python", "numpy"}
     assert ck["position"] is None   # written at the end of an epoch
     assert_bitwise_equal({k: v.detach().numpy() for k, v in ck["model"].items()}, state(model))
@@ -288,13 +289,17 @@ def loader_setups():
         return dl(NoisyRows(x, y, 8), shuffle=True, generator=9, collate_fn=collate), None, {}
 
     return {
-        "arrays_fit_shuffles": lambda x, y: ((x, y), None, dict(batch_size=BS, seed=4)),
+        "arrays_fit_shuffles_metrics": lambda x, y: ((x, y), None, dict(
+            batch_size=BS, seed=4, metrics=["accuracy"])),
         "shuffle_false": lambda x, y: (dl(TensorDataset(x, y), shuffle=False), None, {}),
         "shuffle_generator_int": lambda x, y: (dl(TensorDataset(x, y), shuffle=True,
                                                   generator=3), None, {}),
         "shuffle_nf_generator_and_val_loader": lambda x, y: (
             dl(TensorDataset(x, y), shuffle=True, generator=nf.Generator().manual_seed(5)),
-            dl(TensorDataset(x[:16], y[:16]), shuffle=True, generator=6), {}),
+            dl(TensorDataset(x[:16], y[:16]), shuffle=True, generator=6),
+            dict(metrics=["accuracy"])),
+        "workers_2_transform_global_rng": lambda x, y: (dl(TensorDataset(x, y, transform=(
+            GaussianNoise(0.1))), shuffle=True, generator=2, num_workers=2), None, {}),
         "shuffle_global_rng": lambda x, y: (dl(TensorDataset(x, y), shuffle=True), None, {}),
         "random_sampler_replacement": lambda x, y: (dl(TensorDataset(x, y), sampler=RandomSampler(
             np.arange(N), replacement=True, num_samples=N)), None, {}),
@@ -410,3 +415,145 @@ def test_resume_after_a_real_sigkill(setup, kill, tmp_path):
     assert losses_c == {s: losses_a[s] for s in losses_c}
     assert no_time(h_c) == hist_a
     assert_bitwise_equal(state(model_c), weights_a)
+
+
+def test_a_torch_style_loop_resumes_mid_epoch_with_loader_state_dict(tmp_path):
+    # a hand-written loop saving {'model', 'optimizer', 'rng', 'loader'} as torch users do
+    # (torchdata's StatefulDataLoader.state_dict for the loader), killed mid-epoch
+    x, y = blobs(N)
+
+    def build(init_seed):
+        model, opt = matrix_model(init_seed)
+        ds = TensorDataset(x, y, transform=GaussianNoise(0.1, generator=nf.Generator()
+                                                         .manual_seed(4)))
+        return model, opt, DataLoader(ds, batch_size=BS, shuffle=True, generator=3)
+
+    def train(model, opt, loader, epochs, stop_at=None, ck=None):
+        losses = []
+        for _ in range(epochs):
+            for xb, yb in loader:
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+                if len(losses) == stop_at:
+                    nf.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "rng": nf.get_rng_state(), "loader": loader.state_dict()}, ck)
+                    return losses
+        return losses
+
+    model_a, opt_a, loader_a = build(0)
+    nf.manual_seed(1)
+    losses_a = train(model_a, opt_a, loader_a, EPOCHS)
+    model_b, opt_b, loader_b = build(0)
+    nf.manual_seed(1)
+    train(model_b, opt_b, loader_b, EPOCHS, stop_at=7, ck=tmp_path / "ck.nnf")
+    model_c, opt_c, loader_c = build(5)
+    nf.manual_seed(8)
+    ck = nf.load(tmp_path / "ck.nnf")
+    model_c.load_state_dict(ck["model"])
+    opt_c.load_state_dict(ck["optimizer"])
+    nf.set_rng_state(ck["rng"])
+    loader_c.load_state_dict(ck["loader"])
+    assert ck["loader"]["batches"] == 2          # 7 = one epoch of 5, then 2
+    rest = train(model_c, opt_c, loader_c, EPOCHS - 1)   # the rest of epoch 2, then epoch 3
+    assert rest == losses_a[7:]
+    assert_bitwise_equal(state(model_c), state(model_a))
+
+
+def test_loader_state_dict_at_an_epoch_boundary_and_with_workers():
+    x, y = blobs(24)
+    for workers in (0, 2):
+        def build():
+            return DataLoader(TensorDataset(x, y, transform=GaussianNoise(0.1)), batch_size=6,
+                              shuffle=True, generator=2, num_workers=workers)
+        nf.manual_seed(3)
+        a = build()
+        ref = [xb.numpy() for _ in range(3) for xb, _ in a]
+        nf.manual_seed(3)
+        b = build()
+        got = [xb.numpy() for xb, _ in b]
+        sd, rng = b.state_dict(), nf.get_rng_state()
+        assert sd["batches"] == 0 and sd["epoch_start"] is None   # between epochs
+        nf.manual_seed(9)
+        c = build()
+        c.load_state_dict(sd)
+        nf.set_rng_state(rng)
+        got += [xb.numpy() for _ in range(2) for xb, _ in c]
+        assert len(got) == len(ref) and all(np.array_equal(p, q) for p, q in zip(ref, got))
+
+
+def test_resume_with_other_data_is_refused(tmp_path):
+    x, y = blobs(N)
+    model, opt = matrix_model(0)
+    fit(model, nn.CrossEntropyLoss(), opt, DataLoader(TensorDataset(x, y), batch_size=BS,
+                                                      shuffle=True, generator=1),
+        epochs=1, verbose=False, checkpoint_path=tmp_path / "ck.nnf")
+    with pytest.raises(ValueError, match="checkpoint holds 1 random generator state.* use 0"):
+        fit(model, nn.CrossEntropyLoss(), opt, DataLoader(TensorDataset(x, y), batch_size=BS),
+            epochs=2, verbose=False, resume_from=tmp_path / "ck.nnf")
+    loader = DataLoader(TensorDataset(x, y), batch_size=BS, shuffle=True, generator=1)
+    with pytest.raises(ValueError, match="expected a dict from DataLoader.state_dict"):
+        loader.load_state_dict([1, 2])
+    with pytest.raises(ValueError, match="saved state is of a MT19937 generator"):
+        loader.load_state_dict({"generators": [np.random.RandomState(0).get_state(
+            legacy=False)], "epoch": 0, "batches": 0})
+
+
+def test_rng_state_api_as_torch():
+    g = nf.Generator().manual_seed(3)
+    s = g.get_state()
+    a = g.random(4)
+    assert np.array_equal(g.set_state(s).random(4), a)
+    glob = nf.random.default_generator()
+    assert nf.manual_seed(5) is glob          # reseeded in place, as torch
+    s = nf.get_rng_state()
+    a = nf.rand(3).numpy()
+    nf.set_rng_state(s)
+    assert np.array_equal(nf.rand(3).numpy(), a)
+    with pytest.raises(ValueError, match="expected a PCG64 state"):
+        nf.set_rng_state({"bit_generator": "MT19937"})
+    with pytest.raises(ValueError, match="malformed PCG64 state"):
+        g.set_state({"bit_generator": "PCG64", "state": {}})
+
+
+def test_model_checkpoint_save_freq_checks_and_names(tmp_path):
+    with pytest.raises(ValueError, match="save_freq must be 'epoch' or a positive int"):
+        ModelCheckpoint(tmp_path / "m.nnf", save_freq=0)
+    with pytest.raises(ValueError, match="pass save_best_only=False"):
+        ModelCheckpoint(tmp_path / "m.nnf", save_freq=3)
+    model, opt = matrix_model(0)
+    fit(model, nn.CrossEntropyLoss(), opt, blobs(N), epochs=2, batch_size=BS, verbose=False,
+        callbacks=[ModelCheckpoint(tmp_path / "m{epoch}-{step}.nnf", save_best_only=False,
+                                   save_freq=4)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m1-4.nnf", "m2-8.nnf"]
+    assert set(nf.load(tmp_path / "m2-8.nnf")) == set(model.state_dict())   # weights only
+
+
+def test_gradient_monitor_and_step_schedule_survive_a_mid_epoch_resume(tmp_path):
+    x, y = blobs(N)
+
+    def run(resume=None, kill=None, init_seed=0):
+        model, opt = matrix_model(init_seed)
+        sched = StepLR(opt, step_size=4, gamma=0.7)
+        mon = GradientMonitor(warn=False)
+        cbs = [mon, LRSchedulerCallback(sched, interval="step"),
+               ModelCheckpoint(tmp_path / "s{step}.nnf", save_best_only=False,
+                               save_training_state=True, save_freq=3)]
+        if kill:
+            cbs.append(KillAt(step=kill))
+        nf.manual_seed(2)
+        try:
+            h = fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=EPOCHS, batch_size=BS,
+                    seed=1, verbose=False, callbacks=cbs, resume_from=resume)
+        except Killed:
+            return None
+        return model, mon, sched, h
+
+    model_a, mon_a, sched_a, h_a = run()
+    assert run(kill=8) is None
+    model_c, mon_c, sched_c, h_c = run(resume=tmp_path / "s6.nnf", init_seed=3)
+    assert mon_c.norms == mon_a.norms and sched_c.last_epoch == sched_a.last_epoch == STEPS
+    assert no_time(h_c) == no_time(h_a)
+    assert_bitwise_equal(state(model_c), state(model_a))

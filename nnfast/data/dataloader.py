@@ -211,6 +211,8 @@ class DataLoader:
         self._epoch = 0
         self._progress = None   # the epoch being iterated: its start states, batches given
         self._resume = None     # a mid-epoch state_dict to continue at the next iteration
+        self._worker_seed0 = None       # set by a resume: the interrupted run's worker seeds
+        self._last_worker_seed0 = None  # what the workers' seeds derived from last time
 
     def __len__(self):
         if self._iterable:
@@ -229,7 +231,7 @@ class DataLoader:
             return self._tracked(self._replay(resume, gens), gens, resume["epoch_start"],
                                  resume["batches"])
         start = {"generators": generator_states(gens), "globals": global_states(),
-                 "epoch": self._epoch}   # before _iter_epoch: a sampler may draw at once
+                 **self._counters()}   # before _iter_epoch: a sampler may draw at once
         return self._tracked(self._iter_epoch(), gens, start, 0)
 
     def _tracked(self, batches, gens, epoch_start, done):
@@ -249,7 +251,7 @@ class DataLoader:
         now_globals = global_states()
         set_generator_states(gens, start["generators"], "DataLoader.load_state_dict")
         set_global_states(start["globals"])
-        self._epoch = start["epoch"]
+        self._set_counters(start)
         it = self._iter_epoch()
         for _ in range(resume["batches"]):
             if next(it, _END) is _END:
@@ -268,7 +270,7 @@ class DataLoader:
         generator is not included: save nf.get_rng_state() beside it, as with torch."""
         progress = self.__dict__.get("_progress")
         gens = progress["gens"] if progress is not None else find_generators(self)
-        state = {"generators": generator_states(gens), "epoch": self._epoch, "batches": 0,
+        state = {"generators": generator_states(gens), **self._counters(), "batches": 0,
                  "epoch_start": None}
         if progress is not None and progress["batches"]:
             state["batches"] = progress["batches"]
@@ -283,9 +285,20 @@ class DataLoader:
                              "DataLoader.state_dict()")
         gens = find_generators(self)
         set_generator_states(gens, state["generators"], "DataLoader.load_state_dict")
-        self._epoch = int(state["epoch"])
+        self._set_counters(state)
         self._progress = None
         self._resume = state if state["batches"] else None
+
+    def _counters(self):
+        """What worker seeds derive from besides nnfast.initial_seed(): the epoch count."""
+        seed0 = self._worker_seed0 if self._worker_seed0 is not None else \
+            self._last_worker_seed0
+        return {"epoch": self._epoch, "worker_seed0": seed0}
+
+    def _set_counters(self, state):
+        self._epoch = int(state["epoch"])
+        if state.get("worker_seed0") is not None:
+            self._worker_seed0 = int(state["worker_seed0"])
 
     def _iter_epoch(self):
         if self.num_workers > 0:

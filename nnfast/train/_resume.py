@@ -28,10 +28,17 @@ def run_generators(trainer):
                            cbs)
 
 
+def _loaders(trainer):
+    from ..data import DataLoader
+    return [d for d in trainer.data_roots if isinstance(d, DataLoader)]
+
+
 def rng_states(trainer):
     gens = run_generators(trainer)
     return {"fit": generator_states(gens[:1])[0],
-            "generators": generator_states(gens[1:]), "globals": global_states()}
+            "generators": generator_states(gens[1:]), "globals": global_states(),
+            # a DataLoader's workers seed themselves from its epoch count
+            "loaders": [d._counters() for d in _loaders(trainer)]}
 
 
 def set_rng_states(trainer, states):
@@ -45,6 +52,8 @@ def set_rng_states(trainer, states):
         set_generator_states(gens[1:], states["generators"],
                              "resume: the random generators of the data, model, loss and "
                              "callbacks")
+        for loader, counters in zip(_loaders(trainer), states.get("loaders", ())):
+            loader._set_counters(counters)
     else:
         _random.set_rng_state(states["global"])
 
@@ -67,3 +76,24 @@ class EpochTotals:
         self.norm_sum, self.nsteps = float(state["norm_sum"]), int(state["nsteps"])
         self.outs = [] if state["outs"] is None else [np.asarray(state["outs"])]
         self.targets = [] if state["targets"] is None else [np.asarray(state["targets"])]
+
+
+def load_callback_states(callbacks, saved):
+    """The k-th saved state of a callback class goes to the k-th callback of that class, so a
+    callback added or left out on resume (a logger, a kill switch) shifts nothing."""
+    if saved and not all(isinstance(s, dict) and set(s) == {"type", "state"} for s in saved):
+        # written before callbacks were named: positional, when the lists match
+        if len(saved) == len(callbacks):
+            for c, s in zip(callbacks, saved):
+                if s:
+                    c.load_state_dict(s)
+        return
+    by_type = {}
+    for s in saved:
+        by_type.setdefault(s["type"], []).append(s["state"])
+    for c in callbacks:
+        states = by_type.get(type(c).__name__)
+        if states:
+            s = states.pop(0)
+            if s:
+                c.load_state_dict(s)

@@ -274,7 +274,8 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "callbacks": [c.state_dict() for c in self.callbacks],
+            "callbacks": [{"type": type(c).__name__, "state": c.state_dict()}
+                          for c in self.callbacks],
             "history": self.history.state_dict(),
             "epoch": int(epoch),
             "step": int(self.step_count),
@@ -300,11 +301,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        saved_cbs = state["callbacks"]
-        if len(saved_cbs) == len(self.callbacks):
-            for c, s in zip(self.callbacks, saved_cbs):
-                if s:
-                    c.load_state_dict(s)
+        _resume.load_callback_states(self.callbacks, state["callbacks"])
         self.history.load_state_dict(state["history"])
         self.epoch = state["epoch"]
         self.step_count = state["step"]
