@@ -26,7 +26,7 @@ import numpy as np
 from ..tensor import Tensor
 from .dataset import IterableDataset, Subset, TensorDataset
 from ._random import (find_generators, generator_states, global_states, set_generator_states,
-                      set_global_states)
+                      set_global_states, walk_streams)
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
@@ -225,13 +225,15 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
-        gens = find_generators(self)
+        gens, custom_code = walk_streams([self])
         resume, self._resume = self.__dict__.get("_resume"), None
         if resume is not None and resume["batches"]:
             return self._tracked(self._replay(resume, gens), gens, resume["epoch_start"],
                                  resume["batches"])
-        start = {"generators": generator_states(gens), "globals": global_states(),
-                 **self._counters()}   # before _iter_epoch: a sampler may draw at once
+        # taken before _iter_epoch (a sampler may draw at once); Python's and NumPy's global
+        # streams only when custom code (a Dataset, sampler, collate_fn) could draw from them
+        start = {"generators": generator_states(gens), "globals": global_states(custom_code),
+                 **self._counters()}
         return self._tracked(self._iter_epoch(), gens, start, 0)
 
     def _tracked(self, batches, gens, epoch_start, done):

@@ -13,9 +13,13 @@ such as a DataLoader. float64 inputs and targets are trained on as float32.
 With TerminateOnNaN, a non-finite loss (nnfast's losses raise FloatingPointError; a custom
 one may return nan) stops training before that step's update: the epoch is logged with loss
 nan, no on_epoch_end callback runs and no checkpoint is written. Without it the error
-propagates. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
-save_training_state=True) holds the model, optimizer, scheduler, callbacks, history, epoch and
-every RNG state, so `fit(..., resume_from=path)` continues exactly as if never interrupted.
+propagates. A checkpoint saved by fit (checkpoint_path=... at each epoch's end, or
+ModelCheckpoint with save_training_state=True, every N steps with save_freq=N) holds the
+model, optimizer, scheduler, callbacks, history, epoch and every random stream the run draws
+from (fit's, nnfast's global, Python's and NumPy's globals, and the generators of the loaders'
+samplers and transforms), plus, mid-epoch, how far the epoch got; so after a kill at any
+moment `fit(..., resume_from=path)` with the same data set-up continues bit for bit as if
+never interrupted (nnfast/train/_resume.py).
 """
 import math
 import sys
@@ -165,7 +169,7 @@ class Trainer:
         point, self._resume_point = self._resume_point, None
         if point is None:
             self.resume_position = 0
-            self._epoch_start = _resume.rng_states(self)
+            self._epoch_start = _resume.rng_states(self, epoch_start=True)
             return iter(_batches(data, batch_size, shuffle, self.rng))
         _resume.set_rng_states(self, point["epoch_start"])
         self._epoch_start = point["epoch_start"]
