@@ -17,6 +17,13 @@ with PyTorch's semantics: the same batches in the same order as num_workers=0 fo
 dataset, worker_init_fn(worker_id), get_worker_info() inside workers, an IterableDataset
 iterated by every worker. For a TensorDataset the main process is usually faster (a batch is
 a few NumPy calls). pin_memory is accepted and changes nothing on the CPU.
+
+Resuming: state_dict() / load_state_dict(), as torchdata's StatefulDataLoader, hold the state
+of every generator the loader draws from (sampler, batch sampler, dataset and its transforms,
+collate_fn; found by walking their attributes) and, mid-epoch, the batches already given: a
+loader built the same way continues with the next batch, bit for bit. To continue an epoch it
+draws the epoch's order again from the states the epoch began with and skips (fetches and
+drops) the batches given. nnfast's global generator is the caller's to save (get_rng_state).
 """
 import collections.abc
 import numbers
