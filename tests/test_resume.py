@@ -557,3 +557,46 @@ def test_gradient_monitor_and_step_schedule_survive_a_mid_epoch_resume(tmp_path)
     assert mon_c.norms == mon_a.norms and sched_c.last_epoch == sched_a.last_epoch == STEPS
     assert no_time(h_c) == no_time(h_a)
     assert_bitwise_equal(state(model_c), state(model_a))
+
+
+@pytest.mark.parametrize("setup", ["transform_global_rng", "dataset_and_collate_generators",
+                                   "arrays_fit_shuffles_metrics"])
+def test_resume_twice_in_the_same_epoch(setup, tmp_path):
+    # the second checkpoint is written by a run that itself resumed mid-epoch: it must carry
+    # the epoch's start, not the resume point's
+    weights_a, hist_a, losses_a = straight_run(setup)
+    matrix_run(setup, tmp_path, ckpt=1, kill=dict(step=7))
+    matrix_run(setup, tmp_path, ckpt=1, kill=dict(step=9), resume=tmp_path / "s6.nnf",
+               init_seed=4, rng_seed=5)
+    model_c, h_c, losses_c = matrix_run(setup, tmp_path, ckpt=1, resume=tmp_path / "s8.nnf",
+                                        init_seed=9, rng_seed=77)
+    assert sorted(losses_c) == list(range(9, STEPS + 1))
+    assert losses_c == {s: losses_a[s] for s in losses_c}
+    assert no_time(h_c) == hist_a
+    assert_bitwise_equal(state(model_c), weights_a)
+
+
+def test_verbose_resume_mid_epoch_shows_the_epoch_so_far(tmp_path):
+    import io as _io
+    matrix_run("shuffle_generator_int", tmp_path, ckpt=2, kill=dict(step=9))
+    x, y = blobs(N)
+    model, opt = matrix_model(1)
+    out = _io.StringIO()
+    fit(model, nn.CrossEntropyLoss(), opt, SETUPS["shuffle_generator_int"](x, y)[0],
+        epochs=EPOCHS, verbose=True, stream=out, resume_from=tmp_path / "s8.nnf")
+    text = out.getvalue()
+    assert "epoch 2/3" in text and "epoch 3/3" in text and "epoch 1/3 " not in text
+
+
+@pytest.mark.parametrize("setup", ["transform_own_generators", "shuffle_global_rng"])
+def test_kill_at_every_step(setup, tmp_path):
+    # a checkpoint after every step, the run killed in the middle of step k for every k:
+    # each resume from step k - 1 ends where the uninterrupted run does
+    weights_a, hist_a, losses_a = straight_run(setup)
+    matrix_run(setup, tmp_path, ckpt=1)        # writes s1 ... s15
+    for k in range(2, STEPS + 1):
+        model_c, h_c, losses_c = matrix_run(setup, tmp_path, resume=tmp_path / f"s{k - 1}.nnf",
+                                            init_seed=k, rng_seed=k)
+        assert losses_c == {s: losses_a[s] for s in range(k, STEPS + 1)}, k
+        assert no_time(h_c) == hist_a, k
+        assert_bitwise_equal(state(model_c), weights_a)
