@@ -178,7 +178,7 @@ def test_checkpoint_contents(tmp_path):
             "seed"} <= set(ck)
     assert ck["epoch"] == 2 and ck["seed"] == 11 and ck["step"] == 2 * 3
     assert ck["scheduler"]["last_epoch"] == 2
-    assert set(ck["rng"]) == {"fit", "generators", "globals", "loaders"}
+    assert set(ck["rng"]) == {"fit", "generators", "other_generators", "globals", "loaders"}
     assert set(ck["rng"]["globals"]) == {"nnfast", "python", "numpy"}
     assert ck["position"] is None   # written at the end of an epoch
     assert_bitwise_equal({k: v.detach().numpy() for k, v in ck["model"].items()}, state(model))
@@ -600,3 +600,20 @@ def test_kill_at_every_step(setup, tmp_path):
         assert losses_c == {s: losses_a[s] for s in range(k, STEPS + 1)}, k
         assert no_time(h_c) == hist_a, k
         assert_bitwise_equal(state(model_c), weights_a)
+
+
+class LateRng(Callback):
+    """A user callback that makes its generator only once training begins."""
+
+    def on_train_begin(self, logs=None):
+        self.rng = np.random.default_rng(0)
+
+
+def test_a_callback_generator_missing_at_resume_warns(tmp_path):
+    model, opt = matrix_model(0)
+    fit(model, nn.CrossEntropyLoss(), opt, blobs(N), epochs=1, batch_size=BS, verbose=False,
+        callbacks=[LateRng()], checkpoint_path=tmp_path / "ck.nnf")
+    assert len(nf.load(tmp_path / "ck.nnf")["rng"]["other_generators"]) == 1
+    with pytest.warns(RuntimeWarning, match="callbacks' random generators.*may differ"):
+        fit(model, nn.CrossEntropyLoss(), opt, blobs(N), epochs=2, batch_size=BS,
+            verbose=False, callbacks=[LateRng()], resume_from=tmp_path / "ck.nnf")

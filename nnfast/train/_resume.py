@@ -15,6 +15,8 @@ drops the batches already trained on (no forward or backward), then puts every s
 to its state at the checkpoint: the same next batch, the same dropout masks, for any data a
 re-iteration reproduces (arrays, DataLoader with any sampler, transforms, workers).
 """
+import warnings
+
 import numpy as np
 
 from ..data._random import (find_generators, generator_states, global_states,
@@ -22,13 +24,13 @@ from ..data._random import (find_generators, generator_states, global_states,
 
 
 def run_generators(trainer):
-    """(fit's generator first, then those of the data, model, loss and callbacks; whether
-    the data reaches code from outside nnfast, which may use Python's or NumPy's globals)."""
+    """(fit's generator and the data's, those of the model, loss and callbacks, whether the
+    data reaches code from outside nnfast, which may use Python's or NumPy's globals)."""
     data_gens, custom_code = walk_streams([trainer.rng, *trainer.data_roots])
     cbs = [{k: v for k, v in vars(c).items() if k != "trainer"} for c in trainer.callbacks]
     others = [g for g in find_generators(trainer.model, trainer.loss_fn, cbs)
               if not any(g is d for d in data_gens)]
-    return data_gens + others, custom_code
+    return data_gens, others, custom_code
 
 
 def _loaders(trainer):
@@ -40,9 +42,10 @@ def rng_states(trainer, epoch_start=False):
     """Every stream's state. At an epoch's start (kept only to draw the epoch's order again
     on a mid-epoch resume) Python's and NumPy's globals are read only when the data reaches
     custom code: they cost 0.1 ms and nnfast's own data classes never use them."""
-    gens, custom_code = run_generators(trainer)
-    return {"fit": generator_states(gens[:1])[0],
-            "generators": generator_states(gens[1:]),
+    data_gens, others, custom_code = run_generators(trainer)
+    return {"fit": generator_states(data_gens[:1])[0],
+            "generators": generator_states(data_gens[1:]),
+            "other_generators": generator_states(others),
             "globals": global_states(custom_code or not epoch_start),
             # a DataLoader's workers seed themselves from its epoch count
             "loaders": [d._counters() for d in _loaders(trainer)]}
@@ -50,19 +53,29 @@ def rng_states(trainer, epoch_start=False):
 
 def set_rng_states(trainer, states):
     """Restore rng_states() output; also reads checkpoints from before the data's streams
-    were saved (fit's and the global generator only)."""
+    were saved (fit's and the global generator only).
+
+    The data's generators must match (else the batches would differ: ValueError); those of
+    the model, loss and callbacks are restored when they match, with a warning when they do
+    not (a callback may make its generator only in on_train_begin)."""
     from .. import random as _random
-    gens, _ = run_generators(trainer)
-    set_generator_states(gens[:1], [states["fit"]], "resume: fit's generator")
-    if "globals" in states:
-        set_global_states(states["globals"])
-        set_generator_states(gens[1:], states["generators"],
-                             "resume: the random generators of the data, model, loss and "
-                             "callbacks")
-        for loader, counters in zip(_loaders(trainer), states.get("loaders", ())):
-            loader._set_counters(counters)
-    else:
+    data_gens, others, _ = run_generators(trainer)
+    set_generator_states(data_gens[:1], [states["fit"]], "resume: fit's generator")
+    if "globals" not in states:
         _random.set_rng_state(states["global"])
+        return
+    set_global_states(states["globals"])
+    set_generator_states(data_gens[1:], states["generators"],
+                         "resume: the random generators of the training and validation data")
+    saved = states.get("other_generators", [])
+    try:
+        set_generator_states(others, saved, "resume: the model's, loss's and callbacks' "
+                             "random generators")
+    except ValueError as e:
+        warnings.warn(f"{e}; they are left as they are, so the resumed run may differ from "
+                      f"an uninterrupted one", RuntimeWarning, stacklevel=4)
+    for loader, counters in zip(_loaders(trainer), states.get("loaders", ())):
+        loader._set_counters(counters)
 
 
 class EpochTotals:
