@@ -144,8 +144,9 @@ def iterate(loader, epoch):
     from .. import random as _nf_random
     pool = loader.__dict__.get("_pool") if loader.persistent_workers else None
     if pool is None or not pool.alive():
-        seed0 = loader._worker_seed0 if loader._worker_seed0 is not None else \
-            _nf_random.initial_seed()   # the former: the interrupted run's, after a resume
+        seed0 = loader.__dict__.get("_worker_seed0")   # the interrupted run's, after a resume
+        if seed0 is None:
+            seed0 = _nf_random.initial_seed()
         if seed0 is None:   # no manual_seed: workers' seeds are fresh, as torch's
             seed0 = int(np.random.SeedSequence().entropy)
         loader._last_worker_seed0 = seed0

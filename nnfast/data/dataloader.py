@@ -300,9 +300,10 @@ class DataLoader:
 
     def _counters(self):
         """What worker seeds derive from besides nnfast.initial_seed(): the epoch count."""
-        seed0 = self._worker_seed0 if self._worker_seed0 is not None else \
-            self._last_worker_seed0
-        return {"epoch": self._epoch, "worker_seed0": seed0}
+        d = self.__dict__   # .get: a loader pickled before these attributes existed
+        seed0 = d.get("_worker_seed0")
+        return {"epoch": self._epoch,
+                "worker_seed0": seed0 if seed0 is not None else d.get("_last_worker_seed0")}
 
     def _set_counters(self, state):
         self._epoch = int(state["epoch"])
