@@ -4,6 +4,7 @@ Dropout (the global RNG), Adam + StepLR, shuffling and a seeded validation split
 import csv
 import functools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,9 +15,9 @@ import pytest
 
 import nnfast as nf
 from nnfast import nn, optim
-from nnfast.data import (Compose, DataLoader, Dataset, GaussianNoise, RandomSampler,
-                         SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
-                         default_collate)
+from nnfast.data import (Compose, DataLoader, Dataset, GaussianNoise, IterableDataset,
+                         RandomSampler, Sampler, SubsetRandomSampler, TensorDataset,
+                         WeightedRandomSampler, default_collate)
 from nnfast.optim.lr_scheduler import StepLR
 from nnfast.train import (Callback, CSVLogger, EarlyStopping, GradientMonitor,
                           LRSchedulerCallback,
@@ -275,6 +276,33 @@ class NoisyRows(Dataset):
         return self.x[i] + self.rng.normal(0, 0.1, self.x.shape[1]).astype(np.float32), self.y[i]
 
 
+class LegacyShuffle(Sampler):
+    """A user sampler shuffling with NumPy's legacy global state (np.random.permutation)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return iter(np.random.permutation(self.n).tolist())
+
+    def __len__(self):
+        return self.n
+
+
+class PyRandomStream(IterableDataset):
+    """A stream whose noise comes from Python's `random` module."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __iter__(self):
+        for xi, yi in zip(self.x, self.y):
+            yield xi + np.float32(random.gauss(0, 0.1)), yi
+
+
 def loader_setups():
     """name -> function(x, y) -> (train_data, val_data, fit kwargs); built fresh per run."""
     def dl(ds, **kw):
@@ -313,6 +341,9 @@ def loader_setups():
         "transform_global_rng": lambda x, y: (dl(TensorDataset(x, y, transform=GaussianNoise(
             0.1)), shuffle=True), None, {}),
         "dataset_and_collate_generators": with_closure,
+        "custom_sampler_numpy_global": lambda x, y: (dl(TensorDataset(x, y),
+                                                        sampler=LegacyShuffle(N)), None, {}),
+        "iterable_dataset_python_random": lambda x, y: (dl(PyRandomStream(x, y)), None, {}),
     }
 
 
@@ -344,6 +375,8 @@ def matrix_run(setup, tmp, ckpt=None, kill=None, resume=None, init_seed=0, rng_s
     if kill is not None:
         cbs.append(KillAt(**kill))
     nf.manual_seed(rng_seed)
+    np.random.seed(rng_seed)      # the process-wide streams custom data code may use
+    random.seed(rng_seed)
     try:
         h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=EPOCHS, verbose=False,
                 callbacks=cbs, checkpoint_path=tmp / "e.nnf" if ckpt == "epoch" else None,
