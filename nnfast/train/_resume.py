@@ -23,10 +23,12 @@ from ..data._random import (find_generators, generator_states, global_states,
                             set_generator_states, set_global_states, walk_streams)
 
 
-def run_generators(trainer):
+def run_generators(trainer, data_only=False):
     """(fit's generator and the data's, those of the model, loss and callbacks, whether the
     data reaches code from outside nnfast, which may use Python's or NumPy's globals)."""
     data_gens, custom_code = walk_streams([trainer.rng, *trainer.data_roots])
+    if data_only:
+        return data_gens, [], custom_code
     cbs = [{k: v for k, v in vars(c).items() if k != "trainer"} for c in trainer.callbacks]
     others = [g for g in find_generators(trainer.model, trainer.loss_fn, cbs)
               if not any(g is d for d in data_gens)]
@@ -40,15 +42,18 @@ def _loaders(trainer):
 
 def rng_states(trainer, epoch_start=False):
     """Every stream's state. At an epoch's start (kept only to draw the epoch's order again
-    on a mid-epoch resume) Python's and NumPy's globals are read only when the data reaches
-    custom code: they cost 0.1 ms and nnfast's own data classes never use them."""
-    data_gens, others, custom_code = run_generators(trainer)
-    return {"fit": generator_states(data_gens[:1])[0],
-            "generators": generator_states(data_gens[1:]),
-            "other_generators": generator_states(others),
-            "globals": global_states(custom_code or not epoch_start),
-            # a DataLoader's workers seed themselves from its epoch count
-            "loaders": [d._counters() for d in _loaders(trainer)]}
+    on a mid-epoch resume) only the streams the data draws from are taken, and Python's and
+    NumPy's globals only when the data reaches custom code: they cost 0.1 ms and nnfast's own
+    data classes never use them."""
+    data_gens, others, custom_code = run_generators(trainer, data_only=epoch_start)
+    states = {"fit": generator_states(data_gens[:1])[0],
+              "generators": generator_states(data_gens[1:]),
+              "globals": global_states(custom_code or not epoch_start),
+              # a DataLoader's workers seed themselves from its epoch count
+              "loaders": [d._counters() for d in _loaders(trainer)]}
+    if not epoch_start:
+        states["other_generators"] = generator_states(others)
+    return states
 
 
 def set_rng_states(trainer, states):
@@ -59,7 +64,7 @@ def set_rng_states(trainer, states):
     the model, loss and callbacks are restored when they match, with a warning when they do
     not (a callback may make its generator only in on_train_begin)."""
     from .. import random as _random
-    data_gens, others, _ = run_generators(trainer)
+    data_gens, others, _ = run_generators(trainer, data_only="other_generators" not in states)
     set_generator_states(data_gens[:1], [states["fit"]], "resume: fit's generator")
     if "globals" not in states:
         _random.set_rng_state(states["global"])
@@ -67,10 +72,9 @@ def set_rng_states(trainer, states):
     set_global_states(states["globals"])
     set_generator_states(data_gens[1:], states["generators"],
                          "resume: the random generators of the training and validation data")
-    saved = states.get("other_generators", [])
     try:
-        set_generator_states(others, saved, "resume: the model's, loss's and callbacks' "
-                             "random generators")
+        set_generator_states(others, states.get("other_generators", []),
+                             "resume: the model's, loss's and callbacks' random generators")
     except ValueError as e:
         warnings.warn(f"{e}; they are left as they are, so the resumed run may differ from "
                       f"an uninterrupted one", RuntimeWarning, stacklevel=4)
