@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from ..data.dataloader import DataLoader
 from ..data._random import (find_generators, generator_states, global_states,
                             set_generator_states, set_global_states, walk_streams)
 
@@ -36,7 +37,6 @@ def run_generators(trainer, data_only=False):
 
 
 def _loaders(trainer):
-    from ..data import DataLoader
     return [d for d in trainer.data_roots if isinstance(d, DataLoader)]
 
 
