@@ -37,8 +37,21 @@ class Generator(np.random.Generator):
         return self.bit_generator.state
 
     def set_state(self, state):
-        self.bit_generator.state = state
+        kind = type(self.bit_generator).__name__
+        if not isinstance(state, dict) or state.get("bit_generator") != kind:
+            raise ValueError(f"Generator.set_state: expected a {kind} state from get_state(), "
+                             f"got {_describe(state)}")
+        try:
+            self.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"Generator.set_state: malformed {kind} state ({e})") from None
         return self
+
+
+def _describe(state):
+    if isinstance(state, dict):
+        return f"a state of a {state.get('bit_generator')!r} generator"
+    return f"a {type(state).__name__}"
 
 
 _generator = Generator()
@@ -47,13 +60,13 @@ _seed = None
 
 def manual_seed(seed):
     """Seed nnfast's global generator; returns it (as torch.manual_seed returns its Generator)."""
-    global _generator, _seed
+    global _seed
     seed = int(seed)
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
     _seed = seed
-    _generator = Generator().manual_seed(seed)   # the stream of np.random.default_rng(seed)
-    return _generator
+    # reseeded in place, as torch: objects holding the default generator keep drawing from it
+    return _generator.manual_seed(seed)   # the stream of np.random.default_rng(seed)
 
 
 def seed():
@@ -72,8 +85,11 @@ def default_generator():
 
 
 def get_rng_state():
-    return _generator.bit_generator.state
+    """The global generator's state (a dict of ints: save it beside a checkpoint, as
+    torch.get_rng_state)."""
+    return _generator.get_state()
 
 
 def set_rng_state(state):
-    _generator.bit_generator.state = state
+    """Put the global generator back to a state get_rng_state() returned."""
+    _generator.set_state(state)

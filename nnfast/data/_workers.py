@@ -13,7 +13,8 @@ collate_fn need not pickle), else "spawn"; multiprocessing_context= overrides. A
 child starts on one OpenMP thread (nnfast/__init__.py registers that at fork: GCC's OpenMP
 does not survive fork); spawned workers set one thread too. Each worker seeds nnfast's and
 Python's generators with base_seed + worker_id; base_seed derives from nnfast.initial_seed()
-and the epoch, so seeded runs repeat without the loader drawing from any generator.
+and the epoch, so seeded runs repeat without the loader drawing from any generator (a loader
+resumed from a state_dict keeps the interrupted run's).
 
 A worker's exception is raised again in the main process with the worker's traceback; a
 worker that dies raises RuntimeError. Workers end when the iterator is exhausted or
@@ -143,9 +144,12 @@ def iterate(loader, epoch):
     from .. import random as _nf_random
     pool = loader.__dict__.get("_pool") if loader.persistent_workers else None
     if pool is None or not pool.alive():
-        seed0 = _nf_random.initial_seed()
+        seed0 = loader.__dict__.get("_worker_seed0")   # the interrupted run's, after a resume
+        if seed0 is None:
+            seed0 = _nf_random.initial_seed()
         if seed0 is None:   # no manual_seed: workers' seeds are fresh, as torch's
             seed0 = int(np.random.SeedSequence().entropy)
+        loader._last_worker_seed0 = seed0
         pool = _Pool(loader, (seed0 * 1000003 + epoch * 7919) % (1 << 62))
         if loader.persistent_workers:
             loader._pool = pool

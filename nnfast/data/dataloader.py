@@ -17,6 +17,13 @@ with PyTorch's semantics: the same batches in the same order as num_workers=0 fo
 dataset, worker_init_fn(worker_id), get_worker_info() inside workers, an IterableDataset
 iterated by every worker. For a TensorDataset the main process is usually faster (a batch is
 a few NumPy calls). pin_memory is accepted and changes nothing on the CPU.
+
+Resuming: state_dict() / load_state_dict(), as torchdata's StatefulDataLoader, hold the state
+of every generator the loader draws from (sampler, batch sampler, dataset and its transforms,
+collate_fn; found by walking their attributes) and, mid-epoch, the batches already given: a
+loader built the same way continues with the next batch, bit for bit. To continue an epoch it
+draws the epoch's order again from the states the epoch began with and skips (fetches and
+drops) the batches given. nnfast's global generator is the caller's to save (get_rng_state).
 """
 import collections.abc
 import numbers
@@ -25,9 +32,13 @@ import numpy as np
 
 from ..tensor import Tensor
 from .dataset import IterableDataset, Subset, TensorDataset
+from ._random import (find_generators, generator_states, global_states, set_generator_states,
+                      set_global_states, walk_streams)
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
+
+_END = object()
 
 from ._workers import get_worker_info  # noqa: E402
 
@@ -205,6 +216,10 @@ class DataLoader:
         self.persistent_workers = persistent_workers
         self.in_order = in_order
         self._epoch = 0
+        self._progress = None   # the epoch being iterated: its start states, batches given
+        self._resume = None     # a mid-epoch state_dict to continue at the next iteration
+        self._worker_seed0 = None       # set by a resume: the interrupted run's worker seeds
+        self._last_worker_seed0 = None  # what the workers' seeds derived from last time
 
     def __len__(self):
         if self._iterable:
@@ -217,6 +232,85 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
+        gens, custom_code = walk_streams([self])
+        resume, self._resume = self.__dict__.get("_resume"), None
+        if resume is not None and resume["batches"]:
+            return self._tracked(self._replay(resume, gens), gens, resume["epoch_start"],
+                                 resume["batches"])
+        # taken before _iter_epoch (a sampler may draw at once); Python's and NumPy's global
+        # streams only when custom code (a Dataset, sampler, collate_fn) could draw from them
+        start = {"generators": generator_states(gens), "globals": global_states(custom_code),
+                 **self._counters()}
+        return self._tracked(self._iter_epoch(), gens, start, 0)
+
+    def _tracked(self, batches, gens, epoch_start, done):
+        """Count the batches handed out, so state_dict() can say where the epoch stands."""
+        progress = self._progress = {"gens": gens, "epoch_start": epoch_start, "batches": done}
+        for batch in batches:
+            progress["batches"] += 1
+            yield batch
+        if self._progress is progress:
+            self._progress = None
+
+    def _replay(self, resume, gens):
+        """Continue an epoch a checkpoint was taken in: draw its order again from the streams
+        as they were when it began, skip the batches already given, then put every stream
+        where it stood at the checkpoint (the process-wide ones as the caller restored them)."""
+        start = resume["epoch_start"]
+        now_globals = global_states()
+        set_generator_states(gens, start["generators"], "DataLoader.load_state_dict")
+        set_global_states(start["globals"])
+        self._set_counters(start)
+        it = self._iter_epoch()
+        for _ in range(resume["batches"]):
+            if next(it, _END) is _END:
+                raise ValueError(f"DataLoader.load_state_dict: the checkpoint was taken after "
+                                 f"{resume['batches']} batches of an epoch, this loader has "
+                                 f"fewer")
+        set_generator_states(gens, resume["generators"], "DataLoader.load_state_dict")
+        set_global_states(now_globals)
+        yield from it
+
+    def state_dict(self):
+        """Where this loader's random streams stand (every generator its sampler, batch
+        sampler, dataset, transforms and collate_fn hold), and how far the current epoch has
+        got, as torchdata's StatefulDataLoader: a fresh loader built the same way and given
+        this by load_state_dict continues with the next batch, identically. nnfast's global
+        generator is not included: save nf.get_rng_state() beside it, as with torch."""
+        progress = self.__dict__.get("_progress")
+        gens = progress["gens"] if progress is not None else find_generators(self)
+        state = {"generators": generator_states(gens), **self._counters(), "batches": 0,
+                 "epoch_start": None}
+        if progress is not None and progress["batches"]:
+            state["batches"] = progress["batches"]
+            state["epoch_start"] = progress["epoch_start"]
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what state_dict() returned; a mid-epoch state takes effect at the next
+        iteration, which yields the rest of that epoch."""
+        if not isinstance(state, dict) or not {"generators", "epoch", "batches"} <= set(state):
+            raise ValueError("DataLoader.load_state_dict: expected a dict from "
+                             "DataLoader.state_dict()")
+        gens = find_generators(self)
+        set_generator_states(gens, state["generators"], "DataLoader.load_state_dict")
+        self._set_counters(state)
+        self._progress = None
+        self._resume = state if state["batches"] else None
+
+    def _counters(self):
+        """What worker seeds derive from besides nnfast.initial_seed(): the epoch count."""
+        d = self.__dict__   # .get: a loader pickled before these attributes existed
+        seed0 = d.get("_worker_seed0")
+        return {"epoch": self._epoch,
+                "worker_seed0": seed0 if seed0 is not None else d.get("_last_worker_seed0")}
+
+    def _set_counters(self, state):
+        self._epoch = int(state["epoch"])
+        if state.get("worker_seed0") is not None:
+            self._worker_seed0 = int(state["worker_seed0"])
+
+    def _iter_epoch(self):
         if self.num_workers > 0:
             from . import _workers
             self._epoch += 1
@@ -253,6 +347,7 @@ class DataLoader:
         state = self.__dict__.copy()
         state.pop("_fetch_cache", None)
         state.pop("_pool", None)   # worker processes stay with the loader that made them
+        state.pop("_progress", None)
         return state
 
     def _iter_batches(self, fetch):

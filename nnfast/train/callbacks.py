@@ -126,26 +126,47 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Save the model's state_dict (or, with save_training_state, a full resumable
     checkpoint) to `path` when `monitor` improves (or every epoch if save_best_only=False).
-    `path` may contain `{epoch}`."""
+
+    save_freq (Keras' name): "epoch", or an int N to save every N training steps, in the
+    middle of epochs too (needs save_best_only=False); fit resumes such a checkpoint at the
+    next batch of that epoch. `path` may contain `{epoch}` (the epoch saved in, from 1) and
+    `{step}` (training steps done)."""
 
     def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=True,
-                 min_delta=0.0, save_training_state=False):
+                 min_delta=0.0, save_training_state=False, save_freq="epoch"):
         super().__init__(monitor, mode, min_delta)
+        if save_freq != "epoch" and not (isinstance(save_freq, int)
+                                         and not isinstance(save_freq, bool) and save_freq > 0):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive int "
+                             f"(steps), got {save_freq!r}")
+        if save_freq != "epoch" and save_best_only:
+            raise ValueError("ModelCheckpoint: save_freq in steps saves unconditionally; pass "
+                             "save_best_only=False")
         self.path = os.fspath(path)
         self.save_best_only = save_best_only
         self.save_training_state = save_training_state
+        self.save_freq = save_freq
         self.best_path = None
 
+    def on_batch_end(self, step, logs):
+        if self.save_freq != "epoch" and step % self.save_freq == 0:
+            self._save(self.trainer.epoch + 1, step)
+
     def on_epoch_end(self, epoch, logs):
+        if self.save_freq != "epoch":
+            return
         if self.save_best_only:
             value = self._value(logs)
             if not self._improved(value):
                 return
             self.best = value
-        path = self.path.format(epoch=epoch + 1)
+        self._save(epoch + 1, self.trainer.step_count)
+
+    def _save(self, epoch, step):
+        path = self.path.format(epoch=epoch, step=step)
         if self.save_training_state:
-            # written by fit once the epoch is complete (history and every callback updated);
-            # saving here would miss what later callbacks (e.g. the lr schedule) do this epoch
+            # written by fit once the step or epoch is complete (every callback run, history
+            # updated): saving here would miss what later callbacks (the lr schedule) do
             self.trainer.request_checkpoint(path)
         else:
             from .. import io
@@ -279,3 +300,14 @@ class GradientMonitor(Callback):
             self.norms.setdefault(layer, []).append(s / max(self._count, 1))
         self._epoch_sums = {}
         self._count = 0
+
+    def state_dict(self):
+        # string keys: layer names; the pairs of (layer, kind) warned about as lists
+        return {"norms": self.norms, "epoch_sums": self._epoch_sums, "count": self._count,
+                "warned": sorted([layer, kind] for layer, kind in self._warned)}
+
+    def load_state_dict(self, state):
+        self.norms = {k: list(v) for k, v in state["norms"].items()}
+        self._epoch_sums = dict(state["epoch_sums"])
+        self._count = int(state["count"])
+        self._warned = {(layer, kind) for layer, kind in state["warned"]}

@@ -16,9 +16,13 @@ against the outputs) and empty data are refused; train/_inputs.py lists every fo
 With TerminateOnNaN, a non-finite loss (nnfast's losses raise FloatingPointError; a custom
 one may return nan) stops training before that step's update: the epoch is logged with loss
 nan, no on_epoch_end callback runs and no checkpoint is written. Without it the error
-propagates. A checkpoint saved by fit (checkpoint_path=..., or ModelCheckpoint with
-save_training_state=True) holds the model, optimizer, scheduler, callbacks, history, epoch and
-every RNG state, so `fit(..., resume_from=path)` continues exactly as if never interrupted.
+propagates. A checkpoint saved by fit (checkpoint_path=... at each epoch's end, or
+ModelCheckpoint with save_training_state=True, every N steps with save_freq=N) holds the
+model, optimizer, scheduler, callbacks, history, epoch and every random stream the run draws
+from (fit's, nnfast's global, Python's and NumPy's globals, and the generators of the loaders'
+samplers and transforms), plus, mid-epoch, how far the epoch got; so after a kill at any
+moment `fit(..., resume_from=path)` with the same data set-up continues bit for bit as if
+never interrupted (nnfast/train/_resume.py).
 """
 import math
 import sys
@@ -29,6 +33,7 @@ import numpy as np
 from .. import autograd as ag
 from .. import io
 from .. import random as _random
+from . import _resume
 from ..tensor import Tensor
 from ._inputs import as_inputs, batches as _batches, check_output_fits_target
 from ._inputs import model_float_dtype, read_data, read_fit_data
@@ -68,7 +73,12 @@ class Trainer:
         self.stop_training = False
         self.terminated = False      # stopped by TerminateOnNaN: the weights are not usable
         self.resumed = False         # load_checkpoint ran (callbacks' on_train_begin sees it)
+        self.resume_position = 0     # batches of the current epoch done before a resume
+        self.data_roots = ()         # (train, val) data: their random streams are checkpointed
         self._pending_checkpoints = []
+        self._resume_point = None    # a mid-epoch checkpoint's position, used by train_epoch
+        self._epoch_start = None     # every stream's state as this epoch began
+        self._totals = None
         for c in self.callbacks:
             if not isinstance(c, Callback):
                 raise TypeError(f"callbacks must be nnfast.train.Callback instances, got "
@@ -95,15 +105,35 @@ class Trainer:
             total = act if total is None else total + act
         return total
 
+    def _epoch_batches(self, data, batch_size, shuffle, totals, bar):
+        """This epoch's batches; after a mid-epoch resume, the ones not yet trained on (see
+        nnfast/train/_resume.py). The streams' states are taken before the batches are made:
+        a sampler may draw the epoch's order as soon as it is iterated."""
+        point, self._resume_point = self._resume_point, None
+        if point is None:
+            self.resume_position = 0
+            self._epoch_start = _resume.rng_states(self, epoch_start=True)
+            return iter(_batches(data, batch_size, shuffle, self.rng))
+        _resume.set_rng_states(self, point["epoch_start"])
+        self._epoch_start = point["epoch_start"]
+        batches = iter(_batches(data, batch_size, shuffle, self.rng))
+        for i in range(point["batches"]):
+            if next(batches, None) is None:
+                raise ValueError(f"resume: the checkpoint was written after {point['batches']} "
+                                 f"batches of epoch {self.epoch + 1}, but this data gives {i}")
+        _resume.set_rng_states(self, point["rng"])
+        totals.load_state_dict(point["totals"])
+        bar.update(point["batches"], loss=totals.total / max(totals.count, 1))
+        return batches
+
     def train_epoch(self, data, batch_size, shuffle, bar):
         from ..nn import utils as nnu
         self.model.train()
-        total, count, norm_sum, nsteps = 0.0, 0, 0.0, 0
-        outs, targets = [], []
+        acc = self._totals = _resume.EpochTotals()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         guard = any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
         first = True
-        for xb, yb in _batches(data, batch_size, shuffle, self.rng):
+        for xb, yb in self._epoch_batches(data, batch_size, shuffle, acc, bar):
             self.optimizer.zero_grad()
             out = self.model(xb)
             if first:   # once per epoch: y (n,) against outputs (n, 1) is refused
@@ -135,24 +165,31 @@ class Trainer:
                     [p.grad for p in params if p.grad is not None]).item())
             self.optimizer.step()
             n = len(xb)
-            total += value * n
-            count += n
-            norm_sum += gnorm
-            nsteps += 1
+            acc.total += value * n
+            acc.count += n
+            acc.norm_sum += gnorm
+            acc.nsteps += 1
             if self.metrics:
-                outs.append(out._storage)
-                targets.append(yb._storage)
+                acc.outs.append(out._storage)
+                acc.targets.append(yb._storage)
             self.step_count += 1
             logs = {"loss": value}
             for c in self.callbacks:
                 c.on_batch_end(self.step_count, logs)
-            bar.update(1, loss=total / count)
+            bar.update(1, loss=acc.total / acc.count)
+            # checkpoints asked for by on_batch_end (ModelCheckpoint(save_freq=N)): this step
+            # is complete, so they hold exactly the state to resume from
+            pending, self._pending_checkpoints = self._pending_checkpoints, []
+            if not self.terminated:
+                for path in pending:
+                    self.save_checkpoint(path, self.epoch, mid_epoch=True)
             if self.stop_training:
                 break
-        logs = {"loss": total / count if count and not self.terminated else math.nan,
-                "grad_norm": norm_sum / nsteps if nsteps else math.nan}
-        if self.metrics and outs:
-            yt, yp = np.concatenate(targets), np.concatenate(outs)
+        self._totals = None
+        logs = {"loss": acc.total / acc.count if acc.count and not self.terminated else math.nan,
+                "grad_norm": acc.norm_sum / acc.nsteps if acc.nsteps else math.nan}
+        if self.metrics and acc.outs:
+            yt, yp = np.concatenate(acc.targets), np.concatenate(acc.outs)
             for name, fn in self.metrics:
                 logs[name] = float(fn(yt, yp))
         return logs
@@ -183,23 +220,31 @@ class Trainer:
         return logs
 
     # ---------------------------------------------------------------- checkpoints
-    def save_checkpoint(self, path, epoch):
+    def save_checkpoint(self, path, epoch, mid_epoch=False):
+        """Everything to resume from: at the end of an epoch (epoch = epochs done), or with
+        mid_epoch after a training step of epoch `epoch` (0-based)."""
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "callbacks": [c.state_dict() for c in self.callbacks],
+            "callbacks": [{"type": type(c).__name__, "state": c.state_dict()}
+                          for c in self.callbacks],
             "history": self.history.state_dict(),
             "epoch": int(epoch),
             "step": int(self.step_count),
             "seed": self.seed,
-            "rng": {"fit": self.rng.bit_generator.state, "global": _random.get_rng_state()},
+            "rng": _resume.rng_states(self),
+            "position": None,
         }
+        if mid_epoch:
+            state["position"] = {"batches": int(self._totals.nsteps),
+                                 "epoch_start": self._epoch_start,
+                                 "totals": self._totals.state_dict()}
         io.save(state, path)
 
     def request_checkpoint(self, path):
-        """Save a full checkpoint to path once this epoch is complete (history appended,
-        every callback's on_epoch_end run), so resuming from it is exact."""
+        """Save a full checkpoint to path once this step (asked from on_batch_end) or epoch
+        (from on_epoch_end) is complete, every callback run, so resuming from it is exact."""
         self._pending_checkpoints.append(path)
 
     def load_checkpoint(self, path):
@@ -209,16 +254,15 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        saved_cbs = state["callbacks"]
-        if len(saved_cbs) == len(self.callbacks):
-            for c, s in zip(self.callbacks, saved_cbs):
-                if s:
-                    c.load_state_dict(s)
+        _resume.load_callback_states(self.callbacks, state["callbacks"])
         self.history.load_state_dict(state["history"])
         self.epoch = state["epoch"]
         self.step_count = state["step"]
-        self.rng.bit_generator.state = state["rng"]["fit"]
-        _random.set_rng_state(state["rng"]["global"])
+        _resume.set_rng_states(self, state["rng"])
+        position = state.get("position")
+        if position is not None:   # written mid-epoch: train_epoch continues that epoch
+            self._resume_point = dict(position, rng=state["rng"])
+            self.resume_position = int(position["batches"])
         self.resumed = True
         return state
 
@@ -238,6 +282,7 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
     stream = stream if stream is not None else sys.stderr
     train_data, val_data, steps_per_epoch = read_fit_data(train_data, val_data, val_split,
                                                           model, batch_size, trainer.rng)
+    trainer.data_roots = (train_data, val_data)
     if resume_state is not None:
         trainer.load_checkpoint(resume_state)
     for c in trainer.callbacks:
