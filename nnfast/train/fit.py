@@ -280,9 +280,10 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
     trainer = Trainer(model, loss_fn, optimizer, scheduler, callbacks, metrics, l1, l2,
                       clip_grad_norm, seed)
     stream = stream if stream is not None else sys.stderr
+    # checkpoints walk the data as the caller gave it (its loaders, samplers, transforms)
+    trainer.data_roots = (train_data, val_data)
     train_data, val_data, steps_per_epoch = read_fit_data(train_data, val_data, val_split,
                                                           model, batch_size, trainer.rng)
-    trainer.data_roots = (train_data, val_data)
     if resume_state is not None:
         trainer.load_checkpoint(resume_state)
     for c in trainer.callbacks:
