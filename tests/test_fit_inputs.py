@@ -272,3 +272,17 @@ def test_two_batches_of_nested_lists_read_as_batches_or_refused_when_ambiguous()
     auto = [(x[:16].tolist(), x[:16].tolist()), (x[16:].tolist(), x[16:].tolist())]
     with pytest.raises(ValueError, match="ambiguous.*2 \\(x, y\\) batches"):
         train(auto, loss=nn.MSELoss(), out=D)
+
+
+def test_evaluate_does_not_draw_on_the_global_generator():
+    # a loop that evaluates between epochs keeps the dropout masks of one that does not
+    import nnfast as nf
+    from nnfast import nn
+    from nnfast.train import evaluate
+    x = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = nn.Sequential(nn.Linear(4, 2))
+    nf.manual_seed(3)
+    before = nf.get_rng_state()
+    evaluate(model, nn.CrossEntropyLoss(), (x, y))
+    np.testing.assert_array_equal(np.asarray(nf.get_rng_state()), np.asarray(before))

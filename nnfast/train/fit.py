@@ -341,7 +341,9 @@ class _Null:
 
 def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
     """{'loss': ..., metric: ...} over data (arrays (x, y) or an iterable of batches)."""
-    t = Trainer(model, loss_fn, None, metrics=metrics)
+    # evaluation never shuffles: a fixed seed keeps it from drawing on the global generator
+    # (which would change a training loop's later dropout masks)
+    t = Trainer(model, loss_fn, None, metrics=metrics, seed=0)
     return t.evaluate(read_data(data, "data", model_float_dtype(model), "evaluate"), batch_size)
 
 
