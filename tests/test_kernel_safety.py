@@ -9,13 +9,13 @@ Three parts:
     read-only / Fortran-order arrays, float64 and int dtypes, NaN and Inf;
   * direct calls of the low-level nnfast._C wrappers with inconsistent sizes and index arrays.
 
-The normal suite runs few examples per fuzzer (fast). For a sanitizer run, build an
-ASan+UBSan extension and raise NNFAST_FUZZ_EXAMPLES (-s shows the sanitizer's report):
-  CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \\
-  LDFLAGS="-fsanitize=address,undefined" python setup.py build_ext --inplace --force
+The normal suite runs few examples per fuzzer (fast). tests/test_sanitizers.py runs this file
+again on an ASan+UBSan build of the extension (NNFAST_SANITIZE=1, see setup.py). For a longer
+sanitizer run by hand, raise NNFAST_FUZZ_EXAMPLES (-s shows the sanitizer's report):
+  NNFAST_SANITIZE=1 python setup.py build_ext --inplace --force
   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \\
   ASAN_OPTIONS=detect_leaks=0 NNFAST_FUZZ_EXAMPLES=2000 python -m pytest -s tests/test_kernel_safety.py
-then rebuild normally (python setup.py build_ext --inplace --force).
+then rebuild normally (python setup.py build_ext --inplace).
 """
 import os
 import subprocess
