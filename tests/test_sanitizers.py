@@ -51,8 +51,10 @@ def sanitized(tmp_path_factory):
         assert importlib.util.find_spec(module), \
             f"the sanitizer build needs {module} here: pip install -e '.[test]'"
     lib, temp = os.path.join(BUILD, "lib"), os.path.join(BUILD, "temp")
-    r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--build-lib", lib,
-                        "--build-temp", temp], cwd=ROOT, env=dict(os.environ, NNFAST_SANITIZE="1"),
+    # --force: link again always; setup.py's object cache recompiles only what changed
+    # (source, header or flags), which setuptools' own check of the .so alone would miss
+    r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--force", "--build-lib",
+                        lib, "--build-temp", temp], cwd=ROOT, env=dict(os.environ, NNFAST_SANITIZE="1"),
                        capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, "sanitizer build failed:\n" + (r.stdout + r.stderr)[-4000:]
     built = glob.glob(os.path.join(lib, "nnfast", "_C*.so"))
