@@ -1112,3 +1112,22 @@ def test_the_c_seam_writes_misaligned_outputs_back_in_place():
     np.testing.assert_array_equal(t.numpy(), [0, 2])
     with pytest.raises(ValueError, match="elements"):   # misaligned and wrong: same error
         _C.act_forward(0, misaligned(np.zeros(4, np.float32)), misaligned(_r(5)))
+
+
+def test_every_c_wrapper_taking_arrays_tests_their_alignment():
+    """A wrapper added later must start with the alignment test too (nnfast/_C_align.pxi):
+    each top-level def of nnfast/_C_*.pxi with an array parameter (a typed memoryview, or an
+    untyped one) hands misaligned calls to _realigned."""
+    import glob
+    import re
+    missing = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "nnfast", "_C_*.pxi"))):
+        if path.endswith("_C_align.pxi"):
+            continue
+        src = open(path).read()
+        for m in re.finditer(r"^def (\w+)\((.*?)\):\n(.*?)(?=^\S|\Z)", src, re.S | re.M):
+            params = [p.split("=")[0].strip() for p in re.split(r",(?![^\[]*\])", m.group(2))]
+            takes_arrays = any("[" in p or (p and len(p.split()) == 1) for p in params)
+            if takes_arrays and f"_realigned({m.group(1)}," not in m.group(3):
+                missing.append(f"{os.path.basename(path)}: {m.group(1)}")
+    assert not missing, missing
