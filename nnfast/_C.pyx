@@ -78,6 +78,7 @@ def fma_peak(int64_t iters):
     return flops
 
 
+include "_C_align.pxi"   # first: every wrapper below uses it
 include "_C_gemm.pxi"
 include "_C_act.pxi"
 include "_C_loss.pxi"

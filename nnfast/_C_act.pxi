@@ -41,6 +41,8 @@ ACT_RELU, ACT_LEAKY_RELU, ACT_ELU, ACT_SIGMOID, ACT_TANH, ACT_GELU, ACT_GELU_TAN
 def act_forward(int kind, float[::1] out, const float[::1] inp, float a=0.0, float b=0.0):
     """out = f(inp) elementwise; `a` is the op's scalar (slope, alpha). out may be inp.
     `b` is unused: the act_extra kinds' second scalar, so both families share one call."""
+    if _mis(&out[0], 4) or _mis(&inp[0], 4):
+        return _realigned(act_forward, (kind, out, inp, a, b), (1,))
     cdef nf_int n = inp.shape[0]
     if out.shape[0] != n:
         raise ValueError(f"act_forward: out has {out.shape[0]} elements, inp {n}")
@@ -72,6 +74,8 @@ def act_forward(int kind, float[::1] out, const float[::1] inp, float a=0.0, flo
 def act_backward(int kind, float[::1] dinp, const float[::1] dout, const float[::1] saved,
                  float a=0.0, float b=0.0):
     """dinp = dout * f'(x); `saved` is the forward output for sigmoid/tanh, else the input."""
+    if _mis(&dinp[0], 4) or _mis(&dout[0], 4) or _mis(&saved[0], 4):
+        return _realigned(act_backward, (kind, dinp, dout, saved, a, b), (1,))
     cdef nf_int n = dout.shape[0]
     if dinp.shape[0] != n or saved.shape[0] != n:
         raise ValueError(f"act_backward: dinp {dinp.shape[0]}, dout {n}, "
@@ -105,6 +109,8 @@ def act_backward(int kind, float[::1] dinp, const float[::1] dout, const float[:
 def prelu_forward(float[::1] out, const float[::1] inp, const float[::1] weight,
                   nf_int N, nf_int C, nf_int S):
     """out = inp > 0 ? inp : weight[c] * inp over inp viewed as [N, C, S]."""
+    if _mis(&out[0], 4) or _mis(&inp[0], 4) or _mis(&weight[0], 4):
+        return _realigned(prelu_forward, (out, inp, weight, N, C, S), (0,))
     cdef nf_int total = _size("prelu_forward", N, C, S)
     if C < 1 or inp.shape[0] != total or out.shape[0] != total or weight.shape[0] != C:
         raise ValueError(f"prelu_forward: inp {inp.shape[0]}, out {out.shape[0]}, weight "
@@ -118,6 +124,9 @@ def prelu_forward(float[::1] out, const float[::1] inp, const float[::1] weight,
 def prelu_backward(dinp, dweight, const float[::1] dout, const float[::1] inp,
                    const float[::1] weight, nf_int N, nf_int C, nf_int S):
     """dinp[N*C*S] and dweight[C] (overwritten; either may be None)."""
+    if (_mis_obj(dinp) or _mis_obj(dweight) or _mis(&dout[0], 4) or _mis(&inp[0], 4) or
+        _mis(&weight[0], 4)):
+        return _realigned(prelu_backward, (dinp, dweight, dout, inp, weight, N, C, S), (0, 1))
     cdef float[::1] di, dw
     cdef float *pdi = NULL
     cdef float *pdw = NULL
@@ -146,6 +155,8 @@ def prelu_backward(dinp, dweight, const float[::1] dout, const float[::1] inp,
 def softmax_forward(float[::1] out, const float[::1] inp, nf_int outer, nf_int D,
                     nf_int inner, bint log=False):
     """Softmax (or log-softmax) along D of inp viewed as [outer, D, inner]."""
+    if _mis(&out[0], 4) or _mis(&inp[0], 4):
+        return _realigned(softmax_forward, (out, inp, outer, D, inner, log), (0,))
     cdef nf_int total = _size("softmax_forward", outer, D, inner)
     if inp.shape[0] != total or out.shape[0] != total:
         raise ValueError(f"softmax_forward: inp {inp.shape[0]}, out {out.shape[0]} elements "
@@ -162,6 +173,8 @@ def softmax_forward(float[::1] out, const float[::1] inp, nf_int outer, nf_int D
 def softmax_backward(float[::1] dinp, const float[::1] dout, const float[::1] out,
                      nf_int outer, nf_int D, nf_int inner, bint log=False):
     """Gradient of softmax_forward from its saved output."""
+    if _mis(&dinp[0], 4) or _mis(&dout[0], 4) or _mis(&out[0], 4):
+        return _realigned(softmax_backward, (dinp, dout, out, outer, D, inner, log), (0,))
     cdef nf_int total = _size("softmax_backward", outer, D, inner)
     if dinp.shape[0] != total or dout.shape[0] != total \
             or out.shape[0] != total:
@@ -179,6 +192,8 @@ def softmax_backward(float[::1] dinp, const float[::1] dout, const float[::1] ou
 
 def act_math(float[::1] out, const float[::1] inp, int which, bint ref=False):
     """Test hook: act.c's exp (0) / expm1 (1) / tanh (2) / erf (3), or libm's with ref=True."""
+    if _mis(&out[0], 4) or _mis(&inp[0], 4):
+        return _realigned(act_math, (out, inp, which, ref), (0,))
     if out.shape[0] != inp.shape[0]:
         raise ValueError("act_math: sizes differ")
     if inp.shape[0] == 0:
@@ -203,6 +218,8 @@ ACTX_COUNT = NF_ACTX_COUNT
 def act_extra_forward(int kind, float[::1] out, const float[::1] inp, float a=0.0,
                       float b=0.0):
     """out = f(inp) elementwise for an NF_ACTX_* kind; out may be inp."""
+    if _mis(&out[0], 4) or _mis(&inp[0], 4):
+        return _realigned(act_extra_forward, (kind, out, inp, a, b), (1,))
     cdef nf_int n = inp.shape[0]
     cdef int rc = 0
     if out.shape[0] != n:
@@ -220,6 +237,8 @@ def act_extra_forward(int kind, float[::1] out, const float[::1] inp, float a=0.
 def act_extra_backward(int kind, float[::1] dinp, const float[::1] dout,
                        const float[::1] inp, float a=0.0, float b=0.0):
     """dinp = dout * f'(inp) for an NF_ACTX_* kind; dinp may be dout."""
+    if _mis(&dinp[0], 4) or _mis(&dout[0], 4) or _mis(&inp[0], 4):
+        return _realigned(act_extra_backward, (kind, dinp, dout, inp, a, b), (1,))
     cdef nf_int n = dout.shape[0]
     cdef int rc = 0
     if dinp.shape[0] != n or inp.shape[0] != n:

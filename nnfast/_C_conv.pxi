@@ -80,6 +80,9 @@ def conv2d_forward(float[:, :, :, ::1] out, float[::1] ws, const float[:, :, :, 
                    const float[:, :, :, ::1] weight, const float[::1] bias, tuple geom,
                    bint reference=False):
     """out = conv2d(inp, weight) + bias by im2col + GEMM (reference: the direct loops)."""
+    if (_mis(&out[0, 0, 0, 0], 4) or _mis(&ws[0], 4) or _mis(&inp[0, 0, 0, 0], 4) or
+        _mis(&weight[0, 0, 0, 0], 4) or _mis(&bias[0], 4)):
+        return _realigned(conv2d_forward, (out, ws, inp, weight, bias, geom, reference), (0, 1))
     cdef nf_conv2d_geom g = _geom(geom)
     _check4("conv2d_forward: out", out.shape, (g.N, g.OC, g.OH, g.OW))
     _check4("conv2d_forward: inp", inp.shape, (g.N, g.C, g.H, g.W))
@@ -109,6 +112,11 @@ def conv2d_backward(float[:, :, :, ::1] dinp, float[:, :, :, ::1] dweight, float
                     const float[:, :, :, ::1] inp, const float[:, :, :, ::1] weight,
                     tuple geom, bint accumulate, bint reference=False):
     """Gradients of conv2d_forward; dinp/dweight/dbias may be None (not needed)."""
+    if (_mis(&dinp[0, 0, 0, 0], 4) or _mis(&dweight[0, 0, 0, 0], 4) or _mis(&dbias[0], 4) or
+        _mis(&ws[0], 4) or _mis(&dout[0, 0, 0, 0], 4) or _mis(&inp[0, 0, 0, 0], 4) or
+        _mis(&weight[0, 0, 0, 0], 4)):
+        return _realigned(conv2d_backward, (dinp, dweight, dbias, ws, dout, inp, weight, geom,
+                                            accumulate, reference), (0, 1, 2, 3))
     cdef nf_conv2d_geom g = _geom(geom)
     _check4("conv2d_backward: dout", dout.shape, (g.N, g.OC, g.OH, g.OW))
     _check4("conv2d_backward: inp", inp.shape, (g.N, g.C, g.H, g.W))
@@ -164,6 +172,9 @@ cdef int _pool_fits(str who, object H, object W, object OH, object OW, tuple ker
 def max_pool2d_forward(float[:, :, ::1] out, int64_t[:, :, ::1] idx,
                        const float[:, :, ::1] inp, tuple kernel, tuple stride, tuple padding,
                        tuple dilation):
+    if _mis(&out[0, 0, 0], 4) or _mis(&idx[0, 0, 0], 8) or _mis(&inp[0, 0, 0], 4):
+        return _realigned(max_pool2d_forward, (out, idx, inp, kernel, stride, padding,
+                                               dilation), (0, 1))
     _pool_fits("max_pool2d_forward", inp.shape[1], inp.shape[2], out.shape[1], out.shape[2],
                kernel, stride, padding, dilation)
     cdef nf_int P = inp.shape[0], H = inp.shape[1], W = inp.shape[2]
@@ -183,6 +194,8 @@ def max_pool2d_forward(float[:, :, ::1] out, int64_t[:, :, ::1] idx,
 
 def max_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] dout,
                         const int64_t[:, :, ::1] idx):
+    if _mis(&dinp[0, 0, 0], 4) or _mis(&dout[0, 0, 0], 4) or _mis(&idx[0, 0, 0], 8):
+        return _realigned(max_pool2d_backward, (dinp, dout, idx), (0,))
     cdef nf_int P = dinp.shape[0], H = dinp.shape[1], W = dinp.shape[2]
     cdef nf_int OH = dout.shape[1], OW = dout.shape[2]
     if dout.shape[0] != P or idx.shape[0] != P or idx.shape[1] != OH or idx.shape[2] != OW:
@@ -197,6 +210,9 @@ def max_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] dout,
 def avg_pool2d_forward(float[:, :, ::1] out, const float[:, :, ::1] inp, tuple kernel,
                        tuple stride, tuple padding, bint count_include_pad,
                        nf_int divisor_override):
+    if _mis(&out[0, 0, 0], 4) or _mis(&inp[0, 0, 0], 4):
+        return _realigned(avg_pool2d_forward, (out, inp, kernel, stride, padding,
+                                               count_include_pad, divisor_override), (0,))
     _pool_fits("avg_pool2d_forward", inp.shape[1], inp.shape[2], out.shape[1], out.shape[2],
                kernel, stride, padding, (1, 1))
     cdef nf_int P = inp.shape[0], H = inp.shape[1], W = inp.shape[2]
@@ -217,6 +233,9 @@ def avg_pool2d_forward(float[:, :, ::1] out, const float[:, :, ::1] inp, tuple k
 def avg_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] dout, tuple kernel,
                         tuple stride, tuple padding, bint count_include_pad,
                         nf_int divisor_override):
+    if _mis(&dinp[0, 0, 0], 4) or _mis(&dout[0, 0, 0], 4):
+        return _realigned(avg_pool2d_backward, (dinp, dout, kernel, stride, padding,
+                                                count_include_pad, divisor_override), (0,))
     _pool_fits("avg_pool2d_backward", dinp.shape[1], dinp.shape[2], dout.shape[1],
                dout.shape[2], kernel, stride, padding, (1, 1))
     cdef nf_int P = dinp.shape[0], H = dinp.shape[1], W = dinp.shape[2]
@@ -236,6 +255,8 @@ def avg_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] dout, tupl
 
 
 def adaptive_avg_pool2d_forward(float[:, :, ::1] out, const float[:, :, ::1] inp):
+    if _mis(&out[0, 0, 0], 4) or _mis(&inp[0, 0, 0], 4):
+        return _realigned(adaptive_avg_pool2d_forward, (out, inp), (0,))
     cdef nf_int P = inp.shape[0], H = inp.shape[1], W = inp.shape[2]
     cdef nf_int OH = out.shape[1], OW = out.shape[2]
     if out.shape[0] != P:
@@ -249,6 +270,8 @@ def adaptive_avg_pool2d_forward(float[:, :, ::1] out, const float[:, :, ::1] inp
 
 
 def adaptive_avg_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] dout):
+    if _mis(&dinp[0, 0, 0], 4) or _mis(&dout[0, 0, 0], 4):
+        return _realigned(adaptive_avg_pool2d_backward, (dinp, dout), (0,))
     cdef nf_int P = dinp.shape[0], H = dinp.shape[1], W = dinp.shape[2]
     cdef nf_int OH = dout.shape[1], OW = dout.shape[2]
     if dout.shape[0] != P:
@@ -264,6 +287,8 @@ def adaptive_avg_pool2d_backward(float[:, :, ::1] dinp, const float[:, :, ::1] d
 def adaptive_max_pool2d_forward(float[:, :, ::1] out, int64_t[:, :, ::1] idx,
                                 const float[:, :, ::1] inp):
     """Adaptive max pooling of planes; the backward is max_pool2d_backward with idx."""
+    if _mis(&out[0, 0, 0], 4) or _mis(&idx[0, 0, 0], 8) or _mis(&inp[0, 0, 0], 4):
+        return _realigned(adaptive_max_pool2d_forward, (out, idx, inp), (0, 1))
     cdef nf_int P = inp.shape[0], H = inp.shape[1], W = inp.shape[2]
     cdef nf_int OH = out.shape[1], OW = out.shape[2]
     if out.shape[0] != P or idx.shape[0] != P or idx.shape[1] != OH or idx.shape[2] != OW:

@@ -23,6 +23,9 @@ def dropout_forward(float[::1] out, uint8_t[::1] mask, const float[::1] inp, uin
                     uint32_t thresh, float scale, bint reference=False):
     """out = inp * (keep ? scale : 0), keep = u(i) >= thresh; mask (or None) gets keep.
     out may be inp. reference=True runs the plain loop."""
+    if _mis(&out[0], 4) or _mis(&mask[0], 1) or _mis(&inp[0], 4):
+        return _realigned(dropout_forward, (out, mask, inp, seed, thresh, scale,
+                                            reference), (0, 1))
     cdef nf_int n = inp.shape[0]
     if out.shape[0] != n:
         raise ValueError(f"dropout_forward: out has {out.shape[0]} elements, inp {n}")
@@ -41,6 +44,8 @@ def dropout_forward(float[::1] out, uint8_t[::1] mask, const float[::1] inp, uin
 def dropout_backward(float[::1] dinp, const float[::1] dout, const uint8_t[::1] mask,
                      float scale):
     """dinp = dout * (mask ? scale : 0). dinp may be dout."""
+    if _mis(&dinp[0], 4) or _mis(&dout[0], 4) or _mis(&mask[0], 1):
+        return _realigned(dropout_backward, (dinp, dout, mask, scale), (0,))
     cdef nf_int n = dout.shape[0]
     if dinp.shape[0] != n or mask.shape[0] != n:
         raise ValueError(f"dropout_backward: dinp {dinp.shape[0]}, dout {n}, "
@@ -54,6 +59,9 @@ def dropout_backward(float[::1] dinp, const float[::1] dout, const uint8_t[::1] 
 def feature_dropout_forward(float[::1] out, uint8_t[::1] mask, const float[::1] inp,
                             nf_int R, nf_int S, uint64_t seed, uint32_t thresh, float scale):
     """inp viewed as [R, S]: row r scaled by (keep_r ? scale : 0); mask[R] (or None)."""
+    if _mis(&out[0], 4) or _mis(&mask[0], 1) or _mis(&inp[0], 4):
+        return _realigned(feature_dropout_forward, (out, mask, inp, R, S, seed, thresh,
+                                                    scale), (0, 1))
     if inp.shape[0] != _size("feature_dropout_forward", R, S) or out.shape[0] != R * S:
         raise ValueError(f"feature_dropout_forward: inp {inp.shape[0]}, out {out.shape[0]} "
                          f"elements for [{R}, {S}]")
@@ -72,6 +80,8 @@ def feature_dropout_forward(float[::1] out, uint8_t[::1] mask, const float[::1] 
 def feature_dropout_backward(float[::1] dinp, const float[::1] dout, const uint8_t[::1] mask,
                              nf_int R, nf_int S, float scale):
     """dinp[R, S] = dout * (mask[r] ? scale : 0)."""
+    if _mis(&dinp[0], 4) or _mis(&dout[0], 4) or _mis(&mask[0], 1):
+        return _realigned(feature_dropout_backward, (dinp, dout, mask, R, S, scale), (0,))
     if dout.shape[0] != _size("feature_dropout_backward", R, S) or dinp.shape[0] != R * S \
             or mask.shape[0] != R:
         raise ValueError(f"feature_dropout_backward: dinp {dinp.shape[0]}, dout "
@@ -84,6 +94,8 @@ def feature_dropout_backward(float[::1] dinp, const float[::1] dout, const uint8
 
 def sumabs(const float[::1] x):
     """Sum of |x| of a float32 vector, accumulated in double."""
+    if _mis(&x[0], 4):
+        return _realigned(sumabs, (x,), ())
     cdef nf_int n = x.shape[0]
     if n == 0:
         return 0.0
@@ -95,6 +107,8 @@ def sumabs(const float[::1] x):
 
 def l1l2_backward(float[::1] dinp, const float[::1] inp, float a, float b):
     """dinp = a * sign(inp) + b * inp (b == 0: a * sign(inp))."""
+    if _mis(&dinp[0], 4) or _mis(&inp[0], 4):
+        return _realigned(l1l2_backward, (dinp, inp, a, b), (0,))
     cdef nf_int n = inp.shape[0]
     if dinp.shape[0] != n:
         raise ValueError(f"l1l2_backward: dinp has {dinp.shape[0]} elements, inp {n}")

@@ -73,6 +73,8 @@ cdef inline void _clear(Py_buffer *v) noexcept:
 
 def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint reference=False):
     """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays."""
+    if _mis_obj(A) or _mis_obj(B) or _mis_obj(C):
+        return _realigned(sgemm, (transA, transB, alpha, A, B, beta, C, reference), (6,))
     cdef Py_buffer va, vb, vc
     cdef nf_int M, N, K, am, bk, bn, lda, ldb
     cdef const float *pa
@@ -107,6 +109,8 @@ def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint refer
 
 def colsum(out, x, float beta):
     """out[j] = beta * out[j] + sum_i x[i, j]."""
+    if _mis_obj(out) or _mis_obj(x):
+        return _realigned(colsum, (out, x, beta), (0,))
     cdef Py_buffer vo, vx
     cdef nf_int M, N
     _clear(&vo); _clear(&vx)
@@ -126,6 +130,8 @@ def colsum(out, x, float beta):
 
 def linear_forward(out, inp, weight, bias):
     """out[M,N] = inp[M,K] @ weight[N,K]^T (+ bias[N])."""
+    if _mis_obj(out) or _mis_obj(inp) or _mis_obj(weight) or _mis_obj(bias):
+        return _realigned(linear_forward, (out, inp, weight, bias), (0,))
     cdef Py_buffer vo, vi, vw, vb
     cdef nf_int M, K, N
     cdef const float *pb = NULL
@@ -155,6 +161,10 @@ def linear_forward(out, inp, weight, bias):
 
 def linear_backward(dinp, dweight, dbias, dout, inp, weight, bint accumulate):
     """Gradients of linear_forward; dinp/dweight/dbias may be None (not needed)."""
+    if (_mis_obj(dinp) or _mis_obj(dweight) or _mis_obj(dbias) or _mis_obj(dout) or
+        _mis_obj(inp) or _mis_obj(weight)):
+        return _realigned(linear_backward, (dinp, dweight, dbias, dout, inp, weight,
+                                            accumulate), (0, 1, 2))
     cdef Py_buffer vdi, vdw, vdb, vdo, vi, vw
     cdef nf_int M, K, N
     cdef float *pdi = NULL

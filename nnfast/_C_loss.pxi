@@ -89,6 +89,10 @@ def pointwise_loss(str kind, out, dinput, dtarget, const float[::1] input,
                    const float[::1] target, weight, float scale, float param=1.0):
     """MSE / L1 / Huber(param=delta) / SmoothL1(param=beta) over flat arrays; returns the
     reduced value scale * sum(w * loss)."""
+    if (_mis_obj(out) or _mis_obj(dinput) or _mis_obj(dtarget) or _mis(&input[0], 4) or
+        _mis(&target[0], 4) or _mis_obj(weight)):
+        return _realigned(pointwise_loss, (kind, out, dinput, dtarget, input, target, weight,
+                                           scale, param), (1, 2, 3))
     cdef nf_int n = input.shape[0]
     cdef int k = _POINTWISE_KINDS[kind]
     if target.shape[0] != n:
@@ -119,6 +123,10 @@ def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] t
                        int reduction, float label_smoothing):
     """Fused log-softmax + NLL over input[outer*C*inner] (layout [outer, C, inner]),
     target[outer*inner] class indices (validated by the caller)."""
+    if (_mis_obj(out) or _mis_obj(dinput) or _mis(&input[0], 4) or _mis(&target[0], 8) or
+        _mis_obj(weight)):
+        return _realigned(cross_entropy_loss, (out, dinput, input, target, weight, outer, C, inner,
+                                               ignore_index, reduction, label_smoothing), (0, 1))
     cdef nf_int npos = _size("cross_entropy_loss", outer, inner)
     _size("cross_entropy_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
@@ -140,6 +148,10 @@ def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] t
 def nll_loss(out, dinput, const float[::1] input, const int64_t[::1] target, weight,
              nf_int outer, nf_int C, nf_int inner, nf_int ignore_index, int reduction):
     """NLL on log-probabilities, same layout as cross_entropy_loss."""
+    if (_mis_obj(out) or _mis_obj(dinput) or _mis(&input[0], 4) or _mis(&target[0], 8) or
+        _mis_obj(weight)):
+        return _realigned(nll_loss, (out, dinput, input, target, weight, outer, C, inner,
+                                     ignore_index, reduction), (0, 1))
     cdef nf_int npos = _size("nll_loss", outer, inner)
     _size("nll_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
@@ -162,6 +174,11 @@ def cross_entropy_prob_loss(out, dinput, dtarget, const float[::1] input,
                             const float[::1] target, weight, nf_int outer, nf_int C,
                             nf_int inner, int reduction, float label_smoothing):
     """Cross entropy with class-probability targets, layout [outer, C, inner]."""
+    if (_mis_obj(out) or _mis_obj(dinput) or _mis_obj(dtarget) or _mis(&input[0], 4) or
+        _mis(&target[0], 4) or _mis_obj(weight)):
+        return _realigned(cross_entropy_prob_loss, (out, dinput, dtarget, input, target, weight,
+                                                    outer, C, inner, reduction,
+                                                    label_smoothing), (0, 1, 2))
     cdef nf_int npos = _size("cross_entropy_prob_loss", outer, inner)
     _size("cross_entropy_prob_loss", npos, C)
     if input.shape[0] != npos * C or target.shape[0] != npos * C or C < 1 or outer < 0 \
@@ -184,6 +201,10 @@ def cross_entropy_prob_loss(out, dinput, dtarget, const float[::1] input,
 def bce_loss(out, dinput, dtarget, const float[::1] input, const float[::1] target, weight,
              float scale):
     """BCE on probabilities; weight (or None) repeats with period len(weight)."""
+    if (_mis_obj(out) or _mis_obj(dinput) or _mis_obj(dtarget) or _mis(&input[0], 4) or
+        _mis(&target[0], 4) or _mis_obj(weight)):
+        return _realigned(bce_loss, (out, dinput, dtarget, input, target, weight,
+                                     scale), (0, 1, 2))
     cdef nf_int n = input.shape[0]
     if target.shape[0] != n:
         raise ValueError(f"bce_loss: input has {n} elements, target {target.shape[0]}")
@@ -206,6 +227,10 @@ def bce_loss(out, dinput, dtarget, const float[::1] input, const float[::1] targ
 def bce_logits_loss(out, dinput, dtarget, const float[::1] input, const float[::1] target,
                     weight, pos_weight, float scale):
     """BCE with logits; weight and pos_weight (or None) repeat with their own periods."""
+    if (_mis_obj(out) or _mis_obj(dinput) or _mis_obj(dtarget) or _mis(&input[0], 4) or
+        _mis(&target[0], 4) or _mis_obj(weight) or _mis_obj(pos_weight)):
+        return _realigned(bce_logits_loss, (out, dinput, dtarget, input, target, weight,
+                                            pos_weight, scale), (0, 1, 2))
     cdef nf_int n = input.shape[0]
     if target.shape[0] != n:
         raise ValueError(f"bce_logits_loss: input has {n} elements, target {target.shape[0]}")

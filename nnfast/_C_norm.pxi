@@ -49,6 +49,10 @@ def batch_norm_stats(float[::1] mean not None, float[::1] invstd not None, float
                      float[::1] running_var, const float[::1] x not None, nf_int N, nf_int C,
                      nf_int S, double momentum, double eps, bint reference=False):
     """Per-channel mean/invstd of x[N,C,S]; updates running_mean/var (or None) in place."""
+    if (_mis(&mean[0], 4) or _mis(&invstd[0], 4) or _mis(&running_mean[0], 4) or
+        _mis(&running_var[0], 4) or _mis(&x[0], 4)):
+        return _realigned(batch_norm_stats, (mean, invstd, running_mean, running_var, x, N, C, S,
+                                             momentum, eps, reference), (0, 1, 2, 3))
     who = "batch_norm_stats"
     if N < 0 or C < 0 or S < 0:
         raise ValueError(f"{who}: negative size ({N}, {C}, {S})")
@@ -79,6 +83,10 @@ def batch_norm_apply(float[::1] out not None, const float[::1] x not None,
                      const float[::1] weight, const float[::1] bias, nf_int N, nf_int C, nf_int S,
                      bint reference=False):
     """out = x * alpha[c] + beta[c] over [N,C,S] (weight/bias may be None)."""
+    if (_mis(&out[0], 4) or _mis(&x[0], 4) or _mis(&mean[0], 4) or _mis(&invstd[0], 4) or
+        _mis(&weight[0], 4) or _mis(&bias[0], 4)):
+        return _realigned(batch_norm_apply, (out, x, mean, invstd, weight, bias, N, C, S,
+                                             reference), (0,))
     who = "batch_norm_apply"
     if N < 0 or C < 0 or S < 0:
         raise ValueError(f"{who}: negative size ({N}, {C}, {S})")
@@ -112,6 +120,10 @@ def batch_norm_backward(float[::1] dinp, float[::1] dweight, float[::1] dbias,
                         const float[::1] weight, nf_int N, nf_int C, nf_int S, bint training,
                         bint reference=False):
     """dinp/dweight/dbias (each or None) of batch_norm_apply with the forward's stats."""
+    if (_mis(&dinp[0], 4) or _mis(&dweight[0], 4) or _mis(&dbias[0], 4) or _mis(&dout[0], 4) or
+        _mis(&x[0], 4) or _mis(&mean[0], 4) or _mis(&invstd[0], 4) or _mis(&weight[0], 4)):
+        return _realigned(batch_norm_backward, (dinp, dweight, dbias, dout, x, mean, invstd,
+                                                weight, N, C, S, training, reference), (0, 1, 2))
     who = "batch_norm_backward"
     if N < 0 or C < 0 or S < 0:
         raise ValueError(f"{who}: negative size ({N}, {C}, {S})")
@@ -149,6 +161,10 @@ def layer_norm_forward(float[::1] out not None, float[::1] mean not None, float[
                        const float[::1] x not None, const float[::1] weight, const float[::1] bias,
                        nf_int M, nf_int D, double eps):
     """out = normalised rows of x[M,D] (* weight + bias); mean[M], rstd[M] written."""
+    if (_mis(&out[0], 4) or _mis(&mean[0], 4) or _mis(&rstd[0], 4) or _mis(&x[0], 4) or
+        _mis(&weight[0], 4) or _mis(&bias[0], 4)):
+        return _realigned(layer_norm_forward, (out, mean, rstd, x, weight, bias, M, D,
+                                               eps), (0, 1, 2))
     who = "layer_norm_forward"
     if M < 0 or D < 0:
         raise ValueError(f"{who}: negative size ({M}, {D})")
@@ -178,6 +194,10 @@ def layer_norm_backward(float[::1] dinp, float[::1] dweight, float[::1] dbias,
                         const float[::1] mean not None, const float[::1] rstd not None,
                         const float[::1] weight, nf_int M, nf_int D):
     """dinp/dweight/dbias (each or None) of layer_norm_forward."""
+    if (_mis(&dinp[0], 4) or _mis(&dweight[0], 4) or _mis(&dbias[0], 4) or _mis(&dout[0], 4) or
+        _mis(&x[0], 4) or _mis(&mean[0], 4) or _mis(&rstd[0], 4) or _mis(&weight[0], 4)):
+        return _realigned(layer_norm_backward, (dinp, dweight, dbias, dout, x, mean, rstd, weight,
+                                                M, D), (0, 1, 2))
     who = "layer_norm_backward"
     if M < 0 or D < 0:
         raise ValueError(f"{who}: negative size ({M}, {D})")

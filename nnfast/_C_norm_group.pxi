@@ -23,6 +23,10 @@ def group_norm_forward(float[::1] out not None, float[::1] mean not None,
                        const float[::1] weight, const float[::1] bias, nf_int N, nf_int C,
                        nf_int S, nf_int G, double eps):
     """out = group-normalised x[N,C,S] * weight[c] + bias[c]; mean/rstd[N*G] written."""
+    if (_mis(&out[0], 4) or _mis(&mean[0], 4) or _mis(&rstd[0], 4) or _mis(&x[0], 4) or
+        _mis(&weight[0], 4) or _mis(&bias[0], 4)):
+        return _realigned(group_norm_forward, (out, mean, rstd, x, weight, bias, N, C, S, G,
+                                               eps), (0, 1, 2))
     who = "group_norm_forward"
     _gn_sizes(who, N, C, S, G)
     _sz(who, "x", x.shape[0], N * C * S)
@@ -51,6 +55,11 @@ def group_norm_backward(float[::1] dinp, float[::1] dweight, float[::1] dbias,
                         const float[::1] rstd not None, const float[::1] weight, nf_int N,
                         nf_int C, nf_int S, nf_int G):
     """dinp/dweight/dbias (each or None) of group_norm_forward; ws: 2*N*C doubles."""
+    if (_mis(&dinp[0], 4) or _mis(&dweight[0], 4) or _mis(&dbias[0], 4) or _mis(&ws[0], 8) or
+        _mis(&dout[0], 4) or _mis(&x[0], 4) or _mis(&mean[0], 4) or _mis(&rstd[0], 4) or
+        _mis(&weight[0], 4)):
+        return _realigned(group_norm_backward, (dinp, dweight, dbias, ws, dout, x, mean, rstd,
+                                                weight, N, C, S, G), (0, 1, 2, 3))
     who = "group_norm_backward"
     _gn_sizes(who, N, C, S, G)
     _sz(who, "dout", dout.shape[0], N * C * S)

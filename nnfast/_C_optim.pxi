@@ -39,6 +39,9 @@ cdef inline void _same_size(nf_int n, nf_int m, str name) except *:
 def sgd_step(float[::1] param, float[::1] momentum_buf, const float[::1] grad, float neg_lr,
              float weight_decay, float momentum, float one_minus_dampening, bint nesterov,
              bint maximize, bint init_buf):
+    if _mis(&param[0], 4) or _mis(&momentum_buf[0], 4) or _mis(&grad[0], 4):
+        return _realigned(sgd_step, (param, momentum_buf, grad, neg_lr, weight_decay, momentum,
+                                     one_minus_dampening, nesterov, maximize, init_buf), (0, 1))
     cdef nf_int n = param.shape[0]
     _same_size(n, grad.shape[0], "grad")
     cdef float *pb = _opt_ptr(momentum_buf, n, "momentum_buf")
@@ -53,6 +56,12 @@ def adam_step(float[::1] param, float[::1] exp_avg, float[::1] exp_avg_sq,
               float[::1] max_exp_avg_sq, const float[::1] grad, float param_scale,
               float weight_decay, float beta1_weight, float beta2, float one_minus_beta2,
               float bias_correction2_sqrt, float eps, float neg_step_size, bint maximize):
+    if (_mis(&param[0], 4) or _mis(&exp_avg[0], 4) or _mis(&exp_avg_sq[0], 4) or
+        _mis(&max_exp_avg_sq[0], 4) or _mis(&grad[0], 4)):
+        return _realigned(adam_step, (param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad,
+                                      param_scale, weight_decay, beta1_weight, beta2,
+                                      one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size,
+                                      maximize), (0, 1, 2, 3))
     cdef nf_int n = param.shape[0]
     _same_size(n, grad.shape[0], "grad")
     _same_size(n, exp_avg.shape[0], "exp_avg")
@@ -70,6 +79,11 @@ def rmsprop_step(float[::1] param, float[::1] square_avg, float[::1] grad_avg,
                  float[::1] momentum_buf, const float[::1] grad, float neg_lr, float alpha,
                  float one_minus_alpha, float eps, float weight_decay, float momentum,
                  bint maximize):
+    if (_mis(&param[0], 4) or _mis(&square_avg[0], 4) or _mis(&grad_avg[0], 4) or
+        _mis(&momentum_buf[0], 4) or _mis(&grad[0], 4)):
+        return _realigned(rmsprop_step, (param, square_avg, grad_avg, momentum_buf, grad, neg_lr,
+                                         alpha, one_minus_alpha, eps, weight_decay, momentum,
+                                         maximize), (0, 1, 2, 3))
     cdef nf_int n = param.shape[0]
     _same_size(n, grad.shape[0], "grad")
     _same_size(n, square_avg.shape[0], "square_avg")
@@ -84,6 +98,9 @@ def rmsprop_step(float[::1] param, float[::1] square_avg, float[::1] grad_avg,
 
 def adagrad_step(float[::1] param, float[::1] sum, const float[::1] grad, float neg_clr,
                  float weight_decay, float eps, bint maximize):
+    if _mis(&param[0], 4) or _mis(&sum[0], 4) or _mis(&grad[0], 4):
+        return _realigned(adagrad_step, (param, sum, grad, neg_clr, weight_decay, eps,
+                                         maximize), (0, 1))
     cdef nf_int n = param.shape[0]
     _same_size(n, grad.shape[0], "grad")
     _same_size(n, sum.shape[0], "sum")
@@ -95,6 +112,8 @@ def adagrad_step(float[::1] param, float[::1] sum, const float[::1] grad, float 
 
 def sumsq(const float[::1] x):
     """Sum of squares of a float32 vector, accumulated in double."""
+    if _mis(&x[0], 4):
+        return _realigned(sumsq, (x,), ())
     cdef nf_int n = x.shape[0]
     if n == 0:
         return 0.0
@@ -105,6 +124,8 @@ def sumsq(const float[::1] x):
 
 
 def maxabs(const float[::1] x):
+    if _mis(&x[0], 4):
+        return _realigned(maxabs, (x,), ())
     cdef nf_int n = x.shape[0]
     if n == 0:
         return 0.0
@@ -115,6 +136,8 @@ def maxabs(const float[::1] x):
 
 
 def scale_(float[::1] x, float s):
+    if _mis(&x[0], 4):
+        return _realigned(scale_, (x, s), (0,))
     cdef nf_int n = x.shape[0]
     if n == 0:
         return
@@ -123,6 +146,8 @@ def scale_(float[::1] x, float s):
 
 
 def clamp_(float[::1] x, float lo, float hi):
+    if _mis(&x[0], 4):
+        return _realigned(clamp_, (x, lo, hi), (0,))
     cdef nf_int n = x.shape[0]
     if n == 0:
         return

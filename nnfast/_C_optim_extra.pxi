@@ -40,6 +40,10 @@ cdef inline nf_int _sizes(float[::1] param, const float[::1] grad, a, str aname,
 def adadelta_step(float[::1] param, float[::1] square_avg, float[::1] acc_delta,
                   const float[::1] grad, float neg_lr, float rho, float one_minus_rho,
                   float eps, float weight_decay, bint maximize):
+    if (_mis(&param[0], 4) or _mis(&square_avg[0], 4) or _mis(&acc_delta[0], 4) or
+        _mis(&grad[0], 4)):
+        return _realigned(adadelta_step, (param, square_avg, acc_delta, grad, neg_lr, rho,
+                                          one_minus_rho, eps, weight_decay, maximize), (0, 1, 2))
     cdef nf_int n = _sizes(param, grad, square_avg, "square_avg", acc_delta, "acc_delta")
     if n == 0:
         return
@@ -51,6 +55,9 @@ def adadelta_step(float[::1] param, float[::1] square_avg, float[::1] acc_delta,
 def adamax_step(float[::1] param, float[::1] exp_avg, float[::1] exp_inf,
                 const float[::1] grad, float weight_decay, float beta1_weight, float beta2,
                 float eps, float neg_clr, bint maximize):
+    if _mis(&param[0], 4) or _mis(&exp_avg[0], 4) or _mis(&exp_inf[0], 4) or _mis(&grad[0], 4):
+        return _realigned(adamax_step, (param, exp_avg, exp_inf, grad, weight_decay, beta1_weight,
+                                        beta2, eps, neg_clr, maximize), (0, 1, 2))
     cdef nf_int n = _sizes(param, grad, exp_avg, "exp_avg", exp_inf, "exp_inf")
     if n == 0:
         return
@@ -63,6 +70,10 @@ def nadam_step(float[::1] param, float[::1] exp_avg, float[::1] exp_avg_sq,
                const float[::1] grad, float decay, float beta1_weight, float beta2,
                float one_minus_beta2, float bias_correction2, float eps, float c_grad,
                float c_avg, bint maximize, bint decoupled):
+    if _mis(&param[0], 4) or _mis(&exp_avg[0], 4) or _mis(&exp_avg_sq[0], 4) or _mis(&grad[0], 4):
+        return _realigned(nadam_step, (param, exp_avg, exp_avg_sq, grad, decay, beta1_weight,
+                                       beta2, one_minus_beta2, bias_correction2, eps, c_grad,
+                                       c_avg, maximize, decoupled), (0, 1, 2))
     cdef nf_int n = _sizes(param, grad, exp_avg, "exp_avg", exp_avg_sq, "exp_avg_sq")
     if n == 0:
         return
@@ -77,6 +88,11 @@ def radam_step(float[::1] param, float[::1] exp_avg, float[::1] exp_avg_sq,
                float one_minus_beta2, float bias_correction1, float lr,
                float bias_correction2_sqrt, float rect, float eps, bint maximize,
                bint decoupled, bint rectify):
+    if _mis(&param[0], 4) or _mis(&exp_avg[0], 4) or _mis(&exp_avg_sq[0], 4) or _mis(&grad[0], 4):
+        return _realigned(radam_step, (param, exp_avg, exp_avg_sq, grad, decay, beta1_weight,
+                                       beta2, one_minus_beta2, bias_correction1, lr,
+                                       bias_correction2_sqrt, rect, eps, maximize, decoupled,
+                                       rectify), (0, 1, 2))
     cdef nf_int n = _sizes(param, grad, exp_avg, "exp_avg", exp_avg_sq, "exp_avg_sq")
     if n == 0:
         return
@@ -88,6 +104,9 @@ def radam_step(float[::1] param, float[::1] exp_avg, float[::1] exp_avg_sq,
 
 def asgd_step(float[::1] param, float[::1] ax, const float[::1] grad, float weight_decay,
               float param_scale, float neg_eta, float mu, bint maximize, bint average):
+    if _mis(&param[0], 4) or _mis(&ax[0], 4) or _mis(&grad[0], 4):
+        return _realigned(asgd_step, (param, ax, grad, weight_decay, param_scale, neg_eta, mu,
+                                      maximize, average), (0, 1))
     cdef nf_int n = _sizes(param, grad, ax, "ax")
     if n == 0:
         return
@@ -99,6 +118,9 @@ def asgd_step(float[::1] param, float[::1] ax, const float[::1] grad, float weig
 def rprop_step(float[::1] param, float[::1] prev, float[::1] step_size, const float[::1] grad,
                float etaminus, float etaplus, float step_size_min, float step_size_max,
                bint maximize):
+    if _mis(&param[0], 4) or _mis(&prev[0], 4) or _mis(&step_size[0], 4) or _mis(&grad[0], 4):
+        return _realigned(rprop_step, (param, prev, step_size, grad, etaminus, etaplus,
+                                       step_size_min, step_size_max, maximize), (0, 1, 2))
     cdef nf_int n = _sizes(param, grad, prev, "prev", step_size, "step_size")
     if n == 0:
         return

@@ -11,6 +11,8 @@ def knn_select(int64_t[:, ::1] idx, float[:, ::1] dist, const float[:, ::1] g, c
                nf_int self_offset, bint reference=False):
     """Per row of g (M, N): the k = idx.shape[1] smallest of g[i, j] + colnorm[j] (colnorm may
     be None), skipping column i + self_offset if self_offset >= 0; ascending into idx, dist."""
+    if _mis(&idx[0, 0], 8) or _mis(&dist[0, 0], 4) or _mis(&g[0, 0], 4) or _mis_obj(colnorm):
+        return _realigned(knn_select, (idx, dist, g, colnorm, self_offset, reference), (0, 1))
     cdef nf_int M = g.shape[0], N = g.shape[1], k = idx.shape[1]
     cdef const float[::1] cn
     cdef const float *pcn = NULL

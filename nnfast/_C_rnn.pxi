@@ -58,6 +58,13 @@ def rnn_layer_forward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_i
                       const float[::1] h0 not None, const float[::1] c0):
     """One layer, one direction: out[T, B, ldo] columns col..col+H, hn[B, H], cn[B, H] (LSTM),
     gates[T, B, G*H] and saved[T, B, H] (LSTM/GRU) for backward, ws[B, G*H] scratch."""
+    if (_mis(&out[0], 4) or _mis(&hn[0], 4) or _mis(&cn[0], 4) or _mis(&gates[0], 4) or
+        _mis(&saved[0], 4) or _mis(&ws[0], 4) or _mis(&x[0], 4) or _mis(&w_ih[0], 4) or
+        _mis(&w_hh[0], 4) or _mis(&b_ih[0], 4) or _mis(&b_hh[0], 4) or _mis(&h0[0], 4) or
+        _mis(&c0[0], 4)):
+        return _realigned(rnn_layer_forward, (mode, reverse, T, B, I, H, ldo, col, out, hn, cn,
+                                              gates, saved, ws, x, w_ih, w_hh, b_ih, b_hh, h0,
+                                              c0), (8, 9, 10, 11, 12, 13))
     _rnn_sizes_fit("rnn_layer_forward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
     if not (0 <= mode <= 3) or T < 1 or B < 1 or I < 1 or H < 1 or col < 0 or col + H > ldo:
@@ -99,6 +106,16 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
                        const float[::1] saved, bint dx_accumulate):
     """Backward of rnn_layer_forward; dw_*/db_* are added into, dx overwritten (or added),
     dh0/dc0 overwritten; any of them may be None. dout has out's layout (columns col..)."""
+    if (_mis(&dx[0], 4) or _mis(&dw_ih[0], 4) or _mis(&dw_hh[0], 4) or _mis(&db_ih[0], 4) or
+        _mis(&db_hh[0], 4) or _mis(&dh0[0], 4) or _mis(&dc0[0], 4) or _mis(&dg[0], 4) or
+        _mis(&dgh[0], 4) or _mis(&ws[0], 4) or _mis(&dout[0], 4) or _mis(&dhn[0], 4) or
+        _mis(&dcn[0], 4) or _mis(&x[0], 4) or _mis(&w_ih[0], 4) or _mis(&w_hh[0], 4) or
+        _mis(&h0[0], 4) or _mis(&c0[0], 4) or _mis(&out[0], 4) or _mis(&gates[0], 4) or
+        _mis(&saved[0], 4)):
+        return _realigned(rnn_layer_backward, (mode, reverse, T, B, I, H, ldo, col, dx, dw_ih,
+                                               dw_hh, db_ih, db_hh, dh0, dc0, dg, dgh, ws, dout,
+                                               dhn, dcn, x, w_ih, w_hh, h0, c0, out, gates, saved,
+                                               dx_accumulate), (8, 9, 10, 11, 12, 13, 14, 15, 16, 17))
     _rnn_sizes_fit("rnn_layer_backward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
     if not (0 <= mode <= 3) or T < 1 or B < 1 or I < 1 or H < 1 or col < 0 or col + H > ldo:
@@ -156,6 +173,8 @@ cdef int _rows_in_range(str who, const int64_t[::1] idx, nf_int V) except -1:
 def embedding_forward(float[:, ::1] out not None, const float[:, ::1] weight not None,
                       const int64_t[::1] idx not None):
     """out[N, D] = weight[idx]; every idx must already be in [0, V) (checked by the caller)."""
+    if _mis(&out[0, 0], 4) or _mis(&weight[0, 0], 4) or _mis(&idx[0], 8):
+        return _realigned(embedding_forward, (out, weight, idx), (0,))
     cdef nf_int N = idx.shape[0], D = weight.shape[1]
     if out.shape[0] != N or out.shape[1] != D:
         raise ValueError(f"embedding_forward: out ({out.shape[0]}, {out.shape[1]}), "
@@ -171,6 +190,8 @@ def embedding_backward(float[:, ::1] dweight not None, const float[:, ::1] dout 
                        const int64_t[::1] idx not None, const float[::1] scale,
                        nf_int padding_idx):
     """dweight[idx[n]] += scale[idx[n]] * dout[n] (skipping padding_idx; -1 for none)."""
+    if _mis(&dweight[0, 0], 4) or _mis(&dout[0, 0], 4) or _mis(&idx[0], 8) or _mis(&scale[0], 4):
+        return _realigned(embedding_backward, (dweight, dout, idx, scale, padding_idx), (0,))
     cdef nf_int N = idx.shape[0], D = dweight.shape[1]
     cdef const float *ps = NULL
     if dout.shape[0] != N or dout.shape[1] != D:

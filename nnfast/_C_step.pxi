@@ -52,6 +52,8 @@ cdef void *_ptr(object arr, nf_int n, int itemsize, bint writable, str what) exc
     PyBuffer_Release(&v)
     if length != n * itemsize or n <= 0 or size != itemsize:
         raise ValueError(f"MlpPlan: {what} has {length} bytes, expected {n} x {itemsize}")
+    if _mis(p, itemsize):   # run() realigns the caller's arrays; the plan's own are aligned
+        raise ValueError(f"MlpPlan: {what} is not aligned to its {itemsize}-byte elements")
     return p
 
 
@@ -161,6 +163,9 @@ cdef class MlpPlan:
         float32[M, C] for MSE); seeds: one per dropout op, None for an inactive one;
         updates: optimizer update records run after backward (nf_update), when the loss is
         finite."""
+        if _mis_obj(x) or _mis_obj(target) or _mis_obj(weight):
+            return _realigned(self.run, (x, target, weight, loss_kind, reduction, ignore_index,
+                                         label_smoothing, scale, seeds, updates), ())
         cdef nf_mlp_loss L
         cdef const float *px = <const float *>_ptr(x, self.M * self.n_in, 4, False, "x")
         cdef int i = 0
@@ -191,6 +196,8 @@ cdef class MlpPlan:
 
 def bad_label(target, nf_int C, nf_int ignore_index):
     """Index of the first label of int64 target outside [0, C) and != ignore_index, or -1."""
+    if _mis_obj(target):
+        return _realigned(bad_label, (target, C, ignore_index), ())
     cdef nf_int n = len(target)
     if n == 0:
         return -1

@@ -40,6 +40,8 @@ def upsample_nearest2d(float[:, :, ::1] out, const float[:, :, ::1] inp,
                        const int64_t[::1] hi, const int64_t[::1] wi, bint backward=False):
     """forward: out[P,OH,OW] = inp[P,H,W] at (hi, wi); backward: out is dinp[P,H,W] and inp
     is dout[P,OH,OW] (scatter-add, dinp overwritten)."""
+    if _mis(&out[0, 0, 0], 4) or _mis(&inp[0, 0, 0], 4) or _mis(&hi[0], 8) or _mis(&wi[0], 8):
+        return _realigned(upsample_nearest2d, (out, inp, hi, wi, backward), (0,))
     who = "upsample_nearest2d"
     cdef nf_int P, OH, OW, H, W
     if backward:
@@ -70,6 +72,9 @@ def upsample_bilinear2d(float[:, :, ::1] out, const float[:, :, ::1] inp,
                         const int64_t[::1] w0, const int64_t[::1] w1, const float[::1] lw,
                         bint backward=False):
     """As upsample_nearest2d, with two rows/columns per output and their weights."""
+    if (_mis(&out[0, 0, 0], 4) or _mis(&inp[0, 0, 0], 4) or _mis(&h0[0], 8) or _mis(&h1[0], 8) or
+        _mis(&lh[0], 4) or _mis(&w0[0], 8) or _mis(&w1[0], 8) or _mis(&lw[0], 4)):
+        return _realigned(upsample_bilinear2d, (out, inp, h0, h1, lh, w0, w1, lw, backward), (0,))
     who = "upsample_bilinear2d"
     cdef nf_int P, OH, OW, H, W
     if backward:
