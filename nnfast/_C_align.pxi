@@ -46,7 +46,9 @@ def _realigned(fn, tuple args, tuple outs):
             arr = _np.asarray(o)
         except (TypeError, ValueError):
             continue
-        if arr.flags.aligned:
+        # (NumPy calls an empty array aligned wherever it points; the wrappers' test does not)
+        if arr.flags.aligned and (<size_t>cnp.PyArray_DATA(<cnp.ndarray>arr)) % \
+                max(arr.itemsize, 1) == 0:
             continue
         key = (<size_t>cnp.PyArray_DATA(<cnp.ndarray>arr), arr.shape, arr.strides, arr.dtype.str)
         c = copies.get(key)

@@ -1114,6 +1114,19 @@ def test_the_c_seam_writes_misaligned_outputs_back_in_place():
         _C.act_forward(0, misaligned(np.zeros(4, np.float32)), misaligned(_r(5)))
 
 
+def test_empty_arrays_at_odd_addresses_pass_the_seam():
+    # NumPy calls an empty array aligned wherever it points; the seam must still hand the
+    # kernel an aligned one (it recursed until the stack ran out)
+    e = np.frombuffer(bytearray(8), np.float32, count=0, offset=1)
+    assert e.flags.aligned and e.ctypes.data % 4
+    _C.act_forward(0, e, e)
+    _C.layer_norm_forward(e, np.empty(0, np.float32), np.empty(0, np.float32), e, None, None,
+                          0, 4, 1e-5)
+    out = np.frombuffer(bytearray(8), np.float32, count=0, offset=1).reshape(0, 2)
+    _C.sgemm(False, False, 1.0, np.zeros((0, 3), np.float32), np.zeros((3, 2), np.float32),
+             0.0, out)
+
+
 def test_every_c_wrapper_taking_arrays_tests_their_alignment():
     """A wrapper added later must start with the alignment test too (nnfast/_C_align.pxi):
     each top-level def of nnfast/_C_*.pxi with an array parameter (a typed memoryview, or an
