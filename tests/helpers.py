@@ -76,3 +76,13 @@ def same_signature(ours, theirs):
     a = [p for p in inspect.signature(ours).parameters.values() if not p.name.startswith("_")]
     b = list(inspect.signature(theirs).parameters.values())
     return [(p.name, p.default) for p in a] == [(p.name, p.default) for p in b]
+
+
+def misaligned(a):
+    """A copy of array a whose data starts one byte past an aligned address, as
+    np.frombuffer at an odd offset or a packed record's field gives (flags.aligned False)."""
+    a = np.asarray(a)
+    m = np.frombuffer(bytearray(a.nbytes + 1), a.dtype, count=a.size, offset=1)
+    m = m.reshape(a.shape)
+    m[...] = a
+    return m

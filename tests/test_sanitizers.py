@@ -30,7 +30,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build", "sanitize")
-TESTS = ["tests/test_kernel_safety.py", "tests/test_threads.py"]
+TESTS = ["tests/test_kernel_safety.py", "tests/test_alignment.py", "tests/test_threads.py"]
 
 
 def _runtime(name):
