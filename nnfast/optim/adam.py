@@ -1,7 +1,7 @@
 """Adam (and, with decoupled_weight_decay=True, AdamW), with amsgrad and maximize (torch.optim.Adam)."""
 from .. import _C
 from . import _functional as F
-from .optimizer import Optimizer, _check_betas, _nonneg
+from .optimizer import Optimizer, _check_adam_hparams
 
 __all__ = ["Adam"]
 
@@ -18,10 +18,7 @@ class Adam(Optimizer):
 
     @staticmethod
     def _validate(group):
-        _nonneg(group, "lr", "learning rate")
-        _nonneg(group, "eps", "epsilon value")
-        _check_betas(group)
-        _nonneg(group, "weight_decay", "weight_decay value")
+        _check_adam_hparams(group)
 
     def _state_spec(self, group):
         spec = [("exp_avg", 0.0), ("exp_avg_sq", 0.0)]

@@ -1,7 +1,7 @@
 """Adamax (torch.optim.Adamax): Adam with the infinity norm in place of the second moment."""
 from .. import _C
 from . import _functional_extra as F
-from .optimizer import Optimizer, _check_betas, _nonneg
+from .optimizer import Optimizer, _check_adam_hparams
 
 __all__ = ["Adamax"]
 
@@ -16,10 +16,7 @@ class Adamax(Optimizer):
 
     @staticmethod
     def _validate(group):
-        _nonneg(group, "lr", "learning rate")
-        _nonneg(group, "eps", "epsilon value")
-        _check_betas(group)
-        _nonneg(group, "weight_decay", "weight_decay value")
+        _check_adam_hparams(group)
 
     def _state_spec(self, group):
         return [("exp_avg", 0.0), ("exp_inf", 0.0)]

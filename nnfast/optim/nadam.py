@@ -2,7 +2,7 @@
 decoupled_weight_decay=True, NAdamW. Its per-parameter mu_product is 0-d state, as in torch."""
 from .. import _C
 from . import _functional_extra as F
-from .optimizer import Optimizer, _check_betas, _nonneg
+from .optimizer import Optimizer, _check_adam_hparams, _nonneg
 
 __all__ = ["NAdam"]
 
@@ -19,10 +19,7 @@ class NAdam(Optimizer):
 
     @staticmethod
     def _validate(group):
-        _nonneg(group, "lr", "learning rate")
-        _nonneg(group, "eps", "epsilon value")
-        _check_betas(group)
-        _nonneg(group, "weight_decay", "weight_decay value")
+        _check_adam_hparams(group)
         _nonneg(group, "momentum_decay", "momentum_decay value")
 
     def _scalar_spec(self, group):

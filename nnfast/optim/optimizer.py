@@ -531,3 +531,11 @@ def _check_betas(group):
     for k in range(2):
         if not 0.0 <= betas[k] < 1.0:
             raise ValueError(f"Invalid beta parameter at index {k}: {betas[k]}")
+
+
+def _check_adam_hparams(group):
+    """torch's checks shared by the Adam family (Adam, AdamW, Adamax, NAdam, RAdam)."""
+    _nonneg(group, "lr", "learning rate")
+    _nonneg(group, "eps", "epsilon value")
+    _check_betas(group)
+    _nonneg(group, "weight_decay", "weight_decay value")

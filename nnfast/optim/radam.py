@@ -2,7 +2,7 @@
 with decoupled_weight_decay=True, RAdamW."""
 from .. import _C
 from . import _functional_extra as F
-from .optimizer import Optimizer, _check_betas, _nonneg
+from .optimizer import Optimizer, _check_adam_hparams
 
 __all__ = ["RAdam"]
 
@@ -19,10 +19,7 @@ class RAdam(Optimizer):
 
     @staticmethod
     def _validate(group):
-        _nonneg(group, "lr", "learning rate")
-        _nonneg(group, "eps", "epsilon value")
-        _check_betas(group)
-        _nonneg(group, "weight_decay", "weight_decay value")
+        _check_adam_hparams(group)
 
     def _state_spec(self, group):
         return [("exp_avg", 0.0), ("exp_avg_sq", 0.0)]
