@@ -86,3 +86,20 @@ def misaligned(a):
     m = m.reshape(a.shape)
     m[...] = a
     return m
+
+
+def check_both(f, *arrays, **kw):
+    """check_op of f(module, *tensors) written once for both: f(torch, ...) and f(nf, ...)
+    on the same arrays."""
+    return check_op(None, lambda *a: f(torch, *a), lambda *a: f(nf, *a), inputs=list(arrays),
+                    **kw)
+
+
+def idx(M, v):
+    """An int64 index tensor of module M (torch or nnfast)."""
+    return M.tensor(np.asarray(v, np.int64))
+
+
+def mask(M, v):
+    """A bool mask tensor of module M (torch or nnfast)."""
+    return M.tensor(np.asarray(v, bool))

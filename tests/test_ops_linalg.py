@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import nnfast as nf
-from helpers import assert_close, check_op, fd_grad
+from helpers import assert_close, check_both as check, fd_grad
 
 F32, F64 = np.float32, np.float64
 RNG = np.random.default_rng(2)
@@ -18,11 +18,6 @@ def rand(*shape, dtype=F32):
 def well_conditioned(*shape, dtype=F32):
     a = RNG.uniform(-1, 1, shape)
     return (a + 3 * np.eye(shape[-1])).astype(dtype)
-
-
-def check(f, *arrays, **kw):
-    return check_op(None, lambda *a: f(torch, *a), lambda *a: f(nf, *a), inputs=list(arrays),
-                    **kw)
 
 
 PRODUCTS = [

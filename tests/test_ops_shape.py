@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import nnfast as nf
-from helpers import assert_close, check_op
+from helpers import assert_close, check_both as check, idx, mask
 
 F32, F64 = np.float32, np.float64
 RNG = np.random.default_rng(1)
@@ -13,19 +13,6 @@ RNG = np.random.default_rng(1)
 
 def rand(*shape, dtype=F32):
     return RNG.uniform(-2, 2, shape).astype(dtype)
-
-
-def check(f, *arrays, **kw):
-    return check_op(None, lambda *a: f(torch, *a), lambda *a: f(nf, *a), inputs=list(arrays),
-                    **kw)
-
-
-def idx(M, v):
-    return M.tensor(np.asarray(v, np.int64))
-
-
-def mask(M, v):
-    return M.tensor(np.asarray(v, bool))
 
 
 # ------------------------------------------------------------------ one input
