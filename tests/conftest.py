@@ -11,3 +11,8 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+# tests/cuda runs under Numba's CUDA simulator in its own process (tests/test_cuda_sim.py
+# starts it); the simulator must be chosen before Numba is first imported.
+if not os.environ.get("NUMBA_ENABLE_CUDASIM"):
+    collect_ignore = ["cuda"]
