@@ -156,6 +156,7 @@ def cmd_train(args):
                         TerminateOnNaN, fit, predict)
     from .train import metrics as M
 
+    device = _device(args.device)
     out = args.out or os.path.join("runs", "digits" if args.data is None else
                                    os.path.splitext(os.path.basename(args.data))[0])
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
@@ -228,7 +229,8 @@ def cmd_train(args):
     history = fit(model, loss_fn, opt, (x_tr, y_tr if classify else y_tr[:, None]),
                   (x_va, y_va if classify else y_va[:, None]), epochs=args.epochs,
                   batch_size=args.batch_size, callbacks=callbacks, metrics=metrics,
-                  l1=args.l1, l2=args.l2, seed=args.seed, verbose=not args.json)
+                  l1=args.l1, l2=args.l2, seed=args.seed, verbose=not args.json,
+                  device=device)
     seconds = time.perf_counter() - t0
     # ---------------------------------------------------------------- test report
     pred = predict(model, x_te)
@@ -290,6 +292,18 @@ class _RegressionLoss:
         return self.mse(out, target)
 
 
+def _device(name):
+    """--device's nf.device, refused with one line when the machine has no such device."""
+    import nnfast as nf
+    if name == "auto":
+        name = "cuda" if nf.cuda.is_available() else "cpu"
+    if name == "cuda" and not nf.cuda.is_available():
+        raise CLIError("--device cuda: no CUDA GPU is available (nnfast.cuda.is_available() is "
+                       "False; install 'nnfast[cuda]' on a machine with an NVIDIA GPU), use "
+                       "--device cpu")
+    return nf.device(name)
+
+
 def cmd_predict(args):
     from .train import predict
     path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
@@ -306,7 +320,7 @@ def cmd_predict(args):
     if x.shape[1] != meta["n_in"]:
         raise CLIError(f"{args.data}: {x.shape[1]} feature columns, the model expects "
                        f"{meta['n_in']} ({', '.join(meta['features'][:8])}...)")
-    model = saved.build()
+    model = saved.build().to(_device(args.device))
     out = predict(model, saved.scaler.transform(x).astype(np.float32))
     output = args.output or os.path.splitext(args.data)[0] + ".predictions.csv"
     with open(output, "w", newline="") as f:
@@ -406,12 +420,15 @@ def _parser():
     tr.add_argument("--dropout", type=float, default=0.0)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--threads", type=int, default=0, help="kernel threads (0: default)")
+    tr.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                    help="where to train (auto: cuda when a GPU is available)")
     tr.add_argument("--out", help="output folder (default runs/<dataset>)")
     tr.add_argument("--json", action="store_true", help="print only a JSON summary")
     pr = sub.add_parser("predict", help="predict with a model written by `nnfast train`")
     pr.add_argument("--model", required=True, help="the --out folder of a training run")
     pr.add_argument("--data", required=True, help=".csv with the feature columns, or .npz")
     pr.add_argument("--output", help="predictions CSV (default: <data>.predictions.csv)")
+    pr.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     pr.add_argument("--encoding", default=DEFAULT_ENCODING, help="the csv file's text encoding "
                     f"(default {DEFAULT_ENCODING})")
     sub.add_parser("info", help="build and CPU facts")

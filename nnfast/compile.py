@@ -453,6 +453,10 @@ def compile_step(model, loss_fn, optimizer):
     Models, losses or optimizers it cannot capture give the eager loop behind the same
     callable; `step.compiled` tells which, `step.reason` why not."""
     try:
+        for p in model.parameters():
+            if p.device.type != "cpu":
+                raise _Unsupported(f"the model is on {p.device}: the captured step is "
+                                   "CPU-only so far (the eager loop runs on the GPU)")
         ops, flatten_input, containers, hypers = _capture_model(model)
         loss_kind = _capture_loss(loss_fn)
         params = list(model.parameters())

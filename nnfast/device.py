@@ -1,8 +1,8 @@
 """Devices as PyTorch spells them: nf.device("cpu"), nf.device("cuda:0"), device objects.
 
 A tensor's device is where its storage lives; ops ask that device's kernel table
-(nnfast.backend). Only the CPU has a backend today: asking for a CUDA tensor raises
-RuntimeError naming what is missing (nf.cuda.is_available() is False).
+(nnfast.backend): the CPU, and CUDA through Numba where nf.cuda.is_available(); asking for
+a device without a backend raises RuntimeError naming what is missing.
 """
 
 __all__ = ["device"]
@@ -89,7 +89,13 @@ def check_available(d, what="tensor"):
     if d.type == "cpu":
         return d
     if d.type == "cuda":
-        raise RuntimeError(f"cannot place a {what} on {d}: nnfast has no CUDA backend yet "
-                           "(nnfast.cuda.is_available() is False); use device='cpu'")
+        from . import cuda
+        if not cuda.is_available():
+            raise RuntimeError(f"cannot place a {what} on {d}: no CUDA GPU is available "
+                               "(nnfast.cuda.is_available() is False: install 'nnfast[cuda]' "
+                               "on a machine with an NVIDIA GPU); use device='cpu'")
+        if d.index not in (None, 0):
+            raise RuntimeError(f"cannot place a {what} on {d}: nnfast uses one GPU (cuda:0)")
+        return d
     raise RuntimeError(f"cannot place a {what} on {d}: nnfast has no {d.type} backend "
                        "(only 'cpu')")

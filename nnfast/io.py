@@ -58,7 +58,7 @@ def _encode(obj, arrays, depth=1):
     if depth > _io_checks.MAX_DEPTH:
         raise _too_deep("the object")
     if isinstance(obj, Tensor):
-        arrays.append(obj._storage)
+        arrays.append(to_numpy(obj))   # a device tensor is saved from a host copy
         node = {"__tensor__": len(arrays) - 1}
         if type(obj).__name__ == "Parameter":
             node["param"] = True

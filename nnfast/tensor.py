@@ -15,11 +15,13 @@ import numbers
 import numpy as np
 
 from . import autograd as ag
+from .backend import DeviceArray as _DeviceArray
 from .device import CPU as _CPU
 from .device import as_device, check_available
 from .device import device as _device_cls
 from ._missing import is_missing as _is_missing
 from .errors import ShapeError
+from .backend import contiguous
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -134,7 +136,7 @@ class Tensor:
         if requires_grad and arr.dtype.kind not in "fc":
             raise RuntimeError(
                 f"only floating point tensors can require gradients (got dtype {arr.dtype})")
-        if not isinstance(arr, np.ndarray):
+        if not isinstance(arr, (np.ndarray, _DeviceArray)):
             # NumPy ufuncs and full indexing return scalars for 0-d results; keep an ndarray
             # so .numpy(), in-place ops and kernels always see an array.
             arr = np.asarray(arr)
@@ -158,7 +160,7 @@ class Tensor:
         if requires_grad and arr.dtype.kind not in "fc":
             raise RuntimeError(
                 f"only floating point tensors can require gradients (got dtype {arr.dtype})")
-        if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
+        if type(arr) is not np.ndarray and not isinstance(arr, (np.ndarray, _DeviceArray)):
             arr = np.asarray(arr)
         t = _new(Tensor)
         t._storage = arr
@@ -213,15 +215,16 @@ class Tensor:
 
     @property
     def device(self):
-        return _CPU
+        st = self._storage
+        return _CPU if type(st) is np.ndarray else getattr(st, "device", None) or _CPU
 
     @property
     def is_cuda(self):
-        return False
+        return self.device.type == "cuda"
 
     @property
     def is_cpu(self):
-        return True
+        return self.device.type == "cpu"
 
     @property
     def layout(self):
@@ -275,6 +278,9 @@ class Tensor:
         return (self[i] for i in range(self._storage.shape[0]))
 
     def __array__(self, dtype=None, copy=None):
+        if isinstance(self._storage, _DeviceArray):
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
@@ -320,7 +326,10 @@ class Tensor:
         return [n for n in object.__dir__(self) if not _is_missing(type(self), n)]
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild, (self._storage, self.requires_grad))
+        st = self._storage
+        if isinstance(st, _DeviceArray):   # pickled as host data, rebuilt on the device
+            return (_rebuild, (st.get(), self.requires_grad, str(st.device)))
+        return (_rebuild, (st, self.requires_grad))
 
     def __deepcopy__(self, memo):
         if self._node is not None:
@@ -338,7 +347,13 @@ class Tensor:
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
                                "tensor.detach().numpy() instead.")
-        return self._storage
+        st = self._storage
+        if isinstance(st, _DeviceArray):
+            if force:
+                return st.get()
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        return st
 
     def item(self):
         if self._storage.size != 1:
@@ -395,23 +410,46 @@ class Tensor:
         """to(dtype), to(device), to(device, dtype), to(other), with non_blocking= and copy=
         accepted as PyTorch does; a copy only when something changes (or copy=True)."""
         dev, dtype, copy = _parse_to(args, kwargs)
-        if dev is not None:
-            check_available(dev)
         out = self if dtype is None else self.type(dtype)
+        if dev is not None:
+            moved = out._to_device(check_available(dev))
+            if moved is not out:
+                return moved
         if copy and out is self:
             out = self.clone()
         return out
 
+    def _to_device(self, dev):
+        """self on device dev: self when it is there, else a copy the gradient flows back
+        through (torch's ToCopyBackward)."""
+        here = self.device
+        if dev.type == here.type:
+            return self
+        from . import backend
+        from ._ops.core import unary
+        src = self._storage
+        if dev.type == "cpu":
+            arr = src.get()
+            back = backend.table_of(src).from_host
+        else:
+            arr = backend.get(dev).from_host(src)
+            back = backend.cpu.to_host if here.type == "cpu" else backend.table_of(src).from_host
+
+        def backward(g):
+            return (back(g.get()) if isinstance(g, _DeviceArray) else back(g),)
+        return unary(self, arr, backward, "ToCopy")
+
     def cpu(self, memory_format=None):
-        return self
+        return self._to_device(_CPU)
 
     def cuda(self, device=None, non_blocking=False, memory_format=None):
-        check_available(_device_cls("cuda" if device is None else device)
-                        if not isinstance(device, _builtin_int) else _device_cls("cuda", device))
-        return self
+        return self._to_device(check_available(
+            _device_cls("cuda" if device is None else device)
+            if not isinstance(device, _builtin_int) else _device_cls("cuda", device)))
 
     def get_device(self):
-        return -1
+        d = self.device
+        return -1 if d.type == "cpu" else (d.index or 0)
 
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
@@ -474,7 +512,7 @@ class Tensor:
         if self._storage.flags.c_contiguous:
             return self
         from ._ops.core import unary
-        return unary(self, np.ascontiguousarray(self._storage), lambda g: (g,), "Contiguous")
+        return unary(self, contiguous(self._storage), lambda g: (g,), "Contiguous")
 
     def is_contiguous(self, memory_format=None):
         return bool(self._storage.flags.c_contiguous)
@@ -713,8 +751,12 @@ def _rebase_view_base(base, view):
         node.out = base
 
 
-def _rebuild(arr, requires_grad):
-    return Tensor._make(arr, requires_grad)
+def _rebuild(arr, requires_grad, device=None):
+    t = Tensor._make(arr, requires_grad)
+    if device is not None:
+        from .device import device as dev
+        t = t.detach()._to_device(check_available(dev(device))).requires_grad_(requires_grad)
+    return t
 
 
 def _any_grad(args):
@@ -770,7 +812,8 @@ def to_numpy(value):
 
     The one conversion used wherever PyTorch objects may come in (state dicts, interop)."""
     if isinstance(value, Tensor):
-        return value._storage
+        st = value._storage
+        return st.get() if isinstance(st, _DeviceArray) else st
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
         return value.detach().cpu().numpy()
     return np.asarray(value)

@@ -312,9 +312,9 @@ def test_devices_as_pytorch_spells_them():
     assert x.to(nf.float64).dtype == nf.float64 and x.to(nf.zeros(1, dtype=nf.float64)).dtype \
         == nf.float64 and x.to("cpu", nf.float64).dtype == nf.float64
     assert x.cpu() is x and x.to("cpu") is x and x.to("cpu", copy=True) is not x
-    with pytest.raises(RuntimeError, match="no CUDA backend"):
+    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
         x.cuda()
-    with pytest.raises(RuntimeError, match="no CUDA backend"):
+    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
         nf.zeros(2, device="cuda")
     assert nf.zeros(2, device=nf.device("cpu")).device == nf.device("cpu")
 

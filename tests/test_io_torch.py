@@ -254,7 +254,7 @@ def test_file_objects_and_bytesio_round_trip(tmp_path):
     nf.load(p, map_location=nf.device("cpu"))
     nf.load(p, map_location={"cuda:0": "cpu"})
     nf.load(p, map_location=lambda storage, loc: storage)
-    with pytest.raises(RuntimeError, match="no CUDA backend"):
+    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
         nf.load(p, map_location="cuda")
 
 

@@ -501,7 +501,7 @@ def test_double_then_forward_float64():
     n.to(nf.float64)
     assert all(p.dtype == np.float64 for p in n.parameters())
     assert n.to("cpu") is n
-    with pytest.raises(RuntimeError, match="no CUDA backend"):
+    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
         n.to("cuda")
 
 

@@ -8,7 +8,8 @@ import numbers
 
 import numpy as np
 
-from .. import _C
+from ..backend import contiguous
+from ..backend import table_of
 from ..errors import ShapeError
 from ..tensor import Tensor, float32
 from .core import (_bind, _binary_operands, _common, _data, _result, _unary, _unbroadcast,
@@ -158,7 +159,7 @@ def clamp(x, min=None, max=None):
     out = np.clip(xd, min, max) if (min is not None or max is not None) else xd.copy()
 
     def backward(g):
-        mask = np.ones(xd.shape, dtype=bool)
+        mask = np.ones_like(xd, dtype=bool)
         if min is not None:
             mask &= xd >= min
         if max is not None:
@@ -170,12 +171,13 @@ def clamp(x, min=None, max=None):
 def _mm_2d(a, b, ta=False, tb=False):
     """op(a) @ op(b) for 2-D arrays: compiled GEMM for float32, NumPy otherwise."""
     if a.dtype == float32 and b.dtype == float32:
-        a = np.ascontiguousarray(a)
-        b = np.ascontiguousarray(b)
+        a = contiguous(a)
+        b = contiguous(b)
         m = a.shape[1] if ta else a.shape[0]
         n = b.shape[0] if tb else b.shape[1]
-        out = np.empty((m, n), dtype=float32)
-        _C.sgemm(ta, tb, 1.0, a, b, 0.0, out)
+        K = table_of(a, b)
+        out = K.empty((m, n), dtype=float32)
+        K.sgemm(ta, tb, 1.0, a, b, 0.0, out)
         return out
     return (a.T if ta else a) @ (b.T if tb else b)
 
@@ -236,7 +238,7 @@ def _gemm_batched(x, y, tx=False, ty=False):
     y3 = y.reshape((nb,) + y.shape[-2:])
     m = x.shape[-1] if tx else x.shape[-2]
     n = y.shape[-2] if ty else y.shape[-1]
-    out = np.empty((x3.shape[0], m, n), float32)
+    out = table_of(x3, y3).empty((x3.shape[0], m, n), float32)
     for i in range(x3.shape[0]):
         out[i] = _mm_2d(x3[i], y3[i], tx, ty)
     return out.reshape(batch + (m, n))

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from ..device import as_device, check_available
-from ..tensor import Tensor, _as_dtype, bool_, float64, get_default_dtype, int64
+from ..tensor import Tensor, _as_dtype, bool_, float64, get_default_dtype, int64, to_numpy
 from .core import _bind, _write_out
 
 bool = builtins.bool   # noqa: A001
@@ -22,10 +22,44 @@ def _place(device):
         check_available(as_device(device))
 
 
+def placed(fn, like=False, pos=None):
+    """fn with `device=` honoured: fn builds the tensor on the host, the result moves to the
+    device as a leaf (random factories so draw the same numbers on every device). like:
+    the first argument's device is the default (the *_like and Tensor.new_* family); pos:
+    the index of a positional device argument (torch.tensor(data, dtype, device))."""
+    def call(*args, **kwargs):
+        dev = kwargs.get("device")
+        if dev is None and pos is not None and len(args) > pos:
+            dev = args[pos]
+            args = args[:pos] + (None,) + args[pos + 1:]
+        if dev is None and like and args and isinstance(args[0], Tensor) \
+                and type(args[0]._storage) is not np.ndarray:
+            dev = args[0].device
+        if dev is None:
+            return fn(*args, **kwargs)
+        dev = check_available(as_device(dev))
+        if dev.type == "cpu":
+            return fn(*args, **kwargs)
+        out = kwargs.get("out")
+        kwargs = dict(kwargs, out=None) if "out" in kwargs else dict(kwargs)
+        if pos is None or len(args) <= pos:
+            kwargs["device"] = None
+        t = fn(*args, **kwargs)
+        moved = t.detach()._to_device(dev)
+        moved.requires_grad = t.requires_grad
+        if out is not None:
+            return _write_out(moved, out, fn.__name__)
+        return moved
+    call.__name__ = call.__qualname__ = fn.__name__
+    call.__doc__ = fn.__doc__
+    call.__wrapped__ = fn
+    return call
+
+
 def _plain(data):
     """data with the Tensors inside lists and tuples replaced by their arrays."""
     if isinstance(data, Tensor):
-        return data._storage
+        return to_numpy(data)
     if isinstance(data, (list, tuple)):
         return [_plain(d) for d in data]
     return data
@@ -67,7 +101,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     _place(device)
     dtype = _as_dtype(dtype)
     if isinstance(data, Tensor):
-        data = data._storage
+        data = to_numpy(data)
     if dtype is not None:
         if isinstance(data, str):
             raise TypeError("new(): invalid data type 'str'")
@@ -157,9 +191,9 @@ def _factory(name, fill):
     return make
 
 
-zeros = _factory("zeros", np.zeros)
-ones = _factory("ones", np.ones)
-empty = _factory("empty", np.empty)
+zeros = placed(_factory("zeros", np.zeros))
+ones = placed(_factory("ones", np.ones))
+empty = placed(_factory("empty", np.empty))
 
 
 def _fill_dtype(fill_value):
@@ -200,9 +234,9 @@ def _like(name, fill):
     return make
 
 
-zeros_like = _like("zeros_like", np.zeros)
-ones_like = _like("ones_like", np.ones)
-empty_like = _like("empty_like", np.empty)
+zeros_like = placed(_like("zeros_like", np.zeros), like=True)
+ones_like = placed(_like("ones_like", np.ones), like=True)
+empty_like = placed(_like("empty_like", np.empty), like=True)
 
 
 def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
@@ -315,5 +349,18 @@ def _new_tensor(self, data, *, dtype=None, layout=None, device=None, requires_gr
                   requires_grad=requires_grad)
 
 
-_bind({"new_zeros": _new(np.zeros), "new_ones": _new(np.ones), "new_empty": _new(np.empty),
-       "new_full": _new_full, "new_tensor": _new_tensor})
+_bind({"new_zeros": placed(_new(np.zeros), like=True),
+       "new_ones": placed(_new(np.ones), like=True),
+       "new_empty": placed(_new(np.empty), like=True),
+       "new_full": placed(_new_full, like=True), "new_tensor": placed(_new_tensor, like=True)})
+
+
+# device= for the factories defined as plain functions above
+tensor = placed(tensor, pos=2)
+as_tensor = placed(as_tensor, pos=2)
+full = placed(full)
+full_like = placed(full_like, like=True)
+arange = placed(arange)
+linspace = placed(linspace)
+logspace = placed(logspace)
+eye = placed(eye)

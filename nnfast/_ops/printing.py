@@ -148,6 +148,9 @@ def tensor_repr(t, prefix="tensor("):
     arr = t._storage
     indent = len(prefix)
     suffixes = []
+    if type(arr) is not np.ndarray and hasattr(arr, "get"):   # a device array: print a copy
+        suffixes.append(f"device='{t.device}'")
+        arr = arr.get()
     default = get_default_dtype()
     if arr.size == 0:
         if arr.ndim != 1:

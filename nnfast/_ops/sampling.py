@@ -12,7 +12,7 @@ from .. import autograd as ag
 from .. import random as _random
 from ..tensor import _LEAF_INPLACE, Tensor, _as_dtype, get_default_dtype, int64
 from .core import _bind, _result, _unbroadcast, _write_out
-from .creation import _finish, _place, _size, _size_kw
+from .creation import _finish, _place, _size, _size_kw, placed
 
 _state = ag._state
 
@@ -297,6 +297,12 @@ _bind({"uniform_": _uniform_, "normal_": _normal_, "bernoulli_": _bernoulli_,
        "random_": _random_, "exponential_": _exponential_, "geometric_": _geometric_,
        "log_normal_": _log_normal_, "cauchy_": _cauchy_,
        "bernoulli": bernoulli, "multinomial": multinomial})
+
+# device=: drawn on the host from the same generator, then moved (same numbers everywhere)
+rand, randn, randint, randperm, normal = (placed(f) for f in (rand, randn, randint, randperm,
+                                                              normal))
+rand_like, randn_like, randint_like = (placed(f, like=True) for f in (rand_like, randn_like,
+                                                                      randint_like))
 
 PUBLIC = {f.__name__: f for f in (rand, randn, randint, randperm, normal, bernoulli,
                                   multinomial, poisson, rand_like, randn_like, randint_like)}

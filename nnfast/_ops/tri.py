@@ -5,6 +5,7 @@ import numpy as np
 from ..tensor import Tensor
 from .core import _bind, _unary, _view
 from .dims import norm_dim
+from ..backend import contiguous
 
 
 def _tri_mask(shape, k, lower):
@@ -72,7 +73,7 @@ def diag_embed(x, offset=0, dim1=-2, dim2=-1):
         shape.append(n if i in (d1, d2) else rest.pop(0))
     out = np.zeros(shape, x.dtype)
     _diag_view(out, int(offset), d1, d2)[...] = xd
-    return _unary(x, out, lambda g: (np.ascontiguousarray(
+    return _unary(x, out, lambda g: (contiguous(
         _diag_view(g, int(offset), d1, d2)).reshape(x.shape),), "DiagEmbed")
 
 

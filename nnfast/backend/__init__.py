@@ -15,7 +15,7 @@ import numpy as np
 from ._device_array import DeviceArray
 from . import cpu
 
-__all__ = ["table_of", "get", "cpu", "DeviceArray", "same_device"]
+__all__ = ["table_of", "get", "cpu", "DeviceArray", "same_device", "contiguous"]
 
 _BY_TYPE = {np.ndarray: cpu}   # storage type -> table (CudaArray added when cuda loads)
 _BY_NAME = {"cpu": cpu}
@@ -68,3 +68,10 @@ def get(device):
     name = device if isinstance(device, str) else device.type
     t = _BY_NAME.get(name)
     return t if t is not None else _load(name)
+
+
+def contiguous(a, dtype=None):
+    """np.ascontiguousarray on any device (NumPy's own does not dispatch to device arrays)."""
+    if isinstance(a, DeviceArray):
+        return table_of(a).ascontiguous(a, dtype)
+    return np.ascontiguousarray(a, dtype=dtype)

@@ -12,6 +12,7 @@ name = "cpu"
 empty = np.empty
 zeros = np.zeros
 full = np.full
+ones = np.ones
 empty_like = np.empty_like
 zeros_like = np.zeros_like
 ascontiguous = np.ascontiguousarray

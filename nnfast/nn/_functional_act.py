@@ -20,10 +20,11 @@ import warnings
 
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ..backend import contiguous
 
 __all__ = ["relu", "leaky_relu", "prelu", "elu", "sigmoid", "tanh", "gelu", "silu",
            "softmax", "log_softmax"]
@@ -52,7 +53,7 @@ def _check_input(input, who):
 
 def _flat(a):
     """A C-contiguous float32 1-D view (copying only when needed)."""
-    return np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+    return contiguous(a, dtype=np.float32).reshape(-1)
 
 
 # ===================================================================== NumPy references
@@ -151,12 +152,12 @@ class _Family:
 
     def __init__(self, c_forward, c_backward, ref_forward, ref_backward, names,
                  saves_output=()):
-        self.c_forward, self.c_backward = c_forward, c_backward
+        self.c_forward, self.c_backward = c_forward, c_backward   # kernel names
         self.ref_forward, self.ref_backward = ref_forward, ref_backward
         self.names, self.saves_output = names, saves_output
 
 
-_BASE = _Family(_C.act_forward, _C.act_backward,
+_BASE = _Family("act_forward", "act_backward",
                 lambda k, x, a, b: _ref_forward(k, x, a),
                 lambda k, g, s, a, b: _ref_backward(k, g, s, a), _NAMES, _SAVES_OUTPUT)
 
@@ -164,18 +165,19 @@ _BASE = _Family(_C.act_forward, _C.act_backward,
 def _elementwise(input, kind, who, a=0.0, inplace=False, b=0.0, fam=_BASE):
     x = _check_input(input, who)
     xd = x._storage
+    K = table_of(xd)
     fast = xd.dtype == np.float32
     if inplace and not ag.needs_grad(x):
         if fast and xd.flags.c_contiguous and xd.flags.writeable:
             v = xd.reshape(-1)
-            fam.c_forward(kind, v, v, a, b)
+            getattr(K, fam.c_forward)(kind, v, v, a, b)
         else:
             xd[...] = _elementwise(Tensor._make(xd), kind, who, a, False, b, fam)._storage
         return x
     if fast:
-        xc = np.ascontiguousarray(xd).reshape(xd.shape)  # (ascontiguousarray makes 0-d 1-d)
-        out = np.empty(xd.shape, np.float32)
-        fam.c_forward(kind, out.reshape(-1), xc.reshape(-1), a, b)
+        xc = contiguous(xd).reshape(xd.shape)  # (ascontiguousarray makes 0-d 1-d)
+        out = K.empty(xd.shape, np.float32)
+        getattr(K, fam.c_forward)(kind, out.reshape(-1), xc.reshape(-1), a, b)
     else:
         xc = xd
         out = fam.ref_forward(kind, xd, a, b)
@@ -191,10 +193,10 @@ def _elementwise(input, kind, who, a=0.0, inplace=False, b=0.0, fam=_BASE):
                 # Linear does) rather than into a temporary the tape would then copy there
                 sink, acc = ag.grad_sink(x)
                 if sink is not None and not acc:
-                    fam.c_backward(kind, sink.reshape(-1), g, saved.reshape(-1), a, b)
+                    getattr(K, fam.c_backward)(kind, sink.reshape(-1), g, saved.reshape(-1), a, b)
                     return (None,)
-            dx = np.empty(saved.shape, np.float32)
-            fam.c_backward(kind, dx.reshape(-1), g, saved.reshape(-1), a, b)
+            dx = K.empty(saved.shape, np.float32)
+            getattr(K, fam.c_backward)(kind, dx.reshape(-1), g, saved.reshape(-1), a, b)
             return (dx,)
         return (fam.ref_backward(kind, g.astype(saved.dtype, copy=False), saved, a, b),)
 
@@ -273,12 +275,13 @@ def prelu(input, weight, _who="prelu"):
     else:
         N, C, S = 1, 1, xd.size
     fast = xd.dtype == np.float32
-    wc = np.ascontiguousarray(wd).reshape(-1)
+    K = table_of(xd, wd)
+    wc = contiguous(wd).reshape(-1)
     if fast:
         xc = _flat(xd)
-        out = np.empty(xd.shape, np.float32)
+        out = K.empty(xd.shape, np.float32)
         if xd.size:
-            _C.prelu_forward(out.reshape(-1), xc, wc, N, C, S)
+            K.prelu_forward(out.reshape(-1), xc, wc, N, C, S)
     else:
         xc = xd.reshape(N, C, S)
         out = _ref_prelu(xc, wc).reshape(xd.shape)
@@ -288,12 +291,12 @@ def prelu(input, weight, _who="prelu"):
     def backward(g):
         want_x, want_w = x.requires_grad, weight.requires_grad
         if not xd.size:
-            return (np.zeros(xd.shape, xd.dtype) if want_x else None,
-                    np.zeros(wd.shape, wd.dtype) if want_w else None)
+            return (K.zeros(xd.shape, xd.dtype) if want_x else None,
+                    K.zeros(wd.shape, wd.dtype) if want_w else None)
         if fast:
-            dx = np.empty(xd.shape, np.float32) if want_x else None
-            dw = np.empty(C, np.float32) if want_w else None
-            _C.prelu_backward(None if dx is None else dx.reshape(-1), dw, _flat(g), xc, wc,
+            dx = K.empty(xd.shape, np.float32) if want_x else None
+            dw = K.empty(C, np.float32) if want_w else None
+            K.prelu_backward(None if dx is None else dx.reshape(-1), dw, _flat(g), xc, wc,
                               N, C, S)
         else:
             dx, dw = _ref_prelu_backward(g.reshape(N, C, S), xc, wc)
@@ -334,24 +337,25 @@ def _softmax_impl(input, dim, dtype, log, stacklevel):
     D = shape[d]
     inner = math.prod(shape[d + 1:])
     fast = xd.dtype == np.float32
+    K = table_of(xd)
     if fast:
         xc = _flat(xd)
-        out = np.empty(xd.shape, np.float32)
-        _C.softmax_forward(out.reshape(-1), xc, outer, D, inner, log)
+        out = K.empty(xd.shape, np.float32)
+        K.softmax_forward(out.reshape(-1), xc, outer, D, inner, log)
     elif xd.size:
         out = _ref_softmax(xd.reshape(outer, D, inner), 1, log).reshape(xd.shape)
     else:
-        out = np.empty(xd.shape, xd.dtype)
+        out = K.empty(xd.shape, xd.dtype)
     if not ag.needs_grad(x):
         return Tensor._make(out)
 
     def backward(g):
         if fast:
-            dx = np.empty(xd.shape, np.float32)
-            _C.softmax_backward(dx.reshape(-1), _flat(g), out.reshape(-1), outer, D, inner, log)
+            dx = K.empty(xd.shape, np.float32)
+            K.softmax_backward(dx.reshape(-1), _flat(g), out.reshape(-1), outer, D, inner, log)
             return (dx,)
         if not xd.size:
-            return (np.zeros(xd.shape, xd.dtype),)
+            return (K.zeros(xd.shape, xd.dtype),)
         g3 = g.astype(xd.dtype, copy=False).reshape(outer, D, inner)
         return (_ref_softmax_backward(g3, out.reshape(outer, D, inner), 1, log)
                 .reshape(xd.shape),)

@@ -13,10 +13,11 @@ import threading
 
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ..backend import contiguous
 
 __all__ = ["conv2d", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d",
            "adaptive_avg_pool2d"]
@@ -50,12 +51,15 @@ def _pair(v, name, who):
 _tls = threading.local()
 
 
-def _workspace(n):
-    """A float32 scratch of at least n floats, kept per thread (no steady-state allocation)."""
-    buf = getattr(_tls, "ws", None)
+def _workspace(n, K):
+    """A float32 scratch of at least n floats on K's device, kept per thread and device (no
+    steady-state allocation)."""
+    spaces = getattr(_tls, "ws", None)
+    if spaces is None:
+        spaces = _tls.ws = {}
+    buf = spaces.get(K.name)
     if buf is None or buf.shape[0] < n:
-        buf = np.empty(max(n, 1), np.float32)
-        _tls.ws = buf
+        buf = spaces[K.name] = K.empty(max(n, 1), np.float32)
     return buf
 
 
@@ -74,7 +78,7 @@ def _batched(xd, who, name="conv2d"):
                      f"got input of shape {xd.shape}")
 
 
-def _param_dests(w, bias, need_w, need_b, dtype):
+def _param_dests(w, bias, need_w, need_b, dtype, K):
     """Where a backward writes dweight and dbias, and the accumulate flag for both.
 
     Leaves' gradients are written in place when autograd offers a sink (grad_sink); the two
@@ -98,9 +102,9 @@ def _param_dests(w, bias, need_w, need_b, dtype):
                 acc = True
     acc = bool(acc)
     if need_w and dw is None:
-        dw = np.zeros(w._storage.shape, dtype) if acc else np.empty(w._storage.shape, dtype)
+        dw = K.zeros(w._storage.shape, dtype) if acc else K.empty(w._storage.shape, dtype)
     if need_b and db is None:
-        db = np.zeros(bias._storage.shape, dtype) if acc else np.empty(bias._storage.shape, dtype)
+        db = K.zeros(bias._storage.shape, dtype) if acc else K.empty(bias._storage.shape, dtype)
     return dw, db, dw_sunk, db_sunk, acc
 
 
@@ -187,16 +191,17 @@ def _conv_run(x, w, bias, x4, w4, unbatched, geom, pads, stride, dilation, group
     w's arrays (conv1d passes height-1 views, one_d=True: the output drops that height);
     gradients come back in x's and w's shapes."""
     xd, wd = x._storage, w._storage
+    K = table_of(xd, wd, None if bias is None else bias._storage)
     N, C, H, W = x4.shape
     OC, OH, OW = geom[4], geom[7], geom[8]
     fast = xd.dtype == np.float32
-    x4c = np.ascontiguousarray(x4)
-    wc = np.ascontiguousarray(w4)
-    bc = None if bias is None else np.ascontiguousarray(bias._storage)
+    x4c = contiguous(x4)
+    wc = contiguous(w4)
+    bc = None if bias is None else contiguous(bias._storage)
     if fast:
-        out = np.empty((N, OC, OH, OW), np.float32)
-        ws = _workspace(_C.conv2d_workspace(geom, False))
-        _C.conv2d_forward(out, ws, x4c, wc, bc, geom)
+        out = K.empty((N, OC, OH, OW), np.float32)
+        ws = _workspace(K.conv2d_workspace(geom, False), K)
+        K.conv2d_forward(out, ws, x4c, wc, bc, geom)
     else:
         out = _conv2d_ref(x4c, wc, bc, stride, pads, dilation, groups)
     res = out[0] if unbatched else out
@@ -206,15 +211,15 @@ def _conv_run(x, w, bias, x4, w4, unbatched, geom, pads, stride, dilation, group
         return Tensor._make(res)
 
     def backward(g):
-        g4 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N, OC, OH, OW)
+        g4 = contiguous(g, dtype=xd.dtype).reshape(N, OC, OH, OW)
         need_x = x.requires_grad
         need_w = w.requires_grad
         need_b = bias is not None and bias.requires_grad
-        dw, db, dw_sunk, db_sunk, acc = _param_dests(w, bias, need_w, need_b, xd.dtype)
+        dw, db, dw_sunk, db_sunk, acc = _param_dests(w, bias, need_w, need_b, xd.dtype, K)
         if fast:
-            dx = np.empty((N, C, H, W), np.float32) if need_x else None
-            ws = _workspace(_C.conv2d_workspace(geom, True))
-            _C.conv2d_backward(dx, None if dw is None else dw.reshape(wc.shape), db, ws, g4,
+            dx = K.empty((N, C, H, W), np.float32) if need_x else None
+            ws = _workspace(K.conv2d_workspace(geom, True), K)
+            K.conv2d_backward(dx, None if dw is None else dw.reshape(wc.shape), db, ws, g4,
                                x4c, wc, geom, acc)
         else:
             dx, dw_, db_ = _conv2d_ref_backward(g4, x4c, wc, stride, pads, dilation, groups,
@@ -257,7 +262,7 @@ def _conv2d_ref(x, w, b, stride, pads, dilation, groups):
     out = np.einsum("gok,ngkp->ngop", wg, col, optimize=True).reshape(N, OC, OH, OW)
     if b is not None:
         out = out + b.reshape(1, OC, 1, 1)
-    return np.ascontiguousarray(out, dtype=x.dtype)
+    return contiguous(out, dtype=x.dtype)
 
 
 def _conv2d_ref_backward(g, x, w, stride, pads, dilation, groups, need_x=True, need_w=True,
@@ -282,7 +287,7 @@ def _conv2d_ref_backward(g, x, w, stride, pads, dilation, groups, need_x=True, n
         dxp = np.zeros((N, C, H + pads[0] + pads[1], W + pads[2] + pads[3]), x.dtype)
         for k, win in enumerate(_windows(dxp, KH, KW, stride, dilation, OH, OW)):
             win += dcol[:, :, k]     # win is a view into dxp
-        dx = np.ascontiguousarray(dxp[:, :, pads[0]: pads[0] + H, pads[2]: pads[2] + W])
+        dx = contiguous(dxp[:, :, pads[0]: pads[0] + H, pads[2]: pads[2] + W])
     return dx, dw, db
 
 
@@ -358,12 +363,13 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
     OH, OW = _out_sizes(who, xd, H, W, k, s, p, d, ceil_mode)
-    planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
+    planes = contiguous(x4).reshape(N * C, H, W)
+    K = table_of(planes)
     fast = xd.dtype == np.float32
     if fast:
-        out = np.empty((N * C, OH, OW), np.float32)
-        idx = np.empty((N * C, OH, OW), np.int64)
-        _C.max_pool2d_forward(out, idx, planes, k, s, p, d)
+        out = K.empty((N * C, OH, OW), np.float32)
+        idx = K.empty((N * C, OH, OW), np.int64)
+        K.max_pool2d_forward(out, idx, planes, k, s, p, d)
     else:
         out, idx = _max_pool_ref(planes, k, s, p, d, OH, OW)
     return _max_pool_result(x, out, idx, (N, C, H, W), unbatched, _one_d, return_indices,
@@ -376,6 +382,7 @@ def _max_pool_result(x, out, idx, nchw, unbatched, one_d, return_indices, name):
     N, C, H, W = nchw
     OH, OW = out.shape[1:]
     xd = x._storage
+    K = table_of(xd)
     fast = xd.dtype == np.float32
     shape = _pool_shape(N, C, OH, OW, unbatched, one_d)
     res = out.reshape(shape)
@@ -384,12 +391,12 @@ def _max_pool_result(x, out, idx, nchw, unbatched, one_d, return_indices, name):
         return (Tensor._make(res), indices) if return_indices else Tensor._make(res)
 
     def backward(g):
-        g3 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N * C, OH, OW)
+        g3 = contiguous(g, dtype=xd.dtype).reshape(N * C, OH, OW)
         if fast:
-            dx = np.empty((N * C, H, W), np.float32)
-            _C.max_pool2d_backward(dx, g3, idx)
+            dx = K.empty((N * C, H, W), np.float32)
+            K.max_pool2d_backward(dx, g3, idx)
         else:
-            dx = np.zeros((N * C, H * W), xd.dtype)
+            dx = K.zeros((N * C, H * W), xd.dtype)
             np.add.at(dx, (np.arange(N * C)[:, None], idx.reshape(N * C, -1)),
                       g3.reshape(N * C, -1))
         return (dx.reshape(xd.shape),)
@@ -429,7 +436,7 @@ def _max_pool_ref(planes, k, s, p, d, OH, OW):
             take = ((v > m) | np.isnan(v)) & inside
             m = np.where(take, v, m)
             best = np.where(take, ih * W + iw, best)
-    return np.ascontiguousarray(m), np.ascontiguousarray(best, dtype=np.int64)
+    return contiguous(m), contiguous(best, dtype=np.int64)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -446,11 +453,12 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
     OH, OW = _out_sizes(who, xd, H, W, k, s, p, (1, 1), ceil_mode)
-    planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
+    planes = contiguous(x4).reshape(N * C, H, W)
+    K = table_of(planes)
     fast = xd.dtype == np.float32
     if fast:
-        out = np.empty((N * C, OH, OW), np.float32)
-        _C.avg_pool2d_forward(out, planes, k, s, p, bool(count_include_pad), div)
+        out = K.empty((N * C, OH, OW), np.float32)
+        K.avg_pool2d_forward(out, planes, k, s, p, bool(count_include_pad), div)
     else:
         out = _avg_pool_ref(planes, k, s, p, OH, OW, count_include_pad, div)
     shape = _pool_shape(N, C, OH, OW, unbatched, _one_d)
@@ -459,10 +467,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         return Tensor._make(res)
 
     def backward(g):
-        g3 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N * C, OH, OW)
+        g3 = contiguous(g, dtype=xd.dtype).reshape(N * C, OH, OW)
         if fast:
-            dx = np.empty((N * C, H, W), np.float32)
-            _C.avg_pool2d_backward(dx, g3, k, s, p, bool(count_include_pad), div)
+            dx = K.empty((N * C, H, W), np.float32)
+            K.avg_pool2d_backward(dx, g3, k, s, p, bool(count_include_pad), div)
         else:
             dx = _avg_pool_ref_backward(g3, H, W, k, s, p, count_include_pad, div)
         return (dx.reshape(xd.shape),)
@@ -535,11 +543,12 @@ def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d", _one_d=F
     x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
     OH, OW = _adaptive_out(who, output_size, H, W)
-    planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
+    planes = contiguous(x4).reshape(N * C, H, W)
+    K = table_of(planes)
     fast = xd.dtype == np.float32
     if fast:
-        out = np.empty((N * C, OH, OW), np.float32)
-        _C.adaptive_avg_pool2d_forward(out, planes)
+        out = K.empty((N * C, OH, OW), np.float32)
+        K.adaptive_avg_pool2d_forward(out, planes)
     else:
         out = _adaptive_ref(planes, OH, OW)
     shape = _pool_shape(N, C, OH, OW, unbatched, _one_d)
@@ -548,12 +557,12 @@ def adaptive_avg_pool2d(input, output_size, _who="adaptive_avg_pool2d", _one_d=F
         return Tensor._make(res)
 
     def backward(g):
-        g3 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N * C, OH, OW)
+        g3 = contiguous(g, dtype=xd.dtype).reshape(N * C, OH, OW)
         if g3.size == 0:
-            dx = np.zeros((N * C, H, W), xd.dtype)
+            dx = K.zeros((N * C, H, W), xd.dtype)
         elif fast:
-            dx = np.empty((N * C, H, W), np.float32)
-            _C.adaptive_avg_pool2d_backward(dx, g3)
+            dx = K.empty((N * C, H, W), np.float32)
+            K.adaptive_avg_pool2d_backward(dx, g3)
         else:
             dx = _adaptive_ref_backward(g3, H, W)
         return (dx.reshape(xd.shape),)

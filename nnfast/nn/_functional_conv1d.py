@@ -10,7 +10,8 @@ _functional_conv.py.
 """
 import numpy as np
 
-from .. import _C
+from ..backend import contiguous
+from ..backend import table_of
 from ..errors import DTypeError, ShapeError
 from ._functional_conv import (_adaptive_bounds, _adaptive_out, _batched, _conv_padding, _conv_run,
                                _float_input, _is_int, _max_pool_result, _pool_input, _tensor,
@@ -151,12 +152,13 @@ def adaptive_max_pool2d(input, output_size, return_indices=False,
     x, xd, x4, unbatched = _pool_input(input, who, _one_d)
     N, C, H, W = x4.shape
     OH, OW = _adaptive_out(who, output_size, H, W)
-    planes = np.ascontiguousarray(x4).reshape(N * C, H, W)
+    planes = contiguous(x4).reshape(N * C, H, W)
+    K = table_of(planes)
     fast = xd.dtype == np.float32
     if fast:
-        out = np.empty((N * C, OH, OW), np.float32)
-        idx = np.empty((N * C, OH, OW), np.int64)
-        _C.adaptive_max_pool2d_forward(out, idx, planes)
+        out = K.empty((N * C, OH, OW), np.float32)
+        idx = K.empty((N * C, OH, OW), np.int64)
+        K.adaptive_max_pool2d_forward(out, idx, planes)
     else:
         out, idx = _adaptive_max_ref(planes, OH, OW)
     return _max_pool_result(x, out, idx, (N, C, H, W), unbatched, _one_d, return_indices,

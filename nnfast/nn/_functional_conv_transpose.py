@@ -15,13 +15,14 @@ the NumPy references of _functional_conv.py, adjoint-wise, as the kernels do.
 """
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._functional_conv import (_batched, _conv2d_ref, _conv2d_ref_backward, _float_input,
                                _is_int, _pair, _param_dests, _tensor, _workspace)
 from ._functional_conv1d import _single
+from ..backend import contiguous
 
 __all__ = ["conv_transpose2d", "conv_transpose1d"]
 
@@ -124,18 +125,19 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def _run(x, w, bias, x4, w4, unbatched, geom, one_d):
     """y (N, OC, OH, OW) from x4 (N, C, H, W) = the adjoint convolution of geom (above)."""
     xd, wd = x._storage, w._storage
+    K = table_of(xd, wd, None if bias is None else bias._storage)
     N, OC, OH, OW, C, KH, KW, H, W, sh, sw, ph, pw, dh, dw_, groups = geom
     stride, dil, pads = (sh, sw), (dh, dw_), (ph, ph, pw, pw)
     fast = xd.dtype == np.float32
-    x4c = np.ascontiguousarray(x4)
-    wc = np.ascontiguousarray(w4)
+    x4c = contiguous(x4)
+    wc = contiguous(w4)
     if fast:
-        out = np.empty((N, OC, OH, OW), np.float32)
-        ws = _workspace(_C.conv2d_workspace(geom, True))
+        out = K.empty((N, OC, OH, OW), np.float32)
+        ws = _workspace(K.conv2d_workspace(geom, True), K)
         # the convolution's input gradient; its `inp` is not read without dweight
-        _C.conv2d_backward(out, None, None, ws, x4c, out, wc, geom, False)
+        K.conv2d_backward(out, None, None, ws, x4c, out, wc, geom, False)
     else:
-        out, _, _ = _conv2d_ref_backward(x4c, np.empty((N, OC, OH, OW), xd.dtype), wc, stride,
+        out, _, _ = _conv2d_ref_backward(x4c, K.empty((N, OC, OH, OW), xd.dtype), wc, stride,
                                          pads, dil, groups, True, False, False)
     if bias is not None:
         out += bias._storage.reshape(1, OC, 1, 1)
@@ -146,24 +148,24 @@ def _run(x, w, bias, x4, w4, unbatched, geom, one_d):
         return Tensor._make(res)
 
     def backward(g):
-        g4 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N, OC, OH, OW)
+        g4 = contiguous(g, dtype=xd.dtype).reshape(N, OC, OH, OW)
         need_x = x.requires_grad
         need_w = w.requires_grad
         need_b = bias is not None and bias.requires_grad
-        dw, db, dw_sunk, db_sunk, acc = _param_dests(w, bias, need_w, need_b, xd.dtype)
+        dw, db, dw_sunk, db_sunk, acc = _param_dests(w, bias, need_w, need_b, xd.dtype, K)
         dx = None
         if fast:
             if need_x:
-                dx = np.empty((N, C, H, W), np.float32)
-                ws = _workspace(_C.conv2d_workspace(geom, False))
-                _C.conv2d_forward(dx, ws, g4, wc, None, geom)
+                dx = K.empty((N, C, H, W), np.float32)
+                ws = _workspace(K.conv2d_workspace(geom, False), K)
+                K.conv2d_forward(dx, ws, g4, wc, None, geom)
             if need_w:
-                ws = _workspace(_C.conv2d_workspace(geom, True))
-                _C.conv2d_backward(None, dw.reshape(wc.shape), None, ws, x4c, g4, wc, geom,
+                ws = _workspace(K.conv2d_workspace(geom, True), K)
+                K.conv2d_backward(None, dw.reshape(wc.shape), None, ws, x4c, g4, wc, geom,
                                    acc)
         else:
             if need_x:
-                dx = np.ascontiguousarray(
+                dx = contiguous(
                     _conv2d_ref(g4, wc, None, stride, pads, dil, groups)[:, :, :H, :W])
             if need_w:
                 dw = _conv2d_ref_backward(x4c, g4, wc, stride, pads, dil, groups, False, True,

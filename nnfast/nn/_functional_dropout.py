@@ -25,11 +25,12 @@ import warnings
 
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from ..random import default_generator
 from ..tensor import Tensor
 from ._functional_act import _check_input  # the same float-tensor check
+from ..backend import contiguous
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d"]
 
@@ -118,14 +119,15 @@ def _apply(input, p, training, inplace, who, rows=None):
     R = n if rows is None else rows
     S = 1 if rows is None else n // rows
     in_place = inplace and not grad and fast and xd.flags.c_contiguous and xd.flags.writeable
+    K = table_of(xd)
     if fast:
-        xc = np.ascontiguousarray(xd).reshape(-1)
-        out = xd if in_place else np.empty(xd.shape, np.float32)
-        mask = np.empty(R, np.uint8) if grad else None
+        xc = contiguous(xd).reshape(-1)
+        out = xd if in_place else K.empty(xd.shape, np.float32)
+        mask = K.empty(R, np.uint8) if grad else None
         if rows is None:
-            _C.dropout_forward(out.reshape(-1), mask, xc, seed, thresh, scale)
+            K.dropout_forward(out.reshape(-1), mask, xc, seed, thresh, scale)
         else:
-            _C.feature_dropout_forward(out.reshape(-1), mask, xc, R, S, seed, thresh, scale)
+            K.feature_dropout_forward(out.reshape(-1), mask, xc, R, S, seed, thresh, scale)
     else:
         keep = _ref_mask(seed, R, p)
         mask = keep.astype(np.uint8)
@@ -142,12 +144,12 @@ def _apply(input, p, training, inplace, who, rows=None):
 
     def backward(g):
         if fast:
-            gc = np.ascontiguousarray(g, dtype=np.float32).reshape(-1)
-            dx = np.empty(xd.shape, np.float32)
+            gc = contiguous(g, dtype=np.float32).reshape(-1)
+            dx = K.empty(xd.shape, np.float32)
             if rows is None:
-                _C.dropout_backward(dx.reshape(-1), gc, mask, scale)
+                K.dropout_backward(dx.reshape(-1), gc, mask, scale)
             else:
-                _C.feature_dropout_backward(dx.reshape(-1), gc, mask, R, S, scale)
+                K.feature_dropout_backward(dx.reshape(-1), gc, mask, R, S, scale)
             return (dx,)
         gm = np.where(mask.astype(bool), scale, dt(0)).astype(xd.dtype)
         return ((g.astype(xd.dtype, copy=False).reshape(R, S) * gm[:, None])

@@ -25,10 +25,11 @@ import math
 
 import numpy as np
 
-from .. import _C
+from ..backend import DeviceArray, table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ..backend import contiguous
 
 __all__ = ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -185,8 +186,10 @@ def _tile(w, n):
     return np.broadcast_to(w, (n // w.size, w.size)).reshape(-1)
 
 
-def _engine(dtype):
-    return _C if dtype == np.float32 else REFERENCE
+def _engine(dtype, *arrays):
+    """The kernel table of the arrays' device for float32, the NumPy twin otherwise."""
+    K = table_of(*arrays)
+    return K if dtype == np.float32 else REFERENCE
 
 
 # ===================================================================== validation helpers
@@ -226,7 +229,7 @@ def _same_float_dtype(x, y, who):
 
 def _flat(arr, dtype=None):
     """A flat C-contiguous view (a copy only when needed) in the given dtype."""
-    return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+    return contiguous(arr, dtype=dtype).reshape(-1)
 
 
 def _aux_weight(w, dtype, who, what):
@@ -236,7 +239,7 @@ def _aux_weight(w, dtype, who, what):
     w = w._storage if isinstance(w, Tensor) else np.asarray(w)
     if w.dtype.kind not in "fiub":
         raise DTypeError(f"{who}: {what} must be a numeric tensor, got dtype {w.dtype}")
-    return np.asarray(w, dtype=dtype)
+    return w.astype(dtype, copy=False)
 
 
 def _empty_batch(who, shape):
@@ -261,13 +264,18 @@ def _finish(who, name, total, out, reduction, dtype, out_shape, x, y, dx, dy, gs
 
     dx, dy: the stored gradients for upstream 1 (flat arrays or None); gshape: the shape an
     upstream gradient of reduction='none' takes to broadcast against dx/dy's own shape."""
-    if not math.isfinite(total):
+    on_host = not isinstance(total, DeviceArray)
+    # (on a GPU the check would wait for the device every step: a NaN loss stays NaN there,
+    # as in PyTorch)
+    if on_host and not math.isfinite(total):
         value = float(total) if reduction != NONE else "not finite"
         raise _nonfinite(who, value, named_arrays, hint)
     if reduction == NONE:
         val = out.reshape(out_shape)
-    else:
+    elif on_host:
         val = np.array(total, dtype=dtype)
+    else:
+        val = total if total.dtype == dtype else total.astype(dtype)
     if dx is None and dy is None:
         return Tensor._make(val)
     xs = x.shape
@@ -278,7 +286,7 @@ def _finish(who, name, total, out, reduction, dtype, out_shape, x, y, dx, dy, gs
             gb = g.reshape(gshape)
             return (None if dx is None else (dx * gb).reshape(xs),
                     None if dy is None else (dy * gb).reshape(ys))
-        if g == 1:   # the common case: hand the stored gradient over as it is (never mutated)
+        if on_host and g == 1:   # the common case: hand the stored gradient over as it is (never mutated)
             return (None if dx is None else dx.reshape(xs),
                     None if dy is None else dy.reshape(ys))
         return (None if dx is None else (dx * g).reshape(xs),
@@ -312,10 +320,11 @@ def _pointwise(kind, who, name, input, target, reduction, weight=None, param=1.0
     else:
         scale = 1.0
     want = ag.needs_grad(x, y)
-    out = np.empty(n, dtype) if reduction == NONE else None
-    dx = np.empty(n, dtype) if want and x.requires_grad else None
-    dy = np.empty(n, dtype) if want and y.requires_grad else None
-    total = _engine(dtype).pointwise_loss(kind, out, dx, dy, xf, yf, wf, scale, param)
+    K = table_of(xf, yf, wf)
+    out = K.empty(n, dtype) if reduction == NONE else None
+    dx = K.empty(n, dtype) if want and x.requires_grad else None
+    dy = K.empty(n, dtype) if want and y.requires_grad else None
+    total = _engine(dtype, xf).pointwise_loss(kind, out, dx, dy, xf, yf, wf, scale, param)
     hint = " (the weights sum to 0)" if w is not None and mean_by_weight else ""
     return _finish(who, name, total, out, reduction, dtype, x.shape, x, y, dx, dy, (n,),
                    (("input", xf), ("target", yf), ("weight", wf)), hint)
@@ -383,7 +392,7 @@ def _class_targets(y, x, C, out_shape, ignore_index, who):
         raise ShapeError(f"{who}: target shape {y.shape} does not fit input shape {x.shape} "
                          f"(expected target shape {out_shape})")
     t = _flat(y._storage, np.int64)
-    i = _C.bad_label(t, C, ignore_index)   # one pass in C, not two NumPy reductions
+    i = table_of(t).bad_label(t, C, ignore_index)   # one pass in C, not two NumPy reductions
     if i >= 0:
         raise ValueError(f"{who}: target {int(t[i])} is out of bounds: labels must lie "
                          f"in [0, {C}) for C={C} classes (or equal ignore_index="
@@ -407,21 +416,22 @@ def _class_loss(who, name, input, target, weight, ignore_index, red, label_smoot
     if C < 1:
         raise ShapeError(f"{who}: input of shape {x.shape} has no classes")
     w = _class_weight(weight, C, dtype, who)
-    eng = _engine(dtype)
+    K = table_of(x._storage, y._storage, w)
+    eng = _engine(dtype, x._storage)
     npos = outer * inner
     prob = not nll and y.dtype.kind == "f" and y.shape == x.shape
     if npos == 0 and red == MEAN:
         raise _empty_batch(who, x.shape)
     want = ag.needs_grad(x, y if prob else None)
-    out = np.empty(npos, dtype) if red == NONE else None
-    dx = np.empty(npos * C, dtype) if want and x.requires_grad else None
+    out = K.empty(npos, dtype) if red == NONE else None
+    dx = K.empty(npos * C, dtype) if want and x.requires_grad else None
     xf = _flat(x._storage)
     if prob:
         _same_float_dtype(x, y, who)
         if ignore_index != -100:
             raise ValueError(f"{who}: ignore_index is not supported for class-probability "
                              f"targets (got ignore_index={ignore_index})")
-        dy = np.empty(npos * C, dtype) if want and y.requires_grad else None
+        dy = K.empty(npos * C, dtype) if want and y.requires_grad else None
         yf = _flat(y._storage)
         total = eng.cross_entropy_prob_loss(out, dx, dy, xf, yf, w, outer, C, inner, red,
                                             label_smoothing)
@@ -516,10 +526,11 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     w = _periodic(_aux_weight(weight, dtype, who, "weight"), x.shape, who, "weight")
     scale = 1.0 / n if red == MEAN else 1.0
     want = ag.needs_grad(x, y)
-    out = np.empty(n, dtype) if red == NONE else None
-    dx = np.empty(n, dtype) if want and x.requires_grad else None
-    dy = np.empty(n, dtype) if want and y.requires_grad else None
-    total = _engine(dtype).bce_loss(out, dx, dy, xf, yf, w, scale)
+    K = table_of(xf, yf, w)
+    out = K.empty(n, dtype) if red == NONE else None
+    dx = K.empty(n, dtype) if want and x.requires_grad else None
+    dy = K.empty(n, dtype) if want and y.requires_grad else None
+    total = _engine(dtype, xf).bce_loss(out, dx, dy, xf, yf, w, scale)
     return _finish(who, "BinaryCrossEntropy", total, out, red, dtype, x.shape, x, y, dx, dy,
                    (n,), (("input", xf), ("target", yf), ("weight", w)))
 
@@ -540,10 +551,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                   "pos_weight")
     scale = 1.0 / n if red == MEAN else 1.0
     want = ag.needs_grad(x, y)
-    out = np.empty(n, dtype) if red == NONE else None
-    dx = np.empty(n, dtype) if want and x.requires_grad else None
-    dy = np.empty(n, dtype) if want and y.requires_grad else None
-    total = _engine(dtype).bce_logits_loss(out, dx, dy, xf, yf, w, q, scale)
+    K = table_of(xf, yf, w, q)
+    out = K.empty(n, dtype) if red == NONE else None
+    dx = K.empty(n, dtype) if want and x.requires_grad else None
+    dy = K.empty(n, dtype) if want and y.requires_grad else None
+    total = _engine(dtype, xf).bce_logits_loss(out, dx, dy, xf, yf, w, q, scale)
     return _finish(who, "BinaryCrossEntropyWithLogits", total, out, red, dtype, x.shape, x, y,
                    dx, dy, (n,),
                    (("input", xf), ("target", yf), ("weight", w), ("pos_weight", q)))

@@ -25,6 +25,7 @@ from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._functional_loss import NONE, SUM, _as_tensor, _reduction
 from ._functional_misc import _pnorm
+from ..backend import contiguous
 
 __all__ = ["kl_div", "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss",
            "triplet_margin_loss", "cosine_embedding_loss", "soft_margin_loss",
@@ -111,7 +112,7 @@ def _record(name, loss, red, parts, grads, dtype, gshape=None, scale=1.0):
                 continue
             v = np.asarray(d * gb, dtype)
             v = np.broadcast_to(v, np.broadcast_shapes(v.shape, t.shape))
-            res.append(np.ascontiguousarray(_unbroadcast(v, t.shape)))
+            res.append(contiguous(_unbroadcast(v, t.shape)))
         return tuple(res)
 
     return Tensor._make(val, True, ag.Node(tuple(parts), backward, name))

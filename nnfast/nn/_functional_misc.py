@@ -13,6 +13,7 @@ from .. import autograd as ag
 from .._ops.core import _unbroadcast
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ..backend import contiguous
 
 __all__ = ["one_hot", "normalize", "cosine_similarity", "pairwise_distance", "pad"]
 
@@ -92,7 +93,7 @@ def _node(name, val, parts, local):
     def backward(g):
         res = local(g)
         return tuple(None if (t is None or r is None or not t.requires_grad) else
-                     np.ascontiguousarray(_unbroadcast(
+                     contiguous(_unbroadcast(
                          np.broadcast_to(r, np.broadcast_shapes(r.shape, t.shape)), t.shape)
                      ).astype(t.dtype, copy=False)
                      for t, r in zip(parts, res))
@@ -303,7 +304,7 @@ def pad(input, pad, mode="constant", value=None):
             sl = [slice(None)] * out.ndim
             sl[axis] = idx < 0
             out[tuple(sl)] = fill
-    out = np.ascontiguousarray(out)
+    out = contiguous(out)
     if x.dtype.kind != "f" or not ag.needs_grad(x):
         return Tensor._make(out)
 

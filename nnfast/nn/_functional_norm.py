@@ -23,10 +23,11 @@ import numbers
 
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ..backend import contiguous
 
 __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
@@ -171,7 +172,7 @@ def _ref_ln_backward(g2, x2, mean, rstd, weight):
 
 def _flat(a):
     """A C-contiguous float32 1-D view (copying only when needed)."""
-    return np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+    return contiguous(a, dtype=np.float32).reshape(-1)
 
 
 def _inplace_target(t):
@@ -179,7 +180,7 @@ def _inplace_target(t):
     d = t._storage
     if d.flags.c_contiguous and d.flags.writeable:
         return d.reshape(-1), False
-    return np.ascontiguousarray(d).reshape(-1).copy(), True
+    return contiguous(d).reshape(-1).copy(), True
 
 
 # ===================================================================== batch_norm
@@ -193,24 +194,25 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     x, rm, rv, w, b, (N, C, S) = _bn_check(input, running_mean, running_var, weight, bias,
                                            training, eps, _who)
     xd = x._storage
+    K = table_of(xd, None if w is None else w._storage, None if b is None else b._storage, None if rm is None else rm._storage)
     fast = xd.dtype == np.float32
     momentum = float(momentum) if momentum is not None else 0.0
-    x3 = np.ascontiguousarray(xd).reshape(N, C, S)
-    wd = None if w is None else np.ascontiguousarray(w._storage).reshape(-1)
-    bd = None if b is None else np.ascontiguousarray(b._storage).reshape(-1)
+    x3 = contiguous(xd).reshape(N, C, S)
+    wd = None if w is None else contiguous(w._storage).reshape(-1)
+    bd = None if b is None else contiguous(b._storage).reshape(-1)
     empty = N * S == 0
     if training:
         if empty:   # as torch: an empty output, running statistics untouched
-            mean = np.zeros(C, xd.dtype)
-            invstd = np.ones(C, xd.dtype)
+            mean = K.zeros(C, xd.dtype)
+            invstd = K.ones(C, xd.dtype)
         else:
             targets = [None if t is None else _inplace_target(t) for t in (rm, rv)]
             rm_a = None if rm is None else targets[0][0]
             rv_a = None if rv is None else targets[1][0]
             if fast:
-                mean = np.empty(C, np.float32)
-                invstd = np.empty(C, np.float32)
-                _C.batch_norm_stats(mean, invstd, rm_a, rv_a, x3.reshape(-1), N, C, S,
+                mean = K.empty(C, np.float32)
+                invstd = K.empty(C, np.float32)
+                K.batch_norm_stats(mean, invstd, rm_a, rv_a, x3.reshape(-1), N, C, S,
                                     momentum, float(eps))
             else:
                 mean, invstd = _ref_bn_stats(x3, rm_a, rv_a, momentum, float(eps))
@@ -219,11 +221,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                     t._storage[...] = tgt[0].reshape(t.shape)
     else:
         dt = xd.dtype.type
-        mean = np.array(rm._storage, dtype=xd.dtype).reshape(-1)   # a snapshot, not a view
+        mean = rm._storage.astype(xd.dtype).reshape(-1)   # a snapshot, not a view
         invstd = dt(1) / np.sqrt(rv._storage.reshape(-1) + dt(eps))
     if fast:
-        out = np.empty(xd.shape, np.float32)
-        _C.batch_norm_apply(out.reshape(-1), x3.reshape(-1), mean, invstd, wd, bd, N, C, S)
+        out = K.empty(xd.shape, np.float32)
+        K.batch_norm_apply(out.reshape(-1), x3.reshape(-1), mean, invstd, wd, bd, N, C, S)
     else:
         out = _ref_bn_apply(x3, mean, invstd, wd, bd).reshape(xd.shape)
     if not ag.needs_grad(x, w, b):
@@ -234,10 +236,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         want_w = w is not None and w.requires_grad
         want_b = b is not None and b.requires_grad
         if fast:
-            dx = np.empty(xd.shape, np.float32) if want_x else None
-            dw = np.empty(C, np.float32) if want_w else None
-            db = np.empty(C, np.float32) if want_b else None
-            _C.batch_norm_backward(None if dx is None else dx.reshape(-1), dw, db, _flat(g),
+            dx = K.empty(xd.shape, np.float32) if want_x else None
+            dw = K.empty(C, np.float32) if want_w else None
+            db = K.empty(C, np.float32) if want_b else None
+            K.batch_norm_backward(None if dx is None else dx.reshape(-1), dw, db, _flat(g),
                                    x3.reshape(-1), mean, invstd, wd, N, C, S, bool(training))
         else:
             g3 = g.astype(xd.dtype, copy=False).reshape(N, C, S)
@@ -283,23 +285,24 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, _who="
     w = _check_param(weight, "weight", None, x.dtype, _who, shape)
     b = _check_param(bias, "bias", None, x.dtype, _who, shape)
     xd = x._storage
+    K = table_of(xd, None if w is None else w._storage, None if b is None else b._storage)
     D = math.prod(shape)
     M = math.prod(x.shape[:x.ndim - k])
     fast = xd.dtype == np.float32
-    x2 = np.ascontiguousarray(xd).reshape(M, D)
-    wd = None if w is None else np.ascontiguousarray(w._storage).reshape(-1)
-    bd = None if b is None else np.ascontiguousarray(b._storage).reshape(-1)
+    x2 = contiguous(xd).reshape(M, D)
+    wd = None if w is None else contiguous(w._storage).reshape(-1)
+    bd = None if b is None else contiguous(b._storage).reshape(-1)
     if fast:
-        out = np.empty(xd.shape, np.float32)
-        mean = np.empty(M, np.float32)
-        rstd = np.empty(M, np.float32)
-        _C.layer_norm_forward(out.reshape(-1), mean, rstd, x2.reshape(-1), wd, bd, M, D,
+        out = K.empty(xd.shape, np.float32)
+        mean = K.empty(M, np.float32)
+        rstd = K.empty(M, np.float32)
+        K.layer_norm_forward(out.reshape(-1), mean, rstd, x2.reshape(-1), wd, bd, M, D,
                               float(eps))
     elif M * D:
         out, mean, rstd = _ref_ln_forward(x2, wd, bd, float(eps))
         out = out.reshape(xd.shape)
     else:
-        out, mean, rstd = np.empty(xd.shape, xd.dtype), np.empty(M, xd.dtype), None
+        out, mean, rstd = K.empty(xd.shape, xd.dtype), K.empty(M, xd.dtype), None
     if not ag.needs_grad(x, w, b):
         return Tensor._make(out)
 
@@ -308,19 +311,19 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, _who="
         want_w = w is not None and w.requires_grad
         want_b = b is not None and b.requires_grad
         if fast:
-            dx = np.empty(xd.shape, np.float32) if want_x else None
-            dw = np.empty(D, np.float32) if want_w else None
-            db = np.empty(D, np.float32) if want_b else None
-            _C.layer_norm_backward(None if dx is None else dx.reshape(-1), dw, db, _flat(g),
+            dx = K.empty(xd.shape, np.float32) if want_x else None
+            dw = K.empty(D, np.float32) if want_w else None
+            db = K.empty(D, np.float32) if want_b else None
+            K.layer_norm_backward(None if dx is None else dx.reshape(-1), dw, db, _flat(g),
                                    x2.reshape(-1), mean, rstd, wd, M, D)
         elif M * D:
             g2 = g.astype(xd.dtype, copy=False).reshape(M, D)
             dx, dw, db = _ref_ln_backward(g2, x2, mean, rstd, wd)
             dx = dx.reshape(xd.shape) if want_x else None
         else:
-            dx = np.zeros(xd.shape, xd.dtype) if want_x else None
-            dw = np.zeros(D, xd.dtype)
-            db = np.zeros(D, xd.dtype)
+            dx = K.zeros(xd.shape, xd.dtype) if want_x else None
+            dw = K.zeros(D, xd.dtype)
+            db = K.zeros(D, xd.dtype)
         return (dx,
                 dw.reshape(w.shape) if want_w else None,
                 db.reshape(b.shape) if want_b else None)
@@ -385,15 +388,16 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, _who="group_
     w = _check_param(weight, "weight", C, x.dtype, who)
     b = _check_param(bias, "bias", C, x.dtype, who)
     xd = x._storage
+    K = table_of(xd, None if w is None else w._storage, None if b is None else b._storage)
     fast = xd.dtype == np.float32
-    x3 = np.ascontiguousarray(xd).reshape(N, C, S)
-    wd = None if w is None else np.ascontiguousarray(w._storage).reshape(-1)
-    bd = None if b is None else np.ascontiguousarray(b._storage).reshape(-1)
+    x3 = contiguous(xd).reshape(N, C, S)
+    wd = None if w is None else contiguous(w._storage).reshape(-1)
+    bd = None if b is None else contiguous(b._storage).reshape(-1)
     if fast:
-        out = np.empty(xd.shape, np.float32)
-        mean = np.empty(N * G, np.float32)
-        rstd = np.empty(N * G, np.float32)
-        _C.group_norm_forward(out.reshape(-1), mean, rstd, x3.reshape(-1), wd, bd, N, C, S, G,
+        out = K.empty(xd.shape, np.float32)
+        mean = K.empty(N * G, np.float32)
+        rstd = K.empty(N * G, np.float32)
+        K.group_norm_forward(out.reshape(-1), mean, rstd, x3.reshape(-1), wd, bd, N, C, S, G,
                               float(eps))
     else:
         out, mean, rstd = _ref_gn_forward(x3, G, wd, bd, float(eps))
@@ -406,11 +410,11 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, _who="group_
         want_w = w is not None and w.requires_grad
         want_b = b is not None and b.requires_grad
         if fast:
-            dx = np.empty(xd.shape, np.float32) if want_x else None
-            dw = np.empty(C, np.float32) if want_w else None
-            db = np.empty(C, np.float32) if want_b else None
-            ws = np.empty(max(2 * N * C, 1), np.float64)
-            _C.group_norm_backward(None if dx is None else dx.reshape(-1), dw, db, ws,
+            dx = K.empty(xd.shape, np.float32) if want_x else None
+            dw = K.empty(C, np.float32) if want_w else None
+            db = K.empty(C, np.float32) if want_b else None
+            ws = K.empty(max(2 * N * C, 1), np.float64)
+            K.group_norm_backward(None if dx is None else dx.reshape(-1), dw, db, ws,
                                    _flat(g), x3.reshape(-1), mean, rstd, wd, N, C, S, G)
         else:
             g3 = g.astype(xd.dtype, copy=False).reshape(N, C, S)

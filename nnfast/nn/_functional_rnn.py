@@ -19,11 +19,12 @@ supported and sparse=True yields a dense gradient (same values).
 """
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from .. import random as nf_random
 from ..errors import DTypeError
 from ..tensor import Tensor
+from ..backend import contiguous
 
 __all__ = ["embedding"]
 
@@ -131,7 +132,7 @@ def ref_layer_backward(mode, reverse, dout, dhn, dcn, x, w_ih, w_hh, h0, c0, out
 # ===================================================================== the stack driver
 
 def _f32(a):
-    return np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+    return contiguous(a, dtype=np.float32).reshape(-1)
 
 
 def _opt32(a):
@@ -143,13 +144,14 @@ def _param_dest(p, rets, k):
     leaf's own grad storage (grad_sink), zeroed first if it is fresh. None if not needed."""
     if p is None or not p.requires_grad:
         return None
+    K = table_of(p._storage)
     if p._node is None and p._storage.dtype == np.float32:
         sink, acc = ag.grad_sink(p)
         if sink is not None:
             if not acc:
                 sink[...] = 0
             return sink
-    rets[k] = np.zeros(p._storage.shape, p._storage.dtype)
+    rets[k] = K.zeros(p._storage.shape, p._storage.dtype)
     return rets[k]
 
 
@@ -160,6 +162,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
     per direction: w_ih, w_hh, b_ih, b_hh; biases None when bias=False).
     Returns (output [T, B, D*H], h_n [L*D, B, H], c_n or None) as Tensors."""
     xd = x._storage
+    K = table_of(xd, weights[0]._storage, None if h0 is None else h0._storage, None if c0 is None else c0._storage)
     dt = xd.dtype
     T, B, _ = xd.shape
     D = 2 if bidirectional else 1
@@ -167,23 +170,23 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
     H = weights[1]._storage.shape[1]
     G = N_GATES[mode] * H
     fast = dt == np.float32 and not reference and B > 0
-    h0d = np.zeros((L * D, B, H), dt) if h0 is None else h0._storage
+    h0d = K.zeros((L * D, B, H), dt) if h0 is None else h0._storage
     c0d = None
     if mode == LSTM:
-        c0d = np.zeros((L * D, B, H), dt) if c0 is None else c0._storage
+        c0d = K.zeros((L * D, B, H), dt) if c0 is None else c0._storage
     # one flat array holds the results: output, h_n, c_n
     n_out, n_h = T * B * D * H, L * D * B * H
-    flat = np.empty(n_out + n_h * (2 if mode == LSTM else 1), dt)
+    flat = K.empty(n_out + n_h * (2 if mode == LSTM else 1), dt)
     out_last = flat[:n_out].reshape(T, B, D * H)
     hn_all = flat[n_out:n_out + n_h].reshape(L * D, B, H)
     cn_all = flat[n_out + n_h:].reshape(L * D, B, H) if mode == LSTM else None
     p = float(dropout) if training and L > 1 else 0.0
     gen = nf_random.default_generator()
     layers = []   # per layer: (input array [T,B,I], [per-direction saved], dropout mask)
-    inp = np.ascontiguousarray(xd) if fast else xd
+    inp = contiguous(xd) if fast else xd
     for layer in range(L):
         I = inp.shape[2]
-        out = out_last if layer == L - 1 else np.empty((T, B, D * H), dt)
+        out = out_last if layer == L - 1 else K.empty((T, B, D * H), dt)
         dirs = []
         for d in range(D):
             k = layer * D + d
@@ -192,14 +195,14 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
             hk = h0d[k]
             ck = c0d[k] if mode == LSTM else None
             if fast:
-                gates = np.empty((T, B, G), np.float32)
-                saved = np.empty((T, B, H), np.float32) if mode in (LSTM, GRU) else None
+                gates = K.empty((T, B, G), np.float32)
+                saved = K.empty((T, B, H), np.float32) if mode in (LSTM, GRU) else None
                 hk, ck = _f32(hk), _opt32(ck)
-                _C.rnn_layer_forward(mode, d == 1, T, B, I, H, D * H, d * H, out.reshape(-1),
+                K.rnn_layer_forward(mode, d == 1, T, B, I, H, D * H, d * H, out.reshape(-1),
                                      hn_all[k].reshape(-1),
                                      None if cn_all is None else cn_all[k].reshape(-1),
                                      gates.reshape(-1), _opt32(saved),
-                                     np.empty(B * G, np.float32), inp.reshape(-1), _f32(w_ih),
+                                     K.empty(B * G, np.float32), inp.reshape(-1), _f32(w_ih),
                                      _f32(w_hh), _opt32(b_ih), _opt32(b_hh), hk, ck)
             else:
                 o, hn, cn, gates, saved = ref_layer_forward(mode, inp, w_ih, w_hh, b_ih, b_hh,
@@ -212,7 +215,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
         mask = None
         if p > 0 and layer < L - 1:
             keep = gen.random(out.shape) >= p
-            mask = (keep / (1.0 - p)).astype(dt) if p < 1 else np.zeros(out.shape, dt)
+            mask = (keep / (1.0 - p)).astype(dt) if p < 1 else K.zeros(out.shape, dt)
         layers.append((inp, dirs, out, mask))
         inp = out if mask is None else out * mask
 
@@ -228,15 +231,15 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
         g_cn = gflat[n_out + n_h:].reshape(L * D, B, H) if mode == LSTM else None
         rets = [None] * len(inputs)
         dests = [_param_dest(w, rets, 3 + i) for i, w in enumerate(weights)]
-        dh0 = np.empty((L * D, B, H), dt) if h0 is not None and h0.requires_grad else None
-        dc0 = (np.empty((L * D, B, H), dt)
+        dh0 = K.empty((L * D, B, H), dt) if h0 is not None and h0.requires_grad else None
+        dc0 = (K.empty((L * D, B, H), dt)
                if mode == LSTM and c0 is not None and c0.requires_grad else None)
-        g = np.ascontiguousarray(g_out) if fast else g_out
+        g = contiguous(g_out) if fast else g_out
         for layer in range(L - 1, -1, -1):
             inp, dirs, out, mask = layers[layer]
             I = inp.shape[2]
             need_dx = layer > 0 or x.requires_grad
-            dx = np.empty((T, B, I), dt) if need_dx else None
+            dx = K.empty((T, B, I), dt) if need_dx else None
             for d in range(D):
                 k = layer * D + d
                 gates, saved, hk, ck = dirs[d]
@@ -244,14 +247,14 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
                 dhn = g_hn[k]
                 dcn = g_cn[k] if mode == LSTM else None
                 if fast:
-                    dgh = np.empty(T * B * G, np.float32) if mode == GRU else None
-                    _C.rnn_layer_backward(
+                    dgh = K.empty(T * B * G, np.float32) if mode == GRU else None
+                    K.rnn_layer_backward(
                         mode, d == 1, T, B, I, H, D * H, d * H,
                         None if dx is None else dx.reshape(-1), _flat_or_none(dw_ih),
                         _flat_or_none(dw_hh), _flat_or_none(db_ih), _flat_or_none(db_hh),
                         None if dh0 is None else dh0[k].reshape(-1),
                         None if dc0 is None else dc0[k].reshape(-1),
-                        np.empty(T * B * G, np.float32), dgh, np.empty(2 * B * H, np.float32),
+                        K.empty(T * B * G, np.float32), dgh, K.empty(2 * B * H, np.float32),
                         g.reshape(-1), _f32(dhn), _opt32(dcn), inp.reshape(-1),
                         _f32(weights[4 * k]._storage), _f32(weights[4 * k + 1]._storage), hk, ck,
                         out.reshape(-1), gates.reshape(-1), _opt32(saved), d == 1)
@@ -286,7 +289,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
 
     def view(arr, lo, hi, what):
         def bw(g):
-            z = np.zeros(flat.shape, dt)
+            z = K.zeros(flat.shape, dt)
             z[lo:hi] = np.asarray(g, dt).reshape(-1)
             return (z,)
         return Tensor._make(arr, True, ag.Node((packed,), bw, name + what))
@@ -325,7 +328,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             padding_idx += V
     # a private copy: the backward scatters at these indices later, after the caller may
     # have refilled its index array (np.ascontiguousarray would alias it)
-    flat = np.array(idx, dtype=np.int64, order="C").reshape(-1)
+    flat = idx.astype(np.int64).reshape(-1)
     if flat.size:
         lo, hi = int(flat.min()), int(flat.max())
         if lo < 0 or hi >= V:
@@ -333,10 +336,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             raise IndexError(f"{_who}: index {bad} is out of range for {V} embeddings "
                              f"(valid indices are 0..{V - 1}); input shape {idx.shape}")
     fast = wd.dtype == np.float32
+    K = table_of(wd, idx)
     if fast:
-        w2 = np.ascontiguousarray(wd)
-        out = np.empty((flat.size, Dm), np.float32)
-        _C.embedding_forward(out, w2, flat)
+        w2 = contiguous(wd)
+        out = K.empty((flat.size, Dm), np.float32)
+        K.embedding_forward(out, w2, flat)
     else:
         out = wd[flat]
     out = out.reshape(idx.shape + (Dm,))
@@ -344,7 +348,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         return Tensor._make(out)
 
     def backward(g):
-        g2 = np.ascontiguousarray(g, dtype=wd.dtype).reshape(flat.size, Dm)
+        g2 = contiguous(g, dtype=wd.dtype).reshape(flat.size, Dm)
         scale = None
         if scale_grad_by_freq:
             counts = np.bincount(flat, minlength=V)
@@ -356,9 +360,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             if dest is not None and not acc:
                 dest[...] = 0
         if dest is None:
-            dest = ret = np.zeros(wd.shape, wd.dtype)
+            dest = ret = K.zeros(wd.shape, wd.dtype)
         if fast:
-            _C.embedding_backward(dest, g2, flat, scale,
+            K.embedding_backward(dest, g2, flat, scale,
                                   -1 if padding_idx is None else padding_idx)
         else:
             keep = flat != padding_idx if padding_idx is not None else slice(None)

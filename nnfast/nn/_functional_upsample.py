@@ -20,10 +20,11 @@ import numbers
 
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ..backend import contiguous
 
 __all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
 
@@ -150,7 +151,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     OH, OW = (1, out_sizes[0]) if one_d else out_sizes
     sh, sw = (None, scales[0]) if one_d else scales
     opdt = xd.dtype
-    planes = np.ascontiguousarray(xd).reshape(N * C, H, W)
+    planes = contiguous(xd).reshape(N * C, H, W)
+    K = table_of(planes)
     fast = xd.dtype == np.float32
     linear = mode in ("linear", "bilinear")
     if linear:
@@ -159,12 +161,14 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     else:
         ex = mode == "nearest-exact"
         tabs = (_nearest_table(H, OH, sh, ex, opdt), _nearest_table(W, OW, sw, ex, opdt))
+    if K.name != "cpu":   # the index/weight tables are made on the host
+        tabs = tuple(K.asarray(t) for t in tabs)
     if fast:
-        out = np.empty((N * C, OH, OW), np.float32)
+        out = K.empty((N * C, OH, OW), np.float32)
         if linear:
-            _C.upsample_bilinear2d(out, planes, *tabs)
+            K.upsample_bilinear2d(out, planes, *tabs)
         else:
-            _C.upsample_nearest2d(out, planes, *tabs)
+            K.upsample_nearest2d(out, planes, *tabs)
     else:
         out = _ref_forward(planes, linear, tabs)
     shape = (N, C) + tuple(out_sizes)
@@ -173,13 +177,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         return Tensor._make(res)
 
     def backward(g):
-        g3 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(N * C, OH, OW)
+        g3 = contiguous(g, dtype=xd.dtype).reshape(N * C, OH, OW)
         if fast:
-            dx = np.empty((N * C, H, W), np.float32)
+            dx = K.empty((N * C, H, W), np.float32)
             if linear:
-                _C.upsample_bilinear2d(dx, g3, *tabs, backward=True)
+                K.upsample_bilinear2d(dx, g3, *tabs, backward=True)
             else:
-                _C.upsample_nearest2d(dx, g3, *tabs, backward=True)
+                K.upsample_nearest2d(dx, g3, *tabs, backward=True)
         else:
             dx = _ref_backward(g3, H, W, linear, tabs)
         return (dx.reshape(xd.shape),)

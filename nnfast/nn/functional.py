@@ -1,7 +1,7 @@
 """nnfast.nn.functional — the stateless twins of the layers (PyTorch's torch.nn.functional)."""
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
@@ -19,6 +19,7 @@ from ._functional_conv_transpose import *  # noqa: F401,F403
 from ._functional_rnn import *  # noqa: F401,F403
 from ._functional_upsample import *  # noqa: F401,F403
 from ._functional_attention import *  # noqa: F401,F403
+from ..backend import contiguous
 
 
 def _as_tensor(x, who):
@@ -54,17 +55,18 @@ def linear(input, weight, bias=None, _who="linear"):
     if bias is not None and bias._storage.dtype != wd.dtype:
         raise DTypeError(f"{_who}: bias has dtype {bias._storage.dtype} but the weight "
                          f"is {wd.dtype}")
+    K = table_of(xd, wd, None if bias is None else bias._storage)
     lead = xd.shape[:-1]
     flat_in = xd.ndim == 2   # the usual (batch, features): no reshapes on the way
-    x2 = xd if flat_in and xd.flags.c_contiguous else np.ascontiguousarray(xd.reshape(-1, n_in))
+    x2 = xd if flat_in and xd.flags.c_contiguous else contiguous(xd.reshape(-1, n_in))
     m = x2.shape[0]
     fast = wd.dtype == np.float32
     if fast:
-        w2 = wd if wd.flags.c_contiguous else np.ascontiguousarray(wd)
-        out = np.empty((m, n_out), dtype=np.float32)
+        w2 = wd if wd.flags.c_contiguous else contiguous(wd)
+        out = K.empty((m, n_out), dtype=np.float32)
         bd = None if bias is None else bias._storage
-        _C.linear_forward(out, x2, w2, bd if bd is None or bd.flags.c_contiguous
-                          else np.ascontiguousarray(bd))
+        K.linear_forward(out, x2, w2, bd if bd is None or bd.flags.c_contiguous
+                          else contiguous(bd))
     else:
         w2 = wd
         out = x2 @ wd.T
@@ -75,7 +77,7 @@ def linear(input, weight, bias=None, _who="linear"):
 
     def backward(g):
         g2 = g if (g.ndim == 2 and g.dtype == wd.dtype and g.flags.c_contiguous) else \
-            np.ascontiguousarray(g.reshape(m, n_out), dtype=wd.dtype)
+            contiguous(g.reshape(m, n_out), dtype=wd.dtype)
         dx = np.empty_like(x2) if x.requires_grad else None
         dw_dest = db_dest = None
         dw_sink = db_sink = None
@@ -96,15 +98,15 @@ def linear(input, weight, bias=None, _who="linear"):
                         (db_sink if not acc_b else dw_sink)[...] = 0
                         acc = True
             dw_dest = dw_sink if dw_sink is not None else (   # C order, whatever wd's layout
-                np.empty(wd.shape, np.float32) if w.requires_grad else None)
+                K.empty(wd.shape, np.float32) if w.requires_grad else None)
             db_dest = db_sink if db_sink is not None else (
-                np.empty(n_out, np.float32) if bias is not None and bias.requires_grad else None)
+                K.empty(n_out, np.float32) if bias is not None and bias.requires_grad else None)
             use_acc = bool(acc) if (dw_sink is not None or db_sink is not None) else False
             if use_acc and dw_sink is None and dw_dest is not None:
                 dw_dest[...] = 0
             if use_acc and db_sink is None and db_dest is not None:
                 db_dest[...] = 0
-            _C.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc)
+            K.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc)
         else:
             if dx is not None:
                 dx = g2 @ wd

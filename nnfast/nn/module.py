@@ -317,12 +317,31 @@ class Module:
     def type(self, dst_type):
         return self._cast(np.dtype(dst_type), kinds="fiub")
 
+    def _move(self, dev):
+        """Every parameter and buffer moves to device dev, in place (the tensor objects
+        stay, as in torch: an optimizer made afterwards sees them there)."""
+        dev = check_available(dev, "module")
+        from .. import backend
+        for m in self.modules():
+            for store in (m._parameters, m._buffers):
+                for t in store.values():
+                    if t is None or t.device.type == dev.type:
+                        continue
+                    src = t._storage
+                    t._storage = src.get() if dev.type == "cpu" else backend.get(dev).from_host(src)
+                    t._grad_buf = None
+                    if t.grad is not None:
+                        g = t.grad._storage
+                        t.grad = Tensor._make(g.get() if dev.type == "cpu"
+                                              else backend.get(dev).from_host(g))
+        return self
+
     def to(self, *args, **kwargs):
         """to(device), to(dtype), to(device, dtype, non_blocking), to(tensor), as torch:
-        a dtype converts floating parameters and buffers; only the CPU is a device here."""
+        parameters and buffers move to the device; a dtype converts the floating ones."""
         dev, dtype, _ = _parse_to(args, kwargs)
         if dev is not None:
-            check_available(dev, "module")
+            self._move(dev)
         if dtype is None:
             return self
         if dtype.kind not in "fc":
@@ -331,12 +350,11 @@ class Module:
         return self._cast(dtype)
 
     def cpu(self):
-        return self
+        return self._move(_device("cpu"))
 
     def cuda(self, device=None):
-        check_available(_device("cuda", device) if isinstance(device, int)
-                        else _device(device or "cuda"), "module")
-        return self
+        return self._move(_device("cuda", device) if isinstance(device, int)
+                          else _device(device or "cuda"))
 
     def share_memory(self):
         return self

@@ -16,7 +16,7 @@ vanishingly rare double-rounding cases).
 """
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 
 __all__ = ["sgd", "adam", "rmsprop", "adagrad"]
 
@@ -45,8 +45,12 @@ def _flat(a):
 def _fma(a, b, c):
     """a * b + c rounded once, in a's dtype (float32: exact through float64)."""
     if np.result_type(a, b, c) == np.float32:
-        return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + c).astype(np.float32)
+        return (_f64(a) * _f64(b) + c).astype(np.float32)
     return a * b + c
+
+
+def _f64(x):
+    return x.astype(np.float64) if hasattr(x, "astype") else np.float64(x)
 
 
 def _f(x, like):
@@ -62,7 +66,8 @@ def sgd(params, grads, momentum_buffers, *, lr, weight_decay, momentum, dampenin
     for i, (p, g) in enumerate(zip(params, grads)):
         buf = momentum_buffers[i] if momentum != 0 else None
         if _use_c(engine, p, g, buf):
-            _C.sgd_step(_flat(p), _flat(buf), _flat(g),
+            K = table_of(p, g)
+            K.sgd_step(_flat(p), _flat(buf), _flat(g),
                         *sgd_scalars(lr=lr, weight_decay=weight_decay, momentum=momentum,
                                      dampening=dampening), nesterov, maximize, first[i])
         else:
@@ -97,7 +102,8 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, amsgra
         sc = adam_scalars(steps[i], beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay,
                           eps=eps, decoupled_weight_decay=decoupled_weight_decay)
         if _use_c(engine, p, g, m, v, vmax):
-            _C.adam_step(_flat(p), _flat(m), _flat(v), _flat(vmax), _flat(g), *sc, maximize)
+            K = table_of(p, g)
+            K.adam_step(_flat(p), _flat(m), _flat(v), _flat(vmax), _flat(g), *sc, maximize)
         else:
             param_scale, l2, _, _, _, bias_correction2_sqrt, _, neg_step_size = sc
             _adam_ref(p, g, m, v, vmax, param_scale=param_scale, l2=l2, beta1=beta1,
@@ -156,7 +162,8 @@ def rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alph
         ga = grad_avgs[i] if centered else None
         buf = momentum_buffers[i] if momentum > 0 else None
         if _use_c(engine, p, g, sq, ga, buf):
-            _C.rmsprop_step(_flat(p), _flat(sq), _flat(ga), _flat(buf), _flat(g),
+            K = table_of(p, g)
+            K.rmsprop_step(_flat(p), _flat(sq), _flat(ga), _flat(buf), _flat(g),
                             *rmsprop_scalars(lr=lr, alpha=alpha, eps=eps,
                                              weight_decay=weight_decay, momentum=momentum),
                             maximize)
@@ -197,7 +204,8 @@ def adagrad(params, grads, state_sums, steps, *, lr, weight_decay, lr_decay, eps
         sc = adagrad_scalars(steps[i], lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                              eps=eps)
         if _use_c(engine, p, g, s):
-            _C.adagrad_step(_flat(p), _flat(s), _flat(g), *sc, maximize)
+            K = table_of(p, g)
+            K.adagrad_step(_flat(p), _flat(s), _flat(g), *sc, maximize)
         else:
             _adagrad_ref(p, g, s, clr=-sc[0], weight_decay=weight_decay, eps=eps,
                          maximize=maximize)

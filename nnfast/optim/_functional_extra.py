@@ -14,7 +14,7 @@ single-tensor implementations do; compile_step's update records use them too.
 
 import numpy as np
 
-from .. import _C
+from ..backend import table_of
 from ._functional import _f, _flat, _fma, _lerp, _use_c
 
 __all__ = ["adadelta", "adamax", "nadam", "radam", "asgd", "rprop"]
@@ -45,7 +45,8 @@ def adadelta(params, grads, square_avgs, acc_deltas, *, lr, rho, eps, weight_dec
     sc = adadelta_scalars(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
     for p, g, sq, acc in zip(params, grads, square_avgs, acc_deltas):
         if _use_c(engine, p, g, sq, acc):
-            _C.adadelta_step(_flat(p), _flat(sq), _flat(acc), _flat(g), *sc, maximize)
+            K = table_of(p, g)
+            K.adadelta_step(_flat(p), _flat(sq), _flat(acc), _flat(g), *sc, maximize)
         else:
             _adadelta_ref(p, g, sq, acc, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                           maximize=maximize)
@@ -75,7 +76,8 @@ def adamax(params, grads, exp_avgs, exp_infs, steps, *, beta1, beta2, lr, weight
         sc = adamax_scalars(steps[i], beta1=beta1, beta2=beta2, lr=lr,
                             weight_decay=weight_decay, eps=eps)
         if _use_c(engine, p, g, m, u):
-            _C.adamax_step(_flat(p), _flat(m), _flat(u), _flat(g), *sc, maximize)
+            K = table_of(p, g)
+            K.adamax_step(_flat(p), _flat(m), _flat(u), _flat(g), *sc, maximize)
         else:
             _adamax_ref(p, g, m, u, weight_decay=weight_decay, beta1=beta1, beta2=beta2,
                         eps=eps, neg_clr=sc[4], maximize=maximize)
@@ -109,7 +111,8 @@ def nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, steps, *, beta1, be
         mu_products[i][...] = mu_product
         decoupled = _decay_scalar(lr, weight_decay, decoupled_weight_decay)[1]
         if _use_c(engine, p, g, m, v):
-            _C.nadam_step(_flat(p), _flat(m), _flat(v), _flat(g), *sc, maximize, decoupled)
+            K = table_of(p, g)
+            K.nadam_step(_flat(p), _flat(m), _flat(v), _flat(g), *sc, maximize, decoupled)
         else:
             _nadam_ref(p, g, m, v, *sc, maximize=maximize, decoupled=decoupled)
 
@@ -153,7 +156,8 @@ def radam(params, grads, exp_avgs, exp_avg_sqs, steps, *, beta1, beta2, lr, weig
                                   weight_decay=weight_decay, eps=eps,
                                   decoupled_weight_decay=decoupled_weight_decay)
         if _use_c(engine, p, g, m, v):
-            _C.radam_step(_flat(p), _flat(m), _flat(v), _flat(g), *sc, maximize, *flags)
+            K = table_of(p, g)
+            K.radam_step(_flat(p), _flat(m), _flat(v), _flat(g), *sc, maximize, *flags)
         else:
             _radam_ref(p, g, m, v, *sc, maximize=maximize, decoupled=flags[0],
                        rectify=flags[1])
@@ -200,7 +204,8 @@ def asgd(params, grads, axs, mus, etas, steps, *, lambd, lr, t0, alpha, weight_d
         sc, flags, (eta, mu) = asgd_scalars(steps[i], etas[i], mus[i], lambd=lambd, lr=lr,
                                             t0=t0, alpha=alpha, weight_decay=weight_decay)
         if _use_c(engine, p, g, ax):
-            _C.asgd_step(_flat(p), _flat(ax), _flat(g), *sc, maximize, *flags)
+            K = table_of(p, g)
+            K.asgd_step(_flat(p), _flat(ax), _flat(g), *sc, maximize, *flags)
         else:
             _asgd_ref(p, g, ax, *sc, maximize=maximize, average=flags[0])
         etas[i][...] = eta
@@ -237,7 +242,8 @@ def rprop(params, grads, prevs, step_sizes, *, step_size_min, step_size_max, eta
     sc = (etaminus, etaplus, step_size_min, step_size_max)
     for p, g, prev, ss in zip(params, grads, prevs, step_sizes):
         if _use_c(engine, p, g, prev, ss):
-            _C.rprop_step(_flat(p), _flat(prev), _flat(ss), _flat(g), *sc, maximize)
+            K = table_of(p, g)
+            K.rprop_step(_flat(p), _flat(prev), _flat(ss), _flat(g), *sc, maximize)
         else:
             _rprop_ref(p, g, prev, ss, *sc, maximize=maximize)
 

@@ -23,6 +23,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import autograd as ag
+from ..backend import table_of
 from ..tensor import Tensor, to_numpy
 
 __all__ = ["Optimizer"]
@@ -49,8 +50,10 @@ class _FlatGroup:
         self.offsets = [int(o) for o in np.cumsum([0] + self.sizes[:-1])] if params else []
         total = int(sum(self.sizes))
         self.numel = total
-        self.param = np.empty(total, dtype)
-        self.grad = np.zeros(total, dtype)
+        # the flat buffers live on the parameters' device (all of a group on one)
+        K = self.table = table_of(*[p._storage for p in params])
+        self.param = K.empty(total, dtype)
+        self.grad = K.zeros(total, dtype)
         self.views, self.gviews = [], []
         for i, p in enumerate(params):
             v = self.view(self.param, i)
@@ -96,7 +99,7 @@ class _FlatGroup:
     def buffer(self, name, fill=0.0):
         b = self.buffers.get(name)
         if b is None:
-            b = np.full(self.numel, fill, self.dtype)
+            b = self.table.full(self.numel, fill, self.dtype)
             self.buffers[name] = b
         return b
 
@@ -250,6 +253,10 @@ class Optimizer:
         idx, fast = fl.gather()
         if not idx:
             return
+        if not fast and fl.params and fl.params[0]._storage.__class__ is not \
+                fl.param.__class__:
+            fl = self._relocate(fl)   # the model moved to another device since
+            idx, fast = fl.gather()
         has_state = fl.has_state
         if not (fast and all(has_state)):
             for i in idx:
@@ -281,6 +288,34 @@ class Optimizer:
             params = [fl.params[i]._storage for i in idx]
             grads = [fl.params[i].grad._storage for i in idx]
             self._update(group, params, grads, views, [steps[i] for i in idx])
+
+    def _relocate(self, fl):
+        """A new flat group on the device the parameters now live on (model.to(device) after
+        the optimizer was made, which torch allows), with the state carried over."""
+        from .. import backend
+        new = _FlatGroup(fl.params)
+        K = new.table
+        for name, b in fl.buffers.items():
+            new.buffers[name] = K.from_host(backend.table_of(b).to_host(b))
+        new.step[...] = fl.step
+        new.has_state[...] = fl.has_state
+        new.scalars = {k: v.copy() for k, v in fl.scalars.items()}
+        new.spec = fl.spec
+        i = self._flat.index(fl)
+        self._flat[i] = new
+        for j, p in enumerate(fl.params):   # state entries now view the new buffers
+            st = self.state.get(p)
+            if not st:
+                continue
+            if "step" in st:
+                st["step"] = Tensor._make(new.step_view(j))
+            for key in new.scalars:
+                if key in st:
+                    st[key] = Tensor._make(new.scalar_view(key, j))
+            for key, b in new.buffers.items():
+                if key in st:
+                    st[key] = Tensor._make(new.view(b, j))
+        return new
 
     # ------------------------------------------------------------------ compile_step's step
     def _update_record(self, group, fl, step):

@@ -34,7 +34,8 @@ from .. import autograd as ag
 from .. import io
 from .. import random as _random
 from . import _resume
-from ..tensor import Tensor
+from ..device import as_device
+from ..tensor import Tensor, to_numpy
 from ._inputs import as_inputs, batches as _batches, check_output_fits_target
 from ._inputs import model_float_dtype, read_data, read_fit_data
 from .callbacks import Callback, LRSchedulerCallback, TerminateOnNaN
@@ -79,6 +80,7 @@ class Trainer:
         self._resume_point = None    # a mid-epoch checkpoint's position, used by train_epoch
         self._epoch_start = None     # every stream's state as this epoch began
         self._totals = None
+        self.device = model_device(model)   # batches are moved there
         for c in self.callbacks:
             if not isinstance(c, Callback):
                 raise TypeError(f"callbacks must be nnfast.train.Callback instances, got "
@@ -134,6 +136,8 @@ class Trainer:
         guard = any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
         first = True
         for xb, yb in self._epoch_batches(data, batch_size, shuffle, acc, bar):
+            if self.device.type != "cpu":
+                xb, yb = xb.to(self.device), yb.to(self.device)
             self.optimizer.zero_grad()
             out = self.model(xb)
             if first:   # once per epoch: y (n,) against outputs (n, 1) is refused
@@ -170,8 +174,8 @@ class Trainer:
             acc.norm_sum += gnorm
             acc.nsteps += 1
             if self.metrics:
-                acc.outs.append(out._storage)
-                acc.targets.append(yb._storage)
+                acc.outs.append(to_numpy(out))
+                acc.targets.append(to_numpy(yb))
             self.step_count += 1
             logs = {"loss": value}
             for c in self.callbacks:
@@ -203,13 +207,15 @@ class Trainer:
         try:
             with ag.no_grad():
                 for i, (xb, yb) in enumerate(_batches(data, batch_size, False, self.rng)):
+                    if self.device.type != "cpu":
+                        xb, yb = xb.to(self.device), yb.to(self.device)
                     out = self.model(xb)
                     if i == 0:
                         check_output_fits_target(out, yb, data)
                     total += self.loss_fn(out, yb).item() * len(xb)
                     count += len(xb)
-                    outs.append(out._storage)
-                    targets.append(yb._storage)
+                    outs.append(to_numpy(out))
+                    targets.append(to_numpy(yb))
         finally:
             self.model.train(was_training)
         logs = {"loss": total / count if count else math.nan}
@@ -270,10 +276,15 @@ class Trainer:
 def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, epochs=10,
         batch_size=32, shuffle=True, callbacks=(), metrics=(), scheduler=None, l1=0.0,
         l2=0.0, clip_grad_norm=None, seed=None, verbose=True, checkpoint_path=None,
-        resume_from=None, stream=None):
-    """Train `model` and return a History (see the module docstring)."""
+        resume_from=None, stream=None, device=None):
+    """Train `model` and return a History (see the module docstring).
+
+    device: moves the model there first ("cuda", "cpu"; None: where it is); batches follow
+    the model's device."""
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
+    if device is not None:
+        model.to(as_device(device))
     resume_state = io.load(resume_from) if resume_from is not None else None
     if seed is None and resume_state is not None and "seed" in resume_state:
         seed = resume_state["seed"]   # the same validation split and shuffles as the first run
@@ -339,6 +350,16 @@ class _Null:
         return False
 
 
+def model_device(model):
+    """The device of a model's first parameter or buffer (the CPU when it has none)."""
+    from ..device import CPU
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return CPU
+
+
 def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
     """{'loss': ..., metric: ...} over data (arrays (x, y) or an iterable of batches)."""
     # evaluation never shuffles: a fixed seed keeps it from drawing on the global generator
@@ -350,11 +371,12 @@ def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
 def predict(model, x, batch_size=1024):
     """Model outputs for x (array or Tensor) as a NumPy array, in eval mode, batched."""
     x = as_inputs(x, model_float_dtype(model), "predict", "x")
+    dev = model_device(model)
     was_training = model.training
     model.eval()
     try:
         with ag.no_grad():
-            outs = [model(Tensor._make(x[s:s + batch_size]))._storage
+            outs = [to_numpy(model(Tensor._make(x[s:s + batch_size])._to_device(dev)))
                     for s in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)

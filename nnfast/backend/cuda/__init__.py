@@ -62,6 +62,10 @@ def _asarray(x, dtype=None):
 asarray = _asarray
 
 
+def ones(shape, dtype=np.float32):
+    return full(shape, 1, dtype)
+
+
 def scalar(value, dtype=np.float32):
     """A kernel's scalar result as a 0-d device array (a 0-d CudaArray passes through)."""
     if isinstance(value, CudaArray):

@@ -95,3 +95,4 @@ def run(kernel, out, *inputs):
             args.append(a)
     kernel[_launch.grid(n)](*args)
     return out
+

@@ -8,6 +8,9 @@ NumPy function with no CUDA kernel raises NotImplementedError naming it, never c
 the host behind the caller's back; `np.asarray(cuda_array)` raises as torch's `.numpy()` of
 a CUDA tensor does.
 
+NumPy's constructors (np.asarray, np.array, np.ascontiguousarray, np.empty, ...) do not
+dispatch: ops call `backend.contiguous` and the table's allocators instead.
+
 Views (slices, transposes, broadcasts, reshapes of contiguous data) share the block and
 carry element strides and an element offset. Kernels take `a.flat` (a contiguous 1-D Numba
 view) or `a.nb` (shaped); `ascontiguous(a)` copies a strided view first.
@@ -427,11 +430,6 @@ def ascontiguous(a, dtype=None):
     if dtype is not None and np.dtype(dtype) != a.dtype:
         return a.astype(dtype)
     return a if a.is_contiguous else copy(a)
-
-
-@implements(np.ascontiguousarray)
-def _ascontiguousarray(a, dtype=None, **kwargs):
-    return ascontiguous(a, dtype)
 
 
 @implements(np.copy)

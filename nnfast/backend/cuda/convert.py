@@ -45,3 +45,19 @@ def fill(a, value):
 HOOKS["copy"] = copy_into
 HOOKS["astype"] = astype
 HOOKS["fill"] = fill
+
+
+def _ptx_checks():
+    from numba import types
+    i64 = types.int64
+    f32 = types.Array(types.float32, 1, "C")
+    checks = []
+    for nd in (1, 3):
+        tup = types.UniTuple(i64, nd)
+        checks.append((_strided.map_kernel(_identity, 1),
+                       (f32, i64, tup, tup, i64, types.Array(types.int64, 1, "C"), i64, tup)))
+        checks.append((_strided.map_kernel(_const, 0), (f32, i64, tup, tup, i64, types.float32)))
+    return checks
+
+
+PTX_CHECKS = _ptx_checks()

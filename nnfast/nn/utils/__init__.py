@@ -10,8 +10,10 @@ import math
 import numpy as np
 
 from ... import _C
+from ...backend import DeviceArray, table_of
 from ...tensor import Tensor
 from .._convert import parameters_to_vector, vector_to_parameters  # noqa: F401
+from ...backend import contiguous
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
            "l1_penalty", "l2_penalty", "activity_penalty"]
@@ -26,6 +28,8 @@ def _params_list(parameters):
 def _spans(arrays):
     """Merge arrays that are consecutive C-contiguous pieces of one float32 buffer into 1-D
     spans (in order); other arrays come back as they are (flattened where contiguous)."""
+    if arrays and isinstance(arrays[0], DeviceArray):
+        return _device_spans(arrays)
     out = []
     cur = None          # (base, start address, end address)
     for a in arrays:
@@ -50,6 +54,52 @@ def _spans(arrays):
     if cur is not None:
         out.append(cur[3])
     return out
+
+
+def _device_spans(arrays):
+    """_spans for device arrays: views of one block at consecutive offsets merge."""
+    out = []
+    for a in arrays:
+        table_of(a)   # all on one device
+        prev = out[-1] if out else None
+        if (prev is not None and a.dtype == prev.dtype and a.flags.c_contiguous
+                and prev.flags.c_contiguous and a._block is prev._block
+                and prev._off + prev.size == a._off):
+            out[-1] = type(a)(a._block, prev._off, (prev.size + a.size,), (1,), a.dtype)
+        else:
+            out.append(a.reshape(-1) if a.flags.c_contiguous else a)
+    return out
+
+
+def _device_total_norm(spans, p):
+    """The total p-norm of device arrays as a 0-d float64 device array (no host wait)."""
+    K = table_of(*spans)
+    parts = []
+    for s in spans:
+        fast = s.dtype == np.float32 and s.flags.c_contiguous and s.ndim == 1
+        if p == 2.0:
+            parts.append(K.sumsq(s).astype(np.float64) if fast else
+                         np.sum(np.square(s.astype(np.float64))))
+        elif p in (math.inf, -math.inf):
+            if s.size:
+                ad = np.abs(s.astype(np.float64))
+                parts.append(np.max(ad) if p > 0 else np.min(ad))
+        elif p == 0:
+            parts.append(np.count_nonzero(s).astype(np.float64))
+        else:
+            parts.append(np.sum(np.abs(s.astype(np.float64)) ** p))
+    if not parts:
+        return K.scalar(0.0 if p != -math.inf else math.inf, np.float64)
+    v = np.stack([x.reshape(()) for x in parts])
+    if p == 2.0:
+        return np.sqrt(np.sum(v))
+    if p == math.inf:
+        return np.max(v)
+    if p == -math.inf:
+        return np.min(v)
+    if p == 0:
+        return np.sum(v)
+    return np.sum(v) ** (1.0 / p)
 
 
 def _norm(a, p):
@@ -80,6 +130,14 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     arrays = [t._storage if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
     dtype = np.result_type(*[a.dtype for a in arrays])
     spans = _spans(arrays)
+    if isinstance(spans[0], DeviceArray):
+        total = _device_total_norm(spans, norm_type).astype(dtype)
+        if error_if_nonfinite and not bool(np.isfinite(total)):
+            raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
+                               "`parameters` is non-finite, so it cannot be clipped. To "
+                               "disable this error and scale the gradients by the non-finite "
+                               "norm anyway, set `error_if_nonfinite=False`")
+        return Tensor._make(total)
     if norm_type == 2.0:
         total = math.sqrt(sum(_norm(s, 2.0) ** 2 for s in spans))
     elif norm_type in (math.inf, -math.inf):
@@ -110,7 +168,9 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     coef = np.asarray(float(max_norm), tn.dtype) / (tn + tn.dtype.type(1e-6))
     coef = np.minimum(coef, tn.dtype.type(1.0))
     for s in _spans(grads):
-        if s.dtype == np.float32 and s.flags.c_contiguous and s.ndim == 1:
+        if isinstance(s, DeviceArray):   # the coefficient stays on the device: no wait
+            s *= coef.astype(s.dtype)
+        elif s.dtype == np.float32 and s.flags.c_contiguous and s.ndim == 1:
             _C.scale_(s, float(coef))
         else:
             s *= coef.astype(s.dtype)
@@ -133,7 +193,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     grads = [p.grad._storage for p in _params_list(parameters) if p.grad is not None]
     for s in _spans(grads):
         if s.dtype == np.float32 and s.flags.c_contiguous and s.ndim == 1:
-            _C.clamp_(s, -clip_value, clip_value)
+            table_of(s).clamp_(s, -clip_value, clip_value)
         else:
             np.clip(s, -clip_value, clip_value, out=s)
 
@@ -159,13 +219,15 @@ def _penalty(tensors, l1, l2, scale=1.0, name="Penalty"):
         for a in arrays:
             c = a.dtype == np.float32 and a.flags.c_contiguous
             flat = a.reshape(-1)
+            K = table_of(flat)
             if l1:
-                total += l1 * (_C.sumabs(flat) if c else
-                               float(np.sum(np.abs(flat, dtype=np.float64))))
+                total = total + l1 * (K.sumabs(flat) if c else
+                                      np.sum(np.abs(flat.astype(np.float64))))
             if l2:
-                total += l2 * (_C.sumsq(flat) if c else
-                               float(np.sum(np.square(flat, dtype=np.float64))))
-    out = np.array(total * scale, dtype)
+                total = total + l2 * (K.sumsq(flat) if c else
+                                      np.sum(np.square(flat.astype(np.float64))))
+    out = (total * scale).astype(dtype) if isinstance(total, DeviceArray) else \
+        np.array(total * scale, dtype)
     if not _ag.needs_grad(*tensors) or (l1 == 0.0 and l2 == 0.0):
         return Tensor._make(out)
 
@@ -178,8 +240,9 @@ def _penalty(tensors, l1, l2, scale=1.0, name="Penalty"):
                 grads.append(None)
                 continue
             if a.dtype == np.float32:
-                dx = np.empty(a.shape, np.float32)
-                _C.l1l2_backward(dx.reshape(-1), np.ascontiguousarray(a).reshape(-1),
+                K = table_of(a)
+                dx = K.empty(a.shape, np.float32)
+                K.l1l2_backward(dx.reshape(-1), contiguous(a).reshape(-1),
                                  a_coef, b_coef)
             else:
                 dt = a.dtype.type

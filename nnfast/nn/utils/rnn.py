@@ -23,6 +23,7 @@ import numpy as np
 from ... import autograd as ag
 from ...errors import DTypeError, ShapeError
 from ...tensor import Tensor
+from ...backend import contiguous
 
 __all__ = ["PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence",
            "pack_sequence", "unpad_sequence", "unpack_sequence", "invert_permutation"]
@@ -187,7 +188,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     if unsorted is not None:
         lengths = lengths[unsorted]
     if batch_first:
-        out = np.ascontiguousarray(out.swapaxes(0, 1))
+        out = contiguous(out.swapaxes(0, 1))
     if not ag.needs_grad(data):
         return Tensor._make(out), Tensor._make(lengths)
 
@@ -195,7 +196,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         g = np.asarray(g, dd.dtype)
         if batch_first:
             g = g.swapaxes(0, 1)
-        return (np.ascontiguousarray(g[t, dest_b]),)
+        return (contiguous(g[t, dest_b]),)
 
     padded = Tensor._make(out, True, ag.Node((data,), backward, "PadPacked"))
     return padded, Tensor._make(lengths)
@@ -230,7 +231,7 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
         out[i, t0:t0 + L] = s._storage
         starts.append(t0)
     if not batch_first:
-        out = np.ascontiguousarray(out.swapaxes(0, 1))
+        out = contiguous(out.swapaxes(0, 1))
     if not ag.needs_grad(*seqs):
         return Tensor._make(out)
 
@@ -238,7 +239,7 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
         g = np.asarray(g)
         if not batch_first:
             g = g.swapaxes(0, 1)
-        return tuple(np.ascontiguousarray(g[i, t0:t0 + s.shape[0]], s._storage.dtype)
+        return tuple(contiguous(g[i, t0:t0 + s.shape[0]], s._storage.dtype)
                      if s.requires_grad else None for i, (s, t0) in
                      enumerate(zip(seqs, starts)))
 
