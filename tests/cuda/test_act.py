@@ -140,9 +140,9 @@ def test_prelu_edges(K):
         K.prelu_forward(x, dev(np.ones(6, np.float32)), w, 1, 2, 4)
 
 
-# (outer, D, inner): rows of 37 cross the 16-thread block; inner 3 is the strided row
-# kernel; inner 33 the one-thread-per-column kernel
-SOFTMAX_SHAPES = [(2, 37, 1), (1, 5, 3), (1, 3, 33)]
+# (outer, D, inner): rows of 37 run the block-per-row kernel and cross its 16-thread block
+# (inner 3: strided rows); inner 33 and short rows (D = 5) the one-thread-per-column kernel
+SOFTMAX_SHAPES = [(2, 37, 1), (1, 37, 3), (1, 3, 33), (4, 5, 1)]
 
 
 @pytest.mark.parametrize("shape", SOFTMAX_SHAPES, ids=str)
@@ -166,11 +166,13 @@ def test_softmax_matches_the_cpu(K, shape, log):
     close(host(dinp), dwant, rtol=1e-5, atol=1e-5)
 
 
-def test_softmax_special_rows(K):
+@pytest.mark.parametrize("D", [6, 40], ids=["by_column", "by_row"])
+def test_softmax_special_rows(K, D):
     # rows: a NaN (all NaN), all -inf (NaN, as the CPU), +inf, equal values, huge and tiny
     rows = np.array([[1, np.nan, 2, 3, 4, 5], [-np.inf] * 6, [0, np.inf, 1, 2, 3, 4],
                      [7] * 6, [3e38, -3e38, 3e38, 0, 1, 2]], np.float32)
-    outer, D = rows.shape
+    rows = np.concatenate([rows, np.repeat(rows[:, -1:], D - 6, axis=1)], axis=1)
+    outer = rows.shape[0]
     for log in (False, True):
         want = np.empty(rows.size, np.float32)
         with np.errstate(all="ignore"):

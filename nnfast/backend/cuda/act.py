@@ -13,8 +13,8 @@ results agree to float32 rounding, not bit for bit. Every constant is a np.float
 nothing is promoted to double on the device.
 
 Reductions are deterministic: softmax takes one block per row with a fixed shared-memory tree
-(or, for inner >= COLUMNS_MIN, one thread per column summing its D values in order, as the C
-does); PReLU's dweight is summed in double in two passes (fixed per-block partials, then one
+(or, for many columns or short rows, one thread per column summing its D values in order, as
+the C does); PReLU's dweight is summed in double in two passes (fixed per-block partials, then one
 block per channel), never with atomics.
 
 What it is not: strided (contiguous float32 arrays only, as the C's memoryviews) or float64.
@@ -33,9 +33,12 @@ __all__ = ["act_forward", "act_backward", "act_extra_forward", "act_extra_backwa
 
 ACT_COUNT = 8      # NF_ACT_RELU .. NF_ACT_SILU (csrc/nnfast.h)
 ACTX_COUNT = 10    # NF_ACTX_SOFTPLUS .. NF_ACTX_SELU
-# Softmax with at least this many columns (inner) runs one thread per column: a warp then
-# reads 32 consecutive floats of each of the D rows; below, one block per row.
+# Softmax runs one thread per column (o, k) when there are at least COLUMNS_MIN columns
+# (inner: a warp then reads 32 consecutive floats of each of the D rows) or the rows are
+# short (D <= SHORT_ROW: a block per row would leave most of its threads idle, e.g. 10
+# classes); otherwise one block per row.
 COLUMNS_MIN = 32
+SHORT_ROW = 32
 
 _F = np.float32
 F0, F1, F2, F3, F6, HALF = _F(0), _F(1), _F(2), _F(3), _F(6), _F(0.5)
@@ -791,13 +794,17 @@ def _softmax_sizes(who, outer, D, inner, **arrays):
     return outer, D, inner
 
 
+def _by_columns(D, inner):
+    return inner >= COLUMNS_MIN or D <= SHORT_ROW
+
+
 def softmax_forward(out, inp, outer, D, inner, log=False):
     """Softmax (or log-softmax) along D of inp viewed as [outer, D, inner]."""
     outer, D, inner = _softmax_sizes("softmax_forward", outer, D, inner, out=out, inp=inp)
     if outer * D * inner == 0:
         return
     log = bool(log)
-    if inner >= COLUMNS_MIN:
+    if _by_columns(D, inner):
         _softmax_columns_kernel(log)[_launch.grid(outer * inner)](out.flat, inp.flat, outer,
                                                                   D, inner)
     else:
@@ -815,7 +822,7 @@ def softmax_backward(dinp, dout, out, outer, D, inner, log=False):
         return
     log = bool(log)
     args = (dinp.flat, dout.flat, out.flat, outer, D, inner)
-    if inner >= COLUMNS_MIN:
+    if _by_columns(D, inner):
         _softmax_columns_backward_kernel(log)[_launch.grid(outer * inner)](*args)
     else:
         rows = outer * inner
