@@ -2,7 +2,7 @@
 
 What it is: elementwise forward and derivative of every kind of `act_forward` (ReLU ... SiLU,
 codes 0-7) and `act_extra_forward` (Softplus ... SELU, NF_ACTX_* codes 0-9), `act_math`,
-per-channel PReLU, and Softmax / LogSoftmax along D of an array viewed as [outer, D, inner].
+per-channel PReLU, and (re-exported from softmax.py, where they live) Softmax / LogSoftmax.
 Same names, argument order, defaults and semantics as nnfast._C (nnfast/_C_act.pxi), with
 CudaArray for ndarray; every backward overwrites (never accumulates), as the C does.
 
@@ -10,12 +10,12 @@ Numerics: formula by formula the C kernels' (the same selects, so kinks and -0.0
 same side; the same clamps around exp), with libdevice's expf/expm1f/tanhf/erff/log1pf in
 place of act.c's own polynomial versions: each side is within ~2 ulp of the true value, so
 results agree to float32 rounding, not bit for bit. Every constant is a np.float32 so that
-nothing is promoted to double on the device.
+nothing is promoted to double on the device. Clamps and kinks are written as selects, not
+min/max, because the selects decide where a NaN goes, as the C's do.
 
-Reductions are deterministic: softmax takes one block per row with a fixed shared-memory tree
-(or, for many columns or short rows, one thread per column summing its D values in order, as
-the C does); PReLU's dweight is summed in double in two passes (fixed per-block partials, then one
-block per channel), never with atomics.
+PReLU's dweight is reduced deterministically: summed in double in two passes (fixed
+per-block partials, then one block per channel), never with atomics. That reducer,
+`channel_sum`, also serves dropout.py's sumabs.
 
 What it is not: strided (contiguous float32 arrays only, as the C's memoryviews) or float64.
 """
@@ -26,23 +26,18 @@ from numba import cuda, float32, float64
 from numba import types as nbt
 
 from . import _launch
+from . import softmax as _softmax
 from .array import empty
+from .softmax import softmax_backward, softmax_forward
 
 __all__ = ["act_forward", "act_backward", "act_extra_forward", "act_extra_backward", "act_math",
            "prelu_forward", "prelu_backward", "softmax_forward", "softmax_backward"]
 
 ACT_COUNT = 8      # NF_ACT_RELU .. NF_ACT_SILU (csrc/nnfast.h)
 ACTX_COUNT = 10    # NF_ACTX_SOFTPLUS .. NF_ACTX_SELU
-# Softmax runs one thread per column (o, k) when there are at least COLUMNS_MIN columns
-# (inner: a warp then reads 32 consecutive floats of each of the D rows) or the rows are
-# short (D <= SHORT_ROW: a block per row would leave most of its threads idle, e.g. 10
-# classes); otherwise one block per row.
-COLUMNS_MIN = 32
-SHORT_ROW = 32
 
 _F = np.float32
 F0, F1, F2, F3, F6, HALF = _F(0), _F(1), _F(2), _F(3), _F(6), _F(0.5)
-NEG_INF = _F(-np.inf)
 SQRT1_2 = _F(0.70710678118654752440)
 GELU_PDF = _F(0.39894228040143267794)     # 1 / sqrt(2 pi)
 GELU_BETA = _F(0.79788456080286535588)    # sqrt(2 / pi)
@@ -593,243 +588,6 @@ def prelu_backward(dinp, dweight, dout, inp, weight, N, C, S):
             dweight.fill(0)
 
 
-# ===================================================================== Softmax / LogSoftmax
-
-@_dev
-def _max_nan(m, v):
-    """max that keeps a NaN once seen (torch's softmax of a row with a NaN is all NaN)."""
-    return v if (v > m or v != v) else m
-
-
-def _softmax_rows_kernel(threads, log):
-    """One block per row (o, k) of [outer, D, inner] (grid-stride over rows): threads stride
-    over d; max and sum go through a fixed shared-memory tree."""
-    key = ("smrows", threads, log)
-    k = _cache.get(key)
-    if k is not None:
-        return k
-
-    def kern(out, inp, outer, D, inner):
-        sm = cuda.shared.array(threads, float32)
-        t = cuda.threadIdx.x
-        r = cuda.blockIdx.x
-        while r < outer * inner:
-            o = r // inner
-            base = o * D * inner + (r - o * inner)
-            m = NEG_INF
-            d = t
-            while d < D:
-                m = _max_nan(m, inp[base + d * inner])
-                d += threads
-            sm[t] = m
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] = _max_nan(sm[t], sm[t + h])
-                cuda.syncthreads()
-                h //= 2
-            mx = sm[0]
-            cuda.syncthreads()
-            s = F0
-            d = t
-            while d < D:
-                e = _F(math.exp(inp[base + d * inner] - mx))
-                if not log:
-                    out[base + d * inner] = e
-                s += e
-                d += threads
-            sm[t] = s
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
-            total = sm[0]
-            cuda.syncthreads()
-            d = t
-            if log:
-                lse = _F(math.log(total))
-                while d < D:
-                    o_ = base + d * inner
-                    out[o_] = inp[o_] - mx - lse
-                    d += threads
-            else:
-                inv = F1 / total
-                while d < D:
-                    out[base + d * inner] *= inv
-                    d += threads
-            r += cuda.gridDim.x
-
-    k = _cache[key] = cuda.jit(kern)
-    return k
-
-
-def _softmax_rows_backward_kernel(threads, log):
-    """Backward, same layout: softmax dx = y * (g - <g, y>), log dx = g - exp(y) * sum(g)."""
-    key = ("smrows_b", threads, log)
-    k = _cache.get(key)
-    if k is not None:
-        return k
-
-    def kern(dinp, dout, out, outer, D, inner):
-        sm = cuda.shared.array(threads, float32)
-        t = cuda.threadIdx.x
-        r = cuda.blockIdx.x
-        while r < outer * inner:
-            o = r // inner
-            base = o * D * inner + (r - o * inner)
-            s = F0
-            d = t
-            while d < D:
-                if log:
-                    s += dout[base + d * inner]
-                else:
-                    s += dout[base + d * inner] * out[base + d * inner]
-                d += threads
-            sm[t] = s
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
-            total = sm[0]
-            cuda.syncthreads()
-            d = t
-            while d < D:
-                o_ = base + d * inner
-                if log:
-                    dinp[o_] = dout[o_] - _F(math.exp(out[o_])) * total
-                else:
-                    dinp[o_] = out[o_] * (dout[o_] - total)
-                d += threads
-            r += cuda.gridDim.x
-
-    k = _cache[key] = cuda.jit(kern)
-    return k
-
-
-def _softmax_columns_kernel(log):
-    """One thread per column (o, k) (grid-stride), walking its D values in order, as the C's
-    blocked loop does for inner > 1."""
-    key = ("smcols", log)
-    k = _cache.get(key)
-    if k is not None:
-        return k
-
-    def kern(out, inp, outer, D, inner):
-        c = cuda.grid(1)
-        step = cuda.gridsize(1)
-        while c < outer * inner:
-            o = c // inner
-            base = o * D * inner + (c - o * inner)
-            m = NEG_INF
-            for d in range(D):
-                m = _max_nan(m, inp[base + d * inner])
-            s = F0
-            for d in range(D):
-                e = _F(math.exp(inp[base + d * inner] - m))
-                if not log:
-                    out[base + d * inner] = e
-                s += e
-            if log:
-                lse = _F(math.log(s))
-                for d in range(D):
-                    o_ = base + d * inner
-                    out[o_] = inp[o_] - m - lse
-            else:
-                inv = F1 / s
-                for d in range(D):
-                    out[base + d * inner] *= inv
-            c += step
-
-    k = _cache[key] = cuda.jit(kern)
-    return k
-
-
-def _softmax_columns_backward_kernel(log):
-    key = ("smcols_b", log)
-    k = _cache.get(key)
-    if k is not None:
-        return k
-
-    def kern(dinp, dout, out, outer, D, inner):
-        c = cuda.grid(1)
-        step = cuda.gridsize(1)
-        while c < outer * inner:
-            o = c // inner
-            base = o * D * inner + (c - o * inner)
-            s = F0
-            for d in range(D):
-                if log:
-                    s += dout[base + d * inner]
-                else:
-                    s += dout[base + d * inner] * out[base + d * inner]
-            for d in range(D):
-                o_ = base + d * inner
-                if log:
-                    dinp[o_] = dout[o_] - _F(math.exp(out[o_])) * s
-                else:
-                    dinp[o_] = out[o_] * (dout[o_] - s)
-            c += step
-
-    k = _cache[key] = cuda.jit(kern)
-    return k
-
-
-def _softmax_sizes(who, outer, D, inner, **arrays):
-    outer, D, inner = int(outer), int(D), int(inner)
-    if outer < 0 or D < 0 or inner < 0:
-        raise ValueError(f"{who}: negative size in [outer, D, inner] = [{outer}, {D}, {inner}]")
-    n = outer * D * inner
-    for name, a in arrays.items():
-        if a.size != n:
-            raise ValueError(f"{who}: {name} has {a.size} elements for [outer, D, inner] = "
-                             f"[{outer}, {D}, {inner}]")
-        _f32(who, name, a)
-    return outer, D, inner
-
-
-def _by_columns(D, inner):
-    return inner >= COLUMNS_MIN or D <= SHORT_ROW
-
-
-def softmax_forward(out, inp, outer, D, inner, log=False):
-    """Softmax (or log-softmax) along D of inp viewed as [outer, D, inner]."""
-    outer, D, inner = _softmax_sizes("softmax_forward", outer, D, inner, out=out, inp=inp)
-    if outer * D * inner == 0:
-        return
-    log = bool(log)
-    if _by_columns(D, inner):
-        _softmax_columns_kernel(log)[_launch.grid(outer * inner)](out.flat, inp.flat, outer,
-                                                                  D, inner)
-    else:
-        rows = outer * inner
-        kern = _softmax_rows_kernel(_launch.THREADS, log)
-        kern[min(rows, _launch.MAX_BLOCKS), _launch.THREADS](out.flat, inp.flat, outer, D,
-                                                             inner)
-
-
-def softmax_backward(dinp, dout, out, outer, D, inner, log=False):
-    """Gradient of softmax_forward from its saved output."""
-    outer, D, inner = _softmax_sizes("softmax_backward", outer, D, inner, dinp=dinp,
-                                     dout=dout, out=out)
-    if outer * D * inner == 0:
-        return
-    log = bool(log)
-    args = (dinp.flat, dout.flat, out.flat, outer, D, inner)
-    if _by_columns(D, inner):
-        _softmax_columns_backward_kernel(log)[_launch.grid(outer * inner)](*args)
-    else:
-        rows = outer * inner
-        kern = _softmax_rows_backward_kernel(_launch.THREADS, log)
-        kern[min(rows, _launch.MAX_BLOCKS), _launch.THREADS](*args)
-
-
 # ===================================================================== PTX checks
 
 _V = nbt.float32[::1]
@@ -848,12 +606,7 @@ def _ptx_checks():
         partial, final = channel_sum_kernels(term, _PROD_THREADS)
         ew.append((partial, (nbt.float64[::1], _V, _V, _I, _I, _I, _I)))
         ew.append((final, (_V, nbt.float64[::1], _I, _I)))
-    for log in (False, True):
-        ew.append((_softmax_rows_kernel(_PROD_THREADS, log), (_V, _V, _I, _I, _I)))
-        ew.append((_softmax_rows_backward_kernel(_PROD_THREADS, log), (_V, _V, _V, _I, _I, _I)))
-        ew.append((_softmax_columns_kernel(log), (_V, _V, _I, _I, _I)))
-        ew.append((_softmax_columns_backward_kernel(log), (_V, _V, _V, _I, _I, _I)))
-    return ew
+    return ew + _softmax.PTX_CHECKS
 
 
 PTX_CHECKS = _ptx_checks()

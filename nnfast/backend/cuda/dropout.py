@@ -148,10 +148,11 @@ _placeholder = []
 
 
 def _no_mask():
-    """A 1-byte device array standing for mask=None (the kernels then never touch it)."""
+    """A 1-byte device array standing for mask=None (the kernels then never touch it); from
+    Numba directly, so that it never shows in nnfast's memory accounting."""
     if not _placeholder:
-        _placeholder.append(empty((1,), np.uint8))
-    return _placeholder[0].flat
+        _placeholder.append(cuda.device_array(1, np.uint8))
+    return _placeholder[0]
 
 
 def _random_args(who, seed, thresh, scale):
