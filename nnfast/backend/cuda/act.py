@@ -478,6 +478,7 @@ def channel_sum_kernels(term, threads):
         fixed shared-memory tree into part[q];
       final(out, part, C, P): one block per channel sums its P partials the same way and
         writes float32(sum) to out[c]."""
+    assert threads & (threads - 1) == 0, "the tree halves a power of two"
     key = ("chsum", term, threads)
     k = _cache.get(key)
     if k is not None:

@@ -50,6 +50,7 @@ def _max_nan(m, v):
 def _softmax_rows_kernel(threads, log):
     """One block per row (o, k) of [outer, D, inner] (grid-stride over rows): threads stride
     over d; max and sum go through a fixed shared-memory tree."""
+    assert threads & (threads - 1) == 0, "the tree halves a power of two"
     key = ("smrows", threads, log)
     k = _cache.get(key)
     if k is not None:
@@ -115,6 +116,7 @@ def _softmax_rows_kernel(threads, log):
 
 def _softmax_rows_backward_kernel(threads, log):
     """Backward, same layout: softmax dx = y * (g - <g, y>), log dx = g - exp(y) * sum(g)."""
+    assert threads & (threads - 1) == 0, "the tree halves a power of two"
     key = ("smrows_b", threads, log)
     k = _cache.get(key)
     if k is not None:
