@@ -4,10 +4,9 @@ a per-row scale (scale_grad_by_freq), accumulation into a non-zero dweight, host
 indices, and bad calls. N * D and V * D cross the simulator's 32-thread grid."""
 import numpy as np
 import pytest
+from conftest import dev, host
 
 from nnfast import _C
-
-from conftest import dev, host
 
 V, D = 7, 5
 

@@ -7,12 +7,11 @@ runs twice); the step counts (1, 2, 9) give the step-dependent scalars, computed
 by the functionals' *_scalars helpers as the optimizers do."""
 import numpy as np
 import pytest
+from conftest import dev, host
 
 from nnfast import _C
 from nnfast.optim import _functional as F
 from nnfast.optim import _functional_extra as FX
-
-from conftest import dev, host
 
 N = 37
 STEPS = (1, 2, 9)

@@ -572,7 +572,7 @@ def rmsprop_step(param, square_avg, grad_avg, momentum_buf, grad, neg_lr, alpha,
         centered, use_momentum, *_b(maximize))
 
 
-def adagrad_step(param, sum, grad, neg_clr, weight_decay, eps, maximize):   # noqa: A002 (C's name)
+def adagrad_step(param, sum, grad, neg_clr, weight_decay, eps, maximize):
     p, n = _param(param)
     g = _buf(grad, n, "grad")
     s = _buf(sum, n, "sum")
