@@ -387,107 +387,85 @@ def _clamp_kernel(x, n, lo, hi):
 
 
 # ===================================================================== reductions
-_reductions = {}
+_device_fn = (lambda f: f) if SIM else cuda.jit(device=True, inline=True)
+
+
+if SIM:
+    def _square64(v):
+        w = float(v)
+        return w * w
+else:
+    @cuda.jit(device=True, inline=True)
+    def _square64(v):
+        # the product of two floats is exact in double; dmul_rn keeps NVVM from "shrinking"
+        # a plain double(v) * double(v) to a float multiply widened afterwards (it does)
+        w = float(v)
+        return libdevice.dmul_rn(w, w)
+
+
+@_device_fn
+def _same(v):
+    return v
+
+
+@_device_fn
+def _abs(v):
+    return abs(v)
+
+
+@_device_fn
+def _plus(a, b):
+    return a + b
+
+
+@_device_fn
+def _nanmax(a, b):
+    return b if b > a or b != b else a     # a NaN sticks: nothing compares greater than it
+
+
+_trees = {}
+
+
+def _tree_kernel(threads, load, join, dtype, identity):
+    """out[b] = join over block b's grid-stride share of load(x[i]), in a fixed
+    shared-memory tree of `threads` (a power of two). Launched on many blocks it is pass 1;
+    on one block over pass 1's partials, pass 2: a fixed order whatever the timing."""
+    key = (threads, load, join)
+    k = _trees.get(key)
+    if k is not None:
+        return k
+
+    def tree(x, n, out):
+        sh = cuda.shared.array(threads, dtype)
+        t = cuda.threadIdx.x
+        i = cuda.blockIdx.x * threads + t
+        step = cuda.gridDim.x * threads
+        acc = identity
+        while i < n:
+            acc = join(acc, load(x[i]))
+            i += step
+        sh[t] = acc
+        cuda.syncthreads()
+        s = threads // 2
+        while s > 0:
+            if t < s:
+                sh[t] = join(sh[t], sh[t + s])
+            cuda.syncthreads()
+            s //= 2
+        if t == 0:
+            out[cuda.blockIdx.x] = sh[0]
+
+    k = _trees[key] = cuda.jit(tree)
+    return k
 
 
 def _reduction_kernels(threads):
-    """(sumsq pass 1, sum pass 2, maxabs pass 1, max pass 2) for blocks of `threads` (a power
-    of two). Pass 1: block b writes the reduction of its grid-stride share to part[b]; pass
-    2 (one block) reduces part[0:m] to out[0]. Both trees are fixed, so is the result."""
-    ks = _reductions.get(threads)
-    if ks is not None:
-        return ks
-
-    def sumsq_partial(x, n, part):
-        sh = cuda.shared.array(threads, float64)
-        t = cuda.threadIdx.x
-        i = cuda.blockIdx.x * threads + t
-        step = cuda.gridDim.x * threads
-        acc = 0.0
-        while i < n:
-            v = float(x[i])
-            acc += v * v             # the product of two floats is exact in double
-            i += step
-        sh[t] = acc
-        cuda.syncthreads()
-        s = threads // 2
-        while s > 0:
-            if t < s:
-                sh[t] += sh[t + s]
-            cuda.syncthreads()
-            s //= 2
-        if t == 0:
-            part[cuda.blockIdx.x] = sh[0]
-
-    def sum_combine(part, m, out):
-        sh = cuda.shared.array(threads, float64)
-        t = cuda.threadIdx.x
-        acc = 0.0
-        i = t
-        while i < m:
-            acc += part[i]
-            i += threads
-        sh[t] = acc
-        cuda.syncthreads()
-        s = threads // 2
-        while s > 0:
-            if t < s:
-                sh[t] += sh[t + s]
-            cuda.syncthreads()
-            s //= 2
-        if t == 0:
-            out[0] = sh[0]
-
-    def maxabs_partial(x, n, part):
-        sh = cuda.shared.array(threads, float32)
-        t = cuda.threadIdx.x
-        i = cuda.blockIdx.x * threads + t
-        step = cuda.gridDim.x * threads
-        acc = ZERO
-        while i < n:
-            a = abs(x[i])
-            if a > acc or a != a:    # a NaN sticks: nothing compares greater than it
-                acc = a
-            i += step
-        sh[t] = acc
-        cuda.syncthreads()
-        s = threads // 2
-        while s > 0:
-            if t < s:
-                o = sh[t + s]
-                if o > sh[t] or o != o:
-                    sh[t] = o
-            cuda.syncthreads()
-            s //= 2
-        if t == 0:
-            part[cuda.blockIdx.x] = sh[0]
-
-    def max_combine(part, m, out):
-        sh = cuda.shared.array(threads, float32)
-        t = cuda.threadIdx.x
-        acc = ZERO
-        i = t
-        while i < m:
-            a = part[i]
-            if a > acc or a != a:
-                acc = a
-            i += threads
-        sh[t] = acc
-        cuda.syncthreads()
-        s = threads // 2
-        while s > 0:
-            if t < s:
-                o = sh[t + s]
-                if o > sh[t] or o != o:
-                    sh[t] = o
-            cuda.syncthreads()
-            s //= 2
-        if t == 0:
-            out[0] = sh[0]
-
-    ks = _reductions[threads] = tuple(cuda.jit(f) for f in (sumsq_partial, sum_combine,
-                                                             maxabs_partial, max_combine))
-    return ks
+    """(sumsq pass 1, sum pass 2, maxabs pass 1, max pass 2) for blocks of `threads`."""
+    z64 = np.float64(0.0)
+    return (_tree_kernel(threads, _square64, _plus, float64, z64),
+            _tree_kernel(threads, _same, _plus, float64, z64),
+            _tree_kernel(threads, _abs, _nanmax, float32, ZERO),
+            _tree_kernel(threads, _same, _nanmax, float32, ZERO))
 
 
 # ===================================================================== argument handling
