@@ -129,3 +129,16 @@ def test_segment_sort_restores_index_order():
     want = np.concatenate([np.sort(order[offsets[r]:offsets[r + 1]]) for r in range(nrows)])
     assert (order != want).any()
     np.testing.assert_array_equal(host(d_order), want)
+
+
+def test_backward_with_more_rows_than_a_scan_block(K):
+    """V = 40 rows: the one-block scan of the row counts runs over three 16-row chunks."""
+    rng = np.random.default_rng(4)
+    rows, n = 40, 60
+    idx = rng.integers(0, rows, n).astype(np.int64)
+    g = _dout(rng, n)[:, :2].copy()
+    want = np.zeros((rows, 2), np.float32)
+    _C.embedding_backward(want, g, idx, None, 5)
+    dw = dev(np.zeros((rows, 2), np.float32))
+    K.embedding_backward(dw, dev(g), dev(idx), None, 5)
+    np.testing.assert_array_equal(host(dw), want)
