@@ -13,8 +13,10 @@ only where it calls fmaf, which is where torch's CPU kernels fuse), while NVVM a
 contract `a * b + c` into an fma by default; so every product that meets an addition goes
 through `_mul` / `_add` / `_sub` (libdevice's never-fused *_rn), every fmaf through `_fma`,
 sqrtf through `_sqrt` (sqrt.rn), and `/` is IEEE division (Numba's default, div.rn). The
-updates therefore equal the C bit for bit, on the device and under the simulator (where the
-same helpers run on NumPy float32 scalars and fma is emulated exactly).
+updates therefore equal the C bit for bit: tested under the simulator (where the same
+helpers run on NumPy float32 scalars and fma is emulated exactly); on the device by reading
+the PTX (every float op is fma.rn / mul.rn / add.rn / sub.rn / div.rn / sqrt.rn / rcp.rn,
+a plain mul.f32 only where it feeds a division), not yet by a run on a GPU.
 
 Reductions (sumsq, maxabs) are deterministic: each block reduces its grid-stride share in a
 fixed shared-memory tree, and a second one-block pass combines the block partials in a fixed
