@@ -741,3 +741,30 @@ def bad_label(target, C, ignore_index):
     _bad_label_kernel(threads)[blocks, threads](t, n, int(C), int(ignore_index), part.flat)
     first = int(part.get().min())
     return -1 if first >= n else first
+
+
+# ===================================================================== PTX checks
+
+def _ptx_checks():
+    """Every production kernel with the argument types the wrappers launch it with."""
+    f32, f64, i64 = types.Array(types.float32, 1, "C"), types.Array(types.float64, 1, "C"), \
+        types.Array(types.int64, 1, "C")
+    n, s32, s64 = types.int64, types.float32, types.float64
+    checks = [(_elementwise_kernel(kind, THREADS),
+               (f32, f32, f32, f32, f32, f32, n, f32, n, n, s32, s32, f64, f32, s64))
+              for kind in _KINDS]
+    class_sig = (f32, f32, f32, i64, f32, n, n, n, n, s64, n, f64, f64, f32)
+    checks += [
+        (_finish_kernel(THREADS), (f64, n, f32, s64, f64, n)),
+        (_weight_sum_kernel(THREADS), (i64, f32, n, n, n, f64)),
+        (_ce_positions_kernel(THREADS), class_sig),
+        (_ce_rows_kernel(THREADS), class_sig),
+        (_nll_kernel(THREADS), (f32, f32, f32, i64, f32, n, n, n, n, n, f64, f64, f32)),
+        (_ce_prob_kernel(THREADS), (f32, f32, f32, f32, f32, f32, n, n, n, s64, s64, f64,
+                                    f32)),
+        (_bad_label_kernel(THREADS), (i64, n, n, n, i64)),
+    ]
+    return checks
+
+
+PTX_CHECKS = _ptx_checks()
