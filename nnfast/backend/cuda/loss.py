@@ -39,7 +39,7 @@ MAX_BLOCKS = _launch.MAX_BLOCKS
 # inner == 1 cross entropy takes a block per row from this many classes on (a thread per
 # row leaves a block's threads idle-waiting on one long serial row)
 ROW_MIN_C = 8 if SIM else 128
-ROW_BLOCKS = 8 if SIM else 1024
+ROW_BLOCKS = 2 if SIM else 1024
 LABEL_BLOCKS = 2 if SIM else 64
 
 F0, F1, F2, FHALF = np.float32(0), np.float32(1), np.float32(2), np.float32(0.5)
@@ -195,8 +195,9 @@ def _smooth_l1(x, y, w, q, has_q, p, scale):
 
 @cuda.jit(device=True, inline=True)
 def _bce(x, y, w, q, has_q, p, scale):
-    lx = max(math.log(x), FM100)
-    l1x = max(math.log(F1 - x), FM100)
+    # log(0) = -inf clamps to -100; tested first, since the simulator's log raises at 0
+    lx = max(math.log(x), FM100) if x > F0 else FM100
+    l1x = max(math.log(F1 - x), FM100) if x < F1 else FM100
     l = -w * (y * lx + (F1 - y) * l1x)
     dx = scale * w * (x - y) / max((F1 - x) * x, F1EM12)
     return l, dx, scale * w * (l1x - lx)
