@@ -5,11 +5,10 @@ on both sides of the simulator's block (16 threads) and grid (2 blocks), bad cal
 Sizes are tiny: the simulator runs one OS thread per CUDA thread per launch."""
 import numpy as np
 import pytest
+from conftest import dev, host
 
 from nnfast import _C
 from nnfast.backend.cuda import CudaArray
-
-from conftest import dev, host
 
 NONE, MEAN, SUM = 0, 1, 2
 rng = np.random.default_rng(15)

@@ -4,7 +4,9 @@ Same names, arguments and semantics as nnfast/_C_loss.pxi over csrc/loss.c (and 
 of nnfast/_C_step.pxi): flat contiguous float32 CudaArrays (int64 class labels), None for an
 output or weight that is absent. Where _C returns the reduced loss as a Python float, these
 return it as a 0-d float32 CudaArray, written on the device (no host sync); `bad_label` is
-the exception: the functional raises on a bad label, so it returns a host int.
+the exception: the functional raises on a bad label, so it returns a host int. The class
+kernels do not re-check labels (the _C wrappers do, on the host): a label out of range that
+reaches them gives a NaN loss and a NaN gradient row, never an out-of-bounds access.
 
 Determinism: no float atomics. Every launch has a grid fixed by the problem size; each
 thread sums its items in order, each block folds its threads in a fixed shared-memory tree
@@ -41,6 +43,9 @@ MAX_BLOCKS = _launch.MAX_BLOCKS
 ROW_MIN_C = 8 if SIM else 128
 ROW_BLOCKS = 2 if SIM else 1024
 LABEL_BLOCKS = 2 if SIM else 64
+# Up to this many items (elements, positions) one block does all: one launch instead of
+# three (divisor, kernel, _finish) for the small batches where launches are the cost
+ONE_BLOCK_MAX = THREADS if SIM else 16 * THREADS
 
 F0, F1, F2, FHALF = np.float32(0), np.float32(1), np.float32(2), np.float32(0.5)
 FM100, F1EM12 = np.float32(-100), np.float32(1e-12)
@@ -50,6 +55,18 @@ _KINDS = ("mse", "l1", "huber", "smooth_l1", "bce", "bce_logits")
 
 _cache = {}
 _absent = []
+
+
+def _kernel_factory(make):
+    """make(*params) -> kernel function; jitted once per parameter tuple (block sizes)."""
+    def get(*params):
+        key = (make.__name__,) + params
+        k = _cache.get(key)
+        if k is None:
+            k = _cache[key] = cuda.jit(make(*params))
+        return k
+    get.__name__ = make.__name__
+    return get
 
 
 # ===================================================================== block trees
@@ -128,33 +145,29 @@ def _store(res, part, total, mul, div, W):
             part[cuda.blockIdx.x] = total
 
 
+@_kernel_factory
 def _finish_kernel(threads):
-    key = ("finish", threads)
-    if key not in _cache:
-        def finish(part, nparts, res, mul, stats, div):
-            sh = cuda.shared.array(threads, types.float64)
-            acc = 0.0
-            i = cuda.threadIdx.x
-            while i < nparts:
-                acc += part[i]
-                i += cuda.blockDim.x
-            total = _block_sum(sh, acc)
-            if cuda.threadIdx.x == 0:
-                res[0] = np.float32(total / stats[0]) if div else np.float32(total * mul)
-        _cache[key] = cuda.jit(finish)
-    return _cache[key]
+    def finish(part, nparts, res, mul, stats, div):
+        sh = cuda.shared.array(threads, types.float64)
+        acc = 0.0
+        i = cuda.threadIdx.x
+        while i < nparts:
+            acc += part[i]
+            i += cuda.blockDim.x
+        total = _block_sum(sh, acc)
+        if cuda.threadIdx.x == 0:
+            res[0] = np.float32(total / stats[0]) if div else np.float32(total * mul)
+    return finish
 
 
+@_kernel_factory
 def _weight_sum_kernel(threads):
-    key = ("wsum", threads)
-    if key not in _cache:
-        def wsum(target, w, npos, C, ignore, stats):
-            sh = cuda.shared.array(threads, types.float64)
-            W = _weight_sum(sh, target, w, npos, C, ignore)
-            if cuda.threadIdx.x == 0:
-                stats[0] = W
-        _cache[key] = cuda.jit(wsum)
-    return _cache[key]
+    def wsum(target, w, npos, C, ignore, stats):
+        sh = cuda.shared.array(threads, types.float64)
+        W = _weight_sum(sh, target, w, npos, C, ignore)
+        if cuda.threadIdx.x == 0:
+            stats[0] = W
+    return wsum
 
 
 # ===================================================================== pointwise and BCE
@@ -219,321 +232,309 @@ def _bce_logits(x, y, w, q, has_q, p, scale):
 _ELEMENT_FNS = dict(zip(_KINDS, (_mse, _l1, _huber, _smooth_l1, _bce, _bce_logits)))
 
 
+@_kernel_factory
 def _elementwise_kernel(kind, threads):
-    key = (kind, threads)
-    if key not in _cache:
-        fn = _ELEMENT_FNS[kind]
+    fn = _ELEMENT_FNS[kind]
 
-        def elementwise(out, dinput, dtarget, x, y, w, wp, q, qp, n, scale, p, part, res,
-                        mul):
-            sh = cuda.shared.array(threads, types.float64)
-            has_out, has_dx, has_dt = len(out) != 0, len(dinput) != 0, len(dtarget) != 0
-            has_w, has_q = len(w) != 0, len(q) != 0
-            acc = 0.0
-            i = cuda.grid(1)
-            while i < n:
-                wi = F1
-                if has_w:
-                    wi = w[i if wp == n else i % wp]
-                qi = F1
-                if has_q:
-                    qi = q[i if qp == n else i % qp]
-                l, dx, dt = fn(x[i], y[i], wi, qi, has_q, p, scale)
-                if has_out:
-                    out[i] = l
-                if has_dx:
-                    dinput[i] = dx
-                if has_dt:
-                    dtarget[i] = dt
-                acc += np.float64(l)
-                i += cuda.gridsize(1)
-            total = _block_sum(sh, acc)
-            _store(res, part, total, mul, False, 1.0)
-        _cache[key] = cuda.jit(elementwise)
-    return _cache[key]
+    def elementwise(out, dinput, dtarget, x, y, w, wp, q, qp, n, scale, p, part, res,
+                    mul):
+        sh = cuda.shared.array(threads, types.float64)
+        has_out, has_dx, has_dt = len(out) != 0, len(dinput) != 0, len(dtarget) != 0
+        has_w, has_q = len(w) != 0, len(q) != 0
+        acc = 0.0
+        i = cuda.grid(1)
+        while i < n:
+            wi = F1
+            if has_w:
+                wi = w[i if wp == n else i % wp]
+            qi = F1
+            if has_q:
+                qi = q[i if qp == n else i % qp]
+            l, dx, dt = fn(x[i], y[i], wi, qi, has_q, p, scale)
+            if has_out:
+                out[i] = l
+            if has_dx:
+                dinput[i] = dx
+            if has_dt:
+                dtarget[i] = dt
+            acc += np.float64(l)
+            i += cuda.gridsize(1)
+        total = _block_sum(sh, acc)
+        _store(res, part, total, mul, False, 1.0)
+    return elementwise
 
 
 # ===================================================================== class losses
 
+@_kernel_factory
 def _ce_positions_kernel(threads):
     """Cross entropy, one thread per position (o, j); classes at stride inner."""
-    key = ("ce_pos", threads)
-    if key not in _cache:
-        def ce_positions(out, dinput, x, target, w, outer, C, inner, ignore, eps, mean,
-                         stats, part, res):
-            sh = cuda.shared.array(threads, types.float64)
-            has_out, has_dx, has_w = len(out) != 0, len(dinput) != 0, len(w) != 0
-            npos = outer * inner
-            W = 1.0
-            if mean:
-                W = _weight_sum(sh, target, w, npos, C, ignore) if cuda.gridDim.x == 1 \
-                    else stats[0]
-            scale = 1.0 / W
-            wall = _class_weight_total(sh, w, C)
-            b = eps / C
-            bs = np.float32(scale * b)
-            acc = 0.0
-            pos = cuda.grid(1)
-            while pos < npos:
-                o = pos // inner
-                base = o * C * inner + (pos - o * inner)
-                y = target[pos]
-                if y == ignore or y < 0 or y >= C:   # ignored: 0; out of range: NaN
-                    fill = F0 if y == ignore else NAN32
-                    acc += np.float64(fill)
-                    if has_out:
-                        out[pos] = fill
-                    if has_dx:
-                        for c in range(C):
-                            dinput[base + c * inner] = fill
-                    pos += cuda.gridsize(1)
-                    continue
-                m = NEG_INF32
-                for c in range(C):
-                    m = max(m, x[base + c * inner])
-                s = 0.0
-                sx = 0.0
-                for c in range(C):
-                    v = x[base + c * inner]
-                    s += np.float64(math.exp(v - m))
-                    if eps != 0.0:
-                        sx += (np.float64(w[c]) if has_w else 1.0) * np.float64(v)
-                lse = np.float64(m) + math.log(s)
-                wy = np.float64(w[y]) if has_w else 1.0
-                loss = (1.0 - eps) * wy * (lse - np.float64(x[base + y * inner])) + \
-                    b * (wall * lse - sx)
+    def ce_positions(out, dinput, x, target, w, outer, C, inner, ignore, eps, mean,
+                     stats, part, res):
+        sh = cuda.shared.array(threads, types.float64)
+        has_out, has_dx, has_w = len(out) != 0, len(dinput) != 0, len(w) != 0
+        npos = outer * inner
+        W = 1.0
+        if mean:
+            W = _weight_sum(sh, target, w, npos, C, ignore) if cuda.gridDim.x == 1 \
+                else stats[0]
+        scale = 1.0 / W
+        wall = _class_weight_total(sh, w, C)
+        b = eps / C
+        bs = np.float32(scale * b)
+        acc = 0.0
+        pos = cuda.grid(1)
+        while pos < npos:
+            o = pos // inner
+            base = o * C * inner + (pos - o * inner)
+            y = target[pos]
+            if y == ignore or y < 0 or y >= C:   # ignored: 0; out of range: NaN
+                fill = F0 if y == ignore else NAN32
+                acc += np.float64(fill)
                 if has_out:
-                    out[pos] = np.float32(loss)
-                acc += loss
+                    out[pos] = fill
                 if has_dx:
-                    a = np.float32(scale * ((1.0 - eps) * wy + b * wall))
-                    inv_s = np.float32(1.0 / s)
-                    hit = np.float32(scale * (1.0 - eps) * wy)
                     for c in range(C):
-                        p = np.float32(math.exp(x[base + c * inner] - m)) * inv_s
-                        g = a * p - bs * (w[c] if has_w else F1)
-                        if c == y:
-                            g -= hit
-                        dinput[base + c * inner] = g
+                        dinput[base + c * inner] = fill
                 pos += cuda.gridsize(1)
-            total = _block_sum(sh, acc)
-            _store(res, part, total, 1.0, mean, W)
-        _cache[key] = cuda.jit(ce_positions)
-    return _cache[key]
+                continue
+            m = NEG_INF32
+            for c in range(C):
+                m = max(m, x[base + c * inner])
+            s = 0.0
+            sx = 0.0
+            for c in range(C):
+                v = x[base + c * inner]
+                s += np.float64(math.exp(v - m))
+                if eps != 0.0:
+                    sx += (np.float64(w[c]) if has_w else 1.0) * np.float64(v)
+            lse = np.float64(m) + math.log(s)
+            wy = np.float64(w[y]) if has_w else 1.0
+            loss = (1.0 - eps) * wy * (lse - np.float64(x[base + y * inner])) + \
+                b * (wall * lse - sx)
+            if has_out:
+                out[pos] = np.float32(loss)
+            acc += loss
+            if has_dx:
+                a = np.float32(scale * ((1.0 - eps) * wy + b * wall))
+                inv_s = np.float32(1.0 / s)
+                hit = np.float32(scale * (1.0 - eps) * wy)
+                for c in range(C):
+                    p = np.float32(math.exp(x[base + c * inner] - m)) * inv_s
+                    g = a * p - bs * (w[c] if has_w else F1)
+                    if c == y:
+                        g -= hit
+                    dinput[base + c * inner] = g
+            pos += cuda.gridsize(1)
+        total = _block_sum(sh, acc)
+        _store(res, part, total, 1.0, mean, W)
+    return ce_positions
 
 
+@_kernel_factory
 def _ce_rows_kernel(threads):
     """Cross entropy with inner == 1: one block per row, its threads split the C logits."""
-    key = ("ce_rows", threads)
-    if key not in _cache:
-        def ce_rows(out, dinput, x, target, w, outer, C, inner, ignore, eps, mean, stats,
-                    part, res):
-            sh = cuda.shared.array(threads, types.float64)
-            shf = cuda.shared.array(threads, types.float32)
-            has_out, has_dx, has_w = len(out) != 0, len(dinput) != 0, len(w) != 0
-            t = cuda.threadIdx.x
-            W = 1.0
-            if mean:
-                W = _weight_sum(sh, target, w, outer, C, ignore) if cuda.gridDim.x == 1 \
-                    else stats[0]
-            scale = 1.0 / W
-            wall = _class_weight_total(sh, w, C)
-            b = eps / C
-            bs = np.float32(scale * b)
-            acc = 0.0                    # thread 0's running sum over this block's rows
-            row = cuda.blockIdx.x
-            while row < outer:           # the same trip count for every thread of the block
-                base = row * C
-                y = target[row]
-                if y == ignore or y < 0 or y >= C:   # ignored: 0; out of range: NaN
-                    fill = F0 if y == ignore else NAN32
-                    if t == 0:
-                        acc += np.float64(fill)
-                        if has_out:
-                            out[row] = fill
-                    if has_dx:
-                        c = t
-                        while c < C:
-                            dinput[base + c] = fill
-                            c += cuda.blockDim.x
-                    row += cuda.gridDim.x
-                    continue
-                m = NEG_INF32
-                c = t
-                while c < C:
-                    m = max(m, x[base + c])
-                    c += cuda.blockDim.x
-                m = _block_max(shf, m)
-                s = 0.0
-                sx = 0.0
-                c = t
-                while c < C:
-                    v = x[base + c]
-                    s += np.float64(math.exp(v - m))
-                    if eps != 0.0:
-                        sx += (np.float64(w[c]) if has_w else 1.0) * np.float64(v)
-                    c += cuda.blockDim.x
-                s = _block_sum(sh, s)
-                if eps != 0.0:
-                    sx = _block_sum(sh, sx)
-                lse = np.float64(m) + math.log(s)
-                wy = np.float64(w[y]) if has_w else 1.0
+    def ce_rows(out, dinput, x, target, w, outer, C, inner, ignore, eps, mean, stats,
+                part, res):
+        sh = cuda.shared.array(threads, types.float64)
+        shf = cuda.shared.array(threads, types.float32)
+        has_out, has_dx, has_w = len(out) != 0, len(dinput) != 0, len(w) != 0
+        t = cuda.threadIdx.x
+        W = 1.0
+        if mean:
+            W = _weight_sum(sh, target, w, outer, C, ignore) if cuda.gridDim.x == 1 \
+                else stats[0]
+        scale = 1.0 / W
+        wall = _class_weight_total(sh, w, C)
+        b = eps / C
+        bs = np.float32(scale * b)
+        acc = 0.0                    # thread 0's running sum over this block's rows
+        row = cuda.blockIdx.x
+        while row < outer:           # the same trip count for every thread of the block
+            base = row * C
+            y = target[row]
+            if y == ignore or y < 0 or y >= C:   # ignored: 0; out of range: NaN
+                fill = F0 if y == ignore else NAN32
                 if t == 0:
-                    loss = (1.0 - eps) * wy * (lse - np.float64(x[base + y])) + \
-                        b * (wall * lse - sx)
+                    acc += np.float64(fill)
                     if has_out:
-                        out[row] = np.float32(loss)
-                    acc += loss
+                        out[row] = fill
                 if has_dx:
-                    a = np.float32(scale * ((1.0 - eps) * wy + b * wall))
-                    inv_s = np.float32(1.0 / s)
-                    hit = np.float32(scale * (1.0 - eps) * wy)
                     c = t
                     while c < C:
-                        p = np.float32(math.exp(x[base + c] - m)) * inv_s
-                        g = a * p - bs * (w[c] if has_w else F1)
-                        if c == y:
-                            g -= hit
-                        dinput[base + c] = g
+                        dinput[base + c] = fill
                         c += cuda.blockDim.x
                 row += cuda.gridDim.x
-            total = _block_sum(sh, acc)      # only thread 0's term is non-zero
-            _store(res, part, total, 1.0, mean, W)
-        _cache[key] = cuda.jit(ce_rows)
-    return _cache[key]
+                continue
+            m = NEG_INF32
+            c = t
+            while c < C:
+                m = max(m, x[base + c])
+                c += cuda.blockDim.x
+            m = _block_max(shf, m)
+            s = 0.0
+            sx = 0.0
+            c = t
+            while c < C:
+                v = x[base + c]
+                s += np.float64(math.exp(v - m))
+                if eps != 0.0:
+                    sx += (np.float64(w[c]) if has_w else 1.0) * np.float64(v)
+                c += cuda.blockDim.x
+            s = _block_sum(sh, s)
+            if eps != 0.0:
+                sx = _block_sum(sh, sx)
+            lse = np.float64(m) + math.log(s)
+            wy = np.float64(w[y]) if has_w else 1.0
+            if t == 0:
+                loss = (1.0 - eps) * wy * (lse - np.float64(x[base + y])) + \
+                    b * (wall * lse - sx)
+                if has_out:
+                    out[row] = np.float32(loss)
+                acc += loss
+            if has_dx:
+                a = np.float32(scale * ((1.0 - eps) * wy + b * wall))
+                inv_s = np.float32(1.0 / s)
+                hit = np.float32(scale * (1.0 - eps) * wy)
+                c = t
+                while c < C:
+                    p = np.float32(math.exp(x[base + c] - m)) * inv_s
+                    g = a * p - bs * (w[c] if has_w else F1)
+                    if c == y:
+                        g -= hit
+                    dinput[base + c] = g
+                    c += cuda.blockDim.x
+            row += cuda.gridDim.x
+        total = _block_sum(sh, acc)      # only thread 0's term is non-zero
+        _store(res, part, total, 1.0, mean, W)
+    return ce_rows
 
 
+@_kernel_factory
 def _nll_kernel(threads):
     """NLL on log-probabilities: the gradient element-wise over [outer, C, inner] (zero off
     the target class), then the loss per position."""
-    key = ("nll", threads)
-    if key not in _cache:
-        def nll(out, dinput, x, target, w, outer, C, inner, ignore, mean, stats, part, res):
-            sh = cuda.shared.array(threads, types.float64)
-            has_out, has_dx, has_w = len(out) != 0, len(dinput) != 0, len(w) != 0
-            npos = outer * inner
-            W = 1.0
-            if mean:
-                W = _weight_sum(sh, target, w, npos, C, ignore) if cuda.gridDim.x == 1 \
-                    else stats[0]
-            scale = 1.0 / W
-            if has_dx:
-                k = cuda.grid(1)
-                slab = C * inner
-                while k < npos * C:
-                    o = k // slab
-                    r = k - o * slab
-                    c = r // inner
-                    y = target[o * inner + (r - c * inner)]
-                    g = F0
-                    if y == c and y != ignore:
-                        g = np.float32(-np.float64(w[y] if has_w else F1) * scale)
-                    dinput[k] = g
-                    k += cuda.gridsize(1)
-            acc = 0.0
-            pos = cuda.grid(1)
-            while pos < npos:
-                y = target[pos]
-                l = F0
-                if y != ignore and (y < 0 or y >= C):
-                    l = NAN32
-                elif y != ignore:
-                    o = pos // inner
-                    wy = w[y] if has_w else F1
-                    l = -wy * x[(o * C + y) * inner + (pos - o * inner)]
-                if has_out:
-                    out[pos] = l
-                acc += np.float64(l)
-                pos += cuda.gridsize(1)
-            total = _block_sum(sh, acc)
-            _store(res, part, total, 1.0, mean, W)
-        _cache[key] = cuda.jit(nll)
-    return _cache[key]
+    def nll(out, dinput, x, target, w, outer, C, inner, ignore, mean, stats, part, res):
+        sh = cuda.shared.array(threads, types.float64)
+        has_out, has_dx, has_w = len(out) != 0, len(dinput) != 0, len(w) != 0
+        npos = outer * inner
+        W = 1.0
+        if mean:
+            W = _weight_sum(sh, target, w, npos, C, ignore) if cuda.gridDim.x == 1 \
+                else stats[0]
+        scale = 1.0 / W
+        if has_dx:
+            k = cuda.grid(1)
+            slab = C * inner
+            while k < npos * C:
+                o = k // slab
+                r = k - o * slab
+                c = r // inner
+                y = target[o * inner + (r - c * inner)]
+                g = F0
+                if y == c and y != ignore:
+                    g = np.float32(-np.float64(w[y] if has_w else F1) * scale)
+                dinput[k] = g
+                k += cuda.gridsize(1)
+        acc = 0.0
+        pos = cuda.grid(1)
+        while pos < npos:
+            y = target[pos]
+            l = F0
+            if y != ignore and (y < 0 or y >= C):
+                l = NAN32
+            elif y != ignore:
+                o = pos // inner
+                wy = w[y] if has_w else F1
+                l = -wy * x[(o * C + y) * inner + (pos - o * inner)]
+            if has_out:
+                out[pos] = l
+            acc += np.float64(l)
+            pos += cuda.gridsize(1)
+        total = _block_sum(sh, acc)
+        _store(res, part, total, 1.0, mean, W)
+    return nll
 
 
+@_kernel_factory
 def _ce_prob_kernel(threads):
     """Cross entropy with class-probability targets, one thread per position."""
-    key = ("ce_prob", threads)
-    if key not in _cache:
-        def ce_prob(out, dinput, dtarget, x, t, w, outer, C, inner, eps, scale, part, res):
-            sh = cuda.shared.array(threads, types.float64)
-            has_out, has_dx, has_dt = len(out) != 0, len(dinput) != 0, len(dtarget) != 0
-            has_w = len(w) != 0
-            npos = outer * inner
-            b = eps / C
-            fscale = np.float32(scale)
-            acc = 0.0
-            pos = cuda.grid(1)
-            while pos < npos:
-                o = pos // inner
-                base = o * C * inner + (pos - o * inner)
-                m = NEG_INF32
-                for c in range(C):
-                    m = max(m, x[base + c * inner])
-                s = 0.0
-                for c in range(C):
-                    s += np.float64(math.exp(x[base + c * inner] - m))
-                lse = np.float64(m) + math.log(s)
-                l = 0.0
-                wt_sum = 0.0
+    def ce_prob(out, dinput, dtarget, x, t, w, outer, C, inner, eps, scale, part, res):
+        sh = cuda.shared.array(threads, types.float64)
+        has_out, has_dx, has_dt = len(out) != 0, len(dinput) != 0, len(dtarget) != 0
+        has_w = len(w) != 0
+        npos = outer * inner
+        b = eps / C
+        fscale = np.float32(scale)
+        acc = 0.0
+        pos = cuda.grid(1)
+        while pos < npos:
+            o = pos // inner
+            base = o * C * inner + (pos - o * inner)
+            m = NEG_INF32
+            for c in range(C):
+                m = max(m, x[base + c * inner])
+            s = 0.0
+            for c in range(C):
+                s += np.float64(math.exp(x[base + c * inner] - m))
+            lse = np.float64(m) + math.log(s)
+            l = 0.0
+            wt_sum = 0.0
+            for c in range(C):
+                k = base + c * inner
+                wt = (np.float64(w[c]) if has_w else 1.0) * \
+                    ((1.0 - eps) * np.float64(t[k]) + b)
+                l -= wt * (np.float64(x[k]) - lse)
+                wt_sum += wt
+            if has_out:
+                out[pos] = np.float32(l)
+            acc += l
+            if has_dx:
+                inv_s = np.float32(1.0 / s)
+                a = np.float32(scale * wt_sum)
                 for c in range(C):
                     k = base + c * inner
-                    wt = (np.float64(w[c]) if has_w else 1.0) * \
-                        ((1.0 - eps) * np.float64(t[k]) + b)
-                    l -= wt * (np.float64(x[k]) - lse)
-                    wt_sum += wt
-                if has_out:
-                    out[pos] = np.float32(l)
-                acc += l
-                if has_dx:
-                    inv_s = np.float32(1.0 / s)
-                    a = np.float32(scale * wt_sum)
-                    for c in range(C):
-                        k = base + c * inner
-                        tc = np.float32((1.0 - eps) * np.float64(t[k]) + b)
-                        wc = w[c] if has_w else F1
-                        dinput[k] = a * np.float32(math.exp(x[k] - m)) * inv_s - \
-                            fscale * wc * tc
-                if has_dt:
-                    for c in range(C):
-                        k = base + c * inner
-                        wc = np.float64(w[c]) if has_w else 1.0
-                        dtarget[k] = np.float32(-scale * (1.0 - eps) * wc *
-                                                (np.float64(x[k]) - lse))
-                pos += cuda.gridsize(1)
-            total = _block_sum(sh, acc)
-            _store(res, part, total, scale, False, 1.0)
-        _cache[key] = cuda.jit(ce_prob)
-    return _cache[key]
+                    tc = np.float32((1.0 - eps) * np.float64(t[k]) + b)
+                    wc = w[c] if has_w else F1
+                    dinput[k] = a * np.float32(math.exp(x[k] - m)) * inv_s - \
+                        fscale * wc * tc
+            if has_dt:
+                for c in range(C):
+                    k = base + c * inner
+                    wc = np.float64(w[c]) if has_w else 1.0
+                    dtarget[k] = np.float32(-scale * (1.0 - eps) * wc *
+                                            (np.float64(x[k]) - lse))
+            pos += cuda.gridsize(1)
+        total = _block_sum(sh, acc)
+        _store(res, part, total, scale, False, 1.0)
+    return ce_prob
 
 
+@_kernel_factory
 def _bad_label_kernel(threads):
     """Per block, the smallest index of a label outside [0, C) and != ignore (n if none)."""
-    key = ("bad_label", threads)
-    if key not in _cache:
-        def bad_label_k(target, n, C, ignore, part):
-            sh = cuda.shared.array(threads, types.int64)
-            t = cuda.threadIdx.x
-            first = n
-            i = cuda.grid(1)
-            while i < n:              # increasing i: the thread's first hit is its smallest
-                y = target[i]
-                if (y < 0 or y >= C) and y != ignore:
-                    first = i
-                    break
-                i += cuda.gridsize(1)
-            sh[t] = first
+    def bad_label_k(target, n, C, ignore, part):
+        sh = cuda.shared.array(threads, types.int64)
+        t = cuda.threadIdx.x
+        first = n
+        i = cuda.grid(1)
+        while i < n:              # increasing i: the thread's first hit is its smallest
+            y = target[i]
+            if (y < 0 or y >= C) and y != ignore:
+                first = i
+                break
+            i += cuda.gridsize(1)
+        sh[t] = first
+        cuda.syncthreads()
+        s = cuda.blockDim.x // 2
+        while s > 0:
+            if t < s and sh[t + s] < sh[t]:
+                sh[t] = sh[t + s]
             cuda.syncthreads()
-            s = cuda.blockDim.x // 2
-            while s > 0:
-                if t < s and sh[t + s] < sh[t]:
-                    sh[t] = sh[t + s]
-                cuda.syncthreads()
-                s //= 2
-            if t == 0:
-                part[cuda.blockIdx.x] = sh[0]
-        _cache[key] = cuda.jit(bad_label_k)
-    return _cache[key]
+            s //= 2
+        if t == 0:
+            part[cuda.blockIdx.x] = sh[0]
+    return bad_label_k
 
 
 # ===================================================================== host side
@@ -580,6 +581,11 @@ class _Scratch:
         self.stats = self.stats_arr.flat if mean_divisor else _absent_f64()
 
 
+def _grid(n):
+    """(blocks, threads) of a grid-stride loss kernel over n items."""
+    return (1, THREADS) if n <= ONE_BLOCK_MAX else _launch.grid(n)
+
+
 def _finished(scratch, blocks, res, mul, div):
     """Fold a multi-block kernel's partials into res (a one-block grid wrote res itself)."""
     if blocks > 1:
@@ -602,7 +608,7 @@ def _elementwise(kind, who, out, dinput, dtarget, input, target, weight, wperiod
     q = _flat(pos_weight, n, who, "pos_weight", period=True)
     wp = weight.size if weight is not None else 1
     qp = pos_weight.size if pos_weight is not None else 1
-    blocks, threads = _launch.grid(n)
+    blocks, threads = _grid(n)
     scratch = _Scratch(blocks, False)
     res = empty((), np.float32)
     scale32 = np.float32(scale)
@@ -684,7 +690,7 @@ def cross_entropy_loss(out, dinput, input, target, weight, outer, C, inner, igno
     if inner == 1 and C >= ROW_MIN_C:
         kernel, blocks, threads = _ce_rows_kernel(THREADS), min(outer, ROW_BLOCKS), THREADS
     else:
-        blocks, threads = _launch.grid(npos)
+        blocks, threads = _grid(npos)
         kernel = _ce_positions_kernel(threads)
     scratch = _class_scratch(mean, blocks, t, w, npos, C, ignore_index)
     res = empty((), np.float32)
@@ -701,7 +707,7 @@ def nll_loss(out, dinput, input, target, weight, outer, C, inner, ignore_index, 
     if npos == 0:
         return zeros((), np.float32)
     mean = int(reduction == MEAN)
-    blocks, threads = _launch.grid(npos * C if dinput is not None else npos)
+    blocks, threads = _grid(npos * C if dinput is not None else npos)
     scratch = _class_scratch(mean, blocks, t, w, npos, C, ignore_index)
     res = empty((), np.float32)
     _nll_kernel(threads)[blocks, threads](o, dx, x, t, w, outer, C, inner, int(ignore_index),
@@ -721,7 +727,7 @@ def cross_entropy_prob_loss(out, dinput, dtarget, input, target, weight, outer, 
         return zeros((), np.float32)
     scale = 1.0 / npos if reduction == MEAN else 1.0
     eps = float(np.float32(label_smoothing))
-    blocks, threads = _launch.grid(npos)
+    blocks, threads = _grid(npos)
     scratch = _Scratch(blocks, False)
     res = empty((), np.float32)
     _ce_prob_kernel(threads)[blocks, threads](o, dx, dt, x, t, w, outer, C, inner, eps, scale,
