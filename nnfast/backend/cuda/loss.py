@@ -54,7 +54,7 @@ NONE, MEAN, SUM = 0, 1, 2           # = NF_REDUCTION_* (csrc/nnfast.h)
 _KINDS = ("mse", "l1", "huber", "smooth_l1", "bce", "bce_logits")
 
 _cache = {}
-_absent = []
+_ABSENT = None
 
 
 def _kernel_factory(make):
@@ -539,17 +539,22 @@ def _bad_label_kernel(threads):
 
 # ===================================================================== host side
 
+def _absent_arrays():
+    """The stand-ins for a None array: 0-element device arrays (kernels test the length),
+    made on first use (a CUDA context must exist); one tuple, so racing threads each get
+    a consistent pair."""
+    global _ABSENT
+    if _ABSENT is None:
+        _ABSENT = (cuda.device_array(0, np.float32), cuda.device_array(0, np.float64))
+    return _ABSENT
+
+
 def _absent_f32():
-    """The stand-in for a None array: a 0-element device array (kernels test its length)."""
-    if not _absent:
-        _absent.append(cuda.device_array(0, np.float32))
-        _absent.append(cuda.device_array(0, np.float64))
-    return _absent[0]
+    return _absent_arrays()[0]
 
 
 def _absent_f64():
-    _absent_f32()
-    return _absent[1]
+    return _absent_arrays()[1]
 
 
 def _flat(a, n, who, what, dtype=np.float32, period=False):
