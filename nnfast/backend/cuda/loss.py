@@ -37,7 +37,6 @@ __all__ = ["pointwise_loss", "cross_entropy_loss", "nll_loss", "cross_entropy_pr
 
 SIM = _launch.SIM
 THREADS = _launch.THREADS          # threads per block (a power of two: the trees halve it)
-MAX_BLOCKS = _launch.MAX_BLOCKS
 # inner == 1 cross entropy takes a block per row from this many classes on (a thread per
 # row leaves a block's threads idle-waiting on one long serial row)
 ROW_MIN_C = 8 if SIM else 128
