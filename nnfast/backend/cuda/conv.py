@@ -1,0 +1,458 @@
+"""Conv2d on the GPU: implicit-GEMM kernels with the `_C` conv2d contract (nnfast/_C_conv.pxi).
+
+What it is: one tiled GEMM kernel (shared-memory tiles of BM x BK and BK x BN, a TM x TN
+register tile per thread) whose operands are *gathered* by device functions instead of read
+from stored matrices, so no column matrix is ever written:
+  forward  out_g[OCg, N*OH*OW]  = weight_g[OCg, Cg*KH*KW] @ im2col_g(inp)      (+ bias)
+  dinp     dinp_g[Cg, N*H*W]    = weight_g^T gathered [Cg, OCg*KH*KW] @ taps_g(dout)
+           (taps: dout[n, oc, oh, ow] at the (oh, ow) that read input pixel (ih, iw) through
+           kernel tap (kh, kw), zero where none does: col2im as a gather, no atomics)
+  dweight  dW_g[OCg, Cg*KH*KW]  = dout_g[OCg, N*OH*OW] @ im2col_g(inp)^T
+           (split over N*OH*OW into `splits` partials, summed in split order by a second kernel)
+  dbias    row sums of dout: one block per channel, a fixed shared-memory tree.
+Every output element is summed by one thread in a fixed order: results do not depend on the
+schedule. The workspace the C path wants is not needed (conv2d_workspace returns 0; `ws` is
+accepted and ignored), the dweight partials come from the device pool.
+Conv1d and ConvTranspose1d/2d reach these kernels as on the CPU (see
+nnfast/nn/_functional_conv1d.py and _functional_conv_transpose.py).
+What it is not: Winograd/FFT, tensor cores, channels-last; the gathers do 64-bit index
+arithmetic per element, which costs on a real GPU next to cuBLAS-class kernels.
+"""
+import numpy as np
+from numba import cuda, float32, int64, types
+
+from . import _launch
+from .array import CudaArray, empty
+
+__all__ = ["conv2d_workspace", "conv2d_forward", "conv2d_backward"]
+
+INT64_MAX = 2 ** 63 - 1
+
+# Tile shapes (BM, BN, BK, TM, TN): 64x64 tiles of 256 threads on a GPU; under the simulator
+# 8 threads on 4x8 tiles, so that tiny tests still cross tile edges.
+TILES = (4, 8, 4, 2, 2) if _launch.SIM else (64, 64, 16, 4, 4)
+GEMM_BLOCKS = 2 if _launch.SIM else 4096
+SPLIT_TARGET = 8 if _launch.SIM else 264     # dweight: blocks wanted (2 per H200 SM)
+SPLIT_MIN_KTILES = 1 if _launch.SIM else 8   # dweight: k-tiles each split sums at least
+RED_THREADS = 8 if _launch.SIM else 256      # dbias: threads per channel (a power of 2)
+
+
+# ------------------------------------------------------------------------ operand gathers
+# g is the geometry tuple (N, C, H, W, OC, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, G).
+
+@cuda.jit(device=True, inline=True)
+def _a_weight(w, g, grp, m, k):
+    """weight_g[m, k], k = (ci, kh, kw)."""
+    G = g[15]
+    ckk = (g[1] // G) * g[5] * g[6]
+    return w[(grp * (g[4] // G) + m) * ckk + k]
+
+
+@cuda.jit(device=True, inline=True)
+def _im2col(x, g, grp, k, n):
+    """col_g[k, n]: k = (ci, kh, kw), n = (b, oh, ow); input pixel or 0 in the padding."""
+    C, H, W, KH, KW, OH, OW = g[1], g[2], g[3], g[5], g[6], g[7], g[8]
+    kk = KH * KW
+    ci = k // kk
+    r = k - ci * kk
+    kh = r // KW
+    kw = r - kh * KW
+    ohw = OH * OW
+    b = n // ohw
+    o = n - b * ohw
+    oh = o // OW
+    ow = o - oh * OW
+    ih = oh * g[9] - g[11] + kh * g[13]
+    iw = ow * g[10] - g[12] + kw * g[14]
+    if ih < 0 or ih >= H or iw < 0 or iw >= W:
+        return float32(0.0)
+    return x[((b * C + grp * (C // g[15]) + ci) * H + ih) * W + iw]
+
+
+@cuda.jit(device=True, inline=True)
+def _im2col_t(x, g, grp, k, n):
+    """col_g^T[k, n] = col_g[n, k]."""
+    return _im2col(x, g, grp, n, k)
+
+
+@cuda.jit(device=True, inline=True)
+def _a_weight_t(w, g, grp, m, k):
+    """weight_g^T gathered: [ci, (ocl, kh, kw)] = weight[grp*OCg + ocl, ci, kh, kw]."""
+    G = g[15]
+    kk = g[5] * g[6]
+    ocl = k // kk
+    r = k - ocl * kk
+    return w[((grp * (g[4] // G) + ocl) * (g[1] // G) + m) * kk + r]
+
+
+@cuda.jit(device=True, inline=True)
+def _dout_taps(d, g, grp, k, n):
+    """[(ocl, kh, kw), (b, ih, iw)]: dout at the output that read (ih, iw) through tap
+    (kh, kw), 0 where no output did (the adjoint of _im2col)."""
+    H, W, OC, KH, KW, OH, OW = g[2], g[3], g[4], g[5], g[6], g[7], g[8]
+    sh, sw = g[9], g[10]
+    kk = KH * KW
+    ocl = k // kk
+    r = k - ocl * kk
+    kh = r // KW
+    kw = r - kh * KW
+    hw = H * W
+    b = n // hw
+    p = n - b * hw
+    ih = p // W
+    iw = p - ih * W
+    th = ih + g[11] - kh * g[13]
+    tw = iw + g[12] - kw * g[14]
+    if th < 0 or tw < 0:
+        return float32(0.0)
+    oh = th // sh
+    ow = tw // sw
+    if oh * sh != th or ow * sw != tw or oh >= OH or ow >= OW:
+        return float32(0.0)
+    return d[((b * OC + grp * (OC // g[15]) + ocl) * OH + oh) * OW + ow]
+
+
+@cuda.jit(device=True, inline=True)
+def _a_dout(d, g, grp, m, k):
+    """dout_g[ocl, (b, oh, ow)]."""
+    ohw = g[7] * g[8]
+    b = k // ohw
+    o = k - b * ohw
+    return d[(b * g[4] + grp * (g[4] // g[15]) + m) * ohw + o]
+
+
+# ------------------------------------------------------------------------ result stores
+
+@cuda.jit(device=True, inline=True)
+def _store_out(out, bias, g, grp, s, m, n, v, has_bias):
+    """out[b, oc, oh, ow] = v (+ bias[oc]); n = (b, oh, ow)."""
+    OC = g[4]
+    oc = grp * (OC // g[15]) + m
+    ohw = g[7] * g[8]
+    b = n // ohw
+    if has_bias:
+        v += bias[oc]
+    out[(b * OC + oc) * ohw + (n - b * ohw)] = v
+
+
+@cuda.jit(device=True, inline=True)
+def _store_dinp(dinp, unused, g, grp, s, m, n, v, flag):
+    """dinp[b, grp*Cg + m, ih, iw] = v; n = (b, ih, iw)."""
+    C = g[1]
+    hw = g[2] * g[3]
+    b = n // hw
+    dinp[(b * C + grp * (C // g[15]) + m) * hw + (n - b * hw)] = v
+
+
+@cuda.jit(device=True, inline=True)
+def _store_dweight(part, unused, g, grp, s, m, n, v, flag):
+    """part[s, grp*OCg + m, n] = v: split s's share of dweight."""
+    G = g[15]
+    ckk = (g[1] // G) * g[5] * g[6]
+    part[(s * g[4] + grp * (g[4] // G) + m) * ckk + n] = v
+
+
+# ------------------------------------------------------------------------ the GEMM kernel
+
+_gemm_cache = {}
+
+
+def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
+    """dst = A @ B per group (and split), A[M, K] from load_a, B[K, NC] from load_b, each
+    result handed to store. b_kfast: B's tile loads walk k fastest (coalesced when B's
+    memory runs along k); A's always do."""
+    key = (load_a, load_b, store, b_kfast, tiles)
+    k = _gemm_cache.get(key)
+    if k is not None:
+        return k
+    BM, BN, BK, TM, TN = tiles
+    TY, TX = BM // TM, BN // TN
+    NT = TX * TY
+
+    def kern(dst, aux, src_a, src_b, g, M, NC, K, splits, flag):
+        # +1 columns: the k-fastest tile writes land in different banks
+        sa = cuda.shared.array((BK, BM + 1), float32)
+        sb = cuda.shared.array((BK, BN + 1), float32)
+        acc = cuda.local.array((TM, TN), float32)
+        ra = cuda.local.array(TM, float32)
+        rb = cuda.local.array(TN, float32)
+        tid = cuda.threadIdx.x
+        tx = tid % TX
+        ty = tid // TX
+        tiles_m = (M + BM - 1) // BM
+        tiles_n = (NC + BN - 1) // BN
+        kper = ((K + BK - 1) // BK + splits - 1) // splits * BK
+        total = g[15] * splits * tiles_m * tiles_n
+        t = cuda.blockIdx.x
+        while t < total:   # the same for every thread of the block: syncthreads is uniform
+            tile_n = t % tiles_n
+            r = t // tiles_n
+            tile_m = r % tiles_m
+            r = r // tiles_m
+            s = r % splits
+            grp = r // splits
+            m0 = tile_m * BM
+            n0 = tile_n * BN
+            for i in range(TM):
+                for j in range(TN):
+                    acc[i, j] = float32(0.0)
+            k_lo = s * kper
+            k_hi = min(K, k_lo + kper)
+            k0 = k_lo
+            while k0 < k_hi:
+                i = tid
+                while i < BM * BK:
+                    mm = i // BK
+                    kk = i - mm * BK
+                    v = float32(0.0)
+                    if m0 + mm < M and k0 + kk < k_hi:
+                        v = load_a(src_a, g, grp, m0 + mm, k0 + kk)
+                    sa[kk, mm] = v
+                    i += NT
+                i = tid
+                while i < BK * BN:
+                    if b_kfast:
+                        nn = i // BK
+                        kk = i - nn * BK
+                    else:
+                        kk = i // BN
+                        nn = i - kk * BN
+                    v = float32(0.0)
+                    if n0 + nn < NC and k0 + kk < k_hi:
+                        v = load_b(src_b, g, grp, k0 + kk, n0 + nn)
+                    sb[kk, nn] = v
+                    i += NT
+                cuda.syncthreads()
+                for kk in range(BK):
+                    for i in range(TM):
+                        ra[i] = sa[kk, ty + i * TY]
+                    for j in range(TN):
+                        rb[j] = sb[kk, tx + j * TX]
+                    for i in range(TM):
+                        for j in range(TN):
+                            acc[i, j] += ra[i] * rb[j]
+                cuda.syncthreads()
+                k0 += BK
+            for i in range(TM):
+                m = m0 + ty + i * TY
+                if m < M:
+                    for j in range(TN):
+                        n = n0 + tx + j * TX
+                        if n < NC:
+                            store(dst, aux, g, grp, s, m, n, acc[i, j], flag)
+            t += cuda.gridDim.x
+
+    k = _gemm_cache[key] = cuda.jit(kern)
+    k.threads = NT
+    return k
+
+
+def _run_gemm(kern, dst, aux, src_a, src_b, g, M, NC, K, splits=1, flag=0):
+    tiles_m = -(-M // TILES[0])
+    tiles_n = -(-NC // TILES[1])
+    total = g[15] * splits * tiles_m * tiles_n
+    if total == 0:
+        return
+    kern[min(total, GEMM_BLOCKS), kern.threads](dst, aux, src_a, src_b, g, M, NC, K,
+                                                splits, flag)
+
+
+# ------------------------------------------------------------------------ small kernels
+
+def _bias_sum_kernel(nt):
+    @cuda.jit
+    def kern(db, d, N, OC, ohw, accumulate):
+        """db[oc] (+)= sum of dout[:, oc]: one block per channel, a fixed tree."""
+        buf = cuda.shared.array(nt, float32)
+        tid = cuda.threadIdx.x
+        oc = cuda.blockIdx.x
+        total = N * ohw
+        while oc < OC:
+            s = float32(0.0)
+            j = tid
+            while j < total:
+                b = j // ohw
+                s += d[(b * OC + oc) * ohw + (j - b * ohw)]
+                j += nt
+            buf[tid] = s
+            cuda.syncthreads()
+            h = nt // 2
+            while h > 0:
+                if tid < h:
+                    buf[tid] += buf[tid + h]
+                cuda.syncthreads()
+                h //= 2
+            if tid == 0:
+                db[oc] = buf[0] + db[oc] if accumulate else buf[0]
+            cuda.syncthreads()
+            oc += cuda.gridDim.x
+    return kern
+
+
+_bias_sum = _bias_sum_kernel(RED_THREADS)
+
+
+@cuda.jit
+def _sum_splits(dw, part, size, splits, accumulate):
+    """dw[i] (+)= part[0, i] + ... + part[splits-1, i], in split order."""
+    i = cuda.grid(1)
+    while i < size:
+        s = dw[i] if accumulate else float32(0.0)
+        for p in range(splits):
+            s += part[p * size + i]
+        dw[i] = s
+        i += cuda.gridsize(1)
+
+
+@cuda.jit
+def _fill(a, n, v):
+    i = cuda.grid(1)
+    while i < n:
+        a[i] = v
+        i += cuda.gridsize(1)
+
+
+def _zero(a):
+    if a is not None and a.size:
+        _fill[_launch.grid(a.size)](a.flat, a.size, float32(0.0))
+
+
+_forward = gemm_kernel(_a_weight, _im2col, _store_out, False)
+_dinp = gemm_kernel(_a_weight_t, _dout_taps, _store_dinp, False)
+_dweight = gemm_kernel(_a_dout, _im2col_t, _store_dweight, True)
+
+
+# ------------------------------------------------------------------------ the table's API
+
+def _geom(t):
+    """The geometry tuple, checked as the Cython seam checks it."""
+    t = tuple(t)
+    if len(t) != 16:
+        raise ValueError(f"conv2d geometry must have 16 fields, got {len(t)}")
+    t = tuple(int(v) for v in t)
+    N, C, H, W, OC, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, G = t
+    if min(t) < 0 or OH * sh + abs(ph) + KH * dh + H > INT64_MAX \
+            or OW * sw + abs(pw) + KW * dw + W > INT64_MAX:
+        raise ValueError(f"conv2d: bad geometry {t} (negative, or overflowing index arithmetic)")
+    if G < 1 or C % G or OC % G or min(sh, sw, dh, dw) < 1:
+        raise ValueError(f"conv2d: bad geometry {t}")
+    return t
+
+
+def _arr(who, a, want, ndim=4):
+    """a's flat buffer, after checking it is a contiguous float32 CudaArray of shape want."""
+    if not isinstance(a, CudaArray):
+        raise TypeError(f"{who} must be a CUDA array, got {type(a).__name__}")
+    if a.dtype != np.float32 or not a.is_contiguous:
+        raise ValueError(f"{who} must be a contiguous float32 array")
+    if tuple(a.shape[:ndim]) != want or a.ndim != ndim:
+        raise ValueError(f"{who} has shape {tuple(a.shape)}, expected {want}")
+    return a.flat
+
+
+_DUMMY = []
+
+
+def _dummy():
+    """A 1-float device buffer for kernel arguments that are not read (None on the CPU)."""
+    if not _DUMMY:
+        _DUMMY.append(empty((1,), np.float32))
+    return _DUMMY[0].flat
+
+
+def conv2d_workspace(geom, backward):
+    """Floats of scratch the conv2d kernels want: none (the GEMMs gather their operands)."""
+    _geom(geom)
+    return 0
+
+
+def conv2d_forward(out, ws, inp, weight, bias, geom, reference=False):
+    """out = conv2d(inp, weight) + bias (ws unused; reference runs the same kernel)."""
+    g = _geom(geom)
+    N, C, H, W, OC, KH, KW, OH, OW = g[:9]
+    G = g[15]
+    o = _arr("conv2d_forward: out", out, (N, OC, OH, OW))
+    x = _arr("conv2d_forward: inp", inp, (N, C, H, W))
+    w = _arr("conv2d_forward: weight", weight, (OC, C // G, KH, KW))
+    b = None if bias is None else _arr("conv2d_forward: bias", bias, (OC,), 1)
+    if out.size == 0:
+        return
+    _run_gemm(_forward, o, _dummy() if b is None else b, w, x if x.size else _dummy(), g,
+              OC // G, N * OH * OW, (C // G) * KH * KW, 1, int(b is not None))
+
+
+def _splits(tiles, K):
+    """How many partials dweight's long reduction (K = N*OH*OW) is cut into."""
+    ktiles = -(-K // TILES[2])
+    want = -(-SPLIT_TARGET // max(tiles, 1))
+    return max(1, min(want, ktiles // SPLIT_MIN_KTILES))
+
+
+def conv2d_backward(dinp, dweight, dbias, ws, dout, inp, weight, geom, accumulate,
+                    reference=False):
+    """Gradients of conv2d_forward; dinp is overwritten, dweight/dbias accumulate when asked;
+    any may be None (not needed). ws is unused."""
+    g = _geom(geom)
+    N, C, H, W, OC, KH, KW, OH, OW = g[:9]
+    G = g[15]
+    Cg, OCg = C // G, OC // G
+    d = _arr("conv2d_backward: dout", dout, (N, OC, OH, OW))
+    x = _arr("conv2d_backward: inp", inp, (N, C, H, W))
+    w = _arr("conv2d_backward: weight", weight, (OC, Cg, KH, KW))
+    di = None if dinp is None else _arr("conv2d_backward: dinp", dinp, (N, C, H, W))
+    dw = None if dweight is None else _arr("conv2d_backward: dweight", dweight,
+                                           (OC, Cg, KH, KW))
+    db = None if dbias is None else _arr("conv2d_backward: dbias", dbias, (OC,), 1)
+    if reference and accumulate:
+        raise ValueError("conv2d_backward: the reference overwrites (accumulate=False only)")
+    accumulate = bool(accumulate)
+    no_out = N * OC * OH * OW == 0
+    if di is not None and di.size:
+        if no_out:
+            _zero(dinp)
+        else:
+            _run_gemm(_dinp, di, _dummy(), w, d, g, Cg, N * H * W, OCg * KH * KW)
+    if db is not None and OC:
+        if no_out:
+            if not accumulate:
+                _zero(dbias)
+        else:
+            blocks = min(OC, GEMM_BLOCKS)
+            _bias_sum[blocks, RED_THREADS](db, d, N, OC, OH * OW, accumulate)
+    if dw is not None and dw.size:
+        K = N * OH * OW
+        if no_out or x.size == 0:
+            if not accumulate:
+                _zero(dweight)
+            return
+        ckk = Cg * KH * KW
+        tiles = G * -(-OCg // TILES[0]) * -(-ckk // TILES[1])
+        splits = _splits(tiles, K)
+        if splits == 1 and not accumulate:
+            _run_gemm(_dweight, dw, _dummy(), d, x, g, OCg, ckk, K)
+            return
+        part = empty((splits * dweight.size,), np.float32)
+        _run_gemm(_dweight, part.flat, _dummy(), d, x, g, OCg, ckk, K, splits)
+        _sum_splits[_launch.grid(dweight.size)](dw, part.flat, dweight.size, splits,
+                                               accumulate)
+
+
+# ------------------------------------------------------------------------ PTX checks
+
+_F = types.float32[::1]
+_G16 = types.UniTuple(int64, 16)
+_GEMM_SIG = (_F, _F, _F, _F, _G16, int64, int64, int64, int64, int64)
+
+
+def _production(load_a, load_b, store, b_kfast):
+    return gemm_kernel(load_a, load_b, store, b_kfast, (64, 64, 16, 4, 4))
+
+
+PTX_CHECKS = [
+    (_production(_a_weight, _im2col, _store_out, False), _GEMM_SIG),
+    (_production(_a_weight_t, _dout_taps, _store_dinp, False), _GEMM_SIG),
+    (_production(_a_dout, _im2col_t, _store_dweight, True), _GEMM_SIG),
+    (_bias_sum_kernel(256), (_F, _F, int64, int64, int64, types.boolean)),
+    (_sum_splits, (_F, _F, int64, int64, types.boolean)),
+    (_fill, (_F, int64, float32)),
+]
