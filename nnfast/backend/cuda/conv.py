@@ -168,11 +168,12 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
     BM, BN, BK, TM, TN = tiles
     TY, TX = BM // TM, BN // TN
     NT = TX * TY
+    # +1 columns: the k-fastest tile writes land in different banks
+    SA_SHAPE, SB_SHAPE = (BK, BM + 1), (BK, BN + 1)
 
     def kern(dst, aux, src_a, src_b, g, M, NC, K, splits, flag):
-        # +1 columns: the k-fastest tile writes land in different banks
-        sa = cuda.shared.array((BK, BM + 1), float32)
-        sb = cuda.shared.array((BK, BN + 1), float32)
+        sa = cuda.shared.array(SA_SHAPE, float32)
+        sb = cuda.shared.array(SB_SHAPE, float32)
         acc = cuda.local.array((TM, TN), float32)
         ra = cuda.local.array(TM, float32)
         rb = cuda.local.array(TN, float32)
