@@ -158,13 +158,14 @@ def _bilinear_bwd(dinp, dout, offh, enth, lh, offw, entw, lw, P, H, W, OH, OW):
 
 
 def _inverse(t0, t1, n_in, n_out):
-    """(off, ent) CSR device arrays inverting table t0 (and t1 if given)."""
+    """(off, ent) CSR arrays inverting table t0 (and t1 if given): CudaArrays, whose
+    references keep their pooled blocks from being handed out again while in use."""
     two = t1 is not None
     off = empty((n_in + 1,), np.int64)
     cur = empty((max(n_in, 1),), np.int64)
     ent = empty((max(n_out * (2 if two else 1), 1),), np.int64)
     _invert[1, 1](off.flat, ent.flat, cur.flat, t0, t1 if two else t0, two, n_in, n_out)
-    return off.flat, ent.flat
+    return off, ent
 
 
 # ------------------------------------------------------------------------ the table's API
@@ -218,7 +219,8 @@ def upsample_nearest2d(out, inp, hi, wi, backward=False):
     if backward:
         offh, enth = _inverse(th, None, H, OH)
         offw, entw = _inverse(tw, None, W, OW)
-        _nearest_bwd[_launch.grid(P * H * W)](o, x, offh, enth, offw, entw, P, H, W, OH, OW)
+        _nearest_bwd[_launch.grid(P * H * W)](o, x, offh.flat, enth.flat, offw.flat,
+                                              entw.flat, P, H, W, OH, OW)
     else:
         _nearest_fwd[_launch.grid(P * OH * OW)](o, x, th, tw, P, H, W, OH, OW)
 
@@ -236,8 +238,8 @@ def upsample_bilinear2d(out, inp, h0, h1, lh, w0, w1, lw, backward=False):
     if backward:
         offh, enth = _inverse(t_h0, t_h1, H, OH)
         offw, entw = _inverse(t_w0, t_w1, W, OW)
-        _bilinear_bwd[_launch.grid(P * H * W)](o, x, offh, enth, t_lh, offw, entw, t_lw, P, H,
-                                               W, OH, OW)
+        _bilinear_bwd[_launch.grid(P * H * W)](o, x, offh.flat, enth.flat, t_lh, offw.flat,
+                                               entw.flat, t_lw, P, H, W, OH, OW)
     else:
         _bilinear_fwd[_launch.grid(P * OH * OW)](o, x, t_h0, t_h1, t_lh, t_w0, t_w1, t_lw, P,
                                                  H, W, OH, OW)
