@@ -58,7 +58,7 @@ def _backward_both(K, geom, x, w, g, need=(True, True, True), accumulate=False, 
 
 CASES = [
     # N, C, H, W, OC, kernel, stride, padding, dilation, groups
-    dict(N=2, C=3, H=5, W=6, OC=4, k=(3, 3), p=(1, 1)),                       # "same", bias
+    dict(N=2, C=2, H=4, W=5, OC=3, k=(3, 3), p=(1, 1)),                       # "same", bias
     dict(N=1, C=2, H=6, W=5, OC=4, k=(3, 2), s=(2, 1), p=(1, 0), d=(1, 2), G=2),
     dict(N=2, C=3, H=5, W=5, OC=3, k=(2, 2), s=(2, 2), G=3),                   # depthwise
     dict(N=1, C=3, H=4, W=3, OC=2, k=(1, 1)),                                  # 1x1
@@ -169,3 +169,18 @@ def test_conv2d_rejects_bad_calls(K):
         K.conv2d_backward(None, dev(w[:1]), None, None, dev(g), dev(x), dev(w), geom, False)
     with pytest.raises(ValueError, match="reference"):
         K.conv2d_backward(None, dev(w), None, None, dev(g), dev(x), dev(w), geom, True, True)
+
+
+def test_reciprocal_division_of_the_gathers_is_exact():
+    div = getattr(conv_mod._div, "py_func", conv_mod._div)
+    for b in list(range(1, 40)) + [49, 64, 97, 784, 3136, 12544, 50176]:
+        inv = 1.0 / b
+        for a in list(range(0, 300)) + [b * j + e for j in (1000, 99999, 2 ** 30 // b)
+                                         for e in (-1, 0, 1)]:
+            assert div(a, b, inv) == a // b, (a, b)
+    rng = np.random.default_rng(0)
+    for a, b in zip(rng.integers(0, 2 ** 49, 2000), rng.integers(1, 2 ** 20, 2000)):
+        a, b = int(a), int(b)
+        for x in (a, a - a % b, a - a % b - 1):
+            if x >= 0:
+                assert div(x, b, 1.0 / b) == x // b, (x, b)

@@ -38,118 +38,132 @@ RED_THREADS = 8 if _launch.SIM else 256      # dbias: threads per channel (a pow
 
 
 # ------------------------------------------------------------------------ operand gathers
-# g is the geometry tuple (N, C, H, W, OC, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, G).
+# q: the geometry with what the gathers derive from it, as int64s (see _derived):
+#   0 N, 1 C, 2 H, 3 W, 4 OC, 5 KH, 6 KW, 7 OH, 8 OW, 9 sh, 10 sw, 11 ph, 12 pw, 13 dh,
+#   14 dw, 15 G, 16 Cg, 17 OCg, 18 KH*KW, 19 OH*OW, 20 H*W, 21 Cg*KH*KW
+# r: reciprocals of the divisors, float64: 0 1/(KH*KW), 1 1/KW, 2 1/(OH*OW), 3 1/OW,
+#   4 1/(H*W), 5 1/W, 6 1/sh, 7 1/sw.
+# Every gathered element splits two flat indices into coordinates; a 64-bit integer division
+# is a long instruction sequence on a GPU, a multiply by the reciprocal plus one correction
+# step a few (exact for the non-negative indices below 2^50 used here).
 
 @cuda.jit(device=True, inline=True)
-def _a_weight(w, g, grp, m, k):
+def _div(a, b, inv):
+    """a // b for 0 <= a < 2^50, b >= 1, inv = 1.0 / b."""
+    d = int64(a * inv)
+    rem = a - d * b
+    if rem < 0:
+        d -= 1
+    elif rem >= b:
+        d += 1
+    return d
+
+
+@cuda.jit(device=True, inline=True)
+def _a_weight(w, q, r, grp, m, k):
     """weight_g[m, k], k = (ci, kh, kw)."""
-    G = g[15]
-    ckk = (g[1] // G) * g[5] * g[6]
-    return w[(grp * (g[4] // G) + m) * ckk + k]
+    return w[(grp * q[17] + m) * q[21] + k]
 
 
 @cuda.jit(device=True, inline=True)
-def _im2col(x, g, grp, k, n):
+def _im2col(x, q, r, grp, k, n):
     """col_g[k, n]: k = (ci, kh, kw), n = (b, oh, ow); input pixel or 0 in the padding."""
-    C, H, W, KH, KW, OH, OW = g[1], g[2], g[3], g[5], g[6], g[7], g[8]
-    kk = KH * KW
-    ci = k // kk
-    r = k - ci * kk
-    kh = r // KW
-    kw = r - kh * KW
-    ohw = OH * OW
-    b = n // ohw
-    o = n - b * ohw
-    oh = o // OW
+    H, W, KW, OW, KK, OHW = q[2], q[3], q[6], q[8], q[18], q[19]
+    ci = _div(k, KK, r[0])
+    rem = k - ci * KK
+    kh = _div(rem, KW, r[1])
+    kw = rem - kh * KW
+    b = _div(n, OHW, r[2])
+    o = n - b * OHW
+    oh = _div(o, OW, r[3])
     ow = o - oh * OW
-    ih = oh * g[9] - g[11] + kh * g[13]
-    iw = ow * g[10] - g[12] + kw * g[14]
+    ih = oh * q[9] - q[11] + kh * q[13]
+    iw = ow * q[10] - q[12] + kw * q[14]
     if ih < 0 or ih >= H or iw < 0 or iw >= W:
         return float32(0.0)
-    return x[((b * C + grp * (C // g[15]) + ci) * H + ih) * W + iw]
+    return x[((b * q[1] + grp * q[16] + ci) * H + ih) * W + iw]
 
 
 @cuda.jit(device=True, inline=True)
-def _im2col_t(x, g, grp, k, n):
+def _im2col_t(x, q, r, grp, k, n):
     """col_g^T[k, n] = col_g[n, k]."""
-    return _im2col(x, g, grp, n, k)
+    return _im2col(x, q, r, grp, n, k)
 
 
 @cuda.jit(device=True, inline=True)
-def _a_weight_t(w, g, grp, m, k):
+def _a_weight_t(w, q, r, grp, m, k):
     """weight_g^T gathered: [ci, (ocl, kh, kw)] = weight[grp*OCg + ocl, ci, kh, kw]."""
-    G = g[15]
-    kk = g[5] * g[6]
-    ocl = k // kk
-    r = k - ocl * kk
-    return w[((grp * (g[4] // G) + ocl) * (g[1] // G) + m) * kk + r]
+    KK = q[18]
+    ocl = _div(k, KK, r[0])
+    return w[((grp * q[17] + ocl) * q[16] + m) * KK + (k - ocl * KK)]
 
 
 @cuda.jit(device=True, inline=True)
-def _dout_taps(d, g, grp, k, n):
+def _dout_taps(d, q, r, grp, k, n):
     """[(ocl, kh, kw), (b, ih, iw)]: dout at the output that read (ih, iw) through tap
     (kh, kw), 0 where no output did (the adjoint of _im2col)."""
-    H, W, OC, KH, KW, OH, OW = g[2], g[3], g[4], g[5], g[6], g[7], g[8]
-    sh, sw = g[9], g[10]
-    kk = KH * KW
-    ocl = k // kk
-    r = k - ocl * kk
-    kh = r // KW
-    kw = r - kh * KW
-    hw = H * W
-    b = n // hw
-    p = n - b * hw
-    ih = p // W
+    W, KW, OH, OW, sh, sw, KK, HW = q[3], q[6], q[7], q[8], q[9], q[10], q[18], q[20]
+    ocl = _div(k, KK, r[0])
+    rem = k - ocl * KK
+    kh = _div(rem, KW, r[1])
+    kw = rem - kh * KW
+    b = _div(n, HW, r[4])
+    p = n - b * HW
+    ih = _div(p, W, r[5])
     iw = p - ih * W
-    th = ih + g[11] - kh * g[13]
-    tw = iw + g[12] - kw * g[14]
+    th = ih + q[11] - kh * q[13]
+    tw = iw + q[12] - kw * q[14]
     if th < 0 or tw < 0:
         return float32(0.0)
-    oh = th // sh
-    ow = tw // sw
+    oh = _div(th, sh, r[6])
+    ow = _div(tw, sw, r[7])
     if oh * sh != th or ow * sw != tw or oh >= OH or ow >= OW:
         return float32(0.0)
-    return d[((b * OC + grp * (OC // g[15]) + ocl) * OH + oh) * OW + ow]
+    return d[((b * q[4] + grp * q[17] + ocl) * OH + oh) * OW + ow]
 
 
 @cuda.jit(device=True, inline=True)
-def _a_dout(d, g, grp, m, k):
+def _a_dout(d, q, r, grp, m, k):
     """dout_g[ocl, (b, oh, ow)]."""
-    ohw = g[7] * g[8]
-    b = k // ohw
-    o = k - b * ohw
-    return d[(b * g[4] + grp * (g[4] // g[15]) + m) * ohw + o]
+    OHW = q[19]
+    b = _div(k, OHW, r[2])
+    return d[(b * q[4] + grp * q[17] + m) * OHW + (k - b * OHW)]
 
 
 # ------------------------------------------------------------------------ result stores
 
 @cuda.jit(device=True, inline=True)
-def _store_out(out, bias, g, grp, s, m, n, v, has_bias):
+def _store_out(out, bias, q, r, grp, s, m, n, v, has_bias):
     """out[b, oc, oh, ow] = v (+ bias[oc]); n = (b, oh, ow)."""
-    OC = g[4]
-    oc = grp * (OC // g[15]) + m
-    ohw = g[7] * g[8]
-    b = n // ohw
+    oc = grp * q[17] + m
+    OHW = q[19]
+    b = _div(n, OHW, r[2])
     if has_bias:
         v += bias[oc]
-    out[(b * OC + oc) * ohw + (n - b * ohw)] = v
+    out[(b * q[4] + oc) * OHW + (n - b * OHW)] = v
 
 
 @cuda.jit(device=True, inline=True)
-def _store_dinp(dinp, unused, g, grp, s, m, n, v, flag):
+def _store_dinp(dinp, unused, q, r, grp, s, m, n, v, flag):
     """dinp[b, grp*Cg + m, ih, iw] = v; n = (b, ih, iw)."""
-    C = g[1]
-    hw = g[2] * g[3]
-    b = n // hw
-    dinp[(b * C + grp * (C // g[15]) + m) * hw + (n - b * hw)] = v
+    HW = q[20]
+    b = _div(n, HW, r[4])
+    dinp[(b * q[1] + grp * q[16] + m) * HW + (n - b * HW)] = v
 
 
 @cuda.jit(device=True, inline=True)
-def _store_dweight(part, unused, g, grp, s, m, n, v, flag):
+def _store_dweight(part, unused, q, r, grp, s, m, n, v, flag):
     """part[s, grp*OCg + m, n] = v: split s's share of dweight."""
-    G = g[15]
-    ckk = (g[1] // G) * g[5] * g[6]
-    part[(s * g[4] + grp * (g[4] // G) + m) * ckk + n] = v
+    part[(s * q[4] + grp * q[17] + m) * q[21] + n] = v
+
+
+def _derived(g):
+    """(q, r) of geometry g for the gathers (see above)."""
+    N, C, H, W, OC, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw, G = g
+    Cg, OCg = C // G, OC // G
+    q = g + (Cg, OCg, KH * KW, OH * OW, H * W, Cg * KH * KW)
+    r = tuple(1.0 / max(v, 1) for v in (KH * KW, KW, OH * OW, OW, H * W, W, sh, sw))
+    return q, r
 
 
 # ------------------------------------------------------------------------ the GEMM kernel
@@ -171,7 +185,7 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
     # +1 columns: the k-fastest tile writes land in different banks
     SA_SHAPE, SB_SHAPE = (BK, BM + 1), (BK, BN + 1)
 
-    def kern(dst, aux, src_a, src_b, g, M, NC, K, splits, flag):
+    def kern(dst, aux, src_a, src_b, q, r, M, NC, K, splits, flag):
         sa = cuda.shared.array(SA_SHAPE, float32)
         sb = cuda.shared.array(SB_SHAPE, float32)
         acc = cuda.local.array((TM, TN), float32)
@@ -183,15 +197,15 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
         tiles_m = (M + BM - 1) // BM
         tiles_n = (NC + BN - 1) // BN
         kper = ((K + BK - 1) // BK + splits - 1) // splits * BK
-        total = g[15] * splits * tiles_m * tiles_n
+        total = q[15] * splits * tiles_m * tiles_n
         t = cuda.blockIdx.x
         while t < total:   # the same for every thread of the block: syncthreads is uniform
             tile_n = t % tiles_n
-            r = t // tiles_n
-            tile_m = r % tiles_m
-            r = r // tiles_m
-            s = r % splits
-            grp = r // splits
+            rest = t // tiles_n
+            tile_m = rest % tiles_m
+            rest = rest // tiles_m
+            s = rest % splits
+            grp = rest // splits
             m0 = tile_m * BM
             n0 = tile_n * BN
             for i in range(TM):
@@ -207,7 +221,7 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
                     kk = i - mm * BK
                     v = float32(0.0)
                     if m0 + mm < M and k0 + kk < k_hi:
-                        v = load_a(src_a, g, grp, m0 + mm, k0 + kk)
+                        v = load_a(src_a, q, r, grp, m0 + mm, k0 + kk)
                     sa[kk, mm] = v
                     i += NT
                 i = tid
@@ -220,7 +234,7 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
                         nn = i - kk * BN
                     v = float32(0.0)
                     if n0 + nn < NC and k0 + kk < k_hi:
-                        v = load_b(src_b, g, grp, k0 + kk, n0 + nn)
+                        v = load_b(src_b, q, r, grp, k0 + kk, n0 + nn)
                     sb[kk, nn] = v
                     i += NT
                 cuda.syncthreads()
@@ -240,7 +254,7 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
                     for j in range(TN):
                         n = n0 + tx + j * TX
                         if n < NC:
-                            store(dst, aux, g, grp, s, m, n, acc[i, j], flag)
+                            store(dst, aux, q, r, grp, s, m, n, acc[i, j], flag)
             t += cuda.gridDim.x
 
     k = _gemm_cache[key] = cuda.jit(kern)
@@ -254,7 +268,8 @@ def _run_gemm(kern, dst, aux, src_a, src_b, g, M, NC, K, splits=1, flag=0):
     total = g[15] * splits * tiles_m * tiles_n
     if total == 0:
         return
-    kern[min(total, GEMM_BLOCKS), kern.threads](dst, aux, src_a, src_b, g, M, NC, K,
+    q, r = _derived(g)
+    kern[min(total, GEMM_BLOCKS), kern.threads](dst, aux, src_a, src_b, q, r, M, NC, K,
                                                 splits, flag)
 
 
@@ -441,8 +456,9 @@ def conv2d_backward(dinp, dweight, dbias, ws, dout, inp, weight, geom, accumulat
 # ------------------------------------------------------------------------ PTX checks
 
 _F = types.float32[::1]
-_G16 = types.UniTuple(int64, 16)
-_GEMM_SIG = (_F, _F, _F, _F, _G16, int64, int64, int64, int64, int64)
+_Q = types.UniTuple(int64, 22)
+_R = types.UniTuple(types.float64, 8)
+_GEMM_SIG = (_F, _F, _F, _F, _Q, _R, int64, int64, int64, int64, int64)
 
 
 def _production(load_a, load_b, store, b_kfast):
