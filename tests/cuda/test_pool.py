@@ -47,9 +47,10 @@ def test_max_pool2d_matches_the_cpu(K, case):
     g = _planes(2, OH, OW, seed=1)
     dx = np.empty_like(x)
     _C.max_pool2d_backward(dx, g, idx)
-    for window in (None, (k, s, p, d)):   # one thread per plane / the windowed gather
+    # the windows the forward remembered / given / none (a copy of idx: one thread a plane)
+    for ix, window in ((kidx, None), (kidx, (k, s, p, d)), (dev(idx), None)):
         kdx = _nan(x.shape)
-        K.max_pool2d_backward(kdx, dev(g), kidx, window=window)
+        K.max_pool2d_backward(kdx, dev(g), ix, window=window)
         np.testing.assert_array_equal(host(kdx), dx)
 
 
@@ -111,9 +112,23 @@ def test_adaptive_pools_match_the_cpu(K, H, W, OH, OW):
     np.testing.assert_array_equal(host(kout), out)
     np.testing.assert_array_equal(host(kidx), idx)
     _C.max_pool2d_backward(dx, g, idx)
-    kdx = _nan(x.shape)
-    K.max_pool2d_backward(kdx, dev(g), kidx, window="adaptive")
-    np.testing.assert_array_equal(host(kdx), dx)
+    for window in (None, "adaptive"):
+        kdx = _nan(x.shape)
+        K.max_pool2d_backward(kdx, dev(g), kidx, window=window)
+        np.testing.assert_array_equal(host(kdx), dx)
+
+
+def test_max_pool2d_backward_remembers_windows_only_while_idx_lives(K):
+    from nnfast.backend.cuda import pool
+    x = dev(_planes(1, 4, 4))
+    idx = _nan((1, 2, 2), np.int64)
+    K.max_pool2d_forward(_nan((1, 2, 2)), idx, x, (2, 2), (2, 2), (0, 0), (1, 1))
+    assert pool._recall(idx) == ((2, 2), (2, 2), (0, 0), (1, 1))
+    key = id(idx)
+    del idx
+    import gc
+    gc.collect()
+    assert key not in pool._windows
 
 
 def test_pool_kernels_reject_bad_calls(K):

@@ -11,13 +11,16 @@ planes [P, H, W] (P = N*C), grid-striding, with csrc/pool.c's rules:
 Backward kernels gather, no atomics: each input element sums, in output order (oh outer, ow
 inner, the order of the C's scatter-adds), the outputs whose window holds it, so results are
 those of the CPU bit for bit. max_pool2d_backward gets only (dinp, dout, idx) from _C's
-signature, which does not say which outputs can point at a pixel; given the windows through
-the optional `window=` argument (CUDA only: (kernel, stride, padding, dilation), or
-"adaptive") it gathers from those outputs alone, without it each plane is summed by one
-thread in output order (correct and deterministic, slow on big planes).
+signature, which does not say which outputs can point at a pixel. The forwards remember the
+windows of the idx array they wrote (by identity, while it lives), and the optional
+`window=` argument (CUDA only: (kernel, stride, padding, dilation), or "adaptive") can give
+them; with windows the backward gathers from those outputs alone, without (idx made
+elsewhere) each plane is summed by one thread in output order (correct and deterministic,
+slow on big planes).
 What it is not: channels-last, 3-D, LP or fractional pooling.
 """
 import math
+import weakref
 
 import numpy as np
 from numba import cuda, float32, float64, int64, types
@@ -310,6 +313,21 @@ def _pool_fits(who, H, W, OH, OW, kernel, stride, padding, dilation):
                              f"dilation {dilation} overflow the index arithmetic")
 
 
+# id(idx) -> (weak reference to idx, the windows that wrote it): what max_pool2d_backward
+# needs to gather, found without the functional passing it. An entry leaves with its array.
+_windows = {}
+
+
+def _remember(idx, window):
+    key = id(idx)
+    _windows[key] = (weakref.ref(idx, lambda _, key=key: _windows.pop(key, None)), window)
+
+
+def _recall(idx):
+    ref, window = _windows.get(id(idx), (None, None))
+    return window if ref is not None and ref() is idx else None
+
+
 def max_pool2d_forward(out, idx, inp, kernel, stride, padding, dilation):
     who = "max_pool2d_forward"
     o, (P, OH, OW) = _arr(f"{who}: out", out)
@@ -325,13 +343,15 @@ def max_pool2d_forward(out, idx, inp, kernel, stride, padding, dilation):
     _max_fwd[_grid(P * OH * OW)](o, ix, x, P, H, W, OH, OW, int(kernel[0]), int(kernel[1]),
                                  int(stride[0]), int(stride[1]), int(padding[0]),
                                  int(padding[1]), int(dilation[0]), int(dilation[1]))
+    _remember(idx, (tuple(kernel), tuple(stride), tuple(padding), tuple(dilation)))
 
 
 def max_pool2d_backward(dinp, dout, idx, window=None):
     """dinp = the scatter-add of dout at idx, computed as a gather. window (CUDA only): the
     forward's (kernel, stride, padding, dilation), or "adaptive" after
-    adaptive_max_pool2d_forward; it says which outputs can point at a pixel (None: every
-    output of its plane, summed by one thread per plane)."""
+    adaptive_max_pool2d_forward; it says which outputs can point at a pixel (None: the
+    windows the forward that wrote idx remembered, else every output of its plane, summed
+    by one thread per plane)."""
     who = "max_pool2d_backward"
     di, (P, H, W) = _arr(f"{who}: dinp", dinp)
     d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
@@ -340,6 +360,8 @@ def max_pool2d_backward(dinp, dout, idx, window=None):
         raise ValueError(f"{who}: dinp/dout/idx shapes disagree")
     if P * H * W == 0:
         return
+    if window is None:
+        window = _recall(idx)
     if window is None or OH * OW == 0:
         if OH * OW == 0:
             d, ix = di, di   # not read
@@ -430,6 +452,7 @@ def adaptive_max_pool2d_forward(out, idx, inp):
     if H == 0 or W == 0:
         raise ValueError(f"{who}: empty input planes")
     _adaptive_max_fwd[_grid(P * OH * OW)](o, ix, x, P, H, W, OH, OW)
+    _remember(idx, "adaptive")
 
 
 # ------------------------------------------------------------------------ PTX checks
