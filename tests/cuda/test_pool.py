@@ -199,7 +199,12 @@ def test_upsample_bad_tables_are_refused_or_never_followed(K):
         K.upsample_nearest2d(_nan((1, 4, 4)), x, hi, dev(np.zeros(4, np.float32)))
     with pytest.raises(ValueError, match="planes"):
         K.upsample_nearest2d(_nan((2, 4, 4)), x, hi, wi)
-    # an entry outside the plane: the forward reads 0 there, the backward drops it
+    with pytest.raises(ValueError, match="outside"):   # host tables: checked as the C does
+        K.upsample_nearest2d(_nan((1, 4, 4)), x, np.array([0, 1, 2, 3]), np.zeros(4, np.int64))
+    out = _nan((1, 4, 4))
+    K.upsample_nearest2d(out, x, np.array([0, 1, 2, 2]), np.array([0, 0, 1, 2]))
+    np.testing.assert_array_equal(host(out)[0, 3], host(x)[0, 2, [0, 0, 1, 2]])
+    # a device entry outside the plane: the forward reads 0 there, the backward drops it
     bad = dev(np.array([0, 1, 2, 99], np.int64))
     out = _nan((1, 4, 4))
     K.upsample_nearest2d(out, x, bad, wi)

@@ -15,8 +15,9 @@ schedule. The workspace the C path wants is not needed (conv2d_workspace returns
 accepted and ignored), the dweight partials come from the device pool.
 Conv1d and ConvTranspose1d/2d reach these kernels as on the CPU (see
 nnfast/nn/_functional_conv1d.py and _functional_conv_transpose.py).
-What it is not: Winograd/FFT, tensor cores, channels-last; the gathers do 64-bit index
-arithmetic per element, which costs on a real GPU next to cuBLAS-class kernels.
+What it is not: Winograd/FFT, tensor cores, channels-last, cuDNN speed: each gathered
+element costs a few integer operations to locate (cheap divisions, see _div), and the input
+gradient of a strided convolution walks taps that no output reads.
 """
 import numpy as np
 from numba import cuda, float32, int64, types

@@ -12,17 +12,17 @@ table (which outputs read input row ih, in output order: a counting sort into CS
 then each input element sums the outputs that read it, rows outer and columns inner: the
 order of the C's scatter-adds (nearest: the same bits; bilinear: the same terms, grouped by
 row tap first).
-The C seam checks every table entry on the host; here the tables live on the device, so
-only their lengths are checked, and an entry outside the plane is never followed (the
-forward reads 0 there, the backward drops it): a wrong table cannot touch memory it should
-not.
+Tables may be given as host (NumPy) arrays: then every entry is checked as the C seam does
+and they are copied over. Device tables have only their lengths checked (reading them back
+would wait for the device), and an entry outside the plane is never followed (the forward
+reads 0 there, the backward drops it): a wrong table cannot touch memory it should not.
 What it is not: bicubic, area (that is adaptive_avg_pool2d), antialiased or 3-D resizing.
 """
 import numpy as np
 from numba import cuda, float32, int64, types
 
 from . import _launch
-from .array import CudaArray, empty
+from .array import CudaArray, empty, from_host
 
 __all__ = ["upsample_nearest2d", "upsample_bilinear2d"]
 
@@ -178,9 +178,19 @@ def _planes(who, a):
     return a.flat, a.shape
 
 
-def _table(who, t, n, dtype=np.int64):
+def _table(who, t, n, dtype=np.int64, limit=None):
+    """t's flat device buffer (None when empty). A host table (the functional computes them
+    with NumPy) is checked as the Cython seam does, every index in [0, limit), and copied
+    over; a device table's entries are not checked (the kernels never follow a bad one)."""
+    if isinstance(t, np.ndarray):
+        if t.dtype != dtype or t.ndim != 1:
+            raise ValueError(f"{who}: tables must be 1-D {np.dtype(dtype).name}")
+        if limit is not None and t.size and (t.min() < 0 or t.max() >= limit):
+            raise ValueError(f"{who}: index {t.min() if t.min() < 0 else t.max()} outside "
+                             f"[0, {limit})")
+        t = from_host(np.ascontiguousarray(t))
     if not isinstance(t, CudaArray):
-        raise TypeError(f"{who}: tables must be CUDA arrays, got {type(t).__name__}")
+        raise TypeError(f"{who}: tables must be arrays, got {type(t).__name__}")
     if t.dtype != dtype or not t.is_contiguous or t.ndim != 1:
         raise ValueError(f"{who}: tables must be contiguous 1-D {np.dtype(dtype).name}")
     if t.shape[0] != n:
@@ -212,8 +222,8 @@ def upsample_nearest2d(out, inp, hi, wi, backward=False):
     is dout[P,OH,OW] (the adjoint, dinp overwritten)."""
     who = "upsample_nearest2d"
     o, x, P, H, W, OH, OW = _sizes(who, out, inp, backward)
-    th = _table(who, hi, OH)
-    tw = _table(who, wi, OW)
+    th = _table(who, hi, OH, limit=H)
+    tw = _table(who, wi, OW, limit=W)
     if _zero_or_nothing(out, P, H, W, OH, OW, backward):
         return
     if backward:
@@ -229,8 +239,8 @@ def upsample_bilinear2d(out, inp, h0, h1, lh, w0, w1, lw, backward=False):
     """As upsample_nearest2d, with two rows/columns per output and their weights."""
     who = "upsample_bilinear2d"
     o, x, P, H, W, OH, OW = _sizes(who, out, inp, backward)
-    t_h0, t_h1 = _table(who, h0, OH), _table(who, h1, OH)
-    t_w0, t_w1 = _table(who, w0, OW), _table(who, w1, OW)
+    t_h0, t_h1 = _table(who, h0, OH, limit=H), _table(who, h1, OH, limit=H)
+    t_w0, t_w1 = _table(who, w0, OW, limit=W), _table(who, w1, OW, limit=W)
     t_lh = _table(who, lh, OH, np.float32)
     t_lw = _table(who, lw, OW, np.float32)
     if _zero_or_nothing(out, P, H, W, OH, OW, backward):
