@@ -44,9 +44,11 @@ RED_THREADS = 8 if _launch.SIM else 256      # dbias: threads per channel (a pow
 #   14 dw, 15 G, 16 Cg, 17 OCg, 18 KH*KW, 19 OH*OW, 20 H*W, 21 Cg*KH*KW
 # r: reciprocals of the divisors, float64: 0 1/(KH*KW), 1 1/KW, 2 1/(OH*OW), 3 1/OW,
 #   4 1/(H*W), 5 1/W, 6 1/sh, 7 1/sw.
-# Every gathered element splits two flat indices into coordinates; a 64-bit integer division
-# is a long instruction sequence on a GPU, a multiply by the reciprocal plus one correction
-# step a few (exact for the non-negative indices below 2^50 used here).
+# An operand is read through two device functions: `prep` splits the index that stays fixed
+# for a thread's loads of one tile (the tile loops are laid out so that one does) into a
+# base offset and coordinates, once; `load` adds the index that varies. A 64-bit integer
+# division is a long instruction sequence on a GPU; _div is a multiply by the reciprocal and
+# one correction step (exact for the non-negative indices below 2^50 used here).
 
 @cuda.jit(device=True, inline=True)
 def _div(a, b, inv):
@@ -60,75 +62,105 @@ def _div(a, b, inv):
     return d
 
 
+# A operands, [M, K]: prep takes k, load takes m.
+
 @cuda.jit(device=True, inline=True)
-def _a_weight(w, q, r, grp, m, k):
-    """weight_g[m, k], k = (ci, kh, kw)."""
-    return w[(grp * q[17] + m) * q[21] + k]
+def _weight_prep(w, q, r, grp, k):
+    """weight_g[m, k] = w[(grp*OCg + m)*CKKg + k], k = (ci, kh, kw)."""
+    return (grp * q[17] * q[21] + k, int64(0), int64(0))
 
 
 @cuda.jit(device=True, inline=True)
-def _im2col(x, q, r, grp, k, n):
-    """col_g[k, n]: k = (ci, kh, kw), n = (b, oh, ow); input pixel or 0 in the padding."""
-    H, W, KW, OW, KK, OHW = q[2], q[3], q[6], q[8], q[18], q[19]
-    ci = _div(k, KK, r[0])
-    rem = k - ci * KK
-    kh = _div(rem, KW, r[1])
-    kw = rem - kh * KW
+def _weight_load(w, q, r, grp, p, m):
+    return w[p[0] + m * q[21]]
+
+
+@cuda.jit(device=True, inline=True)
+def _weight_t_prep(w, q, r, grp, k):
+    """weight_g^T [ci, (ocl, kh, kw)] = weight[grp*OCg + ocl, ci, kh, kw]."""
+    KK = q[18]
+    ocl = _div(k, KK, r[0])
+    return ((grp * q[17] + ocl) * q[16] * KK + (k - ocl * KK), int64(0), int64(0))
+
+
+@cuda.jit(device=True, inline=True)
+def _weight_t_load(w, q, r, grp, p, m):
+    return w[p[0] + m * q[18]]
+
+
+@cuda.jit(device=True, inline=True)
+def _dout_prep(d, q, r, grp, k):
+    """dout_g[ocl, (b, oh, ow)] = dout[b, grp*OCg + ocl, oh, ow]."""
+    OHW = q[19]
+    b = _div(k, OHW, r[2])
+    return ((b * q[4] + grp * q[17]) * OHW + (k - b * OHW), int64(0), int64(0))
+
+
+@cuda.jit(device=True, inline=True)
+def _dout_load(d, q, r, grp, p, m):
+    return d[p[0] + m * q[19]]
+
+
+# B operands. im2col: col_g[(ci, kh, kw), (b, oh, ow)] = inp[b, grp*Cg + ci, ih, iw] with
+# ih = oh*sh - ph + kh*dh, iw = ow*sw - pw + kw*dw, 0 in the padding. The forward reads it as
+# B [K = Cg*KH*KW, N*OH*OW] (prep: the output position), dweight as B^T (prep: the same).
+
+@cuda.jit(device=True, inline=True)
+def _col_prep(x, q, r, grp, n):
+    """n = (b, oh, ow) -> (plane base of channel grp*Cg, oh*sh - ph, ow*sw - pw)."""
+    OW, OHW = q[8], q[19]
     b = _div(n, OHW, r[2])
     o = n - b * OHW
     oh = _div(o, OW, r[3])
-    ow = o - oh * OW
-    ih = oh * q[9] - q[11] + kh * q[13]
-    iw = ow * q[10] - q[12] + kw * q[14]
+    return ((b * q[1] + grp * q[16]) * q[20], oh * q[9] - q[11], (o - oh * OW) * q[10] - q[12])
+
+
+@cuda.jit(device=True, inline=True)
+def _col_load(x, q, r, grp, p, k):
+    """k = (ci, kh, kw): the input pixel that tap reads, or 0."""
+    H, W, KW, KK = q[2], q[3], q[6], q[18]
+    ci = _div(k, KK, r[0])
+    rem = k - ci * KK
+    kh = _div(rem, KW, r[1])
+    ih = p[1] + kh * q[13]
+    iw = p[2] + (rem - kh * KW) * q[14]
     if ih < 0 or ih >= H or iw < 0 or iw >= W:
         return float32(0.0)
-    return x[((b * q[1] + grp * q[16] + ci) * H + ih) * W + iw]
+    return x[p[0] + ci * q[20] + ih * W + iw]
 
 
-@cuda.jit(device=True, inline=True)
-def _im2col_t(x, q, r, grp, k, n):
-    """col_g^T[k, n] = col_g[n, k]."""
-    return _im2col(x, q, r, grp, n, k)
-
+# dinp's B, taps_g[(ocl, kh, kw), (b, ih, iw)]: dout at the output that read input pixel
+# (ih, iw) through tap (kh, kw), 0 where none did (the adjoint of im2col, as a gather).
 
 @cuda.jit(device=True, inline=True)
-def _a_weight_t(w, q, r, grp, m, k):
-    """weight_g^T gathered: [ci, (ocl, kh, kw)] = weight[grp*OCg + ocl, ci, kh, kw]."""
-    KK = q[18]
-    ocl = _div(k, KK, r[0])
-    return w[((grp * q[17] + ocl) * q[16] + m) * KK + (k - ocl * KK)]
-
-
-@cuda.jit(device=True, inline=True)
-def _dout_taps(d, q, r, grp, k, n):
-    """[(ocl, kh, kw), (b, ih, iw)]: dout at the output that read (ih, iw) through tap
-    (kh, kw), 0 where no output did (the adjoint of _im2col)."""
-    W, KW, OH, OW, sh, sw, KK, HW = q[3], q[6], q[7], q[8], q[9], q[10], q[18], q[20]
-    ocl = _div(k, KK, r[0])
-    rem = k - ocl * KK
-    kh = _div(rem, KW, r[1])
-    kw = rem - kh * KW
+def _taps_prep(d, q, r, grp, n):
+    """n = (b, ih, iw) -> (dout base of channel grp*OCg, ih + ph, iw + pw)."""
+    W, HW = q[3], q[20]
     b = _div(n, HW, r[4])
     p = n - b * HW
     ih = _div(p, W, r[5])
-    iw = p - ih * W
-    th = ih + q[11] - kh * q[13]
-    tw = iw + q[12] - kw * q[14]
-    if th < 0 or tw < 0:
-        return float32(0.0)
-    oh = _div(th, sh, r[6])
-    ow = _div(tw, sw, r[7])
-    if oh * sh != th or ow * sw != tw or oh >= OH or ow >= OW:
-        return float32(0.0)
-    return d[((b * q[4] + grp * q[17] + ocl) * OH + oh) * OW + ow]
+    return ((b * q[4] + grp * q[17]) * q[19], ih + q[11], p - ih * W + q[12])
 
 
 @cuda.jit(device=True, inline=True)
-def _a_dout(d, q, r, grp, m, k):
-    """dout_g[ocl, (b, oh, ow)]."""
-    OHW = q[19]
-    b = _div(k, OHW, r[2])
-    return d[(b * q[4] + grp * q[17] + m) * OHW + (k - b * OHW)]
+def _taps_load(d, q, r, grp, p, k):
+    KW, OH, OW, sh, sw, KK = q[6], q[7], q[8], q[9], q[10], q[18]
+    ocl = _div(k, KK, r[0])
+    rem = k - ocl * KK
+    kh = _div(rem, KW, r[1])
+    th = p[1] - kh * q[13]
+    tw = p[2] - (rem - kh * KW) * q[14]
+    if th < 0 or tw < 0:
+        return float32(0.0)
+    oh = th
+    ow = tw
+    if sh != 1:
+        oh = _div(th, sh, r[6])
+    if sw != 1:
+        ow = _div(tw, sw, r[7])
+    if oh * sh != th or ow * sw != tw or oh >= OH or ow >= OW:
+        return float32(0.0)
+    return d[p[0] + ocl * q[19] + oh * OW + ow]
 
 
 # ------------------------------------------------------------------------ result stores
@@ -172,17 +204,25 @@ def _derived(g):
 _gemm_cache = {}
 
 
-def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
-    """dst = A @ B per group (and split), A[M, K] from load_a, B[K, NC] from load_b, each
-    result handed to store. b_kfast: B's tile loads walk k fastest (coalesced when B's
-    memory runs along k); A's always do."""
-    key = (load_a, load_b, store, b_kfast, tiles)
+def gemm_kernel(a_ops, b_ops, store, b_kfast, tiles=TILES):
+    """dst = A @ B per group (and split): A[M, K] read through a_ops = (prep, load), B[K, NC]
+    through b_ops, each result handed to store. A's tile loads walk k fastest (a thread keeps
+    one k per tile row: prep once); B's walk n fastest (a thread keeps one column per tile:
+    prep once per tile), or k fastest with b_kfast (prep once per k-step), for operands whose
+    memory runs along k."""
+    key = (a_ops, b_ops, store, b_kfast, tiles)
     k = _gemm_cache.get(key)
     if k is not None:
         return k
+    prep_a, load_a = a_ops
+    prep_b, load_b = b_ops
     BM, BN, BK, TM, TN = tiles
     TY, TX = BM // TM, BN // TN
     NT = TX * TY
+    if NT % BK or NT % BN:
+        raise ValueError(f"gemm_kernel: {NT} threads must cover whole tile rows of {tiles}")
+    A_STEP = NT // BK                         # rows of the A tile one pass of loads covers
+    B_STEP = NT // BK if b_kfast else NT // BN
     # +1 columns: the k-fastest tile writes land in different banks
     SA_SHAPE, SB_SHAPE = (BK, BM + 1), (BK, BN + 1)
 
@@ -195,6 +235,13 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
         tid = cuda.threadIdx.x
         tx = tid % TX
         ty = tid // TX
+        kk_a = tid % BK              # this thread's k in every A tile
+        if b_kfast:
+            kk_b = tid % BK          # ... and in every B tile
+            first_b = tid // BK      # its first n there
+        else:
+            nn_b = tid % BN          # this thread's column in every B tile
+            first_b = tid // BN      # its first k there
         tiles_m = (M + BM - 1) // BM
         tiles_n = (NC + BN - 1) // BN
         kper = ((K + BK - 1) // BK + splits - 1) // splits * BK
@@ -214,30 +261,38 @@ def gemm_kernel(load_a, load_b, store, b_kfast, tiles=TILES):
                     acc[i, j] = float32(0.0)
             k_lo = s * kper
             k_hi = min(K, k_lo + kper)
+            if not b_kfast:
+                n_b = n0 + nn_b
+                pb = prep_b(src_b, q, r, grp, n_b)
             k0 = k_lo
             while k0 < k_hi:
-                i = tid
-                while i < BM * BK:
-                    mm = i // BK
-                    kk = i - mm * BK
+                ka = k0 + kk_a
+                pa = prep_a(src_a, q, r, grp, ka)
+                mm = tid // BK
+                while mm < BM:
                     v = float32(0.0)
-                    if m0 + mm < M and k0 + kk < k_hi:
-                        v = load_a(src_a, q, r, grp, m0 + mm, k0 + kk)
-                    sa[kk, mm] = v
-                    i += NT
-                i = tid
-                while i < BK * BN:
-                    if b_kfast:
-                        nn = i // BK
-                        kk = i - nn * BK
-                    else:
-                        kk = i // BN
-                        nn = i - kk * BN
-                    v = float32(0.0)
-                    if n0 + nn < NC and k0 + kk < k_hi:
-                        v = load_b(src_b, q, r, grp, k0 + kk, n0 + nn)
-                    sb[kk, nn] = v
-                    i += NT
+                    if ka < k_hi and m0 + mm < M:
+                        v = load_a(src_a, q, r, grp, pa, m0 + mm)
+                    sa[kk_a, mm] = v
+                    mm += A_STEP
+                if b_kfast:
+                    kb = k0 + kk_b
+                    pb = prep_b(src_b, q, r, grp, kb)
+                    nn = first_b
+                    while nn < BN:
+                        v = float32(0.0)
+                        if kb < k_hi and n0 + nn < NC:
+                            v = load_b(src_b, q, r, grp, pb, n0 + nn)
+                        sb[kk_b, nn] = v
+                        nn += B_STEP
+                else:
+                    kk = first_b
+                    while kk < BK:
+                        v = float32(0.0)
+                        if n_b < NC and k0 + kk < k_hi:
+                            v = load_b(src_b, q, r, grp, pb, k0 + kk)
+                        sb[kk, nn_b] = v
+                        kk += B_STEP
                 cuda.syncthreads()
                 for kk in range(BK):
                     for i in range(TM):
@@ -334,9 +389,14 @@ def _zero(a):
         _fill[_launch.grid(a.size)](a.flat, a.size, float32(0.0))
 
 
-_forward = gemm_kernel(_a_weight, _im2col, _store_out, False)
-_dinp = gemm_kernel(_a_weight_t, _dout_taps, _store_dinp, False)
-_dweight = gemm_kernel(_a_dout, _im2col_t, _store_dweight, True)
+_WEIGHT = (_weight_prep, _weight_load)
+_WEIGHT_T = (_weight_t_prep, _weight_t_load)
+_DOUT = (_dout_prep, _dout_load)
+_COL = (_col_prep, _col_load)
+_TAPS = (_taps_prep, _taps_load)
+_forward = gemm_kernel(_WEIGHT, _COL, _store_out, False)      # weight @ im2col
+_dinp = gemm_kernel(_WEIGHT_T, _TAPS, _store_dinp, False)     # weight^T @ taps(dout)
+_dweight = gemm_kernel(_DOUT, _COL, _store_dweight, True)     # dout @ im2col^T
 
 
 # ------------------------------------------------------------------------ the table's API
@@ -462,14 +522,14 @@ _R = types.UniTuple(types.float64, 8)
 _GEMM_SIG = (_F, _F, _F, _F, _Q, _R, int64, int64, int64, int64, int64)
 
 
-def _production(load_a, load_b, store, b_kfast):
-    return gemm_kernel(load_a, load_b, store, b_kfast, (64, 64, 16, 4, 4))
+def _production(a_ops, b_ops, store, b_kfast):
+    return gemm_kernel(a_ops, b_ops, store, b_kfast, (64, 64, 16, 4, 4))
 
 
 PTX_CHECKS = [
-    (_production(_a_weight, _im2col, _store_out, False), _GEMM_SIG),
-    (_production(_a_weight_t, _dout_taps, _store_dinp, False), _GEMM_SIG),
-    (_production(_a_dout, _im2col_t, _store_dweight, True), _GEMM_SIG),
+    (_production(_WEIGHT, _COL, _store_out, False), _GEMM_SIG),
+    (_production(_WEIGHT_T, _TAPS, _store_dinp, False), _GEMM_SIG),
+    (_production(_DOUT, _COL, _store_dweight, True), _GEMM_SIG),
     (_bias_sum_kernel(256), (_F, _F, int64, int64, int64, types.boolean)),
     (_sum_splits, (_F, _F, int64, int64, types.boolean)),
     (_fill, (_F, int64, float32)),
