@@ -105,7 +105,7 @@ def test_conv2d_dweight_in_one_split_writes_in_place(K, monkeypatch):
     monkeypatch.setattr(conv_mod, "SPLIT_TARGET", 1)
     geom = _geom(N=1, C=2, H=4, W=3, OC=2, k=(2, 2))
     x, w, _, g = _data(geom, seed=5)
-    assert conv_mod._splits(1, geom[0] * geom[7] * geom[8]) == 1
+    assert conv_mod._splits(1, geom[0] * geom[7] * geom[8], conv_mod.TILES[2]) == 1
     want, got = _backward_both(K, geom, x, w, g, need=(False, True, False))
     np.testing.assert_allclose(got[1], want[1], rtol=RTOL, atol=ATOL)
 
@@ -184,3 +184,22 @@ def test_reciprocal_division_of_the_gathers_is_exact():
         for x in (a, a - a % b, a - a % b - 1):
             if x >= 0:
                 assert div(x, b, 1.0 / b) == x // b, (x, b)
+
+
+def test_conv2d_at_production_tile_sizes(K, monkeypatch):
+    # the GPU's tiles (256 threads, 64x64x16) on one tile: the tile-load layout holds there
+    tiles = (64, 64, 16, 4, 4)
+    for name, ops in (("_forward", (conv_mod._WEIGHT, conv_mod._COL, conv_mod._store_out,
+                                    False)),
+                      ("_dinp", (conv_mod._WEIGHT_T, conv_mod._TAPS, conv_mod._store_dinp,
+                                 False)),
+                      ("_dweight", (conv_mod._DOUT, conv_mod._COL, conv_mod._store_dweight,
+                                    True))):
+        monkeypatch.setattr(conv_mod, name, conv_mod.gemm_kernel(*ops, tiles))
+    geom = _geom(N=1, C=2, H=3, W=4, OC=2, k=(2, 2), p=(1, 0))
+    x, w, b, g = _data(geom, seed=8)
+    want, got = _forward_both(K, geom, x, w, b)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    want, got = _backward_both(K, geom, x, w, g, need=(True, True, False), accumulate=True)
+    for c, k in zip(want[:2], got[:2]):
+        np.testing.assert_allclose(k, c, rtol=RTOL, atol=ATOL)

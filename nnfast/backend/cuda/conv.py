@@ -314,13 +314,13 @@ def gemm_kernel(a_ops, b_ops, store, b_kfast, tiles=TILES):
             t += cuda.gridDim.x
 
     k = _gemm_cache[key] = cuda.jit(kern)
-    k.threads = NT
+    k.threads, k.tiles = NT, tiles
     return k
 
 
 def _run_gemm(kern, dst, aux, src_a, src_b, g, M, NC, K, splits=1, flag=0):
-    tiles_m = -(-M // TILES[0])
-    tiles_n = -(-NC // TILES[1])
+    tiles_m = -(-M // kern.tiles[0])
+    tiles_n = -(-NC // kern.tiles[1])
     total = g[15] * splits * tiles_m * tiles_n
     if total == 0:
         return
@@ -458,9 +458,10 @@ def conv2d_forward(out, ws, inp, weight, bias, geom, reference=False):
               OC // G, N * OH * OW, (C // G) * KH * KW, 1, int(b is not None))
 
 
-def _splits(tiles, K):
-    """How many partials dweight's long reduction (K = N*OH*OW) is cut into."""
-    ktiles = -(-K // TILES[2])
+def _splits(tiles, K, bk):
+    """How many partials dweight's long reduction (K = N*OH*OW, in steps of bk) is cut
+    into, for a GEMM of `tiles` output tiles."""
+    ktiles = -(-K // bk)
     want = -(-SPLIT_TARGET // max(tiles, 1))
     return max(1, min(want, ktiles // SPLIT_MIN_KTILES))
 
@@ -503,8 +504,8 @@ def conv2d_backward(dinp, dweight, dbias, ws, dout, inp, weight, geom, accumulat
                 _zero(dweight)
             return
         ckk = Cg * KH * KW
-        tiles = G * -(-OCg // TILES[0]) * -(-ckk // TILES[1])
-        splits = _splits(tiles, K)
+        bm, bn, bk = _dweight.tiles[:3]
+        splits = _splits(G * -(-OCg // bm) * -(-ckk // bn), K, bk)
         if splits == 1 and not accumulate:
             _run_gemm(_dweight, dw, _dummy(), d, x, g, OCg, ckk, K)
             return
