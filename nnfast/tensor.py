@@ -120,7 +120,7 @@ class Tensor:
         if device is not None:
             check_available(as_device(device))
         if len(args) == 1 and isinstance(args[0], Tensor):
-            arr = np.array(args[0]._storage, dtype=_as_dtype(dtype) or _default_dtype[0], copy=True)
+            arr = np.array(to_numpy(args[0]), dtype=_as_dtype(dtype) or _default_dtype[0], copy=True)
         elif args and all(isinstance(a, numbers.Integral) for a in args):
             arr = np.zeros(tuple(_builtin_int(a) for a in args), _as_dtype(dtype) or _default_dtype[0])
         elif len(args) == 1 and isinstance(args[0], (tuple, list, np.ndarray, numbers.Number)) \
@@ -130,6 +130,9 @@ class Tensor:
             arr = np.zeros((0,), _as_dtype(dtype) or _default_dtype[0])
         else:
             raise TypeError(f"Tensor(): cannot make a tensor from {args!r}")
+        if device is not None and as_device(device).type != "cpu":
+            from . import backend
+            arr = backend.get(as_device(device)).from_host(arr)
         self._init(arr, requires_grad)
 
     def _init(self, arr, requires_grad=False, node=None):

@@ -51,7 +51,7 @@ class _FlatGroup:
         total = int(sum(self.sizes))
         self.numel = total
         # the flat buffers live on the parameters' device (all of a group on one)
-        K = self.table = table_of(*[p._storage for p in params])
+        K = table_of(*[p._storage for p in params])
         self.param = K.empty(total, dtype)
         self.grad = K.zeros(total, dtype)
         self.views, self.gviews = [], []
@@ -99,7 +99,7 @@ class _FlatGroup:
     def buffer(self, name, fill=0.0):
         b = self.buffers.get(name)
         if b is None:
-            b = self.table.full(self.numel, fill, self.dtype)
+            b = table_of(self.param).full(self.numel, fill, self.dtype)
             self.buffers[name] = b
         return b
 
@@ -294,7 +294,7 @@ class Optimizer:
         the optimizer was made, which torch allows), with the state carried over."""
         from .. import backend
         new = _FlatGroup(fl.params)
-        K = new.table
+        K = table_of(new.param)
         for name, b in fl.buffers.items():
             new.buffers[name] = K.from_host(backend.table_of(b).to_host(b))
         new.step[...] = fl.step
