@@ -1,0 +1,669 @@
+"""BatchNorm, LayerNorm and GroupNorm on the GPU: the `_C` norm kernels (csrc/norm.c,
+csrc/norm_group.c) with the same names, arguments and numbers.
+
+What it is: every statistic is a reduction over a "row" of values — a BatchNorm channel
+(N runs of S values, stride C*S apart), a LayerNorm row (D contiguous values) or a GroupNorm
+(sample, group) row (Cg*S contiguous values). One block owns a row and reduces it with a
+fixed shared-memory tree, in double as the C does (sums and the two-pass variance), so the
+result does not depend on timing. Where rows are few and long (BatchNorm over a handful of
+channels, LayerNorm's parameter gradients over many rows), the row is cut into chunks:
+blocks write double partials to a scratch array and a second kernel adds them in chunk
+order, still deterministic. Per-element work is float32 in the C's formula order.
+
+What it is not: strided input (callers pass contiguous float32), float64 (the NumPy
+reference in nnfast/nn/_functional_norm.py), accumulation into gradient buffers (the C
+overwrites dweight/dbias; so does this). `reference=True` of the BatchNorm kernels selects
+the C's plain per-channel path; here there is one path, so it changes nothing.
+NVVM may contract a*b+c into an FMA, so a result can differ from the C in its last bit.
+"""
+import math
+
+import numpy as np
+from numba import cuda, float32, float64, int64
+
+from . import _launch
+from .array import empty
+
+__all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
+           "layer_norm_forward", "layer_norm_backward", "group_norm_forward",
+           "group_norm_backward"]
+
+SIM = _launch.SIM
+NT = 8 if SIM else 256                 # threads of a row-reducing block (a power of two)
+TARGET_BLOCKS = 2 if SIM else 264      # rows fewer than this are cut into chunks ...
+CHUNK_MIN = 16 if SIM else 8192        # ... of at least this many values
+MAX_CHUNKS = 4 if SIM else 256
+F1 = np.float32(1.0)
+F0 = np.float32(0.0)
+
+
+# ---------------------------------------------------------------------- device helpers
+@cuda.jit(device=True, inline=True)
+def _block_sum(sh, v, tid):
+    """Sum of v over the block's NT threads by a fixed tree; every thread gets the total."""
+    sh[tid] = v
+    cuda.syncthreads()
+    step = NT // 2
+    while step > 0:
+        if tid < step:
+            sh[tid] += sh[tid + step]
+        cuda.syncthreads()
+        step //= 2
+    tot = sh[0]
+    cuda.syncthreads()   # sh is reused by the next reduction
+    return tot
+
+
+@cuda.jit(device=True, inline=True)
+def _at(r, j, S, RS):
+    """Flat index of value j of row r: rows are runs of S values, runs RS apart (a
+    contiguous row of length n is S = n)."""
+    q = j // S
+    return q * RS + r * S + (j - q * S)
+
+
+@cuda.jit(device=True, inline=True)
+def _sum_range(sh, x, r, j0, j1, S, RS, tid):
+    s = 0.0
+    for j in range(j0 + tid, j1, NT):
+        s += float64(x[_at(r, j, S, RS)])
+    return _block_sum(sh, s, tid)
+
+
+@cuda.jit(device=True, inline=True)
+def _sqdev_range(sh, x, r, j0, j1, S, RS, m, tid):
+    s = 0.0
+    for j in range(j0 + tid, j1, NT):
+        d = float64(x[_at(r, j, S, RS)]) - m
+        s += d * d
+    return _block_sum(sh, s, tid)
+
+
+@cuda.jit(device=True, inline=True)
+def _dsums_range(sh, dy, x, r, j0, j1, S, RS, m, tid):
+    """(sum dy, sum dy * (x - m)) over values j0..j1 of row r, in double."""
+    a = 0.0
+    b = 0.0
+    for j in range(j0 + tid, j1, NT):
+        i = _at(r, j, S, RS)
+        g = float64(dy[i])
+        a += g
+        b += g * (float64(x[i]) - m)
+    return _block_sum(sh, a, tid), _block_sum(sh, b, tid)
+
+
+@cuda.jit(device=True, inline=True)
+def _bn_finish(mean, invstd, rmean, has_rm, rvar, has_rv, c, m, sq, n, momentum, eps):
+    """norm.c bn_finish: saved stats and the running-stat update, in double."""
+    mean[c] = float32(m)
+    invstd[c] = float32(1.0 / math.sqrt(sq / n + eps))
+    if has_rm:
+        rmean[c] = float32(momentum * m + (1.0 - momentum) * float64(rmean[c]))
+    if has_rv and n > 1:
+        rvar[c] = float32(momentum * (sq / (n - 1)) + (1.0 - momentum) * float64(rvar[c]))
+
+
+# ---------------------------------------------------------------------- BatchNorm kernels
+@cuda.jit
+def _bn_stats_rows(mean, invstd, rmean, has_rm, rvar, has_rv, x, C, S, n, momentum, eps):
+    """One block per channel: the two-pass moments and bn_finish."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
+        m = _sum_range(sh, x, c, 0, n, S, C * S, tid) / n
+        sq = _sqdev_range(sh, x, c, 0, n, S, C * S, m, tid)
+        if tid == 0:
+            _bn_finish(mean, invstd, rmean, has_rm, rvar, has_rv, c, m, sq, n, momentum, eps)
+
+
+@cuda.jit
+def _chunk_sums(ws, x, rows, S, RS, n, P, chunk):
+    """Block q = (row, chunk): ws[q] = the chunk's sum, in double."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for q in range(cuda.blockIdx.x, rows * P, cuda.gridDim.x):
+        r = q // P
+        j0 = (q - r * P) * chunk
+        t = _sum_range(sh, x, r, j0, min(n, j0 + chunk), S, RS, tid)
+        if tid == 0:
+            ws[q] = t
+
+
+@cuda.jit
+def _chunk_sqdevs(ws2, ws, x, rows, S, RS, n, P, chunk):
+    """ws2[q] = the chunk's sum of squared deviations from its row's mean (the row sum is
+    added from ws in chunk order, so every block of a row sees the same mean)."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for q in range(cuda.blockIdx.x, rows * P, cuda.gridDim.x):
+        r = q // P
+        s = 0.0
+        for p in range(P):
+            s += ws[r * P + p]
+        m = s / n
+        j0 = (q - r * P) * chunk
+        t = _sqdev_range(sh, x, r, j0, min(n, j0 + chunk), S, RS, m, tid)
+        if tid == 0:
+            ws2[q] = t
+
+
+@cuda.jit
+def _bn_stats_finish(mean, invstd, rmean, has_rm, rvar, has_rv, ws, ws2, C, P, n, momentum, eps):
+    """One thread per channel: add the chunk partials in order, then bn_finish."""
+    for c in range(cuda.grid(1), C, cuda.gridsize(1)):
+        s = 0.0
+        sq = 0.0
+        for p in range(P):
+            s += ws[c * P + p]
+            sq += ws2[c * P + p]
+        _bn_finish(mean, invstd, rmean, has_rm, rvar, has_rv, c, s / n, sq, n, momentum, eps)
+
+
+@cuda.jit
+def _bn_apply(out, x, mean, invstd, weight, has_w, bias, has_b, C, S, total):
+    """out = x * alpha + beta, alpha = invstd * w, beta = b - mean * alpha (torch's order)."""
+    for i in range(cuda.grid(1), total, cuda.gridsize(1)):
+        c = (i // S) % C
+        a = invstd[c] * (weight[c] if has_w else F1)
+        b = (bias[c] if has_b else F0) - mean[c] * a
+        out[i] = x[i] * a + b
+
+
+@cuda.jit(device=True, inline=True)
+def _bn_bcoeffs(dweight, has_dw, dbias, has_db, invstd, weight, has_w, c, sdy, sdyx, n,
+                training, write):
+    """norm.c bn_bcoeffs: (k, gm, iw) of dx = (dy - gm - (x - mean) * k) * iw."""
+    inv = float64(invstd[c])
+    k = float32(sdyx * inv * inv / n) if training else F0
+    gm = float32(sdy / n) if training else F0
+    iw = invstd[c] * (weight[c] if has_w else F1)
+    if write:
+        if has_dw:
+            dweight[c] = float32(sdyx * inv)
+        if has_db:
+            dbias[c] = float32(sdy)
+    return k, gm, iw
+
+
+@cuda.jit
+def _bn_backward_rows(dinp, has_dx, dweight, has_dw, dbias, has_db, dout, x, mean, invstd,
+                      weight, has_w, C, S, n, training):
+    """One block per channel: the two gradient sums, the coefficients, then dx."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for c in range(cuda.blockIdx.x, C, cuda.gridDim.x):
+        sdy, sdyx = _dsums_range(sh, dout, x, c, 0, n, S, C * S, float64(mean[c]), tid)
+        k, gm, iw = _bn_bcoeffs(dweight, has_dw, dbias, has_db, invstd, weight, has_w, c,
+                                sdy, sdyx, n, training, tid == 0)
+        if has_dx:
+            mf = mean[c]
+            for j in range(tid, n, NT):
+                i = _at(c, j, S, C * S)
+                dinp[i] = (dout[i] - gm - (x[i] - mf) * k) * iw
+
+
+@cuda.jit
+def _chunk_dsums(ws, dy, x, mean, rows, S, RS, n, P, chunk):
+    """Block q = (row, chunk): ws[q], ws[rows*P + q] = the chunk's (sum dy, sum dy*(x-m))."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for q in range(cuda.blockIdx.x, rows * P, cuda.gridDim.x):
+        r = q // P
+        j0 = (q - r * P) * chunk
+        a, b = _dsums_range(sh, dy, x, r, j0, min(n, j0 + chunk), S, RS, float64(mean[r]), tid)
+        if tid == 0:
+            ws[q] = a
+            ws[rows * P + q] = b
+
+
+@cuda.jit
+def _bn_backward_finish(coef, dweight, has_dw, dbias, has_db, ws, invstd, weight, has_w, C, P,
+                        n, training):
+    """One thread per channel: chunk partials in order -> dweight, dbias and coef[3, C]."""
+    for c in range(cuda.grid(1), C, cuda.gridsize(1)):
+        sdy = 0.0
+        sdyx = 0.0
+        for p in range(P):
+            sdy += ws[c * P + p]
+            sdyx += ws[C * P + c * P + p]
+        k, gm, iw = _bn_bcoeffs(dweight, has_dw, dbias, has_db, invstd, weight, has_w, c,
+                                sdy, sdyx, n, training, True)
+        coef[c] = k
+        coef[C + c] = gm
+        coef[2 * C + c] = iw
+
+
+@cuda.jit
+def _bn_dx(dinp, dout, x, mean, coef, C, S, total):
+    for i in range(cuda.grid(1), total, cuda.gridsize(1)):
+        c = (i // S) % C
+        dinp[i] = (dout[i] - coef[C + c] - (x[i] - mean[c]) * coef[c]) * coef[2 * C + c]
+
+
+@cuda.jit
+def _fill_f32(a, n, v):
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        a[i] = v
+
+
+# ---------------------------------------------------------------------- LayerNorm kernels
+@cuda.jit
+def _ln_forward(out, mean, rstd, x, weight, has_w, bias, has_b, M, D, eps):
+    """One block per row: double moments, then y = (x * r + (-r * m)) * w + b."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for r in range(cuda.blockIdx.x, M, cuda.gridDim.x):
+        m = _sum_range(sh, x, r, 0, D, D, 0, tid) / D
+        var = _sqdev_range(sh, x, r, 0, D, D, 0, m, tid) / D
+        rs = float32(1.0 / math.sqrt(var + eps))
+        mf = float32(m)
+        if tid == 0:
+            mean[r] = mf
+            rstd[r] = rs
+        shift = -rs * mf
+        base = r * D
+        for j in range(tid, D, NT):
+            y = x[base + j] * rs + shift
+            if has_w:
+                y = y * weight[j]
+            if has_b:
+                y = y + bias[j]
+            out[base + j] = y
+
+
+@cuda.jit
+def _ln_backward_dx(dinp, dout, x, mean, rstd, weight, has_w, M, D):
+    """One block per row: dx = a * dy * w + b * x + c (norm.c nf_layer_norm_backward)."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for r in range(cuda.blockIdx.x, M, cuda.gridDim.x):
+        base = r * D
+        ds = 0.0
+        db = 0.0
+        for j in range(tid, D, NT):
+            g = float64(dout[base + j]) * (float64(weight[j]) if has_w else 1.0)
+            ds += g * float64(x[base + j])
+            db += g
+        ds = _block_sum(sh, ds, tid)
+        db = _block_sum(sh, db, tid)
+        rr = float64(rstd[r])
+        m = float64(mean[r])
+        inv_d = 1.0 / D
+        b = (db * m - ds) * rr * rr * rr * inv_d
+        c = -b * m - db * rr * inv_d
+        af = float32(rr)
+        bf = float32(b)
+        cf = float32(c)
+        for j in range(tid, D, NT):
+            if has_w:
+                dinp[base + j] = af * dout[base + j] * weight[j] + bf * x[base + j] + cf
+            else:
+                dinp[base + j] = af * dout[base + j] + bf * x[base + j] + cf
+
+
+@cuda.jit
+def _ln_dwb_partial(ws, dout, x, mean, rstd, M, D, rows_per):
+    """Thread (chunk p, column j): ws[p, j], ws[P + p, j] = the chunk's sums of
+    dy * ((x - m) * r) and dy, in double and in row order (col_ln_dwb)."""
+    P = (M + rows_per - 1) // rows_per
+    for q in range(cuda.grid(1), P * D, cuda.gridsize(1)):
+        p = q // D
+        j = q - p * D
+        aw = 0.0
+        ab = 0.0
+        for i in range(p * rows_per, min(M, (p + 1) * rows_per)):
+            g = float64(dout[i * D + j])
+            aw += g * ((float64(x[i * D + j]) - float64(mean[i])) * float64(rstd[i]))
+            ab += g
+        ws[q] = aw
+        ws[P * D + q] = ab
+
+
+@cuda.jit
+def _ln_dwb_finish(dweight, has_dw, dbias, has_db, ws, P, D):
+    for j in range(cuda.grid(1), D, cuda.gridsize(1)):
+        aw = 0.0
+        ab = 0.0
+        for p in range(P):
+            aw += ws[p * D + j]
+            ab += ws[P * D + p * D + j]
+        if has_dw:
+            dweight[j] = float32(aw)
+        if has_db:
+            dbias[j] = float32(ab)
+
+
+# ---------------------------------------------------------------------- GroupNorm kernels
+@cuda.jit
+def _gn_forward(out, mean, rstd, x, weight, has_w, bias, has_b, M, G, Cg, S, eps):
+    """One block per (sample, group) row of D = Cg*S values: y = x * sc + sh with
+    sc = r * w[c], sh = b[c] - sc * m (torch's CPU order)."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    D = Cg * S
+    for r in range(cuda.blockIdx.x, M, cuda.gridDim.x):
+        m = 0.0
+        rr = 1.0 / math.sqrt(eps)
+        if D > 0:
+            m = _sum_range(sh, x, r, 0, D, D, 0, tid) / D
+            rr = 1.0 / math.sqrt(_sqdev_range(sh, x, r, 0, D, D, 0, m, tid) / D + eps)
+        mf = float32(m)
+        rf = float32(rr)
+        if tid == 0:
+            mean[r] = mf
+            rstd[r] = rf
+        c0 = (r % G) * Cg
+        base = r * D
+        for j in range(tid, D, NT):
+            c = c0 + j // S
+            sc = rf * (weight[c] if has_w else F1)
+            s0 = (bias[c] if has_b else F0) - sc * mf
+            out[base + j] = x[base + j] * sc + s0
+
+
+@cuda.jit
+def _gn_dsums(ws, dout, x, mean, NC, C, G, Cg, S):
+    """One block per (n, c) run of S values: ws[nc] = sum dy, ws[NC + nc] = sum dy*(x-m)."""
+    sh = cuda.shared.array(NT, float64)
+    tid = cuda.threadIdx.x
+    for nc in range(cuda.blockIdx.x, NC, cuda.gridDim.x):
+        row = (nc // C) * G + (nc % C) // Cg
+        a, b = _dsums_range(sh, dout, x, nc, 0, S, S, 0, float64(mean[row]), tid)
+        if tid == 0:
+            ws[nc] = a
+            ws[NC + nc] = b
+
+
+@cuda.jit
+def _gn_dx(dinp, ws, dout, x, mean, rstd, weight, has_w, NC, C, G, Cg, S):
+    """One block per (n, g) row: dx = (r * w[c]) * dy + k * x + q (norm_group.c)."""
+    D = Cg * S
+    for i in range(cuda.blockIdx.x, NC // Cg, cuda.gridDim.x):
+        n = i // G
+        c0 = (i % G) * Cg
+        A = 0.0
+        B = 0.0
+        for j in range(Cg):     # every thread adds the few channel sums in the same order
+            w = float64(weight[c0 + j]) if has_w else 1.0
+            A += w * ws[NC + n * C + c0 + j]
+            B += w * ws[n * C + c0 + j]
+        rr = float64(rstd[i])
+        m = float64(mean[i])
+        k = -rr * rr * rr * A / D if D > 0 else 0.0
+        q = -k * m - rr * B / D if D > 0 else 0.0
+        kf = float32(k)
+        qf = float32(q)
+        base = i * D
+        for e in range(cuda.threadIdx.x, D, cuda.blockDim.x):
+            c = c0 + e // S
+            a = rstd[i] * (weight[c] if has_w else F1)
+            dinp[base + e] = a * dout[base + e] + kf * x[base + e] + qf
+
+
+@cuda.jit
+def _gn_dwb(dweight, has_dw, dbias, has_db, ws, rstd, N, C, G, Cg):
+    """One thread per channel, samples in order (as the C)."""
+    NC = N * C
+    for c in range(cuda.grid(1), C, cuda.gridsize(1)):
+        sw = 0.0
+        sb = 0.0
+        for n in range(N):
+            sw += ws[NC + n * C + c] * float64(rstd[n * G + c // Cg])
+            sb += ws[n * C + c]
+        if has_dw:
+            dweight[c] = float32(sw)
+        if has_db:
+            dbias[c] = float32(sb)
+
+
+# ---------------------------------------------------------------------- host side
+_dummy = {}
+
+
+def _opt(a, who, name, n):
+    """(flat device view, present flag) of an optional argument; None -> a 1-element stand-in
+    the kernel never reads."""
+    if a is None:
+        d = _dummy.get("f")
+        if d is None:
+            d = _dummy["f"] = cuda.device_array(1, np.float32)
+        return d, 0
+    return _flat(a, who, name, n), 1
+
+
+def _flat(a, who, name, n, dtype=np.float32):
+    if a.dtype != dtype:
+        raise ValueError(f"{who}: {name} must be {np.dtype(dtype).name}, got {a.dtype}")
+    if a.size != n:
+        raise ValueError(f"{who}: {name} has {a.size} elements, expected {n}")
+    if not a.is_contiguous:
+        raise ValueError(f"{who}: {name} must be contiguous")
+    return a.flat
+
+
+def _sizes(who, *sizes):
+    if any(s < 0 for s in sizes):
+        raise ValueError(f"{who}: negative size {sizes}")
+
+
+def _chunking(rows, n):
+    """(P, chunk): chunks per row so that few long rows still fill the GPU."""
+    if rows >= TARGET_BLOCKS or n < 2 * CHUNK_MIN:
+        return 1, max(n, 1)
+    P = min(MAX_CHUNKS, n // CHUNK_MIN, -(-TARGET_BLOCKS // rows))
+    chunk = -(-n // P)
+    return -(-n // chunk), chunk
+
+
+def _blocks(rows):
+    return min(max(rows, 1), _launch.MAX_BLOCKS)
+
+
+def batch_norm_stats(mean, invstd, running_mean, running_var, x, N, C, S, momentum, eps,
+                     reference=False):
+    """Per-channel mean/invstd of x[N,C,S]; updates running_mean/var (or None) in place."""
+    who = "batch_norm_stats"
+    _sizes(who, N, C, S)
+    xf = _flat(x, who, "x", N * C * S)
+    mf = _flat(mean, who, "mean", C)
+    isf = _flat(invstd, who, "invstd", C)
+    rm, has_rm = _opt(running_mean, who, "running_mean", C)
+    rv, has_rv = _opt(running_var, who, "running_var", C)
+    n = N * S
+    if N * C * S == 0:
+        return
+    P, chunk = _chunking(C, n)
+    if P == 1:
+        _bn_stats_rows[_blocks(C), NT](mf, isf, rm, has_rm, rv, has_rv, xf, C, S, n, float(momentum),
+                                       float(eps))
+        return
+    scratch = empty(2 * C * P, np.float64)   # held until the launches are queued
+    ws1, ws2 = scratch.flat[:C * P], scratch.flat[C * P:]
+    _chunk_sums[_blocks(C * P), NT](ws1, xf, C, S, C * S, n, P, chunk)
+    _chunk_sqdevs[_blocks(C * P), NT](ws2, ws1, xf, C, S, C * S, n, P, chunk)
+    _bn_stats_finish[_launch.grid(C)](mf, isf, rm, has_rm, rv, has_rv, ws1, ws2, C, P, n,
+                                      float(momentum), float(eps))
+
+
+def batch_norm_apply(out, x, mean, invstd, weight, bias, N, C, S, reference=False):
+    """out = x * alpha[c] + beta[c] over [N,C,S] (weight/bias may be None)."""
+    who = "batch_norm_apply"
+    _sizes(who, N, C, S)
+    total = N * C * S
+    xf = _flat(x, who, "x", total)
+    of = _flat(out, who, "out", total)
+    mf = _flat(mean, who, "mean", C)
+    isf = _flat(invstd, who, "invstd", C)
+    wf, has_w = _opt(weight, who, "weight", C)
+    bf, has_b = _opt(bias, who, "bias", C)
+    if total == 0:
+        return
+    _bn_apply[_launch.grid(total)](of, xf, mf, isf, wf, has_w, bf, has_b, C, S, total)
+
+
+def batch_norm_backward(dinp, dweight, dbias, dout, x, mean, invstd, weight, N, C, S, training,
+                        reference=False):
+    """dinp/dweight/dbias (each or None) of batch_norm_apply with the forward's stats."""
+    who = "batch_norm_backward"
+    _sizes(who, N, C, S)
+    total = N * C * S
+    dof = _flat(dout, who, "dout", total)
+    xf = _flat(x, who, "x", total)
+    mf = _flat(mean, who, "mean", C)
+    isf = _flat(invstd, who, "invstd", C)
+    dxf, has_dx = _opt(dinp, who, "dinp", total)
+    dwf, has_dw = _opt(dweight, who, "dweight", C)
+    dbf, has_db = _opt(dbias, who, "dbias", C)
+    wf, has_w = _opt(weight, who, "weight", C)
+    if C == 0:
+        return
+    n = N * S
+    if n == 0:   # no values: zero parameter gradients, nothing else to write
+        for f, has in ((dwf, has_dw), (dbf, has_db)):
+            if has:
+                _fill_f32[_launch.grid(C)](f, C, np.float32(0))
+        return
+    tr = 1 if training else 0
+    P, chunk = _chunking(C, n)
+    if P == 1:
+        _bn_backward_rows[_blocks(C), NT](dxf, has_dx, dwf, has_dw, dbf, has_db, dof, xf, mf,
+                                          isf, wf, has_w, C, S, n, tr)
+        return
+    ws_a, coef_a = empty(2 * C * P, np.float64), empty(3 * C, np.float32)   # held: in use
+    ws, coef = ws_a.flat, coef_a.flat
+    _chunk_dsums[_blocks(C * P), NT](ws, dof, xf, mf, C, S, C * S, n, P, chunk)
+    _bn_backward_finish[_launch.grid(C)](coef, dwf, has_dw, dbf, has_db, ws, isf, wf, has_w, C,
+                                         P, n, tr)
+    if has_dx:
+        _bn_dx[_launch.grid(total)](dxf, dof, xf, mf, coef, C, S, total)
+
+
+def layer_norm_forward(out, mean, rstd, x, weight, bias, M, D, eps):
+    """out = normalised rows of x[M,D] (* weight + bias); mean[M], rstd[M] written."""
+    who = "layer_norm_forward"
+    _sizes(who, M, D)
+    xf = _flat(x, who, "x", M * D)
+    of = _flat(out, who, "out", M * D)
+    mf = _flat(mean, who, "mean", M)
+    rf = _flat(rstd, who, "rstd", M)
+    wf, has_w = _opt(weight, who, "weight", D)
+    bf, has_b = _opt(bias, who, "bias", D)
+    if M * D == 0:
+        return
+    _ln_forward[_blocks(M), NT](of, mf, rf, xf, wf, has_w, bf, has_b, M, D, float(eps))
+
+
+def layer_norm_backward(dinp, dweight, dbias, dout, x, mean, rstd, weight, M, D):
+    """dinp/dweight/dbias (each or None) of layer_norm_forward."""
+    who = "layer_norm_backward"
+    _sizes(who, M, D)
+    dof = _flat(dout, who, "dout", M * D)
+    xf = _flat(x, who, "x", M * D)
+    mf = _flat(mean, who, "mean", M)
+    rf = _flat(rstd, who, "rstd", M)
+    dxf, has_dx = _opt(dinp, who, "dinp", M * D)
+    dwf, has_dw = _opt(dweight, who, "dweight", D)
+    dbf, has_db = _opt(dbias, who, "dbias", D)
+    wf, has_w = _opt(weight, who, "weight", D)
+    if D == 0:
+        return
+    if M == 0:
+        for f, has in ((dwf, has_dw), (dbf, has_db)):
+            if has:
+                _fill_f32[_launch.grid(D)](f, D, np.float32(0))
+        return
+    if has_dx:
+        _ln_backward_dx[_blocks(M), NT](dxf, dof, xf, mf, rf, wf, has_w, M, D)
+    if has_dw or has_db:
+        # columns are threads; when columns are few, rows are cut into chunks (2nd pass)
+        P = 1 if D >= TARGET_BLOCKS * NT or M < 2 * CHUNK_MIN else min(
+            MAX_CHUNKS, M // CHUNK_MIN, -(-TARGET_BLOCKS * NT // D))
+        rows_per = -(-M // P)
+        P = -(-M // rows_per)
+        ws_a = empty(2 * P * D, np.float64)
+        ws = ws_a.flat
+        _ln_dwb_partial[_launch.grid(P * D)](ws, dof, xf, mf, rf, M, D, rows_per)
+        _ln_dwb_finish[_launch.grid(D)](dwf, has_dw, dbf, has_db, ws, P, D)
+
+
+def _gn_sizes(who, N, C, S, G):
+    if N < 0 or C < 0 or S < 0 or G < 1 or C % G:
+        raise ValueError(f"{who}: bad sizes N={N} C={C} S={S} G={G}")
+
+
+def group_norm_forward(out, mean, rstd, x, weight, bias, N, C, S, G, eps):
+    """out = group-normalised x[N,C,S] * weight[c] + bias[c]; mean/rstd[N*G] written."""
+    who = "group_norm_forward"
+    _gn_sizes(who, N, C, S, G)
+    xf = _flat(x, who, "x", N * C * S)
+    of = _flat(out, who, "out", N * C * S)
+    mf = _flat(mean, who, "mean", N * G)
+    rf = _flat(rstd, who, "rstd", N * G)
+    wf, has_w = _opt(weight, who, "weight", C)
+    bf, has_b = _opt(bias, who, "bias", C)
+    if N * C == 0:
+        return
+    _gn_forward[_blocks(N * G), NT](of, mf, rf, xf, wf, has_w, bf, has_b, N * G, G, C // G, S,
+                                    float(eps))
+
+
+def group_norm_backward(dinp, dweight, dbias, ws, dout, x, mean, rstd, weight, N, C, S, G):
+    """dinp/dweight/dbias (each or None) of group_norm_forward; ws: 2*N*C doubles."""
+    who = "group_norm_backward"
+    _gn_sizes(who, N, C, S, G)
+    dof = _flat(dout, who, "dout", N * C * S)
+    xf = _flat(x, who, "x", N * C * S)
+    mf = _flat(mean, who, "mean", N * G)
+    rf = _flat(rstd, who, "rstd", N * G)
+    if ws.dtype != np.float64 or not ws.is_contiguous:
+        raise ValueError(f"{who}: ws must be a contiguous float64 array")
+    if ws.size < 2 * N * C:
+        raise ValueError(f"{who}: workspace of {ws.size} doubles, needs {2 * N * C}")
+    dxf, has_dx = _opt(dinp, who, "dinp", N * C * S)
+    dwf, has_dw = _opt(dweight, who, "dweight", C)
+    dbf, has_db = _opt(dbias, who, "dbias", C)
+    wf, has_w = _opt(weight, who, "weight", C)
+    if C == 0:
+        return
+    if N == 0:
+        for f, has in ((dwf, has_dw), (dbf, has_db)):
+            if has:
+                _fill_f32[_launch.grid(C)](f, C, np.float32(0))
+        return
+    NC, Cg = N * C, C // G
+    wsf = ws.flat
+    _gn_dsums[_blocks(NC), NT](wsf, dof, xf, mf, NC, C, G, Cg, S)
+    if has_dx and S > 0:
+        _gn_dx[_blocks(N * G), NT](dxf, wsf, dof, xf, mf, rf, wf, has_w, NC, C, G, Cg, S)
+    if has_dw or has_db:
+        _gn_dwb[_launch.grid(C)](dwf, has_dw, dbf, has_db, wsf, rf, N, C, G, Cg)
+
+
+# ---------------------------------------------------------------------- PTX checks
+def _ptx_checks():
+    f32, f64, i64 = float32[::1], float64[::1], int64
+    b = int64     # the present/training flags are Python ints
+    return [
+        (_bn_stats_rows, (f32, f32, f32, b, f32, b, f32, i64, i64, i64, float64, float64)),
+        (_chunk_sums, (f64, f32, i64, i64, i64, i64, i64, i64)),
+        (_chunk_sqdevs, (f64, f64, f32, i64, i64, i64, i64, i64, i64)),
+        (_bn_stats_finish, (f32, f32, f32, b, f32, b, f64, f64, i64, i64, i64, float64, float64)),
+        (_bn_apply, (f32, f32, f32, f32, f32, b, f32, b, i64, i64, i64)),
+        (_bn_backward_rows, (f32, b, f32, b, f32, b, f32, f32, f32, f32, f32, b, i64, i64, i64,
+                             b)),
+        (_chunk_dsums, (f64, f32, f32, f32, i64, i64, i64, i64, i64, i64)),
+        (_bn_backward_finish, (f32, f32, b, f32, b, f64, f32, f32, b, i64, i64, i64, b)),
+        (_bn_dx, (f32, f32, f32, f32, f32, i64, i64, i64)),
+        (_fill_f32, (f32, i64, float32)),
+        (_ln_forward, (f32, f32, f32, f32, f32, b, f32, b, i64, i64, float64)),
+        (_ln_backward_dx, (f32, f32, f32, f32, f32, f32, b, i64, i64)),
+        (_ln_dwb_partial, (f64, f32, f32, f32, f32, i64, i64, i64)),
+        (_ln_dwb_finish, (f32, b, f32, b, f64, i64, i64)),
+        (_gn_forward, (f32, f32, f32, f32, f32, b, f32, b, i64, i64, i64, i64, float64)),
+        (_gn_dsums, (f64, f32, f32, f32, i64, i64, i64, i64, i64)),
+        (_gn_dx, (f32, f64, f32, f32, f32, f32, f32, b, i64, i64, i64, i64, i64)),
+        (_gn_dwb, (f32, b, f32, b, f64, f32, i64, i64, i64, i64)),
+    ]
+
+
+PTX_CHECKS = _ptx_checks()
