@@ -65,8 +65,8 @@ CASES = [  # mode, reverse, T, B, I, H, ldo, col, h0_zero, biases
     (RELU, False, 3, 3, 2, 5, 5, 0, False, True),
     (LSTM, False, 3, 3, 4, 5, 10, 5, False, True),
     (LSTM, True, 2, 2, 3, 9, 9, 0, True, True),
-    (GRU, False, 3, 3, 4, 9, 9, 0, False, True),
-    (GRU, True, 2, 2, 3, 17, 17, 0, False, False),
+    (GRU, False, 2, 3, 4, 9, 9, 0, False, True),
+    (GRU, True, 2, 1, 3, 17, 17, 0, False, False),
 ]
 
 

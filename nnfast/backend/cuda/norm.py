@@ -474,8 +474,8 @@ def batch_norm_stats(mean, invstd, running_mean, running_var, x, N, C, S, moment
         return
     P, chunk = _chunking(C, n)
     if P == 1:
-        _bn_stats_rows[_blocks(C), NT](mf, isf, rm, has_rm, rv, has_rv, xf, C, S, n, float(momentum),
-                                       float(eps))
+        _bn_stats_rows[_blocks(C), NT](mf, isf, rm, has_rm, rv, has_rv, xf, C, S, n,
+                                       float(momentum), float(eps))
         return
     scratch = empty(2 * C * P, np.float64)   # held until the launches are queued
     ws1, ws2 = scratch.flat[:C * P], scratch.flat[C * P:]

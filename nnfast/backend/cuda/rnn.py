@@ -5,8 +5,9 @@ What it is, per layer and direction:
   forward:  the input projection of all T steps as one tiled matmul,
             gates[T*B, G] = x[T*B, I] @ W_ih^T + b_ih; then ONE launch for the recurrence:
             each block owns batch rows and loops over time, threads over hidden units; a
-            thread computes all gate rows of its unit (W_hh h_prev + b_hh, then the fused
-            gate math of rnn.c), so the only exchange between threads is h itself, kept in
+            thread computes all gate rows of its unit (W_hh h_prev + b_hh, reading a copy of
+            W_hh^T made once per call so that a warp's loads coalesce, then the fused gate
+            math of rnn.c), so the only exchange between threads is h itself, kept in
             shared memory (double-buffered, one syncthreads a step) when H fits, read back
             from the output in global memory otherwise.
   backward: one launch for the reverse time loop (per step: the gate gradients of each unit,
@@ -28,6 +29,7 @@ import numpy as np
 from numba import cuda, float32, int64
 
 from . import _launch
+from .array import empty
 
 __all__ = ["rnn_layer_forward", "rnn_layer_backward"]
 
@@ -68,28 +70,48 @@ def _matmul_kernel(ta, tb, tile):
     if k_ is not None:
         return k_
 
+    pad = tile + 1   # a tile row one longer: column accesses hit distinct banks
+
     def kern(c, oc, ldc, a, oa, lda, b, ob, ldb, bias, has_bias, acc, M, N, K):
-        As = cuda.shared.array((tile, tile), float32)
-        Bs = cuda.shared.array((tile, tile), float32)
+        As = cuda.shared.array((tile, pad), float32)
+        Bs = cuda.shared.array((tile, pad), float32)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         tn = (N + tile - 1) // tile
         ntiles = ((M + tile - 1) // tile) * tn
         for q in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
-            row = (q // tn) * tile + ty
-            col = (q % tn) * tile + tx
+            m0 = (q // tn) * tile
+            n0 = (q % tn) * tile
+            row = m0 + ty
+            col = n0 + tx
             s = F0
             for k0 in range(0, K, tile):
-                k = k0 + tx
+                # loads walk memory along threadIdx.x (coalesced) whichever way an
+                # operand is stored: a transposed one is written to its tile transposed
                 v = F0
-                if row < M and k < K:
-                    v = a[oa + k * lda + row] if ta else a[oa + row * lda + k]
-                As[ty, tx] = v
-                k = k0 + ty
+                if ta:
+                    m = m0 + tx
+                    k = k0 + ty
+                    if m < M and k < K:
+                        v = a[oa + k * lda + m]
+                    As[tx, ty] = v
+                else:
+                    k = k0 + tx
+                    if row < M and k < K:
+                        v = a[oa + row * lda + k]
+                    As[ty, tx] = v
                 v = F0
-                if k < K and col < N:
-                    v = b[ob + col * ldb + k] if tb else b[ob + k * ldb + col]
-                Bs[ty, tx] = v
+                if tb:
+                    n = n0 + ty
+                    k = k0 + tx
+                    if n < N and k < K:
+                        v = b[ob + n * ldb + k]
+                    Bs[tx, ty] = v
+                else:
+                    k = k0 + ty
+                    if k < K and col < N:
+                        v = b[ob + k * ldb + col]
+                    Bs[ty, tx] = v
                 cuda.syncthreads()
                 for kk in range(tile):
                     s += As[ty, kk] * Bs[kk, tx]
@@ -101,6 +123,7 @@ def _matmul_kernel(ta, tb, tile):
                     s = c[oc + row * ldc + col] + s
                 c[oc + row * ldc + col] = s
 
+    kern.__name__ = kern.__qualname__ = f"rnn_matmul_{'nt'[ta]}{'nt'[tb]}"
     k_ = _mm_cache[key] = cuda.jit(kern)
     return k_
 
@@ -125,6 +148,15 @@ def _colsum_add(out, x, M, N):
         out[j] = out[j] + s
 
 
+@cuda.jit
+def _transpose(dst, src, R, C):
+    """dst[C, R] = src[R, C]^T (W_hh, so that the forward's threads read it coalesced)."""
+    for i in range(cuda.grid(1), R * C, cuda.gridsize(1)):
+        r = i // C
+        c = i - r * C
+        dst[c * R + r] = src[i]
+
+
 # ---------------------------------------------------------------------- the recurrences
 _rec_cache = {}
 
@@ -146,7 +178,7 @@ def _forward_kernel(mode, nt, hs):
     SH = hs > 0
     cap = max(hs, 1)
 
-    def kern(out, oo, ldo, hn, cn, gates, saved, w_hh, b_hh, has_bhh, h0, c0, T, B, H,
+    def kern(out, oo, ldo, hn, cn, gates, saved, w_t, b_hh, has_bhh, h0, c0, T, B, H,
              reverse):
         hsh = cuda.shared.array((2, cap), float32)
         tid = cuda.threadIdx.x
@@ -173,12 +205,13 @@ def _forward_kernel(mode, nt, hs):
                     a3 = F0
                     for k in range(H):     # W_hh h_prev, each gate row of unit j
                         hk = hsh[cur, k] if SH else src[off + k]
-                        a0 += hk * w_hh[j * H + k]
+                        wk = k * G + j    # w_t[k, q*H + j] = W_hh[q*H + j, k]
+                        a0 += hk * w_t[wk]
                         if NG > 1:
-                            a1 += hk * w_hh[(H + j) * H + k]
-                            a2 += hk * w_hh[(2 * H + j) * H + k]
+                            a1 += hk * w_t[wk + H]
+                            a2 += hk * w_t[wk + 2 * H]
                         if NG > 3:
-                            a3 += hk * w_hh[(3 * H + j) * H + k]
+                            a3 += hk * w_t[wk + 3 * H]
                     if has_bhh:           # + b_hh after the product (the GEMM's C operand)
                         a0 = a0 + b_hh[j]
                         if NG > 1:
@@ -226,6 +259,7 @@ def _forward_kernel(mode, nt, hs):
                 cuda.syncthreads()        # step t's h complete before step t+1 reads it
                 cur = 1 - cur
 
+    kern.__name__ = kern.__qualname__ = f"rnn_forward_{mode}"
     k_ = _rec_cache[key] = cuda.jit(kern)
     return k_
 
@@ -333,6 +367,7 @@ def _backward_kernel(mode, nt, gs):
                 if NG == 4 and has_dc0:
                     dc0[b * H + j] = ws[BH + b * H + j]
 
+    kern.__name__ = kern.__qualname__ = f"rnn_backward_{mode}"
     k_ = _rec_cache[key] = cuda.jit(kern)
     return k_
 
@@ -395,11 +430,13 @@ def rnn_layer_forward(mode, reverse, T, B, I, H, ldo, col, out, hn, cn, gates, s
     # the input projection of every step: gates[T*B, G] = x @ W_ih^T + b_ih
     _matmul(0, 1, gf, 0, G, xf, 0, I, wif, 0, I, T * B, G, I, False,
             bias=bif if has_bi else None)
+    w_t = empty(G * H, np.float32)   # W_hh^T; held until the recurrence is queued
+    _transpose[_launch.grid(G * H)](w_t.flat, whf, G, H)
     nt = _threads(H)
     hs = 0 if H > H_SHARED else (H if SIM else 1 << (H - 1).bit_length())
     kern = _forward_kernel(mode, nt, hs)
-    kern[min(B, _launch.MAX_BLOCKS), nt](of, col, ldo, hnf, cnf, gf, svf, whf, bhf, has_bh, h0f,
-                                         c0f, T, B, H, 1 if reverse else 0)
+    kern[min(B, _launch.MAX_BLOCKS), nt](of, col, ldo, hnf, cnf, gf, svf, w_t.flat, bhf, has_bh,
+                                         h0f, c0f, T, B, H, 1 if reverse else 0)
 
 
 def rnn_layer_backward(mode, reverse, T, B, I, H, ldo, col, dx, dw_ih, dw_hh, db_ih, db_hh,
@@ -468,6 +505,7 @@ def _ptx_checks():
            f32, i64, f32, i64, i64, i64, i64, i64)
     checks = [(_matmul_kernel(ta, tb, 16), mm) for ta, tb in ((0, 1), (1, 0), (0, 0))]
     checks.append((_colsum_add, (f32, f32, i64, i64)))
+    checks.append((_transpose, (f32, f32, i64, i64)))
     for mode in (RNN_TANH, RNN_RELU, RNN_LSTM, RNN_GRU):
         for hs in (0, 1024):
             checks.append((_forward_kernel(mode, 256, hs), fwd))
