@@ -37,8 +37,8 @@ RNN_TANH, RNN_RELU, RNN_LSTM, RNN_GRU = 0, 1, 2, 3
 SIM = _launch.SIM
 TILE = 4 if SIM else 16            # matmul tile (TILE x TILE threads)
 MAX_NT = 8 if SIM else 256         # threads of a recurrence block
-H_SHARED = 16 if SIM else 4096     # largest H whose h (x2) lives in shared memory
-G_SHARED = 32 if SIM else 8192     # largest G whose gate-gradient row lives in shared memory
+H_SHARED = 8 if SIM else 4096      # largest H whose h (x2) lives in shared memory
+G_SHARED = 16 if SIM else 8192      # largest G whose gate-gradient row lives in shared memory
 F0 = np.float32(0.0)
 F1 = np.float32(1.0)
 
