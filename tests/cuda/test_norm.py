@@ -1,6 +1,6 @@
 """The CUDA norm kernels against the `_C` ones on the same inputs (run under the simulator:
-sizes are tiny but cross the simulator's 8-thread blocks, and C=1 / many-row cases take the
-chunked second-pass paths)."""
+sizes are tiny but cross the simulator's 8-thread blocks; C=1 / many-row cases take the
+chunked second-pass paths, (N, C >= 4) BatchNorm input the channel-blocked path)."""
 import numpy as np
 import pytest
 
@@ -32,7 +32,7 @@ def close(got, want):
 
 
 # ---------------------------------------------------------------------- BatchNorm
-@pytest.mark.parametrize("N,C,S", [(3, 4, 5), (1, 1, 13), (20, 3, 1), (2, 1, 1)])
+@pytest.mark.parametrize("N,C,S", [(3, 4, 5), (1, 1, 13), (20, 3, 1), (2, 1, 1), (7, 5, 1)])
 @pytest.mark.parametrize("running", [True, False])
 def test_batch_norm_stats(K, N, C, S, running):
     x = f32(N * C * S, scale=2.0, shift=3.0)
@@ -92,7 +92,7 @@ def _bn_backward_case(K, N, C, S, training, affine, want=(True, True, True)):
             close(o_d, o_c)
 
 
-@pytest.mark.parametrize("N,C,S", [(3, 4, 5), (1, 1, 13), (20, 3, 1)])
+@pytest.mark.parametrize("N,C,S", [(3, 4, 5), (1, 1, 13), (20, 3, 1), (7, 5, 1)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_backward(K, N, C, S, training):
     _bn_backward_case(K, N, C, S, training, affine=True)
@@ -102,6 +102,7 @@ def test_batch_norm_backward(K, N, C, S, training):
 def test_batch_norm_backward_optional_outputs(K, want):
     _bn_backward_case(K, 2, 3, 3, True, affine=False, want=want)
     _bn_backward_case(K, 1, 1, 9, True, affine=False, want=want)
+    _bn_backward_case(K, 5, 4, 1, True, affine=True, want=want)
 
 
 def test_batch_norm_backward_no_values_zeroes_parameter_grads(K):

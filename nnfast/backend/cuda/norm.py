@@ -13,7 +13,8 @@ order, still deterministic. Per-element work is float32 in the C's formula order
 What it is not: strided input (callers pass contiguous float32), float64 (the NumPy
 reference in nnfast/nn/_functional_norm.py), accumulation into gradient buffers (the C
 overwrites dweight/dbias; so does this). `reference=True` of the BatchNorm kernels selects
-the C's plain per-channel path; here there is one path, so it changes nothing.
+the C's plain per-channel path; the paths here (per channel, chunked, and channel-blocked for
+(N, C) input) all sum in double, so it changes nothing.
 NVVM may contract a*b+c into an FMA, so a result can differ from the C in its last bit.
 """
 import math
@@ -33,6 +34,8 @@ NT = 8 if SIM else 256                 # threads of a row-reducing block (a powe
 TARGET_BLOCKS = 2 if SIM else 264      # rows fewer than this are cut into chunks ...
 CHUNK_MIN = 4 if SIM else 8192         # ... of at least this many values
 MAX_CHUNKS = 4 if SIM else 256
+CW = 4 if SIM else 32                  # S == 1 BatchNorm: channels a block owns (adjacent) ...
+RW = NT // CW                          # ... and the row-threads that split N
 F1 = np.float32(1.0)
 F0 = np.float32(0.0)
 
@@ -244,6 +247,76 @@ def _bn_dx(dinp, dout, x, mean, coef, C, S, total):
 def _fill_f32(a, n, v):
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         a[i] = v
+
+
+# BatchNorm of (N, C) input (S == 1): a channel's values are C apart, so a block per channel
+# would read one value per cache line; these blocks own CW adjacent channels instead (a warp
+# reads a contiguous run of a row) and their RW row-threads split the N rows.
+@cuda.jit(device=True, inline=True)
+def _col_sum(shc, v, cx, ry):
+    """Sum of v over the RW row-threads of column cx by a fixed tree (all of them get it)."""
+    shc[ry, cx] = v
+    cuda.syncthreads()
+    step = RW // 2
+    while step > 0:
+        if ry < step:
+            shc[ry, cx] += shc[ry + step, cx]
+        cuda.syncthreads()
+        step //= 2
+    tot = shc[0, cx]
+    cuda.syncthreads()
+    return tot
+
+
+@cuda.jit
+def _bn_stats_cols(mean, invstd, rmean, has_rm, rvar, has_rv, x, N, C, momentum, eps):
+    shc = cuda.shared.array((RW, CW), float64)
+    cx = cuda.threadIdx.x % CW
+    ry = cuda.threadIdx.x // CW
+    for grp in range(cuda.blockIdx.x, (C + CW - 1) // CW, cuda.gridDim.x):
+        c = grp * CW + cx
+        s = 0.0
+        if c < C:
+            for b in range(ry, N, RW):
+                s += float64(x[b * C + c])
+        m = _col_sum(shc, s, cx, ry) / N
+        s = 0.0
+        if c < C:
+            for b in range(ry, N, RW):
+                d = float64(x[b * C + c]) - m
+                s += d * d
+        sq = _col_sum(shc, s, cx, ry)
+        if ry == 0 and c < C:
+            _bn_finish(mean, invstd, rmean, has_rm, rvar, has_rv, c, m, sq, N, momentum, eps)
+
+
+@cuda.jit
+def _bn_backward_cols(dinp, has_dx, dweight, has_dw, dbias, has_db, dout, x, mean, invstd,
+                      weight, has_w, N, C, training):
+    shc = cuda.shared.array((RW, CW), float64)
+    cx = cuda.threadIdx.x % CW
+    ry = cuda.threadIdx.x // CW
+    for grp in range(cuda.blockIdx.x, (C + CW - 1) // CW, cuda.gridDim.x):
+        c = grp * CW + cx
+        ok = c < C
+        m = float64(mean[c]) if ok else 0.0
+        a = 0.0
+        t = 0.0
+        if ok:
+            for b in range(ry, N, RW):
+                g = float64(dout[b * C + c])
+                a += g
+                t += g * (float64(x[b * C + c]) - m)
+        sdy = _col_sum(shc, a, cx, ry)
+        sdyx = _col_sum(shc, t, cx, ry)
+        if ok:
+            k, gm, iw = _bn_bcoeffs(dweight, has_dw, dbias, has_db, invstd, weight, has_w, c,
+                                    sdy, sdyx, N, training, ry == 0)
+            if has_dx:
+                mf = mean[c]
+                for b in range(ry, N, RW):
+                    i = b * C + c
+                    dinp[i] = (dout[i] - gm - (x[i] - mf) * k) * iw
 
 
 # ---------------------------------------------------------------------- LayerNorm kernels
@@ -473,6 +546,10 @@ def batch_norm_stats(mean, invstd, running_mean, running_var, x, N, C, S, moment
     if N * C * S == 0:
         return
     P, chunk = _chunking(C, n)
+    if P == 1 and S == 1 and C >= CW:
+        _bn_stats_cols[_blocks(-(-C // CW)), NT](mf, isf, rm, has_rm, rv, has_rv, xf, N, C,
+                                                 float(momentum), float(eps))
+        return
     if P == 1:
         _bn_stats_rows[_blocks(C), NT](mf, isf, rm, has_rm, rv, has_rv, xf, C, S, n,
                                        float(momentum), float(eps))
@@ -525,6 +602,10 @@ def batch_norm_backward(dinp, dweight, dbias, dout, x, mean, invstd, weight, N, 
         return
     tr = 1 if training else 0
     P, chunk = _chunking(C, n)
+    if P == 1 and S == 1 and C >= CW:
+        _bn_backward_cols[_blocks(-(-C // CW)), NT](dxf, has_dx, dwf, has_dw, dbf, has_db, dof,
+                                                    xf, mf, isf, wf, has_w, N, C, tr)
+        return
     if P == 1:
         _bn_backward_rows[_blocks(C), NT](dxf, has_dx, dwf, has_dw, dbf, has_db, dof, xf, mf,
                                           isf, wf, has_w, C, S, n, tr)
@@ -645,6 +726,8 @@ def _ptx_checks():
     b = int64     # the present/training flags are Python ints
     return [
         (_bn_stats_rows, (f32, f32, f32, b, f32, b, f32, i64, i64, i64, float64, float64)),
+        (_bn_stats_cols, (f32, f32, f32, b, f32, b, f32, i64, i64, float64, float64)),
+        (_bn_backward_cols, (f32, b, f32, b, f32, b, f32, f32, f32, f32, f32, b, i64, i64, b)),
         (_chunk_sums, (f64, f32, i64, i64, i64, i64, i64, i64)),
         (_chunk_sqdevs, (f64, f64, f32, i64, i64, i64, i64, i64, i64)),
         (_bn_stats_finish, (f32, f32, f32, b, f32, b, f64, f64, i64, i64, i64, float64, float64)),
