@@ -1,20 +1,21 @@
-"""BatchNorm, LayerNorm and GroupNorm on the GPU: the `_C` norm kernels (csrc/norm.c,
-csrc/norm_group.c) with the same names, arguments and numbers.
+"""BatchNorm, LayerNorm and (from norm_group.py) GroupNorm on the GPU: the `_C` norm kernels
+(csrc/norm.c, csrc/norm_group.c) with the same names, arguments and numbers.
 
 What it is: every statistic is a reduction over a "row" of values — a BatchNorm channel
 (N runs of S values, stride C*S apart), a LayerNorm row (D contiguous values) or a GroupNorm
 (sample, group) row (Cg*S contiguous values). One block owns a row and reduces it with a
-fixed shared-memory tree, in double as the C does (sums and the two-pass variance), so the
-result does not depend on timing. Where rows are few and long (BatchNorm over a handful of
-channels, LayerNorm's parameter gradients over many rows), the row is cut into chunks:
-blocks write double partials to a scratch array and a second kernel adds them in chunk
-order, still deterministic. Per-element work is float32 in the C's formula order.
+fixed shared-memory tree (_norm_rows.py), in double as the C does (sums and the two-pass
+variance), so the result does not depend on timing. Where rows are few and long (BatchNorm
+over a handful of channels, LayerNorm's parameter gradients over many rows), the row is cut
+into chunks: blocks write double partials to a scratch array and a second kernel adds them
+in chunk order, still deterministic. (N, C) BatchNorm input, whose channels are adjacent in
+memory, runs on blocks that own adjacent channels. Per-element work is float32 in the C's
+formula order.
 
 What it is not: strided input (callers pass contiguous float32), float64 (the NumPy
 reference in nnfast/nn/_functional_norm.py), accumulation into gradient buffers (the C
 overwrites dweight/dbias; so does this). `reference=True` of the BatchNorm kernels selects
-the C's plain per-channel path; the paths here (per channel, chunked, and channel-blocked for
-(N, C) input) all sum in double, so it changes nothing.
+the C's plain per-channel path; the paths here all sum in double, so it changes nothing.
 NVVM may contract a*b+c into an FMA, so a result can differ from the C in its last bit.
 """
 import math
@@ -23,76 +24,21 @@ import numpy as np
 from numba import cuda, float32, float64, int64
 
 from . import _launch
+from ._norm_rows import (F0, F1, NT, SIM, _at, _block_sum, _blocks, _dsums_range, _fill_f32,
+                         _flat, _opt, _sizes, _sqdev_range, _sum_range)
 from .array import empty
+from .norm_group import PTX_CHECKS as _GROUP_PTX_CHECKS
+from .norm_group import group_norm_backward, group_norm_forward
 
 __all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_backward",
            "layer_norm_forward", "layer_norm_backward", "group_norm_forward",
            "group_norm_backward"]
 
-SIM = _launch.SIM
-NT = 8 if SIM else 256                 # threads of a row-reducing block (a power of two)
 TARGET_BLOCKS = 2 if SIM else 264      # rows fewer than this are cut into chunks ...
 CHUNK_MIN = 4 if SIM else 8192         # ... of at least this many values
 MAX_CHUNKS = 4 if SIM else 256
 CW = 4 if SIM else 32                  # S == 1 BatchNorm: channels a block owns (adjacent) ...
 RW = NT // CW                          # ... and the row-threads that split N
-F1 = np.float32(1.0)
-F0 = np.float32(0.0)
-
-
-# ---------------------------------------------------------------------- device helpers
-@cuda.jit(device=True, inline=True)
-def _block_sum(sh, v, tid):
-    """Sum of v over the block's NT threads by a fixed tree; every thread gets the total."""
-    sh[tid] = v
-    cuda.syncthreads()
-    step = NT // 2
-    while step > 0:
-        if tid < step:
-            sh[tid] += sh[tid + step]
-        cuda.syncthreads()
-        step //= 2
-    tot = sh[0]
-    cuda.syncthreads()   # sh is reused by the next reduction
-    return tot
-
-
-@cuda.jit(device=True, inline=True)
-def _at(r, j, S, RS):
-    """Flat index of value j of row r: rows are runs of S values, runs RS apart (a
-    contiguous row of length n is S = n)."""
-    q = j // S
-    return q * RS + r * S + (j - q * S)
-
-
-@cuda.jit(device=True, inline=True)
-def _sum_range(sh, x, r, j0, j1, S, RS, tid):
-    s = 0.0
-    for j in range(j0 + tid, j1, NT):
-        s += float64(x[_at(r, j, S, RS)])
-    return _block_sum(sh, s, tid)
-
-
-@cuda.jit(device=True, inline=True)
-def _sqdev_range(sh, x, r, j0, j1, S, RS, m, tid):
-    s = 0.0
-    for j in range(j0 + tid, j1, NT):
-        d = float64(x[_at(r, j, S, RS)]) - m
-        s += d * d
-    return _block_sum(sh, s, tid)
-
-
-@cuda.jit(device=True, inline=True)
-def _dsums_range(sh, dy, x, r, j0, j1, S, RS, m, tid):
-    """(sum dy, sum dy * (x - m)) over values j0..j1 of row r, in double."""
-    a = 0.0
-    b = 0.0
-    for j in range(j0 + tid, j1, NT):
-        i = _at(r, j, S, RS)
-        g = float64(dy[i])
-        a += g
-        b += g * (float64(x[i]) - m)
-    return _block_sum(sh, a, tid), _block_sum(sh, b, tid)
 
 
 @cuda.jit(device=True, inline=True)
@@ -241,12 +187,6 @@ def _bn_dx(dinp, dout, x, mean, coef, C, S, total):
     for i in range(cuda.grid(1), total, cuda.gridsize(1)):
         c = (i // S) % C
         dinp[i] = (dout[i] - coef[C + c] - (x[i] - mean[c]) * coef[c]) * coef[2 * C + c]
-
-
-@cuda.jit
-def _fill_f32(a, n, v):
-    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        a[i] = v
 
 
 # BatchNorm of (N, C) input (S == 1): a channel's values are C apart, so a block per channel
@@ -406,119 +346,7 @@ def _ln_dwb_finish(dweight, has_dw, dbias, has_db, ws, P, D):
             dbias[j] = float32(ab)
 
 
-# ---------------------------------------------------------------------- GroupNorm kernels
-@cuda.jit
-def _gn_forward(out, mean, rstd, x, weight, has_w, bias, has_b, M, G, Cg, S, eps):
-    """One block per (sample, group) row of D = Cg*S values: y = x * sc + sh with
-    sc = r * w[c], sh = b[c] - sc * m (torch's CPU order)."""
-    sh = cuda.shared.array(NT, float64)
-    tid = cuda.threadIdx.x
-    D = Cg * S
-    for r in range(cuda.blockIdx.x, M, cuda.gridDim.x):
-        m = 0.0
-        rr = 1.0 / math.sqrt(eps)
-        if D > 0:
-            m = _sum_range(sh, x, r, 0, D, D, 0, tid) / D
-            rr = 1.0 / math.sqrt(_sqdev_range(sh, x, r, 0, D, D, 0, m, tid) / D + eps)
-        mf = float32(m)
-        rf = float32(rr)
-        if tid == 0:
-            mean[r] = mf
-            rstd[r] = rf
-        c0 = (r % G) * Cg
-        base = r * D
-        for j in range(tid, D, NT):
-            c = c0 + j // S
-            sc = rf * (weight[c] if has_w else F1)
-            s0 = (bias[c] if has_b else F0) - sc * mf
-            out[base + j] = x[base + j] * sc + s0
-
-
-@cuda.jit
-def _gn_dsums(ws, dout, x, mean, NC, C, G, Cg, S):
-    """One block per (n, c) run of S values: ws[nc] = sum dy, ws[NC + nc] = sum dy*(x-m)."""
-    sh = cuda.shared.array(NT, float64)
-    tid = cuda.threadIdx.x
-    for nc in range(cuda.blockIdx.x, NC, cuda.gridDim.x):
-        row = (nc // C) * G + (nc % C) // Cg
-        a, b = _dsums_range(sh, dout, x, nc, 0, S, S, 0, float64(mean[row]), tid)
-        if tid == 0:
-            ws[nc] = a
-            ws[NC + nc] = b
-
-
-@cuda.jit
-def _gn_dx(dinp, ws, dout, x, mean, rstd, weight, has_w, NC, C, G, Cg, S):
-    """One block per (n, g) row: dx = (r * w[c]) * dy + k * x + q (norm_group.c)."""
-    D = Cg * S
-    for i in range(cuda.blockIdx.x, NC // Cg, cuda.gridDim.x):
-        n = i // G
-        c0 = (i % G) * Cg
-        A = 0.0
-        B = 0.0
-        for j in range(Cg):     # every thread adds the few channel sums in the same order
-            w = float64(weight[c0 + j]) if has_w else 1.0
-            A += w * ws[NC + n * C + c0 + j]
-            B += w * ws[n * C + c0 + j]
-        rr = float64(rstd[i])
-        m = float64(mean[i])
-        k = -rr * rr * rr * A / D if D > 0 else 0.0
-        q = -k * m - rr * B / D if D > 0 else 0.0
-        kf = float32(k)
-        qf = float32(q)
-        base = i * D
-        for e in range(cuda.threadIdx.x, D, cuda.blockDim.x):
-            c = c0 + e // S
-            a = rstd[i] * (weight[c] if has_w else F1)
-            dinp[base + e] = a * dout[base + e] + kf * x[base + e] + qf
-
-
-@cuda.jit
-def _gn_dwb(dweight, has_dw, dbias, has_db, ws, rstd, N, C, G, Cg):
-    """One thread per channel, samples in order (as the C)."""
-    NC = N * C
-    for c in range(cuda.grid(1), C, cuda.gridsize(1)):
-        sw = 0.0
-        sb = 0.0
-        for n in range(N):
-            sw += ws[NC + n * C + c] * float64(rstd[n * G + c // Cg])
-            sb += ws[n * C + c]
-        if has_dw:
-            dweight[c] = float32(sw)
-        if has_db:
-            dbias[c] = float32(sb)
-
-
 # ---------------------------------------------------------------------- host side
-_dummy = {}
-
-
-def _opt(a, who, name, n):
-    """(flat device view, present flag) of an optional argument; None -> a 1-element stand-in
-    the kernel never reads."""
-    if a is None:
-        d = _dummy.get("f")
-        if d is None:
-            d = _dummy["f"] = cuda.device_array(1, np.float32)
-        return d, 0
-    return _flat(a, who, name, n), 1
-
-
-def _flat(a, who, name, n, dtype=np.float32):
-    if a.dtype != dtype:
-        raise ValueError(f"{who}: {name} must be {np.dtype(dtype).name}, got {a.dtype}")
-    if a.size != n:
-        raise ValueError(f"{who}: {name} has {a.size} elements, expected {n}")
-    if not a.is_contiguous:
-        raise ValueError(f"{who}: {name} must be contiguous")
-    return a.flat
-
-
-def _sizes(who, *sizes):
-    if any(s < 0 for s in sizes):
-        raise ValueError(f"{who}: negative size {sizes}")
-
-
 def _chunking(rows, n):
     """(P, chunk): chunks per row so that few long rows still fill the GPU."""
     if rows >= TARGET_BLOCKS or n < 2 * CHUNK_MIN:
@@ -526,10 +354,6 @@ def _chunking(rows, n):
     P = min(MAX_CHUNKS, n // CHUNK_MIN, -(-TARGET_BLOCKS // rows))
     chunk = -(-n // P)
     return -(-n // chunk), chunk
-
-
-def _blocks(rows):
-    return min(max(rows, 1), _launch.MAX_BLOCKS)
 
 
 def batch_norm_stats(mean, invstd, running_mean, running_var, x, N, C, S, momentum, eps,
@@ -667,59 +491,6 @@ def layer_norm_backward(dinp, dweight, dbias, dout, x, mean, rstd, weight, M, D)
         _ln_dwb_finish[_launch.grid(D)](dwf, has_dw, dbf, has_db, ws, P, D)
 
 
-def _gn_sizes(who, N, C, S, G):
-    if N < 0 or C < 0 or S < 0 or G < 1 or C % G:
-        raise ValueError(f"{who}: bad sizes N={N} C={C} S={S} G={G}")
-
-
-def group_norm_forward(out, mean, rstd, x, weight, bias, N, C, S, G, eps):
-    """out = group-normalised x[N,C,S] * weight[c] + bias[c]; mean/rstd[N*G] written."""
-    who = "group_norm_forward"
-    _gn_sizes(who, N, C, S, G)
-    xf = _flat(x, who, "x", N * C * S)
-    of = _flat(out, who, "out", N * C * S)
-    mf = _flat(mean, who, "mean", N * G)
-    rf = _flat(rstd, who, "rstd", N * G)
-    wf, has_w = _opt(weight, who, "weight", C)
-    bf, has_b = _opt(bias, who, "bias", C)
-    if N * C == 0:
-        return
-    _gn_forward[_blocks(N * G), NT](of, mf, rf, xf, wf, has_w, bf, has_b, N * G, G, C // G, S,
-                                    float(eps))
-
-
-def group_norm_backward(dinp, dweight, dbias, ws, dout, x, mean, rstd, weight, N, C, S, G):
-    """dinp/dweight/dbias (each or None) of group_norm_forward; ws: 2*N*C doubles."""
-    who = "group_norm_backward"
-    _gn_sizes(who, N, C, S, G)
-    dof = _flat(dout, who, "dout", N * C * S)
-    xf = _flat(x, who, "x", N * C * S)
-    mf = _flat(mean, who, "mean", N * G)
-    rf = _flat(rstd, who, "rstd", N * G)
-    if ws.dtype != np.float64 or not ws.is_contiguous:
-        raise ValueError(f"{who}: ws must be a contiguous float64 array")
-    if ws.size < 2 * N * C:
-        raise ValueError(f"{who}: workspace of {ws.size} doubles, needs {2 * N * C}")
-    dxf, has_dx = _opt(dinp, who, "dinp", N * C * S)
-    dwf, has_dw = _opt(dweight, who, "dweight", C)
-    dbf, has_db = _opt(dbias, who, "dbias", C)
-    wf, has_w = _opt(weight, who, "weight", C)
-    if C == 0:
-        return
-    if N == 0:
-        for f, has in ((dwf, has_dw), (dbf, has_db)):
-            if has:
-                _fill_f32[_launch.grid(C)](f, C, np.float32(0))
-        return
-    NC, Cg = N * C, C // G
-    wsf = ws.flat
-    _gn_dsums[_blocks(NC), NT](wsf, dof, xf, mf, NC, C, G, Cg, S)
-    if has_dx and S > 0:
-        _gn_dx[_blocks(N * G), NT](dxf, wsf, dof, xf, mf, rf, wf, has_w, NC, C, G, Cg, S)
-    if has_dw or has_db:
-        _gn_dwb[_launch.grid(C)](dwf, has_dw, dbf, has_db, wsf, rf, N, C, G, Cg)
-
-
 # ---------------------------------------------------------------------- PTX checks
 def _ptx_checks():
     f32, f64, i64 = float32[::1], float64[::1], int64
@@ -737,16 +508,11 @@ def _ptx_checks():
         (_chunk_dsums, (f64, f32, f32, f32, i64, i64, i64, i64, i64, i64)),
         (_bn_backward_finish, (f32, f32, b, f32, b, f64, f32, f32, b, i64, i64, i64, b)),
         (_bn_dx, (f32, f32, f32, f32, f32, i64, i64, i64)),
-        (_fill_f32, (f32, i64, float32)),
         (_ln_forward, (f32, f32, f32, f32, f32, b, f32, b, i64, i64, float64)),
         (_ln_backward_dx, (f32, f32, f32, f32, f32, f32, b, i64, i64)),
         (_ln_dwb_partial, (f64, f32, f32, f32, f32, i64, i64, i64)),
         (_ln_dwb_finish, (f32, b, f32, b, f64, i64, i64)),
-        (_gn_forward, (f32, f32, f32, f32, f32, b, f32, b, i64, i64, i64, i64, float64)),
-        (_gn_dsums, (f64, f32, f32, f32, i64, i64, i64, i64, i64)),
-        (_gn_dx, (f32, f64, f32, f32, f32, f32, f32, b, i64, i64, i64, i64, i64)),
-        (_gn_dwb, (f32, b, f32, b, f64, f32, i64, i64, i64, i64)),
     ]
 
 
-PTX_CHECKS = _ptx_checks()
+PTX_CHECKS = _ptx_checks() + _GROUP_PTX_CHECKS
