@@ -164,6 +164,8 @@ def _check_dtype(dt, what):
 def _dtype_arg(x):
     if isinstance(x, CudaArray):
         return x.dtype
+    if type(x) is bool:     # not weak in NumPy 2: the bool dtype itself
+        return np.dtype(np.bool_)
     if _is_weak(x):
         return type(x)
     return np.asarray(x).dtype

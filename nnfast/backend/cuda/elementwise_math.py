@@ -227,7 +227,10 @@ def _reciprocal_maker(dts):
     if dt.kind == "f":
         one = dt.type(1)
         return lambda a: one / a
-    low = dt.type(np.iinfo(dt).min)   # NumPy's integer 1/0
+    # NumPy computes 1.0 / a and converts: 1/0 -> inf -> the x86 conversion's "invalid"
+    # value, INT_MIN of a 32- or 64-bit register, truncated for narrower types
+    wide = np.int64 if dt.itemsize == 8 else np.int32
+    low = np.array(np.iinfo(wide).min).astype(dt)[()]
 
     def reciprocal(a):
         if a == 0:
@@ -282,13 +285,13 @@ SCALAR[np.rint] = lambda dts: _rint_f if dts[0] == np.float32 else _rint_d
 
 @_def(np.deg2rad, np.radians)
 def _deg2rad_maker(dts):
-    c = dts[0].type(np.pi / 180)
+    c = dts[0].type(np.pi) / dts[0].type(180)   # NumPy's constant, in the loop type
     return lambda a: a * c
 
 
 @_def(np.rad2deg, np.degrees)
 def _rad2deg_maker(dts):
-    c = dts[0].type(180 / np.pi)
+    c = dts[0].type(180) / dts[0].type(np.pi)
     return lambda a: a * c
 
 
