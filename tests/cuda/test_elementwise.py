@@ -61,7 +61,7 @@ def supported(ufunc, *codes):
 def binary_operands(ufunc, code, shift=5):
     a, b = values(code), values(code, shift=shift)
     if code == "i8" and ufunc in (np.power,):
-        b = np.abs(b) % 5        # NumPy raises for negative integer exponents
+        a, b = a % 5, np.abs(b) % 5     # NumPy raises for negative integer exponents
     return a, b
 
 
