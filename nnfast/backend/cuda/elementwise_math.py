@@ -29,6 +29,7 @@ if SIM:   # NumPy scalar functions: IEEE results (inf/nan) where Python's math r
     _atan2, _hypot, _copysign, _fmod, _nextafter = (
         np.arctan2, np.hypot, np.copysign, np.fmod, np.nextafter)
     _rintf = _rintd = np.rint
+    _cbrtf = _cbrtd = np.cbrt
 else:
     from numba.cuda import libdevice
     _exp, _exp2, _expm1, _log, _log2, _log10, _log1p = (
@@ -40,7 +41,9 @@ else:
     _floor, _ceil, _trunc, _fabs = math.floor, math.ceil, math.trunc, math.fabs
     _atan2, _hypot, _copysign, _fmod, _nextafter = (
         math.atan2, math.hypot, math.copysign, math.fmod, math.nextafter)
-    _rintf, _rintd = libdevice.rintf, libdevice.rint   # math has no round-half-even
+    # math has no round-half-even, and Numba's CUDA target no math.cbrt
+    _rintf, _rintd = libdevice.rintf, libdevice.rint
+    _cbrtf, _cbrtd = libdevice.cbrtf, libdevice.cbrt
 
 SCALAR = {}
 
@@ -206,6 +209,10 @@ def _abs_i(a):
     return a if a >= 0 else -a
 
 
+SCALAR[np.fabs] = lambda dts: _fabs_f
+SCALAR[np.conjugate] = lambda dts: _positive   # real dtypes only (complex is refused)
+
+
 @_def(np.sign)
 def _sign_maker(dts):
     one, zero = dts[0].type(1), dts[0].type(0)
@@ -281,6 +288,17 @@ def _rint_d(a):
 
 
 SCALAR[np.rint] = lambda dts: _rint_f if dts[0] == np.float32 else _rint_d
+
+
+def _cbrt_f(a):
+    return _cbrtf(a)
+
+
+def _cbrt_d(a):
+    return _cbrtd(a)
+
+
+SCALAR[np.cbrt] = lambda dts: _cbrt_f if dts[0] == np.float32 else _cbrt_d
 
 
 @_def(np.deg2rad, np.radians)
