@@ -124,6 +124,11 @@ def test_int_shifts_and_division_edges():
     with np.errstate(all="ignore"):
         for uf in (np.floor_divide, np.remainder, np.fmod):
             check(uf(dev(a), dev(d)), uf(a, d))
+    u = np.array([1, 200, 255, 7, 0, 128], np.uint8)
+    us = np.array([7, 8, 1, 1, 3, 65], np.uint8)
+    for uf in (np.left_shift, np.right_shift, np.power, np.floor_divide, np.remainder):
+        with np.errstate(all="ignore"):
+            check(uf(dev(u), dev(us)), uf(u, us))
     big = np.array([2 ** 40, -(2 ** 62), 3], np.int64)
     with np.errstate(all="ignore"):
         check(np.multiply(dev(big), dev(big)), big * big)               # wraps as NumPy

@@ -32,6 +32,7 @@ __all__ = []
 
 _DEVICE_FNS = {}   # (key, loop dtypes) -> device function
 _KERNELS = {}      # (device function, pattern, flat) -> kernel
+_LOOPS = {}        # (ufunc, operand dtypes, signature) -> NumPy's loop dtypes
 _OK_KINDS = "biuf"
 
 
@@ -200,6 +201,8 @@ def _result_shape(operands, out):
     shapes = [x.shape for x in operands if isinstance(x, CudaArray)]
     if out is not None:
         shapes.append(out.shape)
+    if all(sh == shapes[0] for sh in shapes):
+        return shapes[0]          # the common case, without broadcast_shapes' cost
     shape = np.broadcast_shapes(*shapes)
     if out is not None and shape != out.shape:
         raise ValueError(f"non-broadcastable output operand with shape {out.shape} doesn't "
@@ -261,8 +264,12 @@ def _ufunc_call(ufunc, inputs, kwargs):
     elif isinstance(sig, (str, np.dtype, type)):
         sig = (None,) * ufunc.nin + (np.dtype(sig),)
     dts = tuple(_dtype_arg(x) for x in operands) + (None,)
-    loop = ufunc.resolve_dtypes(dts, signature=sig) if sig is not None else \
-        ufunc.resolve_dtypes(dts)
+    ck = (ufunc, dts, sig)
+    loop = _LOOPS.get(ck)
+    if loop is None:
+        loop = ufunc.resolve_dtypes(dts, signature=sig) if sig is not None else \
+            ufunc.resolve_dtypes(dts)
+        _LOOPS[ck] = loop
     res_dt = loop[-1]
     if out is not None and casting == "unsafe":
         res_dt = out.dtype

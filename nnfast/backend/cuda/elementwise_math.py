@@ -168,29 +168,34 @@ def _float_fmod(a, b):
 SCALAR[np.fmod] = lambda dts: _float_fmod if _is_float(dts) else _int_fmod
 
 
-def _int_power(a, e):
-    # NumPy raises for negative integer exponents of arrays; a kernel cannot, so it gives
-    # what repeated division would (1 for base 1, +-1 for base -1, else 0)
-    if e < 0:
-        if a == 1:
-            return a
-        if a == -1:
-            return a if e % 2 else -a
-        return a - a
-    r = a - a + 1
-    while e > 0:
-        if e & 1:
-            r = r * a
-        a = a * a
-        e >>= 1
-    return r
+def _int_power_maker(dts):
+    one = dts[0].type(1)        # typed: an int literal would make uint64 math float64
+    unsigned = dts[0].kind == "u"
+
+    def int_power(a, e):
+        # NumPy raises for negative integer exponents of arrays; a kernel cannot, so it
+        # gives what repeated division would (1 for base 1, +-1 for base -1, else 0)
+        if not unsigned and e < 0:
+            if a == 1:
+                return a
+            if a == -1:
+                return a if e % 2 else -a
+            return a - a
+        r = one
+        while e > 0:
+            if e & 1:
+                r = r * a
+            a = a * a
+            e >>= 1
+        return r
+    return int_power
 
 
 def _float_power(a, e):
     return a ** e
 
 
-SCALAR[np.power] = lambda dts: _float_power if _is_float(dts) else _int_power
+SCALAR[np.power] = lambda dts: _float_power if _is_float(dts) else _int_power_maker(dts)
 SCALAR[np.float_power] = lambda dts: _float_power
 
 
@@ -521,10 +526,17 @@ def _left_shift_maker(dts):
 @_def(np.right_shift)
 def _right_shift_maker(dts):
     bits = dts[0].itemsize * 8
+    if dts[0].kind == "u":
+        def right_shift_unsigned(a, s):
+            if s >= bits:
+                return a - a
+            return a >> s
+        return right_shift_unsigned
+    minus_one = dts[0].type(-1)
 
     def right_shift(a, s):      # ... and the sign for right shifts
         if s < 0 or s >= bits:
-            return (a - a) - 1 if a < 0 else a - a
+            return minus_one if a < 0 else a - a
         return a >> s
     return right_shift
 
