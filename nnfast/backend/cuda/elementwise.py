@@ -25,7 +25,7 @@ import numpy as np
 from numba import cuda
 
 from . import _launch, _strided
-from .array import FUNCS, HOOKS, UFUNCS, CudaArray, empty, from_host, implements, missing
+from .array import HOOKS, UFUNCS, CudaArray, empty, from_host, missing
 from .elementwise_math import SCALAR
 
 __all__ = []
@@ -145,7 +145,7 @@ def _is_weak(x):
     return type(x) in (int, float, bool)
 
 
-def _as_operand(x):
+def as_operand(x):
     """A CudaArray, a NumPy scalar, or a Python scalar (kept weak for dtype resolution)."""
     if isinstance(x, CudaArray) or _is_weak(x) or isinstance(x, np.generic):
         return x
@@ -157,7 +157,7 @@ def _as_operand(x):
     return from_host(arr)
 
 
-def _check_dtype(dt, what):
+def check_dtype(dt, what):
     if dt.kind not in _OK_KINDS or dt == np.float16:
         raise missing(f"{what} on {dt} arrays")
 
@@ -185,7 +185,7 @@ def _same_layout(a, out):
                                       if n != 1)
 
 
-def _unalias(operands, out):
+def unalias(operands, out):
     """Copy any input that shares out's memory other than element for element (NumPy
     copies overlapping inputs too); `a += b` (same layout) needs no copy."""
     res = []
@@ -225,9 +225,9 @@ def apply(key, operands, loop_dts, res_dt, out=None, name=None):
     into `out` (checked: same_kind cast from res_dt) or a new array of res_dt."""
     name = name or getattr(key, "__name__", key)
     for dt in tuple(loop_dts) + (res_dt,):
-        _check_dtype(dt, f"numpy.{name}")
+        check_dtype(dt, f"numpy.{name}")
     if out is not None:
-        _check_dtype(out.dtype, f"numpy.{name}")
+        check_dtype(out.dtype, f"numpy.{name}")
         if not np.can_cast(res_dt, out.dtype, "same_kind"):
             raise TypeError(f"Cannot cast ufunc '{name}' output from {res_dt!r} to "
                             f"{out.dtype!r} with casting rule 'same_kind'")
@@ -236,7 +236,7 @@ def apply(key, operands, loop_dts, res_dt, out=None, name=None):
     if out is None:
         out = empty(shape, res_dt)
     else:
-        ops = _unalias(ops, out)
+        ops = unalias(ops, out)
     _launch.record(f"numpy.{name}")
     return _launch_map(_device_fn(key, tuple(loop_dts)), out, ops)
 
@@ -258,7 +258,7 @@ def _ufunc_call(ufunc, inputs, kwargs):
     if casting not in ("same_kind", "unsafe", "safe", "no", "equiv"):
         raise ValueError(f"casting must be one of 'no', 'equiv', 'safe', 'same_kind', or "
                          f"'unsafe' (got {casting!r})")
-    operands = [_as_operand(x) for x in inputs]
+    operands = [as_operand(x) for x in inputs]
     if sig is None and dtype is not None:
         sig = (None,) * ufunc.nin + (np.dtype(dtype),)
     elif isinstance(sig, (str, np.dtype, type)):
@@ -292,41 +292,22 @@ UFUNC_NAMES = [k for k in SCALAR if isinstance(k, np.ufunc)]
 for _u in UFUNC_NAMES:
     UFUNCS[_u] = _ufunc_entry(_u)
 
-from . import elementwise_funcs   # noqa: E402,F401  (np.where, np.clip, ... : FUNCS)
-
 # ---------------------------------------------------------------------- PTX checks
 PTX_CHECKS = []
 
 
 def _ptx_entries():
-    from numba import types as t
-    f4, f8, i8, b1 = t.float32, t.float64, t.int64, t.boolean
-    arr = {np.float32: f4[::1], np.int64: i8[::1], np.bool_: b1[::1], np.float64: f8[::1]}
-
-    def flat(key, dts, out_dt, pattern="a"):
-        dts = tuple(np.dtype(d) for d in dts)
-        sig = [arr[np.dtype(out_dt).type], i8, i8]
-        for p, d in zip(pattern, dts):
-            sig += [arr[d.type], i8] if p == "a" else [{np.float32: f4, np.int64: i8,
-                                                        np.bool_: b1,
-                                                        np.float64: f8}[d.type]]
-        return (_kernel(_device_fn(key, dts), pattern, True), tuple(sig))
+    f32, i64 = np.float32, np.int64
+    flat = ptx_entry
 
     def strided(key, dts, out_dt, nd, pattern):
-        dts = tuple(np.dtype(d) for d in dts)
-        tup = t.UniTuple(i8, nd)
-        sig = [arr[np.dtype(out_dt).type], i8, tup, tup, i8]
-        for p, d in zip(pattern, dts):
-            sig += [arr[d.type], i8, tup] if p == "a" else [{np.float32: f4, np.int64: i8,
-                                                             np.bool_: b1}[d.type]]
-        return (_kernel(_device_fn(key, dts), pattern, False), tuple(sig))
+        return ptx_entry(key, dts, out_dt, pattern, nd)
 
-    f32, i64 = np.float32, np.int64
     return [
-        flat(np.exp, (f32,), f32),
-        flat(np.log1p, (f32,), f32),
-        flat(np.tanh, (f32,), f32),
-        flat(np.rint, (f32,), f32),
+        flat(np.exp, (f32,), f32, "a"),
+        flat(np.log1p, (f32,), f32, "a"),
+        flat(np.tanh, (f32,), f32, "a"),
+        flat(np.rint, (f32,), f32, "a"),
         flat(np.add, (f32, f32), f32, "aa"),
         flat(np.multiply, (f32, f32), f32, "as"),
         flat(np.power, (f32, f32), f32, "as"),
@@ -342,11 +323,26 @@ def _ptx_entries():
         flat(np.right_shift, (i64, i64), i64, "aa"),
         flat(np.power, (i64, i64), i64, "aa"),
         flat(np.float_power, (np.float64, np.float64), np.float64, "aa"),
-        flat("where", (np.bool_, f32, f32), f32, "aaa"),
-        strided("where", (np.bool_, f32, f32), f32, 2, "aas"),
-        flat("clip", (f32, f32, f32), f32, "ass"),
-        flat("isclose", (f32, f32, f32, f32, np.bool_), np.bool_, "aasss"),
     ]
+
+
+def ptx_entry(key, dts, out_dt, pattern, nd=None):
+    """(kernel, signature) of op `key` over loop dtypes dts, for a family's PTX_CHECKS: the
+    flat kernel, or the strided one over nd dimensions; 'a' array / 's' scalar operands."""
+    from numba import types as t
+    nb = {np.dtype(d): getattr(t, n) for d, n in ((np.float32, "float32"),
+                                                 (np.float64, "float64"),
+                                                 (np.int64, "int64"), (np.bool_, "boolean"))}
+    dts = tuple(np.dtype(d) for d in dts)
+    tup = None if nd is None else t.UniTuple(t.int64, nd)
+    sig = [nb[np.dtype(out_dt)][::1], t.int64]
+    sig += [t.int64] if nd is None else [tup, tup, t.int64]
+    for p, d in zip(pattern, dts):
+        if p == "s":
+            sig.append(nb[d])
+        else:
+            sig += [nb[d][::1], t.int64] + ([] if nd is None else [tup])
+    return (_kernel(_device_fn(key, dts), pattern, nd is None), tuple(sig))
 
 
 PTX_CHECKS = _ptx_entries()

@@ -6,14 +6,10 @@ dtypes decided as NumPy 2 decides them (Python scalars weak)."""
 import numpy as np
 
 from .array import FUNCS, HOOKS, CudaArray, implements, missing
+from .elementwise import apply, as_operand, check_dtype, ptx_entry, unalias
 from .elementwise_math import SCALAR, _rintd, _rintf, _sin
 
 __all__ = []
-
-
-def _ew():
-    from . import elementwise
-    return elementwise
 
 
 def _weak_or_dtype(x):
@@ -162,13 +158,12 @@ def where(condition, x=None, y=None):
         return fn(condition)
     if x is None or y is None:
         raise ValueError("either both or neither of x and y should be given")
-    ew = _ew()
-    ops = [ew._as_operand(v) for v in (condition, x, y)]
+    ops = [as_operand(v) for v in (condition, x, y)]
     dt = _result_type(ops[1], ops[2])
     cdt = ops[0].dtype if isinstance(ops[0], CudaArray) else np.dtype(np.bool_)
     if not isinstance(ops[0], CudaArray):
         ops[0] = bool(ops[0])
-    return ew.apply("where", ops, (cdt, dt, dt), dt, name="where")
+    return apply("where", ops, (cdt, dt, dt), dt, name="where")
 
 
 @implements(np.clip)
@@ -176,12 +171,11 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
          max=np._NoValue, **kwargs):
     lo = a_min if a_min is not np._NoValue else (None if min is np._NoValue else min)
     hi = a_max if a_max is not np._NoValue else (None if max is np._NoValue else max)
-    ew = _ew()
     out = _cuda_out(out, "clip")
-    a = ew._as_operand(a)
+    a = as_operand(a)
     if lo is None and hi is None:
-        return ew.apply(np.positive, [a], (a.dtype,), a.dtype, out, "clip")
-    bounds = [ew._as_operand(v) for v in (lo, hi)]
+        return apply(np.positive, [a], (a.dtype,), a.dtype, out, "clip")
+    bounds = [as_operand(v) for v in (lo, hi)]
     dt = _result_type(a, *[b for b in bounds if b is not None])
     if dt.kind == "f":
         fill = (-np.inf, np.inf)
@@ -191,38 +185,36 @@ def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
         info = np.iinfo(dt)
         fill = (info.min, info.max)
     bounds = [f if b is None else b for b, f in zip(bounds, fill)]
-    return ew.apply("clip", [a] + bounds, (dt, dt, dt), dt, out, "clip")
+    return apply("clip", [a] + bounds, (dt, dt, dt), dt, out, "clip")
 
 
 @implements(np.copyto)
 def copyto(dst, src, casting="same_kind", where=True):
     if not isinstance(dst, CudaArray):
         raise TypeError("numpy.copyto into a host array from a CUDA array: use .get()")
-    ew = _ew()
-    src = ew._as_operand(src)
+    src = as_operand(src)
     sdt = src.dtype if isinstance(src, CudaArray) else None
     if sdt is not None and not np.can_cast(sdt, dst.dtype, casting):
         raise TypeError(f"Cannot cast array data from {sdt!r} to {dst.dtype!r} according "
                         f"to the rule {casting!r}")
     if where is True:
         if isinstance(src, CudaArray):
-            HOOKS["copy"](dst, ew._unalias([src], dst)[0])
+            HOOKS["copy"](dst, unalias([src], dst)[0])
         else:
-            ew.apply("where", [True, src, dst], (np.dtype(np.bool_), dst.dtype, dst.dtype),
+            apply("where", [True, src, dst], (np.dtype(np.bool_), dst.dtype, dst.dtype),
                      dst.dtype, dst, "copyto")
         return None
-    mask = ew._as_operand(where)
+    mask = as_operand(where)
     mdt = mask.dtype if isinstance(mask, CudaArray) else np.dtype(np.bool_)
     if not isinstance(mask, CudaArray):
         mask = bool(mask)
-    ew.apply("where", [mask, src, dst], (mdt, dst.dtype, dst.dtype), dst.dtype, dst,
+    apply("where", [mask, src, dst], (mdt, dst.dtype, dst.dtype), dst.dtype, dst,
              "copyto")
     return None
 
 
 @implements(np.nan_to_num)
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
-    ew = _ew()
     if x.dtype.kind != "f":
         return x.copy() if copy else x
     info = np.finfo(x.dtype)
@@ -230,15 +222,14 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     scal = [t(nan), t(info.max if posinf is None else posinf),
             t(info.min if neginf is None else neginf)]
     out = None if copy else x
-    return ew.apply("nan_to_num", [x] + scal, (x.dtype,) * 4, x.dtype, out, "nan_to_num")
+    return apply("nan_to_num", [x] + scal, (x.dtype,) * 4, x.dtype, out, "nan_to_num")
 
 
 def _isclose_mask(a, b, rtol, atol, equal_nan):
-    ew = _ew()
-    x, y = ew._as_operand(a), ew._as_operand(b)
+    x, y = as_operand(a), as_operand(b)
     ydt = np.result_type(_weak_or_dtype(y), 1.0)
     dt = np.result_type(_weak_or_dtype(x), ydt)
-    return ew.apply("isclose", [x, y, dt.type(atol), dt.type(rtol), bool(equal_nan)],
+    return apply("isclose", [x, y, dt.type(atol), dt.type(rtol), bool(equal_nan)],
                     (dt, dt, dt, dt, np.dtype(np.bool_)), np.dtype(np.bool_), name="isclose")
 
 
@@ -261,22 +252,20 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 @implements(np.array_equal)
 def array_equal(a1, a2, equal_nan=False):
-    ew = _ew()
-    x, y = ew._as_operand(a1), ew._as_operand(a2)
+    x, y = as_operand(a1), as_operand(a2)
     if np.shape(x) != np.shape(y):
         return False
     eq = np.equal(x, y)
-    if equal_nan and x.dtype.kind == "f":
+    if equal_nan and np.result_type(_weak_or_dtype(x), _weak_or_dtype(y)).kind == "f":
         eq = np.logical_or(eq, np.logical_and(np.isnan(x), np.isnan(y)))
     return _all(eq)
 
 
 def _pos_neg_inf(key):
     def fn(x, out=None):
-        ew = _ew()
         out = _cuda_out(out, key)
-        _ew()._check_dtype(x.dtype, f"numpy.{key}")
-        return ew.apply(key, [x], (x.dtype,), np.dtype(np.bool_), out, key)
+        check_dtype(x.dtype, f"numpy.{key}")
+        return apply(key, [x], (x.dtype,), np.dtype(np.bool_), out, key)
     fn.__name__ = key
     return fn
 
@@ -288,22 +277,33 @@ FUNCS[np.isneginf] = _pos_neg_inf("isneginf")
 @implements(np.sinc)
 def sinc(x):
     dt = np.result_type(x.dtype, 1.0)
-    return _ew().apply("sinc", [x], (dt,), dt, name="sinc")
+    return apply("sinc", [x], (dt,), dt, name="sinc")
 
 
 @implements(np.round, np.around)
 def round_(a, decimals=0, out=None):
-    ew = _ew()
     out = _cuda_out(out, "round")
     if a.dtype.kind in "biu":
         if decimals >= 0:
             if out is None:
                 return a.copy()
-            ew.apply(np.positive, [a], (a.dtype,), a.dtype, out, "round")
+            apply(np.positive, [a], (a.dtype,), a.dtype, out, "round")
             return out
         raise missing("numpy.round of integers to negative decimals")
     if decimals == 0:
-        return ew.apply("rint0", [a], (a.dtype,), a.dtype, out, "round")
+        return apply("rint0", [a], (a.dtype,), a.dtype, out, "round")
     f = a.dtype.type(10.0 ** abs(decimals))
-    return ew.apply("round", [a, f, decimals > 0], (a.dtype, a.dtype, np.dtype(np.bool_)),
+    return apply("round", [a, f, decimals > 0], (a.dtype, a.dtype, np.dtype(np.bool_)),
                     a.dtype, out, "round")
+
+
+_f32, _b1 = np.float32, np.bool_
+PTX_CHECKS = [
+    ptx_entry("where", (_b1, _f32, _f32), _f32, "aaa"),
+    ptx_entry("where", (_b1, _f32, _f32), _f32, "aas", nd=2),
+    ptx_entry("clip", (_f32, _f32, _f32), _f32, "ass"),
+    ptx_entry("nan_to_num", (_f32,) * 4, _f32, "asss"),
+    ptx_entry("isclose", (_f32, _f32, _f32, _f32, _b1), _b1, "aasss"),
+    ptx_entry("round", (_f32, _f32, _b1), _f32, "ass"),
+    ptx_entry("sinc", (_f32,), _f32, "a"),
+]
