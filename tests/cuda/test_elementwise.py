@@ -345,3 +345,29 @@ def test_isposinf_isneginf_sinc_round():
     o = dev(np.zeros(8, np.float32))
     np.round(dev(r), 2, out=o)
     check(o, np.round(r, 2))
+
+
+def test_contiguous_operands_take_the_flat_kernel(monkeypatch):
+    seen = []
+    real = E._kernel
+
+    def spy(fn, pattern, flat):
+        seen.append((pattern, flat))
+        return real(fn, pattern, flat)
+    monkeypatch.setattr(E, "_kernel", spy)
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.add(dev(a), dev(a))
+    np.multiply(dev(a)[1:], 2.0)                 # a row slice is contiguous
+    np.add(dev(a).T, dev(a).T)                  # transposed: strided
+    np.add(dev(a), dev(a[0]))                    # broadcast: strided
+    assert seen == [("aa", True), ("as", True), ("aa", False), ("aa", False)]
+
+
+def test_higher_rank_broadcasts_and_negative_strides():
+    a = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5) / 7
+    b = np.linspace(-3, 3, 4 * 5).astype(np.float32).reshape(4, 5)
+    c = np.arange(3, dtype=np.float32).reshape(1, 3, 1, 1)
+    check(np.add(dev(a), dev(b)), a + b)
+    check(np.multiply(dev(a)[::-1, :, ::-2], dev(c)), a[::-1, :, ::-2] * c)
+    check(np.maximum(dev(a).transpose(3, 1, 0, 2), 0.5), np.maximum(a.transpose(3, 1, 0, 2), 0.5))
+    check(np.where(dev(c) > 0, dev(a), dev(b)), np.where(c > 0, a, b))

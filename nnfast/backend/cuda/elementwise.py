@@ -33,6 +33,7 @@ __all__ = []
 _DEVICE_FNS = {}   # (key, loop dtypes) -> device function
 _KERNELS = {}      # (device function, pattern, flat) -> kernel
 _LOOPS = {}        # (ufunc, operand dtypes, signature) -> NumPy's loop dtypes
+_CHECKED = set()   # (loop dtypes, result dtype, out dtype) found supported and castable
 _OK_KINDS = "biuf"
 
 
@@ -118,6 +119,41 @@ def _launch_map(fn, out, operands):
     n = out.size
     if n == 0:
         return out
+    shape = out.shape
+    pattern = ""
+    flat = out.is_contiguous
+    for x in operands:
+        if isinstance(x, CudaArray):
+            pattern += "a"
+            if flat and (x.shape != shape or not x.is_contiguous):
+                flat = False
+        else:
+            pattern += "s"
+    if flat:            # same shape, all contiguous: no layout work at all
+        args = [out._block.buf, out._off, n]
+        for x in operands:
+            if isinstance(x, CudaArray):
+                args += [x._block.buf, x._off]
+            else:
+                args.append(x)
+    else:
+        arrays = [x for x in operands if isinstance(x, CudaArray)]
+        ests = [tuple(out._est)] + [_strided.operand(a, shape)[2] for a in arrays]
+        shape, ests = _collapse(shape, ests)
+        flat = len(shape) == 1 and all(e[0] == 1 for e in ests)
+        args = [out._block.buf, out._off] + ([n] if flat else [ests[0], shape, n])
+        it = iter(ests[1:])
+        for x in operands:
+            if isinstance(x, CudaArray):
+                e = next(it)
+                args += [x._block.buf, x._off] if flat else [x._block.buf, x._off, e]
+            else:
+                args.append(x)
+    threads = _launch.THREADS
+    if _launch.SIM:   # each simulated thread costs milliseconds: no more than the work
+        threads = max(1, min(threads, n))
+    _kernel(fn, pattern, flat)[_launch.grid(n, threads)](*args)
+    return out
     pattern = "".join("a" if isinstance(x, CudaArray) else "s" for x in operands)
     arrays = [x for x in operands if isinstance(x, CudaArray)]
     ests = [tuple(out._est)] + [_strided.operand(a, out.shape)[2] for a in arrays]
@@ -224,13 +260,17 @@ def apply(key, operands, loop_dts, res_dt, out=None, name=None):
     """Run elementwise op `key` (a ufunc or a SCALAR name) over operands cast to loop_dts,
     into `out` (checked: same_kind cast from res_dt) or a new array of res_dt."""
     name = name or getattr(key, "__name__", key)
-    for dt in tuple(loop_dts) + (res_dt,):
-        check_dtype(dt, f"numpy.{name}")
-    if out is not None:
-        check_dtype(out.dtype, f"numpy.{name}")
-        if not np.can_cast(res_dt, out.dtype, "same_kind"):
-            raise TypeError(f"Cannot cast ufunc '{name}' output from {res_dt!r} to "
-                            f"{out.dtype!r} with casting rule 'same_kind'")
+    loop_dts = tuple(loop_dts)
+    ck = (loop_dts, res_dt, None if out is None else out.dtype)
+    if ck not in _CHECKED:
+        for dt in loop_dts + (res_dt,):
+            check_dtype(dt, f"numpy.{name}")
+        if out is not None:
+            check_dtype(out.dtype, f"numpy.{name}")
+            if not np.can_cast(res_dt, out.dtype, "same_kind"):
+                raise TypeError(f"Cannot cast ufunc '{name}' output from {res_dt!r} to "
+                                f"{out.dtype!r} with casting rule 'same_kind'")
+        _CHECKED.add(ck)
     shape = _result_shape(operands, out)
     ops = [_cast(x, dt) for x, dt in zip(operands, loop_dts)]
     if out is None:
@@ -238,7 +278,7 @@ def apply(key, operands, loop_dts, res_dt, out=None, name=None):
     else:
         ops = unalias(ops, out)
     _launch.record(f"numpy.{name}")
-    return _launch_map(_device_fn(key, tuple(loop_dts)), out, ops)
+    return _launch_map(_device_fn(key, loop_dts), out, ops)
 
 
 # ---------------------------------------------------------------------- ufuncs

@@ -192,6 +192,8 @@ def _int_power_maker(dts):
 
 
 def _float_power(a, e):
+    if e == 2:                  # NumPy squares for x ** 2; powf could be an ulp off
+        return a * a
     return a ** e
 
 
