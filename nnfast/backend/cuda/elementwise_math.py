@@ -119,21 +119,25 @@ def _int_remainder(a, b):
     return a % b
 
 
-def _float_floor_divide(a, b):
-    # NumPy's npy_floor_divide / npy_divmod, so signs, zeros and infs agree bitwise
-    if b == 0:
-        return a / b
-    mod = _fmod(a, b)
-    div = (a - mod) / b
-    if mod != 0:
-        if (b < 0) != (mod < 0):
-            div -= 1
-    if div != 0:
-        fl = _floor(div)
-        if div - fl > 0.5:
-            fl += 1
-        return fl
-    return _copysign(div - div, a / b)
+def _float_floor_divide_maker(dts):
+    one, half = dts[0].type(1), dts[0].type(0.5)   # typed, so float32 stays float32
+
+    def float_floor_divide(a, b):
+        # NumPy's npy_floor_divide / npy_divmod, so signs, zeros and infs agree bitwise
+        if b == 0:
+            return a / b
+        mod = _fmod(a, b)
+        div = (a - mod) / b
+        if mod != 0:
+            if (b < 0) != (mod < 0):
+                div -= one
+        if div != 0:
+            fl = _floor(div)
+            if div - fl > half:
+                fl += one
+            return fl
+        return _copysign(div - div, a / b)
+    return float_floor_divide
 
 
 def _float_remainder(a, b):
@@ -147,7 +151,7 @@ def _float_remainder(a, b):
     return _copysign(mod - mod, b)
 
 
-SCALAR[np.floor_divide] = lambda dts: (_float_floor_divide if _is_float(dts)
+SCALAR[np.floor_divide] = lambda dts: (_float_floor_divide_maker(dts) if _is_float(dts)
                                        else _int_floor_divide)
 SCALAR[np.remainder] = lambda dts: _float_remainder if _is_float(dts) else _int_remainder
 
