@@ -371,3 +371,35 @@ def test_higher_rank_broadcasts_and_negative_strides():
     check(np.multiply(dev(a)[::-1, :, ::-2], dev(c)), a[::-1, :, ::-2] * c)
     check(np.maximum(dev(a).transpose(3, 1, 0, 2), 0.5), np.maximum(a.transpose(3, 1, 0, 2), 0.5))
     check(np.where(dev(c) > 0, dev(a), dev(b)), np.where(c > 0, a, b))
+
+
+def _random_view(rng, base):
+    """A random view of host array `base` and the same view of a device copy."""
+    d = dev(base)
+    h = base
+    for _ in range(2):
+        axis = int(rng.integers(h.ndim))
+        n = h.shape[axis]
+        start, step = int(rng.integers(max(n // 2, 1))), int(rng.choice([1, 2, -1]))
+        key = (slice(None),) * axis + (slice(start, None, step) if step > 0
+                                       else slice(None, None, -1),)
+        h, d = h[key], d[key]
+    perm = tuple(int(p) for p in rng.permutation(h.ndim))
+    return h.transpose(perm), d.transpose(perm)
+
+
+def test_random_views_and_broadcasts_match_numpy():
+    rng = np.random.default_rng(0)
+    for case in range(12):
+        shape = tuple(int(n) for n in rng.integers(1, 5, size=int(rng.integers(1, 4))))
+        ha, da = _random_view(rng, rng.standard_normal(shape).astype(np.float32))
+        # b broadcasts against a: some of a's dims kept, others 1, maybe fewer dims
+        bshape = tuple(n if rng.random() < 0.6 else 1 for n in ha.shape)[
+            int(rng.integers(ha.ndim)):]
+        hb = rng.standard_normal(bshape).astype(np.float32)
+        db = dev(hb)
+        check(np.subtract(da, db), ha - hb)
+        check(np.where(da > 0, db, da), np.where(ha > 0, hb, ha))
+        out = dev(np.zeros(ha.shape, np.float32))
+        np.multiply(da, db, out=out)
+        check(out, ha * hb)
