@@ -154,26 +154,6 @@ def _launch_map(fn, out, operands):
         threads = max(1, min(threads, n))
     _kernel(fn, pattern, flat)[_launch.grid(n, threads)](*args)
     return out
-    pattern = "".join("a" if isinstance(x, CudaArray) else "s" for x in operands)
-    arrays = [x for x in operands if isinstance(x, CudaArray)]
-    ests = [tuple(out._est)] + [_strided.operand(a, out.shape)[2] for a in arrays]
-    shape, ests = _collapse(out.shape, ests)
-    flat = len(shape) == 1 and all(e[0] == 1 for e in ests)
-    args = [out._block.buf, out._off] if flat else [out._block.buf, out._off, ests[0], shape, n]
-    if flat:
-        args.insert(2, n)
-    it = iter(ests[1:])
-    for x in operands:
-        if isinstance(x, CudaArray):
-            e = next(it)
-            args += [x._block.buf, x._off] if flat else [x._block.buf, x._off, e]
-        else:
-            args.append(x)
-    threads = _launch.THREADS
-    if _launch.SIM:   # each simulated thread costs milliseconds: no more than the work
-        threads = max(1, min(threads, n))
-    _kernel(fn, pattern, flat)[_launch.grid(n, threads)](*args)
-    return out
 
 
 # ---------------------------------------------------------------------- operands
@@ -237,6 +217,8 @@ def _result_shape(operands, out):
     shapes = [x.shape for x in operands if isinstance(x, CudaArray)]
     if out is not None:
         shapes.append(out.shape)
+    if not shapes:
+        return ()
     if all(sh == shapes[0] for sh in shapes):
         return shapes[0]          # the common case, without broadcast_shapes' cost
     shape = np.broadcast_shapes(*shapes)
