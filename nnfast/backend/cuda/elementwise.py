@@ -1,5 +1,6 @@
-"""Elementwise ufuncs and functions on CudaArrays: what `np.add(a, b)`, `a += b`,
-`np.exp(x)`, `np.where(m, x, y)` and `np.clip(x, lo, hi)` run when the storage is on the GPU.
+"""Elementwise ufuncs on CudaArrays: what `np.add(a, b)`, `a += b`, `np.exp(x)` run when the
+storage is on the GPU (np.where, np.clip and the other elementwise functions are in
+elementwise_funcs.py, on the same machinery: `apply`).
 
 NumPy semantics, decided on the host before any launch: result dtypes from the ufunc's own
 loop resolution (`ufunc.resolve_dtypes`, so NumPy 2's weak Python scalars and every mixed
