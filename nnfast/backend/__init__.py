@@ -25,10 +25,21 @@ def _device_name(arr):
     return "cpu" if isinstance(arr, np.ndarray) else str(arr.device)
 
 
+_ND = np.ndarray
+_ascontiguousarray = np.ascontiguousarray
+
+
 def table_of(*arrays):
     """The kernel table of the arrays' device (None entries are skipped).
 
     Raises PyTorch's RuntimeError when they live on different devices."""
+    for a in arrays:   # the common case, all on the host, in as few steps as possible
+        if a is not None and a.__class__ is not _ND:
+            return _table_of(arrays)
+    return cpu
+
+
+def _table_of(arrays):
     k = None
     first = None
     for a in arrays:
@@ -72,6 +83,6 @@ def get(device):
 
 def contiguous(a, dtype=None):
     """np.ascontiguousarray on any device (NumPy's own does not dispatch to device arrays)."""
-    if isinstance(a, DeviceArray):
-        return table_of(a).ascontiguous(a, dtype)
-    return np.ascontiguousarray(a, dtype=dtype)
+    if a.__class__ is _ND or not isinstance(a, DeviceArray):
+        return _ascontiguousarray(a, dtype)
+    return table_of(a).ascontiguous(a, dtype)

@@ -53,6 +53,8 @@ def _check_input(input, who):
 
 def _flat(a):
     """A C-contiguous float32 1-D view (copying only when needed)."""
+    if a.__class__ is np.ndarray:   # (the host case without a Python frame)
+        return np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
     return contiguous(a, dtype=np.float32).reshape(-1)
 
 

@@ -186,9 +186,8 @@ def _tile(w, n):
     return np.broadcast_to(w, (n // w.size, w.size)).reshape(-1)
 
 
-def _engine(dtype, *arrays):
-    """The kernel table of the arrays' device for float32, the NumPy twin otherwise."""
-    K = table_of(*arrays)
+def _engine(dtype, K):
+    """The kernel table K (of the inputs' device) for float32, the NumPy twin otherwise."""
     return K if dtype == np.float32 else REFERENCE
 
 
@@ -229,6 +228,8 @@ def _same_float_dtype(x, y, who):
 
 def _flat(arr, dtype=None):
     """A flat C-contiguous view (a copy only when needed) in the given dtype."""
+    if arr.__class__ is np.ndarray:   # (the host case without a Python frame)
+        return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
     return contiguous(arr, dtype=dtype).reshape(-1)
 
 
@@ -324,7 +325,7 @@ def _pointwise(kind, who, name, input, target, reduction, weight=None, param=1.0
     out = K.empty(n, dtype) if reduction == NONE else None
     dx = K.empty(n, dtype) if want and x.requires_grad else None
     dy = K.empty(n, dtype) if want and y.requires_grad else None
-    total = _engine(dtype, xf).pointwise_loss(kind, out, dx, dy, xf, yf, wf, scale, param)
+    total = _engine(dtype, K).pointwise_loss(kind, out, dx, dy, xf, yf, wf, scale, param)
     hint = " (the weights sum to 0)" if w is not None and mean_by_weight else ""
     return _finish(who, name, total, out, reduction, dtype, x.shape, x, y, dx, dy, (n,),
                    (("input", xf), ("target", yf), ("weight", wf)), hint)
@@ -379,7 +380,7 @@ def _class_layout(x, who):
     return shape[0], shape[1], inner, (shape[0],) + shape[2:]
 
 
-def _class_targets(y, x, C, out_shape, ignore_index, who):
+def _class_targets(y, x, C, out_shape, ignore_index, who, K):
     """Validate class-index targets; returns them flat as int64."""
     if y.dtype.kind == "f":
         raise DTypeError(f"{who}: expected class-index targets of dtype int64, got {y.dtype} "
@@ -392,7 +393,7 @@ def _class_targets(y, x, C, out_shape, ignore_index, who):
         raise ShapeError(f"{who}: target shape {y.shape} does not fit input shape {x.shape} "
                          f"(expected target shape {out_shape})")
     t = _flat(y._storage, np.int64)
-    i = table_of(t).bad_label(t, C, ignore_index)   # one pass in C, not two NumPy reductions
+    i = K.bad_label(t, C, ignore_index)   # one pass in C, not two NumPy reductions
     if i >= 0:
         raise ValueError(f"{who}: target {int(t[i])} is out of bounds: labels must lie "
                          f"in [0, {C}) for C={C} classes (or equal ignore_index="
@@ -417,7 +418,7 @@ def _class_loss(who, name, input, target, weight, ignore_index, red, label_smoot
         raise ShapeError(f"{who}: input of shape {x.shape} has no classes")
     w = _class_weight(weight, C, dtype, who)
     K = table_of(x._storage, y._storage, w)
-    eng = _engine(dtype, x._storage)
+    eng = _engine(dtype, K)
     npos = outer * inner
     prob = not nll and y.dtype.kind == "f" and y.shape == x.shape
     if npos == 0 and red == MEAN:
@@ -438,7 +439,7 @@ def _class_loss(who, name, input, target, weight, ignore_index, red, label_smoot
         hint = ""
     else:
         dy = None
-        yf = _class_targets(y, x, C, out_shape, ignore_index, who)
+        yf = _class_targets(y, x, C, out_shape, ignore_index, who, K)
         if nll:
             total = eng.nll_loss(out, dx, xf, yf, w, outer, C, inner, ignore_index, red)
         else:
@@ -530,7 +531,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     out = K.empty(n, dtype) if red == NONE else None
     dx = K.empty(n, dtype) if want and x.requires_grad else None
     dy = K.empty(n, dtype) if want and y.requires_grad else None
-    total = _engine(dtype, xf).bce_loss(out, dx, dy, xf, yf, w, scale)
+    total = _engine(dtype, K).bce_loss(out, dx, dy, xf, yf, w, scale)
     return _finish(who, "BinaryCrossEntropy", total, out, red, dtype, x.shape, x, y, dx, dy,
                    (n,), (("input", xf), ("target", yf), ("weight", w)))
 
@@ -555,7 +556,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     out = K.empty(n, dtype) if red == NONE else None
     dx = K.empty(n, dtype) if want and x.requires_grad else None
     dy = K.empty(n, dtype) if want and y.requires_grad else None
-    total = _engine(dtype, xf).bce_logits_loss(out, dx, dy, xf, yf, w, q, scale)
+    total = _engine(dtype, K).bce_logits_loss(out, dx, dy, xf, yf, w, q, scale)
     return _finish(who, "BinaryCrossEntropyWithLogits", total, out, red, dtype, x.shape, x, y,
                    dx, dy, (n,),
                    (("input", xf), ("target", yf), ("weight", w), ("pos_weight", q)))

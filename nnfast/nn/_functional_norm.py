@@ -172,6 +172,8 @@ def _ref_ln_backward(g2, x2, mean, rstd, weight):
 
 def _flat(a):
     """A C-contiguous float32 1-D view (copying only when needed)."""
+    if a.__class__ is np.ndarray:   # (the host case without a Python frame)
+        return np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
     return contiguous(a, dtype=np.float32).reshape(-1)
 
 
