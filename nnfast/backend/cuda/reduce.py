@@ -52,7 +52,7 @@ def _pre_count(x, s):
 
 @cuda.jit(device=True, inline=True)
 def _pre_nan0(x, s):
-    return x if x == x else x - x + 0     # NaN -> 0 keeping x's type
+    return x if x == x else numba.float32(0)     # NaN -> 0 (float32 widens as x needs)
 
 
 @cuda.jit(device=True, inline=True)
