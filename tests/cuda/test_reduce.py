@@ -1,5 +1,7 @@
 """CUDA reductions and scans (nnfast/backend/cuda/reduce.py) against NumPy, under the
 simulator. Tiny arrays: every launch costs tens of milliseconds there."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,15 @@ def test_float_reductions_over_axis_sets(fn):
     d, x = strided()
     for axis, keepdims in ((None, False), (1, True), ((0, 2), False), (-1, False)):
         check(fn(d, axis=axis, keepdims=keepdims), fn(x, axis=axis, keepdims=keepdims))
+
+
+def test_leading_axes_of_contiguous_arrays_reduce_in_place():
+    # the columns path: no transposing copy, one thread per output walking down the rows
+    for fn in (np.sum, np.max, np.var, np.any):
+        check(fn(dev(X), axis=0), fn(X, axis=0))
+        check(fn(dev(X), axis=(0, 1), keepdims=True), fn(X, axis=(0, 1), keepdims=True))
+    i = RS.randint(-5, 6, (4, 3)).astype(np.int32)
+    check(np.mean(dev(i), axis=0), np.mean(i, axis=0))
 
 
 def test_methods_forward_to_the_functions():
@@ -105,7 +116,8 @@ def test_empty_arrays():
     check(np.sum(dev(e), axis=0), np.sum(e, axis=0))
     check(np.max(dev(e), axis=1), np.max(e, axis=1))          # nothing reduced: empty
     check(np.prod(dev(e)), np.prod(e))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # NumPy's "Mean of empty slice"
         check(np.mean(dev(e), axis=0), np.mean(e, axis=0))
     with pytest.raises(ValueError, match="zero-size array"):
         np.max(dev(e), axis=0)
@@ -181,6 +193,10 @@ def test_cumsum_cumprod():
             check(fn(d, axis=axis), fn(x, axis=axis))
     b = x > 0
     check(np.cumsum(dev(b), axis=1), np.cumsum(b, axis=1), exact=True)   # -> int64
+    h = RS.randn(2, 11).astype(np.float32)            # few long rows: the chunked scan
+    check(np.cumsum(dev(h), axis=1), np.cumsum(h, axis=1))
+    check(np.cumprod(dev(h)), np.cumprod(h))
+    check(HOOKS["ufunc_accumulate"](np.maximum, dev(h), axis=1), np.maximum.accumulate(h, 1))
     out = dev(np.zeros(x.shape, np.float64))
     assert np.cumsum(d, axis=2, dtype=np.float64, out=out) is out
     check(out, np.cumsum(x, axis=2, dtype=np.float64))

@@ -30,6 +30,11 @@ __all__ = []
 SIM = _launch.SIM
 THREADS = 4 if SIM else 256        # threads per block of the row reductions (a power of 2)
 CHUNK = 16 if SIM else 16384        # row chunk of the first pass for long rows
+SHORT = 3 if SIM else 32            # rows this short: one thread per row, no block tree
+COLS_MIN = 2 if SIM else 1024       # reduce leading axes in place ("columns") from this many
+COLS_MAX_N = 64 if SIM else 65536   # outputs, unless the columns are longer than this
+SCAN_CHUNK = 4 if SIM else 64       # scans of few rows: each thread folds this many
+SCAN_ROWS = 4 if SIM else 8192      # rows from which a scan runs one thread per row
 MAX_BLOCKS = _launch.MAX_BLOCKS
 _NOVALUE = np._NoValue
 
@@ -186,6 +191,31 @@ def row_kernel(op, acc, first, final, threads=THREADS):
     return k
 
 
+def seq_kernel(op, acc):
+    """out[o] = post(fold(pre(src[o*seg + j*elem] for j < n))): one thread per output, in
+    order; for short rows (seg=n, elem=1) and for leading-axis reductions (seg=1, elem=m:
+    neighbouring threads read neighbouring elements)."""
+    key = ("seq", op, np.dtype(acc))
+    k = _cache.get(key)
+    if k is not None:
+        return k
+    pre, combine, post = _OPS[op]
+
+    def kern(src, m, n, seg, elem, shift, sstep, ident, has_init, init, div, out):
+        o = cuda.grid(1)
+        while o < m:
+            s = shift[o * sstep]
+            v = ident
+            for j in range(n):
+                v = combine(v, pre(src[o * seg + j * elem], s))
+            if has_init:
+                v = combine(v, init)
+            out[o] = post(v, div)
+            o += cuda.gridsize(1)
+    k = _cache[key] = cuda.jit(kern)
+    return k
+
+
 def arg_kernel(is_max, acc, threads=THREADS):
     """out[row] = index of the first max (min) of src[row, :]; the first NaN if any."""
     key = ("arg", is_max, np.dtype(acc), threads)
@@ -268,6 +298,39 @@ def scan_kernel(op):
     return k
 
 
+def chunk_scan_kernel(op, with_prefix):
+    """For each (row, chunk) t: the running fold over the chunk, started from pref[t - 1]
+    (the inclusive fold of the row's earlier chunks) when with_prefix and the chunk is not
+    the row's first; writes the whole run to out when with_prefix, else its total only."""
+    key = ("chunkscan", op, with_prefix)
+    k = _cache.get(key)
+    if k is not None:
+        return k
+    combine = _SCANS[op]
+
+    def kern(src, m, n, chunk, nch, pref, out):
+        t = cuda.grid(1)
+        while t < m * nch:
+            row = t // nch
+            c = t - row * nch
+            start = row * n + c * chunk
+            end = min(start + chunk, row * n + n)
+            v = src[start]
+            if with_prefix:
+                if c > 0:
+                    v = combine(pref[t - 1], v)
+                out[start] = v
+            for j in range(start + 1, end):
+                v = combine(v, src[j])
+                if with_prefix:
+                    out[j] = v
+            if not with_prefix:
+                out[t] = v
+            t += cuda.gridsize(1)
+    k = _cache[key] = cuda.jit(kern)
+    return k
+
+
 # ---------------------------------------------------------------------- host side
 _dummy = {}
 
@@ -303,6 +366,28 @@ def as_rows(a, axes, dtype=None):
     for s in kept:
         m *= s
     return v.reshape(m, n), kept
+
+
+class Segments:
+    """The input of a reduction as m outputs of n elements each: element j of output o is
+    src[o * seg + j * elem] of a contiguous flat array."""
+
+    def __init__(self, src, m, n, seg, elem):
+        self.src, self.m, self.n, self.seg, self.elem = src, m, n, seg, elem
+
+
+def as_segments(a, axes):
+    """(Segments, kept shape). Leading reduced axes of a contiguous array are read in place
+    as columns when there are many outputs; else the rows of as_rows."""
+    keep = [d for d in range(a.ndim) if d not in axes]
+    kept = tuple(a.shape[d] for d in keep)
+    m = int(np.prod(kept, dtype=np.int64))
+    n = a.size // m if m else int(np.prod([a.shape[d] for d in axes], dtype=np.int64))
+    if (a.is_contiguous and keep and axes and tuple(axes) == tuple(range(len(axes)))
+            and m >= COLS_MIN and n <= COLS_MAX_N):
+        return Segments(a.reshape(-1), m, n, 1, m), kept
+    rows, kept = as_rows(a, axes)
+    return Segments(rows.reshape(-1), m, n, n, 1), kept
 
 
 def _result_dtype(np_fn, dtype, in_dtype, **kw):
@@ -344,9 +429,9 @@ def _finish(res, kept, axes, ndim, keepdims, out):
     return res
 
 
-def reduce_rows(rows, op, res_dtype, acc_dtype, shift=None, div=1, init=None):
-    """Reduce each row of contiguous (M, N) `rows` to a (M,) array of res_dtype."""
-    m, n = rows.shape
+def reduce_segments(seg, op, res_dtype, acc_dtype, shift=None, div=1, init=None):
+    """Reduce Segments `seg` to a (m,) array of res_dtype."""
+    m, n = seg.m, seg.n
     acc_dtype = np.dtype(acc_dtype)
     ident = _ident(op, acc_dtype)
     div = np.asarray(div).astype(acc_dtype if acc_dtype.kind == "f" else np.float64)[()]
@@ -356,7 +441,12 @@ def reduce_rows(rows, op, res_dtype, acc_dtype, shift=None, div=1, init=None):
     out = empty((m,), res_dtype)
     if m == 0:
         return out
-    src, first = rows.reshape(-1), True
+    if seg.elem != 1 or n <= SHORT:
+        seq_kernel(op, acc_dtype)[_launch.grid(m)](seg.src.flat, m, n, seg.seg, seg.elem,
+                                                   sh.flat, sstep, ident, has_init, init_v,
+                                                   div, out.flat)
+        return out
+    src, first = seg.src, True
     # few long rows: a first pass over fixed chunks, then the chunk partials
     while n > CHUNK and m < MAX_BLOCKS * 4:
         nch = (n + CHUNK - 1) // CHUNK
@@ -375,17 +465,17 @@ def _reduce(op, a, axis, res_dtype, keepdims, out, init=None, where=True, name=N
     if where is not True:
         raise NotImplementedError("nnfast's CUDA reductions take no where= mask")
     axes = _axes(a, axis)
-    rows, kept = as_rows(a, axes)
-    if rows.shape[1] == 0 and op in ("max", "min") and init is None:
+    seg, kept = as_segments(a, axes)
+    if seg.n == 0 and op in ("max", "min") and init is None:
         raise ValueError(f"zero-size array to reduction operation {name or op + 'imum'} "
                          "which has no identity")
     acc = np.dtype(np.uint8) if op in ("any", "all") else _acc_dtype(np.dtype(res_dtype))
     if op in ("max", "min") and np.dtype(res_dtype) == np.bool_:
         op, acc = ("any" if op == "max" else "all"), np.dtype(np.uint8)
-    div = rows.shape[1] if op == "mean" else 1
+    div = seg.n if op == "mean" else 1
     if op == "mean" and div == 0:
         div = np.nan
-    r = reduce_rows(rows, op, res_dtype, acc, div=div, init=init)
+    r = reduce_segments(seg, op, res_dtype, acc, div=div, init=init)
     return _finish(r, kept, axes, a.ndim, keepdims, out)
 
 
@@ -450,11 +540,11 @@ def _var(a, axis, dtype, out, ddof, keepdims, where, sqrt):
     res = _result_dtype(np.var, dtype, a.dtype)
     acc = _acc_dtype(res)
     axes = _axes(a, axis)
-    rows, kept = as_rows(a, axes)
-    n = rows.shape[1]
-    mu = reduce_rows(rows, "mean", acc, acc, div=n if n else np.nan)
+    seg, kept = as_segments(a, axes)
+    n = seg.n
+    mu = reduce_segments(seg, "mean", acc, acc, div=n if n else np.nan)
     d = max(n - ddof, 0)
-    r = reduce_rows(rows, "sqdev_sqrt" if sqrt else "sqdev", res, acc, shift=mu,
+    r = reduce_segments(seg, "sqdev_sqrt" if sqrt else "sqdev", res, acc, shift=mu,
                     div=d if n else np.nan)
     return _finish(r, kept, axes, a.ndim, keepdims, out)
 
@@ -502,17 +592,34 @@ def argmin(a, axis=None, out=None, *, keepdims=False):
     return _arg(False, a, axis, out, keepdims)
 
 
+def scan_rows(op, rows):
+    """Inclusive scan of each row of contiguous (M, N) `rows`. Many rows: one thread per
+    row. Few: rows cut into chunks of SCAN_CHUNK, the chunk totals scanned (recursively),
+    then each chunk rescanned from its prefix; a fixed order for given shapes."""
+    m, n = rows.shape
+    r = empty(rows.shape, rows.dtype)
+    if m == 0 or n == 0:
+        return r
+    if m >= SCAN_ROWS or n <= SCAN_CHUNK:
+        scan_kernel(op)[_launch.grid(m)](rows.flat, m, n, r.flat)
+        return r
+    nch = (n + SCAN_CHUNK - 1) // SCAN_CHUNK
+    totals = empty((m, nch), rows.dtype)
+    chunk_scan_kernel(op, False)[_launch.grid(m * nch)](rows.flat, m, n, SCAN_CHUNK, nch,
+                                                        totals.flat, totals.flat)
+    pref = scan_rows(op, totals)
+    chunk_scan_kernel(op, True)[_launch.grid(m * nch)](rows.flat, m, n, SCAN_CHUNK, nch,
+                                                       pref.flat, r.flat)
+    return r
+
+
 def scan(op, a, axis, res_dtype, out=None):
     """Inclusive scan along one axis (axis None: of the flattened array)."""
     if axis is None:
         a, axis = a.reshape(-1), 0
     ax = normalize_axis_index(axis, a.ndim)
     rows, kept = as_rows(a, (ax,), dtype=res_dtype)
-    m, n = rows.shape
-    r = empty(rows.shape, res_dtype)
-    if m and n:
-        scan_kernel(op)[_launch.grid(m)](rows.flat, m, n, r.flat)
-    r = r.reshape(kept + (a.shape[ax],))
+    r = scan_rows(op, rows).reshape(kept + (a.shape[ax],))
     if ax != a.ndim - 1:
         order = list(range(a.ndim - 1))
         order.insert(ax, a.ndim - 1)
@@ -601,11 +708,18 @@ def _ptx_checks():
             sh = f32 if op.startswith("sqdev") and first else f64
             checks.append((k, (s[::1], i64, i64, i64, i64, sh[::1], i64, acc, b1, acc, acc,
                                r[::1])))
+        k = seq_kernel(op, np.dtype(str(acc)))
+        sh = f32 if op.startswith("sqdev") else f64
+        checks.append((k, (src[::1], i64, i64, i64, i64, sh[::1], i64, acc, b1, acc, acc,
+                           res[::1])))
     for is_max in (True, False):
         checks.append((arg_kernel(is_max, np.float32, 256), (f32[::1], i64, i64, i64[::1])))
     checks.append((arg_kernel(True, np.int64, 256), (i64[::1], i64, i64, i64[::1])))
     for op in _SCANS:
         checks.append((scan_kernel(op), (f32[::1], i64, i64, f32[::1])))
+        for with_prefix in (False, True):
+            checks.append((chunk_scan_kernel(op, with_prefix),
+                           (f32[::1], i64, i64, i64, i64, f32[::1], f32[::1])))
     return checks
 
 
