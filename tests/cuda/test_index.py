@@ -94,6 +94,9 @@ def test_setitem_advanced_keys():
     y[X > 1] = 0.0
     d[:, np.array([0, 3]), 1] = dev(np.array([[5.0], [6.0], [7.0]], np.float32))
     y[:, np.array([0, 3]), 1] = np.array([[5.0], [6.0], [7.0]])
+    rep = np.array([1, 0, 1, 1])                      # repeats: the last write wins
+    d[rep, 2, 0] = dev(np.array([1.0, 2.0, 3.0, 4.0], np.float32))
+    y[rep, 2, 0] = np.array([1.0, 2.0, 3.0, 4.0])
     check(d, y)
     with pytest.raises(ValueError, match="shape mismatch"):
         d[IDX] = dev(np.zeros((2, 4, 2), np.float32))

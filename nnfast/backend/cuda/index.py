@@ -12,8 +12,9 @@ index array that costs a sync (its min and max come to the host), as does a bool
 Deterministic throughout: sorts are stable merge sorts (each pass places every element by a
 binary search in the neighbouring run: no data races), `ufunc.at` sorts the destination
 offsets and folds each destination's sources in their original order, bincount and unique
-work on the sorted values. `a[idx] = v` with repeated indices stores one of the values
-(which one is unspecified, as for torch's index_put_); use np.add.at for accumulation.
+work on the sorted values. `a[idx] = v` where integer index arrays may repeat a destination
+goes the same sorted way so that the last write wins, as in NumPy; mask keys scatter
+directly (their destinations are distinct).
 Not here: np.unique with axis=, searchsorted with sorter=, take with mode != 'raise'.
 """
 import numbers
@@ -199,6 +200,11 @@ def _add(a, b):
 @cuda.jit(device=True, inline=True)
 def _mul(a, b):
     return a * b
+
+
+@cuda.jit(device=True, inline=True)
+def _second(a, b):
+    return b
 
 
 _at_cache = {}
@@ -477,6 +483,7 @@ class _Plan:
             key = key + (slice(None),) * (a.ndim - consumed)
         # masks -> their nonzero indices; ints -> 0-d index arrays
         entries, d = [], 0
+        self.may_repeat = False     # can two result elements share a destination?
         for k in key:
             if k is None or isinstance(k, slice):
                 entries.append(k)
@@ -497,7 +504,9 @@ class _Plan:
                     raise IndexError("only integers, slices (`:`), ellipsis (`...`), "
                                      "numpy.newaxis (`None`) and integer or boolean arrays "
                                      "are valid indices")
-                entries.append(("idx", _index_array(k, a.shape[d], d), d))
+                ix = _index_array(k, a.shape[d], d)
+                self.may_repeat |= ix.size > 1
+                entries.append(("idx", ix, d))
                 d += 1
         basic = tuple(slice(None) if isinstance(e, tuple) else e for e in entries)
         view = _basic_index(a, basic)
@@ -587,7 +596,10 @@ def setitem(a, key, value):
     if plan.offs.size == 0:
         return
     vals = _values_in_work_order(plan, value, a.dtype)
-    _scatter[grid(plan.offs.size)](a._block.buf, vals.reshape(-1).flat, plan.offs.flat)
+    if plan.may_repeat:      # NumPy's rule, deterministically: the last write wins
+        _fold_in_order(a, plan, vals, _second)
+    else:
+        _scatter[grid(plan.offs.size)](a._block.buf, vals.reshape(-1).flat, plan.offs.flat)
 
 
 HOOKS["getitem"] = getitem
@@ -608,7 +620,13 @@ def ufunc_at(ufunc, a, indices, b=None):
     n = plan.offs.size
     if n == 0:
         return
-    vals = _values_in_work_order(plan, b, a.dtype)
+    _fold_in_order(a, plan, _values_in_work_order(plan, b, a.dtype), fn)
+
+
+def _fold_in_order(a, plan, vals, fn):
+    """a[dest] = fn(...fn(fn(a[dest], v1), v2)..., vk) for each destination, its values in
+    their order in `vals`: the destinations sorted (stably), one thread per destination."""
+    n = plan.offs.size
     perm, s = argsort_rows(plan.offs.reshape(1, n), want_keys=True)
     s = s.reshape(-1)
     flags = empty((n,), np.uint8)
@@ -817,7 +835,7 @@ def _ptx_checks():
         (_run_ids, (a1(i64), a1(i64), a1(i64))),
         (_tri, (a1(f32), a1(f32), i64, i64, i64, b1)),
     ]
-    for fn in (_add, _sub, _mul, _max, _min):
+    for fn in (_add, _sub, _mul, _max, _min, _second):
         checks.append((at_kernel(fn), (a1(f32), a1(f32), a1(i64), a1(i64), a1(i64))))
     return checks
 
