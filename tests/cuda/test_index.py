@@ -152,6 +152,9 @@ def test_unique_with_every_return():
     for g, w in zip(got, want):
         check(g, w)
     check(np.unique(dev(np.array([2, 2, 0]))), np.unique(np.array([2, 2, 0])))
+    got = np.unique(dev(h), return_counts=True, equal_nan=False)      # torch's: NaNs apart
+    for g, w in zip(got, np.unique(h, return_counts=True, equal_nan=False)):
+        check(g, w)
 
 
 def test_bincount_and_searchsorted():
@@ -170,6 +173,9 @@ def test_bincount_and_searchsorted():
     for side in ("left", "right"):
         check(np.searchsorted(dev(s), dev(v), side=side), np.searchsorted(s, v, side=side))
     check(np.searchsorted(dev(s), [1.0, 9.0]), np.searchsorted(s, [1.0, 9.0]))
+    perm = np.array([4, 2, 0, 3, 1])
+    check(np.searchsorted(dev(s[perm]), dev(v), sorter=dev(np.argsort(perm))),
+          np.searchsorted(s[perm], v, sorter=np.argsort(perm)))
 
 
 def test_take_and_along_axis():

@@ -15,7 +15,7 @@ offsets and folds each destination's sources in their original order, bincount a
 work on the sorted values. `a[idx] = v` where integer index arrays may repeat a destination
 goes the same sorted way so that the last write wins, as in NumPy; mask keys scatter
 directly (their destinations are distinct).
-Not here: np.unique with axis=, searchsorted with sorter=, take with mode != 'raise'.
+Not here: np.unique with axis=, take with mode != 'raise'.
 """
 import numbers
 
@@ -174,8 +174,8 @@ def _scatter(dst, val, offs):
 
 
 @cuda.jit
-def _heads(keys, flags):
-    # flags[k] = 1 where a new run of equal keys starts (NaNs count as equal)
+def _heads(keys, flags, equal_nan):
+    # flags[k] = 1 where a new run of equal keys starts (NaNs equal when equal_nan)
     k = cuda.grid(1)
     while k < keys.size:
         if k == 0:
@@ -183,7 +183,7 @@ def _heads(keys, flags):
         else:
             a = keys[k]
             b = keys[k - 1]
-            flags[k] = 0 if (a == b or (a != a and b != b)) else 1
+            flags[k] = 0 if (a == b or (equal_nan and a != a and b != b)) else 1
         k += cuda.gridsize(1)
 
 
@@ -630,7 +630,7 @@ def _fold_in_order(a, plan, vals, fn):
     perm, s = argsort_rows(plan.offs.reshape(1, n), want_keys=True)
     s = s.reshape(-1)
     flags = empty((n,), np.uint8)
-    _heads[grid(n)](s.flat, flags.flat)
+    _heads[grid(n)](s.flat, flags.flat, True)
     heads = flat_nonzero(flags)
     at_kernel(fn)[grid(heads.size)](a._block.buf, vals.reshape(-1).flat, s.flat,
                                     perm.reshape(-1).flat, heads.flat)
@@ -720,12 +720,12 @@ def bincount(x, weights=None, minlength=0):
 
 @implements(np.searchsorted)
 def searchsorted(a, v, side="left", sorter=None):
-    if sorter is not None:
-        raise NotImplementedError("np.searchsorted with sorter= on a CUDA array")
     if side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right' (got {side!r})")
     if a.ndim != 1:
         raise ValueError("object too deep for desired array")
+    if sorter is not None:
+        a = take(a, sorter)
     q = v if isinstance(v, CudaArray) else from_host(np.asarray(v))
     dt = np.result_type(a.dtype, q.dtype)
     sa = a if a.dtype == dt and a.is_contiguous else copy_into(empty(a.shape, dt), a)
@@ -748,7 +748,7 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     perm, s = perm.reshape(-1), s.reshape(-1)
     flags = empty((n,), np.uint8)
     if n:
-        _heads[grid(n)](s.flat, flags.flat)
+        _heads[grid(n)](s.flat, flags.flat, bool(equal_nan))
     heads = flat_nonzero(flags)
     nu = heads.size
     res = [getitem(s, heads)]
@@ -826,8 +826,8 @@ def _ptx_checks():
                          numba.types.UniTuple(i64, 1))),
         (_gather, (a1(f32), a1(f32), a1(i64))),
         (_scatter, (a1(f32), a1(f32), a1(i64))),
-        (_heads, (a1(i64), a1(u8))),
-        (_heads, (a1(f32), a1(u8))),
+        (_heads, (a1(i64), a1(u8), b1)),
+        (_heads, (a1(f32), a1(u8), b1)),
         (_bin_search, (a1(f32), a1(f32), b1, a1(i64))),
         (_bin_counts, (a1(i64), a1(i64), a1(f64), b1, a1(f64))),
         (_bin_counts, (a1(i64), a1(i64), a1(i64), b1, a1(i64))),
