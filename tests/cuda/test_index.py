@@ -2,11 +2,10 @@
 the simulator. Tiny arrays: every launch costs tens of milliseconds there."""
 import numpy as np
 import pytest
+from conftest import dev, host
 
 from nnfast.backend.cuda import index as I
 from nnfast.backend.cuda.array import HOOKS
-
-from conftest import dev, host
 
 RS = np.random.RandomState(15)
 X = RS.randn(3, 4, 2).astype(np.float32)

@@ -2,10 +2,9 @@
 the simulator."""
 import numpy as np
 import pytest
+from conftest import dev, host
 
 from nnfast.backend.cuda import join as J
-
-from conftest import dev, host
 
 RS = np.random.RandomState(15)
 X = RS.randn(2, 3, 4).astype(np.float32)

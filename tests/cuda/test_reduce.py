@@ -4,11 +4,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import dev, host
 
 from nnfast.backend.cuda import reduce as R
 from nnfast.backend.cuda.array import HOOKS
-
-from conftest import dev, host
 
 RS = np.random.RandomState(15)
 X = RS.randn(3, 2, 2).astype(np.float32)        # tests use X.transpose(1, 0, 2): strided

@@ -28,7 +28,7 @@ from . import _launch
 from ._strided import _offset_dev
 from .array import HOOKS, CudaArray, _basic_index, empty, from_host, full, implements
 from .convert import copy_into, fill
-from .reduce import _max, _min
+from .reduce import _max, _min, isnan
 
 __all__ = []
 
@@ -41,7 +41,7 @@ grid = _launch.grid
 @cuda.jit(device=True, inline=True)
 def _lt(a, b):
     """NumPy's sort order: NaN after everything."""
-    return a < b or (b != b and a == a)
+    return a < b or (isnan(b) and not isnan(a))
 
 
 @cuda.jit
@@ -183,7 +183,7 @@ def _heads(keys, flags, equal_nan):
         else:
             a = keys[k]
             b = keys[k - 1]
-            flags[k] = 0 if (a == b or (equal_nan and a != a and b != b)) else 1
+            flags[k] = 0 if (a == b or (equal_nan and isnan(a) and isnan(b))) else 1
         k += cuda.gridsize(1)
 
 
@@ -811,32 +811,31 @@ def diag(v, k=0):
 # ---------------------------------------------------------------------- PTX checks
 def _ptx_checks():
     f32, f64, i64, u8, b1 = numba.float32, numba.float64, numba.int64, numba.uint8, numba.boolean
-    a1 = lambda t: t[::1]   # noqa: E731
     checks = [
-        (_merge_pass, (a1(f32), a1(i64), a1(f32), a1(i64), i64, i64, i64)),
-        (_merge_pass, (a1(i64), a1(i64), a1(i64), a1(i64), i64, i64, i64)),
-        (_iota_rows, (a1(i64), i64, i64)),
-        (_count_chunks, (a1(b1), i64, i64, a1(i64))),
-        (_count_chunks, (a1(u8), i64, i64, a1(i64))),
-        (_exclusive_scan, (a1(i64), a1(i64))),
-        (_write_chunks, (a1(b1), i64, i64, a1(i64), a1(i64))),
-        (_unravel, (a1(i64), numba.types.UniTuple(i64, 2), a1(i64))),
-        (_plan_offsets, (a1(i64), i64, i64, i64, numba.types.UniTuple(i64, 2),
-                         numba.types.UniTuple(i64, 2), a1(i64), numba.types.UniTuple(i64, 1),
+        (_merge_pass, (f32[::1], i64[::1], f32[::1], i64[::1], i64, i64, i64)),
+        (_merge_pass, (i64[::1], i64[::1], i64[::1], i64[::1], i64, i64, i64)),
+        (_iota_rows, (i64[::1], i64, i64)),
+        (_count_chunks, (b1[::1], i64, i64, i64[::1])),
+        (_count_chunks, (u8[::1], i64, i64, i64[::1])),
+        (_exclusive_scan, (i64[::1], i64[::1])),
+        (_write_chunks, (b1[::1], i64, i64, i64[::1], i64[::1])),
+        (_unravel, (i64[::1], numba.types.UniTuple(i64, 2), i64[::1])),
+        (_plan_offsets, (i64[::1], i64, i64, i64, numba.types.UniTuple(i64, 2),
+                         numba.types.UniTuple(i64, 2), i64[::1], numba.types.UniTuple(i64, 1),
                          numba.types.UniTuple(i64, 1))),
-        (_gather, (a1(f32), a1(f32), a1(i64))),
-        (_scatter, (a1(f32), a1(f32), a1(i64))),
-        (_heads, (a1(i64), a1(u8), b1)),
-        (_heads, (a1(f32), a1(u8), b1)),
-        (_bin_search, (a1(f32), a1(f32), b1, a1(i64))),
-        (_bin_counts, (a1(i64), a1(i64), a1(f64), b1, a1(f64))),
-        (_bin_counts, (a1(i64), a1(i64), a1(i64), b1, a1(i64))),
-        (_run_lengths, (a1(i64), i64, a1(i64))),
-        (_run_ids, (a1(i64), a1(i64), a1(i64))),
-        (_tri, (a1(f32), a1(f32), i64, i64, i64, b1)),
+        (_gather, (f32[::1], f32[::1], i64[::1])),
+        (_scatter, (f32[::1], f32[::1], i64[::1])),
+        (_heads, (i64[::1], u8[::1], b1)),
+        (_heads, (f32[::1], u8[::1], b1)),
+        (_bin_search, (f32[::1], f32[::1], b1, i64[::1])),
+        (_bin_counts, (i64[::1], i64[::1], f64[::1], b1, f64[::1])),
+        (_bin_counts, (i64[::1], i64[::1], i64[::1], b1, i64[::1])),
+        (_run_lengths, (i64[::1], i64, i64[::1])),
+        (_run_ids, (i64[::1], i64[::1], i64[::1])),
+        (_tri, (f32[::1], f32[::1], i64, i64, i64, b1)),
     ]
     for fn in (_add, _sub, _mul, _max, _min, _second):
-        checks.append((at_kernel(fn), (a1(f32), a1(f32), a1(i64), a1(i64), a1(i64))))
+        checks.append((at_kernel(fn), (f32[::1], f32[::1], i64[::1], i64[::1], i64[::1])))
     return checks
 
 

@@ -16,7 +16,7 @@ from numba import cuda
 from numpy.lib.array_utils import normalize_axis_index
 
 from . import _strided
-from .array import CudaArray, empty, from_host, full, implements
+from .array import CudaArray, empty, from_host, implements
 from .convert import copy_into, fill
 
 __all__ = []

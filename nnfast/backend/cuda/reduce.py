@@ -41,6 +41,12 @@ _NOVALUE = np._NoValue
 
 # ---------------------------------------------------------------------- device scalar ops
 @cuda.jit(device=True, inline=True)
+def isnan(x):
+    """True for a float NaN; False for any int or bool (no math.isnan needed per type)."""
+    return x != x  # noqa: PLR0124
+
+
+@cuda.jit(device=True, inline=True)
 def _pre_id(x, s):
     return x
 
@@ -57,7 +63,7 @@ def _pre_count(x, s):
 
 @cuda.jit(device=True, inline=True)
 def _pre_nan0(x, s):
-    return x if x == x else numba.float32(0)     # NaN -> 0 (float32 widens as x needs)
+    return numba.float32(0) if isnan(x) else x     # NaN -> 0 (float32 widens as x needs)
 
 
 @cuda.jit(device=True, inline=True)
@@ -78,27 +84,27 @@ def _mul(a, b):
 
 @cuda.jit(device=True, inline=True)
 def _max(a, b):
-    if a != a:          # NaN wins, as in NumPy
+    if isnan(a):        # NaN wins, as in NumPy
         return a
-    if b != b:
+    if isnan(b):
         return b
-    return a if a >= b else b
+    return max(a, b)
 
 
 @cuda.jit(device=True, inline=True)
 def _min(a, b):
-    if a != a:
+    if isnan(a):
         return a
-    if b != b:
+    if isnan(b):
         return b
-    return a if a <= b else b
+    return min(a, b)
 
 
 @cuda.jit(device=True, inline=True)
 def _logaddexp(a, b):
-    if a != a or b != b:
+    if isnan(a) or isnan(b):
         return a + b
-    m = a if a >= b else b
+    m = max(a, b)
     if m == -math.inf:
         return m
     return m + math.log1p(math.exp(-abs(a - b)))
@@ -237,7 +243,7 @@ def arg_kernel(is_max, acc, threads=THREADS):
             while j < row_len:
                 x = src[base + j]
                 # later elements win only when strictly better (ties keep the first index)
-                if bi < 0 or (bv == bv and (x != x or (x > bv if is_max else x < bv))):
+                if bi < 0 or (not isnan(bv) and (isnan(x) or (x > bv if is_max else x < bv))):
                     bv = x
                     bi = j
                 j += threads
@@ -254,9 +260,9 @@ def arg_kernel(is_max, acc, threads=THREADS):
                         xv = sv[tid + w]
                         take = ai < 0
                         if not take:
-                            if av != av:
-                                take = xv != xv and bj < ai
-                            elif xv != xv:
+                            if isnan(av):
+                                take = isnan(xv) and bj < ai
+                            elif isnan(xv):
                                 take = True
                             elif xv == av:
                                 take = bj < ai
@@ -628,7 +634,7 @@ def scan(op, a, axis, res_dtype, out=None):
         r = copy_into(t, r)
     if out is not None:
         if tuple(out.shape) != tuple(r.shape):
-            raise ValueError(f"provided out is the wrong size for the accumulation")
+            raise ValueError("provided out is the wrong size for the accumulation")
         copy_into(out, r)
         return out
     return r
@@ -645,18 +651,16 @@ def cumprod(a, axis=None, dtype=None, out=None):
 
 
 # ---------------------------------------------------------------------- ufunc hooks
-_UFUNC_REDUCE = {np.add: ("sum", np.sum, 0), np.multiply: ("prod", np.prod, 1),
-                 np.maximum: ("max", np.max, None), np.minimum: ("min", np.min, None),
-                 np.logical_and: ("all", np.all, None), np.logical_or: ("any", np.any, None)}
+_UFUNC_REDUCE = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min",
+                 np.logical_and: "all", np.logical_or: "any"}
 
 
 def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False,
                  initial=_NOVALUE, where=True):
-    spec = _UFUNC_REDUCE.get(ufunc)
-    if spec is None:
+    op = _UFUNC_REDUCE.get(ufunc)
+    if op is None:
         raise NotImplementedError(f"nnfast's CUDA backend has no kernel for "
                                   f"numpy.{ufunc.__name__}.reduce")
-    op, np_fn, _ = spec
     if isinstance(out, tuple):
         out = out[0]
     if op in ("any", "all"):
@@ -664,7 +668,7 @@ def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False,
     elif op in ("max", "min"):
         res = np.dtype(dtype) if dtype is not None else array.dtype
     else:
-        res = getattr(ufunc, "reduce")(np.zeros(1, array.dtype), dtype=dtype).dtype
+        res = ufunc.reduce(np.zeros(1, array.dtype), dtype=dtype).dtype
     a = array if dtype is None or op not in ("max", "min") else array.astype(dtype)
     init = _init(initial)
     if init is not None and op in ("any", "all"):
