@@ -151,6 +151,14 @@ def test_unique_with_every_return():
     for g, w in zip(got, want):
         check(g, w)
     check(np.unique(dev(np.array([2, 2, 0]))), np.unique(np.array([2, 2, 0])))
+    r = np.array([[1, 0, 1], [0, 2, 0], [1, 0, 1], [0, 1, 0]], np.int32)
+    for axis in (0, 1):
+        got = np.unique(dev(r), return_index=True, return_inverse=True, return_counts=True,
+                        axis=axis)
+        want = np.unique(r, return_index=True, return_inverse=True, return_counts=True,
+                         axis=axis)
+        for g, w in zip(got, want):
+            check(g, w)
     got = np.unique(dev(h), return_counts=True, equal_nan=False)      # torch's: NaNs apart
     for g, w in zip(got, np.unique(h, return_counts=True, equal_nan=False)):
         check(g, w)

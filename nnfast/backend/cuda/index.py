@@ -15,7 +15,7 @@ offsets and folds each destination's sources in their original order, bincount a
 work on the sorted values. `a[idx] = v` where integer index arrays may repeat a destination
 goes the same sorted way so that the last write wins, as in NumPy; mask keys scatter
 directly (their destinations are distinct).
-Not here: np.unique with axis=, take with mode != 'raise'.
+Not here: take with mode != 'raise'.
 """
 import numbers
 
@@ -28,7 +28,7 @@ from . import _launch
 from ._strided import _offset_dev
 from .array import HOOKS, CudaArray, _basic_index, empty, from_host, full, implements
 from .convert import copy_into, fill
-from .reduce import _max, _min, isnan
+from .reduce import _max, _min, isnan, scan_rows
 
 __all__ = []
 
@@ -105,21 +105,11 @@ def _count_chunks(src, n, chunk, counts):
 
 
 @cuda.jit
-def _exclusive_scan(counts, offs):
-    # one thread: the chunk counts are n / CHUNK numbers
-    if cuda.grid(1) == 0:
-        acc = 0
-        for c in range(counts.size):
-            offs[c] = acc
-            acc += counts[c]
-        offs[counts.size] = acc
-
-
-@cuda.jit
-def _write_chunks(src, n, chunk, offs, out):
+def _write_chunks(src, n, chunk, ends, out):
+    # ends: inclusive scan of the chunk counts, so chunk c writes from ends[c - 1]
     c = cuda.grid(1)
-    while c < offs.size - 1:
-        k = offs[c]
+    while c < ends.size:
+        k = ends[c - 1] if c > 0 else 0
         for j in range(c * chunk, min(c * chunk + chunk, n)):
             if src[j] != 0:
                 out[k] = j
@@ -273,6 +263,23 @@ def _bin_counts(sorted_vals, perm, weights, use_w, out):
 
 
 @cuda.jit
+def _row_heads(rows, n, k, flags, equal_nan):
+    # flags[r] = 1 where sorted row r (of k elements) differs from row r - 1
+    r = cuda.grid(1)
+    while r < n:
+        new = r == 0
+        if not new:
+            for j in range(k):
+                a = rows[r * k + j]
+                b = rows[(r - 1) * k + j]
+                if not (a == b or (equal_nan and isnan(a) and isnan(b))):
+                    new = True
+                    break
+        flags[r] = 1 if new else 0
+        r += cuda.gridsize(1)
+
+
+@cuda.jit
 def _run_lengths(heads, n, out):
     h = cuda.grid(1)
     while h < heads.size:
@@ -377,13 +384,13 @@ def flat_nonzero(a):
     if n == 0:
         return empty((0,), np.int64)
     flat = src.reshape(-1).flat
-    counts, offs = empty((nch,), np.int64), empty((nch + 1,), np.int64)
+    counts = empty((nch,), np.int64)
     _count_chunks[grid(nch)](flat, n, CHUNK, counts.flat)
-    _exclusive_scan[1, 1](counts.flat, offs.flat)
-    total = int(offs[nch:].get()[0])
+    ends = scan_rows("sum", counts.reshape(1, nch)).reshape(-1)
+    total = int(ends[nch - 1:].get()[0])
     out = empty((total,), np.int64)
     if total:
-        _write_chunks[grid(nch)](flat, n, CHUNK, offs.flat, out.flat)
+        _write_chunks[grid(nch)](flat, n, CHUNK, ends.flat, out.flat)
     return out
 
 
@@ -737,28 +744,57 @@ def searchsorted(a, v, side="left", sorter=None):
     return out
 
 
+def _sorted_runs(ar, axis, equal_nan):
+    """(sorted items, perm, heads): the items of `ar` (its elements, or its slices along
+    `axis`, as contiguous (n, k) rows) stably sorted, perm[i] the original position of
+    sorted item i, heads the sorted positions where a run of equal items starts."""
+    if axis is None:
+        rows = ar.reshape(-1, 1)
+    else:
+        rows = np.moveaxis(ar, axis, 0)
+        rows = copy_into(empty(rows.shape, ar.dtype), rows).reshape(rows.shape[0], -1)
+    n, k = rows.shape
+    if k == 1:
+        perm, s = argsort_rows(rows.reshape(1, n), want_keys=True)
+        perm, s = perm.reshape(-1), s.reshape(n, 1)
+    else:
+        # lexicographic: stable sorts by each column, the last one first
+        perm = from_host(np.arange(n, dtype=np.int64))
+        for j in range(k - 1, -1, -1):
+            col = getitem(rows, (perm, j))
+            p, _ = argsort_rows(col.reshape(1, n))
+            perm = getitem(perm, p.reshape(-1))
+        s = getitem(rows, perm) if n else rows
+    flags = empty((n,), np.uint8)
+    if n:
+        _row_heads[grid(n)](s.reshape(-1).flat, n, k, flags.flat, bool(equal_nan))
+    return s, perm, flat_nonzero(flags)
+
+
 @implements(np.unique)
 def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None,
            *, equal_nan=True, sorted=True):
     if axis is not None:
-        raise NotImplementedError("np.unique with axis= on a CUDA array")
-    flat = ar.reshape(-1)
-    n = flat.size
-    perm, s = argsort_rows(flat.reshape(1, n), want_keys=True)
-    perm, s = perm.reshape(-1), s.reshape(-1)
-    flags = empty((n,), np.uint8)
-    if n:
-        _heads[grid(n)](s.flat, flags.flat, bool(equal_nan))
-    heads = flat_nonzero(flags)
-    nu = heads.size
-    res = [getitem(s, heads)]
+        axis = normalize_axis_index(axis, ar.ndim)
+        if ar.size == 0 and ar.shape[axis]:
+            raise NotImplementedError("np.unique along an axis of empty slices")
+    s, perm, heads = _sorted_runs(ar, axis, equal_nan)
+    n, nu = perm.size, heads.size
+    u = getitem(s, heads)
+    if axis is None:
+        u = u.reshape(-1)
+    else:
+        u = u.reshape((nu,) + tuple(np.delete(ar.shape, axis)))
+        u = np.moveaxis(u, 0, axis)
+        u = copy_into(empty(u.shape, u.dtype), u)
+    res = [u]
     if return_index:
         res.append(getitem(perm, heads))
     if return_inverse:
         inv = empty((n,), np.int64)
         if n:
             _run_ids[grid(n)](heads.flat, perm.flat, inv.flat)
-        res.append(inv.reshape(ar.shape))
+        res.append(inv.reshape(ar.shape) if axis is None else inv)
     if return_counts:
         cnt = empty((nu,), np.int64)
         if nu:
@@ -817,7 +853,6 @@ def _ptx_checks():
         (_iota_rows, (i64[::1], i64, i64)),
         (_count_chunks, (b1[::1], i64, i64, i64[::1])),
         (_count_chunks, (u8[::1], i64, i64, i64[::1])),
-        (_exclusive_scan, (i64[::1], i64[::1])),
         (_write_chunks, (b1[::1], i64, i64, i64[::1], i64[::1])),
         (_unravel, (i64[::1], numba.types.UniTuple(i64, 2), i64[::1])),
         (_plan_offsets, (i64[::1], i64, i64, i64, numba.types.UniTuple(i64, 2),
@@ -831,6 +866,7 @@ def _ptx_checks():
         (_bin_counts, (i64[::1], i64[::1], f64[::1], b1, f64[::1])),
         (_bin_counts, (i64[::1], i64[::1], i64[::1], b1, i64[::1])),
         (_run_lengths, (i64[::1], i64, i64[::1])),
+        (_row_heads, (f32[::1], i64, i64, u8[::1], b1)),
         (_run_ids, (i64[::1], i64[::1], i64[::1])),
         (_tri, (f32[::1], f32[::1], i64, i64, i64, b1)),
     ]

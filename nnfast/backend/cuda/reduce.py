@@ -719,6 +719,10 @@ def _ptx_checks():
     for is_max in (True, False):
         checks.append((arg_kernel(is_max, np.float32, 256), (f32[::1], i64, i64, i64[::1])))
     checks.append((arg_kernel(True, np.int64, 256), (i64[::1], i64, i64, i64[::1])))
+    checks.append((scan_kernel("sum"), (i64[::1], i64, i64, i64[::1])))
+    for with_prefix in (False, True):   # nonzero's chunk counts
+        checks.append((chunk_scan_kernel("sum", with_prefix),
+                       (i64[::1], i64, i64, i64, i64, i64[::1], i64[::1])))
     for op in _SCANS:
         checks.append((scan_kernel(op), (f32[::1], i64, i64, f32[::1])))
         for with_prefix in (False, True):
