@@ -117,6 +117,10 @@ def test_ufunc_at_is_sequential_per_destination():
     at(np.add, dg, key, 1.5)                          # scalar operand, slice + array key
     np.add.at(g, key, 1.5)
     check(dg, g)
+    for key in ((slice(1, None),), 2):                 # basic keys: no index array at all
+        at(np.multiply, dg, key, dev(np.array([2.0, 3.0], np.float32)))
+        np.multiply.at(g, key, np.array([2.0, 3.0], np.float32))
+    check(dg, g)
     with pytest.raises(NotImplementedError):
         at(np.divide, dg, key, 1.0)
 

@@ -503,8 +503,8 @@ class _Plan:
                             f"boolean index did not match indexed array along axis {d + j}; "
                             f"size of axis is {a.shape[d + j]} but size of corresponding "
                             f"boolean axis is {n}")
-                entries.extend(("idx", c, d + j) for j, c in enumerate(nonzero(m)
-                                                                       if m.ndim else ()))
+                entries.extend(("idx", c, a.shape[d + j]) for j, c in enumerate(nonzero(m)
+                                                                              if m.ndim else ()))
                 d += m.ndim
             else:
                 if not _is_array(k) and not isinstance(k, numbers.Integral):
@@ -513,12 +513,15 @@ class _Plan:
                                      "are valid indices")
                 ix = _index_array(k, a.shape[d], d)
                 self.may_repeat |= ix.size > 1
-                entries.append(("idx", ix, d))
+                entries.append(("idx", ix, a.shape[d]))
                 d += 1
-        basic = tuple(slice(None) if isinstance(e, tuple) else e for e in entries)
+        if not any(isinstance(e, tuple) for e in entries):
+            # a basic key (ufunc.at with slices): index 0 of a new unit dim stands in
+            entries.insert(0, ("new", from_host(np.zeros((), np.int64)), 1))
+        basic = tuple(None if isinstance(e, tuple) and e[0] == "new" else
+                      slice(None) if isinstance(e, tuple) else e for e in entries)
         view = _basic_index(a, basic)
-        adv = [(vd, e[1], a.shape[e[2]]) for vd, e in enumerate(entries)
-               if isinstance(e, tuple)]
+        adv = [(vd, e[1], e[2]) for vd, e in enumerate(entries) if isinstance(e, tuple)]
         adv_pos = [vd for vd, _, _ in adv]
         try:
             bshape = np.broadcast_shapes(*[ix.shape for _, ix, _ in adv])
