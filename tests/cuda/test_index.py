@@ -80,6 +80,8 @@ def test_setitem_basic_keys():
     y[2, :, 0] = np.arange(4)
     d[1:, :3] = d[:2, 1:]                             # overlapping source
     y[1:, :3] = y[:2, 1:]
+    d[0, 0] = dev(np.array([[[4.0, 5.0]]], np.float32))  # leading unit dims dropped
+    y[0, 0] = np.array([[[4.0, 5.0]]])
     check(d, y)
     with pytest.raises(ValueError, match="broadcast"):
         d[0] = dev(np.zeros(3, np.float32))

@@ -108,6 +108,10 @@ def test_argmax_argmin_ties_axes_dtypes():
     check(np.argmax(dev(b), axis=1), np.argmax(b, axis=1), exact=True)
     ds, xs = strided()
     check(np.argmax(ds, axis=1), np.argmax(xs, axis=1), exact=True)
+    s = np.array([[1, np.nan, np.nan], [4, 4, 1]], np.float32)     # short rows: one thread
+    assert s.shape[1] <= R.SHORT
+    for fn in (np.argmax, np.argmin):
+        check(fn(dev(s), axis=1), fn(s, axis=1), exact=True)
 
 
 def test_empty_arrays():

@@ -572,9 +572,17 @@ def getitem(a, key):
     return out
 
 
+def _fit(v, ndim):
+    """v without leading unit dims beyond ndim (NumPy's assignments drop them)."""
+    while v.ndim > ndim and v.shape[0] == 1:
+        v = v.reshape(v.shape[1:])
+    return v
+
+
 def _values_in_work_order(plan, value, dtype):
     """`value` broadcast to the result shape, as a contiguous array in work order."""
     v = value if isinstance(value, CudaArray) else from_host(np.asarray(value, dtype=dtype))
+    v = _fit(v, len(plan.shape))
     try:
         if np.broadcast_shapes(v.shape, plan.shape) != tuple(plan.shape):
             raise ValueError
@@ -591,7 +599,12 @@ def setitem(a, key, value):
     view = _basic_index(a, key) if not isinstance(key, list) else None
     if view is not None:
         if isinstance(value, CudaArray):
-            if np.broadcast_shapes(value.shape, view.shape) != view.shape:
+            value = _fit(value, view.ndim)
+            try:
+                ok = np.broadcast_shapes(value.shape, view.shape) == view.shape
+            except ValueError:
+                ok = False
+            if not ok:
                 raise ValueError(f"could not broadcast input array from shape {value.shape} "
                                  f"into shape {view.shape}")
             if value._block is a._block:       # overlapping source: copy it first
@@ -600,7 +613,7 @@ def setitem(a, key, value):
         elif np.ndim(value) == 0:
             fill(view, value)
         else:
-            copy_into(view, _broadcast(from_host(np.asarray(value, dtype=a.dtype)), view.shape))
+            setitem(a, key, from_host(np.asarray(value, dtype=a.dtype)))
         return
     plan = _Plan(a, key)
     if plan.offs.size == 0:

@@ -222,6 +222,30 @@ def seq_kernel(op, acc):
     return k
 
 
+def arg_seq_kernel(is_max):
+    """arg_kernel's result for short rows: one thread per row, left to right."""
+    key = ("argseq", is_max)
+    k = _cache.get(key)
+    if k is not None:
+        return k
+
+    def kern(src, n_rows, row_len, out):
+        row = cuda.grid(1)
+        while row < n_rows:
+            base = row * row_len
+            bv = src[base]
+            bi = 0
+            for j in range(1, row_len):
+                x = src[base + j]
+                if not isnan(bv) and (isnan(x) or (x > bv if is_max else x < bv)):
+                    bv = x
+                    bi = j
+            out[row] = bi
+            row += cuda.gridsize(1)
+    k = _cache[key] = cuda.jit(kern)
+    return k
+
+
 def arg_kernel(is_max, acc, threads=THREADS):
     """out[row] = index of the first max (min) of src[row, :]; the first NaN if any."""
     key = ("arg", is_max, np.dtype(acc), threads)
@@ -582,7 +606,10 @@ def _arg(is_max, a, axis, out, keepdims):
         if a.dtype == np.bool_:
             src = empty(rows.shape, np.uint8)
             copy_into(src, rows)
-        arg_kernel(is_max, src.dtype)[min(m, MAX_BLOCKS), THREADS](src.flat, m, n, r.flat)
+        if n <= SHORT:
+            arg_seq_kernel(is_max)[_launch.grid(m)](src.flat, m, n, r.flat)
+        else:
+            arg_kernel(is_max, src.dtype)[min(m, MAX_BLOCKS), THREADS](src.flat, m, n, r.flat)
     if axis is None and keepdims:
         return _finish(r, (), axes, a.ndim, True, out)
     return _finish(r, kept, axes, a.ndim, keepdims, out)
@@ -719,6 +746,8 @@ def _ptx_checks():
     for is_max in (True, False):
         checks.append((arg_kernel(is_max, np.float32, 256), (f32[::1], i64, i64, i64[::1])))
     checks.append((arg_kernel(True, np.int64, 256), (i64[::1], i64, i64, i64[::1])))
+    for is_max in (True, False):
+        checks.append((arg_seq_kernel(is_max), (f32[::1], i64, i64, i64[::1])))
     checks.append((scan_kernel("sum"), (i64[::1], i64, i64, i64[::1])))
     for with_prefix in (False, True):   # nonzero's chunk counts
         checks.append((chunk_scan_kernel("sum", with_prefix),
