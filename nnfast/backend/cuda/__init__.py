@@ -24,8 +24,8 @@ from .array import (CudaArray, ascontiguous, copy, empty, empty_like, from_host,
 
 name = "cuda"
 asarray = None   # set below: host data -> device array
-FAMILIES = ("convert", "elementwise", "reduce", "index", "join", "gemm", "act", "dropout", "loss",
-            "optim", "norm", "conv", "embedding", "rnn")
+FAMILIES = ("convert", "elementwise", "reduce", "scan", "index", "sort", "join", "gemm", "act",
+            "dropout", "loss", "optim", "norm", "conv", "embedding", "rnn")
 
 
 def _recorded(op, fn):

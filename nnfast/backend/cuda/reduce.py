@@ -1,13 +1,14 @@
-"""Reductions and scans of CudaArrays: np.sum/mean/prod/max/min/argmax/argmin/any/all/var/std/
-count_nonzero/nansum/cumsum/cumprod, and the `ufunc.reduce` / `ufunc.accumulate` hooks.
+"""Reductions of CudaArrays: np.sum/mean/prod/max/min/argmax/argmin/any/all/var/std/
+count_nonzero/nansum and the `ufunc.reduce` hook (scans are in scan.py).
 
 Every reduction first views its input as rows: the reduced axes are moved last and, unless
 that view is already contiguous, copied into a contiguous (M, N) temp. Then one block per
 output row: each thread folds the elements tid, tid+T, ... in order, and a fixed shared
 memory tree joins the T partials. Very long rows with few outputs go in two passes (rows
-split into fixed chunks, then the chunk partials reduced again). The order of operations
-depends only on the shapes, so a sum is bit-identical from run to run; no float atomics.
-Scans run one thread per row, left to right (a fixed order too).
+split into fixed chunks, then the chunk partials reduced again). Short rows take one
+thread each, and leading axes of a contiguous array are read in place as columns (one
+thread per output, walking down). The order of operations depends only on the shapes, so
+a sum is bit-identical from run to run; no float atomics.
 
 Results follow NumPy's dtypes (sum of ints/bools -> int64, mean of ints -> float64); float16
 accumulates in float32. NaN propagates through max/min/argmax as in NumPy. A reduction over
@@ -33,8 +34,6 @@ CHUNK = 16 if SIM else 16384        # row chunk of the first pass for long rows
 SHORT = 3 if SIM else 32            # rows this short: one thread per row, no block tree
 COLS_MIN = 2 if SIM else 1024       # reduce leading axes in place ("columns") from this many
 COLS_MAX_N = 64 if SIM else 65536   # outputs, unless the columns are longer than this
-SCAN_CHUNK = 4 if SIM else 64       # scans of few rows: each thread folds this many
-SCAN_ROWS = 4 if SIM else 8192      # rows from which a scan runs one thread per row
 MAX_BLOCKS = _launch.MAX_BLOCKS
 _NOVALUE = np._NoValue
 
@@ -101,16 +100,6 @@ def _min(a, b):
 
 
 @cuda.jit(device=True, inline=True)
-def _logaddexp(a, b):
-    if isnan(a) or isnan(b):
-        return a + b
-    m = max(a, b)
-    if m == -math.inf:
-        return m
-    return m + math.log1p(math.exp(-abs(a - b)))
-
-
-@cuda.jit(device=True, inline=True)
 def _post_id(v, div):
     return v
 
@@ -144,8 +133,6 @@ _OPS = {
     "sqdev": (_pre_sqdev, _add, _post_div),
     "sqdev_sqrt": (_pre_sqdev, _add, _post_sqrtdiv),
 }
-_SCANS = {"sum": _add, "prod": _mul, "max": _max, "min": _min, "logaddexp": _logaddexp}
-
 _cache = {}
 
 
@@ -301,62 +288,6 @@ def arg_kernel(is_max, acc, threads=THREADS):
                 out[row] = si[0]
             cuda.syncthreads()
             row += cuda.gridDim.x
-    k = _cache[key] = cuda.jit(kern)
-    return k
-
-
-def scan_kernel(op):
-    """out[row, j] = fold(src[row, :j+1]), one thread per row, left to right."""
-    key = ("scan", op)
-    k = _cache.get(key)
-    if k is not None:
-        return k
-    combine = _SCANS[op]
-
-    def kern(src, n_rows, row_len, out):
-        row = cuda.grid(1)
-        while row < n_rows:
-            base = row * row_len
-            if row_len > 0:
-                v = src[base]
-                out[base] = v
-                for j in range(1, row_len):
-                    v = combine(v, src[base + j])
-                    out[base + j] = v
-            row += cuda.gridsize(1)
-    k = _cache[key] = cuda.jit(kern)
-    return k
-
-
-def chunk_scan_kernel(op, with_prefix):
-    """For each (row, chunk) t: the running fold over the chunk, started from pref[t - 1]
-    (the inclusive fold of the row's earlier chunks) when with_prefix and the chunk is not
-    the row's first; writes the whole run to out when with_prefix, else its total only."""
-    key = ("chunkscan", op, with_prefix)
-    k = _cache.get(key)
-    if k is not None:
-        return k
-    combine = _SCANS[op]
-
-    def kern(src, m, n, chunk, nch, pref, out):
-        t = cuda.grid(1)
-        while t < m * nch:
-            row = t // nch
-            c = t - row * nch
-            start = row * n + c * chunk
-            end = min(start + chunk, row * n + n)
-            v = src[start]
-            if with_prefix:
-                if c > 0:
-                    v = combine(pref[t - 1], v)
-                out[start] = v
-            for j in range(start + 1, end):
-                v = combine(v, src[j])
-                if with_prefix:
-                    out[j] = v
-            if not with_prefix:
-                out[t] = v
-            t += cuda.gridsize(1)
     k = _cache[key] = cuda.jit(kern)
     return k
 
@@ -625,58 +556,6 @@ def argmin(a, axis=None, out=None, *, keepdims=False):
     return _arg(False, a, axis, out, keepdims)
 
 
-def scan_rows(op, rows):
-    """Inclusive scan of each row of contiguous (M, N) `rows`. Many rows: one thread per
-    row. Few: rows cut into chunks of SCAN_CHUNK, the chunk totals scanned (recursively),
-    then each chunk rescanned from its prefix; a fixed order for given shapes."""
-    m, n = rows.shape
-    r = empty(rows.shape, rows.dtype)
-    if m == 0 or n == 0:
-        return r
-    if m >= SCAN_ROWS or n <= SCAN_CHUNK:
-        scan_kernel(op)[_launch.grid(m)](rows.flat, m, n, r.flat)
-        return r
-    nch = (n + SCAN_CHUNK - 1) // SCAN_CHUNK
-    totals = empty((m, nch), rows.dtype)
-    chunk_scan_kernel(op, False)[_launch.grid(m * nch)](rows.flat, m, n, SCAN_CHUNK, nch,
-                                                        totals.flat, totals.flat)
-    pref = scan_rows(op, totals)
-    chunk_scan_kernel(op, True)[_launch.grid(m * nch)](rows.flat, m, n, SCAN_CHUNK, nch,
-                                                       pref.flat, r.flat)
-    return r
-
-
-def scan(op, a, axis, res_dtype, out=None):
-    """Inclusive scan along one axis (axis None: of the flattened array)."""
-    if axis is None:
-        a, axis = a.reshape(-1), 0
-    ax = normalize_axis_index(axis, a.ndim)
-    rows, kept = as_rows(a, (ax,), dtype=res_dtype)
-    r = scan_rows(op, rows).reshape(kept + (a.shape[ax],))
-    if ax != a.ndim - 1:
-        order = list(range(a.ndim - 1))
-        order.insert(ax, a.ndim - 1)
-        r = r.transpose(order)
-        t = empty(r.shape, r.dtype)
-        r = copy_into(t, r)
-    if out is not None:
-        if tuple(out.shape) != tuple(r.shape):
-            raise ValueError("provided out is the wrong size for the accumulation")
-        copy_into(out, r)
-        return out
-    return r
-
-
-@implements(np.cumsum)
-def cumsum(a, axis=None, dtype=None, out=None):
-    return scan("sum", a, axis, _result_dtype(np.cumsum, dtype, a.dtype), out)
-
-
-@implements(np.cumprod)
-def cumprod(a, axis=None, dtype=None, out=None):
-    return scan("prod", a, axis, _result_dtype(np.cumprod, dtype, a.dtype), out)
-
-
 # ---------------------------------------------------------------------- ufunc hooks
 _UFUNC_REDUCE = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min",
                  np.logical_and: "all", np.logical_or: "any"}
@@ -703,23 +582,7 @@ def ufunc_reduce(ufunc, array, axis=0, dtype=None, out=None, keepdims=False,
     return _reduce(op, a, axis, res, keepdims, out, init, where, ufunc.__name__)
 
 
-_UFUNC_SCAN = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min",
-               np.logaddexp: "logaddexp"}
-
-
-def ufunc_accumulate(ufunc, array, axis=0, dtype=None, out=None):
-    op = _UFUNC_SCAN.get(ufunc)
-    if op is None:
-        raise NotImplementedError(f"nnfast's CUDA backend has no kernel for "
-                                  f"numpy.{ufunc.__name__}.accumulate")
-    if isinstance(out, tuple):
-        out = out[0]
-    res = ufunc.accumulate(np.zeros(1, array.dtype), dtype=dtype).dtype
-    return scan(op, array, axis, res, out)
-
-
 HOOKS["ufunc_reduce"] = ufunc_reduce
-HOOKS["ufunc_accumulate"] = ufunc_accumulate
 
 
 # ---------------------------------------------------------------------- PTX checks
@@ -748,15 +611,6 @@ def _ptx_checks():
     checks.append((arg_kernel(True, np.int64, 256), (i64[::1], i64, i64, i64[::1])))
     for is_max in (True, False):
         checks.append((arg_seq_kernel(is_max), (f32[::1], i64, i64, i64[::1])))
-    checks.append((scan_kernel("sum"), (i64[::1], i64, i64, i64[::1])))
-    for with_prefix in (False, True):   # nonzero's chunk counts
-        checks.append((chunk_scan_kernel("sum", with_prefix),
-                       (i64[::1], i64, i64, i64, i64, i64[::1], i64[::1])))
-    for op in _SCANS:
-        checks.append((scan_kernel(op), (f32[::1], i64, i64, f32[::1])))
-        for with_prefix in (False, True):
-            checks.append((chunk_scan_kernel(op, with_prefix),
-                           (f32[::1], i64, i64, i64, i64, f32[::1], f32[::1])))
     return checks
 
 
