@@ -24,9 +24,9 @@ from .array import (CudaArray, ascontiguous, copy, empty, empty_like, from_host,
 
 name = "cuda"
 asarray = None   # set below: host data -> device array
-FAMILIES = ("convert", "elementwise", "elementwise_math", "elementwise_funcs", "reduce", "index",
-            "join", "gemm", "act", "dropout", "loss", "optim", "norm", "conv", "pool", "upsample",
-            "embedding", "rnn")
+FAMILIES = ("convert", "elementwise", "elementwise_math", "elementwise_funcs", "reduce", "scan",
+            "index", "sort", "join", "gemm", "act", "dropout", "loss", "optim", "norm", "conv",
+            "pool", "upsample", "embedding", "rnn")
 
 
 def _recorded(op, fn):

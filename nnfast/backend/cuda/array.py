@@ -406,8 +406,7 @@ def zeros_like(a, dtype=None, **kwargs):
 
 def from_host(arr, dtype=None):
     """A device copy of a host array (any layout; C order on the device)."""
-    shape = np.shape(arr)   # ascontiguousarray makes 0-d arrays 1-d
-    arr = np.ascontiguousarray(arr, dtype=dtype).reshape(shape)
+    arr = np.asarray(arr, dtype=dtype, order="C")   # ascontiguousarray makes 0-d 1-d
     out = empty(arr.shape, arr.dtype)
     if arr.size:
         out.flat.copy_to_device(arr.reshape(-1))
