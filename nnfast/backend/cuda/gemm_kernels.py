@@ -37,6 +37,10 @@ PRODUCTION = {np.dtype(np.float32): TileConfig(128, 128, 8, 8, 8),
 SIMULATOR = {np.dtype(np.float32): TileConfig(8, 8, 4, 2, 2),
              np.dtype(np.float64): TileConfig(8, 8, 4, 2, 2)}
 _PAD = 4   # shared-slab row padding: the transposed-store loads would hit one bank 8 ways
+# Tile column c of a slab sits at _LEAD + c: with a constant in every index, NVVM's vectorizer
+# proves each run of 4 micro-tile reads 16-byte aligned and makes it one ld.shared.v4 (at
+# offset 0 the first run stayed scalar loads; seen in the PTX).
+_LEAD = 4
 
 
 def tile_config(dtype, sim=None):
@@ -57,7 +61,7 @@ _GELU_C = np.float32(0.044715)
 
 @cuda.jit(device=True, inline=True)
 def _relu(x, a):
-    return x if x > _ZERO else _ZERO
+    return max(x, _ZERO)
 
 
 @cuda.jit(device=True, inline=True)
@@ -126,24 +130,93 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
     BM, BN, BK, TM, TN = cfg
     NTM, NTN = BM // TM, BN // TN     # threads along rows, along columns
     NT = NTM * NTN
-    if BM % TM or BN % TN:
-        raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles")
-    SA, SB = BM + _PAD, BN + _PAD
+    if BM % TM or BN % TN or (BM * BK) % NT or (BN * BK) % NT:
+        raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles and "
+                         "equal per-thread slab loads")
+    SA, SB = _LEAD + BM + _PAD, _LEAD + BN + _PAD
+    VM, VN = min(TM, 4), min(TN, 4)   # micro-tile rows (cols) in runs of VM (VN): one LDS.128
+    ALIGN = None if _launch.SIM else 16   # (the simulator takes no alignment)
     act_fn = _no_act if act is None else ACT_KINDS[act]
     ACT = act is not None
     TA, TB, BIAS = ta, tb, has_bias
 
+    # The slab of A (B) is BM*BK (BN*BK) elements, LA (LB) per thread; element e of the
+    # slab -> (k, row) or (k, col) so that consecutive threads read consecutive addresses.
+    LA, LB = (BM * BK) // NT, (BN * BK) // NT
+
+    @cuda.jit(device=True, inline=True)
+    def load_a(regs, a, ao, lda, M, K, row0, k0, tid):
+        for q in range(LA):
+            e = tid + q * NT
+            if TA:        # A stored (K, M): consecutive threads, consecutive rows
+                kk = e // BM
+                ii = e - kk * BM
+            else:         # A stored (M, K): consecutive threads, consecutive k
+                ii = e // BK
+                kk = e - ii * BK
+            gi = row0 + ii
+            gk = k0 + kk
+            v = nbt(0)
+            if gi < M and gk < K:
+                v = a[ao + gk * lda + gi] if TA else a[ao + gi * lda + gk]
+            regs[q] = v
+
+    @cuda.jit(device=True, inline=True)
+    def store_a(As, regs, tid):
+        for q in range(LA):
+            e = tid + q * NT
+            if TA:
+                kk = e // BM
+                ii = e - kk * BM
+            else:
+                ii = e // BK
+                kk = e - ii * BK
+            As[kk, _LEAD + ii] = regs[q]
+
+    @cuda.jit(device=True, inline=True)
+    def load_b(regs, b, bo, ldb, N, K, col0, k0, tid):
+        for q in range(LB):
+            e = tid + q * NT
+            if TB:        # B stored (N, K)
+                jj = e // BK
+                kk = e - jj * BK
+            else:         # B stored (K, N)
+                kk = e // BN
+                jj = e - kk * BN
+            gj = col0 + jj
+            gk = k0 + kk
+            v = nbt(0)
+            if gj < N and gk < K:
+                v = b[bo + gj * ldb + gk] if TB else b[bo + gk * ldb + gj]
+            regs[q] = v
+
+    @cuda.jit(device=True, inline=True)
+    def store_b(Bs, regs, tid):
+        for q in range(LB):
+            e = tid + q * NT
+            if TB:
+                jj = e // BK
+                kk = e - jj * BK
+            else:
+                kk = e // BN
+                jj = e - kk * BN
+            Bs[kk, _LEAD + jj] = regs[q]
+
     def kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc,
              sc, bias, act_a):
-        As = cuda.shared.array((BK, SA), nbt)    # As[kk, i] = op(A)[row0 + i, k0 + kk]
-        Bs = cuda.shared.array((BK, SB), nbt)    # Bs[kk, j] = op(B)[k0 + kk, col0 + j]
+        As = cuda.shared.array((BK, SA), nbt, alignment=ALIGN)   # op(A)[row0 + i, k0 + kk]
+        Bs = cuda.shared.array((BK, SB), nbt, alignment=ALIGN)   # op(B)[k0 + kk, col0 + j]
         acc = cuda.local.array((TM, TN), nbt)
         af = cuda.local.array(TM, nbt)
         bf = cuda.local.array(TN, nbt)
+        pa = cuda.local.array(LA, nbt)     # the next slab, in flight during this one's FMAs
+        pb = cuda.local.array(LB, nbt)
         zero = nbt(0)
         tid = cuda.threadIdx.x
         ty = tid // NTN
-        tx = tid % NTN
+        tx = tid - ty * NTN
+        arow = ty * VM      # this thread's first row of the tile (then runs NTM*VM apart)
+        bcol = tx * VN      # its first column
         tiles_n = (N + BN - 1) // BN
         per_batch = ((M + BM - 1) // BM) * tiles_n
         total = per_batch * nbatch
@@ -158,50 +231,30 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             for i in range(TM):
                 for j in range(TN):
                     acc[i, j] = zero
+            load_a(pa, a, ao, lda, M, K, row0, 0, tid)
+            load_b(pb, b, bo, ldb, N, K, col0, 0, tid)
             for k0 in range(0, K, BK):
-                # Slab loads, along each operand's contiguous dimension.
-                for e in range(tid, BM * BK, NT):
-                    if TA:        # A stored (K, M): consecutive threads, consecutive rows
-                        kk = e // BM
-                        ii = e - kk * BM
-                    else:         # A stored (M, K): consecutive threads, consecutive k
-                        ii = e // BK
-                        kk = e - ii * BK
-                    gi = row0 + ii
-                    gk = k0 + kk
-                    v = zero
-                    if gi < M and gk < K:
-                        v = a[ao + gk * lda + gi] if TA else a[ao + gi * lda + gk]
-                    As[kk, ii] = v
-                for e in range(tid, BN * BK, NT):
-                    if TB:        # B stored (N, K)
-                        jj = e // BK
-                        kk = e - jj * BK
-                    else:         # B stored (K, N)
-                        kk = e // BN
-                        jj = e - kk * BN
-                    gj = col0 + jj
-                    gk = k0 + kk
-                    v = zero
-                    if gj < N and gk < K:
-                        v = b[bo + gj * ldb + gk] if TB else b[bo + gk * ldb + gj]
-                    Bs[kk, jj] = v
+                store_a(As, pa, tid)
+                store_b(Bs, pb, tid)
                 cuda.syncthreads()
+                if k0 + BK < K:   # issue the next slab's loads before this slab's FMAs
+                    load_a(pa, a, ao, lda, M, K, row0, k0 + BK, tid)
+                    load_b(pb, b, bo, ldb, N, K, col0, k0 + BK, tid)
                 for kk in range(BK):
                     for i in range(TM):
-                        af[i] = As[kk, ty + i * NTM]
+                        af[i] = As[kk, _LEAD + arow + (i // VM) * (NTM * VM) + i % VM]
                     for j in range(TN):
-                        bf[j] = Bs[kk, tx + j * NTN]
+                        bf[j] = Bs[kk, _LEAD + bcol + (j // VN) * (NTN * VN) + j % VN]
                     for i in range(TM):
                         for j in range(TN):
                             acc[i, j] += af[i] * bf[j]
                 cuda.syncthreads()
             co = coff + bi * sc
             for i in range(TM):
-                gi = row0 + ty + i * NTM
+                gi = row0 + arow + (i // VM) * (NTM * VM) + i % VM
                 if gi < M:
                     for j in range(TN):
-                        gj = col0 + tx + j * NTN
+                        gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
                         if gj < N:
                             idx = co + gi * ldc + gj
                             v = alpha * acc[i, j]
@@ -209,9 +262,20 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
                                 v += beta * c[idx]
                             if BIAS:
                                 v += bias[gj]
-                            if ACT:
-                                v = act_fn(v, act_a)
                             c[idx] = v
+            if ACT:
+                # The activation as a second pass over this thread's own outputs (its own
+                # writes, so visible to it): inlined into the loop above, the math calls
+                # stopped LLVM unrolling it, acc[i, j] became a dynamic index and the whole
+                # accumulator went to local memory (seen in the PTX as ld/st.local).
+                for i in range(TM):
+                    gi = row0 + arow + (i // VM) * (NTM * VM) + i % VM
+                    if gi < M:
+                        for j in range(TN):
+                            gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
+                            if gj < N:
+                                idx = co + gi * ldc + gj
+                                c[idx] = act_fn(c[idx], act_a)
             t += cuda.gridDim.x
 
     k = _cache[key] = cuda.jit(kern)
