@@ -3,10 +3,9 @@ NumPy, under the simulator: sizes cross the simulator's 8x8x4 tiles (and its gri
 in every dimension."""
 import numpy as np
 import pytest
+from conftest import dev, host
 
 from nnfast import _C
-
-from conftest import dev, host
 
 RNG = np.random.default_rng(15)
 SIZES = [(1, 1, 1), (7, 5, 3), (17, 9, 13)]   # (M, N, K)
@@ -121,7 +120,7 @@ def test_linear_backward_none_grads_and_zero_rows(K):
     K.linear_backward(None, g, None, dev(dout), dev(x), dev(w), False)
     close(host(g), dw)
     # No rows: parameter gradients zeroed (or kept when accumulating), as _C.
-    e = lambda *s: dev(np.empty(s, np.float32))   # noqa: E731
+    e = lambda *s: dev(np.empty(s, np.float32))
     gw, gb = dev(np.full((N, Kin), np.nan, np.float32)), dev(np.full(N, np.nan, np.float32))
     K.linear_backward(e(0, Kin), gw, gb, e(0, N), e(0, Kin), dev(w), False)
     assert not host(gw).any() and not host(gb).any()
@@ -159,7 +158,8 @@ def test_linear_act_forward_matches_linear_then_act(K):
 
 # ---------------------------------------------------------------------- np.matmul, np.dot
 @pytest.mark.parametrize("sa,sb", [((4,), (4, 3)), ((5, 4), (4,)), ((4,), (4,)),
-                                   ((2, 1, 3, 4), (3, 4, 5)), ((3, 9), (9, 10))])
+                                   ((2, 1, 3, 4), (3, 4, 5)), ((3, 9), (9, 10)),
+                                   ((4, 3), (2, 3, 5)), ((2, 3, 4), (4,))])
 def test_matmul_shapes_match_numpy(sa, sb):
     a, b = rand(*sa), rand(*sb)
     got = dev(a) @ dev(b)
@@ -191,6 +191,10 @@ def test_matmul_out_float64_and_errors():
     res = np.matmul(dev(a.astype(np.float32)), dev(b.astype(np.float32)), out=out)
     assert res is out
     close(host(out), a @ b, rtol=1e-4)
+    sq, other = rand(3, 3), rand(3, 3)
+    d = dev(sq)
+    d @= dev(other)                                # out overlaps an operand: via a temporary
+    close(host(d), sq @ other)
     for sa, sb in (((3, 4), (5, 6)), ((2, 3, 4), (3, 4, 5)), ((), (3,))):
         with pytest.raises(ValueError) as want:
             np.matmul(np.zeros(sa), np.zeros(sb))
