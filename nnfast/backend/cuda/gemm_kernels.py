@@ -1,0 +1,331 @@
+"""The GEMM kernels of the CUDA backend (gemm.py launches them): one tiled, register-blocked
+GEMM made per (dtype, tile config, transposes, epilogue), and the column sum.
+
+The GEMM, for one output tile of BM x BN per block and pass of its grid-stride loop:
+  for each k-slab of BK: the block loads op(A)[BM, BK] and op(B)[BK, BN] into shared memory
+  (k-major, zero outside the matrix, so edge tiles need no other care), then each of the
+  (BM/TM) x (BN/TN) threads accumulates its TM x TN micro-tile in registers from a column
+  of A's slab and a row of B's. Thread (ty, tx) owns rows ty + i*(BM/TM) and columns
+  tx + j*(BN/TN): a warp reads B's row without bank conflicts and stores C's row coalesced.
+  The epilogue: v = alpha*acc (+ beta*C, only when beta != 0: C may hold garbage) (+ bias)
+  (then the activation), stored where inside C.
+Transposes, bias and activation are constants of the made kernel (no branch at run time);
+the slab loads read global memory along its contiguous dimension in each transpose case.
+Tiles are cut over a flat index t = batch * tiles + tile, so one launch does a batched
+matmul (each operand's batch stride may be 0 to broadcast).
+
+Not here: double buffering of the slabs, vector (float4) loads, tensor cores, split-K; the
+accumulation runs in the operands' dtype over k in order.
+"""
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import cuda, float32, float64, int64
+
+from . import _launch
+
+# ---------------------------------------------------------------------- tile configs
+TileConfig = namedtuple("TileConfig", "bm bn bk tm tn")
+TileConfig.threads = property(lambda c: (c.bm // c.tm) * (c.bn // c.tn))
+
+# Production: 128x128 tiles of 8x8 micro-tiles (256 threads, 64 float32 accumulators a
+# thread, 8.4 KB of shared memory a block); float64 halves the tile (its registers double).
+PRODUCTION = {np.dtype(np.float32): TileConfig(128, 128, 8, 8, 8),
+              np.dtype(np.float64): TileConfig(64, 64, 8, 4, 4)}
+# Simulator: 16 threads a block, tiles small enough that tests cross their edges.
+SIMULATOR = {np.dtype(np.float32): TileConfig(8, 8, 4, 2, 2),
+             np.dtype(np.float64): TileConfig(8, 8, 4, 2, 2)}
+_PAD = 4   # shared-slab row padding: the transposed-store loads would hit one bank 8 ways
+# Tile column c of a slab sits at _LEAD + c: with a constant in every index, NVVM's vectorizer
+# proves each run of 4 micro-tile reads 16-byte aligned and makes it one ld.shared.v4 (at
+# offset 0 the first run stayed scalar loads; seen in the PTX).
+_LEAD = 4
+
+
+def tile_config(dtype, sim=None):
+    sim = _launch.SIM if sim is None else sim
+    return (SIMULATOR if sim else PRODUCTION)[np.dtype(dtype)]
+
+
+# ---------------------------------------------------------------------- activations
+# Codes: NF_ACT_* of csrc/nnfast.h (= nnfast._C.ACT_*); `a` is leaky_relu's slope, elu's alpha.
+RELU, LEAKY_RELU, ELU, SIGMOID, TANH, GELU, GELU_TANH, SILU = range(8)
+_HALF = np.float32(0.5)
+_ONE = np.float32(1.0)
+_ZERO = np.float32(0.0)
+_RSQRT2 = np.float32(0.7071067811865476)
+_SQRT_2_PI = np.float32(0.7978845608028654)
+_GELU_C = np.float32(0.044715)
+
+
+@cuda.jit(device=True, inline=True)
+def _relu(x, a):
+    return max(x, _ZERO)
+
+
+@cuda.jit(device=True, inline=True)
+def _leaky_relu(x, a):
+    return x if x > _ZERO else a * x
+
+
+@cuda.jit(device=True, inline=True)
+def _elu(x, a):
+    return x if x > _ZERO else a * math.expm1(x)
+
+
+@cuda.jit(device=True, inline=True)
+def _sigmoid(x, a):
+    return _ONE / (_ONE + math.exp(-x))
+
+
+@cuda.jit(device=True, inline=True)
+def _tanh(x, a):
+    return math.tanh(x)
+
+
+@cuda.jit(device=True, inline=True)
+def _gelu(x, a):
+    return _HALF * x * (_ONE + math.erf(x * _RSQRT2))
+
+
+@cuda.jit(device=True, inline=True)
+def _gelu_tanh(x, a):
+    return _HALF * x * (_ONE + math.tanh(_SQRT_2_PI * (x + _GELU_C * x * x * x)))
+
+
+@cuda.jit(device=True, inline=True)
+def _silu(x, a):
+    return x / (_ONE + math.exp(-x))
+
+
+@cuda.jit(device=True, inline=True)
+def _no_act(x, a):
+    return x
+
+
+ACT_KINDS = {RELU: _relu, LEAKY_RELU: _leaky_relu, ELU: _elu, SIGMOID: _sigmoid,
+             TANH: _tanh, GELU: _gelu, GELU_TANH: _gelu_tanh, SILU: _silu}
+
+_NB = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
+
+
+# ---------------------------------------------------------------------- the GEMM
+_cache = {}
+
+
+def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
+    """The kernel for C = epi(alpha * op(A) @ op(B) + beta * C), made once per parameter set.
+
+    kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
+         bias, act_a): a, b, c (and bias) flat buffers of `dtype`; matrix bi of each starts at
+    off + bi * s; op(A) is (M, K) stored row-major with leading dimension lda ((K, M) when
+    ta), op(B) is (K, N) ((N, K) when tb), C is (M, N). bias: a buffer of N (any buffer when
+    not has_bias); act: an ACT_KINDS code or None."""
+    key = (np.dtype(dtype), cfg, ta, tb, has_bias, act)
+    k = _cache.get(key)
+    if k is not None:
+        return k
+    nbt = _NB[np.dtype(dtype)]
+    BM, BN, BK, TM, TN = cfg
+    NTM, NTN = BM // TM, BN // TN     # threads along rows, along columns
+    NT = NTM * NTN
+    if BM % TM or BN % TN or (BM * BK) % NT or (BN * BK) % NT:
+        raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles and "
+                         "equal per-thread slab loads")
+    SA, SB = _LEAD + BM + _PAD, _LEAD + BN + _PAD
+    VM, VN = min(TM, 4), min(TN, 4)   # micro-tile rows (cols) in runs of VM (VN): one LDS.128
+    ALIGN = None if _launch.SIM else 16   # (the simulator takes no alignment)
+    act_fn = _no_act if act is None else ACT_KINDS[act]
+    ACT = act is not None
+    TA, TB, BIAS = ta, tb, has_bias
+
+    # The slab of A (B) is BM*BK (BN*BK) elements, LA (LB) per thread; element e of the
+    # slab -> (k, row) or (k, col) so that consecutive threads read consecutive addresses.
+    LA, LB = (BM * BK) // NT, (BN * BK) // NT
+
+    @cuda.jit(device=True, inline=True)
+    def load_a(regs, a, ao, lda, M, K, row0, k0, tid):
+        for q in range(LA):
+            e = tid + q * NT
+            if TA:        # A stored (K, M): consecutive threads, consecutive rows
+                kk = e // BM
+                ii = e - kk * BM
+            else:         # A stored (M, K): consecutive threads, consecutive k
+                ii = e // BK
+                kk = e - ii * BK
+            gi = row0 + ii
+            gk = k0 + kk
+            v = nbt(0)
+            if gi < M and gk < K:
+                v = a[ao + gk * lda + gi] if TA else a[ao + gi * lda + gk]
+            regs[q] = v
+
+    @cuda.jit(device=True, inline=True)
+    def store_a(As, regs, tid):
+        for q in range(LA):
+            e = tid + q * NT
+            if TA:
+                kk = e // BM
+                ii = e - kk * BM
+            else:
+                ii = e // BK
+                kk = e - ii * BK
+            As[kk, _LEAD + ii] = regs[q]
+
+    @cuda.jit(device=True, inline=True)
+    def load_b(regs, b, bo, ldb, N, K, col0, k0, tid):
+        for q in range(LB):
+            e = tid + q * NT
+            if TB:        # B stored (N, K)
+                jj = e // BK
+                kk = e - jj * BK
+            else:         # B stored (K, N)
+                kk = e // BN
+                jj = e - kk * BN
+            gj = col0 + jj
+            gk = k0 + kk
+            v = nbt(0)
+            if gj < N and gk < K:
+                v = b[bo + gj * ldb + gk] if TB else b[bo + gk * ldb + gj]
+            regs[q] = v
+
+    @cuda.jit(device=True, inline=True)
+    def store_b(Bs, regs, tid):
+        for q in range(LB):
+            e = tid + q * NT
+            if TB:
+                jj = e // BK
+                kk = e - jj * BK
+            else:
+                kk = e // BN
+                jj = e - kk * BN
+            Bs[kk, _LEAD + jj] = regs[q]
+
+    def kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc,
+             sc, bias, act_a):
+        As = cuda.shared.array((BK, SA), nbt, alignment=ALIGN)   # op(A)[row0 + i, k0 + kk]
+        Bs = cuda.shared.array((BK, SB), nbt, alignment=ALIGN)   # op(B)[k0 + kk, col0 + j]
+        acc = cuda.local.array((TM, TN), nbt)
+        af = cuda.local.array(TM, nbt)
+        bf = cuda.local.array(TN, nbt)
+        pa = cuda.local.array(LA, nbt)     # the next slab, in flight during this one's FMAs
+        pb = cuda.local.array(LB, nbt)
+        zero = nbt(0)
+        tid = cuda.threadIdx.x
+        ty = tid // NTN
+        tx = tid - ty * NTN
+        arow = ty * VM      # this thread's first row of the tile (then runs NTM*VM apart)
+        bcol = tx * VN      # its first column
+        tiles_n = (N + BN - 1) // BN
+        per_batch = ((M + BM - 1) // BM) * tiles_n
+        total = per_batch * nbatch
+        t = cuda.blockIdx.x
+        while t < total:
+            bi = t // per_batch
+            r = t - bi * per_batch
+            row0 = (r // tiles_n) * BM
+            col0 = (r % tiles_n) * BN
+            ao = aoff + bi * sa
+            bo = boff + bi * sb
+            for i in range(TM):
+                for j in range(TN):
+                    acc[i, j] = zero
+            load_a(pa, a, ao, lda, M, K, row0, 0, tid)
+            load_b(pb, b, bo, ldb, N, K, col0, 0, tid)
+            for k0 in range(0, K, BK):
+                store_a(As, pa, tid)
+                store_b(Bs, pb, tid)
+                cuda.syncthreads()
+                if k0 + BK < K:   # issue the next slab's loads before this slab's FMAs
+                    load_a(pa, a, ao, lda, M, K, row0, k0 + BK, tid)
+                    load_b(pb, b, bo, ldb, N, K, col0, k0 + BK, tid)
+                for kk in range(BK):
+                    for i in range(TM):
+                        af[i] = As[kk, _LEAD + arow + (i // VM) * (NTM * VM) + i % VM]
+                    for j in range(TN):
+                        bf[j] = Bs[kk, _LEAD + bcol + (j // VN) * (NTN * VN) + j % VN]
+                    for i in range(TM):
+                        for j in range(TN):
+                            acc[i, j] += af[i] * bf[j]
+                cuda.syncthreads()
+            co = coff + bi * sc
+            for i in range(TM):
+                gi = row0 + arow + (i // VM) * (NTM * VM) + i % VM
+                if gi < M:
+                    for j in range(TN):
+                        gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
+                        if gj < N:
+                            idx = co + gi * ldc + gj
+                            v = alpha * acc[i, j]
+                            if beta != zero:
+                                v += beta * c[idx]
+                            if BIAS:
+                                v += bias[gj]
+                            c[idx] = v
+            if ACT:
+                # The activation as a second pass over this thread's own outputs (its own
+                # writes, so visible to it): inlined into the loop above, the math calls
+                # stopped LLVM unrolling it, acc[i, j] became a dynamic index and the whole
+                # accumulator went to local memory (seen in the PTX as ld/st.local).
+                for i in range(TM):
+                    gi = row0 + arow + (i // VM) * (NTM * VM) + i % VM
+                    if gi < M:
+                        for j in range(TN):
+                            gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
+                            if gj < N:
+                                idx = co + gi * ldc + gj
+                                c[idx] = act_fn(c[idx], act_a)
+            t += cuda.gridDim.x
+
+    k = _cache[key] = cuda.jit(kern)
+    return k
+
+
+# ---------------------------------------------------------------------- column sums
+@cuda.jit
+def colsum_kernel(out, x, m, n, rows, nchunks, beta):
+    """out[c*n + j] = beta*out[c*n + j] + sum of x[i, j] over rows [c*rows, (c+1)*rows) of m,
+    for every chunk c < nchunks and column j < n, each summed in row order by one thread
+    (consecutive threads, consecutive columns: coalesced). beta == 0 never reads out."""
+    t = cuda.grid(1)
+    step = cuda.gridsize(1)
+    total = n * nchunks
+    while t < total:
+        ch = t // n
+        j = t - ch * n
+        lo = ch * rows
+        hi = min(lo + rows, m)
+        s = float32(0)
+        for i in range(lo, hi):
+            s += x[i * n + j]
+        if beta != float32(0):
+            s += beta * out[t]
+        out[t] = s
+        t += step
+
+
+# ---------------------------------------------------------------------- PTX checks
+def ptx_checks():
+    """(kernel, signature) for every production kernel: the four transposes of each dtype's
+    plain GEMM, the bias epilogue, each activation epilogue, the column sum."""
+    def sig(nbt):
+        buf = nbt[::1]
+        return (int64, int64, int64, int64, nbt, nbt, buf, int64, int64, int64, buf, int64,
+                int64, int64, buf, int64, int64, int64, buf, nbt)
+    checks = []
+    for dt, nbt in _NB.items():
+        cfg = PRODUCTION[dt]
+        for ta in (False, True):
+            for tb in (False, True):
+                checks.append((gemm_kernel(dt, cfg, ta, tb, False, None), sig(nbt)))
+    f32 = np.dtype(np.float32)
+    checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, True, None), sig(float32)))
+    for kind in ACT_KINDS:
+        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, True, kind),
+                       sig(float32)))
+        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, False, kind),
+                       sig(float32)))
+    checks.append((colsum_kernel, (float32[::1], float32[::1], int64, int64, int64, int64,
+                                   float32)))
+    return checks
