@@ -285,7 +285,7 @@ def grad_sink(leaf):
             leaf.grad = gt
             return buf, False
     # C order even when leaf._storage is not (empty_like would keep a Fortran layout)
-    buf = np.empty(leaf._storage.shape, leaf._storage.dtype)
+    buf = np.empty_like(leaf._storage, order="C")   # (on the leaf's device)
     leaf.grad = Tensor._make(buf)
     return buf, False
 
