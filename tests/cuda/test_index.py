@@ -92,8 +92,10 @@ def test_setitem_advanced_keys():
     y, d = X.copy(), dev(X)
     d[IDX, 1] = dev(np.arange(2, dtype=np.float32))
     y[IDX, 1] = np.arange(2)
-    d[dev(X > 1)] = 0.0
+    d[dev(X > 1)] = 0.0                               # a full-shape mask: no host count
     y[X > 1] = 0.0
+    d.T[dev(X.T < -1)] = 2                            # strided target and mask
+    y.T[X.T < -1] = 2
     d[:, np.array([0, 3]), 1] = dev(np.array([[5.0], [6.0], [7.0]], np.float32))
     y[:, np.array([0, 3]), 1] = np.array([[5.0], [6.0], [7.0]])
     rep = np.array([1, 0, 1, 1])                      # repeats: the last write wins

@@ -7,7 +7,8 @@ advanced indices sit next to each other) and run as two kernels: one writes the 
 offset of every result element, in (broadcast index dims, other dims) order, then a gather
 or scatter moves the data. Out-of-range indices raise IndexError as in NumPy: for a device
 index array that costs a sync (its min and max come to the host), as does a boolean mask
-(its count sizes the result).
+(its count sizes the result), except in `a[mask] = scalar` with a mask of a's shape (one
+masked-fill kernel).
 
 Deterministic throughout: `ufunc.at` sorts the destination offsets (sort.py's stable sort)
 and folds each destination's sources in their original order, one thread per destination;
@@ -90,6 +91,16 @@ def _plan_offsets(offs, nb, nrest, src_off, rest_shape, rest_est, idx, adv_shape
                 v += adv_shape[j]
             o += v * adv_est[j]
         offs[i] = o
+        i += cuda.gridsize(1)
+
+
+@cuda.jit
+def _masked_fill(ab, ao, ae, shape, n, mb, mo, me, v):
+    # a[i] = v where mask[i]: a[mask] = scalar without counting the mask on the host
+    i = cuda.grid(1)
+    while i < n:
+        if mb[_offset_dev(i, shape, me, mo)]:
+            ab[_offset_dev(i, shape, ae, ao)] = v
         i += cuda.gridsize(1)
 
 
@@ -405,6 +416,14 @@ def setitem(a, key, value):
         else:
             setitem(a, key, from_host(np.asarray(value, dtype=a.dtype)))
         return
+    mask = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if (isinstance(mask, CudaArray) and mask.dtype == np.bool_ and mask.shape == a.shape
+            and a.ndim and not isinstance(value, CudaArray) and np.ndim(value) == 0):
+        if a.size:
+            _masked_fill[grid(a.size)](a._block.buf, a._off, a._est, a.shape, a.size,
+                                       mask._block.buf, mask._off, mask._est,
+                                       np.asarray(value).astype(a.dtype)[()])
+        return
     plan = _Plan(a, key)
     if plan.offs.size == 0:
         return
@@ -552,6 +571,9 @@ def _ptx_checks():
                          numba.types.UniTuple(i64, 2), i64[::1], numba.types.UniTuple(i64, 1),
                          numba.types.UniTuple(i64, 1))),
         (_gather, (f32[::1], f32[::1], i64[::1])),
+        (_masked_fill, (f32[::1], i64, numba.types.UniTuple(i64, 2),
+                        numba.types.UniTuple(i64, 2), i64, b1[::1], i64,
+                        numba.types.UniTuple(i64, 2), f32)),
         (_scatter, (f32[::1], f32[::1], i64[::1])),
         (_tri, (f32[::1], f32[::1], i64, i64, i64, b1)),
     ]
