@@ -223,5 +223,23 @@ def test_tril_triu_diag():
         check(np.diag(dev(v), k), np.diag(v, k))
 
 
+def test_trace_fill_diagonal_isin():
+    m = RS.randint(-5, 5, (3, 4)).astype(np.int32)
+    for k in (0, 1, -2):
+        check(np.trace(dev(m), k), np.trace(m, k))                 # int32 -> int64
+    check(np.trace(dev(X), 0, 0, 2), np.trace(X, 0, 0, 2))
+    for shape, val, wrap in (((3, 4), 7.0, False), ((5, 2), [1.0, 2.0], True),
+                             ((3, 3, 3), 2.0, False), ((3, 3), [5.0, 6.0], False)):
+        h = np.zeros(shape, np.float32)
+        d = dev(h)
+        np.fill_diagonal(d, val, wrap=wrap)
+        np.fill_diagonal(h, val, wrap=wrap)
+        check(d, h)
+    e = np.array([[1.0, np.nan], [3.0, 2.0]], np.float32)
+    t = [2.0, np.nan, 7.0]
+    check(np.isin(dev(e), t), np.isin(e, t))
+    check(np.isin(dev(e), dev(np.array(t, np.float32)), invert=True), np.isin(e, t, invert=True))
+
+
 def test_ptx_checks_listed():
     assert len(I.PTX_CHECKS) >= 12 and len(S.PTX_CHECKS) >= 10

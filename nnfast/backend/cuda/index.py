@@ -559,6 +559,59 @@ def diag(v, k=0):
     raise ValueError("Input must be 1- or 2-d.")
 
 
+def _diagonal_view(a, offset, axis1, axis2):
+    """The offset diagonal of the (axis1, axis2) planes as a view, its dim last."""
+    ax1, ax2 = normalize_axis_index(axis1, a.ndim), normalize_axis_index(axis2, a.ndim)
+    if ax1 == ax2:
+        raise ValueError("axis1 and axis2 cannot be the same")
+    rest = [d for d in range(a.ndim) if d not in (ax1, ax2)]
+    r, c = a.shape[ax1], a.shape[ax2]
+    s1, s2 = a._est[ax1], a._est[ax2]
+    i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
+    cnt = max(0, min(r - i0, c - j0))
+    off = a._off + (i0 * s1 + j0 * s2 if cnt else 0)
+    return a._view([a.shape[d] for d in rest] + [cnt], [a._est[d] for d in rest] + [s1 + s2],
+                   off)
+
+
+@implements(np.trace)
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    if a.ndim < 2:
+        raise ValueError("diag requires an array of at least two dimensions")
+    return np.sum(_diagonal_view(a, int(offset), axis1, axis2), axis=-1, dtype=dtype, out=out)
+
+
+@implements(np.fill_diagonal)
+def fill_diagonal(a, val, wrap=False):
+    """In place, as NumPy: the main diagonal (every index equal) takes `val`, cycled; a tall
+    matrix with wrap=True restarts the diagonal after each square block and its gap row."""
+    if a.ndim < 2:
+        raise ValueError("array must be at least 2-d")
+    if a.ndim > 2 and len(set(a.shape)) != 1:
+        raise ValueError("All dimensions of input must be of equal length")
+    if a.ndim == 2 and wrap and a.shape[0] > a.shape[1] + 1:
+        # the wrapped diagonal is every (cols + 1)-th element of the flattened matrix
+        if not a.is_contiguous:
+            raise NotImplementedError("np.fill_diagonal(wrap=True) of a strided CUDA array")
+        step = a.shape[1] + 1
+        view = a._view(((a.size + step - 1) // step,), (step,))
+    else:
+        n = min(a.shape)
+        view = a._view((n,), (sum(a._est),))
+    if not isinstance(val, CudaArray) and np.ndim(val) == 0:
+        fill(view, val)
+        return
+    v = val.reshape(-1) if isinstance(val, CudaArray) else None
+    if v is None:
+        h = np.asarray(val, a.dtype).reshape(-1)
+        v = from_host(np.resize(h, view.shape) if h.size else h)
+    if v.size not in (1, view.size):
+        raise NotImplementedError("np.fill_diagonal with a device val of another length "
+                                  "than the diagonal")
+    if view.size:
+        copy_into(view, v)
+
+
 # ---------------------------------------------------------------------- PTX checks
 def _ptx_checks():
     f32, i64, u8, b1 = numba.float32, numba.int64, numba.uint8, numba.boolean
