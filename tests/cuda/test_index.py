@@ -92,8 +92,10 @@ def test_setitem_advanced_keys():
     y, d = X.copy(), dev(X)
     d[IDX, 1] = dev(np.arange(2, dtype=np.float32))
     y[IDX, 1] = np.arange(2)
-    d[dev(X > 1)] = 0.0
+    d[dev(X > 1)] = 0.0                               # a full-shape mask: no host count
     y[X > 1] = 0.0
+    d.T[dev(X.T < -1)] = 2                            # strided target and mask
+    y.T[X.T < -1] = 2
     d[:, np.array([0, 3]), 1] = dev(np.array([[5.0], [6.0], [7.0]], np.float32))
     y[:, np.array([0, 3]), 1] = np.array([[5.0], [6.0], [7.0]])
     rep = np.array([1, 0, 1, 1])                      # repeats: the last write wins
@@ -219,6 +221,24 @@ def test_tril_triu_diag():
     v = X[0, :, 0]
     for k in (0, 2, -1):
         check(np.diag(dev(v), k), np.diag(v, k))
+
+
+def test_trace_fill_diagonal_isin():
+    m = RS.randint(-5, 5, (3, 4)).astype(np.int32)
+    for k in (0, 1, -2):
+        check(np.trace(dev(m), k), np.trace(m, k))                 # int32 -> int64
+    check(np.trace(dev(X), 0, 0, 2), np.trace(X, 0, 0, 2))
+    for shape, val, wrap in (((3, 4), 7.0, False), ((5, 2), [1.0, 2.0], True),
+                             ((3, 3, 3), 2.0, False), ((3, 3), [5.0, 6.0], False)):
+        h = np.zeros(shape, np.float32)
+        d = dev(h)
+        np.fill_diagonal(d, val, wrap=wrap)
+        np.fill_diagonal(h, val, wrap=wrap)
+        check(d, h)
+    e = np.array([[1.0, np.nan], [3.0, 2.0]], np.float32)
+    t = [2.0, np.nan, 7.0]
+    check(np.isin(dev(e), t), np.isin(e, t))
+    check(np.isin(dev(e), dev(np.array(t, np.float32)), invert=True), np.isin(e, t, invert=True))
 
 
 def test_ptx_checks_listed():

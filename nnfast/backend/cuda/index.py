@@ -7,7 +7,8 @@ advanced indices sit next to each other) and run as two kernels: one writes the 
 offset of every result element, in (broadcast index dims, other dims) order, then a gather
 or scatter moves the data. Out-of-range indices raise IndexError as in NumPy: for a device
 index array that costs a sync (its min and max come to the host), as does a boolean mask
-(its count sizes the result).
+(its count sizes the result), except in `a[mask] = scalar` with a mask of a's shape (one
+masked-fill kernel).
 
 Deterministic throughout: `ufunc.at` sorts the destination offsets (sort.py's stable sort)
 and folds each destination's sources in their original order, one thread per destination;
@@ -90,6 +91,16 @@ def _plan_offsets(offs, nb, nrest, src_off, rest_shape, rest_est, idx, adv_shape
                 v += adv_shape[j]
             o += v * adv_est[j]
         offs[i] = o
+        i += cuda.gridsize(1)
+
+
+@cuda.jit
+def _masked_fill(ab, ao, ae, shape, n, mb, mo, me, v):
+    # a[i] = v where mask[i]: a[mask] = scalar without counting the mask on the host
+    i = cuda.grid(1)
+    while i < n:
+        if mb[_offset_dev(i, shape, me, mo)]:
+            ab[_offset_dev(i, shape, ae, ao)] = v
         i += cuda.gridsize(1)
 
 
@@ -405,6 +416,14 @@ def setitem(a, key, value):
         else:
             setitem(a, key, from_host(np.asarray(value, dtype=a.dtype)))
         return
+    mask = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if (isinstance(mask, CudaArray) and mask.dtype == np.bool_ and mask.shape == a.shape
+            and a.ndim and not isinstance(value, CudaArray) and np.ndim(value) == 0):
+        if a.size:
+            _masked_fill[grid(a.size)](a._block.buf, a._off, a._est, a.shape, a.size,
+                                       mask._block.buf, mask._off, mask._est,
+                                       np.asarray(value).astype(a.dtype)[()])
+        return
     plan = _Plan(a, key)
     if plan.offs.size == 0:
         return
@@ -540,6 +559,59 @@ def diag(v, k=0):
     raise ValueError("Input must be 1- or 2-d.")
 
 
+def _diagonal_view(a, offset, axis1, axis2):
+    """The offset diagonal of the (axis1, axis2) planes as a view, its dim last."""
+    ax1, ax2 = normalize_axis_index(axis1, a.ndim), normalize_axis_index(axis2, a.ndim)
+    if ax1 == ax2:
+        raise ValueError("axis1 and axis2 cannot be the same")
+    rest = [d for d in range(a.ndim) if d not in (ax1, ax2)]
+    r, c = a.shape[ax1], a.shape[ax2]
+    s1, s2 = a._est[ax1], a._est[ax2]
+    i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
+    cnt = max(0, min(r - i0, c - j0))
+    off = a._off + (i0 * s1 + j0 * s2 if cnt else 0)
+    return a._view([a.shape[d] for d in rest] + [cnt], [a._est[d] for d in rest] + [s1 + s2],
+                   off)
+
+
+@implements(np.trace)
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    if a.ndim < 2:
+        raise ValueError("diag requires an array of at least two dimensions")
+    return np.sum(_diagonal_view(a, int(offset), axis1, axis2), axis=-1, dtype=dtype, out=out)
+
+
+@implements(np.fill_diagonal)
+def fill_diagonal(a, val, wrap=False):
+    """In place, as NumPy: the main diagonal (every index equal) takes `val`, cycled; a tall
+    matrix with wrap=True restarts the diagonal after each square block and its gap row."""
+    if a.ndim < 2:
+        raise ValueError("array must be at least 2-d")
+    if a.ndim > 2 and len(set(a.shape)) != 1:
+        raise ValueError("All dimensions of input must be of equal length")
+    if a.ndim == 2 and wrap and a.shape[0] > a.shape[1] + 1:
+        # the wrapped diagonal is every (cols + 1)-th element of the flattened matrix
+        if not a.is_contiguous:
+            raise NotImplementedError("np.fill_diagonal(wrap=True) of a strided CUDA array")
+        step = a.shape[1] + 1
+        view = a._view(((a.size + step - 1) // step,), (step,))
+    else:
+        n = min(a.shape)
+        view = a._view((n,), (sum(a._est),))
+    if not isinstance(val, CudaArray) and np.ndim(val) == 0:
+        fill(view, val)
+        return
+    v = val.reshape(-1) if isinstance(val, CudaArray) else None
+    if v is None:
+        h = np.asarray(val, a.dtype).reshape(-1)
+        v = from_host(np.resize(h, view.shape) if h.size else h)
+    if v.size not in (1, view.size):
+        raise NotImplementedError("np.fill_diagonal with a device val of another length "
+                                  "than the diagonal")
+    if view.size:
+        copy_into(view, v)
+
+
 # ---------------------------------------------------------------------- PTX checks
 def _ptx_checks():
     f32, i64, u8, b1 = numba.float32, numba.int64, numba.uint8, numba.boolean
@@ -552,6 +624,9 @@ def _ptx_checks():
                          numba.types.UniTuple(i64, 2), i64[::1], numba.types.UniTuple(i64, 1),
                          numba.types.UniTuple(i64, 1))),
         (_gather, (f32[::1], f32[::1], i64[::1])),
+        (_masked_fill, (f32[::1], i64, numba.types.UniTuple(i64, 2),
+                        numba.types.UniTuple(i64, 2), i64, b1[::1], i64,
+                        numba.types.UniTuple(i64, 2), f32)),
         (_scatter, (f32[::1], f32[::1], i64[::1])),
         (_tri, (f32[::1], f32[::1], i64, i64, i64, b1)),
     ]

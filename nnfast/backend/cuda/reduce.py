@@ -307,7 +307,7 @@ def _no_shift():
 def _axes(a, axis):
     if axis is None:
         return tuple(range(a.ndim))
-    return normalize_axis_tuple(axis, a.ndim)
+    return tuple(sorted(normalize_axis_tuple(axis, a.ndim)))   # the set, in memory order
 
 
 def as_rows(a, axes, dtype=None):

@@ -1,5 +1,5 @@
 """Sorting and searching of CudaArrays: np.sort/argsort (stable), np.unique (also along an
-axis), np.bincount, np.searchsorted; and the stable row sort that index.py's `ufunc.at`
+axis), np.bincount, np.searchsorted, np.isin; and the stable row sort that index.py's `ufunc.at`
 builds on.
 
 The sort is a merge sort by passes over runs of width 1, 2, 4, ...: each element finds its
@@ -348,6 +348,41 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     return res[0] if len(res) == 1 else tuple(res)
 
 
+@cuda.jit
+def _member(sorted_vals, queries, invert, out):
+    # out[q] = queries[q] is among sorted_vals (by ==: NaN never is), negated by invert
+    n = sorted_vals.size
+    q = cuda.grid(1)
+    while q < queries.size:
+        key = queries[q]
+        l, h = 0, n
+        while l < h:
+            mid = (l + h) // 2
+            if _lt(sorted_vals[mid], key):
+                l = mid + 1
+            else:
+                h = mid
+        found = l < n and sorted_vals[l] == key
+        out[q] = found != invert
+        q += cuda.gridsize(1)
+
+
+@implements(np.isin)
+def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    e = element if isinstance(element, CudaArray) else from_host(np.asarray(element))
+    t = test_elements if isinstance(test_elements, CudaArray) else \
+        from_host(np.asarray(test_elements))
+    dt = np.result_type(e.dtype, t.dtype)
+    tf = copy_into(empty((t.size,), dt), t.reshape(-1))
+    _, st = argsort_rows(tf.reshape(1, t.size), want_keys=True)
+    ec = copy_into(empty(e.shape, dt), e)
+    out = empty(e.shape, np.bool_)
+    if out.size:
+        _member[grid(out.size)](st.reshape(-1).flat, ec.reshape(-1).flat, bool(invert),
+                                out.reshape(-1).flat)
+    return out
+
+
 # ---------------------------------------------------------------------- PTX checks
 def _ptx_checks():
     f32, f64, i64, u8, b1 = numba.float32, numba.float64, numba.int64, numba.uint8, numba.boolean
@@ -363,6 +398,8 @@ def _ptx_checks():
         (_row_heads, (f32[::1], i64, i64, u8[::1], b1)),
         (_run_lengths, (i64[::1], i64, i64[::1])),
         (_run_ids, (i64[::1], i64[::1], i64[::1])),
+        (_member, (f32[::1], f32[::1], b1, b1[::1])),
+        (_member, (i64[::1], i64[::1], b1, b1[::1])),
     ]
 
 
