@@ -25,7 +25,7 @@ from .array import (CudaArray, ascontiguous, copy, empty, empty_like, from_host,
 name = "cuda"
 asarray = None   # set below: host data -> device array
 FAMILIES = ("convert", "elementwise", "reduce", "index", "gemm", "act", "dropout", "loss", "optim",
-            "norm", "conv", "embedding", "rnn")
+            "norm", "conv", "embedding", "rnn", "fused_mlp")
 
 
 def _recorded(op, fn):
