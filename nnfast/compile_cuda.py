@@ -112,6 +112,7 @@ class CudaCompiledStep(CompiledStep):
         self._kernels = FM.kernels(*FM.TILES)
         self._none_i64 = K.empty(0, np.int64)
         self._none_f32 = K.empty(0, np.float32)
+        self.fused_updates = 0   # calls whose optimizer update ran inside launch 2
 
     def __repr__(self):
         return f"<compiled CUDA training step of {self._nlayers} fused layers>"
@@ -119,6 +120,18 @@ class CudaCompiledStep(CompiledStep):
     def __call__(self, x, y):
         loss = self.launch(x, y)
         return float(loss.get()) if hasattr(loss, "get") else loss
+
+    def _run_eager(self, x, y):
+        """The eager loop, with batches on the host moved to the device first (the fused
+        path accepts them there, so a call it does not cover must too)."""
+        return super()._run_eager(self._to_device(x), self._to_device(y))
+
+    def _to_device(self, a):
+        if isinstance(a, np.ndarray):
+            a = Tensor._make(a)
+        if isinstance(a, Tensor) and a.device.type == "cpu":
+            return a.to("cuda")
+        return a
 
     def _workspace(self, m):
         ws = self._work.get(m)
@@ -243,13 +256,16 @@ class CudaCompiledStep(CompiledStep):
             reduce_update[K._launch.grid(fl.numel)](
                 ws.part.flat, ws.blocks, fl.numel, fl.grad.flat, pf, *s, kind, *f, *i,
                 ws.lpart.flat, ws.stats.flat, res.flat,
-                float(mse_scale) if self._loss_kind != _CE else 1.0, int(ce_mean))
+                float(np.float32(mse_scale)) if self._loss_kind != _CE else 1.0,
+                int(ce_mean))
         except BaseException:
-            if records is not None and rec is not None:
+            if rec is not None:
                 opt._undo_step_records()
             raise
         if rec is None:
             opt.step()
+        else:
+            self.fused_updates += 1
         return res
 
 

@@ -148,6 +148,7 @@ def kernels(rows, threads, maxw, wshared):
 
 def _make_fused(R, T, MAXW, WS):
     GSIZE = R * MAXW
+    GSIZE2 = 2 * GSIZE       # (a shared array's size must be a constant, not an expression)
 
     def fused_mlp(x, ti, tf, cw, params, meta, fmeta, L, M, ws, part, P, lpart, stats,
                   loss_kind, mean, ignore, eps, mse_scale, active,
@@ -156,7 +157,7 @@ def _make_fused(R, T, MAXW, WS):
         # parameter buffer; ws: per layer Z [M, n_out] then H [M, n_out], at 2 M c_l;
         # part [gridDim, P]; lpart [gridDim] float64; stats [1]: the mean's divisor.
         shw = cuda.shared.array(WS, float32)         # a layer's weight, rows padded by 1
-        shg = cuda.shared.array(2 * GSIZE, float32)  # the tile's gradient, ping-pong
+        shg = cuda.shared.array(GSIZE2, float32)  # the tile's gradient, ping-pong
         shd = cuda.shared.array(T, float64)
         t = cuda.threadIdx.x
         blk = cuda.blockIdx.x
