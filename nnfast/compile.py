@@ -41,6 +41,10 @@ options (slopes, Dropout's p, ...) are captured at compile time and checked at e
 after a change the calls run the eager loop (correct, not fast); compile again to capture
 the new model.
 
+A model on CUDA is captured the same way and runs as two fused kernel launches a step
+(nnfast/compile_cuda.py, nnfast/backend/cuda/fused_mlp.py): same numbers to float32
+rounding, not bit for bit; this module only dispatches to it.
+
 Workspaces are kept per batch size (the last four sizes seen), so a steady state allocates
 nothing but the loss float.
 """

@@ -72,7 +72,7 @@ def _fused_layers(ops, fl):
             cur[6] = len(drops)
             cur[7] = float(_FD._scale(p, _F32)) if p > 0 else 1.0
             drops.append(op)
-    maxw = FM.TILES[2]
+    maxw = FM.MAXW
     wide = [n_out for _, n_out, *_ in layers if n_out > maxw]
     if wide:
         raise _Unsupported(f"widths above {maxw} on CUDA ({max(wide)}): the fused step "

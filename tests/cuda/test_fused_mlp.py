@@ -171,9 +171,9 @@ def _reason(model, opt_fn=None, loss_fn=None):
 
 
 def test_fallback_reasons():
-    wide = FM.TILES[2] + 1
+    wide = FM.MAXW + 1
     m = nf.nn.Sequential(nf.nn.Linear(N_IN, wide), nf.nn.ReLU(), nf.nn.Linear(wide, 3))
-    assert f"widths above {FM.TILES[2]} on CUDA" in _reason(m.to("cuda"))
+    assert f"widths above {FM.MAXW} on CUDA" in _reason(m.to("cuda"))
 
     def two(ps):
         ps = list(ps)

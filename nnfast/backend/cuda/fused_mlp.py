@@ -57,6 +57,7 @@ _U = np.uint64
 PRODUCTION = (8, 128, 128, 8448)     # shared: 8448 + 2*8*128 floats + 128 doubles ~ 43 KiB
 SIM_TILES = (2, 16, 8, 24)           # 6-5-3: the 5x6 weight reads global, the 3x5 shared
 TILES = SIM_TILES if SIM else PRODUCTION
+MAXW = TILES[2]                      # the widest layer (after the input) that is fused
 MAX_BLOCKS = 2 if SIM else 132       # one block per SM of an H200; tiles grid-stride
 MAX_DROPOUT = 4
 META = 8                             # int64 fields per layer in `meta`
@@ -141,6 +142,9 @@ def kernels(rows, threads, maxw, wshared):
     key = (rows, threads, maxw, wshared)
     k = _cache.get(key)
     if k is None:
+        # static shared memory is capped at 48 KiB a block; the block trees halve threads
+        assert (wshared + 2 * rows * maxw) * 4 + threads * 8 <= 48 * 1024, key
+        assert threads & (threads - 1) == 0, key
         k = _cache[key] = (cuda.jit(_make_fused(rows, threads, maxw, wshared)),
                            cuda.jit(_make_reduce_update(threads)))
     return k
@@ -202,6 +206,8 @@ def _make_fused(R, T, MAXW, WS):
                         j = idx // n_in
                         shw[j * ld + idx - j * n_in] = params[woff + idx]
                         idx += T
+                # the layer's input: x, or the previous layer's H in ws
+                hin = 0 if l == 0 else 2 * M * meta[(l - 1) * META + 6] + M * n_in
                 cuda.syncthreads()
                 idx = t
                 while idx < nr * n_out:
@@ -209,13 +215,12 @@ def _make_fused(R, T, MAXW, WS):
                     j = idx - r * n_out
                     row = r0 + r
                     s = F0
+                    ib = hin + row * n_in
                     if l == 0:
-                        ib = row * n_in
                         for k in range(n_in):
                             wv = shw[j * ld + k] if fits else params[woff + j * n_in + k]
                             s += x[ib + k] * wv
                     else:
-                        ib = 2 * M * meta[(l - 1) * META + 6] + M * n_in + row * n_in
                         for k in range(n_in):
                             wv = shw[j * ld + k] if fits else params[woff + j * n_in + k]
                             s += ws[ib + k] * wv
@@ -309,10 +314,8 @@ def _make_fused(R, T, MAXW, WS):
                         idx += T
                 cuda.syncthreads()
                 # this block's dW += dZ^T H_in over the tile's rows, db += sum of dZ
-                if l == 0:
-                    ib = r0 * n_in
-                else:
-                    ib = 2 * M * meta[(l - 1) * META + 6] + M * n_in + r0 * n_in
+                ib = r0 * n_in if l == 0 else \
+                    2 * M * meta[(l - 1) * META + 6] + M * n_in + r0 * n_in
                 pb = blk * P
                 idx = t
                 while idx < n_out * n_in:
