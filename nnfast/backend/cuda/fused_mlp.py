@@ -38,7 +38,6 @@ import math
 
 import numpy as np
 from numba import cuda, float32, float64, int32, int64, uint64
-from numba import types as nbt
 
 from . import _launch
 from . import act as _act
