@@ -41,6 +41,10 @@ options (slopes, Dropout's p, ...) are captured at compile time and checked at e
 after a change the calls run the eager loop (correct, not fast); compile again to capture
 the new model.
 
+A model on CUDA is captured the same way and runs as two fused kernel launches a step
+(nnfast/compile_cuda.py, nnfast/backend/cuda/fused_mlp.py): same numbers to float32
+rounding, not bit for bit; this module only dispatches to it.
+
 Workspaces are kept per batch size (the last four sizes seen), so a steady state allocates
 nothing but the loss float.
 """
@@ -452,25 +456,37 @@ def compile_step(model, loss_fn, optimizer):
 
     Models, losses or optimizers it cannot capture give the eager loop behind the same
     callable; `step.compiled` tells which, `step.reason` why not."""
+    devices = {p.device.type for p in model.parameters()}
+    if "cuda" in devices:
+        from .compile_cuda import compile_cuda_step
+        return compile_cuda_step(model, loss_fn, optimizer)
     try:
         for p in model.parameters():
             if p.device.type != "cpu":
-                raise _Unsupported(f"the model is on {p.device}: the captured step is "
-                                   "CPU-only so far (the eager loop runs on the GPU)")
-        ops, flatten_input, containers, hypers = _capture_model(model)
-        loss_kind = _capture_loss(loss_fn)
-        params = list(model.parameters())
-        views = _capture_optimizer(optimizer, params)
-        # every parameter must be a Linear's (others would need their own backward)
-        lin_params = set()
-        for op in ops:
-            if op[0] == _LINEAR:
-                lin_params.add(id(op[2]))
-                if op[3] is not None:
-                    lin_params.add(id(op[3]))
-        if len(lin_params) != len(params) or any(id(p) not in lin_params for p in params):
-            raise _Unsupported("the model has parameters outside its Linear layers")
+                raise _Unsupported(f"the model is on {p.device}: the captured step runs on "
+                                   "the CPU and CUDA only")
+        ops, flatten_input, containers, hypers, loss_kind, views = _capture(
+            model, loss_fn, optimizer)
     except _Unsupported as e:
         return _EagerStep(model, loss_fn, optimizer, str(e))
     return CompiledStep(model, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
                         containers, hypers)
+
+
+def _capture(model, loss_fn, optimizer):
+    """What every device's captured step needs: (ops, flatten_input, containers, hypers,
+    loss kind, optimizer views); raises _Unsupported."""
+    ops, flatten_input, containers, hypers = _capture_model(model)
+    loss_kind = _capture_loss(loss_fn)
+    params = list(model.parameters())
+    views = _capture_optimizer(optimizer, params)
+    # every parameter must be a Linear's (others would need their own backward)
+    lin_params = set()
+    for op in ops:
+        if op[0] == _LINEAR:
+            lin_params.add(id(op[2]))
+            if op[3] is not None:
+                lin_params.add(id(op[3]))
+    if len(lin_params) != len(params) or any(id(p) not in lin_params for p in params):
+        raise _Unsupported("the model has parameters outside its Linear layers")
+    return ops, flatten_input, containers, hypers, loss_kind, views
