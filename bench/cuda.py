@@ -548,7 +548,6 @@ def main(argv=None, prog="python -m bench"):
                 traceback.print_exc()
         doc["cases"].sort(key=lambda row: [c["id"] for c in todo].index(row["case"]))
         _write(path, doc, t_start)
-    doc["targets"] = targets(doc)
     _write(path, doc, t_start)
     say("")
     say("\n".join(tables(doc)))
@@ -560,6 +559,7 @@ def main(argv=None, prog="python -m bench"):
 
 
 def _write(path, doc, t_start):
+    doc["targets"] = targets(doc)     # every time: a run killed later still has them
     doc["errors"] = collect_errors(doc)
     doc["meta"]["seconds"] = round(time.perf_counter() - t_start, 1)
     tmp = path + ".tmp"

@@ -155,8 +155,8 @@ elif [ "${SKIP_TESTS:-0}" = 1 ]; then
 elif ! "$PY" -c "import pytest" 2>/dev/null; then
   echo "pytest is missing: the CUDA tests were not run"; STATUS[tests]=no-pytest
 else
-  # the bench needs about 210 s of what is left; the tests get the rest, 110 s at most
-  TEST_S=$(( $(left) - 210 )); [ $TEST_S -gt 110 ] && TEST_S=110; [ $TEST_S -lt 30 ] && TEST_S=30
+  # the bench needs about 210 s of what is left; the tests get the rest, 100 s at most
+  TEST_S=$(( $(left) - 210 )); [ $TEST_S -gt 100 ] && TEST_S=100; [ $TEST_S -lt 30 ] && TEST_S=30
   echo "stage limit ${TEST_S} s, ${NNFAST_TEST_TIMEOUT:-45} s per test"
   # the families a training step needs first: on hardware each test's first kernel call
   # compiles it, and the stage may end before the long tail (elementwise ufuncs, index, ...)
@@ -183,7 +183,7 @@ if [ "${STATUS[build]}" = failed ]; then
 else
   BENCH_S=$(( $(left) - 10 )); [ $BENCH_S -lt 60 ] && BENCH_S=60
   ARGS=(--json "$OUT/bench-cuda.json" --budget-s $(( BENCH_S - 70 > 30 ? BENCH_S - 70 : 30 ))
-        --compile-cap-s 40 --compile-total-s 90)
+        --compile-cap-s 35 --compile-total-s 60)
   [ "${QUICK:-0}" = 1 ] && ARGS+=(--quick)
   [ "$SIM" = 1 ] && ARGS+=(--smoke --cases mlp,sgemm)
   echo "limit ${BENCH_S} s: $PY -m bench --device cuda ${ARGS[*]}"
