@@ -242,10 +242,16 @@ class Part:
 # ================================================================================ training cases
 def run_training_case(case, env, args, budget, compile_state):
     """One case's row: correctness of nnfast CUDA vs CPU, then every participant timed."""
-    prob = cc.make_problem(case)
     row = {"case": case["id"], "kind": case["kind"], "params": cc.public(case),
            "correctness": {}, "results": {}}
     parts = {lab: Part(lab) for lab in NF + TORCH}
+    if budget.left() <= 0:
+        for lab, p in parts.items():
+            p.skipped = "the run's time budget (--budget-s) was spent"
+            row["results"][lab] = p.result()
+        say("    skipped: the time budget was spent")
+        return row
+    prob = cc.make_problem(case)
     ref = None
     try:
         ref = cc.nnfast_reference(env.nf, case, prob, args.check_steps)
