@@ -287,7 +287,7 @@ def torch_participant(torch, variant, case, prob, ref, steps, device="cuda"):
 
 
 def _graph_step(torch, model, opt, loss_fn, kind, batches):
-    """PyTorch's whole-network capture recipe: warm up on a side stream, capture one step
+    """PyTorch's whole-network capture recipe: warm up on a side stream, capture one step on it
     (zero_grad(set_to_none) first so the graph owns the gradients), then put the weights and
     Adam's state back in place (the graph holds their addresses) so replay 1 is step 1."""
     init = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -302,7 +302,8 @@ def _graph_step(torch, model, opt, loss_fn, kind, batches):
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
+    # captured on the warm-up's stream, where the libraries' handles and workspaces exist
+    with torch.cuda.graph(graph, stream=side):
         static_loss = loss_of(kind, model, loss_fn, sx, sy)
         static_loss.backward()
         opt.step()
