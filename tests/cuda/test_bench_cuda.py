@@ -46,7 +46,7 @@ def test_bench_cuda_models_match_torch_on_the_cpu():
     """The builders make the same networks in nnfast and torch (same state-dict names, same
     loss): torch's eager participant, run on the CPU, reproduces nnfast CPU's losses, and
     the check against nnfast CPU catches a weight that is off."""
-    torch = pytest.importorskip("torch")
+    import torch   # a test dependency (pyproject [test])
     import nnfast as nf
     from bench import cuda_cases as cc
     for case in cc.cases(smoke=True):
