@@ -8,6 +8,8 @@ Sections (each a module of this package with cases / participants / prepare / ch
   optim  Adam / SGD step, GB/s against a NumPy copy                      (optim.py)
   conv   Conv2d forward + backward                                      (bench_conv.py)
   lstm   LSTM training step                                             (bench_rnn.py)
+  cuda   `--device cuda` / `--only cuda`: nnfast CUDA vs PyTorch CUDA on one GPU, its own
+         runner in one process (cuda.py; bench/CUDA.md), not the CPU workers below
 
 Method in brief: every framework x thread count runs in its own worker process (bench/_worker.py)
 with its thread pools sized by environment before import; only one worker computes at any
@@ -389,7 +391,8 @@ def _parser(prog):
     ap = argparse.ArgumentParser(
         prog=prog, description="nnfast vs PyTorch (and JAX) benchmarks; see bench/README.md")
     ap.add_argument("--only", default=",".join(SECTIONS),
-                    help=f"comma-separated sections (default all): {','.join(SECTIONS)}")
+                    help=f"comma-separated sections (default all): {','.join(SECTIONS)}; or "
+                    "cuda alone (the GPU benchmark)")
     ap.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2 (default)")
     ap.add_argument("--quick", action="store_true",
                     help="about a minute: fewer GEMM shapes, 3 repeats, shorter blocks")
@@ -406,12 +409,40 @@ def _parser(prog):
     ap.add_argument("--json", help="results file (default bench/results/bench-<date>.json)")
     ap.add_argument("--no-png", action="store_true", help="do not write the PNG chart")
     ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks of failures")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: the GPU benchmark instead (bench/cuda.py, bench/CUDA.md; same "
+                    "as --only cuda; `--device cuda --help` for its options)")
     return ap
 
 
+def _cuda_run(argv):
+    """The arguments for bench/cuda.py when this is a GPU run (--device cuda or --only cuda),
+    else None. The GPU run has its own options, so it is picked before parsing."""
+    rest, cuda = [], False
+    it = iter(argv)
+    for a in it:
+        key, eq, val = a.partition("=")
+        if key in ("--device", "--only"):
+            val = val if eq else next(it, "")
+            if (key == "--device" and val == "cuda") or (key == "--only" and val == "cuda"):
+                cuda = True
+                continue
+            if key == "--only" and "cuda" in val.split(","):
+                raise SystemExit("bench: run the cuda section by itself (--only cuda or "
+                                 "--device cuda)")
+            rest += [key, val]
+        else:
+            rest.append(a)
+    return rest if cuda else None
+
+
 def main(argv=None, prog="python -m bench"):
-    args = _parser(prog).parse_args(argv)
     argv_used = sys.argv[1:] if argv is None else list(argv)
+    cuda_argv = _cuda_run(argv_used)
+    if cuda_argv is not None:
+        from .cuda import main as cuda_main
+        return cuda_main(cuda_argv, prog=prog)
+    args = _parser(prog).parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:

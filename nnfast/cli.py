@@ -5,7 +5,8 @@
     nnfast predict --model runs/digits --data new.csv [--output predictions.csv]
     (csv files: UTF-8 with or without a BOM; --encoding latin-1 etc. for others)
     nnfast info                        kernel set, threads, CPU features
-    nnfast bench [--quick] [--only step,gemm,...]   nnfast vs PyTorch/JAX (source checkout only)
+    nnfast bench [--quick] [--only step,gemm,...]   nnfast vs PyTorch/JAX (source checkout only;
+                                                     --device cuda: the GPU benchmark)
 
 `train` writes to --out (default runs/<dataset>): model.nnf (weights + preprocessing +
 metadata, loadable by `predict` and by nnfast.load), checkpoint.nnf (resumable training
