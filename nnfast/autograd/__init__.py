@@ -309,7 +309,7 @@ def _accumulate_leaf(leaf, g):
             np.copyto(gt._storage, g)
             leaf.grad = gt
         else:
-            leaf.grad = Tensor._make(np.array(g, dtype=leaf._storage.dtype, copy=True))
+            leaf.grad = Tensor._make(g.astype(leaf._storage.dtype, order="C", copy=True))
     else:
         leaf.grad._storage += g
 

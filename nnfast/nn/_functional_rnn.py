@@ -225,7 +225,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
                 None if cn_all is None else Tensor._make(cn_all))
 
     def backward(gflat):
-        gflat = np.asarray(gflat, dt)
+        gflat = gflat.astype(dt, copy=False)
         g_out = gflat[:n_out].reshape(T, B, D * H)
         g_hn = gflat[n_out:n_out + n_h].reshape(L * D, B, H)
         g_cn = gflat[n_out + n_h:].reshape(L * D, B, H) if mode == LSTM else None
@@ -290,7 +290,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
     def view(arr, lo, hi, what):
         def bw(g):
             z = K.zeros(flat.shape, dt)
-            z[lo:hi] = np.asarray(g, dt).reshape(-1)
+            z[lo:hi] = g.astype(dt, copy=False).reshape(-1)
             return (z,)
         return Tensor._make(arr, True, ag.Node((packed,), bw, name + what))
 

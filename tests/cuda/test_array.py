@@ -123,3 +123,40 @@ def test_pickling_keeps_the_device():
     t = nf.arange(4.0).to("cuda")
     u = pickle.loads(pickle.dumps(t))
     assert u.device.type == "cuda" and u.cpu().tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_out_of_memory_names_the_request(monkeypatch):
+    from numba import cuda
+    from nnfast.backend.cuda import memory
+    calls = []
+
+    def full_device(count, dtype):
+        calls.append(count)
+        raise RuntimeError("[CUDA_ERROR_OUT_OF_MEMORY] Call to cuMemAlloc results in "
+                           "CUDA_ERROR_OUT_OF_MEMORY")
+    monkeypatch.setattr(cuda, "device_array", full_device)
+    with pytest.raises(RuntimeError, match=r"CUDA out of memory: tried to allocate 3814\.70 "
+                       r"MiB \(1000000000 x float32\)"):
+        memory.allocate(10 ** 9, np.float32)
+    assert len(calls) == 2   # the pooled blocks were given back and the request retried
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="CUDA_ERROR_INVALID_VALUE"):
+        def bad(count, dtype):
+            raise RuntimeError("CUDA_ERROR_INVALID_VALUE")
+        monkeypatch.setattr(cuda, "device_array", bad)
+        memory.allocate(7, np.float32)   # other driver errors pass through unchanged
+
+
+def test_a_kernel_error_at_synchronize_names_the_op(monkeypatch):
+    from numba import cuda
+    K = backend.get("cuda")
+    a = dev(np.ones(4, np.float32))
+    np.add(a, a)   # records the last op the table launched
+    K.sumabs(a)
+
+    def failing():
+        raise RuntimeError("CUDA_ERROR_ILLEGAL_ADDRESS")
+    monkeypatch.setattr(cuda, "synchronize", failing)
+    with pytest.raises(RuntimeError, match="CUDA error in or after sumabs: "
+                       "CUDA_ERROR_ILLEGAL_ADDRESS"):
+        nf.cuda.synchronize()
