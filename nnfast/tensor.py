@@ -817,6 +817,8 @@ def to_numpy(value):
     if isinstance(value, Tensor):
         st = value._storage
         return st.get() if isinstance(st, _DeviceArray) else st
+    if isinstance(value, _DeviceArray):
+        return value.get()
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
         return value.detach().cpu().numpy()
     return np.asarray(value)
