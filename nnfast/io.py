@@ -35,6 +35,7 @@ import numpy as np
 from . import _io_checks, _io_torch
 from ._io_checks import CorruptFileError
 from .device import as_device, check_available
+from .device import device as _device_cls
 from .tensor import Tensor, to_numpy
 
 __all__ = ["save", "load", "to_torch", "from_torch"]
@@ -188,7 +189,7 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
 
 
 def _check_map_location(map_location):
-    """Only CPU targets exist here; a map onto CUDA (or another device) raises."""
+    """A map onto a device without a backend here raises (CUDA without a GPU, MPS, ...)."""
     if map_location is None or callable(map_location) and not isinstance(map_location, str):
         return
     targets = map_location.values() if isinstance(map_location, dict) else [map_location]
@@ -372,8 +373,34 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         if opened:
             source.close()
     if kind == "pickle":            # weights_only=False: the caller trusts the file's code
-        return pickle.loads(value, **pickle_load_args)
-    return value
+        value = pickle.loads(value, **pickle_load_args)
+    return _mapped(value, map_location)
+
+
+def _mapped(value, map_location):
+    """value with its tensors moved as map_location says (a device, or a {from: to} dict
+    whose "cpu" entry applies: files hold host data); tensors load on the CPU otherwise."""
+    if isinstance(map_location, dict):
+        target = map_location.get("cpu")
+    elif isinstance(map_location, (str, _device_cls)):
+        target = map_location
+    else:
+        return value
+    if target is None or as_device(target).type == "cpu":
+        return value
+    dev = as_device(target)
+
+    def move(v):
+        if isinstance(v, Tensor):
+            t = v.detach()._to_device(dev)
+            t.requires_grad = v.requires_grad
+            return t
+        if isinstance(v, (dict, OrderedDict)):
+            return type(v)((k, move(x)) for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return type(v)(move(x) for x in v)
+        return v
+    return move(value)
 
 
 def to_torch(state_dict):

@@ -160,3 +160,12 @@ def test_a_kernel_error_at_synchronize_names_the_op(monkeypatch):
     with pytest.raises(RuntimeError, match="CUDA error in or after sumabs: "
                        "CUDA_ERROR_ILLEGAL_ADDRESS"):
         nf.cuda.synchronize()
+
+
+def test_load_with_map_location_cuda(tmp_path):
+    sd = {"w": nf.arange(3.0), "nested": [nf.ones(2)]}
+    nf.save(sd, tmp_path / "f.nnf")
+    got = nf.load(tmp_path / "f.nnf", map_location="cuda")
+    assert got["w"].device.type == "cuda" and got["nested"][0].device.type == "cuda"
+    assert got["w"].cpu().tolist() == [0.0, 1.0, 2.0]
+    assert nf.load(tmp_path / "f.nnf", map_location={"cuda:0": "cpu"})["w"].device.type == "cpu"
