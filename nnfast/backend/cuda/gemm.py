@@ -9,15 +9,13 @@ production sizes for a real GPU, tiny ones under the simulator.
 
 Not here: cuBLAS, tensor cores (TF32/bf16), split-K, np.einsum, integer matmul.
 """
-import numbers
-
 import numpy as np
 
 from . import _launch
-from .array import CudaArray, FUNCS, UFUNCS, empty, implements, implements_ufunc, missing
-from .gemm_kernels import ACT_KINDS, colsum_kernel, gemm_kernel, tile_config
+from .array import HOOKS, CudaArray, empty, implements, implements_ufunc, missing
+from .gemm_kernels import ACT_KINDS, colsum_kernel, gemm_kernel, ptx_checks, tile_config
 
-__all__ = ["sgemm", "colsum", "linear_forward", "linear_backward", "linear_act_forward"]
+__all__ = ["colsum", "linear_act_forward", "linear_backward", "linear_forward", "sgemm"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -39,13 +37,13 @@ def _launch_gemm(ta, tb, m, n, k, alpha, a, aoff, lda, sa, b, boff, ldb, sb, bet
         return
     dtype = np.dtype(c.dtype)
     cfg = tile_config(dtype)
-    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb), bias is not None, act)
+    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb), act)
     tiles = nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn))
     blocks = min(tiles, _MAX_GEMM_BLOCKS)
     cast = dtype.type
     kern[blocks, cfg.threads](m, n, k, nbatch, cast(alpha), cast(beta),
                               a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
-                              c if bias is None else bias, cast(act_a))
+                              c if bias is None else bias, int(bias is not None), cast(act_a))
 
 
 def _colsum_launch(out, x, m, n, beta):
@@ -218,7 +216,6 @@ def _batched_operand(x, batch, transposable=True):
     if ok and transposable and (r == 1 or s0 == 1):
         return x, True, s1 if c > 1 else r, stride or 0
     full = empty(tuple(batch) + (r, c), x.dtype)
-    from .array import HOOKS
     HOOKS["copy"](full, x)
     return full, False, c, r * c
 
@@ -267,7 +264,6 @@ def matmul(a, b, out=None):
         _launch_gemm(ta, tb, m, n, k, 1.0, ab, ao, lda, sa, bb, bo, ldb, sb, 0.0,
                      cb, co, n, m * n, nbatch=nbatch)
     if out is not None and not direct:
-        from .array import HOOKS
         HOOKS["copy"](out, res)
         return out
     return res
@@ -300,7 +296,6 @@ def _np_dot(a, b, out=None):
             return matmul(a, b, out)
         res = matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
         if out is not None:
-            from .array import HOOKS
             HOOKS["copy"](out, res)
             return out
         return res
@@ -308,9 +303,4 @@ def _np_dot(a, b, out=None):
 
 
 # ---------------------------------------------------------------------- compile checks
-def _ptx_checks():
-    from .gemm_kernels import ptx_checks
-    return ptx_checks()
-
-
-PTX_CHECKS = _ptx_checks()
+PTX_CHECKS = ptx_checks()

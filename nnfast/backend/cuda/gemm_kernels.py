@@ -9,7 +9,8 @@ The GEMM, for one output tile of BM x BN per block and pass of its grid-stride l
   tx + j*(BN/TN): a warp reads B's row without bank conflicts and stores C's row coalesced.
   The epilogue: v = alpha*acc (+ beta*C, only when beta != 0: C may hold garbage) (+ bias)
   (then the activation), stored where inside C.
-Transposes, bias and activation are constants of the made kernel (no branch at run time);
+Transposes and the activation are constants of the made kernel (no branch at run time; the
+bias is a flag, one uniform branch per output, which halves the kernels to compile);
 the slab loads read global memory along its contiguous dimension in each transpose case.
 Tiles are cut over a flat index t = batch * tiles + tile, so one launch does a batched
 matmul (each operand's batch stride may be 0 to broadcast).
@@ -114,15 +115,15 @@ _NB = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 _cache = {}
 
 
-def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
+def gemm_kernel(dtype, cfg, ta, tb, act):
     """The kernel for C = epi(alpha * op(A) @ op(B) + beta * C), made once per parameter set.
 
     kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
-         bias, act_a): a, b, c (and bias) flat buffers of `dtype`; matrix bi of each starts at
+         bias, has_bias, act_a): a, b, c (and bias) flat buffers of `dtype`; matrix bi of each starts at
     off + bi * s; op(A) is (M, K) stored row-major with leading dimension lda ((K, M) when
-    ta), op(B) is (K, N) ((N, K) when tb), C is (M, N). bias: a buffer of N (any buffer when
-    not has_bias); act: an ACT_KINDS code or None."""
-    key = (np.dtype(dtype), cfg, ta, tb, has_bias, act)
+    ta), op(B) is (K, N) ((N, K) when tb), C is (M, N). bias: a buffer of N, added when
+    has_bias != 0 (any buffer otherwise); act: an ACT_KINDS code or None."""
+    key = (np.dtype(dtype), cfg, ta, tb, act)
     k = _cache.get(key)
     if k is not None:
         return k
@@ -138,7 +139,7 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
     ALIGN = None if _launch.SIM else 16   # (the simulator takes no alignment)
     act_fn = _no_act if act is None else ACT_KINDS[act]
     ACT = act is not None
-    TA, TB, BIAS = ta, tb, has_bias
+    TA, TB = ta, tb
 
     # The slab of A (B) is BM*BK (BN*BK) elements, LA (LB) per thread; element e of the
     # slab -> (k, row) or (k, col) so that consecutive threads read consecutive addresses.
@@ -162,7 +163,7 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             regs[q] = v
 
     @cuda.jit(device=True, inline=True)
-    def store_a(As, regs, tid):
+    def store_a(As, s, regs, tid):
         for q in range(LA):
             e = tid + q * NT
             if TA:
@@ -171,7 +172,7 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             else:
                 ii = e // BK
                 kk = e - ii * BK
-            As[kk, _LEAD + ii] = regs[q]
+            As[s, kk, _LEAD + ii] = regs[q]
 
     @cuda.jit(device=True, inline=True)
     def load_b(regs, b, bo, ldb, N, K, col0, k0, tid):
@@ -191,7 +192,7 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             regs[q] = v
 
     @cuda.jit(device=True, inline=True)
-    def store_b(Bs, regs, tid):
+    def store_b(Bs, s, regs, tid):
         for q in range(LB):
             e = tid + q * NT
             if TB:
@@ -200,12 +201,30 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             else:
                 kk = e // BN
                 jj = e - kk * BN
-            Bs[kk, _LEAD + jj] = regs[q]
+            Bs[s, kk, _LEAD + jj] = regs[q]
+
+    @cuda.jit(device=True, inline=True)
+    def store_tile(c, co, ldc, acc, gi0, gj0, M, N, alpha, beta, bias, with_bias):
+        """C[gi, gj] = alpha*acc (+ beta*C when beta != 0) (+ bias[gj]) inside C."""
+        for i in range(TM):
+            gi = gi0 + (i // VM) * (NTM * VM) + i % VM
+            if gi < M:
+                for j in range(TN):
+                    gj = gj0 + (j // VN) * (NTN * VN) + j % VN
+                    if gj < N:
+                        idx = co + gi * ldc + gj
+                        v = alpha * acc[i, j]
+                        if beta != nbt(0):
+                            v += beta * c[idx]
+                        if with_bias:
+                            v += bias[gj]
+                        c[idx] = v
 
     def kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc,
-             sc, bias, act_a):
-        As = cuda.shared.array((BK, SA), nbt, alignment=ALIGN)   # op(A)[row0 + i, k0 + kk]
-        Bs = cuda.shared.array((BK, SB), nbt, alignment=ALIGN)   # op(B)[k0 + kk, col0 + j]
+             sc, bias, has_bias, act_a):
+        # Two slabs each: FMAs read one while the next is stored into the other.
+        As = cuda.shared.array((2, BK, SA), nbt, alignment=ALIGN)  # op(A)[row0+i, k0+kk]
+        Bs = cuda.shared.array((2, BK, SB), nbt, alignment=ALIGN)  # op(B)[k0+kk, col0+j]
         acc = cuda.local.array((TM, TN), nbt)
         af = cuda.local.array(TM, nbt)
         bf = cuda.local.array(TN, nbt)
@@ -231,38 +250,42 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             for i in range(TM):
                 for j in range(TN):
                     acc[i, j] = zero
+            # One barrier a slab: slab s is read from buffer s % 2 while slab s + 1, loaded
+            # into registers before the FMAs, is stored into the other buffer after them;
+            # the barrier closing slab s - 1 ended every read of that buffer.
             load_a(pa, a, ao, lda, M, K, row0, 0, tid)
             load_b(pb, b, bo, ldb, N, K, col0, 0, tid)
+            store_a(As, 0, pa, tid)
+            store_b(Bs, 0, pb, tid)
+            cuda.syncthreads()
+            cur = 0
             for k0 in range(0, K, BK):
-                store_a(As, pa, tid)
-                store_b(Bs, pb, tid)
-                cuda.syncthreads()
-                if k0 + BK < K:   # issue the next slab's loads before this slab's FMAs
+                more = k0 + BK < K
+                if more:          # the next slab's loads in flight during these FMAs
                     load_a(pa, a, ao, lda, M, K, row0, k0 + BK, tid)
                     load_b(pb, b, bo, ldb, N, K, col0, k0 + BK, tid)
                 for kk in range(BK):
                     for i in range(TM):
-                        af[i] = As[kk, _LEAD + arow + (i // VM) * (NTM * VM) + i % VM]
+                        af[i] = As[cur, kk, _LEAD + arow + (i // VM) * (NTM * VM) + i % VM]
                     for j in range(TN):
-                        bf[j] = Bs[kk, _LEAD + bcol + (j // VN) * (NTN * VN) + j % VN]
+                        bf[j] = Bs[cur, kk, _LEAD + bcol + (j // VN) * (NTN * VN) + j % VN]
                     for i in range(TM):
                         for j in range(TN):
                             acc[i, j] += af[i] * bf[j]
+                if more:
+                    store_a(As, 1 - cur, pa, tid)
+                    store_b(Bs, 1 - cur, pb, tid)
                 cuda.syncthreads()
+                cur = 1 - cur
             co = coff + bi * sc
-            for i in range(TM):
-                gi = row0 + arow + (i // VM) * (NTM * VM) + i % VM
-                if gi < M:
-                    for j in range(TN):
-                        gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
-                        if gj < N:
-                            idx = co + gi * ldc + gj
-                            v = alpha * acc[i, j]
-                            if beta != zero:
-                                v += beta * c[idx]
-                            if BIAS:
-                                v += bias[gj]
-                            c[idx] = v
+            # Two copies of the store loop, each with its bias choice constant: a run-time
+            # test inside the loop kept LLVM from unrolling it (acc to local memory, as below).
+            if has_bias != 0:
+                store_tile(c, co, ldc, acc, row0 + arow, col0 + bcol, M, N, alpha, beta, bias,
+                           True)
+            else:
+                store_tile(c, co, ldc, acc, row0 + arow, col0 + bcol, M, N, alpha, beta, bias,
+                           False)
             if ACT:
                 # The activation as a second pass over this thread's own outputs (its own
                 # writes, so visible to it): inlined into the loop above, the math calls
@@ -308,24 +331,21 @@ def colsum_kernel(out, x, m, n, rows, nchunks, beta):
 # ---------------------------------------------------------------------- PTX checks
 def ptx_checks():
     """(kernel, signature) for every production kernel: the four transposes of each dtype's
-    plain GEMM, the bias epilogue, each activation epilogue, the column sum."""
+    GEMM (with or without bias: a run-time flag), each activation epilogue of the NT form
+    (linear_act_forward), the column sum."""
     def sig(nbt):
         buf = nbt[::1]
         return (int64, int64, int64, int64, nbt, nbt, buf, int64, int64, int64, buf, int64,
-                int64, int64, buf, int64, int64, int64, buf, nbt)
+                int64, int64, buf, int64, int64, int64, buf, int64, nbt)
     checks = []
     for dt, nbt in _NB.items():
         cfg = PRODUCTION[dt]
         for ta in (False, True):
             for tb in (False, True):
-                checks.append((gemm_kernel(dt, cfg, ta, tb, False, None), sig(nbt)))
+                checks.append((gemm_kernel(dt, cfg, ta, tb, None), sig(nbt)))
     f32 = np.dtype(np.float32)
-    checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, True, None), sig(float32)))
     for kind in ACT_KINDS:
-        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, True, kind),
-                       sig(float32)))
-        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, False, kind),
-                       sig(float32)))
+        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, kind), sig(float32)))
     checks.append((colsum_kernel, (float32[::1], float32[::1], int64, int64, int64, int64,
                                    float32)))
     return checks
