@@ -3,9 +3,9 @@ np.matmul / np.dot of CudaArrays.
 
 Same names, argument order and semantics as nnfast._C (nnfast/_C_gemm.pxi, csrc/gemm/gemm.c).
 One kernel does every product (gemm_kernels.py): a shared-memory tiled GEMM with a register
-micro-tile, batched over a flat batch index, whose epilogue (alpha/beta, bias, activation)
-is fixed when the kernel is made. Tile sizes come from one config per dtype (`CONFIG`):
-production sizes for a real GPU, tiny ones under the simulator.
+micro-tile, batched over a flat batch index, with an epilogue of alpha/beta, bias and an
+activation. Tile sizes come from a short list of configs per dtype (gemm_kernels.PRODUCTION,
+the largest whose tiles fill the GPU is taken), tiny ones under the simulator.
 
 Not here: cuBLAS, tensor cores (TF32/bf16), split-K, np.einsum, integer matmul.
 """
@@ -13,7 +13,14 @@ import numpy as np
 
 from . import _launch
 from .array import HOOKS, CudaArray, empty, implements, implements_ufunc, missing
-from .gemm_kernels import ACT_KINDS, colsum_kernel, gemm_kernel, ptx_checks, tile_config
+from .gemm_kernels import (
+    ACT_KINDS,
+    NO_ACT,
+    choose_config,
+    colsum_kernel,
+    gemm_kernel,
+    ptx_checks,
+)
 
 __all__ = ["colsum", "linear_act_forward", "linear_backward", "linear_forward", "sgemm"]
 
@@ -36,14 +43,15 @@ def _launch_gemm(ta, tb, m, n, k, alpha, a, aoff, lda, sa, b, boff, ldb, sb, bet
     if m <= 0 or n <= 0 or nbatch <= 0:
         return
     dtype = np.dtype(c.dtype)
-    cfg = tile_config(dtype)
-    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb), act)
+    cfg = choose_config(dtype, m, n, nbatch)
+    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb))
     tiles = nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn))
     blocks = min(tiles, _MAX_GEMM_BLOCKS)
     cast = dtype.type
     kern[blocks, cfg.threads](m, n, k, nbatch, cast(alpha), cast(beta),
                               a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
-                              c if bias is None else bias, int(bias is not None), cast(act_a))
+                              c if bias is None else bias, int(bias is not None),
+                              NO_ACT if act is None else int(act), cast(act_a))
 
 
 def _colsum_launch(out, x, m, n, beta):

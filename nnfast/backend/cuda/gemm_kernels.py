@@ -1,22 +1,25 @@
 """The GEMM kernels of the CUDA backend (gemm.py launches them): one tiled, register-blocked
-GEMM made per (dtype, tile config, transposes, epilogue), and the column sum.
+GEMM made per (dtype, tile config, transposes), and the column sum.
 
 The GEMM, for one output tile of BM x BN per block and pass of its grid-stride loop:
   for each k-slab of BK: the block loads op(A)[BM, BK] and op(B)[BK, BN] into shared memory
   (k-major, zero outside the matrix, so edge tiles need no other care), then each of the
   (BM/TM) x (BN/TN) threads accumulates its TM x TN micro-tile in registers from a column
-  of A's slab and a row of B's. Thread (ty, tx) owns rows ty + i*(BM/TM) and columns
-  tx + j*(BN/TN): a warp reads B's row without bank conflicts and stores C's row coalesced.
-  The epilogue: v = alpha*acc (+ beta*C, only when beta != 0: C may hold garbage) (+ bias)
-  (then the activation), stored where inside C.
-Transposes and the activation are constants of the made kernel (no branch at run time; the
-bias is a flag, one uniform branch per output, which halves the kernels to compile);
-the slab loads read global memory along its contiguous dimension in each transpose case.
+  of A's slab and a row of B's. Thread (ty, tx) owns runs of 4 rows (columns) at ty*4
+  (tx*4), then BM/TM*4 (BN/TN*4) further on: each run is one ld.shared.v4, a warp reads B's
+  row without bank conflicts and stores C's rows in coalesced runs.
+  Slabs are double-buffered in shared memory and the next one is loaded into registers
+  while the FMAs run: one barrier a slab.
+  The epilogue: v = alpha*acc (+ beta*C, only when beta != 0: C may hold garbage) (+ bias),
+  stored where inside C; then, when asked, the activation as a second pass.
+Transposes are constants of the made kernel; bias and activation are run-time arguments
+(uniform branches outside the k loop), so few kernels need compiling. The slab loads read
+global memory along each operand's contiguous dimension in every transpose case.
 Tiles are cut over a flat index t = batch * tiles + tile, so one launch does a batched
 matmul (each operand's batch stride may be 0 to broadcast).
 
-Not here: double buffering of the slabs, vector (float4) loads, tensor cores, split-K; the
-accumulation runs in the operands' dtype over k in order.
+Not here: vector (float4) global loads, tensor cores, split-K (a long K over few tiles runs
+on few SMs); the accumulation runs in the operands' dtype over k in order.
 """
 import math
 from collections import namedtuple
@@ -30,13 +33,17 @@ from . import _launch
 TileConfig = namedtuple("TileConfig", "bm bn bk tm tn")
 TileConfig.threads = property(lambda c: (c.bm // c.tm) * (c.bn // c.tn))
 
-# Production: 128x128 tiles of 8x8 micro-tiles (256 threads, 64 float32 accumulators a
-# thread, 8.4 KB of shared memory a block); float64 halves the tile (its registers double).
-PRODUCTION = {np.dtype(np.float32): TileConfig(128, 128, 8, 8, 8),
-              np.dtype(np.float64): TileConfig(64, 64, 8, 4, 4)}
-# Simulator: 16 threads a block, tiles small enough that tests cross their edges.
-SIMULATOR = {np.dtype(np.float32): TileConfig(8, 8, 4, 2, 2),
-             np.dtype(np.float64): TileConfig(8, 8, 4, 2, 2)}
+# Per dtype, largest first; a product takes the first config whose tiles fill the GPU
+# (choose_config). Production float32: 128x128 tiles of 8x8 micro-tiles (256 threads, 64
+# accumulators a thread, 17 KB of shared memory a block), and for products too small to
+# give every SM a tile that way (an MLP layer: 256x1024 is 16 tiles) 64x64 tiles of 4x4.
+# float64 takes the smaller one only (its registers double).
+PRODUCTION = {np.dtype(np.float32): (TileConfig(128, 128, 8, 8, 8), TileConfig(64, 64, 8, 4, 4)),
+              np.dtype(np.float64): (TileConfig(64, 64, 8, 4, 4),)}
+# Simulator: 16 threads a block, tiles small enough that tests cross their edges; float32's
+# second config is taken by products of one 8x8 tile, so tests run both.
+SIMULATOR = {np.dtype(np.float32): (TileConfig(8, 8, 4, 2, 2), TileConfig(4, 4, 4, 1, 1)),
+             np.dtype(np.float64): (TileConfig(8, 8, 4, 2, 2),)}
 _PAD = 4   # shared-slab row padding: the transposed-store loads would hit one bank 8 ways
 # Tile column c of a slab sits at _LEAD + c: with a constant in every index, NVVM's vectorizer
 # proves each run of 4 micro-tile reads 16-byte aligned and makes it one ld.shared.v4 (at
@@ -44,9 +51,19 @@ _PAD = 4   # shared-slab row padding: the transposed-store loads would hit one b
 _LEAD = 4
 
 
-def tile_config(dtype, sim=None):
-    sim = _launch.SIM if sim is None else sim
-    return (SIMULATOR if sim else PRODUCTION)[np.dtype(dtype)]
+_fill = []   # tiles that fill the GPU: 2 per SM (found at the first product)
+
+
+def choose_config(dtype, m, n, nbatch):
+    """The largest tile config of dtype whose tiles of (nbatch, m, n) fill the GPU, else the
+    smallest."""
+    if not _fill:
+        _fill.append(2 if _launch.SIM else 2 * cuda.get_current_device().MULTIPROCESSOR_COUNT)
+    configs = (SIMULATOR if _launch.SIM else PRODUCTION)[np.dtype(dtype)]
+    for cfg in configs:
+        if nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn)) >= _fill[0]:
+            return cfg
+    return configs[-1]
 
 
 # ---------------------------------------------------------------------- activations
@@ -100,13 +117,29 @@ def _silu(x, a):
     return x / (_ONE + math.exp(-x))
 
 
-@cuda.jit(device=True, inline=True)
-def _no_act(x, a):
-    return x
-
-
 ACT_KINDS = {RELU: _relu, LEAKY_RELU: _leaky_relu, ELU: _elu, SIGMOID: _sigmoid,
              TANH: _tanh, GELU: _gelu, GELU_TANH: _gelu_tanh, SILU: _silu}
+NO_ACT = -1
+
+
+@cuda.jit(device=True, inline=True)
+def _act(kind, x, a):
+    """ACT_KINDS[kind](x, a), chosen at run time (kind is the same for every thread)."""
+    if kind == RELU:
+        return _relu(x, a)
+    if kind == LEAKY_RELU:
+        return _leaky_relu(x, a)
+    if kind == ELU:
+        return _elu(x, a)
+    if kind == SIGMOID:
+        return _sigmoid(x, a)
+    if kind == TANH:
+        return _tanh(x, a)
+    if kind == GELU:
+        return _gelu(x, a)
+    if kind == GELU_TANH:
+        return _gelu_tanh(x, a)
+    return _silu(x, a)
 
 _NB = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 
@@ -115,15 +148,17 @@ _NB = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 _cache = {}
 
 
-def gemm_kernel(dtype, cfg, ta, tb, act):
-    """The kernel for C = epi(alpha * op(A) @ op(B) + beta * C), made once per parameter set.
+def gemm_kernel(dtype, cfg, ta, tb):
+    """The kernel for C = act(alpha * op(A) @ op(B) + beta * C + bias), made once per
+    (dtype, cfg, ta, tb).
 
     kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
-         bias, has_bias, act_a): a, b, c (and bias) flat buffers of `dtype`; matrix bi of each starts at
-    off + bi * s; op(A) is (M, K) stored row-major with leading dimension lda ((K, M) when
-    ta), op(B) is (K, N) ((N, K) when tb), C is (M, N). bias: a buffer of N, added when
-    has_bias != 0 (any buffer otherwise); act: an ACT_KINDS code or None."""
-    key = (np.dtype(dtype), cfg, ta, tb, act)
+         bias, has_bias, act, act_a): a, b, c (and bias) flat buffers of `dtype`; matrix bi
+    of each starts at off + bi * s; op(A) is (M, K) stored row-major with leading dimension
+    lda ((K, M) when ta), op(B) is (K, N) ((N, K) when tb), C is (M, N). bias: a buffer of
+    N, added when has_bias != 0 (any buffer otherwise); act: an ACT_KINDS code or NO_ACT,
+    act_a its scalar."""
+    key = (np.dtype(dtype), cfg, ta, tb)
     k = _cache.get(key)
     if k is not None:
         return k
@@ -137,8 +172,6 @@ def gemm_kernel(dtype, cfg, ta, tb, act):
     SA, SB = _LEAD + BM + _PAD, _LEAD + BN + _PAD
     VM, VN = min(TM, 4), min(TN, 4)   # micro-tile rows (cols) in runs of VM (VN): one LDS.128
     ALIGN = None if _launch.SIM else 16   # (the simulator takes no alignment)
-    act_fn = _no_act if act is None else ACT_KINDS[act]
-    ACT = act is not None
     TA, TB = ta, tb
 
     # The slab of A (B) is BM*BK (BN*BK) elements, LA (LB) per thread; element e of the
@@ -221,7 +254,7 @@ def gemm_kernel(dtype, cfg, ta, tb, act):
                         c[idx] = v
 
     def kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc,
-             sc, bias, has_bias, act_a):
+             sc, bias, has_bias, act, act_a):
         # Two slabs each: FMAs read one while the next is stored into the other.
         As = cuda.shared.array((2, BK, SA), nbt, alignment=ALIGN)  # op(A)[row0+i, k0+kk]
         Bs = cuda.shared.array((2, BK, SB), nbt, alignment=ALIGN)  # op(B)[k0+kk, col0+j]
@@ -286,7 +319,7 @@ def gemm_kernel(dtype, cfg, ta, tb, act):
             else:
                 store_tile(c, co, ldc, acc, row0 + arow, col0 + bcol, M, N, alpha, beta, bias,
                            False)
-            if ACT:
+            if act != NO_ACT:
                 # The activation as a second pass over this thread's own outputs (its own
                 # writes, so visible to it): inlined into the loop above, the math calls
                 # stopped LLVM unrolling it, acc[i, j] became a dynamic index and the whole
@@ -298,7 +331,7 @@ def gemm_kernel(dtype, cfg, ta, tb, act):
                             gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
                             if gj < N:
                                 idx = co + gi * ldc + gj
-                                c[idx] = act_fn(c[idx], act_a)
+                                c[idx] = _act(act, c[idx], act_a)
             t += cuda.gridDim.x
 
     k = _cache[key] = cuda.jit(kern)
@@ -330,22 +363,17 @@ def colsum_kernel(out, x, m, n, rows, nchunks, beta):
 
 # ---------------------------------------------------------------------- PTX checks
 def ptx_checks():
-    """(kernel, signature) for every production kernel: the four transposes of each dtype's
-    GEMM (with or without bias: a run-time flag), each activation epilogue of the NT form
-    (linear_act_forward), the column sum."""
-    def sig(nbt):
-        buf = nbt[::1]
-        return (int64, int64, int64, int64, nbt, nbt, buf, int64, int64, int64, buf, int64,
-                int64, int64, buf, int64, int64, int64, buf, int64, nbt)
+    """(kernel, signature) for every production kernel: each dtype's configs in the four
+    transposes (bias and activation are run-time arguments of each), and the column sum."""
     checks = []
     for dt, nbt in _NB.items():
-        cfg = PRODUCTION[dt]
-        for ta in (False, True):
-            for tb in (False, True):
-                checks.append((gemm_kernel(dt, cfg, ta, tb, None), sig(nbt)))
-    f32 = np.dtype(np.float32)
-    for kind in ACT_KINDS:
-        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, kind), sig(float32)))
+        buf = nbt[::1]
+        sig = (int64, int64, int64, int64, nbt, nbt, buf, int64, int64, int64, buf, int64,
+               int64, int64, buf, int64, int64, int64, buf, int64, int64, nbt)
+        for cfg in PRODUCTION[dt]:
+            for ta in (False, True):
+                for tb in (False, True):
+                    checks.append((gemm_kernel(dt, cfg, ta, tb), sig))
     checks.append((colsum_kernel, (float32[::1], float32[::1], int64, int64, int64, int64,
                                    float32)))
     return checks
