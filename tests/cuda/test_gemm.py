@@ -211,3 +211,24 @@ def test_dot_matches_numpy():
     close(host(np.dot(dev(v), dev(v))), v @ v)
     t = rand(2, 3, 4)
     close(host(np.dot(dev(t), dev(b))), np.dot(t, b))
+
+
+@pytest.mark.parametrize("spec,sa,sb", [("ij,jk->ik", (3, 4), (4, 5)), ("ij,kj->ki", (3, 4), (5, 4)),
+                                        ("bij,bjk->bik", (2, 3, 4), (2, 4, 5)), ("i,ij", (4,), (4, 3)),
+                                        ("ji,j->i", (4, 3), (4,)), ("i,i->", (5,), (5,))])
+def test_einsum_matrix_products_match_numpy(spec, sa, sb):
+    a, b = rand(*sa), rand(*sb)
+    got = np.einsum(spec, dev(a), dev(b))
+    want = np.einsum(spec, a, b)
+    assert got.shape == want.shape
+    close(host(got), want)
+
+
+def test_einsum_errors():
+    with pytest.raises(ValueError) as want:
+        np.einsum("ij,jk->ik", np.zeros((3, 4)), np.zeros((5, 2)))
+    with pytest.raises(ValueError) as got:
+        np.einsum("ij,jk->ik", dev(rand(3, 4)), dev(rand(5, 2)))
+    assert str(got.value) == str(want.value)
+    with pytest.raises(NotImplementedError, match="einsum"):
+        np.einsum("ii->i", dev(rand(3, 3)))

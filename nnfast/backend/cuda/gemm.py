@@ -7,7 +7,8 @@ micro-tile, batched over a flat batch index, with an epilogue of alpha/beta, bia
 activation. Tile sizes come from a short list of configs per dtype (gemm_kernels.PRODUCTION,
 the largest whose tiles fill the GPU is taken), tiny ones under the simulator.
 
-Not here: cuBLAS, tensor cores (TF32/bf16), split-K, np.einsum, integer matmul.
+Not here: cuBLAS, tensor cores (TF32/bf16), split-K, integer matmul, np.einsum beyond one
+(batched) matrix product.
 """
 import numpy as np
 
@@ -308,6 +309,68 @@ def _np_dot(a, b, out=None):
             return out
         return res
     raise missing("numpy.dot with a 3-D or higher second operand (use np.matmul)")
+
+
+def _einsum_plan(subscripts, a, b):
+    """For a two-operand einsum that is one (batched) matrix product — a single contracted
+    label, at most one free label per operand, every other label in both operands and the
+    output — (A, B, drop_m, drop_n, out_perm) such that the result is
+    matmul(A, B) with the dropped unit dims removed, transposed by out_perm; "sizes" when
+    such a product's label sizes disagree; else None."""
+    spec = subscripts.replace(" ", "")
+    if "..." in spec or spec.count(",") != 1:
+        return None
+    ins, _, o = spec.partition("->")
+    sa, sb = ins.split(",")
+    if not _:   # implicit output: the labels seen once, in alphabetical order
+        o = "".join(sorted(x for x in set(sa + sb) if (sa + sb).count(x) == 1))
+    if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(o)) != len(o)
+            or len(sa) != a.ndim or len(sb) != b.ndim or not set(o) <= set(sa + sb)):
+        return None
+    contracted = (set(sa) & set(sb)) - set(o)
+    batch = [x for x in o if x in sa and x in sb]
+    free_a = [x for x in sa if x not in sb]
+    free_b = [x for x in sb if x not in sa]
+    if (len(contracted) != 1 or len(free_a) > 1 or len(free_b) > 1
+            or not set(free_a + free_b) <= set(o)):
+        return None
+    (c,) = contracted
+    for x in batch + [c]:
+        if a.shape[sa.index(x)] != b.shape[sb.index(x)]:
+            return "sizes"
+    A = a.transpose([sa.index(x) for x in batch + free_a + [c]])
+    B = b.transpose([sb.index(x) for x in batch + [c] + free_b])
+    A = A if free_a else A[..., None, :]
+    B = B if free_b else B[..., None]
+    order = batch + free_a + free_b          # the labels of the product, once dims dropped
+    return A, B, not free_a, not free_b, [order.index(x) for x in o]
+
+
+@implements(np.einsum)
+def _np_einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+    """np.einsum where it is one matrix product ('ij,jk->ik', 'bij,bkj->bik', 'i,ij->j', ...);
+    other contractions are not here."""
+    plan = None
+    if (isinstance(subscripts, str) and len(operands) == 2 and not kwargs
+            and all(isinstance(x, CudaArray) for x in operands)):
+        plan = _einsum_plan(subscripts, *operands)
+    shapes = [np.shape(x) for x in operands]
+    if plan == "sizes":   # NumPy's own error, from zero-stride stand-ins (it raises first)
+        np.einsum(subscripts, *[np.broadcast_to(np.float32(0), sh) for sh in shapes])
+    if plan is None or plan == "sizes":
+        raise missing(f"numpy.einsum({subscripts!r}) on shapes {shapes} (only two-operand "
+                      "matrix products)")
+    A, B, drop_m, drop_n, perm = plan
+    res = matmul(A, B)
+    if drop_n:
+        res = res[..., 0]
+    if drop_m:
+        res = res[..., 0, :] if not drop_n else res[..., 0]
+    res = res.transpose(perm) if res.ndim else res
+    if out is not None:
+        HOOKS["copy"](out, res)
+        return out
+    return res
 
 
 # ---------------------------------------------------------------------- compile checks
