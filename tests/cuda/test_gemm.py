@@ -35,6 +35,22 @@ def test_sgemm_matches_C_and_numpy(K, ta, tb, m, n, k):
     close(host(dC), 1.5 * opA.astype(np.float64) @ opB - 0.5 * C, rtol=1e-4)
 
 
+@pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_sgemm_split_k_matches_C(K, ta, tb):
+    # One 4x4 tile and k = 37: split into parts of 20 and 17 (in the simulator's config),
+    # summed in order into C.
+    m, n, k = 3, 2, 37
+    A = rand(k, m) if ta else rand(m, k)
+    B = rand(n, k) if tb else rand(k, n)
+    C = rand(m, n)
+    for beta in (0.0, 0.5):
+        want = C.copy()
+        _C.sgemm(ta, tb, 1.25, A, B, beta, want)
+        dC = dev(C if beta else np.full_like(C, np.nan))
+        K.sgemm(ta, tb, 1.25, dev(A), dev(B), beta, dC)
+        close(host(dC), want)
+
+
 def test_sgemm_beta_zero_never_reads_c(K):
     A, B = rand(9, 6), rand(6, 11)
     dC = dev(np.full((9, 11), np.nan, np.float32))
@@ -127,6 +143,18 @@ def test_linear_backward_none_grads_and_zero_rows(K):
     gb = dev(np.ones(N, np.float32))
     K.linear_backward(None, None, gb, e(0, N), e(0, Kin), dev(w), True)
     close(host(gb), np.ones(N))
+
+
+def test_linear_backward_long_batch_splits_k(K):
+    # dweight = dout^T @ inp over 37 rows fills one tile: a split-K product.
+    M, Kin, N = 37, 2, 3
+    dout, x, w = rand(M, N), rand(M, Kin), rand(N, Kin)
+    dx, dw, db = rand(M, Kin), rand(N, Kin), rand(N)
+    g = [dev(dx), dev(dw), dev(db)]
+    _C.linear_backward(dx, dw, db, dout, x, w, True)
+    K.linear_backward(*g, dev(dout), dev(x), dev(w), True)
+    for got, want in zip(g, (dx, dw, db)):
+        close(host(got), want)
 
 
 def test_linear_backward_rejects_bad_grad_shape(K):

@@ -19,6 +19,7 @@ from .gemm_kernels import (
     NO_ACT,
     choose_config,
     colsum_kernel,
+    fill_tiles,
     gemm_kernel,
     ptx_checks,
 )
@@ -31,6 +32,8 @@ _F64 = np.dtype(np.float64)
 _MAX_GEMM_BLOCKS = 2 if _launch.SIM else 4096
 # colsum: rows per chunk (at least), chunks at most, and the width that fills a GPU alone.
 _COLSUM_CHUNK, _COLSUM_MAX_CHUNKS, _COLSUM_WIDE = (4, 8, 64) if _launch.SIM else (64, 1024, 1 << 16)
+# split-K: the shortest k a part may have, and the most parts.
+_SPLIT_MIN_K, _SPLIT_MAX = (8, 4) if _launch.SIM else (256, 64)
 
 
 # ---------------------------------------------------------------------- launching
@@ -45,14 +48,46 @@ def _launch_gemm(ta, tb, m, n, k, alpha, a, aoff, lda, sa, b, boff, ldb, sb, bet
         return
     dtype = np.dtype(c.dtype)
     cfg = choose_config(dtype, m, n, nbatch)
-    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb))
     tiles = nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn))
+    nsplit = min(fill_tiles() // tiles, k // _SPLIT_MIN_K, _SPLIT_MAX)
+    if (nsplit >= 2 and nbatch == 1 and ldc == n and bias is None and act is None
+            and dtype == _F32):
+        _split_k(nsplit, cfg, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta,
+                 c, coff)
+        return
+    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb))
     blocks = min(tiles, _MAX_GEMM_BLOCKS)
     cast = dtype.type
     kern[blocks, cfg.threads](m, n, k, nbatch, cast(alpha), cast(beta),
                               a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
                               c if bias is None else bias, int(bias is not None),
                               NO_ACT if act is None else int(act), cast(act_a))
+
+
+def _split_k(nsplit, cfg, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff):
+    """A product with too few tiles to fill the GPU and a long k (dweight = dout^T @ inp over
+    a large batch): k cut into parts, each part's product a batch entry into a scratch
+    (parts, m, n), then C = beta*C + the parts summed in order (colsum): deterministic."""
+    kc = -(-k // nsplit)
+    kc = -(-kc // cfg.bk) * cfg.bk                 # whole slabs a part
+    nfull, rem = k // kc, k % kc
+    parts = nfull + (rem > 0)
+    # How far one part of k moves each operand's start (op(A) is (m, k), op(B) is (k, n)).
+    da = kc * lda if ta else kc
+    db = kc if tb else kc * ldb
+    part = empty((parts, m, n), _F32)
+    pb, po = part._block.buf, part._off
+    kern = gemm_kernel(_F32, cfg, bool(ta), bool(tb))
+    cast = _F32.type
+    for nb, kk, ao, bo, co in ((nfull, kc, aoff, boff, po),
+                               (1 if rem else 0, rem, aoff + nfull * da, boff + nfull * db,
+                                po + nfull * m * n)):
+        if nb:
+            tiles = nb * (-(-m // cfg.bm)) * (-(-n // cfg.bn))
+            kern[min(tiles, _MAX_GEMM_BLOCKS), cfg.threads](
+                m, n, kk, nb, cast(alpha), cast(0), a, ao, lda, da, b, bo, ldb, db,
+                pb, co, n, m * n, pb, 0, NO_ACT, cast(0))
+    _colsum_launch(c[coff:coff + m * n], part.flat, parts, m * n, beta)
 
 
 def _colsum_launch(out, x, m, n, beta):
@@ -71,7 +106,7 @@ def _colsum_launch(out, x, m, n, beta):
 
 
 # ---------------------------------------------------------------------- validation
-def _check(x, who, name, ndim, write=False):
+def _check(x, who, name, ndim):
     """x as a C-contiguous float32 CudaArray of rank ndim, or ValueError (as _C's memoryviews)."""
     if not (isinstance(x, CudaArray) and x.ndim == ndim and x.dtype == _F32
             and x.is_contiguous):

@@ -54,14 +54,19 @@ _LEAD = 4
 _fill = []   # tiles that fill the GPU: 2 per SM (found at the first product)
 
 
+def fill_tiles():
+    """How many tiles (blocks) fill the GPU: 2 per SM (2 under the simulator)."""
+    if not _fill:
+        _fill.append(2 if _launch.SIM else 2 * cuda.get_current_device().MULTIPROCESSOR_COUNT)
+    return _fill[0]
+
+
 def choose_config(dtype, m, n, nbatch):
     """The largest tile config of dtype whose tiles of (nbatch, m, n) fill the GPU, else the
     smallest."""
-    if not _fill:
-        _fill.append(2 if _launch.SIM else 2 * cuda.get_current_device().MULTIPROCESSOR_COUNT)
     configs = (SIMULATOR if _launch.SIM else PRODUCTION)[np.dtype(dtype)]
     for cfg in configs:
-        if nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn)) >= _fill[0]:
+        if nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn)) >= fill_tiles():
             return cfg
     return configs[-1]
 
