@@ -235,7 +235,7 @@ def _numpy_error(a, b):
     raise ValueError(f"matmul: shapes {np.shape(a)} and {np.shape(b)} do not match")
 
 
-def _batched_operand(x, batch, transposable=True):
+def _batched_operand(x, batch):
     """How the kernel reads x (shape batch' + (r, c), batch' broadcastable to batch):
     (array, transposed, ld, batch stride). Views whose batch dims do not collapse to one
     stride, or whose core is strided both ways, are copied first."""
@@ -257,7 +257,7 @@ def _batched_operand(x, batch, transposable=True):
             span = s * n
     if ok and (c == 1 or s1 == 1):
         return x, False, s0 if r > 1 else c, stride or 0
-    if ok and transposable and (r == 1 or s0 == 1):
+    if ok and (r == 1 or s0 == 1):
         return x, True, s1 if c > 1 else r, stride or 0
     full = empty(tuple(batch) + (r, c), x.dtype)
     HOOKS["copy"](full, x)

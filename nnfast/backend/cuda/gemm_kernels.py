@@ -171,11 +171,11 @@ def gemm_kernel(dtype, cfg, ta, tb):
     BM, BN, BK, TM, TN = cfg
     NTM, NTN = BM // TM, BN // TN     # threads along rows, along columns
     NT = NTM * NTN
-    if BM % TM or BN % TN or (BM * BK) % NT or (BN * BK) % NT:
-        raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles and "
-                         "equal per-thread slab loads")
-    SA, SB = _LEAD + BM + _PAD, _LEAD + BN + _PAD
     VM, VN = min(TM, 4), min(TN, 4)   # micro-tile rows (cols) in runs of VM (VN): one LDS.128
+    if (BM % TM or BN % TN or TM % VM or TN % VN or (BM * BK) % NT or (BN * BK) % NT):
+        raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles of runs "
+                         "of 4 and equal per-thread slab loads")
+    SA, SB = _LEAD + BM + _PAD, _LEAD + BN + _PAD
     ALIGN = None if _launch.SIM else 16   # (the simulator takes no alignment)
     TA, TB = ta, tb
 
