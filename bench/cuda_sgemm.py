@@ -90,7 +90,8 @@ def main(argv=None):
     from nnfast.backend.cuda import empty, from_host
     torch = None if config.ENABLE_CUDASIM else torch_cuda()
     if not config.ENABLE_CUDASIM:
-        print(f"device: {cuda.get_current_device().name.decode()}")
+        name = cuda.get_current_device().name
+        print(f"device: {name.decode() if isinstance(name, bytes) else name}")
     print(f"cuBLAS via torch: {'yes, ' + torch.__version__ if torch else 'no (not importable)'}")
     print("GFLOP/s = 2*M*N*K / t, t the median of", args.repeats, "repeats\n")
     head = f"{'M=N=K':>6} {'form':>4} | {'ours ms':>9} {'GFLOP/s':>9} | "
