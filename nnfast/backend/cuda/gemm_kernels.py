@@ -18,8 +18,9 @@ global memory along each operand's contiguous dimension in every transpose case.
 Tiles are cut over a flat index t = batch * tiles + tile, so one launch does a batched
 matmul (each operand's batch stride may be 0 to broadcast).
 
-Not here: vector (float4) global loads, tensor cores, split-K (a long K over few tiles runs
-on few SMs); the accumulation runs in the operands' dtype over k in order.
+Split-K (gemm.py) runs parts of k as batch entries of this kernel and sums them with the
+column sum. Not here: vector (float4) global loads, tensor cores; the accumulation runs in
+the operands' dtype over k in order.
 """
 import math
 from collections import namedtuple
