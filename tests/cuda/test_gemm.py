@@ -33,6 +33,9 @@ def test_sgemm_matches_C_and_numpy(K, ta, tb, m, n, k):
     close(host(dC), want)
     opA, opB = (A.T if ta else A), (B.T if tb else B)
     close(host(dC), 1.5 * opA.astype(np.float64) @ opB - 0.5 * C, rtol=1e-4)
+    ref = dev(C)
+    K.sgemm(ta, tb, 1.5, dev(A), dev(B), -0.5, ref, reference=True)
+    close(host(dC), host(ref))
 
 
 @pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])

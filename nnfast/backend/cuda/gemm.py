@@ -21,6 +21,7 @@ from .gemm_kernels import (
     colsum_kernel,
     fill_tiles,
     gemm_kernel,
+    gemm_reference_kernel,
     ptx_checks,
 )
 
@@ -125,7 +126,8 @@ def _buf(x):
 # ---------------------------------------------------------------------- the _C kernels
 def sgemm(transA, transB, alpha, A, B, beta, C, reference=False):
     """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays.
-    beta == 0 never reads C. `reference` is accepted for _C's signature: one kernel here."""
+    beta == 0 never reads C. reference=True runs the plain one-thread-per-output loop (as
+    _C's reference kernel: the oracle the tiled kernel is held to)."""
     _check(A, "sgemm", "A", 2)
     _check(B, "sgemm", "B", 2)
     _check(C, "sgemm", "C", 2)
@@ -136,6 +138,13 @@ def sgemm(transA, transB, alpha, A, B, beta, C, reference=False):
     bn = B.shape[0] if transB else B.shape[1]
     if am != M or bk != K or bn != N:
         raise ValueError(f"sgemm: op(A) is ({am}, {K}), op(B) is ({bk}, {bn}), C is ({M}, {N})")
+    if reference:
+        if M * N:
+            gemm_reference_kernel[_launch.grid(M * N)](
+                int(bool(transA)), int(bool(transB)), M, N, K, _F32.type(alpha),
+                A.flat if A.size else C.flat, A.shape[1], B.flat if B.size else C.flat,
+                B.shape[1], _F32.type(beta), C.flat, N)
+        return
     (ab, ao), (bb, bo), (cb, co) = _buf(A), _buf(B), _buf(C)
     _launch_gemm(transA, transB, M, N, K, alpha, ab, ao, A.shape[1], 0, bb, bo, B.shape[1], 0,
                  beta, cb, co, N, 0)

@@ -344,6 +344,29 @@ def gemm_kernel(dtype, cfg, ta, tb):
     return k
 
 
+# ---------------------------------------------------------------------- the reference
+@cuda.jit
+def gemm_reference_kernel(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc):
+    """The plain loop anyone can check by eye (sgemm(..., reference=True)): one thread per
+    C[i, j] = alpha * sum_k op(A)[i, k] * op(B)[k, j] (+ beta * C[i, j] when beta != 0),
+    k in order, transposes as run-time flags."""
+    t = cuda.grid(1)
+    step = cuda.gridsize(1)
+    while t < M * N:
+        i = t // N
+        j = t - i * N
+        s = float32(0)
+        for kk in range(K):
+            x = a[kk * lda + i] if ta != 0 else a[i * lda + kk]
+            y = b[j * ldb + kk] if tb != 0 else b[kk * ldb + j]
+            s += x * y
+        v = alpha * s
+        if beta != float32(0):
+            v += beta * c[i * ldc + j]
+        c[i * ldc + j] = v
+        t += step
+
+
 # ---------------------------------------------------------------------- column sums
 @cuda.jit
 def colsum_kernel(out, x, m, n, rows, nchunks, beta):
@@ -370,7 +393,8 @@ def colsum_kernel(out, x, m, n, rows, nchunks, beta):
 # ---------------------------------------------------------------------- PTX checks
 def ptx_checks():
     """(kernel, signature) for every production kernel: each dtype's configs in the four
-    transposes (bias and activation are run-time arguments of each), and the column sum."""
+    transposes (bias and activation are run-time arguments of each), the column sum, and
+    sgemm's reference loop."""
     checks = []
     for dt, nbt in _NB.items():
         buf = nbt[::1]
@@ -382,4 +406,7 @@ def ptx_checks():
                     checks.append((gemm_kernel(dt, cfg, ta, tb), sig))
     checks.append((colsum_kernel, (float32[::1], float32[::1], int64, int64, int64, int64,
                                    float32)))
+    checks.append((gemm_reference_kernel, (int64, int64, int64, int64, int64, float32,
+                                           float32[::1], int64, float32[::1], int64, float32,
+                                           float32[::1], int64)))
     return checks
