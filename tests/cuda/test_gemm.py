@@ -216,6 +216,10 @@ def test_matmul_out_float64_and_errors():
     got = dev(a) @ dev(b)
     assert got.dtype == np.float64
     np.testing.assert_allclose(host(got), a @ b, rtol=1e-12)
+    x, y = rand(2, 5, 3, dtype=np.float64), rand(3, 4, dtype=np.float64)
+    np.testing.assert_allclose(host(dev(x) @ dev(y)), x @ y, rtol=1e-12)   # batched f64
+    np.testing.assert_allclose(host(dev(y).T @ dev(x).swapaxes(1, 2)), y.T @ x.swapaxes(1, 2),
+                               rtol=1e-12)
     mixed = dev(a) @ dev(b.astype(np.float32))
     assert mixed.dtype == np.float64
     out = dev(np.full((3, 5), np.nan, np.float32))
