@@ -31,7 +31,11 @@ from numba import cuda, float32, float64, int64
 from . import _launch
 
 # ---------------------------------------------------------------------- tile configs
-TileConfig = namedtuple("TileConfig", "bm bn bk tm tn")
+# regs: a register cap for ptxas (None: as many as it wants). Without one the 128x128
+# float32 kernels use 128-158 registers (ptxas -v, sm_90, no spills): one 256-thread block an
+# SM. A cap of 128 would fit two, at 16-32 bytes of spills in NN and TT: to be measured on a
+# GPU (bench/cuda_sgemm.py --max-registers 128).
+TileConfig = namedtuple("TileConfig", "bm bn bk tm tn regs", defaults=(None,))
 TileConfig.threads = property(lambda c: (c.bm // c.tm) * (c.bn // c.tn))
 
 # Per dtype, largest first; a product takes the first config whose tiles fill the GPU
@@ -169,7 +173,7 @@ def gemm_kernel(dtype, cfg, ta, tb):
     if k is not None:
         return k
     nbt = _NB[np.dtype(dtype)]
-    BM, BN, BK, TM, TN = cfg
+    BM, BN, BK, TM, TN, REGS = cfg
     NTM, NTN = BM // TM, BN // TN     # threads along rows, along columns
     NT = NTM * NTN
     VM, VN = min(TM, 4), min(TN, 4)   # micro-tile rows (cols) in runs of VM (VN): one LDS.128
@@ -340,7 +344,7 @@ def gemm_kernel(dtype, cfg, ta, tb):
                                 c[idx] = _act(act, c[idx], act_a)
             t += cuda.gridDim.x
 
-    k = _cache[key] = cuda.jit(kern)
+    k = _cache[key] = cuda.jit(kern) if REGS is None else cuda.jit(kern, max_registers=REGS)
     return k
 
 
