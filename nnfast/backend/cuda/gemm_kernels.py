@@ -49,7 +49,6 @@ PRODUCTION = {np.dtype(np.float32): (TileConfig(128, 128, 8, 8, 8), TileConfig(6
 # second config is taken by products of one 8x8 tile, so tests run both.
 SIMULATOR = {np.dtype(np.float32): (TileConfig(8, 8, 4, 2, 2), TileConfig(4, 4, 4, 1, 1)),
              np.dtype(np.float64): (TileConfig(8, 8, 4, 2, 2),)}
-_PAD = 4   # shared-slab row padding: the transposed-store loads would hit one bank 8 ways
 # Tile column c of a slab sits at _LEAD + c: with a constant in every index, NVVM's vectorizer
 # proves each run of 4 micro-tile reads 16-byte aligned and makes it one ld.shared.v4 (at
 # offset 0 the first run stayed scalar loads; seen in the PTX).
@@ -57,6 +56,13 @@ _LEAD = 4
 
 
 _fill = []   # tiles that fill the GPU: 2 per SM (found at the first product)
+
+
+def _slab_row(width):
+    """Elements in a shared-slab row for `width` tile columns: _LEAD + width, padded to 4 more
+    than a multiple of 32 so that the slab stores of the k-fastest loads (8 k by 4 columns a
+    warp) fall in 32 different banks, and a multiple of 4 (rows stay 16-byte aligned)."""
+    return _LEAD + width + (4 - _LEAD - width) % 32
 
 
 def fill_tiles():
@@ -180,7 +186,7 @@ def gemm_kernel(dtype, cfg, ta, tb):
     if (BM % TM or BN % TN or TM % VM or TN % VN or (BM * BK) % NT or (BN * BK) % NT):
         raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles of runs "
                          "of 4 and equal per-thread slab loads")
-    SA, SB = _LEAD + BM + _PAD, _LEAD + BN + _PAD
+    SA, SB = _slab_row(BM), _slab_row(BN)
     ALIGN = None if _launch.SIM else 16   # (the simulator takes no alignment)
     TA, TB = ta, tb
 
