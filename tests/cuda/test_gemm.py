@@ -182,6 +182,11 @@ def test_linear_act_forward_matches_linear_then_act(K):
         close(host(out), want, rtol=2e-5, atol=2e-6)
     with pytest.raises(ValueError, match="unknown kind 8"):
         K.linear_act_forward(out, dx, dw, db, 8)
+    from nnfast.backend.cuda.gemm import gemm_bias_act
+    want = np.empty_like(pre)
+    _C.act_forward(_C.ACT_TANH, want.reshape(-1), pre.reshape(-1))
+    gemm_bias_act(_C.ACT_TANH)(out, dx, dw, db)
+    close(host(out), want, rtol=2e-5, atol=2e-6)
 
 
 # ---------------------------------------------------------------------- np.matmul, np.dot

@@ -202,6 +202,18 @@ def linear_act_forward(out, inp, weight, bias, kind, a=0.0):
     _linear_launch(out, inp, weight, bias, M, K, N, act=int(kind), act_a=a)
 
 
+def gemm_bias_act(kind, a=0.0):
+    """linear_act_forward with the activation fixed: fn(out, inp, weight, bias), for
+    compile_step's fused Linear+activation. The kernel is the same for every kind (the
+    activation is a run-time argument of its epilogue), so nothing is compiled per kind."""
+    if kind not in ACT_KINDS:
+        raise ValueError(f"gemm_bias_act: unknown kind {kind}")
+
+    def launch(out, inp, weight, bias):
+        linear_act_forward(out, inp, weight, bias, kind, a)
+    return launch
+
+
 def linear_backward(dinp, dweight, dbias, dout, inp, weight, accumulate):
     """Gradients of linear_forward; dinp/dweight/dbias may be None (not needed).
       dinp    = dout[M,N] @ weight[N,K]   NN (overwritten, as _C)
