@@ -77,6 +77,8 @@ def main(argv=None):
     p.add_argument("--inner", type=int, default=0,
                    help="launches per timed repeat (0: enough for ~20 ms)")
     p.add_argument("--smoke", action="store_true", help="sizes 16 and 33, 2 repeats")
+    p.add_argument("--max-registers", type=int, default=None,
+                   help="cap the float32 production kernels' registers (ptxas), to compare")
     args = p.parse_args(argv)
     if args.smoke:
         args.sizes, args.repeats, args.inner = [16, 33], 2, 1
@@ -87,10 +89,17 @@ def main(argv=None):
         return 2
     from nnfast import backend
     K = backend.get("cuda")
+    if args.max_registers:
+        from nnfast.backend.cuda import gemm_kernels as gk
+        f32 = np.dtype(np.float32)
+        gk.PRODUCTION[f32] = tuple(c._replace(regs=args.max_registers)
+                                   for c in gk.PRODUCTION[f32])
+        print(f"float32 kernels capped at {args.max_registers} registers")
     from nnfast.backend.cuda import empty, from_host
     torch = None if config.ENABLE_CUDASIM else torch_cuda()
     if not config.ENABLE_CUDASIM:
-        print(f"device: {cuda.get_current_device().name.decode()}")
+        name = cuda.get_current_device().name
+        print(f"device: {name.decode() if isinstance(name, bytes) else name}")
     print(f"cuBLAS via torch: {'yes, ' + torch.__version__ if torch else 'no (not importable)'}")
     print("GFLOP/s = 2*M*N*K / t, t the median of", args.repeats, "repeats\n")
     head = f"{'M=N=K':>6} {'form':>4} | {'ours ms':>9} {'GFLOP/s':>9} | "

@@ -33,6 +33,25 @@ def test_sgemm_matches_C_and_numpy(K, ta, tb, m, n, k):
     close(host(dC), want)
     opA, opB = (A.T if ta else A), (B.T if tb else B)
     close(host(dC), 1.5 * opA.astype(np.float64) @ opB - 0.5 * C, rtol=1e-4)
+    ref = dev(C)
+    K.sgemm(ta, tb, 1.5, dev(A), dev(B), -0.5, ref, reference=True)
+    close(host(dC), host(ref))
+
+
+@pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_sgemm_split_k_matches_C(K, ta, tb):
+    # One 4x4 tile and k = 37: split into parts of 20 and 17 (in the simulator's config),
+    # summed in order into C.
+    m, n, k = 3, 2, 37
+    A = rand(k, m) if ta else rand(m, k)
+    B = rand(n, k) if tb else rand(k, n)
+    C = rand(m, n)
+    for beta in (0.0, 0.5):
+        want = C.copy()
+        _C.sgemm(ta, tb, 1.25, A, B, beta, want)
+        dC = dev(C if beta else np.full_like(C, np.nan))
+        K.sgemm(ta, tb, 1.25, dev(A), dev(B), beta, dC)
+        close(host(dC), want)
 
 
 def test_sgemm_beta_zero_never_reads_c(K):
@@ -129,6 +148,18 @@ def test_linear_backward_none_grads_and_zero_rows(K):
     close(host(gb), np.ones(N))
 
 
+def test_linear_backward_long_batch_splits_k(K):
+    # dweight = dout^T @ inp over 37 rows fills one tile: a split-K product.
+    M, Kin, N = 37, 2, 3
+    dout, x, w = rand(M, N), rand(M, Kin), rand(N, Kin)
+    dx, dw, db = rand(M, Kin), rand(N, Kin), rand(N)
+    g = [dev(dx), dev(dw), dev(db)]
+    _C.linear_backward(dx, dw, db, dout, x, w, True)
+    K.linear_backward(*g, dev(dout), dev(x), dev(w), True)
+    for got, want in zip(g, (dx, dw, db)):
+        close(host(got), want)
+
+
 def test_linear_backward_rejects_bad_grad_shape(K):
     with pytest.raises(ValueError, match=r"dweight \(4, 4\), expected \(4, 5\)"):
         K.linear_backward(None, dev(rand(4, 4)), None, dev(rand(3, 4)), dev(rand(3, 5)),
@@ -138,22 +169,24 @@ def test_linear_backward_rejects_bad_grad_shape(K):
 def test_linear_act_forward_matches_linear_then_act(K):
     M, Kin, N = 5, 4, 9
     x, w, b = rand(M, Kin), rand(N, Kin), rand(N)
-    pre = np.empty((M, N), np.float32)
+    pre, pre_nb = np.empty((M, N), np.float32), np.empty((M, N), np.float32)
     _C.linear_forward(pre, x, w, b)
+    _C.linear_forward(pre_nb, x, w, None)
     dx, dw, db = dev(x), dev(w), dev(b)
-    for kind in range(8):
+    for kind in range(8):   # odd kinds with the bias, even ones without
         a = 0.1 if kind == _C.ACT_LEAKY_RELU else 1.3
         want = np.empty_like(pre)
-        _C.act_forward(kind, want.reshape(-1), pre.reshape(-1), a)
+        _C.act_forward(kind, want.reshape(-1), (pre if kind % 2 else pre_nb).reshape(-1), a)
         out = dev(np.empty((M, N), np.float32))
         K.linear_act_forward(out, dx, dw, db if kind % 2 else None, kind, a)
-        if kind % 2 == 0:   # the bias-less epilogue: act(x @ w^T)
-            nb = np.empty_like(pre)
-            _C.linear_forward(nb, x, w, None)
-            _C.act_forward(kind, want.reshape(-1), nb.reshape(-1), a)
         close(host(out), want, rtol=2e-5, atol=2e-6)
     with pytest.raises(ValueError, match="unknown kind 8"):
         K.linear_act_forward(out, dx, dw, db, 8)
+    from nnfast.backend.cuda.gemm import gemm_bias_act
+    want = np.empty_like(pre)
+    _C.act_forward(_C.ACT_TANH, want.reshape(-1), pre.reshape(-1))
+    gemm_bias_act(_C.ACT_TANH)(out, dx, dw, db)
+    close(host(out), want, rtol=2e-5, atol=2e-6)
 
 
 # ---------------------------------------------------------------------- np.matmul, np.dot
@@ -185,6 +218,10 @@ def test_matmul_out_float64_and_errors():
     got = dev(a) @ dev(b)
     assert got.dtype == np.float64
     np.testing.assert_allclose(host(got), a @ b, rtol=1e-12)
+    x, y = rand(2, 5, 3, dtype=np.float64), rand(3, 4, dtype=np.float64)
+    np.testing.assert_allclose(host(dev(x) @ dev(y)), x @ y, rtol=1e-12)   # batched f64
+    np.testing.assert_allclose(host(dev(y).T @ dev(x).swapaxes(1, 2)), y.T @ x.swapaxes(1, 2),
+                               rtol=1e-12)
     mixed = dev(a) @ dev(b.astype(np.float32))
     assert mixed.dtype == np.float64
     out = dev(np.full((3, 5), np.nan, np.float32))
@@ -211,3 +248,24 @@ def test_dot_matches_numpy():
     close(host(np.dot(dev(v), dev(v))), v @ v)
     t = rand(2, 3, 4)
     close(host(np.dot(dev(t), dev(b))), np.dot(t, b))
+
+
+@pytest.mark.parametrize("spec,sa,sb", [("ij,jk->ik", (3, 4), (4, 5)), ("ij,kj->ki", (3, 4), (5, 4)),
+                                        ("bij,bjk->bik", (2, 3, 4), (2, 4, 5)), ("i,ij", (4,), (4, 3)),
+                                        ("ji,j->i", (4, 3), (4,)), ("i,i->", (5,), (5,))])
+def test_einsum_matrix_products_match_numpy(spec, sa, sb):
+    a, b = rand(*sa), rand(*sb)
+    got = np.einsum(spec, dev(a), dev(b))
+    want = np.einsum(spec, a, b)
+    assert got.shape == want.shape
+    close(host(got), want)
+
+
+def test_einsum_errors():
+    with pytest.raises(ValueError) as want:
+        np.einsum("ij,jk->ik", np.zeros((3, 4)), np.zeros((5, 2)))
+    with pytest.raises(ValueError) as got:
+        np.einsum("ij,jk->ik", dev(rand(3, 4)), dev(rand(5, 2)))
+    assert str(got.value) == str(want.value)
+    with pytest.raises(NotImplementedError, match="einsum"):
+        np.einsum("ii->i", dev(rand(3, 3)))

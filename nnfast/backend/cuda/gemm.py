@@ -3,21 +3,29 @@ np.matmul / np.dot of CudaArrays.
 
 Same names, argument order and semantics as nnfast._C (nnfast/_C_gemm.pxi, csrc/gemm/gemm.c).
 One kernel does every product (gemm_kernels.py): a shared-memory tiled GEMM with a register
-micro-tile, batched over a flat batch index, whose epilogue (alpha/beta, bias, activation)
-is fixed when the kernel is made. Tile sizes come from one config per dtype (`CONFIG`):
-production sizes for a real GPU, tiny ones under the simulator.
+micro-tile, batched over a flat batch index, with an epilogue of alpha/beta, bias and an
+activation. Tile sizes come from a short list of configs per dtype (gemm_kernels.PRODUCTION,
+the largest whose tiles fill the GPU is taken), tiny ones under the simulator.
 
-Not here: cuBLAS, tensor cores (TF32/bf16), split-K, np.einsum, integer matmul.
+Not here: cuBLAS, tensor cores (TF32/bf16), split-K, integer matmul, np.einsum beyond one
+(batched) matrix product.
 """
-import numbers
-
 import numpy as np
 
 from . import _launch
-from .array import CudaArray, FUNCS, UFUNCS, empty, implements, implements_ufunc, missing
-from .gemm_kernels import ACT_KINDS, colsum_kernel, gemm_kernel, tile_config
+from .array import HOOKS, CudaArray, empty, implements, implements_ufunc, missing
+from .gemm_kernels import (
+    ACT_KINDS,
+    NO_ACT,
+    choose_config,
+    colsum_kernel,
+    fill_tiles,
+    gemm_kernel,
+    gemm_reference_kernel,
+    ptx_checks,
+)
 
-__all__ = ["sgemm", "colsum", "linear_forward", "linear_backward", "linear_act_forward"]
+__all__ = ["colsum", "linear_act_forward", "linear_backward", "linear_forward", "sgemm"]
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -25,6 +33,8 @@ _F64 = np.dtype(np.float64)
 _MAX_GEMM_BLOCKS = 2 if _launch.SIM else 4096
 # colsum: rows per chunk (at least), chunks at most, and the width that fills a GPU alone.
 _COLSUM_CHUNK, _COLSUM_MAX_CHUNKS, _COLSUM_WIDE = (4, 8, 64) if _launch.SIM else (64, 1024, 1 << 16)
+# split-K: the shortest k a part may have, and the most parts.
+_SPLIT_MIN_K, _SPLIT_MAX = (8, 4) if _launch.SIM else (256, 64)
 
 
 # ---------------------------------------------------------------------- launching
@@ -38,14 +48,47 @@ def _launch_gemm(ta, tb, m, n, k, alpha, a, aoff, lda, sa, b, boff, ldb, sb, bet
     if m <= 0 or n <= 0 or nbatch <= 0:
         return
     dtype = np.dtype(c.dtype)
-    cfg = tile_config(dtype)
-    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb), bias is not None, act)
+    cfg = choose_config(dtype, m, n, nbatch)
     tiles = nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn))
+    nsplit = min(fill_tiles() // tiles, k // _SPLIT_MIN_K, _SPLIT_MAX)
+    if (nsplit >= 2 and nbatch == 1 and ldc == n and bias is None and act is None
+            and dtype == _F32):
+        _split_k(nsplit, cfg, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta,
+                 c, coff)
+        return
+    kern = gemm_kernel(dtype, cfg, bool(ta), bool(tb))
     blocks = min(tiles, _MAX_GEMM_BLOCKS)
     cast = dtype.type
     kern[blocks, cfg.threads](m, n, k, nbatch, cast(alpha), cast(beta),
                               a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
-                              c if bias is None else bias, cast(act_a))
+                              c if bias is None else bias, int(bias is not None),
+                              NO_ACT if act is None else int(act), cast(act_a))
+
+
+def _split_k(nsplit, cfg, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff):
+    """A product with too few tiles to fill the GPU and a long k (dweight = dout^T @ inp over
+    a large batch): k cut into parts, each part's product a batch entry into a scratch
+    (parts, m, n), then C = beta*C + the parts summed in order (colsum): deterministic."""
+    kc = -(-k // nsplit)
+    kc = -(-kc // cfg.bk) * cfg.bk                 # whole slabs a part
+    nfull, rem = k // kc, k % kc
+    parts = nfull + (rem > 0)
+    # How far one part of k moves each operand's start (op(A) is (m, k), op(B) is (k, n)).
+    da = kc * lda if ta else kc
+    db = kc if tb else kc * ldb
+    part = empty((parts, m, n), _F32)
+    pb, po = part._block.buf, part._off
+    kern = gemm_kernel(_F32, cfg, bool(ta), bool(tb))
+    cast = _F32.type
+    for nb, kk, ao, bo, co in ((nfull, kc, aoff, boff, po),
+                               (1 if rem else 0, rem, aoff + nfull * da, boff + nfull * db,
+                                po + nfull * m * n)):
+        if nb:
+            tiles = nb * (-(-m // cfg.bm)) * (-(-n // cfg.bn))
+            kern[min(tiles, _MAX_GEMM_BLOCKS), cfg.threads](
+                m, n, kk, nb, cast(alpha), cast(0), a, ao, lda, da, b, bo, ldb, db,
+                pb, co, n, m * n, pb, 0, NO_ACT, cast(0))
+    _colsum_launch(c[coff:coff + m * n], part.flat, parts, m * n, beta)
 
 
 def _colsum_launch(out, x, m, n, beta):
@@ -64,7 +107,7 @@ def _colsum_launch(out, x, m, n, beta):
 
 
 # ---------------------------------------------------------------------- validation
-def _check(x, who, name, ndim, write=False):
+def _check(x, who, name, ndim):
     """x as a C-contiguous float32 CudaArray of rank ndim, or ValueError (as _C's memoryviews)."""
     if not (isinstance(x, CudaArray) and x.ndim == ndim and x.dtype == _F32
             and x.is_contiguous):
@@ -83,7 +126,8 @@ def _buf(x):
 # ---------------------------------------------------------------------- the _C kernels
 def sgemm(transA, transB, alpha, A, B, beta, C, reference=False):
     """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays.
-    beta == 0 never reads C. `reference` is accepted for _C's signature: one kernel here."""
+    beta == 0 never reads C. reference=True runs the plain one-thread-per-output loop (as
+    _C's reference kernel: the oracle the tiled kernel is held to)."""
     _check(A, "sgemm", "A", 2)
     _check(B, "sgemm", "B", 2)
     _check(C, "sgemm", "C", 2)
@@ -94,6 +138,13 @@ def sgemm(transA, transB, alpha, A, B, beta, C, reference=False):
     bn = B.shape[0] if transB else B.shape[1]
     if am != M or bk != K or bn != N:
         raise ValueError(f"sgemm: op(A) is ({am}, {K}), op(B) is ({bk}, {bn}), C is ({M}, {N})")
+    if reference:
+        if M * N:
+            gemm_reference_kernel[_launch.grid(M * N)](
+                int(bool(transA)), int(bool(transB)), M, N, K, _F32.type(alpha),
+                A.flat if A.size else C.flat, A.shape[1], B.flat if B.size else C.flat,
+                B.shape[1], _F32.type(beta), C.flat, N)
+        return
     (ab, ao), (bb, bo), (cb, co) = _buf(A), _buf(B), _buf(C)
     _launch_gemm(transA, transB, M, N, K, alpha, ab, ao, A.shape[1], 0, bb, bo, B.shape[1], 0,
                  beta, cb, co, N, 0)
@@ -151,6 +202,18 @@ def linear_act_forward(out, inp, weight, bias, kind, a=0.0):
     _linear_launch(out, inp, weight, bias, M, K, N, act=int(kind), act_a=a)
 
 
+def gemm_bias_act(kind, a=0.0):
+    """linear_act_forward with the activation fixed: fn(out, inp, weight, bias), for
+    compile_step's fused Linear+activation. The kernel is the same for every kind (the
+    activation is a run-time argument of its epilogue), so nothing is compiled per kind."""
+    if kind not in ACT_KINDS:
+        raise ValueError(f"gemm_bias_act: unknown kind {kind}")
+
+    def launch(out, inp, weight, bias):
+        linear_act_forward(out, inp, weight, bias, kind, a)
+    return launch
+
+
 def linear_backward(dinp, dweight, dbias, dout, inp, weight, accumulate):
     """Gradients of linear_forward; dinp/dweight/dbias may be None (not needed).
       dinp    = dout[M,N] @ weight[N,K]   NN (overwritten, as _C)
@@ -193,7 +256,7 @@ def _numpy_error(a, b):
     raise ValueError(f"matmul: shapes {np.shape(a)} and {np.shape(b)} do not match")
 
 
-def _batched_operand(x, batch, transposable=True):
+def _batched_operand(x, batch):
     """How the kernel reads x (shape batch' + (r, c), batch' broadcastable to batch):
     (array, transposed, ld, batch stride). Views whose batch dims do not collapse to one
     stride, or whose core is strided both ways, are copied first."""
@@ -215,10 +278,9 @@ def _batched_operand(x, batch, transposable=True):
             span = s * n
     if ok and (c == 1 or s1 == 1):
         return x, False, s0 if r > 1 else c, stride or 0
-    if ok and transposable and (r == 1 or s0 == 1):
+    if ok and (r == 1 or s0 == 1):
         return x, True, s1 if c > 1 else r, stride or 0
     full = empty(tuple(batch) + (r, c), x.dtype)
-    from .array import HOOKS
     HOOKS["copy"](full, x)
     return full, False, c, r * c
 
@@ -267,7 +329,6 @@ def matmul(a, b, out=None):
         _launch_gemm(ta, tb, m, n, k, 1.0, ab, ao, lda, sa, bb, bo, ldb, sb, 0.0,
                      cb, co, n, m * n, nbatch=nbatch)
     if out is not None and not direct:
-        from .array import HOOKS
         HOOKS["copy"](out, res)
         return out
     return res
@@ -300,17 +361,73 @@ def _np_dot(a, b, out=None):
             return matmul(a, b, out)
         res = matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
         if out is not None:
-            from .array import HOOKS
             HOOKS["copy"](out, res)
             return out
         return res
     raise missing("numpy.dot with a 3-D or higher second operand (use np.matmul)")
 
 
+def _einsum_plan(subscripts, a, b):
+    """For a two-operand einsum that is one (batched) matrix product — a single contracted
+    label, at most one free label per operand, every other label in both operands and the
+    output — (A, B, drop_m, drop_n, out_perm) such that the result is
+    matmul(A, B) with the dropped unit dims removed, transposed by out_perm; "sizes" when
+    such a product's label sizes disagree; else None."""
+    spec = subscripts.replace(" ", "")
+    if "..." in spec or spec.count(",") != 1:
+        return None
+    ins, _, o = spec.partition("->")
+    sa, sb = ins.split(",")
+    if not _:   # implicit output: the labels seen once, in alphabetical order
+        o = "".join(sorted(x for x in set(sa + sb) if (sa + sb).count(x) == 1))
+    if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(o)) != len(o)
+            or len(sa) != a.ndim or len(sb) != b.ndim or not set(o) <= set(sa + sb)):
+        return None
+    contracted = (set(sa) & set(sb)) - set(o)
+    batch = [x for x in o if x in sa and x in sb]
+    free_a = [x for x in sa if x not in sb]
+    free_b = [x for x in sb if x not in sa]
+    if (len(contracted) != 1 or len(free_a) > 1 or len(free_b) > 1
+            or not set(free_a + free_b) <= set(o)):
+        return None
+    (c,) = contracted
+    for x in batch + [c]:
+        if a.shape[sa.index(x)] != b.shape[sb.index(x)]:
+            return "sizes"
+    A = a.transpose([sa.index(x) for x in batch + free_a + [c]])
+    B = b.transpose([sb.index(x) for x in batch + [c] + free_b])
+    A = A if free_a else A[..., None, :]
+    B = B if free_b else B[..., None]
+    order = batch + free_a + free_b          # the labels of the product, once dims dropped
+    return A, B, not free_a, not free_b, [order.index(x) for x in o]
+
+
+@implements(np.einsum)
+def _np_einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+    """np.einsum where it is one matrix product ('ij,jk->ik', 'bij,bkj->bik', 'i,ij->j', ...);
+    other contractions are not here."""
+    plan = None
+    if (isinstance(subscripts, str) and len(operands) == 2 and not kwargs
+            and all(isinstance(x, CudaArray) for x in operands)):
+        plan = _einsum_plan(subscripts, *operands)
+    shapes = [np.shape(x) for x in operands]
+    if plan == "sizes":   # NumPy's own error, from zero-stride stand-ins (it raises first)
+        np.einsum(subscripts, *[np.broadcast_to(np.float32(0), sh) for sh in shapes])
+    if plan is None or plan == "sizes":
+        raise missing(f"numpy.einsum({subscripts!r}) on shapes {shapes} (only two-operand "
+                      "matrix products)")
+    A, B, drop_m, drop_n, perm = plan
+    res = matmul(A, B)
+    if drop_n:
+        res = res[..., 0]
+    if drop_m:
+        res = res[..., 0, :] if not drop_n else res[..., 0]
+    res = res.transpose(perm) if res.ndim else res
+    if out is not None:
+        HOOKS["copy"](out, res)
+        return out
+    return res
+
+
 # ---------------------------------------------------------------------- compile checks
-def _ptx_checks():
-    from .gemm_kernels import ptx_checks
-    return ptx_checks()
-
-
-PTX_CHECKS = _ptx_checks()
+PTX_CHECKS = ptx_checks()

@@ -1,21 +1,26 @@
 """The GEMM kernels of the CUDA backend (gemm.py launches them): one tiled, register-blocked
-GEMM made per (dtype, tile config, transposes, epilogue), and the column sum.
+GEMM made per (dtype, tile config, transposes), and the column sum.
 
 The GEMM, for one output tile of BM x BN per block and pass of its grid-stride loop:
   for each k-slab of BK: the block loads op(A)[BM, BK] and op(B)[BK, BN] into shared memory
   (k-major, zero outside the matrix, so edge tiles need no other care), then each of the
   (BM/TM) x (BN/TN) threads accumulates its TM x TN micro-tile in registers from a column
-  of A's slab and a row of B's. Thread (ty, tx) owns rows ty + i*(BM/TM) and columns
-  tx + j*(BN/TN): a warp reads B's row without bank conflicts and stores C's row coalesced.
-  The epilogue: v = alpha*acc (+ beta*C, only when beta != 0: C may hold garbage) (+ bias)
-  (then the activation), stored where inside C.
-Transposes, bias and activation are constants of the made kernel (no branch at run time);
-the slab loads read global memory along its contiguous dimension in each transpose case.
+  of A's slab and a row of B's. Thread (ty, tx) owns runs of 4 rows (columns) at ty*4
+  (tx*4), then BM/TM*4 (BN/TN*4) further on: each run is one ld.shared.v4, a warp reads B's
+  row without bank conflicts and stores C's rows in coalesced runs.
+  Slabs are double-buffered in shared memory and the next one is loaded into registers
+  while the FMAs run: one barrier a slab.
+  The epilogue: v = alpha*acc (+ beta*C, only when beta != 0: C may hold garbage) (+ bias),
+  stored where inside C; then, when asked, the activation as a second pass.
+Transposes are constants of the made kernel; bias and activation are run-time arguments
+(uniform branches outside the k loop), so few kernels need compiling. The slab loads read
+global memory along each operand's contiguous dimension in every transpose case.
 Tiles are cut over a flat index t = batch * tiles + tile, so one launch does a batched
 matmul (each operand's batch stride may be 0 to broadcast).
 
-Not here: double buffering of the slabs, vector (float4) loads, tensor cores, split-K; the
-accumulation runs in the operands' dtype over k in order.
+Split-K (gemm.py) runs parts of k as batch entries of this kernel and sums them with the
+column sum. Not here: vector (float4) global loads, tensor cores; the accumulation runs in
+the operands' dtype over k in order.
 """
 import math
 from collections import namedtuple
@@ -26,26 +31,55 @@ from numba import cuda, float32, float64, int64
 from . import _launch
 
 # ---------------------------------------------------------------------- tile configs
-TileConfig = namedtuple("TileConfig", "bm bn bk tm tn")
+# regs: a register cap for ptxas (None: as many as it wants). Without one the 128x128
+# float32 kernels use 128-158 registers (ptxas -v, sm_90, no spills): one 256-thread block an
+# SM. A cap of 128 would fit two, at 16-32 bytes of spills in NN and TT: to be measured on a
+# GPU (bench/cuda_sgemm.py --max-registers 128).
+TileConfig = namedtuple("TileConfig", "bm bn bk tm tn regs", defaults=(None,))
 TileConfig.threads = property(lambda c: (c.bm // c.tm) * (c.bn // c.tn))
 
-# Production: 128x128 tiles of 8x8 micro-tiles (256 threads, 64 float32 accumulators a
-# thread, 8.4 KB of shared memory a block); float64 halves the tile (its registers double).
-PRODUCTION = {np.dtype(np.float32): TileConfig(128, 128, 8, 8, 8),
-              np.dtype(np.float64): TileConfig(64, 64, 8, 4, 4)}
-# Simulator: 16 threads a block, tiles small enough that tests cross their edges.
-SIMULATOR = {np.dtype(np.float32): TileConfig(8, 8, 4, 2, 2),
-             np.dtype(np.float64): TileConfig(8, 8, 4, 2, 2)}
-_PAD = 4   # shared-slab row padding: the transposed-store loads would hit one bank 8 ways
+# Per dtype, largest first; a product takes the first config whose tiles fill the GPU
+# (choose_config). Production float32: 128x128 tiles of 8x8 micro-tiles (256 threads, 64
+# accumulators a thread, 17 KB of shared memory a block), and for products too small to
+# give every SM a tile that way (an MLP layer: 256x1024 is 16 tiles) 64x64 tiles of 4x4.
+# float64 takes the smaller one only (its registers double).
+PRODUCTION = {np.dtype(np.float32): (TileConfig(128, 128, 8, 8, 8), TileConfig(64, 64, 8, 4, 4)),
+              np.dtype(np.float64): (TileConfig(64, 64, 8, 4, 4),)}
+# Simulator: 16 threads a block, tiles small enough that tests cross their edges; float32's
+# second config is taken by products of one 8x8 tile, so tests run both.
+SIMULATOR = {np.dtype(np.float32): (TileConfig(8, 8, 4, 2, 2), TileConfig(4, 4, 4, 1, 1)),
+             np.dtype(np.float64): (TileConfig(8, 8, 4, 2, 2),)}
 # Tile column c of a slab sits at _LEAD + c: with a constant in every index, NVVM's vectorizer
 # proves each run of 4 micro-tile reads 16-byte aligned and makes it one ld.shared.v4 (at
 # offset 0 the first run stayed scalar loads; seen in the PTX).
 _LEAD = 4
 
 
-def tile_config(dtype, sim=None):
-    sim = _launch.SIM if sim is None else sim
-    return (SIMULATOR if sim else PRODUCTION)[np.dtype(dtype)]
+_fill = []   # tiles that fill the GPU: 2 per SM (found at the first product)
+
+
+def _slab_row(width):
+    """Elements in a shared-slab row for `width` tile columns: _LEAD + width, padded to 4 more
+    than a multiple of 32 so that the slab stores of the k-fastest loads (8 k by 4 columns a
+    warp) fall in 32 different banks, and a multiple of 4 (rows stay 16-byte aligned)."""
+    return _LEAD + width + (4 - _LEAD - width) % 32
+
+
+def fill_tiles():
+    """How many tiles (blocks) fill the GPU: 2 per SM (2 under the simulator)."""
+    if not _fill:
+        _fill.append(2 if _launch.SIM else 2 * cuda.get_current_device().MULTIPROCESSOR_COUNT)
+    return _fill[0]
+
+
+def choose_config(dtype, m, n, nbatch):
+    """The largest tile config of dtype whose tiles of (nbatch, m, n) fill the GPU, else the
+    smallest."""
+    configs = (SIMULATOR if _launch.SIM else PRODUCTION)[np.dtype(dtype)]
+    for cfg in configs:
+        if nbatch * (-(-m // cfg.bm)) * (-(-n // cfg.bn)) >= fill_tiles():
+            return cfg
+    return configs[-1]
 
 
 # ---------------------------------------------------------------------- activations
@@ -99,13 +133,29 @@ def _silu(x, a):
     return x / (_ONE + math.exp(-x))
 
 
-@cuda.jit(device=True, inline=True)
-def _no_act(x, a):
-    return x
-
-
 ACT_KINDS = {RELU: _relu, LEAKY_RELU: _leaky_relu, ELU: _elu, SIGMOID: _sigmoid,
              TANH: _tanh, GELU: _gelu, GELU_TANH: _gelu_tanh, SILU: _silu}
+NO_ACT = -1
+
+
+@cuda.jit(device=True, inline=True)
+def _act(kind, x, a):
+    """ACT_KINDS[kind](x, a), chosen at run time (kind is the same for every thread)."""
+    if kind == RELU:
+        return _relu(x, a)
+    if kind == LEAKY_RELU:
+        return _leaky_relu(x, a)
+    if kind == ELU:
+        return _elu(x, a)
+    if kind == SIGMOID:
+        return _sigmoid(x, a)
+    if kind == TANH:
+        return _tanh(x, a)
+    if kind == GELU:
+        return _gelu(x, a)
+    if kind == GELU_TANH:
+        return _gelu_tanh(x, a)
+    return _silu(x, a)
 
 _NB = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 
@@ -114,31 +164,31 @@ _NB = {np.dtype(np.float32): float32, np.dtype(np.float64): float64}
 _cache = {}
 
 
-def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
-    """The kernel for C = epi(alpha * op(A) @ op(B) + beta * C), made once per parameter set.
+def gemm_kernel(dtype, cfg, ta, tb):
+    """The kernel for C = act(alpha * op(A) @ op(B) + beta * C + bias), made once per
+    (dtype, cfg, ta, tb).
 
     kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc, sc,
-         bias, act_a): a, b, c (and bias) flat buffers of `dtype`; matrix bi of each starts at
-    off + bi * s; op(A) is (M, K) stored row-major with leading dimension lda ((K, M) when
-    ta), op(B) is (K, N) ((N, K) when tb), C is (M, N). bias: a buffer of N (any buffer when
-    not has_bias); act: an ACT_KINDS code or None."""
-    key = (np.dtype(dtype), cfg, ta, tb, has_bias, act)
+         bias, has_bias, act, act_a): a, b, c (and bias) flat buffers of `dtype`; matrix bi
+    of each starts at off + bi * s; op(A) is (M, K) stored row-major with leading dimension
+    lda ((K, M) when ta), op(B) is (K, N) ((N, K) when tb), C is (M, N). bias: a buffer of
+    N, added when has_bias != 0 (any buffer otherwise); act: an ACT_KINDS code or NO_ACT,
+    act_a its scalar."""
+    key = (np.dtype(dtype), cfg, ta, tb)
     k = _cache.get(key)
     if k is not None:
         return k
     nbt = _NB[np.dtype(dtype)]
-    BM, BN, BK, TM, TN = cfg
+    BM, BN, BK, TM, TN, REGS = cfg
     NTM, NTN = BM // TM, BN // TN     # threads along rows, along columns
     NT = NTM * NTN
-    if BM % TM or BN % TN or (BM * BK) % NT or (BN * BK) % NT:
-        raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles and "
-                         "equal per-thread slab loads")
-    SA, SB = _LEAD + BM + _PAD, _LEAD + BN + _PAD
     VM, VN = min(TM, 4), min(TN, 4)   # micro-tile rows (cols) in runs of VM (VN): one LDS.128
+    if (BM % TM or BN % TN or TM % VM or TN % VN or (BM * BK) % NT or (BN * BK) % NT):
+        raise ValueError(f"gemm_kernel: tile {cfg} does not divide into micro-tiles of runs "
+                         "of 4 and equal per-thread slab loads")
+    SA, SB = _slab_row(BM), _slab_row(BN)
     ALIGN = None if _launch.SIM else 16   # (the simulator takes no alignment)
-    act_fn = _no_act if act is None else ACT_KINDS[act]
-    ACT = act is not None
-    TA, TB, BIAS = ta, tb, has_bias
+    TA, TB = ta, tb
 
     # The slab of A (B) is BM*BK (BN*BK) elements, LA (LB) per thread; element e of the
     # slab -> (k, row) or (k, col) so that consecutive threads read consecutive addresses.
@@ -162,7 +212,7 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             regs[q] = v
 
     @cuda.jit(device=True, inline=True)
-    def store_a(As, regs, tid):
+    def store_a(As, s, regs, tid):
         for q in range(LA):
             e = tid + q * NT
             if TA:
@@ -171,7 +221,7 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             else:
                 ii = e // BK
                 kk = e - ii * BK
-            As[kk, _LEAD + ii] = regs[q]
+            As[s, kk, _LEAD + ii] = regs[q]
 
     @cuda.jit(device=True, inline=True)
     def load_b(regs, b, bo, ldb, N, K, col0, k0, tid):
@@ -191,7 +241,7 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             regs[q] = v
 
     @cuda.jit(device=True, inline=True)
-    def store_b(Bs, regs, tid):
+    def store_b(Bs, s, regs, tid):
         for q in range(LB):
             e = tid + q * NT
             if TB:
@@ -200,12 +250,30 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             else:
                 kk = e // BN
                 jj = e - kk * BN
-            Bs[kk, _LEAD + jj] = regs[q]
+            Bs[s, kk, _LEAD + jj] = regs[q]
+
+    @cuda.jit(device=True, inline=True)
+    def store_tile(c, co, ldc, acc, gi0, gj0, M, N, alpha, beta, bias, with_bias):
+        """C[gi, gj] = alpha*acc (+ beta*C when beta != 0) (+ bias[gj]) inside C."""
+        for i in range(TM):
+            gi = gi0 + (i // VM) * (NTM * VM) + i % VM
+            if gi < M:
+                for j in range(TN):
+                    gj = gj0 + (j // VN) * (NTN * VN) + j % VN
+                    if gj < N:
+                        idx = co + gi * ldc + gj
+                        v = alpha * acc[i, j]
+                        if beta != nbt(0):
+                            v += beta * c[idx]
+                        if with_bias:
+                            v += bias[gj]
+                        c[idx] = v
 
     def kern(M, N, K, nbatch, alpha, beta, a, aoff, lda, sa, b, boff, ldb, sb, c, coff, ldc,
-             sc, bias, act_a):
-        As = cuda.shared.array((BK, SA), nbt, alignment=ALIGN)   # op(A)[row0 + i, k0 + kk]
-        Bs = cuda.shared.array((BK, SB), nbt, alignment=ALIGN)   # op(B)[k0 + kk, col0 + j]
+             sc, bias, has_bias, act, act_a):
+        # Two slabs each: FMAs read one while the next is stored into the other.
+        As = cuda.shared.array((2, BK, SA), nbt, alignment=ALIGN)  # op(A)[row0+i, k0+kk]
+        Bs = cuda.shared.array((2, BK, SB), nbt, alignment=ALIGN)  # op(B)[k0+kk, col0+j]
         acc = cuda.local.array((TM, TN), nbt)
         af = cuda.local.array(TM, nbt)
         bf = cuda.local.array(TN, nbt)
@@ -231,39 +299,43 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
             for i in range(TM):
                 for j in range(TN):
                     acc[i, j] = zero
+            # One barrier a slab: slab s is read from buffer s % 2 while slab s + 1, loaded
+            # into registers before the FMAs, is stored into the other buffer after them;
+            # the barrier closing slab s - 1 ended every read of that buffer.
             load_a(pa, a, ao, lda, M, K, row0, 0, tid)
             load_b(pb, b, bo, ldb, N, K, col0, 0, tid)
+            store_a(As, 0, pa, tid)
+            store_b(Bs, 0, pb, tid)
+            cuda.syncthreads()
+            cur = 0
             for k0 in range(0, K, BK):
-                store_a(As, pa, tid)
-                store_b(Bs, pb, tid)
-                cuda.syncthreads()
-                if k0 + BK < K:   # issue the next slab's loads before this slab's FMAs
+                more = k0 + BK < K
+                if more:          # the next slab's loads in flight during these FMAs
                     load_a(pa, a, ao, lda, M, K, row0, k0 + BK, tid)
                     load_b(pb, b, bo, ldb, N, K, col0, k0 + BK, tid)
                 for kk in range(BK):
                     for i in range(TM):
-                        af[i] = As[kk, _LEAD + arow + (i // VM) * (NTM * VM) + i % VM]
+                        af[i] = As[cur, kk, _LEAD + arow + (i // VM) * (NTM * VM) + i % VM]
                     for j in range(TN):
-                        bf[j] = Bs[kk, _LEAD + bcol + (j // VN) * (NTN * VN) + j % VN]
+                        bf[j] = Bs[cur, kk, _LEAD + bcol + (j // VN) * (NTN * VN) + j % VN]
                     for i in range(TM):
                         for j in range(TN):
                             acc[i, j] += af[i] * bf[j]
+                if more:
+                    store_a(As, 1 - cur, pa, tid)
+                    store_b(Bs, 1 - cur, pb, tid)
                 cuda.syncthreads()
+                cur = 1 - cur
             co = coff + bi * sc
-            for i in range(TM):
-                gi = row0 + arow + (i // VM) * (NTM * VM) + i % VM
-                if gi < M:
-                    for j in range(TN):
-                        gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
-                        if gj < N:
-                            idx = co + gi * ldc + gj
-                            v = alpha * acc[i, j]
-                            if beta != zero:
-                                v += beta * c[idx]
-                            if BIAS:
-                                v += bias[gj]
-                            c[idx] = v
-            if ACT:
+            # Two copies of the store loop, each with its bias choice constant: a run-time
+            # test inside the loop kept LLVM from unrolling it (acc to local memory, as below).
+            if has_bias != 0:
+                store_tile(c, co, ldc, acc, row0 + arow, col0 + bcol, M, N, alpha, beta, bias,
+                           True)
+            else:
+                store_tile(c, co, ldc, acc, row0 + arow, col0 + bcol, M, N, alpha, beta, bias,
+                           False)
+            if act != NO_ACT:
                 # The activation as a second pass over this thread's own outputs (its own
                 # writes, so visible to it): inlined into the loop above, the math calls
                 # stopped LLVM unrolling it, acc[i, j] became a dynamic index and the whole
@@ -275,11 +347,34 @@ def gemm_kernel(dtype, cfg, ta, tb, has_bias, act):
                             gj = col0 + bcol + (j // VN) * (NTN * VN) + j % VN
                             if gj < N:
                                 idx = co + gi * ldc + gj
-                                c[idx] = act_fn(c[idx], act_a)
+                                c[idx] = _act(act, c[idx], act_a)
             t += cuda.gridDim.x
 
-    k = _cache[key] = cuda.jit(kern)
+    k = _cache[key] = cuda.jit(kern) if REGS is None else cuda.jit(kern, max_registers=REGS)
     return k
+
+
+# ---------------------------------------------------------------------- the reference
+@cuda.jit
+def gemm_reference_kernel(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc):
+    """The plain loop anyone can check by eye (sgemm(..., reference=True)): one thread per
+    C[i, j] = alpha * sum_k op(A)[i, k] * op(B)[k, j] (+ beta * C[i, j] when beta != 0),
+    k in order, transposes as run-time flags."""
+    t = cuda.grid(1)
+    step = cuda.gridsize(1)
+    while t < M * N:
+        i = t // N
+        j = t - i * N
+        s = float32(0)
+        for kk in range(K):
+            x = a[kk * lda + i] if ta != 0 else a[i * lda + kk]
+            y = b[j * ldb + kk] if tb != 0 else b[kk * ldb + j]
+            s += x * y
+        v = alpha * s
+        if beta != float32(0):
+            v += beta * c[i * ldc + j]
+        c[i * ldc + j] = v
+        t += step
 
 
 # ---------------------------------------------------------------------- column sums
@@ -307,25 +402,21 @@ def colsum_kernel(out, x, m, n, rows, nchunks, beta):
 
 # ---------------------------------------------------------------------- PTX checks
 def ptx_checks():
-    """(kernel, signature) for every production kernel: the four transposes of each dtype's
-    plain GEMM, the bias epilogue, each activation epilogue, the column sum."""
-    def sig(nbt):
-        buf = nbt[::1]
-        return (int64, int64, int64, int64, nbt, nbt, buf, int64, int64, int64, buf, int64,
-                int64, int64, buf, int64, int64, int64, buf, nbt)
+    """(kernel, signature) for every production kernel: each dtype's configs in the four
+    transposes (bias and activation are run-time arguments of each), the column sum, and
+    sgemm's reference loop."""
     checks = []
     for dt, nbt in _NB.items():
-        cfg = PRODUCTION[dt]
-        for ta in (False, True):
-            for tb in (False, True):
-                checks.append((gemm_kernel(dt, cfg, ta, tb, False, None), sig(nbt)))
-    f32 = np.dtype(np.float32)
-    checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, True, None), sig(float32)))
-    for kind in ACT_KINDS:
-        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, True, kind),
-                       sig(float32)))
-        checks.append((gemm_kernel(f32, PRODUCTION[f32], False, True, False, kind),
-                       sig(float32)))
+        buf = nbt[::1]
+        sig = (int64, int64, int64, int64, nbt, nbt, buf, int64, int64, int64, buf, int64,
+               int64, int64, buf, int64, int64, int64, buf, int64, int64, nbt)
+        for cfg in PRODUCTION[dt]:
+            for ta in (False, True):
+                for tb in (False, True):
+                    checks.append((gemm_kernel(dt, cfg, ta, tb), sig))
     checks.append((colsum_kernel, (float32[::1], float32[::1], int64, int64, int64, int64,
                                    float32)))
+    checks.append((gemm_reference_kernel, (int64, int64, int64, int64, int64, float32,
+                                           float32[::1], int64, float32[::1], int64, float32,
+                                           float32[::1], int64)))
     return checks
