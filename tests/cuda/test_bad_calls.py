@@ -381,11 +381,59 @@ def _cases():
                 yield op, name, "device_out_of_range", ("dev", bad), "safe"
 
 
-CASES = list(_cases())
+def _geom_with(i, v):
+    g = list(_conv_geom())
+    g[i] = v
+    return tuple(g)
+
+
+# Bad scalars and tuples, one per row: (op, argument, case, value). The `who: name` rule
+# applies to these too, except where the message names the field (a geometry's).
+SCALAR_CASES = [
+    ("act_forward", "kind", "unknown", 8), ("act_backward", "kind", "unknown", -1),
+    ("act_extra_forward", "kind", "unknown", 10), ("act_extra_backward", "kind", "unknown", -1),
+    ("dropout_forward", "seed", "negative", -1),
+    ("dropout_forward", "thresh", "too_big", 2 ** 32),
+    ("feature_dropout_forward", "thresh", "negative", -1),
+    ("conv2d_forward", "geom", "negative_N", _geom_with(0, -1)),
+    ("conv2d_forward", "geom", "wrong_OH", _geom_with(7, 3), "out has shape"),
+    ("conv2d_forward", "geom", "zero_stride", _geom_with(9, 0)),
+    ("conv2d_forward", "geom", "15_fields", _conv_geom()[:15]),
+    ("conv2d_backward", "geom", "negative_N", _geom_with(0, -1)),
+    ("conv2d_backward", "geom", "wrong_OW", _geom_with(8, 5), "dout has shape"),
+    ("conv2d_backward", "geom", "groups", _geom_with(15, 3)),
+    ("max_pool2d_forward", "stride", "zero", (0, 2)),
+    ("max_pool2d_forward", "kernel", "zero", (2, 0)),
+    ("max_pool2d_forward", "padding", "negative", (-1, 0)),
+    ("max_pool2d_forward", "dilation", "zero", (1, 0)),
+    ("max_pool2d_forward", "kernel", "three", (2, 2, 2)),
+    ("max_pool2d_backward", "window", "zero_stride", ((2, 2), (0, 2), (0, 0), (1, 1)),
+     "stride"),
+    ("avg_pool2d_forward", "stride", "zero", (2, 0)),
+    ("avg_pool2d_forward", "padding", "negative", (0, -1)),
+    ("avg_pool2d_backward", "kernel", "zero", (0, 2)),
+    ("rnn_layer_forward", "mode", "unknown", 5),
+    ("rnn_layer_forward", "col", "negative", -1),
+    ("rnn_layer_backward", "mode", "unknown", -1),
+    ("rnn_layer_backward", "col", "past_ldo", 1),
+]
+
+
+SCALAR_WORD = {}   # (op, name, case) -> the word the message must hold (the argument's name)
+
+
+def _scalar_cases():
+    for op, name, case, value, *word in SCALAR_CASES:
+        assert name in SPECS[op](), (op, name)
+        SCALAR_WORD[op, name, case] = word[0] if word else name
+        yield op, name, case, ("raw", value), "raise"
+
+
+CASES = list(_cases()) + list(_scalar_cases())
 
 
 # --------------------------------------------------------------------------- the tests
-ALLOWED = (ValueError, TypeError, IndexError)
+ALLOWED = (ValueError, TypeError, IndexError, OverflowError)   # Overflow: as Cython's uint32
 
 
 def _from_numba_or_numpy(exc):
@@ -445,7 +493,11 @@ def test_bad_argument(K, op, name, case, mutation, expect):
     msg = str(info.value)
     # The message names the argument; a disagreement between two arguments (an array one
     # row short, a size that does not match the arrays) may be reported by the other one.
-    names = [name] if case in ("host", "dtype", "strided", "none", "negative",
-                               "host_out_of_range") else [name] + _array_names(spec)
+    if (op, name, case) in SCALAR_WORD:
+        names = [SCALAR_WORD[op, name, case]]
+    elif case in ("host", "dtype", "strided", "none", "negative", "host_out_of_range"):
+        names = [name]
+    else:
+        names = [name] + _array_names(spec)
     assert any(n in msg for n in names), f"{msg!r} names none of {names}"
     assert g.changed() == [], "a refused call wrote to device memory"

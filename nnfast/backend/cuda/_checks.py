@@ -23,7 +23,7 @@ def need(who, name, a, dtype=np.float32, optional=False):
     if not isinstance(a, CudaArray):
         raise TypeError(f"{who}: {name} must be a CUDA array, got {type(a).__name__}")
     if dtype is not None and a.dtype != dtype:
-        raise ValueError(f"{who}: {name} must be {np.dtype(dtype).name}, got {a.dtype}")
+        raise ValueError(f"{who}: {name} must be {np.dtype(dtype).name}, got dtype {a.dtype}")
     if not a.is_contiguous:
         raise ValueError(f"{who}: {name} must be contiguous")
     return a

@@ -176,7 +176,7 @@ def _indices(idx, V, who):
             raise ValueError(f"{who}: idx must be 1-D int64, got {idx.dtype} {idx.shape}")
         bad = np.flatnonzero((idx < 0) | (idx >= V))
         if bad.size:
-            raise IndexError(f"{who}: idx holds {idx[bad[0]]}, out of range for {V} rows")
+            raise IndexError(f"{who}: idx: index {idx[bad[0]]} is out of range for {V} rows")
         idx = from_host(idx)
     if idx.ndim != 1 or idx.dtype not in (np.int64, np.int32) or not idx.is_contiguous:
         raise ValueError(f"{who}: idx must be 1-D int64, got {idx.dtype} {idx.shape}")
