@@ -501,3 +501,48 @@ def test_bad_argument(K, op, name, case, mutation, expect):
         names = [name] + _array_names(spec)
     assert any(n in msg for n in names), f"{msg!r} names none of {names}"
     assert g.changed() == [], "a refused call wrote to device memory"
+
+
+# Gathers and stencils read other threads' elements: an output sharing memory with an
+# input (or another output) is refused. (op, written argument, argument it overlaps)
+ALIAS_CASES = [
+    ("conv2d_forward", "out", "inp"), ("conv2d_forward", "out", "weight"),
+    ("conv2d_backward", "dinp", "dout"), ("conv2d_backward", "dweight", "inp"),
+    ("conv2d_backward", "dinp", "inp"), ("conv2d_backward", "dinp", "dweight"),
+    ("max_pool2d_forward", "out", "inp"), ("max_pool2d_backward", "dinp", "dout"),
+    ("avg_pool2d_forward", "out", "inp"), ("avg_pool2d_backward", "dinp", "dout"),
+    ("adaptive_avg_pool2d_forward", "out", "inp"),
+    ("adaptive_avg_pool2d_backward", "dinp", "dout"),
+    ("adaptive_max_pool2d_forward", "out", "inp"),
+    ("upsample_nearest2d", "out", "inp"), ("upsample_bilinear2d", "out", "inp"),
+    ("embedding_forward", "out", "weight"), ("embedding_backward", "dweight", "dout"),
+]
+
+
+@pytest.mark.parametrize("op, write, read", ALIAS_CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}"
+                                                              for c in ALIAS_CASES])
+def test_overlapping_output_is_refused(K, op, write, read):
+    spec = SPECS[op]()
+    names = list(spec)
+    g = Guarded()
+    args = _call_args(spec, g)
+    iw, ir = names.index(write), names.index(read)
+    small, big = (iw, ir) if args[iw].size <= args[ir].size else (ir, iw)
+    # the smaller one becomes a view into the larger one's memory (one element in, if it fits)
+    n = args[small].size
+    off = 1 if n < args[big].size else 0
+    args[small] = args[big].reshape(-1)[off:off + n].reshape(args[small].shape)
+    with pytest.raises(ValueError, match=f"({write} and {read}|{read} and {write}) share"):
+        getattr(K, op)(*args)
+    assert g.changed() == []
+
+
+def test_conv_transpose_may_write_its_input_gradient_over_inp(K):
+    # conv2d_backward(dinp=out, dweight=None, ..., inp=out): inp is not read for dinp
+    spec = SPECS["conv2d_backward"]()
+    spec["dweight"] = spec["dbias"] = Opt(None)
+    g = Guarded()
+    args = _call_args(spec, g)
+    args[list(spec).index("inp")] = args[0]
+    K.conv2d_backward(*args)
+    assert g.changed(guards_only=True) == []

@@ -33,3 +33,24 @@ def need_all(who, optional=(), dtype=np.float32, **arrays):
     """need() for each named array (the names in `optional` may be None)."""
     for name, a in arrays.items():
         need(who, name, a, dtype, name in optional)
+
+
+def _span(a):
+    """(block, first, end) of a contiguous CudaArray's elements."""
+    return a._block, a._off, a._off + a.size
+
+
+def no_overlap(who, writes, reads):
+    """Raise if an array a kernel writes shares memory with one it reads (or another it
+    writes): gathers and stencils (conv, pooling, resampling, embedding) read other
+    threads' elements, so an overlap gives wrong numbers that depend on the schedule.
+    writes, reads: {name: CudaArray or None}, contiguous (checked by need first)."""
+    named = [(n, a, True) for n, a in writes.items() if a is not None and a.size]
+    named += [(n, a, False) for n, a in reads.items() if a is not None and a.size]
+    for i, (n1, a1, w1) in enumerate(named):
+        b1, lo1, hi1 = _span(a1)
+        for n2, a2, w2 in named[i + 1:]:
+            b2, lo2, hi2 = _span(a2)
+            if (w1 or w2) and b1 is b2 and lo1 < hi2 and lo2 < hi1:
+                raise ValueError(f"{who}: {n1} and {n2} share memory (the kernel reads one "
+                                 "while it writes the other)")

@@ -22,6 +22,7 @@ import numpy as np
 from numba import cuda, float32, int64, types
 
 from . import _launch
+from ._checks import no_overlap
 from .array import CudaArray, empty, from_host
 
 __all__ = ["upsample_nearest2d", "upsample_bilinear2d"]
@@ -202,6 +203,7 @@ def _sizes(who, out, inp, backward):
     """(o, x, P, H, W, OH, OW): buffers and the input/output plane sizes of either pass."""
     o, os_ = _planes(f"{who}: out", out)
     x, xs = _planes(f"{who}: inp", inp)
+    no_overlap(who, {"out": out}, {"inp": inp})
     if os_[0] != xs[0]:
         raise ValueError(f"{who}: {os_[0]} and {xs[0]} planes")
     P, (H, W), (OH, OW) = os_[0], (os_ if backward else xs)[1:], (xs if backward else os_)[1:]
