@@ -546,3 +546,46 @@ def test_conv_transpose_may_write_its_input_gradient_over_inp(K):
     args[list(spec).index("inp")] = args[0]
     K.conv2d_backward(*args)
     assert g.changed(guards_only=True) == []
+
+
+# --------------------------------------------------------------------------- NumPy's protocol
+# The FUNCS / UFUNCS / HOOKS registrations answer a bad call as NumPy does (an exception of
+# NumPy's class, raised by the checks, not from inside a kernel), and leave memory alone.
+def _np_cases():
+    i64 = lambda v: np.array(v, I64)    # noqa: E731
+    return {
+        "copyto_shapes": lambda a, v, m: np.copyto(a, m(np.ones((2, 5), F32))),
+        "setitem_broadcast": lambda a, v, m: a.__setitem__(slice(None), m(np.ones((2, 4), F32))),
+        "moveaxis_axis": lambda a, v, m: np.moveaxis(a, 0, 5),
+        "expand_dims_axis": lambda a, v, m: np.expand_dims(a, 5),
+        "getitem_index": lambda a, v, m: a[m(i64([0, 3]))],
+        "setitem_index": lambda a, v, m: a.__setitem__(m(i64([-4])), 1.0),
+        "take_index": lambda a, v, m: np.take(v, m(i64([0, 4]))),
+        "take_along_index": lambda a, v, m: np.take_along_axis(a, m(i64([[0, 4, 1, 0]] * 3)), 1),
+        "put_along_index": lambda a, v, m: np.put_along_axis(a, m(i64([[9, 0, 1, 0]] * 3)),
+                                                             1.0, 1),
+        "add_at_index": lambda a, v, m: np.add.at(v, m(i64([1, -5])), 1.0),
+        "bincount_negative": lambda a, v, m: np.bincount(m(i64([1, -1]))),
+        "add_out_shape": lambda a, v, m: np.add(a, a, out=m(np.zeros((3, 3), F32))),
+        "sum_axis": lambda a, v, m: np.sum(a, axis=2),
+        "concatenate_shapes": lambda a, v, m: np.concatenate([a, m(np.ones((2, 5), F32))]),
+        "repeat_counts": lambda a, v, m: np.repeat(v, m(i64([1, 2]))),
+    }
+
+
+NP_CASES = _np_cases()
+
+
+@pytest.mark.parametrize("case", list(NP_CASES))
+def test_numpy_protocol_bad_call(K, case):
+    call = NP_CASES[case]
+    base = np.arange(12, dtype=F32).reshape(3, 4)
+    with pytest.raises(Exception) as want:          # NumPy's own answer, on host arrays
+        call(base.copy(), np.arange(4, dtype=F32), np.asarray)
+    g = Guarded()
+    a, v = g.dev(base), g.dev(np.arange(4, dtype=F32))
+    with pytest.raises(type(want.value)) as got:
+        call(a, v, lambda x: g.dev(x))
+    # (NumPy's host-side shape helpers may raise; a Numba frame means a kernel launch did)
+    assert not any("/numba" in c.co_filename for c in _frames(got.value.__traceback__))
+    assert g.changed() == []
