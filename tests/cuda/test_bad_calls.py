@@ -8,10 +8,14 @@ IndexError that names the argument, before any launch: never a Numba or NumPy er
 inside, never a write out of bounds.
 
 Table-driven: SPECS gives one valid call per kernel (tiny sizes); each bad case mutates one
-argument of it. Every device array of the call is a view into a larger buffer with guard
-regions around it; after the (refused) call the whole buffer, guards included, is unchanged.
+argument of it: a host ndarray, another dtype, a strided view, one element (row) short, None,
+a negative or inconsistent size, an index out of range (a host index array is checked and
+refused; a device one is not read back, so its kernels must skip or clamp it), a bad scalar
+or geometry (SCALAR_CASES), an output sharing memory with an input (ALIAS_CASES). Every
+device array of the call is a view into a larger buffer with guard regions around it; after
+a refused call the whole buffer, guards included, is unchanged, and after an accepted one
+the guards are. NP_CASES do the same for NumPy's protocol (FUNCS / UFUNCS / HOOKS).
 """
-import inspect
 
 import numpy as np
 import pytest
