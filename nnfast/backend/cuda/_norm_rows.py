@@ -9,6 +9,7 @@ import numpy as np
 from numba import cuda, float64
 
 from . import _launch
+from ._checks import need
 
 SIM = _launch.SIM
 NT = 8 if SIM else 256                 # threads of a row-reducing block (a power of two)
@@ -93,6 +94,7 @@ def _opt(a, who, name, n):
 
 
 def _flat(a, who, name, n, dtype=np.float32):
+    need(who, name, a, dtype)
     if a.dtype != dtype:
         raise ValueError(f"{who}: {name} must be {np.dtype(dtype).name}, got {a.dtype}")
     if a.size != n:
@@ -102,9 +104,9 @@ def _flat(a, who, name, n, dtype=np.float32):
     return a.flat
 
 
-def _sizes(who, *sizes):
-    if any(s < 0 for s in sizes):
-        raise ValueError(f"{who}: negative size {sizes}")
+def _sizes(who, **sizes):
+    if any(s < 0 for s in sizes.values()):
+        raise ValueError(f"{who}: negative size " + " ".join(f"{k}={v}" for k, v in sizes.items()))
 
 
 def _blocks(rows):

@@ -74,6 +74,10 @@ def map_kernel(fn, nin):
 def operand(a, shape):
     """(buffer, offset, strides) of CudaArray a broadcast to shape."""
     nlead = len(shape) - a.ndim
+    # a shape that does not broadcast would be walked with its own strides past its end
+    if nlead < 0 or any(n != m and n != 1 for n, m in zip(a.shape, shape[nlead:])):
+        raise ValueError(f"could not broadcast input array from shape {a.shape} into shape "
+                         f"{tuple(shape)}")
     est = (0,) * nlead + tuple(0 if n == 1 and m != 1 else s
                                for n, m, s in zip(a.shape, shape[nlead:], a._est))
     return a._block.buf, a._off, est

@@ -26,6 +26,7 @@ from numba import cuda, float32, float64
 from numba import types as nbt
 
 from . import _launch
+from ._checks import need
 from . import softmax as _softmax
 from .array import empty
 from .softmax import softmax_backward, softmax_forward
@@ -347,9 +348,7 @@ def _binary_kernel(fn):
 
 def _f32(who, name, a):
     """a's flat device view, after the checks _C's float[::1] memoryviews make."""
-    if a.dtype != np.float32:
-        raise ValueError(f"{who}: {name} must be float32, got {a.dtype}")
-    return a.flat          # raises ValueError for a non-contiguous view
+    return need(who, name, a).flat
 
 
 def _kind(who, kind, count):
@@ -360,6 +359,8 @@ def _kind(who, kind, count):
 
 
 def _same(who, names, arrays):
+    for nm, a in zip(names, arrays):
+        need(who, nm, a)
     n = arrays[0].size
     if any(a.size != n for a in arrays):
         raise ValueError(f"{who}: " + ", ".join(f"{nm} {a.size}" for nm, a in zip(names, arrays))
@@ -375,10 +376,10 @@ def _forward(table, count, who, kind, out, inp, a, b):
         _unary_kernel(table[kind][0])[_launch.grid(n)](po, pi, n, _F(a), _F(b))
 
 
-def _backward(table, count, who, kind, dinp, dout, saved, a, b):
+def _backward(table, count, who, kind, dinp, dout, saved, a, b, saved_name="saved"):
     kind = _kind(who, kind, count)
-    n = _same(who, ("dinp", "dout", "saved"), (dinp, dout, saved))
-    pd, pg, ps = _f32(who, "dinp", dinp), _f32(who, "dout", dout), _f32(who, "saved", saved)
+    n = _same(who, ("dinp", "dout", saved_name), (dinp, dout, saved))
+    pd, pg, ps = _f32(who, "dinp", dinp), _f32(who, "dout", dout), _f32(who, saved_name, saved)
     if n:
         _binary_kernel(table[kind][1])[_launch.grid(n)](pd, pg, ps, n, _F(a), _F(b))
 
@@ -400,7 +401,7 @@ def act_extra_forward(kind, out, inp, a=0.0, b=0.0):
 
 def act_extra_backward(kind, dinp, dout, inp, a=0.0, b=0.0):
     """dinp = dout * f'(inp) for an NF_ACTX_* kind; dinp may be dout."""
-    _backward(_ACTX, ACTX_COUNT, "act_extra_backward", kind, dinp, dout, inp, a, b)
+    _backward(_ACTX, ACTX_COUNT, "act_extra_backward", kind, dinp, dout, inp, a, b, "inp")
 
 
 # ===================================================================== act_math
@@ -555,6 +556,7 @@ def _prelu_sizes(who, N, C, S, **arrays):
         raise ValueError(f"{who}: bad sizes [N, C, S] = [{N}, {C}, {S}]")
     want = {"weight": C, "dweight": C}
     for name, a in arrays.items():
+        need(who, name, a, optional=name in ("dinp", "dweight"))
         if a is not None and a.size != want.get(name, N * C * S):
             raise ValueError(f"{who}: {name} has {a.size} elements for [N, C, S] = "
                              f"[{N}, {C}, {S}]")

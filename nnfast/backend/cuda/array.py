@@ -22,6 +22,7 @@ import numbers
 import operator
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
 
 from ...device import device as _device_cls
 from .._device_array import DeviceArray
@@ -498,8 +499,11 @@ def _np_swapaxes(a, a1, a2):
 
 @implements(np.moveaxis)
 def _np_moveaxis(a, source, destination):
-    src = [s % a.ndim for s in ((source,) if isinstance(source, int) else source)]
-    dst = [d % a.ndim for d in ((destination,) if isinstance(destination, int) else destination)]
+    src = normalize_axis_tuple(source, a.ndim, "source")
+    dst = normalize_axis_tuple(destination, a.ndim, "destination")
+    if len(src) != len(dst):
+        raise ValueError("`source` and `destination` arguments must have the same number "
+                         "of elements")
     order = [i for i in range(a.ndim) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -515,7 +519,7 @@ def _np_squeeze(a, axis=None):
 def _np_expand_dims(a, axis):
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     nd = a.ndim + len(axes)
-    axes = sorted(x % nd for x in axes)
+    axes = sorted(normalize_axis_tuple(axes, nd))
     shape, est = list(a.shape), list(a._est)
     for x in axes:
         shape.insert(x, 1)

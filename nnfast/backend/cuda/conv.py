@@ -23,6 +23,7 @@ import numpy as np
 from numba import cuda, float32, int64, types
 
 from . import _launch
+from ._checks import no_overlap
 from .array import CudaArray, empty
 
 __all__ = ["conv2d_workspace", "conv2d_forward", "conv2d_backward"]
@@ -452,6 +453,7 @@ def conv2d_forward(out, ws, inp, weight, bias, geom, reference=False):
     x = _arr("conv2d_forward: inp", inp, (N, C, H, W))
     w = _arr("conv2d_forward: weight", weight, (OC, C // G, KH, KW))
     b = None if bias is None else _arr("conv2d_forward: bias", bias, (OC,), 1)
+    no_overlap("conv2d_forward", {"out": out}, {"inp": inp, "weight": weight, "bias": bias})
     if out.size == 0:
         return
     _run_gemm(_forward, o, _dummy() if b is None else b, w, x if x.size else _dummy(), g,
@@ -481,6 +483,9 @@ def conv2d_backward(dinp, dweight, dbias, ws, dout, inp, weight, geom, accumulat
     dw = None if dweight is None else _arr("conv2d_backward: dweight", dweight,
                                            (OC, Cg, KH, KW))
     db = None if dbias is None else _arr("conv2d_backward: dbias", dbias, (OC,), 1)
+    # dinp may be inp (ConvTranspose's call) unless dweight, computed after it, reads inp
+    no_overlap("conv2d_backward", {"dinp": dinp, "dweight": dweight, "dbias": dbias},
+               {"dout": dout, "weight": weight, "inp": None if dweight is None else inp})
     if reference and accumulate:
         raise ValueError("conv2d_backward: the reference overwrites (accumulate=False only)")
     accumulate = bool(accumulate)

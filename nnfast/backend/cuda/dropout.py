@@ -24,6 +24,7 @@ from numba import cuda
 from numba import types as nbt
 
 from . import _launch
+from ._checks import need, need_all
 from .act import _abs_term, channel_sum, channel_sum_kernels
 from .array import empty, zeros
 
@@ -31,6 +32,7 @@ __all__ = ["dropout_forward", "dropout_backward", "feature_dropout_forward",
            "feature_dropout_backward", "sumabs", "l1l2_backward"]
 
 _U = np.uint64
+U8 = np.uint8
 GOLDEN = _U(0x9E3779B97F4A7C15)
 MIX1 = _U(0xBF58476D1CE4E5B9)
 MIX2 = _U(0x94D049BB133111EB)
@@ -132,9 +134,7 @@ def _l1l2_kernel(dinp, inp, n, a, b):
 # ===================================================================== checks
 
 def _flat(who, name, a, dtype=np.float32):
-    if a.dtype != dtype:
-        raise ValueError(f"{who}: {name} must be {np.dtype(dtype)}, got {a.dtype}")
-    return a.flat          # raises ValueError for a non-contiguous view
+    return need(who, name, a, dtype).flat
 
 
 def _uint(who, name, v, bits):
@@ -166,6 +166,8 @@ def dropout_forward(out, mask, inp, seed, thresh, scale, reference=False):
     """out = inp * (keep ? scale : 0), keep = u(i) >= thresh; mask (or None) gets keep.
     out may be inp."""
     who = "dropout_forward"
+    need_all(who, ("mask",), out=out, inp=inp)
+    need(who, "mask", mask, U8, optional=True)
     n = inp.size
     if out.size != n:
         raise ValueError(f"{who}: out has {out.size} elements, inp {n}")
@@ -181,6 +183,8 @@ def dropout_forward(out, mask, inp, seed, thresh, scale, reference=False):
 def dropout_backward(dinp, dout, mask, scale):
     """dinp = dout * (mask ? scale : 0). dinp may be dout."""
     who = "dropout_backward"
+    need_all(who, dinp=dinp, dout=dout)
+    need(who, "mask", mask, U8)
     n = dout.size
     if dinp.size != n or mask.size != n:
         raise ValueError(f"{who}: dinp {dinp.size}, dout {n}, mask {mask.size} elements")
@@ -193,11 +197,13 @@ def dropout_backward(dinp, dout, mask, scale):
 def _rows(who, R, S, **arrays):
     R, S = int(R), int(S)
     if R < 0 or S < 0:
-        raise ValueError(f"{who}: negative size [{R}, {S}]")
+        raise ValueError(f"{who}: negative size [R, S] = [{R}, {S}]")
     for name, a in arrays.items():
+        need(who, name, a, U8 if name == "mask" else np.float32,
+             optional=name == "mask" and who == "feature_dropout_forward")
         want = R if name == "mask" else R * S
         if a is not None and a.size != want:
-            raise ValueError(f"{who}: {name} has {a.size} elements for [{R}, {S}]")
+            raise ValueError(f"{who}: {name} has {a.size} elements for [R, S] = [{R}, {S}]")
     return R, S
 
 
@@ -240,6 +246,7 @@ def sumabs(x):
 def l1l2_backward(dinp, inp, a, b):
     """dinp = a * sign(inp) + b * inp (b == 0: a * sign(inp))."""
     who = "l1l2_backward"
+    need_all(who, dinp=dinp, inp=inp)
     n = inp.size
     if dinp.size != n:
         raise ValueError(f"{who}: dinp has {dinp.size} elements, inp {n}")

@@ -26,6 +26,7 @@ import numpy as np
 from numba import cuda, float32, int32, int64
 
 from . import _launch
+from ._checks import no_overlap
 from .array import CudaArray, empty, from_host, zeros
 from .optim import _add, _mul
 
@@ -176,7 +177,7 @@ def _indices(idx, V, who):
             raise ValueError(f"{who}: idx must be 1-D int64, got {idx.dtype} {idx.shape}")
         bad = np.flatnonzero((idx < 0) | (idx >= V))
         if bad.size:
-            raise IndexError(f"{who}: index {idx[bad[0]]} is out of range for {V} rows")
+            raise IndexError(f"{who}: idx: index {idx[bad[0]]} is out of range for {V} rows")
         idx = from_host(idx)
     if idx.ndim != 1 or idx.dtype not in (np.int64, np.int32) or not idx.is_contiguous:
         raise ValueError(f"{who}: idx must be 1-D int64, got {idx.dtype} {idx.shape}")
@@ -190,6 +191,7 @@ def embedding_forward(out, weight, idx):
     _matrix(weight, "weight", who)
     V, D = weight.shape
     idx = _indices(idx, V, who)
+    no_overlap(who, {"out": out}, {"weight": weight, "idx": idx})
     N = idx.size
     if out.shape != (N, D):
         raise ValueError(f"{who}: out {out.shape}, expected ({N}, {D})")
@@ -214,6 +216,7 @@ def embedding_backward(dweight, dout, idx, scale, padding_idx):
             scale = from_host(np.asarray(scale, np.float32))
         if scale.dtype != np.float32 or scale.size != V or not scale.is_contiguous:
             raise ValueError(f"{who}: scale must have one float32 entry per embedding")
+    no_overlap(who, {"dweight": dweight}, {"dout": dout, "idx": idx, "scale": scale})
     if N == 0 or D == 0 or V == 0:
         return
     pad = int(padding_idx)

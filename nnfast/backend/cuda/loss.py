@@ -30,6 +30,7 @@ import numpy as np
 from numba import cuda, types
 
 from . import _launch
+from ._checks import need, need_all
 from .array import CudaArray, empty, zeros
 
 __all__ = ["pointwise_loss", "cross_entropy_loss", "nll_loss", "cross_entropy_prob_loss",
@@ -565,6 +566,8 @@ def _flat(a, n, who, what, dtype=np.float32, period=False):
         raise TypeError(f"{who}: {what} must be a CUDA array, got {type(a).__name__}")
     if a.dtype != dtype:
         raise ValueError(f"{who}: {what} has dtype {a.dtype}, expected {np.dtype(dtype)}")
+    if not a.is_contiguous:
+        raise ValueError(f"{who}: {what} must be contiguous")
     if period:
         if a.size == 0 or n % a.size != 0:
             raise ValueError(f"{who}: {what} of {a.size} elements does not tile {n}")
@@ -630,6 +633,7 @@ def pointwise_loss(kind, out, dinput, dtarget, input, target, weight, scale, par
     reduced value scale * sum(w * loss) as a 0-d float32 CudaArray."""
     if kind not in _POINTWISE_KINDS:
         raise KeyError(kind)
+    need_all("pointwise_loss", dtype=None, input=input, target=target)
     if target.size != input.size:
         raise ValueError(f"pointwise_loss: input has {input.size} elements, target "
                          f"{target.size}")
@@ -641,6 +645,7 @@ def pointwise_loss(kind, out, dinput, dtarget, input, target, weight, scale, par
 
 def bce_loss(out, dinput, dtarget, input, target, weight, scale):
     """BCE on probabilities; weight (or None) repeats with period len(weight)."""
+    need_all("bce_loss", dtype=None, input=input, target=target)
     if target.size != input.size:
         raise ValueError(f"bce_loss: input has {input.size} elements, target {target.size}")
     return _elementwise("bce", "bce_loss", out, dinput, dtarget, input, target, weight, True,
@@ -649,6 +654,7 @@ def bce_loss(out, dinput, dtarget, input, target, weight, scale):
 
 def bce_logits_loss(out, dinput, dtarget, input, target, weight, pos_weight, scale):
     """BCE with logits; weight and pos_weight (or None) repeat with their own periods."""
+    need_all("bce_logits_loss", dtype=None, input=input, target=target)
     if target.size != input.size:
         raise ValueError(f"bce_logits_loss: input has {input.size} elements, target "
                          f"{target.size}")
@@ -657,6 +663,8 @@ def bce_logits_loss(out, dinput, dtarget, input, target, weight, pos_weight, sca
 
 
 def _class_operands(who, out, dinput, input, target, weight, outer, C, inner, tdtype):
+    need(who, "input", input, None)      # dtypes: _flat's messages, below
+    need(who, "target", target, None)
     if outer < 0 or inner < 0:
         raise ValueError(f"{who}: negative size outer={outer} inner={inner}")
     npos = outer * inner
@@ -742,6 +750,7 @@ def cross_entropy_prob_loss(out, dinput, dtarget, input, target, weight, outer, 
 def bad_label(target, C, ignore_index):
     """Index of the first label of int64 target outside [0, C) and != ignore_index, or -1.
     A host int (it waits for the device): the functional raises on a bad label."""
+    need("bad_label", "target", target, None)
     n = target.size
     if n == 0:
         return -1

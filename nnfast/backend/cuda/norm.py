@@ -360,7 +360,7 @@ def batch_norm_stats(mean, invstd, running_mean, running_var, x, N, C, S, moment
                      reference=False):
     """Per-channel mean/invstd of x[N,C,S]; updates running_mean/var (or None) in place."""
     who = "batch_norm_stats"
-    _sizes(who, N, C, S)
+    _sizes(who, N=N, C=C, S=S)
     xf = _flat(x, who, "x", N * C * S)
     mf = _flat(mean, who, "mean", C)
     isf = _flat(invstd, who, "invstd", C)
@@ -389,7 +389,7 @@ def batch_norm_stats(mean, invstd, running_mean, running_var, x, N, C, S, moment
 def batch_norm_apply(out, x, mean, invstd, weight, bias, N, C, S, reference=False):
     """out = x * alpha[c] + beta[c] over [N,C,S] (weight/bias may be None)."""
     who = "batch_norm_apply"
-    _sizes(who, N, C, S)
+    _sizes(who, N=N, C=C, S=S)
     total = N * C * S
     xf = _flat(x, who, "x", total)
     of = _flat(out, who, "out", total)
@@ -406,7 +406,7 @@ def batch_norm_backward(dinp, dweight, dbias, dout, x, mean, invstd, weight, N, 
                         reference=False):
     """dinp/dweight/dbias (each or None) of batch_norm_apply with the forward's stats."""
     who = "batch_norm_backward"
-    _sizes(who, N, C, S)
+    _sizes(who, N=N, C=C, S=S)
     total = N * C * S
     dof = _flat(dout, who, "dout", total)
     xf = _flat(x, who, "x", total)
@@ -446,7 +446,7 @@ def batch_norm_backward(dinp, dweight, dbias, dout, x, mean, invstd, weight, N, 
 def layer_norm_forward(out, mean, rstd, x, weight, bias, M, D, eps):
     """out = normalised rows of x[M,D] (* weight + bias); mean[M], rstd[M] written."""
     who = "layer_norm_forward"
-    _sizes(who, M, D)
+    _sizes(who, M=M, D=D)
     xf = _flat(x, who, "x", M * D)
     of = _flat(out, who, "out", M * D)
     mf = _flat(mean, who, "mean", M)
@@ -461,7 +461,7 @@ def layer_norm_forward(out, mean, rstd, x, weight, bias, M, D, eps):
 def layer_norm_backward(dinp, dweight, dbias, dout, x, mean, rstd, weight, M, D):
     """dinp/dweight/dbias (each or None) of layer_norm_forward."""
     who = "layer_norm_backward"
-    _sizes(who, M, D)
+    _sizes(who, M=M, D=D)
     dof = _flat(dout, who, "dout", M * D)
     xf = _flat(x, who, "x", M * D)
     mf = _flat(mean, who, "mean", M)

@@ -14,6 +14,7 @@ import numpy as np
 from numba import cuda, float32, float64, int64
 
 from . import _launch
+from ._checks import need
 from ._norm_rows import (F0, F1, NT, _blocks, _dsums_range, _fill_f32, _flat, _opt,
                          _sqdev_range, _sum_range)
 
@@ -133,10 +134,9 @@ def group_norm_backward(dinp, dweight, dbias, ws, dout, x, mean, rstd, weight, N
     xf = _flat(x, who, "x", N * C * S)
     mf = _flat(mean, who, "mean", N * G)
     rf = _flat(rstd, who, "rstd", N * G)
-    if ws.dtype != np.float64 or not ws.is_contiguous:
-        raise ValueError(f"{who}: ws must be a contiguous float64 array")
+    need(who, "ws", ws, np.float64)
     if ws.size < 2 * N * C:
-        raise ValueError(f"{who}: workspace of {ws.size} doubles, needs {2 * N * C}")
+        raise ValueError(f"{who}: workspace ws of {ws.size} doubles, needs {2 * N * C}")
     dxf, has_dx = _opt(dinp, who, "dinp", N * C * S)
     dwf, has_dw = _opt(dweight, who, "dweight", C)
     dbf, has_db = _opt(dbias, who, "dbias", C)

@@ -479,6 +479,8 @@ def _buf(a, n, name):
         raise ValueError(f"optimizer kernel: {name} must be float32, got {a.dtype}")
     if a.size != n:
         raise ValueError(f"optimizer kernel: {name} has {a.size} elements, param has {n}")
+    if not a.is_contiguous:
+        raise ValueError(f"optimizer kernel: {name} must be contiguous")
     return a.flat
 
 
@@ -489,12 +491,12 @@ def _opt(a, n, name, param_flat):
     return _buf(a, n, name), np.int32(1)
 
 
-def _param(param):
+def _param(param, name="param"):
     if not isinstance(param, CudaArray):
-        raise TypeError(f"optimizer kernel: param must be a CUDA array, got "
+        raise TypeError(f"optimizer kernel: {name} must be a CUDA array, got "
                         f"{type(param).__name__}")
     n = param.size
-    return _buf(param, n, "param"), n
+    return _buf(param, n, name), n
 
 
 def _f(*xs):
@@ -638,6 +640,8 @@ def rprop_step(param, prev, step_size, grad, etaminus, etaplus, step_size_min, s
 def _reduce(x, who, partial_k, combine_k, dtype):
     if not isinstance(x, CudaArray) or x.dtype != np.float32:
         raise TypeError(f"{who}: x must be a float32 CUDA array")
+    if not x.is_contiguous:
+        raise ValueError(f"{who}: x must be contiguous")
     xf, n = x.flat, x.size
     out = zeros((), dtype)
     if n == 0:
@@ -664,7 +668,7 @@ def maxabs(x):
 def scale_(x, s):
     """x *= s in place. s: a number, or a one-element CudaArray (read on the device, so the
     clipping coefficient computed from a device norm needs no host round trip)."""
-    xf, n = _param(x)
+    xf, n = _param(x, "x")
     if n == 0:
         return
     if isinstance(s, CudaArray):
@@ -679,7 +683,7 @@ def scale_(x, s):
 
 def clamp_(x, lo, hi):
     """x = min(max(x, lo), hi) in place (NaN stays NaN)."""
-    xf, n = _param(x)
+    xf, n = _param(x, "x")
     if n == 0:
         return
     _go(_clamp_kernel, n, xf, n, *_f(lo, hi))

@@ -26,6 +26,7 @@ import numpy as np
 from numba import cuda, float32, float64, int64, types
 
 from . import _launch
+from ._checks import no_overlap
 from .array import CudaArray
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
@@ -333,6 +334,7 @@ def max_pool2d_forward(out, idx, inp, kernel, stride, padding, dilation):
     o, (P, OH, OW) = _arr(f"{who}: out", out)
     ix, ishape = _arr(f"{who}: idx", idx, np.int64)
     x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    no_overlap(who, {"out": out, "idx": idx}, {"inp": inp})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, dilation)
     if Pi != P or ishape != (P, OH, OW):
         raise ValueError(f"{who}: out/idx/inp shapes disagree")
@@ -356,6 +358,7 @@ def max_pool2d_backward(dinp, dout, idx, window=None):
     di, (P, H, W) = _arr(f"{who}: dinp", dinp)
     d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
     ix, ishape = _arr(f"{who}: idx", idx, np.int64)
+    no_overlap(who, {"dinp": dinp}, {"dout": dout, "idx": idx})
     if Po != P or ishape != (P, OH, OW):
         raise ValueError(f"{who}: dinp/dout/idx shapes disagree")
     if P * H * W == 0:
@@ -382,6 +385,7 @@ def avg_pool2d_forward(out, inp, kernel, stride, padding, count_include_pad,
     who = "avg_pool2d_forward"
     o, (P, OH, OW) = _arr(f"{who}: out", out)
     x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    no_overlap(who, {"out": out}, {"inp": inp})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, (1, 1))
     if Pi != P:
         raise ValueError(f"{who}: out/inp shapes disagree")
@@ -400,6 +404,7 @@ def avg_pool2d_backward(dinp, dout, kernel, stride, padding, count_include_pad,
     who = "avg_pool2d_backward"
     di, (P, H, W) = _arr(f"{who}: dinp", dinp)
     d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
+    no_overlap(who, {"dinp": dinp}, {"dout": dout})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, (1, 1))
     if Po != P:
         raise ValueError(f"{who}: dinp/dout shapes disagree")
@@ -417,6 +422,7 @@ def adaptive_avg_pool2d_forward(out, inp):
     who = "adaptive_avg_pool2d_forward"
     o, (P, OH, OW) = _arr(f"{who}: out", out)
     x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    no_overlap(who, {"out": out}, {"inp": inp})
     if Pi != P:
         raise ValueError(f"{who}: out/inp shapes disagree")
     if P * OH * OW == 0:
@@ -430,6 +436,7 @@ def adaptive_avg_pool2d_backward(dinp, dout):
     who = "adaptive_avg_pool2d_backward"
     di, (P, H, W) = _arr(f"{who}: dinp", dinp)
     d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
+    no_overlap(who, {"dinp": dinp}, {"dout": dout})
     if Po != P:
         raise ValueError(f"{who}: dinp/dout shapes disagree")
     if P * H * W == 0:
@@ -445,6 +452,7 @@ def adaptive_max_pool2d_forward(out, idx, inp):
     o, (P, OH, OW) = _arr(f"{who}: out", out)
     ix, ishape = _arr(f"{who}: idx", idx, np.int64)
     x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    no_overlap(who, {"out": out, "idx": idx}, {"inp": inp})
     if Pi != P or ishape != (P, OH, OW):
         raise ValueError(f"{who}: out/idx/inp shapes disagree")
     if P * OH * OW == 0:

@@ -29,6 +29,7 @@ import numpy as np
 from numba import cuda, float32, int64
 
 from . import _launch
+from ._checks import need
 from .array import empty
 
 __all__ = ["rnn_layer_forward", "rnn_layer_backward"]
@@ -384,10 +385,9 @@ def _dummy():
 
 
 def _buf(a, n, what, who):
-    if a.dtype != np.float32 or not a.is_contiguous:
-        raise ValueError(f"{who}: {what} must be a contiguous float32 array")
+    need(who, what, a)
     if a.size != n:
-        raise ValueError(f"rnn kernel: {what} has {a.size} elements, expected {n}")
+        raise ValueError(f"{who}: {what} has {a.size} elements, expected {n}")
     return a.flat
 
 

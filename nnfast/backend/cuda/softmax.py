@@ -20,6 +20,7 @@ from numba import cuda, float32
 from numba import types as nbt
 
 from . import _launch
+from ._checks import need
 
 __all__ = ["softmax_forward", "softmax_backward"]
 
@@ -36,9 +37,7 @@ _cache = {}
 
 
 def _f32(who, name, a):
-    if a.dtype != np.float32:
-        raise ValueError(f"{who}: {name} must be float32, got {a.dtype}")
-    return a.flat          # raises ValueError for a non-contiguous view
+    return need(who, name, a).flat
 
 
 @_dev
@@ -235,6 +234,7 @@ def _softmax_sizes(who, outer, D, inner, **arrays):
         raise ValueError(f"{who}: negative size in [outer, D, inner] = [{outer}, {D}, {inner}]")
     n = outer * D * inner
     for name, a in arrays.items():
+        need(who, name, a)
         if a.size != n:
             raise ValueError(f"{who}: {name} has {a.size} elements for [outer, D, inner] = "
                              f"[{outer}, {D}, {inner}]")

@@ -22,6 +22,7 @@ import numpy as np
 from numba import cuda, float32, int64, types
 
 from . import _launch
+from ._checks import no_overlap
 from .array import CudaArray, empty, from_host
 
 __all__ = ["upsample_nearest2d", "upsample_bilinear2d"]
@@ -202,6 +203,7 @@ def _sizes(who, out, inp, backward):
     """(o, x, P, H, W, OH, OW): buffers and the input/output plane sizes of either pass."""
     o, os_ = _planes(f"{who}: out", out)
     x, xs = _planes(f"{who}: inp", inp)
+    no_overlap(who, {"out": out}, {"inp": inp})
     if os_[0] != xs[0]:
         raise ValueError(f"{who}: {os_[0]} and {xs[0]} planes")
     P, (H, W), (OH, OW) = os_[0], (os_ if backward else xs)[1:], (xs if backward else os_)[1:]
@@ -222,8 +224,8 @@ def upsample_nearest2d(out, inp, hi, wi, backward=False):
     is dout[P,OH,OW] (the adjoint, dinp overwritten)."""
     who = "upsample_nearest2d"
     o, x, P, H, W, OH, OW = _sizes(who, out, inp, backward)
-    th = _table(who, hi, OH, limit=H)
-    tw = _table(who, wi, OW, limit=W)
+    th = _table(f"{who}: hi", hi, OH, limit=H)
+    tw = _table(f"{who}: wi", wi, OW, limit=W)
     if _zero_or_nothing(out, P, H, W, OH, OW, backward):
         return
     if backward:
@@ -239,10 +241,10 @@ def upsample_bilinear2d(out, inp, h0, h1, lh, w0, w1, lw, backward=False):
     """As upsample_nearest2d, with two rows/columns per output and their weights."""
     who = "upsample_bilinear2d"
     o, x, P, H, W, OH, OW = _sizes(who, out, inp, backward)
-    t_h0, t_h1 = _table(who, h0, OH, limit=H), _table(who, h1, OH, limit=H)
-    t_w0, t_w1 = _table(who, w0, OW, limit=W), _table(who, w1, OW, limit=W)
-    t_lh = _table(who, lh, OH, np.float32)
-    t_lw = _table(who, lw, OW, np.float32)
+    t_h0, t_h1 = _table(f"{who}: h0", h0, OH, limit=H), _table(f"{who}: h1", h1, OH, limit=H)
+    t_w0, t_w1 = _table(f"{who}: w0", w0, OW, limit=W), _table(f"{who}: w1", w1, OW, limit=W)
+    t_lh = _table(f"{who}: lh", lh, OH, np.float32)
+    t_lw = _table(f"{who}: lw", lw, OW, np.float32)
     if _zero_or_nothing(out, P, H, W, OH, OW, backward):
         return
     if backward:
