@@ -169,3 +169,20 @@ def test_load_with_map_location_cuda(tmp_path):
     assert got["w"].device.type == "cuda" and got["nested"][0].device.type == "cuda"
     assert got["w"].cpu().tolist() == [0.0, 1.0, 2.0]
     assert nf.load(tmp_path / "f.nnf", map_location={"cuda:0": "cpu"})["w"].device.type == "cpu"
+
+
+def test_a_kernel_error_at_a_host_copy_names_the_op(monkeypatch):
+    from nnfast.backend.cuda.array import CudaArray
+    K = backend.get("cuda")
+    a = dev(np.ones(4, np.float32))
+    K.sumabs(a)
+
+    class CudaAPIError(Exception):
+        pass
+    CudaAPIError.__module__ = "numba.cuda.cudadrv.driver"
+
+    def failing(self):
+        raise CudaAPIError("[700] CUDA_ERROR_ILLEGAL_ADDRESS")
+    monkeypatch.setattr(CudaArray, "_get", failing)
+    with pytest.raises(RuntimeError, match="CUDA error in or after sumabs: .*ILLEGAL_ADDRESS"):
+        a.get()

@@ -142,7 +142,18 @@ class CudaArray(DeviceArray):
                         "to copy the tensor to host memory first.")
 
     def get(self):
-        """A host copy (an ndarray of the same shape and dtype)."""
+        """A host copy (an ndarray of the same shape and dtype). The copy waits for the
+        kernels before it: an error one of them raised names the op that launched last."""
+        try:
+            return self._get()
+        except Exception as e:
+            if type(e).__module__.startswith("numba") and "CUDA_ERROR" in str(e):
+                from ._launch import last_op
+                raise RuntimeError(f"CUDA error in or after {last_op() or 'an nnfast kernel'}: "
+                                   f"{e}") from e
+            raise
+
+    def _get(self):
         if self.size == 0:
             return np.empty(self.shape, self.dtype)
         if self.is_contiguous:
