@@ -155,11 +155,11 @@ def _float_unary(name, node, fwd, bwd, reads):
         x = _as_tensor(input, name)
         xd = _floating(x._storage)
         with np.errstate(all="ignore"):
-            y = np.asarray(fwd(xd)).astype(xd.dtype, copy=False)
+            y = fwd(xd).astype(xd.dtype, copy=False)
 
         def backward(g):
             with np.errstate(all="ignore"):
-                return (np.asarray(bwd(g, xd, y)).astype(xd.dtype, copy=False),)
+                return (bwd(g, xd, y).astype(xd.dtype, copy=False),)
         res = _unary(x, y, backward, node, saved=(x,) if reads == "x" else (),
                      saves_output=reads == "y")
         return _write_out(res, out, name)
@@ -227,7 +227,7 @@ def _keep_unary(name, node, fwd, int_fwd=np.copy, grad_zero=True, bool_ok=False)
         if xd.dtype == bool_ and not bool_ok or int_fwd is None and xd.dtype.kind in "iub":
             raise _not_for(name, xd.dtype)
         y = fwd(xd) if xd.dtype.kind in "fc" else int_fwd(xd)
-        y = np.asarray(y).astype(xd.dtype, copy=False)
+        y = y.astype(xd.dtype, copy=False)
         bw = (lambda g: (np.zeros_like(g),)) if grad_zero else (lambda g: (g,))
         return _write_out(_unary(x, y, bw, node), out, name)
     op.__name__ = op.__qualname__ = name

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import autograd as ag
 from ..tensor import Tensor
-from .core import _bind, _result, _unary, _unbroadcast, _view
+from .core import _bind, _result, _unary, _unbroadcast, _view, as_array, asarray_on, zeros_on
 from .dims import index_array, norm_dim, write_out
 from .scan import scatter_add_along
 
@@ -90,7 +90,7 @@ def getitem(x, index):
     shape, dtype = x.shape, x.dtype
 
     def backward(g):
-        gx = np.zeros(shape, dtype)
+        gx = zeros_on(xd, shape, dtype)
         if basic:
             gx[index] = g
         else:
@@ -98,14 +98,15 @@ def getitem(x, index):
         return (gx,)
     if basic:
         return _view(x, out, backward, "Index")
-    return _unary(x, np.asarray(out), backward, "Index")
+    return _unary(x, out, backward, "Index")
 
 
 def index_put(x, indices, values, accumulate=False):
     """x with x[indices] = values (or += with accumulate), out of place; recorded in the
     graph (this is also what x[index] = v records)."""
     idx = _index(indices)
-    v = values if isinstance(values, Tensor) else Tensor._make(np.asarray(values, x.dtype))
+    v = values if isinstance(values, Tensor) else Tensor._make(asarray_on(x._storage, values,
+                                                                              x.dtype))
     out = x._storage.copy()
     vd = v._storage
     try:
@@ -131,7 +132,7 @@ def index_put(x, indices, values, accumulate=False):
         gv = None
         if v.requires_grad:
             dst, sub = _target(g, idx)
-            gi = np.asarray(dst[sub])
+            gi = as_array(dst[sub])
             if gi.ndim < len(vshape):
                 gi = gi.reshape((1,) * (len(vshape) - gi.ndim) + gi.shape)
             elif gi.ndim > len(vshape):
@@ -211,7 +212,7 @@ def gather(x, dim, index, *, sparse_grad=False, out=None):
 def _as_src(src, x):
     if isinstance(src, Tensor):
         return src
-    return Tensor._make(np.asarray(src, x.dtype))
+    return Tensor._make(asarray_on(x._storage, src, x.dtype))
 
 
 def scatter(x, dim, index, src=None, value=None, *, reduce=None, out=None):
@@ -248,7 +249,7 @@ def scatter(x, dim, index, src=None, value=None, *, reduce=None, out=None):
             gx[grid] = 0
         gs = None
         if src.requires_grad:
-            gs = np.zeros(sshape, src.dtype)
+            gs = zeros_on(g, sshape, src.dtype)
             gs[sl] = g[grid]
         return gx, gs
     return write_out(out, _result(res, (x, src), backward, "Scatter"), "scatter", (x, src))
@@ -263,9 +264,9 @@ def _scatter_value(x, dim, index, value, reduce, out):
     if reduce is None:
         res[grid] = value
     elif reduce == "add":
-        np.add.at(res, grid, np.asarray(value, res.dtype))
+        np.add.at(res, grid, as_array(value, res.dtype))
     elif reduce == "multiply":
-        np.multiply.at(res, grid, np.asarray(value, res.dtype))
+        np.multiply.at(res, grid, as_array(value, res.dtype))
     else:
         raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce}")
 
@@ -274,7 +275,7 @@ def _scatter_value(x, dim, index, value, reduce, out):
         if reduce is None:
             gx[grid] = 0
         elif reduce == "multiply":
-            np.multiply.at(gx, grid, np.asarray(value, gx.dtype))
+            np.multiply.at(gx, grid, as_array(value, gx.dtype))
         return (gx,)
     return write_out(out, _unary(x, res, backward, "Scatter"), "scatter", (x,))
 
@@ -310,7 +311,7 @@ def index_select(x, dim, index, *, out=None):
     shape, dtype = x.shape, x.dtype
 
     def backward(g):
-        gx = np.zeros(xd.shape, dtype)
+        gx = zeros_on(xd, xd.shape, dtype)
         np.add.at(gx, _along(d, idx), g.reshape(res.shape if x.ndim else (1,)))
         return (gx.reshape(shape),)
     return write_out(out, _unary(x, res, backward, "IndexSelect"), "index_select", (x,))
@@ -375,7 +376,7 @@ def _fill_value(value, x, who):
     if not isinstance(value, (numbers.Number, np.generic)):
         raise TypeError(f"{who}(): value must be a number or a 0-d tensor, got "
                         f"{type(value).__name__}")
-    return Tensor._make(np.asarray(value).astype(x.dtype))
+    return Tensor._make(np.asarray(value).astype(x.dtype))   # 0-d: goes with any device
 
 
 def index_fill(x, dim, index, value):
@@ -389,9 +390,9 @@ def index_fill(x, dim, index, value):
         gx[_along(d, idx)] = 0
         gv = None
         if v.requires_grad:
-            mask = np.zeros(g.shape, bool)
+            mask = zeros_on(g, g.shape, bool)
             mask[_along(d, idx)] = True
-            gv = np.asarray(g[mask].sum(), v.dtype)
+            gv = as_array(g[mask].sum(), v.dtype)
         return gx, gv
     return _result(res, (x, v), backward, "IndexFill")
 
@@ -428,7 +429,7 @@ def masked_fill(x, mask, value):
 
     def backward(g):
         gx = _unbroadcast(np.where(m, 0, g), xshape).astype(x.dtype)
-        gv = np.asarray(np.where(m, g, 0).sum(), v.dtype) if v.requires_grad else None
+        gv = as_array(np.where(m, g, 0).sum(), v.dtype) if v.requires_grad else None
         return gx, gv
     return _result(res, (x, v), backward, "MaskedFill")
 
@@ -449,7 +450,7 @@ def masked_scatter(x, mask, source):
         gx = _unbroadcast(np.where(mb, 0, g), xshape)
         gs = None
         if source.requires_grad:
-            gs = np.zeros(int(np.prod(sshape)), source.dtype)
+            gs = zeros_on(g, int(np.prod(sshape)), source.dtype)
             gs[:count] = g[mb]
             gs = gs.reshape(sshape)
         return gx, gs
@@ -464,7 +465,7 @@ def masked_select(x, mask, *, out=None):
     xshape = x.shape
 
     def backward(g):
-        gx = np.zeros(shape, x.dtype)
+        gx = zeros_on(g, shape, x.dtype)
         gx[mb] = g
         return (_unbroadcast(gx, xshape),)
     return write_out(out, _unary(x, res, backward, "MaskedSelect"), "masked_select", (x,))
@@ -484,7 +485,7 @@ def take(x, index):
     shape, dtype = x.shape, x.dtype
 
     def backward(g):
-        gx = np.zeros(n, dtype)
+        gx = zeros_on(g, n, dtype)
         np.add.at(gx, idx, g)
         return (gx.reshape(shape),)
     return _unary(x, res, backward, "Take")
@@ -518,7 +519,7 @@ def nonzero(x, *, out=None, as_tuple=False):
         arr = xd.reshape(1) if xd.ndim == 0 else xd
         return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(arr))
     if xd.ndim == 0:
-        res = np.zeros((1 if xd.item() else 0, 0), np.int64)
+        res = zeros_on(xd, (1 if xd.item() else 0, 0), np.int64)
     else:
         res = np.argwhere(xd).astype(np.int64)
     return write_out(out, Tensor._make(res), "nonzero")
