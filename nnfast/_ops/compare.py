@@ -62,7 +62,8 @@ def _test(name, np_fn):
     def op(input, *, out=None):
         x = _as_tensor(input, name)
         xd = x._storage
-        res = np_fn(xd) if xd.dtype.kind in "fc" else full_on(xd, xd.shape, name == "isfinite", bool_)
+        res = np_fn(xd) if xd.dtype.kind in "fc" else \
+            full_on(xd, xd.shape, name == "isfinite", bool_)
         return _write_out(Tensor._make(res), out, name)
     op.__name__ = op.__qualname__ = name
     return op
