@@ -604,6 +604,10 @@ class Tensor:
         if _overlaps(st):
             raise RuntimeError(_OVERLAP)
         o = other._storage if isinstance(other, Tensor) else other
+        if o.__class__ is not st.__class__ and isinstance(other, Tensor) and not (
+                o.__class__ is np.ndarray and o.ndim == 0):
+            from .backend import table_of
+            table_of(st, o)   # PyTorch's error for operands on two devices
         try:
             ufunc(st, o, out=st, casting="same_kind")
         except TypeError:
@@ -680,7 +684,8 @@ class Tensor:
         return self
 
     def set_(self, source=None):
-        self._storage = source._storage if isinstance(source, Tensor) else np.zeros(0, self.dtype)
+        self._storage = source._storage if isinstance(source, Tensor) else \
+            np.zeros_like(self._storage, shape=(0,))
         self._bump()
         return self
 

@@ -61,6 +61,13 @@ def is_device(arr):
     return arr.__class__ is not _ND and isinstance(arr, DeviceArray)
 
 
+def as_strided(arr, shape, strides, writeable=True):
+    """np.lib.stride_tricks.as_strided on any device (strides in bytes)."""
+    if arr.__class__ is _ND:
+        return np.lib.stride_tricks.as_strided(arr, shape, strides, writeable=writeable)
+    return table_of(arr).strided_view(arr, shape, strides)
+
+
 def host_only(who, *arrays):
     """Refuse an op that has no device implementation, naming it (instead of a NumPy error
     from deep inside)."""

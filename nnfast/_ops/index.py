@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import autograd as ag
 from ..tensor import Tensor
-from .core import _bind, _result, _unary, _unbroadcast, _view, as_array, asarray_on, zeros_on
+from .core import (_bind, _result, _unary, _unbroadcast, _view, as_array, asarray_on,
+                   check_devices, zeros_on)
 from .dims import index_array, norm_dim, write_out
 from .scan import scatter_add_along
 
@@ -168,6 +169,9 @@ def setitem(x, index, value):
 # ------------------------------------------------------------------ gather / scatter
 
 def _check_gather_index(x, d, idx, who, src=None):
+    if idx.__class__ is not x._storage.__class__ or (
+            src is not None and src._storage.__class__ is not idx.__class__):
+        check_devices(x._storage, idx, None if src is None else src._storage)
     if idx.ndim != x.ndim and not (idx.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as "
                            f"{'input' if who == 'gather' else 'self'} tensor")
@@ -293,6 +297,8 @@ def _dim_index(x, dim, index, who):
     if idx.ndim > 1:
         raise IndexError(f"{who}(): Index is supposed to be a vector")
     idx = idx.reshape(-1)
+    if idx.__class__ is not x._storage.__class__:
+        check_devices(x._storage, idx)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError("index out of range in self")
     return d, idx
@@ -411,6 +417,11 @@ def _word(dt):
     return {"f": "float", "i": "long int", "u": "unsigned char"}.get(dt.kind, str(dt))
 
 
+def _same_device_mask(x, m):
+    if m.__class__ is not x._storage.__class__:
+        check_devices(x._storage, m)
+
+
 def _bshape(a, b, who):
     try:
         return np.broadcast_shapes(a, b)
@@ -422,6 +433,7 @@ def _bshape(a, b, who):
 def masked_fill(x, mask, value):
     m = _bool_mask(mask, "masked_fill_")
     v = _fill_value(value, x, "masked_fill_")
+    _same_device_mask(x, m)
     shape = _bshape(x.shape, m.shape, "masked_fill")
     res = np.where(m, v._storage.astype(x.dtype), x._storage)
     res = np.broadcast_to(res, shape).copy() if res.shape != shape else res
@@ -436,6 +448,7 @@ def masked_fill(x, mask, value):
 
 def masked_scatter(x, mask, source):
     m = _bool_mask(mask, "masked_scatter_")
+    _same_device_mask(x, m)
     shape = _bshape(x.shape, m.shape, "masked_scatter")
     mb = np.broadcast_to(m, shape)
     count = int(mb.sum())
@@ -459,6 +472,7 @@ def masked_scatter(x, mask, source):
 
 def masked_select(x, mask, *, out=None):
     m = _bool_mask(mask, "masked_select")
+    _same_device_mask(x, m)
     shape = _bshape(x.shape, m.shape, "masked_select")
     mb = np.broadcast_to(m, shape)
     res = np.broadcast_to(x._storage, shape)[mb]
@@ -475,6 +489,8 @@ def masked_select(x, mask, *, out=None):
 
 def take(x, index):
     idx = index_array(index, "take")
+    if idx.__class__ is not x._storage.__class__:
+        check_devices(x._storage, idx)
     n = x._storage.size
     if idx.size and (idx.min() < -n or idx.max() >= n):
         bad = idx.max() if idx.max() >= n else idx.min()

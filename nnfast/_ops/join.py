@@ -11,7 +11,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from ..backend import table_of
-from .core import (_as_tensor, _bind, _promote, _result, _unary, host_only, is_device,
+from .core import (_as_tensor, _bind, _promote, _result, _unary, as_strided, host_only, is_device,
                    same_device_all, zeros_on)
 from .dims import dim_list, int_shape, norm_dim, write_out
 from .shape import atleast_1d, atleast_2d, atleast_3d, broadcast_to, reshape, select, \
@@ -332,14 +332,13 @@ def unfold(x, dimension, size, step):
         raise RuntimeError(f"step is {step} but must be > 0")
     nw = (n - size) // step + 1
     xd = x._storage
-    host_only("Tensor.unfold", xd)
     shape = xd.shape[:d] + (nw,) + xd.shape[d + 1:] + (size,)
     strides = xd.strides[:d] + (xd.strides[d] * step,) + xd.strides[d + 1:] + (xd.strides[d],)
-    out = np.lib.stride_tricks.as_strided(xd, shape, strides, writeable=xd.flags.writeable)
+    out = as_strided(xd, shape, strides, writeable=xd.flags.writeable)
     src = x.shape
 
     def backward(g):
-        gx = np.zeros(src, x.dtype)
+        gx = zeros_on(g, src, x.dtype)
         for j in range(size):
             gx[(slice(None),) * d + (slice(j, j + step * (nw - 1) + 1, step),)] += g[..., j]
         return (gx,)

@@ -132,7 +132,7 @@ def outer(input, vec2, *, out=None):
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"outer: expected 1-D tensors, got {a.ndim}-D and {b.ndim}-D")
     ad, bd = a._storage, b._storage
-    res = np.multiply.outer(ad, bd)
+    res = ad[:, None] * bd[None, :]   # np.multiply.outer, on any device
     return write_out(out, _result(res, (a, b), lambda g: (g @ bd, g.T @ ad), "Outer",
                                   saved=(a, b)), "outer", (a, b))
 

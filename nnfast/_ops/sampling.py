@@ -8,6 +8,7 @@ are NumPy's, so values differ from torch's for the same seed.
 """
 import numpy as np
 
+from ..backend import table_of
 from .. import autograd as ag
 from .. import random as _random
 from ..tensor import _LEAF_INPLACE, Tensor, _as_dtype, get_default_dtype, int64
@@ -178,7 +179,10 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
                            f"{x.dtype}")
     if num_samples <= 0:
         raise RuntimeError("cannot sample n_sample <= 0 samples")
-    w = x._storage.astype(np.float64).reshape(-1, x.shape[-1])
+    xd = x._storage
+    if xd.__class__ is not np.ndarray:   # drawn on the host, as on the CPU: the same draws
+        xd = table_of(xd).to_host(xd)
+    w = xd.astype(np.float64).reshape(-1, x.shape[-1])
     if not np.isfinite(w).all() or (w < 0).any():
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     if not replacement and num_samples > w.shape[1]:
@@ -195,6 +199,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
                                "enough non-negative category to sample)")
         rows.append(g.choice(row.size, num_samples, replace=replacement, p=row / total))
     arr = np.array(rows, dtype=np.int64).reshape(x.shape[:-1] + (num_samples,))
+    if xd is not x._storage:
+        arr = table_of(x._storage).from_host(arr)
     return _write_out(Tensor._make(arr), out, "multinomial")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from .. import autograd as ag
 from ..errors import ShapeError
 from ..tensor import Tensor, _LEAF_INPLACE
-from .core import _bind, _unbroadcast, _view, zeros_on
+from .core import _bind, _unbroadcast, _view, as_strided, zeros_on
 from .dims import dim_list, int_shape, norm_dim, norm_dims
 
 _state = ag._state
@@ -204,13 +204,9 @@ def broadcast_to(x, shape):
         full.append(s)
     # a writable view with zero strides, as torch's expand (fill_ and x[i] = v write through)
     xd = x._storage
-    if xd.__class__ is np.ndarray:
-        strides = (0,) * lead + tuple(0 if s == 1 and f != 1 else st
-                                      for s, f, st in zip(xd.shape, full[lead:], xd.strides))
-        out = np.lib.stride_tricks.as_strided(xd, tuple(full), strides,
-                                              writeable=xd.flags.writeable)
-    else:   # a device array's broadcast is a zero-stride view that writes through
-        out = np.broadcast_to(xd, tuple(full))
+    strides = (0,) * lead + tuple(0 if s == 1 and f != 1 else st
+                                  for s, f, st in zip(xd.shape, full[lead:], xd.strides))
+    out = as_strided(xd, tuple(full), strides, writeable=xd.flags.writeable)
     return _view(x, out, lambda g: (_unbroadcast(g, src),), "Expand")
 
 

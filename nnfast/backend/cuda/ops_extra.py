@@ -1,4 +1,5 @@
-"""NumPy functions the Tensor ops call that no kernel family owns: np.einsum on CudaArrays.
+"""What the Tensor ops need that no kernel family owns: np.einsum on CudaArrays, and
+`strided_view` (as_strided for device arrays).
 
 einsum is planned on the host and run as existing kernels: each operand first sums away the
 letters no one else needs, then operands contract pairwise, left to right, as one batched
@@ -13,7 +14,7 @@ import numpy as np
 
 from .array import implements, missing
 
-__all__ = []
+__all__ = ["strided_view"]   # K.strided_view; einsum is reached through np.einsum
 
 
 def _parse(subscripts, n):
@@ -101,3 +102,17 @@ def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
     if s != rhs:
         a = a.transpose([s.index(c) for c in rhs])
     return a.copy() if not a.flags.c_contiguous else a
+
+
+def strided_view(a, shape, strides):
+    """np.lib.stride_tricks.as_strided for a CudaArray: a view of a's elements with these
+    shape and (byte) strides from a's first element (expand, diagonal, unfold). Bounds are
+    the caller's to keep, as for NumPy's."""
+    size = a.dtype.itemsize
+    est = []
+    for s in strides:
+        if s % size:
+            raise ValueError("strided_view: strides must be whole elements")
+        est.append(s // size)
+    return a._view(tuple(shape), tuple(est))
+
