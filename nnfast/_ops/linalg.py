@@ -12,7 +12,6 @@ import numpy as np
 
 from ..tensor import Tensor, float32
 from .arith import _gemm_batched, _mm_2d, abs as _abs, add, matmul, mul
-from ..backend import contiguous
 from .core import (_as_tensor, _bind, _result, _unary, _unbroadcast, as_array, asarray_on,
                    host_only, zeros_on)
 from .dims import expand_reduced, norm_dim, norm_dims, write_out
@@ -271,7 +270,9 @@ def einsum(equation, *operands):
 
 def _unbroadcast_same_ndim(g, shape):
     axes = tuple(k for k, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 and a != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else contiguous(g)
+    if axes:
+        return g.sum(axis=axes, keepdims=True)
+    return g if g.flags.c_contiguous else g.copy()   # C order on any device, 0-d stays 0-d
 
 
 def tensordot(a, b, dims=2, out=None):
