@@ -385,6 +385,6 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
 
 _bind({"unfold": unfold, "rot90": rot90, "diff": diff, "split": split,
        "split_with_sizes": split_with_sizes, "chunk": chunk, "tensor_split": tensor_split,
-       "unbind": unbind, "repeat": repeat, "tile": tile,
+       "unbind": unbind, "repeat": repeat, "tile": lambda self, *dims: tile(self, dims[0] if len(dims) == 1 else dims),
        "repeat_interleave": repeat_interleave, "flip": flip, "fliplr": fliplr,
        "flipud": flipud, "roll": roll})

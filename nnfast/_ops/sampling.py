@@ -166,6 +166,8 @@ def bernoulli(input, p=None, *, generator=None, out=None):
     if probs.size and not ((probs >= 0) & (probs <= 1)).all():
         raise RuntimeError("bernoulli: the probabilities must be in [0, 1]; got values outside")
     arr = (_gen(generator).random(x.shape) < probs).astype(x.dtype)
+    if arr.__class__ is not x._storage.__class__:   # drawn on the host: onto x's device
+        arr = table_of(x._storage).asarray(arr)
     return _write_out(Tensor._make(arr), out, "bernoulli")
 
 
@@ -252,7 +254,8 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
 
 def _bernoulli_(self, p=0.5, *, generator=None):
     probs = p._storage if isinstance(p, Tensor) else p
-    if np.any((np.asarray(probs) < 0) | (np.asarray(probs) > 1)):
+    a = probs if isinstance(p, Tensor) else np.asarray(probs)   # any device
+    if ((a < 0) | (a > 1)).any():
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     return _overwrite(self, _gen(generator).random(self.shape) < probs)
 

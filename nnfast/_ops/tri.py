@@ -96,17 +96,30 @@ def diagflat(x, offset=0):
     return diag_embed(Tensor.reshape(x, -1), offset, 0, 1)
 
 
+def _fill_diag(a, value, wrap):
+    """np.fill_diagonal on a C-contiguous array of any device (NumPy's rule: every step-th
+    element of the flat array, the first row-count ones unless wrap)."""
+    if a.__class__ is np.ndarray:
+        np.fill_diagonal(a, value, wrap=wrap)
+        return
+    if a.ndim == 2:
+        step, end = a.shape[1] + 1, None if wrap else a.shape[1] * a.shape[1]
+    else:
+        step, end = 1 + int(np.cumprod(a.shape[:-1]).sum()), None
+    a.reshape(-1)[:end:step] = value
+
+
 def _fill_diagonal(x, fill_value, wrap=False):
     if x.ndim < 2:
         raise RuntimeError("dimensions must larger than 1")
     if x.ndim > 2 and len(set(x.shape)) != 1:
         raise RuntimeError("all dimensions of input must be of equal length")
     out = x._storage.copy()
-    np.fill_diagonal(out, fill_value, wrap=wrap)
+    _fill_diag(out, fill_value, wrap)
 
     def backward(g):
         g = g.copy()
-        np.fill_diagonal(g, 0, wrap=wrap)
+        _fill_diag(g, 0, wrap)
         return (g,)
     return _unary(x, out, backward, "FillDiagonal")
 

@@ -106,6 +106,42 @@ CASES = {
     "sort_topk": (lambda x: x.sort(1)[0] * 2 + x.topk(3, 1).values, (A,), True),
     "tril_diag": (lambda x: x.tril() + x[:, :2].diag().sum() + x[:, :2].trace(), (A,), True),
     "flip_roll": (lambda x: x.flip(1) + x.roll(1, 1), (A,), True),
+    "median_kthvalue": (lambda x: x.median(1).values + x.kthvalue(2, 1).values + x.median(),
+                        (A,), True),
+    "cumulative": (lambda x: x.cummin(1)[0] + x.logcumsumexp(1) + x.cumprod(0), (A,), True),
+    "diagonal_views": (lambda x: x.diagonal().sum() + nf.diag_embed(x).sum(0)[:2, :2].sum()
+                       + x.clone().fill_diagonal_(0.0), (A,), True),
+    "unfold_tile": (lambda x: x.unfold(1, 2, 1).sum(-1).sum(-1) + x.tile(2, 1)[2:].sum(1),
+                    (A,), True),
+    "narrow_unbind_movedim": (lambda x: x.narrow(1, 1, 2).sum(1) + x.unbind(0)[1][:2].sum()
+                              + x.movedim(0, 1).sum(0), (A,), True),
+    "masked_select_scatter": (lambda x, y: x.masked_select(y > 0).sum()
+                              + x.masked_scatter(y > 0, y * 3), (A, B), True),
+    "take_index_ops": (lambda x, y: x.take(_idx(x, [0, 5, 2])).sum()
+                       + x.index_add(1, _idx(x, [0, 0]), y[:, :2])
+                       + x.index_copy(1, _idx(x, [2]), y[:, :1])
+                       + x.index_fill(1, _idx(x, [1]), -1.0), (A, B), True),
+    "scatter_reduce": (lambda x, y: x.scatter_reduce(1, _idx(x, [[0, 0, 1], [2, 2, 0]]), y,
+                                                     "amax")
+                       + x.scatter_reduce(1, _idx(x, [[0, 1, 1], [2, 2, 0]]), y, "mean"),
+                       (A, B), True),
+    "repeat_interleave": (lambda x: x.repeat_interleave(2, 1), (A,), True),
+    "var_mean_cdist": (lambda x, y: nf.var_mean(x, 1)[0] + nf.cdist(x, y).sum(1)
+                       + nf.cdist(x, y, p=1).sum(0)[:2], (A, B), True),
+    "normalize_cosine": (lambda x, y: F.normalize(x) + F.cosine_similarity(x, y)[:, None],
+                         (A, B), True),
+    "products": (lambda x, y: nf.outer(x[0], y[1]) + nf.addmm(x[:, :1], x, y.t()).sum()
+                 + nf.dot(x[0], y[0]) + nf.kron(x[:, :1], y[:1, :1]).sum(), (A, B), True),
+    "baddbmm_addcmul": (lambda x, y: nf.baddbmm(x.reshape(1, 2, 3)[:, :, :2],
+                                                x.reshape(1, 2, 3), y.reshape(1, 3, 2)).sum()
+                        + nf.addcmul(x, x, y, value=0.5), (A, B), True),
+    "binary_math": (lambda x, y, p: nf.maximum(x, y) + nf.minimum(x, y) + nf.atan2(x, y)
+                    + nf.hypot(x, y) + nf.xlogy(p, p) + nf.lerp(x, y, 0.3) + x.fmod(0.4)
+                    + x % 0.4, (A, B, P), True),
+    "unary_math": (lambda x: x.erf() + x.sin() * x.cos() + x.floor() + x.sign() + x.expm1()
+                   + x.log1p().nan_to_num(0.0) + x.round(), (A,), True),
+    "dtype_casts": (lambda x: x.double().sum(1, keepdim=True).float() + x.long().float() + x.half().float()
+                    + x.to(nf.int32).float(), (A,), True),
     "mse_l1": (lambda x, y: F.mse_loss(x, y) + F.l1_loss(x, y), (A, B), True),
     "cross_entropy": (lambda x, y: F.cross_entropy(x, y), (A, Y), True),
 }
@@ -146,6 +182,18 @@ def test_op_on_cuda_matches_cpu(name):
             np.testing.assert_array_equal(got, want)
         else:
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_random_ops_stay_on_the_device():
+    x = nf.tensor(P / P.sum(1, keepdims=True)).cuda()
+    for r in (nf.bernoulli(x), nf.bernoulli(x, p=0.5), x.clone().bernoulli_(x),
+              nf.multinomial(x, 2), nf.rand_like(x), nf.randn_like(x), x.clone().uniform_(),
+              F.dropout(x, 0.5)):
+        assert r.device.type == "cuda"
+    nf.manual_seed(3)
+    cpu = nf.multinomial(x.cpu(), 2).numpy()
+    nf.manual_seed(3)
+    np.testing.assert_array_equal(nf.multinomial(x, 2).cpu().numpy(), cpu)
 
 
 def test_item_tolist_and_host_conversions():
@@ -216,6 +264,10 @@ def test_mixed_devices_in_backward_gradients():
     (lambda x: nf.cross(x, x, dim=1), "cross"),
     (lambda x: nf.linalg.matrix_norm(x, "nuc"), "SVD"),
     (lambda x: x.mode(1), "mode"),
+    (lambda x: x.double().erf(), "erf"),
+    (lambda x: x.erfinv(), "erfinv"),
+    (lambda x: x.histc(4), "histogram"),
+    (lambda x: nf.einsum("ii->i", x[:, :2]), "repeated subscript"),
 ])
 def test_ops_without_a_device_implementation_name_themselves(fn, what):
     x = nf.tensor(A).cuda()
