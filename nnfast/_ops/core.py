@@ -233,6 +233,8 @@ def _write_out(res, out, who):
         raise RuntimeError(f"{who}(): functions with out=... arguments don't support automatic "
                            "differentiation, but one of the arguments requires grad.")
     arr = res._storage
+    if arr.__class__ is not out._storage.__class__:
+        table_of(out._storage, arr)   # out= on another device: PyTorch's error
     if out.shape != arr.shape:
         if out._storage.size:
             warnings.warn(f"An output with one or more elements was resized since it had shape "

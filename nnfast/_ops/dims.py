@@ -136,7 +136,7 @@ def write_out(out, res, name="op", inputs=()):
         raise RuntimeError(f"{name}(): result type {arr.dtype} can't be cast to the desired "
                            f"output type {out.dtype}")
     if out._storage.shape != arr.shape:
-        out._storage = np.empty_like(out._storage, shape=arr.shape)
+        out._storage = np.empty_like(out._storage, shape=arr.shape, order="C")
     if out._storage.__class__ is not arr.__class__:
         table_of(out._storage, arr)   # the mixed-device error
     np.copyto(out._storage, arr, casting="unsafe")
