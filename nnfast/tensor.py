@@ -740,14 +740,19 @@ def _rebase_view_base(base, view):
         raise RuntimeError("in-place change of a view whose base is not contiguous (or of "
                            "another dtype) is not supported with autograd yet; use "
                            "out-of-place ops or write into the base tensor directly")
-    offset = (v.ctypes.data - b.ctypes.data) // b.itemsize
+    if b.__class__ is np.ndarray:
+        offset = (v.ctypes.data - b.ctypes.data) // b.itemsize
+    else:   # a device view: its element offset into the same block as its base's
+        offset = v._off - b._off
     shape, strides = v.shape, v.strides
+    from ._ops.core import as_strided
 
     def region(a):
-        return np.lib.stride_tricks.as_strided(a.reshape(-1)[offset:], shape, strides)
+        return as_strided(a.reshape(-1)[offset:], shape, strides)
 
     def backward(g):
-        gb = np.array(g, dtype=b.dtype, order="C", copy=True)
+        gb = np.array(g, dtype=b.dtype, order="C", copy=True) if g.__class__ is np.ndarray \
+            else g.astype(b.dtype)   # a new C-ordered device array
         gv = region(gb).copy()
         region(gb)[...] = 0
         return gb, gv

@@ -216,6 +216,39 @@ def test_backward_with_an_explicit_gradient_on_the_device():
     np.testing.assert_allclose(gx.cpu().numpy(), 2 * A, rtol=1e-6)
 
 
+class _Square(nf.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x)
+        return x * x, y * 2
+
+    @staticmethod
+    def backward(ctx, ga, gb):
+        (x,) = ctx.saved_tensors
+        return 2 * x * ga, gb * 2
+
+
+def _autograd_features(device):
+    """Hooks, retained grads, a custom Function (one output unused: a zero gradient), an
+    in-place change of a view of a graph tensor, accumulation over two backward passes."""
+    x = nf.tensor(A).to(device).requires_grad_()
+    z = nf.tensor(B).to(device).requires_grad_()
+    y = x * 2
+    y.retain_grad()
+    y.register_hook(lambda g: g * 3)
+    a, _ = _Square.apply(x, z)
+    w = y * 1
+    w[:, 1].mul_(x[:, 1])
+    (w.sum() + a.sum()).backward()
+    (x * x).sum().backward()
+    return [t.cpu().numpy() for t in (x.grad, y.grad, z.grad)]
+
+
+def test_autograd_features_on_the_device():
+    for got, want in zip(_autograd_features("cuda"), _autograd_features("cpu")):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_scalar_and_zero_dim_cpu_operands_go_with_cuda_tensors():
     x = nf.tensor(A).cuda()
     for r in (x + nf.tensor(2.0), x * nf.tensor(2), nf.tensor(1.5) - x, x.mul_(nf.tensor(1.0))):
