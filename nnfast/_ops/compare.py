@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor, bool_
-from .core import _as_tensor, _bind, _binary_operands, _common, _write_out, full_on, zeros_on
+from .core import (_as_tensor, _bind, _binary_operands, _common, _write_out, full_on,
+                   host_only, zeros_on)
 from . import elementwise as ew
 from .binary import _check_broadcast
 
@@ -93,6 +94,7 @@ def signbit(input, *, out=None):
 def isin(elements, test_elements, *, assume_unique=False, invert=False):
     e = _as_tensor(elements, "isin")
     t = test_elements._storage if isinstance(test_elements, Tensor) else test_elements
+    host_only("isin", e._storage, t if isinstance(test_elements, Tensor) else None)
     return Tensor._make(np.asarray(np.isin(e._storage, t, assume_unique=assume_unique,
                                            invert=invert)))
 

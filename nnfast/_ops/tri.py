@@ -4,6 +4,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .core import _bind, _unary, _view, as_strided, asarray_on, zeros_on
+from .creation import placed
 from .dims import norm_dim
 from ..backend import contiguous
 
@@ -140,6 +141,9 @@ def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
 
 def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
     return _indices(False, row, col, offset, dtype)
+
+
+tril_indices, triu_indices = placed(tril_indices), placed(triu_indices)   # device=
 
 
 _bind({"fill_diagonal_": lambda self, fill_value, wrap=False:

@@ -196,6 +196,15 @@ def test_random_ops_stay_on_the_device():
     np.testing.assert_array_equal(nf.multinomial(x, 2).cpu().numpy(), cpu)
 
 
+def test_factories_keep_or_take_the_device():
+    x = nf.tensor(A).cuda()
+    for t in (nf.tensor(x), nf.as_tensor(x), nf.full_like(x, 2.0), nf.zeros_like(x),
+              x.new_ones(3), nf.tril_indices(3, 3, device="cuda"), nf.arange(3, device="cuda")):
+        assert t.device.type == "cuda"
+    np.testing.assert_array_equal(nf.tensor(x).cpu().numpy(), A)
+    assert nf.tensor([x[0, 0], x[1, 2]]).tolist() == pytest.approx([A[0, 0], A[1, 2]])
+
+
 def test_item_tolist_and_host_conversions():
     x = nf.tensor(A).cuda()
     assert x.sum().item() == pytest.approx(float(A.sum()), rel=1e-6)
@@ -299,7 +308,8 @@ def test_mixed_devices_in_backward_gradients():
     (lambda x: x.mode(1), "mode"),
     (lambda x: x.double().erf(), "erf"),
     (lambda x: x.erfinv(), "erfinv"),
-    (lambda x: x.histc(4), "histogram"),
+    (lambda x: x.histc(4), "histc"),
+    (lambda x: nf.isin(x, x), "isin"),
     (lambda x: nf.einsum("ii->i", x[:, :2]), "repeated subscript"),
 ])
 def test_ops_without_a_device_implementation_name_themselves(fn, what):
