@@ -340,6 +340,14 @@ def kron(a, b, *, out=None):
     return write_out(out, _result(res, (a, b), backward, "Kron", saved=(a, b)), "kron", (a, b))
 
 
+def _cross(a, b, d):
+    """np.cross along axis d on any device: (a1 b2 - a2 b1, a2 b0 - a0 b2, a0 b1 - a1 b0),
+    the products NumPy's cross forms, from the operands rolled along d."""
+    if a.__class__ is np.ndarray and b.__class__ is np.ndarray:
+        return np.cross(a, b, axis=d)
+    return np.roll(a, -1, d) * np.roll(b, -2, d) - np.roll(a, -2, d) * np.roll(b, -1, d)
+
+
 def cross(input, other, dim=None, *, out=None):
     a, b = _as_tensor(input, "cross"), _as_tensor(other, "cross")
     if a.ndim != b.ndim:
@@ -354,12 +362,11 @@ def cross(input, other, dim=None, *, out=None):
         raise RuntimeError(f"linalg.cross: inputs dimension {d} must have length 3. Got "
                            f"{a.shape[d]} and {b.shape[d]}")
     ad, bd = a._storage, b._storage
-    host_only("cross", ad, bd)
-    res = np.cross(ad, bd, axis=d)
+    res = _cross(ad, bd, d)
 
     def backward(g):
-        return (_unbroadcast(np.cross(bd, g, axis=d), a.shape) if a.requires_grad else None,
-                _unbroadcast(np.cross(g, ad, axis=d), b.shape) if b.requires_grad else None)
+        return (_unbroadcast(_cross(bd, g, d), a.shape) if a.requires_grad else None,
+                _unbroadcast(_cross(g, ad, d), b.shape) if b.requires_grad else None)
     return write_out(out, _result(res, (a, b), backward, "Cross", saved=(a, b)),
                      "cross", (a, b))
 
