@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from .. import autograd as ag
-from ..backend import DeviceArray, contiguous, table_of
+from ..backend import DeviceArray, table_of
 from ..tensor import Tensor, float32, float64, int64
 
 _state = ag._state

@@ -52,6 +52,23 @@ def _index_put(x):
     return y
 
 
+def _attention(x, w):
+    """A causal self-attention block written from Tensor ops, as custom models write it:
+    views, transposes, a scaled product, a triangular mask from arange, softmax, a manual
+    layer norm."""
+    bsz, t, c = 1, 2, 3
+    h = x.reshape(bsz, t, c) @ w                        # (1, 2, 3)
+    q, k, v = h, h * 0.5, h.flip(-1)
+    att = (q @ k.transpose(-2, -1)) * (1.0 / c ** 0.5)
+    pos = nf.arange(t, device=x.device)
+    mask = pos[None, :] > pos[:, None]
+    att = att.masked_fill(mask, float("-inf")).softmax(dim=-1)
+    y = (att @ v).transpose(1, 2).contiguous().view(bsz, -1)
+    mu = y.mean(dim=-1, keepdim=True)
+    var = y.var(dim=-1, keepdim=True, unbiased=False)
+    return (y - mu) / (var + 1e-5).sqrt()
+
+
 # name -> (fn(*tensors), input arrays, gradients too)
 CASES = {
     "add_sub_mul_div": (lambda x, y: (x + y) * (x - y) / (y.abs() + 1), (A, B), True),
@@ -143,6 +160,7 @@ CASES = {
                    + x.log1p().nan_to_num(0.0) + x.round(), (A,), True),
     "dtype_casts": (lambda x: x.double().sum(1, keepdim=True).float() + x.long().float() + x.half().float()
                     + x.to(nf.int32).float(), (A,), True),
+    "attention_block": (_attention, (A, _g.standard_normal((3, 3)).astype(np.float32)), True),
     "mse_l1": (lambda x, y: F.mse_loss(x, y) + F.l1_loss(x, y), (A, B), True),
     "cross_entropy": (lambda x, y: F.cross_entropy(x, y), (A, Y), True),
 }
