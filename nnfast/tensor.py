@@ -562,6 +562,10 @@ class Tensor:
         if np.broadcast_shapes(arr.shape, st.shape) != st.shape:
             raise RuntimeError(f"output with shape {list(st.shape)} doesn't match the broadcast "
                                f"shape {list(np.broadcast_shapes(arr.shape, st.shape))}")
+        if arr.__class__ is not st.__class__ and st.__class__ is np.ndarray and \
+                isinstance(arr, _DeviceArray):   # copy_ from a device into host memory
+            from .backend import table_of
+            arr = table_of(arr).to_host(arr)
         np.copyto(st, arr, casting="unsafe")
 
     def _inplace(self, fn, *args, keeps_input=False, **kwargs):

@@ -209,10 +209,23 @@ def _as_tensor(x, who="argument"):
 def copy_from(x, src):
     """The value src broadcast to x's shape and dtype (copy_ recorded in the graph)."""
     out = empty_on(x._storage, x.shape, x.dtype)
-    out[...] = src._storage
+    sd = src._storage
+    # copy_ may cross devices, as in PyTorch (a 0-d host value goes with any device)
+    out[...] = sd if sd.__class__ is out.__class__ or not is_device(sd) else _moved(sd, out)
     shape = src.shape
-    return _result(out, (x, src), lambda g: (None, _unbroadcast(g, shape).astype(src.dtype)),
-                   "Copy")
+
+    def backward(g):
+        gs = _unbroadcast(g, shape).astype(src.dtype)
+        return None, (gs if gs.__class__ is src._storage.__class__ else
+                      _moved(gs, src._storage))
+    return _result(out, (x, src), backward, "Copy")
+
+
+def _moved(arr, ref):
+    """arr copied onto ref's device (the gradient of a copy across devices)."""
+    if ref.__class__ is _ND:
+        return table_of(arr).to_host(arr)
+    return table_of(ref).from_host(arr)
 
 
 def full_like_grad(x, value):

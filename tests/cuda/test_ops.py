@@ -277,6 +277,27 @@ def test_autograd_features_on_the_device():
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_copy_across_devices_and_its_gradient():
+    """copy_ may cross devices (as in PyTorch); the source's gradient comes back on its own
+    device."""
+    w = nf.tensor(B).cuda()
+    src = nf.tensor(A).requires_grad_()
+    y = nf.zeros(2, 3, device="cuda")
+    y.copy_(src)
+    (y * w).sum().backward()
+    assert src.grad.device.type == "cpu"
+    np.testing.assert_allclose(src.grad.numpy(), B)
+    src2 = nf.tensor(A).cuda().requires_grad_()
+    z = nf.zeros(2, 3)
+    z.copy_(src2)
+    (z * nf.tensor(B)).sum().backward()
+    assert src2.grad.device.type == "cuda"
+    np.testing.assert_allclose(src2.grad.cpu().numpy(), B)
+    h = nf.zeros(2, 3)
+    h.copy_(w)
+    np.testing.assert_array_equal(h.numpy(), B)
+
+
 def test_scalar_and_zero_dim_cpu_operands_go_with_cuda_tensors():
     x = nf.tensor(A).cuda()
     for r in (x + nf.tensor(2.0), x * nf.tensor(2), nf.tensor(1.5) - x, x.mul_(nf.tensor(1.0))):
