@@ -562,6 +562,10 @@ class Tensor:
         if np.broadcast_shapes(arr.shape, st.shape) != st.shape:
             raise RuntimeError(f"output with shape {list(st.shape)} doesn't match the broadcast "
                                f"shape {list(np.broadcast_shapes(arr.shape, st.shape))}")
+        if arr.__class__ is not st.__class__ and st.__class__ is np.ndarray and \
+                isinstance(arr, _DeviceArray):   # copy_ from a device into host memory
+            from .backend import table_of
+            arr = table_of(arr).to_host(arr)
         np.copyto(st, arr, casting="unsafe")
 
     def _inplace(self, fn, *args, keeps_input=False, **kwargs):
@@ -604,6 +608,10 @@ class Tensor:
         if _overlaps(st):
             raise RuntimeError(_OVERLAP)
         o = other._storage if isinstance(other, Tensor) else other
+        if o.__class__ is not st.__class__ and isinstance(other, Tensor) and not (
+                o.__class__ is np.ndarray and o.ndim == 0):
+            from .backend import table_of
+            table_of(st, o)   # PyTorch's error for operands on two devices
         try:
             ufunc(st, o, out=st, casting="same_kind")
         except TypeError:
@@ -680,7 +688,8 @@ class Tensor:
         return self
 
     def set_(self, source=None):
-        self._storage = source._storage if isinstance(source, Tensor) else np.zeros(0, self.dtype)
+        self._storage = source._storage if isinstance(source, Tensor) else \
+            np.zeros_like(self._storage, shape=(0,))
         self._bump()
         return self
 
@@ -735,14 +744,19 @@ def _rebase_view_base(base, view):
         raise RuntimeError("in-place change of a view whose base is not contiguous (or of "
                            "another dtype) is not supported with autograd yet; use "
                            "out-of-place ops or write into the base tensor directly")
-    offset = (v.ctypes.data - b.ctypes.data) // b.itemsize
+    if b.__class__ is np.ndarray:
+        offset = (v.ctypes.data - b.ctypes.data) // b.itemsize
+    else:   # a device view: its element offset into the same block as its base's
+        offset = v._off - b._off
     shape, strides = v.shape, v.strides
+    from ._ops.core import as_strided
 
     def region(a):
-        return np.lib.stride_tricks.as_strided(a.reshape(-1)[offset:], shape, strides)
+        return as_strided(a.reshape(-1)[offset:], shape, strides)
 
     def backward(g):
-        gb = np.array(g, dtype=b.dtype, order="C", copy=True)
+        gb = np.array(g, dtype=b.dtype, order="C", copy=True) if g.__class__ is np.ndarray \
+            else g.astype(b.dtype)   # a new C-ordered device array
         gv = region(gb).copy()
         region(gb)[...] = 0
         return gb, gv

@@ -13,7 +13,7 @@ from ..backend import table_of
 from ..errors import ShapeError
 from ..tensor import Tensor, float32
 from .core import (_bind, _binary_operands, _common, _data, _result, _unary, _unbroadcast,
-                   _write_out, builtins_float)
+                   _write_out, builtins_float, check_devices)
 
 def _scaled(b, alpha):
     """alpha * b for add/sub's alpha= (b a tensor or a number)."""
@@ -272,6 +272,8 @@ def where(condition, a, b):
     a, b = _binary_operands(a, b)
     c = _data(condition).astype(bool)
     ad, bd = _common(a, b)
+    if c.__class__ is not ad.__class__ or c.__class__ is not bd.__class__:
+        check_devices(c, ad, bd)
     out = np.where(c, ad, bd)
     sa, sb = a.shape, b.shape
     return _result(out, (a, b), lambda g: (_unbroadcast(np.where(c, g, 0), sa),

@@ -315,7 +315,7 @@ def _integral(name, np_fn):
         a, b, ad, bd = _binary(name, input, other)
         if ad.dtype.kind not in "iu":
             raise _not_for(name + "_cpu", ad.dtype)
-        return _write_out(Tensor._make(np.asarray(np_fn(ad, bd))), out, name)
+        return _write_out(Tensor._make(np_fn(ad, bd)), out, name)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -329,7 +329,7 @@ def heaviside(input, values, *, out=None):
     a, b, ad, bd = _binary("heaviside", input, values)
     if a.dtype != b.dtype:
         raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes")
-    return _write_out(Tensor._make(np.asarray(np.heaviside(ad, bd)).astype(ad.dtype)), out,
+    return _write_out(Tensor._make(np.heaviside(ad, bd).astype(ad.dtype)), out,
                       "heaviside")
 
 
@@ -337,7 +337,7 @@ def nextafter(input, other, *, out=None):
     a, b, ad, bd = _binary("nextafter", input, other)
     if ad.dtype.kind != "f":
         raise _not_for("nextafter_cpu", ad.dtype)
-    return _write_out(Tensor._make(np.asarray(np.nextafter(ad, bd))), out, "nextafter")
+    return _write_out(Tensor._make(np.nextafter(ad, bd)), out, "nextafter")
 
 
 # torch's aliases

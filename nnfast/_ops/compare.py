@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor, bool_
-from .core import _as_tensor, _bind, _binary_operands, _common, _write_out
+from .core import (_as_tensor, _bind, _binary_operands, _common, _write_out, full_on,
+                   host_only, zeros_on)
 from . import elementwise as ew
 from .binary import _check_broadcast
 
@@ -34,7 +35,7 @@ def _operands(a, b, who):
 def _comparison(name, np_fn):
     def op(input, other, *, out=None):
         ad, bd = _operands(input, other, name)
-        return _write_out(Tensor._make(np.asarray(np_fn(ad, bd))), out, name)
+        return _write_out(Tensor._make(np_fn(ad, bd)), out, name)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -62,8 +63,9 @@ def _test(name, np_fn):
     def op(input, *, out=None):
         x = _as_tensor(input, name)
         xd = x._storage
-        res = np_fn(xd) if xd.dtype.kind in "fc" else np.full(xd.shape, name == "isfinite")
-        return _write_out(Tensor._make(np.asarray(res)), out, name)
+        res = np_fn(xd) if xd.dtype.kind in "fc" else \
+            full_on(xd, xd.shape, name == "isfinite", bool_)
+        return _write_out(Tensor._make(res), out, name)
     op.__name__ = op.__qualname__ = name
     return op
 
@@ -79,19 +81,20 @@ def isreal(input):
     x = _as_tensor(input, "isreal")
     xd = x._storage
     return Tensor._make(np.asarray(xd.imag == 0) if xd.dtype.kind == "c"
-                        else np.ones(xd.shape, bool_))
+                        else full_on(xd, xd.shape, True, bool_))
 
 
 def signbit(input, *, out=None):
     x = _as_tensor(input, "signbit")
     xd = x._storage
-    res = np.signbit(xd) if xd.dtype.kind != "b" else np.zeros(xd.shape, bool_)
-    return _write_out(Tensor._make(np.asarray(res)), out, "signbit")
+    res = np.signbit(xd) if xd.dtype.kind != "b" else zeros_on(xd, xd.shape, bool_)
+    return _write_out(Tensor._make(res), out, "signbit")
 
 
 def isin(elements, test_elements, *, assume_unique=False, invert=False):
     e = _as_tensor(elements, "isin")
     t = test_elements._storage if isinstance(test_elements, Tensor) else test_elements
+    host_only("isin", e._storage, t if isinstance(test_elements, Tensor) else None)
     return Tensor._make(np.asarray(np.isin(e._storage, t, assume_unique=assume_unique,
                                            invert=invert)))
 
@@ -118,7 +121,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         a, b = a.astype(np.float64), b.astype(np.float64)
     with np.errstate(all="ignore"):
         res = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
-    return Tensor._make(np.asarray(res))
+    return Tensor._make(res)
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -158,7 +161,7 @@ def _bitwise(name, np_fn, bool_ok=True):
         ad, bd = _operands(input, other, name)
         if ad.dtype.kind not in "iub" or ad.dtype == bool_ and not bool_ok:
             raise ew._not_for(name, ad.dtype)
-        return _write_out(Tensor._make(np.asarray(np_fn(ad, bd))), out, name)
+        return _write_out(Tensor._make(np_fn(ad, bd)), out, name)
     op.__name__ = op.__qualname__ = name
     return op
 

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from .. import autograd as ag
+from ..backend import DeviceArray, table_of
 from ..tensor import Tensor, float32, float64, int64
 
 _state = ag._state
@@ -15,6 +16,74 @@ builtins_float = builtins.float
 
 def _data(x):
     return x._storage if isinstance(x, Tensor) else x
+
+
+# Allocation on the device of a reference array. NumPy's constructors (np.zeros, np.asarray,
+# ...) always make host arrays; these keep the host case one type test away from NumPy's.
+_ND = np.ndarray
+
+
+def zeros_on(ref, shape, dtype):
+    if ref.__class__ is _ND:
+        return np.zeros(shape, dtype)
+    return table_of(ref).zeros(shape, dtype)
+
+
+def empty_on(ref, shape, dtype):
+    if ref.__class__ is _ND:
+        return np.empty(shape, dtype)
+    return table_of(ref).empty(shape, dtype)
+
+
+def full_on(ref, shape, value, dtype):
+    if ref.__class__ is _ND:
+        return np.full(shape, value, dtype)
+    return table_of(ref).full(shape, value, dtype)
+
+
+def asarray_on(ref, x, dtype=None):
+    """x (host data, a number, or an array on ref's device) as an array on ref's device."""
+    if ref.__class__ is _ND or not isinstance(ref, DeviceArray):
+        if isinstance(x, DeviceArray):
+            table_of(ref, x)   # raises the mixed-device error
+        return np.asarray(x, dtype)
+    return table_of(ref).asarray(x, dtype)
+
+
+def as_array(x, dtype=None):
+    """np.asarray that keeps a device array on its device (NumPy scalars become 0-d)."""
+    if isinstance(x, DeviceArray):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype)
+
+
+def is_device(arr):
+    return arr.__class__ is not _ND and isinstance(arr, DeviceArray)
+
+
+def as_strided(arr, shape, strides, writeable=True):
+    """np.lib.stride_tricks.as_strided on any device (strides in bytes)."""
+    if arr.__class__ is _ND:
+        return np.lib.stride_tricks.as_strided(arr, shape, strides, writeable=writeable)
+    return table_of(arr).strided_view(arr, shape, strides)
+
+
+def host_only(who, *arrays):
+    """Refuse an op that has no device implementation, naming it (instead of a NumPy error
+    from deep inside)."""
+    for a in arrays:
+        if a is not None and a.__class__ is not _ND and isinstance(a, DeviceArray):
+            raise NotImplementedError(f"nnfast has no {a.device.type.upper()} implementation of "
+                                      f"{who} yet; move the tensors to the CPU (.cpu()) for "
+                                      "this op")
+
+
+def same_device_all(arrays):
+    """The mixed-device error for an op over a list of arrays (cat, stack, ...)."""
+    for a in arrays:
+        if a.__class__ is not _ND:
+            table_of(*arrays)
+            return
 
 
 def _tensor_like(x, ref):
@@ -63,10 +132,21 @@ def _promote(a, b):
 
 def _common(a, b, floating=False):
     """a's and b's arrays cast to their promoted dtype (float32 at least when floating)."""
-    dt = _promote(a._storage, b._storage)
+    ad, bd = a._storage, b._storage
+    if ad.__class__ is not bd.__class__:
+        check_devices(ad, bd)
+    dt = _promote(ad, bd)
     if floating and dt.kind not in "fc":
         dt = float32
-    return a._storage.astype(dt, copy=False), b._storage.astype(dt, copy=False)
+    return ad.astype(dt, copy=False), bd.astype(dt, copy=False)
+
+
+def check_devices(*arrays):
+    """PyTorch's error for operands on different devices; a 0-d host array (a Python scalar
+    or a 0-d CPU tensor) goes with any device, as in PyTorch."""
+    dev = [a for a in arrays if a is not None and not (a.__class__ is _ND and a.ndim == 0)]
+    if len(dev) > 1:
+        table_of(*dev)
 
 
 def _unbroadcast(g, shape):
@@ -128,18 +208,31 @@ def _as_tensor(x, who="argument"):
 
 def copy_from(x, src):
     """The value src broadcast to x's shape and dtype (copy_ recorded in the graph)."""
-    out = np.empty(x.shape, x.dtype)
-    out[...] = src._storage
+    out = empty_on(x._storage, x.shape, x.dtype)
+    sd = src._storage
+    # copy_ may cross devices, as in PyTorch (a 0-d host value goes with any device)
+    out[...] = sd if sd.__class__ is out.__class__ or not is_device(sd) else _moved(sd, out)
     shape = src.shape
-    return _result(out, (x, src), lambda g: (None, _unbroadcast(g, shape).astype(src.dtype)),
-                   "Copy")
+
+    def backward(g):
+        gs = _unbroadcast(g, shape).astype(src.dtype)
+        return None, (gs if gs.__class__ is src._storage.__class__ else
+                      _moved(gs, src._storage))
+    return _result(out, (x, src), backward, "Copy")
+
+
+def _moved(arr, ref):
+    """arr copied onto ref's device (the gradient of a copy across devices)."""
+    if ref.__class__ is _ND:
+        return table_of(arr).to_host(arr)
+    return table_of(ref).from_host(arr)
 
 
 def full_like_grad(x, value):
     """x filled with the 0-d tensor value (fill_ with a tensor that requires grad)."""
-    out = np.empty(x.shape, x.dtype)
+    out = empty_on(x._storage, x.shape, x.dtype)
     out[...] = value._storage
-    return _result(out, (x, value), lambda g: (None, np.asarray(g.sum(), value.dtype)), "Fill")
+    return _result(out, (x, value), lambda g: (None, as_array(g.sum(), value.dtype)), "Fill")
 
 
 def _write_out(res, out, who):
@@ -153,6 +246,8 @@ def _write_out(res, out, who):
         raise RuntimeError(f"{who}(): functions with out=... arguments don't support automatic "
                            "differentiation, but one of the arguments requires grad.")
     arr = res._storage
+    if arr.__class__ is not out._storage.__class__:
+        table_of(out._storage, arr)   # out= on another device: PyTorch's error
     if out.shape != arr.shape:
         if out._storage.size:
             warnings.warn(f"An output with one or more elements was resized since it had shape "
@@ -160,7 +255,7 @@ def _write_out(res, out, who):
                           f"{list(arr.shape)}.", UserWarning, stacklevel=3)
         if arr.dtype != out.dtype and not np.can_cast(arr.dtype, out.dtype, "same_kind"):
             out._write(arr)   # raises PyTorch's message
-        out._storage = np.empty(arr.shape, out.dtype)
+        out._storage = empty_on(out._storage, arr.shape, out.dtype)
     out._write(arr)
     out._bump()
     return out

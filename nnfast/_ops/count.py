@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..tensor import Tensor
-from .core import _as_tensor, _bind, _write_out
+from .core import _as_tensor, _bind, _write_out, host_only
 
 
 def bincount(input, weights=None, minlength=0):
@@ -32,6 +32,7 @@ def histc(input, bins=100, min=0, max=0, *, out=None):   # noqa: A002 - torch's 
     0); values outside are ignored, as torch."""
     x = _as_tensor(input, "histc")
     xd = x._storage
+    host_only("histc", xd)
     if xd.dtype.kind != "f":
         raise RuntimeError(f'"histogram_cpu" not implemented for {xd.dtype}')
     if bins <= 0:

@@ -70,7 +70,7 @@ def _infer(data):
     NumPy values (and tensors) inside lists keep theirs."""
     try:
         arr = np.array(data)
-    except RuntimeError:   # a tensor that requires grad inside the list
+    except (RuntimeError, TypeError):   # tensors that require grad or live on a device
         arr = np.array(_plain(data))
     except ValueError:
         raise ValueError("expected a sequence of equal lengths at every dimension (a ragged "
@@ -356,8 +356,9 @@ _bind({"new_zeros": placed(_new(np.zeros), like=True),
 
 
 # device= for the factories defined as plain functions above
-tensor = placed(tensor, pos=2)
-as_tensor = placed(as_tensor, pos=2)
+# a tensor argument keeps its device, as in torch (torch.tensor(cuda_t) is on cuda)
+tensor = placed(tensor, like=True, pos=2)
+as_tensor = placed(as_tensor, like=True, pos=2)
 full = placed(full)
 full_like = placed(full_like, like=True)
 arange = placed(arange)

@@ -9,6 +9,7 @@ import builtins
 import numpy as np
 
 from .. import autograd as ag
+from ..backend import DeviceArray, table_of
 from ..tensor import Tensor, _as_dtype
 
 _state = ag._state
@@ -65,7 +66,8 @@ def int_shape(args):
 
 def expand_reduced(g, shape, axes, keepdim):
     """The gradient of a reduction over `axes`, broadcast back to the input's shape."""
-    g = np.asarray(g)
+    if g.__class__ is not np.ndarray and not isinstance(g, DeviceArray):
+        g = np.asarray(g)
     if not keepdim and axes:
         g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
     return np.broadcast_to(g, shape)
@@ -134,7 +136,9 @@ def write_out(out, res, name="op", inputs=()):
         raise RuntimeError(f"{name}(): result type {arr.dtype} can't be cast to the desired "
                            f"output type {out.dtype}")
     if out._storage.shape != arr.shape:
-        out._storage = np.empty(arr.shape, out.dtype)
+        out._storage = np.empty_like(out._storage, shape=arr.shape, order="C")
+    if out._storage.__class__ is not arr.__class__:
+        table_of(out._storage, arr)   # the mixed-device error
     np.copyto(out._storage, arr, casting="unsafe")
     out._bump()
     return out

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..tensor import bool_, float32, float64, int64
-from .core import _as_tensor, _bind, _unary, _unbroadcast, _write_out
+from .core import _as_tensor, _bind, _unary, _unbroadcast, _write_out, host_only
 from . import arith
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
@@ -49,7 +49,11 @@ def _grad(t, g):
 
 def _vec(fn):
     f = np.frompyfunc(fn, 1, 1)
-    return lambda x: np.asarray(f(x)).astype(x.dtype)
+
+    def per_element(x):
+        host_only(f"float64 {fn.__name__} (math.{fn.__name__} per element)", x)
+        return np.asarray(f(x)).astype(x.dtype)
+    return per_element
 
 
 _erf64, _erfc64 = _vec(math.erf), _vec(math.erfc)
@@ -107,6 +111,7 @@ def _erfc(x):
 
 def _erfinv(y):
     """Inverse of erf: a rational first guess refined by Newton steps on math.erf."""
+    host_only("erfinv (Newton steps on math.erf)", y)
     y64 = np.asarray(y, float64)
     a = 0.147
     ln = np.log1p(-y64 * y64)
@@ -155,11 +160,11 @@ def _float_unary(name, node, fwd, bwd, reads):
         x = _as_tensor(input, name)
         xd = _floating(x._storage)
         with np.errstate(all="ignore"):
-            y = np.asarray(fwd(xd)).astype(xd.dtype, copy=False)
+            y = fwd(xd).astype(xd.dtype, copy=False)
 
         def backward(g):
             with np.errstate(all="ignore"):
-                return (np.asarray(bwd(g, xd, y)).astype(xd.dtype, copy=False),)
+                return (bwd(g, xd, y).astype(xd.dtype, copy=False),)
         res = _unary(x, y, backward, node, saved=(x,) if reads == "x" else (),
                      saves_output=reads == "y")
         return _write_out(res, out, name)
@@ -227,7 +232,7 @@ def _keep_unary(name, node, fwd, int_fwd=np.copy, grad_zero=True, bool_ok=False)
         if xd.dtype == bool_ and not bool_ok or int_fwd is None and xd.dtype.kind in "iub":
             raise _not_for(name, xd.dtype)
         y = fwd(xd) if xd.dtype.kind in "fc" else int_fwd(xd)
-        y = np.asarray(y).astype(xd.dtype, copy=False)
+        y = y.astype(xd.dtype, copy=False)
         bw = (lambda g: (np.zeros_like(g),)) if grad_zero else (lambda g: (g,))
         return _write_out(_unary(x, y, bw, node), out, name)
     op.__name__ = op.__qualname__ = name

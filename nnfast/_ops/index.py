@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import autograd as ag
 from ..tensor import Tensor
-from .core import _bind, _result, _unary, _unbroadcast, _view
+from .core import (_bind, _result, _unary, _unbroadcast, _view, as_array, asarray_on,
+                   check_devices, zeros_on)
 from .dims import index_array, norm_dim, write_out
 from .scan import scatter_add_along
 
@@ -90,7 +91,7 @@ def getitem(x, index):
     shape, dtype = x.shape, x.dtype
 
     def backward(g):
-        gx = np.zeros(shape, dtype)
+        gx = zeros_on(xd, shape, dtype)
         if basic:
             gx[index] = g
         else:
@@ -98,14 +99,15 @@ def getitem(x, index):
         return (gx,)
     if basic:
         return _view(x, out, backward, "Index")
-    return _unary(x, np.asarray(out), backward, "Index")
+    return _unary(x, out, backward, "Index")
 
 
 def index_put(x, indices, values, accumulate=False):
     """x with x[indices] = values (or += with accumulate), out of place; recorded in the
     graph (this is also what x[index] = v records)."""
     idx = _index(indices)
-    v = values if isinstance(values, Tensor) else Tensor._make(np.asarray(values, x.dtype))
+    v = values if isinstance(values, Tensor) else Tensor._make(asarray_on(x._storage, values,
+                                                                              x.dtype))
     out = x._storage.copy()
     vd = v._storage
     try:
@@ -131,7 +133,7 @@ def index_put(x, indices, values, accumulate=False):
         gv = None
         if v.requires_grad:
             dst, sub = _target(g, idx)
-            gi = np.asarray(dst[sub])
+            gi = as_array(dst[sub])
             if gi.ndim < len(vshape):
                 gi = gi.reshape((1,) * (len(vshape) - gi.ndim) + gi.shape)
             elif gi.ndim > len(vshape):
@@ -167,6 +169,9 @@ def setitem(x, index, value):
 # ------------------------------------------------------------------ gather / scatter
 
 def _check_gather_index(x, d, idx, who, src=None):
+    if idx.__class__ is not x._storage.__class__ or (
+            src is not None and src._storage.__class__ is not idx.__class__):
+        check_devices(x._storage, idx, None if src is None else src._storage)
     if idx.ndim != x.ndim and not (idx.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as "
                            f"{'input' if who == 'gather' else 'self'} tensor")
@@ -211,7 +216,7 @@ def gather(x, dim, index, *, sparse_grad=False, out=None):
 def _as_src(src, x):
     if isinstance(src, Tensor):
         return src
-    return Tensor._make(np.asarray(src, x.dtype))
+    return Tensor._make(asarray_on(x._storage, src, x.dtype))
 
 
 def scatter(x, dim, index, src=None, value=None, *, reduce=None, out=None):
@@ -248,7 +253,7 @@ def scatter(x, dim, index, src=None, value=None, *, reduce=None, out=None):
             gx[grid] = 0
         gs = None
         if src.requires_grad:
-            gs = np.zeros(sshape, src.dtype)
+            gs = zeros_on(g, sshape, src.dtype)
             gs[sl] = g[grid]
         return gx, gs
     return write_out(out, _result(res, (x, src), backward, "Scatter"), "scatter", (x, src))
@@ -263,9 +268,9 @@ def _scatter_value(x, dim, index, value, reduce, out):
     if reduce is None:
         res[grid] = value
     elif reduce == "add":
-        np.add.at(res, grid, np.asarray(value, res.dtype))
+        np.add.at(res, grid, as_array(value, res.dtype))
     elif reduce == "multiply":
-        np.multiply.at(res, grid, np.asarray(value, res.dtype))
+        np.multiply.at(res, grid, as_array(value, res.dtype))
     else:
         raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce}")
 
@@ -274,7 +279,7 @@ def _scatter_value(x, dim, index, value, reduce, out):
         if reduce is None:
             gx[grid] = 0
         elif reduce == "multiply":
-            np.multiply.at(gx, grid, np.asarray(value, gx.dtype))
+            np.multiply.at(gx, grid, as_array(value, gx.dtype))
         return (gx,)
     return write_out(out, _unary(x, res, backward, "Scatter"), "scatter", (x,))
 
@@ -292,6 +297,8 @@ def _dim_index(x, dim, index, who):
     if idx.ndim > 1:
         raise IndexError(f"{who}(): Index is supposed to be a vector")
     idx = idx.reshape(-1)
+    if idx.__class__ is not x._storage.__class__:
+        check_devices(x._storage, idx)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError("index out of range in self")
     return d, idx
@@ -310,7 +317,7 @@ def index_select(x, dim, index, *, out=None):
     shape, dtype = x.shape, x.dtype
 
     def backward(g):
-        gx = np.zeros(xd.shape, dtype)
+        gx = zeros_on(xd, xd.shape, dtype)
         np.add.at(gx, _along(d, idx), g.reshape(res.shape if x.ndim else (1,)))
         return (gx.reshape(shape),)
     return write_out(out, _unary(x, res, backward, "IndexSelect"), "index_select", (x,))
@@ -375,7 +382,7 @@ def _fill_value(value, x, who):
     if not isinstance(value, (numbers.Number, np.generic)):
         raise TypeError(f"{who}(): value must be a number or a 0-d tensor, got "
                         f"{type(value).__name__}")
-    return Tensor._make(np.asarray(value).astype(x.dtype))
+    return Tensor._make(np.asarray(value).astype(x.dtype))   # 0-d: goes with any device
 
 
 def index_fill(x, dim, index, value):
@@ -389,9 +396,9 @@ def index_fill(x, dim, index, value):
         gx[_along(d, idx)] = 0
         gv = None
         if v.requires_grad:
-            mask = np.zeros(g.shape, bool)
+            mask = zeros_on(g, g.shape, bool)
             mask[_along(d, idx)] = True
-            gv = np.asarray(g[mask].sum(), v.dtype)
+            gv = as_array(g[mask].sum(), v.dtype)
         return gx, gv
     return _result(res, (x, v), backward, "IndexFill")
 
@@ -410,6 +417,11 @@ def _word(dt):
     return {"f": "float", "i": "long int", "u": "unsigned char"}.get(dt.kind, str(dt))
 
 
+def _same_device_mask(x, m):
+    if m.__class__ is not x._storage.__class__:
+        check_devices(x._storage, m)
+
+
 def _bshape(a, b, who):
     try:
         return np.broadcast_shapes(a, b)
@@ -421,6 +433,7 @@ def _bshape(a, b, who):
 def masked_fill(x, mask, value):
     m = _bool_mask(mask, "masked_fill_")
     v = _fill_value(value, x, "masked_fill_")
+    _same_device_mask(x, m)
     shape = _bshape(x.shape, m.shape, "masked_fill")
     res = np.where(m, v._storage.astype(x.dtype), x._storage)
     res = np.broadcast_to(res, shape).copy() if res.shape != shape else res
@@ -428,13 +441,14 @@ def masked_fill(x, mask, value):
 
     def backward(g):
         gx = _unbroadcast(np.where(m, 0, g), xshape).astype(x.dtype)
-        gv = np.asarray(np.where(m, g, 0).sum(), v.dtype) if v.requires_grad else None
+        gv = as_array(np.where(m, g, 0).sum(), v.dtype) if v.requires_grad else None
         return gx, gv
     return _result(res, (x, v), backward, "MaskedFill")
 
 
 def masked_scatter(x, mask, source):
     m = _bool_mask(mask, "masked_scatter_")
+    _same_device_mask(x, m)
     shape = _bshape(x.shape, m.shape, "masked_scatter")
     mb = np.broadcast_to(m, shape)
     count = int(mb.sum())
@@ -449,7 +463,7 @@ def masked_scatter(x, mask, source):
         gx = _unbroadcast(np.where(mb, 0, g), xshape)
         gs = None
         if source.requires_grad:
-            gs = np.zeros(int(np.prod(sshape)), source.dtype)
+            gs = zeros_on(g, int(np.prod(sshape)), source.dtype)
             gs[:count] = g[mb]
             gs = gs.reshape(sshape)
         return gx, gs
@@ -458,13 +472,14 @@ def masked_scatter(x, mask, source):
 
 def masked_select(x, mask, *, out=None):
     m = _bool_mask(mask, "masked_select")
+    _same_device_mask(x, m)
     shape = _bshape(x.shape, m.shape, "masked_select")
     mb = np.broadcast_to(m, shape)
     res = np.broadcast_to(x._storage, shape)[mb]
     xshape = x.shape
 
     def backward(g):
-        gx = np.zeros(shape, x.dtype)
+        gx = zeros_on(g, shape, x.dtype)
         gx[mb] = g
         return (_unbroadcast(gx, xshape),)
     return write_out(out, _unary(x, res, backward, "MaskedSelect"), "masked_select", (x,))
@@ -474,6 +489,8 @@ def masked_select(x, mask, *, out=None):
 
 def take(x, index):
     idx = index_array(index, "take")
+    if idx.__class__ is not x._storage.__class__:
+        check_devices(x._storage, idx)
     n = x._storage.size
     if idx.size and (idx.min() < -n or idx.max() >= n):
         bad = idx.max() if idx.max() >= n else idx.min()
@@ -484,7 +501,7 @@ def take(x, index):
     shape, dtype = x.shape, x.dtype
 
     def backward(g):
-        gx = np.zeros(n, dtype)
+        gx = zeros_on(g, n, dtype)
         np.add.at(gx, idx, g)
         return (gx.reshape(shape),)
     return _unary(x, res, backward, "Take")
@@ -518,7 +535,7 @@ def nonzero(x, *, out=None, as_tuple=False):
         arr = xd.reshape(1) if xd.ndim == 0 else xd
         return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(arr))
     if xd.ndim == 0:
-        res = np.zeros((1 if xd.item() else 0, 0), np.int64)
+        res = zeros_on(xd, (1 if xd.item() else 0, 0), np.int64)
     else:
         res = np.argwhere(xd).astype(np.int64)
     return write_out(out, Tensor._make(res), "nonzero")

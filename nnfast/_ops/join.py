@@ -10,7 +10,9 @@ import itertools
 import numpy as np
 
 from ..tensor import Tensor
-from .core import _as_tensor, _bind, _promote, _result, _unary
+from ..backend import table_of
+from .core import (_as_tensor, _bind, _promote, _result, _unary, as_strided, host_only, is_device,
+                   same_device_all, zeros_on)
 from .dims import dim_list, int_shape, norm_dim, write_out
 from .shape import atleast_1d, atleast_2d, atleast_3d, broadcast_to, reshape, select, \
     select_slice
@@ -58,6 +60,7 @@ def cat(tensors, dim=0, *, out=None):
         if t._storage.dtype != dt.dtype:
             dt = np.empty((1,), _promote(dt, t._storage))
     arrays = [t._storage for t in live]
+    same_device_all(arrays)
     out_arr = np.concatenate(arrays, axis=d) if dt is ref else \
         np.concatenate(arrays, axis=d, dtype=dt.dtype)
     sizes = [None if sk else s[d] for s, sk in zip(shapes, skip)]
@@ -67,7 +70,7 @@ def cat(tensors, dim=0, *, out=None):
         parts = iter(np.split(g, bounds, axis=d))
         grads = []
         for t, s in zip(tensors, sizes):
-            part = np.zeros(t.shape, g.dtype) if s is None else next(parts)
+            part = zeros_on(g, t.shape, g.dtype) if s is None else next(parts)
             grads.append(part.astype(t.dtype) if t.dtype.kind in "fc" else None)
         return tuple(grads)
     return write_out(out, _result(out_arr, tuple(tensors), backward, "Cat"), "cat", tensors)
@@ -89,7 +92,9 @@ def stack(tensors, dim=0, *, out=None):
     for t in tensors[1:]:
         if t._storage.dtype != dt.dtype:
             dt = np.empty((1,), _promote(dt, t._storage))
-    res = np.stack([t._storage for t in tensors], axis=d, dtype=dt.dtype)
+    arrays = [t._storage for t in tensors]
+    same_device_all(arrays)
+    res = np.stack(arrays, axis=d, dtype=dt.dtype)
 
     def backward(g):
         return tuple(np.take(g, i, axis=d).astype(t.dtype) if t.dtype.kind in "fc" else None
@@ -219,6 +224,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
         r = x._storage
         if r.ndim > 1:
             raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        host_only("repeat_interleave(repeats)", r)
         return Tensor._make(np.repeat(np.arange(r.shape[0]), r).astype(np.int64))
     if dim is None:
         x, d = reshape(x, -1), 0
@@ -228,6 +234,8 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
             x = reshape(x, 1)
     n = x.shape[d]
     r = repeats._storage if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if is_device(r):
+        r = table_of(r).to_host(r)   # the output's size depends on the counts
     if r.ndim > 1:
         raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
     if r.ndim == 1 and r.shape[0] not in (1, n):
@@ -241,7 +249,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     shape = x.shape
 
     def backward(g):
-        gx = np.zeros(shape, x.dtype)
+        gx = zeros_on(g, shape, x.dtype)
         np.add.at(gx, (slice(None),) * d + (src_idx,), g)
         return (gx,)
     return _unary(x, out, backward, "RepeatInterleave")
@@ -326,11 +334,11 @@ def unfold(x, dimension, size, step):
     xd = x._storage
     shape = xd.shape[:d] + (nw,) + xd.shape[d + 1:] + (size,)
     strides = xd.strides[:d] + (xd.strides[d] * step,) + xd.strides[d + 1:] + (xd.strides[d],)
-    out = np.lib.stride_tricks.as_strided(xd, shape, strides, writeable=xd.flags.writeable)
+    out = as_strided(xd, shape, strides, writeable=xd.flags.writeable)
     src = x.shape
 
     def backward(g):
-        gx = np.zeros(src, x.dtype)
+        gx = zeros_on(g, src, x.dtype)
         for j in range(size):
             gx[(slice(None),) * d + (slice(j, j + step * (nw - 1) + 1, step),)] += g[..., j]
         return (gx,)
@@ -377,6 +385,6 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
 
 _bind({"unfold": unfold, "rot90": rot90, "diff": diff, "split": split,
        "split_with_sizes": split_with_sizes, "chunk": chunk, "tensor_split": tensor_split,
-       "unbind": unbind, "repeat": repeat, "tile": tile,
+       "unbind": unbind, "repeat": repeat, "tile": lambda self, *dims: tile(self, dims[0] if len(dims) == 1 else dims),
        "repeat_interleave": repeat_interleave, "flip": flip, "fliplr": fliplr,
        "flipud": flipud, "roll": roll})

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..tensor import Tensor, float32
 from .arith import _gemm_batched, _mm_2d, abs as _abs, add, matmul, mul
-from .core import _as_tensor, _bind, _result, _unary, _unbroadcast
+from .core import (_as_tensor, _bind, _result, _unary, _unbroadcast, as_array, asarray_on,
+                   host_only, zeros_on)
 from .dims import expand_reduced, norm_dim, norm_dims, write_out
 
 
@@ -66,7 +67,8 @@ def bmm(input, mat2, *, out=None):
                            f"{b.shape[1]}].")
     _same_dtype(a, b, "expected scalar type")
     ad, bd = a._storage, b._storage
-    res = _bmm_arr(ad, bd) if ad.shape[0] else np.zeros((0, ad.shape[1], bd.shape[2]), ad.dtype)
+    res = _bmm_arr(ad, bd) if ad.shape[0] else zeros_on(ad, (0, ad.shape[1], bd.shape[2]),
+                                                         ad.dtype)
 
     def backward(g):
         return (_bmm_arr(g, bd, ty=True) if a.requires_grad else None,
@@ -102,7 +104,7 @@ def _vec_pair(a, b, who):
 def dot(input, other, *, out=None):
     a, b = _vec_pair(input, other, "dot")
     ad, bd = a._storage, b._storage
-    res = np.asarray(np.dot(ad, bd), ad.dtype)
+    res = as_array(np.dot(ad, bd), ad.dtype)
     return write_out(out, _result(res, (a, b), lambda g: (g * bd, g * ad), "Dot",
                                   saved=(a, b)), "dot", (a, b))
 
@@ -129,7 +131,7 @@ def outer(input, vec2, *, out=None):
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"outer: expected 1-D tensors, got {a.ndim}-D and {b.ndim}-D")
     ad, bd = a._storage, b._storage
-    res = np.multiply.outer(ad, bd)
+    res = ad[:, None] * bd[None, :]   # np.multiply.outer, on any device
     return write_out(out, _result(res, (a, b), lambda g: (g @ bd, g.T @ ad), "Outer",
                                   saved=(a, b)), "outer", (a, b))
 
@@ -148,7 +150,7 @@ def _affine(input, prod, beta, alpha):
         p = _scaled(prod, alpha)
         shape = np.broadcast_shapes(input.shape, p.shape)
         res = np.broadcast_to(p._storage, shape).copy()
-        return _result(res, (input, p), lambda g: (np.zeros(input.shape, input.dtype),
+        return _result(res, (input, p), lambda g: (zeros_on(g, input.shape, input.dtype),
                                                     _unbroadcast(g, p.shape)), "AddmmBeta0")
     return add(_scaled(input, beta), _scaled(prod, alpha))
 
@@ -236,7 +238,7 @@ def einsum(equation, *operands):
     ops = [_as_tensor(o, "einsum") for o in operands]
     subs, rhs, sizes = _parse_einsum(equation, ops)
     arrs = [o._storage for o in ops]
-    res = np.asarray(np.einsum(",".join(subs) + "->" + rhs, *arrs, optimize=len(ops) > 2))
+    res = as_array(np.einsum(",".join(subs) + "->" + rhs, *arrs, optimize=len(ops) > 2))
 
     def backward(g):
         grads = []
@@ -256,6 +258,7 @@ def einsum(equation, *operands):
                                                           if c not in uniq))
                                  if len(full) != len(uniq) else gi, shape_full)
             if len(full) != len(s):   # repeated subscripts: the gradient lies on a diagonal
+                host_only("einsum with a repeated subscript", g)
                 z = np.zeros(tuple(sizes[c] for c in s), g.dtype)
                 np.einsum(s + "->" + full, z)[...] = gi
                 gi = z
@@ -267,7 +270,9 @@ def einsum(equation, *operands):
 
 def _unbroadcast_same_ndim(g, shape):
     axes = tuple(k for k, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 and a != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else np.asarray(g, order="C")
+    if axes:
+        return g.sum(axis=axes, keepdims=True)
+    return g if g.flags.c_contiguous else g.copy()   # C order on any device, 0-d stays 0-d
 
 
 def tensordot(a, b, dims=2, out=None):
@@ -305,9 +310,12 @@ def trace(x):
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
     xd = x._storage
     dt = xd.dtype if xd.dtype.kind in "fc" else np.dtype(np.int64)
-    res = np.asarray(np.trace(xd), dt)
+    res = as_array(np.trace(xd) if xd.__class__ is np.ndarray else np.diag(xd).sum(dtype=dt), dt)
     shape = x.shape
-    return _unary(x, res, lambda g: (np.eye(shape[0], shape[1], dtype=x.dtype) * g,), "Trace")
+
+    def backward(g):
+        return (asarray_on(g, np.eye(shape[0], shape[1], dtype=x.dtype)) * g,)
+    return _unary(x, res, backward, "Trace")
 
 
 def kron(a, b, *, out=None):
@@ -332,6 +340,14 @@ def kron(a, b, *, out=None):
     return write_out(out, _result(res, (a, b), backward, "Kron", saved=(a, b)), "kron", (a, b))
 
 
+def _cross(a, b, d):
+    """np.cross along axis d on any device: (a1 b2 - a2 b1, a2 b0 - a0 b2, a0 b1 - a1 b0),
+    the products NumPy's cross forms, from the operands rolled along d."""
+    if a.__class__ is np.ndarray and b.__class__ is np.ndarray:
+        return np.cross(a, b, axis=d)
+    return np.roll(a, -1, d) * np.roll(b, -2, d) - np.roll(a, -2, d) * np.roll(b, -1, d)
+
+
 def cross(input, other, dim=None, *, out=None):
     a, b = _as_tensor(input, "cross"), _as_tensor(other, "cross")
     if a.ndim != b.ndim:
@@ -346,12 +362,12 @@ def cross(input, other, dim=None, *, out=None):
         raise RuntimeError(f"linalg.cross: inputs dimension {d} must have length 3. Got "
                            f"{a.shape[d]} and {b.shape[d]}")
     ad, bd = a._storage, b._storage
-    res = np.cross(ad, bd, axis=d)
+    res = _cross(ad, bd, d)
 
     def backward(g):
-        return (_unbroadcast(np.cross(bd, g, axis=d), a.shape) if a.requires_grad else None,
-                _unbroadcast(np.cross(g, ad, axis=d), b.shape) if b.requires_grad else None)
-    return write_out(out, _result(np.asarray(res), (a, b), backward, "Cross", saved=(a, b)),
+        return (_unbroadcast(_cross(bd, g, d), a.shape) if a.requires_grad else None,
+                _unbroadcast(_cross(g, ad, d), b.shape) if b.requires_grad else None)
+    return write_out(out, _result(res, (a, b), backward, "Cross", saved=(a, b)),
                      "cross", (a, b))
 
 
@@ -399,7 +415,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
             res = np.sqrt((ax * ax).sum(axis=axes, keepdims=keepdim))
         else:
             res = np.power(np.power(ax, p).sum(axis=axes, keepdims=keepdim), 1.0 / p)
-    res = np.asarray(res, xd.dtype)
+    res = as_array(res, xd.dtype)
     shape = x.shape
 
     def backward(g):
@@ -407,7 +423,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
         gg = expand_reduced(g, shape, axes, keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
             if p == 0:
-                gx = np.zeros(shape, xd.dtype)
+                gx = zeros_on(xd, shape, xd.dtype)
             elif p == 1:
                 gx = np.sign(xd) * gg
             elif p == 2:
@@ -429,6 +445,7 @@ def _word(dt):
 
 def _svd_norm(x, ord, d0, d1, keepdim):
     """'nuc' (sum of singular values) or +-2 (largest / smallest) over dims d0, d1."""
+    host_only("the 'nuc' and 2-norms of matrices (an SVD)", x._storage)
     xd = np.moveaxis(x._storage, (d0, d1), (-2, -1))
     u, s, vh = np.linalg.svd(xd, full_matrices=False)
     if ord == "nuc":
@@ -447,10 +464,10 @@ def _svd_norm(x, ord, d0, d1, keepdim):
         return (np.moveaxis(gm, (-2, -1), (d0, d1)).astype(x.dtype).reshape(shape),)
     if keepdim:
         res_k = np.expand_dims(res, (min(d0, d1), max(d0, d1)))
-        r = _unary(x, np.asarray(res_k, x.dtype), lambda g: backward(
+        r = _unary(x, as_array(res_k, x.dtype), lambda g: backward(
             np.squeeze(g, (min(d0, d1), max(d0, d1)))), "LinalgMatrixNorm", saved=(x,))
         return r
-    return _unary(x, np.asarray(res, x.dtype), backward, "LinalgMatrixNorm", saved=(x,))
+    return _unary(x, as_array(res, x.dtype), backward, "LinalgMatrixNorm", saved=(x,))
 
 
 def matrix_norm(x, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):

@@ -10,7 +10,8 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor, float32, int64
-from .core import _bind, _unary, _result, _binary_operands, _common, _unbroadcast
+from .core import (_bind, _unary, _result, _binary_operands, _common, _unbroadcast, as_array,
+                   full_on, zeros_on)
 from .dims import (as_dtype, expand_reduced, norm_dim, norm_dims, return_type, write_out)
 
 
@@ -47,7 +48,7 @@ def sum(x, dim=None, keepdim=False, *, dtype=None, out=None):
     dtype = as_dtype(dtype)
     # As torch: bool and integer sums are int64 (a bool "sum" would be a logical or).
     dt = dtype or (x.dtype if x.dtype.kind in "fc" else int64)
-    res = np.asarray(x._storage.sum(axis=axes, keepdims=keepdim, dtype=dt), dtype=dt)
+    res = x._storage.sum(axis=axes, keepdims=keepdim, dtype=dt)   # 0-d: _make wraps
     shape = x.shape
     r = _unary(x, res, lambda g: (_grad_cast(expand_reduced(g, shape, axes, keepdim), x),),
                "Sum")
@@ -59,7 +60,7 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None, out=None):
     mask = np.isnan(xd) if xd.dtype.kind in "fc" else None
     axes = norm_dims(dim, x.ndim)
     dt = as_dtype(dtype) or (x.dtype if x.dtype.kind in "fc" else int64)
-    res = np.asarray(np.nansum(xd, axis=axes, keepdims=keepdim, dtype=dt), dtype=dt)
+    res = as_array(np.nansum(xd, axis=axes, keepdims=keepdim, dtype=dt), dt)
     shape = x.shape
 
     def backward(g):
@@ -74,7 +75,7 @@ def mean(x, dim=None, keepdim=False, *, dtype=None, out=None):
                            f"a floating point or complex dtype. Got: {_word(dt)}")
     axes = norm_dims(dim, x.ndim)
     with np.errstate(invalid="ignore", divide="ignore"):
-        res = np.asarray(_cast_input(x, dt).mean(axis=axes, keepdims=keepdim), dtype=dt)
+        res = _cast_input(x, dt).mean(axis=axes, keepdims=keepdim)   # dt already
     shape = x.shape
     count = _count(shape, axes)
     r = _unary(x, res, lambda g: (_grad_cast(expand_reduced(g / count, shape, axes, keepdim),
@@ -90,8 +91,8 @@ def nanmean(x, dim=None, keepdim=False, *, dtype=None, out=None):
     cnt = (~mask).sum(axis=axes, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         res = np.where(mask, 0, xd).sum(axis=axes, keepdims=True) / cnt
-    res = np.asarray(res if keepdim else res.reshape(
-        tuple(s for i, s in enumerate(x.shape) if i not in axes)), dtype=dt)
+    res = as_array(res if keepdim else res.reshape(
+        tuple(s for i, s in enumerate(x.shape) if i not in axes)), dt)
     shape = x.shape
 
     def backward(g):
@@ -103,7 +104,7 @@ def nanmean(x, dim=None, keepdim=False, *, dtype=None, out=None):
 def _excl_prod(a, axis):
     """prod of every element but one along axis, exact with zeros (prefix * suffix)."""
     a = np.moveaxis(a, axis, -1)
-    ones = np.ones(a.shape[:-1] + (1,), a.dtype)
+    ones = np.ones_like(a, shape=a.shape[:-1] + (1,))
     left = np.cumprod(np.concatenate([ones, a[..., :-1]], -1), -1)
     right = np.cumprod(np.concatenate([ones, a[..., :0:-1]], -1), -1)[..., ::-1]
     return np.moveaxis(left * right, -1, axis)
@@ -114,14 +115,14 @@ def prod(x, dim=None, keepdim=False, *, dtype=None, out=None):
     xd = _cast_input(x, dt)
     shape = x.shape
     if dim is None:
-        res = np.asarray(xd.prod(dtype=dt), dtype=dt)
+        res = as_array(xd.prod(dtype=dt), dt)
 
         def backward(g):
             return (_grad_cast(g * _excl_prod(xd.reshape(-1), 0).reshape(shape), x),)
     else:
         d = norm_dim(dim, x.ndim)
-        res = np.asarray(xd.prod(axis=d if x.ndim else None, keepdims=keepdim and x.ndim > 0,
-                                 dtype=dt), dtype=dt)
+        res = as_array(xd.prod(axis=d if x.ndim else None, keepdims=keepdim and x.ndim > 0,
+                               dtype=dt), dt)
 
         def backward(g):
             if x.ndim == 0:
@@ -148,12 +149,12 @@ def _var_core(x, dim, correction, keepdim, who):
     axes = norm_dims(dim, x.ndim)
     n = _count(x.shape, axes)
     dof = np.float64(builtins.max(n - correction, 0))
-    mu = xd.mean(axis=axes, keepdims=True) if n else np.full(
-        tuple(1 if i in axes else s for i, s in enumerate(x.shape)), np.nan, x.dtype)
+    mu = xd.mean(axis=axes, keepdims=True) if n else full_on(
+        xd, tuple(1 if i in axes else s for i, s in enumerate(x.shape)), np.nan, x.dtype)
     dev = xd - mu
     with np.errstate(invalid="ignore", divide="ignore"):
         v = (dev * dev).sum(axis=axes, keepdims=keepdim) / dof
-    return xd, axes, dof, dev, np.asarray(v, dtype=x.dtype)
+    return xd, axes, dof, dev, as_array(v, x.dtype)
 
 
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
@@ -218,7 +219,7 @@ def _amax_like(x, dim, keepdim, fn, name, who):
     axes = norm_dims(dim, x.ndim)
     _check_nonempty(x, axes, who, dim is not None and dim != ())
     xd = x._storage
-    res = np.asarray(fn(xd, axis=axes, keepdims=keepdim))
+    res = as_array(fn(xd, axis=axes, keepdims=keepdim))
     return _unary(x, res, _even_ties_backward(xd, res, x.shape, axes, keepdim, x.dtype), name,
                   saved=(x,))
 
@@ -237,7 +238,7 @@ def _max_dim(x, dim, keepdim, argfn, name, who):
     xd = x._storage
     if x.ndim == 0:
         return return_type(who)(_unary(x, xd.copy(), lambda g: (g,), name),
-                                Tensor._make(np.zeros((), np.int64)))
+                                Tensor._make(zeros_on(xd, (), np.int64)))
     idx = argfn(xd, d)
     idx_k = np.expand_dims(idx, d)
     vals = np.take_along_axis(xd, idx_k, axis=d)
@@ -246,7 +247,7 @@ def _max_dim(x, dim, keepdim, argfn, name, who):
     shape = x.shape
 
     def backward(g):
-        gx = np.zeros(shape, x.dtype)
+        gx = zeros_on(xd, shape, x.dtype)
         np.put_along_axis(gx, idx_k, g if keepdim else np.expand_dims(g, d), axis=d)
         return (gx,)
     values = _unary(x, vals, backward, name)
@@ -264,7 +265,7 @@ def _max_min(x, dim, keepdim, out, other, npfn, argfn, binfn, name, who):
     if dim is None:
         _check_nonempty(x, (), who, False)
         xd = x._storage
-        res = np.asarray(npfn(xd))
+        res = as_array(npfn(xd))
         r = _unary(x, res, _even_ties_backward(xd, res, x.shape, tuple(range(x.ndim)), False,
                                                x.dtype), name, saved=(x,))
         return write_out(out, r, who, (x,))
@@ -317,16 +318,16 @@ def _arg(x, dim, keepdim, fn, who):
         if xd.size == 0:
             raise IndexError(f"{who}(): Expected reduction dim to be specified for "
                              "input.numel() == 0.")
-        res = np.asarray(fn(xd.reshape(-1), 0))
+        res = as_array(fn(xd.reshape(-1), 0))
         if keepdim:
             res = res.reshape((1,) * x.ndim)
         return Tensor._make(res.astype(np.int64))
     d = norm_dim(dim, x.ndim)
     if x.ndim == 0:
-        return Tensor._make(np.zeros((), np.int64))
+        return Tensor._make(zeros_on(xd, (), np.int64))
     _check_nonempty(x, (d,), who, True)
     res = fn(xd, d)
-    return Tensor._make(np.expand_dims(res, d) if keepdim else np.asarray(res))
+    return Tensor._make(np.expand_dims(res, d) if keepdim else res)
 
 
 def argmax(x, dim=None, keepdim=False, *, out=None):
@@ -352,7 +353,7 @@ def logsumexp(x, dim, keepdim=False, *, out=None):
     xd = x._storage if x.dtype.kind in "fc" else x._storage.astype(float32)
     axes = norm_dims(dim, x.ndim)
     if xd.size == 0:
-        m = np.zeros(tuple(1 if i in axes else s for i, s in enumerate(xd.shape)), xd.dtype)
+        m = zeros_on(xd, tuple(1 if i in axes else s for i, s in enumerate(xd.shape)), xd.dtype)
     else:
         m = np.max(xd, axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
@@ -367,7 +368,7 @@ def logsumexp(x, dim, keepdim=False, *, out=None):
         with np.errstate(invalid="ignore"):
             p = np.exp(xd - lse)
         return ((expand_reduced(g, shape, axes, keepdim) * p).astype(xd.dtype),)
-    return write_out(out, _unary(x, np.asarray(res, xd.dtype), backward, "Logsumexp",
+    return write_out(out, _unary(x, as_array(res, xd.dtype), backward, "Logsumexp",
                                  saved=(x,)), "logsumexp", (x,))
 
 
@@ -382,7 +383,7 @@ def any(x, dim=None, keepdim=False, *, out=None):
 def _logical(x, dim, keepdim, fn):
     # as torch: all/any over an empty dim list reduce nothing (sum and mean reduce all)
     axes = norm_dims(dim, x.ndim, empty_is_all=False)
-    res = np.asarray(fn(x._storage, axis=axes, keepdims=keepdim))
+    res = as_array(fn(x._storage, axis=axes, keepdims=keepdim))
     if x.dtype == np.uint8:
         res = res.astype(np.uint8)   # torch keeps uint8 for all/any of uint8
     return Tensor._make(res)
@@ -390,7 +391,7 @@ def _logical(x, dim, keepdim, fn):
 
 def count_nonzero(x, dim=None):
     axes = norm_dims(dim, x.ndim)
-    return Tensor._make(np.asarray(np.count_nonzero(x._storage, axis=axes), np.int64))
+    return Tensor._make(as_array(np.count_nonzero(x._storage, axis=axes), np.int64))
 
 
 def norm(x, p="fro", dim=None, keepdim=False, out=None, dtype=None):

@@ -8,6 +8,7 @@ are NumPy's, so values differ from torch's for the same seed.
 """
 import numpy as np
 
+from ..backend import table_of
 from .. import autograd as ag
 from .. import random as _random
 from ..tensor import _LEAF_INPLACE, Tensor, _as_dtype, get_default_dtype, int64
@@ -165,6 +166,8 @@ def bernoulli(input, p=None, *, generator=None, out=None):
     if probs.size and not ((probs >= 0) & (probs <= 1)).all():
         raise RuntimeError("bernoulli: the probabilities must be in [0, 1]; got values outside")
     arr = (_gen(generator).random(x.shape) < probs).astype(x.dtype)
+    if arr.__class__ is not x._storage.__class__:   # drawn on the host: onto x's device
+        arr = table_of(x._storage).asarray(arr)
     return _write_out(Tensor._make(arr), out, "bernoulli")
 
 
@@ -178,7 +181,10 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
                            f"{x.dtype}")
     if num_samples <= 0:
         raise RuntimeError("cannot sample n_sample <= 0 samples")
-    w = x._storage.astype(np.float64).reshape(-1, x.shape[-1])
+    xd = x._storage
+    if xd.__class__ is not np.ndarray:   # drawn on the host, as on the CPU: the same draws
+        xd = table_of(xd).to_host(xd)
+    w = xd.astype(np.float64).reshape(-1, x.shape[-1])
     if not np.isfinite(w).all() or (w < 0).any():
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     if not replacement and num_samples > w.shape[1]:
@@ -195,6 +201,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
                                "enough non-negative category to sample)")
         rows.append(g.choice(row.size, num_samples, replace=replacement, p=row / total))
     arr = np.array(rows, dtype=np.int64).reshape(x.shape[:-1] + (num_samples,))
+    if xd is not x._storage:
+        arr = table_of(x._storage).from_host(arr)
     return _write_out(Tensor._make(arr), out, "multinomial")
 
 
@@ -246,7 +254,8 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
 
 def _bernoulli_(self, p=0.5, *, generator=None):
     probs = p._storage if isinstance(p, Tensor) else p
-    if np.any((np.asarray(probs) < 0) | (np.asarray(probs) > 1)):
+    a = probs if isinstance(p, Tensor) else np.asarray(probs)   # any device
+    if ((a < 0) | (a > 1)).any():
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     return _overwrite(self, _gen(generator).random(self.shape) < probs)
 

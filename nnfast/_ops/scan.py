@@ -3,7 +3,7 @@ dtype / out=)."""
 import numpy as np
 
 from ..tensor import Tensor, int64
-from .core import _bind, _unary
+from .core import _bind, _unary, asarray_on, zeros_on
 from .dims import as_dtype, norm_dim, return_type, write_out
 
 
@@ -80,7 +80,7 @@ def logcumsumexp(x, dim, *, out=None):
 
 def scatter_add_along(shape, dtype, d, idx, g):
     """zeros(shape) with g added at idx along d (the backward of a gather along d)."""
-    gx = np.zeros(shape, dtype)
+    gx = zeros_on(g, shape, dtype)
     grid = list(np.indices(idx.shape, sparse=True))
     grid[d] = idx
     np.add.at(gx, tuple(grid), g)
@@ -96,9 +96,9 @@ def _cum_ext(x, dim, ufunc, name, who, out):
         hit |= np.isnan(xd)
     shape = [1] * xd.ndim
     shape[d] = xd.shape[d]
-    pos = np.arange(xd.shape[d]).reshape(shape)
+    pos = asarray_on(xd, np.arange(xd.shape[d]).reshape(shape))
     idx = np.maximum.accumulate(np.where(hit, pos, 0), axis=d) if xd.size else \
-        np.zeros(xd.shape, np.int64)
+        zeros_on(xd, xd.shape, np.int64)
 
     def backward(g):
         return (scatter_add_along(xd.shape, x.dtype, d, idx, g.reshape(xd.shape))

@@ -3,7 +3,7 @@ amin (include_self as in torch), differentiable for every reduction (products wi
 exactly, max/min ties sharing the gradient evenly)."""
 import numpy as np
 
-from .core import _bind, _result
+from .core import _bind, _result, zeros_on
 from .dims import index_array, norm_dim
 from .index import _as_src, _check_gather_index, _grid
 
@@ -22,10 +22,10 @@ def scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
     sl = tuple(slice(0, s) for s in idx.shape)
     xd = x._storage
     sv = src._storage[sl].astype(xd.dtype, copy=False)
-    touched = np.zeros(xd.shape, bool)
+    touched = zeros_on(xd, xd.shape, bool)
     touched[grid] = True
     drop = touched & (not include_self)      # positions whose own value is left out
-    cnt = np.zeros(xd.shape, np.int64)
+    cnt = zeros_on(xd, xd.shape, np.int64)
     np.add.at(cnt, grid, 1)
     if reduce in ("sum", "mean"):
         res = np.where(drop, 0, xd).astype(xd.dtype)
@@ -57,7 +57,7 @@ def scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
             gx, gs = np.where(touched, g / n * include_self, g), (g / n)[grid]
         elif reduce == "prod":
             own = np.where(keep, xd, 1)
-            zc = np.zeros(xd.shape, np.int64)
+            zc = zeros_on(xd, xd.shape, np.int64)
             np.add.at(zc, grid, sv == 0)
             zc += (own == 0)
             nzp = np.where(own == 0, 1, own).astype(g.dtype)
@@ -78,7 +78,7 @@ def scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
             gs = share[grid] * hit_src
         out_s = None
         if src.requires_grad:
-            out_s = np.zeros(sshape, src.dtype)
+            out_s = zeros_on(xd, sshape, src.dtype)
             out_s[sl] = gs
         return gx.astype(x.dtype), out_s
     return _result(res, (x, src), backward, "ScatterReduce", saved=(x, src),

@@ -11,7 +11,7 @@ import numpy as np
 from .. import autograd as ag
 from ..errors import ShapeError
 from ..tensor import Tensor, _LEAF_INPLACE
-from .core import _bind, _unbroadcast, _view
+from .core import _bind, _unbroadcast, _view, as_strided, zeros_on
 from .dims import dim_list, int_shape, norm_dim, norm_dims
 
 _state = ag._state
@@ -206,8 +206,7 @@ def broadcast_to(x, shape):
     xd = x._storage
     strides = (0,) * lead + tuple(0 if s == 1 and f != 1 else st
                                   for s, f, st in zip(xd.shape, full[lead:], xd.strides))
-    out = np.lib.stride_tricks.as_strided(xd, tuple(full), strides,
-                                          writeable=xd.flags.writeable)
+    out = as_strided(xd, tuple(full), strides, writeable=xd.flags.writeable)
     return _view(x, out, lambda g: (_unbroadcast(g, src),), "Expand")
 
 
@@ -256,7 +255,7 @@ def select_slice(x, d, sl):
     shape = x.shape
 
     def backward(g):
-        gx = np.zeros(shape, x.dtype)
+        gx = zeros_on(xd, shape, x.dtype)
         gx[index] = g
         return (gx,)
     return _view(x, xd[index], backward, "Slice")

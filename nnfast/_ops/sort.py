@@ -7,7 +7,7 @@ Sorting is stable; NaN sorts above every number, as in torch. Values that pick e
 import numpy as np
 
 from ..tensor import Tensor
-from .core import _bind, _unary
+from .core import _bind, _unary, as_array, full_on, host_only, zeros_on
 from .dims import norm_dim, return_type, write_out
 from .scan import scatter_add_along
 
@@ -92,7 +92,7 @@ def kthvalue(x, k, dim=-1, keepdim=False, *, out=None):
     xd = _as_1d(x)
     if not 1 <= k <= xd.shape[d]:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
-    pos = np.full(np.delete(xd.shape, d), k - 1, np.int64)
+    pos = full_on(xd, tuple(np.delete(xd.shape, d)), k - 1, np.int64)
     return write_out(out, _select(x, d, pos, keepdim, "Kthvalue", "kthvalue"), "kthvalue", (x,))
 
 
@@ -100,7 +100,7 @@ def _median(x, dim, keepdim, out, ignore_nan, who):
     name = "Nanmedian" if ignore_nan else "Median"
     if dim is None:
         if x._storage.size == 0:
-            return Tensor._make(np.asarray(np.nan, x.dtype))
+            return Tensor._make(full_on(x._storage, (), np.nan, x.dtype))
         flat = x.reshape(-1)
         return _median(flat, 0, False, None, ignore_nan, who).values if out is None else \
             write_out(out, _median(flat, 0, False, None, ignore_nan, who).values, who, (x,))
@@ -118,8 +118,8 @@ def _median(x, dim, keepdim, out, ignore_nan, who):
             # a slice with a NaN has median NaN: point at its first NaN (sorted last)
             pos = np.where(nans > 0, n - nans, (n - 1) // 2)
     else:
-        pos = np.full(np.delete(xd.shape, d), (n - 1) // 2, np.int64)
-    res = _select(x, d, np.asarray(pos, np.int64), keepdim, name, who, idx_sorted)
+        pos = full_on(xd, tuple(np.delete(xd.shape, d)), (n - 1) // 2, np.int64)
+    res = _select(x, d, as_array(pos, np.int64), keepdim, name, who, idx_sorted)
     return write_out(out, res, who, (x,))
 
 
@@ -135,6 +135,7 @@ def mode(x, dim=-1, keepdim=False, *, out=None):
     d = norm_dim(dim, x.ndim)
     _check_size(x, d, "mode")
     xd = _as_1d(x)
+    host_only("mode", xd)   # a host loop over rows
     rows = np.moveaxis(xd, d, -1).reshape(-1, xd.shape[d])
     n = rows.shape[1]
     vals = np.empty(rows.shape[0], xd.dtype)
@@ -173,7 +174,7 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
     else:
         d = norm_dim(dim, x.ndim)
         if xd.shape[d] == 0:
-            u, inv, cnt = xd.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64)
+            u, inv, cnt = xd.copy(), zeros_on(xd, 0, np.int64), zeros_on(xd, 0, np.int64)
         else:
             u, inv, cnt = np.unique(xd, return_inverse=True, return_counts=True, axis=d)
             inv = inv.reshape(-1)
@@ -189,10 +190,10 @@ def unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
         flat = xd
     n = flat.shape[d]
     if n == 0:
-        return _unique_outputs(flat.copy(), np.zeros(x.shape if dim is None else 0, np.int64),
-                               np.zeros(0, np.int64), return_inverse, return_counts)
+        return _unique_outputs(flat.copy(), zeros_on(xd, x.shape if dim is None else 0, np.int64),
+                               zeros_on(xd, 0, np.int64), return_inverse, return_counts)
     a = np.moveaxis(flat, d, 0).reshape(n, -1)
-    new = np.ones(n, bool)
+    new = full_on(a, n, True, bool)
     new[1:] = (a[1:] != a[:-1]).any(axis=1)
     starts = np.flatnonzero(new)
     u = np.take(flat, starts, axis=d)
@@ -235,7 +236,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
         res = np.stack([np.searchsorted(s2[i], v2[i], side=sd,
                                         sorter=None if o2 is None else o2[i])
                         for i in range(s2.shape[0])]).reshape(vals.shape)
-    res = np.asarray(res, np.int32 if out_int32 else np.int64)
+    res = as_array(res, np.int32 if out_int32 else np.int64)
     return write_out(out, Tensor._make(res), "searchsorted")
 
 

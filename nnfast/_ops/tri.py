@@ -3,7 +3,8 @@ diagonal (a writable view, as in torch), diag_embed, diagflat, fill_diagonal_.""
 import numpy as np
 
 from ..tensor import Tensor
-from .core import _bind, _unary, _view
+from .core import _bind, _unary, _view, as_strided, asarray_on, zeros_on
+from .creation import placed
 from .dims import norm_dim
 from ..backend import contiguous
 
@@ -16,8 +17,8 @@ def _tri_mask(shape, k, lower):
 def _tri(x, diagonal, lower, name):
     if x.ndim < 2:
         raise RuntimeError(f"{name.lower()}: input tensor must have at least 2 dimensions")
-    mask = _tri_mask(x.shape, int(diagonal), lower)
     xd = x._storage
+    mask = asarray_on(xd, _tri_mask(x.shape, int(diagonal), lower))
     return _unary(x, np.where(mask, xd, np.zeros((), xd.dtype)),
                   lambda g: (np.where(mask, g, 0).astype(g.dtype),), name)
 
@@ -40,7 +41,7 @@ def _diag_view(arr, offset, d1, d2):
     keep = [i for i in range(arr.ndim) if i not in (d1, d2)]
     shape = tuple(arr.shape[i] for i in keep) + (n,)
     strides = tuple(arr.strides[i] for i in keep) + (arr.strides[d1] + arr.strides[d2],)
-    return np.lib.stride_tricks.as_strided(arr, shape, strides, writeable=arr.flags.writeable)
+    return as_strided(arr, shape, strides, writeable=arr.flags.writeable)
 
 
 def diagonal(x, offset=0, dim1=0, dim2=1):
@@ -54,7 +55,7 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
     shape, dtype = x.shape, x.dtype
 
     def backward(g):
-        gx = np.zeros(shape, dtype)
+        gx = zeros_on(g, shape, dtype)
         _diag_view(gx, int(offset), d1, d2)[...] = g
         return (gx,)
     return _view(x, out, backward, "Diagonal")
@@ -71,7 +72,7 @@ def diag_embed(x, offset=0, dim1=-2, dim2=-1):
     shape = []
     for i in range(nd):
         shape.append(n if i in (d1, d2) else rest.pop(0))
-    out = np.zeros(shape, x.dtype)
+    out = zeros_on(xd, shape, x.dtype)
     _diag_view(out, int(offset), d1, d2)[...] = xd
     return _unary(x, out, lambda g: (contiguous(
         _diag_view(g, int(offset), d1, d2)).reshape(x.shape),), "DiagEmbed")
@@ -87,7 +88,7 @@ def diag(x, diagonal=0):
 
 
 def _embed2(g, shape, k, dtype):
-    gx = np.zeros(shape, dtype)
+    gx = zeros_on(g, shape, dtype)
     _diag_view(gx, int(k), 0, 1)[...] = g
     return gx
 
@@ -96,17 +97,30 @@ def diagflat(x, offset=0):
     return diag_embed(Tensor.reshape(x, -1), offset, 0, 1)
 
 
+def _fill_diag(a, value, wrap):
+    """np.fill_diagonal on a C-contiguous array of any device (NumPy's rule: every step-th
+    element of the flat array, the first row-count ones unless wrap)."""
+    if a.__class__ is np.ndarray:
+        np.fill_diagonal(a, value, wrap=wrap)
+        return
+    if a.ndim == 2:
+        step, end = a.shape[1] + 1, None if wrap else a.shape[1] * a.shape[1]
+    else:
+        step, end = 1 + int(np.cumprod(a.shape[:-1]).sum()), None
+    a.reshape(-1)[:end:step] = value
+
+
 def _fill_diagonal(x, fill_value, wrap=False):
     if x.ndim < 2:
         raise RuntimeError("dimensions must larger than 1")
     if x.ndim > 2 and len(set(x.shape)) != 1:
         raise RuntimeError("all dimensions of input must be of equal length")
     out = x._storage.copy()
-    np.fill_diagonal(out, fill_value, wrap=wrap)
+    _fill_diag(out, fill_value, wrap)
 
     def backward(g):
         g = g.copy()
-        np.fill_diagonal(g, 0, wrap=wrap)
+        _fill_diag(g, 0, wrap)
         return (g,)
     return _unary(x, out, backward, "FillDiagonal")
 
@@ -127,6 +141,9 @@ def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
 
 def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
     return _indices(False, row, col, offset, dtype)
+
+
+tril_indices, triu_indices = placed(tril_indices), placed(triu_indices)   # device=
 
 
 _bind({"fill_diagonal_": lambda self, fill_value, wrap=False:

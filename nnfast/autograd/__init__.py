@@ -23,6 +23,8 @@ import threading
 
 import numpy as np
 
+from ..backend import DeviceArray, table_of
+
 
 class _ThreadState(threading.local):
     grad_enabled = True     # class defaults: each new thread starts with these
@@ -285,9 +287,22 @@ def grad_sink(leaf):
             leaf.grad = gt
             return buf, False
     # C order even when leaf._storage is not (empty_like would keep a Fortran layout)
-    buf = np.empty_like(leaf._storage, order="C")   # (on the leaf's device)
+    st = leaf._storage
+    buf = np.empty(st.shape, st.dtype) if st.__class__ is np.ndarray else \
+        table_of(st).empty(st.shape, st.dtype)
     leaf.grad = Tensor._make(buf)
     return buf, False
+
+
+def _fresh_copy(g, like):
+    """A new C-ordered array holding g in like's dtype, on like's device."""
+    if like.__class__ is np.ndarray and g.__class__ is np.ndarray:
+        return np.array(g, dtype=like.dtype, copy=True)
+    if not isinstance(g, DeviceArray) or g.__class__ is not like.__class__:
+        table_of(like, g)   # a gradient from another device: PyTorch's error
+    out = table_of(like).empty(like.shape, like.dtype)
+    out[...] = g
+    return out
 
 
 def _grad_shape_error(leaf, d):
@@ -309,7 +324,7 @@ def _accumulate_leaf(leaf, g):
             np.copyto(gt._storage, g)
             leaf.grad = gt
         else:
-            leaf.grad = Tensor._make(g.astype(leaf._storage.dtype, order="C", copy=True))
+            leaf.grad = Tensor._make(_fresh_copy(g, leaf._storage))
     else:
         leaf.grad._storage += g
 
@@ -332,7 +347,7 @@ def _check_saved(node):
 
 def _check_finite(node, grads):
     for i, gi in enumerate(grads):
-        if gi is not None and np.asarray(gi).dtype.kind == "f" and np.isnan(gi).any():
+        if gi is not None and gi.dtype.kind == "f" and np.isnan(gi).any():
             raise RuntimeError(f"Function '{node.name_()}' returned nan values in its {i}th "
                                "output.")
 
@@ -479,7 +494,12 @@ def _root_grads(outputs, grad_outputs):
                                    f"(shape {tuple(out.shape)})")
             grads.append(np.ones_like(out._storage))
         else:
-            g = np.asarray(go._storage if isinstance(go, Tensor) else go, dtype=out.dtype)
+            g = go._storage if isinstance(go, Tensor) else go
+            if isinstance(g, DeviceArray) or isinstance(out._storage, DeviceArray):
+                table_of(out._storage, g)   # grad_output on another device: PyTorch's error
+                g = table_of(out._storage).asarray(g, out.dtype)
+            else:
+                g = np.asarray(g, dtype=out.dtype)
             if g.shape != out.shape:
                 from ..errors import ShapeError
                 raise ShapeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
@@ -537,7 +557,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         else:
             if g.shape != t.shape:
                 g = np.broadcast_to(g, t.shape)
-            result.append(Tensor._make(np.array(g, dtype=t.dtype, copy=True)))
+            result.append(Tensor._make(_fresh_copy(g, t._storage)))
     return tuple(result)
 
 

@@ -92,7 +92,7 @@ class Function(metaclass=_FunctionMeta):
                 elif i == k:
                     gs.append(Tensor._make(g))
                 else:
-                    gs.append(Tensor._make(np.zeros(o.shape, o.dtype))
+                    gs.append(Tensor._make(np.zeros_like(o._storage, shape=o.shape))
                               if ctx.materialize_grads else None)
             for t, v in getattr(ctx, "_saved_versions", ()):
                 if t._version != v:

@@ -26,7 +26,7 @@ name = "cuda"
 asarray = None   # set below: host data -> device array
 FAMILIES = ("convert", "elementwise", "elementwise_math", "elementwise_funcs", "reduce", "scan",
             "index", "sort", "join", "gemm", "act", "dropout", "loss", "optim", "norm", "conv",
-            "pool", "upsample", "embedding", "rnn", "fused_mlp")
+            "pool", "upsample", "embedding", "rnn", "fused_mlp", "ops_extra")
 
 
 def _recorded(op, fn):
