@@ -534,7 +534,10 @@ class Tensor:
         return st if dim is None else st[dim]
 
     def data_ptr(self):
-        return self._storage.ctypes.data
+        st = self._storage
+        if isinstance(st, _DeviceArray):   # the device address of the first element
+            return st.data_ptr()
+        return st.ctypes.data
 
     # ----------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):

@@ -123,9 +123,9 @@ def one_hot(tensor, num_classes=-1):
             raise ShapeError("Class values must be smaller than num_classes.")
     elif num_classes < 0:
         raise ShapeError("num_classes should be positive")
-    out = np.zeros(idx.shape + (num_classes,), np.int64)
+    out = np.zeros_like(idx, shape=idx.shape + (num_classes,), dtype=np.int64)  # idx's device
     if idx.size:
-        np.put_along_axis(out, idx[..., None], 1, axis=-1)
+        np.put_along_axis(out, idx[..., None].astype(np.int64, copy=False), 1, axis=-1)
     return Tensor._make(out)
 
 

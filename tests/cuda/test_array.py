@@ -186,3 +186,12 @@ def test_a_kernel_error_at_a_host_copy_names_the_op(monkeypatch):
     monkeypatch.setattr(CudaArray, "_get", failing)
     with pytest.raises(RuntimeError, match="CUDA error in or after sumabs: .*ILLEGAL_ADDRESS"):
         a.get()
+
+
+def test_one_hot_and_data_ptr_on_cuda():
+    import nnfast.nn.functional as F
+    y = nf.tensor([2, 0, 1]).to("cuda")
+    h = F.one_hot(y, 4)
+    assert h.device.type == "cuda" and h.cpu().tolist() == F.one_hot(y.cpu(), 4).tolist()
+    x = nf.arange(6.0).to("cuda")
+    assert x[2:].data_ptr() - x.data_ptr() == 8 and isinstance(x.data_ptr(), int)

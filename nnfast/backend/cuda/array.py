@@ -165,6 +165,13 @@ class CudaArray(DeviceArray):
             span[self._off - lo:], self.shape, self.strides)
         return np.array(view)
 
+    def data_ptr(self):
+        """The device address of the first element (torch's Tensor.data_ptr)."""
+        buf = self._block.buf
+        cai = getattr(buf, "__cuda_array_interface__", None)
+        base = cai["data"][0] if cai else buf._ary.ctypes.data   # (the simulator's host array)
+        return base + self._off * self.dtype.itemsize
+
     def tolist(self):
         return self.get().tolist()
 
