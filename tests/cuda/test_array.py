@@ -195,3 +195,14 @@ def test_one_hot_and_data_ptr_on_cuda():
     assert h.device.type == "cuda" and h.cpu().tolist() == F.one_hot(y.cpu(), 4).tolist()
     x = nf.arange(6.0).to("cuda")
     assert x[2:].data_ptr() - x.data_ptr() == 8 and isinstance(x.data_ptr(), int)
+
+
+def test_strided_view_stays_inside_its_memory():
+    K = backend.get("cuda")
+    a = dev(np.arange(6, dtype=np.float32))
+    assert np.array_equal(K.strided_view(a, (3, 2), (8, 4)).get(),
+                          np.lib.stride_tricks.as_strided(a.get(), (3, 2), (8, 4)))
+    with pytest.raises(ValueError, match="reaches outside the array's memory"):
+        K.strided_view(a, (3, 2), (4096, 4))
+    with pytest.raises(ValueError, match="reaches outside"):
+        K.strided_view(a[2:], (4,), (-4,))

@@ -465,6 +465,7 @@ def test_every_table_kernel_has_a_valid_call_here(K):
         mod = getattr(cuda_table, fam, None)
         names.update(getattr(mod, "__all__", ()))
     names.discard("conv2d_workspace")      # takes no arrays (geometry only)
+    names.discard("strided_view")          # makes a view, launches nothing (test_array.py)
     assert len(names) > 60
     assert names - set(SPECS) == set()
 

@@ -12,7 +12,9 @@ without "->", ellipses (nnfast's einsum expands them before calling), einsum's o
 """
 import numpy as np
 
-from .array import implements, missing
+from .array import FUNCS, implements, missing
+
+_one_product = FUNCS.get(np.einsum)   # the GEMM family's: einsums that are one matrix product
 
 __all__ = ["strided_view"]   # K.strided_view; einsum is reached through np.einsum
 PTX_CHECKS = []   # no kernels of its own: einsum runs the GEMM family's
@@ -88,6 +90,11 @@ def _contract(a, s, b, t, keep):
 
 @implements(np.einsum)
 def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+    if _one_product is not None:   # one matrix product (NumPy's errors, the implicit form)
+        try:
+            return _one_product(subscripts, *operands, out=out, optimize=optimize, **kwargs)
+        except NotImplementedError:
+            pass
     if out is not None or kwargs:
         raise missing("numpy.einsum with out= or other options")
     subs, rhs = _parse(subscripts, len(operands))
@@ -107,13 +114,22 @@ def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
 
 def strided_view(a, shape, strides):
     """np.lib.stride_tricks.as_strided for a CudaArray: a view of a's elements with these
-    shape and (byte) strides from a's first element (expand, diagonal, unfold). Bounds are
-    the caller's to keep, as for NumPy's."""
+    shape and (byte) strides from a's first element (expand, diagonal, unfold). Unlike
+    NumPy's, a view reaching outside the memory block is refused: kernels trust views."""
     size = a.dtype.itemsize
     est = []
     for s in strides:
         if s % size:
             raise ValueError("strided_view: strides must be whole elements")
         est.append(s // size)
-    return a._view(tuple(shape), tuple(est))
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != len(est) or any(n < 0 for n in shape):
+        raise ValueError(f"strided_view: shape {shape} does not fit strides {tuple(strides)}")
+    if all(shape):   # kernels trust a view's extent: it must stay inside the memory block
+        lo = a._off + sum(e * (n - 1) for e, n in zip(est, shape) if e < 0)
+        hi = a._off + sum(e * (n - 1) for e, n in zip(est, shape) if e > 0)
+        if lo < 0 or hi >= a._block.buf.shape[0]:
+            raise ValueError(f"strided_view: shape {shape} with strides {tuple(strides)} "
+                             "reaches outside the array's memory")
+    return a._view(shape, tuple(est))
 
