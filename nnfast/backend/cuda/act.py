@@ -26,6 +26,7 @@ from numba import cuda, float32, float64
 from numba import types as nbt
 
 from . import _launch
+from ._block import block_sum
 from ._checks import need
 from . import softmax as _softmax
 from .array import empty
@@ -498,17 +499,9 @@ def channel_sum_kernels(term, threads):
                 o = (j // S * C + c) * S + j % S
                 acc += term(x[o], y[o])
                 j += P * threads
-            sm[t] = acc
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
+            total = block_sum(sm, acc, t, threads)
             if t == 0:
-                part[q] = sm[0]
-            cuda.syncthreads()
+                part[q] = total
             q += cuda.gridDim.x
 
     def final(out, part, C, P):
@@ -521,17 +514,9 @@ def channel_sum_kernels(term, threads):
             while j < P:
                 acc += part[c * P + j]
                 j += threads
-            sm[t] = acc
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
+            total = block_sum(sm, acc, t, threads)
             if t == 0:
-                out[c] = float32(sm[0])
-            cuda.syncthreads()
+                out[c] = float32(total)
             c += cuda.gridDim.x
 
     k = _cache[key] = (cuda.jit(partial), cuda.jit(final))

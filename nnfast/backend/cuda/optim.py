@@ -33,6 +33,7 @@ import numpy as np
 from numba import cuda, float32, float64, int32, int64
 
 from . import _launch
+from ._block import block_fold, larger_nan, plus
 from .array import CudaArray, empty, zeros
 
 __all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step",
@@ -415,16 +416,6 @@ def _abs(v):
     return abs(v)
 
 
-@_device_fn
-def _plus(a, b):
-    return a + b
-
-
-@_device_fn
-def _nanmax(a, b):
-    return b if b > a or b != b else a     # a NaN sticks: nothing compares greater than it
-
-
 _trees = {}
 
 
@@ -446,16 +437,9 @@ def _tree_kernel(threads, load, join, dtype, identity):
         while i < n:
             acc = join(acc, load(x[i]))
             i += step
-        sh[t] = acc
-        cuda.syncthreads()
-        s = threads // 2
-        while s > 0:
-            if t < s:
-                sh[t] = join(sh[t], sh[t + s])
-            cuda.syncthreads()
-            s //= 2
+        acc = block_fold(sh, acc, t, threads, join)
         if t == 0:
-            out[cuda.blockIdx.x] = sh[0]
+            out[cuda.blockIdx.x] = acc
 
     k = _trees[key] = cuda.jit(tree)
     return k
@@ -464,10 +448,10 @@ def _tree_kernel(threads, load, join, dtype, identity):
 def _reduction_kernels(threads):
     """(sumsq pass 1, sum pass 2, maxabs pass 1, max pass 2) for blocks of `threads`."""
     z64 = np.float64(0.0)
-    return (_tree_kernel(threads, _square64, _plus, float64, z64),
-            _tree_kernel(threads, _same, _plus, float64, z64),
-            _tree_kernel(threads, _abs, _nanmax, float32, ZERO),
-            _tree_kernel(threads, _same, _nanmax, float32, ZERO))
+    return (_tree_kernel(threads, _square64, plus, float64, z64),
+            _tree_kernel(threads, _same, plus, float64, z64),
+            _tree_kernel(threads, _abs, larger_nan, float32, ZERO),
+            _tree_kernel(threads, _same, larger_nan, float32, ZERO))
 
 
 # ===================================================================== argument handling
