@@ -26,8 +26,7 @@ import numpy as np
 from numba import cuda, float32, float64, int64, types
 
 from . import _launch
-from ._checks import no_overlap
-from .array import CudaArray
+from ._checks import need_planes, no_overlap
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
            "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
@@ -291,15 +290,6 @@ def _adaptive_avg_bwd(dinp, dout, P, H, W, OH, OW):
 
 # ------------------------------------------------------------------------ the table's API
 
-def _arr(who, a, dtype=np.float32):
-    """a's flat buffer and shape, after checking it is a contiguous 3-D array of dtype."""
-    if not isinstance(a, CudaArray):
-        raise TypeError(f"{who} must be a CUDA array, got {type(a).__name__}")
-    if a.dtype != dtype or not a.is_contiguous or a.ndim != 3:
-        raise ValueError(f"{who} must be a contiguous 3-D {np.dtype(dtype).name} array")
-    return a.flat, a.shape
-
-
 def _pool_fits(who, H, W, OH, OW, kernel, stride, padding, dilation):
     """Well-formed windows whose index arithmetic fits int64 (as the Cython seam checks)."""
     if len(kernel) != 2 or len(stride) != 2 or len(padding) != 2 or len(dilation) != 2:
@@ -331,9 +321,9 @@ def _recall(idx):
 
 def max_pool2d_forward(out, idx, inp, kernel, stride, padding, dilation):
     who = "max_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    ix, ishape = _arr(f"{who}: idx", idx, np.int64)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    ix, ishape = need_planes(f"{who}: idx", idx, np.int64)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out, "idx": idx}, {"inp": inp})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, dilation)
     if Pi != P or ishape != (P, OH, OW):
@@ -355,9 +345,9 @@ def max_pool2d_backward(dinp, dout, idx, window=None):
     windows the forward that wrote idx remembered, else every output of its plane, summed
     by one thread per plane)."""
     who = "max_pool2d_backward"
-    di, (P, H, W) = _arr(f"{who}: dinp", dinp)
-    d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
-    ix, ishape = _arr(f"{who}: idx", idx, np.int64)
+    di, (P, H, W) = need_planes(f"{who}: dinp", dinp)
+    d, (Po, OH, OW) = need_planes(f"{who}: dout", dout)
+    ix, ishape = need_planes(f"{who}: idx", idx, np.int64)
     no_overlap(who, {"dinp": dinp}, {"dout": dout, "idx": idx})
     if Po != P or ishape != (P, OH, OW):
         raise ValueError(f"{who}: dinp/dout/idx shapes disagree")
@@ -383,8 +373,8 @@ def max_pool2d_backward(dinp, dout, idx, window=None):
 def avg_pool2d_forward(out, inp, kernel, stride, padding, count_include_pad,
                        divisor_override):
     who = "avg_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out}, {"inp": inp})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, (1, 1))
     if Pi != P:
@@ -402,8 +392,8 @@ def avg_pool2d_forward(out, inp, kernel, stride, padding, count_include_pad,
 def avg_pool2d_backward(dinp, dout, kernel, stride, padding, count_include_pad,
                         divisor_override):
     who = "avg_pool2d_backward"
-    di, (P, H, W) = _arr(f"{who}: dinp", dinp)
-    d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
+    di, (P, H, W) = need_planes(f"{who}: dinp", dinp)
+    d, (Po, OH, OW) = need_planes(f"{who}: dout", dout)
     no_overlap(who, {"dinp": dinp}, {"dout": dout})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, (1, 1))
     if Po != P:
@@ -420,8 +410,8 @@ def avg_pool2d_backward(dinp, dout, kernel, stride, padding, count_include_pad,
 
 def adaptive_avg_pool2d_forward(out, inp):
     who = "adaptive_avg_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out}, {"inp": inp})
     if Pi != P:
         raise ValueError(f"{who}: out/inp shapes disagree")
@@ -434,8 +424,8 @@ def adaptive_avg_pool2d_forward(out, inp):
 
 def adaptive_avg_pool2d_backward(dinp, dout):
     who = "adaptive_avg_pool2d_backward"
-    di, (P, H, W) = _arr(f"{who}: dinp", dinp)
-    d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
+    di, (P, H, W) = need_planes(f"{who}: dinp", dinp)
+    d, (Po, OH, OW) = need_planes(f"{who}: dout", dout)
     no_overlap(who, {"dinp": dinp}, {"dout": dout})
     if Po != P:
         raise ValueError(f"{who}: dinp/dout shapes disagree")
@@ -449,9 +439,9 @@ def adaptive_avg_pool2d_backward(dinp, dout):
 def adaptive_max_pool2d_forward(out, idx, inp):
     """Adaptive max pooling of planes; the backward is max_pool2d_backward with idx."""
     who = "adaptive_max_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    ix, ishape = _arr(f"{who}: idx", idx, np.int64)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    ix, ishape = need_planes(f"{who}: idx", idx, np.int64)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out, "idx": idx}, {"inp": inp})
     if Pi != P or ishape != (P, OH, OW):
         raise ValueError(f"{who}: out/idx/inp shapes disagree")

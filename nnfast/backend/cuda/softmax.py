@@ -21,7 +21,7 @@ from numba import types as nbt
 
 from . import _launch
 from ._block import block_fold, block_sum, larger_nan
-from ._checks import need
+from ._checks import need, need_flat
 
 __all__ = ["softmax_forward", "softmax_backward"]
 
@@ -34,10 +34,6 @@ F0, F1 = _F(0), _F(1)
 NEG_INF = _F(-np.inf)
 
 _cache = {}
-
-
-def _f32(who, name, a):
-    return need(who, name, a).flat
 
 
 def _softmax_rows_kernel(threads, log):
@@ -205,7 +201,7 @@ def _softmax_sizes(who, outer, D, inner, **arrays):
         if a.size != n:
             raise ValueError(f"{who}: {name} has {a.size} elements for [outer, D, inner] = "
                              f"[{outer}, {D}, {inner}]")
-        _f32(who, name, a)
+        need_flat(who, name, a)
     return outer, D, inner
 
 

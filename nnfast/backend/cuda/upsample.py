@@ -22,7 +22,7 @@ import numpy as np
 from numba import cuda, float32, int64, types
 
 from . import _launch
-from ._checks import no_overlap
+from ._checks import need_planes, no_overlap
 from .array import CudaArray, empty, from_host
 
 __all__ = ["upsample_nearest2d", "upsample_bilinear2d"]
@@ -171,14 +171,6 @@ def _inverse(t0, t1, n_in, n_out):
 
 # ------------------------------------------------------------------------ the table's API
 
-def _planes(who, a):
-    if not isinstance(a, CudaArray):
-        raise TypeError(f"{who} must be a CUDA array, got {type(a).__name__}")
-    if a.dtype != np.float32 or not a.is_contiguous or a.ndim != 3:
-        raise ValueError(f"{who} must be a contiguous 3-D float32 array")
-    return a.flat, a.shape
-
-
 def _table(who, t, n, dtype=np.int64, limit=None):
     """t's flat device buffer (None when empty). A host table (the functional computes them
     with NumPy) is checked as the Cython seam does, every index in [0, limit), and copied
@@ -201,8 +193,8 @@ def _table(who, t, n, dtype=np.int64, limit=None):
 
 def _sizes(who, out, inp, backward):
     """(o, x, P, H, W, OH, OW): buffers and the input/output plane sizes of either pass."""
-    o, os_ = _planes(f"{who}: out", out)
-    x, xs = _planes(f"{who}: inp", inp)
+    o, os_ = need_planes(f"{who}: out", out)
+    x, xs = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out}, {"inp": inp})
     if os_[0] != xs[0]:
         raise ValueError(f"{who}: {os_[0]} and {xs[0]} planes")
