@@ -375,7 +375,8 @@ def _forward(table, count, who, kind, out, inp, a, b):
 def _backward(table, count, who, kind, dinp, dout, saved, a, b, saved_name="saved"):
     kind = _kind(who, kind, count)
     n = _same(who, ("dinp", "dout", saved_name), (dinp, dout, saved))
-    pd, pg, ps = need_flat(who, "dinp", dinp), need_flat(who, "dout", dout), need_flat(who, saved_name, saved)
+    pd, pg = need_flat(who, "dinp", dinp), need_flat(who, "dout", dout)
+    ps = need_flat(who, saved_name, saved)
     if n:
         _binary_kernel(table[kind][1])[_launch.grid(n)](pd, pg, ps, n, _F(a), _F(b))
 
@@ -547,7 +548,8 @@ def prelu_forward(out, inp, weight, N, C, S):
     """out = inp > 0 ? inp : weight[c] * inp over inp viewed as [N, C, S]."""
     who = "prelu_forward"
     N, C, S = _prelu_sizes(who, N, C, S, out=out, inp=inp, weight=weight)
-    po, pi, pw = need_flat(who, "out", out), need_flat(who, "inp", inp), need_flat(who, "weight", weight)
+    po, pi = need_flat(who, "out", out), need_flat(who, "inp", inp)
+    pw = need_flat(who, "weight", weight)
     n = N * C * S
     if n:
         _prelu_forward_kernel[_launch.grid(n)](po, pi, pw, C, S, n)
@@ -558,7 +560,8 @@ def prelu_backward(dinp, dweight, dout, inp, weight, N, C, S):
     who = "prelu_backward"
     N, C, S = _prelu_sizes(who, N, C, S, dinp=dinp, dweight=dweight, dout=dout, inp=inp,
                            weight=weight)
-    pg, pi, pw = need_flat(who, "dout", dout), need_flat(who, "inp", inp), need_flat(who, "weight", weight)
+    pg, pi = need_flat(who, "dout", dout), need_flat(who, "inp", inp)
+    pw = need_flat(who, "weight", weight)
     pd = None if dinp is None else need_flat(who, "dinp", dinp)
     pdw = None if dweight is None else need_flat(who, "dweight", dweight)
     n = N * C * S
