@@ -43,6 +43,15 @@ def _grid(n):
 # ------------------------------------------------------------------------ window helpers
 
 @cuda.jit(device=True, inline=True)
+def plane_pos(i, H, W):
+    """(plane, row, column) of flat element i of a stack of H x W planes."""
+    p = i // (H * W)
+    r = i - p * H * W
+    h = r // W
+    return p, h, r - h * W
+
+
+@cuda.jit(device=True, inline=True)
 def _first_tap(i0, d):
     """The first tap i0 + k*d >= 0 (i0 may be negative)."""
     if i0 < 0:
@@ -102,10 +111,7 @@ def _max_fwd(out, idx, x, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         ih0 = oh * sh - ph
         iw0 = ow * sw - pw
         ih1 = min(ih0 + (KH - 1) * dh + 1, H)
@@ -122,10 +128,7 @@ def _adaptive_max_fwd(out, idx, x, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         m, best = _window_max(x, p * H * W, W, _ad_start(oh, H, OH), _ad_end(oh, H, OH), 1,
                               _ad_start(ow, W, OW), _ad_end(ow, W, OW), 1)
         out[i] = m
@@ -141,10 +144,8 @@ def _max_bwd_window(dinp, dout, idx, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        pos = i - p * H * W
-        ih = pos // W
-        iw = pos - ih * W
+        p, ih, iw = plane_pos(i, H, W)
+        pos = i - p * H * W   # the pixel within its plane, as idx holds it
         if adaptive:   # outputs o with start(o) <= i < end(o)
             oh0 = (ih * OH) // H
             oh1 = min(((ih + 1) * OH + H - 1) // H, OH)
@@ -191,10 +192,7 @@ def _avg_fwd(out, x, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, count_include_pad,
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         h0, h1, w0, w1, div = _avg_window(oh, ow, H, W, KH, KW, sh, sw, ph, pw,
                                           count_include_pad, divisor_override)
         s = float32(0.0)
@@ -216,10 +214,7 @@ def _avg_bwd(dinp, dout, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, count_include_
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        pos = i - p * H * W
-        ih = pos // W
-        iw = pos - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         th = ih + ph - KH + 1
         tw = iw + pw - KW + 1
         oh0 = 0 if th <= 0 else (th + sh - 1) // sh
@@ -243,10 +238,7 @@ def _adaptive_avg_fwd(out, x, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         h0 = _ad_start(oh, H, OH)
         h1 = _ad_end(oh, H, OH)
         w0 = _ad_start(ow, W, OW)
@@ -265,10 +257,7 @@ def _adaptive_avg_bwd(dinp, dout, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        pos = i - p * H * W
-        ih = pos // W
-        iw = pos - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         oh0 = (ih * OH) // H
         oh1 = min(((ih + 1) * OH + H - 1) // H, OH)
         ow0 = (iw * OW) // W

@@ -24,6 +24,7 @@ from numba import cuda, float32, int64, types
 from . import _launch
 from ._checks import need_planes, no_overlap
 from .array import CudaArray, empty, from_host
+from .pool import plane_pos
 
 __all__ = ["upsample_nearest2d", "upsample_bilinear2d"]
 
@@ -59,10 +60,7 @@ def _bilinear_fwd(out, x, h0, h1, lh, w0, w1, lw, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         base = p * H * W
         b1 = lh[oh]
         b0 = float32(1.0) - b1
@@ -115,10 +113,7 @@ def _nearest_bwd(dinp, dout, offh, enth, offw, entw, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        r = i - p * H * W
-        ih = r // W
-        iw = r - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         base = p * OH * OW
         s = float32(0.0)
         for a in range(offh[ih], offh[ih + 1]):
@@ -141,10 +136,7 @@ def _bilinear_bwd(dinp, dout, offh, enth, lh, offw, entw, lw, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        r = i - p * H * W
-        ih = r // W
-        iw = r - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         base = p * OH * OW
         s = float32(0.0)
         for a in range(offh[ih], offh[ih + 1]):
