@@ -100,11 +100,59 @@ else:   # compiled for the device: PTX_CHECKS covers these
         return libdevice.fmaf(a, b, c)
 
 
+_device_fn = (lambda f: f) if SIM else cuda.jit(device=True, inline=True)
+
+
 # ===================================================================== step kernels
 # Each reads one element of every buffer, updates it, writes it back; flags are runtime
 # int32 arguments (uniform across the grid, so the branches cost nothing next to the
 # memory traffic). An absent optional buffer (None in the C) is passed as `param` with its
 # flag 0 and never touched.
+
+# SGD's and Adam's update of element i given its gradient g: their kernels' loop bodies,
+# and fused_mlp.py's (which applies them to a gradient it has just reduced).
+@_device_fn
+def _sgd_elem(param, buf, i, g, neg_lr, weight_decay, momentum, one_minus_dampening,
+              has_buf, nesterov, maximize, init_buf):
+    p = param[i]
+    if maximize:
+        g = -g
+    if weight_decay != ZERO:
+        g = _fma(p, weight_decay, g)
+    if has_buf:
+        if init_buf:
+            b = g
+        else:
+            b = _fma(g, one_minus_dampening, _mul(buf[i], momentum))
+        buf[i] = b
+        if nesterov:
+            g = _fma(b, momentum, g)
+        else:
+            g = b
+    param[i] = _fma(g, neg_lr, p)
+
+
+@_device_fn
+def _adam_elem(param, exp_avg, exp_avg_sq, max_exp_avg_sq, i, g, param_scale, l2, coef,
+               small, beta2, one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size,
+               amsgrad, maximize):
+    p = _mul(param[i], param_scale)
+    if maximize:
+        g = -g
+    if l2 != ZERO:
+        g = _fma(p, l2, g)
+    m0 = exp_avg[i]
+    m = _fma(coef, _sub(g, m0), m0 if small else g)
+    exp_avg[i] = m
+    v = _fma(_mul(one_minus_beta2, g), g, _mul(exp_avg_sq[i], beta2))
+    exp_avg_sq[i] = v
+    if amsgrad:
+        vm = max_exp_avg_sq[i]
+        v = vm if vm > v else v
+        max_exp_avg_sq[i] = v
+    denom = _add(_sqrt(v) / bias_correction2_sqrt, eps)
+    param[i] = _add(p, (neg_step_size * m) / denom)
+
 
 @cuda.jit
 def _sgd_kernel(param, buf, grad, n, neg_lr, weight_decay, momentum, one_minus_dampening,
@@ -112,21 +160,8 @@ def _sgd_kernel(param, buf, grad, n, neg_lr, weight_decay, momentum, one_minus_d
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < n:
-        p = param[i]
-        g = -grad[i] if maximize else grad[i]
-        if weight_decay != ZERO:
-            g = _fma(p, weight_decay, g)
-        if has_buf:
-            if init_buf:
-                b = g
-            else:
-                b = _fma(g, one_minus_dampening, _mul(buf[i], momentum))
-            buf[i] = b
-            if nesterov:
-                g = _fma(b, momentum, g)
-            else:
-                g = b
-        param[i] = _fma(g, neg_lr, p)
+        _sgd_elem(param, buf, i, grad[i], neg_lr, weight_decay, momentum, one_minus_dampening,
+                  has_buf, nesterov, maximize, init_buf)
         i += step
 
 
@@ -140,21 +175,9 @@ def _adam_kernel(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, n, param_scal
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < n:
-        p = _mul(param[i], param_scale)
-        g = -grad[i] if maximize else grad[i]
-        if l2 != ZERO:
-            g = _fma(p, l2, g)
-        m0 = exp_avg[i]
-        m = _fma(coef, _sub(g, m0), m0 if small else g)
-        exp_avg[i] = m
-        v = _fma(_mul(one_minus_beta2, g), g, _mul(exp_avg_sq[i], beta2))
-        exp_avg_sq[i] = v
-        if amsgrad:
-            vm = max_exp_avg_sq[i]
-            v = vm if vm > v else v
-            max_exp_avg_sq[i] = v
-        denom = _add(_sqrt(v) / bias_correction2_sqrt, eps)
-        param[i] = _add(p, (neg_step_size * m) / denom)
+        _adam_elem(param, exp_avg, exp_avg_sq, max_exp_avg_sq, i, grad[i], param_scale, l2,
+                   coef, small, beta2, one_minus_beta2, bias_correction2_sqrt, eps,
+                   neg_step_size, amsgrad, maximize)
         i += step
 
 
@@ -390,7 +413,6 @@ def _clamp_kernel(x, n, lo, hi):
 
 
 # ===================================================================== reductions
-_device_fn = (lambda f: f) if SIM else cuda.jit(device=True, inline=True)
 
 
 if SIM:
