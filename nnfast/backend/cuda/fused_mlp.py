@@ -41,9 +41,10 @@ from numba import cuda, float32, float64, int32, int64, uint64
 
 from . import _launch
 from . import act as _act
+from ._rounding import _sub
 from .dropout import _bits
 from .loss import _block_sum, _class_weight_total, _weight_sum
-from .optim import _adam_elem, _sgd_elem, _sub
+from .optim import _adam_elem, _sgd_elem
 
 __all__ = []
 

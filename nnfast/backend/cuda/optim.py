@@ -7,16 +7,12 @@ whole parameter group's flat float32 buffers in one launch. The functionals
 host, in Python double, and pass it rounded to float32: they stay kernel arguments here, so
 the step count never needs to live on the device.
 
-Rounding: inside each element the float32 operations follow the C's order exactly. The C is
-compiled with fp-contract=off (a product is rounded before it is added, fused multiply-adds
-only where it calls fmaf, which is where torch's CPU kernels fuse), while NVVM and ptxas
-contract `a * b + c` into an fma by default; so every product that meets an addition goes
-through `_mul` / `_add` / `_sub` (libdevice's never-fused *_rn), every fmaf through `_fma`,
-sqrtf through `_sqrt` (sqrt.rn), and `/` is IEEE division (Numba's default, div.rn). The
-updates therefore equal the C bit for bit: tested under the simulator (where the same
-helpers run on NumPy float32 scalars and fma is emulated exactly); on the device by reading
-the PTX (every float op is fma.rn / mul.rn / add.rn / sub.rn / div.rn / sqrt.rn / rcp.rn,
-a plain mul.f32 only where it feeds a division), not yet by a run on a GPU.
+Rounding: inside each element the float32 operations follow the C's order exactly, through
+_rounding.py's never-fused `_mul` / `_add` / `_sub` / `_fma` / `_sqrt` (read why there) and
+IEEE division. The updates therefore equal the C bit for bit: tested under the simulator
+(where fma is emulated exactly); on the device by reading the PTX (every float op is
+fma.rn / mul.rn / add.rn / sub.rn / div.rn / sqrt.rn / rcp.rn, a plain mul.f32 only where it
+feeds a division), not yet by a run on a GPU.
 
 Reductions (sumsq, maxabs) are deterministic: each block reduces its grid-stride share in a
 fixed shared-memory tree, and a second one-block pass combines the block partials in a fixed
@@ -27,13 +23,12 @@ double), equal to the C's to double rounding (the summation order differs). maxa
 Not here: validation of hyper-parameters (nnfast/optim does it), float64 parameters (the
 functionals' NumPy references), sparse gradients.
 """
-import math
-
 import numpy as np
 from numba import cuda, float32, float64, int32, int64
 
 from . import _launch
 from ._block import block_fold, larger_nan, plus
+from ._rounding import _add, _fma, _mul, _sqrt, _sub, device_fn
 from .array import CudaArray, empty, zeros
 
 __all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step",
@@ -45,64 +40,6 @@ ONE = np.float32(1.0)
 ZERO = np.float32(0.0)
 HALF = np.float32(0.5)
 
-# ===================================================================== float32 arithmetic
-if SIM:
-    def _mul(a, b):
-        return np.float32(a) * np.float32(b)
-
-    def _add(a, b):
-        return np.float32(a) + np.float32(b)
-
-    def _sub(a, b):
-        return np.float32(a) - np.float32(b)
-
-    def _sqrt(x):
-        return np.sqrt(np.float32(x))
-
-    def _fma(a, b, c):
-        """fmaf, correctly rounded: the product is exact in double; the double sum's own
-        rounding error (TwoSum) breaks the one case where rounding it again to float32
-        could go wrong, a sum exactly halfway between two floats."""
-        p = float(a) * float(b)
-        c = float(c)
-        s = p + c
-        r = np.float32(s)
-        if not math.isfinite(s) or float(r) == s:
-            return r
-        t = s - p
-        e = (p - (s - t)) + (c - t)
-        if e != 0.0:
-            other = np.nextafter(r, np.float32(np.inf if s > float(r) else -np.inf))
-            if abs(float(other) - s) == abs(float(r) - s) and (e > 0.0) == (float(other) > s):
-                r = other
-        return r
-else:   # compiled for the device: PTX_CHECKS covers these
-    from numba.cuda import libdevice
-
-    @cuda.jit(device=True, inline=True)
-    def _mul(a, b):
-        return libdevice.fmul_rn(a, b)
-
-    @cuda.jit(device=True, inline=True)
-    def _add(a, b):
-        return libdevice.fadd_rn(a, b)
-
-    @cuda.jit(device=True, inline=True)
-    def _sub(a, b):
-        return libdevice.fsub_rn(a, b)
-
-    @cuda.jit(device=True, inline=True)
-    def _sqrt(x):
-        return libdevice.fsqrt_rn(x)
-
-    @cuda.jit(device=True, inline=True)
-    def _fma(a, b, c):
-        return libdevice.fmaf(a, b, c)
-
-
-_device_fn = (lambda f: f) if SIM else cuda.jit(device=True, inline=True)
-
-
 # ===================================================================== step kernels
 # Each reads one element of every buffer, updates it, writes it back; flags are runtime
 # int32 arguments (uniform across the grid, so the branches cost nothing next to the
@@ -111,7 +48,7 @@ _device_fn = (lambda f: f) if SIM else cuda.jit(device=True, inline=True)
 
 # SGD's and Adam's update of element i given its gradient g: their kernels' loop bodies,
 # and fused_mlp.py's (which applies them to a gradient it has just reduced).
-@_device_fn
+@device_fn
 def _sgd_elem(param, buf, i, g, neg_lr, weight_decay, momentum, one_minus_dampening,
               has_buf, nesterov, maximize, init_buf):
     p = param[i]
@@ -132,7 +69,7 @@ def _sgd_elem(param, buf, i, g, neg_lr, weight_decay, momentum, one_minus_dampen
     param[i] = _fma(g, neg_lr, p)
 
 
-@_device_fn
+@device_fn
 def _adam_elem(param, exp_avg, exp_avg_sq, max_exp_avg_sq, i, g, param_scale, l2, coef,
                small, beta2, one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size,
                amsgrad, maximize):
@@ -420,6 +357,8 @@ if SIM:
         w = float(v)
         return w * w
 else:
+    from numba.cuda import libdevice
+
     @cuda.jit(device=True, inline=True)
     def _square64(v):
         # the product of two floats is exact in double; dmul_rn keeps NVVM from "shrinking"
@@ -428,12 +367,12 @@ else:
         return libdevice.dmul_rn(w, w)
 
 
-@_device_fn
+@device_fn
 def _same(v):
     return v
 
 
-@_device_fn
+@device_fn
 def _abs(v):
     return abs(v)
 
