@@ -29,6 +29,28 @@ def need(who, name, a, dtype=np.float32, optional=False):
     return a
 
 
+def need_flat(who, name, a, dtype=np.float32):
+    """need(), then a's flat device view (what the grid-stride kernels take)."""
+    return need(who, name, a, dtype).flat
+
+
+def need_rank(who, a, ndim, dtype=np.float32):
+    """a, checked to be a contiguous ndim-D CudaArray of dtype (who names the argument:
+    the check of a fixed-rank memoryview such as float[:, :, ::1])."""
+    if not isinstance(a, CudaArray):
+        raise TypeError(f"{who} must be a CUDA array, got {type(a).__name__}")
+    if a.dtype != dtype or not a.is_contiguous or a.ndim != ndim:
+        raise ValueError(f"{who} must be a contiguous {ndim}-D {np.dtype(dtype).name} array")
+    return a
+
+
+def need_planes(who, a, dtype=np.float32):
+    """(flat view, (P, H, W)) of a stack of planes, after need_rank(who, a, 3, dtype) (the
+    layout pooling and resampling kernels take)."""
+    need_rank(who, a, 3, dtype)
+    return a.flat, a.shape
+
+
 def need_all(who, optional=(), dtype=np.float32, **arrays):
     """need() for each named array (the names in `optional` may be None)."""
     for name, a in arrays.items():

@@ -9,6 +9,7 @@ import numpy as np
 from numba import cuda, float64
 
 from . import _launch
+from ._block import block_sum
 from ._checks import need
 
 SIM = _launch.SIM
@@ -20,18 +21,8 @@ F0 = np.float32(0.0)
 # ---------------------------------------------------------------------- device helpers
 @cuda.jit(device=True, inline=True)
 def _block_sum(sh, v, tid):
-    """Sum of v over the block's NT threads by a fixed tree; every thread gets the total."""
-    sh[tid] = v
-    cuda.syncthreads()
-    step = NT // 2
-    while step > 0:
-        if tid < step:
-            sh[tid] += sh[tid + step]
-        cuda.syncthreads()
-        step //= 2
-    tot = sh[0]
-    cuda.syncthreads()   # sh is reused by the next reduction
-    return tot
+    """Sum of v over the block's NT threads by the fixed tree of _block.py."""
+    return block_sum(sh, v, tid, NT)
 
 
 @cuda.jit(device=True, inline=True)

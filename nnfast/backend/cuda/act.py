@@ -26,7 +26,8 @@ from numba import cuda, float32, float64
 from numba import types as nbt
 
 from . import _launch
-from ._checks import need
+from ._block import block_sum
+from ._checks import need, need_flat
 from . import softmax as _softmax
 from .array import empty
 from .softmax import softmax_backward, softmax_forward
@@ -346,11 +347,6 @@ def _binary_kernel(fn):
     return k
 
 
-def _f32(who, name, a):
-    """a's flat device view, after the checks _C's float[::1] memoryviews make."""
-    return need(who, name, a).flat
-
-
 def _kind(who, kind, count):
     kind = int(kind)
     if not 0 <= kind < count:
@@ -371,7 +367,7 @@ def _same(who, names, arrays):
 def _forward(table, count, who, kind, out, inp, a, b):
     kind = _kind(who, kind, count)
     n = _same(who, ("out", "inp"), (out, inp))
-    po, pi = _f32(who, "out", out), _f32(who, "inp", inp)
+    po, pi = need_flat(who, "out", out), need_flat(who, "inp", inp)
     if n:
         _unary_kernel(table[kind][0])[_launch.grid(n)](po, pi, n, _F(a), _F(b))
 
@@ -379,7 +375,8 @@ def _forward(table, count, who, kind, out, inp, a, b):
 def _backward(table, count, who, kind, dinp, dout, saved, a, b, saved_name="saved"):
     kind = _kind(who, kind, count)
     n = _same(who, ("dinp", "dout", saved_name), (dinp, dout, saved))
-    pd, pg, ps = _f32(who, "dinp", dinp), _f32(who, "dout", dout), _f32(who, saved_name, saved)
+    pd, pg = need_flat(who, "dinp", dinp), need_flat(who, "dout", dout)
+    ps = need_flat(who, saved_name, saved)
     if n:
         _binary_kernel(table[kind][1])[_launch.grid(n)](pd, pg, ps, n, _F(a), _F(b))
 
@@ -433,7 +430,7 @@ def _math_kernel(out, inp, n, which, ref):
 def act_math(out, inp, which, ref=False):
     """Test hook: exp (0) / expm1 (1) / tanh (2) / erf (3) elementwise."""
     n = _same("act_math", ("out", "inp"), (out, inp))
-    po, pi = _f32("act_math", "out", out), _f32("act_math", "inp", inp)
+    po, pi = need_flat("act_math", "out", out), need_flat("act_math", "inp", inp)
     if n:
         _math_kernel[_launch.grid(n)](po, pi, n, int(which), bool(ref))
 
@@ -498,17 +495,9 @@ def channel_sum_kernels(term, threads):
                 o = (j // S * C + c) * S + j % S
                 acc += term(x[o], y[o])
                 j += P * threads
-            sm[t] = acc
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
+            total = block_sum(sm, acc, t, threads)
             if t == 0:
-                part[q] = sm[0]
-            cuda.syncthreads()
+                part[q] = total
             q += cuda.gridDim.x
 
     def final(out, part, C, P):
@@ -521,17 +510,9 @@ def channel_sum_kernels(term, threads):
             while j < P:
                 acc += part[c * P + j]
                 j += threads
-            sm[t] = acc
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
+            total = block_sum(sm, acc, t, threads)
             if t == 0:
-                out[c] = float32(sm[0])
-            cuda.syncthreads()
+                out[c] = float32(total)
             c += cuda.gridDim.x
 
     k = _cache[key] = (cuda.jit(partial), cuda.jit(final))
@@ -567,7 +548,8 @@ def prelu_forward(out, inp, weight, N, C, S):
     """out = inp > 0 ? inp : weight[c] * inp over inp viewed as [N, C, S]."""
     who = "prelu_forward"
     N, C, S = _prelu_sizes(who, N, C, S, out=out, inp=inp, weight=weight)
-    po, pi, pw = _f32(who, "out", out), _f32(who, "inp", inp), _f32(who, "weight", weight)
+    po, pi = need_flat(who, "out", out), need_flat(who, "inp", inp)
+    pw = need_flat(who, "weight", weight)
     n = N * C * S
     if n:
         _prelu_forward_kernel[_launch.grid(n)](po, pi, pw, C, S, n)
@@ -578,9 +560,10 @@ def prelu_backward(dinp, dweight, dout, inp, weight, N, C, S):
     who = "prelu_backward"
     N, C, S = _prelu_sizes(who, N, C, S, dinp=dinp, dweight=dweight, dout=dout, inp=inp,
                            weight=weight)
-    pg, pi, pw = _f32(who, "dout", dout), _f32(who, "inp", inp), _f32(who, "weight", weight)
-    pd = None if dinp is None else _f32(who, "dinp", dinp)
-    pdw = None if dweight is None else _f32(who, "dweight", dweight)
+    pg, pi = need_flat(who, "dout", dout), need_flat(who, "inp", inp)
+    pw = need_flat(who, "weight", weight)
+    pd = None if dinp is None else need_flat(who, "dinp", dinp)
+    pdw = None if dweight is None else need_flat(who, "dweight", dweight)
     n = N * C * S
     if pd is not None and n:
         _prelu_dinp_kernel[_launch.grid(n)](pd, pg, pi, pw, C, S, n)

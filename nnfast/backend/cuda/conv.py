@@ -23,6 +23,7 @@ import numpy as np
 from numba import cuda, float32, int64, types
 
 from . import _launch
+from ._block import block_sum
 from ._checks import no_overlap
 from .array import CudaArray, empty
 
@@ -347,17 +348,9 @@ def _bias_sum_kernel(nt):
                 b = j // ohw
                 s += d[(b * OC + oc) * ohw + (j - b * ohw)]
                 j += nt
-            buf[tid] = s
-            cuda.syncthreads()
-            h = nt // 2
-            while h > 0:
-                if tid < h:
-                    buf[tid] += buf[tid + h]
-                cuda.syncthreads()
-                h //= 2
+            s = block_sum(buf, s, tid, nt)
             if tid == 0:
-                db[oc] = buf[0] + db[oc] if accumulate else buf[0]
-            cuda.syncthreads()
+                db[oc] = s + db[oc] if accumulate else s
             oc += cuda.gridDim.x
     return kern
 

@@ -24,7 +24,7 @@ from numba import cuda
 from numba import types as nbt
 
 from . import _launch
-from ._checks import need, need_all
+from ._checks import need, need_all, need_flat
 from .act import _abs_term, channel_sum, channel_sum_kernels
 from .array import empty, zeros
 
@@ -133,10 +133,6 @@ def _l1l2_kernel(dinp, inp, n, a, b):
 
 # ===================================================================== checks
 
-def _flat(who, name, a, dtype=np.float32):
-    return need(who, name, a, dtype).flat
-
-
 def _uint(who, name, v, bits):
     v = int(v)
     if not 0 <= v < (1 << bits):
@@ -173,8 +169,8 @@ def dropout_forward(out, mask, inp, seed, thresh, scale, reference=False):
         raise ValueError(f"{who}: out has {out.size} elements, inp {n}")
     if mask is not None and mask.size != n:
         raise ValueError(f"{who}: mask has {mask.size} elements, inp {n}")
-    po, pi = _flat(who, "out", out), _flat(who, "inp", inp)
-    pm = _no_mask() if mask is None else _flat(who, "mask", mask, np.uint8)
+    po, pi = need_flat(who, "out", out), need_flat(who, "inp", inp)
+    pm = _no_mask() if mask is None else need_flat(who, "mask", mask, np.uint8)
     seed, thresh, scale = _random_args(who, seed, thresh, scale)
     if n:
         _dropout_kernel[_launch.grid(n)](po, pm, pi, n, seed, thresh, scale, mask is not None)
@@ -188,8 +184,8 @@ def dropout_backward(dinp, dout, mask, scale):
     n = dout.size
     if dinp.size != n or mask.size != n:
         raise ValueError(f"{who}: dinp {dinp.size}, dout {n}, mask {mask.size} elements")
-    pd, pg = _flat(who, "dinp", dinp), _flat(who, "dout", dout)
-    pm = _flat(who, "mask", mask, np.uint8)
+    pd, pg = need_flat(who, "dinp", dinp), need_flat(who, "dout", dout)
+    pm = need_flat(who, "mask", mask, np.uint8)
     if n:
         _dropout_backward_kernel[_launch.grid(n)](pd, pg, pm, n, np.float32(scale))
 
@@ -211,8 +207,8 @@ def feature_dropout_forward(out, mask, inp, R, S, seed, thresh, scale):
     """inp viewed as [R, S]: row r scaled by (keep_r ? scale : 0); mask[R] (or None)."""
     who = "feature_dropout_forward"
     R, S = _rows(who, R, S, out=out, inp=inp, mask=mask)
-    po, pi = _flat(who, "out", out), _flat(who, "inp", inp)
-    pm = _no_mask() if mask is None else _flat(who, "mask", mask, np.uint8)
+    po, pi = need_flat(who, "out", out), need_flat(who, "inp", inp)
+    pm = _no_mask() if mask is None else need_flat(who, "mask", mask, np.uint8)
     seed, thresh, scale = _random_args(who, seed, thresh, scale)
     work = max(R * S, R if mask is not None else 0)
     if work:
@@ -224,8 +220,8 @@ def feature_dropout_backward(dinp, dout, mask, R, S, scale):
     """dinp[R, S] = dout * (mask[r] ? scale : 0)."""
     who = "feature_dropout_backward"
     R, S = _rows(who, R, S, dinp=dinp, dout=dout, mask=mask)
-    pd, pg = _flat(who, "dinp", dinp), _flat(who, "dout", dout)
-    pm = _flat(who, "mask", mask, np.uint8)
+    pd, pg = need_flat(who, "dinp", dinp), need_flat(who, "dout", dout)
+    pm = need_flat(who, "mask", mask, np.uint8)
     n = R * S
     if n:
         _feature_backward_kernel[_launch.grid(n)](pd, pg, pm, S, n, np.float32(scale))
@@ -234,7 +230,7 @@ def feature_dropout_backward(dinp, dout, mask, R, S, scale):
 def sumabs(x):
     """Sum of |x| of a float32 vector, accumulated in double in a fixed order; a 0-d float32
     device array (the CPU returns the double as a Python float)."""
-    px = _flat("sumabs", "x", x)
+    px = need_flat("sumabs", "x", x)
     n = x.size
     if n == 0:
         return zeros((), np.float32)
@@ -250,7 +246,7 @@ def l1l2_backward(dinp, inp, a, b):
     n = inp.size
     if dinp.size != n:
         raise ValueError(f"{who}: dinp has {dinp.size} elements, inp {n}")
-    pd, pi = _flat(who, "dinp", dinp), _flat(who, "inp", inp)
+    pd, pi = need_flat(who, "dinp", dinp), need_flat(who, "inp", inp)
     if n:
         _l1l2_kernel[_launch.grid(n)](pd, pi, n, np.float32(a), np.float32(b))
 

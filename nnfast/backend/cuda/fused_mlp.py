@@ -41,9 +41,10 @@ from numba import cuda, float32, float64, int32, int64, uint64
 
 from . import _launch
 from . import act as _act
+from ._rounding import _sub
 from .dropout import _bits
 from .loss import _block_sum, _class_weight_total, _weight_sum
-from .optim import _add, _fma, _mul, _sqrt, _sub
+from .optim import _adam_elem, _sgd_elem
 
 __all__ = []
 
@@ -364,43 +365,7 @@ def _make_fused(R, T, MAXW, WS):
 
 
 # ===================================================================== launch 2
-# The per-element updates of optim.py's _adam_kernel and _sgd_kernel, on the reduced g.
-
-@_dev
-def _adam_elem(param, m_buf, v_buf, vmax_buf, i, g, param_scale, l2, coef, small, beta2,
-               one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size, amsgrad, maximize):
-    p = _mul(param[i], param_scale)
-    if maximize:
-        g = -g
-    if l2 != F0:
-        g = _fma(p, l2, g)
-    m0 = m_buf[i]
-    m = _fma(coef, _sub(g, m0), m0 if small else g)
-    m_buf[i] = m
-    v = _fma(_mul(one_minus_beta2, g), g, _mul(v_buf[i], beta2))
-    v_buf[i] = v
-    if amsgrad:
-        vm = vmax_buf[i]
-        v = vm if vm > v else v
-        vmax_buf[i] = v
-    denom = _add(_sqrt(v) / bias_correction2_sqrt, eps)
-    param[i] = _add(p, (neg_step_size * m) / denom)
-
-
-@_dev
-def _sgd_elem(param, buf, i, g, neg_lr, weight_decay, momentum, one_minus_dampening, has_buf,
-              nesterov, maximize):
-    p = param[i]
-    if maximize:
-        g = -g
-    if weight_decay != F0:
-        g = _fma(p, weight_decay, g)
-    if has_buf:
-        b = _fma(g, one_minus_dampening, _mul(buf[i], momentum))
-        buf[i] = b
-        g = _fma(b, momentum, g) if nesterov else b
-    param[i] = _fma(g, neg_lr, p)
-
+# The per-element updates are optim.py's _adam_elem and _sgd_elem, on the reduced g.
 
 def _make_reduce_update(T):
     def reduce_update(part, nb, P, grad, param, s0, s1, s2, kind, f0, f1, f2, f3, f4, f5, f6,
@@ -421,7 +386,7 @@ def _make_reduce_update(T):
                 _adam_elem(param, s0, s1, s2, i, g, f0, f1, coef, small, f3, f4, f5, f6, f7,
                            i1, i0)
             elif kind == UPDATE_SGD:
-                _sgd_elem(param, s0, i, g, f0, f1, f2, f3, i2, i0, i1)
+                _sgd_elem(param, s0, i, g, f0, f1, f2, f3, i2, i0, i1, 0)
             i += step
         if cuda.blockIdx.x == 0 and cuda.threadIdx.x == 0:
             total = 0.0

@@ -220,14 +220,7 @@ def linear_backward(dinp, dweight, dbias, dout, inp, weight, accumulate):
       dweight = dout^T @ inp[M,K]         TN (dout read transposed in place; += if accumulate)
       dbias   = colsum(dout)              (+= if accumulate)"""
     who = "linear_backward"
-    _check(dout, who, "dout", 2)
-    _check(inp, who, "inp", 2)
-    _check(weight, who, "weight", 2)
-    M, K = inp.shape
-    N = weight.shape[0]
-    if weight.shape[1] != K or dout.shape != (M, N):
-        raise ValueError(f"{who}: inp ({M}, {K}), weight ({N}, {weight.shape[1]}), "
-                         f"dout ({dout.shape[0]}, {dout.shape[1]})")
+    M, K, N = _linear_checks(who, dout, inp, weight, None, out_name="dout")
     for g, name, shape in ((dinp, "dinp", (M, K)), (dweight, "dweight", (N, K)),
                            (dbias, "dbias", (N,))):
         if g is not None:

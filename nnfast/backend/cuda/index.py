@@ -28,7 +28,7 @@ from . import _launch
 from ._strided import _offset_dev
 from .array import HOOKS, CudaArray, _basic_index, empty, from_host, full, implements
 from .convert import copy_into, fill
-from .reduce import _max, _min
+from .reduce import _add, _max, _min, _mul
 from .scan import scan_rows
 
 __all__ = []
@@ -123,16 +123,6 @@ def _scatter(dst, val, offs):
 @cuda.jit(device=True, inline=True)
 def _sub(a, b):
     return a - b
-
-
-@cuda.jit(device=True, inline=True)
-def _add(a, b):
-    return a + b
-
-
-@cuda.jit(device=True, inline=True)
-def _mul(a, b):
-    return a * b
 
 
 @cuda.jit(device=True, inline=True)

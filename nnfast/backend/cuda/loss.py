@@ -30,6 +30,7 @@ import numpy as np
 from numba import cuda, types
 
 from . import _launch
+from ._block import block_fold, block_sum, larger, smaller
 from ._checks import need, need_all
 from .array import CudaArray, empty, zeros
 
@@ -73,35 +74,13 @@ def _kernel_factory(make):
 
 @cuda.jit(device=True, inline=True)
 def _block_sum(sh, v):
-    """Sum of v over the block's threads, in a fixed tree; every thread gets it."""
-    t = cuda.threadIdx.x
-    sh[t] = v
-    cuda.syncthreads()
-    s = cuda.blockDim.x // 2
-    while s > 0:
-        if t < s:
-            sh[t] += sh[t + s]
-        cuda.syncthreads()
-        s //= 2
-    r = sh[0]
-    cuda.syncthreads()   # sh is reused by the next call
-    return r
+    """Sum of v over all the block's threads (_block.py's tree); every thread gets it."""
+    return block_sum(sh, v, cuda.threadIdx.x, cuda.blockDim.x)
 
 
 @cuda.jit(device=True, inline=True)
 def _block_max(sh, v):
-    t = cuda.threadIdx.x
-    sh[t] = v
-    cuda.syncthreads()
-    s = cuda.blockDim.x // 2
-    while s > 0:
-        if t < s and sh[t + s] > sh[t]:
-            sh[t] = sh[t + s]
-        cuda.syncthreads()
-        s //= 2
-    r = sh[0]
-    cuda.syncthreads()
-    return r
+    return block_fold(sh, v, cuda.threadIdx.x, cuda.blockDim.x, larger)
 
 
 @cuda.jit(device=True, inline=True)
@@ -524,16 +503,9 @@ def _bad_label_kernel(threads):
                 first = i
                 break
             i += cuda.gridsize(1)
-        sh[t] = first
-        cuda.syncthreads()
-        s = cuda.blockDim.x // 2
-        while s > 0:
-            if t < s and sh[t + s] < sh[t]:
-                sh[t] = sh[t + s]
-            cuda.syncthreads()
-            s //= 2
+        first = block_fold(sh, first, t, cuda.blockDim.x, smaller)
         if t == 0:
-            part[cuda.blockIdx.x] = sh[0]
+            part[cuda.blockIdx.x] = first
     return bad_label_k
 
 

@@ -7,16 +7,12 @@ whole parameter group's flat float32 buffers in one launch. The functionals
 host, in Python double, and pass it rounded to float32: they stay kernel arguments here, so
 the step count never needs to live on the device.
 
-Rounding: inside each element the float32 operations follow the C's order exactly. The C is
-compiled with fp-contract=off (a product is rounded before it is added, fused multiply-adds
-only where it calls fmaf, which is where torch's CPU kernels fuse), while NVVM and ptxas
-contract `a * b + c` into an fma by default; so every product that meets an addition goes
-through `_mul` / `_add` / `_sub` (libdevice's never-fused *_rn), every fmaf through `_fma`,
-sqrtf through `_sqrt` (sqrt.rn), and `/` is IEEE division (Numba's default, div.rn). The
-updates therefore equal the C bit for bit: tested under the simulator (where the same
-helpers run on NumPy float32 scalars and fma is emulated exactly); on the device by reading
-the PTX (every float op is fma.rn / mul.rn / add.rn / sub.rn / div.rn / sqrt.rn / rcp.rn,
-a plain mul.f32 only where it feeds a division), not yet by a run on a GPU.
+Rounding: inside each element the float32 operations follow the C's order exactly, through
+_rounding.py's never-fused `_mul` / `_add` / `_sub` / `_fma` / `_sqrt` (read why there) and
+IEEE division. The updates therefore equal the C bit for bit: tested under the simulator
+(where fma is emulated exactly); on the device by reading the PTX (every float op is
+fma.rn / mul.rn / add.rn / sub.rn / div.rn / sqrt.rn / rcp.rn, a plain mul.f32 only where it
+feeds a division), not yet by a run on a GPU.
 
 Reductions (sumsq, maxabs) are deterministic: each block reduces its grid-stride share in a
 fixed shared-memory tree, and a second one-block pass combines the block partials in a fixed
@@ -27,12 +23,12 @@ double), equal to the C's to double rounding (the summation order differs). maxa
 Not here: validation of hyper-parameters (nnfast/optim does it), float64 parameters (the
 functionals' NumPy references), sparse gradients.
 """
-import math
-
 import numpy as np
 from numba import cuda, float32, float64, int32, int64
 
 from . import _launch
+from ._block import block_fold, larger_nan, plus
+from ._rounding import _add, _fma, _mul, _sqrt, _sub, device_fn
 from .array import CudaArray, empty, zeros
 
 __all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step",
@@ -44,66 +40,56 @@ ONE = np.float32(1.0)
 ZERO = np.float32(0.0)
 HALF = np.float32(0.5)
 
-# ===================================================================== float32 arithmetic
-if SIM:
-    def _mul(a, b):
-        return np.float32(a) * np.float32(b)
-
-    def _add(a, b):
-        return np.float32(a) + np.float32(b)
-
-    def _sub(a, b):
-        return np.float32(a) - np.float32(b)
-
-    def _sqrt(x):
-        return np.sqrt(np.float32(x))
-
-    def _fma(a, b, c):
-        """fmaf, correctly rounded: the product is exact in double; the double sum's own
-        rounding error (TwoSum) breaks the one case where rounding it again to float32
-        could go wrong, a sum exactly halfway between two floats."""
-        p = float(a) * float(b)
-        c = float(c)
-        s = p + c
-        r = np.float32(s)
-        if not math.isfinite(s) or float(r) == s:
-            return r
-        t = s - p
-        e = (p - (s - t)) + (c - t)
-        if e != 0.0:
-            other = np.nextafter(r, np.float32(np.inf if s > float(r) else -np.inf))
-            if abs(float(other) - s) == abs(float(r) - s) and (e > 0.0) == (float(other) > s):
-                r = other
-        return r
-else:   # compiled for the device: PTX_CHECKS covers these
-    from numba.cuda import libdevice
-
-    @cuda.jit(device=True, inline=True)
-    def _mul(a, b):
-        return libdevice.fmul_rn(a, b)
-
-    @cuda.jit(device=True, inline=True)
-    def _add(a, b):
-        return libdevice.fadd_rn(a, b)
-
-    @cuda.jit(device=True, inline=True)
-    def _sub(a, b):
-        return libdevice.fsub_rn(a, b)
-
-    @cuda.jit(device=True, inline=True)
-    def _sqrt(x):
-        return libdevice.fsqrt_rn(x)
-
-    @cuda.jit(device=True, inline=True)
-    def _fma(a, b, c):
-        return libdevice.fmaf(a, b, c)
-
-
 # ===================================================================== step kernels
 # Each reads one element of every buffer, updates it, writes it back; flags are runtime
 # int32 arguments (uniform across the grid, so the branches cost nothing next to the
 # memory traffic). An absent optional buffer (None in the C) is passed as `param` with its
 # flag 0 and never touched.
+
+# SGD's and Adam's update of element i given its gradient g: their kernels' loop bodies,
+# and fused_mlp.py's (which applies them to a gradient it has just reduced).
+@device_fn
+def _sgd_elem(param, buf, i, g, neg_lr, weight_decay, momentum, one_minus_dampening,
+              has_buf, nesterov, maximize, init_buf):
+    p = param[i]
+    if maximize:
+        g = -g
+    if weight_decay != ZERO:
+        g = _fma(p, weight_decay, g)
+    if has_buf:
+        if init_buf:
+            b = g
+        else:
+            b = _fma(g, one_minus_dampening, _mul(buf[i], momentum))
+        buf[i] = b
+        if nesterov:
+            g = _fma(b, momentum, g)
+        else:
+            g = b
+    param[i] = _fma(g, neg_lr, p)
+
+
+@device_fn
+def _adam_elem(param, exp_avg, exp_avg_sq, max_exp_avg_sq, i, g, param_scale, l2, coef,
+               small, beta2, one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size,
+               amsgrad, maximize):
+    p = _mul(param[i], param_scale)
+    if maximize:
+        g = -g
+    if l2 != ZERO:
+        g = _fma(p, l2, g)
+    m0 = exp_avg[i]
+    m = _fma(coef, _sub(g, m0), m0 if small else g)
+    exp_avg[i] = m
+    v = _fma(_mul(one_minus_beta2, g), g, _mul(exp_avg_sq[i], beta2))
+    exp_avg_sq[i] = v
+    if amsgrad:
+        vm = max_exp_avg_sq[i]
+        v = vm if vm > v else v
+        max_exp_avg_sq[i] = v
+    denom = _add(_sqrt(v) / bias_correction2_sqrt, eps)
+    param[i] = _add(p, (neg_step_size * m) / denom)
+
 
 @cuda.jit
 def _sgd_kernel(param, buf, grad, n, neg_lr, weight_decay, momentum, one_minus_dampening,
@@ -111,21 +97,8 @@ def _sgd_kernel(param, buf, grad, n, neg_lr, weight_decay, momentum, one_minus_d
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < n:
-        p = param[i]
-        g = -grad[i] if maximize else grad[i]
-        if weight_decay != ZERO:
-            g = _fma(p, weight_decay, g)
-        if has_buf:
-            if init_buf:
-                b = g
-            else:
-                b = _fma(g, one_minus_dampening, _mul(buf[i], momentum))
-            buf[i] = b
-            if nesterov:
-                g = _fma(b, momentum, g)
-            else:
-                g = b
-        param[i] = _fma(g, neg_lr, p)
+        _sgd_elem(param, buf, i, grad[i], neg_lr, weight_decay, momentum, one_minus_dampening,
+                  has_buf, nesterov, maximize, init_buf)
         i += step
 
 
@@ -139,21 +112,9 @@ def _adam_kernel(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, n, param_scal
     i = cuda.grid(1)
     step = cuda.gridsize(1)
     while i < n:
-        p = _mul(param[i], param_scale)
-        g = -grad[i] if maximize else grad[i]
-        if l2 != ZERO:
-            g = _fma(p, l2, g)
-        m0 = exp_avg[i]
-        m = _fma(coef, _sub(g, m0), m0 if small else g)
-        exp_avg[i] = m
-        v = _fma(_mul(one_minus_beta2, g), g, _mul(exp_avg_sq[i], beta2))
-        exp_avg_sq[i] = v
-        if amsgrad:
-            vm = max_exp_avg_sq[i]
-            v = vm if vm > v else v
-            max_exp_avg_sq[i] = v
-        denom = _add(_sqrt(v) / bias_correction2_sqrt, eps)
-        param[i] = _add(p, (neg_step_size * m) / denom)
+        _adam_elem(param, exp_avg, exp_avg_sq, max_exp_avg_sq, i, grad[i], param_scale, l2,
+                   coef, small, beta2, one_minus_beta2, bias_correction2_sqrt, eps,
+                   neg_step_size, amsgrad, maximize)
         i += step
 
 
@@ -389,7 +350,6 @@ def _clamp_kernel(x, n, lo, hi):
 
 
 # ===================================================================== reductions
-_device_fn = (lambda f: f) if SIM else cuda.jit(device=True, inline=True)
 
 
 if SIM:
@@ -397,6 +357,8 @@ if SIM:
         w = float(v)
         return w * w
 else:
+    from numba.cuda import libdevice
+
     @cuda.jit(device=True, inline=True)
     def _square64(v):
         # the product of two floats is exact in double; dmul_rn keeps NVVM from "shrinking"
@@ -405,24 +367,14 @@ else:
         return libdevice.dmul_rn(w, w)
 
 
-@_device_fn
+@device_fn
 def _same(v):
     return v
 
 
-@_device_fn
+@device_fn
 def _abs(v):
     return abs(v)
-
-
-@_device_fn
-def _plus(a, b):
-    return a + b
-
-
-@_device_fn
-def _nanmax(a, b):
-    return b if b > a or b != b else a     # a NaN sticks: nothing compares greater than it
 
 
 _trees = {}
@@ -446,16 +398,9 @@ def _tree_kernel(threads, load, join, dtype, identity):
         while i < n:
             acc = join(acc, load(x[i]))
             i += step
-        sh[t] = acc
-        cuda.syncthreads()
-        s = threads // 2
-        while s > 0:
-            if t < s:
-                sh[t] = join(sh[t], sh[t + s])
-            cuda.syncthreads()
-            s //= 2
+        acc = block_fold(sh, acc, t, threads, join)
         if t == 0:
-            out[cuda.blockIdx.x] = sh[0]
+            out[cuda.blockIdx.x] = acc
 
     k = _trees[key] = cuda.jit(tree)
     return k
@@ -464,10 +409,10 @@ def _tree_kernel(threads, load, join, dtype, identity):
 def _reduction_kernels(threads):
     """(sumsq pass 1, sum pass 2, maxabs pass 1, max pass 2) for blocks of `threads`."""
     z64 = np.float64(0.0)
-    return (_tree_kernel(threads, _square64, _plus, float64, z64),
-            _tree_kernel(threads, _same, _plus, float64, z64),
-            _tree_kernel(threads, _abs, _nanmax, float32, ZERO),
-            _tree_kernel(threads, _same, _nanmax, float32, ZERO))
+    return (_tree_kernel(threads, _square64, plus, float64, z64),
+            _tree_kernel(threads, _same, plus, float64, z64),
+            _tree_kernel(threads, _abs, larger_nan, float32, ZERO),
+            _tree_kernel(threads, _same, larger_nan, float32, ZERO))
 
 
 # ===================================================================== argument handling

@@ -26,8 +26,7 @@ import numpy as np
 from numba import cuda, float32, float64, int64, types
 
 from . import _launch
-from ._checks import no_overlap
-from .array import CudaArray
+from ._checks import need_planes, no_overlap
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
            "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
@@ -42,6 +41,15 @@ def _grid(n):
 
 
 # ------------------------------------------------------------------------ window helpers
+
+@cuda.jit(device=True, inline=True)
+def plane_pos(i, H, W):
+    """(plane, row, column) of flat element i of a stack of H x W planes."""
+    p = i // (H * W)
+    r = i - p * H * W
+    h = r // W
+    return p, h, r - h * W
+
 
 @cuda.jit(device=True, inline=True)
 def _first_tap(i0, d):
@@ -103,10 +111,7 @@ def _max_fwd(out, idx, x, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         ih0 = oh * sh - ph
         iw0 = ow * sw - pw
         ih1 = min(ih0 + (KH - 1) * dh + 1, H)
@@ -123,10 +128,7 @@ def _adaptive_max_fwd(out, idx, x, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         m, best = _window_max(x, p * H * W, W, _ad_start(oh, H, OH), _ad_end(oh, H, OH), 1,
                               _ad_start(ow, W, OW), _ad_end(ow, W, OW), 1)
         out[i] = m
@@ -142,10 +144,8 @@ def _max_bwd_window(dinp, dout, idx, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        pos = i - p * H * W
-        ih = pos // W
-        iw = pos - ih * W
+        p, ih, iw = plane_pos(i, H, W)
+        pos = i - p * H * W   # the pixel within its plane, as idx holds it
         if adaptive:   # outputs o with start(o) <= i < end(o)
             oh0 = (ih * OH) // H
             oh1 = min(((ih + 1) * OH + H - 1) // H, OH)
@@ -192,10 +192,7 @@ def _avg_fwd(out, x, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, count_include_pad,
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         h0, h1, w0, w1, div = _avg_window(oh, ow, H, W, KH, KW, sh, sw, ph, pw,
                                           count_include_pad, divisor_override)
         s = float32(0.0)
@@ -217,10 +214,7 @@ def _avg_bwd(dinp, dout, P, H, W, OH, OW, KH, KW, sh, sw, ph, pw, count_include_
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        pos = i - p * H * W
-        ih = pos // W
-        iw = pos - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         th = ih + ph - KH + 1
         tw = iw + pw - KW + 1
         oh0 = 0 if th <= 0 else (th + sh - 1) // sh
@@ -244,10 +238,7 @@ def _adaptive_avg_fwd(out, x, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         h0 = _ad_start(oh, H, OH)
         h1 = _ad_end(oh, H, OH)
         w0 = _ad_start(ow, W, OW)
@@ -266,10 +257,7 @@ def _adaptive_avg_bwd(dinp, dout, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        pos = i - p * H * W
-        ih = pos // W
-        iw = pos - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         oh0 = (ih * OH) // H
         oh1 = min(((ih + 1) * OH + H - 1) // H, OH)
         ow0 = (iw * OW) // W
@@ -290,15 +278,6 @@ def _adaptive_avg_bwd(dinp, dout, P, H, W, OH, OW):
 
 
 # ------------------------------------------------------------------------ the table's API
-
-def _arr(who, a, dtype=np.float32):
-    """a's flat buffer and shape, after checking it is a contiguous 3-D array of dtype."""
-    if not isinstance(a, CudaArray):
-        raise TypeError(f"{who} must be a CUDA array, got {type(a).__name__}")
-    if a.dtype != dtype or not a.is_contiguous or a.ndim != 3:
-        raise ValueError(f"{who} must be a contiguous 3-D {np.dtype(dtype).name} array")
-    return a.flat, a.shape
-
 
 def _pool_fits(who, H, W, OH, OW, kernel, stride, padding, dilation):
     """Well-formed windows whose index arithmetic fits int64 (as the Cython seam checks)."""
@@ -331,9 +310,9 @@ def _recall(idx):
 
 def max_pool2d_forward(out, idx, inp, kernel, stride, padding, dilation):
     who = "max_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    ix, ishape = _arr(f"{who}: idx", idx, np.int64)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    ix, ishape = need_planes(f"{who}: idx", idx, np.int64)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out, "idx": idx}, {"inp": inp})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, dilation)
     if Pi != P or ishape != (P, OH, OW):
@@ -355,9 +334,9 @@ def max_pool2d_backward(dinp, dout, idx, window=None):
     windows the forward that wrote idx remembered, else every output of its plane, summed
     by one thread per plane)."""
     who = "max_pool2d_backward"
-    di, (P, H, W) = _arr(f"{who}: dinp", dinp)
-    d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
-    ix, ishape = _arr(f"{who}: idx", idx, np.int64)
+    di, (P, H, W) = need_planes(f"{who}: dinp", dinp)
+    d, (Po, OH, OW) = need_planes(f"{who}: dout", dout)
+    ix, ishape = need_planes(f"{who}: idx", idx, np.int64)
     no_overlap(who, {"dinp": dinp}, {"dout": dout, "idx": idx})
     if Po != P or ishape != (P, OH, OW):
         raise ValueError(f"{who}: dinp/dout/idx shapes disagree")
@@ -383,8 +362,8 @@ def max_pool2d_backward(dinp, dout, idx, window=None):
 def avg_pool2d_forward(out, inp, kernel, stride, padding, count_include_pad,
                        divisor_override):
     who = "avg_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out}, {"inp": inp})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, (1, 1))
     if Pi != P:
@@ -402,8 +381,8 @@ def avg_pool2d_forward(out, inp, kernel, stride, padding, count_include_pad,
 def avg_pool2d_backward(dinp, dout, kernel, stride, padding, count_include_pad,
                         divisor_override):
     who = "avg_pool2d_backward"
-    di, (P, H, W) = _arr(f"{who}: dinp", dinp)
-    d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
+    di, (P, H, W) = need_planes(f"{who}: dinp", dinp)
+    d, (Po, OH, OW) = need_planes(f"{who}: dout", dout)
     no_overlap(who, {"dinp": dinp}, {"dout": dout})
     _pool_fits(who, H, W, OH, OW, kernel, stride, padding, (1, 1))
     if Po != P:
@@ -420,8 +399,8 @@ def avg_pool2d_backward(dinp, dout, kernel, stride, padding, count_include_pad,
 
 def adaptive_avg_pool2d_forward(out, inp):
     who = "adaptive_avg_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out}, {"inp": inp})
     if Pi != P:
         raise ValueError(f"{who}: out/inp shapes disagree")
@@ -434,8 +413,8 @@ def adaptive_avg_pool2d_forward(out, inp):
 
 def adaptive_avg_pool2d_backward(dinp, dout):
     who = "adaptive_avg_pool2d_backward"
-    di, (P, H, W) = _arr(f"{who}: dinp", dinp)
-    d, (Po, OH, OW) = _arr(f"{who}: dout", dout)
+    di, (P, H, W) = need_planes(f"{who}: dinp", dinp)
+    d, (Po, OH, OW) = need_planes(f"{who}: dout", dout)
     no_overlap(who, {"dinp": dinp}, {"dout": dout})
     if Po != P:
         raise ValueError(f"{who}: dinp/dout shapes disagree")
@@ -449,9 +428,9 @@ def adaptive_avg_pool2d_backward(dinp, dout):
 def adaptive_max_pool2d_forward(out, idx, inp):
     """Adaptive max pooling of planes; the backward is max_pool2d_backward with idx."""
     who = "adaptive_max_pool2d_forward"
-    o, (P, OH, OW) = _arr(f"{who}: out", out)
-    ix, ishape = _arr(f"{who}: idx", idx, np.int64)
-    x, (Pi, H, W) = _arr(f"{who}: inp", inp)
+    o, (P, OH, OW) = need_planes(f"{who}: out", out)
+    ix, ishape = need_planes(f"{who}: idx", idx, np.int64)
+    x, (Pi, H, W) = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out, "idx": idx}, {"inp": inp})
     if Pi != P or ishape != (P, OH, OW):
         raise ValueError(f"{who}: out/idx/inp shapes disagree")

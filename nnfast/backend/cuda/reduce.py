@@ -23,6 +23,7 @@ from numba import cuda
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from . import _launch
+from ._block import block_fold
 from .array import HOOKS, CudaArray, empty, implements
 from .convert import copy_into
 
@@ -165,20 +166,11 @@ def row_kernel(op, acc, first, final, threads=THREADS):
             while j < end:
                 v = combine(v, pre(src[j], s))
                 j += threads
-            sm[tid] = v
-            cuda.syncthreads()
-            w = threads // 2
-            while w > 0:
-                if tid < w:
-                    sm[tid] = combine(sm[tid], sm[tid + w])
-                cuda.syncthreads()
-                w //= 2
+            r = block_fold(sm, v, tid, threads, combine)
             if tid == 0:
-                r = sm[0]
                 if has_init:
                     r = combine(r, init)
                 out[o] = post(r, div)
-            cuda.syncthreads()
             o += cuda.gridDim.x
     k = _cache[key] = cuda.jit(kern)
     return k

@@ -2,7 +2,7 @@
 rnn_layer_backward contract (csrc/rnn.c) with the whole time loop on the device.
 
 What it is, per layer and direction:
-  forward:  the input projection of all T steps as one tiled matmul,
+  forward:  the input projection of all T steps as one GEMM (gemm.py's),
             gates[T*B, G] = x[T*B, I] @ W_ih^T + b_ih; then ONE launch for the recurrence:
             each block owns batch rows and loops over time, threads over hidden units; a
             thread computes all gate rows of its unit (W_hh h_prev + b_hh, reading a copy of
@@ -12,16 +12,16 @@ What it is, per layer and direction:
             from the output in global memory otherwise.
   backward: one launch for the reverse time loop (per step: the gate gradients of each unit,
             a syncthreads, then dh_prev = dgates @ W_hh with the gate-gradient row shared),
-            then dW_hh, dW_ih, dx as tiled matmuls over all steps and the bias gradients as
-            column sums — every output summed by one thread in a fixed order, no atomics.
+            then dW_hh, dW_ih, dx as GEMMs over all steps and the bias gradients as
+            column sums (gemm.py's) — every output summed in a fixed order, no atomics.
 Gate orders and formulas are PyTorch's, as in rnn.c (i, f, g, o for LSTM; r, z, n for GRU,
 with h = n + z * (h_prev - n)); buffers and what they hold afterwards are the C's: gates holds
 the activated gates (LSTM/GRU; the input projection for RNN), saved the cell state (LSTM) or
 W_hn h + b_hn (GRU); dW/db are added into, dx overwritten or added, dh0/dc0 overwritten.
 
-What it is not: a fast GEMM (the matmul here is a plain shared-memory tile kernel; the GEMM
-family's can replace it), multi-layer/bidirectional driving (nnfast/nn/_functional_rnn.py),
-float64. The forward's `ws` scratch is checked but not needed here.
+What it is not: a GEMM of its own (the matmuls are the GEMM family's), multi-layer or
+bidirectional driving (nnfast/nn/_functional_rnn.py), float64. The forward's `ws` scratch is
+checked but not needed here.
 """
 import math
 
@@ -31,12 +31,12 @@ from numba import cuda, float32, int64
 from . import _launch
 from ._checks import need
 from .array import empty
+from .gemm import _colsum_launch, _launch_gemm
 
 __all__ = ["rnn_layer_forward", "rnn_layer_backward"]
 
 RNN_TANH, RNN_RELU, RNN_LSTM, RNN_GRU = 0, 1, 2, 3
 SIM = _launch.SIM
-TILE = 4 if SIM else 16            # matmul tile (TILE x TILE threads)
 MAX_NT = 8 if SIM else 256         # threads of a recurrence block
 H_SHARED = 8 if SIM else 4096      # largest H whose h (x2) lives in shared memory
 G_SHARED = 16 if SIM else 8192      # largest G whose gate-gradient row lives in shared memory
@@ -58,95 +58,13 @@ def _tanh(x):
     return float32(math.tanh(x))
 
 
-# ---------------------------------------------------------------------- matmul, column sums
-_mm_cache = {}
-
-
-def _matmul_kernel(ta, tb, tile):
-    """C[M,N] (+)= op(A) @ op(B) (+ bias[n]); op(A)[m,k] = A[k,m] if ta, op(B)[k,n] = B[n,k]
-    if tb; each operand is (flat buffer, element offset, leading dimension). Each output is
-    summed over k in order by one thread; tiles of the grid are visited grid-stride."""
-    key = (ta, tb, tile)
-    k_ = _mm_cache.get(key)
-    if k_ is not None:
-        return k_
-
-    pad = tile + 1   # a tile row one longer: column accesses hit distinct banks
-
-    def kern(c, oc, ldc, a, oa, lda, b, ob, ldb, bias, has_bias, acc, M, N, K):
-        As = cuda.shared.array((tile, pad), float32)
-        Bs = cuda.shared.array((tile, pad), float32)
-        tx = cuda.threadIdx.x
-        ty = cuda.threadIdx.y
-        tn = (N + tile - 1) // tile
-        ntiles = ((M + tile - 1) // tile) * tn
-        for q in range(cuda.blockIdx.x, ntiles, cuda.gridDim.x):
-            m0 = (q // tn) * tile
-            n0 = (q % tn) * tile
-            row = m0 + ty
-            col = n0 + tx
-            s = F0
-            for k0 in range(0, K, tile):
-                # loads walk memory along threadIdx.x (coalesced) whichever way an
-                # operand is stored: a transposed one is written to its tile transposed
-                v = F0
-                if ta:
-                    m = m0 + tx
-                    k = k0 + ty
-                    if m < M and k < K:
-                        v = a[oa + k * lda + m]
-                    As[tx, ty] = v
-                else:
-                    k = k0 + tx
-                    if row < M and k < K:
-                        v = a[oa + row * lda + k]
-                    As[ty, tx] = v
-                v = F0
-                if tb:
-                    n = n0 + ty
-                    k = k0 + tx
-                    if n < N and k < K:
-                        v = b[ob + n * ldb + k]
-                    Bs[tx, ty] = v
-                else:
-                    k = k0 + ty
-                    if k < K and col < N:
-                        v = b[ob + k * ldb + col]
-                    Bs[ty, tx] = v
-                cuda.syncthreads()
-                for kk in range(tile):
-                    s += As[ty, kk] * Bs[kk, tx]
-                cuda.syncthreads()
-            if row < M and col < N:
-                if has_bias:
-                    s = s + bias[col]
-                if acc:
-                    s = c[oc + row * ldc + col] + s
-                c[oc + row * ldc + col] = s
-
-    kern.__name__ = kern.__qualname__ = f"rnn_matmul_{'nt'[ta]}{'nt'[tb]}"
-    k_ = _mm_cache[key] = cuda.jit(kern)
-    return k_
-
-
+# ---------------------------------------------------------------------- matmul
 def _matmul(ta, tb, c, oc, ldc, a, oa, lda, b, ob, ldb, M, N, K, acc, bias=None):
-    if M <= 0 or N <= 0:
-        return
-    bf, hb = (_dummy(), 0) if bias is None else (bias, 1)
-    ntiles = -(-M // TILE) * -(-N // TILE)
-    blocks = min(ntiles, _launch.MAX_BLOCKS)
-    _matmul_kernel(ta, tb, TILE)[blocks, (TILE, TILE)](c, oc, ldc, a, oa, lda, b, ob, ldb, bf,
-                                                       hb, 1 if acc else 0, M, N, K)
-
-
-@cuda.jit
-def _colsum_add(out, x, M, N):
-    """out[j] += sum_i x[i, j], rows in order, in float32 (gemm's nf_colsum with beta 1)."""
-    for j in range(cuda.grid(1), N, cuda.gridsize(1)):
-        s = F0
-        for i in range(M):
-            s += x[i * N + j]
-        out[j] = out[j] + s
+    """C[M,N] (+)= op(A) @ op(B) (+ bias[n]) by the GEMM family's kernel; op(A)[m,k] = A[k,m]
+    if ta, op(B)[k,n] = B[n,k] if tb; each operand is (flat buffer, element offset, leading
+    dimension)."""
+    _launch_gemm(ta, tb, M, N, K, 1.0, a, oa, lda, 0, b, ob, ldb, 0, 1.0 if acc else 0.0,
+                 c, oc, ldc, 0, bias=bias)
 
 
 @cuda.jit
@@ -487,9 +405,9 @@ def rnn_layer_backward(mode, reverse, T, B, I, H, ldo, col, dx, dw_ih, dw_hh, db
                     col + (B * ldo if reverse else 0), ldo, G, H, (T - 1) * B, True)
         _matmul(1, 0, dwhf, 0, H, dgr, first * B * G, G, h0f, 0, H, G, H, B, True)
     if has_dbh:
-        _colsum_add[_launch.grid(G)](dbhf, dgr, T * B, G)
+        _colsum_launch(dbhf, dgr, T * B, G, 1.0)
     if has_dbi:
-        _colsum_add[_launch.grid(G)](dbif, dgf, T * B, G)
+        _colsum_launch(dbif, dgf, T * B, G, 1.0)
     if has_dwi:
         _matmul(1, 0, dwif, 0, I, dgf, 0, G, xf, 0, I, G, I, T * B, True)
     if has_dx:
@@ -499,13 +417,10 @@ def rnn_layer_backward(mode, reverse, T, B, I, H, ldo, col, dx, dw_ih, dw_hh, db
 # ---------------------------------------------------------------------- PTX checks
 def _ptx_checks():
     f32, i64 = float32[::1], int64
-    mm = (f32, i64, i64, f32, i64, i64, f32, i64, i64, f32, i64, i64, i64, i64, i64)
     fwd = (f32, i64, i64, f32, f32, f32, f32, f32, f32, i64, f32, f32, i64, i64, i64, i64)
     bwd = (f32, f32, f32, f32, i64, i64, f32, i64, f32, i64, f32, f32, f32, f32, f32, f32,
            f32, i64, f32, i64, i64, i64, i64, i64)
-    checks = [(_matmul_kernel(ta, tb, 16), mm) for ta, tb in ((0, 1), (1, 0), (0, 0))]
-    checks.append((_colsum_add, (f32, f32, i64, i64)))
-    checks.append((_transpose, (f32, f32, i64, i64)))
+    checks = [(_transpose, (f32, f32, i64, i64))]   # the matmuls: gemm.py's PTX_CHECKS
     for mode in (RNN_TANH, RNN_RELU, RNN_LSTM, RNN_GRU):
         for hs in (0, 1024):
             checks.append((_forward_kernel(mode, 256, hs), fwd))

@@ -20,7 +20,8 @@ from numba import cuda, float32
 from numba import types as nbt
 
 from . import _launch
-from ._checks import need
+from ._block import block_fold, block_sum, larger_nan
+from ._checks import need, need_flat
 
 __all__ = ["softmax_forward", "softmax_backward"]
 
@@ -32,18 +33,7 @@ _F = np.float32
 F0, F1 = _F(0), _F(1)
 NEG_INF = _F(-np.inf)
 
-_dev = cuda.jit(device=True, inline=True)
 _cache = {}
-
-
-def _f32(who, name, a):
-    return need(who, name, a).flat
-
-
-@_dev
-def _max_nan(m, v):
-    """max that keeps a NaN once seen (torch's softmax of a row with a NaN is all NaN)."""
-    return v if (v > m or v != v) else m
 
 
 def _softmax_rows_kernel(threads, log):
@@ -65,18 +55,9 @@ def _softmax_rows_kernel(threads, log):
             m = NEG_INF
             d = t
             while d < D:
-                m = _max_nan(m, inp[base + d * inner])
+                m = larger_nan(m, inp[base + d * inner])   # NaN rows: all NaN, as torch
                 d += threads
-            sm[t] = m
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] = _max_nan(sm[t], sm[t + h])
-                cuda.syncthreads()
-                h //= 2
-            mx = sm[0]
-            cuda.syncthreads()
+            mx = block_fold(sm, m, t, threads, larger_nan)
             s = F0
             d = t
             while d < D:
@@ -85,16 +66,7 @@ def _softmax_rows_kernel(threads, log):
                     out[base + d * inner] = e
                 s += e
                 d += threads
-            sm[t] = s
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
-            total = sm[0]
-            cuda.syncthreads()
+            total = block_sum(sm, s, t, threads)
             d = t
             if log:
                 lse = _F(math.log(total))
@@ -136,16 +108,7 @@ def _softmax_rows_backward_kernel(threads, log):
                 else:
                     s += dout[base + d * inner] * out[base + d * inner]
                 d += threads
-            sm[t] = s
-            cuda.syncthreads()
-            h = threads // 2
-            while h > 0:
-                if t < h:
-                    sm[t] += sm[t + h]
-                cuda.syncthreads()
-                h //= 2
-            total = sm[0]
-            cuda.syncthreads()
+            total = block_sum(sm, s, t, threads)
             d = t
             while d < D:
                 o_ = base + d * inner
@@ -176,7 +139,7 @@ def _softmax_columns_kernel(log):
             base = o * D * inner + (c - o * inner)
             m = NEG_INF
             for d in range(D):
-                m = _max_nan(m, inp[base + d * inner])
+                m = larger_nan(m, inp[base + d * inner])   # NaN rows: all NaN, as torch
             s = F0
             for d in range(D):
                 e = _F(math.exp(inp[base + d * inner] - m))
@@ -238,7 +201,7 @@ def _softmax_sizes(who, outer, D, inner, **arrays):
         if a.size != n:
             raise ValueError(f"{who}: {name} has {a.size} elements for [outer, D, inner] = "
                              f"[{outer}, {D}, {inner}]")
-        _f32(who, name, a)
+        need_flat(who, name, a)
     return outer, D, inner
 
 

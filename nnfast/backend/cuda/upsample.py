@@ -22,8 +22,9 @@ import numpy as np
 from numba import cuda, float32, int64, types
 
 from . import _launch
-from ._checks import no_overlap
+from ._checks import need_planes, no_overlap
 from .array import CudaArray, empty, from_host
+from .pool import plane_pos
 
 __all__ = ["upsample_nearest2d", "upsample_bilinear2d"]
 
@@ -59,10 +60,7 @@ def _bilinear_fwd(out, x, h0, h1, lh, w0, w1, lw, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * OH * OW
     while i < n:
-        p = i // (OH * OW)
-        r = i - p * OH * OW
-        oh = r // OW
-        ow = r - oh * OW
+        p, oh, ow = plane_pos(i, OH, OW)
         base = p * H * W
         b1 = lh[oh]
         b0 = float32(1.0) - b1
@@ -115,10 +113,7 @@ def _nearest_bwd(dinp, dout, offh, enth, offw, entw, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        r = i - p * H * W
-        ih = r // W
-        iw = r - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         base = p * OH * OW
         s = float32(0.0)
         for a in range(offh[ih], offh[ih + 1]):
@@ -141,10 +136,7 @@ def _bilinear_bwd(dinp, dout, offh, enth, lh, offw, entw, lw, P, H, W, OH, OW):
     i = cuda.grid(1)
     n = P * H * W
     while i < n:
-        p = i // (H * W)
-        r = i - p * H * W
-        ih = r // W
-        iw = r - ih * W
+        p, ih, iw = plane_pos(i, H, W)
         base = p * OH * OW
         s = float32(0.0)
         for a in range(offh[ih], offh[ih + 1]):
@@ -171,14 +163,6 @@ def _inverse(t0, t1, n_in, n_out):
 
 # ------------------------------------------------------------------------ the table's API
 
-def _planes(who, a):
-    if not isinstance(a, CudaArray):
-        raise TypeError(f"{who} must be a CUDA array, got {type(a).__name__}")
-    if a.dtype != np.float32 or not a.is_contiguous or a.ndim != 3:
-        raise ValueError(f"{who} must be a contiguous 3-D float32 array")
-    return a.flat, a.shape
-
-
 def _table(who, t, n, dtype=np.int64, limit=None):
     """t's flat device buffer (None when empty). A host table (the functional computes them
     with NumPy) is checked as the Cython seam does, every index in [0, limit), and copied
@@ -201,8 +185,8 @@ def _table(who, t, n, dtype=np.int64, limit=None):
 
 def _sizes(who, out, inp, backward):
     """(o, x, P, H, W, OH, OW): buffers and the input/output plane sizes of either pass."""
-    o, os_ = _planes(f"{who}: out", out)
-    x, xs = _planes(f"{who}: inp", inp)
+    o, os_ = need_planes(f"{who}: out", out)
+    x, xs = need_planes(f"{who}: inp", inp)
     no_overlap(who, {"out": out}, {"inp": inp})
     if os_[0] != xs[0]:
         raise ValueError(f"{who}: {os_[0]} and {xs[0]} planes")
