@@ -353,26 +353,36 @@ class CompiledStep:
         return ws
 
     # ------------------------------------------------------------------ the step
-    def __call__(self, x, y):
+    def _captured_batch(self, x, y, kinds=(np.ndarray,)):
+        """(x's array as (m, n_in), y's array, the loss reduction) when the captured call
+        covers this batch (arrays of `kinds`, float32 x, no gradient wanted for them, grad
+        mode on, the model unchanged); None when the eager loop must run."""
         xd = x._storage if isinstance(x, Tensor) else x
         yd = y._storage if isinstance(y, Tensor) else y
-        if (not isinstance(xd, np.ndarray) or not isinstance(yd, np.ndarray)
+        if (not isinstance(xd, kinds) or not isinstance(yd, kinds)
                 or (isinstance(x, Tensor) and x.requires_grad)
                 or (isinstance(y, Tensor) and y.requires_grad)
                 or xd.dtype != _F32 or not ag._state.grad_enabled):
-            return self._run_eager(x, y)
+            return None
         if xd.ndim != 2:
             if not (self._flatten_input and xd.ndim > 2):
-                return self._run_eager(x, y)
+                return None
             # the size spelled out: reshape cannot infer a -1 beside a 0 (an empty batch)
             xd = xd.reshape(xd.shape[0], math.prod(xd.shape[1:]))
-        m = xd.shape[0]
-        if xd.shape[1] != self._n_in or m == 0 or not self._params_ok():
-            return self._run_eager(x, y)
-        lf = self.loss_fn
-        red = _FL._REDUCTIONS.get(lf.reduction)
+        if xd.shape[1] != self._n_in or xd.shape[0] == 0 or not self._params_ok():
+            return None
+        red = _FL._REDUCTIONS.get(self.loss_fn.reduction)
         if red is None or red == _FL.NONE:
+            return None
+        return xd, yd, red
+
+    def __call__(self, x, y):
+        batch = self._captured_batch(x, y)
+        if batch is None:
             return self._run_eager(x, y)
+        xd, yd, red = batch
+        m = xd.shape[0]
+        lf = self.loss_fn
         w = None
         if self._loss_kind == _CE:
             ls = lf.label_smoothing

@@ -25,12 +25,9 @@ ELU, Sigmoid, Tanh, GELU, SiLU) and then at most one Dropout, every width after 
 <= fused_mlp.MAXW, one parameter group. Anything else gives the eager loop with a reason.
 No CUDA graph: the simulator that the tests run on cannot execute one, so it is left out.
 """
-import math
-
 import numpy as np
 
 from . import _C
-from . import autograd as ag
 from .compile import (_CE, _DROPOUT, _LINEAR, _ACT, CompiledStep, _EagerStep, _F32, _I64,
                       _U8, _Unsupported, _capture)
 from .nn import _functional_dropout as _FD
@@ -156,25 +153,12 @@ class CudaCompiledStep(CompiledStep):
         """The step without waiting for the device: the loss as a 0-d float32 CudaArray
         (or, for a call the fused kernels do not cover, the eager loop's float)."""
         K = self._K
-        xd = x._storage if isinstance(x, Tensor) else x
-        yd = y._storage if isinstance(y, Tensor) else y
-        kinds = (np.ndarray, K.CudaArray)
-        if (not isinstance(xd, kinds) or not isinstance(yd, kinds)
-                or (isinstance(x, Tensor) and x.requires_grad)
-                or (isinstance(y, Tensor) and y.requires_grad)
-                or xd.dtype != _F32 or not ag._state.grad_enabled):
+        batch = self._captured_batch(x, y, (np.ndarray, K.CudaArray))
+        if batch is None:
             return self._run_eager(x, y)
-        if xd.ndim != 2:
-            if not (self._flatten_input and xd.ndim > 2):
-                return self._run_eager(x, y)
-            xd = xd.reshape(xd.shape[0], math.prod(xd.shape[1:]))
+        xd, yd, red = batch
         m = xd.shape[0]
-        if xd.shape[1] != self._n_in or m == 0 or not self._params_ok():
-            return self._run_eager(x, y)
         lf = self.loss_fn
-        red = _FL._REDUCTIONS.get(lf.reduction)
-        if red is None or red == _FL.NONE:
-            return self._run_eager(x, y)
         C = self._n_out
         cw, ti, tf = self._none_f32, self._none_i64, self._none_f32
         ii, ls, mse_scale = 0, 0.0, 1.0
