@@ -340,6 +340,49 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_export(args):
+    """The trained MLP as ONNX, the scaler inside the graph: the file takes raw features."""
+    try:
+        import nnfast.onnx as nf_onnx
+        import onnx
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    import nnfast as nf
+    from . import nn
+    path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
+    if not os.path.exists(path):
+        raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first)")
+    saved = read_model_file(path)
+    meta, sc = saved.meta, saved.scaler
+    mean = getattr(sc, "mean_", None)
+
+    class Standardized(nn.Module):   # (x - mean) / scale, then the MLP
+        def __init__(self, mlp):
+            super().__init__()
+            self.mlp = mlp
+            n = meta["n_in"]
+            self.register_buffer("mean", nf.tensor(np.zeros(n) if mean is None else mean,
+                                                   dtype=nf.float32))
+            self.register_buffer("scale", nf.tensor(sc.scale_, dtype=nf.float32))
+
+        def forward(self, x):
+            return self.mlp((x - self.mean) / self.scale)
+
+    model = Standardized(saved.build())
+    example = nf.zeros(2, meta["n_in"])
+    out_name = "logits" if meta["task"] == "classify" else "prediction"
+    proto = nf_onnx.export(model, (example,), None, input_names=["features"],
+                           output_names=[out_name])
+    props = {"task": meta["task"], "features": json.dumps(meta["features"])}
+    if meta["task"] == "classify":
+        props["classes"] = json.dumps([str(c) for c in meta["classes"]])
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, args.onnx)
+    print(f"wrote {args.onnx}: input 'features' (batch, {meta['n_in']}) raw feature values, "
+          f"output '{out_name}' (batch, {meta['n_out']})")
+    return 0
+
+
 def _read_features_csv(path, meta, encoding=DEFAULT_ENCODING):
     """Feature columns by the names the model was trained on (a target column is ignored)."""
     table = read_csv(path, encoding)
@@ -432,6 +475,9 @@ def _parser():
     pr.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     pr.add_argument("--encoding", default=DEFAULT_ENCODING, help="the csv file's text encoding "
                     f"(default {DEFAULT_ENCODING})")
+    ex = sub.add_parser("export", help="write a model from `nnfast train` as ONNX")
+    ex.add_argument("--model", required=True, help="the --out folder of a training run")
+    ex.add_argument("--onnx", required=True, help="the .onnx file to write")
     sub.add_parser("info", help="build and CPU facts")
     be = sub.add_parser("bench", add_help=False, prefix_chars="+",  # pass all options on
                         help="benchmarks against PyTorch/JAX "
@@ -450,6 +496,8 @@ def main(argv=None):
         if args.command == "predict":
             check_encoding(args.encoding)
             return cmd_predict(args)
+        if args.command == "export":
+            return cmd_export(args)
         if args.command == "info":
             return cmd_info(args)
         if args.command == "bench":
@@ -459,7 +507,7 @@ def main(argv=None):
     except Exception as e:
         # train/predict read files other tools wrote: whatever they make go wrong deeper
         # down (OSError, a ValueError from the loader, MemoryError...) is still one line
-        if args.command not in ("train", "predict"):
+        if args.command not in ("train", "predict", "export"):
             raise
         return _fail(args.command, f"{type(e).__name__}: {e}")
     ap.print_help()
