@@ -109,6 +109,15 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
     for n in in_names:
         graph._names.add(n)
     tracer = Tracer(graph, model)
+    if dynamic_axes is None:
+        dynamic_axes = {n: {0: "batch"} for n, t in
+                        zip(in_names, xs) if t.ndim > 0}
+        default_axes = True
+    else:
+        default_axes = False
+    for x, n in zip(xs, in_names):
+        axes = dynamic_axes.get(n) or ()
+        tracer.dynamic_sizes.update(int(x.shape[a]) for a in axes if -x.ndim <= a < x.ndim)
     was_training = model.training
     import nnfast
     model.eval()
@@ -122,9 +131,8 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
     finally:
         model.train(was_training)
     out_names = _names(output_names, len(outs), "output", "output_names")
-    if dynamic_axes is None:
-        dynamic_axes = {n: {0: "batch"} for n, t in
-                        list(zip(in_names, xs)) + list(zip(out_names, outs)) if t.ndim > 0}
+    if default_axes:
+        dynamic_axes.update({n: {0: "batch"} for n, t in zip(out_names, outs) if t.ndim > 0})
     unknown = set(dynamic_axes) - set(in_names) - set(out_names)
     if unknown:
         raise ValueError(f"nnfast.onnx.export: dynamic_axes names {sorted(unknown)} are "

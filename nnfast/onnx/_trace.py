@@ -40,6 +40,7 @@ class Tracer:
         self.params = {id(p): n for n, p in model.named_parameters()}
         self.params.update({id(b): n for n, b in model.named_buffers() if b is not None})
         self.where = ["model"]         # the module whose forward is running
+        self.dynamic_sizes = set()     # the traced sizes of the inputs' dynamic axes
 
     # -- values -------------------------------------------------------------------------
     def bind(self, t, name):
@@ -59,9 +60,9 @@ class Tracer:
             self.bind(t, n)
             return n
         raise ExportError(
-            f"nnfast.onnx.export: a tensor used in {self.where[-1]}'s forward (shape "
+            f"nnfast.onnx.export: a tensor used at {self.where[-1]} (shape "
             f"{tuple(t.shape)}) was made by an operation the ONNX exporter does not record; "
-            f"supported between layers: {', '.join(sorted(RECORDED_NAMES))}")
+            f"the ops recorded between layers: {', '.join(sorted(RECORDED_NAMES))}")
 
     def operand(self, x, like):
         """A Tensor's value, or a Python number as a constant of `like`'s dtype."""
@@ -114,7 +115,7 @@ class Tracer:
 
 
 def _is_nnfast_layer(module):
-    return type(module).__module__.startswith("nnfast.")
+    return type(module).__module__.startswith("nnfast.nn.")
 
 
 # -- the recorded tensor ops ----------------------------------------------------------------
@@ -140,11 +141,24 @@ def _shape_args(shape):
 
 
 def reshape_to(tr, x_name, in_shape, target):
-    """Reshape keeping every dim that equals the input's at the same place as 0 (ONNX's
-    'copy this dim'), so the batch dim stays dynamic through a view(x.size(0), -1)."""
-    dims = [0 if (s != -1 and i < len(in_shape) and s == in_shape[i] and s != 0) else s
-            for i, s in enumerate(target)]
-    return tr.g.node("Reshape", [x_name, tr.g.const(dims)])
+    """Reshape keeping the dynamic dims dynamic: a target dim equal to the input's at the same
+    place becomes 0 (ONNX's 'copy this dim'), one equal to a dynamic axis's traced size found
+    elsewhere in the input is read off the input's Shape at run time (h.reshape(h.size(1), -1)
+    on an RNN's (layers, batch, hidden) state), the rest stay as traced."""
+    g, pieces, dynamic = tr.g, [], False
+    for i, s in enumerate(target):
+        if s != -1 and i < len(in_shape) and s == in_shape[i] and s != 0:
+            pieces.append(0)
+        elif s in tr.dynamic_sizes and s in in_shape:
+            pieces.append(g.node("Shape", [x_name], start=list(in_shape).index(s),
+                                 end=list(in_shape).index(s) + 1))
+            dynamic = True
+        else:
+            pieces.append(s)
+    if not dynamic:
+        return g.node("Reshape", [x_name, g.const(pieces)])
+    parts = [p if isinstance(p, str) else g.const([p]) for p in pieces]
+    return g.node("Reshape", [x_name, g.node("Concat", parts, axis=0)])
 
 
 def _reshape(tr, out, x, *shape):
