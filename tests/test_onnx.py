@@ -321,6 +321,9 @@ def test_unrecorded_tensor_op_is_refused_not_baked_in():
             return self.fc(x.abs())
     with pytest.raises(nf_onnx.ExportError, match=r"used at model.fc .* does not record"):
         nf_onnx.export(M(), (nf.randn(2, 3),))
+    # the failed export put everything back: a plain call and a fresh export both work
+    assert M()(nf.randn(2, 3)).shape == (2, 3)
+    roundtrip(nn.Sequential(nn.Linear(3, 2)), feats(3))
 
 
 def test_refused_layer_options():

@@ -131,8 +131,12 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
     finally:
         model.train(was_training)
     out_names = _names(output_names, len(outs), "output", "output_names")
-    if default_axes:
-        dynamic_axes.update({n: {0: "batch"} for n, t in zip(out_names, outs) if t.ndim > 0})
+    if default_axes:   # an output's batch is its first dim of the traced batch size (an
+        # RNN's h_n has it in dim 1)
+        for n, t in zip(out_names, outs):
+            at = [a for a, size in enumerate(t.shape) if size in tracer.dynamic_sizes][:1]
+            if at:
+                dynamic_axes[n] = {at[0]: "batch"}
     unknown = set(dynamic_axes) - set(in_names) - set(out_names)
     if unknown:
         raise ValueError(f"nnfast.onnx.export: dynamic_axes names {sorted(unknown)} are "
