@@ -343,12 +343,13 @@ def cmd_predict(args):
 def cmd_export(args):
     """The trained MLP as ONNX, the scaler inside the graph: the file takes raw features."""
     try:
-        import nnfast.onnx as nf_onnx
         import onnx
+
+        import nnfast.onnx as nf_onnx
     except ImportError as e:
         raise CLIError(str(e)) from None
     import nnfast as nf
-    from . import nn
+    from nnfast import nn
     path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
     if not os.path.exists(path):
         raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first)")

@@ -25,7 +25,7 @@ from ..tensor import Tensor
 from ._graph import Graph, save, value_info
 from ._trace import ExportError, Tracer, recording
 
-__all__ = ["export", "ExportError", "DEFAULT_OPSET"]
+__all__ = ["DEFAULT_OPSET", "ExportError", "export"]
 
 DEFAULT_OPSET = 17
 _MIN_OPSET = 17   # LayerNormalization

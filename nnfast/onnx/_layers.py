@@ -36,7 +36,7 @@ def _refuse(tr, module, why):
 def _op(op, **attrs_of):
     """A layer that is one ONNX op whose attributes are read off the module."""
     def conv(tr, m, args, kwargs, out):
-        x, xn = _x(tr, args, kwargs)
+        xn = _x(tr, args, kwargs)[1]
         return tr.g.node(op, [xn], hint=op, **{k: f(m) for k, f in attrs_of.items()})
     return conv
 
@@ -64,7 +64,7 @@ def _gelu(tr, m, args, kwargs, out):
 
 
 def _silu(tr, m, args, kwargs, out):
-    x, xn = _x(tr, args, kwargs)
+    xn = _x(tr, args, kwargs)[1]
     return tr.g.node("Mul", [xn, tr.g.node("Sigmoid", [xn])], hint="silu")
 
 
@@ -89,7 +89,7 @@ def _mish(tr, m, args, kwargs, out):
 
 
 def _logsigmoid(tr, m, args, kwargs, out):
-    x, xn = _x(tr, args, kwargs)   # log sigmoid x = -softplus(-x)
+    xn = _x(tr, args, kwargs)[1]   # log sigmoid x = -softplus(-x)
     return tr.g.node("Neg", [tr.g.node("Softplus", [tr.g.node("Neg", [xn])])])
 
 
@@ -203,8 +203,9 @@ def _pool(op, n):
         if getattr(m, "divisor_override", None):
             _refuse(tr, m, "divisor_override")
         pads = list(_tup(m.padding, n))
-        attrs = dict(kernel_shape=list(_tup(m.kernel_size, n)), strides=list(_tup(m.stride, n)),
-                     pads=pads + pads, ceil_mode=int(bool(m.ceil_mode)))
+        attrs = {"kernel_shape": list(_tup(m.kernel_size, n)),
+                 "strides": list(_tup(m.stride, n)), "pads": pads + pads,
+                 "ceil_mode": int(bool(m.ceil_mode))}
         if op == "MaxPool":
             attrs["dilations"] = list(_tup(m.dilation, n))
         else:
@@ -237,7 +238,7 @@ def _adaptive(op, n):
 
 # -- normalization -----------------------------------------------------------------------------
 def _batchnorm(tr, m, args, kwargs, out):
-    x, xn = _x(tr, args, kwargs)
+    xn = _x(tr, args, kwargs)[1]
     if m.running_mean is None:
         _refuse(tr, m, "track_running_stats=False (it normalizes by each batch's statistics)")
     g, p, C = tr.g, tr.where[-1], m.num_features
