@@ -167,6 +167,24 @@ def test_lstm_classifier():
     roundtrip(LSTMClassifier(), feats(7, 4))
 
 
+class LastStep(nn.Module):
+    """The usual many-to-one classifier: the output at the last time step, by indexing."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 6, batch_first=True)
+        self.fc = nn.Linear(6, 2)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out[:, -1]), out[..., 1:5:2], out[:, 2, :3]
+
+
+def test_indexing_between_layers():
+    nf.manual_seed(15)
+    roundtrip(LastStep(), feats(7, 4))
+
+
 class GRUWithState(nn.Module):
     def __init__(self):
         super().__init__()
@@ -342,6 +360,15 @@ def test_bad_arguments():
         nf_onnx.export(nn.Linear(2, 2), (nf.randn(1, 2),), opset_version=11)
     with pytest.raises(ValueError, match="dynamic_axes names"):
         nf_onnx.export(nn.Linear(2, 2), (nf.randn(1, 2),), dynamic_axes={"nope": [0]})
+
+
+def test_without_onnx_the_import_error_names_the_extra():
+    code = ("import sys; sys.modules['onnx'] = None\n"
+            "try:\n    import nnfast.onnx\nexcept ImportError as e:\n    print(e)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                       check=False, env=dict(os.environ, PYTHONPATH=root))
+    assert 'pip install "nnfast[onnx]"' in r.stdout, r.stdout + r.stderr
 
 
 def test_importing_nnfast_does_not_import_onnx():

@@ -206,7 +206,49 @@ def _unsqueeze(tr, out, x, dim):
     return tr.g.node("Unsqueeze", [tr.name(x), tr.g.const([_dim(dim, x.ndim + 1)])])
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _getitem(tr, out, x, key):
+    """Basic indexing (ints, slices, ...) as one Slice, then a Squeeze of the int dims:
+    out[:, -1] on an RNN's output. Tensor and list indices are refused."""
+    key = key if isinstance(key, tuple) else (key,)
+    if any(k is Ellipsis for k in key):
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (x.ndim - len(key) + 1) + key[i + 1:]
+    starts, ends, axes, steps, squeeze = [], [], [], [], []
+    for d, k in enumerate(key):
+        if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            k = int(k)
+            starts.append(k)
+            ends.append(_INT64_MAX if k == -1 else k + 1)
+            steps.append(1)
+            squeeze.append(d)
+        elif isinstance(k, slice):
+            if k == slice(None):
+                continue
+            step = 1 if k.step is None else int(k.step)
+            if step <= 0:
+                raise ExportError(f"nnfast.onnx.export: a slice step of {step} at "
+                                  f"{tr.where[-1]} (steps must be positive)")
+            starts.append(0 if k.start is None else int(k.start))
+            ends.append(_INT64_MAX if k.stop is None else int(k.stop))
+            steps.append(step)
+        else:
+            raise ExportError(f"nnfast.onnx.export: indexing with {type(k).__name__} at "
+                              f"{tr.where[-1]} is not recorded (ints and slices are)")
+        axes.append(d)
+    y = tr.name(x)
+    if axes:
+        y = tr.g.node("Slice", [y, tr.g.const(starts), tr.g.const(ends), tr.g.const(axes),
+                                tr.g.const(steps)])
+    if squeeze:
+        y = tr.g.node("Squeeze", [y, tr.g.const(squeeze)])
+    return y if y != tr.name(x) else tr.g.node("Identity", [y])
+
+
 _TENSOR_METHODS = {
+    "__getitem__": _getitem,
     "__add__": _binary("Add"), "__radd__": _binary("Add", True), "add": _binary("Add"),
     "__sub__": _binary("Sub"), "__rsub__": _binary("Sub", True), "sub": _binary("Sub"),
     "__mul__": _binary("Mul"), "__rmul__": _binary("Mul", True), "mul": _binary("Mul"),
@@ -225,7 +267,7 @@ _FUNCTIONS = {
     "mul": _binary("Mul"), "sub": _binary("Sub"), "div": _binary("Div"), "exp": _unary("Exp"),
     "unsqueeze": _unsqueeze,
 }
-RECORDED_NAMES = {"+", "-", "*", "/", "@", "neg", "relu", "sigmoid", "tanh", "exp", "reshape",
+RECORDED_NAMES = {"[int/slice]", "+", "-", "*", "/", "@", "neg", "relu", "sigmoid", "tanh", "exp", "reshape",
                   "view", "flatten", "transpose", "permute", "unsqueeze", "cat", "softmax",
                   "log_softmax", "matmul"}
 
