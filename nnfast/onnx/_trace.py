@@ -5,7 +5,8 @@ A layer with a converter (_layers.CONVERTERS) is one unit: its own forward runs 
 the converter writes its nodes. A container (Sequential, ModuleList, ModuleDict, Residual) or
 a user's Module runs its forward traced, so the layers it calls and the tensor ops between
 them (RECORDED_NAMES below: arithmetic, matmul, the activations, reshape/view/flatten,
-transpose/permute, cat, int and slice indexing) are recorded. Every other nnfast layer is refused by name.
+transpose/permute, cat, int and slice indexing) are recorded. Every other nnfast layer is
+refused by name.
 
 Each traced tensor maps to its ONNX value name by id(); the tensors are kept alive for the
 length of the trace so an id is never reused. A tensor that reaches a recorded op without a
