@@ -88,11 +88,12 @@ class _NNBase(BaseEstimator):
         self.verbose = verbose
         self.shuffle = shuffle
         self.module = module
+        unexpected = [k for k in module_params if not k.startswith("module__")]
+        if unexpected:   # reported by fit: sklearn's __init__ never raises
+            self._unexpected_params = unexpected
         for key, value in module_params.items():
-            if not key.startswith("module__"):
-                raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword "
-                                f"argument {key!r} (only module__* parameters are passed on)")
-            setattr(self, key, value)
+            if key.startswith("module__"):
+                setattr(self, key, value)
 
     # -- parameters: skorch's module__* pattern on top of BaseEstimator's ---------------------
     def _module_params(self):
@@ -104,6 +105,14 @@ class _NNBase(BaseEstimator):
         return params
 
     def set_params(self, **params):
+        if "module_params" in params:
+            # the name of __init__'s **module_params: taken as a dict of module__* values;
+            # anything else is reported by fit (check_do_not_raise_errors_in_init_or_set_params)
+            extra = params.pop("module_params")
+            if isinstance(extra, dict):
+                params.update(extra)
+            else:
+                self._unexpected_params = ["module_params"]
         for key in [k for k in params if k.startswith("module__")]:
             setattr(self, key, params.pop(key))
         return super().set_params(**params)
@@ -130,6 +139,9 @@ class _NNBase(BaseEstimator):
     # -- checking the hyper-parameters (at fit, never in __init__, as sklearn does) -----------
     def _check_params(self):
         name = type(self).__name__
+        if getattr(self, "_unexpected_params", None):
+            raise TypeError(f"{name} got unexpected parameters {self._unexpected_params} "
+                            "(only module__* parameters are passed on to the module)")
         if self.module is None:
             sizes = self.hidden_layer_sizes
             sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]

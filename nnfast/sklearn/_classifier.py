@@ -128,7 +128,8 @@ class NNClassifier(ClassifierMixin, _NNBase):
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, X):
         """The most probable class of each row of X."""
-        return self.classes_[self._forward(X).argmax(axis=1)]
+        logits = self._forward(X)   # first: it raises NotFittedError before fit
+        return self.classes_[logits.argmax(axis=1)]
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), columns in the order of classes_."""
