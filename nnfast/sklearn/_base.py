@@ -372,8 +372,8 @@ class _NNBase(BaseEstimator):
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                               "reached and the optimization hasn't converged yet.",
                               ConvergenceWarning)
-        if self.early_stopping:
-            self.module_.load_state_dict(self._best_state)
+        if self.early_stopping and hasattr(self, "_best_state"):
+            self.module_.load_state_dict(self._best_state)   # in place: the flat buffer stays
         self.module_.eval()
 
     def _update_no_improvement(self, X_val=None, t_val=None, w_val=None):
@@ -406,8 +406,3 @@ class _NNBase(BaseEstimator):
         if len(sw) and np.all(sw == sw[0]) and sw[0] > 0:
             return None
         return sw
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags

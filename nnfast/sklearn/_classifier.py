@@ -53,9 +53,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over the batch X, y from the current weights (online learning).
         `classes`, every label that will ever be seen, is required on the first call."""
-        if _check_partial_fit_first_call(self, classes) and not hasattr(self, "module_"):
-            # classes_ was just set from `classes`; _validate_xy keeps it
-            self._classes_from_partial_fit = True
+        _check_partial_fit_first_call(self, classes)   # sets classes_ on the first call
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     # -- hooks of the shared fit loop ---------------------------------------------------------
@@ -63,8 +61,6 @@ class NNClassifier(ClassifierMixin, _NNBase):
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=reset)
         check_classification_targets(y)
         if incremental:
-            if getattr(self, "_classes_from_partial_fit", False):
-                self._classes_from_partial_fit = False
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if len(unseen):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "

@@ -51,7 +51,6 @@ class NNRegressor(RegressorMixin, _NNBase):
             raise ValueError(f"y has {n_outputs} outputs, but {type(self).__name__} was "
                              f"fitted with {self.n_outputs_}")
         self.n_outputs_ = n_outputs
-        self._y_1d = y.ndim == 1
         return X, np.array(y, dtype=np.float32, order="C").reshape(len(y), n_outputs)
 
     def _n_model_outputs(self):
