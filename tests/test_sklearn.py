@@ -52,6 +52,15 @@ def test_import_nnfast_does_not_import_sklearn():
     assert out.stdout.strip() == "False"
 
 
+def test_without_sklearn_a_clear_import_error():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "try:\n    import nnfast.sklearn\n"
+            "except ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert 'pip install "nnfast[sklearn]"' in out.stdout
+
+
 def test_pipeline_grid_search_n_jobs_2(cancer):
     X_tr, X_te, y_tr, y_te = cancer
     pipe = make_pipeline(StandardScaler(), NNClassifier(max_iter=30, random_state=0))
@@ -245,6 +254,12 @@ def test_early_stopping(digits):
     assert clf.n_iter_ < 200 and len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_loss_ is None
     assert clf.best_validation_score_ == max(clf.validation_scores_) > 0.8
+    # the best epoch's weights are restored, in place (the compiled step still owns them)
+    state = clf.module_.state_dict()
+    assert all(np.array_equal(state[k].numpy(), clf._best_state[k]) for k in state)
+    # a warm start may switch early stopping off: the loss record takes over
+    clf.set_params(warm_start=True, early_stopping=False, max_iter=2).fit(X_tr, y_tr)
+    assert clf._step.compiled and clf.best_loss_ == min(clf.loss_curve_)
     reg = NNRegressor((16,), early_stopping=True, max_iter=300, n_iter_no_change=3,
                       random_state=0).fit(X_tr, X_tr[:, 10])
     assert reg.n_iter_ < 300 and reg.best_validation_score_ == max(reg.validation_scores_)

@@ -285,6 +285,7 @@ class _NNBase(BaseEstimator):
         with _SeededRandom(seed):
             if first_pass:
                 self._start(X, n_out)
+            self._start_tracking(incremental)
             self._train(X, targets, weights, rng, incremental)
         return self
 
@@ -312,14 +313,19 @@ class _NNBase(BaseEstimator):
         self.loss_curve_ = []
         self._no_improvement_count = 0
         self.t_ = 0
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
+        self.validation_scores_ = self.best_validation_score_ = self.best_loss_ = None
+
+    def _start_tracking(self, incremental):
+        """The stopping criterion's record, for this fit's early_stopping (which a warm start
+        may have switched since the last fit)."""
+        if not incremental:
+            self._no_improvement_count = 0
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self.best_loss_ = None
-        else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+        elif not self.early_stopping and self.best_loss_ is None:
+            self.best_loss_ = min(self.loss_curve_, default=np.inf)
+            self.validation_scores_ = self.best_validation_score_ = None
 
     def _train(self, X, targets, weights, rng, incremental):
         if self.early_stopping:
