@@ -279,7 +279,11 @@ class _NNBase(BaseEstimator):
                                        classes=classes)
         weights = self._sample_weights(X, targets, sample_weight, incremental)
         X = _float32(X)
-        rng = check_random_state(self.random_state)
+        if first_pass or not hasattr(self, "_rng"):
+            self._rng = check_random_state(self.random_state)
+        # later partial_fit / warm-start calls continue the stream: new shuffles and new
+        # dropout masks each call, and still the same sequence for the same random_state
+        rng = self._rng
         seed = int(rng.randint(np.iinfo(np.int32).max))
         n_out = self._n_model_outputs()
         with _SeededRandom(seed):
@@ -307,7 +311,7 @@ class _NNBase(BaseEstimator):
                              f" ({self._outputs_meaning()})")
         module.train()
         self.module_ = module
-        self._opt_batch_size = max(1, int(batch))
+        self._opt_batch_size = max(1, min(int(batch), n))   # the L2 scale: alpha / batch
         self.optimizer_ = self._make_optimizer(module, self._opt_batch_size)
         self._step = None
         self.loss_curve_ = []
@@ -340,6 +344,9 @@ class _NNBase(BaseEstimator):
         else:
             X_tr, t_tr, w_tr = X, targets, weights
         n = len(X_tr)
+        if self.batch_size != "auto" and self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
         batch = int(np.clip(self._opt_batch_size, 1, n))
         step = self._training_step()
         self.module_.train()
