@@ -93,6 +93,14 @@ def test_digits_multiclass_accuracy_and_compiled_step(digits):
     assert len(clf.loss_curve_) == clf.n_iter_ == 20
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
     assert clf.best_loss_ == min(clf.loss_curve_) and clf.validation_scores_ is None
+    # MLPClassifier's weight attributes, in its (n_in, n_out) layout
+    assert clf.n_layers_ == 3 and [c.shape for c in clf.coefs_] == [(64, 64), (64, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(64,), (10,)]
+    hidden = np.maximum(sc.transform(X_te) @ clf.coefs_[0] + clf.intercepts_[0], 0)
+    np.testing.assert_allclose(hidden @ clf.coefs_[1] + clf.intercepts_[1],
+                               clf._forward(sc.transform(X_te)), rtol=1e-4, atol=1e-4)
+    with pytest.raises(NotFittedError):
+        NNClassifier().coefs_
 
 
 def test_string_labels_and_regression_multioutput(cancer):
@@ -105,6 +113,7 @@ def test_string_labels_and_regression_multioutput(cancer):
     # a 2-D y: two outputs, predicted as a 2-D array
     Y = np.c_[sc.transform(X_tr)[:, 0], sc.transform(X_tr)[:, 1] * 2.0]
     reg = NNRegressor((32,), max_iter=100, random_state=0).fit(sc.transform(X_tr), Y)
+    assert reg._step.compiled, reg._step.reason
     assert reg.n_outputs_ == 2 and reg.predict(sc.transform(X_te)).shape == (len(X_te), 2)
     assert reg.score(sc.transform(X_tr), Y) > 0.9
 
@@ -157,6 +166,11 @@ def test_pickle_round_trip_identical_and_trainable(cancer):
     reg = NNRegressor((8,), max_iter=5, random_state=0).fit(X_tr, X_tr[:, 0])
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(reg)).predict(X_te),
                                   reg.predict(X_te))
+    custom = NNClassifier(module=SmallNet, module__n_hidden=4, max_iter=3,
+                          random_state=0).fit(X_tr, y_tr)
+    back = pickle.loads(pickle.dumps(custom))
+    assert back.module__n_hidden == 4
+    np.testing.assert_array_equal(back.predict_proba(X_te), custom.predict_proba(X_te))
 
 
 class SmallNet(nf.nn.Module):

@@ -230,6 +230,28 @@ class _NNBase(BaseEstimator):
                  (p.detach().numpy().ravel() for p in self.module_.parameters() if p.ndim >= 2))
         return 0.5 * float(self.alpha) * sq / self._opt_batch_size
 
+    # -- MLP's weight attributes, read from the module's Linear layers ------------------------
+    def _linears(self):
+        check_is_fitted(self, "module_")   # NotFittedError is an AttributeError too
+        return [m for m in self.module_.modules() if isinstance(m, nn.Linear)]
+
+    @property
+    def coefs_(self):
+        """MLP's coefs_: each Linear layer's weight, copied, as (n_in, n_out) (sklearn's
+        layout; nnfast's, PyTorch's, is (n_out, n_in))."""
+        return [m.weight.detach().numpy().T.copy() for m in self._linears()]
+
+    @property
+    def intercepts_(self):
+        """MLP's intercepts_: each Linear layer's bias, copied (zeros where it has none)."""
+        return [m.bias.detach().numpy().copy() if m.bias is not None
+                else np.zeros(m.out_features, np.float32) for m in self._linears()]
+
+    @property
+    def n_layers_(self):
+        """MLP's n_layers_: the input layer, the hidden layers and the output layer."""
+        return len(self._linears()) + 1
+
     # -- the forward used by predict ----------------------------------------------------------
     def _forward(self, X):
         """Validated X -> the model's raw outputs, float32 (n_samples, n_out), eval mode."""
