@@ -20,8 +20,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import nnfast as nf  # noqa: E402
-from nnfast.sklearn import NNClassifier, NNRegressor  # noqa: E402
-from nnfast.sklearn._base import EXPECTED_FAILED_CHECKS  # noqa: E402
+from nnfast.sklearn import EXPECTED_FAILED_CHECKS, NNClassifier, NNRegressor  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -19,7 +19,10 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
         "nnfast.sklearn needs scikit-learn, which is not installed: "
         'pip install "nnfast[sklearn]"') from e
 
+from ._base import EXPECTED_FAILED_CHECKS
 from ._classifier import NNClassifier
 from ._regressor import NNRegressor
 
-__all__ = ["NNClassifier", "NNRegressor"]
+# EXPECTED_FAILED_CHECKS: the check_estimator checks that cannot pass, with the reason, for
+# check_estimator(est, expected_failed_checks=...) and parametrize_with_checks
+__all__ = ["NNClassifier", "NNRegressor", "EXPECTED_FAILED_CHECKS"]

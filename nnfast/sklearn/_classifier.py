@@ -8,9 +8,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import (_check_partial_fit_first_call,
-                                      check_classification_targets, type_of_target)
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import validate_data
 
 from .. import nn
 from ..tensor import Tensor
