@@ -118,8 +118,10 @@ class inference_mode(_Mode):
     back (grad recording on, inference off), as in PyTorch."""
 
     def __new__(cls, mode=True):
-        if callable(mode) and not isinstance(mode, bool):
-            return _decorate(super().__new__(cls), mode)    # `@inference_mode`
+        if callable(mode) and not isinstance(mode, bool):   # `@inference_mode`
+            ctx = super().__new__(cls)
+            ctx.mode = True
+            return _decorate(ctx, mode)
         return super().__new__(cls)
 
     def __init__(self, mode=True):
