@@ -118,29 +118,28 @@ def test_modes_are_per_thread():
 @pytest.mark.parametrize("make", [nf.no_grad, nf.inference_mode, nf.enable_grad],
                          ids=["no_grad", "inference_mode", "enable_grad"])
 def test_one_shared_instance_entered_from_two_threads(make):
-    """A enters, B enters, A exits, B exits: each thread gets back its own state (the old
-    code kept `prev` on the instance, so B restored A's in-block state)."""
+    """A (grad on) enters, B (grad off) enters, A exits, B exits: each thread gets back its
+    own state (the old code kept `prev` on the instance, so A restored B's)."""
     shared = make()
-    start = {"grad": not isinstance(shared, nf.enable_grad)}
     steps = [threading.Event() for _ in range(4)]
     after = {}
 
-    def run(name, enter_at, exit_at):
-        nf.set_grad_enabled(start["grad"])
-        steps[enter_at - 1].wait(5) if enter_at else None
+    def run(name, grad, enter_at, exit_at):
+        nf.set_grad_enabled(grad)
+        if enter_at:
+            steps[enter_at - 1].wait(5)
         shared.__enter__()
         steps[enter_at].set()
         steps[exit_at - 1].wait(5)
         shared.__exit__(None, None, None)
         after[name] = (nf.is_grad_enabled(), nf.is_inference_mode_enabled())
-        if exit_at < 3:
-            steps[exit_at].set()
+        steps[exit_at].set()
 
-    a = threading.Thread(target=run, args=("a", 0, 2))
-    b = threading.Thread(target=run, args=("b", 1, 3))
+    a = threading.Thread(target=run, args=("a", True, 0, 2))
+    b = threading.Thread(target=run, args=("b", False, 1, 3))
     a.start(), b.start()
     a.join(10), b.join(10)
-    assert after == {"a": (start["grad"], False), "b": (start["grad"], False)}
+    assert after == {"a": (True, False), "b": (False, False)}
 
 
 def test_a_decorated_function_runs_in_many_threads_at_once():
@@ -159,6 +158,20 @@ def test_a_decorated_function_runs_in_many_threads_at_once():
     [t.start() for t in ts]
     [t.join(10) for t in ts]
     assert results == [False] * 6 and after == [True] * 6
+
+    # one shared `with` instance, six threads inside at once, half of them with grad off
+    shared, inside, back = nf.inference_mode(), threading.Barrier(6), {}
+
+    def run_shared(i):
+        nf.set_grad_enabled(i % 2 == 0)
+        with shared:
+            inside.wait(5)
+        back[i] = nf.is_grad_enabled()
+
+    ts = [threading.Thread(target=run_shared, args=(i,)) for i in range(6)]
+    [t.start() for t in ts]
+    [t.join(10) for t in ts]
+    assert back == {i: i % 2 == 0 for i in range(6)}
 
 
 # ----------------------------------------------------------------------------- predict

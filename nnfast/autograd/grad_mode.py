@@ -191,3 +191,8 @@ class set_detect_anomaly(detect_anomaly):
     def __exit__(self, *exc):
         _state.anomaly = self.prev
         return False
+
+    def __call__(self, fn):
+        # As a decorator: undo the immediate effect, apply the mode only while fn runs.
+        _state.anomaly = self.prev
+        return _decorate(detect_anomaly(self.check_nan), fn)
