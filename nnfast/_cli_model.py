@@ -14,7 +14,8 @@ the same way (known type, exactly the known arguments, each typed and in range, 
 sizes chained, every weight's shape) before anything is built.
 
 What this is not: a general model format (only MLP-shaped Sequentials of the layers in
-`_LAYER_ARGS`: Linear, the activations, Softmax/LogSoftmax, Dropout, Identity).
+`_LAYER_ARGS`: Linear, the activations, Softmax/LogSoftmax, Dropout, Identity, BatchNorm1d,
+LayerNorm).
 """
 import numpy as np
 
@@ -184,6 +185,10 @@ def _check_state(expected, state, path, sizes):
             raise CLIError(f"{path}: the weights do not match the metadata: no {key!r} (the "
                            "metadata describes more layers than the file holds)")
         arr = _as_array(state[key])
+        if key.endswith(".num_batches_tracked"):   # BatchNorm's step count
+            if arr is None or arr.dtype.kind not in "iu" or arr.shape != ():
+                raise CLIError(f"{path}: {key!r} is not an integer count")
+            continue
         if arr is None or arr.dtype.kind != "f":
             raise CLIError(f"{path}: weight {key!r} is not a float array")
         if tuple(arr.shape) != shape:
@@ -241,7 +246,12 @@ _LAYER_ARGS = {
     "PReLU": {"num_parameters": "size"},
     "Softmax": {"dim": (1, -1)}, "LogSoftmax": {"dim": (1, -1)},
     "Dropout": {"p": "prob"},
+    "BatchNorm1d": {"num_features": "size", "eps": "positive", "momentum": "momentum",
+                    "affine": "bool", "track_running_stats": "bool", "bias": "bool"},
+    "LayerNorm": {"normalized_shape": "size", "eps": "positive", "elementwise_affine": "bool",
+                  "bias": "bool"},
 }
+_NORMS = {"BatchNorm1d": "num_features", "LayerNorm": "normalized_shape"}  # width argument
 _MAX_LAYERS = 10_000
 
 
@@ -257,6 +267,15 @@ def layer_spec(layer):
         return {"type": name, "args": {"in_features": layer.in_features,
                                        "out_features": layer.out_features,
                                        "bias": layer.bias is not None}}
+    if name in _NORMS:
+        args = {k: getattr(layer, k) for k in _LAYER_ARGS[name] if k != "bias"}
+        if name == "LayerNorm":
+            if len(layer.normalized_shape) != 1:
+                raise ValueError("save_model: a LayerNorm over more than the last axis "
+                                 f"({tuple(layer.normalized_shape)}) is not an MLP layer")
+            args["normalized_shape"] = int(layer.normalized_shape[0])
+        args["bias"] = getattr(layer, "bias", None) is not None
+        return {"type": name, "args": args}
     return {"type": name, "args": {k: getattr(layer, k) for k in _LAYER_ARGS[name]}}
 
 
@@ -276,6 +295,15 @@ def layers_state_shapes(layers):
                 shapes[f"{i}.bias"] = (a["out_features"],)
         elif d["type"] == "PReLU":
             shapes[f"{i}.weight"] = (a["num_parameters"],)
+        elif d["type"] in _NORMS:
+            n = (a[_NORMS[d["type"]]],)
+            if a.get("affine", a.get("elementwise_affine")):
+                shapes[f"{i}.weight"] = n
+                if a["bias"]:
+                    shapes[f"{i}.bias"] = n
+            if a.get("track_running_stats"):
+                shapes[f"{i}.running_mean"] = shapes[f"{i}.running_var"] = n
+                shapes[f"{i}.num_batches_tracked"] = ()   # an integer count (_check_state)
     return shapes
 
 
@@ -313,6 +341,8 @@ def check_layers(layers, where):
                   and 1 <= v <= _MAX_SIZE,
                   "bool": lambda: isinstance(v, bool),
                   "float": lambda: _finite(v),
+                  "positive": lambda: _finite(v) and v > 0,
+                  "momentum": lambda: v is None or (_finite(v) and 0 <= v <= 1),
                   "prob": lambda: _finite(v) and 0 <= v < 1}.get(check) if \
                 isinstance(check, str) else (lambda: not isinstance(v, bool) and v in check)
             if not ok():
@@ -323,6 +353,12 @@ def check_layers(layers, where):
                                  f"{args['in_features']} features, the layers before it "
                                  f"give {width}")
             width = args["out_features"]
+        elif kind in _NORMS:
+            n = args[_NORMS[kind]]
+            if width is not None and n != width:
+                raise ValueError(f"{where}: layers[{i}] ({kind}) normalises {n} features, "
+                                 f"the layers before it give {width}")
+            width = n
         elif kind == "PReLU" and args["num_parameters"] != 1 and \
                 args["num_parameters"] != width:
             raise ValueError(f"{where}: layers[{i}] (PReLU) has {args['num_parameters']} "

@@ -310,6 +310,16 @@ def test_saved_model_builds_back_bit_for_bit(tmp_path):
     x = np.random.default_rng(0).standard_normal((9, 4)).astype(np.float32)
     assert np.array_equal(predict(f.build(), x), predict(m, x))
 
+    # normalisation layers, their running statistics (updated by a training-mode pass) kept
+    m = nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 8), nn.LayerNorm(8, bias=False),
+                      nn.ReLU(), nn.BatchNorm1d(8, affine=False, momentum=None),
+                      nn.Linear(8, 2))
+    m(nf.tensor(x))
+    save_model(m, tmp_path / "n.nnf")
+    built = read_model_file(str(tmp_path / "n.nnf")).build()
+    assert repr(built) == repr(m)
+    assert np.array_equal(predict(built, x), predict(m, x))
+
 
 def test_save_model_refuses_what_it_cannot_describe(tmp_path):
     with pytest.raises(ValueError, match="Conv2d"):
@@ -361,6 +371,12 @@ def _set_arg(i, k, v):
     (lambda s: s["model"].__setitem__("9.weight", np.zeros(1, np.float32)), "unexpected"),
     (lambda s: s["model"].__setitem__("0.weight", np.zeros((4, 3), np.int64)), "float"),
     (lambda s: s["model"]["0.weight"].__setitem__((0, 0), np.nan), "NaN"),
+    (lambda s: s["meta"]["layers"].insert(1, {"type": "LayerNorm", "args": {
+        "normalized_shape": 9, "eps": 1e-5, "elementwise_affine": False, "bias": False}}),
+     "normalises 9 features"),
+    (lambda s: s["meta"]["layers"].insert(1, {"type": "LayerNorm", "args": {
+        "normalized_shape": 4, "eps": 0.0, "elementwise_affine": False, "bias": False}}),
+     "eps=0.0"),
 ])
 def test_forged_files_are_refused_before_anything_is_built(tmp_path, capsys, edit, message):
     argv = _forge(tmp_path, edit)
@@ -426,3 +442,15 @@ def test_eight_threads_share_one_model_while_another_trains():
     assert sorted(results) == list(range(len(requests)))
     for i, want in enumerate(serial):
         assert np.array_equal(results[i], want), i
+
+
+def test_forged_batchnorm_count_is_refused(tmp_path, capsys):
+    save_model(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)),
+               tmp_path / "m.nnf")
+    saved = nf.load(tmp_path / "m.nnf")
+    saved["model"]["1.num_batches_tracked"] = np.zeros(3, np.float32)
+    nf.save(saved, tmp_path / "f.nnf")
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 3), np.float32))
+    assert cli.main(["predict", "--model", str(tmp_path / "f.nnf"), "--data",
+                     str(tmp_path / "x.npz")]) == 2
+    assert "not an integer count" in capsys.readouterr().err

@@ -15,7 +15,7 @@ __all__ = ["save_model"]
 
 def save_model(model, path, scaler=None, meta=None):
     """Write `model` (an nn.Sequential of Linear, activations, Softmax/LogSoftmax, Dropout,
-    Identity) to `path` for `nnfast predict --model path`.
+    Identity, BatchNorm1d, LayerNorm) to `path` for `nnfast predict --model path`.
 
     scaler: a fitted nnfast.data.StandardScaler applied to the features before the model
     (as `nnfast train` does), or None. meta: optional {"task": "classify" | "regress",
@@ -60,5 +60,5 @@ def save_model(model, path, scaler=None, meta=None):
         if scaler_state.get("scale_") is None or n is None or int(n) != n_in:
             raise ValueError(f"save_model: the scaler must be fitted on the model's {n_in} "
                              f"features (it has n_features_in_={n})")
-    state = {k: np.ascontiguousarray(to_numpy(v)) for k, v in model.state_dict().items()}
+    state = {k: np.array(to_numpy(v), order="C") for k, v in model.state_dict().items()}
     io.save({"model": state, "scaler": scaler_state, "meta": out}, os.fspath(path))
