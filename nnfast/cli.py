@@ -309,7 +309,8 @@ def cmd_predict(args):
     from .train import predict
     path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
     if not os.path.exists(path):
-        raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first)")
+        raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first, or save "
+                       "a trained Sequential with nnfast.train.save_model)")
     saved = read_model_file(path)  # metadata checked against the weights, nothing built yet
     meta = saved.meta
     if not os.path.exists(args.data):
@@ -322,16 +323,24 @@ def cmd_predict(args):
         raise CLIError(f"{args.data}: {x.shape[1]} feature columns, the model expects "
                        f"{meta['n_in']} ({', '.join(meta['features'][:8])}...)")
     model = saved.build().to(_device(args.device))
-    out = predict(model, saved.scaler.transform(x).astype(np.float32))
+    if saved.scaler is not None:
+        x = saved.scaler.transform(x)
+    out = predict(model, x.astype(np.float32))
     output = args.output or os.path.splitext(args.data)[0] + ".predictions.csv"
     with open(output, "w", newline="") as f:
         w = csv.writer(f)
         if meta["task"] == "classify":
             e = np.exp(out - out.max(1, keepdims=True))
             prob = e / e.sum(1, keepdims=True)
+            if meta.get("layers", [{}])[-1].get("type") == "Softmax":
+                prob = out  # the model gives probabilities already
             w.writerow(["prediction"] + [f"p_{c}" for c in meta["classes"]])
             for row, pr in zip(out.argmax(1), prob):
                 w.writerow([meta["classes"][row]] + [f"{v:.6f}" for v in pr])
+        elif out.ndim == 2 and out.shape[1] > 1:  # a save_model regression with k outputs
+            w.writerow([f"prediction_{j}" for j in range(out.shape[1])])
+            for row in out:
+                w.writerow([f"{v:.6g}" for v in row])
         else:
             w.writerow(["prediction"])
             for v in out.reshape(-1):

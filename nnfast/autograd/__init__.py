@@ -14,25 +14,19 @@ A node lists the tensors whose storage its backward reads (`saved`) with their v
 counts at the time; an in-place change to one of them before backward raises PyTorch's error
 there instead of returning a wrong gradient.
 
-Grad mode and anomaly detection are per thread, as in PyTorch.
+Grad mode, inference mode and anomaly detection are per thread, as in PyTorch
+(autograd/grad_mode.py).
 """
-import functools
 import heapq
 import itertools
-import threading
 
 import numpy as np
 
 from ..backend import DeviceArray, table_of
-
-
-class _ThreadState(threading.local):
-    grad_enabled = True     # class defaults: each new thread starts with these
-    anomaly = False
-    sinks_off = False       # autograd.grad: gradients go to the caller, not into .grad
-
-
-_state = _ThreadState()
+from .grad_mode import (_state, _set_grad, _decorate, detect_anomaly,  # noqa: F401
+                        enable_grad, inference_mode, is_anomaly_enabled, is_grad_enabled,
+                        is_inference_mode_enabled, no_grad, set_detect_anomaly,
+                        set_grad_enabled)
 
 
 _seq = itertools.count(1)   # creation order of nodes, and of in-place changes
@@ -103,137 +97,6 @@ def record_rebase(t):
     hist = (seq, t._node, t.requires_grad)
     t._rebased = [hist] if t._rebased is None else t._rebased + [hist]
     _last_rebase[0] = seq
-
-
-def is_grad_enabled():
-    return _state.grad_enabled
-
-
-def _set_grad(mode):
-    _state.grad_enabled = mode
-
-
-def _decorate(make_ctx, fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with make_ctx():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-class set_grad_enabled:
-    """Sets gradient recording on or off for this thread: as a call (takes effect at once), a
-    context manager (restores the previous mode on exit) or a function decorator (as in
-    PyTorch)."""
-
-    def __init__(self, mode):
-        self.prev = _state.grad_enabled
-        self.mode = bool(mode)
-        _state.grad_enabled = self.mode
-
-    def __call__(self, fn):
-        # Used as @set_grad_enabled(mode): undo the immediate effect of __init__ and apply
-        # the mode only while fn runs.
-        _state.grad_enabled = self.prev
-        mode = self.mode
-        return _decorate(lambda: set_grad_enabled(mode), fn)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _state.grad_enabled = self.prev
-        return False
-
-
-class _GradMode:
-    mode = True
-
-    def __new__(cls, orig_func=None, **kwargs):
-        # `@no_grad` without parentheses, as PyTorch allows.
-        if orig_func is None:
-            return super().__new__(cls)
-        if isinstance(orig_func, bool):   # inference_mode(False)
-            self = super().__new__(cls)
-            self._on = orig_func
-            return self
-        if not callable(orig_func):
-            raise TypeError(f"{cls.__name__}() takes no arguments")
-        return _decorate(cls, orig_func)
-
-    def __init__(self, orig_func=None, **kwargs):
-        pass
-
-    def __enter__(self):
-        self.prev = _state.grad_enabled
-        if getattr(self, "_on", True):
-            _state.grad_enabled = self.mode
-
-    def __exit__(self, *exc):
-        _state.grad_enabled = self.prev
-        return False
-
-    def __call__(self, fn):
-        on = getattr(self, "_on", True)
-        return _decorate(lambda: self.__class__(on) if on is not True else self.__class__(),
-                         fn)
-
-    def clone(self):
-        return self.__class__()
-
-
-class no_grad(_GradMode):
-    """Disable gradient recording inside a `with` block or a decorated function."""
-    mode = False
-
-
-class enable_grad(_GradMode):
-    """Enable gradient recording inside a `with` block or a decorated function."""
-    mode = True
-
-
-class inference_mode(_GradMode):
-    """As torch.inference_mode: no gradient recording (nnfast has no separate inference
-    tensors, so this is no_grad; `inference_mode(False)` changes nothing)."""
-    mode = False
-
-
-def is_inference_mode_enabled():
-    return False
-
-
-class detect_anomaly:
-    """Within the block (or decorated function), backward checks every gradient a node
-    returns and raises RuntimeError naming the node whose gradient holds NaN."""
-
-    def __init__(self, check_nan=True):
-        self.check_nan = check_nan
-
-    def __enter__(self):
-        self.prev = _state.anomaly
-        _state.anomaly = self.check_nan
-
-    def __exit__(self, *exc):
-        _state.anomaly = self.prev
-        return False
-
-    def __call__(self, fn):
-        return _decorate(lambda: detect_anomaly(self.check_nan), fn)
-
-
-class set_detect_anomaly(detect_anomaly):
-    def __init__(self, mode, check_nan=True):
-        super().__init__(bool(mode) and check_nan)
-        self.prev = _state.anomaly
-        _state.anomaly = self.check_nan
-
-    def __enter__(self):
-        return self
-
-
-def is_anomaly_enabled():
-    return _state.anomaly
 
 
 def needs_grad(*inputs):

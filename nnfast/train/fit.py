@@ -369,15 +369,36 @@ def evaluate(model, loss_fn, data, metrics=(), batch_size=1024):
 
 
 def predict(model, x, batch_size=1024):
-    """Model outputs for x (array or Tensor) as a NumPy array, in eval mode, batched."""
+    """Model outputs for x (array or Tensor) as a NumPy array, in eval mode, batched.
+
+    Runs under inference_mode (no tape), each batch's output written into one result array
+    allocated on the first batch: beyond that array, a call allocates only what the layers
+    need for one batch. A model already in eval mode is left untouched, so one model may
+    serve predict() calls from several threads at once (docs/serving.md); a model in
+    training mode is put in eval mode for the call and back after it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"predict: batch_size must be a positive integer, got {batch_size!r}")
     x = as_inputs(x, model_float_dtype(model), "predict", "x")
     dev = model_device(model)
     was_training = model.training
-    model.eval()
+    if was_training:
+        model.eval()
+    n, result = len(x), None
     try:
-        with ag.no_grad():
-            outs = [to_numpy(model(Tensor._make(x[s:s + batch_size])._to_device(dev)))
-                    for s in range(0, len(x), batch_size)]
+        with ag.inference_mode():
+            for s in range(0, n, batch_size):
+                batch = x[s:s + batch_size]
+                arr = to_numpy(model(Tensor._make(batch)._to_device(dev)))
+                if result is None:
+                    result = np.empty((n,) + arr.shape[1:], arr.dtype)
+                if arr.shape[:1] != batch.shape[:1] or arr.shape[1:] != result.shape[1:]:
+                    raise ValueError(f"predict: the model gave outputs of shape {arr.shape} "
+                                     f"for a batch of {len(batch)} rows (after "
+                                     f"{result.shape[1:]} per row): predict needs one "
+                                     "output row per input row, the same shape each batch")
+                result[s:s + len(batch)] = arr
     finally:
-        model.train(was_training)
-    return np.concatenate(outs) if outs else np.empty((0,), np.float32)
+        if was_training:
+            model.train(True)
+    return result if result is not None else np.empty((0,), np.float32)
