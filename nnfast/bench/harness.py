@@ -400,7 +400,8 @@ def write_png(path, sections):
 # ================================================================================ main
 def _parser(prog):
     ap = argparse.ArgumentParser(
-        prog=prog, description="nnfast vs PyTorch (and JAX) benchmarks; see bench/README.md")
+        prog=prog, description="nnfast vs PyTorch and JAX, whichever is installed (the "
+        "repository's bench/README.md explains the method)")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections (default all): {','.join(SECTIONS)}; or "
                     "cuda alone (the GPU benchmark)")
