@@ -49,10 +49,15 @@ def test_python_m_nnfast_bench_runs_outside_the_checkout(outside):
 
 def test_default_results_folder_is_under_the_current_directory(outside):
     run_dir, env = outside
-    r = _run(["-m", "nnfast.bench", "--only", "peak"] + TINY, run_dir, env)
+    i = TINY.index("--threads")
+    no_threads = TINY[:i] + TINY[i + 2:]
+    r = _run(["-m", "nnfast.bench", "--only", "peak"] + no_threads, run_dir, env)
     assert r.returncode == 0, r.stdout + r.stderr
     written = list((run_dir / "nnfast-bench-results").glob("bench-*.json"))
-    assert len(written) == 1 and "peak" in json.loads(written[0].read_text())["sections"]
+    assert len(written) == 1
+    doc = json.loads(written[0].read_text())
+    assert "peak" in doc["sections"]
+    assert doc["meta"]["threads"] == [1]       # --quick: one thread count unless --threads
     r = _run(["-m", "nnfast.bench", "--only", "peak", "--out", "mine"] + TINY, run_dir, env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(list((run_dir / "mine").glob("bench-*.json"))) == 1

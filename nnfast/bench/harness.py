@@ -482,8 +482,7 @@ def main(argv=None, prog="python -m nnfast.bench", default_out=None):
     if any(s in only for s in FLOP_SECTIONS) and "peak" not in only:
         only.insert(0, "peak")      # %peak figures need the measured peak
     only = [s for s in SECTIONS if s in only]
-    have = {name: importlib.util.find_spec(name) is not None
-            for name in ("torch", "jax", "nnfast")}
+    have = {name: _importable(name) for name in ("torch", "jax", "nnfast")}
     available = {"nnfast": have["nnfast"], "torch": have["torch"], "numpy": True,
                  "jax": have["jax"] and not args.no_jax}
     for name in ("torch", "jax"):
@@ -543,6 +542,10 @@ def main(argv=None, prog="python -m nnfast.bench", default_out=None):
         mod = importlib.import_module(f"{__package__}.{SECTIONS[name]}")
         print(f"\n## {name}: {mod.TITLE}")
         print("\n".join(format_table(name, rows)))
+        unchecked = sorted({r["unchecked"] for row in rows for r in row["results"].values()
+                            if "unchecked" in r})
+        for msg in unchecked:
+            print(f"(these figures are {msg})")
     total = time.perf_counter() - t_start
     errors = [f"{s} {row['case']} {lab} ({row['threads']} thr): {r['error']}"
               for s, rows in results.items() for row in rows
@@ -605,6 +608,15 @@ def _meta(prog, argv, args, available):
             "versions": ", ".join(versions), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
             "quick": args.quick, "block_ms": args.block_ms, "pause_s": args.pause,
             "loadavg_start": _loadavg()}
+
+
+def _importable(name):
+    """Whether `import name` would find something, without importing it (torch takes
+    seconds); a broken or shadowed install counts as missing rather than failing the run."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _loadavg():
