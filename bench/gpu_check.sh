@@ -6,7 +6,7 @@
 #   3. the extension, built in place only when nnfast._C does not import
 #   4. tests/cuda on the real GPU, without the simulator (a correctness check of the production
 #      tile sizes on hardware against the CPU kernels), a limit per test and for the stage
-#   5. python -m bench --device cuda (bench/cuda.py, bench/CUDA.md), its JSON into $OUT
+#   5. python -m bench --device cuda (nnfast/bench/cuda.py, bench/CUDA.md), its JSON into $OUT
 #   6. a summary: each stage's status, the targets, the failures
 # Everything goes on after a failure; the exit status is 0 only when every stage passed.
 # Whole run under TOTAL_S seconds (default 330, i.e. under 6 minutes with the start-up).

@@ -5,8 +5,8 @@
     nnfast predict --model runs/digits --data new.csv [--output predictions.csv]
     (csv files: UTF-8 with or without a BOM; --encoding latin-1 etc. for others)
     nnfast info                        kernel set, threads, CPU features
-    nnfast bench [--quick] [--only step,gemm,...]   nnfast vs PyTorch/JAX (source checkout only;
-                                                     --device cuda: the GPU benchmark)
+    nnfast bench [--quick] [--only step,gemm,...]   nnfast vs PyTorch/JAX, whichever is installed
+                                                     (--device cuda: the GPU benchmark)
 
 `train` writes to --out (default runs/<dataset>): model.nnf (weights + preprocessing +
 metadata, loadable by `predict` and by nnfast.load), checkpoint.nnf (resumable training
@@ -427,15 +427,9 @@ def cmd_info(args):
 
 
 def cmd_bench(args):
-    """Run bench/harness.py of the source checkout this nnfast was imported from."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.isfile(os.path.join(root, "bench", "harness.py")):
-        raise CLIError("`nnfast bench` needs a source checkout (the bench/ folder beside "
-                       f"nnfast/ is not there: {root}); clone the repository, build it "
-                       "(python setup.py build_ext --inplace) and run `python -m bench` there")
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from bench.harness import main as bench_main
+    """The benchmark harness shipped in the package (nnfast/bench/): nnfast against whichever
+    of PyTorch and JAX is installed, results under the current directory (or --out)."""
+    from nnfast.bench.harness import main as bench_main
     return bench_main(args.bench_args, prog="nnfast bench")
 
 
@@ -491,7 +485,7 @@ def _parser():
     sub.add_parser("info", help="build and CPU facts")
     be = sub.add_parser("bench", add_help=False, prefix_chars="+",  # pass all options on
                         help="benchmarks against PyTorch/JAX "
-                        "(source checkout; `nnfast bench --help` for options)")
+                        "(`nnfast bench --help` for options)")
     be.add_argument("bench_args", nargs=argparse.REMAINDER)
     return ap
 

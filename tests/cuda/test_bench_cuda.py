@@ -1,4 +1,4 @@
-"""`nnfast bench --device cuda` (bench/cuda.py) under the simulator at tiny sizes: the code
+"""`nnfast bench --device cuda` (nnfast/bench/cuda.py) under the simulator at tiny sizes: the code
 path the GPU slot will run, its correctness fields and its JSON. No timing is asserted (the
 simulator's figures mean nothing); torch has no CUDA here, so its participants must be
 skipped with the reason written down, never failed."""
@@ -48,7 +48,7 @@ def test_bench_cuda_models_match_torch_on_the_cpu():
     the check against nnfast CPU catches a weight that is off."""
     import torch   # a test dependency (pyproject [test])
     import nnfast as nf
-    from bench import cuda_cases as cc
+    from nnfast.bench import cuda_cases as cc
     for case in cc.cases(smoke=True):
         prob = cc.make_problem(case)
         ref = cc.nnfast_reference(nf, case, prob, 2)
@@ -65,7 +65,7 @@ def test_bench_cuda_models_match_torch_on_the_cpu():
 
 
 def test_bench_routes_device_cuda():
-    from bench.harness import _cuda_run
+    from nnfast.bench.harness import _cuda_run
     assert _cuda_run(["--device", "cuda", "--quick"]) == ["--quick"]
     assert _cuda_run(["--only=cuda", "--json", "x"]) == ["--json", "x"]
     assert _cuda_run(["--only", "step", "--device=cpu"]) is None    # the CPU harness's

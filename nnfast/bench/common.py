@@ -3,7 +3,20 @@ import os
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder that holds the nnfast package (site-packages, or a source checkout's root): the
+# workers are started with it first on PYTHONPATH so they import the very nnfast measured here.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Results go under the current directory unless --out/--json say otherwise; never inside the
+# installed package. (`python -m bench` in a checkout passes bench/results instead.)
+DEFAULT_OUT_NAME = "nnfast-bench-results"
+
+# How to get a framework that is compared against when it is not importable.
+INSTALL_HINT = {"torch": "pip install torch==2.13.0", "jax": "pip install 'jax[cpu]'"}
+
+
+def not_installed(framework):
+    """The line a missing framework is reported with, the command to install it included."""
+    return f"{framework} not installed: {INSTALL_HINT[framework]} to compare"
 
 
 class Skip(Exception):

@@ -11,9 +11,9 @@ cuBLAS runs with TF32 off (torch.backends.cuda.matmul.allow_tf32 = False), so bo
 fp32 with fp32 accumulation.
 Forms: NN = A[M,K] @ B[K,N]; NT = A @ B[N,K]^T (Linear forward); TN = A[K,M]^T @ B (dW).
 
-    python bench/cuda_sgemm.py                       # squares 256..4096, NN NT TN
-    python bench/cuda_sgemm.py --sizes 1024 --forms NN --repeats 20
-    python bench/cuda_sgemm.py --smoke               # tiny sizes: checks the script runs
+    python -m nnfast.bench.cuda_sgemm                  # squares 256..4096, NN NT TN
+    python -m nnfast.bench.cuda_sgemm --sizes 1024 --forms NN --repeats 20
+    python -m nnfast.bench.cuda_sgemm --smoke          # tiny sizes: checks the script runs
 """
 import argparse
 import functools

@@ -1,4 +1,5 @@
-"""The nnfast benchmark harness: `python -m bench` / `nnfast bench` (see bench/README.md).
+"""The nnfast benchmark harness: `python -m nnfast.bench` / `nnfast bench` (in a checkout also
+`python -m bench`, which records into bench/results/; see the repository's bench/README.md).
 
 Sections (each a module of this package with cases / participants / prepare / check / work):
   peak   measured ceilings: FMA-loop GFLOP/s and NumPy copy GB/s        (peak.py)
@@ -11,7 +12,7 @@ Sections (each a module of this package with cases / participants / prepare / ch
   cuda   `--device cuda` / `--only cuda`: nnfast CUDA vs PyTorch CUDA on one GPU, its own
          runner in one process (cuda.py; bench/CUDA.md), not the CPU workers below
 
-Method in brief: every framework x thread count runs in its own worker process (bench/_worker.py)
+Method in brief: every framework x thread count runs in its own worker process (_worker.py)
 with its thread pools sized by environment before import; only one worker computes at any
 moment. Each participant is built, its result checked against the reference (torch, or a
 float64 product for GEMM) and only then timed: `warmup` untimed rounds, then `repeats` rounds,
@@ -41,12 +42,11 @@ if not threadpool_may_spin:
 
 import numpy as np  # noqa: E402
 
-from .common import ROOT
+from .common import DEFAULT_OUT_NAME, PACKAGE_PARENT, not_installed
 
 SECTIONS = {"peak": "peak", "step": "step", "gemm": "bench_gemm", "act": "act",
             "optim": "optim", "conv": "bench_conv", "lstm": "bench_rnn"}
 FLOP_SECTIONS = ("step", "gemm", "conv", "lstm")
-DEFAULT_OUT = os.path.join(ROOT, "bench", "results")
 
 
 # ================================================================================ workers
@@ -55,7 +55,7 @@ class WorkerError(RuntimeError):
 
 
 class Worker:
-    """A bench._worker process for one framework at one thread count."""
+    """A nnfast.bench._worker process for one framework at one thread count."""
 
     def __init__(self, framework, threads, logdir):
         self.framework, self.threads = framework, threads
@@ -66,7 +66,7 @@ class Worker:
             # NumPy's BLAS is not what this worker measures; its pool would only spin after
             # the worker's own setup and take a core from the pool that is timed
             env["OPENBLAS_NUM_THREADS"] = "1"
-        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
+        env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
                                     else "")
         if framework == "jax":
             env["JAX_PLATFORMS"] = "cpu"
@@ -75,7 +75,8 @@ class Worker:
                                     "false intra_op_parallelism_threads=1").strip()
         self.log = os.path.join(logdir, f"{framework}-{threads}.log")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench._worker", framework, str(threads)], cwd=ROOT,
+            [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                          "_worker.py"), framework, str(threads)],
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=open(self.log, "w"), text=True, bufsize=1)
         hello = self._recv()
@@ -119,7 +120,8 @@ class Pool:
             raise WorkerError(self.failed[key])
         if key not in self.workers:
             if not self.available.get(framework, False):
-                self.failed[key] = f"{framework} is not installed"
+                self.failed[key] = (not_installed(framework) if framework in ("torch", "jax")
+                                    else f"{framework} is left out")
                 raise WorkerError(self.failed[key])
             try:
                 self.workers[key] = Worker(framework, threads, self.logdir)
@@ -140,7 +142,7 @@ class Part:
         self.key = None
         self.times, self.info = [], {}
         self.checks = None
-        self.error = self.skipped = None
+        self.error = self.skipped = self.unchecked = None
 
 
 def run_case(mod, case, args, pool, tmpdir):
@@ -213,8 +215,16 @@ def _check_parts(mod, case, parts):
     else:
         src = next((p for p in parts if p.label == ref_kind and p.checks is not None), None)
         ref, ref_name = (src.checks if src else None), f"{ref_kind} ({src.threads if src else '?'} thr)"
+        # the reference framework not installed (its parts all skipped): the others are timed
+        # but said to be unchecked, so an installed nnfast still benchmarks itself
+        ref_parts = [p for p in parts if p.label == ref_kind]
+        missing = (src is None and ref_parts and all(p.skipped for p in ref_parts)
+                   and ref_parts[0].skipped)
     for p in parts:
         if p.checks is None or p.error:
+            continue
+        if ref is None and missing:
+            p.unchecked, p.checks = f"not checked ({missing})", None
             continue
         if ref is None:
             p.error = f"no {ref_kind} result to check against; not timed"
@@ -242,7 +252,8 @@ def summarise(mod, case, parts):
                 res[p.label] = {"error": p.error or "not timed"}
                 continue
             s = stat(p.times)
-            d = {"s": s, "times_s": p.times, **({"info": p.info} if p.info else {})}
+            d = {"s": s, "times_s": p.times, **({"info": p.info} if p.info else {}),
+                 **({"unchecked": p.unchecked} if p.unchecked else {})}
             flops = p.info.get("flops", w.get("flops"))
             nbytes = p.info.get("bytes", w.get("bytes"))
             if flops:
@@ -389,13 +400,14 @@ def write_png(path, sections):
 # ================================================================================ main
 def _parser(prog):
     ap = argparse.ArgumentParser(
-        prog=prog, description="nnfast vs PyTorch (and JAX) benchmarks; see bench/README.md")
+        prog=prog, description="nnfast vs PyTorch and JAX, whichever is installed (the "
+        "repository's bench/README.md explains the method)")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections (default all): {','.join(SECTIONS)}; or "
                     "cuda alone (the GPU benchmark)")
-    ap.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2 (default)")
+    ap.add_argument("--threads", help="thread counts, e.g. 1,2 (default; --quick: 1)")
     ap.add_argument("--quick", action="store_true",
-                    help="about a minute: fewer GEMM shapes, 3 repeats, shorter blocks")
+                    help="under a minute: one thread, fewer shapes, 3 repeats, shorter blocks")
     ap.add_argument("--repeats", type=int, help="timed blocks per participant (default 5; "
                     "--quick 3)")
     ap.add_argument("--warmup", type=int, default=1,
@@ -406,17 +418,20 @@ def _parser(prog):
                     help="seconds to wait after a multi-threaded worker's block before another "
                     "worker's (x4 after NumPy's OpenBLAS, whose threads spin longer)")
     ap.add_argument("--no-jax", action="store_true", help="leave JAX out even if installed")
-    ap.add_argument("--json", help="results file (default bench/results/bench-<date>.json)")
+    ap.add_argument("--out", help="folder of the results (default ./" + DEFAULT_OUT_NAME
+                    + "; python -m bench in a checkout: bench/results)")
+    ap.add_argument("--json", help="results file (default OUT/bench-<date>.json); the PNG "
+                    "chart goes beside it")
     ap.add_argument("--no-png", action="store_true", help="do not write the PNG chart")
     ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks of failures")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                    help="cuda: the GPU benchmark instead (bench/cuda.py, bench/CUDA.md; same "
+                    help="cuda: the GPU benchmark instead (nnfast/bench/cuda.py, bench/CUDA.md; same "
                     "as --only cuda; `--device cuda --help` for its options)")
     return ap
 
 
 def _cuda_run(argv):
-    """The arguments for bench/cuda.py when this is a GPU run (--device cuda or --only cuda),
+    """The arguments for nnfast/bench/cuda.py when this is a GPU run (--device cuda or --only cuda),
     else None. The GPU run has its own options, so it is picked before parsing."""
     rest, cuda = [], False
     it = iter(argv)
@@ -436,12 +451,12 @@ def _cuda_run(argv):
     return rest if cuda else None
 
 
-def main(argv=None, prog="python -m bench"):
+def main(argv=None, prog="python -m nnfast.bench", default_out=None):
     argv_used = sys.argv[1:] if argv is None else list(argv)
     cuda_argv = _cuda_run(argv_used)
     if cuda_argv is not None:
         from .cuda import main as cuda_main
-        return cuda_main(cuda_argv, prog=prog)
+        return cuda_main(cuda_argv, prog=prog, default_out=default_out)
     args = _parser(prog).parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
@@ -450,7 +465,10 @@ def main(argv=None, prog="python -m bench"):
               file=sys.stderr)
         return 2
     try:
-        args.threads = sorted({int(t) for t in args.threads.split(",")})
+        # --quick: one thread count, half the workers to start and no 2-thread blocks, which
+        # on a shared 2-core machine are both the slowest and the noisiest
+        args.threads = sorted({int(t) for t in (args.threads or ("1" if args.quick
+                                                                   else "1,2")).split(",")})
         if min(args.threads) < 1:
             raise ValueError
     except ValueError:
@@ -464,14 +482,15 @@ def main(argv=None, prog="python -m bench"):
     if any(s in only for s in FLOP_SECTIONS) and "peak" not in only:
         only.insert(0, "peak")      # %peak figures need the measured peak
     only = [s for s in SECTIONS if s in only]
-    have = {name: importlib.util.find_spec(name) is not None
-            for name in ("torch", "jax", "nnfast")}
-    if not have["torch"]:
-        print(f"{prog}: needs torch (pip install torch==2.13.0): every result is checked "
-              "against it", file=sys.stderr)
-        return 2
-    available = {"nnfast": have["nnfast"], "torch": True, "numpy": True,
+    have = {name: _importable(name) for name in ("torch", "jax", "nnfast")}
+    available = {"nnfast": have["nnfast"], "torch": have["torch"], "numpy": True,
                  "jax": have["jax"] and not args.no_jax}
+    for name in ("torch", "jax"):
+        if not have[name] and not (name == "jax" and args.no_jax):
+            # nnfast is still measured; where torch is the reference its results run unchecked
+            print(f"{prog}: {not_installed(name)}" + (
+                " (nnfast's results that torch would check run unchecked)"
+                if name == "torch" else ""), file=sys.stderr)
 
     meta = _meta(prog, argv_used, args, available)
     print(f"# nnfast bench {meta['date']}: {meta['machine']}; load average "
@@ -486,7 +505,7 @@ def main(argv=None, prog="python -m bench"):
         pool = Pool(tmpdir, available)
         try:
             for name in only:
-                mod = importlib.import_module(f"bench.{SECTIONS[name]}")
+                mod = importlib.import_module(f"{__package__}.{SECTIONS[name]}")
                 t0 = time.perf_counter()
                 print(f"{name}: {mod.TITLE} ...", end="", flush=True)
                 rows = []
@@ -502,7 +521,7 @@ def main(argv=None, prog="python -m bench"):
             if "peak" in results and any(s in results for s in FLOP_SECTIONS):
                 # the peak again, now at the end: on a shared machine either moment may have
                 # been a busy one; the %peak figures use the better of the two
-                mod = importlib.import_module("bench.peak")
+                mod = importlib.import_module(f"{__package__}.peak")
                 case = mod.cases(args.quick)[0]
                 again = summarise(mod, case, run_case(mod, case, args, pool, tmpdir))
                 for row in again:
@@ -520,16 +539,21 @@ def main(argv=None, prog="python -m bench"):
                 if "gflops" in r and peaks.get(row["threads"]):
                     r["pct_peak"] = 100.0 * r["gflops"] / peaks[row["threads"]]
     for name, rows in results.items():
-        mod = importlib.import_module(f"bench.{SECTIONS[name]}")
+        mod = importlib.import_module(f"{__package__}.{SECTIONS[name]}")
         print(f"\n## {name}: {mod.TITLE}")
         print("\n".join(format_table(name, rows)))
+        unchecked = sorted({r["unchecked"] for row in rows for r in row["results"].values()
+                            if "unchecked" in r})
+        for msg in unchecked:
+            print(f"(these figures are {msg})")
     total = time.perf_counter() - t_start
     errors = [f"{s} {row['case']} {lab} ({row['threads']} thr): {r['error']}"
               for s, rows in results.items() for row in rows
               for lab, r in row["results"].items() if "error" in r]
     doc = {"meta": {**meta, "seconds": round(total, 1), "loadavg_end": _loadavg()},
            "peak": _peak_summary(results, peaks), "sections": results, "errors": errors}
-    path = args.json or os.path.join(DEFAULT_OUT, f"bench-{meta['date']}.json")
+    out = args.out or default_out or os.path.join(os.getcwd(), DEFAULT_OUT_NAME)
+    path = args.json or os.path.join(out, f"bench-{meta['date']}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(doc, f, indent=1)
@@ -584,6 +608,15 @@ def _meta(prog, argv, args, available):
             "versions": ", ".join(versions), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
             "quick": args.quick, "block_ms": args.block_ms, "pause_s": args.pause,
             "loadavg_start": _loadavg()}
+
+
+def _importable(name):
+    """Whether `import name` would find something, without importing it (torch takes
+    seconds); a broken or shadowed install counts as missing rather than failing the run."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _loadavg():

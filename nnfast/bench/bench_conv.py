@@ -7,7 +7,7 @@ torch's default distribution) and inputs. Correctness before timing: output and 
 gradients match torch's to atol = rtol = 2e-3.
 FLOPs per step = 3 x 2*N*OC*(C/groups)*KH*KW*OH*OW (forward, dinput and dweight GEMMs).
 
-    python bench/bench_conv.py [harness options]   # same as python -m bench --only conv
+    python -m nnfast.bench.bench_conv [harness options]   # = python -m nnfast.bench --only conv
 """
 import numpy as np
 
@@ -84,8 +84,7 @@ def prepare(framework, variant, case, threads):
 
 
 if __name__ == "__main__":
-    import os
     import sys
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from bench.harness import main
+
+    from .harness import main
     sys.exit(main(["--only", SECTION] + sys.argv[1:]))

@@ -11,7 +11,7 @@ Correctness before timing: every library's output is held to a float64 product o
 operands (computed by the harness), |C - C64| <= 1e-4 * sqrt(K) * (1 + |C64|).
 GFLOP/s = 2*M*N*K / t; %peak is of the FMA peak the harness measured at that thread count.
 
-    python bench/bench_gemm.py [harness options]   # same as python -m bench --only gemm
+    python -m nnfast.bench.bench_gemm [harness options]   # = python -m nnfast.bench --only gemm
 """
 import numpy as np
 
@@ -108,8 +108,7 @@ def _blas_name():
 
 
 if __name__ == "__main__":
-    import os
     import sys
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from bench.harness import main
+
+    from .harness import main
     sys.exit(main(["--only", SECTION] + sys.argv[1:]))

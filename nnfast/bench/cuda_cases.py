@@ -1,12 +1,12 @@
-"""The training problems of `bench --device cuda` (bench/cuda.py) and their participants.
+"""The training problems of `bench --device cuda` (nnfast/bench/cuda.py) and their participants.
 
 One builder makes each model from a module namespace (`nnfast.nn` or `torch.nn`: the same
 names), so nnfast and PyTorch train the same network from the same host weights (NumPy draws
 of torch's default U(+-1/sqrt(fan_in)), fixed seed) on the same batches:
-  mlp   Linear-ReLU-...-Linear, cross-entropy: bench/step.py's four models
+  mlp   Linear-ReLU-...-Linear, cross-entropy: step.py's four models
   cnn   Conv2d(1->16, 3x3, pad 1)-ReLU-MaxPool2d(2)-Conv2d(16->32)-ReLU-MaxPool2d(2)-Flatten-
         Linear(32*7*7 -> 10) on 28x28, batch 64, cross-entropy
-  lstm  LSTM(in, H) seq-first (bench/bench_rnn.py's second size), MSE of every output
+  lstm  LSTM(in, H) seq-first (bench_rnn.py's second size), MSE of every output
         against a fixed random target
 Adam (lr 1e-3) everywhere. A participant is a step function `step(i) -> loss` over batch i
 (no host sync inside) plus what its check found.
@@ -19,9 +19,9 @@ from .common import Skip, compare, torch_default_uniform
 
 LR = 1e-3
 MLPS = [((64, 32, 10), 32), ((784, 128, 10), 64), ((784, 256, 128, 10), 128),
-        ((784, 1024, 1024, 10), 256)]              # bench/step.py's MODELS
+        ((784, 1024, 1024, 10), 256)]              # step.py's MODELS
 CNN = {"c1": 16, "c2": 32, "hw": 28, "batch": 64, "classes": 10}
-LSTM = {"T": 32, "B": 32, "I": 32, "H": 128}       # bench/bench_rnn.py's second case
+LSTM = {"T": 32, "B": 32, "I": 32, "H": 128}       # bench_rnn.py's second case
 NBATCHES = 4
 LSTM_KEYS = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
 

@@ -1,4 +1,4 @@
-"""`python -m bench --device cuda` (also `--only cuda`, `nnfast bench --device cuda`): nnfast's
+"""`python -m nnfast.bench --device cuda` (also `--only cuda`, `nnfast bench --device cuda`): nnfast's
 CUDA backend against PyTorch on one GPU. See bench/CUDA.md.
 
 Per training case (the four bench MLPs, a small CNN, an LSTM; Adam lr 1e-3), in one process:
@@ -34,7 +34,7 @@ import traceback
 import numpy as np
 
 from . import cuda_cases as cc
-from .common import ROOT, Skip
+from .common import DEFAULT_OUT_NAME, PACKAGE_PARENT, Skip
 
 TITLE = "nnfast CUDA vs PyTorch CUDA: training steps and SGEMM"
 # (case, baseline, minimum baseline-time / nnfast-time): the issue's targets on the H200
@@ -164,7 +164,7 @@ def _dist_version(name):
 def _git_commit():
     try:
         import subprocess
-        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout=5,
+        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PACKAGE_PARENT, timeout=5,
                            capture_output=True, text=True)
         return r.stdout.strip() or None
     except Exception:  # noqa: BLE001
@@ -501,12 +501,14 @@ def parser(prog):
                     help="once torch.compile warm-ups took this long in all (default 180 s), "
                     "the remaining cases skip it")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
-    ap.add_argument("--json", help="results file (default bench/results/cuda-<date>.json)")
+    ap.add_argument("--out", help="folder of the results (default ./" + DEFAULT_OUT_NAME
+                    + "; python -m bench in a checkout: bench/results)")
+    ap.add_argument("--json", help="results file (default OUT/cuda-<date>.json)")
     ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks of failures")
     return ap
 
 
-def main(argv=None, prog="python -m bench"):
+def main(argv=None, prog="python -m nnfast.bench", default_out=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser(prog).parse_args(argv)
     args.repeats = args.repeats or (1 if args.smoke else 3 if args.quick else 7)
@@ -520,7 +522,8 @@ def main(argv=None, prog="python -m bench"):
     env = Env(want_torch=not args.no_torch)
     doc = {"meta": env.meta([prog, "--device", "cuda"] + argv, args), "cases": [],
            "sgemm": [], "targets": [], "errors": [], "run_errors": []}
-    path = args.json or os.path.join(ROOT, "bench", "results", f"cuda-{doc['meta']['date']}.json")
+    out = args.out or default_out or os.path.join(os.getcwd(), DEFAULT_OUT_NAME)
+    path = args.json or os.path.join(out, f"cuda-{doc['meta']['date']}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     say(f"# nnfast bench --device cuda: {doc['meta']['gpu']}; torch: {doc['meta']['torch']}; "
         f"repeats {args.repeats} after {args.warmup} warm-up, blocks {args.block_ms:g} ms")

@@ -13,7 +13,7 @@ GEMM (h @ W_hh^T forward, dgates @ W_hh backward: B x 4H x H, 1-8 MFLOP) is abov
 1 MFLOP threading threshold, so every one of the 2T per-step GEMMs pays an OpenMP fork/join
 and repacks W_hh; the gate math is single-threaded (B x H is too small to split).
 
-    python bench/bench_rnn.py [harness options]   # same as python -m bench --only lstm
+    python -m nnfast.bench.bench_rnn [harness options]   # = python -m nnfast.bench --only lstm
 """
 import numpy as np
 
@@ -83,8 +83,7 @@ def prepare(framework, variant, case, threads):
 
 
 if __name__ == "__main__":
-    import os
     import sys
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from bench.harness import main
+
+    from .harness import main
     sys.exit(main(["--only", "lstm"] + sys.argv[1:]))

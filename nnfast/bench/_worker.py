@@ -1,6 +1,7 @@
 """One benchmark worker: one framework at one thread count, in its own process.
 
-Started by bench.harness (never by hand) as `python -m bench._worker FRAMEWORK THREADS` with
+Started by nnfast.bench.harness (never by hand) as `python .../nnfast/bench/_worker.py FRAMEWORK
+THREADS` with
 the thread environment already set (OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS;
 XLA_FLAGS for JAX). It reads one JSON request per line on stdin and answers one JSON line on
 a private copy of stdout (fd 1 itself is pointed at stderr, so a library that prints cannot
@@ -16,13 +17,34 @@ Requests:
   {"op": "quit"}
 """
 import importlib
+import importlib.util
 import json
 import os
 import sys
 import time
 import traceback
 
-from bench.common import Skip
+
+def _sections_package():
+    """This folder imported as a package of its own name, not as nnfast.bench: importing
+    nnfast.bench would import nnfast (its OpenMP runtime and all) into the torch and JAX
+    workers too. The section modules' relative imports work the same either way."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if __package__:
+        return __package__
+    if sys.path and os.path.abspath(sys.path[0]) == here:
+        del sys.path[0]     # step.py, cuda.py, ... must not shadow top-level modules
+    name = "_nnfast_bench_sections"
+    spec = importlib.util.spec_from_file_location(name, os.path.join(here, "__init__.py"),
+                                                  submodule_search_locations=[here])
+    pkg = importlib.util.module_from_spec(spec)
+    sys.modules[name] = pkg
+    spec.loader.exec_module(pkg)
+    return name
+
+
+SECTIONS_PACKAGE = _sections_package()
+Skip = importlib.import_module(f"{SECTIONS_PACKAGE}.common").Skip
 
 
 def setup_threads(framework, threads):
@@ -82,7 +104,7 @@ def main():
             break
         try:
             if op == "prepare":
-                mod = importlib.import_module(f"bench.{req['section']}")
+                mod = importlib.import_module(f"{SECTIONS_PACKAGE}.{req['section']}")
                 fn, checks, info = mod.prepare(framework, req["variant"], req["case"], threads)
                 if checks:
                     np.savez(req["check_path"], **{k: np.asarray(v) for k, v in checks.items()})
