@@ -24,7 +24,8 @@ def test_readme_port_example_trains_and_prints_pytorch_shapes(capsys):
     assert ns["model"].state_dict()["0.weight"].shape == (128, 64)
 
 
-def test_readme_tutorial_runs_in_order_and_its_claims_hold(capsys):
+def test_readme_tutorial_runs_in_order_and_its_claims_hold(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # the files the blocks write (mlp.onnx, ...) land there
     blocks = _python_blocks()[1:]
     assert len(blocks) >= 5, "the tutorial blocks are missing"
     ns = {}
@@ -36,6 +37,7 @@ def test_readme_tutorial_runs_in_order_and_its_claims_hold(capsys):
     assert max(ns["history"]["val_accuracy"]) > 0.95
     assert ns["same"] is True or ns["same"] == np.True_
     assert "restored model gives identical outputs: True" in out
+    assert "onnxruntime agrees: True" in out and "grid search: best" in out
 
 
 def test_ci_runs_the_readme_test_command():
