@@ -1,6 +1,9 @@
 import os
 import sys
 
+# scikit-learn's check_array_api_input runs only when SciPy was imported with this set
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 # Run against the checkout (build with `python setup.py build_ext --inplace`) or an install.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
