@@ -428,19 +428,9 @@ class Tensor:
         here = self.device
         if dev.type == here.type:
             return self
-        from . import backend
+        from .backend import move
         from ._ops.core import unary
-        src = self._storage
-        if dev.type == "cpu":
-            arr = src.get()
-            back = backend.table_of(src).from_host
-        else:
-            arr = backend.get(dev).from_host(src)
-            back = backend.cpu.to_host if here.type == "cpu" else backend.table_of(src).from_host
-
-        def backward(g):
-            return (back(g.get()) if isinstance(g, _DeviceArray) else back(g),)
-        return unary(self, arr, backward, "ToCopy")
+        return unary(self, move(self._storage, dev), lambda g: (move(g, here),), "ToCopy")
 
     def cpu(self, memory_format=None):
         return self._to_device(_CPU)

@@ -78,14 +78,6 @@ def host_only(who, *arrays):
                                       "this op")
 
 
-def same_device_all(arrays):
-    """The mixed-device error for an op over a list of arrays (cat, stack, ...)."""
-    for a in arrays:
-        if a.__class__ is not _ND:
-            table_of(*arrays)
-            return
-
-
 def _tensor_like(x, ref):
     """Wrap a Python scalar or array operand; scalars take the other operand's float dtype."""
     if isinstance(x, Tensor):

@@ -12,7 +12,7 @@ import numpy as np
 from ..tensor import Tensor
 from ..backend import table_of
 from .core import (_as_tensor, _bind, _promote, _result, _unary, as_strided, host_only, is_device,
-                   same_device_all, zeros_on)
+                   zeros_on)
 from .dims import dim_list, int_shape, norm_dim, write_out
 from .shape import atleast_1d, atleast_2d, atleast_3d, broadcast_to, reshape, select, \
     select_slice
@@ -60,7 +60,7 @@ def cat(tensors, dim=0, *, out=None):
         if t._storage.dtype != dt.dtype:
             dt = np.empty((1,), _promote(dt, t._storage))
     arrays = [t._storage for t in live]
-    same_device_all(arrays)
+    table_of(*arrays)   # the mixed-device error
     out_arr = np.concatenate(arrays, axis=d) if dt is ref else \
         np.concatenate(arrays, axis=d, dtype=dt.dtype)
     sizes = [None if sk else s[d] for s, sk in zip(shapes, skip)]
@@ -93,7 +93,7 @@ def stack(tensors, dim=0, *, out=None):
         if t._storage.dtype != dt.dtype:
             dt = np.empty((1,), _promote(dt, t._storage))
     arrays = [t._storage for t in tensors]
-    same_device_all(arrays)
+    table_of(*arrays)   # the mixed-device error
     res = np.stack(arrays, axis=d, dtype=dt.dtype)
 
     def backward(g):

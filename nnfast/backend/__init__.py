@@ -15,7 +15,7 @@ import numpy as np
 from ._device_array import DeviceArray
 from . import cpu
 
-__all__ = ["table_of", "get", "cpu", "DeviceArray", "same_device", "contiguous"]
+__all__ = ["table_of", "get", "cpu", "DeviceArray", "contiguous", "move"]
 
 _BY_TYPE = {np.ndarray: cpu}   # storage type -> table (CudaArray added when cuda loads)
 _BY_NAME = {"cpu": cpu}
@@ -60,11 +60,6 @@ def _table_of(arrays):
     return cpu if k is None else k
 
 
-def same_device(*arrays):
-    """table_of(...) for its error only (an op that computes on the host itself)."""
-    table_of(*arrays)
-
-
 def _load(name):
     if name == "cuda":
         from . import cuda as table
@@ -79,6 +74,16 @@ def get(device):
     name = device if isinstance(device, str) else device.type
     t = _BY_NAME.get(name)
     return t if t is not None else _load(name)
+
+
+def move(arr, dev):
+    """arr on device dev (an nf.device): arr itself when it is there, else a copy."""
+    on_host = arr.__class__ is _ND or not isinstance(arr, DeviceArray)
+    if dev.type == ("cpu" if on_host else arr.device.type):
+        return arr
+    if dev.type == "cpu":
+        return arr.get()
+    return get(dev).from_host(arr if on_host else arr.get())
 
 
 def contiguous(a, dtype=None):

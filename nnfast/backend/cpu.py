@@ -6,7 +6,6 @@ other table (nnfast/backend/cuda/__init__.py lists the CUDA ones).
 import numpy as np
 
 from .._C import *  # noqa: F401,F403 - the kernels themselves are the table
-from .. import _C as _kernels
 
 name = "cpu"
 empty = np.empty
@@ -36,5 +35,3 @@ def scalar(value, dtype=np.float32):
 def synchronize():
     pass
 
-
-del _kernels

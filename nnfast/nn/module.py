@@ -321,19 +321,16 @@ class Module:
         """Every parameter and buffer moves to device dev, in place (the tensor objects
         stay, as in torch: an optimizer made afterwards sees them there)."""
         dev = check_available(dev, "module")
-        from .. import backend
+        from ..backend import move
         for m in self.modules():
             for store in (m._parameters, m._buffers):
                 for t in store.values():
                     if t is None or t.device.type == dev.type:
                         continue
-                    src = t._storage
-                    t._storage = src.get() if dev.type == "cpu" else backend.get(dev).from_host(src)
+                    t._storage = move(t._storage, dev)
                     t._grad_buf = None
                     if t.grad is not None:
-                        g = t.grad._storage
-                        t.grad = Tensor._make(g.get() if dev.type == "cpu"
-                                              else backend.get(dev).from_host(g))
+                        t.grad = Tensor._make(move(t.grad._storage, dev))
         return self
 
     def to(self, *args, **kwargs):
