@@ -7,15 +7,13 @@ edited or forged could make `predict` allocate whatever it says (a 35 KB file as
 shape of every stored weight against the layer plan the metadata describes before anything is
 built: the model then takes no more memory than the weights the file really holds.
 
-A model saved by `nnfast.train.save_model` (a Sequential of known layers that `fit` trained)
-uses the same file; its metadata holds, instead of `hidden`/`activation`/`dropout`, a
-`layers` list: one {"type": class name, "args": constructor arguments} per layer, checked
-the same way (known type, exactly the known arguments, each typed and in range, the Linear
-sizes chained, every weight's shape) before anything is built.
-
-What this is not: a general model format (only MLP-shaped Sequentials of the layers in
-`_LAYER_ARGS`: Linear, the activations, Softmax/LogSoftmax, Dropout, Identity, BatchNorm1d,
-LayerNorm).
+A model saved by `nnfast.train.save_model` (any Module `fit` trained) uses the same file; its
+metadata holds, instead of `hidden`/`activation`/`dropout`, a `tree`: the module as data
+(nnfast/_module_tree.py), rebuilt without running a constructor from weights the file really
+holds, every field checked, the attributes that size an nnfast layer's output (padding,
+stride, scale_factor...) within bounds. A probe then runs the rebuilt model on one zero sample
+of its input shape, each layer's output checked against a size cap, so a forged architecture
+(a chain of Upsample) fails with a message before any request runs.
 """
 import numpy as np
 
@@ -65,21 +63,37 @@ def mlp_state_shapes(plan):
 class ModelFile:
     """A model.nnf whose metadata, weights and scaler agree (see read_model_file)."""
 
-    def __init__(self, path, meta, state, scaler):
+    def __init__(self, path, meta, state, scaler, model=None):
         self.path, self.meta, self.state, self.scaler = path, meta, state, scaler
+        self._model = model
 
     def build(self):
+        """The model, in eval mode (a fresh one each call)."""
         m = self.meta
-        if "layers" in m:
-            model = build_sequential(m["layers"])
-        else:
-            model = build_mlp(m["n_in"], m["hidden"], m["n_out"], m["activation"],
-                              m["dropout"])
+        if self._model is not None:   # a save_model tree, rebuilt and probed by the reader
+            model, self._model = self._model, None
+            return model
+        if "tree" in m:
+            return _rebuild(m, self.state, self.path, ())
+        model = build_mlp(m["n_in"], m["hidden"], m["n_out"], m["activation"], m["dropout"])
         model.load_state_dict(self.state)
-        return model
+        return model.eval()
+
+    def inputs(self, x):
+        """Feature rows (n, n_in) as the model's input: reshaped to input_shape and cast."""
+        shape, dtype = tuple(self.meta.get("input_shape", [self.meta["n_in"]])), \
+            self.meta.get("input_dtype", "float32")
+        if dtype == "int64":
+            if not np.isfinite(x).all() or (x != np.round(x)).any() or \
+                    np.abs(x).max(initial=0) > 2 ** 53:
+                raise CLIError(f"the model takes integer inputs (token or category ids), "
+                               "the data holds non-integer values")
+        return np.ascontiguousarray(x.reshape((len(x),) + shape).astype(dtype))
 
 
-def read_model_file(path):
+def read_model_file(path, imports=()):
+    """The model file at `path`, checked. imports: module names the caller trusts to be
+    imported for a custom Module's class (`nnfast predict --import`)."""
     import nnfast as nf
     try:
         saved = nf.load(path)
@@ -102,16 +116,19 @@ def read_model_file(path):
     meta, state = saved["meta"], saved["model"]
     if not isinstance(meta, dict) or not isinstance(state, dict):
         raise CLIError(f"{path}: corrupt model file (meta and model must be dicts)")
-    if "layers" in meta:
-        _check_layers_meta(meta, path)
-        _check_state(layers_state_shapes(meta["layers"]), state, path,
-                     lambda: "the layers' sizes")
+    model = None
+    if "tree" in meta:
+        _check_tree_meta(meta, path)
+        model = _rebuild(meta, state, path, imports)
     else:
+        if "layers" in meta:
+            raise CLIError(f"{path} was written by an older nnfast.train.save_model: save the "
+                           "model again with this version")
         _check_meta(meta, len(state), path)
         _check_weights(meta, state, path)
-    scaler = None if saved["scaler"] is None and "layers" in meta else \
+    scaler = None if saved["scaler"] is None and "tree" in meta else \
         _read_scaler(saved["scaler"], meta["n_in"], path)
-    return ModelFile(path, meta, state, scaler)
+    return ModelFile(path, meta, state, scaler, model)
 
 
 def _bad(path, what):
@@ -229,156 +246,65 @@ def _read_scaler(state, n_in, path):
         raise CLIError(f"{path}: corrupt scaler state ({e})") from None
 
 
-# ============================================================== Sequentials saved by save_model
+# ============================================================= models saved by save_model
 
-def _finite(v):
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and np.isfinite(v)
-
-
-# type -> {argument: check}; the arguments are the constructor's, read back from the layer's
-# attributes of the same name
-_LAYER_ARGS = {
-    "Linear": {"in_features": "size", "out_features": "size", "bias": "bool"},
-    "ReLU": {}, "Tanh": {}, "Sigmoid": {}, "SiLU": {}, "Identity": {},
-    "LeakyReLU": {"negative_slope": "float"},
-    "ELU": {"alpha": "float"},
-    "GELU": {"approximate": ("none", "tanh")},
-    "PReLU": {"num_parameters": "size"},
-    "Softmax": {"dim": (1, -1)}, "LogSoftmax": {"dim": (1, -1)},
-    "Dropout": {"p": "prob"},
-    "BatchNorm1d": {"num_features": "size", "eps": "positive", "momentum": "momentum",
-                    "affine": "bool", "track_running_stats": "bool", "bias": "bool"},
-    "LayerNorm": {"normalized_shape": "size", "eps": "positive", "elementwise_affine": "bool",
-                  "bias": "bool"},
-}
-_NORMS = {"BatchNorm1d": "num_features", "LayerNorm": "normalized_shape"}  # width argument
-_MAX_LAYERS = 10_000
+_PROBE_CAP = 2 ** 26   # elements of one layer's output for one sample (256 MB of float32)
 
 
-def layer_spec(layer):
-    """{"type", "args"} for one layer of a Sequential save_model can write, else ValueError."""
-    name = type(layer).__name__
-    from . import nn
-    if name not in _LAYER_ARGS or type(layer) is not getattr(nn, name, None):
-        raise ValueError(f"save_model: cannot describe layer {name} (a file can hold a "
-                         f"Sequential of {', '.join(sorted(_LAYER_ARGS))}); save its "
-                         "state_dict with nnfast.save instead")
-    if name == "Linear":
-        return {"type": name, "args": {"in_features": layer.in_features,
-                                       "out_features": layer.out_features,
-                                       "bias": layer.bias is not None}}
-    if name in _NORMS:
-        args = {k: getattr(layer, k) for k in _LAYER_ARGS[name] if k != "bias"}
-        if name == "LayerNorm":
-            if len(layer.normalized_shape) != 1:
-                raise ValueError("save_model: a LayerNorm over more than the last axis "
-                                 f"({tuple(layer.normalized_shape)}) is not an MLP layer")
-            args["normalized_shape"] = int(layer.normalized_shape[0])
-        args["bias"] = getattr(layer, "bias", None) is not None
-        return {"type": name, "args": args}
-    return {"type": name, "args": {k: getattr(layer, k) for k in _LAYER_ARGS[name]}}
-
-
-def layers_io(layers):
-    """(n_in, n_out) of a checked layer list: its first and last Linear's sizes."""
-    lin = [d["args"] for d in layers if d["type"] == "Linear"]
-    return lin[0]["in_features"], lin[-1]["out_features"]
-
-
-def layers_state_shapes(layers):
-    shapes = {}
-    for i, d in enumerate(layers):
-        a = d["args"]
-        if d["type"] == "Linear":
-            shapes[f"{i}.weight"] = (a["out_features"], a["in_features"])
-            if a["bias"]:
-                shapes[f"{i}.bias"] = (a["out_features"],)
-        elif d["type"] == "PReLU":
-            shapes[f"{i}.weight"] = (a["num_parameters"],)
-        elif d["type"] in _NORMS:
-            n = (a[_NORMS[d["type"]]],)
-            if a.get("affine", a.get("elementwise_affine")):
-                shapes[f"{i}.weight"] = n
-                if a["bias"]:
-                    shapes[f"{i}.bias"] = n
-            if a.get("track_running_stats"):
-                shapes[f"{i}.running_mean"] = shapes[f"{i}.running_var"] = n
-                shapes[f"{i}.num_batches_tracked"] = ()   # an integer count (_check_state)
-    return shapes
-
-
-def build_sequential(layers):
-    from . import nn
-    made = []
-    for d in layers:
-        cls, a = getattr(nn, d["type"]), d["args"]
-        made.append(cls(a["in_features"], a["out_features"], bias=a["bias"])
-                    if d["type"] == "Linear" else cls(**a))
-    return nn.Sequential(*made)
-
-
-def check_layers(layers, where):
-    """The layer list is one the builder can make, every argument typed and in range, the
-    widths chained (each Linear takes the width the one before it gives): a ValueError
-    naming the layer otherwise."""
-    if not isinstance(layers, list) or not 1 <= len(layers) <= _MAX_LAYERS:
-        raise ValueError(f"{where}: layers must be a list of 1 to {_MAX_LAYERS} layers")
-    width = None
-    for i, d in enumerate(layers):
-        if not isinstance(d, dict) or set(d) != {"type", "args"} or \
-                not isinstance(d["args"], dict):
-            raise ValueError(f"{where}: layers[{i}] must be {{'type': ..., 'args': {{...}}}}")
-        kind, args = d["type"], d["args"]
-        if kind not in _LAYER_ARGS:
-            raise ValueError(f"{where}: layers[{i}] has unknown type {kind!r}"[:200])
-        want = _LAYER_ARGS[kind]
-        if set(args) != set(want):
-            raise ValueError(f"{where}: layers[{i}] ({kind}) takes the arguments "
-                             f"{sorted(want)}, the file gives {sorted(map(str, args))}"[:300])
-        for k, check in want.items():
-            v = args[k]
-            ok = {"size": lambda: not isinstance(v, bool) and isinstance(v, int)
-                  and 1 <= v <= _MAX_SIZE,
-                  "bool": lambda: isinstance(v, bool),
-                  "float": lambda: _finite(v),
-                  "positive": lambda: _finite(v) and v > 0,
-                  "momentum": lambda: v is None or (_finite(v) and 0 <= v <= 1),
-                  "prob": lambda: _finite(v) and 0 <= v < 1}.get(check) if \
-                isinstance(check, str) else (lambda: not isinstance(v, bool) and v in check)
-            if not ok():
-                raise ValueError(f"{where}: layers[{i}] ({kind}) has {k}={v!r}"[:200])
-        if kind == "Linear":
-            if width is not None and args["in_features"] != width:
-                raise ValueError(f"{where}: layers[{i}] (Linear) takes "
-                                 f"{args['in_features']} features, the layers before it "
-                                 f"give {width}")
-            width = args["out_features"]
-        elif kind in _NORMS:
-            n = args[_NORMS[kind]]
-            if width is not None and n != width:
-                raise ValueError(f"{where}: layers[{i}] ({kind}) normalises {n} features, "
-                                 f"the layers before it give {width}")
-            width = n
-        elif kind == "PReLU" and args["num_parameters"] != 1 and \
-                args["num_parameters"] != width:
-            raise ValueError(f"{where}: layers[{i}] (PReLU) has {args['num_parameters']} "
-                             f"slopes for {width} features")
-    if width is None:
-        raise ValueError(f"{where}: the layers hold no Linear layer")
-
-
-def _check_layers_meta(meta, path):
-    try:
-        check_layers(meta["layers"], path)
-    except ValueError as e:
-        raise _bad(path, str(e)[len(str(path)) + 2:]) from None
-    n_in, n_out = layers_io(meta["layers"])
-    for k, v in (("n_in", n_in), ("n_out", n_out)):
-        if meta.get(k) != v or isinstance(meta.get(k), bool):
-            raise _bad(path, f"{k} = {meta.get(k)!r}, the layers say {v}"[:200])
+def _check_tree_meta(meta, path):
+    from .train._predict import INPUT_DTYPES, OUTPUTS
+    shape = meta.get("input_shape")
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 8:
+        raise _bad(path, "input_shape must be a list of 1 to 8 sizes")
+    for i in range(len(shape)):
+        _size({f"input_shape[{i}]": shape[i]}, f"input_shape[{i}]", path)
+    n_in, n_out = _size(meta, "n_in", path), _size(meta, "n_out", path)
+    if int(np.prod(shape, dtype=np.float64)) != n_in or n_in > _PROBE_CAP:
+        raise _bad(path, f"n_in = {n_in} is not the size of input_shape {shape}"[:200])
+    if meta.get("input_dtype") not in INPUT_DTYPES:
+        raise _bad(path, f"input_dtype must be one of {INPUT_DTYPES}")
+    if meta.get("output") not in OUTPUTS:
+        raise _bad(path, f"output must be one of {OUTPUTS}")
     task = meta.get("task")
     if task not in ("classify", "regress"):
         raise _bad(path, f"unknown task {task!r}"[:200])
+    if (task == "classify") != (meta["output"] != "values"):
+        raise _bad(path, f"a {task} model cannot give {meta['output']}")
     _str_list(meta, "features", n_in, path)
     if task == "classify":
         _str_list(meta, "classes", n_out, path)
+
+
+def _rebuild(meta, state, path, imports):
+    """The tree rebuilt from the file's weights, then probed on one zero sample: every layer's
+    output is checked against _PROBE_CAP as it is made, and the model's output against n_out."""
+    from ._module_tree import ModelError, class_finder, rebuild
+    from .tensor import Tensor
+    from .train._predict import probe
+    try:
+        model = rebuild(meta["tree"], state, class_finder(imports))
+    except ModelError as e:
+        raise CLIError(f"{path}: {e}") from None
+
+    def capped(module, args, out):
+        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(t, Tensor) and t.numel() > _PROBE_CAP:
+                raise CLIError(f"{path}: the layer {type(module).__name__} makes "
+                               f"{t.numel()} values for one sample (more than {_PROBE_CAP})")
+
+    handles = [m.register_forward_hook(capped) for m in model.modules()]
+    try:
+        out, _ = probe(model, meta["input_shape"], meta["input_dtype"], batch=1)
+    except CLIError:
+        raise
+    except (Exception, MemoryError) as e:   # a forged attribute met a layer's own checks
+        raise CLIError(f"{path}: the model does not run on one sample of its input shape "
+                       f"{meta['input_shape']}: {type(e).__name__}: {str(e)[:300]}") from None
+    finally:
+        for h in handles:
+            h.remove()
+    want = (1,) if meta["n_out"] == 1 and out.ndim == 1 else (1, meta["n_out"])
+    if out.shape != want:
+        raise CLIError(f"{path}: the model gives outputs of shape {out.shape} for one sample, "
+                       f"the metadata says {meta['n_out']} outputs")
+    return model

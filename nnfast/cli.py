@@ -305,13 +305,20 @@ def _device(name):
     return nf.device(name)
 
 
+def _importable_here(imports):
+    """--import finds modules in the current folder, as `python -m` would."""
+    if imports and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def cmd_predict(args):
     from .train import predict
     path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
     if not os.path.exists(path):
         raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first, or save "
-                       "a trained Sequential with nnfast.train.save_model)")
-    saved = read_model_file(path)  # metadata checked against the weights, nothing built yet
+                       "a trained model with nnfast.train.save_model)")
+    _importable_here(args.imports)
+    saved = read_model_file(path, args.imports)  # metadata and weights checked
     meta = saved.meta
     if not os.path.exists(args.data):
         raise CLIError(f"no such file: {args.data}")
@@ -325,15 +332,18 @@ def cmd_predict(args):
     model = saved.build().to(_device(args.device))
     if saved.scaler is not None:
         x = saved.scaler.transform(x)
-    out = predict(model, x.astype(np.float32))
+    out = predict(model, saved.inputs(x))
     output = args.output or os.path.splitext(args.data)[0] + ".predictions.csv"
     with open(output, "w", newline="") as f:
         w = csv.writer(f)
         if meta["task"] == "classify":
-            e = np.exp(out - out.max(1, keepdims=True))
-            prob = e / e.sum(1, keepdims=True)
-            if meta.get("layers", [{}])[-1].get("type") == "Softmax":
-                prob = out  # the model gives probabilities already
+            kind = meta.get("output", "logits")   # what a save_model model's last layer gives
+            if kind == "probabilities":
+                prob = out
+            else:
+                e = np.exp(out if kind == "log_probabilities" else
+                           out - out.max(1, keepdims=True))
+                prob = e / e.sum(1, keepdims=True)
             w.writerow(["prediction"] + [f"p_{c}" for c in meta["classes"]])
             for row, pr in zip(out.argmax(1), prob):
                 w.writerow([meta["classes"][row]] + [f"{v:.6f}" for v in pr])
@@ -362,24 +372,32 @@ def cmd_export(args):
     path = os.path.join(args.model, "model.nnf") if os.path.isdir(args.model) else args.model
     if not os.path.exists(path):
         raise CLIError(f"no model at {path} (run `nnfast train --out DIR` first)")
-    saved = read_model_file(path)
+    _importable_here(args.imports)
+    saved = read_model_file(path, args.imports)
     meta, sc = saved.meta, saved.scaler
     mean = getattr(sc, "mean_", None)
+    shape = tuple(meta.get("input_shape", [meta["n_in"]]))
+    dtype = meta.get("input_dtype", "float32")
 
-    class Standardized(nn.Module):   # (x - mean) / scale, then the MLP
-        def __init__(self, mlp):
+    class FromRows(nn.Module):   # (x - mean) / scale, reshaped to one sample's shape
+        def __init__(self, inner):
             super().__init__()
-            self.mlp = mlp
+            self.inner = inner
             n = meta["n_in"]
-            self.register_buffer("mean", nf.tensor(np.zeros(n) if mean is None else mean,
-                                                   dtype=nf.float32))
-            self.register_buffer("scale", nf.tensor(sc.scale_, dtype=nf.float32))
+            self.register_buffer("mean", None if sc is None else nf.tensor(
+                np.zeros(n) if mean is None else mean, dtype=nf.float32))
+            self.register_buffer("scale", None if sc is None else
+                                 nf.tensor(sc.scale_, dtype=nf.float32))
 
         def forward(self, x):
-            return self.mlp((x - self.mean) / self.scale)
+            if self.scale is not None:
+                x = (x - self.mean) / self.scale
+            return self.inner(x if shape == (meta["n_in"],) else x.reshape(-1, *shape))
 
-    model = Standardized(saved.build())
-    example = nf.zeros(2, meta["n_in"])
+    model = saved.build()
+    if sc is not None or shape != (meta["n_in"],):
+        model = FromRows(model)
+    example = nf.zeros(2, meta["n_in"], dtype=getattr(nf, dtype if sc is None else "float32"))
     out_name = "logits" if meta["task"] == "classify" else "prediction"
     proto = nf_onnx.export(model, (example,), None, input_names=["features"],
                            output_names=[out_name])
@@ -477,11 +495,17 @@ def _parser():
     pr.add_argument("--data", required=True, help=".csv with the feature columns, or .npz")
     pr.add_argument("--output", help="predictions CSV (default: <data>.predictions.csv)")
     pr.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    imports = ("a module holding a custom Module class of the model (save_model names it); "
+               "importing runs its code, so name only code you trust (repeatable)")
+    pr.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                    help=imports)
     pr.add_argument("--encoding", default=DEFAULT_ENCODING, help="the csv file's text encoding "
                     f"(default {DEFAULT_ENCODING})")
     ex = sub.add_parser("export", help="write a model from `nnfast train` as ONNX")
     ex.add_argument("--model", required=True, help="the --out folder of a training run")
     ex.add_argument("--onnx", required=True, help="the .onnx file to write")
+    ex.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                    help=imports)
     sub.add_parser("info", help="build and CPU facts")
     be = sub.add_parser("bench", add_help=False, prefix_chars="+",  # pass all options on
                         help="benchmarks against PyTorch/JAX "

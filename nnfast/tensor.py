@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from . import autograd as ag
+from .autograd import grad_mode as _grad_mode
 from .backend import DeviceArray as _DeviceArray
 from .device import CPU as _CPU
 from .device import as_device, check_available
@@ -58,6 +59,8 @@ bfloat16 = _MissingDtype("bfloat16")
 
 _state = ag._state
 _new = object.__new__
+_INFERENCE_SEEN = _grad_mode.INFERENCE_SEEN
+_grad_state = _grad_mode._state
 _builtin_int = builtins.int
 _builtin_float = builtins.float
 
@@ -111,7 +114,8 @@ _LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-plac
 
 class Tensor:
     __slots__ = ("_storage", "requires_grad", "grad", "_node", "_grad_buf", "_retains_grad",
-                 "_vbase", "_vcount", "_vmod", "_rebased", "_hooks", "__weakref__")
+                 "_vbase", "_vcount", "_vmod", "_rebased", "_hooks", "_inference",
+                 "__weakref__")
     __array_priority__ = 1000  # so ndarray (op) Tensor defers to Tensor's reflected op
 
     def __init__(self, *args, requires_grad=False, dtype=None, device=None):
@@ -155,6 +159,8 @@ class Tensor:
         # when _vcount is not 0)
         self._rebased = None  # [(number, old node, old requires_grad)] of in-place rebases
         self._hooks = None
+        if _INFERENCE_SEEN[0] and _grad_state.inference:
+            self._inference = True
 
     @classmethod
     def _make(cls, arr, requires_grad=False, node=None):
@@ -176,7 +182,16 @@ class Tensor:
         t._vcount = 0
         t._rebased = None
         t._hooks = None
+        if _INFERENCE_SEEN[0] and _grad_state.inference:   # unset slot: not an inference one
+            t._inference = True
         return t
+
+    def is_inference(self):
+        """True for a tensor made inside inference_mode (torch.Tensor.is_inference)."""
+        try:
+            return self._inference
+        except AttributeError:
+            return False
 
     def _view_of(self, base):
         """Mark self as a view of base: they share one version count (in-place changes to

@@ -134,7 +134,9 @@ def test_softmax_shapes(log, shape, dim_seed, seed):
     dim = dim_seed % len(shape) - (len(shape) if dim_seed % 2 else 0)
     tfn = torch.log_softmax if log else torch.softmax
     nfn = F.log_softmax if log else F.softmax
-    check_op([tuple(shape)], lambda x: tfn(x, dim), lambda x: nfn(x, dim), atol=1e-6,
+    # atol 4e-6: on AVX-512 machines torch's own float32 reduction over a strided axis of
+    # 1000 is 2.8e-6 from float64 (nnfast's 3.4e-7) for shape (15, 1000, 1), dim=-2
+    check_op([tuple(shape)], lambda x: tfn(x, dim), lambda x: nfn(x, dim), atol=4e-6,
              rtol=1e-5, low=-10, high=10, seed=seed)
 
 

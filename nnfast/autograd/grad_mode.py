@@ -7,9 +7,9 @@ per-thread stack in `_state`, never on the instance: one shared instance (a modu
 from several threads at once, each restoring its own previous state on exit.
 
 inference_mode is no_grad plus a flag (`is_inference_mode_enabled()`): nothing is recorded
-and every output is a plain tensor outside autograd (requires_grad False, no node). nnfast has
-no separate "inference tensor" kind, so such outputs may later take part in recorded ops
-(PyTorch refuses that; here it is simply allowed).
+and every tensor made inside is an inference tensor (`Tensor.is_inference()` True, outside
+autograd). PyTorch refuses to save such tensors for a later backward; nnfast allows it (the
+values are ordinary arrays), so a program that works in PyTorch works here too.
 """
 import functools
 import threading
@@ -26,6 +26,9 @@ class _ThreadState(threading.local):
 
 
 _state = _ThreadState()
+# Set (for the process, never unset) once any thread enters inference mode: until then
+# Tensor._make skips the per-thread check that marks inference tensors (is_inference()).
+INFERENCE_SEEN = [False]
 
 
 def is_grad_enabled():
@@ -132,6 +135,8 @@ class inference_mode(_Mode):
     def _apply(self):
         _state.grad_enabled = not self.mode
         _state.inference = self.mode
+        if self.mode:
+            INFERENCE_SEEN[0] = True
 
     def clone(self):
         return self.__class__(self.mode)
