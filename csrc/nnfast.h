@@ -100,6 +100,31 @@ void nf_linear_backward_epi(float *dinp, float *dweight, float *dbias,
                             nf_int M, nf_int K, nf_int N, int accumulate,
                             const nf_gemm_epi *dinp_epi, const nf_gemm_epi *dweight_epi);
 
+/* bf16 precision (autocast): the same products with both operands rounded to bfloat16
+ * (nearest even) where they are packed, fp32 accumulation, C/bias/alpha/beta fp32. On
+ * AVX512-BF16 CPUs the tile is vdpbf16ps ("avx512_bf16"); elsewhere the operands are rounded
+ * while packing and the fp32 tile runs ("<isa>+round"): the same numbers, up to summation
+ * order. NNFAST_GEMM_BF16=emulate (read on first use) or nf_gemm_set_bf16("emulate" |
+ * "auto") forces the rounding path. Shapes the fp32 set serves with its own kernels (an NT
+ * product with N <= 16, few output rows) stay fp32: more accurate and faster than a mostly
+ * idle bf16 tile. prec: NF_PREC_FP32 or NF_PREC_BF16. */
+enum { NF_PREC_FP32 = 0, NF_PREC_BF16 = 1 };
+void nf_sgemm_prec(int prec, int transA, int transB, nf_int M, nf_int N, nf_int K,
+                   float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
+                   float beta, float *C, nf_int ldc);
+const char *nf_gemm_bf16_isa(void);
+int nf_gemm_set_bf16(const char *mode);
+void nf_linear_forward_prec(int prec, float *out, const float *inp, const float *weight,
+                            const float *bias, nf_int M, nf_int K, nf_int N,
+                            const nf_gemm_epi *epi);
+void nf_linear_backward_prec(int prec, float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight,
+                             nf_int M, nf_int K, nf_int N, int accumulate,
+                             const nf_gemm_epi *dinp_epi, const nf_gemm_epi *dweight_epi);
+/* The vdpbf16ps ceiling, as nf_fma_peak: flops done (2 per bf16 product) by every thread's
+ * `iters` rounds of independent chains; 0 when the CPU has no AVX512-BF16. */
+double nf_bf16_peak(float *sink /* [1] */, nf_int iters);
+
 /* ===================================================================================== */
 /* act.c — activation forward and derivative kernels                                     */
 /* ===================================================================================== */
@@ -637,10 +662,11 @@ typedef struct {
 /* Forward over x[M, ops[0].n_in], the loss with dlogits[M, C], backward, then the
  * optimizer updates[nupdates] (nf_update_run, in order; nupdates may be 0). Returns the
  * reduced loss as the loss kernel returns it; when it is not finite, no gradient is
- * written and no update runs. M >= 1, every size >= 1. */
+ * written and no update runs. M >= 1, every size >= 1. prec: the Linear GEMMs' precision
+ * (NF_PREC_BF16 under autocast, as the eager layers'). */
 double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
                    const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
-                   int nupdates);
+                   int nupdates, int prec);
 
 /* First index i of target[n] outside [0, C) and != ignore_index, or -1. */
 nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index);

@@ -85,6 +85,8 @@ int nf_cpu_has(const char *feature)
     if (strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2");
     if (strcmp(feature, "fma") == 0) return __builtin_cpu_supports("fma");
     if (strcmp(feature, "avx512f") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(feature, "avx512bf16") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
     return 0;
 #else
     (void)feature;
@@ -175,4 +177,30 @@ double nf_fma_peak(float *sink, nf_int iters)
 #endif
     *sink = total;
     return 2.0 * (double)lanes * FMA_CHAINS * (double)iters * nthreads;
+}
+
+/* nf_bf16_peak: nf_fma_peak for vdpbf16ps (chains in gemm/gemm_avx512bf16.c). */
+double nf_bf16_dot_chains(long iters, float *sink);
+
+double nf_bf16_peak(float *sink, nf_int iters)
+{
+    *sink = 0.0f;
+#ifdef NF_PEAK_X86
+    if (!nf_cpu_has("avx512bf16")) return 0.0;
+    double flops = 0.0;
+    float total = 0.0f;
+#ifdef _OPENMP
+#pragma omp parallel reduction(+ : total, flops) num_threads(nf_get_num_threads())
+#endif
+    {
+        float s;
+        flops += nf_bf16_dot_chains((long)iters, &s);
+        total += s;
+    }
+    *sink = total;
+    return flops;
+#else
+    (void)iters;
+    return 0.0;
+#endif
 }

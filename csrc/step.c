@@ -72,7 +72,7 @@ static nf_mlp_op *act_after(nf_mlp_op *ops, int nops, int k)
 }
 
 /* Backward, last op first, down to the first op with a gradient to give; g = dlogits. */
-static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g)
+static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int prec)
 {
     for (int k = nops - 1; k >= 0; k--) {
         nf_mlp_op *op = &ops[k];
@@ -83,8 +83,9 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g)
                                  ? &ops[k - 1] : NULL;
             act_epi_ctx ac = {op, act};
             nf_gemm_epi act_epi = {act_bwd_block, &ac};
-            nf_linear_backward_epi(op->dinp, op->dweight, op->dbias, g, op->inp, op->weight,
-                                   M, op->n_in, op->n_out, 0, act ? &act_epi : NULL, NULL);
+            nf_linear_backward_prec(prec, op->dinp, op->dweight, op->dbias, g, op->inp,
+                                    op->weight, M, op->n_in, op->n_out, 0,
+                                    act ? &act_epi : NULL, NULL);
             if (act) {
                 k--;          /* its backward is done */
                 op = act;
@@ -113,7 +114,7 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g)
 
 double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
                    const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
-                   int nupdates)
+                   int nupdates, int prec)
 {
     /* ---- forward: h is the current activation [M, width] */
     const float *h = x;
@@ -127,8 +128,8 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
             nf_gemm_epi epi = {act_fwd_block, &ac};
             if (act)
                 act->inp = op->out;
-            nf_linear_forward_epi(op->out, h, op->weight, op->bias, M, op->n_in, op->n_out,
-                                  act ? &epi : NULL);
+            nf_linear_forward_prec(prec, op->out, h, op->weight, op->bias, M, op->n_in,
+                                   op->n_out, act ? &epi : NULL);
             if (act) {
                 k++;          /* computed block by block above */
                 op = act;
@@ -158,7 +159,7 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
                             loss->scale);
     if (!isfinite(total))
         return total;   /* the caller reports it; no gradient is written, nothing updated */
-    mlp_backward(ops, nops, M, dlogits);
+    mlp_backward(ops, nops, M, dlogits, prec);
     /* ---- the optimizer, in the same call: the thread team is still awake (back in Python
      * its workers would go to sleep and need waking again) */
     for (int u = 0; u < nupdates; u++)

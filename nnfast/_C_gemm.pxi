@@ -15,6 +15,22 @@ cdef extern from "nnfast.h":
     void nf_linear_backward(float *dinp, float *dweight, float *dbias,
                             const float *dout, const float *inp, const float *weight,
                             nf_int M, nf_int K, nf_int N, int accumulate) nogil
+    void nf_sgemm_prec(int prec, int transA, int transB, nf_int M, nf_int N, nf_int K,
+                       float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
+                       float beta, float *C, nf_int ldc) nogil
+    const char *nf_gemm_bf16_isa() nogil
+    int nf_gemm_set_bf16(const char *mode) nogil
+    ctypedef struct nf_gemm_epi:
+        pass
+    void nf_linear_forward_prec(int prec, float *out, const float *inp, const float *weight,
+                                const float *bias, nf_int M, nf_int K, nf_int N,
+                                const nf_gemm_epi *epi) nogil
+    void nf_linear_backward_prec(int prec, float *dinp, float *dweight, float *dbias,
+                                 const float *dout, const float *inp, const float *weight,
+                                 nf_int M, nf_int K, nf_int N, int accumulate,
+                                 const nf_gemm_epi *dinp_epi,
+                                 const nf_gemm_epi *dweight_epi) nogil
+    double nf_bf16_peak(float *sink, nf_int iters) nogil
 
 
 def gemm_isa():
@@ -25,6 +41,27 @@ def gemm_set_isa(str isa):
     """Force a GEMM kernel set; returns False if this CPU/build cannot run it."""
     b = isa.encode()
     return nf_gemm_set_isa(b) == 0
+
+
+def gemm_bf16_isa():
+    """The bf16 tile in use: "avx512_bf16" (vdpbf16ps), else "<isa>+round"."""
+    return nf_gemm_bf16_isa().decode()
+
+
+def gemm_set_bf16(str mode):
+    """"emulate" (round operands, fp32 tile) or "auto"; False for another word."""
+    return nf_gemm_set_bf16(mode.encode()) == 0
+
+
+def bf16_peak(int64_t iters):
+    """fma_peak for vdpbf16ps: the flops done (0 without AVX512-BF16)."""
+    cdef float sink = 0
+    cdef double flops
+    if iters < 0:
+        raise ValueError(f"iters must be >= 0, got {iters}")
+    with nogil:
+        flops = nf_bf16_peak(&sink, iters)
+    return flops
 
 
 # Arrays come in through the buffer protocol directly: a typed memoryview costs ~100 ns per
@@ -71,10 +108,13 @@ cdef inline void _clear(Py_buffer *v) noexcept:
     memset(v, 0, sizeof(Py_buffer))  # PyBuffer_Release skips a view never acquired
 
 
-def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint reference=False):
-    """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays."""
+def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint reference=False,
+          bint bf16=False):
+    """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays. bf16: the
+    operands rounded to bfloat16, fp32 accumulation (autocast)."""
     if _mis_obj(A) or _mis_obj(B) or _mis_obj(C):
-        return _realigned(sgemm, (transA, transB, alpha, A, B, beta, C, reference), (6,))
+        return _realigned(sgemm, (transA, transB, alpha, A, B, beta, C, reference, bf16),
+                          (6,))
     cdef Py_buffer va, vb, vc
     cdef nf_int M, N, K, am, bk, bn, lda, ldb
     cdef const float *pa
@@ -102,7 +142,8 @@ def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint refer
             if reference:
                 nf_sgemm_ref(transA, transB, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, N)
             else:
-                nf_sgemm(transA, transB, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, N)
+                nf_sgemm_prec(bf16, transA, transB, M, N, K, alpha, pa, lda, pb, ldb, beta,
+                              pc, N)
     finally:
         PyBuffer_Release(&va); PyBuffer_Release(&vb); PyBuffer_Release(&vc)
 
@@ -128,10 +169,10 @@ def colsum(out, x, float beta):
         PyBuffer_Release(&vo); PyBuffer_Release(&vx)
 
 
-def linear_forward(out, inp, weight, bias):
-    """out[M,N] = inp[M,K] @ weight[N,K]^T (+ bias[N])."""
+def linear_forward(out, inp, weight, bias, bint bf16=False):
+    """out[M,N] = inp[M,K] @ weight[N,K]^T (+ bias[N]); bf16 as sgemm's."""
     if _mis_obj(out) or _mis_obj(inp) or _mis_obj(weight) or _mis_obj(bias):
-        return _realigned(linear_forward, (out, inp, weight, bias), (0,))
+        return _realigned(linear_forward, (out, inp, weight, bias, bf16), (0,))
     cdef Py_buffer vo, vi, vw, vb
     cdef nf_int M, K, N
     cdef const float *pb = NULL
@@ -152,19 +193,22 @@ def linear_forward(out, inp, weight, bias):
         if M == 0 or N == 0:
             return
         with nogil:
-            nf_linear_forward(<float *>vo.buf, <const float *>vi.buf if K > 0 else NULL,
-                              <const float *>vw.buf if K > 0 else NULL, pb, M, K, N)
+            nf_linear_forward_prec(bf16, <float *>vo.buf,
+                                   <const float *>vi.buf if K > 0 else NULL,
+                                   <const float *>vw.buf if K > 0 else NULL, pb, M, K, N, NULL)
     finally:
         PyBuffer_Release(&vo); PyBuffer_Release(&vi); PyBuffer_Release(&vw)
         PyBuffer_Release(&vb)
 
 
-def linear_backward(dinp, dweight, dbias, dout, inp, weight, bint accumulate):
-    """Gradients of linear_forward; dinp/dweight/dbias may be None (not needed)."""
+def linear_backward(dinp, dweight, dbias, dout, inp, weight, bint accumulate,
+                    bint bf16=False):
+    """Gradients of linear_forward; dinp/dweight/dbias may be None (not needed); bf16: the
+    two GEMMs' operands rounded to bfloat16 (the bias gradient stays an fp32 sum)."""
     if (_mis_obj(dinp) or _mis_obj(dweight) or _mis_obj(dbias) or _mis_obj(dout) or
         _mis_obj(inp) or _mis_obj(weight)):
         return _realigned(linear_backward, (dinp, dweight, dbias, dout, inp, weight,
-                                            accumulate), (0, 1, 2))
+                                            accumulate, bf16), (0, 1, 2))
     cdef Py_buffer vdi, vdw, vdb, vdo, vi, vw
     cdef nf_int M, K, N
     cdef float *pdi = NULL
@@ -208,10 +252,11 @@ def linear_backward(dinp, dweight, dbias, dout, inp, weight, bint accumulate):
                     memset(pdb, 0, N * sizeof(float))
             return
         with nogil:
-            nf_linear_backward(pdi, pdw, pdb, <const float *>vdo.buf if N > 0 else NULL,
-                               <const float *>vi.buf if K > 0 else NULL,
-                               <const float *>vw.buf if N * K > 0 else NULL,
-                               M, K, N, accumulate)
+            nf_linear_backward_prec(bf16, pdi, pdw, pdb,
+                                    <const float *>vdo.buf if N > 0 else NULL,
+                                    <const float *>vi.buf if K > 0 else NULL,
+                                    <const float *>vw.buf if N * K > 0 else NULL,
+                                    M, K, N, accumulate, NULL, NULL)
     finally:
         PyBuffer_Release(&vdi); PyBuffer_Release(&vdw); PyBuffer_Release(&vdb)
         PyBuffer_Release(&vdo); PyBuffer_Release(&vi); PyBuffer_Release(&vw)

@@ -38,7 +38,7 @@ cdef extern from "nnfast.h":
         int flag[3]
     double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
                        const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
-                       int nupdates) nogil
+                       int nupdates, int prec) nogil
     nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index) nogil
 
 
@@ -158,14 +158,14 @@ cdef class MlpPlan:
         return nu
 
     def run(self, x, target, weight, int loss_kind, int reduction, nf_int ignore_index,
-            float label_smoothing, float scale, seeds, updates=()):
+            float label_smoothing, float scale, seeds, updates=(), bint bf16=False):
         """One step over x[M, n_in] (float32) and target (int64[M] for cross entropy,
         float32[M, C] for MSE); seeds: one per dropout op, None for an inactive one;
         updates: optimizer update records run after backward (nf_update), when the loss is
-        finite."""
+        finite; bf16: the Linear GEMMs on bf16 operands (autocast)."""
         if _mis_obj(x) or _mis_obj(target) or _mis_obj(weight):
             return _realigned(self.run, (x, target, weight, loss_kind, reduction, ignore_index,
-                                         label_smoothing, scale, seeds, updates), ())
+                                         label_smoothing, scale, seeds, updates, bf16), ())
         cdef nf_mlp_loss L
         cdef const float *px = <const float *>_ptr(x, self.M * self.n_in, 4, False, "x")
         cdef int i = 0
@@ -190,7 +190,7 @@ cdef class MlpPlan:
         cdef int nu = self._marshal_updates(updates) if updates else 0
         with nogil:
             r = nf_mlp_step(self.ops, self.nops, px, self.M, &L, self.dlogits, self.updates,
-                            nu)
+                            nu, bf16)
         return r
 
 

@@ -153,6 +153,9 @@ from . import linalg  # noqa: E402,F401
 from .linalg import det, logdet, matrix_power, slogdet  # noqa: E402,F401
 from .linalg import inv as inverse  # noqa: E402,F401
 from . import nn, optim  # noqa: E402,F401
+from . import amp  # noqa: E402,F401
+from .amp import (autocast, get_autocast_cpu_dtype, get_autocast_dtype,  # noqa: E402,F401
+                  is_autocast_cpu_enabled, is_autocast_enabled)
 from . import data, datasets, io, train, utils  # noqa: E402,F401
 from .io import load, save  # noqa: E402,F401
 from .compile import compile_step  # noqa: E402,F401

@@ -54,6 +54,8 @@ import math
 import numpy as np
 
 from . import _C
+from . import amp as _amp
+from .amp import AUTOCAST_SEEN as _AUTOCAST_SEEN
 from . import autograd as ag
 from .nn import _functional_act as _FA
 from .nn import _functional_dropout as _FD
@@ -421,7 +423,7 @@ class CompiledStep:
         records = opt._take_step_records()
         try:
             total = ws.plan.run(xd, t, w, self._loss_kind, red, ii, ls, scale, seeds,
-                                records or ())
+                                records or (), _AUTOCAST_SEEN[0] and _amp._state.cpu_bf16)
         except BaseException:
             if records is not None:
                 opt._undo_step_records()

@@ -23,6 +23,7 @@
  * What it is not: a kernel. No intrinsics here; block sizes come only from the config table
  * below, register tiles and instructions only from the per-ISA files.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gemm_internal.h"
@@ -63,6 +64,57 @@ static const cfg_entry CFG_AVX512 = {
     {"avx512", 8, 32, /*mc*/ 1024, /*kc*/ 384, /*nc*/ 512,
      nf_ukr_avx512_8x32, nf_gemm_pack_a_avx512, nf_gemm_pack_b_avx512,
      nf_gemm_nt_narrow_avx512, nf_gemm_short_m_avx512, 12},
+    nf_colsum_avx512};
+#endif
+
+/* bf16 sets: AVX512-BF16's own tile, else each fp32 set with packers that round the
+ * operands to bf16 ("+round"). Every bf16 set packs both operands (the rounding happens
+ * there) and has no narrow/short forms (they read operands in place). */
+static void round_to_bf16(float *x, nf_int n)
+{
+    uint32_t *u = (uint32_t *)x;
+    for (nf_int i = 0; i < n; i++) {   /* nearest even; a NaN stays a (quiet) NaN */
+        uint32_t v = u[i];
+        u[i] = (v & 0x7fffffffu) > 0x7f800000u ? (v | 0x00400000u) & 0xffff0000u
+                                               : (v + 0x7fffu + ((v >> 16) & 1u)) & 0xffff0000u;
+    }
+}
+
+#define NF_ROUNDED_PACKERS(isa)                                                              \
+    static void pack_a_##isa##_round(float *dst, int tA, const float *A, nf_int lda,       \
+                                     nf_int mc, nf_int kc, int mr)                          \
+    {                                                                                        \
+        nf_gemm_pack_a_##isa(dst, tA, A, lda, mc, kc, mr);                                   \
+        round_to_bf16(dst, (mc + mr - 1) / mr * mr * kc);                                    \
+    }                                                                                        \
+    static void pack_b_##isa##_round(float *dst, int tB, const float *B, nf_int ldb,       \
+                                     nf_int kc, nf_int nc, int nr)                          \
+    {                                                                                        \
+        nf_gemm_pack_b_##isa(dst, tB, B, ldb, kc, nc, nr);                                   \
+        round_to_bf16(dst, (nc + nr - 1) / nr * nr * kc);                                    \
+    }
+
+NF_ROUNDED_PACKERS(generic)
+static const cfg_entry CFG_GENERIC_BF16 = {
+    {"ref+round", 4, 16, 256, 256, 1024, nf_ukr_generic_4x16, pack_a_generic_round,
+     pack_b_generic_round, NULL, NULL, 0, 1},
+    colsum_generic};
+
+#ifdef NF_GEMM_HAVE_X86
+NF_ROUNDED_PACKERS(avx2)
+NF_ROUNDED_PACKERS(avx512)
+static const cfg_entry CFG_AVX2_BF16 = {
+    {"avx2+round", 6, 16, 1020, 384, 512, nf_ukr_avx2_6x16, pack_a_avx2_round,
+     pack_b_avx2_round, NULL, NULL, 0, 1},
+    nf_colsum_avx2};
+static const cfg_entry CFG_AVX512_BF16_ROUND = {
+    {"avx512+round", 8, 32, 1024, 384, 512, nf_ukr_avx512_8x32, pack_a_avx512_round,
+     pack_b_avx512_round, NULL, NULL, 0, 1},
+    nf_colsum_avx512};
+/* kc 512: a bf16 B block of 512×512 is the fp32 one's 1 MiB workspace, half of it used */
+static const cfg_entry CFG_AVX512_BF16 = {
+    {"avx512_bf16", 8, 32, 1024, 512, 512, nf_ukr_avx512bf16_8x32, nf_gemm_pack_a_avx512bf16,
+     nf_gemm_pack_b_avx512bf16, NULL, NULL, 0, 1},
     nf_colsum_avx512};
 #endif
 
@@ -112,6 +164,37 @@ static const cfg_entry *cfg_get(void)
 }
 
 const char *nf_gemm_isa(void) { return cfg_get()->g.name; }
+
+/* bf16: the native tile unless told to round ("emulate"), for the fp32 set in use */
+static int g_bf16_mode = -1;   /* -1: not read yet, 0: auto, 1: emulate */
+
+static const cfg_entry *bf16_cfg(void)
+{
+    int mode = __atomic_load_n(&g_bf16_mode, __ATOMIC_ACQUIRE);
+    if (mode < 0) {
+        const char *env = getenv("NNFAST_GEMM_BF16");
+        mode = env && strcmp(env, "emulate") == 0;
+        __atomic_store_n(&g_bf16_mode, mode, __ATOMIC_RELEASE);
+    }
+    const cfg_entry *base = cfg_get();
+#ifdef NF_GEMM_HAVE_X86
+    if (base == &CFG_AVX512)
+        return !mode && nf_cpu_has("avx512bf16") ? &CFG_AVX512_BF16 : &CFG_AVX512_BF16_ROUND;
+    if (base == &CFG_AVX2) return &CFG_AVX2_BF16;
+#endif
+    (void)base;
+    return &CFG_GENERIC_BF16;
+}
+
+const char *nf_gemm_bf16_isa(void) { return bf16_cfg()->g.name; }
+
+int nf_gemm_set_bf16(const char *mode)
+{
+    int m = strcmp(mode, "emulate") == 0 ? 1 : strcmp(mode, "auto") == 0 ? 0 : -1;
+    if (m < 0) return -1;
+    __atomic_store_n(&g_bf16_mode, m, __ATOMIC_RELEASE);
+    return 0;
+}
 
 int nf_gemm_set_isa(const char *isa)
 {
@@ -219,8 +302,8 @@ static void choose_packing(const nf_gemm_cfg *cfg, int transA, int transB,
                            nf_int M, nf_int N, nf_int K, int *packA, int *packB)
 {
     (void)transA;
-    *packB = transB || (M > 4 * cfg->mr && K * N > 32 * 1024);
-    *packA = (N > 4 * cfg->nr && M * K > 32 * 1024);
+    *packB = cfg->packed_only || transB || (M > 4 * cfg->mr && K * N > 32 * 1024);
+    *packA = cfg->packed_only || (N > 4 * cfg->nr && M * K > 32 * 1024);
 }
 
 /* C = alpha op(A) op(B) + beta C + bias, on one thread. Returns -1 if no workspace.
@@ -387,7 +470,7 @@ static void gemm_short_m(const nf_gemm_cfg *cfg, int nt, int tA, nf_int M, nf_in
 
 /* The one entry point behind nf_sgemm and nf_linear_*: threads, then the serial frame.
  * epi (or NULL): see nf_gemm_epi. */
-static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
+static void gemm_run(int prec, int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
                      const float *A, nf_int lda, const float *B, nf_int ldb, float beta,
                      float *C, nf_int ldc, const float *bias, const nf_gemm_epi *epi)
 {
@@ -398,6 +481,12 @@ static void gemm_run(int tA, int tB, nf_int M, nf_int N, nf_int K, float alpha,
         return;
     }
     const nf_gemm_cfg *cfg = &cfg_get()->g;
+    /* bf16 on the tiles, except the shapes the fp32 set has its own kernels for (a narrow
+     * NT output, few rows): a bf16 tile would be mostly idle there (256x10x1024 NT: 71
+     * GFLOP/s against fp32's 120), and fp32 is the more accurate answer. */
+    if (prec == NF_PREC_BF16 && !(tB && !tA && N <= 16 && cfg->nt_narrow) &&
+        !(!tB && M <= cfg->short_m_max && cfg->short_m))
+        cfg = &bf16_cfg()->g;
 
     int nt = 1;
 #ifdef _OPENMP
@@ -476,8 +565,16 @@ void nf_sgemm(int transA, int transB, nf_int M, nf_int N, nf_int K, float alpha,
               const float *A, nf_int lda, const float *B, nf_int ldb,
               float beta, float *C, nf_int ldc)
 {
-    gemm_run(transA != 0, transB != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL,
-             NULL);
+    gemm_run(NF_PREC_FP32, transA != 0, transB != 0, M, N, K, alpha, A, lda, B, ldb, beta, C,
+             ldc, NULL, NULL);
+}
+
+void nf_sgemm_prec(int prec, int transA, int transB, nf_int M, nf_int N, nf_int K,
+                   float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
+                   float beta, float *C, nf_int ldc)
+{
+    gemm_run(prec, transA != 0, transB != 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+             NULL, NULL);
 }
 
 static void colsum_generic(float *out, const float *x, nf_int M, nf_int N, float beta)
@@ -495,11 +592,18 @@ void nf_colsum(float *out, const float *x, nf_int M, nf_int N, float beta)
 
 /* out[M,N] = inp[M,K] @ weight[N,K]^T + bias: the NT form, bias added in the micro-kernel's
  * store while each tile is still in registers. */
+void nf_linear_forward_prec(int prec, float *out, const float *inp, const float *weight,
+                            const float *bias, nf_int M, nf_int K, nf_int N,
+                            const nf_gemm_epi *epi)
+{
+    gemm_run(prec, 0, 1, M, N, K, 1.0f, inp, K, weight, K, 0.0f, out, N, bias, epi);
+}
+
 void nf_linear_forward_epi(float *out, const float *inp, const float *weight,
                            const float *bias, nf_int M, nf_int K, nf_int N,
                            const nf_gemm_epi *epi)
 {
-    gemm_run(0, 1, M, N, K, 1.0f, inp, K, weight, K, 0.0f, out, N, bias, epi);
+    nf_linear_forward_prec(NF_PREC_FP32, out, inp, weight, bias, M, K, N, epi);
 }
 
 void nf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -512,16 +616,27 @@ void nf_linear_forward(float *out, const float *inp, const float *weight, const 
  *   dinp    = dout[M,N] @ weight[N,K]     NN
  *   dweight = dout^T @ inp[M,K]           TN (dout read transposed in place)
  *   dbias   = colsum(dout) */
+void nf_linear_backward_prec(int prec, float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight,
+                             nf_int M, nf_int K, nf_int N, int accumulate,
+                             const nf_gemm_epi *dinp_epi, const nf_gemm_epi *dweight_epi)
+{
+    const float beta = accumulate ? 1.0f : 0.0f;
+    if (dinp)
+        gemm_run(prec, 0, 0, M, K, N, 1.0f, dout, N, weight, K, 0.0f, dinp, K, NULL, dinp_epi);
+    if (dweight)
+        gemm_run(prec, 1, 0, N, K, M, 1.0f, dout, N, inp, K, beta, dweight, K, NULL,
+                 dweight_epi);
+    if (dbias) nf_colsum(dbias, dout, M, N, beta);
+}
+
 void nf_linear_backward_epi(float *dinp, float *dweight, float *dbias,
                             const float *dout, const float *inp, const float *weight,
                             nf_int M, nf_int K, nf_int N, int accumulate,
                             const nf_gemm_epi *dinp_epi, const nf_gemm_epi *dweight_epi)
 {
-    const float beta = accumulate ? 1.0f : 0.0f;
-    if (dinp) gemm_run(0, 0, M, K, N, 1.0f, dout, N, weight, K, 0.0f, dinp, K, NULL, dinp_epi);
-    if (dweight)
-        gemm_run(1, 0, N, K, M, 1.0f, dout, N, inp, K, beta, dweight, K, NULL, dweight_epi);
-    if (dbias) nf_colsum(dbias, dout, M, N, beta);
+    nf_linear_backward_prec(NF_PREC_FP32, dinp, dweight, dbias, dout, inp, weight, M, K, N,
+                            accumulate, dinp_epi, dweight_epi);
 }
 
 void nf_linear_backward(float *dinp, float *dweight, float *dbias,

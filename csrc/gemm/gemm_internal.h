@@ -60,6 +60,7 @@ typedef struct {
     nf_nt_narrow_fn nt_narrow;  /* or NULL: the frame then uses the tiles for narrow NT too */
     nf_short_m_fn short_m;      /* or NULL, likewise for few rows */
     int short_m_max;
+    int packed_only;            /* the tile reads only packed panels (bf16 pairs, rounded) */
 } nf_gemm_cfg;
 
 /* Portable packers (gemm.c); ISA files may provide faster ones. */
@@ -84,6 +85,14 @@ void nf_gemm_pack_a_avx512(float *dst, int transA, const float *A, nf_int lda,
 void nf_gemm_pack_b_avx512(float *dst, int transB, const float *B, nf_int ldb,
                            nf_int kc, nf_int nc, int nr);
 void nf_colsum_avx512(float *out, const float *x, nf_int M, nf_int N, float beta);
+/* AVX512-BF16 (gemm_avx512bf16.c): the same 8×32 tile over bf16 pairs */
+void nf_ukr_avx512bf16_8x32(nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
+                            const float *b, nf_int rs_b, float *c, nf_int ldc,
+                            int m, int n, float alpha, float beta, const float *bias);
+void nf_gemm_pack_a_avx512bf16(float *dst, int transA, const float *A, nf_int lda,
+                               nf_int mc, nf_int kc, int mr);
+void nf_gemm_pack_b_avx512bf16(float *dst, int transB, const float *B, nf_int ldb,
+                               nf_int kc, nf_int nc, int nr);
 void nf_gemm_short_m_avx512(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
                             nf_int rs_a, nf_int cs_a, const float *B, nf_int ldb, float beta,
                             float *C, nf_int ldc, const float *bias);

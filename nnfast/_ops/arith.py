@@ -11,6 +11,7 @@ import numpy as np
 from ..backend import contiguous
 from ..backend import table_of
 from ..errors import ShapeError
+from ..amp import AUTOCAST_SEEN as _AUTOCAST_SEEN, lowp as _lowp
 from ..tensor import Tensor, float32
 from .core import (_bind, _binary_operands, _common, _data, _result, _unary, _unbroadcast,
                    _write_out, builtins_float, check_devices)
@@ -168,8 +169,9 @@ def clamp(x, min=None, max=None):
     return _unary(x, out.astype(xd.dtype, copy=False), backward, "Clamp", saved=(x,))
 
 
-def _mm_2d(a, b, ta=False, tb=False):
-    """op(a) @ op(b) for 2-D arrays: compiled GEMM for float32, NumPy otherwise."""
+def _mm_2d(a, b, ta=False, tb=False, lp=False):
+    """op(a) @ op(b) for 2-D arrays: compiled GEMM for float32, NumPy otherwise. lp: bf16
+    operands, fp32 accumulation (autocast: see lowp_of; a backward passes its forward's)."""
     if a.dtype == float32 and b.dtype == float32:
         a = contiguous(a)
         b = contiguous(b)
@@ -177,9 +179,17 @@ def _mm_2d(a, b, ta=False, tb=False):
         n = b.shape[0] if tb else b.shape[1]
         K = table_of(a, b)
         out = K.empty((m, n), dtype=float32)
-        K.sgemm(ta, tb, 1.0, a, b, 0.0, out)
+        if lp:
+            K.sgemm(ta, tb, 1.0, a, b, 0.0, out, False, True)
+        else:
+            K.sgemm(ta, tb, 1.0, a, b, 0.0, out)
         return out
     return (a.T if ta else a) @ (b.T if tb else b)
+
+
+def lowp_of(*arrays):
+    """Whether a matmul of these float arrays runs in bf16 now (autocast, nnfast/amp)."""
+    return _AUTOCAST_SEEN[0] and _lowp(table_of(*arrays))
 
 
 def matmul(a, b, *, out=None):
@@ -194,11 +204,12 @@ def matmul(a, b, *, out=None):
         if ad.shape[1] != bd.shape[0]:
             raise ShapeError(f"matmul: shapes {ad.shape} and {bd.shape} cannot be multiplied "
                              f"({ad.shape[1]} != {bd.shape[0]})")
-        out = _mm_2d(ad, bd)
+        lp = lowp_of(ad, bd)
+        out = _mm_2d(ad, bd, lp=lp)
 
         def backward(g):
-            return (_mm_2d(g, bd, tb=True) if a.requires_grad else None,
-                    _mm_2d(ad, g, ta=True) if b.requires_grad else None)
+            return (_mm_2d(g, bd, tb=True, lp=lp) if a.requires_grad else None,
+                    _mm_2d(ad, g, ta=True, lp=lp) if b.requires_grad else None)
         return _result(out, (a, b), backward, "Mm",
                        saved=(b if a.requires_grad else None, a if b.requires_grad else None))
     if ad.ndim >= 2 and bd.ndim >= 2 and ad.dtype == float32 and bd.dtype == float32:
@@ -230,7 +241,7 @@ def matmul(a, b, *, out=None):
                    saved=(b if a.requires_grad else None, a if b.requires_grad else None))
 
 
-def _gemm_batched(x, y, tx=False, ty=False):
+def _gemm_batched(x, y, tx=False, ty=False, lp=False):
     """op(x) @ op(y) over a common leading batch shape, one compiled GEMM per matrix."""
     batch = x.shape[:-2]
     nb = int(np.prod(batch))
@@ -240,7 +251,7 @@ def _gemm_batched(x, y, tx=False, ty=False):
     n = y.shape[-2] if ty else y.shape[-1]
     out = table_of(x3, y3).empty((x3.shape[0], m, n), float32)
     for i in range(x3.shape[0]):
-        out[i] = _mm_2d(x3[i], y3[i], tx, ty)
+        out[i] = _mm_2d(x3[i], y3[i], tx, ty, lp)
     return out.reshape(batch + (m, n))
 
 
@@ -258,11 +269,14 @@ def _matmul_batched(a, b):
                          "(batch dimensions do not broadcast)") from None
     ab = np.broadcast_to(ad, batch + ad.shape[-2:])
     bb = np.broadcast_to(bd, batch + bd.shape[-2:])
-    out = _gemm_batched(ab, bb)
+    lp = lowp_of(ad, bd)
+    out = _gemm_batched(ab, bb, lp=lp)
 
     def backward(g):
-        ga = _unbroadcast(_gemm_batched(g, bb, ty=True), ad.shape) if a.requires_grad else None
-        gb = _unbroadcast(_gemm_batched(ab, g, tx=True), bd.shape) if b.requires_grad else None
+        ga = _unbroadcast(_gemm_batched(g, bb, ty=True, lp=lp), ad.shape) \
+            if a.requires_grad else None
+        gb = _unbroadcast(_gemm_batched(ab, g, tx=True, lp=lp), bd.shape) \
+            if b.requires_grad else None
         return ga, gb
     return _result(out, (a, b), backward, "Matmul",
                    saved=(b if a.requires_grad else None, a if b.requires_grad else None))

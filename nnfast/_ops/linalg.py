@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor, float32
-from .arith import _gemm_batched, _mm_2d, abs as _abs, add, matmul, mul
+from .arith import _gemm_batched, _mm_2d, abs as _abs, add, lowp_of, matmul, mul
 from .core import (_as_tensor, _bind, _result, _unary, _unbroadcast, as_array, asarray_on,
                    host_only, zeros_on)
 from .dims import expand_reduced, norm_dim, norm_dims, write_out
@@ -27,12 +27,12 @@ def _w(dt):
             "int32": "int"}.get(str(dt), str(dt))
 
 
-def _mm_node(a, b, out_arr, name):
+def _mm_node(a, b, out_arr, name, lp=False):
     ad, bd = a._storage, b._storage
 
     def backward(g):
-        return (_mm_2d(g, bd, tb=True) if a.requires_grad else None,
-                _mm_2d(ad, g, ta=True) if b.requires_grad else None)
+        return (_mm_2d(g, bd, tb=True, lp=lp) if a.requires_grad else None,
+                _mm_2d(ad, g, ta=True, lp=lp) if b.requires_grad else None)
     return _result(out_arr, (a, b), backward, name, saved=(a, b))
 
 
@@ -46,12 +46,14 @@ def mm(input, mat2, *, out=None):
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x"
                            f"{a.shape[1]} and {b.shape[0]}x{b.shape[1]})")
     _same_dtype(a, b)
-    return write_out(out, _mm_node(a, b, _mm_2d(a._storage, b._storage), "Mm"), "mm", (a, b))
+    lp = lowp_of(a._storage, b._storage)
+    return write_out(out, _mm_node(a, b, _mm_2d(a._storage, b._storage, lp=lp), "Mm", lp),
+                     "mm", (a, b))
 
 
-def _bmm_arr(x, y, tx=False, ty=False):
+def _bmm_arr(x, y, tx=False, ty=False, lp=False):
     if x.dtype == float32 and y.dtype == float32:
-        return _gemm_batched(x, y, tx, ty)
+        return _gemm_batched(x, y, tx, ty, lp)
     return np.matmul(np.swapaxes(x, 1, 2) if tx else x, np.swapaxes(y, 1, 2) if ty else y)
 
 
@@ -67,12 +69,13 @@ def bmm(input, mat2, *, out=None):
                            f"{b.shape[1]}].")
     _same_dtype(a, b, "expected scalar type")
     ad, bd = a._storage, b._storage
-    res = _bmm_arr(ad, bd) if ad.shape[0] else zeros_on(ad, (0, ad.shape[1], bd.shape[2]),
-                                                         ad.dtype)
+    lp = lowp_of(ad, bd)
+    res = _bmm_arr(ad, bd, lp=lp) if ad.shape[0] else \
+        zeros_on(ad, (0, ad.shape[1], bd.shape[2]), ad.dtype)
 
     def backward(g):
-        return (_bmm_arr(g, bd, ty=True) if a.requires_grad else None,
-                _bmm_arr(ad, g, tx=True) if b.requires_grad else None)
+        return (_bmm_arr(g, bd, ty=True, lp=lp) if a.requires_grad else None,
+                _bmm_arr(ad, g, tx=True, lp=lp) if b.requires_grad else None)
     return write_out(out, _result(res, (a, b), backward, "Bmm", saved=(a, b)), "bmm", (a, b))
 
 

@@ -5,6 +5,7 @@ from ..backend import table_of
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from ..amp import AUTOCAST_SEEN as _AUTOCAST_SEEN, lowp as _lowp
 
 from ._functional_act import *  # noqa: F401,F403
 from ._functional_act_extra import *  # noqa: F401,F403
@@ -61,12 +62,17 @@ def linear(input, weight, bias=None, _who="linear"):
     x2 = xd if flat_in and xd.flags.c_contiguous else contiguous(xd.reshape(-1, n_in))
     m = x2.shape[0]
     fast = wd.dtype == np.float32
+    lp = False   # autocast: bf16 operands, fp32 accumulation (nnfast/amp), forward and backward
     if fast:
         w2 = wd if wd.flags.c_contiguous else contiguous(wd)
         out = K.empty((m, n_out), dtype=np.float32)
         bd = None if bias is None else bias._storage
-        K.linear_forward(out, x2, w2, bd if bd is None or bd.flags.c_contiguous
-                          else contiguous(bd))
+        bd = bd if bd is None or bd.flags.c_contiguous else contiguous(bd)
+        lp = _AUTOCAST_SEEN[0] and _lowp(K)
+        if lp:
+            K.linear_forward(out, x2, w2, bd, True)
+        else:
+            K.linear_forward(out, x2, w2, bd)
     else:
         w2 = wd
         out = x2 @ wd.T
@@ -106,7 +112,10 @@ def linear(input, weight, bias=None, _who="linear"):
                 dw_dest[...] = 0
             if use_acc and db_sink is None and db_dest is not None:
                 db_dest[...] = 0
-            K.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc)
+            if lp:
+                K.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc, True)
+            else:
+                K.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc)
         else:
             if dx is not None:
                 dx = g2 @ wd
