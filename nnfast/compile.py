@@ -225,10 +225,16 @@ class _EagerStep:
     def __call__(self, x, y):
         opt = self.optimizer
         opt.zero_grad()
-        loss = self.loss_fn(self.model(x), y)
+        self._out = out = self.model(x)
+        loss = self.loss_fn(out, y)
         loss.backward()
         opt.step()
         return loss.item()
+
+    def last_output(self):
+        """The model's output of the last call, as an array of its own (fit's metrics)."""
+        out = getattr(self, "_out", None)
+        return None if out is None else np.array(out.detach().numpy())
 
     def __repr__(self):
         return f"<eager training step ({self.reason})>"
@@ -434,10 +440,20 @@ class CompiledStep:
             self._fail(xd, t, w, ws, total, red, ii)
         if records is None:
             opt.step()
+        self._last = (ws, m)
         return float(_F32.type(total))
+
+    def last_output(self):
+        """The logits of the last call (what the loss read), as an array of their own."""
+        last = getattr(self, "_last", None)
+        if last is None:
+            return self._eager.last_output()
+        ws, m = last
+        return self._logits(ws).reshape(m, -1).copy()
 
     def _run_eager(self, x, y):
         self.eager_calls += 1
+        self._last = None
         return self._eager(x, y)
 
     def _fail(self, xd, t, w, ws, total, red, ii):

@@ -436,3 +436,42 @@ def test_predict_batches_and_keeps_mode():
         model.eval()
         np.testing.assert_array_equal(a, model(nf.tensor(x)).detach().numpy())
     assert predict(model, x[:0]).shape[0] == 0
+
+
+def test_fit_runs_the_compiled_step_where_it_applies_with_the_eager_numbers(monkeypatch):
+    """fit uses nf.compile_step for a model it captures (the first batch of each epoch stays
+    eager: it checks the output against the target); the weights, losses, gradient norms and
+    metrics are those of the eager loop bit for bit, which a callback with an
+    on_after_backward (it must run between backward and the update) still gets."""
+    from nnfast.compile import CompiledStep
+    from nnfast.train.callbacks import Callback
+
+    calls = []
+    original = CompiledStep.__call__
+
+    def counted(self, x, y):
+        calls.append(len(x))
+        return original(self, x, y)
+    monkeypatch.setattr(CompiledStep, "__call__", counted)
+
+    class Watch(Callback):
+        def on_after_backward(self, step):
+            pass
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 12)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    runs = []
+    for callbacks in ([], [Watch()]):
+        nf.manual_seed(0)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
+        opt = nf.optim.Adam(model.parameters(), lr=1e-2)
+        h = fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=3, batch_size=32,
+                metrics=["accuracy"], callbacks=callbacks, verbose=0, seed=1)
+        logs = {k: v for k, v in h.history.items() if k != "time"}
+        runs.append((logs, [p.detach().numpy().copy() for p in model.parameters()]))
+    assert len(calls) == 3 * (7 - 1)      # 7 batches an epoch, the first eager
+    (h_compiled, w_compiled), (h_eager, w_eager) = runs
+    assert h_compiled == h_eager
+    for a, b in zip(w_compiled, w_eager):
+        assert np.array_equal(a, b)

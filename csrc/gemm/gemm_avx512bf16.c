@@ -3,12 +3,13 @@
  *
  * vdpbf16ps multiplies pairs of bf16 along K and adds both products to one fp32 lane, so the
  * packed operands hold K in pairs: a B panel as [K/2][32 columns][2], an A panel as
- * [K/2][8 rows][2] (one 32-bit pair per row, broadcast to every lane). Packing is the fp32
- * packers' (gemm_avx512.c) followed by an in-place conversion of each panel (round to
- * nearest even, vcvtne2ps2bf16), which reads each pair of k rows before it writes the half-
- * size result over their start; an odd K pairs its last row with zeros. Per pair of k: 2 B
- * loads, 8 broadcasts, 16 vdpbf16ps (64 multiply-adds each), twice the fp32 tile's work per
- * instruction.
+ * [K/2][8 rows][2] (one 32-bit pair per row, broadcast to every lane). The packers convert
+ * (round to nearest even, vcvtneps2bf16) as they read op(A)/op(B), one pass writing half the
+ * bytes of an fp32 pack: where a pair lies along a row of the source (A, and B = W^T of a
+ * Linear) the converted rows are transposed in 32-bit pairs, 8×8 at a time; where it spans
+ * two rows, the rows are interleaved. An odd K pairs its last row with zeros. Per pair of k:
+ * 2 B loads, 8 broadcasts, 16 vdpbf16ps (64 multiply-adds each), twice the fp32 tile's work
+ * per instruction.
  *
  * What it is not: a frame (gemm.c), nor bf16 storage. C, the bias, alpha and beta stay
  * fp32; only the operands are rounded to bf16, once, where they are packed.
@@ -18,6 +19,7 @@
 #ifdef NF_GEMM_HAVE_X86
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,fma")
 #include <immintrin.h>
+#include "gemm_x86.h"
 
 #define MR 8
 #define NR 32
@@ -38,49 +40,86 @@ static inline __m256i pair_index16(void)
     return _mm256_set_epi16(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
 }
 
-/* An fp32 A panel [kc][MR] -> bf16 pairs [(kc+1)/2][MR][2], in place. */
-static void a_panel_to_pairs(float *panel, nf_int kc)
+/* 8 rows (row r at src + r*lds, `rows` of them real, the rest zeros) × 16 columns from
+ * column c (`cols` of them real) -> 8 k-pairs × 8 rows of bf16 pairs: dst[q*ldd + r] holds
+ * (src_r[c + 2q], src_r[c + 2q + 1]). A row's pairs are contiguous after conversion, so
+ * this is an 8×8 transpose of 32-bit pairs. Returns the pairs written per row, (cols+1)/2. */
+static inline int rows8_to_pairs(uint32_t *dst, nf_int ldd, const float *src, nf_int lds,
+                                 int rows, int cols)
 {
-    const __m256i idx = pair_index16();
-    uint16_t *out = (uint16_t *)panel;
-    for (nf_int q = 0; 2 * q < kc; q++) {
-        const __mmask16 km = 2 * q + 1 < kc ? 0xFFFF : 0x00FF;
-        const __m512 v = _mm512_maskz_loadu_ps(km, panel + 2 * q * MR); /* rows 2q, 2q+1 */
-        const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
-        _mm256_storeu_si256((__m256i *)(out + q * 2 * MR), _mm256_permutexvar_epi16(idx, h));
-    }
+    const __mmask16 km = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __m256 r[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = i < rows ? (__m256)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(km, src + i * lds))
+                        : _mm256_setzero_ps();
+    nf_tr8x8(r);
+    const int q = (cols + 1) / 2 < 8 ? (cols + 1) / 2 : 8;
+    for (int i = 0; i < q; i++) _mm256_storeu_ps((float *)(dst + i * ldd), r[i]);
+    return q;
 }
 
-/* An fp32 B panel [kc][NR] -> bf16 pairs [(kc+1)/2][NR][2], in place. */
-static void b_panel_to_pairs(float *panel, nf_int kc)
-{
-    const __m512i idx = pair_index32();
-    uint16_t *out = (uint16_t *)panel;
-    for (nf_int q = 0; 2 * q < kc; q++) {
-        const float *r0 = panel + 2 * q * NR, *r1 = r0 + NR;
-        const int odd = 2 * q + 1 >= kc;
-        const __m512 a0 = _mm512_loadu_ps(r0), a1 = _mm512_loadu_ps(r0 + 16);
-        const __m512 b0 = odd ? _mm512_setzero_ps() : _mm512_loadu_ps(r1);
-        const __m512 b1 = odd ? _mm512_setzero_ps() : _mm512_loadu_ps(r1 + 16);
-        const __m512i lo = (__m512i)_mm512_cvtne2ps_pbh(b0, a0); /* a0 words 0-15, b0 16-31 */
-        const __m512i hi = (__m512i)_mm512_cvtne2ps_pbh(b1, a1);
-        _mm512_storeu_si512(out + q * 2 * NR, _mm512_permutexvar_epi16(idx, lo));
-        _mm512_storeu_si512(out + q * 2 * NR + 32, _mm512_permutexvar_epi16(idx, hi));
-    }
-}
-
+/* Pack op(A)[0:mc,0:kc] as bf16 pairs: panel r at dst + r*MR*kc floats holds
+ * [(kc+1)/2][MR][2] (the frame's panel stride of fp32, half of it used). */
 void nf_gemm_pack_a_avx512bf16(float *dst, int transA, const float *A, nf_int lda,
                                nf_int mc, nf_int kc, int mr)
 {
-    nf_gemm_pack_a_avx512(dst, transA, A, lda, mc, kc, mr);
-    for (nf_int i0 = 0; i0 < mc; i0 += MR) a_panel_to_pairs(dst + (i0 / MR) * MR * kc, kc);
+    (void)mr;
+    const __m256i idx = pair_index16();
+    for (nf_int i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
+        const int m = (int)(mc - i0 < MR ? mc - i0 : MR);
+        uint32_t *d = (uint32_t *)dst;
+        if (!transA) {   /* row i of op(A) is row i0+i of A: pairs contiguous along it */
+            for (nf_int p = 0; p < kc; p += 16)
+                rows8_to_pairs(d + (p / 2) * MR, MR, A + i0 * lda + p, lda, m,
+                               (int)(kc - p < 16 ? kc - p : 16));
+            continue;
+        }
+        /* op(A)[i][p] = A[p*lda + i0 + i]: a pair takes two rows of A, interleaved */
+        const __mmask8 km = (__mmask8)((1u << m) - 1);
+        for (nf_int p = 0; p < kc; p += 2) {
+            const __m256 r0 = _mm256_maskz_loadu_ps(km, A + p * lda + i0);
+            const __m256 r1 = p + 1 < kc ? _mm256_maskz_loadu_ps(km, A + (p + 1) * lda + i0)
+                                         : _mm256_setzero_ps();
+            const __m512 both = _mm512_insertf32x8(_mm512_castps256_ps512(r0), r1, 1);
+            const __m256i h = (__m256i)_mm512_cvtneps_pbh(both);
+            _mm256_storeu_si256((__m256i *)(d + (p / 2) * MR), _mm256_permutexvar_epi16(idx, h));
+        }
+    }
 }
 
+/* Pack op(B)[0:kc,0:nc] as bf16 pairs: panel s at dst + s*NR*kc floats holds
+ * [(kc+1)/2][NR][2]. */
 void nf_gemm_pack_b_avx512bf16(float *dst, int transB, const float *B, nf_int ldb,
                                nf_int kc, nf_int nc, int nr)
 {
-    nf_gemm_pack_b_avx512(dst, transB, B, ldb, kc, nc, nr);
-    for (nf_int j0 = 0; j0 < nc; j0 += NR) b_panel_to_pairs(dst + (j0 / NR) * NR * kc, kc);
+    (void)nr;
+    const __m512i idx = pair_index32();
+    for (nf_int j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
+        const int n = (int)(nc - j0 < NR ? nc - j0 : NR);
+        uint32_t *d = (uint32_t *)dst;
+        if (transB) {    /* column j of op(B) is row j0+j of B: pairs contiguous along it */
+            for (nf_int p = 0; p < kc; p += 16) {
+                const int cols = (int)(kc - p < 16 ? kc - p : 16);
+                for (int g = 0; g < n; g += 8)
+                    rows8_to_pairs(d + (p / 2) * NR + g, NR, B + (j0 + g) * ldb + p, ldb,
+                                   n - g < 8 ? n - g : 8, cols);
+            }
+            continue;
+        }
+        /* op(B)[p][j] = B[p*ldb + j0 + j]: a pair takes two rows of B, interleaved */
+        const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
+        for (nf_int p = 0; p < kc; p += 2) {
+            const float *r0 = B + p * ldb + j0, *r1 = r0 + ldb;
+            const int last = p + 1 >= kc;
+            const __m512 a0 = _mm512_maskz_loadu_ps(k0, r0), a1 = _mm512_maskz_loadu_ps(k1, r0 + 16);
+            const __m512 b0 = last ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k0, r1);
+            const __m512 b1 = last ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(k1, r1 + 16);
+            uint32_t *o = d + (p / 2) * NR;
+            _mm512_storeu_si512(o, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b0, a0)));
+            _mm512_storeu_si512(o + 16,
+                                _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b1, a1)));
+        }
+    }
 }
 
 /* The tile body for ROWS rows × VECS 16-column vectors over packed bf16 pairs. Rows past m

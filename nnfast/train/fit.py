@@ -128,6 +128,25 @@ class Trainer:
         bar.update(point["batches"], loss=totals.total / max(totals.count, 1))
         return batches
 
+    def _compiled_step(self):
+        """nf.compile_step's captured step when this fit can use it: the model and loss are
+        ones it captures, and nothing has to run between backward and the update (no
+        clipping, penalty, or callback's on_after_backward). It gives the eager loop's
+        numbers bit for bit, so fit's results do not depend on which ran. Else None."""
+        from ..compile import compile_step
+        from ..nn import ActivityRegularization
+        if getattr(self, "_step", False) is not False:
+            return self._step
+        self._step = None
+        hooks = [c for c in self.callbacks
+                 if type(c).on_after_backward is not Callback.on_after_backward]
+        if self.device.type == "cpu" and self.clip_grad_norm is None and not self.l1 and \
+                not self.l2 and not hooks and not any(isinstance(m, ActivityRegularization)
+                                                      for m in self.model.modules()):
+            step = compile_step(self.model, self.loss_fn, self.optimizer)
+            self._step = step if step.compiled else None
+        return self._step
+
     def train_epoch(self, data, batch_size, shuffle, bar):
         from ..nn import utils as nnu
         self.model.train()
@@ -135,46 +154,59 @@ class Trainer:
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         guard = any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
         first = True
+        step = self._compiled_step()
         for xb, yb in self._epoch_batches(data, batch_size, shuffle, acc, bar):
             if self.device.type != "cpu":
                 xb, yb = xb.to(self.device), yb.to(self.device)
-            self.optimizer.zero_grad()
-            out = self.model(xb)
-            if first:   # once per epoch: y (n,) against outputs (n, 1) is refused
-                check_output_fits_target(out, yb, data)
-                first = False
-            try:
-                loss = self.loss_fn(out, yb)
-                value = loss.item()
-                problem = None if math.isfinite(value) else f"the loss is {value}"
-            except FloatingPointError as e:   # nnfast's losses raise on a non-finite value
-                if not guard:
-                    raise
-                problem = str(e)
+            if step is not None and not first:
+                try:   # zero_grad + forward + loss + backward + step, in one C call
+                    value, problem, updated = step(xb, yb), None, True
+                except FloatingPointError as e:   # no gradient written, no update made
+                    if not guard:
+                        raise
+                    value, problem, updated = math.nan, str(e), False
+                out = None
+            else:
+                updated = False
+                self.optimizer.zero_grad()
+                out = self.model(xb)
+                if first:   # once per epoch: y (n,) against outputs (n, 1) is refused
+                    check_output_fits_target(out, yb, data)
+                    first = False
+                try:
+                    loss = self.loss_fn(out, yb)
+                    value = loss.item()
+                    problem = None if math.isfinite(value) else f"the loss is {value}"
+                except FloatingPointError as e:   # nnfast's losses raise on a non-finite value
+                    if not guard:
+                        raise
+                    problem = str(e)
             if problem is not None and guard:
                 # stop before backward/step: no update is made from a non-finite loss
                 self.stop(f"training terminated at step {self.step_count}: {problem}",
                           terminated=True)
                 break
-            pen = self._penalty()
-            if pen is not None:
-                loss = loss + pen
-            loss.backward()
-            for c in self.callbacks:
-                c.on_after_backward(self.step_count)
+            if not updated:
+                pen = self._penalty()
+                if pen is not None:
+                    loss = loss + pen
+                loss.backward()
+                for c in self.callbacks:
+                    c.on_after_backward(self.step_count)
             if self.clip_grad_norm is not None:
                 gnorm = float(nnu.clip_grad_norm_(params, self.clip_grad_norm).item())
-            else:
+            else:   # the gradients the update used (the compiled step leaves them in .grad)
                 gnorm = float(nnu.get_total_norm(
                     [p.grad for p in params if p.grad is not None]).item())
-            self.optimizer.step()
+            if not updated:
+                self.optimizer.step()
             n = len(xb)
             acc.total += value * n
             acc.count += n
             acc.norm_sum += gnorm
             acc.nsteps += 1
             if self.metrics:
-                acc.outs.append(to_numpy(out))
+                acc.outs.append(to_numpy(out) if out is not None else step.last_output())
                 acc.targets.append(to_numpy(yb))
             self.step_count += 1
             logs = {"loss": value}
