@@ -623,12 +623,13 @@ void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *co
 /* ===================================================================================== */
 /* step.c — one captured MLP training step (nnfast.compile_step)                          */
 /* ===================================================================================== */
-enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2 };
+enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2, NF_MLP_ACT_EXTRA = 3 };
 enum { NF_MLP_LOSS_CROSS_ENTROPY = 0, NF_MLP_LOSS_MSE = 1 };
 
 /* One op of the sequence, for a batch of M rows. Linear: weight[n_out, n_in], bias[n_out]
  * or NULL, dweight/dbias the same shapes (overwritten by backward; dbias NULL without
- * bias). Act/dropout: n_out == n_in. out[M, n_out] receives the op's output; dinp[M, n_in]
+ * bias). Act (act.c's kinds), act_extra (act_extra.c's NF_ACTX_* kinds, reading its input
+ * in backward) and dropout: n_out == n_in. out[M, n_out] receives the op's output; dinp[M, n_in]
  * the gradient w.r.t. its input, or NULL when no op below needs one (backward stops
  * there). Dropout: active == 0 is the identity (eval mode, p == 0); mask[M * n_in] (or
  * NULL when dinp is NULL and no op below has a gradient), seed, thresh, scale as
@@ -636,7 +637,7 @@ enum { NF_MLP_LOSS_CROSS_ENTROPY = 0, NF_MLP_LOSS_MSE = 1 };
  * backward). */
 typedef struct {
     int op, act, saves_output, active;
-    float a;
+    float a, b;   /* the activation's scalars (act.c's a; act_extra.c's a and b) */
     nf_int n_in, n_out;
     const float *weight, *bias;
     float *dweight, *dbias;

@@ -1,7 +1,7 @@
 /* step.c — one captured training step of a plain MLP (nnfast.compile_step), in one C call.
  *
- * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation,
- * dropout) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
+ * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation of
+ * act.c or act_extra.c, dropout) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
  * gradient, and the backward pass, by calling the very kernels the eager layers call
  * (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*, the loss.c
  * kernels) in the same order. So its results are bit-for-bit those of the eager path; what
@@ -98,6 +98,11 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
             nf_act_backward(op->act, op->dinp, g, op->saves_output ? op->out : op->inp,
                             M * op->n_in, op->a, 1);
             break;
+        case NF_MLP_ACT_EXTRA:
+            if (!op->dinp)
+                return;
+            nf_act_extra_backward(op->act, op->dinp, g, op->inp, M * op->n_in, op->a, op->b);
+            break;
         default:
             if (!op->active)
                 continue;
@@ -138,6 +143,9 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
         }
         case NF_MLP_ACT:
             nf_act_forward(op->act, op->out, h, M * op->n_in, op->a, 1);
+            break;
+        case NF_MLP_ACT_EXTRA:
+            nf_act_extra_forward(op->act, op->out, h, M * op->n_in, op->a, op->b);
             break;
         default: /* NF_MLP_DROPOUT */
             if (!op->active)

@@ -8,7 +8,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 cdef extern from "nnfast.h":
     ctypedef struct nf_mlp_op:
         int op, act, saves_output, active
-        float a
+        float a, b
         nf_int n_in, n_out
         const float *weight
         const float *bias
@@ -84,13 +84,14 @@ cdef class MlpPlan:
         self.dropouts = []
         for k, s in enumerate(spec):
             (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
-             thresh, scale) = s
+             thresh, scale, b) = s
             self.keep.append(s)
-            if not 0 <= op <= 2 or (op == 1 and not 0 <= act <= 7):
-                # nf_mlp_step dispatches on both (act indexes act.c's kernel table)
+            if not 0 <= op <= 3 or (op == 1 and not 0 <= act <= 7) or \
+                    (op == 3 and not 0 <= act <= 9):
+                # nf_mlp_step dispatches on both (act indexes act.c's or act_extra.c's table)
                 raise ValueError(f"MlpPlan: op {k} has an unknown code ({op}, act {act})")
             o = &self.ops[k]
-            o.op, o.act, o.saves_output, o.a = op, act, saves, a
+            o.op, o.act, o.saves_output, o.a, o.b = op, act, saves, a, b
             o.n_in, o.n_out = n_in, n_out
             if k and n_in != self.ops[k - 1].n_out:
                 raise ValueError(f"MlpPlan: op {k} takes {n_in} features, gets "

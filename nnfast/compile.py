@@ -60,6 +60,8 @@ from . import autograd as ag
 from .nn import _functional_act as _FA
 from .nn import _functional_dropout as _FD
 from .nn import _functional_loss as _FL
+from .nn import _functional_act_extra as _FX
+from .nn import activation as _A
 from .nn.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .nn.container import Sequential
 from .nn.dropout import Dropout
@@ -74,7 +76,7 @@ __all__ = ["compile_step"]
 _MAX_SHAPES = 4
 
 # op codes of the captured sequence
-_LINEAR, _ACT, _DROPOUT = range(3)   # = NF_MLP_* in csrc/nnfast.h
+_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA = range(4)   # = NF_MLP_* in csrc/nnfast.h
 _CE, _MSE = range(2)                  # = NF_MLP_LOSS_*
 _F32, _I64, _U8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.uint8)
 
@@ -115,7 +117,39 @@ def _hyper(m):
         return m.alpha
     if type(m) is GELU:
         return m.approximate
+    opts = _EXTRA_OPTIONS.get(type(m))
+    if opts:
+        return tuple(getattr(m, k) for k in opts)
     return None
+
+
+# the act_extra.c activations: class -> (kind, the (a, b) its functional passes the kernel)
+_EXTRA_KINDS = {
+    _A.Softplus: (_FX._SOFTPLUS, lambda m: (m.beta, m.threshold)),
+    _A.Hardtanh: (_FX._HARDTANH, lambda m: (m.min_val, m.max_val)),
+    _A.ReLU6: (_FX._HARDTANH, lambda m: (0.0, 6.0)),
+    _A.Mish: (_FX._MISH, None), _A.Hardswish: (_FX._HARDSWISH, None),
+    _A.Hardsigmoid: (_FX._HARDSIGMOID, None), _A.Softsign: (_FX._SOFTSIGN, None),
+    _A.LogSigmoid: (_FX._LOGSIGMOID, None),
+    _A.Threshold: (_FX._THRESHOLD, lambda m: (m.threshold, m.value)),
+    _A.CELU: (_FX._CELU, lambda m: (m.alpha, 1.0 / m.alpha)),
+    _A.SELU: (_FX._SELU, None),
+}
+_EXTRA_OPTIONS = {_A.Softplus: ("beta", "threshold"), _A.Hardtanh: ("min_val", "max_val"),
+                  _A.Threshold: ("threshold", "value"), _A.CELU: ("alpha",)}
+
+
+def _activation_extra(m):
+    """(kind, a, b) of an act_extra.c activation module with plain float options, else None."""
+    entry = _EXTRA_KINDS.get(type(m))
+    if entry is None or not _own_forward(m, type(m)):
+        return None
+    kind, args = entry
+    try:
+        a, b = (0.0, 0.0) if args is None else (float(v) for v in args(m))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return kind, a, b
 
 
 def _activation(m):
@@ -175,6 +209,8 @@ def _capture_model(model):
         elif _activation(m) is not None and _own_forward(m, type(m)):
             kind, a = _activation(m)
             ops.append((_ACT, m, kind, a))
+        elif _activation_extra(m) is not None:
+            ops.append((_ACT_EXTRA, m) + _activation_extra(m))
         else:
             raise _Unsupported(f"layer {type(m).__name__} is not supported by compile_step")
     linears = [op for op in ops if op[0] == _LINEAR]
@@ -279,17 +315,20 @@ class _Workspace:
                 w, b = op[2], op[3]
                 spec.append((code, 0, 0.0, 0, width, n_out, w._storage,
                              None if b is None else b._storage, op[4], op[5], out, dinp, None, 0,
-                             0.0))
+                             0.0, 0.0))
             elif code == _ACT:
                 spec.append((code, op[2], op[3], _saves_output(op[2]), width, n_out,
-                             None, None, None, None, out, dinp, None, 0, 0.0))
+                             None, None, None, None, out, dinp, None, 0, 0.0, 0.0))
+            elif code == _ACT_EXTRA:
+                spec.append((code, op[2], op[3], 0, width, n_out,
+                             None, None, None, None, out, dinp, None, 0, 0.0, op[4]))
             else:
                 p = op[2]
                 mask = np.empty(m * width, np.uint8) if k > first else None
                 thresh = _FD._threshold(p) if p > 0 else 0
                 scale = float(_FD._scale(p, np.dtype(np.float32)))
                 spec.append((code, 0, 0.0, 0, width, n_out, None, None, None, None, out, dinp,
-                             mask, thresh, scale))
+                             mask, thresh, scale, 0.0))
             width = n_out
         self.dlogits = np.empty((m, width), np.float32)
         self.plan = _C.MlpPlan(spec, m, self.dlogits)

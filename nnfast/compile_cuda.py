@@ -69,6 +69,9 @@ def _fused_layers(ops, fl):
             cur[6] = len(drops)
             cur[7] = float(_FD._scale(p, _F32)) if p > 0 else 1.0
             drops.append(op)
+        else:
+            raise _Unsupported(f"{type(op[1]).__name__}: not fused on CUDA (the fused step "
+                               "takes act.c's activations)")
     maxw = FM.MAXW
     wide = [n_out for _, n_out, *_ in layers if n_out > maxw]
     if wide:

@@ -93,7 +93,12 @@ def mlp(act=nn.ReLU, sizes=(20, 16, 12, 5), bias=True, extra=()):
 
 
 ACTS = [nn.ReLU, lambda: nn.LeakyReLU(0.2), lambda: nn.ELU(0.7), nn.Sigmoid, nn.Tanh,
-        nn.GELU, lambda: nn.GELU("tanh"), nn.SiLU, lambda: nn.ReLU(inplace=True)]
+        nn.GELU, lambda: nn.GELU("tanh"), nn.SiLU, lambda: nn.ReLU(inplace=True),
+        # act_extra.c's, run as their own op (not inside the GEMM)
+        lambda: nn.Softplus(beta=1.5, threshold=3.0), lambda: nn.Hardtanh(-0.5, 0.7),
+        nn.ReLU6, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Softsign, nn.LogSigmoid,
+        lambda: nn.Threshold(0.1, -2.0), lambda: nn.CELU(0.6), nn.SELU,
+        lambda: nn.Hardswish(inplace=True)]
 
 
 @pytest.mark.parametrize("act", ACTS)
