@@ -623,7 +623,8 @@ void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *co
 /* ===================================================================================== */
 /* step.c — one captured MLP training step (nnfast.compile_step)                          */
 /* ===================================================================================== */
-enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2, NF_MLP_ACT_EXTRA = 3 };
+enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2, NF_MLP_ACT_EXTRA = 3,
+       NF_MLP_BATCHNORM = 4, NF_MLP_LAYERNORM = 5 };
 enum { NF_MLP_LOSS_CROSS_ENTROPY = 0, NF_MLP_LOSS_MSE = 1 };
 
 /* One op of the sequence, for a batch of M rows. Linear: weight[n_out, n_in], bias[n_out]
@@ -647,6 +648,12 @@ typedef struct {
     uint32_t thresh;
     float scale;
     const float *inp;
+    /* BatchNorm1d (training: batch statistics) and LayerNorm over the width n_in: weight,
+     * bias, dweight, dbias as a Linear's (NULL when not affine); stat0/stat1 [C] (BN: mean,
+     * invstd) or [M] (LN: mean, rstd) written by forward for backward; running_mean/var [C]
+     * or NULL, updated with momentum (BN); eps. */
+    float *stat0, *stat1, *running_mean, *running_var;
+    double momentum, eps;
 } nf_mlp_op;
 
 /* The loss over the last op's output logits[M, C]: cross entropy against target[M] class

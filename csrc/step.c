@@ -1,7 +1,7 @@
 /* step.c — one captured training step of a plain MLP (nnfast.compile_step), in one C call.
  *
  * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation of
- * act.c or act_extra.c, dropout) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
+ * act.c or act_extra.c, dropout, BatchNorm1d in training mode, LayerNorm) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
  * gradient, and the backward pass, by calling the very kernels the eager layers call
  * (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*, the loss.c
  * kernels) in the same order. So its results are bit-for-bit those of the eager path; what
@@ -103,6 +103,14 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
                 return;
             nf_act_extra_backward(op->act, op->dinp, g, op->inp, M * op->n_in, op->a, op->b);
             break;
+        case NF_MLP_BATCHNORM:   /* its weight and bias get gradients even with no dinp */
+            nf_batch_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
+                                   op->stat1, op->weight, M, op->n_in, 1, 1);
+            break;
+        case NF_MLP_LAYERNORM:
+            nf_layer_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
+                                   op->stat1, op->weight, M, op->n_in);
+            break;
         default:
             if (!op->active)
                 continue;
@@ -146,6 +154,16 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
             break;
         case NF_MLP_ACT_EXTRA:
             nf_act_extra_forward(op->act, op->out, h, M * op->n_in, op->a, op->b);
+            break;
+        case NF_MLP_BATCHNORM:
+            nf_batch_norm_stats(op->stat0, op->stat1, op->running_mean, op->running_var, h, M,
+                                op->n_in, 1, op->momentum, op->eps);
+            nf_batch_norm_apply(op->out, h, op->stat0, op->stat1, op->weight, op->bias, M,
+                                op->n_in, 1);
+            break;
+        case NF_MLP_LAYERNORM:
+            nf_layer_norm_forward(op->out, op->stat0, op->stat1, h, op->weight, op->bias, M,
+                                  op->n_in, op->eps);
             break;
         default: /* NF_MLP_DROPOUT */
             if (!op->active)

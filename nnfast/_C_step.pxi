@@ -21,6 +21,11 @@ cdef extern from "nnfast.h":
         uint32_t thresh
         float scale
         const float *inp
+        float *stat0
+        float *stat1
+        float *running_mean
+        float *running_var
+        double momentum, eps
     ctypedef struct nf_mlp_loss:
         int kind, reduction
         nf_int C, ignore_index
@@ -86,7 +91,7 @@ cdef class MlpPlan:
             (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
              thresh, scale, b) = s
             self.keep.append(s)
-            if not 0 <= op <= 3 or (op == 1 and not 0 <= act <= 7) or \
+            if not 0 <= op <= 5 or (op == 1 and not 0 <= act <= 7) or \
                     (op == 3 and not 0 <= act <= 9):
                 # nf_mlp_step dispatches on both (act indexes act.c's or act_extra.c's table)
                 raise ValueError(f"MlpPlan: op {k} has an unknown code ({op}, act {act})")
@@ -104,6 +109,13 @@ cdef class MlpPlan:
                     o.dbias = <float *>_ptr(dbias, n_out, 4, True, "dbias")
             elif n_in != n_out:
                 raise ValueError("MlpPlan: an elementwise op must keep the width")
+            elif op >= 4:   # a norm's affine parameters (set_norm gives the rest)
+                if weight is not None:
+                    o.weight = <const float *>_ptr(weight, n_in, 4, False, "weight")
+                    o.dweight = <float *>_ptr(dweight, n_in, 4, True, "dweight")
+                if bias is not None:
+                    o.bias = <const float *>_ptr(bias, n_in, 4, False, "bias")
+                    o.dbias = <float *>_ptr(dbias, n_in, 4, True, "dbias")
             o.out = <float *>_ptr(out, M * n_out, 4, True, "out")
             if dinp is not None:
                 o.dinp = <float *>_ptr(dinp, M * n_in, 4, True, "dinp")
@@ -117,6 +129,28 @@ cdef class MlpPlan:
         self.n_in = self.ops[0].n_in
         self.C = self.ops[self.nops - 1].n_out
         self.dlogits = <float *>_ptr(dlogits, M * self.C, 4, True, "dlogits")
+
+    def set_norm(self, int k, stat0, stat1, running_mean, running_var, double eps):
+        """Norm op k's statistics buffers (BN: mean, invstd [C]; LN: mean, rstd [M]), its
+        running statistics (BN, float32 [C], updated in place; or None) and eps."""
+        if not 0 <= k < self.nops or self.ops[k].op < 4:
+            raise ValueError(f"MlpPlan.set_norm: op {k} is not a norm")
+        cdef nf_mlp_op *o = &self.ops[k]
+        cdef nf_int n = o.n_in if o.op == 4 else self.M
+        self.keep.append((stat0, stat1, running_mean, running_var))
+        o.stat0 = <float *>_ptr(stat0, n, 4, True, "stat0")
+        o.stat1 = <float *>_ptr(stat1, n, 4, True, "stat1")
+        if o.op == 4 and running_mean is not None:
+            o.running_mean = <float *>_ptr(running_mean, o.n_in, 4, True, "running_mean")
+            o.running_var = <float *>_ptr(running_var, o.n_in, 4, True, "running_var")
+        o.eps = eps
+
+    def set_momentum(self, int k, double momentum):
+        """BatchNorm op k's running-statistics factor for the next run (it may change each
+        step: 1/num_batches_tracked when momentum is None)."""
+        if not 0 <= k < self.nops or self.ops[k].op != 4:
+            raise ValueError(f"MlpPlan.set_momentum: op {k} is not a BatchNorm")
+        self.ops[k].momentum = momentum
 
     def __dealloc__(self):
         free(self.ops)

@@ -66,6 +66,7 @@ from .nn.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .nn.container import Sequential
 from .nn.dropout import Dropout
 from .nn.linear import Flatten, Identity, Linear
+from .nn.normalization import BatchNorm1d, LayerNorm
 from .nn.loss import CrossEntropyLoss, MSELoss
 from .nn.module import Module
 from .optim.optimizer import Optimizer
@@ -76,7 +77,8 @@ __all__ = ["compile_step"]
 _MAX_SHAPES = 4
 
 # op codes of the captured sequence
-_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA = range(4)   # = NF_MLP_* in csrc/nnfast.h
+_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA, _BN, _LN = range(6)   # = NF_MLP_* in csrc/nnfast.h
+_PARAM_OPS = (_LINEAR, _BN, _LN)   # ops (code, module, weight, bias, ...)
 _CE, _MSE = range(2)                  # = NF_MLP_LOSS_*
 _F32, _I64, _U8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.uint8)
 
@@ -120,7 +122,38 @@ def _hyper(m):
     opts = _EXTRA_OPTIONS.get(type(m))
     if opts:
         return tuple(getattr(m, k) for k in opts)
+    if type(m) is BatchNorm1d:   # (training mode is checked at each call: eval runs eager)
+        return (m.eps, m.momentum, m.track_running_stats) + tuple(
+            id(t) if t is None else id(t._storage) for t in
+            (m.running_mean, m.running_var, m.num_batches_tracked))
+    if type(m) is LayerNorm:
+        return (m.eps, tuple(m.normalized_shape))
     return None
+
+
+def _norm_op(m, width):
+    """(code, m, weight, bias) of a BatchNorm1d or LayerNorm over (N, width) rows, else
+    raises _Unsupported."""
+    w, b = m._parameters.get("weight"), m._parameters.get("bias")
+    if type(m) is BatchNorm1d:
+        n = m.num_features
+        for t in (m.running_mean, m.running_var):
+            if t is not None and (t._storage.dtype != np.float32 or t._storage.shape != (n,)
+                                  or not t._storage.flags.c_contiguous):
+                raise _Unsupported("a BatchNorm1d whose running statistics are not float32 "
+                                   f"({n},) arrays")
+        code = _BN
+    else:
+        if len(m.normalized_shape) != 1:
+            raise _Unsupported(f"LayerNorm{tuple(m.normalized_shape)} over more than the "
+                               "features")
+        n, code = m.normalized_shape[0], _LN
+    for p in (w, b):
+        if p is not None and (p._storage.dtype != np.float32 or p._storage.shape != (n,)):
+            raise _Unsupported(f"a {type(m).__name__} whose parameters are not float32 ({n},)")
+    if width is not None and width != n:
+        raise _Unsupported(f"{type(m).__name__}({n}) follows a layer of {width} features")
+    return (code, m, w, b)
 
 
 # the act_extra.c activations: class -> (kind, the (a, b) its functional passes the kernel)
@@ -202,6 +235,9 @@ def _capture_model(model):
             if not ops:
                 flatten_input = True
             # after the first layer activations are (N, features): flattening is a no-op
+        elif type(m) in (BatchNorm1d, LayerNorm) and _own_forward(m, type(m)):
+            ops.append(_norm_op(m, width))
+            width = m.num_features if type(m) is BatchNorm1d else m.normalized_shape[0]
         elif type(m) is Dropout:
             if not 0.0 <= m.p < 1.0:
                 raise _Unsupported(f"Dropout(p={m.p})")
@@ -289,7 +325,7 @@ class _Workspace:
     dropout masks, and d(loss)/d(logits)."""
 
     def __init__(self, ops, first, m, n_in):
-        spec = []
+        spec, norms = [], []
         width = n_in
         for k, op in enumerate(ops):
             code = op[0]
@@ -322,6 +358,17 @@ class _Workspace:
             elif code == _ACT_EXTRA:
                 spec.append((code, op[2], op[3], 0, width, n_out,
                              None, None, None, None, out, dinp, None, 0, 0.0, op[4]))
+            elif code in (_BN, _LN):
+                w, b = op[2], op[3]
+                spec.append((code, 0, 0.0, 0, width, n_out, None if w is None else w._storage,
+                             None if b is None else b._storage, op[4], op[5], out, dinp, None,
+                             0, 0.0, 0.0))
+                mod = op[1]
+                n = width if code == _BN else m
+                track = code == _BN and mod.running_mean is not None
+                norms.append((k, np.empty(n, np.float32), np.empty(n, np.float32),
+                              mod.running_mean._storage if track else None,
+                              mod.running_var._storage if track else None, float(mod.eps)))
             else:
                 p = op[2]
                 mask = np.empty(m * width, np.uint8) if k > first else None
@@ -332,6 +379,8 @@ class _Workspace:
             width = n_out
         self.dlogits = np.empty((m, width), np.float32)
         self.plan = _C.MlpPlan(spec, m, self.dlogits)
+        for norm in norms:
+            self.plan.set_norm(*norm)
         self.outs = [sp[10] for sp in spec]
 
 
@@ -346,12 +395,15 @@ class CompiledStep:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self._eager = _EagerStep(model, loss_fn, optimizer, "eager call")
         gmap = {id(p): g for p, _, g in views}
-        # Linear ops carry their weight's and bias's slices of the flat gradient buffer
-        ops = [op + (gmap[id(op[2])], None if op[3] is None else gmap[id(op[3])])
-               if op[0] == _LINEAR else op for op in ops]
+        # Linear and norm ops carry their weight's and bias's slices of the flat gradient
+        # buffer
+        ops = [op + tuple(None if t is None else gmap[id(t)] for t in op[2:4])
+               if op[0] in _PARAM_OPS else op for op in ops]
         self._ops = ops
-        codes = [o[0] for o in ops]
-        self._first = codes.index(_LINEAR)   # ops before it get no gradient (data batch)
+        # ops before the first one with parameters get no gradient (of the data batch)
+        self._first = next(k for k, o in enumerate(ops) if o[0] in _PARAM_OPS and
+                           (o[2] is not None or o[3] is not None))
+        self._bns = [(k, o[1]) for k, o in enumerate(ops) if o[0] == _BN]
         linears = [o for o in ops if o[0] == _LINEAR]
         self._n_in = linears[0][2]._storage.shape[1]
         self._n_out = linears[-1][2]._storage.shape[0]
@@ -362,7 +414,7 @@ class CompiledStep:
         self._gviews = [v[2] for v in views]
         self._checks = tuple((v[0], v[1]) for v in views)
         self._grad_tensors = [Tensor._make(g) for g in self._gviews]
-        self._linears = [(o[1], o[2], o[3]) for o in linears]
+        self._linears = [(o[1], o[2], o[3]) for o in ops if o[0] in _PARAM_OPS]
         self._containers = containers
         self._hypers = hypers
         self._work = {}
@@ -386,7 +438,10 @@ class CompiledStep:
                 return False
         for mod, w, b in self._linears:
             ps = mod._parameters
-            if ps["weight"] is not w or ps.get("bias") is not b:
+            if ps.get("weight") is not w or ps.get("bias") is not b:
+                return False
+        for _, bn in self._bns:   # the step holds training-mode BatchNorm (eval runs eager)
+            if not bn.training:
                 return False
         return True
 
@@ -463,6 +518,14 @@ class CompiledStep:
             if gt._storage is not gv:
                 gt = Tensor._make(gv)
             p.grad = gt
+        # ---- BatchNorm's count and running-statistics factor, as its forward sets them
+        for k, bn in self._bns:
+            factor = 0.0 if bn.momentum is None else bn.momentum
+            nbt = bn.num_batches_tracked
+            if bn.track_running_stats and nbt is not None:
+                np.add(nbt._storage, 1, out=nbt._storage)
+                factor = 1.0 / float(nbt._storage) if bn.momentum is None else bn.momentum
+            ws.plan.set_momentum(k, float(factor))
         # ---- the optimizer's step, run by the same C call when it is one update per group
         opt = self.optimizer
         records = opt._take_step_records()
@@ -547,13 +610,11 @@ def _capture(model, loss_fn, optimizer):
     loss_kind = _capture_loss(loss_fn)
     params = list(model.parameters())
     views = _capture_optimizer(optimizer, params)
-    # every parameter must be a Linear's (others would need their own backward)
+    # every parameter must be a captured layer's (others would need their own backward)
     lin_params = set()
     for op in ops:
-        if op[0] == _LINEAR:
-            lin_params.add(id(op[2]))
-            if op[3] is not None:
-                lin_params.add(id(op[3]))
+        if op[0] in _PARAM_OPS:
+            lin_params.update(id(t) for t in op[2:4] if t is not None)
     if len(lin_params) != len(params) or any(id(p) not in lin_params for p in params):
-        raise _Unsupported("the model has parameters outside its Linear layers")
+        raise _Unsupported("the model has parameters outside its Linear and norm layers")
     return ops, flatten_input, containers, hypers, loss_kind, views

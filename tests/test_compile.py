@@ -583,3 +583,59 @@ def test_changed_model_runs_eager_not_stale_capture():
     assert ref == got
     assert step.eager_calls == 3
     assert_same_state(m1, o1, m2, o2)
+
+
+NORM_MODELS = {
+    "batchnorm": lambda: nn.Sequential(nn.Linear(20, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                       nn.Linear(16, 5)),
+    "batchnorm first": lambda: nn.Sequential(nn.BatchNorm1d(20), nn.Linear(20, 16), nn.ReLU(),
+                                             nn.Linear(16, 5)),
+    "batchnorm not affine, first": lambda: nn.Sequential(
+        nn.BatchNorm1d(20, affine=False), nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 5)),
+    "batchnorm momentum None": lambda: nn.Sequential(
+        nn.Linear(20, 16), nn.BatchNorm1d(16, momentum=None), nn.Tanh(), nn.Linear(16, 5)),
+    "batchnorm without running stats": lambda: nn.Sequential(
+        nn.Linear(20, 16), nn.BatchNorm1d(16, track_running_stats=False, bias=False),
+        nn.Mish(), nn.Linear(16, 5)),
+    "layernorm": lambda: nn.Sequential(nn.Linear(20, 16), nn.LayerNorm(16), nn.GELU(),
+                                       nn.Linear(16, 5)),
+    "layernorm first, no bias": lambda: nn.Sequential(
+        nn.LayerNorm(20, bias=False), nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 5)),
+    "layernorm not affine, dropout": lambda: nn.Sequential(
+        nn.Linear(20, 16), nn.LayerNorm(16, elementwise_affine=False), nn.ReLU(),
+        nn.Dropout(0.2), nn.Linear(16, 16), nn.BatchNorm1d(16), nn.SELU(), nn.Linear(16, 5)),
+}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", sorted(NORM_MODELS))
+def test_norm_layers_match_eager_running_statistics_included(name, threads):
+    nf.set_num_threads(threads)
+    try:
+        step, model, _ = run_both(NORM_MODELS[name], lambda p: optim.Adam(p, lr=1e-2),
+                                  nn.CrossEntropyLoss(), make_data(20, 5, batches=(32, 7)))
+    finally:
+        nf.set_num_threads(2)
+    assert step.eager_calls == 0
+    # run_both compared parameters and optimizer state; the buffers too, on a second pair
+    (m1, o1), (m2, o2) = twins(NORM_MODELS[name], lambda p: optim.SGD(p, lr=0.1))
+    step = nf.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    data = make_data(20, 5, nsteps=6)
+    for run in (lambda x, y: eager_step(m1, nn.CrossEntropyLoss(), o1, x, y), step):
+        nf.manual_seed(7)   # the same dropout draws
+        for x, y in data:
+            run(x, y)
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    assert s1.keys() == s2.keys()
+    for k in s1:
+        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
+
+
+def test_batchnorm_in_eval_mode_runs_eager_and_back():
+    data = make_data(20, 5, nsteps=6)
+
+    def between(i, model, opt):
+        model.train(i % 3 != 1)    # every third step in eval mode: running statistics used
+    step, _, _ = run_both(NORM_MODELS["batchnorm"], lambda p: optim.Adam(p, lr=1e-2),
+                          nn.CrossEntropyLoss(), data, between=between)
+    assert step.eager_calls == 2
