@@ -1,0 +1,246 @@
+"""compile_step's capture: which models, losses and optimizers the C step can run, as an op
+list (code, module, arguments...) for nnfast/compile.py's workspace and nnfast/compile_cuda.py.
+
+A model is captured when it is a plain Sequential (nested Sequentials flattened) of Linear,
+the activations of act.c and act_extra.c, Dropout, BatchNorm1d, LayerNorm, Flatten of the
+input and Identity, with every parameter one of those layers'; anything else raises
+_Unsupported with the reason, which compile_step reports as `step.reason`.
+"""
+import numpy as np
+
+from .nn import _functional_act as _FA
+from .nn import _functional_act_extra as _FX
+from .nn import activation as _A
+from .nn.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
+from .nn.container import Sequential
+from .nn.dropout import Dropout
+from .nn.linear import Flatten, Identity, Linear
+from .nn.loss import CrossEntropyLoss, MSELoss
+from .nn.module import Module
+from .nn.normalization import BatchNorm1d, LayerNorm
+from .optim.optimizer import Optimizer
+
+# op codes of the captured sequence
+_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA, _BN, _LN = range(6)   # = NF_MLP_* in csrc/nnfast.h
+_PARAM_OPS = (_LINEAR, _BN, _LN)   # ops (code, module, weight, bias, ...)
+_CE, _MSE = range(2)                  # = NF_MLP_LOSS_*
+_F32, _I64, _U8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.uint8)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _own_forward(m, cls):
+    """m runs cls's forward and Module's __call__ (no override that could change the math)."""
+    t = type(m)
+    return t.forward is cls.forward and t.__call__ is Module.__call__ and not m._has_hooks()
+
+
+def _flatten_sequential(model, containers=None):
+    if not isinstance(model, Sequential) or not _own_forward(model, Sequential):
+        raise _Unsupported(f"the model is a {type(model).__name__}, not a plain Sequential")
+    if containers is not None:
+        containers.append((model._modules, tuple(model._modules.values())))
+    out = []
+    for m in model._modules.values():
+        if m is None:
+            continue
+        if isinstance(m, Sequential):
+            out.extend(_flatten_sequential(m, containers))
+        else:
+            out.append(m)
+    return out
+
+
+def _hyper(m):
+    """The options of a captured layer that its kernels read (checked at every call)."""
+    if type(m) is Dropout:
+        return m.p
+    if type(m) is LeakyReLU:
+        return m.negative_slope
+    if type(m) is ELU:
+        return m.alpha
+    if type(m) is GELU:
+        return m.approximate
+    opts = _EXTRA_OPTIONS.get(type(m))
+    if opts:
+        return tuple(getattr(m, k) for k in opts)
+    if type(m) is BatchNorm1d:   # (training mode is checked at each call: eval runs eager)
+        return (m.eps, m.momentum, m.track_running_stats) + tuple(
+            id(t) if t is None else id(t._storage) for t in
+            (m.running_mean, m.running_var, m.num_batches_tracked))
+    if type(m) is LayerNorm:
+        return (m.eps, tuple(m.normalized_shape))
+    return None
+
+
+def _norm_op(m, width):
+    """(code, m, weight, bias) of a BatchNorm1d or LayerNorm over (N, width) rows, else
+    raises _Unsupported."""
+    w, b = m._parameters.get("weight"), m._parameters.get("bias")
+    if type(m) is BatchNorm1d:
+        n = m.num_features
+        for t in (m.running_mean, m.running_var):
+            if t is not None and (t._storage.dtype != np.float32 or t._storage.shape != (n,)
+                                  or not t._storage.flags.c_contiguous):
+                raise _Unsupported("a BatchNorm1d whose running statistics are not float32 "
+                                   f"({n},) arrays")
+        code = _BN
+    else:
+        if len(m.normalized_shape) != 1:
+            raise _Unsupported(f"LayerNorm{tuple(m.normalized_shape)} over more than the "
+                               "features")
+        n, code = m.normalized_shape[0], _LN
+    for p in (w, b):
+        if p is not None and (p._storage.dtype != np.float32 or p._storage.shape != (n,)):
+            raise _Unsupported(f"a {type(m).__name__} whose parameters are not float32 ({n},)")
+    if width is not None and width != n:
+        raise _Unsupported(f"{type(m).__name__}({n}) follows a layer of {width} features")
+    return (code, m, w, b)
+
+
+# the act_extra.c activations: class -> (kind, the (a, b) its functional passes the kernel)
+_EXTRA_KINDS = {
+    _A.Softplus: (_FX._SOFTPLUS, lambda m: (m.beta, m.threshold)),
+    _A.Hardtanh: (_FX._HARDTANH, lambda m: (m.min_val, m.max_val)),
+    _A.ReLU6: (_FX._HARDTANH, lambda m: (0.0, 6.0)),
+    _A.Mish: (_FX._MISH, None), _A.Hardswish: (_FX._HARDSWISH, None),
+    _A.Hardsigmoid: (_FX._HARDSIGMOID, None), _A.Softsign: (_FX._SOFTSIGN, None),
+    _A.LogSigmoid: (_FX._LOGSIGMOID, None),
+    _A.Threshold: (_FX._THRESHOLD, lambda m: (m.threshold, m.value)),
+    _A.CELU: (_FX._CELU, lambda m: (m.alpha, 1.0 / m.alpha)),
+    _A.SELU: (_FX._SELU, None),
+}
+_EXTRA_OPTIONS = {_A.Softplus: ("beta", "threshold"), _A.Hardtanh: ("min_val", "max_val"),
+                  _A.Threshold: ("threshold", "value"), _A.CELU: ("alpha",)}
+
+
+def _activation_extra(m):
+    """(kind, a, b) of an act_extra.c activation module with plain float options, else None."""
+    entry = _EXTRA_KINDS.get(type(m))
+    if entry is None or not _own_forward(m, type(m)):
+        return None
+    kind, args = entry
+    try:
+        a, b = (0.0, 0.0) if args is None else (float(v) for v in args(m))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return kind, a, b
+
+
+def _activation(m):
+    """(kernel kind, scalar) of a supported activation module, else None."""
+    for cls, kind in ((ReLU, _FA._RELU), (Sigmoid, _FA._SIGMOID), (Tanh, _FA._TANH),
+                      (SiLU, _FA._SILU)):
+        if type(m) is cls:
+            return kind, 0.0
+    if type(m) is LeakyReLU:
+        return _FA._LEAKY_RELU, float(m.negative_slope)
+    if type(m) is ELU:
+        return _FA._ELU, float(m.alpha)
+    if type(m) is GELU:
+        if m.approximate not in ("none", "tanh"):
+            return None
+        return (_FA._GELU if m.approximate == "none" else _FA._GELU_TANH), 0.0
+    return None
+
+
+def _capture_model(model):
+    """The op list [(code, module, extra...)], the Linear layers' feature sizes, and whether
+    the first op is a Flatten of the input."""
+    ops = []
+    flatten_input = False
+    width = None            # feature count flowing between layers (None before a Linear)
+    seen = set()
+    containers = []
+    for m in _flatten_sequential(model, containers):
+        if id(m) in seen:
+            raise _Unsupported(f"module {m!r} appears twice in the model")
+        seen.add(id(m))
+        if type(m) is Linear:
+            w, b = m._parameters.get("weight"), m._parameters.get("bias")
+            if w is None or w._storage.dtype != np.float32 or w._storage.ndim != 2:
+                raise _Unsupported("a Linear layer without a float32 2-D weight")
+            if w._storage.size == 0:
+                raise _Unsupported("a Linear layer with no features")
+            if b is not None and (b._storage.dtype != np.float32 or b._storage.shape != (w.shape[0],)):
+                raise _Unsupported("a Linear layer with a bias that is not float32 (out,)")
+            if width is not None and width != w.shape[1]:
+                raise _Unsupported(f"Linear(in_features={w.shape[1]}) follows a layer of "
+                                   f"{width} features")
+            ops.append((_LINEAR, m, w, b))
+            width = w.shape[0]
+        elif type(m) is Identity:
+            continue
+        elif type(m) is Flatten:
+            if (m.start_dim, m.end_dim) not in ((1, -1),):
+                raise _Unsupported(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})")
+            if not ops:
+                flatten_input = True
+            # after the first layer activations are (N, features): flattening is a no-op
+        elif type(m) in (BatchNorm1d, LayerNorm) and _own_forward(m, type(m)):
+            ops.append(_norm_op(m, width))
+            width = m.num_features if type(m) is BatchNorm1d else m.normalized_shape[0]
+        elif type(m) is Dropout:
+            if not 0.0 <= m.p < 1.0:
+                raise _Unsupported(f"Dropout(p={m.p})")
+            ops.append((_DROPOUT, m, float(m.p)))
+        elif _activation(m) is not None and _own_forward(m, type(m)):
+            kind, a = _activation(m)
+            ops.append((_ACT, m, kind, a))
+        elif _activation_extra(m) is not None:
+            ops.append((_ACT_EXTRA, m) + _activation_extra(m))
+        else:
+            raise _Unsupported(f"layer {type(m).__name__} is not supported by compile_step")
+    linears = [op for op in ops if op[0] == _LINEAR]
+    if not linears:
+        raise _Unsupported("the model has no Linear layer")
+    # what each call checks has not changed since: every container's layer list and the
+    # options of the layers that have some
+    hypers = tuple((op[1], _hyper(op[1])) for op in ops if _hyper(op[1]) is not None)
+    return ops, flatten_input, tuple(containers), hypers
+
+
+def _capture_loss(loss_fn):
+    if type(loss_fn) is CrossEntropyLoss:
+        return _CE
+    if type(loss_fn) is MSELoss:
+        return _MSE
+    raise _Unsupported(f"loss {type(loss_fn).__name__} is not supported by compile_step "
+                       "(CrossEntropyLoss and MSELoss are)")
+
+
+def _capture_optimizer(optimizer, params):
+    if not isinstance(optimizer, Optimizer):
+        raise _Unsupported(f"optimizer {type(optimizer).__name__} is not an nnfast optimizer")
+    where = {}
+    for fl in optimizer._flat:
+        for i, p in enumerate(fl.params):
+            where[id(p)] = (fl, i)
+    if len(where) != len(params) or any(id(p) not in where for p in params):
+        raise _Unsupported("the optimizer does not hold exactly the model's parameters")
+    views = []
+    for p in params:
+        fl, i = where[id(p)]
+        if fl.dtype != np.float32:
+            raise _Unsupported("the optimizer's parameters are not float32")
+        views.append((p, fl.views[i], fl.gviews[i]))
+    return views
+
+
+def _capture(model, loss_fn, optimizer):
+    """What every device's captured step needs: (ops, flatten_input, containers, hypers,
+    loss kind, optimizer views); raises _Unsupported."""
+    ops, flatten_input, containers, hypers = _capture_model(model)
+    loss_kind = _capture_loss(loss_fn)
+    params = list(model.parameters())
+    views = _capture_optimizer(optimizer, params)
+    # every parameter must be a captured layer's (others would need their own backward)
+    lin_params = set()
+    for op in ops:
+        if op[0] in _PARAM_OPS:
+            lin_params.update(id(t) for t in op[2:4] if t is not None)
+    if len(lin_params) != len(params) or any(id(p) not in lin_params for p in params):
+        raise _Unsupported("the model has parameters outside its Linear and norm layers")
+    return ops, flatten_input, containers, hypers, loss_kind, views
