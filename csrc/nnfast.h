@@ -624,7 +624,7 @@ void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *co
 /* step.c — one captured MLP training step (nnfast.compile_step)                          */
 /* ===================================================================================== */
 enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2, NF_MLP_ACT_EXTRA = 3,
-       NF_MLP_BATCHNORM = 4, NF_MLP_LAYERNORM = 5 };
+       NF_MLP_BATCHNORM = 4, NF_MLP_LAYERNORM = 5, NF_MLP_RES_BEGIN = 6, NF_MLP_RES_END = 7 };
 enum { NF_MLP_LOSS_CROSS_ENTROPY = 0, NF_MLP_LOSS_MSE = 1 };
 
 /* One op of the sequence, for a batch of M rows. Linear: weight[n_out, n_in], bias[n_out]
@@ -654,6 +654,12 @@ typedef struct {
      * or NULL, updated with momentum (BN); eps. */
     float *stat0, *stat1, *running_mean, *running_var;
     double momentum, eps;
+    /* Residual: RES_BEGIN marks the block's input (its out is unused: the block reads that
+     * input), RES_END adds the shortcut to the block's output: the input itself, or a
+     * Linear of it (weight[n_out, begin's n_in], bias, dweight, dbias as a Linear's; dinp
+     * [M, begin's n_in] its input gradient, or NULL). `act` holds the partner op's index;
+     * skip is the shortcut's gradient, set by RES_END's backward for RES_BEGIN's. */
+    const float *skip;
 } nf_mlp_op;
 
 /* The loss over the last op's output logits[M, C]: cross entropy against target[M] class

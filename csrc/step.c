@@ -1,7 +1,7 @@
 /* step.c — one captured training step of a plain MLP (nnfast.compile_step), in one C call.
  *
  * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation of
- * act.c or act_extra.c, dropout, BatchNorm1d in training mode, LayerNorm) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
+ * act.c or act_extra.c, dropout, BatchNorm1d in training mode, LayerNorm, Residual blocks) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
  * gradient, and the backward pass, by calling the very kernels the eager layers call
  * (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*, the loss.c
  * kernels) in the same order. So its results are bit-for-bit those of the eager path; what
@@ -111,6 +111,25 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
             nf_layer_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
                                    op->stat1, op->weight, M, op->n_in);
             break;
+        case NF_MLP_RES_END: {   /* the shortcut's part now; g flows on into the block */
+            const nf_mlp_op *begin = &ops[op->act];
+            if (op->weight) {
+                nf_linear_backward_prec(prec, begin->dinp ? op->dinp : NULL, op->dweight,
+                                        op->dbias, g, begin->inp, op->weight, M, begin->n_in,
+                                        op->n_out, 0, NULL, NULL);
+                op->skip = op->dinp;
+            } else {
+                op->skip = g;
+            }
+            continue;
+        }
+        case NF_MLP_RES_BEGIN: { /* the input's gradient: through the block + the shortcut */
+            if (!op->dinp)
+                return;
+            const float *s = ops[op->act].skip;
+            for (nf_int i = 0; i < M * op->n_in; i++) op->dinp[i] = g[i] + s[i];
+            break;
+        }
         default:
             if (!op->active)
                 continue;
@@ -165,6 +184,21 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
             nf_layer_norm_forward(op->out, op->stat0, op->stat1, h, op->weight, op->bias, M,
                                   op->n_in, op->eps);
             break;
+        case NF_MLP_RES_BEGIN:
+            continue;   /* op->inp keeps the block's input; h flows on unchanged */
+        case NF_MLP_RES_END: {   /* out = block(x) + shortcut(x), as Residual adds them */
+            const nf_mlp_op *begin = &ops[op->act];
+            const float *x = begin->inp;
+            const nf_int n = M * op->n_out;
+            if (op->weight) {
+                nf_linear_forward_prec(prec, op->out, x, op->weight, op->bias, M, begin->n_in,
+                                       op->n_out, NULL);
+                for (nf_int i = 0; i < n; i++) op->out[i] = h[i] + op->out[i];
+            } else {
+                for (nf_int i = 0; i < n; i++) op->out[i] = h[i] + x[i];
+            }
+            break;
+        }
         default: /* NF_MLP_DROPOUT */
             if (!op->active)
                 continue;   /* identity: h stays */

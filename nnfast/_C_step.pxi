@@ -26,6 +26,7 @@ cdef extern from "nnfast.h":
         float *running_mean
         float *running_var
         double momentum, eps
+        const float *skip
     ctypedef struct nf_mlp_loss:
         int kind, reduction
         nf_int C, ignore_index
@@ -91,8 +92,9 @@ cdef class MlpPlan:
             (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
              thresh, scale, b) = s
             self.keep.append(s)
-            if not 0 <= op <= 5 or (op == 1 and not 0 <= act <= 7) or \
-                    (op == 3 and not 0 <= act <= 9):
+            if not 0 <= op <= 7 or (op == 1 and not 0 <= act <= 7) or \
+                    (op == 3 and not 0 <= act <= 9) or (op == 6 and not k < act < self.nops) or \
+                    (op == 7 and not (0 <= act < k and self.ops[act].op == 6)):
                 # nf_mlp_step dispatches on both (act indexes act.c's or act_extra.c's table)
                 raise ValueError(f"MlpPlan: op {k} has an unknown code ({op}, act {act})")
             o = &self.ops[k]
@@ -109,6 +111,32 @@ cdef class MlpPlan:
                     o.dbias = <float *>_ptr(dbias, n_out, 4, True, "dbias")
             elif n_in != n_out:
                 raise ValueError("MlpPlan: an elementwise op must keep the width")
+            elif op == 7:   # a Residual's end: a Linear shortcut from its begin's width
+                if self.ops[act].act != k:
+                    raise ValueError(f"MlpPlan: op {k} ends a Residual that op {act} does "
+                                     "not begin")
+                w_in = self.ops[act].n_in
+                if weight is not None and self.ops[act].dinp != NULL and dinp is None:
+                    raise ValueError("MlpPlan: a Linear shortcut whose input needs a "
+                                     "gradient needs a dinp")
+                if weight is not None:
+                    o.weight = <const float *>_ptr(weight, n_out * w_in, 4, False, "weight")
+                    o.dweight = <float *>_ptr(dweight, n_out * w_in, 4, True, "dweight")
+                    if bias is not None:
+                        o.bias = <const float *>_ptr(bias, n_out, 4, False, "bias")
+                        o.dbias = <float *>_ptr(dbias, n_out, 4, True, "dbias")
+                elif w_in != n_out:
+                    raise ValueError("MlpPlan: an identity shortcut must keep the width")
+                if dinp is not None:
+                    if weight is None:
+                        raise ValueError("MlpPlan: an identity shortcut has no dinp")
+                    o.dinp = <float *>_ptr(dinp, M * w_in, 4, True, "dinp")
+                o.out = <float *>_ptr(out, M * n_out, 4, True, "out")
+                continue
+            elif op == 6:   # a Residual's begin: no output of its own
+                if dinp is not None:
+                    o.dinp = <float *>_ptr(dinp, M * n_in, 4, True, "dinp")
+                continue
             elif op >= 4:   # a norm's affine parameters (set_norm gives the rest)
                 if weight is not None:
                     o.weight = <const float *>_ptr(weight, n_in, 4, False, "weight")

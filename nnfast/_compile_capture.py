@@ -2,8 +2,9 @@
 list (code, module, arguments...) for nnfast/compile.py's workspace and nnfast/compile_cuda.py.
 
 A model is captured when it is a plain Sequential (nested Sequentials flattened) of Linear,
-the activations of act.c and act_extra.c, Dropout, BatchNorm1d, LayerNorm, Flatten of the
-input and Identity, with every parameter one of those layers'; anything else raises
+the activations of act.c and act_extra.c, Dropout, BatchNorm1d, LayerNorm, Residual blocks
+of those (identity or Linear shortcut), Flatten of the input and Identity, with every
+parameter one of those layers'; anything else raises
 _Unsupported with the reason, which compile_step reports as `step.reason`.
 """
 import numpy as np
@@ -18,11 +19,12 @@ from .nn.linear import Flatten, Identity, Linear
 from .nn.loss import CrossEntropyLoss, MSELoss
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d, LayerNorm
+from .nn.residual import Residual
 from .optim.optimizer import Optimizer
 
 # op codes of the captured sequence
-_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA, _BN, _LN = range(6)   # = NF_MLP_* in csrc/nnfast.h
-_PARAM_OPS = (_LINEAR, _BN, _LN)   # ops (code, module, weight, bias, ...)
+_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA, _BN, _LN, _RES_BEGIN, _RES_END = range(8)  # NF_MLP_*
+_PARAM_OPS = (_LINEAR, _BN, _LN, _RES_END)   # ops (code, module, weight, bias, ...)
 _CE, _MSE = range(2)                  # = NF_MLP_LOSS_*
 _F32, _I64, _U8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.uint8)
 
@@ -147,41 +149,62 @@ def _activation(m):
 
 
 def _capture_model(model):
-    """The op list [(code, module, extra...)], the Linear layers' feature sizes, and whether
-    the first op is a Flatten of the input."""
-    ops = []
-    flatten_input = False
-    width = None            # feature count flowing between layers (None before a Linear)
-    seen = set()
-    containers = []
-    for m in _flatten_sequential(model, containers):
-        if id(m) in seen:
+    """The op list [(code, module, extra...)], the containers and layer options to check at
+    each call, and whether the first op is a Flatten of the input."""
+    st = _CaptureState()
+    _capture_layers(_flatten_sequential(model, st.containers), st)
+    if not any(op[0] == _LINEAR for op in st.ops):
+        raise _Unsupported("the model has no Linear layer")
+    # what each call checks has not changed since: every container's layer list and the
+    # options of the layers that have some
+    hypers = tuple((op[1], _hyper(op[1])) for op in st.ops if _hyper(op[1]) is not None)
+    return st.ops, st.flatten_input, tuple(st.containers), hypers
+
+
+class _CaptureState:
+    def __init__(self):
+        self.ops, self.containers, self.seen = [], [], set()
+        self.width = None        # feature count flowing between layers (None before a Linear)
+        self.flatten_input = False
+
+
+def _linear_params(m, width):
+    w, b = m._parameters.get("weight"), m._parameters.get("bias")
+    if w is None or w._storage.dtype != np.float32 or w._storage.ndim != 2:
+        raise _Unsupported("a Linear layer without a float32 2-D weight")
+    if w._storage.size == 0:
+        raise _Unsupported("a Linear layer with no features")
+    if b is not None and (b._storage.dtype != np.float32 or b._storage.shape != (w.shape[0],)):
+        raise _Unsupported("a Linear layer with a bias that is not float32 (out,)")
+    if width is not None and width != w.shape[1]:
+        raise _Unsupported(f"Linear(in_features={w.shape[1]}) follows a layer of "
+                           f"{width} features")
+    return w, b
+
+
+def _capture_layers(modules, st):
+    ops = st.ops
+    for m in modules:
+        if id(m) in st.seen:
             raise _Unsupported(f"module {m!r} appears twice in the model")
-        seen.add(id(m))
+        st.seen.add(id(m))
         if type(m) is Linear:
-            w, b = m._parameters.get("weight"), m._parameters.get("bias")
-            if w is None or w._storage.dtype != np.float32 or w._storage.ndim != 2:
-                raise _Unsupported("a Linear layer without a float32 2-D weight")
-            if w._storage.size == 0:
-                raise _Unsupported("a Linear layer with no features")
-            if b is not None and (b._storage.dtype != np.float32 or b._storage.shape != (w.shape[0],)):
-                raise _Unsupported("a Linear layer with a bias that is not float32 (out,)")
-            if width is not None and width != w.shape[1]:
-                raise _Unsupported(f"Linear(in_features={w.shape[1]}) follows a layer of "
-                                   f"{width} features")
+            w, b = _linear_params(m, st.width)
             ops.append((_LINEAR, m, w, b))
-            width = w.shape[0]
+            st.width = w.shape[0]
         elif type(m) is Identity:
             continue
         elif type(m) is Flatten:
             if (m.start_dim, m.end_dim) not in ((1, -1),):
                 raise _Unsupported(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})")
             if not ops:
-                flatten_input = True
+                st.flatten_input = True
             # after the first layer activations are (N, features): flattening is a no-op
         elif type(m) in (BatchNorm1d, LayerNorm) and _own_forward(m, type(m)):
-            ops.append(_norm_op(m, width))
-            width = m.num_features if type(m) is BatchNorm1d else m.normalized_shape[0]
+            ops.append(_norm_op(m, st.width))
+            st.width = m.num_features if type(m) is BatchNorm1d else m.normalized_shape[0]
+        elif type(m) is Residual and _own_forward(m, Residual):
+            _capture_residual(m, st)
         elif type(m) is Dropout:
             if not 0.0 <= m.p < 1.0:
                 raise _Unsupported(f"Dropout(p={m.p})")
@@ -193,13 +216,38 @@ def _capture_model(model):
             ops.append((_ACT_EXTRA, m) + _activation_extra(m))
         else:
             raise _Unsupported(f"layer {type(m).__name__} is not supported by compile_step")
-    linears = [op for op in ops if op[0] == _LINEAR]
-    if not linears:
-        raise _Unsupported("the model has no Linear layer")
-    # what each call checks has not changed since: every container's layer list and the
-    # options of the layers that have some
-    hypers = tuple((op[1], _hyper(op[1])) for op in ops if _hyper(op[1]) is not None)
-    return ops, flatten_input, tuple(containers), hypers
+
+
+def _capture_residual(m, st):
+    """(RES_BEGIN, m, index of its end), the block's ops, (RES_END, m, shortcut weight,
+    bias): y = block(x) + x, or + Linear(x)."""
+    if st.width is None:
+        raise _Unsupported("a Residual before the first Linear (its input width is unknown)")
+    st.containers.append((m._modules, tuple(m._modules.values())))
+    begin, w_in = len(st.ops), st.width
+    st.ops.append(None)   # its end's index is known after the block
+    block = m.block
+    _capture_layers(_flatten_sequential(block, st.containers)
+                    if isinstance(block, Sequential) else [block], st)
+    sc = m.shortcut
+    if sc is None:
+        if st.width != w_in:
+            raise _Unsupported(f"a Residual whose block maps {w_in} features to {st.width} "
+                               "with an identity shortcut")
+        w = b = None
+    elif type(sc) is Linear and _own_forward(sc, Linear):
+        if id(sc) in st.seen:
+            raise _Unsupported(f"module {sc!r} appears twice in the model")
+        st.seen.add(id(sc))
+        w, b = _linear_params(sc, w_in)
+        if w.shape[0] != st.width:
+            raise _Unsupported(f"a Residual whose shortcut gives {w.shape[0]} features and "
+                               f"block {st.width}")
+    else:
+        raise _Unsupported(f"a Residual shortcut {type(sc).__name__} (compile_step takes "
+                           "the identity or a Linear)")
+    st.ops[begin] = (_RES_BEGIN, m, len(st.ops))
+    st.ops.append((_RES_END, m, w, b))
 
 
 def _capture_loss(loss_fn):

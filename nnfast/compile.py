@@ -58,7 +58,8 @@ from . import amp as _amp
 from .amp import AUTOCAST_SEEN as _AUTOCAST_SEEN
 from . import autograd as ag
 from ._compile_capture import (_ACT, _ACT_EXTRA, _BN, _CE, _DROPOUT, _F32, _I64, _LINEAR,  # noqa: F401
-                               _LN, _MSE, _PARAM_OPS, _U8, _Unsupported, _capture, _hyper)
+                               _LN, _MSE, _PARAM_OPS, _RES_BEGIN, _RES_END, _U8, _Unsupported,
+                               _capture, _hyper)
 from .nn import _functional_act as _FA
 from .nn import _functional_dropout as _FD
 from .nn import _functional_loss as _FL
@@ -109,7 +110,7 @@ class _Workspace:
     dropout masks, and d(loss)/d(logits)."""
 
     def __init__(self, ops, first, m, n_in):
-        spec, norms = [], []
+        spec, norms, begins = [], [], {}
         width = n_in
         for k, op in enumerate(ops):
             code = op[0]
@@ -131,7 +132,21 @@ class _Workspace:
                 dinp = np.empty((m, width), np.float32)
             else:
                 dinp = None
-            if code == _LINEAR:
+            if code == _RES_BEGIN:    # the block reads its input: no output of its own
+                begins[k] = width
+                spec.append((code, op[2], 0.0, 0, width, width, None, None, None, None, None,
+                             dinp, None, 0, 0.0, 0.0))
+            elif code == _RES_END:
+                b0 = next(j for j in range(k - 1, -1, -1)
+                          if ops[j][0] == _RES_BEGIN and ops[j][2] == k)
+                w, b = op[2], op[3]
+                # the Linear shortcut's input gradient, when the Residual's input needs one
+                dinp = np.empty((m, begins[b0]), np.float32) if w is not None and \
+                    b0 > first else None
+                spec.append((code, b0, 0.0, 0, width, width, None if w is None else w._storage,
+                             None if b is None else b._storage, op[4], op[5], out, dinp, None,
+                             0, 0.0, 0.0))
+            elif code == _LINEAR:
                 w, b = op[2], op[3]
                 spec.append((code, 0, 0.0, 0, width, n_out, w._storage,
                              None if b is None else b._storage, op[4], op[5], out, dinp, None, 0,
@@ -198,7 +213,10 @@ class CompiledStep:
         self._gviews = [v[2] for v in views]
         self._checks = tuple((v[0], v[1]) for v in views)
         self._grad_tensors = [Tensor._make(g) for g in self._gviews]
-        self._linears = [(o[1], o[2], o[3]) for o in ops if o[0] in _PARAM_OPS]
+        # the layers whose parameters the ops hold (a Residual's: its Linear shortcut's)
+        self._linears = [(o[1].shortcut if o[0] == _RES_END else o[1], o[2], o[3])
+                         for o in ops if o[0] in _PARAM_OPS and
+                         not (o[0] == _RES_END and o[2] is None)]
         self._containers = containers
         self._hypers = hypers
         self._work = {}

@@ -639,3 +639,56 @@ def test_batchnorm_in_eval_mode_runs_eager_and_back():
     step, _, _ = run_both(NORM_MODELS["batchnorm"], lambda p: optim.Adam(p, lr=1e-2),
                           nn.CrossEntropyLoss(), data, between=between)
     assert step.eager_calls == 2
+
+
+RESIDUAL_MODELS = {
+    "identity shortcut": lambda: nn.Sequential(
+        nn.Linear(20, 16), nn.ReLU(),
+        nn.Residual(nn.Sequential(nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 16))),
+        nn.Linear(16, 5)),
+    "linear shortcut": lambda: nn.Sequential(
+        nn.Linear(20, 16), nn.Tanh(),
+        nn.Residual(nn.Sequential(nn.Linear(16, 12), nn.ReLU()), shortcut=nn.Linear(16, 12)),
+        nn.Linear(12, 5)),
+    "nested, with norms and dropout": lambda: nn.Sequential(
+        nn.Linear(20, 16),
+        nn.Residual(nn.Sequential(nn.LayerNorm(16), nn.Residual(nn.Linear(16, 16)),
+                                  nn.Dropout(0.1), nn.Hardswish())),
+        nn.ReLU(), nn.Linear(16, 5)),
+    "residual last": lambda: nn.Sequential(nn.Linear(20, 5), nn.Residual(nn.Linear(5, 5))),
+    "batchnorm block, bias-free shortcut": lambda: nn.Sequential(
+        nn.Linear(20, 16),
+        nn.Residual(nn.BatchNorm1d(16), shortcut=nn.Linear(16, 16, bias=False)),
+        nn.Linear(16, 5)),
+    "activation-only block": lambda: nn.Sequential(nn.Flatten(), nn.Linear(20, 16),
+                                                   nn.Residual(nn.SiLU()), nn.Linear(16, 5)),
+}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", sorted(RESIDUAL_MODELS))
+def test_residual_blocks_match_eager(name, threads):
+    nf.set_num_threads(threads)
+    try:
+        for make_opt in (lambda p: optim.Adam(p, lr=1e-2),
+                         lambda p: optim.SGD(p, lr=0.05, momentum=0.9)):
+            step, _, _ = run_both(RESIDUAL_MODELS[name], make_opt, nn.CrossEntropyLoss(),
+                                  make_data(20, 5, batches=(32, 7)))
+            assert step.eager_calls == 0
+    finally:
+        nf.set_num_threads(2)
+
+
+@pytest.mark.parametrize("build, why", [
+    (lambda: nn.Sequential(nn.Residual(nn.Linear(20, 20)), nn.Linear(20, 5)),
+     "before the first Linear"),
+    (lambda: nn.Sequential(nn.Linear(20, 16),
+                           nn.Residual(nn.Linear(16, 8), shortcut=nn.Sequential(nn.Linear(16, 8))),
+                           nn.Linear(8, 5)), "shortcut Sequential"),
+    (lambda: nn.Sequential(nn.Linear(20, 16), nn.Residual(nn.Linear(16, 8)), nn.Linear(8, 5)),
+     "identity shortcut"),
+])
+def test_residual_it_cannot_capture_runs_eager(build, why):
+    m = build()
+    step = nf.compile_step(m, nn.CrossEntropyLoss(), optim.Adam(m.parameters()))
+    assert not step.compiled and why in step.reason
