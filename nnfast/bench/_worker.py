@@ -13,6 +13,8 @@ Requests:
       build the case (section module's prepare()), save its check arrays to check_path,
       warm up, pick the iterations per timed block -> {"ok", "iters", "info"}
   {"op": "time", "key"}   one timed block -> {"ok", "t": seconds per iteration}
+  {"op": "evaluate", "section", "case", "variant"}
+      an untimed section's figures (its evaluate()) -> {"ok", "result"}
   {"op": "drop", "key"}   forget a prepared case
   {"op": "quit"}
 """
@@ -117,6 +119,10 @@ def main():
                 for _ in range(iters):
                     fn()
                 reply(ok=True, t=(time.perf_counter() - t0) / iters)
+            elif op == "evaluate":
+                mod = importlib.import_module(f"{SECTIONS_PACKAGE}.{req['section']}")
+                reply(ok=True, result=mod.evaluate(framework, req["variant"], req["case"],
+                                                   threads))
             elif op == "drop":
                 prepared.pop(req["key"], None)
                 reply(ok=True)

@@ -10,6 +10,13 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath
 # installed package. (`python -m bench` in a checkout passes bench/results instead.)
 DEFAULT_OUT_NAME = "nnfast-bench-results"
 
+# Section name -> its module in this package, in the order a run takes them; the sections
+# whose figures are GFLOP/s (and so quote % of the measured peak).
+SECTIONS = {"peak": "peak", "step": "step", "bf16": "bf16", "gemm": "bench_gemm", "act": "act",
+            "optim": "optim", "conv": "bench_conv", "cnn": "bench_cnn", "lstm": "bench_rnn",
+            "bf16acc": "bf16_acc"}
+FLOP_SECTIONS = ("step", "bf16", "gemm", "conv", "cnn", "lstm")
+
 # How to get a framework that is compared against when it is not importable.
 INSTALL_HINT = {"torch": "pip install torch==2.13.0", "jax": "pip install 'jax[cpu]'"}
 

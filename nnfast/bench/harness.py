@@ -2,13 +2,17 @@
 `python -m bench`, which records into bench/results/; see the repository's bench/README.md).
 
 Sections (each a module of this package with cases / participants / prepare / check / work):
-  peak   measured ceilings: FMA-loop GFLOP/s and NumPy copy GB/s        (peak.py)
+  peak   measured ceilings: FMA-loop and vdpbf16ps-loop GFLOP/s, NumPy copy GB/s (peak.py)
   step   MLP training step with Adam vs torch (default, fused) and JAX  (step.py)
+  bf16   that step compiled under nf.autocast bf16 vs fp32 and torch.autocast (bf16.py)
   gemm   sgemm vs NumPy and torch, NN/NT/TN                             (bench_gemm.py)
   act    activation forward + backward                                  (act.py)
   optim  Adam / SGD step, GB/s against a NumPy copy                      (optim.py)
   conv   Conv2d forward + backward                                      (bench_conv.py)
+  cnn    small CNN training step, eager loop and train.fit vs torch     (bench_cnn.py)
   lstm   LSTM training step                                             (bench_rnn.py)
+  bf16acc  test accuracy of an MLP trained in fp32 and in bf16 on scikit-learn's digits and
+         breast-cancer data, untimed: one "evaluate" call per worker    (bf16_acc.py)
   cuda   `--device cuda` / `--only cuda`: nnfast CUDA vs PyTorch CUDA on one GPU, its own
          runner in one process (cuda.py; bench/CUDA.md), not the CPU workers below
 
@@ -42,11 +46,9 @@ if not threadpool_may_spin:
 
 import numpy as np  # noqa: E402
 
-from .common import DEFAULT_OUT_NAME, PACKAGE_PARENT, not_installed
+from .common import DEFAULT_OUT_NAME, FLOP_SECTIONS, PACKAGE_PARENT, SECTIONS, not_installed
+from .report import format_table, notes, peak_summary, write_png
 
-SECTIONS = {"peak": "peak", "step": "step", "gemm": "bench_gemm", "act": "act",
-            "optim": "optim", "conv": "bench_conv", "lstm": "bench_rnn"}
-FLOP_SECTIONS = ("step", "gemm", "conv", "lstm")
 
 
 # ================================================================================ workers
@@ -205,6 +207,31 @@ def run_case(mod, case, args, pool, tmpdir):
     return parts
 
 
+def run_untimed(mod, case, args, pool):
+    """A section whose figures are not times (UNTIMED: bf16acc): one "evaluate" request per
+    participant at the lowest thread count of the run, its answer the row's result."""
+    t = min(args.threads)
+    res = {}
+    for label, fw, variant in mod.participants(case):
+        try:
+            w = pool.get(fw, t)
+        except WorkerError as e:
+            res[label] = {"skipped": str(e).splitlines()[0]}
+            continue
+        r = w.call(op="evaluate", section=mod.__name__.split(".")[-1], case=case,
+                   variant=variant)
+        if r["ok"]:
+            res[label] = r["result"]
+        elif r.get("skip"):
+            res[label] = {"skipped": r["error"]}
+        else:
+            res[label] = {"error": f"evaluate failed: {r['error']}"}
+            if args.verbose:
+                print(r.get("trace", ""), file=sys.stderr)
+    return [{"case": case["id"], "params": {k: v for k, v in case.items() if k != "id"},
+             "threads": t, "results": res}]
+
+
 def _check_parts(mod, case, parts):
     """Correctness before timing: every participant's check arrays against the reference."""
     ref_kind = getattr(mod, "REFERENCE", None)
@@ -220,6 +247,9 @@ def _check_parts(mod, case, parts):
         ref_parts = [p for p in parts if p.label == ref_kind]
         missing = (src is None and ref_parts and all(p.skipped for p in ref_parts)
                    and ref_parts[0].skipped)
+    # PARTIAL_CHECKS (bf16): the reference answers several checks (its bf16 and its fp32
+    # losses); each participant is held to the ones it gives, and must give one
+    partial = getattr(mod, "PARTIAL_CHECKS", False)
     for p in parts:
         if p.checks is None or p.error:
             continue
@@ -229,7 +259,12 @@ def _check_parts(mod, case, parts):
         if ref is None:
             p.error = f"no {ref_kind} result to check against; not timed"
             continue
-        for name, want in ref.items():
+        names = [n for n in ref if n in p.checks] if partial else list(ref)
+        if not names:
+            p.error = f"none of {ref_name}'s checks ({', '.join(ref)}) given; not timed"
+            continue
+        for name in names:
+            want = ref[name]
             msg = (mod.check(case, name, p.checks[name], want) if name in p.checks
                    else f"{name}: missing")
             if msg:
@@ -240,6 +275,7 @@ def _check_parts(mod, case, parts):
 
 def summarise(mod, case, parts):
     stat = min if getattr(mod, "STAT", "median") == "best" else statistics.median
+    base = getattr(mod, "BASELINE", "nnfast")   # the ratios are "X ÷ base"
     w = mod.work(case)
     rows = []
     for t in sorted({p.threads for p in parts}):
@@ -251,8 +287,11 @@ def summarise(mod, case, parts):
             if p.error or not p.times:
                 res[p.label] = {"error": p.error or "not timed"}
                 continue
-            s = stat(p.times)
-            d = {"s": s, "times_s": p.times, **({"info": p.info} if p.info else {}),
+            # a call of several steps (cnn's fit: one fit() of 8 batches) is quoted per step
+            per = p.info.get("steps_per_call", 1)
+            times = [x / per for x in p.times]
+            s = stat(times)
+            d = {"s": s, "times_s": times, **({"info": p.info} if p.info else {}),
                  **({"unchecked": p.unchecked} if p.unchecked else {})}
             flops = p.info.get("flops", w.get("flops"))
             nbytes = p.info.get("bytes", w.get("bytes"))
@@ -263,138 +302,12 @@ def summarise(mod, case, parts):
             res[p.label] = d
         row = {"case": case["id"], "params": {k: v for k, v in case.items() if k != "id"},
                "threads": t, "work": w, "results": res}
-        ref = res.get("nnfast", {}).get("s")
+        ref = res.get(base, {}).get("s")
         if ref:
-            row["speedup"] = {f"{lab}/nnfast": r["s"] / ref for lab, r in res.items()
-                              if "s" in r and lab != "nnfast"}
+            row["speedup"] = {f"{lab}/{base}": r["s"] / ref for lab, r in res.items()
+                              if "s" in r and lab != base}
         rows.append(row)
     return rows
-
-
-# ================================================================================ tables
-def _fmt_t(s):
-    return f"{s * 1e6:.1f}" if s < 1e-3 else f"{s * 1e6:.0f}"
-
-
-def _cell(r, kind):
-    if "skipped" in r:
-        return "—"
-    if "error" in r:
-        return "FAIL"
-    if kind == "us":
-        return _fmt_t(r["s"])
-    if kind == "gflops":
-        pct = f" ({r['pct_peak']:.0f}%)" if "pct_peak" in r else ""
-        return f"{r['gflops']:.1f}{pct}"
-    if kind == "gbs":
-        return f"{r['gbs']:.1f}"
-    return "?"
-
-
-def _labels(rows):
-    seen = []
-    for row in rows:
-        for lab, r in row["results"].items():
-            if lab not in seen and "skipped" not in r:
-                seen.append(lab)
-    return seen
-
-
-def format_table(section, rows):
-    labels = _labels(rows)
-    if not rows or not labels:
-        return ["(nothing ran)"]
-    head, lines = [], []
-    if section == "peak":
-        head = ["threads", "FMA peak GFLOP/s (start, end of run)", "NumPy copy GB/s (64 MiB)"]
-        by_t = {}
-        for row in rows:
-            for lab, r in row["results"].items():
-                by_t.setdefault(row["threads"], []).append((lab, r))
-        for t, d in sorted(by_t.items()):
-            fma = ", ".join(f"{r['gflops']:.1f}" if "gflops" in r else _cell(r, "us")
-                            for lab, r in d if lab == "nnfast FMA probe")
-            cp = ", ".join(f"{r['gbs']:.1f}" if "gbs" in r else _cell(r, "us")
-                           for lab, r in d if lab == "numpy copy")
-            lines.append([str(t), fma, cp])
-        return _md(head, lines)
-    others = [lab for lab in labels if lab not in ("nnfast", "numpy copy")]
-    if section == "step":
-        head = ["model", "threads"] + [f"{lab} µs" for lab in labels] + [
-            "nnfast GFLOP/s (%peak)"] + [f"{lab} ÷ nnfast" for lab in others]
-        for row in rows:
-            res = row["results"]
-            lines.append([row["case"], str(row["threads"])]
-                         + [_cell(res.get(lab, {"skipped": 1}), "us") for lab in labels]
-                         + [_cell(res.get("nnfast", {"skipped": 1}), "gflops")]
-                         + [_ratio(row, lab) for lab in others])
-        return _md(head, lines)
-    kind = "gflops" if section in FLOP_SECTIONS else "gbs"
-    unit = "GFLOP/s (%peak)" if kind == "gflops" else "GB/s"
-    head = ["case", "threads", "nnfast µs"] + [f"{lab} {unit}" for lab in labels]
-    if section == "optim":
-        head.append("nnfast % of copy")
-    head += [f"{lab} ÷ nnfast" for lab in others]
-    for row in rows:
-        res = row["results"]
-        line = [row["case"], str(row["threads"]), _cell(res.get("nnfast", {"skipped": 1}), "us")]
-        line += [_cell(res.get(lab, {"skipped": 1}), kind) for lab in labels]
-        if section == "optim":
-            nf, cp = res.get("nnfast", {}), res.get("numpy copy", {})
-            line.append(f"{100 * nf['gbs'] / cp['gbs']:.0f}%" if "gbs" in nf and "gbs" in cp
-                        else "—")
-        line += [_ratio(row, lab) for lab in others]
-        lines.append(line)
-    return _md(head, lines)
-
-
-def _ratio(row, lab):
-    v = row.get("speedup", {}).get(f"{lab}/nnfast")
-    return f"{v:.2f}" if v is not None else "—"
-
-
-def _md(head, lines):
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(line) + " |" for line in lines]
-    return out
-
-
-# ================================================================================ chart
-def write_png(path, sections):
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-    except ImportError:
-        print("(no PNG: matplotlib is not installed; pip install matplotlib for the chart)")
-        return None
-    del matplotlib
-    panels = [(name, rows) for name, rows in sections.items() if name != "peak" and rows]
-    if not panels:
-        return None
-    heights = [max(1, len(rows)) * 0.22 + 0.8 for _, rows in panels]
-    fig = Figure(figsize=(9, sum(heights)))
-    axes = fig.subplots(len(panels), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for ax, (name, rows) in zip(axes[:, 0], panels):
-        names, vals, colors = [], [], []
-        for row in rows:
-            sp = {k.split("/")[0]: v for k, v in row.get("speedup", {}).items()
-                  if not k.startswith("numpy copy") and not k.startswith("nnfast")}
-            if not sp:
-                continue
-            best = min(sp, key=lambda k: sp[k])   # fastest other participant
-            names.append(f"{row['case']} · {row['threads']}t (vs {best})")
-            vals.append(sp[best])
-            colors.append("tab:green" if sp[best] >= 1 else "tab:red")
-        ax.barh(range(len(vals)), vals, color=colors)
-        ax.set_yticks(range(len(vals)), names, fontsize=6)
-        ax.invert_yaxis()
-        ax.axvline(1.0, color="k", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_title(f"{name}: fastest other's time ÷ nnfast's (> 1: nnfast faster)", fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
 
 
 # ================================================================================ main
@@ -510,6 +423,13 @@ def main(argv=None, prog="python -m nnfast.bench", default_out=None):
                 print(f"{name}: {mod.TITLE} ...", end="", flush=True)
                 rows = []
                 for case in mod.cases(args.quick):
+                    if getattr(mod, "UNTIMED", False):
+                        rows += run_untimed(mod, case, args, pool)
+                        for lab, r in rows[-1]["results"].items():
+                            if "error" in r:
+                                print(f"\n  ! {name} {case['id']} {lab}: {r['error']}", end="",
+                                      flush=True)
+                        continue
                     parts = run_case(mod, case, args, pool, tmpdir)
                     rows += summarise(mod, case, parts)
                     for p in parts:
@@ -522,26 +442,38 @@ def main(argv=None, prog="python -m nnfast.bench", default_out=None):
                 # the peak again, now at the end: on a shared machine either moment may have
                 # been a busy one; the %peak figures use the better of the two
                 mod = importlib.import_module(f"{__package__}.peak")
-                case = mod.cases(args.quick)[0]
-                again = summarise(mod, case, run_case(mod, case, args, pool, tmpdir))
-                for row in again:
-                    row["case"] = "fma (end of run)"
-                results["peak"] += again
+                for case in mod.cases(args.quick):
+                    if case["id"] == "fma" or (case["id"] == "bf16" and "bf16" in results):
+                        again = summarise(mod, case, run_case(mod, case, args, pool, tmpdir))
+                        for row in again:
+                            row["case"] = f"{case['id']} (end of run)"
+                        results["peak"] += again
         finally:
             pool.close()
+    bf16_peaks = {}
     for row in results.get("peak", []):
-        r = row["results"].get("nnfast FMA probe", {})
-        if "gflops" in r:
-            peaks[row["threads"]] = max(peaks.get(row["threads"], 0.0), r["gflops"])
+        for probe, best in (("nnfast FMA probe", peaks), ("nnfast BF16 probe", bf16_peaks)):
+            r = row["results"].get(probe, {})
+            if "gflops" in r:
+                best[row["threads"]] = max(best.get(row["threads"], 0.0), r["gflops"])
     for name in FLOP_SECTIONS:
+        # a section's PEAK names the ceiling of each participant: bf16's bf16 ones are quoted
+        # against the bf16 probe (no figure where the CPU has no AVX512-BF16), others the FMA's
+        kinds = getattr(importlib.import_module(f"{__package__}.{SECTIONS[name]}"), "PEAK", {})
         for row in results.get(name, []):
-            for r in row["results"].values():
-                if "gflops" in r and peaks.get(row["threads"]):
-                    r["pct_peak"] = 100.0 * r["gflops"] / peaks[row["threads"]]
+            for lab, r in row["results"].items():
+                kind = kinds.get(lab, "fma")
+                ceiling = (bf16_peaks if kind == "bf16" else peaks).get(row["threads"])
+                if kind != "fma" and "gflops" in r:
+                    r["peak_kind"] = kind
+                if "gflops" in r and ceiling:
+                    r["pct_peak"] = 100.0 * r["gflops"] / ceiling
     for name, rows in results.items():
         mod = importlib.import_module(f"{__package__}.{SECTIONS[name]}")
         print(f"\n## {name}: {mod.TITLE}")
         print("\n".join(format_table(name, rows)))
+        for note in notes(name, rows):
+            print(note)
         unchecked = sorted({r["unchecked"] for row in rows for r in row["results"].values()
                             if "unchecked" in r})
         for msg in unchecked:
@@ -551,7 +483,7 @@ def main(argv=None, prog="python -m nnfast.bench", default_out=None):
               for s, rows in results.items() for row in rows
               for lab, r in row["results"].items() if "error" in r]
     doc = {"meta": {**meta, "seconds": round(total, 1), "loadavg_end": _loadavg()},
-           "peak": _peak_summary(results, peaks), "sections": results, "errors": errors}
+           "peak": peak_summary(results, peaks, bf16_peaks), "sections": results, "errors": errors}
     out = args.out or default_out or os.path.join(os.getcwd(), DEFAULT_OUT_NAME)
     path = args.json or os.path.join(out, f"bench-{meta['date']}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -569,28 +501,11 @@ def main(argv=None, prog="python -m nnfast.bench", default_out=None):
     return 0
 
 
-def _peak_summary(results, peaks):
-    out = {}
-    for t, g in peaks.items():
-        out[str(t)] = {"fma_gflops": g, "fma_gflops_measured": [
-            row["results"]["nnfast FMA probe"].get("gflops")
-            for row in results.get("peak", []) if row["threads"] == t
-            and "nnfast FMA probe" in row["results"]]}
-    for row in results.get("peak", []):
-        r = row["results"].get("numpy copy", {})
-        if "gbs" in r:
-            out.setdefault(str(row["threads"]), {})["copy_gbs_64MiB"] = r["gbs"]
-    for row in results.get("gemm", []):
-        for lab, r in row["results"].items():
-            d = out.setdefault(str(row["threads"]), {})
-            if "gflops" in r and r["gflops"] > d.get("best_gemm", {}).get("gflops", 0):
-                d["best_gemm"] = {"gflops": r["gflops"], "library": lab, "case": row["case"]}
-    return out
-
-
 def _meta(prog, argv, args, available):
     import nnfast as nf
-    versions = [f"nnfast {nf.__version__} ({nf._C.gemm_isa()} GEMM)", f"numpy {np.__version__}"]
+    bf16_tile = getattr(nf._C, "gemm_bf16_isa", lambda: "no")()
+    versions = [f"nnfast {nf.__version__} ({nf._C.gemm_isa()} GEMM, {bf16_tile} bf16 tile)",
+                f"numpy {np.__version__}"]
     for name in ("torch", "jax"):
         if available.get(name):
             spec = importlib.util.find_spec(name)
