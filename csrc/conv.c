@@ -19,6 +19,9 @@
  * GEMM per group covers them all, and the result tmp[OC, nb*OH*OW] is scattered back to NCHW
  * with the bias added on the way. With nb == 1 the GEMM writes into the output directly.
  *
+ * Precision. prec (NF_PREC_BF16 under autocast) goes to every GEMM as an argument: the
+ * chunk GEMMs run on the worker threads, where no caller's thread-local mode would reach.
+ *
  * Threads. Chunks of nb samples are spread over T threads, each with its own slice of the
  * workspace, running serial GEMMs (nf_sgemm stays on one thread inside a parallel region):
  * im2col, GEMM, col2im and the scatter all run in parallel and no thread pool is nested.
@@ -304,7 +307,7 @@ NF_CLONES void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g,
 /* One chunk: samples n0 .. n0+nb-1. col/tmp: this thread's workspace. */
 static void forward_chunk(float *out, float *col, float *tmp, const float *inp,
                           const float *weight, const float *bias, const nf_conv2d_geom *g,
-                          const conv_plan *p, nf_int n0, nf_int nb)
+                          const conv_plan *p, nf_int n0, nf_int nb, int prec)
 {
     const nf_int OHW = g->OH * g->OW, ncols = nb * OHW;
     const nf_int Cg = g->C / g->G, OCg = g->OC / g->G, CKKg = Cg * g->KH * g->KW;
@@ -321,8 +324,8 @@ static void forward_chunk(float *out, float *col, float *tmp, const float *inp,
         beta = 1.0f;
     }
     for (nf_int grp = 0; grp < g->G; grp++)
-        nf_sgemm(0, 0, OCg, ncols, CKKg, 1.0f, weight + grp * OCg * CKKg, CKKg,
-                 colp + grp * CKKg * ncols, ncols, beta, dst + grp * OCg * ncols, ncols);
+        nf_sgemm_prec(prec, 0, 0, OCg, ncols, CKKg, 1.0f, weight + grp * OCg * CKKg, CKKg,
+                      colp + grp * CKKg * ncols, ncols, beta, dst + grp * OCg * ncols, ncols);
     if (nb > 1)   /* tmp[oc, b*OHW + j] -> out[n0+b, oc, j] (+ bias[oc]) */
         for (nf_int b = 0; b < nb; b++)
             for (nf_int oc = 0; oc < g->OC; oc++) {
@@ -334,7 +337,8 @@ static void forward_chunk(float *out, float *col, float *tmp, const float *inp,
 }
 
 void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
-                       const float *weight, const float *bias, const nf_conv2d_geom *g)
+                       const float *weight, const float *bias, const nf_conv2d_geom *g,
+                       int prec)
 {
     if (g->N <= 0 || g->OC <= 0 || g->OH <= 0 || g->OW <= 0) return;
     const conv_plan p = fit_plan(g, 0, ws_size);
@@ -353,7 +357,7 @@ void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
         for (nf_int ch = t; ch < p.nchunks; ch += T) {
             const nf_int n0 = ch * p.nb;
             const nf_int nb = g->N - n0 < p.nb ? g->N - n0 : p.nb;
-            forward_chunk(out, col, tmp, inp, weight, bias, g, &p, n0, nb);
+            forward_chunk(out, col, tmp, inp, weight, bias, g, &p, n0, nb, prec);
         }
     }
 }
@@ -379,7 +383,8 @@ NF_CLONES static float row_sum(const float *x, nf_int n)
 
 static void backward_chunk(float *dinp, float *dw, float *db, float *col, float *tmp,
                            const float *dout, const float *inp, const float *weight,
-                           const nf_conv2d_geom *g, const conv_plan *p, nf_int n0, nf_int nb)
+                           const nf_conv2d_geom *g, const conv_plan *p, nf_int n0, nf_int nb,
+                           int prec)
 {
     const nf_int OHW = g->OH * g->OW, ncols = nb * OHW, HW = g->H * g->W;
     const nf_int Cg = g->C / g->G, OCg = g->OC / g->G, CKKg = Cg * g->KH * g->KW;
@@ -401,20 +406,20 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
             colp = col;
         }
         for (nf_int grp = 0; grp < g->G; grp++)   /* dW_g[OCg, CKKg] += dout_g @ col_g^T */
-            nf_sgemm(0, 1, OCg, CKKg, ncols, 1.0f, dop + grp * OCg * ncols, ncols,
-                     colp + grp * CKKg * ncols, ncols, 1.0f, dw + grp * OCg * CKKg, CKKg);
+            nf_sgemm_prec(prec, 0, 1, OCg, CKKg, ncols, 1.0f, dop + grp * OCg * ncols, ncols,
+                          colp + grp * CKKg * ncols, ncols, 1.0f, dw + grp * OCg * CKKg, CKKg);
     }
     if (dinp) {
         if (p->onexone) {   /* dinp[n0] = W^T @ dout (nb == 1) */
             for (nf_int grp = 0; grp < g->G; grp++)
-                nf_sgemm(1, 0, Cg, ncols, OCg, 1.0f, weight + grp * OCg * CKKg, CKKg,
-                         dop + grp * OCg * ncols, ncols, 0.0f,
-                         dinp + n0 * g->C * HW + grp * Cg * HW, HW);
+                nf_sgemm_prec(prec, 1, 0, Cg, ncols, OCg, 1.0f, weight + grp * OCg * CKKg, CKKg,
+                              dop + grp * OCg * ncols, ncols, 0.0f,
+                              dinp + n0 * g->C * HW + grp * Cg * HW, HW);
         } else {
             for (nf_int grp = 0; grp < g->G; grp++)   /* dcol_g = W_g^T @ dout_g */
-                nf_sgemm(1, 0, CKKg, ncols, OCg, 1.0f, weight + grp * OCg * CKKg, CKKg,
-                         dop + grp * OCg * ncols, ncols, 0.0f, col + grp * CKKg * ncols,
-                         ncols);
+                nf_sgemm_prec(prec, 1, 0, CKKg, ncols, OCg, 1.0f, weight + grp * OCg * CKKg,
+                              CKKg, dop + grp * OCg * ncols, ncols, 0.0f,
+                              col + grp * CKKg * ncols, ncols);
             memset(dinp + n0 * g->C * HW, 0, (size_t)(nb * g->C * HW) * sizeof(float));
             nf_col2im(dinp, col, g, n0, nb);
         }
@@ -423,7 +428,7 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
 
 void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
                         const float *dout, const float *inp, const float *weight,
-                        const nf_conv2d_geom *g, int accumulate)
+                        const nf_conv2d_geom *g, int accumulate, int prec)
 {
     const nf_int CKKg = (g->C / g->G) * g->KH * g->KW, wsize = g->OC * CKKg;
     if (!accumulate) {
@@ -460,7 +465,7 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
         for (nf_int ch = t; ch < p.nchunks; ch += T) {
             const nf_int n0 = ch * p.nb;
             const nf_int nb = g->N - n0 < p.nb ? g->N - n0 : p.nb;
-            backward_chunk(dinp, dw, db, col, tmp, dout, inp, weight, g, &p, n0, nb);
+            backward_chunk(dinp, dw, db, col, tmp, dout, inp, weight, g, &p, n0, nb, prec);
         }
     }
     if (p.T > 1)   /* sum the partials in thread order */

@@ -481,14 +481,16 @@ nf_int nf_conv2d_workspace(const nf_conv2d_geom *g, int backward);
 /* out = conv2d(inp, weight) + bias (bias[OC] or NULL). ws[ws_size] scratch from
  * nf_conv2d_workspace (a smaller one makes it use fewer threads; >= the one-thread size). */
 void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
-                       const float *weight, const float *bias, const nf_conv2d_geom *g);
+                       const float *weight, const float *bias, const nf_conv2d_geom *g,
+                       int prec);
 /* Backward of nf_conv2d_forward; any gradient pointer may be NULL (not needed).
  *   dinp[N,C,H,W]          overwritten
  *   dweight[OC,C/G,KH,KW] (+)= sum over the batch   (added if accumulate, else overwritten)
- *   dbias[OC]            (+)= sum of dout over N, OH, OW   (same rule) */
+ *   dbias[OC]            (+)= sum of dout over N, OH, OW   (same rule)
+ * prec (both): the GEMMs' precision, NF_PREC_FP32 or NF_PREC_BF16 (autocast). */
 void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
                         const float *dout, const float *inp, const float *weight,
-                        const nf_conv2d_geom *g, int accumulate);
+                        const nf_conv2d_geom *g, int accumulate, int prec);
 /* The direct loops (double accumulation in the forward): the oracle of tests. The backward
  * overwrites every non-NULL output. */
 void nf_conv2d_forward_ref(float *out, const float *inp, const float *weight,
@@ -585,12 +587,13 @@ void nf_rnn_layer_forward(float *out, float *hn, float *cn, float *gates, float 
                           float *ws, const float *x, const float *w_ih, const float *w_hh,
                           const float *b_ih, const float *b_hh, const float *h0,
                           const float *c0, nf_int T, nf_int B, nf_int I, nf_int H, nf_int ldo,
-                          int mode, int reverse);
+                          int mode, int reverse, int prec);
 /* Backward of nf_rnn_layer_forward (same x, weights, h0, c0, out, gates, saved).
  * dx[T,B,I] overwritten (added if dx_accumulate) or NULL; dw_ih[G*H,I], dw_hh[G*H,H],
  * db_ih[G*H], db_hh[G*H] ADDED into, each may be NULL; dh0[B,H], dc0[B,H] overwritten or
  * NULL; dg[T,B,G*H] scratch; dgh[T,B,G*H] scratch for GRU (else NULL); ws[B,2H] scratch;
- * dout[T,B,ldo] gradient of out (same strides); dhn[B,H], dcn[B,H] or NULL (zero). */
+ * dout[T,B,ldo] gradient of out (same strides); dhn[B,H], dcn[B,H] or NULL (zero).
+ * prec (both): the GEMMs' precision, NF_PREC_FP32 or NF_PREC_BF16 (autocast). */
 void nf_rnn_layer_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
                            float *dh0, float *dc0, float *dg, float *dgh, float *ws,
                            const float *dout, const float *dhn, const float *dcn,
@@ -598,7 +601,7 @@ void nf_rnn_layer_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, 
                            const float *h0, const float *c0, const float *out,
                            const float *gates, const float *saved, nf_int T, nf_int B,
                            nf_int I, nf_int H, nf_int ldo, int mode, int reverse,
-                           int dx_accumulate);
+                           int dx_accumulate, int prec);
 /* Embedding gather: out[N,D] = weight[idx[n], :]; weight[V,D]; idx[N] all in [0, V). */
 void nf_embedding_forward(float *out, const float *weight, const int64_t *idx, nf_int N,
                           nf_int D);

@@ -22,6 +22,8 @@
  * by nnfast/nn/utils/rnn.py as one call per stretch of steps with equal batch size). float32 only; the
  * float64 path is the NumPy reference in _functional_rnn.py, which these kernels are tested
  * equal to. No allocation: the caller hands in every buffer, scratch included.
+ * prec (NF_PREC_BF16 under autocast) is the precision of every GEMM; the gate kernels, the
+ * states and the bias column sums stay fp32.
  *
  * Layouts (row-major): x[T, B, I] time-major; W_ih[G*H, I], W_hh[G*H, H] with G = 1 (RNN),
  * 4 (LSTM), 3 (GRU) gate blocks in PyTorch's order; a layer's output rows are strided by ldo
@@ -189,11 +191,11 @@ void nf_rnn_layer_forward(float *out, float *hn, float *cn, float *gates, float 
                           float *ws, const float *x, const float *w_ih, const float *w_hh,
                           const float *b_ih, const float *b_hh, const float *h0,
                           const float *c0, nf_int T, nf_int B, nf_int I, nf_int H, nf_int ldo,
-                          int mode, int reverse)
+                          int mode, int reverse, int prec)
 {
     nf_int G = n_gates(mode) * H;
     /* the input projection for all steps: gates[T*B, G] = x[T*B, I] @ W_ih^T + b_ih */
-    nf_linear_forward(gates, x, w_ih, b_ih, T * B, I, G);
+    nf_linear_forward_prec(prec, gates, x, w_ih, b_ih, T * B, I, G, NULL);
     for (nf_int s = 0; s < T; s++) {
         nf_int t = reverse ? T - 1 - s : s, tp = reverse ? t + 1 : t - 1;
         const float *hp = s == 0 ? h0 : out + tp * B * ldo;
@@ -202,7 +204,7 @@ void nf_rnn_layer_forward(float *out, float *hn, float *cn, float *gates, float 
         /* ws = b_hh + h_prev W_hh^T (the bias is the GEMM's C operand) */
         if (b_hh)
             for (nf_int b = 0; b < B; b++) memcpy(ws + b * G, b_hh, G * sizeof(float));
-        nf_sgemm(0, 1, B, G, H, 1.0f, hp, ldh, w_hh, H, b_hh ? 1.0f : 0.0f, ws, G);
+        nf_sgemm_prec(prec, 0, 1, B, G, H, 1.0f, hp, ldh, w_hh, H, b_hh ? 1.0f : 0.0f, ws, G);
         switch (mode) {
         case NF_RNN_TANH:
         case NF_RNN_RELU:
@@ -231,7 +233,7 @@ void nf_rnn_layer_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, 
                            const float *h0, const float *c0, const float *out,
                            const float *gates, const float *saved, nf_int T, nf_int B,
                            nf_int I, nf_int H, nf_int ldo, int mode, int reverse,
-                           int dx_accumulate)
+                           int dx_accumulate, int prec)
 {
     nf_int G = n_gates(mode) * H, BH = B * H;
     float *dh = ws, *dc = ws + BH;
@@ -262,8 +264,8 @@ void nf_rnn_layer_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, 
             gru_step_b(dgt, dgh + t * B * G, dh, dot, ldo, gt, saved + t * B * H, hp, ldh, B, H);
         }
         if (s > 0 || dh0) /* dh_prev (+)= dgates_hidden @ W_hh; GRU added dh*z already */
-            nf_sgemm(0, 0, B, H, G, 1.0f, dgr + t * B * G, G, w_hh, H,
-                     mode == NF_RNN_GRU ? 1.0f : 0.0f, dh, H);
+            nf_sgemm_prec(prec, 0, 0, B, H, G, 1.0f, dgr + t * B * G, G, w_hh, H,
+                          mode == NF_RNN_GRU ? 1.0f : 0.0f, dh, H);
     }
     if (dh0) memcpy(dh0, dh, BH * sizeof(float));
     if (dc0 && mode == NF_RNN_LSTM) memcpy(dc0, dc, BH * sizeof(float));
@@ -275,14 +277,18 @@ void nf_rnn_layer_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, 
         if (T > 1) {
             const float *dgs = reverse ? dgr : dgr + B * G;
             const float *hs = reverse ? out + B * ldo : out;
-            nf_sgemm(1, 0, G, H, (T - 1) * B, 1.0f, dgs, G, hs, ldo, 1.0f, dw_hh, H);
+            nf_sgemm_prec(prec, 1, 0, G, H, (T - 1) * B, 1.0f, dgs, G, hs, ldo, 1.0f, dw_hh,
+                          H);
         }
-        nf_sgemm(1, 0, G, H, B, 1.0f, dgr + first * B * G, G, h0, H, 1.0f, dw_hh, H);
+        nf_sgemm_prec(prec, 1, 0, G, H, B, 1.0f, dgr + first * B * G, G, h0, H, 1.0f, dw_hh,
+                      H);
     }
     if (db_hh) nf_colsum(db_hh, dgr, T * B, G, 1.0f);
     if (db_ih) nf_colsum(db_ih, dg, T * B, G, 1.0f);
-    if (dw_ih) nf_sgemm(1, 0, G, I, T * B, 1.0f, dg, G, x, I, 1.0f, dw_ih, I);
-    if (dx) nf_sgemm(0, 0, T * B, I, G, 1.0f, dg, G, w_ih, I, dx_accumulate ? 1.0f : 0.0f, dx, I);
+    if (dw_ih) nf_sgemm_prec(prec, 1, 0, G, I, T * B, 1.0f, dg, G, x, I, 1.0f, dw_ih, I);
+    if (dx)
+        nf_sgemm_prec(prec, 0, 0, T * B, I, G, 1.0f, dg, G, w_ih, I,
+                      dx_accumulate ? 1.0f : 0.0f, dx, I);
 }
 
 /* ------------------------------------------------------------------------------------- */

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import table_of
 from .. import autograd as ag
+from ..amp import AUTOCAST_SEEN as _AUTOCAST_SEEN, lowp as _lowp
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ..backend import contiguous
@@ -198,10 +199,12 @@ def _conv_run(x, w, bias, x4, w4, unbatched, geom, pads, stride, dilation, group
     x4c = contiguous(x4)
     wc = contiguous(w4)
     bc = None if bias is None else contiguous(bias._storage)
+    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16 GEMMs, forward and backward
+    amp = {"bf16": True} if lp else {}   # (the CUDA table's kernels take no such flag)
     if fast:
         out = K.empty((N, OC, OH, OW), np.float32)
         ws = _workspace(K.conv2d_workspace(geom, False), K)
-        K.conv2d_forward(out, ws, x4c, wc, bc, geom)
+        K.conv2d_forward(out, ws, x4c, wc, bc, geom, **amp)
     else:
         out = _conv2d_ref(x4c, wc, bc, stride, pads, dilation, groups)
     res = out[0] if unbatched else out
@@ -220,7 +223,7 @@ def _conv_run(x, w, bias, x4, w4, unbatched, geom, pads, stride, dilation, group
             dx = K.empty((N, C, H, W), np.float32) if need_x else None
             ws = _workspace(K.conv2d_workspace(geom, True), K)
             K.conv2d_backward(dx, None if dw is None else dw.reshape(wc.shape), db, ws, g4,
-                               x4c, wc, geom, acc)
+                               x4c, wc, geom, acc, **amp)
         else:
             dx, dw_, db_ = _conv2d_ref_backward(g4, x4c, wc, stride, pads, dilation, groups,
                                                 need_x, need_w, need_b)

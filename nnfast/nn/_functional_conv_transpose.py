@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backend import table_of
 from .. import autograd as ag
+from ..amp import AUTOCAST_SEEN as _AUTOCAST_SEEN, lowp as _lowp
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
 from ._functional_conv import (_batched, _conv2d_ref, _conv2d_ref_backward, _float_input,
@@ -131,11 +132,13 @@ def _run(x, w, bias, x4, w4, unbatched, geom, one_d):
     fast = xd.dtype == np.float32
     x4c = contiguous(x4)
     wc = contiguous(w4)
+    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16 GEMMs, forward and backward
+    amp = {"bf16": True} if lp else {}   # (the CUDA table's kernels take no such flag)
     if fast:
         out = K.empty((N, OC, OH, OW), np.float32)
         ws = _workspace(K.conv2d_workspace(geom, True), K)
         # the convolution's input gradient; its `inp` is not read without dweight
-        K.conv2d_backward(out, None, None, ws, x4c, out, wc, geom, False)
+        K.conv2d_backward(out, None, None, ws, x4c, out, wc, geom, False, **amp)
     else:
         out, _, _ = _conv2d_ref_backward(x4c, K.empty((N, OC, OH, OW), xd.dtype), wc, stride,
                                          pads, dil, groups, True, False, False)
@@ -158,11 +161,11 @@ def _run(x, w, bias, x4, w4, unbatched, geom, one_d):
             if need_x:
                 dx = K.empty((N, C, H, W), np.float32)
                 ws = _workspace(K.conv2d_workspace(geom, False), K)
-                K.conv2d_forward(dx, ws, g4, wc, None, geom)
+                K.conv2d_forward(dx, ws, g4, wc, None, geom, **amp)
             if need_w:
                 ws = _workspace(K.conv2d_workspace(geom, True), K)
                 K.conv2d_backward(None, dw.reshape(wc.shape), None, ws, x4c, g4, wc, geom,
-                                   acc)
+                                   acc, **amp)
         else:
             if need_x:
                 dx = contiguous(

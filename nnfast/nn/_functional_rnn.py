@@ -22,6 +22,7 @@ import numpy as np
 from ..backend import table_of
 from .. import autograd as ag
 from .. import random as nf_random
+from ..amp import AUTOCAST_SEEN as _AUTOCAST_SEEN, lowp as _lowp
 from ..errors import DTypeError
 from ..tensor import Tensor
 from ..backend import contiguous
@@ -170,6 +171,8 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
     H = weights[1]._storage.shape[1]
     G = N_GATES[mode] * H
     fast = dt == np.float32 and not reference and B > 0
+    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16 GEMMs, forward and backward
+    amp = {"bf16": True} if lp else {}   # (the CUDA table's kernels take no such flag)
     h0d = K.zeros((L * D, B, H), dt) if h0 is None else h0._storage
     c0d = None
     if mode == LSTM:
@@ -203,7 +206,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
                                      None if cn_all is None else cn_all[k].reshape(-1),
                                      gates.reshape(-1), _opt32(saved),
                                      K.empty(B * G, np.float32), inp.reshape(-1), _f32(w_ih),
-                                     _f32(w_hh), _opt32(b_ih), _opt32(b_hh), hk, ck)
+                                     _f32(w_hh), _opt32(b_ih), _opt32(b_hh), hk, ck, **amp)
             else:
                 o, hn, cn, gates, saved = ref_layer_forward(mode, inp, w_ih, w_hh, b_ih, b_hh,
                                                             hk, ck, d == 1)
@@ -257,7 +260,7 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
                         K.empty(T * B * G, np.float32), dgh, K.empty(2 * B * H, np.float32),
                         g.reshape(-1), _f32(dhn), _opt32(dcn), inp.reshape(-1),
                         _f32(weights[4 * k]._storage), _f32(weights[4 * k + 1]._storage), hk, ck,
-                        out.reshape(-1), gates.reshape(-1), _opt32(saved), d == 1)
+                        out.reshape(-1), gates.reshape(-1), _opt32(saved), d == 1, **amp)
                 else:
                     o = out[:, :, d * H:(d + 1) * H]
                     r = ref_layer_backward(mode, d == 1, g[:, :, d * H:(d + 1) * H], dhn, dcn,
