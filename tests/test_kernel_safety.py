@@ -891,15 +891,23 @@ def test_compiled_step_rejects_malformed_update_records():
 
 def test_mlp_plan_rejects_unknown_op_and_activation_codes():
     """MlpPlan (nnfast/_C_step.pxi) checks the codes nf_mlp_step dispatches on: the
-    activation kind indexes act.c's kernel table."""
+    activation kind indexes act.c's (or act_extra.c's) kernel table, a Residual's ends name
+    each other."""
     m = 4
     lin = (0, 0, 0.0, 0, 6, 5, np.ones((5, 6), np.float32), None, np.empty((5, 6), np.float32),
-           None, np.empty((m, 5), np.float32), None, None, 0, 0.0)
+           None, np.empty((m, 5), np.float32), None, None, 0, 0.0, 0.0)
 
     def act(code, kind):
         return (code, kind, 0.0, 0, 5, 5, None, None, None, None,
-                np.empty((m, 5), np.float32), np.empty((m, 5), np.float32), None, 0, 0.0)
-    for bad in (act(1, 8), act(1, -1), act(3, 0), act(-1, 0)):
+                np.empty((m, 5), np.float32), np.empty((m, 5), np.float32), None, 0, 0.0, 0.0)
+    for bad in (act(1, 8), act(1, -1), act(3, 10), act(3, -1), act(8, 0), act(-1, 0),
+                act(6, 1), act(6, 9), act(7, 0), act(7, 1)):
         with pytest.raises(ValueError, match="unknown code"):
             _C.MlpPlan([lin, bad], m, np.empty((m, 5), np.float32))
     _C.MlpPlan([lin, act(1, 7)], m, np.empty((m, 5), np.float32))
+    _C.MlpPlan([lin, act(3, 9)], m, np.empty((m, 5), np.float32))
+    # a Residual whose end names a begin that names another end
+    end = act(7, 1)[:11] + (None,) + act(7, 1)[12:]   # an identity shortcut: no dinp
+    _C.MlpPlan([lin, act(6, 3), act(1, 0), end], m, np.empty((m, 5), np.float32))
+    with pytest.raises(ValueError, match="does not begin"):
+        _C.MlpPlan([lin, act(6, 3), act(1, 0), end, end], m, np.empty((m, 5), np.float32))
