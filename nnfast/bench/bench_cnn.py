@@ -18,6 +18,7 @@ the first: 2*B*(F1 * 2 + (F2 + FL) * 3) with F1 = 16*9*26*26, F2 = 32*16*9*24*24
 import numpy as np
 
 from .common import compare, torch_default_uniform
+from .step import eager_step
 
 SECTION = "cnn"
 TITLE = "Small CNN training step (2 conv, pool, linear; Adam), 28x28x1, batch 64"
@@ -86,14 +87,7 @@ def prepare(framework, variant, case, threads):
     opt = lib.optim.Adam(model.parameters(), lr=LR)
     if variant == "fit":
         return _fit_participant(lib, model, loss_fn, opt, xs, ys)
-    xt, yt = [to(x) for x in xs], [to(y) for y in ys]
-
-    def step(i):
-        opt.zero_grad()
-        loss = loss_fn(model(xt[i]), yt[i])
-        loss.backward()
-        opt.step()
-        return loss.item()
+    step = eager_step(model, loss_fn, opt, [to(x) for x in xs], [to(y) for y in ys])
     losses = np.array([step(s % NBATCHES) for s in range(CHECK_STEPS)])
     pos = [CHECK_STEPS]
 

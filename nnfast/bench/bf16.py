@@ -20,7 +20,7 @@ FLOPs per step are step.py's (the GEMMs); the nnfast bf16 figure is quoted as % 
 measured bf16 peak (peak section, `_C.bf16_peak`), nnfast fp32's of the FMA peak.
 """
 from .common import Skip, compare
-from .step import LR, make_problem, work  # noqa: F401  (work: the harness's FLOPs per case)
+from .step import LR, make_problem, relu_mlp, work  # noqa: F401  (work: the harness's FLOPs per case)
 
 SECTION = "bf16"
 TITLE = "Training step under bf16 autocast (Adam, cross-entropy), time per step"
@@ -75,14 +75,7 @@ def nnfast_step(sizes, weights, xs, ys, bf16):
     from nnfast import nn, optim
     if not hasattr(nf, "autocast"):
         raise Skip("nnfast.autocast is not in this checkout")
-    mods = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        mods.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            mods.append(nn.ReLU())
-    model = nn.Sequential(*mods)
-    model.load_state_dict({f"{2 * i}.{k}": v for i, (w, b) in enumerate(weights)
-                           for k, v in (("weight", w), ("bias", b))})
+    model = relu_mlp(nf, sizes, weights)
     compiled = nf.compile_step(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=LR))
     xt = [nf.from_numpy(x) for x in xs]
     yt = [nf.from_numpy(y) for y in ys]
@@ -102,16 +95,7 @@ def nnfast_step(sizes, weights, xs, ys, bf16):
 
 def torch_step(sizes, weights, xs, ys, autocast):
     import torch
-    mods = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        mods.append(torch.nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            mods.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*mods)
-    with torch.no_grad():
-        for i, (w, b) in enumerate(weights):
-            model[2 * i].weight.copy_(torch.from_numpy(w))
-            model[2 * i].bias.copy_(torch.from_numpy(b))
+    model = relu_mlp(torch, sizes, weights)
     loss_fn = torch.nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
     xt = [torch.from_numpy(x) for x in xs]

@@ -74,20 +74,35 @@ def prepare(framework, variant, case, threads):
 
 
 # ------------------------------------------------------------------------------ nnfast
+def relu_mlp(lib, sizes, weights):
+    """nn.Sequential(Linear, ReLU, ..., Linear) of torch or nnfast (`lib`) holding `weights`
+    ([(w, b)] NumPy arrays), so every framework starts from the same numbers."""
+    mods = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        mods.append(lib.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            mods.append(lib.nn.ReLU())
+    model = lib.nn.Sequential(*mods)
+    model.load_state_dict({f"{2 * i}.{k}": lib.from_numpy(v) for i, (w, b) in enumerate(weights)
+                           for k, v in (("weight", w), ("bias", b))})
+    return model
+
+
+def eager_step(model, loss_fn, opt, xt, yt):
+    """step(i): the PyTorch loop on batch i, its loss as a float (torch or nnfast alike)."""
+    def step(i):
+        opt.zero_grad()
+        loss = loss_fn(model(xt[i]), yt[i])
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
 def nnfast_step(sizes, weights, xs, ys, variant):
     import nnfast as nf
     from nnfast import nn, optim
-    mods = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        mods.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            mods.append(nn.ReLU())
-    model = nn.Sequential(*mods)
-    sd = {}
-    for i, (w, b) in enumerate(weights):
-        sd[f"{2 * i}.weight"] = w
-        sd[f"{2 * i}.bias"] = b
-    model.load_state_dict(sd)
+    model = relu_mlp(nf, sizes, weights)
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.Adam(model.parameters(), lr=LR)
     xt = [nf.from_numpy(x) for x in xs]
@@ -100,41 +115,18 @@ def nnfast_step(sizes, weights, xs, ys, variant):
         def step(i):
             return float(compiled(xt[i], yt[i]))
         return step, {"compiled": bool(getattr(compiled, "compiled", False))}
-
-    def step(i):
-        opt.zero_grad()
-        loss = loss_fn(model(xt[i]), yt[i])
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step, {}
+    return eager_step(model, loss_fn, opt, xt, yt), {}
 
 
 # ------------------------------------------------------------------------------ torch
 def torch_step(sizes, weights, xs, ys, variant):
     import torch
-    mods = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        mods.append(torch.nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            mods.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*mods)
-    with torch.no_grad():
-        for i, (w, b) in enumerate(weights):
-            model[2 * i].weight.copy_(torch.from_numpy(w))
-            model[2 * i].bias.copy_(torch.from_numpy(b))
+    model = relu_mlp(torch, sizes, weights)
     loss_fn = torch.nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True if variant == "fused" else None)
     xt = [torch.from_numpy(x) for x in xs]
     yt = [torch.from_numpy(y) for y in ys]
-
-    def step(i):
-        opt.zero_grad()
-        loss = loss_fn(model(xt[i]), yt[i])
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step, {}
+    return eager_step(model, loss_fn, opt, xt, yt), {}
 
 
 # ------------------------------------------------------------------------------ JAX

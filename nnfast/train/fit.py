@@ -80,6 +80,7 @@ class Trainer:
         self._resume_point = None    # a mid-epoch checkpoint's position, used by train_epoch
         self._epoch_start = None     # every stream's state as this epoch began
         self._totals = None
+        self._step = False           # the compiled step: not decided until the first epoch
         self.device = model_device(model)   # batches are moved there
         for c in self.callbacks:
             if not isinstance(c, Callback):
@@ -135,7 +136,7 @@ class Trainer:
         numbers bit for bit, so fit's results do not depend on which ran. Else None."""
         from ..compile import compile_step
         from ..nn import ActivityRegularization
-        if getattr(self, "_step", False) is not False:
+        if self._step is not False:
             return self._step
         self._step = None
         hooks = [c for c in self.callbacks
