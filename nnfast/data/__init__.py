@@ -1,9 +1,9 @@
 """nnfast.data — loading, splitting, scaling, rebalancing and augmenting training data.
 
-PyTorch names for loading (torch.utils.data): Dataset, TensorDataset, DataLoader, samplers,
-Subset, random_split. scikit-learn / imbalanced-learn names for the rest: train_test_split,
-StandardScaler, MinMaxScaler, compute_class_weight, RandomOverSampler, RandomUnderSampler,
-SMOTE. Augmentation in nnfast.data.transforms.
+PyTorch names for loading (torch.utils.data): Dataset, TensorDataset, DataLoader, samplers
+(DistributedSampler included), Subset, random_split. scikit-learn / imbalanced-learn names for
+the rest: train_test_split, StandardScaler, MinMaxScaler, compute_class_weight,
+RandomOverSampler, RandomUnderSampler, SMOTE. Augmentation in nnfast.data.transforms.
 
     from nnfast.data import TensorDataset, DataLoader, train_test_split, StandardScaler
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
@@ -16,6 +16,7 @@ from . import transforms
 from .dataloader import DataLoader, default_collate, default_convert, get_worker_info
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset,
                       Subset, TensorDataset, random_split)
+from .distributed import DistributedSampler
 from .imbalance import (SMOTE, RandomOverSampler, RandomUnderSampler, compute_class_weight,
                         compute_pos_weight, compute_sample_weight, kneighbors)
 from .preprocessing import MinMaxScaler, StandardScaler
@@ -28,7 +29,7 @@ __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDatas
            "ChainDataset", "StackDataset", "random_split", "DataLoader", "default_collate",
            "default_convert", "get_worker_info",
            "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-           "WeightedRandomSampler", "BatchSampler", "train_test_split",
+           "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "train_test_split",
            "StandardScaler", "MinMaxScaler",
            "compute_class_weight", "compute_sample_weight", "compute_pos_weight",
            "RandomOverSampler", "RandomUnderSampler", "SMOTE", "kneighbors",

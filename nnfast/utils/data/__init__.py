@@ -9,9 +9,9 @@ import sys as _sys
 
 from ...data import *  # noqa: F401,F403
 from ...data import __all__ as _data_all
-from ...data import dataloader, dataset, sampler  # noqa: F401
+from ...data import dataloader, dataset, distributed, sampler  # noqa: F401
 
-for _name in ("dataloader", "dataset", "sampler"):
+for _name in ("dataloader", "dataset", "distributed", "sampler"):
     _sys.modules[f"{__name__}.{_name}"] = _sys.modules[f"nnfast.data.{_name}"]
 
 __all__ = list(_data_all)
