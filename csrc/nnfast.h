@@ -685,6 +685,13 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
                    const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
                    int nupdates, int prec);
 
+/* The step's halves, for the eager layers (nnfast/nn/_fused_chain.py): the forward over
+ * x[M, ops[0].n_in], returning the last op's output (an inactive dropout's input when it is
+ * last), and the backward from dout[M, C] = d(something)/d(that output), which writes every
+ * dweight/dbias and dinp as the step does (dout is only read). */
+const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, int prec);
+void nf_mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *dout, int prec);
+
 /* First index i of target[n] outside [0, C) and != ignore_index, or -1. */
 nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index);
 

@@ -144,11 +144,9 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
     }
 }
 
-double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
-                   const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
-                   int nupdates, int prec)
+const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, int prec)
 {
-    /* ---- forward: h is the current activation [M, width] */
+    /* h is the current activation [M, width] */
     const float *h = x;
     for (int k = 0; k < nops; k++) {
         nf_mlp_op *op = &ops[k];
@@ -208,6 +206,19 @@ double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
         }
         h = op->out;
     }
+    return h;
+}
+
+void nf_mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *dout, int prec)
+{
+    mlp_backward(ops, nops, M, dout, prec);
+}
+
+double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
+                   const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
+                   int nupdates, int prec)
+{
+    const float *h = nf_mlp_forward(ops, nops, x, M, prec);
     /* ---- loss value and d(loss)/d(logits) for an upstream gradient of 1 */
     double total;
     if (loss->kind == NF_MLP_LOSS_CROSS_ENTROPY)

@@ -108,6 +108,54 @@ cdef inline void _clear(Py_buffer *v) noexcept:
     memset(v, 0, sizeof(Py_buffer))  # PyBuffer_Release skips a view never acquired
 
 
+# A wrapper's 1-D arrays, held from their check to the kernel's return: a typed memoryview
+# costs ~0.5 us to acquire on a fast machine (several per optimizer or loss call), this an
+# ndarray test and a few field reads.
+cdef struct _Held:
+    Py_buffer v[8]
+    int n
+
+
+cdef void *_hold(_Held *h, object o, nf_int n, bint writable, bint optional, str who,
+                 int typenum=cnp.NPY_FLOAT32) except? NULL:
+    """o as a C-contiguous 1-D array of n elements (n < 0: any length) of typenum (float32
+    or int64), its data pointer; None gives NULL when optional. _release(h) lets go."""
+    if o is None:
+        if optional:
+            return NULL
+        raise TypeError(f"{who} must be an array, not None")
+    cdef Py_buffer *v = &h.v[h.n]
+    cdef cnp.ndarray a
+    memset(v, 0, sizeof(Py_buffer))
+    if typenum == cnp.NPY_FLOAT32:
+        _view(o, v, 1, writable, who)
+    elif cnp.PyArray_Check(o) and cnp.PyArray_NDIM(<cnp.ndarray>o) == 1 and \
+            cnp.PyArray_TYPE(<cnp.ndarray>o) == cnp.NPY_INT64 and \
+            cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>o) and \
+            cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>o) and \
+            (not writable or cnp.PyArray_ISWRITEABLE(<cnp.ndarray>o)):
+        a = <cnp.ndarray>o
+        v.buf, v.ndim, v.itemsize = cnp.PyArray_DATA(a), 1, 8
+        v.shape = <Py_ssize_t *>cnp.PyArray_DIMS(a)
+    else:
+        raise ValueError(f"{who} must be a C-contiguous 1-D int64 array")
+    h.n += 1
+    if n >= 0 and v.shape[0] != n:
+        raise ValueError(f"{who} has {v.shape[0]} elements, expected {n}")
+    return v.buf
+
+
+cdef inline nf_int _held_len(_Held *h, int i) noexcept:
+    return h.v[i].shape[0]
+
+
+cdef inline void _release(_Held *h) noexcept:
+    cdef int i
+    for i in range(h.n):
+        PyBuffer_Release(&h.v[i])
+    h.n = 0
+
+
 def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint reference=False,
           bint bf16=False):
     """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays. bf16: the

@@ -118,31 +118,51 @@ def pointwise_loss(str kind, out, dinput, dtarget, const float[::1] input,
     return r
 
 
-def cross_entropy_loss(out, dinput, const float[::1] input, const int64_t[::1] target, weight,
-                       nf_int outer, nf_int C, nf_int inner, nf_int ignore_index,
-                       int reduction, float label_smoothing):
+def cross_entropy_loss(out, dinput, input, target, weight, nf_int outer, nf_int C,
+                       nf_int inner, nf_int ignore_index, int reduction,
+                       float label_smoothing):
     """Fused log-softmax + NLL over input[outer*C*inner] (layout [outer, C, inner]),
-    target[outer*inner] class indices (validated by the caller)."""
-    if (_mis_obj(out) or _mis_obj(dinput) or _mis(&input[0], 4) or _mis(&target[0], 8) or
-        _mis_obj(weight)):
+    target[outer*inner] class indices (validated here too: the kernel indexes with them)."""
+    if (_mis_obj(out) or _mis_obj(dinput) or _mis_obj(input) or _mis_obj(target) or
+            _mis_obj(weight)):
         return _realigned(cross_entropy_loss, (out, dinput, input, target, weight, outer, C, inner,
                                                ignore_index, reduction, label_smoothing), (0, 1))
-    cdef nf_int npos = _size("cross_entropy_loss", outer, inner)
-    _size("cross_entropy_loss", npos, C)
-    if input.shape[0] != npos * C or target.shape[0] != npos or C < 1:
-        raise ValueError(f"cross_entropy_loss: input {input.shape[0]}, target "
-                         f"{target.shape[0]} for outer={outer} C={C} inner={inner}")
-    cdef float *po = _loss_out(out, npos, "out")
-    cdef float *pdi = _loss_out(dinput, npos * C, "dinput")
-    cdef const float *pw = _loss_in(weight, C, "weight")
+    cdef _Held h
+    cdef const float *px
+    cdef const int64_t *pt
+    cdef float *po
+    cdef float *pdi
+    cdef const float *pw
+    cdef nf_int npos, i, bad = -1
     cdef double r = 0.0
-    _check_labels("cross_entropy_loss", target, outer, C, inner, ignore_index)
-    if npos == 0:
-        return 0.0
-    with nogil:
-        r = nf_cross_entropy_loss(po, pdi, &input[0], &target[0], pw, outer, C, inner,
-                                  ignore_index, reduction, label_smoothing)
-    return r
+    h.n = 0
+    try:
+        px = <const float *>_hold(&h, input, -1, False, False, "cross_entropy_loss: input")
+        pt = <const int64_t *>_hold(&h, target, -1, False, False, "cross_entropy_loss: target",
+                                    cnp.NPY_INT64)
+        if outer < 0 or inner < 0:
+            raise ValueError(f"cross_entropy_loss: negative size outer={outer} inner={inner}")
+        npos = _size("cross_entropy_loss", outer, inner)
+        _size("cross_entropy_loss", npos, C)
+        if _held_len(&h, 0) != npos * C or _held_len(&h, 1) != npos or C < 1:
+            raise ValueError(f"cross_entropy_loss: input {_held_len(&h, 0)}, target "
+                             f"{_held_len(&h, 1)} for outer={outer} C={C} inner={inner}")
+        po = <float *>_hold(&h, out, npos, True, True, "cross_entropy_loss: out")
+        pdi = <float *>_hold(&h, dinput, npos * C, True, True, "cross_entropy_loss: dinput")
+        pw = <const float *>_hold(&h, weight, C, False, True, "cross_entropy_loss: weight")
+        if npos == 0:
+            return 0.0
+        with nogil:
+            bad = nf_bad_label(pt, npos, C, ignore_index)
+            if bad < 0:
+                r = nf_cross_entropy_loss(po, pdi, px, pt, pw, outer, C, inner, ignore_index,
+                                          reduction, label_smoothing)
+        if bad >= 0:
+            raise IndexError(f"cross_entropy_loss: target {pt[bad]} is out of range for {C} "
+                             f"classes (ignore_index={ignore_index})")
+        return r
+    finally:
+        _release(&h)
 
 
 def nll_loss(out, dinput, const float[::1] input, const int64_t[::1] target, weight,

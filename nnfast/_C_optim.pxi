@@ -22,92 +22,140 @@ cdef extern from "nnfast.h":
     void nf_clamp(float *x, nf_int n, float lo, float hi) nogil
 
 
-cdef inline float *_opt_ptr(float[::1] a, nf_int n, str name) except? NULL:
-    """Pointer to an optional state array of n elements (None -> NULL)."""
-    if a is None:
-        return NULL
-    if a.shape[0] != n:
-        raise ValueError(f"optimizer kernel: {name} has {a.shape[0]} elements, param has {n}")
-    return &a[0] if n > 0 else NULL
-
-
 cdef inline void _same_size(nf_int n, nf_int m, str name) except *:
     if m != n:
         raise ValueError(f"optimizer kernel: {name} has {m} elements, param has {n}")
 
 
-def sgd_step(float[::1] param, float[::1] momentum_buf, const float[::1] grad, float neg_lr,
-             float weight_decay, float momentum, float one_minus_dampening, bint nesterov,
-             bint maximize, bint init_buf):
-    if _mis(&param[0], 4) or _mis(&momentum_buf[0], 4) or _mis(&grad[0], 4):
+def sgd_step(param, momentum_buf, grad, float neg_lr, float weight_decay, float momentum,
+             float one_minus_dampening, bint nesterov, bint maximize, bint init_buf):
+    if _mis_obj(param) or _mis_obj(momentum_buf) or _mis_obj(grad):
         return _realigned(sgd_step, (param, momentum_buf, grad, neg_lr, weight_decay, momentum,
                                      one_minus_dampening, nesterov, maximize, init_buf), (0, 1))
-    cdef nf_int n = param.shape[0]
-    _same_size(n, grad.shape[0], "grad")
-    cdef float *pb = _opt_ptr(momentum_buf, n, "momentum_buf")
-    if n == 0:
-        return
-    with nogil:
-        nf_sgd_step(&param[0], pb, &grad[0], n, neg_lr, weight_decay, momentum,
-                    one_minus_dampening, nesterov, maximize, init_buf)
+    cdef _Held h
+    cdef float *pp
+    cdef float *pm
+    cdef float *pv
+    cdef float *px
+    cdef float *ps
+    cdef float *pa
+    cdef float *pb
+    cdef const float *pg
+    cdef nf_int n
+    h.n = 0
+    try:
+        pp = <float *>_hold(&h, param, -1, True, False, "sgd_step: param")
+        n = _held_len(&h, 0)
+        pg = <const float *>_hold(&h, grad, n, False, False, "sgd_step: grad")
+        pb = <float *>_hold(&h, momentum_buf, n, True, True, "sgd_step: momentum_buf")
+        if n == 0:
+            return
+        with nogil:
+            nf_sgd_step(pp, pb, pg, n, neg_lr, weight_decay, momentum, one_minus_dampening,
+                        nesterov, maximize, init_buf)
+    finally:
+        _release(&h)
 
 
-def adam_step(float[::1] param, float[::1] exp_avg, float[::1] exp_avg_sq,
-              float[::1] max_exp_avg_sq, const float[::1] grad, float param_scale,
+def adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, float param_scale,
               float weight_decay, float beta1_weight, float beta2, float one_minus_beta2,
               float bias_correction2_sqrt, float eps, float neg_step_size, bint maximize):
-    if (_mis(&param[0], 4) or _mis(&exp_avg[0], 4) or _mis(&exp_avg_sq[0], 4) or
-        _mis(&max_exp_avg_sq[0], 4) or _mis(&grad[0], 4)):
+    if (_mis_obj(param) or _mis_obj(exp_avg) or _mis_obj(exp_avg_sq) or
+            _mis_obj(max_exp_avg_sq) or _mis_obj(grad)):
         return _realigned(adam_step, (param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad,
                                       param_scale, weight_decay, beta1_weight, beta2,
                                       one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size,
                                       maximize), (0, 1, 2, 3))
-    cdef nf_int n = param.shape[0]
-    _same_size(n, grad.shape[0], "grad")
-    _same_size(n, exp_avg.shape[0], "exp_avg")
-    _same_size(n, exp_avg_sq.shape[0], "exp_avg_sq")
-    cdef float *pm = _opt_ptr(max_exp_avg_sq, n, "max_exp_avg_sq")
-    if n == 0:
-        return
-    with nogil:
-        nf_adam_step(&param[0], &exp_avg[0], &exp_avg_sq[0], pm, &grad[0], n, param_scale,
-                     weight_decay, beta1_weight, beta2, one_minus_beta2, bias_correction2_sqrt,
-                     eps, neg_step_size, maximize)
+    cdef _Held h
+    cdef float *pp
+    cdef float *pm
+    cdef float *pv
+    cdef float *px
+    cdef float *ps
+    cdef float *pa
+    cdef float *pb
+    cdef const float *pg
+    cdef nf_int n
+    h.n = 0
+    try:
+        pp = <float *>_hold(&h, param, -1, True, False, "adam_step: param")
+        n = _held_len(&h, 0)
+        pg = <const float *>_hold(&h, grad, n, False, False, "adam_step: grad")
+        pm = <float *>_hold(&h, exp_avg, n, True, False, "adam_step: exp_avg")
+        pv = <float *>_hold(&h, exp_avg_sq, n, True, False, "adam_step: exp_avg_sq")
+        px = <float *>_hold(&h, max_exp_avg_sq, n, True, True, "adam_step: max_exp_avg_sq")
+        if n == 0:
+            return
+        with nogil:
+            nf_adam_step(pp, pm, pv, px, pg, n, param_scale, weight_decay, beta1_weight,
+                         beta2, one_minus_beta2, bias_correction2_sqrt, eps, neg_step_size,
+                         maximize)
+    finally:
+        _release(&h)
 
 
-def rmsprop_step(float[::1] param, float[::1] square_avg, float[::1] grad_avg,
-                 float[::1] momentum_buf, const float[::1] grad, float neg_lr, float alpha,
+def rmsprop_step(param, square_avg, grad_avg, momentum_buf, grad, float neg_lr, float alpha,
                  float one_minus_alpha, float eps, float weight_decay, float momentum,
                  bint maximize):
-    if (_mis(&param[0], 4) or _mis(&square_avg[0], 4) or _mis(&grad_avg[0], 4) or
-        _mis(&momentum_buf[0], 4) or _mis(&grad[0], 4)):
+    if (_mis_obj(param) or _mis_obj(square_avg) or _mis_obj(grad_avg) or
+            _mis_obj(momentum_buf) or _mis_obj(grad)):
         return _realigned(rmsprop_step, (param, square_avg, grad_avg, momentum_buf, grad, neg_lr,
                                          alpha, one_minus_alpha, eps, weight_decay, momentum,
                                          maximize), (0, 1, 2, 3))
-    cdef nf_int n = param.shape[0]
-    _same_size(n, grad.shape[0], "grad")
-    _same_size(n, square_avg.shape[0], "square_avg")
-    cdef float *pa = _opt_ptr(grad_avg, n, "grad_avg")
-    cdef float *pb = _opt_ptr(momentum_buf, n, "momentum_buf")
-    if n == 0:
-        return
-    with nogil:
-        nf_rmsprop_step(&param[0], &square_avg[0], pa, pb, &grad[0], n, neg_lr, alpha,
-                        one_minus_alpha, eps, weight_decay, momentum, maximize)
+    cdef _Held h
+    cdef float *pp
+    cdef float *pm
+    cdef float *pv
+    cdef float *px
+    cdef float *ps
+    cdef float *pa
+    cdef float *pb
+    cdef const float *pg
+    cdef nf_int n
+    h.n = 0
+    try:
+        pp = <float *>_hold(&h, param, -1, True, False, "rmsprop_step: param")
+        n = _held_len(&h, 0)
+        pg = <const float *>_hold(&h, grad, n, False, False, "rmsprop_step: grad")
+        ps = <float *>_hold(&h, square_avg, n, True, False, "rmsprop_step: square_avg")
+        pa = <float *>_hold(&h, grad_avg, n, True, True, "rmsprop_step: grad_avg")
+        pb = <float *>_hold(&h, momentum_buf, n, True, True, "rmsprop_step: momentum_buf")
+        if n == 0:
+            return
+        with nogil:
+            nf_rmsprop_step(pp, ps, pa, pb, pg, n, neg_lr, alpha, one_minus_alpha, eps,
+                            weight_decay, momentum, maximize)
+    finally:
+        _release(&h)
 
 
-def adagrad_step(float[::1] param, float[::1] sum, const float[::1] grad, float neg_clr,
-                 float weight_decay, float eps, bint maximize):
-    if _mis(&param[0], 4) or _mis(&sum[0], 4) or _mis(&grad[0], 4):
+def adagrad_step(param, sum, grad, float neg_clr, float weight_decay, float eps,
+                 bint maximize):
+    if _mis_obj(param) or _mis_obj(sum) or _mis_obj(grad):
         return _realigned(adagrad_step, (param, sum, grad, neg_clr, weight_decay, eps,
                                          maximize), (0, 1))
-    cdef nf_int n = param.shape[0]
-    _same_size(n, grad.shape[0], "grad")
-    _same_size(n, sum.shape[0], "sum")
-    if n == 0:
-        return
-    with nogil:
-        nf_adagrad_step(&param[0], &sum[0], &grad[0], n, neg_clr, weight_decay, eps, maximize)
+    cdef _Held h
+    cdef float *pp
+    cdef float *pm
+    cdef float *pv
+    cdef float *px
+    cdef float *ps
+    cdef float *pa
+    cdef float *pb
+    cdef const float *pg
+    cdef nf_int n
+    h.n = 0
+    try:
+        pp = <float *>_hold(&h, param, -1, True, False, "adagrad_step: param")
+        n = _held_len(&h, 0)
+        pg = <const float *>_hold(&h, grad, n, False, False, "adagrad_step: grad")
+        ps = <float *>_hold(&h, sum, n, True, False, "adagrad_step: sum")
+        if n == 0:
+            return
+        with nogil:
+            nf_adagrad_step(pp, ps, pg, n, neg_clr, weight_decay, eps, maximize)
+    finally:
+        _release(&h)
 
 
 def sumsq(const float[::1] x):

@@ -45,7 +45,12 @@ cdef extern from "nnfast.h":
     double nf_mlp_step(nf_mlp_op *ops, int nops, const float *x, nf_int M,
                        const nf_mlp_loss *loss, float *dlogits, const nf_update *updates,
                        int nupdates, int prec) nogil
+    const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M,
+                                int prec) nogil
+    void nf_mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *dout,
+                         int prec) nogil
     nf_int nf_bad_label(const int64_t *target, nf_int n, nf_int C, nf_int ignore_index) nogil
+    void nf_update_run(const nf_update *u) nogil
 
 
 cdef void *_ptr(object arr, nf_int n, int itemsize, bint writable, str what) except NULL:
@@ -75,6 +80,9 @@ cdef class MlpPlan:
     cdef list dropouts
     cdef nf_update *updates
     cdef int updates_cap
+    cdef object x_kept   # the input of the last forward: op 0's backward reads it
+    cdef bint ran_forward
+    cdef dict grads_kept # op -> (dweight, dbias) arrays set_grads pointed it at
 
     def __cinit__(self, list spec, nf_int M, dlogits):
         cdef nf_mlp_op *o
@@ -87,6 +95,7 @@ cdef class MlpPlan:
             raise MemoryError()
         self.M = M
         self.keep = [dlogits]
+        self.grads_kept = {}
         self.dropouts = []
         for k, s in enumerate(spec):
             (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
@@ -180,6 +189,61 @@ cdef class MlpPlan:
             raise ValueError(f"MlpPlan.set_momentum: op {k} is not a BatchNorm")
         self.ops[k].momentum = momentum
 
+    def set_grads(self, int k, dweight, dbias):
+        """Point op k's (a Linear, a norm or a Residual's Linear shortcut) parameter
+        gradients at other float32 arrays of the same sizes (None: keep the current one);
+        the plan holds them until they are replaced."""
+        if not 0 <= k < self.nops or self.ops[k].op not in (0, 4, 5, 7) or \
+                self.ops[k].weight == NULL and dweight is not None or \
+                self.ops[k].bias == NULL and dbias is not None:
+            raise ValueError(f"MlpPlan.set_grads: op {k} has no such parameter")
+        cdef nf_mlp_op *o = &self.ops[k]
+        cdef nf_int n_w = o.n_in if o.op in (4, 5) else o.n_out * (
+            self.ops[o.act].n_in if o.op == 7 else o.n_in)
+        cdef nf_int n_b = o.n_in if o.op in (4, 5) else o.n_out
+        old = self.grads_kept.get(k, (None, None))
+        if dweight is not None:
+            o.dweight = <float *>_ptr(dweight, n_w, 4, True, "dweight")
+        if dbias is not None:
+            o.dbias = <float *>_ptr(dbias, n_b, 4, True, "dbias")
+        self.grads_kept[k] = (old[0] if dweight is None else dweight,
+                              old[1] if dbias is None else dbias)
+
+    def forward(self, x, seeds, bint bf16=False):
+        """The forward over x[M, n_in] (float32, C-contiguous, aligned: the plan keeps x for
+        backward); seeds as run's. Returns the index of the op whose output is the result."""
+        cdef const float *px = <const float *>_ptr(x, self.M * self.n_in, 4, False, "x")
+        if _mis(px, 4):
+            raise ValueError("MlpPlan.forward: x is not aligned to its 4-byte elements")
+        cdef int i = 0
+        cdef const float *h
+        for k in self.dropouts:
+            s = seeds[i]
+            i += 1
+            if s is None:
+                self.ops[k].active = 0
+            else:
+                self.ops[k].active = 1
+                self.ops[k].seed = s
+        self.x_kept = x
+        with nogil:
+            h = nf_mlp_forward(self.ops, self.nops, px, self.M, bf16)
+        self.ran_forward = True
+        for i in range(self.nops - 1, -1, -1):
+            if <const float *>self.ops[i].out == h:
+                return i
+        return -1   # the input itself (every op an inactive dropout)
+
+    def backward(self, dout, bint bf16=False):
+        """The backward of the last forward from dout[M, C] (float32, C-contiguous)."""
+        if not self.ran_forward:
+            raise ValueError("MlpPlan.backward: no forward has run")
+        cdef const float *pd = <const float *>_ptr(dout, self.M * self.C, 4, False, "dout")
+        if _mis(pd, 4):
+            raise ValueError("MlpPlan.backward: dout is not aligned to its 4-byte elements")
+        with nogil:
+            nf_mlp_backward(self.ops, self.nops, self.M, pd, bf16)
+
     def __dealloc__(self):
         free(self.ops)
         free(self.updates)
@@ -187,9 +251,7 @@ cdef class MlpPlan:
     cdef int _marshal_updates(self, updates) except -1:
         """Fill self.updates from (kind, param, grad, states, floats, ints) tuples (see
         nf_update in csrc/nnfast.h): every array float32, C-contiguous, of param's size."""
-        cdef int nu = len(updates), u, j
-        cdef nf_update *r
-        cdef nf_int n
+        cdef int nu = len(updates), u
         if nu > self.updates_cap:
             free(self.updates)
             self.updates = <nf_update *>calloc(nu, sizeof(nf_update))
@@ -198,26 +260,7 @@ cdef class MlpPlan:
                 raise MemoryError()
             self.updates_cap = nu
         for u in range(nu):
-            kind, param, grad, states, floats, ints = updates[u]
-            r = &self.updates[u]
-            if not 1 <= kind <= UPDATE_LAST or len(states) > 3 or len(floats) > 10 or len(ints) > 3:
-                raise ValueError(f"MlpPlan: malformed update record {u}")
-            for j in range(_UPDATE_STATES_NEEDED[kind]):
-                # the C update reads these unconditionally (the others may be NULL)
-                if j >= len(states) or states[j] is None:
-                    raise ValueError(f"MlpPlan: update record {u} (kind {kind}) needs state "
-                                     f"buffer {j}")
-            n = len(param)
-            r.kind, r.n = kind, n
-            r.param = <float *>_ptr(param, n, 4, True, "param")
-            r.grad = <const float *>_ptr(grad, n, 4, False, "grad")
-            for j in range(3):
-                st = states[j] if j < len(states) else None
-                r.state[j] = NULL if st is None else <float *>_ptr(st, n, 4, True, "state")
-            for j in range(10):
-                r.s[j] = floats[j] if j < len(floats) else 0.0
-            for j in range(3):
-                r.flag[j] = ints[j] if j < len(ints) else 0
+            _fill_update(&self.updates[u], updates[u], u)
         return nu
 
     def run(self, x, target, weight, int loss_kind, int reduction, nf_int ignore_index,
@@ -255,6 +298,44 @@ cdef class MlpPlan:
             r = nf_mlp_step(self.ops, self.nops, px, self.M, &L, self.dlogits, self.updates,
                             nu, bf16)
         return r
+
+
+cdef int _fill_update(nf_update *r, object rec, int u) except -1:
+    """r from one (kind, param, grad, states, floats, ints) record (record u of a list)."""
+    cdef int j
+    cdef nf_int n
+    kind, param, grad, states, floats, ints = rec
+    if not 1 <= kind <= UPDATE_LAST or len(states) > 3 or len(floats) > 10 or len(ints) > 3:
+        raise ValueError(f"MlpPlan: malformed update record {u}")
+    for j in range(_UPDATE_STATES_NEEDED[kind]):
+        # the C update reads these unconditionally (the others may be NULL)
+        if j >= len(states) or states[j] is None:
+            raise ValueError(f"MlpPlan: update record {u} (kind {kind}) needs state "
+                             f"buffer {j}")
+    n = len(param)
+    r.kind, r.n = kind, n
+    r.param = <float *>_ptr(param, n, 4, True, "param")
+    r.grad = <const float *>_ptr(grad, n, 4, False, "grad")
+    for j in range(3):
+        st = states[j] if j < len(states) else None
+        r.state[j] = NULL if st is None else <float *>_ptr(st, n, 4, True, "state")
+    for j in range(10):
+        r.s[j] = floats[j] if j < len(floats) else 0.0
+    for j in range(3):
+        r.flag[j] = ints[j] if j < len(ints) else 0
+    return 0
+
+
+def run_update(rec):
+    """One optimizer update record (as MlpPlan.run takes them), run now: Optimizer.step's
+    one-call path, the very C update compile_step's call makes."""
+    cdef nf_update r
+    memset(&r, 0, sizeof(nf_update))
+    _fill_update(&r, rec, 0)
+    if r.n == 0:
+        return
+    with nogil:
+        nf_update_run(&r)
 
 
 def bad_label(target, nf_int C, nf_int ignore_index):

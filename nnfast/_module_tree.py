@@ -86,7 +86,7 @@ def describe(module, path="model"):
             raise ModelError(f"{where}: more than {MAX_NODES} modules or {MAX_DEPTH} levels")
         base = _module_keys()
         attrs = {k: _encode(v, f"{where}.{k}") for k, v in m.__dict__.items()
-                 if k not in base}
+                 if k not in base and k != "_fused_chain"}   # a run-time cache
         params = [[n, p is not None] for n, p in m._parameters.items()]
         buffers = []
         for n, b in m._buffers.items():

@@ -30,6 +30,9 @@ CONVS = [
     ("ConvTranspose2d", (32, 32, 3), dict(groups=2), (2, 32, 6, 6)),
 ]
 RNNS = ["LSTM", "GRU", "RNN"]
+# torch (oneDNN) on a CPU without bf16 instructions rounds more intermediates to bf16 (seen:
+# ConvTranspose2d's column sums, LSTM's states): twice the tolerance against it there
+TORCH_ROUNDING = 1 if _C.gemm_bf16_isa() == "avx512_bf16" else 2
 
 
 def _pair(name, args, kw, seed=0):
@@ -120,8 +123,8 @@ def test_conv_layers_match_torch_autocast(i):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert tm(torch.from_numpy(xs[0])).dtype == torch.bfloat16   # torch's list has it
     # torch rounds its output to bf16 once more; both products are of rounded operands
-    _close(n_out, t_out, BF16_EPS, "output")
-    _close(n_grads, t_grads, 2 * BF16_EPS, "gradient")
+    _close(n_out, t_out, TORCH_ROUNDING * BF16_EPS, "output")
+    _close(n_grads, t_grads, 2 * TORCH_ROUNDING * BF16_EPS, "gradient")
     f_out, f_grads = _run(nf, nm, xs, gs, autocast=False)
     _differs(n_out, f_out, "output")
     _differs(n_grads, f_grads, "gradient", skip=("bias",))
@@ -133,11 +136,21 @@ def test_rnn_layers_match_torch_autocast(name):
     """2 layers, bidirectional, batch_first, with h0 (and c0): output, h_n (c_n) and the
     gradients of x, h0, c0 and every weight and bias."""
     tm, nm, xs, gs = _rnn_case(name)
-    (t_out, t_grads), (n_out, n_grads) = _run(torch, tm, xs, gs), _run(nf, nm, xs, gs)
+    n_out, n_grads = _run(nf, nm, xs, gs)
+    try:
+        t_out, t_grads = _run(torch, tm, xs, gs)
+        tol = 2 * TORCH_ROUNDING * BF16_EPS
+    except RuntimeError as e:
+        # torch 2.13's bf16 LSTM needs oneDNN's bf16 support, which CPUs without bf16
+        # instructions lack ("could not create a primitive descriptor"): the oracle is then
+        # its fp32 LSTM, which the bf16 products stay within a few bf16 roundings of
+        assert "primitive" in str(e) and TORCH_ROUNDING == 2, e
+        t_out, t_grads = _run(torch, tm, xs, gs, autocast=False)
+        tol = 4 * BF16_EPS
     # torch's recurrence carries bf16 states (LSTM, RNN) or rounds inside its cells, and
     # each step's rounding feeds the next: twice the conv tolerance
-    _close(n_out, t_out, 2 * BF16_EPS, "output")
-    _close(n_grads, t_grads, 4 * BF16_EPS, "gradient")
+    _close(n_out, t_out, tol, "output")
+    _close(n_grads, t_grads, 2 * tol, "gradient")
     f_out, f_grads = _run(nf, nm, xs, gs, autocast=False)
     _differs(n_out, f_out, "output")
     _differs(n_grads, f_grads, "gradient")

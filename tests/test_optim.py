@@ -303,6 +303,12 @@ def _count_calls(monkeypatch, fn_name):
         calls.append(len(params))
         return orig(params, *a, **k)
     monkeypatch.setattr(F, fn_name, spy)
+    run_update = nf._C.run_update   # the one-call path: the group's record, run in C
+
+    def spy_record(rec):
+        calls.append(1)
+        return run_update(rec)
+    monkeypatch.setattr(nf._C, "run_update", spy_record)
     return calls
 
 

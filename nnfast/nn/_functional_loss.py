@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from ..backend import DeviceArray, table_of
+from ..backend import cpu as cpu_table
 from .. import autograd as ag
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
@@ -454,11 +455,53 @@ def _class_loss(who, name, input, target, weight, ignore_index, red, label_smoot
                    (("input", xf), ("target", yf), ("weight", w)), hint)
 
 
+_F32, _I64 = np.dtype(np.float32), np.dtype(np.int64)
+
+
+def _cross_entropy_mean(x, y):
+    """cross_entropy's default call on host float32 logits (N, C) and int64 labels (N,),
+    with no Python beyond the kernel call and one node (the usual training loss); None
+    when the general path must run (which also raises its errors)."""
+    if x.__class__ is not Tensor or y.__class__ is not Tensor or y.requires_grad:
+        return None
+    xd, yd = x._storage, y._storage
+    if xd.__class__ is not np.ndarray or yd.__class__ is not np.ndarray or \
+            xd.dtype != _F32 or yd.dtype != _I64 or xd.ndim != 2 or yd.ndim != 1 or \
+            not (xd.flags.c_contiguous and yd.flags.c_contiguous):
+        return None
+    n, c = xd.shape
+    if n == 0 or c == 0 or yd.shape[0] != n:
+        return None
+    K = cpu_table
+    t = yd.reshape(-1)
+    if K.bad_label(t, c, -100) >= 0:
+        return None
+    want = x.requires_grad and ag._state.grad_enabled
+    dx = np.empty((n, c), _F32) if want else None
+    total = K.cross_entropy_loss(None, None if dx is None else dx.reshape(-1), xd.reshape(-1),
+                                 t, None, n, c, 1, -100, MEAN, 0.0)
+    if not math.isfinite(total):
+        return None
+    val = np.array(total, dtype=_F32)
+    if dx is None:
+        return Tensor._make(val)
+
+    def backward(g):
+        return (dx if g == 1 else dx * g), None   # dx is never mutated downstream
+
+    return Tensor._make(val, True, ag.Node((x, y), backward, "CrossEntropyLoss"))
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """Softmax cross entropy of logits input (C,), (N, C) or (N, C, d1, ...) against class
     indices (int64, shape (), (N) or (N, d1, ...)) or class probabilities (float, the input's
     shape). Log-softmax and NLL are one fused kernel pass."""
+    if (weight is None and reduction == "mean" and label_smoothing == 0.0 and
+            ignore_index == -100 and size_average is None and reduce is None):
+        loss = _cross_entropy_mean(input, target)
+        if loss is not None:
+            return loss
     red = _reduction(reduction, size_average, reduce, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "

@@ -2,6 +2,7 @@
 from collections import OrderedDict
 
 from ..tensor import _TYPE_NAMES, Tensor
+from . import _fused_chain
 from .module import Module
 from .parameter import Parameter
 
@@ -57,6 +58,11 @@ class Sequential(_ModuleSequence):
                 self.add_module(str(i), m)
 
     def forward(self, input):
+        # a chain of layers compile_step could capture runs as one C call each way, with
+        # the layers' numbers (nnfast/nn/_fused_chain.py); anything else layer by layer
+        out = _fused_chain.run(self, input)
+        if out is not None:
+            return out
         for m in self._modules.values():
             input = m(input)
         return input

@@ -292,6 +292,7 @@ class Module:
         tensor objects stay (an optimizer holding them keeps working); their arrays and
         gradients are converted."""
         for m in self.modules():
+            m.__dict__.pop("_fused_chain", None)   # a chain captured its parameters' dtype
             for store in (m._parameters, m._buffers):
                 for t in store.values():
                     if t is not None and t.dtype.kind in kinds and t.dtype != dtype:
@@ -323,6 +324,7 @@ class Module:
         dev = check_available(dev, "module")
         from ..backend import move
         for m in self.modules():
+            m.__dict__.pop("_fused_chain", None)   # a chain captured its parameters' device
             for store in (m._parameters, m._buffers):
                 for t in store.values():
                     if t is None or t.device.type == dev.type:
@@ -433,7 +435,9 @@ class Module:
         return self._add_state_hook("_load_state_dict_post_hooks", hook)
 
     def __getstate__(self):
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        state.pop("_fused_chain", None)   # Sequential's run-time cache (workspaces, C plans)
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -534,6 +538,8 @@ class Module:
         return sorted(set(object.__dir__(self)) | set(self._parameters) | set(self._buffers)
                       | set(self._modules))
 
+
+PLAIN_CALL = Module.__call__   # before any hook (Sequential's fused path tells the two apart)
 
 # the first hook anywhere makes every call check for hooks (see Module.__call__)
 _hooks.on_first_hook.append(

@@ -22,6 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .. import _C
 from .. import autograd as ag
 from ..backend import table_of
 from ..tensor import Tensor, to_numpy
@@ -258,7 +259,7 @@ class Optimizer:
             fl = self._relocate(fl)   # the model moved to another device since
             idx, fast = fl.gather()
         has_state = fl.has_state
-        if not (fast and all(has_state)):
+        if not (fast and False not in has_state.tolist()):   # (tolist: no NumPy bool per item)
             for i in idx:
                 if not has_state[i]:
                     self._fill_state(group, fl, i, fresh=True)
@@ -271,9 +272,17 @@ class Optimizer:
         steps = fl.step
         scalars = fl.scalars
         # (all step counts equal: checked on a list, cheaper than two NumPy reductions)
-        if fast and (len(steps) == 1 or _all_equal(steps.tolist())) and (
-                not scalars or fl.scalars_agree()):
-            steps += 1
+        counts = steps.tolist()
+        if fast and _all_equal(counts) and (not scalars or fl.scalars_agree()):
+            steps.fill(_F32.type(counts[0] + 1) if steps.dtype == _F32 else counts[0] + 1)
+            if not scalars and fl.dtype == _F32 and fl.param.__class__ is np.ndarray and \
+                    self._one_update():
+                # the group's one C update as compile_step's call runs it: the same kernel
+                # and arguments as _update's, without its per-call Python
+                rec = self._update_record(group, fl, steps[0])
+                if rec is not None:
+                    _C.run_update(rec)
+                    return
             states = {k: [fl.buffers[k]] for k, _ in spec}
             for k, a in scalars.items():
                 states[k] = [a[:1]]
@@ -288,6 +297,13 @@ class Optimizer:
             params = [fl.params[i]._storage for i in idx]
             grads = [fl.params[i].grad._storage for i in idx]
             self._update(group, params, grads, views, [steps[i] for i in idx])
+
+    def _one_update(self):
+        """Whether this optimizer's step is what _update_record describes (class-wide)."""
+        fusable = _FUSABLE.get(type(self))
+        if fusable is None:
+            fusable = _FUSABLE[type(self)] = _step_is_one_update(type(self))
+        return fusable
 
     def _relocate(self, fl):
         """A new flat group on the device the parameters now live on (model.to(device) after
@@ -329,10 +345,7 @@ class Optimizer:
         would make exactly one C update per group on the flat buffers, advance the step counts
         as step() does and return the records (run them, or call _undo_step_records);
         otherwise None, with nothing changed, and step() must run."""
-        fusable = _FUSABLE.get(type(self))
-        if fusable is None:
-            fusable = _FUSABLE[type(self)] = _step_is_one_update(type(self))
-        if not fusable:
+        if not self._one_update():
             return None
         records, counted = [], []
         # per-parameter scalar state that _update_record advances as step() would; put back

@@ -1,0 +1,319 @@
+"""Sequential's eager fast path: a chain of layers that compile_step could capture (Linear,
+the activations, Dropout, BatchNorm1d in training, LayerNorm, Residual blocks of those) runs
+its forward as one C call over a private workspace and records one autograd node whose
+backward is one C call (csrc/step.c's nf_mlp_forward / nf_mlp_backward).
+
+Why: a ported PyTorch loop spends most of a small model's step in Python (a Module call, a
+functional, a Tensor and a Node per layer each way). The kernels and their arguments are
+the layers' own, in the same order, so values and gradients are bit for bit those of the
+layer-by-layer path; only the Python between them is gone.
+
+What keeps it the eager path:
+  - anything it does not cover runs the layers one by one (the caller's loop): hooks on a
+    member module, an input that requires grad or is not a float32 (N, features) array, a
+    parameter that is frozen, replaced or not float32, BatchNorm1d in eval mode, a layer
+    list or layer option changed since the capture (then it captures again);
+  - the output is an array of its own; the workspace (activations, masks, statistics) stays
+    private to one graph: a workspace is lent to a forward and comes back when that graph's
+    backward function is freed, so graphs kept alive side by side each hold their own (at
+    most _MAX_LENT per batch size; beyond that the layer-by-layer path runs);
+  - parameter gradients go where the layers' own backward puts them (autograd.grad_sink:
+    the optimizer's flat buffer, an existing .grad to accumulate into, or a fresh array),
+    and through the engine when a parameter has hooks or autograd.grad captures them.
+"""
+import math
+
+import numpy as np
+
+from .. import autograd as ag
+from ..tensor import Tensor
+
+_MAX_SHAPES = 4   # batch sizes with workspaces kept
+_MAX_LENT = 4     # workspaces of one batch size alive at once
+_F32 = np.dtype(np.float32)
+_STALE = object()   # Chain.forward: the layers changed since the capture
+
+_PLAIN_CALL = [None]   # Module.__call__ before any hook (nnfast/nn/module.py)
+_FD = _amp = _AUTOCAST_SEEN = _grad_sink = None   # set by _imports
+_mods = None   # (compile, _compile_capture, amp, _functional_dropout, hooks, Module), lazily
+
+
+def _imports():
+    global _mods, _FD, _amp, _AUTOCAST_SEEN, _grad_sink
+    if _mods is None:
+        from .. import compile as C, _compile_capture as CC, amp
+        from . import _functional_dropout as FD, _hooks
+        from .module import Module, PLAIN_CALL
+        _PLAIN_CALL[0] = PLAIN_CALL
+        _FD, _amp, _AUTOCAST_SEEN, _grad_sink = FD, amp, amp.AUTOCAST_SEEN, ag.grad_sink
+        _mods = (C, CC, amp, FD, _hooks, Module)
+    return _mods
+
+
+class _Rejected:
+    """A capture that failed, remembered until the Sequential's own layer list changes or
+    its parameters are cast or moved (Module._cast/_move drop it). A nested change it misses
+    costs speed only: a chain in use is checked at every call."""
+    __slots__ = ("layers",)
+
+    def __init__(self, seq):
+        self.layers = tuple(seq._modules.values())
+
+
+class _Workspace:
+    """compile.py's buffers of one batch size, and who holds them."""
+    __slots__ = ("ws", "grads")
+
+    def __init__(self, ws, grads):
+        self.ws, self.grads = ws, grads   # grads: per op index, the arrays the plan writes
+
+
+class _Chain:
+    """The captured layer chain of one Sequential."""
+
+    def __init__(self, seq, ops, flatten_input, containers, hypers):
+        C, CC = _imports()[:2]
+        self.seq, self.ops, self.flatten_input = seq, ops, flatten_input
+        self.containers, self.hypers = containers, hypers
+        self.modules = [op[1] for op in ops]
+        self.dicts = [m.__dict__ for m in {id(m): m for m in
+                                           self._all_modules(seq)}.values()]
+        # per parameter op: (op index, the module holding the tensors, weight, bias)
+        self.slots = []
+        for k, op in enumerate(ops):
+            if op[0] in CC._PARAM_OPS and (op[2] is not None or op[3] is not None):
+                mod = op[1].shortcut if op[0] == CC._RES_END else op[1]
+                self.slots.append((k, mod, op[2], op[3]))
+        self.params = tuple(t for _, _, w, b in self.slots for t in (w, b) if t is not None)
+        self.storages = [p._storage for p in self.params]
+        self.first = self.slots[0][0]
+        linears = [op for op in ops if op[0] == CC._LINEAR]
+        self.n_in = linears[0][2]._storage.shape[1]
+        self.dropouts = [op for op in ops if op[0] == CC._DROPOUT]
+        self.bns = [(k, op[1]) for k, op in enumerate(ops) if op[0] == CC._BN]
+        self.free = {}    # batch size -> workspaces not lent
+        self.lent = {}    # batch size -> how many are lent
+
+    @staticmethod
+    def _all_modules(seq):
+        stack, out = [seq], []
+        while stack:
+            m = stack.pop()
+            out.append(m)
+            stack.extend(c for c in m._modules.values() if c is not None)
+        return out
+
+    # ------------------------------------------------------------------ checks
+    def unchanged(self):
+        for mods, captured in self.containers:
+            if tuple(mods.values()) != captured:
+                return False
+        hyper = _imports()[1]._hyper
+        for m, h in self.hypers:
+            if hyper(m) != h:
+                return False
+        for k, mod, w, b in self.slots:
+            ps = mod._parameters
+            if ps.get("weight") is not w or ps.get("bias") is not b:
+                return False
+        for p, st in zip(self.params, self.storages):
+            if p._storage is not st:
+                return False
+        return True
+
+    def _hooked(self):
+        Module = _imports()[5]
+        call = Module.__call__
+        if call is _PLAIN_CALL[0]:
+            return False   # no hook was ever registered in this process
+        if call is not Module._call_checking_hooks:
+            return True    # patched (the ONNX recorder, a profiler): it must see the layers
+        if _imports()[4].any_global():
+            return True
+        return any("_hooked" in d for d in self.dicts)
+
+    # ------------------------------------------------------------------ workspaces
+    def _lend(self, m):
+        free = self.free.get(m)
+        if free is None:
+            if len(self.free) >= _MAX_SHAPES:   # forget the oldest size (lent ones live on)
+                old = next(iter(self.free))
+                del self.free[old]
+                self.lent.pop(old, None)
+            free = self.free[m] = []
+            self.lent[m] = 0
+        if free:
+            return free.pop()
+        if self.lent[m] >= _MAX_LENT:
+            return None
+        C = _imports()[0]
+        ops, grads = [], {}
+        for k, op in enumerate(self.ops):   # the plan writes gradients to arrays of its own
+            if len(op) >= 4 and op[0] in _imports()[1]._PARAM_OPS:
+                g = tuple(None if t is None else np.empty(t._storage.shape, _F32)
+                          for t in op[2:4])
+                grads[k] = list(g)
+                op = op + g
+            ops.append(op)
+        return _Workspace(C._Workspace(ops, self.first, m, self.n_in), grads)
+
+    def _give_back(self, m, w):
+        free = self.free.get(m)
+        if free is not None and len(free) < _MAX_LENT:
+            free.append(w)
+
+    # ------------------------------------------------------------------ the call
+    def forward(self, x):
+        """The chain's output Tensor, None when this call is not covered, _STALE when the
+        layers changed since the capture."""
+        xd = x._storage if isinstance(x, Tensor) else None
+        if xd is None or xd.__class__ is not np.ndarray or xd.dtype != _F32 or \
+                x.requires_grad:
+            return None
+        if xd.ndim != 2:
+            if not (self.flatten_input and xd.ndim > 2):
+                return None
+            xd = xd.reshape(xd.shape[0], math.prod(xd.shape[1:]))
+        m = xd.shape[0]
+        if not self.unchanged():
+            return _STALE
+        if m == 0 or xd.shape[1] != self.n_in or self._hooked():
+            return None
+        state = ag._state
+        if state.anomaly:
+            return None   # anomaly mode names the layer whose backward made a NaN
+        grad = state.grad_enabled
+        if grad:
+            n_rg = 0
+            for p in self.params:
+                if p.requires_grad:
+                    n_rg += 1
+            if n_rg != len(self.params):
+                if n_rg:
+                    return None   # some frozen: the layers know which gradients to skip
+                grad = False
+        for _, bn in self.bns:
+            if not bn.training:
+                return None
+        w = self._lend(m)
+        if w is None:
+            return None
+        self.lent[m] = self.lent.get(m, 0) + 1
+        try:
+            if not (xd.flags.c_contiguous and xd.flags.aligned):
+                xd = np.array(xd, order="C")
+            plan = w.ws.plan
+            seeds = [(_FD._draw_seed() if op[1].training and op[2] > 0.0 else None)
+                     for op in self.dropouts] if self.dropouts else ()
+            for k, bn in self.bns:   # as BatchNorm1d's forward counts and weighs batches
+                factor = 0.0 if bn.momentum is None else bn.momentum
+                nbt = bn.num_batches_tracked
+                if bn.track_running_stats and nbt is not None:
+                    np.add(nbt._storage, 1, out=nbt._storage)
+                    factor = 1.0 / float(nbt._storage) if bn.momentum is None else \
+                        bn.momentum
+                plan.set_momentum(k, float(factor))
+            lp = _AUTOCAST_SEEN[0] and _amp._state.cpu_bf16
+            out = w.ws.outs[plan.forward(xd, seeds, lp)].reshape(m, -1).copy()
+        except BaseException:
+            self._returned(m, w)
+            raise
+        if not grad:
+            self._returned(m, w)
+            return Tensor._make(out)
+        return Tensor._make(out, True, ag.Node((x,) + self.params, _Backward(self, w, m, lp),
+                                               "FusedSequential"))
+
+    def _returned(self, m, w):
+        """Workspace w of batch size m is free again (its graph is gone)."""
+        if self.lent.get(m):
+            self.lent[m] -= 1
+        self._give_back(m, w)
+
+    def backward(self, w, lp, g):
+        """The chain's backward from g = d(...)/d(output) over workspace w; the gradients
+        the engine must deliver (x's None, a parameter's when no sink took it)."""
+        ws = w.ws
+        dout = ws.dlogits
+        np.copyto(dout, g, casting="unsafe")   # g may be broadcast (out.sum()) or f64
+        grads = [None]            # x: never wanted (the call is not covered then)
+        adds = []
+        for k, mod, wt, bt in self.slots:
+            cur = w.grads[k]
+            new = None
+            for j, t in enumerate((wt, bt)):
+                if t is None:
+                    continue
+                sink, acc = _grad_sink(t)
+                if sink is not None and not acc:
+                    arr = sink            # the usual case: written in place
+                    grads.append(None)
+                else:
+                    arr = np.empty(t._storage.shape, _F32)
+                    if sink is None:      # hooks or autograd.grad: through the engine
+                        grads.append(arr)
+                    else:                 # an existing .grad: added after the kernel
+                        adds.append((sink, arr))
+                        grads.append(None)
+                if arr is not cur[j]:
+                    cur[j] = arr
+                    new = cur
+            if new is not None:
+                ws.plan.set_grads(k, new[0], new[1])
+        ws.plan.backward(dout, lp)
+        for sink, arr in adds:
+            sink += arr
+        return tuple(grads)
+
+
+class _Backward:
+    """A fused node's backward function; when the graph holding it is freed, its workspace
+    goes back to the chain."""
+    __slots__ = ("chain", "w", "m", "lp")
+
+    def __init__(self, chain, w, m, lp):
+        self.chain, self.w, self.m, self.lp = chain, w, m, lp
+
+    def __call__(self, g):
+        return self.chain.backward(self.w, self.lp, g)
+
+    def __del__(self):
+        self.chain._returned(self.m, self.w)
+
+
+def run(seq, x):
+    """seq(x) through its captured chain, or None when the layers must run one by one."""
+    ch = seq.__dict__.get("_fused_chain")
+    if ch is not None:
+        if type(ch) is _Chain:
+            out = ch.forward(x)
+            if out is not _STALE:
+                return out
+        elif ch.layers == tuple(seq._modules.values()):
+            return None
+    ch = _capture(seq)
+    if ch is None:
+        return None
+    out = ch.forward(x)
+    return None if out is _STALE else out
+
+
+def _capture(seq):
+    CC = _imports()[1]
+    try:
+        ops, flatten_input, containers, hypers = CC._capture_model(seq)
+        for op in ops:
+            if op[0] in CC._PARAM_OPS:
+                for t in op[2:4]:
+                    if t is not None and (t._storage.__class__ is not np.ndarray or
+                                          not t._storage.flags.c_contiguous):
+                        raise CC._Unsupported("a parameter off the CPU or not contiguous")
+        params = {id(p) for op in ops if op[0] in CC._PARAM_OPS for p in op[2:4]
+                  if p is not None}
+        if len(params) != len(list(seq.parameters())):
+            raise CC._Unsupported("parameters outside the captured layers")
+        ch = _Chain(seq, ops, flatten_input, containers, hypers)
+    except CC._Unsupported:
+        ch = _Rejected(seq)
+    seq.__dict__["_fused_chain"] = ch
+    return ch if type(ch) is _Chain else None
