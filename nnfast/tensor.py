@@ -112,6 +112,8 @@ def _overlaps(arr):
 _LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-place operation.")
 
 
+_ONES = {}   # (dtype, shape) -> an array of ones: loss.backward()'s seed gradient, copied
+
 class Tensor:
     __slots__ = ("_storage", "requires_grad", "grad", "_node", "_grad_buf", "_retains_grad",
                  "_vbase", "_vcount", "_vmod", "_rebased", "_hooks", "_inference",
@@ -549,7 +551,15 @@ class Tensor:
         if (gradient is None and not create_graph and inputs is None and self.requires_grad
                 and self._node is not None and self._storage.size == 1):
             # loss.backward(), the common case, without autograd.backward's general checks
-            ag.run_backward((self,), (np.ones_like(self._storage),))
+            st = self._storage
+            if st.__class__ is np.ndarray:
+                key = (st.dtype, st.shape)
+                one = _ONES.get(key)
+                if one is None:
+                    one = _ONES[key] = np.ones(st.shape, st.dtype)
+                ag.run_backward((self,), (one.copy(),))   # (one C call, not ones_like's)
+            else:
+                ag.run_backward((self,), (np.ones_like(st),))
             return
         ag.backward(self, gradient, retain_graph, create_graph, inputs)
 

@@ -85,6 +85,9 @@ class _Chain:
                 mod = op[1].shortcut if op[0] == CC._RES_END else op[1]
                 self.slots.append((k, mod, op[2], op[3]))
         self.params = tuple(t for _, _, w, b in self.slots for t in (w, b) if t is not None)
+        # (op index, 0 weight / 1 bias, tensor), in self.params' order
+        self.grad_slots = tuple((k, j, t) for k, _, w, b in self.slots
+                                for j, t in enumerate((w, b)) if t is not None)
         self.storages = [p._storage for p in self.params]
         self.first = self.slots[0][0]
         linears = [op for op in ops if op[0] == CC._LINEAR]
@@ -237,32 +240,27 @@ class _Chain:
         dout = ws.dlogits
         np.copyto(dout, g, casting="unsafe")   # g may be broadcast (out.sum()) or f64
         grads = [None]            # x: never wanted (the call is not covered then)
-        adds = []
-        for k, mod, wt, bt in self.slots:
-            cur = w.grads[k]
-            new = None
-            for j, t in enumerate((wt, bt)):
-                if t is None:
-                    continue
-                sink, acc = _grad_sink(t)
-                if sink is not None and not acc:
-                    arr = sink            # the usual case: written in place
+        adds = None
+        for k, j, t in self.grad_slots:
+            sink, acc = _grad_sink(t)
+            if sink is not None and not acc:
+                arr = sink            # the usual case: written in place
+                grads.append(None)
+            else:
+                arr = np.empty(t._storage.shape, _F32)
+                if sink is None:      # hooks or autograd.grad: through the engine
+                    grads.append(arr)
+                else:                 # an existing .grad: added after the kernel
+                    adds = (adds or []) + [(sink, arr)]
                     grads.append(None)
-                else:
-                    arr = np.empty(t._storage.shape, _F32)
-                    if sink is None:      # hooks or autograd.grad: through the engine
-                        grads.append(arr)
-                    else:                 # an existing .grad: added after the kernel
-                        adds.append((sink, arr))
-                        grads.append(None)
-                if arr is not cur[j]:
-                    cur[j] = arr
-                    new = cur
-            if new is not None:
-                ws.plan.set_grads(k, new[0], new[1])
+            cur = w.grads[k]
+            if arr is not cur[j]:
+                cur[j] = arr
+                ws.plan.set_grads(k, arr if j == 0 else None, arr if j == 1 else None)
         ws.plan.backward(dout, lp)
-        for sink, arr in adds:
-            sink += arr
+        if adds:
+            for sink, arr in adds:
+                sink += arr
         return tuple(grads)
 
 

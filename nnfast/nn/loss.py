@@ -71,7 +71,9 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, weight=self.weight,
+        # (the buffer read directly: Module.__getattr__ costs more than the loss kernel on a
+        # small batch)
+        return F.cross_entropy(input, target, weight=self._buffers.get("weight"),
                                ignore_index=self.ignore_index, reduction=self.reduction,
                                label_smoothing=self.label_smoothing)
 
