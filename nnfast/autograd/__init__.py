@@ -250,6 +250,8 @@ def run_backward(roots, grads, capture=None):
     state.grad_enabled = False
     anomaly = state.anomaly
     want = None
+    prev_callbacks = state.callbacks
+    state.callbacks = callbacks = []
     if capture is not None:
         prev_sinks = state.sinks_off
         state.sinks_off = True
@@ -330,13 +332,28 @@ def run_backward(roots, grads, capture=None):
                     captured[id(t)] = g
             else:
                 _accumulate_leaf(t, g)
+        if capture is None:
+            # every .grad is final: run what hooks queued (DistributedDataParallel's reduction)
+            while callbacks:
+                callbacks.pop(0)()
     finally:
         state.grad_enabled = prev
+        state.callbacks = prev_callbacks
         if capture is not None:
             state.sinks_off = prev_sinks
     if capture is not None:
         return [captured.get(id(t._node) if t._node is not None else id(t)) for t in capture]
     return None
+
+
+def queue_callback(fn):
+    """Run fn() once the running backward has accumulated every gradient (torch's
+    Variable._execution_engine.queue_callback); callable only from a hook during backward.
+    autograd.grad drops them (it accumulates nothing)."""
+    cbs = _state.callbacks
+    if cbs is None:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    cbs.append(fn)
 
 
 def _as_list(x):

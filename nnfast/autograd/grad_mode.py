@@ -20,6 +20,7 @@ class _ThreadState(threading.local):
     anomaly = False
     inference = False
     sinks_off = False       # autograd.grad: gradients go to the caller, not into .grad
+    callbacks = None        # the running backward's final callbacks (queue_callback)
 
     def __init__(self):
         self.saved = []     # (grad_enabled, inference, anomaly) each open block replaced
