@@ -109,13 +109,15 @@ def test_collectives_mpirun():
 
 
 def test_ddp_matches_one_process_mpirun():
-    # SGD+StepLR, Adam, AdamW+clip_grad_norm_, RMSprop, no_sync accumulation, packed
+    # SGD+StepLR, Adam, AdamW+clip_grad_norm_, RMSprop, no_sync accumulation, pieces
+    # started during backward (tied weights, a penalty built before the forward), packed
     # buckets, compile_step (SGD, Adam), unused parameters, a mismatched model, buffers:
     # two ranks with batch b each against one process with batch 2b
     rc, text, _ = _mpirun("ddp_worker.py")
     assert rc == 0, text[-4000:]
     _passes(text, ["wrap_broadcast", "sgd_steplr", "adam", "adamw_clip",
-                   "no_sync_accumulate", "rmsprop", "packed_buckets", "compile_sgd",
+                   "no_sync_accumulate", "rmsprop", "early_pieces", "early_pieces_tied",
+                   "early_pieces_penalty", "packed_buckets", "compile_sgd",
                    "compile_adam", "unused_parameters", "mismatch_named", "buffers", "done"])
 
 

@@ -42,6 +42,11 @@ class Node:
         self.saved = saved        # tensors whose values backward reads (None entries allowed)
         self.seq = next(_seq)     # an in-place change with a later number invalidates saved
         self.out = None           # the output tensor, when it has hooks or retains its grad
+        tr = _state.track         # DistributedDataParallel counts its parameters' uses
+        if tr is not None:
+            for t in inputs:
+                if t is not None and id(t) in tr:
+                    tr[id(t)] += 1
 
     def save_output(self, out):
         """Also guard the node's own output (backward reads it: exp, sigmoid, ...)."""
@@ -252,6 +257,7 @@ def run_backward(roots, grads, capture=None):
     want = None
     prev_callbacks = state.callbacks
     state.callbacks = callbacks = []
+    prev_node_done = state.node_done
     if capture is not None:
         prev_sinks = state.sinks_off
         state.sinks_off = True
@@ -321,6 +327,10 @@ def run_backward(roots, grads, capture=None):
                     push(queue, (-e.seq, e))
                 else:
                     pending[e] = p + gi
+            nd = state.node_done   # hooks may install it mid-pass (DDP's early reduction)
+            if nd is not None:
+                for f in nd:
+                    f(node, in_grads)
         # every node is done: each leaf's gradient is complete
         for t, g in leaf_g.values():
             if not t.requires_grad:
@@ -339,6 +349,7 @@ def run_backward(roots, grads, capture=None):
     finally:
         state.grad_enabled = prev
         state.callbacks = prev_callbacks
+        state.node_done = prev_node_done
         if capture is not None:
             state.sinks_off = prev_sinks
     if capture is not None:

@@ -105,6 +105,54 @@ ddp, ref = pair()
 train(ddp, ref, lambda p: nf.optim.RMSprop(p, lr=0.01))
 check("rmsprop", ddp, ref)
 
+# pieces started while backward runs: a small bucket cap cuts the flat buffer into many
+# pieces; the last layers' pieces start before the first layer's backward. A penalty built
+# before the forward (its node runs after every forward node), a weight used twice and a
+# no_sync step in between must not start a piece too early.
+
+
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(5, 16)
+        self.b = nn.Linear(16, 16)
+        self.c = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.c(nf.tanh(self.b(nf.tanh(self.b(nf.tanh(self.a(x)))))))
+
+
+for name, build, pre in (("early_pieces", make, False), ("early_pieces_tied", Tied, False),
+                         ("early_pieces_penalty", Tied, True)):
+    nf.manual_seed(11 + R)
+    m = build()
+    ddp = DDP(m, bucket_cap_mb=40 * 4 / 2 ** 20)   # 40 floats a piece
+    ref = build()
+    ref.load_state_dict(m.state_dict())
+    opt, ropt = nf.optim.Adam(ddp.parameters(), lr=0.01), nf.optim.Adam(ref.parameters(), lr=0.01)
+    lf = nn.CrossEntropyLoss()
+    for k in range(6):
+        opt.zero_grad()
+        ropt.zero_grad()
+        x, y = local(k)
+        if k == 3:
+            with ddp.no_sync():
+                lf(ddp(nf.tensor(x)), nf.tensor(y)).backward()
+            lf(ref(nf.tensor(X[k])), nf.tensor(Y[k])).backward()
+        reg = nn.utils.l2_penalty(ddp.parameters(), 1e-3) if pre else 0.0
+        (lf(ddp(nf.tensor(x)), nf.tensor(y)) + reg).backward()
+        rreg = nn.utils.l2_penalty(ref.parameters(), 1e-3) if pre else 0.0
+        (lf(ref(nf.tensor(X[k])), nf.tensor(Y[k])) + rreg).backward()
+        opt.step()
+        ropt.step()
+    assert len(ddp.reducer.pieces) > 3
+    if not pre:
+        # 6 synced backwards; from the second on (the counts open at the end of one), the
+        # last Linear's piece starts before the first Linear's backward has run (the tied
+        # b's pieces only once both of its uses have run)
+        assert ddp.reducer.overlapped >= 5, ddp.reducer.overlapped
+    check(name, ddp, ref)
+
 # gradients before any optimizer (packed buckets, not the flat buffers), several buckets
 nf.manual_seed(3)
 m = make()

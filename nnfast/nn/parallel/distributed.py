@@ -95,8 +95,8 @@ class DistributedDataParallel(Module):
         if sync:
             self._sync_buffers()
         out = self.module(*inputs, **kwargs)
-        if sync:
-            self._hook_outputs(out)
+        if ag.is_grad_enabled():
+            self._hook_outputs(out, sync)
         return out
 
     def _sync_buffers(self):
@@ -107,21 +107,38 @@ class DistributedDataParallel(Module):
                 _broadcast_tensors(self.process_group, bufs,
                                    "DistributedDataParallel buffer broadcast")
 
-    def _hook_outputs(self, out):
+    def _hook_outputs(self, out, sync):
+        hook = self._on_output_grad if sync else self._on_local_output_grad
         for t in _tensors_in(out):
             if t.requires_grad:
-                t.register_hook(self._on_output_grad)
+                t.register_hook(hook)
 
     def _on_output_grad(self, grad):
-        # the backward through our outputs has begun: reduce once it has finished
+        # the backward through our outputs has begun: start the reduction (pieces whose
+        # gradients are final start as the pass goes on) and finish it once the pass ends
         if not self._queued:
             object.__setattr__(self, "_queued", True)
+            self.reducer.begin(early=True)
             ag.queue_callback(self._finish_backward)
+        return None
+
+    def _on_local_output_grad(self, grad):
+        # a backward inside no_sync: nothing to reduce, only restart the node counts
+        if not self._queued:
+            object.__setattr__(self, "_queued", True)
+            ag.queue_callback(self._finish_local_backward)
         return None
 
     def _finish_backward(self):
         object.__setattr__(self, "_queued", False)
-        self.reducer.reduce()
+        try:
+            self.reducer.end()
+        finally:
+            self.reducer.open_window()
+
+    def _finish_local_backward(self):
+        object.__setattr__(self, "_queued", False)
+        self.reducer.open_window()
 
     def _reduce_gradients(self):
         """Average the gradients now (compile_step calls it between backward and step)."""
