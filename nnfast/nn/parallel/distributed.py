@@ -9,8 +9,9 @@
 At wrap: every rank's parameter and buffer names, shapes and dtypes are compared (an error
 names the first parameter that differs and the ranks), then rank 0's parameters and buffers
 are broadcast. Each forward pass (with grad mode on, outside no_sync) hooks the outputs so
-that the backward through them ends with the reduction (_reducer.py): .grad becomes the sum
-over ranks / world size, which for a mean-reduced loss over equal local batches is the
+that the backward through them runs the reduction (_reducer.py: pieces of the optimizer's
+flat gradient buffer start while the backward still runs, the rest when it ends): .grad
+becomes the sum over ranks / world size, which for a mean-reduced loss over equal local batches is the
 gradient of the whole N*b batch. Buffers (BatchNorm's running statistics) are broadcast
 from rank 0 at each such forward, as torch does with broadcast_buffers=True.
 
