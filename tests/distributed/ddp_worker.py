@@ -153,6 +153,29 @@ for name, build, pre in (("early_pieces", make, False), ("early_pieces_tied", Ti
         assert ddp.reducer.overlapped >= 5, ddp.reducer.overlapped
     check(name, ddp, ref)
 
+# a backward that raises on every rank (a user's hook) and is caught leaves DDP ready for
+# the next one
+ddp, ref = pair()
+opt, ropt = nf.optim.SGD(ddp.parameters(), lr=0.1), nf.optim.SGD(ref.parameters(), lr=0.1)
+lf = nn.CrossEntropyLoss()
+for k in range(4):
+    x, y = local(k)
+    opt.zero_grad()
+    out = ddp(nf.tensor(x))
+    if k == 1:
+        out.register_hook(lambda g: (_ for _ in ()).throw(KeyError("hook fails")))
+        try:
+            lf(out, nf.tensor(y)).backward()
+            raise AssertionError("the hook did not raise")
+        except KeyError:
+            continue
+    lf(out, nf.tensor(y)).backward()
+    ropt.zero_grad()
+    lf(ref(nf.tensor(X[k])), nf.tensor(Y[k])).backward()
+    opt.step()
+    ropt.step()
+check("backward_raised_then_recovers", ddp, ref)
+
 # gradients before any optimizer (packed buckets, not the flat buffers), several buckets
 nf.manual_seed(3)
 m = make()

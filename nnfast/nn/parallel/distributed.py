@@ -87,7 +87,7 @@ class DistributedDataParallel(Module):
                                "DistributedDataParallel: broadcasting rank 0's parameters")
         object.__setattr__(self, "reducer", Reducer(pg, named, bucket_cap_mb,
                                                     self.find_unused_parameters))
-        object.__setattr__(self, "_queued", False)
+        object.__setattr__(self, "_queued", None)
 
     # ------------------------------------------------------------------ forward
     def forward(self, *inputs, **kwargs):
@@ -114,32 +114,34 @@ class DistributedDataParallel(Module):
             if t.requires_grad:
                 t.register_hook(hook)
 
+    def _first_in_this_backward(self):
+        # once per backward pass, however many outputs it reaches (each pass has its own
+        # callback list; a pass that raised leaves nothing behind)
+        cbs = ag._state.callbacks
+        if self._queued is cbs or ag._state.sinks_off:   # sinks_off: autograd.grad, no .grad
+            return False
+        object.__setattr__(self, "_queued", cbs)
+        return True
+
     def _on_output_grad(self, grad):
         # the backward through our outputs has begun: start the reduction (pieces whose
         # gradients are final start as the pass goes on) and finish it once the pass ends
-        if not self._queued:
-            object.__setattr__(self, "_queued", True)
+        if self._first_in_this_backward():
             self.reducer.begin(early=True)
             ag.queue_callback(self._finish_backward)
         return None
 
     def _on_local_output_grad(self, grad):
         # a backward inside no_sync: nothing to reduce, only restart the node counts
-        if not self._queued:
-            object.__setattr__(self, "_queued", True)
-            ag.queue_callback(self._finish_local_backward)
+        if self._first_in_this_backward():
+            ag.queue_callback(self.reducer.open_window)
         return None
 
     def _finish_backward(self):
-        object.__setattr__(self, "_queued", False)
         try:
             self.reducer.end()
         finally:
             self.reducer.open_window()
-
-    def _finish_local_backward(self):
-        object.__setattr__(self, "_queued", False)
-        self.reducer.open_window()
 
     def _reduce_gradients(self):
         """Average the gradients now (compile_step calls it between backward and step)."""
