@@ -116,7 +116,7 @@ def test_ddp_matches_one_process_mpirun():
     rc, text, _ = _mpirun("ddp_worker.py")
     assert rc == 0, text[-4000:]
     _passes(text, ["wrap_broadcast", "sgd_steplr", "adam", "adamw_clip",
-                   "no_sync_accumulate", "rmsprop", "early_pieces", "early_pieces_tied",
+                   "no_sync_accumulate", "rmsprop", "adagrad", "lbfgs_closure", "early_pieces", "early_pieces_tied",
                    "early_pieces_penalty", "backward_raised_then_recovers", "packed_buckets", "compile_sgd",
                    "compile_adam", "unused_parameters", "mismatch_named", "buffers", "done"])
 

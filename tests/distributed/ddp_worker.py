@@ -104,6 +104,35 @@ check("no_sync_accumulate", ddp, ref)
 ddp, ref = pair()
 train(ddp, ref, lambda p: nf.optim.RMSprop(p, lr=0.01))
 check("rmsprop", ddp, ref)
+ddp, ref = pair()
+train(ddp, ref, lambda p: nf.optim.Adagrad(p, lr=0.05), clip=None)
+check("adagrad", ddp, ref)
+# LBFGS evaluates its closure (forward + backward) several times a step: each reduces
+ddp, ref = pair()
+opt = nf.optim.LBFGS(ddp.parameters(), lr=0.5, max_iter=4)
+ropt = nf.optim.LBFGS(ref.parameters(), lr=0.5, max_iter=4)
+lf = nn.CrossEntropyLoss()
+for k in range(3):
+    x, y = local(k)
+
+    def closure():
+        opt.zero_grad()
+        loss = lf(ddp(nf.tensor(x)), nf.tensor(y))
+        loss.backward()
+        # LBFGS reads the loss too: the global batch's mean, as one process sees it
+        t = nf.tensor([loss.item()])
+        dist.all_reduce(t, dist.ReduceOp.AVG)
+        return t[0]
+
+    def rclosure():
+        ropt.zero_grad()
+        loss = lf(ref(nf.tensor(X[k])), nf.tensor(Y[k]))
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    ropt.step(rclosure)
+check("lbfgs_closure", ddp, ref, rtol=1e-4, atol=1e-5)
 
 # pieces started while backward runs: a small bucket cap cuts the flat buffer into many
 # pieces; the last layers' pieces start before the first layer's backward. A penalty built
