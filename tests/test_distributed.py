@@ -58,6 +58,10 @@ def test_errors_before_init():
         dist.init_process_group("mpi", timeout="soon")
     with pytest.raises(NotImplementedError, match="one process group"):
         dist.new_group([0])
+    with pytest.raises(AttributeError, match="torch.distributed.reduce_scatter yet"):
+        dist.reduce_scatter
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        dist.nope
     assert not dist.is_initialized()
     assert list(dist.ReduceOp.__members__)[:5] == ["SUM", "AVG", "PRODUCT", "MIN", "MAX"]
     assert dist.is_available() == (_find("mpi4py"))

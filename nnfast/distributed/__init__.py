@@ -113,3 +113,19 @@ def get_backend(group=None):
 def new_group(ranks=None, timeout=None, backend=None, pg_options=None, **kwargs):
     raise NotImplementedError("nnfast.distributed has one process group (the world); "
                               "new_group is not supported yet")
+
+
+# torch.distributed names nnfast lacks say so (the common ones; nnfast/_missing.py's idea)
+_TORCH_ONLY = frozenset("""reduce gather scatter send recv isend irecv reduce_scatter
+    all_to_all all_to_all_single all_gather_into_tensor reduce_scatter_tensor gather_object
+    scatter_object_list monitored_barrier new_subgroups get_process_group_ranks
+    batch_isend_irecv P2POp TCPStore FileStore HashStore PrefixStore Store""".split())
+
+
+def __getattr__(name):
+    if name in _TORCH_ONLY:
+        raise AttributeError(f"nnfast does not have torch.distributed.{name} yet: "
+                             "nnfast.distributed has init_process_group, all_reduce, "
+                             "broadcast, all_gather, barrier and their object forms",
+                             name=name)
+    raise AttributeError(f"module 'nnfast.distributed' has no attribute '{name}'", name=name)

@@ -159,6 +159,16 @@ class DistributedDataParallel(Module):
         finally:
             self.require_backward_grad_sync = prev
 
+    def register_comm_hook(self, state, hook):
+        raise NotImplementedError("DistributedDataParallel.register_comm_hook is not "
+                                  "supported by nnfast yet (gradients are averaged by "
+                                  "allreduce)")
+
+    def join(self, *args, **kwargs):
+        raise NotImplementedError("DistributedDataParallel.join (uneven inputs) is not "
+                                  "supported by nnfast yet: every rank must run the same "
+                                  "number of synchronised backward passes")
+
     def extra_repr(self):
         return ""
 
