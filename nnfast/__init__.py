@@ -82,6 +82,7 @@ from ._ops.dtypes import (can_cast, dtype, finfo, iinfo, is_complex, is_floating
 from ._ops.count import bincount, histc  # noqa: E402,F401
 from ._ops.printing import set_printoptions, get_printoptions  # noqa: E402,F401
 from . import cuda, backends, accelerator  # noqa: E402,F401
+from . import distributed  # noqa: E402,F401  (mpi4py is imported by init_process_group only)
 # reductions, shape and indexing, linear algebra (nnfast/_ops/reduce, scan, sort, shape,
 # join, tri, index, scatter_reduce, linalg)
 from ._ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin,  # noqa: A004,E402,F401

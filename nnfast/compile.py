@@ -41,6 +41,11 @@ options (slopes, Dropout's p, ...) are captured at compile time and checked at e
 after a change the calls run the eager loop (correct, not fast); compile again to capture
 the new model.
 
+A DistributedDataParallel model (nnfast/nn/parallel) is captured through its .module; the
+C call then stops after backward, the gradients are averaged over the ranks (the wrapper's
+reducer), and optimizer.step() makes the update from the averaged gradients: the numbers of
+the eager DDP loop, the update as one C call per group still.
+
 A model on CUDA is captured the same way and runs as two fused kernel launches a step
 (nnfast/compile_cuda.py, nnfast/backend/cuda/fused_mlp.py): same numbers to float32
 rounding, not bit for bit; this module only dispatches to it.
@@ -190,9 +195,12 @@ class CompiledStep:
     reason = None
 
     def __init__(self, model, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
-                 containers=(), hypers=()):
-        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self._eager = _EagerStep(model, loss_fn, optimizer, "eager call")
+                 containers=(), hypers=(), ddp=None):
+        # ddp: the DistributedDataParallel wrapping model; its gradients are averaged
+        # between the captured backward and the optimizer's step (the eager calls run it)
+        self._ddp = ddp
+        self.model, self.loss_fn, self.optimizer = ddp or model, loss_fn, optimizer
+        self._eager = _EagerStep(ddp or model, loss_fn, optimizer, "eager call")
         gmap = {id(p): g for p, _, g in views}
         # Linear and norm ops carry their weight's and bias's slices of the flat gradient
         # buffer
@@ -329,8 +337,16 @@ class CompiledStep:
                 factor = 1.0 / float(nbt._storage) if bn.momentum is None else bn.momentum
             ws.plan.set_momentum(k, float(factor))
         # ---- the optimizer's step, run by the same C call when it is one update per group
+        # (with DDP the C call stops after backward: the update must read averaged gradients)
         opt = self.optimizer
-        records = opt._take_step_records()
+        ddp = self._ddp
+        if ddp is not None:
+            sync = ddp.require_backward_grad_sync
+            if sync:
+                ddp._sync_buffers()
+            records = None
+        else:
+            records = opt._take_step_records()
         try:
             total = ws.plan.run(xd, t, w, self._loss_kind, red, ii, ls, scale, seeds,
                                 records or (), _AUTOCAST_SEEN[0] and _amp._state.cpu_bf16)
@@ -343,6 +359,8 @@ class CompiledStep:
                 opt._undo_step_records()
             self._fail(xd, t, w, ws, total, red, ii)
         if records is None:
+            if ddp is not None and sync:
+                ddp._reduce_gradients()
             opt.step()
         self._last = (ws, m)
         return float(_F32.type(total))
@@ -392,14 +410,19 @@ def compile_step(model, loss_fn, optimizer):
     if "cuda" in devices:
         from .compile_cuda import compile_cuda_step
         return compile_cuda_step(model, loss_fn, optimizer)
+    from .nn.parallel import DistributedDataParallel
+    ddp = model if isinstance(model, DistributedDataParallel) else None
+    inner = model.module if ddp is not None else model
     try:
         for p in model.parameters():
             if p.device.type != "cpu":
                 raise _Unsupported(f"the model is on {p.device}: the captured step runs on "
                                    "the CPU and CUDA only")
+        if ddp is not None and (ddp.module._has_hooks() or ddp._has_hooks()):
+            raise _Unsupported("the DistributedDataParallel model has module hooks")
         ops, flatten_input, containers, hypers, loss_kind, views = _capture(
-            model, loss_fn, optimizer)
+            inner, loss_fn, optimizer)
     except _Unsupported as e:
         return _EagerStep(model, loss_fn, optimizer, str(e))
-    return CompiledStep(model, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
-                        containers, hypers)
+    return CompiledStep(inner, loss_fn, optimizer, ops, flatten_input, views, loss_kind,
+                        containers, hypers, ddp=ddp)

@@ -42,6 +42,11 @@ class Node:
         self.saved = saved        # tensors whose values backward reads (None entries allowed)
         self.seq = next(_seq)     # an in-place change with a later number invalidates saved
         self.out = None           # the output tensor, when it has hooks or retains its grad
+        tr = _state.track         # DistributedDataParallel counts its parameters' uses
+        if tr is not None:
+            for t in inputs:
+                if t is not None and id(t) in tr:
+                    tr[id(t)] += 1
 
     def save_output(self, out):
         """Also guard the node's own output (backward reads it: exp, sigmoid, ...)."""
@@ -250,6 +255,9 @@ def run_backward(roots, grads, capture=None):
     state.grad_enabled = False
     anomaly = state.anomaly
     want = None
+    prev_callbacks = state.callbacks
+    state.callbacks = callbacks = []
+    prev_node_done = state.node_done
     if capture is not None:
         prev_sinks = state.sinks_off
         state.sinks_off = True
@@ -319,6 +327,10 @@ def run_backward(roots, grads, capture=None):
                     push(queue, (-e.seq, e))
                 else:
                     pending[e] = p + gi
+            nd = state.node_done   # hooks may install it mid-pass (DDP's early reduction)
+            if nd is not None:
+                for f in nd:
+                    f(node, in_grads)
         # every node is done: each leaf's gradient is complete
         for t, g in leaf_g.values():
             if not t.requires_grad:
@@ -330,13 +342,29 @@ def run_backward(roots, grads, capture=None):
                     captured[id(t)] = g
             else:
                 _accumulate_leaf(t, g)
+        if capture is None:
+            # every .grad is final: run what hooks queued (DistributedDataParallel's reduction)
+            while callbacks:
+                callbacks.pop(0)()
     finally:
         state.grad_enabled = prev
+        state.callbacks = prev_callbacks
+        state.node_done = prev_node_done
         if capture is not None:
             state.sinks_off = prev_sinks
     if capture is not None:
         return [captured.get(id(t._node) if t._node is not None else id(t)) for t in capture]
     return None
+
+
+def queue_callback(fn):
+    """Run fn() once the running backward has accumulated every gradient (torch's
+    Variable._execution_engine.queue_callback); callable only from a hook during backward.
+    autograd.grad drops them (it accumulates nothing)."""
+    cbs = _state.callbacks
+    if cbs is None:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    cbs.append(fn)
 
 
 def _as_list(x):

@@ -20,6 +20,9 @@ class _ThreadState(threading.local):
     anomaly = False
     inference = False
     sinks_off = False       # autograd.grad: gradients go to the caller, not into .grad
+    callbacks = None        # the running backward's final callbacks (queue_callback)
+    node_done = None        # [fn(node, input grads)] called after each node of this backward
+    track = None            # {id(tensor): nodes made with it as an input} (DDP's counts)
 
     def __init__(self):
         self.saved = []     # (grad_enabled, inference, anomaly) each open block replaced

@@ -19,6 +19,7 @@ from .sparse import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from . import modules  # noqa: F401,E402  (torch.nn.modules' paths, after the layers)
+from . import parallel  # noqa: F401,E402  (DistributedDataParallel; mpi4py is imported lazily)
 
 from .._missing import module_getattr as _module_getattr  # noqa: E402
 
