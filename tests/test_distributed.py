@@ -175,3 +175,13 @@ def test_optimizer_flat_gradient_buffer_is_one_base_array():
     base = m[0].weight._grad_buf._storage.base
     assert base.ndim == 1 and base.size == sum(p.numel() for p in m.parameters())
     assert isinstance(base, np.ndarray)
+
+
+def test_fit_distributed_mpirun(tmp_path):
+    # fit(distributed=True): two ranks with batch b == one process with batch 2b, the same
+    # logs on both ranks, rank 0 alone writes (checkpoints, ModelCheckpoint, CSVLogger),
+    # resume from rank 0's checkpoint, a Dataset shared alike, a NaN on one rank stops both
+    rc, text, _ = _mpirun("fit_worker.py", str(tmp_path))
+    assert rc == 0, text[-4000:]
+    _passes(text, ["matches_one_process", "same_everywhere", "rank0_writes", "resume",
+                   "dataset_and_nan_vote", "done"])

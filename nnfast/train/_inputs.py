@@ -329,14 +329,27 @@ def _iter_batches(data):
                          f"a Dataset or a DataLoader)")
 
 
-def batches(data, batch_size, shuffle, rng):
-    """(x, y) Tensor batches of data (read_data's forms; other forms are read first)."""
+def batches(data, batch_size, shuffle, rng, share=None):
+    """(x, y) Tensor batches of data (read_data's forms; other forms are read first).
+    share: order -> this process's part of it (fit(distributed=True)); batches the caller
+    made (a DataLoader) are used as they come."""
     if not isinstance(data, (ArrayData, _DatasetData, _BatchData)):
         data = read_data(data)
+    if share is not None and isinstance(data, _DatasetData) and \
+            not _is_iterable_dataset(data.dataset):
+        from ..data.dataloader import DataLoader
+        n = len(data.dataset)
+        order = share(rng.permutation(n) if shuffle else np.arange(n))
+        data = _BatchData(DataLoader(data.dataset, batch_size=batch_size,
+                                     sampler=order.tolist()), data.name, data.dtype, False,
+                          data.who)
     if isinstance(data, ArrayData):
         x, y = data
         n = len(x)
         order = rng.permutation(n) if shuffle else np.arange(n)
+        if share is not None:
+            order, shuffle = share(order), True   # (always indexed: a part of the rows)
+            n = len(order)
         for s in range(0, n, batch_size):
             idx = order[s:s + batch_size]
             if shuffle or batch_size < n:
@@ -358,6 +371,11 @@ def batches(data, batch_size, shuffle, rng):
                                 generator=rng)
         data = _BatchData(loader, data.name, data.dtype, False, data.who)
     yield from _iter_batches(data)
+
+
+def _is_iterable_dataset(ds):
+    from ..data.dataset import IterableDataset
+    return isinstance(ds, IterableDataset)
 
 
 def check_output_fits_target(out, y, data=None):

@@ -22,6 +22,12 @@ def _mode_for(monitor, mode):
     return "max" if name in _MAX_IS_BETTER else "min"
 
 
+def _writes(trainer):
+    """Whether this process writes files: not a rank other than 0 of fit(distributed=True)."""
+    ranks = getattr(trainer, "ranks", None)
+    return ranks is None or ranks.main
+
+
 class Callback:
     """Base class; `self.trainer` (model, optimizer, history, stop_training) is set by fit()."""
     trainer = None
@@ -168,7 +174,7 @@ class ModelCheckpoint(_Monitor):
             # written by fit once the step or epoch is complete (every callback run, history
             # updated): saving here would miss what later callbacks (the lr schedule) do
             self.trainer.request_checkpoint(path)
-        else:
+        elif _writes(self.trainer):
             from .. import io
             io.save(self.trainer.model.state_dict(), path)
         self.best_path = path
@@ -230,13 +236,16 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs=None):
         resumed = getattr(self.trainer, "resumed", False)   # a resumed run continues the file
-        if not self.append and not resumed and os.path.exists(self.path):
+        if not self.append and not resumed and os.path.exists(self.path) and \
+                _writes(self.trainer):
             os.unlink(self.path)
 
     def on_epoch_end(self, epoch, logs):
-        new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         if self.keys is None:
             self.keys = sorted(logs)
+        if not _writes(self.trainer):
+            return
+        new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         with open(self.path, "a", newline="") as f:
             w = csv.writer(f, delimiter=self.separator)
             if new:

@@ -81,6 +81,8 @@ class Trainer:
         self._epoch_start = None     # every stream's state as this epoch began
         self._totals = None
         self._step = False           # the compiled step: not decided until the first epoch
+        self.net = model             # what trains: the model, or its DistributedDataParallel
+        self.ranks = None            # fit(distributed=True): this rank's place (_distributed)
         self.device = model_device(model)   # batches are moved there
         for c in self.callbacks:
             if not isinstance(c, Callback):
@@ -116,10 +118,10 @@ class Trainer:
         if point is None:
             self.resume_position = 0
             self._epoch_start = _resume.rng_states(self, epoch_start=True)
-            return iter(_batches(data, batch_size, shuffle, self.rng))
+            return iter(_batches(data, batch_size, shuffle, self.rng, self._share()))
         _resume.set_rng_states(self, point["epoch_start"])
         self._epoch_start = point["epoch_start"]
-        batches = iter(_batches(data, batch_size, shuffle, self.rng))
+        batches = iter(_batches(data, batch_size, shuffle, self.rng, self._share()))
         for i in range(point["batches"]):
             if next(batches, None) is None:
                 raise ValueError(f"resume: the checkpoint was written after {point['batches']} "
@@ -128,6 +130,9 @@ class Trainer:
         totals.load_state_dict(point["totals"])
         bar.update(point["batches"], loss=totals.total / max(totals.count, 1))
         return batches
+
+    def _share(self):
+        return None if self.ranks is None else self.ranks.share
 
     def _compiled_step(self):
         """nf.compile_step's captured step when this fit can use it: the model and loss are
@@ -141,10 +146,13 @@ class Trainer:
         self._step = None
         hooks = [c for c in self.callbacks
                  if type(c).on_after_backward is not Callback.on_after_backward]
+        # (distributed with TerminateOnNaN: every rank must see a bad loss before backward)
+        nan_vote = self.ranks is not None and any(isinstance(c, TerminateOnNaN)
+                                                  for c in self.callbacks)
         if self.device.type == "cpu" and self.clip_grad_norm is None and not self.l1 and \
-                not self.l2 and not hooks and not any(isinstance(m, ActivityRegularization)
-                                                      for m in self.model.modules()):
-            step = compile_step(self.model, self.loss_fn, self.optimizer)
+                not self.l2 and not hooks and not nan_vote and \
+                not any(isinstance(m, ActivityRegularization) for m in self.model.modules()):
+            step = compile_step(self.net, self.loss_fn, self.optimizer)
             self._step = step if step.compiled else None
         return self._step
 
@@ -170,7 +178,7 @@ class Trainer:
             else:
                 updated = False
                 self.optimizer.zero_grad()
-                out = self.model(xb)
+                out = self.net(xb)
                 if first:   # once per epoch: y (n,) against outputs (n, 1) is refused
                     check_output_fits_target(out, yb, data)
                     first = False
@@ -182,6 +190,9 @@ class Trainer:
                     if not guard:
                         raise
                     problem = str(e)
+            if guard and self.ranks is not None:   # a bad loss on any rank stops them all
+                if self.ranks.any(problem is not None) and problem is None:
+                    problem = "a non-finite loss on another rank"
             if problem is not None and guard:
                 # stop before backward/step: no update is made from a non-finite loss
                 self.stop(f"training terminated at step {self.step_count}: {problem}",
@@ -223,10 +234,16 @@ class Trainer:
             if self.stop_training:
                 break
         self._totals = None
-        logs = {"loss": acc.total / acc.count if acc.count and not self.terminated else math.nan,
+        total, count = acc.total, acc.count
+        targets, outs = acc.targets, acc.outs
+        if self.ranks is not None:   # the logs of all ranks' batches, the same everywhere
+            total, count = self.ranks.sum(total, count)
+            if self.metrics:
+                targets, outs = self.ranks.gather_arrays(targets), self.ranks.gather_arrays(outs)
+        logs = {"loss": total / count if count and not self.terminated else math.nan,
                 "grad_norm": acc.norm_sum / acc.nsteps if acc.nsteps else math.nan}
-        if self.metrics and acc.outs:
-            yt, yp = np.concatenate(acc.targets), np.concatenate(acc.outs)
+        if self.metrics and outs:
+            yt, yp = np.concatenate(targets), np.concatenate(outs)
             for name, fn in self.metrics:
                 logs[name] = float(fn(yt, yp))
         return logs
@@ -279,7 +296,8 @@ class Trainer:
             state["position"] = {"batches": int(self._totals.nsteps),
                                  "epoch_start": self._epoch_start,
                                  "totals": self._totals.state_dict()}
-        io.save(state, path)
+        if self.ranks is None or self.ranks.main:   # distributed: rank 0 writes
+            io.save(state, path)
 
     def request_checkpoint(self, path):
         """Save a full checkpoint to path once this step (asked from on_batch_end) or epoch
@@ -309,11 +327,12 @@ class Trainer:
 def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, epochs=10,
         batch_size=32, shuffle=True, callbacks=(), metrics=(), scheduler=None, l1=0.0,
         l2=0.0, clip_grad_norm=None, seed=None, verbose=True, checkpoint_path=None,
-        resume_from=None, stream=None, device=None):
+        resume_from=None, stream=None, device=None, distributed=False):
     """Train `model` and return a History (see the module docstring).
 
     device: moves the model there first ("cuda", "cpu"; None: where it is); batches follow
-    the model's device."""
+    the model's device. distributed: train over the ranks mpirun started, each on its share
+    of the data, gradients averaged (nnfast/train/_distributed.py); rank 0 writes."""
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
     if device is not None:
@@ -321,8 +340,19 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, *, val_split=0.0, 
     resume_state = io.load(resume_from) if resume_from is not None else None
     if seed is None and resume_state is not None and "seed" in resume_state:
         seed = resume_state["seed"]   # the same validation split and shuffles as the first run
+    ranks = net = None
+    if distributed:
+        from ._distributed import join
+        ranks, net = join(model)
+        model = net.module
+        if seed is None:
+            seed = int(_random.default_generator().integers(2 ** 63))
+        seed = ranks.agree_seed(seed)
+        verbose = verbose and ranks.main
     trainer = Trainer(model, loss_fn, optimizer, scheduler, callbacks, metrics, l1, l2,
                       clip_grad_norm, seed)
+    if ranks is not None:
+        trainer.net, trainer.ranks = net, ranks
     stream = stream if stream is not None else sys.stderr
     # checkpoints walk the data as the caller gave it (its loaders, samplers, transforms)
     trainer.data_roots = (train_data, val_data)
