@@ -160,8 +160,10 @@ def cmd_train(args):
     device = _device(args.device)
     out = args.out or os.path.join("runs", "digits" if args.data is None else
                                    os.path.splitext(os.path.basename(args.data))[0])
-    log = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
-    nf.manual_seed(args.seed)
+    rank, distributed = _ranks(args.distributed)
+    main = rank == 0   # distributed: rank 0 alone prints and writes
+    log = (lambda *a: None) if args.json or not main else (lambda *a: print(*a, flush=True))
+    nf.manual_seed(args.seed + rank)   # (dropout streams differ; DDP gives rank 0's weights)
     if args.threads:
         nf.set_num_threads(args.threads)
     # ---------------------------------------------------------------- data
@@ -211,11 +213,14 @@ def cmd_train(args):
     opt = _optimizer(args.optimizer, model.parameters(), args.lr)
     steps = math.ceil(len(x_tr) / args.batch_size)
     sched, interval = _scheduler(args.schedule, opt, args.epochs, steps, args.lr)
-    os.makedirs(out, exist_ok=True)
+    if main:
+        os.makedirs(out, exist_ok=True)
+    checkpoint = os.path.join(out, "checkpoint.nnf")
+    if args.resume and not os.path.exists(checkpoint):
+        raise CLIError(f"--resume: there is no {checkpoint} to continue from")
     monitor = "val_loss"
     callbacks = [EarlyStopping(monitor, patience=args.patience, restore_best_weights=True),
-                 ModelCheckpoint(os.path.join(out, "checkpoint.nnf"), monitor,
-                                 save_training_state=True),
+                 ModelCheckpoint(checkpoint, monitor, save_training_state=True),
                  CSVLogger(os.path.join(out, "history.csv")), TerminateOnNaN()]
     if sched is not None:
         callbacks.append(LRSchedulerCallback(sched, interval=interval))
@@ -231,8 +236,11 @@ def cmd_train(args):
                   (x_va, y_va if classify else y_va[:, None]), epochs=args.epochs,
                   batch_size=args.batch_size, callbacks=callbacks, metrics=metrics,
                   l1=args.l1, l2=args.l2, seed=args.seed, verbose=not args.json,
-                  device=device)
+                  device=device, distributed=distributed,
+                  resume_from=checkpoint if args.resume else None)
     seconds = time.perf_counter() - t0
+    if not main:
+        return 0
     # ---------------------------------------------------------------- test report
     pred = predict(model, x_te)
     summary = {"dataset": dataset, "task": task, "rows": int(len(x)),
@@ -280,6 +288,21 @@ def cmd_train(args):
         + (", learning_curve.png" if summary["learning_curve"] else
            " (learning_curve.png needs matplotlib: pip install \"nnfast[plot]\")"))
     return 0
+
+
+def _ranks(mode):
+    """(this process's rank, whether to train data-parallel) for --distributed."""
+    launched = max(int(os.environ.get(k, "1") or 1) for k in
+                   ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"))   # mpirun's world
+    if mode == "off" or (mode == "auto" and launched <= 1):
+        return 0, False
+    from . import distributed as dist
+    try:
+        if not dist.is_initialized():
+            dist.init_process_group("mpi")
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    return dist.get_rank(), True
 
 
 class _RegressionLoss:
@@ -490,6 +513,11 @@ def _parser():
                     help="where to train (auto: cuda when a GPU is available)")
     tr.add_argument("--out", help="output folder (default runs/<dataset>)")
     tr.add_argument("--json", action="store_true", help="print only a JSON summary")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run whose checkpoint.nnf is in --out")
+    tr.add_argument("--distributed", choices=("auto", "on", "off"), default="auto",
+                    help="data-parallel over the ranks mpirun started (auto: when launched by "
+                    "mpirun with more than one rank; needs nnfast[mpi]); rank 0 writes")
     pr = sub.add_parser("predict", help="predict with a model written by `nnfast train`")
     pr.add_argument("--model", required=True, help="the --out folder of a training run")
     pr.add_argument("--data", required=True, help=".csv with the feature columns, or .npz")

@@ -185,3 +185,35 @@ def test_fit_distributed_mpirun(tmp_path):
     assert rc == 0, text[-4000:]
     _passes(text, ["matches_one_process", "same_everywhere", "rank0_writes", "resume",
                    "dataset_and_nan_vote", "done"])
+
+
+def _mpirun_cli(*args, timeout=120):
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install nnfast[mpi])")
+    mpirun = shutil.which("mpirun") or os.path.join(os.path.dirname(sys.executable), "mpirun")
+    cmd = [mpirun, "-np", "2", "--oversubscribe", sys.executable, "-m", "nnfast", *args]
+    try:
+        out = subprocess.run(cmd, capture_output=True, cwd=ROOT, env=_env(), timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"nnfast {args} hung past {timeout} s") from e
+    return out.returncode, out.stdout.decode(errors="replace"), out.stderr.decode(errors="replace")
+
+
+def test_nnfast_train_under_mpirun_rank0_writes_and_resumes(tmp_path):
+    import json
+    out = tmp_path / "run"
+    rc, stdout, err = _mpirun_cli("train", "--epochs", "3", "--out", str(out), "--json")
+    assert rc == 0, err[-3000:]
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, stdout   # rank 0 alone prints the summary
+    summary = json.loads(lines[0])
+    assert summary["epochs_run"] == 3 and summary["test_accuracy"] > 0.8
+    assert {p.name for p in out.iterdir()} >= {"model.nnf", "checkpoint.nnf", "history.csv",
+                                               "summary.json"}
+    rows = (out / "history.csv").read_text().splitlines()
+    assert len(rows) == 4   # one writer: a header and three epochs, not twice as many
+    rc, stdout, err = _mpirun_cli("train", "--epochs", "5", "--out", str(out), "--json",
+                                  "--resume")
+    assert rc == 0, err[-3000:]
+    summary = json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][0])
+    assert summary["epochs_run"] == 5   # epochs 4 and 5 on top of the checkpoint's 3
+    assert len((out / "history.csv").read_text().splitlines()) == 6
