@@ -182,3 +182,25 @@ def test_bf16_accuracy_rows_say_how_to_get_scikit_learn(monkeypatch):
     rows = [{"case": d, "threads": 1, "results": {"nnfast": {"skipped": bf16_acc.NO_SKLEARN}}}
             for d in bf16_acc.DATASETS]
     assert harness.format_table("bf16acc", rows) == [f"(nothing ran: {bf16_acc.NO_SKLEARN})"]
+
+
+def test_ddp_section_runs_two_ranks_in_quick_mode(tmp_path, capsys):
+    """bench --only ddp: one mpirun per model; 1-rank and 2-rank step times, the no_sync
+    compute, the communication per step against the gradient bytes, a bare allreduce."""
+    out = tmp_path / "d.json"
+    rc = cli.main(["bench", "--only", "ddp", "--quick", "--threads", "1", "--no-jax",
+                   "--no-png", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    doc = json.loads(out.read_text())
+    assert doc["errors"] == []
+    rows = doc["sections"]["ddp"]
+    assert [r["case"] for r in rows] == ["64-32-10 b32/rank", "784-256-128-10 b128/rank"]
+    for row in rows:
+        r = row["results"]["nnfast"]
+        assert r["world"] == 2 and r["bytes"] == 4 * sum(
+            a * b + b for a, b in zip(row["params"]["sizes"][:-1], row["params"]["sizes"][1:]))
+        for k in ("one_us", "ddp_us", "nosync_us", "allreduce_us"):
+            assert r[k] > 0
+        assert r["efficiency"] == pytest.approx(r["one_us"] / r["ddp_us"])
+    assert "| 64-32-10 b32/rank |" in printed and "efficiency" in printed

@@ -14,7 +14,7 @@ DEFAULT_OUT_NAME = "nnfast-bench-results"
 # whose figures are GFLOP/s (and so quote % of the measured peak).
 SECTIONS = {"peak": "peak", "step": "step", "bf16": "bf16", "gemm": "bench_gemm", "act": "act",
             "optim": "optim", "conv": "bench_conv", "cnn": "bench_cnn", "lstm": "bench_rnn",
-            "bf16acc": "bf16_acc"}
+            "bf16acc": "bf16_acc", "ddp": "ddp"}
 FLOP_SECTIONS = ("step", "bf16", "gemm", "conv", "cnn", "lstm")
 
 # How to get a framework that is compared against when it is not importable.

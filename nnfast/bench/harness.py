@@ -13,6 +13,8 @@ Sections (each a module of this package with cases / participants / prepare / ch
   lstm   LSTM training step                                             (bench_rnn.py)
   bf16acc  test accuracy of an MLP trained in fp32 and in bf16 on scikit-learn's digits and
          breast-cancer data, untimed: one "evaluate" call per worker    (bf16_acc.py)
+  ddp    DistributedDataParallel over MPI: 2 ranks vs 1, the allreduce's cost, untimed by
+         the harness (the ranks time themselves under mpirun; needs nnfast[mpi])  (ddp.py)
   cuda   `--device cuda` / `--only cuda`: nnfast CUDA vs PyTorch CUDA on one GPU, its own
          runner in one process (cuda.py; bench/CUDA.md), not the CPU workers below
 

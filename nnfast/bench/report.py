@@ -35,6 +35,8 @@ def _labels(rows):
 def format_table(section, rows):
     if section == "bf16acc":
         return _accuracy_table(rows)
+    if section == "ddp":
+        return _ddp_table(rows)
     labels = _labels(rows)
     if not rows or not labels:
         return ["(nothing ran)"]
@@ -128,6 +130,23 @@ def _accuracy_table(rows):
     out = _md(head, lines)
     out += [f"({msg})" for msg in skips if not msg.startswith("torch not installed")]
     return out
+
+
+def _ddp_table(rows):
+    head = ["model", "1 rank µs/step", "2 ranks µs/step", "efficiency", "2 ranks no_sync µs",
+            "comm µs/step", "bytes/step", "bare allreduce µs (GB/s)"]
+    lines, skips = [], []
+    for row in rows:
+        r = row["results"].get("nnfast", {})
+        if "ddp_us" not in r:
+            skips.append(r.get("skipped") or r.get("error") or "no result")
+            continue
+        lines.append([row["case"], f"{r['one_us']:.0f}", f"{r['ddp_us']:.0f}",
+                      f"{r['efficiency']:.2f}", f"{r['nosync_us']:.0f}",
+                      f"{r['comm_us']:.0f}", f"{r['bytes']:,}",
+                      f"{r['allreduce_us']:.0f} ({r['allreduce_gbs']:.2f})"])
+    out = _md(head, lines) if lines else []
+    return out + [f"({msg})" for msg in dict.fromkeys(skips)]
 
 
 def _md(head, lines):
