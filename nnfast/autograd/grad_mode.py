@@ -23,6 +23,7 @@ class _ThreadState(threading.local):
     callbacks = None        # the running backward's final callbacks (queue_callback)
     node_done = None        # [fn(node, input grads)] called after each node of this backward
     track = None            # {id(tensor): nodes made with it as an input} (DDP's counts)
+    layered = False         # DDP overlapping its reductions: Sequential runs layer by layer
 
     def __init__(self):
         self.saved = []     # (grad_enabled, inference, anomaly) each open block replaced

@@ -10,7 +10,8 @@ layer-by-layer path; only the Python between them is gone.
 
 What keeps it the eager path:
   - anything it does not cover runs the layers one by one (the caller's loop): hooks on a
-    member module, an input that requires grad or is not a float32 (N, features) array, a
+    member module, anomaly mode, a DistributedDataParallel forward whose reduction can
+    overlap backward (several buffer pieces), an input that requires grad or is not a float32 (N, features) array, a
     parameter that is frozen, replaced or not float32, BatchNorm1d in eval mode, a layer
     list or layer option changed since the capture (then it captures again);
   - the output is an array of its own; the workspace (activations, masks, statistics) stays
@@ -183,8 +184,10 @@ class _Chain:
         if m == 0 or xd.shape[1] != self.n_in or self._hooked():
             return None
         state = ag._state
-        if state.anomaly:
-            return None   # anomaly mode names the layer whose backward made a NaN
+        if state.anomaly or state.layered:
+            # anomaly mode names the layer whose backward made a NaN; DDP's overlapped
+            # reduction starts pieces as the layers' nodes finish
+            return None
         grad = state.grad_enabled
         if grad:
             n_rg = 0

@@ -95,7 +95,15 @@ class DistributedDataParallel(Module):
         self.require_forward_param_sync = sync
         if sync:
             self._sync_buffers()
-        out = self.module(*inputs, **kwargs)
+        # with several buffer pieces, reductions can start during backward if it runs layer
+        # by layer: ask Sequential's fused chain (one node for all its layers) to step aside
+        st = ag._state
+        pieces = len(getattr(self.reducer, "pieces", ()))   # (none before the first plan)
+        prev, st.layered = st.layered, st.layered or (sync and pieces > 1)
+        try:
+            out = self.module(*inputs, **kwargs)
+        finally:
+            st.layered = prev
         if ag.is_grad_enabled():
             self._hook_outputs(out, sync)
         return out
