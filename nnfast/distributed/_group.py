@@ -108,25 +108,32 @@ def set_group(pg):
         _install_abort_hooks()
 
 
+_SPIN_S = 1e-3   # polled without sleeping this long: a sleep costs ~60 us of timer slack,
+                 # more than a small step's allreduce (bench --only ddp)
+
+
 def wait(pg, reqs, what, timeout=None):
     """Poll the requests until all complete or the timeout (by default the group's) passes,
     then raise.
 
-    A short spin first (a step's small allreduces finish in microseconds), then sleeps that
+    A spin first (1 ms: a step's small allreduces finish in microseconds), then sleeps that
     grow to 0.2 ms, so a waiting rank leaves the cores to the ranks still computing (more
     ranks than cores) yet notices the end within a fraction of a step."""
     Testall = pg.MPI.Request.Testall
     if Testall(reqs):
         return
     timeout = pg.timeout if timeout is None else timeout
-    deadline = time.monotonic() + timeout
-    spins = 0
+    now = time.monotonic()
+    deadline, spin_until = now + timeout, now + _SPIN_S
+    naps = 0
     while not Testall(reqs):
-        spins += 1
-        if spins > 64:
-            if time.monotonic() > deadline:
-                _timed_out(pg, what, timeout)
-            time.sleep(min(2e-4, 1e-5 * (spins - 64)))
+        now = time.monotonic()
+        if now < spin_until:
+            continue
+        if now > deadline:
+            _timed_out(pg, what, timeout)
+        naps += 1
+        time.sleep(min(2e-4, 1e-5 * naps))
 
 
 def _timed_out(pg, what, timeout):
