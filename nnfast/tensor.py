@@ -557,9 +557,9 @@ class Tensor:
                 one = _ONES.get(key)
                 if one is None:
                     one = _ONES[key] = np.ones(st.shape, st.dtype)
-                ag.run_backward((self,), (one.copy(),))   # (one C call, not ones_like's)
+                ag.run_backward((self,), (one.copy(),), retain=retain_graph)   # (one C call)
             else:
-                ag.run_backward((self,), (np.ones_like(st),))
+                ag.run_backward((self,), (np.ones_like(st),), retain=retain_graph)
             return
         ag.backward(self, gradient, retain_graph, create_graph, inputs)
 

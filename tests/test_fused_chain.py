@@ -321,3 +321,35 @@ def test_module_call_count_is_one_per_sequential():
     finally:
         nn.Linear.forward = orig
     assert calls == []   # the chain ran in C, not through the layers
+
+
+def test_second_backward_without_retain_graph_raises_as_torch():
+    import torch
+    nf.manual_seed(0)
+    m = mlp()
+    loss = m(nf.randn(5, 12)).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    tm = torch.nn.Linear(3, 2)
+    tl = tm(torch.randn(4, 3)).sum()
+    tl.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        tl.backward()
+
+
+def test_workspace_returns_after_backward_even_when_a_hook_makes_a_cycle():
+    # a hook on the output keeps its node alive until gc (node.out -> output -> node): the
+    # workspace must come back when backward has run, or the calls would fall back
+    import gc
+    nf.manual_seed(0)
+    m = mlp()
+    gc.disable()
+    try:
+        for _ in range(3 * 4 + 1):
+            out = m(nf.randn(6, 12))
+            assert out.grad_fn.name == "FusedSequential"
+            out.register_hook(lambda g: g)
+            out.sum().backward()
+    finally:
+        gc.enable()

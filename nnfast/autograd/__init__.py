@@ -237,7 +237,7 @@ def _add_leaf(leaf_g, t, g):
         ent[1] = ent[1] + g   # never in place: g may alias another input's gradient
 
 
-def run_backward(roots, grads, capture=None):
+def run_backward(roots, grads, capture=None, retain=False):
     """Backpropagate `grads` (ndarrays shaped like each root) through the graph behind roots.
 
     Nodes run in the order PyTorch's engine runs them: the one made last first. A node is
@@ -253,6 +253,7 @@ def run_backward(roots, grads, capture=None):
     state = _state
     prev = state.grad_enabled
     state.grad_enabled = False
+    prev_retain, state.retain_graph = state.retain_graph, bool(retain)
     anomaly = state.anomaly
     want = None
     prev_callbacks = state.callbacks
@@ -348,6 +349,7 @@ def run_backward(roots, grads, capture=None):
                 callbacks.pop(0)()
     finally:
         state.grad_enabled = prev
+        state.retain_graph = prev_retain
         state.callbacks = prev_callbacks
         state.node_done = prev_node_done
         if capture is not None:
@@ -411,7 +413,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if inputs is not None:
         raise NotImplementedError("nnfast does not support torch.autograd.backward(inputs=...) "
                                   "yet")
-    run_backward(tensors, _root_grads(tensors, grad_tensors))
+    run_backward(tensors, _root_grads(tensors, grad_tensors), retain=retain_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -433,7 +435,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                "require grad")
     if grad_outputs is not None:
         grad_outputs = _as_list(grad_outputs)
-    got = run_backward(outputs, _root_grads(outputs, grad_outputs), capture=inputs)
+    got = run_backward(outputs, _root_grads(outputs, grad_outputs), capture=inputs,
+                       retain=retain_graph)
     result = []
     for i, (t, g) in enumerate(zip(inputs, got)):
         if g is None:

@@ -24,6 +24,7 @@ class _ThreadState(threading.local):
     node_done = None        # [fn(node, input grads)] called after each node of this backward
     track = None            # {id(tensor): nodes made with it as an input} (DDP's counts)
     layered = False         # DDP overlapping its reductions: Sequential runs layer by layer
+    retain_graph = False    # the running backward's retain_graph (fused nodes free after one)
 
     def __init__(self):
         self.saved = []     # (grad_enabled, inference, anomaly) each open block replaced

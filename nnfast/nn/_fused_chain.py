@@ -276,10 +276,25 @@ class _Backward:
         self.chain, self.w, self.m, self.lp = chain, w, m, lp
 
     def __call__(self, g):
-        return self.chain.backward(self.w, self.lp, g)
+        w = self.w
+        if w is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of the "
+                "graph are freed when you call .backward() or autograd.grad(). Specify "
+                "retain_graph=True if you need to backward through the graph a second time or "
+                "if you need to access saved tensors after calling backward.")
+        grads = self.chain.backward(w, self.lp, g)
+        if not ag._state.retain_graph:
+            # as torch frees a graph's saved values: the workspace goes back now, not when
+            # the graph is collected (a hook on the output makes a cycle that only gc breaks)
+            self.w = None
+            self.chain._returned(self.m, w)
+        return grads
 
     def __del__(self):
-        self.chain._returned(self.m, self.w)
+        if self.w is not None:
+            self.chain._returned(self.m, self.w)
 
 
 def run(seq, x):
