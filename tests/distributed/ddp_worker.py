@@ -271,6 +271,15 @@ try:
 except RuntimeError as e:
     msg = str(e)
     assert "'2.weight'" in msg and f"rank {N - 1}" in msg and "[3, 4]" in msg, msg
+# the same shapes, another layer: the layer is named
+odd = nn.Sequential(nn.Linear(5, 4), nn.Tanh() if R == N - 1 else nn.ReLU(), nn.Linear(4, 3))
+try:
+    DDP(odd)
+    raise AssertionError("no error for a model with another layer")
+except RuntimeError as e:
+    msg = str(e)
+    assert "module '1' is a nnfast.nn.activation.ReLU on rank 0 and a " \
+           f"nnfast.nn.activation.Tanh on rank {N - 1}" in msg, msg
 print("PASS mismatch_named", flush=True)
 
 # ---- buffers: rank 0's BatchNorm statistics at wrap and before each synced forward

@@ -81,7 +81,7 @@ class DistributedDataParallel(Module):
         self.require_forward_param_sync = True
         object.__setattr__(self, "process_group", pg)
         named = list(module.named_parameters())
-        _check_same_model(pg, named, list(module.named_buffers()))
+        _check_same_model(pg, named, list(module.named_buffers()), module)
         if init_sync:
             _broadcast_tensors(pg, [p for _, p in named] + list(module.buffers()),
                                "DistributedDataParallel: broadcasting rank 0's parameters")
@@ -212,13 +212,17 @@ def _broadcast_tensors(pg, tensors, what):
         t._bump()
 
 
-def _check_same_model(pg, named_params, named_buffers):
+def _check_same_model(pg, named_params, named_buffers, module):
     """Every rank's model has the same parameters and buffers (names, shapes, dtypes, in
-    order); otherwise every rank raises the same error naming the first difference."""
+    order) and the same layers (each submodule's class: a Tanh where another rank has a ReLU
+    has no parameter to tell); otherwise every rank raises the same error naming the first
+    difference."""
     mine = [("parameter", n, tuple(p.shape), str(p._storage.dtype), bool(p.requires_grad))
             for n, p in named_params]
     mine += [("buffer", n, tuple(b.shape), str(b._storage.dtype), False)
              for n, b in named_buffers]
+    mine += [("module", n or "(the model)", (), f"{type(m).__module__}.{type(m).__qualname__}",
+              True) for n, m in module.named_modules()]
     got = _allgather_bytes(pg, pickle.dumps(mine),
                            "DistributedDataParallel: comparing the ranks' models")
     sigs = [pickle.loads(b) for b in got]
@@ -245,7 +249,9 @@ def _diff(a, b, r):
         return f"rank {r} has an extra {say(b)} that rank 0 lacks"
     if b is None:
         return f"rank 0 has {say(a)} that rank {r} lacks"
-    if a[1] != b[1]:
+    if a[0] == "module" and b[0] == "module" and a[1] == b[1]:
+        return f"module '{a[1]}' is a {a[3]} on rank 0 and a {b[3]} on rank {r}"
+    if a[1] != b[1] or a[0] != b[0]:
         return f"rank 0 has {say(a)} where rank {r} has {say(b)}"
     return f"{a[0]} '{a[1]}': rank 0 has {say(a)[len(a[0]) + len(a[1]) + 4:]}, rank {r} has " \
            f"{say(b)[len(b[0]) + len(b[1]) + 4:]}"
