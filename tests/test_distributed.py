@@ -180,11 +180,12 @@ def test_optimizer_flat_gradient_buffer_is_one_base_array():
 def test_fit_distributed_mpirun(tmp_path):
     # fit(distributed=True): two ranks with batch b == one process with batch 2b, the same
     # logs on both ranks, rank 0 alone writes (checkpoints, ModelCheckpoint, CSVLogger),
-    # resume from rank 0's checkpoint, a Dataset shared alike, a NaN on one rank stops both
+    # resume from rank 0's checkpoint, a Dataset shared alike, a NaN on one rank stops both,
+    # DistributedSampler from the process group (coverage, padding, ordering, set_epoch)
     rc, text, _ = _mpirun("fit_worker.py", str(tmp_path))
     assert rc == 0, text[-4000:]
     _passes(text, ["matches_one_process", "same_everywhere", "rank0_writes", "resume",
-                   "dataset_and_nan_vote", "done"])
+                   "dataset_and_nan_vote", "sampler", "done"])
 
 
 def _mpirun_cli(*args, timeout=120):

@@ -99,5 +99,29 @@ h6 = fit(m6, nn.CrossEntropyLoss(), optim.SGD(m6.parameters(), lr=0.1), (Xbad, Y
          callbacks=[TerminateOnNaN()])
 assert h6.stopped_early and len(h6["loss"]) == 1, (h6.stopped_early, h6["loss"])
 print("PASS dataset_and_nan_vote", flush=True)
+# DistributedSampler from the process group: the ranks' shares cover the data, disjoint when
+# it divides evenly, padded from the order's start when not, and set_epoch reshuffles alike
+from nnfast.utils.data.distributed import DistributedSampler   # noqa: E402
+for n in (96, 95):
+    ds = TensorDataset(nf.tensor(X[:n]), nf.tensor(Y[:n]))
+    shares = []
+    for epoch in (0, 1):
+        smp = DistributedSampler(ds, shuffle=True, seed=5)
+        smp.set_epoch(epoch)
+        assert (smp.num_replicas, smp.rank) == (N, R)
+        shares.append(gathered(list(smp)))
+    for parts in shares:
+        assert all(len(p) == -(-n // N) for p in parts)
+        flat_idx = [i for p in parts for i in p]
+        assert sorted(set(flat_idx)) == list(range(n))
+        if n % N == 0:
+            assert len(flat_idx) == n   # disjoint
+    assert shares[0] != shares[1]   # set_epoch changed the order
+    one = DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=5)
+    one.set_epoch(1)
+    whole = list(one)   # the whole epoch's order, padded as the shares are
+    whole += whole[:N * -(-n // N) - n]
+    assert [whole[r::N] for r in range(N)] == shares[1]   # rank r takes every N-th from r
+print("PASS sampler", flush=True)
 dist.destroy_process_group()
 print("PASS done", flush=True)
