@@ -152,10 +152,12 @@ class _Chain:
             return None
         C = _imports()[0]
         ops, grads = [], {}
-        for k, op in enumerate(self.ops):   # the plan writes gradients to arrays of its own
+        for k, op in enumerate(self.ops):
             if len(op) >= 4 and op[0] in _imports()[1]._PARAM_OPS:
-                g = tuple(None if t is None else np.empty(t._storage.shape, _F32)
-                          for t in op[2:4])
+                # where the plan writes gradients until a backward points it elsewhere (each
+                # backward sets the targets it needs before the kernel runs): the optimizer's
+                # flat buffer when there is one, so no parameter-sized scratch is kept
+                g = tuple(None if t is None else _initial_grad(t) for t in op[2:4])
                 grads[k] = list(g)
                 op = op + g
             ops.append(op)
@@ -265,6 +267,15 @@ class _Chain:
             for sink, arr in adds:
                 sink += arr
         return tuple(grads)
+
+
+def _initial_grad(t):
+    gb = t._grad_buf
+    if gb is not None and gb._storage.__class__ is np.ndarray and \
+            gb._storage.shape == t._storage.shape and gb._storage.dtype == _F32 and \
+            gb._storage.flags.c_contiguous and gb._storage.flags.writeable:
+        return gb._storage
+    return np.empty(t._storage.shape, _F32)
 
 
 class _Backward:
