@@ -3,10 +3,11 @@ tile sizes: NVVM's type checks catch what Numba's simulator lets through. Needs 
 compiler (the `cuda` extra), not a GPU; runs in its own process so that the simulator the
 other CUDA tests use is off."""
 import os
-import subprocess
 import sys
 
 import pytest
+
+import background
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -35,14 +36,16 @@ if failed:
 """
 
 
+def jobs():
+    """The PTX compile's commands: the families split over two processes."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    return [("cuda_ptx", [([sys.executable, "-c", _SCRIPT, str(i), "2"], env,
+                           os.path.dirname(HERE)) for i in range(2)])]
+
+
 def test_every_production_kernel_compiles_to_ptx():
     pytest.importorskip("numba.cuda")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    # the families split over two processes side by side (CI has two cores)
-    procs = [subprocess.Popen([sys.executable, "-c", _SCRIPT, str(i), "2"], env=env,
-                              cwd=os.path.dirname(HERE), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    outs = [p.communicate(timeout=900)[0] for p in procs]
-    for p, out in zip(procs, outs):
-        assert p.returncode == 0, out[-8000:]
+    (name, cmds), = jobs()
+    for rc, out in background.results(name, cmds):
+        assert rc == 0, out[-8000:]
         assert "compiled" in out and "compiled 0 " not in out, out

@@ -35,18 +35,19 @@ _F32 = np.dtype(np.float32)
 _STALE = object()   # Chain.forward: the layers changed since the capture
 
 _PLAIN_CALL = [None]   # Module.__call__ before any hook (nnfast/nn/module.py)
-_FD = _amp = _AUTOCAST_SEEN = _grad_sink = None   # set by _imports
+_FD = _amp = _AUTOCAST_SEEN = _grad_sink = _Module = None   # set by _imports
 _mods = None   # (compile, _compile_capture, amp, _functional_dropout, hooks, Module), lazily
 
 
 def _imports():
-    global _mods, _FD, _amp, _AUTOCAST_SEEN, _grad_sink
+    global _mods, _FD, _amp, _AUTOCAST_SEEN, _grad_sink, _Module
     if _mods is None:
         from .. import compile as C, _compile_capture as CC, amp
         from . import _functional_dropout as FD, _hooks
         from .module import Module, PLAIN_CALL
         _PLAIN_CALL[0] = PLAIN_CALL
         _FD, _amp, _AUTOCAST_SEEN, _grad_sink = FD, amp, amp.AUTOCAST_SEEN, ag.grad_sink
+        _Module = Module
         _mods = (C, CC, amp, FD, _hooks, Module)
     return _mods
 
@@ -112,10 +113,11 @@ class _Chain:
         for mods, captured in self.containers:
             if tuple(mods.values()) != captured:
                 return False
-        hyper = _imports()[1]._hyper
-        for m, h in self.hypers:
-            if hyper(m) != h:
-                return False
+        if self.hypers:
+            hyper = _imports()[1]._hyper
+            for m, h in self.hypers:
+                if hyper(m) != h:
+                    return False
         for k, mod, w, b in self.slots:
             ps = mod._parameters
             if ps.get("weight") is not w or ps.get("bias") is not b:
@@ -126,11 +128,10 @@ class _Chain:
         return True
 
     def _hooked(self):
-        Module = _imports()[5]
-        call = Module.__call__
+        call = _Module.__call__
         if call is _PLAIN_CALL[0]:
             return False   # no hook was ever registered in this process
-        if call is not Module._call_checking_hooks:
+        if call is not _Module._call_checking_hooks:
             return True    # patched (the ONNX recorder, a profiler): it must see the layers
         if _imports()[4].any_global():
             return True

@@ -72,10 +72,15 @@ class CrossEntropyLoss(_WeightedLoss):
 
     def forward(self, input, target):
         # (the buffer read directly: Module.__getattr__ costs more than the loss kernel on a
-        # small batch)
-        return F.cross_entropy(input, target, weight=self._buffers.get("weight"),
-                               ignore_index=self.ignore_index, reduction=self.reduction,
-                               label_smoothing=self.label_smoothing)
+        # small batch; the default options go straight to cross_entropy's fast path)
+        weight = self._buffers.get("weight")
+        if weight is None and self.reduction == "mean" and self.label_smoothing == 0.0 and \
+                self.ignore_index == -100:
+            loss = F._cross_entropy_mean(input, target)
+            if loss is not None:
+                return loss
+        return F.cross_entropy(input, target, weight=weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class BCELoss(_WeightedLoss):
