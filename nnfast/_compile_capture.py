@@ -284,11 +284,27 @@ def _capture(model, loss_fn, optimizer):
     loss_kind = _capture_loss(loss_fn)
     params = list(model.parameters())
     views = _capture_optimizer(optimizer, params)
-    # every parameter must be a captured layer's (others would need their own backward)
+    check_params_captured(ops, params)
+    return ops, flatten_input, containers, hypers, loss_kind, views
+
+
+def check_params_captured(ops, params):
+    """Every parameter is a captured layer's (others would need their own backward)."""
     lin_params = set()
     for op in ops:
         if op[0] in _PARAM_OPS:
             lin_params.update(id(t) for t in op[2:4] if t is not None)
     if len(lin_params) != len(params) or any(id(p) not in lin_params for p in params):
         raise _Unsupported("the model has parameters outside its Linear and norm layers")
-    return ops, flatten_input, containers, hypers, loss_kind, views
+
+
+def layers_unchanged(containers, hypers):
+    """The captured layer lists and layer options are still the model's (checked at every
+    call of a captured step or chain)."""
+    for mods, captured in containers:
+        if tuple(mods.values()) != captured:
+            return False
+    for m, h in hypers:
+        if _hyper(m) != h:
+            return False
+    return True

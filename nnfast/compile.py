@@ -64,7 +64,7 @@ from .amp import AUTOCAST_SEEN as _AUTOCAST_SEEN
 from . import autograd as ag
 from ._compile_capture import (_ACT, _ACT_EXTRA, _BN, _CE, _DROPOUT, _F32, _I64, _LINEAR,  # noqa: F401
                                _LN, _MSE, _PARAM_OPS, _RES_BEGIN, _RES_END, _U8, _Unsupported,
-                               _capture, _hyper)
+                               _capture, _hyper, layers_unchanged)
 from .nn import _functional_act as _FA
 from .nn import _functional_dropout as _FD
 from .nn import _functional_loss as _FL
@@ -237,12 +237,8 @@ class CompiledStep:
     def _params_ok(self):
         """The captured model is still the model: same layers, same layer options, the
         parameters still in the optimizer's flat buffer and requiring grad."""
-        for mods, captured in self._containers:
-            if tuple(mods.values()) != captured:
-                return False
-        for m, h in self._hypers:
-            if _hyper(m) != h:
-                return False
+        if not layers_unchanged(self._containers, self._hypers):
+            return False
         for p, v in self._checks:
             if p._storage is not v or not p.requires_grad:
                 return False

@@ -75,11 +75,11 @@ class _Chain:
 
     def __init__(self, seq, ops, flatten_input, containers, hypers):
         C, CC = _imports()[:2]
-        self.seq, self.ops, self.flatten_input = seq, ops, flatten_input
+        self.ops, self.flatten_input = ops, flatten_input
         self.containers, self.hypers = containers, hypers
-        self.modules = [op[1] for op in ops]
-        self.dicts = [m.__dict__ for m in {id(m): m for m in
-                                           self._all_modules(seq)}.values()]
+        # the members' __dicts__, whose "_hooked" says a member has hooks (seq's own hooks
+        # ran in its __call__; holding seq's __dict__, where this chain lives, would be a cycle)
+        self.dicts = [m.__dict__ for m in seq.modules() if m is not seq]
         # per parameter op: (op index, the module holding the tensors, weight, bias)
         self.slots = []
         for k, op in enumerate(ops):
@@ -99,25 +99,10 @@ class _Chain:
         self.free = {}    # batch size -> workspaces not lent
         self.lent = {}    # batch size -> how many are lent
 
-    @staticmethod
-    def _all_modules(seq):
-        stack, out = [seq], []
-        while stack:
-            m = stack.pop()
-            out.append(m)
-            stack.extend(c for c in m._modules.values() if c is not None)
-        return out
-
     # ------------------------------------------------------------------ checks
     def unchanged(self):
-        for mods, captured in self.containers:
-            if tuple(mods.values()) != captured:
-                return False
-        if self.hypers:
-            hyper = _imports()[1]._hyper
-            for m, h in self.hypers:
-                if hyper(m) != h:
-                    return False
+        if not _imports()[1].layers_unchanged(self.containers, self.hypers):
+            return False
         for k, mod, w, b in self.slots:
             ps = mod._parameters
             if ps.get("weight") is not w or ps.get("bias") is not b:
@@ -336,10 +321,7 @@ def _capture(seq):
                     if t is not None and (t._storage.__class__ is not np.ndarray or
                                           not t._storage.flags.c_contiguous):
                         raise CC._Unsupported("a parameter off the CPU or not contiguous")
-        params = {id(p) for op in ops if op[0] in CC._PARAM_OPS for p in op[2:4]
-                  if p is not None}
-        if len(params) != len(list(seq.parameters())):
-            raise CC._Unsupported("parameters outside the captured layers")
+        CC.check_params_captured(ops, list(seq.parameters()))
         ch = _Chain(seq, ops, flatten_input, containers, hypers)
     except CC._Unsupported:
         ch = _Rejected(seq)

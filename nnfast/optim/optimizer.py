@@ -22,8 +22,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import _C
 from .. import autograd as ag
+from ..backend import cpu
 from ..backend import table_of
 from ..tensor import Tensor, to_numpy
 
@@ -274,14 +274,14 @@ class Optimizer:
         # (all step counts equal: checked on a list, cheaper than two NumPy reductions)
         counts = steps.tolist()
         if fast and _all_equal(counts) and (not scalars or fl.scalars_agree()):
-            steps.fill(_F32.type(counts[0] + 1) if steps.dtype == _F32 else counts[0] + 1)
+            steps.fill(_F32.type(counts[0] + 1))   # (float32 counts, as += 1 rounds them)
             if not scalars and fl.dtype == _F32 and fl.param.__class__ is np.ndarray and \
                     self._one_update():
                 # the group's one C update as compile_step's call runs it: the same kernel
                 # and arguments as _update's, without its per-call Python
                 rec = self._update_record(group, fl, steps[0])
                 if rec is not None:
-                    _C.run_update(rec)
+                    cpu.run_update(rec)
                     return
             states = {k: [fl.buffers[k]] for k, _ in spec}
             for k, a in scalars.items():
