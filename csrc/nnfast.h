@@ -33,7 +33,8 @@ int nf_get_num_threads(void);
 int nf_has_openmp(void);
 /* glibc only: keep up to keep_bytes of freed heap for reuse (see runtime.c); 0 or -1. */
 int nf_malloc_keep(size_t keep_bytes);
-/* 1 if the running CPU (and OS) support the feature: "sse2", "avx2", "fma", "avx512f". */
+/* 1 if the running CPU (and OS) support the feature: "sse2", "avx2", "fma", "avx512f",
+ * "avx512bf16", "amx_bf16" (the first ask for it requests the OS's tile permission). */
 int nf_cpu_has(const char *feature);
 /* Peak-FLOP probe for bench/ (see runtime.c): every thread of the OpenMP team runs `iters`
  * rounds of register-only FMA chains; returns the fp32 FLOPs done, *sink a value to keep. */
@@ -102,10 +103,11 @@ void nf_linear_backward_epi(float *dinp, float *dweight, float *dbias,
 
 /* bf16 precision (autocast): the same products with both operands rounded to bfloat16
  * (nearest even) where they are packed, fp32 accumulation, C/bias/alpha/beta fp32. On
- * AVX512-BF16 CPUs the tile is vdpbf16ps ("avx512_bf16"); elsewhere the operands are rounded
- * while packing and the fp32 tile runs ("<isa>+round"): the same numbers, up to summation
- * order. NNFAST_GEMM_BF16=emulate (read on first use) or nf_gemm_set_bf16("emulate" |
- * "auto") forces the rounding path. Shapes the fp32 set serves with its own kernels (an NT
+ * AMX-BF16 CPUs the tile is tdpbf16ps ("amx_bf16"), on AVX512-BF16 ones vdpbf16ps
+ * ("avx512_bf16"); elsewhere the operands are rounded while packing and the fp32 tile runs
+ * ("<isa>+round"): the same numbers, up to summation order. NNFAST_GEMM_BF16 (read on first
+ * use) or nf_gemm_set_bf16: "auto" (the best), "emulate" (the rounding path), "avx512_bf16"
+ * (vdpbf16ps even where AMX is; "auto" where the CPU lacks it). Shapes the fp32 set serves with its own kernels (an NT
  * product with N <= 16, few output rows) stay fp32: more accurate and faster than a mostly
  * idle bf16 tile. prec: NF_PREC_FP32 or NF_PREC_BF16. */
 enum { NF_PREC_FP32 = 0, NF_PREC_BF16 = 1 };
@@ -121,8 +123,9 @@ void nf_linear_backward_prec(int prec, float *dinp, float *dweight, float *dbias
                              const float *dout, const float *inp, const float *weight,
                              nf_int M, nf_int K, nf_int N, int accumulate,
                              const nf_gemm_epi *dinp_epi, const nf_gemm_epi *dweight_epi);
-/* The vdpbf16ps ceiling, as nf_fma_peak: flops done (2 per bf16 product) by every thread's
- * `iters` rounds of independent chains; 0 when the CPU has no AVX512-BF16. */
+/* The bf16 tile's ceiling, as nf_fma_peak: flops done (2 per bf16 product) by every
+ * thread's rounds of independent tdpbf16ps (AMX; iters/4 rounds) or vdpbf16ps chains;
+ * 0 when the CPU has no AVX512-BF16. */
 double nf_bf16_peak(float *sink /* [1] */, nf_int iters);
 
 /* ===================================================================================== */

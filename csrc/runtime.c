@@ -77,10 +77,33 @@ int nf_malloc_keep(size_t keep_bytes)
 #endif
 }
 
+#if defined(__linux__) && defined(__x86_64__) && defined(__GNUC__)
+#include <sys/syscall.h>
+#include <unistd.h>
+/* AMX tile data is off for a process until it asks the kernel (Linux 5.16+): granted, the
+ * tiles are usable on every thread; refused (or an older kernel), tileloadd would fault. */
+static int amx_permitted(void)
+{
+    static int state;   /* 0: not asked yet, 1: granted, 2: refused */
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (!s) {
+        const long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
+        s = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 1 : 2;
+        __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    }
+    return s == 1;
+}
+#else
+static int amx_permitted(void) { return 0; }
+#endif
+
 int nf_cpu_has(const char *feature)
 {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     __builtin_cpu_init();
+    if (strcmp(feature, "amx_bf16") == 0)
+        return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("amx-tile") &&
+               __builtin_cpu_supports("amx-bf16") && amx_permitted();
     if (strcmp(feature, "sse2") == 0) return __builtin_cpu_supports("sse2");
     if (strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2");
     if (strcmp(feature, "fma") == 0) return __builtin_cpu_supports("fma");
@@ -179,14 +202,19 @@ double nf_fma_peak(float *sink, nf_int iters)
     return 2.0 * (double)lanes * FMA_CHAINS * (double)iters * nthreads;
 }
 
-/* nf_bf16_peak: nf_fma_peak for vdpbf16ps (chains in gemm/gemm_avx512bf16.c). */
+/* nf_bf16_peak: nf_fma_peak for the bf16 tile in use: tdpbf16ps on AMX CPUs (chains in
+ * gemm/gemm_amx.c), else vdpbf16ps (gemm/gemm_avx512bf16.c). */
 double nf_bf16_dot_chains(long iters, float *sink);
+double nf_amx_bf16_chains(long iters, float *sink);
 
 double nf_bf16_peak(float *sink, nf_int iters)
 {
     *sink = 0.0f;
 #ifdef NF_PEAK_X86
     if (!nf_cpu_has("avx512bf16")) return 0.0;
+    /* a round of tile products is ~4x a round of vdpbf16ps chains: a quarter of the rounds */
+    const int amx = strcmp(nf_gemm_bf16_isa(), "amx_bf16") == 0;
+    const long rounds = amx ? (iters + 3) / 4 : (long)iters;
     double flops = 0.0;
     float total = 0.0f;
 #ifdef _OPENMP
@@ -194,7 +222,7 @@ double nf_bf16_peak(float *sink, nf_int iters)
 #endif
     {
         float s;
-        flops += nf_bf16_dot_chains((long)iters, &s);
+        flops += amx ? nf_amx_bf16_chains(rounds, &s) : nf_bf16_dot_chains(rounds, &s);
         total += s;
     }
     *sink = total;

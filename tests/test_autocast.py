@@ -23,7 +23,7 @@ def round_bf16(x):
     return u.astype(np.uint32).view(np.float32)
 
 
-@pytest.fixture(params=["auto", "emulate"])
+@pytest.fixture(params=["auto", "emulate", "avx512_bf16"])
 def bf16_path(request):
     assert _C.gemm_set_bf16(request.param)
     yield _C.gemm_bf16_isa()
@@ -62,12 +62,37 @@ def test_bf16_gemm_is_the_product_of_rounded_operands(bf16_path, M, N, K, tA, tB
         assert np.abs(out - exact).max() > 1e-5 * scale
 
 
+@pytest.mark.parametrize("M, N, K", [(64, 64, 1100), (96, 160, 64), (50, 70, 33)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("tA, tB", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_bf16_gemm_whole_tiles_unscaled(bf16_path, M, N, K, beta, tA, tB):
+    # alpha 1 and beta 0 or 1 on whole tiles: the AMX tile reads and writes C in place, and a
+    # K over one block (1100) accumulates its later blocks onto C
+    rng = np.random.default_rng(K + M)
+    A = rng.standard_normal((K, M) if tA else (M, K)).astype(np.float32)
+    B = rng.standard_normal((N, K) if tB else (K, N)).astype(np.float32)
+    C0 = rng.standard_normal((M, N)).astype(np.float32)
+    a, b = round_bf16(A).astype(np.float64), round_bf16(B).astype(np.float64)
+    a, b = (a.T if tA else a), (b.T if tB else b)
+    want = a @ b + beta * C0
+    scale = (np.abs(a) @ np.abs(b)).max() + 1
+    before = nf.get_num_threads()
+    try:
+        for threads in (1, 2):
+            nf.set_num_threads(threads)
+            out = C0.copy()
+            _C.sgemm(tA, tB, 1.0, A, B, beta, out, False, True)
+            assert np.abs(out - want).max() <= 4e-7 * scale, (bf16_path, threads)
+    finally:
+        nf.set_num_threads(before)
+
+
 def test_bf16_paths_agree_and_name_themselves():
     rng = np.random.default_rng(0)
     A = rng.standard_normal((70, 300)).astype(np.float32)
     B = rng.standard_normal((90, 300)).astype(np.float32)
     names, outs = [], []
-    for mode in ("auto", "emulate"):
+    for mode in ("auto", "emulate", "avx512_bf16"):
         assert _C.gemm_set_bf16(mode)
         names.append(_C.gemm_bf16_isa())
         outs.append(np.zeros((70, 90), np.float32))
@@ -75,15 +100,17 @@ def test_bf16_paths_agree_and_name_themselves():
     _C.gemm_set_bf16("auto")
     assert not _C.gemm_set_bf16("fast")
     assert names[1] == _C.gemm_isa() + "+round"
-    # without native bf16 instructions "auto" is the emulation itself
-    assert names[0] in ("avx512_bf16", names[1])
-    a, b = outs
-    np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)   # summation order only
+    # without native bf16 instructions "auto" is the emulation itself; AMX comes first
+    assert names[0] in ("amx_bf16", "avx512_bf16", names[1])
+    assert names[2] == ("avx512_bf16" if _C.cpu_has("avx512bf16") else names[0])
+    assert (names[0] == "amx_bf16") == _C.cpu_has("amx_bf16")
+    for other in outs[1:]:
+        np.testing.assert_allclose(outs[0], other, rtol=0, atol=2e-5)   # summation order only
 
 
 def test_bf16_peak_is_measured_where_the_cpu_has_it():
     flops = _C.bf16_peak(1000)
-    assert (flops > 0) == (_C.gemm_bf16_isa() == "avx512_bf16" or
+    assert (flops > 0) == (_C.gemm_bf16_isa() in ("amx_bf16", "avx512_bf16") or
                            (_C.gemm_isa() == "avx512" and flops > 0))
     with pytest.raises(ValueError):
         _C.bf16_peak(-1)

@@ -32,7 +32,7 @@ CONVS = [
 RNNS = ["LSTM", "GRU", "RNN"]
 # torch (oneDNN) on a CPU without bf16 instructions rounds more intermediates to bf16 (seen:
 # ConvTranspose2d's column sums, LSTM's states): twice the tolerance against it there
-TORCH_ROUNDING = 1 if _C.gemm_bf16_isa() == "avx512_bf16" else 2
+TORCH_ROUNDING = 1 if _C.gemm_bf16_isa() in ("avx512_bf16", "amx_bf16") else 2
 
 
 def _pair(name, args, kw, seed=0):

@@ -116,6 +116,11 @@ static const cfg_entry CFG_AVX512_BF16 = {
     {"avx512_bf16", 8, 32, 1024, 512, 512, nf_ukr_avx512bf16_8x32, nf_gemm_pack_a_avx512bf16,
      nf_gemm_pack_b_avx512bf16, NULL, NULL, 0, 1},
     nf_colsum_avx512};
+/* A block 512×512 and B block 512×512 of bf16: 512 KiB each, within a 2 MiB L2 */
+static const cfg_entry CFG_AMX_BF16 = {
+    {"amx_bf16", 32, 32, 512, 512, 512, nf_ukr_amx_32x32, nf_gemm_pack_a_amx,
+     nf_gemm_pack_b_amx, NULL, NULL, 0, 1, 32, nf_gemm_amx_begin, nf_gemm_amx_end},
+    nf_colsum_avx512};
 #endif
 
 /* Below this many flops (2·M·N·K) a GEMM runs on one thread. Measured on 2 Zen4 cores with
@@ -165,21 +170,33 @@ static const cfg_entry *cfg_get(void)
 
 const char *nf_gemm_isa(void) { return cfg_get()->g.name; }
 
-/* bf16: the native tile unless told to round ("emulate"), for the fp32 set in use */
-static int g_bf16_mode = -1;   /* -1: not read yet, 0: auto, 1: emulate */
+/* bf16: the best native tile (AMX, then vdpbf16ps) unless told to round ("emulate") or to
+ * use the vdpbf16ps tile ("avx512_bf16"), for the fp32 set in use */
+enum { BF16_UNSET = -1, BF16_AUTO, BF16_EMULATE, BF16_DOT };
+static int g_bf16_mode = BF16_UNSET;
+
+static int bf16_mode_of(const char *s)
+{
+    return strcmp(s, "auto") == 0 ? BF16_AUTO : strcmp(s, "emulate") == 0 ? BF16_EMULATE
+           : strcmp(s, "avx512_bf16") == 0 ? BF16_DOT : BF16_UNSET;
+}
 
 static const cfg_entry *bf16_cfg(void)
 {
     int mode = __atomic_load_n(&g_bf16_mode, __ATOMIC_ACQUIRE);
-    if (mode < 0) {
+    if (mode == BF16_UNSET) {
         const char *env = getenv("NNFAST_GEMM_BF16");
-        mode = env && strcmp(env, "emulate") == 0;
+        mode = env ? bf16_mode_of(env) : BF16_AUTO;
+        if (mode == BF16_UNSET) mode = BF16_AUTO;
         __atomic_store_n(&g_bf16_mode, mode, __ATOMIC_RELEASE);
     }
     const cfg_entry *base = cfg_get();
 #ifdef NF_GEMM_HAVE_X86
-    if (base == &CFG_AVX512)
-        return !mode && nf_cpu_has("avx512bf16") ? &CFG_AVX512_BF16 : &CFG_AVX512_BF16_ROUND;
+    if (base == &CFG_AVX512) {
+        if (mode == BF16_AUTO && nf_cpu_has("amx_bf16")) return &CFG_AMX_BF16;
+        return mode != BF16_EMULATE && nf_cpu_has("avx512bf16") ? &CFG_AVX512_BF16
+                                                                : &CFG_AVX512_BF16_ROUND;
+    }
     if (base == &CFG_AVX2) return &CFG_AVX2_BF16;
 #endif
     (void)base;
@@ -190,8 +207,8 @@ const char *nf_gemm_bf16_isa(void) { return bf16_cfg()->g.name; }
 
 int nf_gemm_set_bf16(const char *mode)
 {
-    int m = strcmp(mode, "emulate") == 0 ? 1 : strcmp(mode, "auto") == 0 ? 0 : -1;
-    if (m < 0) return -1;
+    const int m = bf16_mode_of(mode);
+    if (m == BF16_UNSET) return -1;
     __atomic_store_n(&g_bf16_mode, m, __ATOMIC_RELEASE);
     return 0;
 }
@@ -294,6 +311,12 @@ static float *workspace(size_t nfloats)
 static inline nf_int min_i(nf_int a, nf_int b) { return a < b ? a : b; }
 static inline nf_int round_up(nf_int x, nf_int m) { return (x + m - 1) / m * m; }
 
+/* Float slots a packed panel gives each row of A / column of B for a K block of kc. */
+static inline nf_int panel_k(const nf_gemm_cfg *cfg, nf_int kc)
+{
+    return cfg->k_pad ? round_up(kc, cfg->k_pad) / 2 : kc;
+}
+
 /* Whether to pack each operand. Packing costs one pass over the operand per block; it pays
  * when the packed data is reused many times (A across N/NR micro-tiles, B across M/MR) or
  * when unpacked access would be strided badly (large leading dimensions thrash L1 sets).
@@ -324,8 +347,9 @@ static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int 
     choose_packing(cfg, tA, tB, M, N, K, &packA, &packB);
 
     const nf_int kc_max = min_i(K, KC);
-    const nf_int a_size = packA ? round_up(round_up(min_i(M, MC), MR) * kc_max, 16) : 0;
-    const nf_int b_size = packB ? round_up(min_i(N, NC), NR) * kc_max : 0;
+    const nf_int pk_max = panel_k(cfg, kc_max);
+    const nf_int a_size = packA ? round_up(round_up(min_i(M, MC), MR) * pk_max, 16) : 0;
+    const nf_int b_size = packB ? round_up(min_i(N, NC), NR) * pk_max : 0;
     float *Ap = NULL, *Bp = NULL;
     if (a_size + b_size > 0) {
         float *ws = workspace((size_t)(a_size + b_size));
@@ -333,6 +357,7 @@ static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int 
         Ap = ws;
         Bp = ws + a_size;
     }
+    if (cfg->begin) cfg->begin();
 
     for (nf_int ic = 0; ic < M; ic += MC) {
         const nf_int mc = min_i(MC, M - ic);
@@ -348,7 +373,7 @@ static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int 
             const float *a_src = tA ? A + pc * lda + ic : A + ic * lda + pc;
             if (packA) {
                 cfg->pack_a(Ap, tA, a_src, lda, mc, kc, MR);
-                a_blk = Ap, rs_a = 1, cs_a = MR, a_panel = (nf_int)MR * kc;
+                a_blk = Ap, rs_a = 1, cs_a = MR, a_panel = (nf_int)MR * panel_k(cfg, kc);
             } else if (tA) {
                 a_blk = a_src, rs_a = 1, cs_a = lda, a_panel = MR;
             } else {
@@ -362,7 +387,7 @@ static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int 
                 if (packB) {
                     const float *b_src = tB ? B + jc * ldb + pc : B + pc * ldb + jc;
                     cfg->pack_b(Bp, tB, b_src, ldb, kc, nc, NR);
-                    b_blk = Bp, rs_b = NR, b_panel = (nf_int)NR * kc;
+                    b_blk = Bp, rs_b = NR, b_panel = (nf_int)NR * panel_k(cfg, kc);
                 } else {
                     b_blk = B + pc * ldb + jc, rs_b = ldb, b_panel = NR;
                 }
@@ -384,6 +409,7 @@ static int gemm_serial(const nf_gemm_cfg *cfg, int tA, int tB, nf_int M, nf_int 
             }
         }
     }
+    if (cfg->end) cfg->end();
     return 0;
 }
 

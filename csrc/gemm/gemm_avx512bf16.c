@@ -87,19 +87,18 @@ void nf_gemm_pack_a_avx512bf16(float *dst, int transA, const float *A, nf_int ld
     }
 }
 
-/* Pack op(B)[0:kc,0:nc] as bf16 pairs: panel s at dst + s*NR*kc floats holds
+/* Pack op(B)[0:kc,0:nc] as bf16 pairs: panel s at dst + s*panel floats holds
  * [(kc+1)/2][NR][2]. Both forms read 8 rows of B at a time along their length, across every
  * panel, as the fp32 packer does: rows ldb apart share L1 sets when ldb is a multiple of
  * 1 KiB, and 32 rows at once evicted each other (the first version, panel by panel, spent
  * 12% of a 784-1024-1024-10 bf16 step packing B, more than the fp32 pack and conversion). */
-void nf_gemm_pack_b_avx512bf16(float *dst, int transB, const float *B, nf_int ldb,
-                               nf_int kc, nf_int nc, int nr)
+void nf_gemm_pack_b_bf16_pairs(float *dst, int transB, const float *B, nf_int ldb,
+                               nf_int kc, nf_int nc, nf_int panel)
 {
-    (void)nr;
     if (transB) {   /* column j of op(B) is row j of B: pairs contiguous along it */
         for (nf_int j0 = 0; j0 < nc; j0 += 8) {
             const int rows = (int)(nc - j0 < 8 ? nc - j0 : 8);
-            uint32_t *d = (uint32_t *)(dst + (j0 / NR) * NR * kc) + j0 % NR;
+            uint32_t *d = (uint32_t *)(dst + (j0 / NR) * panel) + j0 % NR;
             for (nf_int p = 0; p < kc; p += 16)
                 rows8_to_pairs(d + (p / 2) * NR, NR, B + j0 * ldb + p, ldb, rows,
                                (int)(kc - p < 16 ? kc - p : 16));
@@ -113,7 +112,7 @@ void nf_gemm_pack_b_avx512bf16(float *dst, int transB, const float *B, nf_int ld
         for (nf_int j0 = 0; j0 < nc; j0 += NR) {
             const int n = (int)(nc - j0 < NR ? nc - j0 : NR);
             const __mmask16 k0 = mask_lo(n), k1 = mask_hi(n);
-            uint32_t *d = (uint32_t *)(dst + (j0 / NR) * NR * kc);
+            uint32_t *d = (uint32_t *)(dst + (j0 / NR) * panel);
             for (nf_int p = p0; p < p1; p += 2) {
                 const float *r0 = B + p * ldb + j0, *r1 = r0 + ldb;
                 const int last = p + 1 >= kc;
@@ -130,6 +129,13 @@ void nf_gemm_pack_b_avx512bf16(float *dst, int transB, const float *B, nf_int ld
             }
         }
     }
+}
+
+void nf_gemm_pack_b_avx512bf16(float *dst, int transB, const float *B, nf_int ldb,
+                               nf_int kc, nf_int nc, int nr)
+{
+    (void)nr;
+    nf_gemm_pack_b_bf16_pairs(dst, transB, B, ldb, kc, nc, (nf_int)NR * kc);
 }
 
 /* The tile body for ROWS rows × VECS 16-column vectors over packed bf16 pairs. Rows past m

@@ -61,6 +61,11 @@ typedef struct {
     nf_short_m_fn short_m;      /* or NULL, likewise for few rows */
     int short_m_max;
     int packed_only;            /* the tile reads only packed panels (bf16 pairs, rounded) */
+    /* or 0: packed panels hold K padded with zeros to a multiple of this, as bf16:
+     * round_up(kc, k_pad)/2 float slots per row of A or column of B (not kc), which the
+     * frame uses for panel strides and the workspace */
+    int k_pad;
+    void (*begin)(void), (*end)(void);  /* or NULL: around each thread's run of the tile */
 } nf_gemm_cfg;
 
 /* Portable packers (gemm.c); ISA files may provide faster ones. */
@@ -93,6 +98,19 @@ void nf_gemm_pack_a_avx512bf16(float *dst, int transA, const float *A, nf_int ld
                                nf_int mc, nf_int kc, int mr);
 void nf_gemm_pack_b_avx512bf16(float *dst, int transB, const float *B, nf_int ldb,
                                nf_int kc, nf_int nc, int nr);
+/* the pair packer behind it, panel s at dst + s*panel floats (any panel >= NR*(kc+1)/2) */
+void nf_gemm_pack_b_bf16_pairs(float *dst, int transB, const float *B, nf_int ldb,
+                               nf_int kc, nf_int nc, nf_int panel);
+/* AMX-BF16 (gemm_amx.c): a 32×32 tile of four tile registers, K padded to 32 */
+void nf_ukr_amx_32x32(nf_int k, const float *a, nf_int rs_a, nf_int cs_a,
+                      const float *b, nf_int rs_b, float *c, nf_int ldc,
+                      int m, int n, float alpha, float beta, const float *bias);
+void nf_gemm_pack_a_amx(float *dst, int transA, const float *A, nf_int lda,
+                        nf_int mc, nf_int kc, int mr);
+void nf_gemm_pack_b_amx(float *dst, int transB, const float *B, nf_int ldb,
+                        nf_int kc, nf_int nc, int nr);
+void nf_gemm_amx_begin(void);
+void nf_gemm_amx_end(void);
 void nf_gemm_short_m_avx512(nf_int M, nf_int N, nf_int K, float alpha, const float *A,
                             nf_int rs_a, nf_int cs_a, const float *B, nf_int ldb, float beta,
                             float *C, nf_int ldc, const float *bias);

@@ -3,8 +3,8 @@
   fma   nnfast._C.fma_peak: every OpenMP thread runs register-only chains of vector FMAs
         (AVX-512, else AVX2, else C; csrc/runtime.c). GFLOP/s = FLOPs reported / wall time.
         The fp32 peak this machine's cores reach; GEMM, conv and LSTM figures give % of it.
-  bf16  nnfast._C.bf16_peak: the same, with vdpbf16ps chains (AVX512-BF16; 2 FLOPs per bf16
-        pair). The bf16 section's % of peak is of it. Without AVX512-BF16 it is 0, and the row
+  bf16  nnfast._C.bf16_peak: the same for the bf16 tile in use: tdpbf16ps tile products on
+        AMX-BF16 CPUs, else vdpbf16ps chains (AVX512-BF16; 2 FLOPs per bf16 product). The bf16 section's % of peak is of it. Without AVX512-BF16 it is 0, and the row
         says n/a: there nnfast's bf16 GEMM rounds operands and runs the fp32 tile.
   copy  np.copyto of 64 MiB (float32) into a preallocated 64 MiB array: the memory bandwidth a
         plain NumPy copy reaches, counted as 2 x 64 MiB moved (read + write) per copy.

@@ -86,7 +86,7 @@ PEAK_PROBES = (("nnfast FMA probe", "gflops"), ("nnfast BF16 probe", "gflops"),
 
 def _peak_table(rows):
     head = ["threads", "FMA peak GFLOP/s (start, end of run)",
-            "BF16 peak GFLOP/s (vdpbf16ps; start, end)", "NumPy copy GB/s (64 MiB)"]
+            "BF16 peak GFLOP/s (the bf16 tile: tdpbf16ps or vdpbf16ps; start, end)", "NumPy copy GB/s (64 MiB)"]
     by_t = {}
     for row in rows:
         for lab, r in row["results"].items():
