@@ -148,6 +148,25 @@ void nf_gemm_pack_b_amx(float *dst, int transB, const float *B, nf_int ldb, nf_i
                (size_t)(kp / 2 - used) * NR * sizeof(float));
 }
 
+/* The K loop over 32-step tiles, on the halves of the 32×32 block that hold real rows
+ * (TWO_M) and columns (TWO_N); the constants make four specialised loops. */
+static inline __attribute__((always_inline)) void
+amx_steps(nf_int steps, const char *ap, const char *bp, const int TWO_M, const int TWO_N)
+{
+    for (nf_int s = 0; s < steps; s++) {
+        _tile_loadd(4, ap + s * 2048, 64);
+        _tile_loadd(6, bp + s * 2048, 128);
+        if (TWO_N) _tile_loadd(7, bp + s * 2048 + 64, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        if (TWO_N) _tile_dpbf16ps(1, 4, 7);
+        if (TWO_M) {
+            _tile_loadd(5, ap + s * 2048 + 1024, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            if (TWO_N) _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+}
+
 /* C[0:m,0:n] = alpha * A @ B + beta*C + bias over panels packed above. */
 void nf_ukr_amx_32x32(nf_int k, const float *a, nf_int rs_a, nf_int cs_a, const float *b,
                       nf_int rs_b, float *c, nf_int ldc, int m, int n, float alpha, float beta,
@@ -172,40 +191,10 @@ void nf_ukr_amx_32x32(nf_int k, const float *a, nf_int rs_a, nf_int cs_a, const 
         _tile_zero(2);
         _tile_zero(3);
     }
-    if (two_m && two_n) {
-        for (nf_int s = 0; s < steps; s++) {
-            _tile_loadd(4, ap + s * 2048, 64);
-            _tile_loadd(6, bp + s * 2048, 128);
-            _tile_loadd(7, bp + s * 2048 + 64, 128);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_loadd(5, ap + s * 2048 + 1024, 64);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
-    } else if (two_n) {
-        for (nf_int s = 0; s < steps; s++) {
-            _tile_loadd(4, ap + s * 2048, 64);
-            _tile_loadd(6, bp + s * 2048, 128);
-            _tile_loadd(7, bp + s * 2048 + 64, 128);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-        }
-    } else if (two_m) {
-        for (nf_int s = 0; s < steps; s++) {
-            _tile_loadd(4, ap + s * 2048, 64);
-            _tile_loadd(5, ap + s * 2048 + 1024, 64);
-            _tile_loadd(6, bp + s * 2048, 128);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
-        }
-    } else {
-        for (nf_int s = 0; s < steps; s++) {
-            _tile_loadd(4, ap + s * 2048, 64);
-            _tile_loadd(6, bp + s * 2048, 128);
-            _tile_dpbf16ps(0, 4, 6);
-        }
-    }
+    if (two_m && two_n) amx_steps(steps, ap, bp, 1, 1);
+    else if (two_n) amx_steps(steps, ap, bp, 0, 1);
+    else if (two_m) amx_steps(steps, ap, bp, 1, 0);
+    else amx_steps(steps, ap, bp, 0, 0);
     if (direct) {
         _tile_stored(0, c, ldc_b);
         _tile_stored(1, c + 16, ldc_b);
