@@ -17,6 +17,7 @@
 #include <math.h>
 #include <string.h>
 #include "nnfast.h"
+#include "nf_simd.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -26,18 +27,55 @@
 #define POOL_MT_MIN_WORK 65536.0
 
 
+/* One output row of a 2x2, stride-2 window with no padding or dilation (a CNN's pooling):
+ * the four taps as selects in torch's order (first tap, then greater-or-NaN wins), with no
+ * branch, so GCC vectorises the row; taps x0[2ow], x0[2ow+1], x1[2ow], x1[2ow+1], where x0
+ * is input row 2*oh (its plane offset base) and x1 the row below it. */
+NF_CLONES static void max2x2_row(float *o, int64_t *ix, const float *x0, const float *x1,
+                                 nf_int OW, int64_t base, int64_t W)
+{
+    for (nf_int ow = 0; ow < OW; ow++) {
+        const int64_t i0 = base + 2 * ow;
+        float m = x0[2 * ow], v;
+        int64_t i = i0;
+        int w;
+        v = x0[2 * ow + 1];
+        w = (v > m) | (v != v);
+        m = w ? v : m;
+        i = w ? i0 + 1 : i;
+        v = x1[2 * ow];
+        w = (v > m) | (v != v);
+        m = w ? v : m;
+        i = w ? i0 + W : i;
+        v = x1[2 * ow + 1];
+        w = (v > m) | (v != v);
+        m = w ? v : m;
+        i = w ? i0 + W + 1 : i;
+        o[ow] = m;
+        ix[ow] = i;
+    }
+}
+
 /* out[P, OH, OW], idx[P, OH, OW] (int64), inp[P, H, W] */
 void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P, nf_int H,
                            nf_int W, nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh,
                            nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw)
 {
     const double work = (double)P * OH * OW * KH * KW;
+    const int two_by_two = KH == 2 && KW == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 &&
+                           dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W;
 #pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
     num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
         int64_t *ix = idx + p * OH * OW;
+        if (two_by_two) {
+            for (nf_int oh = 0; oh < OH; oh++)
+                max2x2_row(o + oh * OW, ix + oh * OW, x + 2 * oh * W, x + (2 * oh + 1) * W, OW,
+                           (int64_t)(2 * oh * W), (int64_t)W);
+            continue;
+        }
         for (nf_int oh = 0; oh < OH; oh++) {
             nf_int ih0 = oh * sh - ph;
             const nf_int ih1 = ih0 + (KH - 1) * dh + 1 < H ? ih0 + (KH - 1) * dh + 1 : H;

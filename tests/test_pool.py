@@ -49,6 +49,25 @@ def test_max_pool2d_indices_match_torch(shape, kw):
     np.testing.assert_array_equal(m_idx.detach().numpy(), tidx.numpy())
 
 
+@pytest.mark.parametrize("shape,ceil", [((3, 4, 24, 24), False), ((2, 3, 7, 9), False),
+                                        ((2, 3, 7, 9), True), ((1, 2, 2, 70), False)])
+def test_max_pool2d_2x2_rows_match_torch_on_ties_nan_and_inf(shape, ceil):
+    # 2x2 stride-2 windows take the vectorised row path (odd sizes leave a column/row out,
+    # ceil_mode's partial windows go the general way): values and argmax as torch's, with
+    # ties, NaNs (first or later tap) and infinities in every tap position
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, shape).astype(np.float32)
+    flat = x.reshape(-1)
+    picks = rng.choice(flat.size, flat.size // 5, replace=False)
+    flat[picks[0::3]] = np.nan
+    flat[picks[1::3]] = -np.inf
+    flat[picks[2::3]] = np.inf
+    out, idx = F.max_pool2d(nf.tensor(x), 2, ceil_mode=ceil, return_indices=True)
+    tout, tidx = TF.max_pool2d(torch.from_numpy(x), 2, ceil_mode=ceil, return_indices=True)
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    np.testing.assert_array_equal(out.numpy(), tout.numpy())   # NaNs compare equal here
+
+
 def test_max_pool2d_ties_take_first_and_nan_propagates():
     x = np.zeros((1, 1, 4, 4), np.float32)        # all ties
     x[0, 0, 3, 3] = np.nan
