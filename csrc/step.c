@@ -1,14 +1,16 @@
 /* step.c — one captured training step of a plain MLP (nnfast.compile_step), in one C call.
  *
  * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation of
- * act.c or act_extra.c, dropout, BatchNorm1d in training mode, LayerNorm, Residual blocks) forward over a batch, the loss (cross entropy on class indices, or MSE) with its
- * gradient, and the backward pass, by calling the very kernels the eager layers call
- * (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*, the loss.c
- * kernels) in the same order. So its results are bit-for-bit those of the eager path; what
- * it saves is the Python between the kernels, and one pass over memory per activation: an
- * activation right after a Linear runs inside that Linear's GEMMs (forward on the output,
- * backward on dinp), block by block as each block is final (nf_gemm_epi). The activation
- * kernels are elementwise, so an element comes out the same whichever call computes it.
+ * act.c or act_extra.c, dropout, BatchNorm1d in training mode, LayerNorm, Residual blocks,
+ * Conv2d and MaxPool2d) forward over a batch, the loss (cross entropy on class indices, or
+ * MSE) with its gradient, and the backward pass, by calling the very kernels the eager
+ * layers call (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*,
+ * nf_conv2d_*, nf_max_pool2d_*, the loss.c kernels) in the same order. So its results are
+ * bit-for-bit those of the eager path; what it saves is the Python between the kernels, the
+ * fresh arrays of each step, and one pass over memory per activation: an activation right
+ * after a Linear runs inside that Linear's GEMMs (forward on the output, backward on dinp),
+ * block by block as each block is final (nf_gemm_epi). The activation kernels are
+ * elementwise, so an element comes out the same whichever call computes it.
  *
  * It also runs the optimizer update after backward when the caller hands one in: records
  * (nf_update) that the Python optimizer prepared exactly as its step() would call the
@@ -107,6 +109,17 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
             nf_batch_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
                                    op->stat1, op->weight, M, op->n_in, 1, 1);
             break;
+        case NF_MLP_CONV2D:      /* likewise */
+            nf_conv2d_backward(op->dinp, op->dweight, op->dbias, op->ws, op->ws_size, g,
+                               op->inp, op->weight, &op->geom, 0, prec);
+            break;
+        case NF_MLP_MAXPOOL2D: {
+            if (!op->dinp)
+                return;
+            const nf_conv2d_geom *q = &op->geom;
+            nf_max_pool2d_backward(op->dinp, g, op->idx, q->N * q->C, q->H, q->W, q->OH, q->OW);
+            break;
+        }
         case NF_MLP_LAYERNORM:
             nf_layer_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
                                    op->stat1, op->weight, M, op->n_in);
@@ -178,6 +191,16 @@ const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, 
             nf_batch_norm_apply(op->out, h, op->stat0, op->stat1, op->weight, op->bias, M,
                                 op->n_in, 1);
             break;
+        case NF_MLP_CONV2D:
+            nf_conv2d_forward(op->out, op->ws, op->ws_size, h, op->weight, op->bias, &op->geom,
+                              prec);
+            break;
+        case NF_MLP_MAXPOOL2D: {
+            const nf_conv2d_geom *q = &op->geom;
+            nf_max_pool2d_forward(op->out, op->idx, h, q->N * q->C, q->H, q->W, q->OH, q->OW,
+                                  q->KH, q->KW, q->sh, q->sw, q->ph, q->pw, q->dh, q->dw);
+            break;
+        }
         case NF_MLP_LAYERNORM:
             nf_layer_norm_forward(op->out, op->stat0, op->stat1, h, op->weight, op->bias, M,
                                   op->n_in, op->eps);

@@ -27,6 +27,10 @@ cdef extern from "nnfast.h":
         float *running_var
         double momentum, eps
         const float *skip
+        nf_conv2d_geom geom
+        float *ws
+        nf_int ws_size
+        int64_t *idx
     ctypedef struct nf_mlp_loss:
         int kind, reduction
         nf_int C, ignore_index
@@ -71,7 +75,9 @@ cdef void *_ptr(object arr, nf_int n, int itemsize, bint writable, str what) exc
 cdef class MlpPlan:
     """The op table of one batch size M. spec: one tuple per op,
     (op, act, a, saves_output, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
-    thresh, scale), arrays or None; see nf_mlp_op in csrc/nnfast.h."""
+    thresh, scale, b, spatial), arrays or None; spatial: a Conv2d's (geometry tuple as
+    conv2d_forward's, workspace float32[ws_size]) or a MaxPool2d's (geometry tuple, argmax
+    int64[M*C*OH*OW]), else None; see nf_mlp_op in csrc/nnfast.h."""
     cdef nf_mlp_op *ops
     cdef int nops
     cdef nf_int M, n_in, C
@@ -99,9 +105,9 @@ cdef class MlpPlan:
         self.dropouts = []
         for k, s in enumerate(spec):
             (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
-             thresh, scale, b) = s
+             thresh, scale, b, spatial) = s
             self.keep.append(s)
-            if not 0 <= op <= 7 or (op == 1 and not 0 <= act <= 7) or \
+            if not 0 <= op <= 9 or (op == 1 and not 0 <= act <= 7) or \
                     (op == 3 and not 0 <= act <= 9) or (op == 6 and not k < act < self.nops) or \
                     (op == 7 and not (0 <= act < k and self.ops[act].op == 6)):
                 # nf_mlp_step dispatches on both (act indexes act.c's or act_extra.c's table)
@@ -118,6 +124,8 @@ cdef class MlpPlan:
                 if bias is not None:
                     o.bias = <const float *>_ptr(bias, n_out, 4, False, "bias")
                     o.dbias = <float *>_ptr(dbias, n_out, 4, True, "dbias")
+            elif op >= 8:   # Conv2d, MaxPool2d on (M, C, H, W)
+                _spatial_op(o, op, M, spatial, weight, bias, dweight, dbias)
             elif n_in != n_out:
                 raise ValueError("MlpPlan: an elementwise op must keep the width")
             elif op == 7:   # a Residual's end: a Linear shortcut from its begin's width
@@ -298,6 +306,39 @@ cdef class MlpPlan:
             r = nf_mlp_step(self.ops, self.nops, px, self.M, &L, self.dlogits, self.updates,
                             nu, bf16)
         return r
+
+
+cdef int _spatial_op(nf_mlp_op *o, int op, nf_int M, object spatial, object weight,
+                     object bias, object dweight, object dbias) except -1:
+    """o's geometry, its Conv2d parameters and workspace or its MaxPool2d argmax buffer, all
+    checked against (M, C, H, W) -> (M, OC, OH, OW) and o's widths."""
+    geom, buf = spatial
+    o.geom = _geom(geom)
+    cdef nf_conv2d_geom *g = &o.geom
+    if g.N != M or o.n_in != g.C * g.H * g.W or o.n_out != g.OC * g.OH * g.OW or \
+            o.n_out == 0:
+        raise ValueError(f"MlpPlan: geometry {geom} does not map {M} x {o.n_in} to "
+                         f"{M} x {o.n_out}")
+    cdef nf_int n_w = g.OC * (g.C // g.G) * g.KH * g.KW
+    if op == 9:
+        if g.OC != g.C or g.G != 1 or weight is not None:
+            raise ValueError(f"MlpPlan: a max pool's geometry {geom} changes the channels")
+        _pool_fits("MlpPlan", g.H, g.W, g.OH, g.OW, (g.KH, g.KW), (g.sh, g.sw),
+                   (g.ph, g.pw), (g.dh, g.dw))
+        o.idx = <int64_t *>_ptr(buf, M * g.C * g.OH * g.OW, 8, True, "idx")
+        return 0
+    o.weight = <const float *>_ptr(weight, n_w, 4, False, "weight")
+    o.dweight = <float *>_ptr(dweight, n_w, 4, True, "dweight")
+    if bias is not None:
+        o.bias = <const float *>_ptr(bias, g.OC, 4, False, "bias")
+        o.dbias = <float *>_ptr(dbias, g.OC, 4, True, "dbias")
+    cdef nf_int need = max(nf_conv2d_workspace(g, 0), nf_conv2d_workspace(g, 1))
+    o.ws_size = 0 if buf is None else len(buf)
+    if o.ws_size < need:
+        raise ValueError(f"MlpPlan: conv workspace of {o.ws_size} floats, needs {need}")
+    if o.ws_size:
+        o.ws = <float *>_ptr(buf, o.ws_size, 4, True, "ws")
+    return 0
 
 
 cdef int _fill_update(nf_update *r, object rec, int u) except -1:

@@ -5,26 +5,35 @@ A model is captured when it is a plain Sequential (nested Sequentials flattened)
 the activations of act.c and act_extra.c, Dropout, BatchNorm1d, LayerNorm, Residual blocks
 of those (identity or Linear shortcut), Flatten of the input and Identity, with every
 parameter one of those layers'; anything else raises
-_Unsupported with the reason, which compile_step reports as `step.reason`.
+_Unsupported with the reason, which compile_step reports as `step.reason`. Where the caller
+allows it (the CPU step), a CNN too: Conv2d (zeros padding) and MaxPool2d layers, with the
+activations and Dropout between them, on (N, C, H, W) input, then a Flatten and the layers
+above; its sizes come from each call's input (spatial_plan).
 """
+import math
+
 import numpy as np
 
 from .nn import _functional_act as _FA
 from .nn import _functional_act_extra as _FX
 from .nn import activation as _A
 from .nn.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
+from .nn import _functional_conv as _FC
 from .nn.container import Sequential
+from .nn.conv import Conv2d
 from .nn.dropout import Dropout
 from .nn.linear import Flatten, Identity, Linear
 from .nn.loss import CrossEntropyLoss, MSELoss
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d, LayerNorm
+from .nn.pooling import MaxPool2d
 from .nn.residual import Residual
 from .optim.optimizer import Optimizer
 
 # op codes of the captured sequence
-_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA, _BN, _LN, _RES_BEGIN, _RES_END = range(8)  # NF_MLP_*
-_PARAM_OPS = (_LINEAR, _BN, _LN, _RES_END)   # ops (code, module, weight, bias, ...)
+(_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA, _BN, _LN, _RES_BEGIN, _RES_END, _CONV,
+ _MAXPOOL) = range(10)  # NF_MLP_*
+_PARAM_OPS = (_LINEAR, _BN, _LN, _RES_END, _CONV)   # ops (code, module, weight, bias, ...)
 _CE, _MSE = range(2)                  # = NF_MLP_LOSS_*
 _F32, _I64, _U8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.uint8)
 
@@ -74,6 +83,10 @@ def _hyper(m):
             (m.running_mean, m.running_var, m.num_batches_tracked))
     if type(m) is LayerNorm:
         return (m.eps, tuple(m.normalized_shape))
+    if type(m) is Conv2d:
+        return (m.stride, m.padding, m.dilation, m.groups, m.padding_mode)
+    if type(m) is MaxPool2d:
+        return (m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, m.return_indices)
     return None
 
 
@@ -148,13 +161,17 @@ def _activation(m):
     return None
 
 
-def _capture_model(model):
+def _capture_model(model, spatial=False):
     """The op list [(code, module, extra...)], the containers and layer options to check at
-    each call, and whether the first op is a Flatten of the input."""
-    st = _CaptureState()
+    each call, and whether the first op is a Flatten of the input; spatial: Conv2d and
+    MaxPool2d may come before the first Flatten (see is_spatial)."""
+    st = _CaptureState(spatial)
     _capture_layers(_flatten_sequential(model, st.containers), st)
     if not any(op[0] == _LINEAR for op in st.ops):
         raise _Unsupported("the model has no Linear layer")
+    if st.spatial:
+        raise _Unsupported("the model's output is 4-D (no Flatten and Linear after its last "
+                           "convolution or pooling)")
     # what each call checks has not changed since: every container's layer list and the
     # options of the layers that have some
     hypers = tuple((op[1], _hyper(op[1])) for op in st.ops if _hyper(op[1]) is not None)
@@ -162,10 +179,19 @@ def _capture_model(model):
 
 
 class _CaptureState:
-    def __init__(self):
+    def __init__(self, spatial_ok=False):
         self.ops, self.containers, self.seen = [], [], set()
         self.width = None        # feature count flowing between layers (None before a Linear)
         self.flatten_input = False
+        self.spatial_ok = spatial_ok
+        self.spatial = False     # the activations are (N, C, H, W) here (after a Conv2d)
+
+
+def is_spatial(ops):
+    """The captured model takes (N, C, H, W) input: its first shaped op is a Conv2d or
+    MaxPool2d."""
+    return next((op[0] in (_CONV, _MAXPOOL) for op in ops
+                 if op[0] not in (_ACT, _ACT_EXTRA, _DROPOUT)), False)
 
 
 def _linear_params(m, width):
@@ -188,7 +214,13 @@ def _capture_layers(modules, st):
         if id(m) in st.seen:
             raise _Unsupported(f"module {m!r} appears twice in the model")
         st.seen.add(id(m))
-        if type(m) is Linear:
+        if st.spatial and type(m) in (Linear, BatchNorm1d, LayerNorm, Residual):
+            raise _Unsupported(f"a {type(m).__name__} on 4-D activations (compile_step takes "
+                               "them after a Flatten)")
+        if type(m) in (Conv2d, MaxPool2d) and _own_forward(m, type(m)):
+            ops.append(_spatial_op(m, st))
+            st.spatial = True
+        elif type(m) is Linear:
             w, b = _linear_params(m, st.width)
             ops.append((_LINEAR, m, w, b))
             st.width = w.shape[0]
@@ -199,7 +231,9 @@ def _capture_layers(modules, st):
                 raise _Unsupported(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})")
             if not ops:
                 st.flatten_input = True
-            # after the first layer activations are (N, features): flattening is a no-op
+            st.spatial = False
+            # (N, C, H, W) activations are stored as (N, C*H*W) rows already, and after a
+            # Linear they are (N, features): flattening is a no-op
         elif type(m) in (BatchNorm1d, LayerNorm) and _own_forward(m, type(m)):
             ops.append(_norm_op(m, st.width))
             st.width = m.num_features if type(m) is BatchNorm1d else m.normalized_shape[0]
@@ -216,6 +250,76 @@ def _capture_layers(modules, st):
             ops.append((_ACT_EXTRA, m) + _activation_extra(m))
         else:
             raise _Unsupported(f"layer {type(m).__name__} is not supported by compile_step")
+
+
+def _spatial_op(m, st):
+    """(CONV, m, weight, bias) or (MAXPOOL, m) of a layer on (N, C, H, W) activations."""
+    if not st.spatial_ok:
+        raise _Unsupported(f"layer {type(m).__name__} is not supported by this captured step")
+    if not st.spatial and (st.width is not None or st.flatten_input):
+        raise _Unsupported(f"a {type(m).__name__} after a Flatten or Linear")
+    if type(m) is MaxPool2d:
+        if m.return_indices:
+            raise _Unsupported("MaxPool2d(return_indices=True)")
+        return (_MAXPOOL, m)
+    if m.padding_mode != "zeros":
+        raise _Unsupported(f"Conv2d(padding_mode={m.padding_mode!r})")
+    w, b = m._parameters.get("weight"), m._parameters.get("bias")
+    if w is None or w._storage.dtype != np.float32 or w._storage.ndim != 4 or \
+            w._storage.size == 0:
+        raise _Unsupported("a Conv2d layer without a float32 4-D weight")
+    if b is not None and (b._storage.dtype != np.float32 or b._storage.shape != (w.shape[0],)):
+        raise _Unsupported("a Conv2d layer with a bias that is not float32 (out_channels,)")
+    return (_CONV, m, w, b)
+
+
+def op_sizes(ops, sample_shape):
+    """Per op, (n_in, n_out, geometry or None) for input samples of sample_shape ((n_in,),
+    or (C, H, W) for a spatial model), as the eager layers compute them: a Conv2d's or
+    MaxPool2d's geometry is conv2d's tuple with N = 0 (the batch set by the caller). Raises
+    _Unsupported where the eager layers would raise (sizes that do not fit): that call runs
+    eager, which raises."""
+    shape = tuple(sample_shape)
+    out = []
+    for op in ops:
+        code, m = op[0], op[1]
+        n_in, geom = math.prod(shape), None
+        if code in (_CONV, _MAXPOOL):
+            if len(shape) != 3:
+                raise _Unsupported("a convolution or pooling on flat input")
+            geom = _conv_geom(m, shape) if code == _CONV else _pool_geom(m, shape)
+            shape = (geom[4], geom[7], geom[8])
+        elif code == _LINEAR:
+            if n_in != op[2]._storage.shape[1]:
+                raise _Unsupported("the input does not fit the first Linear")
+            shape = (op[2]._storage.shape[0],)
+        out.append((n_in, math.prod(shape), geom))
+    return out
+
+
+def _conv_geom(m, shape):
+    C, H, W = shape
+    OC, Cg, KH, KW = m.weight._storage.shape
+    if C != Cg * m.groups:
+        raise _Unsupported("the input's channels do not fit the Conv2d")
+    pt, pb, pl, pr = _FC._conv_padding(m.padding, (KH, KW), m.dilation, m.stride, "Conv2d")
+    eh, ew = m.dilation[0] * (KH - 1) + 1, m.dilation[1] * (KW - 1) + 1
+    if H + pt + pb < eh or W + pl + pr < ew:
+        raise _Unsupported("the input is smaller than the Conv2d's kernel")
+    OH = (H + pt + pb - eh) // m.stride[0] + 1
+    OW = (W + pl + pr - ew) // m.stride[1] + 1
+    return (0, C, H, W, OC, KH, KW, OH, OW, m.stride[0], m.stride[1], pt, pl,
+            m.dilation[0], m.dilation[1], m.groups)
+
+
+def _pool_geom(m, shape):
+    C, H, W = shape
+    k, s, p, d = _FC._pool_args("max_pool2d", m.kernel_size, m.stride, m.padding, m.dilation)
+    OH = _FC._pool_out_size(H, k[0], p[0], s[0], d[0], m.ceil_mode)
+    OW = _FC._pool_out_size(W, k[1], p[1], s[1], d[1], m.ceil_mode)
+    if OH < 1 or OW < 1:
+        raise _Unsupported("the input is smaller than the MaxPool2d's window")
+    return (0, C, H, W, C, k[0], k[1], OH, OW, s[0], s[1], p[0], p[1], d[0], d[1], 1)
 
 
 def _capture_residual(m, st):
@@ -277,10 +381,10 @@ def _capture_optimizer(optimizer, params):
     return views
 
 
-def _capture(model, loss_fn, optimizer):
+def _capture(model, loss_fn, optimizer, spatial=False):
     """What every device's captured step needs: (ops, flatten_input, containers, hypers,
-    loss kind, optimizer views); raises _Unsupported."""
-    ops, flatten_input, containers, hypers = _capture_model(model)
+    loss kind, optimizer views); raises _Unsupported. spatial: CNNs too (the CPU step)."""
+    ops, flatten_input, containers, hypers = _capture_model(model, spatial)
     loss_kind = _capture_loss(loss_fn)
     params = list(model.parameters())
     views = _capture_optimizer(optimizer, params)
@@ -295,7 +399,8 @@ def check_params_captured(ops, params):
         if op[0] in _PARAM_OPS:
             lin_params.update(id(t) for t in op[2:4] if t is not None)
     if len(lin_params) != len(params) or any(id(p) not in lin_params for p in params):
-        raise _Unsupported("the model has parameters outside its Linear and norm layers")
+        raise _Unsupported("the model has parameters outside its Linear, Conv2d and norm "
+                           "layers")
 
 
 def layers_unchanged(containers, hypers):

@@ -1,5 +1,6 @@
 """compile_step: one training step (zero_grad, forward, loss, backward, optimizer step) of a
-plain MLP, run as a fixed sequence of compiled-kernel calls on preallocated workspaces.
+plain MLP or small CNN, run as a fixed sequence of compiled-kernel calls on preallocated
+workspaces.
 
     step = nf.compile_step(model, loss_fn, optimizer)
     for x, y in loader:
@@ -14,9 +15,14 @@ because the step calls the very kernels the eager layers call, with the same arg
 the same order; only the Python around them (Tensors, Nodes, the tape, fresh arrays) is gone.
 
 What is captured (checked once, at compile time):
-  model      a Sequential (nested Sequentials flattened) of Linear, ReLU, LeakyReLU, ELU,
-             Sigmoid, Tanh, GELU, SiLU, Identity, Flatten(start_dim=1, end_dim=-1) and
-             Dropout (p < 1), float32 parameters, each parameter used once;
+  model      a Sequential (nested Sequentials flattened) of Linear, the activations of
+             act.c and act_extra.c (ReLU, LeakyReLU, ELU, Sigmoid, Tanh, GELU, SiLU,
+             Softplus, Hardtanh, Mish, ...), Identity, Flatten(start_dim=1, end_dim=-1),
+             Dropout (p < 1), BatchNorm1d (training mode), LayerNorm over the features and
+             Residual blocks of those; or a CNN: Conv2d (zeros padding, any stride,
+             dilation, groups) and MaxPool2d layers with activations and Dropout between
+             them on (N, C, H, W) input, then a Flatten and the layers above (its workspaces
+             are kept per input shape and thread count). float32 parameters, each used once;
   loss_fn    CrossEntropyLoss (class-index targets; weight, ignore_index, label_smoothing,
              reduction 'mean' or 'sum') or MSELoss (reduction 'mean' or 'sum');
   optimizer  any nnfast optimizer holding exactly the model's parameters. SGD, Adam, AdamW,
@@ -62,9 +68,10 @@ from . import _C
 from . import amp as _amp
 from .amp import AUTOCAST_SEEN as _AUTOCAST_SEEN
 from . import autograd as ag
-from ._compile_capture import (_ACT, _ACT_EXTRA, _BN, _CE, _DROPOUT, _F32, _I64, _LINEAR,  # noqa: F401
-                               _LN, _MSE, _PARAM_OPS, _RES_BEGIN, _RES_END, _U8, _Unsupported,
-                               _capture, _hyper, layers_unchanged)
+from ._compile_capture import (_ACT, _ACT_EXTRA, _BN, _CE, _CONV, _DROPOUT, _F32, _I64,  # noqa: F401
+                               _LINEAR, _LN, _MAXPOOL, _MSE, _PARAM_OPS, _RES_BEGIN, _RES_END,
+                               _U8, _Unsupported, _capture, _hyper, is_spatial,
+                               layers_unchanged, op_sizes)
 from .nn import _functional_act as _FA
 from .nn import _functional_dropout as _FD
 from .nn import _functional_loss as _FL
@@ -114,12 +121,29 @@ class _Workspace:
     each op's output, the gradient w.r.t. each op's input (from the first Linear on), the
     dropout masks, and d(loss)/d(logits)."""
 
-    def __init__(self, ops, first, m, n_in):
+    def __init__(self, ops, first, m, sample_shape):
+        """sample_shape: (n_in,), or (C, H, W) for a spatial model; raises _Unsupported when
+        the input does not fit the model (that call runs eager)."""
         spec, norms, begins = [], [], {}
-        width = n_in
+        if isinstance(sample_shape, int):
+            sample_shape = (sample_shape,)
+        sizes = op_sizes(ops, sample_shape)
+        width = sizes[0][0]
+        self.threads = _C.get_num_threads()
+        convs = [(m,) + sz[2][1:] for op, sz in zip(ops, sizes) if op[0] == _CONV]
+        # one conv.c scratch for every Conv2d (each call uses it only while it runs), sized
+        # for this thread count: the eager layers' plan, so the same partial sums
+        ws_floats = max((max(_C.conv2d_workspace(g, False), _C.conv2d_workspace(g, True))
+                         for g in convs), default=0)
+        conv_ws = np.empty(ws_floats, np.float32) if ws_floats else None
         for k, op in enumerate(ops):
             code = op[0]
-            n_out = op[2]._storage.shape[0] if code == _LINEAR else width
+            n_out, geom = sizes[k][1], sizes[k][2]
+            spatial = None
+            if code == _CONV:
+                spatial = ((m,) + geom[1:], conv_ws)
+            elif code == _MAXPOOL:
+                spatial = ((m,) + geom[1:], np.empty(m * n_out, np.int64))
             # A Linear and the activation after it run as one (the activation in the GEMM's
             # epilogue, block by block), so they can share buffers, which saves a pass over
             # memory each way: forward writes the activation over the Linear's output when
@@ -173,13 +197,20 @@ class _Workspace:
                 norms.append((k, np.empty(n, np.float32), np.empty(n, np.float32),
                               mod.running_mean._storage if track else None,
                               mod.running_var._storage if track else None, float(mod.eps)))
-            else:
+            elif code == _DROPOUT:
                 p = op[2]
                 mask = np.empty(m * width, np.uint8) if k > first else None
                 thresh = _FD._threshold(p) if p > 0 else 0
                 scale = float(_FD._scale(p, np.dtype(np.float32)))
                 spec.append((code, 0, 0.0, 0, width, n_out, None, None, None, None, out, dinp,
                              mask, thresh, scale, 0.0))
+            elif code in (_CONV, _MAXPOOL):
+                w, b = (op[2], op[3]) if code == _CONV else (None, None)
+                spec.append((code, 0, 0.0, 0, width, n_out, None if w is None else w._storage,
+                             None if b is None else b._storage,
+                             op[4] if code == _CONV else None,
+                             op[5] if code == _CONV else None, out, dinp, None, 0, 0.0, 0.0))
+            spec[-1] += (spatial,)
             width = n_out
         self.dlogits = np.empty((m, width), np.float32)
         self.plan = _C.MlpPlan(spec, m, self.dlogits)
@@ -215,6 +246,7 @@ class CompiledStep:
         self._n_in = linears[0][2]._storage.shape[1]
         self._n_out = linears[-1][2]._storage.shape[0]
         self._flatten_input = flatten_input
+        self._spatial = is_spatial(ops)   # takes (N, C, H, W) batches
         self._loss_kind = loss_kind
         self._dropouts = [o for o in ops if o[0] == _DROPOUT]
         self._params = [v[0] for v in views]
@@ -251,13 +283,19 @@ class CompiledStep:
                 return False
         return True
 
-    def _workspace(self, m):
-        ws = self._work.get(m)
+    def _workspace(self, m, sample):
+        """The workspace of batch size m and sample shape (with convolutions: and of this
+        thread count, which their plan depends on); False when the input does not fit."""
+        key = (m, sample, _C.get_num_threads()) if self._spatial else m
+        ws = self._work.get(key)
         if ws is None:
             if len(self._work) >= _MAX_SHAPES:
                 self._work.pop(next(iter(self._work)))
-            ws = _Workspace(self._ops, self._first, m, self._n_in)
-            self._work[m] = ws
+            try:
+                ws = _Workspace(self._ops, self._first, m, sample)
+            except (_Unsupported, ValueError, TypeError):
+                ws = False   # the eager layers raise (or cope) for this input
+            self._work[key] = ws
         return ws
 
     # ------------------------------------------------------------------ the step
@@ -272,12 +310,16 @@ class CompiledStep:
                 or (isinstance(y, Tensor) and y.requires_grad)
                 or xd.dtype != _F32 or not ag._state.grad_enabled):
             return None
-        if xd.ndim != 2:
+        if self._spatial:   # (N, C, H, W), the sizes checked by the workspace
+            if xd.ndim != 4 or xd.shape[0] == 0 or not self._params_ok():
+                return None
+        elif xd.ndim != 2:
             if not (self._flatten_input and xd.ndim > 2):
                 return None
             # the size spelled out: reshape cannot infer a -1 beside a 0 (an empty batch)
             xd = xd.reshape(xd.shape[0], math.prod(xd.shape[1:]))
-        if xd.shape[1] != self._n_in or xd.shape[0] == 0 or not self._params_ok():
+        if not self._spatial and (xd.shape[1] != self._n_in or xd.shape[0] == 0 or
+                                  not self._params_ok()):
             return None
         red = _FL._REDUCTIONS.get(self.loss_fn.reduction)
         if red is None or red == _FL.NONE:
@@ -314,9 +356,13 @@ class CompiledStep:
             t = yd if yd.flags.c_contiguous else np.ascontiguousarray(yd)
             ii, ls = 0, 0.0
             scale = _FL._safe_inverse(m * self._n_out) if red == _FL.MEAN else 1.0
-        ws = self._work.get(m) or self._workspace(m)
+        ws = self._workspace(m, xd.shape[1:])
+        if ws is False:
+            return self._run_eager(x, y)
         if not xd.flags.c_contiguous:
             xd = np.ascontiguousarray(xd)
+        if self._spatial:
+            xd = xd.reshape(m, -1)
         seeds = [(_FD._draw_seed() if o[1].training and o[2] > 0.0 else None)
                  for o in self._dropouts] if self._dropouts else ()
         # ---- p.grad as backward leaves it (the C call writes the buffers behind them)
@@ -417,7 +463,7 @@ def compile_step(model, loss_fn, optimizer):
         if ddp is not None and (ddp.module._has_hooks() or ddp._has_hooks()):
             raise _Unsupported("the DistributedDataParallel model has module hooks")
         ops, flatten_input, containers, hypers, loss_kind, views = _capture(
-            inner, loss_fn, optimizer)
+            inner, loss_fn, optimizer, spatial=True)
     except _Unsupported as e:
         return _EagerStep(model, loss_fn, optimizer, str(e))
     return CompiledStep(inner, loss_fn, optimizer, ops, flatten_input, views, loss_kind,

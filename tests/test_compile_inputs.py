@@ -44,7 +44,7 @@ _EAGER_ANSWER = {"ndarray": None, "tensor": None, "non-contiguous": None, "int64
                  "int32": DTypeError, "int16": DTypeError, "empty": ValueError}
 
 
-@pytest.mark.parametrize("build, compiled", [(_flatten_mlp, True), (_cnn, False),
+@pytest.mark.parametrize("build, compiled", [(_flatten_mlp, True), (_cnn, True),
                                              (mlp(sizes=(16, 8, 3)), True)])
 @pytest.mark.parametrize("kind", list(_EAGER_ANSWER))
 def test_every_input_kind_behaves_as_the_eager_loop(build, compiled, kind):

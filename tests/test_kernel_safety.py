@@ -895,12 +895,13 @@ def test_mlp_plan_rejects_unknown_op_and_activation_codes():
     each other."""
     m = 4
     lin = (0, 0, 0.0, 0, 6, 5, np.ones((5, 6), np.float32), None, np.empty((5, 6), np.float32),
-           None, np.empty((m, 5), np.float32), None, None, 0, 0.0, 0.0)
+           None, np.empty((m, 5), np.float32), None, None, 0, 0.0, 0.0, None)
 
     def act(code, kind):
         return (code, kind, 0.0, 0, 5, 5, None, None, None, None,
-                np.empty((m, 5), np.float32), np.empty((m, 5), np.float32), None, 0, 0.0, 0.0)
-    for bad in (act(1, 8), act(1, -1), act(3, 10), act(3, -1), act(8, 0), act(-1, 0),
+                np.empty((m, 5), np.float32), np.empty((m, 5), np.float32), None, 0, 0.0, 0.0,
+                None)
+    for bad in (act(1, 8), act(1, -1), act(3, 10), act(3, -1), act(10, 0), act(-1, 0),
                 act(6, 1), act(6, 9), act(7, 0), act(7, 1)):
         with pytest.raises(ValueError, match="unknown code"):
             _C.MlpPlan([lin, bad], m, np.empty((m, 5), np.float32))
@@ -911,3 +912,40 @@ def test_mlp_plan_rejects_unknown_op_and_activation_codes():
     _C.MlpPlan([lin, act(6, 3), act(1, 0), end], m, np.empty((m, 5), np.float32))
     with pytest.raises(ValueError, match="does not begin"):
         _C.MlpPlan([lin, act(6, 3), act(1, 0), end, end], m, np.empty((m, 5), np.float32))
+
+
+def test_mlp_plan_checks_conv_and_pool_geometry():
+    """A Conv2d or MaxPool2d op's geometry must map its widths (M x C*H*W -> M x OC*OH*OW)
+    with N == M, its weight and argmax buffers must be of that size and its conv workspace
+    as large as conv.c asks for: the C step trusts all of it."""
+    m, geom = 2, (2, 3, 6, 6, 4, 3, 3, 4, 4, 1, 1, 0, 0, 1, 1, 1)
+    need = max(_C.conv2d_workspace(geom, False), _C.conv2d_workspace(geom, True))
+
+    def conv(g=geom, w=(4, 3, 3, 3), ws=need, n_in=108, n_out=64):
+        return (8, 0, 0.0, 0, n_in, n_out, np.ones(w, np.float32), np.zeros(4, np.float32),
+                np.empty(w, np.float32), np.empty(4, np.float32),
+                np.empty((m, n_out), np.float32), None, None, 0, 0.0, 0.0,
+                (g, np.empty(ws, np.float32) if ws else None))
+
+    def pool(g, n_in=64, n_out=16, idx=m * 16):
+        return (9, 0, 0.0, 0, n_in, n_out, None, None, None, None,
+                np.empty((m, n_out), np.float32), np.empty((m, n_in), np.float32), None, 0,
+                0.0, 0.0, (g, np.empty(idx, np.int64)))
+    pg = (2, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 1, 1, 1)
+    lin = (0, 0, 0.0, 0, 16, 5, np.ones((5, 16), np.float32), None,
+           np.empty((5, 16), np.float32), None, np.empty((m, 5), np.float32),
+           np.empty((m, 16), np.float32), None, 0, 0.0, 0.0, None)
+    dl = np.empty((m, 5), np.float32)
+    _C.MlpPlan([conv(), pool(pg), lin], m, dl)
+    for bad in ([conv(g=(3,) + geom[1:]), pool(pg), lin],          # N != M
+                [conv(n_out=60), pool(pg, n_in=60), lin],          # widths disagree
+                [conv(w=(4, 3, 2, 3)), pool(pg), lin],             # weight size
+                [conv(ws=need - 1 if need > 1 else 0), pool(pg), lin] if need else None,
+                [conv(), pool(pg, idx=m * 16 - 1), lin],           # argmax buffer
+                [conv(), pool(pg[:4] + (5,) + pg[5:]), lin],       # a pool changing C
+                [conv(), pool(pg[:9] + (0,) + pg[10:]), lin],      # stride 0
+                [conv(g=geom[:15] + (2,)), pool(pg), lin]):        # groups not dividing C
+        if bad is None:
+            continue
+        with pytest.raises((ValueError, TypeError)):
+            _C.MlpPlan(bad, m, dl)
