@@ -5,8 +5,7 @@
  *   dcol        = weight^T @ dout, then col2im (accumulating) into dinp
  *   dbias      (+)= row sums of dout.
  * 1x1 convolutions with stride 1 and no padding use the input as the column matrix (no copy).
- * Plain direct-loop references (nf_conv2d_forward_ref / _backward_ref) sit beside the fast
- * path: they are what tests hold it to.
+ * The direct-loop references tests hold it to are in conv_ref.c.
  * Conv1d runs these kernels on height-1 images, and ConvTranspose1d/2d runs them adjointly
  * (forward = the input-gradient path, backward = forward + weight gradient), see
  * nnfast/nn/_functional_conv1d.py and _functional_conv_transpose.py.
@@ -56,6 +55,8 @@ typedef struct {
     nf_int nchunks;
     int T;             /* threads over chunks */
     int onexone;       /* 1x1, stride 1, no padding: col == input */
+    int wide;          /* the column matrix on the input's width (see wide_grid) */
+    nf_int S;          /* columns per sample: OH*W when wide, else OH*OW */
     nf_int col, tmp;   /* per-thread floats: column matrix, gathered/GEMM output */
     nf_int part;       /* per-thread floats: dweight + dbias partials (backward, T > 1) */
 } conv_plan;
@@ -76,6 +77,20 @@ static nf_int per_thread(const conv_plan *p, int backward)
     return p->col + p->tmp + (backward && p->T > 1 ? p->part : 0);
 }
 
+/* Stride 1, no padding, output narrower than the input (a "valid" convolution, the LeNet
+ * kind): the column matrix is laid on the input's width, OH rows of W columns per sample,
+ * the last W - OW of each row computing nothing wanted. Then each (c, kh, kw) row of it is
+ * the input plane from offset kh*dh*W + kw*dw, one contiguous copy, instead of OH copies of
+ * OW floats (26x26 planes, 3x3: 24 rows of 24 floats), and col2im one contiguous add. The
+ * price is (W - OW)/OW more GEMM columns, so only where that is at most a quarter. The
+ * extra columns' outputs are dropped; in backward their dout is 0, so they add 0 to the
+ * weight gradient and, through dcol, to dinp (with finite weights). */
+static int wide_grid(const nf_conv2d_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->OW < g->W &&
+           g->OH > 0 && g->OW > 0 && (g->W - g->OW) * 4 <= g->OW;
+}
+
 /* The plan for T0 available threads; deterministic, so the workspace size query and the
  * kernel agree. */
 static conv_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
@@ -84,13 +99,15 @@ static conv_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
     const nf_int OHW = g->OH * g->OW, CKK = g->C * g->KH * g->KW;
     p.onexone = g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
                 g->pw == 0 && g->OH == g->H && g->OW == g->W;
+    p.wide = !p.onexone && wide_grid(g);
+    p.S = p.wide ? g->OH * g->W : OHW;
     if (T0 < 1) T0 = 1;
     const double macs = (double)g->N * (double)g->OC * (double)(CKK / (g->G > 0 ? g->G : 1)) *
                         (double)OHW;
     if (macs < CONV_MT_MIN_MACS) T0 = 1;
     nf_int nb = 1;
     if (!p.onexone && OHW > 0) {
-        nb = cdiv(COLS_TARGET, OHW);
+        nb = cdiv(COLS_TARGET, p.S);
         const nf_int share = cdiv(g->N > 0 ? g->N : 1, T0);
         if (nb > share) nb = share;
         if (nb < 1) nb = 1;
@@ -98,8 +115,8 @@ static conv_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
     p.nb = nb;
     p.nchunks = g->N > 0 ? cdiv(g->N, nb) : 0;
     p.T = (nf_int)T0 < p.nchunks ? T0 : (int)(p.nchunks > 0 ? p.nchunks : 1);
-    p.col = p.onexone ? 0 : CKK * nb * OHW;
-    p.tmp = nb > 1 ? g->OC * nb * OHW : 0;
+    p.col = p.onexone ? 0 : CKK * nb * p.S;
+    p.tmp = nb > 1 || p.wide ? g->OC * nb * p.S : 0;
     p.part = g->OC * (CKK / (g->G > 0 ? g->G : 1)) + g->OC;
     return p;
 }
@@ -300,6 +317,47 @@ NF_CLONES void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g,
         }
 }
 
+/* The wide column matrix (see wide_grid) of samples n0 .. n0+nb-1: col[C*KH*KW, nb*S],
+ * S = OH*W; row (c, kh, kw) of sample b is inp[n0+b, c] from kh*dh*W + kw*dw on, up to the
+ * last wanted tap ((OH-1)*W + OW floats, which end inside the plane), zeros after. */
+NF_CLONES static void im2col_wide(float *col, const float *inp, const nf_conv2d_geom *g,
+                                  nf_int n0, nf_int nb)
+{
+    const nf_int HW = g->H * g->W, S = g->OH * g->W, ld = nb * S;
+    const nf_int len = (g->OH - 1) * g->W + g->OW;
+    for (nf_int c = 0; c < g->C; c++)
+        for (nf_int kh = 0; kh < g->KH; kh++)
+            for (nf_int kw = 0; kw < g->KW; kw++) {
+                float *dst = col + ((c * g->KH + kh) * g->KW + kw) * ld;
+                const nf_int shift = kh * g->dh * g->W + kw * g->dw;
+                for (nf_int b = 0; b < nb; b++) {
+                    const float *src = inp + ((n0 + b) * g->C + c) * HW + shift;
+                    float *d = dst + b * S;
+                    memcpy(d, src, (size_t)len * sizeof(float));
+                    for (nf_int j = len; j < S; j++) d[j] = 0.0f;
+                }
+            }
+}
+
+/* Its adjoint: dinp[n0+b, c] from kh*dh*W + kw*dw on += the row's first (OH-1)*W + OW. */
+NF_CLONES static void col2im_wide(float *dinp, const float *col, const nf_conv2d_geom *g,
+                                  nf_int n0, nf_int nb)
+{
+    const nf_int HW = g->H * g->W, S = g->OH * g->W, ld = nb * S;
+    const nf_int len = (g->OH - 1) * g->W + g->OW;
+    for (nf_int c = 0; c < g->C; c++)
+        for (nf_int kh = 0; kh < g->KH; kh++)
+            for (nf_int kw = 0; kw < g->KW; kw++) {
+                const float *src = col + ((c * g->KH + kh) * g->KW + kw) * ld;
+                const nf_int shift = kh * g->dh * g->W + kw * g->dw;
+                for (nf_int b = 0; b < nb; b++) {
+                    float *restrict d = dinp + ((n0 + b) * g->C + c) * HW + shift;
+                    const float *restrict s = src + b * S;
+                    for (nf_int j = 0; j < len; j++) d[j] += s[j];
+                }
+            }
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Forward                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
@@ -309,16 +367,19 @@ static void forward_chunk(float *out, float *col, float *tmp, const float *inp,
                           const float *weight, const float *bias, const nf_conv2d_geom *g,
                           const conv_plan *p, nf_int n0, nf_int nb, int prec)
 {
-    const nf_int OHW = g->OH * g->OW, ncols = nb * OHW;
+    const nf_int OHW = g->OH * g->OW, ncols = nb * p->S;
     const nf_int Cg = g->C / g->G, OCg = g->OC / g->G, CKKg = Cg * g->KH * g->KW;
     const float *colp = inp + n0 * g->C * g->H * g->W;    /* 1x1: the input itself */
-    if (!p->onexone) {
+    if (p->wide) {
+        im2col_wide(col, inp, g, n0, nb);
+        colp = col;
+    } else if (!p->onexone) {
         nf_im2col(col, inp, g, n0, nb);
         colp = col;
     }
-    float *dst = nb == 1 ? out + n0 * g->OC * OHW : tmp;
+    float *dst = nb == 1 && !p->wide ? out + n0 * g->OC * OHW : tmp;
     float beta = 0.0f;
-    if (nb == 1 && bias) {   /* bias first, GEMM adds onto it */
+    if (dst != tmp && bias) {   /* bias first, GEMM adds onto it */
         for (nf_int oc = 0; oc < g->OC; oc++)
             for (nf_int j = 0; j < OHW; j++) dst[oc * OHW + j] = bias[oc];
         beta = 1.0f;
@@ -326,14 +387,19 @@ static void forward_chunk(float *out, float *col, float *tmp, const float *inp,
     for (nf_int grp = 0; grp < g->G; grp++)
         nf_sgemm_prec(prec, 0, 0, OCg, ncols, CKKg, 1.0f, weight + grp * OCg * CKKg, CKKg,
                       colp + grp * CKKg * ncols, ncols, beta, dst + grp * OCg * ncols, ncols);
-    if (nb > 1)   /* tmp[oc, b*OHW + j] -> out[n0+b, oc, j] (+ bias[oc]) */
-        for (nf_int b = 0; b < nb; b++)
-            for (nf_int oc = 0; oc < g->OC; oc++) {
-                const float *s = tmp + oc * ncols + b * OHW;
-                float *d = out + ((n0 + b) * g->OC + oc) * OHW;
-                const float bv = bias ? bias[oc] : 0.0f;
-                for (nf_int j = 0; j < OHW; j++) d[j] = s[j] + bv;
+    if (dst != tmp)
+        return;
+    /* tmp[oc, b*S + oh*w + ow] -> out[n0+b, oc, oh, ow] (+ bias[oc]); w = W when wide */
+    const nf_int w = p->wide ? g->W : g->OW, run = p->wide ? g->OW : OHW;
+    for (nf_int b = 0; b < nb; b++)
+        for (nf_int oc = 0; oc < g->OC; oc++) {
+            const float bv = bias ? bias[oc] : 0.0f;
+            for (nf_int r = 0; r < OHW / run; r++) {
+                const float *s = tmp + oc * ncols + b * p->S + r * w;
+                float *d = out + ((n0 + b) * g->OC + oc) * OHW + r * run;
+                for (nf_int j = 0; j < run; j++) d[j] = s[j] + bv;
             }
+        }
 }
 
 void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
@@ -386,11 +452,21 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
                            const nf_conv2d_geom *g, const conv_plan *p, nf_int n0, nf_int nb,
                            int prec)
 {
-    const nf_int OHW = g->OH * g->OW, ncols = nb * OHW, HW = g->H * g->W;
+    const nf_int OHW = g->OH * g->OW, ncols = nb * p->S, HW = g->H * g->W;
     const nf_int Cg = g->C / g->G, OCg = g->OC / g->G, CKKg = Cg * g->KH * g->KW;
-    /* dout of the chunk as a matrix [OC, ncols] */
+    /* dout of the chunk as a matrix [OC, ncols] (wide: 0 in the columns past OW) */
     const float *dop = dout + n0 * g->OC * OHW;
-    if (nb > 1) {
+    if (p->wide) {
+        for (nf_int b = 0; b < nb; b++)
+            for (nf_int oc = 0; oc < g->OC; oc++)
+                for (nf_int oh = 0; oh < g->OH; oh++) {
+                    float *d = tmp + oc * ncols + b * p->S + oh * g->W;
+                    const float *s = dout + (((n0 + b) * g->OC + oc) * g->OH + oh) * g->OW;
+                    for (nf_int ow = 0; ow < g->OW; ow++) d[ow] = s[ow];
+                    for (nf_int ow = g->OW; ow < g->W; ow++) d[ow] = 0.0f;
+                }
+        dop = tmp;
+    } else if (nb > 1) {
         for (nf_int b = 0; b < nb; b++)
             for (nf_int oc = 0; oc < g->OC; oc++)
                 memcpy(tmp + oc * ncols + b * OHW, dout + ((n0 + b) * g->OC + oc) * OHW,
@@ -401,7 +477,10 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
         for (nf_int oc = 0; oc < g->OC; oc++) db[oc] += row_sum(dop + oc * ncols, ncols);
     if (dw) {
         const float *colp = inp + n0 * g->C * HW;
-        if (!p->onexone) {
+        if (p->wide) {
+            im2col_wide(col, inp, g, n0, nb);
+            colp = col;
+        } else if (!p->onexone) {
             nf_im2col(col, inp, g, n0, nb);
             colp = col;
         }
@@ -421,7 +500,10 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
                               CKKg, dop + grp * OCg * ncols, ncols, 0.0f,
                               col + grp * CKKg * ncols, ncols);
             memset(dinp + n0 * g->C * HW, 0, (size_t)(nb * g->C * HW) * sizeof(float));
-            nf_col2im(dinp, col, g, n0, nb);
+            if (p->wide)
+                col2im_wide(dinp, col, g, n0, nb);
+            else
+                nf_col2im(dinp, col, g, n0, nb);
         }
     }
 }
@@ -475,63 +557,5 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
                 for (nf_int i = 0; i < wsize; i++) dweight[i] += part[i];
             if (dbias)
                 for (nf_int i = 0; i < g->OC; i++) dbias[i] += part[wsize + i];
-        }
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* References: the direct loops                                                              */
-/* ---------------------------------------------------------------------------------------- */
-
-void nf_conv2d_forward_ref(float *out, const float *inp, const float *weight,
-                           const float *bias, const nf_conv2d_geom *g)
-{
-    const nf_int Cg = g->C / g->G, OCg = g->OC / g->G;
-    for (nf_int n = 0; n < g->N; n++)
-        for (nf_int oc = 0; oc < g->OC; oc++) {
-            const nf_int grp = oc / OCg;
-            for (nf_int oh = 0; oh < g->OH; oh++)
-                for (nf_int ow = 0; ow < g->OW; ow++) {
-                    double s = bias ? bias[oc] : 0.0;
-                    for (nf_int ci = 0; ci < Cg; ci++)
-                        for (nf_int kh = 0; kh < g->KH; kh++)
-                            for (nf_int kw = 0; kw < g->KW; kw++) {
-                                const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
-                                const nf_int iw = ow * g->sw - g->pw + kw * g->dw;
-                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
-                                s += (double)inp[((n * g->C + grp * Cg + ci) * g->H + ih) * g->W + iw] *
-                                     weight[((oc * Cg + ci) * g->KH + kh) * g->KW + kw];
-                            }
-                    out[((n * g->OC + oc) * g->OH + oh) * g->OW + ow] = (float)s;
-                }
-        }
-}
-
-/* Every output is overwritten (no accumulate); any may be NULL. */
-void nf_conv2d_backward_ref(float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const float *weight, const nf_conv2d_geom *g)
-{
-    const nf_int Cg = g->C / g->G, OCg = g->OC / g->G;
-    if (dinp) memset(dinp, 0, (size_t)(g->N * g->C * g->H * g->W) * sizeof(float));
-    if (dweight) memset(dweight, 0, (size_t)(g->OC * Cg * g->KH * g->KW) * sizeof(float));
-    if (dbias) memset(dbias, 0, (size_t)g->OC * sizeof(float));
-    for (nf_int n = 0; n < g->N; n++)
-        for (nf_int oc = 0; oc < g->OC; oc++) {
-            const nf_int grp = oc / OCg;
-            for (nf_int oh = 0; oh < g->OH; oh++)
-                for (nf_int ow = 0; ow < g->OW; ow++) {
-                    const float go = dout[((n * g->OC + oc) * g->OH + oh) * g->OW + ow];
-                    if (dbias) dbias[oc] += go;
-                    for (nf_int ci = 0; ci < Cg; ci++)
-                        for (nf_int kh = 0; kh < g->KH; kh++)
-                            for (nf_int kw = 0; kw < g->KW; kw++) {
-                                const nf_int ih = oh * g->sh - g->ph + kh * g->dh;
-                                const nf_int iw = ow * g->sw - g->pw + kw * g->dw;
-                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
-                                const nf_int ii = ((n * g->C + grp * Cg + ci) * g->H + ih) * g->W + iw;
-                                const nf_int wi = ((oc * Cg + ci) * g->KH + kh) * g->KW + kw;
-                                if (dinp) dinp[ii] += go * weight[wi];
-                                if (dweight) dweight[wi] += go * inp[ii];
-                            }
-                }
         }
 }

@@ -183,6 +183,18 @@ REF_CASES = [
                                         groups=1)),
     ((1, 1, 3, 1030), (2, 1, 3, 3), dict(stride=(1, 1), pads=(1, 1, 1, 1), dilation=(1, 1),
                                          groups=1)),
+    # stride 1, no padding, OW < W by at most a quarter: the column matrix on the input's
+    # width (each row one contiguous copy, the extra columns dropped): one sample per chunk
+    # (26x26), several (10x10: 4 a chunk, 9 samples so the last chunk is short), dilation,
+    # groups, a kernel as tall as the input
+    ((3, 4, 26, 26), (6, 4, 3, 3), dict(stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
+                                        groups=1)),
+    ((9, 3, 10, 10), (5, 3, 3, 3), dict(stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
+                                        groups=1)),
+    ((5, 4, 17, 21), (6, 2, 3, 3), dict(stride=(1, 1), pads=(0, 0, 0, 0), dilation=(2, 2),
+                                        groups=2)),
+    ((4, 2, 5, 12), (3, 2, 5, 3), dict(stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
+                                       groups=1)),
 ]
 
 
@@ -222,6 +234,28 @@ def test_c_kernels_equal_numpy_reference_and_direct_loops(xs, ws, kw):
     _C.conv2d_backward(ddx, ddw, ddb, None, g, x, w, geom, False, reference=True)
     for a, r in ((ddx, rdx), (ddw, rdw), (ddb, rdb)):
         np.testing.assert_allclose(a, r, atol=1e-4, rtol=1e-5)
+
+
+def test_wide_column_matrix_past_one_gemm_block_equals_direct_loops():
+    # the wide layout with K = 64 channels x 9 taps over two GEMM K blocks (sums of 576
+    # products: compared at the rounding of such sums)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 64, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((8, 64, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    geom = (3, 64, 14, 14, 8, 3, 3, 12, 12, 1, 1, 0, 0, 1, 1, 1)
+    ws_ = np.empty(max(1, _C.conv2d_workspace(geom, True)), np.float32)
+    out, direct = np.empty((3, 8, 12, 12), np.float32), np.empty((3, 8, 12, 12), np.float32)
+    _C.conv2d_forward(out, ws_, x, w, b, geom)
+    _C.conv2d_forward(direct, None, x, w, b, geom, reference=True)
+    np.testing.assert_allclose(out, direct, atol=2e-4, rtol=1e-5)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    got = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
+    ref = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
+    _C.conv2d_backward(*got, ws_, g, x, w, geom, False)
+    _C.conv2d_backward(*ref, None, g, x, w, geom, False, reference=True)
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(a, r, atol=5e-4, rtol=1e-5)
 
 
 def test_float64_matches_torch_and_finite_differences():
