@@ -407,6 +407,22 @@ class CompiledStep:
         self._last = (ws, m)
         return float(_F32.type(total))
 
+    def output_shape(self, x):
+        """The shape of the logits a captured call on batch x gives, (m, n_out), as the eager
+        model's output would have; None when x is not a batch the captured call takes (then
+        only running the model tells)."""
+        xd = x._storage if isinstance(x, Tensor) else x
+        if not isinstance(xd, np.ndarray) or xd.dtype != _F32 or xd.ndim < 2 or \
+                xd.shape[0] == 0:
+            return None
+        m = xd.shape[0]
+        if self._spatial:
+            ok = xd.ndim == 4 and self._workspace(m, xd.shape[1:]) is not False
+        else:
+            ok = (xd.ndim == 2 or self._flatten_input) and \
+                math.prod(xd.shape[1:]) == self._n_in
+        return (m, self._n_out) if ok else None
+
     def last_output(self):
         """The logits of the last call (what the loss read), as an array of their own."""
         last = getattr(self, "_last", None)

@@ -439,10 +439,11 @@ def test_predict_batches_and_keeps_mode():
 
 
 def test_fit_runs_the_compiled_step_where_it_applies_with_the_eager_numbers(monkeypatch):
-    """fit uses nf.compile_step for a model it captures (the first batch of each epoch stays
-    eager: it checks the output against the target); the weights, losses, gradient norms and
-    metrics are those of the eager loop bit for bit, which a callback with an
-    on_after_backward (it must run between backward and the update) still gets."""
+    """fit uses nf.compile_step for a model it captures, on every batch (the check of each
+    epoch's first batch against the target reads the step's output shape); the weights,
+    losses, gradient norms and metrics are those of the eager loop bit for bit, which a
+    callback with an on_after_backward (it must run between backward and the update) still
+    gets."""
     from nnfast.compile import CompiledStep
     from nnfast.train.callbacks import Callback
 
@@ -470,8 +471,30 @@ def test_fit_runs_the_compiled_step_where_it_applies_with_the_eager_numbers(monk
                 metrics=["accuracy"], callbacks=callbacks, verbose=0, seed=1)
         logs = {k: v for k, v in h.history.items() if k != "time"}
         runs.append((logs, [p.detach().numpy().copy() for p in model.parameters()]))
-    assert len(calls) == 3 * (7 - 1)      # 7 batches an epoch, the first eager
+    assert len(calls) == 3 * 7            # 7 batches an epoch
     (h_compiled, w_compiled), (h_eager, w_eager) = runs
     assert h_compiled == h_eager
     for a, b in zip(w_compiled, w_eager):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("build, shape", [
+    (lambda: nn.Sequential(nn.Linear(4, 1)), (20, 4)),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 1)),
+     (20, 1, 4, 4)),
+])
+def test_fit_refuses_broadcasting_targets_before_the_compiled_step_updates(build, shape):
+    # the captured step (MLP or CNN) gives the output's shape for the check, so a y of
+    # (n,) against outputs (n, 1) is refused before any update, as on the eager path
+    from nnfast.errors import ShapeError
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.standard_normal(20).astype(np.float32)
+    model = build()
+    assert nf.compile_step(model, nn.MSELoss(), nf.optim.SGD(model.parameters(), 0.1)).compiled
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    with pytest.raises(ShapeError, match=r"reshape y to \(8, 1\)"):
+        fit(model, nn.MSELoss(), nf.optim.SGD(model.parameters(), 0.1), (x, y), epochs=1,
+            batch_size=8, verbose=0)
+    for a, p in zip(before, model.parameters()):
+        assert np.array_equal(a, p.detach().numpy())

@@ -46,6 +46,14 @@ from .progress import ProgressBar
 __all__ = ["fit", "evaluate", "predict", "Trainer"]
 
 
+class _Shaped:
+    """An output known by its shape only (what check_output_fits_target reads)."""
+    __slots__ = ("shape",)
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
 class Trainer:
     """The state of one fit() run; callbacks see it as `self.trainer`."""
 
@@ -167,6 +175,11 @@ class Trainer:
         for xb, yb in self._epoch_batches(data, batch_size, shuffle, acc, bar):
             if self.device.type != "cpu":
                 xb, yb = xb.to(self.device), yb.to(self.device)
+            if step is not None and first:   # the captured step knows its output's shape
+                shape = step.output_shape(xb)
+                if shape is not None:
+                    check_output_fits_target(_Shaped(shape), yb, data)
+                    first = False
             if step is not None and not first:
                 try:   # zero_grad + forward + loss + backward + step, in one C call
                     value, problem, updated = step(xb, yb), None, True
