@@ -661,6 +661,9 @@ typedef struct {
      * or NULL, updated with momentum (BN); eps. */
     float *stat0, *stat1, *running_mean, *running_var;
     double momentum, eps;
+    /* BatchNorm over (M, n_in / inner, inner): inner = H*W for BatchNorm2d on (M, C, H, W)
+     * activations (weight, bias, stats then [n_in / inner]); 0 or 1 for BatchNorm1d. */
+    nf_int inner;
     /* Residual: RES_BEGIN marks the block's input (its out is unused: the block reads that
      * input), RES_END adds the shortcut to the block's output: the input itself, or a
      * Linear of it (weight[n_out, begin's n_in], bias, dweight, dbias as a Linear's; dinp

@@ -1,7 +1,7 @@
 /* step.c — one captured training step of a plain MLP (nnfast.compile_step), in one C call.
  *
  * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation of
- * act.c or act_extra.c, dropout, BatchNorm1d in training mode, LayerNorm, Residual blocks,
+ * act.c or act_extra.c, dropout, BatchNorm1d/2d in training mode, LayerNorm, Residual blocks,
  * Conv2d and MaxPool2d) forward over a batch, the loss (cross entropy on class indices, or
  * MSE) with its gradient, and the backward pass, by calling the very kernels the eager
  * layers call (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*,
@@ -105,10 +105,12 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
                 return;
             nf_act_extra_backward(op->act, op->dinp, g, op->inp, M * op->n_in, op->a, op->b);
             break;
-        case NF_MLP_BATCHNORM:   /* its weight and bias get gradients even with no dinp */
+        case NF_MLP_BATCHNORM: { /* its weight and bias get gradients even with no dinp */
+            const nf_int S = op->inner > 1 ? op->inner : 1;
             nf_batch_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
-                                   op->stat1, op->weight, M, op->n_in, 1, 1);
+                                   op->stat1, op->weight, M, op->n_in / S, S, 1);
             break;
+        }
         case NF_MLP_CONV2D:      /* likewise */
             nf_conv2d_backward(op->dinp, op->dweight, op->dbias, op->ws, op->ws_size, g,
                                op->inp, op->weight, &op->geom, 0, prec);
@@ -185,12 +187,14 @@ const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, 
         case NF_MLP_ACT_EXTRA:
             nf_act_extra_forward(op->act, op->out, h, M * op->n_in, op->a, op->b);
             break;
-        case NF_MLP_BATCHNORM:
+        case NF_MLP_BATCHNORM: {
+            const nf_int S = op->inner > 1 ? op->inner : 1;
             nf_batch_norm_stats(op->stat0, op->stat1, op->running_mean, op->running_var, h, M,
-                                op->n_in, 1, op->momentum, op->eps);
+                                op->n_in / S, S, op->momentum, op->eps);
             nf_batch_norm_apply(op->out, h, op->stat0, op->stat1, op->weight, op->bias, M,
-                                op->n_in, 1);
+                                op->n_in / S, S);
             break;
+        }
         case NF_MLP_CONV2D:
             nf_conv2d_forward(op->out, op->ws, op->ws_size, h, op->weight, op->bias, &op->geom,
                               prec);

@@ -26,6 +26,7 @@ cdef extern from "nnfast.h":
         float *running_mean
         float *running_var
         double momentum, eps
+        nf_int inner
         const float *skip
         nf_conv2d_geom geom
         float *ws
@@ -155,12 +156,18 @@ cdef class MlpPlan:
                     o.dinp = <float *>_ptr(dinp, M * n_in, 4, True, "dinp")
                 continue
             elif op >= 4:   # a norm's affine parameters (set_norm gives the rest)
+                o.inner = 1
+                if spatial is not None:   # BatchNorm2d: (inner,), H*W per channel
+                    if op != 4 or len(spatial) != 1 or spatial[0] < 1 or n_in % spatial[0]:
+                        raise ValueError(f"MlpPlan: op {k} has a bad channel size {spatial}")
+                    o.inner = spatial[0]
+                n_aff = n_in // o.inner
                 if weight is not None:
-                    o.weight = <const float *>_ptr(weight, n_in, 4, False, "weight")
-                    o.dweight = <float *>_ptr(dweight, n_in, 4, True, "dweight")
+                    o.weight = <const float *>_ptr(weight, n_aff, 4, False, "weight")
+                    o.dweight = <float *>_ptr(dweight, n_aff, 4, True, "dweight")
                 if bias is not None:
-                    o.bias = <const float *>_ptr(bias, n_in, 4, False, "bias")
-                    o.dbias = <float *>_ptr(dbias, n_in, 4, True, "dbias")
+                    o.bias = <const float *>_ptr(bias, n_aff, 4, False, "bias")
+                    o.dbias = <float *>_ptr(dbias, n_aff, 4, True, "dbias")
             o.out = <float *>_ptr(out, M * n_out, 4, True, "out")
             if dinp is not None:
                 o.dinp = <float *>_ptr(dinp, M * n_in, 4, True, "dinp")
@@ -181,13 +188,13 @@ cdef class MlpPlan:
         if not 0 <= k < self.nops or self.ops[k].op < 4:
             raise ValueError(f"MlpPlan.set_norm: op {k} is not a norm")
         cdef nf_mlp_op *o = &self.ops[k]
-        cdef nf_int n = o.n_in if o.op == 4 else self.M
+        cdef nf_int n = o.n_in // o.inner if o.op == 4 else self.M
         self.keep.append((stat0, stat1, running_mean, running_var))
         o.stat0 = <float *>_ptr(stat0, n, 4, True, "stat0")
         o.stat1 = <float *>_ptr(stat1, n, 4, True, "stat1")
         if o.op == 4 and running_mean is not None:
-            o.running_mean = <float *>_ptr(running_mean, o.n_in, 4, True, "running_mean")
-            o.running_var = <float *>_ptr(running_var, o.n_in, 4, True, "running_var")
+            o.running_mean = <float *>_ptr(running_mean, n, 4, True, "running_mean")
+            o.running_var = <float *>_ptr(running_var, n, 4, True, "running_var")
         o.eps = eps
 
     def set_momentum(self, int k, double momentum):
@@ -201,14 +208,18 @@ cdef class MlpPlan:
         """Point op k's (a Linear, a norm or a Residual's Linear shortcut) parameter
         gradients at other float32 arrays of the same sizes (None: keep the current one);
         the plan holds them until they are replaced."""
-        if not 0 <= k < self.nops or self.ops[k].op not in (0, 4, 5, 7) or \
+        if not 0 <= k < self.nops or self.ops[k].op not in (0, 4, 5, 7, 8) or \
                 self.ops[k].weight == NULL and dweight is not None or \
                 self.ops[k].bias == NULL and dbias is not None:
             raise ValueError(f"MlpPlan.set_grads: op {k} has no such parameter")
         cdef nf_mlp_op *o = &self.ops[k]
-        cdef nf_int n_w = o.n_in if o.op in (4, 5) else o.n_out * (
+        cdef nf_int n_aff = o.n_in // (o.inner if o.op == 4 else 1)
+        cdef nf_int n_w = n_aff if o.op in (4, 5) else o.n_out * (
             self.ops[o.act].n_in if o.op == 7 else o.n_in)
-        cdef nf_int n_b = o.n_in if o.op in (4, 5) else o.n_out
+        cdef nf_int n_b = n_aff if o.op in (4, 5) else o.n_out
+        if o.op == 8:
+            n_w = o.geom.OC * (o.geom.C // o.geom.G) * o.geom.KH * o.geom.KW
+            n_b = o.geom.OC
         old = self.grads_kept.get(k, (None, None))
         if dweight is not None:
             o.dweight = <float *>_ptr(dweight, n_w, 4, True, "dweight")

@@ -6,9 +6,9 @@ the activations of act.c and act_extra.c, Dropout, BatchNorm1d, LayerNorm, Resid
 of those (identity or Linear shortcut), Flatten of the input and Identity, with every
 parameter one of those layers'; anything else raises
 _Unsupported with the reason, which compile_step reports as `step.reason`. Where the caller
-allows it (the CPU step), a CNN too: Conv2d (zeros padding) and MaxPool2d layers, with the
-activations and Dropout between them, on (N, C, H, W) input, then a Flatten and the layers
-above; its sizes come from each call's input (spatial_plan).
+allows it (the CPU step), a CNN too: Conv2d (zeros padding), MaxPool2d and BatchNorm2d layers,
+with the activations and Dropout between them, on (N, C, H, W) input, then a Flatten and the
+layers above; its sizes come from each call's input (op_sizes).
 """
 import math
 
@@ -25,7 +25,7 @@ from .nn.dropout import Dropout
 from .nn.linear import Flatten, Identity, Linear
 from .nn.loss import CrossEntropyLoss, MSELoss
 from .nn.module import Module
-from .nn.normalization import BatchNorm1d, LayerNorm
+from .nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .nn.pooling import MaxPool2d
 from .nn.residual import Residual
 from .optim.optimizer import Optimizer
@@ -77,7 +77,7 @@ def _hyper(m):
     opts = _EXTRA_OPTIONS.get(type(m))
     if opts:
         return tuple(getattr(m, k) for k in opts)
-    if type(m) is BatchNorm1d:   # (training mode is checked at each call: eval runs eager)
+    if type(m) in (BatchNorm1d, BatchNorm2d):   # (training mode is checked at each call)
         return (m.eps, m.momentum, m.track_running_stats) + tuple(
             id(t) if t is None else id(t._storage) for t in
             (m.running_mean, m.running_var, m.num_batches_tracked))
@@ -94,13 +94,13 @@ def _norm_op(m, width):
     """(code, m, weight, bias) of a BatchNorm1d or LayerNorm over (N, width) rows, else
     raises _Unsupported."""
     w, b = m._parameters.get("weight"), m._parameters.get("bias")
-    if type(m) is BatchNorm1d:
+    if type(m) in (BatchNorm1d, BatchNorm2d):
         n = m.num_features
         for t in (m.running_mean, m.running_var):
             if t is not None and (t._storage.dtype != np.float32 or t._storage.shape != (n,)
                                   or not t._storage.flags.c_contiguous):
-                raise _Unsupported("a BatchNorm1d whose running statistics are not float32 "
-                                   f"({n},) arrays")
+                raise _Unsupported(f"a {type(m).__name__} whose running statistics are not "
+                                   f"float32 ({n},) arrays")
         code = _BN
     else:
         if len(m.normalized_shape) != 1:
@@ -220,6 +220,8 @@ def _capture_layers(modules, st):
         if type(m) in (Conv2d, MaxPool2d) and _own_forward(m, type(m)):
             ops.append(_spatial_op(m, st))
             st.spatial = True
+        elif type(m) is BatchNorm2d and st.spatial and _own_forward(m, BatchNorm2d):
+            ops.append(_norm_op(m, None))   # its channels are checked against each input
         elif type(m) is Linear:
             w, b = _linear_params(m, st.width)
             ops.append((_LINEAR, m, w, b))
@@ -276,7 +278,8 @@ def _spatial_op(m, st):
 def op_sizes(ops, sample_shape):
     """Per op, (n_in, n_out, geometry or None) for input samples of sample_shape ((n_in,),
     or (C, H, W) for a spatial model), as the eager layers compute them: a Conv2d's or
-    MaxPool2d's geometry is conv2d's tuple with N = 0 (the batch set by the caller). Raises
+    MaxPool2d's geometry is conv2d's tuple with N = 0 (the batch set by the caller), a
+    BatchNorm2d's the H*W values per channel. Raises
     _Unsupported where the eager layers would raise (sizes that do not fit): that call runs
     eager, which raises."""
     shape = tuple(sample_shape)
@@ -293,6 +296,10 @@ def op_sizes(ops, sample_shape):
             if n_in != op[2]._storage.shape[1]:
                 raise _Unsupported("the input does not fit the first Linear")
             shape = (op[2]._storage.shape[0],)
+        elif code == _BN and len(shape) == 3:   # BatchNorm2d: geom is H*W per channel
+            if shape[0] != op[1].num_features:
+                raise _Unsupported("the activations' channels do not fit the BatchNorm2d")
+            geom = shape[1] * shape[2]
         out.append((n_in, math.prod(shape), geom))
     return out
 

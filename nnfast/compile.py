@@ -192,7 +192,10 @@ class _Workspace:
                              None if b is None else b._storage, op[4], op[5], out, dinp, None,
                              0, 0.0, 0.0))
                 mod = op[1]
-                n = width if code == _BN else m
+                inner = geom or 1   # BatchNorm2d: H*W values per channel
+                if code == _BN and geom:
+                    spatial = (geom,)
+                n = width // inner if code == _BN else m
                 track = code == _BN and mod.running_mean is not None
                 norms.append((k, np.empty(n, np.float32), np.empty(n, np.float32),
                               mod.running_mean._storage if track else None,

@@ -1,4 +1,4 @@
-"""compile_step on CNNs (Conv2d, MaxPool2d, activations and Dropout on (N, C, H, W), then
+"""compile_step on CNNs (Conv2d, MaxPool2d, BatchNorm2d, activations and Dropout on (N, C, H, W), then
 Flatten and the MLP layers): bit-for-bit the eager loop, torch's numbers, fit() using it, and
 the eager loop's answer for inputs the captured step does not cover."""
 import numpy as np
@@ -23,10 +23,12 @@ def cnn_data(shape, n_out=10, batches=(8,), nsteps=6, seed=0, kind="ce"):
     return out
 
 
-def small_cnn(c_in=1, side=12, act=nn.ReLU, pool=None, conv2=None, extra=()):
-    """Conv -> act -> Conv -> act -> MaxPool -> Flatten -> Linear, sizes from a dry run."""
+def small_cnn(c_in=1, side=12, act=nn.ReLU, pool=None, conv2=None, extra=(), norm=None):
+    """Conv -> act -> Conv -> [norm] -> act -> MaxPool -> Flatten -> Linear, sizes from a
+    dry run."""
     def build():
-        layers = [nn.Conv2d(c_in, 4, 3), act(), nn.Conv2d(4, 6, 3, **(conv2 or {})), act(),
+        layers = [nn.Conv2d(c_in, 4, 3), act(), nn.Conv2d(4, 6, 3, **(conv2 or {})),
+                  *([norm()] if norm else []), act(),
                   nn.MaxPool2d(**(pool or {"kernel_size": 2})), *[f() for f in extra],
                   nn.Flatten()]
         with nf.no_grad():
@@ -46,6 +48,11 @@ CASES = {
     "pool padding": small_cnn(pool={"kernel_size": 3, "stride": 2, "padding": 1}),
     "gelu, dropout": small_cnn(act=nn.GELU, extra=(lambda: nn.Dropout(0.3),)),
     "leaky relu, 3 channels": small_cnn(c_in=3, act=lambda: nn.LeakyReLU(0.1)),
+    "batchnorm2d": small_cnn(norm=lambda: nn.BatchNorm2d(6)),
+    "batchnorm2d momentum None, no affine": small_cnn(
+        norm=lambda: nn.BatchNorm2d(6, momentum=None, affine=False)),
+    "batchnorm2d no running stats": small_cnn(
+        norm=lambda: nn.BatchNorm2d(6, track_running_stats=False)),
 }
 
 
@@ -135,8 +142,10 @@ def test_cnn_inputs_it_does_not_cover_run_eager(bad):
 @pytest.mark.parametrize("build, why", [
     (lambda: nn.Sequential(nn.Flatten(), nn.Linear(144, 16), nn.Conv2d(1, 2, 3)), "after"),
     (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(10, 10)), "4-D activations"),
-    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(),
-                           nn.Linear(200, 10)), "BatchNorm2d"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm1d(2), nn.Flatten(),
+                           nn.Linear(200, 10)), "BatchNorm1d"),
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(144, 8), nn.BatchNorm2d(8),
+                           nn.Linear(8, 10)), "BatchNorm2d"),
     (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, return_indices=True),
                            nn.Flatten(), nn.Linear(50, 10)), "return_indices"),
     (lambda: nn.Sequential(nn.Linear(12, 10), nn.Conv2d(1, 2, 3)), "after"),
@@ -196,3 +205,22 @@ def test_fit_trains_a_cnn_with_the_captured_step():
             eager_step(m1, lf, o1, nf.from_numpy(x[i:i + 8]), nf.from_numpy(y[i:i + 8]))
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         assert np.array_equal(p1.detach().numpy(), p2.detach().numpy())
+
+
+@pytest.mark.parametrize("name", [k for k in CASES if k.startswith("batchnorm2d")])
+def test_cnn_batchnorm2d_buffers_match_eager_and_eval_runs_eager(name):
+    # running statistics and the batch count as the eager layers keep them; a step in eval
+    # mode (running statistics used) runs the eager loop, then the captured one again
+    (m1, o1), (m2, o2) = twins(CASES[name], lambda p: optim.SGD(p, lr=0.1))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    for i, (x, y) in enumerate(cnn_data((1, 12, 12), batches=(8, 5), nsteps=7)):
+        for m in (m1, m2):
+            m.train(i % 3 != 1)
+        assert eager_step(m1, lf, o1, x, y) == step(x, y)
+    assert step.eager_calls == 2
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    assert s1.keys() == s2.keys()
+    for k in s1:
+        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
+    assert_same_state(m1, o1, m2, o2)
