@@ -631,7 +631,8 @@ void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *co
 /* ===================================================================================== */
 enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2, NF_MLP_ACT_EXTRA = 3,
        NF_MLP_BATCHNORM = 4, NF_MLP_LAYERNORM = 5, NF_MLP_RES_BEGIN = 6, NF_MLP_RES_END = 7,
-       NF_MLP_CONV2D = 8, NF_MLP_MAXPOOL2D = 9 };
+       NF_MLP_CONV2D = 8, NF_MLP_MAXPOOL2D = 9, NF_MLP_AVGPOOL2D = 10,
+       NF_MLP_ADAPTIVE_AVGPOOL2D = 11 };
 enum { NF_MLP_LOSS_CROSS_ENTROPY = 0, NF_MLP_LOSS_MSE = 1 };
 
 /* One op of the sequence, for a batch of M rows. Linear: weight[n_out, n_in], bias[n_out]
@@ -674,11 +675,15 @@ typedef struct {
      * geom as conv.c takes it, N == M (a pool's: OC == C, G == 1, its window in KH .. dw).
      * Conv2d: weight [OC, C/G, KH, KW], bias [OC] or NULL, dweight/dbias as a Linear's;
      * ws[ws_size] conv.c's scratch, at least nf_conv2d_workspace's forward and backward
-     * sizes. MaxPool2d: idx[M*C*OH*OW] the argmax forward writes for backward. */
+     * sizes. MaxPool2d: idx[M*C*OH*OW] the argmax forward writes for backward. AvgPool2d:
+     * count_include_pad and divisor_override (0: none) as nf_avg_pool2d_forward takes them;
+     * AdaptiveAvgPool2d: the geometry's sizes only. */
     nf_conv2d_geom geom;
     float *ws;
     nf_int ws_size;
     int64_t *idx;
+    int count_include_pad;
+    nf_int divisor_override;
 } nf_mlp_op;
 
 /* The loss over the last op's output logits[M, C]: cross entropy against target[M] class

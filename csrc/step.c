@@ -2,10 +2,10 @@
  *
  * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation of
  * act.c or act_extra.c, dropout, BatchNorm1d/2d in training mode, LayerNorm, Residual blocks,
- * Conv2d and MaxPool2d) forward over a batch, the loss (cross entropy on class indices, or
+ * Conv2d, max/average/adaptive-average 2-D pooling) forward over a batch, the loss (cross entropy on class indices, or
  * MSE) with its gradient, and the backward pass, by calling the very kernels the eager
  * layers call (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*,
- * nf_conv2d_*, nf_max_pool2d_*, the loss.c kernels) in the same order. So its results are
+ * nf_conv2d_*, the pool.c kernels, the loss.c kernels) in the same order. So its results are
  * bit-for-bit those of the eager path; what it saves is the Python between the kernels, the
  * fresh arrays of each step, and one pass over memory per activation: an activation right
  * after a Linear runs inside that Linear's GEMMs (forward on the output, backward on dinp),
@@ -122,6 +122,20 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
             nf_max_pool2d_backward(op->dinp, g, op->idx, q->N * q->C, q->H, q->W, q->OH, q->OW);
             break;
         }
+        case NF_MLP_AVGPOOL2D:
+        case NF_MLP_ADAPTIVE_AVGPOOL2D: {
+            if (!op->dinp)
+                return;
+            const nf_conv2d_geom *q = &op->geom;
+            if (op->op == NF_MLP_AVGPOOL2D)
+                nf_avg_pool2d_backward(op->dinp, g, q->N * q->C, q->H, q->W, q->OH, q->OW,
+                                       q->KH, q->KW, q->sh, q->sw, q->ph, q->pw,
+                                       op->count_include_pad, op->divisor_override);
+            else
+                nf_adaptive_avg_pool2d_backward(op->dinp, g, q->N * q->C, q->H, q->W, q->OH,
+                                                q->OW);
+            break;
+        }
         case NF_MLP_LAYERNORM:
             nf_layer_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
                                    op->stat1, op->weight, M, op->n_in);
@@ -203,6 +217,18 @@ const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, 
             const nf_conv2d_geom *q = &op->geom;
             nf_max_pool2d_forward(op->out, op->idx, h, q->N * q->C, q->H, q->W, q->OH, q->OW,
                                   q->KH, q->KW, q->sh, q->sw, q->ph, q->pw, q->dh, q->dw);
+            break;
+        }
+        case NF_MLP_AVGPOOL2D: {
+            const nf_conv2d_geom *q = &op->geom;
+            nf_avg_pool2d_forward(op->out, h, q->N * q->C, q->H, q->W, q->OH, q->OW, q->KH,
+                                  q->KW, q->sh, q->sw, q->ph, q->pw, op->count_include_pad,
+                                  op->divisor_override);
+            break;
+        }
+        case NF_MLP_ADAPTIVE_AVGPOOL2D: {
+            const nf_conv2d_geom *q = &op->geom;
+            nf_adaptive_avg_pool2d_forward(op->out, h, q->N * q->C, q->H, q->W, q->OH, q->OW);
             break;
         }
         case NF_MLP_LAYERNORM:

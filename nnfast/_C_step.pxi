@@ -32,6 +32,8 @@ cdef extern from "nnfast.h":
         float *ws
         nf_int ws_size
         int64_t *idx
+        int count_include_pad
+        nf_int divisor_override
     ctypedef struct nf_mlp_loss:
         int kind, reduction
         nf_int C, ignore_index
@@ -78,7 +80,9 @@ cdef class MlpPlan:
     (op, act, a, saves_output, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
     thresh, scale, b, spatial), arrays or None; spatial: a Conv2d's (geometry tuple as
     conv2d_forward's, workspace float32[ws_size]) or a MaxPool2d's (geometry tuple, argmax
-    int64[M*C*OH*OW]), else None; see nf_mlp_op in csrc/nnfast.h."""
+    int64[M*C*OH*OW]), an AvgPool2d's (geometry tuple, (count_include_pad,
+    divisor_override)), an AdaptiveAvgPool2d's (geometry tuple, None), a BatchNorm2d's (H*W,),
+    else None; see nf_mlp_op in csrc/nnfast.h."""
     cdef nf_mlp_op *ops
     cdef int nops
     cdef nf_int M, n_in, C
@@ -108,7 +112,7 @@ cdef class MlpPlan:
             (op, act, a, saves, n_in, n_out, weight, bias, dweight, dbias, out, dinp, mask,
              thresh, scale, b, spatial) = s
             self.keep.append(s)
-            if not 0 <= op <= 9 or (op == 1 and not 0 <= act <= 7) or \
+            if not 0 <= op <= 11 or (op == 1 and not 0 <= act <= 7) or \
                     (op == 3 and not 0 <= act <= 9) or (op == 6 and not k < act < self.nops) or \
                     (op == 7 and not (0 <= act < k and self.ops[act].op == 6)):
                 # nf_mlp_step dispatches on both (act indexes act.c's or act_extra.c's table)
@@ -323,6 +327,8 @@ cdef int _spatial_op(nf_mlp_op *o, int op, nf_int M, object spatial, object weig
                      object bias, object dweight, object dbias) except -1:
     """o's geometry, its Conv2d parameters and workspace or its MaxPool2d argmax buffer, all
     checked against (M, C, H, W) -> (M, OC, OH, OW) and o's widths."""
+    if not isinstance(spatial, tuple) or len(spatial) != 2 or not isinstance(spatial[0], tuple):
+        raise ValueError(f"MlpPlan: a conv or pool op needs (geometry, buffer), got {spatial!r}")
     geom, buf = spatial
     o.geom = _geom(geom)
     cdef nf_conv2d_geom *g = &o.geom
@@ -331,12 +337,16 @@ cdef int _spatial_op(nf_mlp_op *o, int op, nf_int M, object spatial, object weig
         raise ValueError(f"MlpPlan: geometry {geom} does not map {M} x {o.n_in} to "
                          f"{M} x {o.n_out}")
     cdef nf_int n_w = g.OC * (g.C // g.G) * g.KH * g.KW
-    if op == 9:
+    if op >= 9:   # pooling: planes of M*C channels, no parameters
         if g.OC != g.C or g.G != 1 or weight is not None:
-            raise ValueError(f"MlpPlan: a max pool's geometry {geom} changes the channels")
+            raise ValueError(f"MlpPlan: a pool's geometry {geom} changes the channels")
         _pool_fits("MlpPlan", g.H, g.W, g.OH, g.OW, (g.KH, g.KW), (g.sh, g.sw),
                    (g.ph, g.pw), (g.dh, g.dw))
-        o.idx = <int64_t *>_ptr(buf, M * g.C * g.OH * g.OW, 8, True, "idx")
+        if op == 9:
+            o.idx = <int64_t *>_ptr(buf, M * g.C * g.OH * g.OW, 8, True, "idx")
+        elif op == 10:
+            cip, div = buf
+            o.count_include_pad, o.divisor_override = bool(cip), div
         return 0
     o.weight = <const float *>_ptr(weight, n_w, 4, False, "weight")
     o.dweight = <float *>_ptr(dweight, n_w, 4, True, "dweight")

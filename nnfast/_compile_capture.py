@@ -6,9 +6,10 @@ the activations of act.c and act_extra.c, Dropout, BatchNorm1d, LayerNorm, Resid
 of those (identity or Linear shortcut), Flatten of the input and Identity, with every
 parameter one of those layers'; anything else raises
 _Unsupported with the reason, which compile_step reports as `step.reason`. Where the caller
-allows it (the CPU step), a CNN too: Conv2d (zeros padding), MaxPool2d and BatchNorm2d layers,
-with the activations and Dropout between them, on (N, C, H, W) input, then a Flatten and the
-layers above; its sizes come from each call's input (op_sizes).
+allows it (the CPU step), a CNN too: Conv2d (zeros padding), MaxPool2d, AvgPool2d,
+AdaptiveAvgPool2d and BatchNorm2d layers, with the activations and Dropout between them, on
+(N, C, H, W) input, then a Flatten and the layers above; its sizes come from each call's
+input (op_sizes).
 """
 import math
 
@@ -26,13 +27,14 @@ from .nn.linear import Flatten, Identity, Linear
 from .nn.loss import CrossEntropyLoss, MSELoss
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from .nn.pooling import MaxPool2d
+from .nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .nn.residual import Residual
 from .optim.optimizer import Optimizer
 
 # op codes of the captured sequence
 (_LINEAR, _ACT, _DROPOUT, _ACT_EXTRA, _BN, _LN, _RES_BEGIN, _RES_END, _CONV,
- _MAXPOOL) = range(10)  # NF_MLP_*
+ _MAXPOOL, _AVGPOOL, _ADAPTIVE_AVGPOOL) = range(12)  # NF_MLP_*
+_SPATIAL_OPS = (_CONV, _MAXPOOL, _AVGPOOL, _ADAPTIVE_AVGPOOL)   # (N, C, H, W) -> (N, C', H', W')
 _PARAM_OPS = (_LINEAR, _BN, _LN, _RES_END, _CONV)   # ops (code, module, weight, bias, ...)
 _CE, _MSE = range(2)                  # = NF_MLP_LOSS_*
 _F32, _I64, _U8 = np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.uint8)
@@ -87,6 +89,11 @@ def _hyper(m):
         return (m.stride, m.padding, m.dilation, m.groups, m.padding_mode)
     if type(m) is MaxPool2d:
         return (m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, m.return_indices)
+    if type(m) is AvgPool2d:
+        return (m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
+                m.divisor_override)
+    if type(m) is AdaptiveAvgPool2d:
+        return (m.output_size,)
     return None
 
 
@@ -190,7 +197,7 @@ class _CaptureState:
 def is_spatial(ops):
     """The captured model takes (N, C, H, W) input: its first shaped op is a Conv2d or
     MaxPool2d."""
-    return next((op[0] in (_CONV, _MAXPOOL) for op in ops
+    return next((op[0] in _SPATIAL_OPS for op in ops
                  if op[0] not in (_ACT, _ACT_EXTRA, _DROPOUT)), False)
 
 
@@ -217,7 +224,7 @@ def _capture_layers(modules, st):
         if st.spatial and type(m) in (Linear, BatchNorm1d, LayerNorm, Residual):
             raise _Unsupported(f"a {type(m).__name__} on 4-D activations (compile_step takes "
                                "them after a Flatten)")
-        if type(m) in (Conv2d, MaxPool2d) and _own_forward(m, type(m)):
+        if type(m) in _SPATIAL_MODULES and _own_forward(m, type(m)):
             ops.append(_spatial_op(m, st))
             st.spatial = True
         elif type(m) is BatchNorm2d and st.spatial and _own_forward(m, BatchNorm2d):
@@ -254,16 +261,21 @@ def _capture_layers(modules, st):
             raise _Unsupported(f"layer {type(m).__name__} is not supported by compile_step")
 
 
+_SPATIAL_MODULES = {Conv2d: _CONV, MaxPool2d: _MAXPOOL, AvgPool2d: _AVGPOOL,
+                    AdaptiveAvgPool2d: _ADAPTIVE_AVGPOOL}
+
+
 def _spatial_op(m, st):
-    """(CONV, m, weight, bias) or (MAXPOOL, m) of a layer on (N, C, H, W) activations."""
+    """(CONV, m, weight, bias) or (a pool's code, m) of a layer on (N, C, H, W)
+    activations."""
     if not st.spatial_ok:
         raise _Unsupported(f"layer {type(m).__name__} is not supported by this captured step")
     if not st.spatial and (st.width is not None or st.flatten_input):
         raise _Unsupported(f"a {type(m).__name__} after a Flatten or Linear")
-    if type(m) is MaxPool2d:
-        if m.return_indices:
-            raise _Unsupported("MaxPool2d(return_indices=True)")
-        return (_MAXPOOL, m)
+    if type(m) is MaxPool2d and m.return_indices:
+        raise _Unsupported("MaxPool2d(return_indices=True)")
+    if type(m) is not Conv2d:
+        return (_SPATIAL_MODULES[type(m)], m)
     if m.padding_mode != "zeros":
         raise _Unsupported(f"Conv2d(padding_mode={m.padding_mode!r})")
     w, b = m._parameters.get("weight"), m._parameters.get("bias")
@@ -287,7 +299,7 @@ def op_sizes(ops, sample_shape):
     for op in ops:
         code, m = op[0], op[1]
         n_in, geom = math.prod(shape), None
-        if code in (_CONV, _MAXPOOL):
+        if code in _SPATIAL_OPS:
             if len(shape) != 3:
                 raise _Unsupported("a convolution or pooling on flat input")
             geom = _conv_geom(m, shape) if code == _CONV else _pool_geom(m, shape)
@@ -321,11 +333,16 @@ def _conv_geom(m, shape):
 
 def _pool_geom(m, shape):
     C, H, W = shape
-    k, s, p, d = _FC._pool_args("max_pool2d", m.kernel_size, m.stride, m.padding, m.dilation)
-    OH = _FC._pool_out_size(H, k[0], p[0], s[0], d[0], m.ceil_mode)
-    OW = _FC._pool_out_size(W, k[1], p[1], s[1], d[1], m.ceil_mode)
+    if type(m) is AdaptiveAvgPool2d:
+        OH, OW = _FC._adaptive_out("adaptive_avg_pool2d", m.output_size, H, W)
+        k, s, p, d = (1, 1), (1, 1), (0, 0), (1, 1)
+    else:
+        dil = m.dilation if type(m) is MaxPool2d else 1
+        k, s, p, d = _FC._pool_args("pool2d", m.kernel_size, m.stride, m.padding, dil)
+        OH = _FC._pool_out_size(H, k[0], p[0], s[0], d[0], m.ceil_mode)
+        OW = _FC._pool_out_size(W, k[1], p[1], s[1], d[1], m.ceil_mode)
     if OH < 1 or OW < 1:
-        raise _Unsupported("the input is smaller than the MaxPool2d's window")
+        raise _Unsupported(f"the input is smaller than the {type(m).__name__}'s window")
     return (0, C, H, W, C, k[0], k[1], OH, OW, s[0], s[1], p[0], p[1], d[0], d[1], 1)
 
 

@@ -20,8 +20,8 @@ What is captured (checked once, at compile time):
              Softplus, Hardtanh, Mish, ...), Identity, Flatten(start_dim=1, end_dim=-1),
              Dropout (p < 1), BatchNorm1d (training mode), LayerNorm over the features and
              Residual blocks of those; or a CNN: Conv2d (zeros padding, any stride,
-             dilation, groups) and MaxPool2d layers with activations and Dropout between
-             them on (N, C, H, W) input, then a Flatten and the layers above (its workspaces
+             dilation, groups), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d and BatchNorm2d
+             layers with activations and Dropout between them on (N, C, H, W) input, then a Flatten and the layers above (its workspaces
              are kept per input shape and thread count). float32 parameters, each used once;
   loss_fn    CrossEntropyLoss (class-index targets; weight, ignore_index, label_smoothing,
              reduction 'mean' or 'sum') or MSELoss (reduction 'mean' or 'sum');
@@ -68,10 +68,11 @@ from . import _C
 from . import amp as _amp
 from .amp import AUTOCAST_SEEN as _AUTOCAST_SEEN
 from . import autograd as ag
-from ._compile_capture import (_ACT, _ACT_EXTRA, _BN, _CE, _CONV, _DROPOUT, _F32, _I64,  # noqa: F401
-                               _LINEAR, _LN, _MAXPOOL, _MSE, _PARAM_OPS, _RES_BEGIN, _RES_END,
-                               _U8, _Unsupported, _capture, _hyper, is_spatial,
-                               layers_unchanged, op_sizes)
+from ._compile_capture import (_ACT, _ACT_EXTRA, _ADAPTIVE_AVGPOOL, _AVGPOOL, _BN, _CE,  # noqa: F401
+                               _CONV, _DROPOUT, _F32, _I64, _LINEAR, _LN, _MAXPOOL, _MSE,
+                               _PARAM_OPS, _RES_BEGIN, _RES_END, _SPATIAL_OPS, _U8,
+                               _Unsupported, _capture, _hyper, is_spatial, layers_unchanged,
+                               op_sizes)
 from .nn import _functional_act as _FA
 from .nn import _functional_dropout as _FD
 from .nn import _functional_loss as _FL
@@ -144,6 +145,13 @@ class _Workspace:
                 spatial = ((m,) + geom[1:], conv_ws)
             elif code == _MAXPOOL:
                 spatial = ((m,) + geom[1:], np.empty(m * n_out, np.int64))
+            elif code == _AVGPOOL:
+                div = op[1].divisor_override
+                if div is not None and (type(div) is not int or div == 0):
+                    raise _Unsupported("AvgPool2d's divisor_override")   # eager raises
+                spatial = ((m,) + geom[1:], (bool(op[1].count_include_pad), int(div or 0)))
+            elif code == _ADAPTIVE_AVGPOOL:
+                spatial = ((m,) + geom[1:], None)
             # A Linear and the activation after it run as one (the activation in the GEMM's
             # epilogue, block by block), so they can share buffers, which saves a pass over
             # memory each way: forward writes the activation over the Linear's output when
@@ -207,7 +215,7 @@ class _Workspace:
                 scale = float(_FD._scale(p, np.dtype(np.float32)))
                 spec.append((code, 0, 0.0, 0, width, n_out, None, None, None, None, out, dinp,
                              mask, thresh, scale, 0.0))
-            elif code in (_CONV, _MAXPOOL):
+            elif code in _SPATIAL_OPS:
                 w, b = (op[2], op[3]) if code == _CONV else (None, None)
                 spec.append((code, 0, 0.0, 0, width, n_out, None if w is None else w._storage,
                              None if b is None else b._storage,

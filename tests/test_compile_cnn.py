@@ -1,6 +1,7 @@
-"""compile_step on CNNs (Conv2d, MaxPool2d, BatchNorm2d, activations and Dropout on (N, C, H, W), then
-Flatten and the MLP layers): bit-for-bit the eager loop, torch's numbers, fit() using it, and
-the eager loop's answer for inputs the captured step does not cover."""
+"""compile_step on CNNs (Conv2d, max/avg/adaptive pooling, BatchNorm2d, activations and
+Dropout on (N, C, H, W), then Flatten and the MLP layers): bit-for-bit the eager loop,
+torch's numbers, fit() using it, and the eager loop's answer for inputs the captured step
+does not cover."""
 import numpy as np
 import pytest
 import torch
@@ -23,13 +24,14 @@ def cnn_data(shape, n_out=10, batches=(8,), nsteps=6, seed=0, kind="ce"):
     return out
 
 
-def small_cnn(c_in=1, side=12, act=nn.ReLU, pool=None, conv2=None, extra=(), norm=None):
-    """Conv -> act -> Conv -> [norm] -> act -> MaxPool -> Flatten -> Linear, sizes from a
-    dry run."""
+def small_cnn(c_in=1, side=12, act=nn.ReLU, pool=None, conv2=None, extra=(), norm=None,
+              pool_layer=nn.MaxPool2d):
+    """Conv -> act -> Conv -> [norm] -> act -> pool -> Flatten -> Linear, sizes from a dry
+    run."""
     def build():
         layers = [nn.Conv2d(c_in, 4, 3), act(), nn.Conv2d(4, 6, 3, **(conv2 or {})),
                   *([norm()] if norm else []), act(),
-                  nn.MaxPool2d(**(pool or {"kernel_size": 2})), *[f() for f in extra],
+                  pool_layer(**(pool or {"kernel_size": 2})), *[f() for f in extra],
                   nn.Flatten()]
         with nf.no_grad():
             n = nn.Sequential(*layers)(nf.zeros((1, c_in, side, side))).shape[1]
@@ -48,6 +50,15 @@ CASES = {
     "pool padding": small_cnn(pool={"kernel_size": 3, "stride": 2, "padding": 1}),
     "gelu, dropout": small_cnn(act=nn.GELU, extra=(lambda: nn.Dropout(0.3),)),
     "leaky relu, 3 channels": small_cnn(c_in=3, act=lambda: nn.LeakyReLU(0.1)),
+    "avgpool": small_cnn(pool_layer=nn.AvgPool2d),
+    "avgpool 3 stride 2 pad 1, no pad count, ceil": small_cnn(
+        side=13, pool_layer=nn.AvgPool2d, pool={"kernel_size": 3, "stride": 2, "padding": 1,
+                                               "count_include_pad": False, "ceil_mode": True}),
+    "avgpool divisor 3": small_cnn(pool_layer=nn.AvgPool2d,
+                                   pool={"kernel_size": 2, "divisor_override": 3}),
+    "adaptive avgpool 1": small_cnn(pool_layer=nn.AdaptiveAvgPool2d, pool={"output_size": 1}),
+    "adaptive avgpool (3, None)": small_cnn(pool_layer=nn.AdaptiveAvgPool2d,
+                                            pool={"output_size": (3, None)}),
     "batchnorm2d": small_cnn(norm=lambda: nn.BatchNorm2d(6)),
     "batchnorm2d momentum None, no affine": small_cnn(
         norm=lambda: nn.BatchNorm2d(6, momentum=None, affine=False)),

@@ -901,7 +901,7 @@ def test_mlp_plan_rejects_unknown_op_and_activation_codes():
         return (code, kind, 0.0, 0, 5, 5, None, None, None, None,
                 np.empty((m, 5), np.float32), np.empty((m, 5), np.float32), None, 0, 0.0, 0.0,
                 None)
-    for bad in (act(1, 8), act(1, -1), act(3, 10), act(3, -1), act(10, 0), act(-1, 0),
+    for bad in (act(1, 8), act(1, -1), act(3, 10), act(3, -1), act(12, 0), act(-1, 0),
                 act(6, 1), act(6, 9), act(7, 0), act(7, 1)):
         with pytest.raises(ValueError, match="unknown code"):
             _C.MlpPlan([lin, bad], m, np.empty((m, 5), np.float32))
@@ -949,3 +949,12 @@ def test_mlp_plan_checks_conv_and_pool_geometry():
             continue
         with pytest.raises((ValueError, TypeError)):
             _C.MlpPlan(bad, m, dl)
+    # average and adaptive pools: the same geometry checks, options or nothing as the extra
+    avg = (10,) + pool(pg)[1:16] + ((pg, (True, 0)),)
+    adaptive = (11,) + pool(pg)[1:16] + ((pg, None),)
+    _C.MlpPlan([conv(), avg, lin], m, dl)
+    _C.MlpPlan([conv(), adaptive, lin], m, dl)
+    for bad in (avg[:16] + ((pg[:4] + (5,) + pg[5:], (True, 0)),),
+                adaptive[:16] + ((pg[:7] + (3,) + pg[8:], None),)):
+        with pytest.raises(ValueError):
+            _C.MlpPlan([conv(), bad, lin], m, dl)
