@@ -6,12 +6,14 @@
 Both frameworks start from the same weights (NumPy draw of torch's default distribution) and
 train on the same 8 batches in turn. Participants:
   nnfast      the eager loop: zero_grad, forward, loss, backward, step, loss.item()
+  nnfast compiled  nf.compile_step's captured step (one C call a step)
   nnfast fit  nnfast.train.fit over the 8 batches (epochs=1, shuffle=False, verbose=False):
               one timed call is one fit() of 8 steps, quoted per step (its per-epoch set-up and
               the gradient norm it logs each step included)
   torch       the same eager loop in PyTorch
 Correctness before timing: the losses of the first 5 steps against torch's to
-1e-3 * max(1, |loss|) (fit's through an on_batch_end callback).
+1e-3 * max(1, |loss|) (fit's through an on_batch_end callback); the compiled step must have
+captured the model.
 FLOPs per step (for GFLOP/s): forward, weight gradients and input gradients of every layer but
 the first: 2*B*(F1 * 2 + (F2 + FL) * 3) with F1 = 16*9*26*26, F2 = 32*16*9*24*24, FL = 4608*10.
 """
@@ -36,8 +38,8 @@ def cases(quick):
 
 
 def participants(case):
-    return [("nnfast", "nnfast", "eager"), ("nnfast fit", "nnfast", "fit"),
-            ("torch", "torch", "eager")]
+    return [("nnfast", "nnfast", "eager"), ("nnfast compiled", "nnfast", "compiled"),
+            ("nnfast fit", "nnfast", "fit"), ("torch", "torch", "eager")]
 
 
 def work(case):
@@ -87,7 +89,16 @@ def prepare(framework, variant, case, threads):
     opt = lib.optim.Adam(model.parameters(), lr=LR)
     if variant == "fit":
         return _fit_participant(lib, model, loss_fn, opt, xs, ys)
-    step = eager_step(model, loss_fn, opt, [to(x) for x in xs], [to(y) for y in ys])
+    if variant == "compiled":
+        compiled = lib.compile_step(model, loss_fn, opt)
+        if not compiled.compiled:
+            raise RuntimeError(f"compile_step did not capture the CNN: {compiled.reason}")
+        xt, yt = [to(x) for x in xs], [to(y) for y in ys]
+
+        def step(i):
+            return float(compiled(xt[i], yt[i]))
+    else:
+        step = eager_step(model, loss_fn, opt, [to(x) for x in xs], [to(y) for y in ys])
     losses = np.array([step(s % NBATCHES) for s in range(CHECK_STEPS)])
     pos = [CHECK_STEPS]
 
