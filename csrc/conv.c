@@ -84,11 +84,26 @@ static nf_int per_thread(const conv_plan *p, int backward)
  * OW floats (26x26 planes, 3x3: 24 rows of 24 floats), and col2im one contiguous add. The
  * price is (W - OW)/OW more GEMM columns, so only where that is at most a quarter. The
  * extra columns' outputs are dropped; in backward their dout is 0, so they add 0 to the
- * weight gradient and, through dcol, to dinp (with finite weights). */
+ * weight gradient (backward zeroes their columns, so an inf input gives no 0 * inf) and,
+ * through dcol, to dinp (with finite weights). */
 static int wide_grid(const nf_conv2d_geom *g)
 {
-    return g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->OW < g->W &&
-           g->OH > 0 && g->OW > 0 && (g->W - g->OW) * 4 <= g->OW;
+    /* OH and OW exactly those of the kernel's reach: the contiguous runs end in the plane */
+    return g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->OH > 0 && g->OW > 0 &&
+           g->OH == g->H - (g->KH - 1) * g->dh && g->OW == g->W - (g->KW - 1) * g->dw &&
+           g->OW < g->W && (g->W - g->OW) * 4 <= g->OW;
+}
+
+/* p's chunking for nb samples a chunk over up to T0 threads, and the workspace it takes. */
+static void set_chunk(conv_plan *p, const nf_conv2d_geom *g, int T0, nf_int nb)
+{
+    const nf_int CKK = g->C * g->KH * g->KW;
+    p->nb = nb;
+    p->nchunks = g->N > 0 ? cdiv(g->N, nb) : 0;
+    p->T = (nf_int)T0 < p->nchunks ? T0 : (int)(p->nchunks > 0 ? p->nchunks : 1);
+    p->col = p->onexone ? 0 : CKK * nb * p->S;
+    p->tmp = nb > 1 || p->wide ? g->OC * nb * p->S : 0;
+    p->part = g->OC * (CKK / (g->G > 0 ? g->G : 1)) + g->OC;
 }
 
 /* The plan for T0 available threads; deterministic, so the workspace size query and the
@@ -112,12 +127,7 @@ static conv_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
         if (nb > share) nb = share;
         if (nb < 1) nb = 1;
     }
-    p.nb = nb;
-    p.nchunks = g->N > 0 ? cdiv(g->N, nb) : 0;
-    p.T = (nf_int)T0 < p.nchunks ? T0 : (int)(p.nchunks > 0 ? p.nchunks : 1);
-    p.col = p.onexone ? 0 : CKK * nb * p.S;
-    p.tmp = nb > 1 || p.wide ? g->OC * nb * p.S : 0;
-    p.part = g->OC * (CKK / (g->G > 0 ? g->G : 1)) + g->OC;
+    set_chunk(&p, g, T0, nb);
     return p;
 }
 
@@ -127,7 +137,11 @@ nf_int nf_conv2d_workspace(const nf_conv2d_geom *g, int backward)
     return (nf_int)p.T * per_thread(&p, backward);
 }
 
-/* The plan for the threads we have, shrunk until it fits the workspace we were given. */
+/* The plan for the threads we have, shrunk until it fits the workspace we were given: fewer
+ * threads, then fewer samples a chunk (one thread's plan can want more than two threads'
+ * when the batch cut in two limits the chunk; the thread count may have changed since the
+ * caller sized ws). One sample on one thread is the least any plan needs, and the callers
+ * check ws against a plan's size, so that one always fits. */
 static conv_plan fit_plan(const nf_conv2d_geom *g, int backward, nf_int ws_size)
 {
     int T0 = max_threads();
@@ -136,6 +150,8 @@ static conv_plan fit_plan(const nf_conv2d_geom *g, int backward, nf_int ws_size)
         T0--;
         p = make_plan(g, backward, T0);
     }
+    while (p.nb > 1 && (nf_int)p.T * per_thread(&p, backward) > ws_size)
+        set_chunk(&p, g, p.T, p.nb - 1);
     return p;
 }
 
@@ -319,9 +335,11 @@ NF_CLONES void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g,
 
 /* The wide column matrix (see wide_grid) of samples n0 .. n0+nb-1: col[C*KH*KW, nb*S],
  * S = OH*W; row (c, kh, kw) of sample b is inp[n0+b, c] from kh*dh*W + kw*dw on, up to the
- * last wanted tap ((OH-1)*W + OW floats, which end inside the plane), zeros after. */
+ * last wanted tap ((OH-1)*W + OW floats, which end inside the plane), zeros after. gaps:
+ * the columns past OW of every row zeroed too (backward: the weight gradient's products
+ * there are then 0 * 0, not 0 * an input that may be inf). */
 NF_CLONES static void im2col_wide(float *col, const float *inp, const nf_conv2d_geom *g,
-                                  nf_int n0, nf_int nb)
+                                  nf_int n0, nf_int nb, int gaps)
 {
     const nf_int HW = g->H * g->W, S = g->OH * g->W, ld = nb * S;
     const nf_int len = (g->OH - 1) * g->W + g->OW;
@@ -335,6 +353,9 @@ NF_CLONES static void im2col_wide(float *col, const float *inp, const nf_conv2d_
                     float *d = dst + b * S;
                     memcpy(d, src, (size_t)len * sizeof(float));
                     for (nf_int j = len; j < S; j++) d[j] = 0.0f;
+                    if (gaps)
+                        for (nf_int oh = 0; oh + 1 < g->OH; oh++)
+                            for (nf_int ow = g->OW; ow < g->W; ow++) d[oh * g->W + ow] = 0.0f;
                 }
             }
 }
@@ -371,7 +392,7 @@ static void forward_chunk(float *out, float *col, float *tmp, const float *inp,
     const nf_int Cg = g->C / g->G, OCg = g->OC / g->G, CKKg = Cg * g->KH * g->KW;
     const float *colp = inp + n0 * g->C * g->H * g->W;    /* 1x1: the input itself */
     if (p->wide) {
-        im2col_wide(col, inp, g, n0, nb);
+        im2col_wide(col, inp, g, n0, nb, 0);
         colp = col;
     } else if (!p->onexone) {
         nf_im2col(col, inp, g, n0, nb);
@@ -478,7 +499,7 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
     if (dw) {
         const float *colp = inp + n0 * g->C * HW;
         if (p->wide) {
-            im2col_wide(col, inp, g, n0, nb);
+            im2col_wide(col, inp, g, n0, nb, 1);
             colp = col;
         } else if (!p->onexone) {
             nf_im2col(col, inp, g, n0, nb);

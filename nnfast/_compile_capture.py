@@ -192,6 +192,7 @@ class _CaptureState:
         self.flatten_input = False
         self.spatial_ok = spatial_ok
         self.spatial = False     # the activations are (N, C, H, W) here (after a Conv2d)
+        self.flat = False        # a Flatten or Linear came: no convolution or pooling after
 
 
 def is_spatial(ops):
@@ -233,6 +234,7 @@ def _capture_layers(modules, st):
             w, b = _linear_params(m, st.width)
             ops.append((_LINEAR, m, w, b))
             st.width = w.shape[0]
+            st.flat = True
         elif type(m) is Identity:
             continue
         elif type(m) is Flatten:
@@ -240,7 +242,7 @@ def _capture_layers(modules, st):
                 raise _Unsupported(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})")
             if not ops:
                 st.flatten_input = True
-            st.spatial = False
+            st.spatial, st.flat = False, True
             # (N, C, H, W) activations are stored as (N, C*H*W) rows already, and after a
             # Linear they are (N, features): flattening is a no-op
         elif type(m) in (BatchNorm1d, LayerNorm) and _own_forward(m, type(m)):
@@ -270,7 +272,7 @@ def _spatial_op(m, st):
     activations."""
     if not st.spatial_ok:
         raise _Unsupported(f"layer {type(m).__name__} is not supported by this captured step")
-    if not st.spatial and (st.width is not None or st.flatten_input):
+    if st.flat:
         raise _Unsupported(f"a {type(m).__name__} after a Flatten or Linear")
     if type(m) is MaxPool2d and m.return_indices:
         raise _Unsupported("MaxPool2d(return_indices=True)")
@@ -308,10 +310,13 @@ def op_sizes(ops, sample_shape):
             if n_in != op[2]._storage.shape[1]:
                 raise _Unsupported("the input does not fit the first Linear")
             shape = (op[2]._storage.shape[0],)
-        elif code == _BN and len(shape) == 3:   # BatchNorm2d: geom is H*W per channel
-            if shape[0] != op[1].num_features:
+        elif code == _BN and type(m) is BatchNorm2d:   # geom: H*W values per channel
+            if len(shape) != 3 or shape[0] != m.num_features:
                 raise _Unsupported("the activations' channels do not fit the BatchNorm2d")
             geom = shape[1] * shape[2]
+        elif code in (_BN, _LN) and n_in != (m.num_features if code == _BN else
+                                             m.normalized_shape[0]):
+            raise _Unsupported(f"the activations do not fit the {type(m).__name__}")
         out.append((n_in, math.prod(shape), geom))
     return out
 

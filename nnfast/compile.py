@@ -201,6 +201,10 @@ class _Workspace:
                              0, 0.0, 0.0))
                 mod = op[1]
                 inner = geom or 1   # BatchNorm2d: H*W values per channel
+                if code == _BN and (m * inner == 1 or not mod.eps > 0.0):
+                    # training BatchNorm refuses one value a channel and eps <= 0: eager
+                    # raises those
+                    raise _Unsupported("BatchNorm training on this batch")
                 if code == _BN and geom:
                     spatial = (geom,)
                 n = width // inner if code == _BN else m
@@ -424,7 +428,7 @@ class CompiledStep:
         only running the model tells)."""
         xd = x._storage if isinstance(x, Tensor) else x
         if not isinstance(xd, np.ndarray) or xd.dtype != _F32 or xd.ndim < 2 or \
-                xd.shape[0] == 0:
+                xd.shape[0] == 0 or not self._params_ok():
             return None
         m = xd.shape[0]
         if self._spatial:

@@ -72,14 +72,66 @@ CASES = {
 def test_cnn_matches_eager(name, threads):
     c_in = 3 if "3 channels" in name else 1
     side = {"stride 2, dilation 2": 16, "pool 3 stride 2 ceil": 13}.get(name, 12)
+    before = nf.get_num_threads()
     nf.set_num_threads(threads)
     try:
         step, _, _ = run_both(CASES[name], lambda p: optim.Adam(p, lr=1e-2),
                               nn.CrossEntropyLoss(), cnn_data((c_in, side, side),
                                                               batches=(8, 5)))
     finally:
-        nf.set_num_threads(2)
+        nf.set_num_threads(before)
     assert step.eager_calls == 0
+
+
+def test_threaded_cnn_matches_eager_as_the_thread_count_changes():
+    # big enough that the convolutions, pools and norms run on the thread team (the small
+    # cases above stay on one thread); the count alternates between calls
+    def build():
+        return nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 3), nn.BatchNorm2d(32), nn.ReLU(),
+                             nn.Conv2d(32, 16, 3, padding=1, groups=2), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 10))
+    (m1, o1), (m2, o2) = twins(build, lambda p: optim.Adam(p, lr=1e-2))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    before = nf.get_num_threads()
+    try:
+        for i, (x, y) in enumerate(cnn_data((3, 28, 28), batches=(16, 5), nsteps=6)):
+            nf.set_num_threads(1 + i % 2)
+            assert eager_step(m1, lf, o1, x, y) == step(x, y)
+    finally:
+        nf.set_num_threads(before)
+    assert step.eager_calls == 0
+    assert_same_state(m1, o1, m2, o2)
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    for k in s1:
+        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
+
+
+@pytest.mark.parametrize("build, shape", [
+    (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(),
+                           nn.Linear(4, 3)), (1, 1, 3, 3)),       # one value a channel
+    (lambda: nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, eps=0.0), nn.Flatten(),
+                           nn.Linear(36, 3)), (4, 1, 5, 5)),      # eps 0 in training
+    (lambda: nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4), nn.Linear(4, 3)), (1, 6)),
+])
+def test_batchnorm_batches_eager_refuses_raise_as_eager(build, shape):
+    (m1, o1), (m2, o2) = twins(build, lambda p: optim.SGD(p, lr=0.1))
+    lf = nn.CrossEntropyLoss()
+    step = nf.compile_step(m2, lf, o2)
+    assert step.compiled
+    x = nf.from_numpy(np.ones(shape, np.float32))
+    y = nf.from_numpy(np.zeros(shape[0], np.int64))
+    errs = []
+    for fn in (lambda: eager_step(m1, lf, o1, x, y), lambda: step(x, y)):
+        with pytest.raises(Exception) as e:
+            fn()
+        errs.append((type(e.value), str(e.value)))
+    assert errs[0] == errs[1]
+    assert_same_state(m1, o1, m2, o2)
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    for k in s1:
+        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
 
 
 @pytest.mark.parametrize("make_opt", [lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
@@ -110,12 +162,13 @@ def test_cnn_new_image_sizes_and_thread_counts_mid_run():
     lf = nn.CrossEntropyLoss()
     step = nf.compile_step(m2, lf, o2)
     data = cnn_data((1, 12, 12), batches=(8, 3))
+    before = nf.get_num_threads()
     try:
         for i, (x, y) in enumerate(data):
             nf.set_num_threads(1 + i % 2)
             assert eager_step(m1, lf, o1, x, y) == step(x, y)
     finally:
-        nf.set_num_threads(2)
+        nf.set_num_threads(before)
     assert step.eager_calls == 0
     assert_same_state(m1, o1, m2, o2)
     # an image size the Linear does not take: the eager loop's error, nothing updated
@@ -160,6 +213,10 @@ def test_cnn_inputs_it_does_not_cover_run_eager(bad):
     (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, return_indices=True),
                            nn.Flatten(), nn.Linear(50, 10)), "return_indices"),
     (lambda: nn.Sequential(nn.Linear(12, 10), nn.Conv2d(1, 2, 3)), "after"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Conv2d(1, 2, 3),
+                           nn.Flatten(), nn.Linear(8, 10)), "after a Flatten"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.AdaptiveAvgPool2d(1),
+                           nn.Flatten(), nn.Linear(2, 10)), "after a Flatten"),
 ])
 def test_cnn_it_cannot_capture_runs_eager(build, why):
     model = build()

@@ -958,3 +958,60 @@ def test_mlp_plan_checks_conv_and_pool_geometry():
                 adaptive[:16] + ((pg[:7] + (3,) + pg[8:], None),)):
         with pytest.raises(ValueError):
             _C.MlpPlan([conv(), bad, lin], m, dl)
+
+
+def test_mlp_plan_conv_workspace_safe_at_another_thread_count():
+    """A plan's conv workspace is checked at the thread count it was built with; run at
+    another (one thread can want more than two: the chunk is not cut by the batch), the
+    kernel plans within the workspace it has: nothing written past it."""
+    m = 2
+    geom = (m, 4, 15, 15, 32, 3, 3, 15, 15, 1, 1, 1, 1, 1, 1, 1)
+    before = _C.get_num_threads()
+    try:
+        _C.set_num_threads(2)
+        need = max(_C.conv2d_workspace(geom, False), _C.conv2d_workspace(geom, True))
+        big = np.full(need + 50000, 7.0, np.float32)
+        w = np.full((32, 4, 3, 3), 0.01, np.float32)
+        n_in, n_out = 4 * 15 * 15, 32 * 15 * 15
+        conv = (8, 0, 0.0, 0, n_in, n_out, w, None, np.empty_like(w), None,
+                np.empty((m, n_out), np.float32), None, None, 0, 0.0, 0.0, (geom, big[:need]))
+        lw = np.full((5, n_out), 0.001, np.float32)
+        lin = (0, 0, 0.0, 0, n_out, 5, lw, None, np.empty_like(lw), None,
+               np.empty((m, 5), np.float32), np.empty((m, n_out), np.float32), None, 0, 0.0,
+               0.0, None)
+        plan = _C.MlpPlan([conv, lin], m, np.empty((m, 5), np.float32))
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            r = plan.run(np.ones((m, n_in), np.float32), np.zeros(m, np.int64), None, 0, 1,
+                         -100, 0.0, 1.0, [])
+            assert np.isfinite(r)
+            assert np.all(big[need:] == 7.0)
+    finally:
+        _C.set_num_threads(before)
+
+
+@pytest.mark.parametrize("oh, ow", [(8, 7), (7, 8), (8, 8), (5, 6)])
+def test_conv_kernels_stay_in_bounds_with_any_output_size(oh, ow):
+    """The caller computes OH/OW; a geometry whose output is larger or smaller than the
+    kernel's reach (not what any layer makes) must still read and write only inside the
+    arrays: the fast path equals the direct loops, which skip taps outside the input."""
+    rng = np.random.default_rng(0)
+    geom = (2, 2, 8, 8, 3, 3, 3, oh, ow, 1, 1, 0, 0, 1, 1, 1)
+    x = rng.standard_normal((2, 2, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    pad = np.full(4096, 1e30, np.float32)
+    xs = np.concatenate([x.ravel(), pad])[:x.size].reshape(x.shape)   # a copy: what follows it
+    ws = np.empty(max(1, _C.conv2d_workspace(geom, True)), np.float32)
+    out, ref = np.empty((2, 3, oh, ow), np.float32), np.empty((2, 3, oh, ow), np.float32)
+    _C.conv2d_forward(out, ws, xs, w, None, geom)
+    _C.conv2d_forward(ref, None, xs, w, None, geom, reference=True)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    buf = np.full(x.size + 64, 5.0, np.float32)
+    dx = buf[:x.size].reshape(x.shape)
+    dref, dw, dwr = np.empty_like(x), np.empty_like(w), np.empty_like(w)
+    _C.conv2d_backward(dx, dw, None, ws, g, xs, w, geom, False)
+    _C.conv2d_backward(dref, dwr, None, None, g, xs, w, geom, False, reference=True)
+    assert np.all(buf[x.size:] == 5.0)
+    np.testing.assert_allclose(dx, dref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dw, dwr, rtol=1e-5, atol=1e-4)
