@@ -1,16 +1,18 @@
-/* step.c — one captured training step of a plain MLP (nnfast.compile_step), in one C call.
+/* step.c — one captured training step of a plain MLP or CNN (nnfast.compile_step), in one
+ * C call.
  *
  * What it is: a driver that runs a fixed sequence of ops (Linear, elementwise activation of
  * act.c or act_extra.c, dropout, BatchNorm1d/2d in training mode, LayerNorm, Residual blocks,
- * Conv2d, max/average/adaptive-average 2-D pooling) forward over a batch, the loss (cross entropy on class indices, or
- * MSE) with its gradient, and the backward pass, by calling the very kernels the eager
- * layers call (nf_linear_forward/backward, nf_*_forward/backward of act.c, nf_dropout_*,
- * nf_conv2d_*, the pool.c kernels, the loss.c kernels) in the same order. So its results are
- * bit-for-bit those of the eager path; what it saves is the Python between the kernels, the
- * fresh arrays of each step, and one pass over memory per activation: an activation right
- * after a Linear runs inside that Linear's GEMMs (forward on the output, backward on dinp),
- * block by block as each block is final (nf_gemm_epi). The activation kernels are
- * elementwise, so an element comes out the same whichever call computes it.
+ * Conv2d, max/average/adaptive-average 2-D pooling) forward over a batch, the loss (cross
+ * entropy on class indices, or MSE) with its gradient, and the backward pass, by calling the
+ * very kernels the eager layers call (nf_linear_forward/backward, nf_*_forward/backward of
+ * act.c, nf_dropout_*, nf_conv2d_*, the pool.c kernels, the loss.c kernels) in the same
+ * order. So its results are bit-for-bit those of the eager path; what it saves is the
+ * Python between the kernels, the fresh arrays of each step, and one pass over memory per
+ * activation: an activation right after a Linear runs inside that Linear's GEMMs (forward on
+ * the output, backward on dinp), block by block as each block is final (nf_gemm_epi). The
+ * activation kernels are elementwise, so an element comes out the same whichever call
+ * computes it.
  *
  * It also runs the optimizer update after backward when the caller hands one in: records
  * (nf_update) that the Python optimizer prepared exactly as its step() would call the

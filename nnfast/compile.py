@@ -21,8 +21,9 @@ What is captured (checked once, at compile time):
              Dropout (p < 1), BatchNorm1d (training mode), LayerNorm over the features and
              Residual blocks of those; or a CNN: Conv2d (zeros padding, any stride,
              dilation, groups), MaxPool2d, AvgPool2d, AdaptiveAvgPool2d and BatchNorm2d
-             layers with activations and Dropout between them on (N, C, H, W) input, then a Flatten and the layers above (its workspaces
-             are kept per input shape and thread count). float32 parameters, each used once;
+             layers with activations and Dropout between them on (N, C, H, W) input, then
+             a Flatten and the layers above (its workspaces are kept per input shape and
+             thread count). float32 parameters, each used once;
   loss_fn    CrossEntropyLoss (class-index targets; weight, ignore_index, label_smoothing,
              reduction 'mean' or 'sum') or MSELoss (reduction 'mean' or 'sum');
   optimizer  any nnfast optimizer holding exactly the model's parameters. SGD, Adam, AdamW,
@@ -42,8 +43,9 @@ another input rank or dtype, a target out of range, an empty batch, an input tha
 grad, gradients disabled, a parameter replaced or frozen since — runs the eager loop for that
 call, which also raises the eager loop's errors for bad inputs. So every input kind (ndarray,
 Tensor, list, strided, float64, labels of any integer dtype, an empty batch) gets exactly the
-eager loop's answer: the same loss and state, or the same exception (tests/test_compile.py). The layer list and the layer
-options (slopes, Dropout's p, ...) are captured at compile time and checked at every call:
+eager loop's answer: the same loss and state, or the same exception (tests/test_compile.py).
+The layer list and the layer options (slopes, Dropout's p, ...) are captured at compile time
+and checked at every call:
 after a change the calls run the eager loop (correct, not fast); compile again to capture
 the new model.
 
@@ -130,7 +132,6 @@ class _Workspace:
             sample_shape = (sample_shape,)
         sizes = op_sizes(ops, sample_shape)
         width = sizes[0][0]
-        self.threads = _C.get_num_threads()
         convs = [(m,) + sz[2][1:] for op, sz in zip(ops, sizes) if op[0] == _CONV]
         # one conv.c scratch for every Conv2d (each call uses it only while it runs), sized
         # for this thread count: the eager layers' plan, so the same partial sums

@@ -113,9 +113,11 @@ def test_bf16_cnn_and_accuracy_sections_run_in_quick_mode(tmp_path, capsys):
         assert set(row["speedup"]) == {"torch autocast/nnfast bf16", "nnfast fp32/nnfast bf16"}
     for row in doc["sections"]["cnn"]:
         res = row["results"]
-        assert all(res[lab]["s"] > 0 for lab in ("nnfast", "nnfast fit", "torch"))
+        assert all(res[lab]["s"] > 0 for lab in ("nnfast", "nnfast compiled", "nnfast fit",
+                                                  "torch"))
         assert res["nnfast fit"]["info"]["steps_per_call"] == 8
-        assert set(row["speedup"]) == {"nnfast fit/nnfast", "torch/nnfast"}
+        assert set(row["speedup"]) == {"nnfast compiled/nnfast", "nnfast fit/nnfast",
+                                       "torch/nnfast"}
     acc = doc["sections"]["bf16acc"]
     assert [r["case"] for r in acc] == ["digits", "breast_cancer"]
     for row in acc:
