@@ -1,5 +1,6 @@
 """Sequential's eager fast path: a chain of layers that compile_step could capture (Linear,
-the activations, Dropout, BatchNorm1d in training, LayerNorm, Residual blocks of those) runs
+the activations, Dropout, BatchNorm1d in training, LayerNorm, Residual blocks of those; or a
+CNN of Conv2d, pooling and BatchNorm2d layers before those) runs
 its forward as one C call over a private workspace and records one autograd node whose
 backward is one C call (csrc/step.c's nf_mlp_forward / nf_mlp_backward).
 
@@ -11,8 +12,9 @@ layer-by-layer path; only the Python between them is gone.
 What keeps it the eager path:
   - anything it does not cover runs the layers one by one (the caller's loop): hooks on a
     member module, anomaly mode, a DistributedDataParallel forward whose reduction can
-    overlap backward (several buffer pieces), an input that requires grad or is not a float32 (N, features) array, a
-    parameter that is frozen, replaced or not float32, BatchNorm1d in eval mode, a layer
+    overlap backward (several buffer pieces), an input that requires grad or is not a
+    float32 (N, features) array ((N, C, H, W) for a CNN) the layers take, a parameter that
+    is frozen, replaced or not float32, BatchNorm in eval mode, a layer
     list or layer option changed since the capture (then it captures again);
   - the output is an array of its own; the workspace (activations, masks, statistics) stays
     private to one graph: a workspace is lent to a forward and comes back when that graph's
@@ -96,8 +98,12 @@ class _Chain:
         self.n_in = linears[0][2]._storage.shape[1]
         self.dropouts = [op for op in ops if op[0] == CC._DROPOUT]
         self.bns = [(k, op[1]) for k, op in enumerate(ops) if op[0] == CC._BN]
-        self.free = {}    # batch size -> workspaces not lent
-        self.lent = {}    # batch size -> how many are lent
+        # a CNN (Conv2d/pooling on (N, C, H, W) first): workspaces per batch size, image
+        # shape and thread count (the conv plan's); an MLP's per batch size
+        self.spatial = CC.is_spatial(ops)
+        self.misfit = set()   # keys of inputs the layers do not take (they raise, one by one)
+        self.free = {}    # key -> workspaces not lent
+        self.lent = {}    # key -> how many are lent
 
     # ------------------------------------------------------------------ checks
     def unchanged(self):
@@ -123,20 +129,24 @@ class _Chain:
         return any("_hooked" in d for d in self.dicts)
 
     # ------------------------------------------------------------------ workspaces
-    def _lend(self, m):
-        free = self.free.get(m)
+    def _lend(self, key, m, sample):
+        """A workspace for key (batch m of samples shaped `sample`); None when none may be
+        lent or the input does not fit the layers."""
+        if key in self.misfit:
+            return None
+        free = self.free.get(key)
         if free is None:
             if len(self.free) >= _MAX_SHAPES:   # forget the oldest size (lent ones live on)
                 old = next(iter(self.free))
                 del self.free[old]
                 self.lent.pop(old, None)
-            free = self.free[m] = []
-            self.lent[m] = 0
+            free = self.free[key] = []
+            self.lent[key] = 0
         if free:
             return free.pop()
-        if self.lent[m] >= _MAX_LENT:
+        if self.lent[key] >= _MAX_LENT:
             return None
-        C = _imports()[0]
+        C, CC = _imports()[:2]
         ops, grads = [], {}
         for k, op in enumerate(self.ops):
             if len(op) >= 4 and op[0] in _imports()[1]._PARAM_OPS:
@@ -147,10 +157,15 @@ class _Chain:
                 grads[k] = list(g)
                 op = op + g
             ops.append(op)
-        return _Workspace(C._Workspace(ops, self.first, m, self.n_in), grads)
+        try:
+            return _Workspace(C._Workspace(ops, self.first, m, sample), grads)
+        except (CC._Unsupported, ValueError, TypeError):
+            if len(self.misfit) < 64:
+                self.misfit.add(key)
+            return None
 
-    def _give_back(self, m, w):
-        free = self.free.get(m)
+    def _give_back(self, key, w):
+        free = self.free.get(key)
         if free is not None and len(free) < _MAX_LENT:
             free.append(w)
 
@@ -162,15 +177,21 @@ class _Chain:
         if xd is None or xd.__class__ is not np.ndarray or xd.dtype != _F32 or \
                 x.requires_grad:
             return None
-        if xd.ndim != 2:
+        if self.spatial:
+            if xd.ndim != 4:
+                return None
+            key = (xd.shape[0], xd.shape[1:], _imports()[0]._C.get_num_threads())
+        elif xd.ndim != 2:
             if not (self.flatten_input and xd.ndim > 2):
                 return None
             xd = xd.reshape(xd.shape[0], math.prod(xd.shape[1:]))
         m = xd.shape[0]
         if not self.unchanged():
             return _STALE
-        if m == 0 or xd.shape[1] != self.n_in or self._hooked():
+        if m == 0 or (not self.spatial and xd.shape[1] != self.n_in) or self._hooked():
             return None
+        if not self.spatial:
+            key = m
         state = ag._state
         if state.anomaly or state.layered:
             # anomaly mode names the layer whose backward made a NaN; DDP's overlapped
@@ -189,13 +210,15 @@ class _Chain:
         for _, bn in self.bns:
             if not bn.training:
                 return None
-        w = self._lend(m)
+        w = self._lend(key, m, xd.shape[1:])
         if w is None:
             return None
-        self.lent[m] = self.lent.get(m, 0) + 1
+        self.lent[key] = self.lent.get(key, 0) + 1
         try:
             if not (xd.flags.c_contiguous and xd.flags.aligned):
                 xd = np.array(xd, order="C")
+            if self.spatial:
+                xd = xd.reshape(m, -1)
             plan = w.ws.plan
             seeds = [(_FD._draw_seed() if op[1].training and op[2] > 0.0 else None)
                      for op in self.dropouts] if self.dropouts else ()
@@ -210,19 +233,19 @@ class _Chain:
             lp = _AUTOCAST_SEEN[0] and _amp._state.cpu_bf16
             out = w.ws.outs[plan.forward(xd, seeds, lp)].reshape(m, -1).copy()
         except BaseException:
-            self._returned(m, w)
+            self._returned(key, w)
             raise
         if not grad:
-            self._returned(m, w)
+            self._returned(key, w)
             return Tensor._make(out)
-        return Tensor._make(out, True, ag.Node((x,) + self.params, _Backward(self, w, m, lp),
+        return Tensor._make(out, True, ag.Node((x,) + self.params, _Backward(self, w, key, lp),
                                                "FusedSequential"))
 
-    def _returned(self, m, w):
-        """Workspace w of batch size m is free again (its graph is gone)."""
-        if self.lent.get(m):
-            self.lent[m] -= 1
-        self._give_back(m, w)
+    def _returned(self, key, w):
+        """Workspace w of `key` is free again (its graph is gone)."""
+        if self.lent.get(key):
+            self.lent[key] -= 1
+        self._give_back(key, w)
 
     def backward(self, w, lp, g):
         """The chain's backward from g = d(...)/d(output) over workspace w; the gradients
@@ -314,7 +337,7 @@ def run(seq, x):
 def _capture(seq):
     CC = _imports()[1]
     try:
-        ops, flatten_input, containers, hypers = CC._capture_model(seq)
+        ops, flatten_input, containers, hypers = CC._capture_model(seq, spatial=True)
         for op in ops:
             if op[0] in CC._PARAM_OPS:
                 for t in op[2:4]:
