@@ -84,8 +84,8 @@ static nf_int per_thread(const conv_plan *p, int backward)
  * OW floats (26x26 planes, 3x3: 24 rows of 24 floats), and col2im one contiguous add. The
  * price is (W - OW)/OW more GEMM columns, so only where that is at most a quarter. The
  * extra columns' outputs are dropped; in backward their dout is 0, so they add 0 to the
- * weight gradient (backward zeroes their columns, so an inf input gives no 0 * inf) and,
- * through dcol, to dinp (with finite weights). */
+ * weight gradient (backward zeroes their columns when an input is not finite, so there is no
+ * 0 * inf) and, through dcol, to dinp (with finite weights). */
 static int wide_grid(const nf_conv2d_geom *g)
 {
     /* OH and OW exactly those of the kernel's reach: the contiguous runs end in the plane */
@@ -336,8 +336,8 @@ NF_CLONES void nf_col2im(float *dinp, const float *col, const nf_conv2d_geom *g,
 /* The wide column matrix (see wide_grid) of samples n0 .. n0+nb-1: col[C*KH*KW, nb*S],
  * S = OH*W; row (c, kh, kw) of sample b is inp[n0+b, c] from kh*dh*W + kw*dw on, up to the
  * last wanted tap ((OH-1)*W + OW floats, which end inside the plane), zeros after. gaps:
- * the columns past OW of every row zeroed too (backward: the weight gradient's products
- * there are then 0 * 0, not 0 * an input that may be inf). */
+ * the columns past OW of every row zeroed too (backward, when an input is inf or NaN: the
+ * weight gradient's products there are then 0 * 0, not 0 * inf). */
 NF_CLONES static void im2col_wide(float *col, const float *inp, const nf_conv2d_geom *g,
                                   nf_int n0, nf_int nb, int gaps)
 {
@@ -358,6 +358,14 @@ NF_CLONES static void im2col_wide(float *col, const float *inp, const nf_conv2d_
                             for (nf_int ow = g->OW; ow < g->W; ow++) d[oh * g->W + ow] = 0.0f;
                 }
             }
+}
+
+/* Whether x[0 .. n) holds no inf or NaN (x - x is 0 exactly for the finite ones). */
+NF_CLONES static int all_finite(const float *x, nf_int n)
+{
+    int bad = 0;
+    for (nf_int i = 0; i < n; i++) bad |= !(x[i] - x[i] == 0.0f);
+    return !bad;
 }
 
 /* Its adjoint: dinp[n0+b, c] from kh*dh*W + kw*dw on += the row's first (OH-1)*W + OW. */
@@ -499,7 +507,8 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
     if (dw) {
         const float *colp = inp + n0 * g->C * HW;
         if (p->wide) {
-            im2col_wide(col, inp, g, n0, nb, 1);
+            /* the extra columns hold inputs: zero them only when one may be inf or NaN */
+            im2col_wide(col, inp, g, n0, nb, !all_finite(inp + n0 * g->C * HW, nb * g->C * HW));
             colp = col;
         } else if (!p->onexone) {
             nf_im2col(col, inp, g, n0, nb);

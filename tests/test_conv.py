@@ -395,3 +395,25 @@ def test_small_cnn_learns_digits():
         _C.set_num_threads(old)
     acc = float((pred == yte).mean())
     assert acc >= 0.98, f"test accuracy {acc:.4f}"
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_wide_column_matrix_non_finite_input_gives_torch_nan_pattern(value):
+    # valid stride-1 convolutions lay the column matrix on the input's width; its extra
+    # columns hold inputs times a zero gradient, which an inf or NaN there would turn into
+    # NaN weight-gradient taps torch does not have: backward zeroes them when an input is
+    # not finite
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 10, 10)).astype(np.float32)
+    x[0, 1, 4, 9] = value          # the last column: only kernel column 2 reads it
+    x[1, 0, 0, 0] = value          # the first: only column 0, row 0
+    w = np.abs(rng.standard_normal((3, 2, 3, 3))).astype(np.float32)
+    g = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w).requires_grad_()
+    TF.conv2d(xt, wt).backward(torch.from_numpy(g))
+    xn, wn = nf.from_numpy(x), nf.tensor(w, requires_grad=True)
+    F.conv2d(xn, wn).backward(nf.from_numpy(g))
+    np.testing.assert_array_equal(np.isnan(wn.grad.numpy()), np.isnan(wt.grad.numpy()))
+    fin = ~np.isnan(wt.grad.numpy())
+    np.testing.assert_allclose(wn.grad.numpy()[fin], wt.grad.numpy()[fin], rtol=1e-4,
+                               atol=1e-4)
