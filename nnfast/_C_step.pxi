@@ -129,7 +129,7 @@ cdef class MlpPlan:
                 if bias is not None:
                     o.bias = <const float *>_ptr(bias, n_out, 4, False, "bias")
                     o.dbias = <float *>_ptr(dbias, n_out, 4, True, "dbias")
-            elif op >= 8:   # Conv2d, MaxPool2d on (M, C, H, W)
+            elif op >= 8:   # a convolution or pooling on (M, C, H, W)
                 _spatial_op(o, op, M, spatial, weight, bias, dweight, dbias)
             elif n_in != n_out:
                 raise ValueError("MlpPlan: an elementwise op must keep the width")
@@ -325,10 +325,13 @@ cdef class MlpPlan:
 
 cdef int _spatial_op(nf_mlp_op *o, int op, nf_int M, object spatial, object weight,
                      object bias, object dweight, object dbias) except -1:
-    """o's geometry, its Conv2d parameters and workspace or its MaxPool2d argmax buffer, all
-    checked against (M, C, H, W) -> (M, OC, OH, OW) and o's widths."""
-    if not isinstance(spatial, tuple) or len(spatial) != 2 or not isinstance(spatial[0], tuple):
-        raise ValueError(f"MlpPlan: a conv or pool op needs (geometry, buffer), got {spatial!r}")
+    """o's geometry and, by kind, its Conv2d parameters and workspace, its MaxPool2d argmax
+    buffer or its AvgPool2d options, all checked against (M, C, H, W) -> (M, OC, OH, OW) and
+    o's widths."""
+    if not isinstance(spatial, tuple) or len(spatial) != 2 or \
+            not isinstance(spatial[0], tuple):
+        raise ValueError(f"MlpPlan: a conv or pool op needs (geometry, buffer), got "
+                         f"{spatial!r}")
     geom, buf = spatial
     o.geom = _geom(geom)
     cdef nf_conv2d_geom *g = &o.geom

@@ -170,8 +170,8 @@ def _activation(m):
 
 def _capture_model(model, spatial=False):
     """The op list [(code, module, extra...)], the containers and layer options to check at
-    each call, and whether the first op is a Flatten of the input; spatial: Conv2d and
-    MaxPool2d may come before the first Flatten (see is_spatial)."""
+    each call, and whether the first op is a Flatten of the input; spatial: convolutions,
+    pooling and BatchNorm2d may come before the first Flatten (see is_spatial)."""
     st = _CaptureState(spatial)
     _capture_layers(_flatten_sequential(model, st.containers), st)
     if not any(op[0] == _LINEAR for op in st.ops):
@@ -196,8 +196,8 @@ class _CaptureState:
 
 
 def is_spatial(ops):
-    """The captured model takes (N, C, H, W) input: its first shaped op is a Conv2d or
-    MaxPool2d."""
+    """The captured model takes (N, C, H, W) input: its first op that is not elementwise is
+    a convolution or pooling."""
     return next((op[0] in _SPATIAL_OPS for op in ops
                  if op[0] not in (_ACT, _ACT_EXTRA, _DROPOUT)), False)
 
@@ -291,11 +291,10 @@ def _spatial_op(m, st):
 
 def op_sizes(ops, sample_shape):
     """Per op, (n_in, n_out, geometry or None) for input samples of sample_shape ((n_in,),
-    or (C, H, W) for a spatial model), as the eager layers compute them: a Conv2d's or
-    MaxPool2d's geometry is conv2d's tuple with N = 0 (the batch set by the caller), a
-    BatchNorm2d's the H*W values per channel. Raises
-    _Unsupported where the eager layers would raise (sizes that do not fit): that call runs
-    eager, which raises."""
+    or (C, H, W) for a spatial model), as the eager layers compute them: a convolution's or
+    pool's geometry is conv2d's tuple with N = 0 (the batch set by the caller), a
+    BatchNorm2d's the H*W values per channel. Raises _Unsupported where the eager layers
+    would raise (sizes that do not fit): that call runs eager, which raises."""
     shape = tuple(sample_shape)
     out = []
     for op in ops:
@@ -308,7 +307,7 @@ def op_sizes(ops, sample_shape):
             shape = (geom[4], geom[7], geom[8])
         elif code == _LINEAR:
             if n_in != op[2]._storage.shape[1]:
-                raise _Unsupported("the input does not fit the first Linear")
+                raise _Unsupported("the activations do not fit a Linear")
             shape = (op[2]._storage.shape[0],)
         elif code == _BN and type(m) is BatchNorm2d:   # geom: H*W values per channel
             if len(shape) != 3 or shape[0] != m.num_features:
