@@ -12,6 +12,35 @@ from nnfast.train import fit
 from test_compile import assert_same_state, eager_step, run_both, twins
 
 
+def assert_same_buffers(m1, m2):
+    s1, s2 = m1.state_dict(), m2.state_dict()
+    assert s1.keys() == s2.keys()
+    for k in s1:
+        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
+
+
+def run_alternating_threads(m1, o1, step, lf, data):
+    """The eager loop on (m1, o1) and the captured step side by side, the thread count
+    alternating 1, 2 between calls; the losses compared."""
+    before = nf.get_num_threads()
+    try:
+        for i, (x, y) in enumerate(data):
+            nf.set_num_threads(1 + i % 2)
+            assert eager_step(m1, lf, o1, x, y) == step(x, y)
+    finally:
+        nf.set_num_threads(before)
+
+
+def assert_raises_as_eager(m1, o1, step, lf, x, y):
+    """The eager loop and the captured step both raise, the same exception and message."""
+    errs = []
+    for fn in (lambda: eager_step(m1, lf, o1, x, y), lambda: step(x, y)):
+        with pytest.raises(Exception) as e:
+            fn()
+        errs.append((type(e.value), str(e.value)))
+    assert errs[0] == errs[1]
+
+
 def cnn_data(shape, n_out=10, batches=(8,), nsteps=6, seed=0, kind="ce"):
     rng = np.random.default_rng(seed)
     out = []
@@ -94,18 +123,10 @@ def test_threaded_cnn_matches_eager_as_the_thread_count_changes():
     (m1, o1), (m2, o2) = twins(build, lambda p: optim.Adam(p, lr=1e-2))
     lf = nn.CrossEntropyLoss()
     step = nf.compile_step(m2, lf, o2)
-    before = nf.get_num_threads()
-    try:
-        for i, (x, y) in enumerate(cnn_data((3, 28, 28), batches=(16, 5), nsteps=6)):
-            nf.set_num_threads(1 + i % 2)
-            assert eager_step(m1, lf, o1, x, y) == step(x, y)
-    finally:
-        nf.set_num_threads(before)
+    run_alternating_threads(m1, o1, step, lf, cnn_data((3, 28, 28), batches=(16, 5)))
     assert step.eager_calls == 0
     assert_same_state(m1, o1, m2, o2)
-    s1, s2 = m1.state_dict(), m2.state_dict()
-    for k in s1:
-        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
+    assert_same_buffers(m1, m2)
 
 
 @pytest.mark.parametrize("build, shape", [
@@ -122,16 +143,9 @@ def test_batchnorm_batches_eager_refuses_raise_as_eager(build, shape):
     assert step.compiled
     x = nf.from_numpy(np.ones(shape, np.float32))
     y = nf.from_numpy(np.zeros(shape[0], np.int64))
-    errs = []
-    for fn in (lambda: eager_step(m1, lf, o1, x, y), lambda: step(x, y)):
-        with pytest.raises(Exception) as e:
-            fn()
-        errs.append((type(e.value), str(e.value)))
-    assert errs[0] == errs[1]
+    assert_raises_as_eager(m1, o1, step, lf, x, y)
     assert_same_state(m1, o1, m2, o2)
-    s1, s2 = m1.state_dict(), m2.state_dict()
-    for k in s1:
-        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
+    assert_same_buffers(m1, m2)
 
 
 @pytest.mark.parametrize("make_opt", [lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
@@ -161,24 +175,12 @@ def test_cnn_new_image_sizes_and_thread_counts_mid_run():
     (m1, o1), (m2, o2) = twins(small_cnn(), lambda p: optim.Adam(p, lr=1e-2))
     lf = nn.CrossEntropyLoss()
     step = nf.compile_step(m2, lf, o2)
-    data = cnn_data((1, 12, 12), batches=(8, 3))
-    before = nf.get_num_threads()
-    try:
-        for i, (x, y) in enumerate(data):
-            nf.set_num_threads(1 + i % 2)
-            assert eager_step(m1, lf, o1, x, y) == step(x, y)
-    finally:
-        nf.set_num_threads(before)
+    run_alternating_threads(m1, o1, step, lf, cnn_data((1, 12, 12), batches=(8, 3)))
     assert step.eager_calls == 0
     assert_same_state(m1, o1, m2, o2)
     # an image size the Linear does not take: the eager loop's error, nothing updated
     x, y = cnn_data((1, 14, 14), nsteps=1)[0]
-    errs = []
-    for fn in (lambda: eager_step(m1, lf, o1, x, y), lambda: step(x, y)):
-        with pytest.raises(Exception) as e:
-            fn()
-        errs.append((type(e.value), str(e.value)))
-    assert errs[0] == errs[1]
+    assert_raises_as_eager(m1, o1, step, lf, x, y)
     assert step.eager_calls == 1
 
 
@@ -287,8 +289,5 @@ def test_cnn_batchnorm2d_buffers_match_eager_and_eval_runs_eager(name):
             m.train(i % 3 != 1)
         assert eager_step(m1, lf, o1, x, y) == step(x, y)
     assert step.eager_calls == 2
-    s1, s2 = m1.state_dict(), m2.state_dict()
-    assert s1.keys() == s2.keys()
-    for k in s1:
-        assert np.array_equal(s1[k].numpy(), s2[k].numpy()), k
+    assert_same_buffers(m1, m2)
     assert_same_state(m1, o1, m2, o2)
