@@ -627,7 +627,7 @@ void nf_knn_select_ref(nf_int *idx, float *dist, const float *g, const float *co
                        nf_int M, nf_int N, nf_int k, nf_int self_offset);
 
 /* ===================================================================================== */
-/* step.c — one captured MLP training step (nnfast.compile_step)                          */
+/* step.c — one captured MLP or CNN training step (nnfast.compile_step)                   */
 /* ===================================================================================== */
 enum { NF_MLP_LINEAR = 0, NF_MLP_ACT = 1, NF_MLP_DROPOUT = 2, NF_MLP_ACT_EXTRA = 3,
        NF_MLP_BATCHNORM = 4, NF_MLP_LAYERNORM = 5, NF_MLP_RES_BEGIN = 6, NF_MLP_RES_END = 7,
@@ -671,7 +671,7 @@ typedef struct {
      * [M, begin's n_in] its input gradient, or NULL). `act` holds the partner op's index;
      * skip is the shortcut's gradient, set by RES_END's backward for RES_BEGIN's. */
     const float *skip;
-    /* Conv2d and MaxPool2d on (M, C, H, W) activations (n_in = C*H*W, n_out = OC*OH*OW):
+    /* Conv2d and the pools on (M, C, H, W) activations (n_in = C*H*W, n_out = OC*OH*OW):
      * geom as conv.c takes it, N == M (a pool's: OC == C, G == 1, its window in KH .. dw).
      * Conv2d: weight [OC, C/G, KH, KW], bias [OC] or NULL, dweight/dbias as a Linear's;
      * ws[ws_size] conv.c's scratch, at least nf_conv2d_workspace's forward and backward

@@ -69,6 +69,9 @@ static void act_bwd_block(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n)
                              act->a, 0));
 }
 
+/* A BatchNorm op's values per channel: H*W for BatchNorm2d, 1 for BatchNorm1d (or unset) */
+static inline nf_int bn_inner(const nf_mlp_op *op) { return op->inner > 1 ? op->inner : 1; }
+
 /* ops[k + 1] when it is an activation (fused into ops[k]'s GEMM), else NULL */
 static nf_mlp_op *act_after(nf_mlp_op *ops, int nops, int k)
 {
@@ -108,7 +111,7 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
             nf_act_extra_backward(op->act, op->dinp, g, op->inp, M * op->n_in, op->a, op->b);
             break;
         case NF_MLP_BATCHNORM: { /* its weight and bias get gradients even with no dinp */
-            const nf_int S = op->inner > 1 ? op->inner : 1;
+            const nf_int S = bn_inner(op);
             nf_batch_norm_backward(op->dinp, op->dweight, op->dbias, g, op->inp, op->stat0,
                                    op->stat1, op->weight, M, op->n_in / S, S, 1);
             break;
@@ -124,18 +127,20 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
             nf_max_pool2d_backward(op->dinp, g, op->idx, q->N * q->C, q->H, q->W, q->OH, q->OW);
             break;
         }
-        case NF_MLP_AVGPOOL2D:
+        case NF_MLP_AVGPOOL2D: {
+            if (!op->dinp)
+                return;
+            const nf_conv2d_geom *q = &op->geom;
+            nf_avg_pool2d_backward(op->dinp, g, q->N * q->C, q->H, q->W, q->OH, q->OW, q->KH,
+                                   q->KW, q->sh, q->sw, q->ph, q->pw, op->count_include_pad,
+                                   op->divisor_override);
+            break;
+        }
         case NF_MLP_ADAPTIVE_AVGPOOL2D: {
             if (!op->dinp)
                 return;
             const nf_conv2d_geom *q = &op->geom;
-            if (op->op == NF_MLP_AVGPOOL2D)
-                nf_avg_pool2d_backward(op->dinp, g, q->N * q->C, q->H, q->W, q->OH, q->OW,
-                                       q->KH, q->KW, q->sh, q->sw, q->ph, q->pw,
-                                       op->count_include_pad, op->divisor_override);
-            else
-                nf_adaptive_avg_pool2d_backward(op->dinp, g, q->N * q->C, q->H, q->W, q->OH,
-                                                q->OW);
+            nf_adaptive_avg_pool2d_backward(op->dinp, g, q->N * q->C, q->H, q->W, q->OH, q->OW);
             break;
         }
         case NF_MLP_LAYERNORM:
@@ -204,7 +209,7 @@ const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, 
             nf_act_extra_forward(op->act, op->out, h, M * op->n_in, op->a, op->b);
             break;
         case NF_MLP_BATCHNORM: {
-            const nf_int S = op->inner > 1 ? op->inner : 1;
+            const nf_int S = bn_inner(op);
             nf_batch_norm_stats(op->stat0, op->stat1, op->running_mean, op->running_var, h, M,
                                 op->n_in / S, S, op->momentum, op->eps);
             nf_batch_norm_apply(op->out, h, op->stat0, op->stat1, op->weight, op->bias, M,

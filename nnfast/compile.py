@@ -235,6 +235,21 @@ class _Workspace:
         self.outs = [sp[10] for sp in spec]
 
 
+def workspace_key(spatial, m, sample):
+    """What a workspace is kept under: the batch size, and for a CNN the image shape and the
+    thread count too (the conv plan, and so its partial sums, depends on it)."""
+    return (m, sample, _C.get_num_threads()) if spatial else m
+
+
+def fitting_workspace(ops, first, m, sample):
+    """_Workspace(ops, first, m, sample), or None when the input does not fit the model (the
+    eager layers raise, or cope, for it)."""
+    try:
+        return _Workspace(ops, first, m, sample)
+    except (_Unsupported, ValueError, TypeError):
+        return None
+
+
 class CompiledStep:
     """A captured training step; see the module docstring."""
 
@@ -302,16 +317,12 @@ class CompiledStep:
     def _workspace(self, m, sample):
         """The workspace of batch size m and sample shape (with convolutions: and of this
         thread count, which their plan depends on); False when the input does not fit."""
-        key = (m, sample, _C.get_num_threads()) if self._spatial else m
+        key = workspace_key(self._spatial, m, sample)
         ws = self._work.get(key)
         if ws is None:
             if len(self._work) >= _MAX_SHAPES:
                 self._work.pop(next(iter(self._work)))
-            try:
-                ws = _Workspace(self._ops, self._first, m, sample)
-            except (_Unsupported, ValueError, TypeError):
-                ws = False   # the eager layers raise (or cope) for this input
-            self._work[key] = ws
+            ws = self._work[key] = fitting_workspace(self._ops, self._first, m, sample) or False
         return ws
 
     # ------------------------------------------------------------------ the step

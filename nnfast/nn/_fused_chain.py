@@ -76,7 +76,7 @@ class _Chain:
     """The captured layer chain of one Sequential."""
 
     def __init__(self, seq, ops, flatten_input, containers, hypers):
-        C, CC = _imports()[:2]
+        CC = _imports()[1]
         self.ops, self.flatten_input = ops, flatten_input
         self.containers, self.hypers = containers, hypers
         # the members' __dicts__, whose "_hooked" says a member has hooks (seq's own hooks
@@ -146,7 +146,7 @@ class _Chain:
             return free.pop()
         if self.lent[key] >= _MAX_LENT:
             return None
-        C, CC = _imports()[:2]
+        C = _imports()[0]
         ops, grads = [], {}
         for k, op in enumerate(self.ops):
             if len(op) >= 4 and op[0] in _imports()[1]._PARAM_OPS:
@@ -157,12 +157,12 @@ class _Chain:
                 grads[k] = list(g)
                 op = op + g
             ops.append(op)
-        try:
-            return _Workspace(C._Workspace(ops, self.first, m, sample), grads)
-        except (CC._Unsupported, ValueError, TypeError):
+        ws = C.fitting_workspace(ops, self.first, m, sample)
+        if ws is None:
             if len(self.misfit) < 64:
                 self.misfit.add(key)
             return None
+        return _Workspace(ws, grads)
 
     def _give_back(self, key, w):
         free = self.free.get(key)
@@ -180,7 +180,6 @@ class _Chain:
         if self.spatial:
             if xd.ndim != 4:
                 return None
-            key = (xd.shape[0], xd.shape[1:], _imports()[0]._C.get_num_threads())
         elif xd.ndim != 2:
             if not (self.flatten_input and xd.ndim > 2):
                 return None
@@ -190,8 +189,7 @@ class _Chain:
             return _STALE
         if m == 0 or (not self.spatial and xd.shape[1] != self.n_in) or self._hooked():
             return None
-        if not self.spatial:
-            key = m
+        key = _imports()[0].workspace_key(self.spatial, m, xd.shape[1:])
         state = ag._state
         if state.anomaly or state.layered:
             # anomaly mode names the layer whose backward made a NaN; DDP's overlapped
@@ -290,10 +288,10 @@ def _initial_grad(t):
 class _Backward:
     """A fused node's backward function; when the graph holding it is freed, its workspace
     goes back to the chain."""
-    __slots__ = ("chain", "w", "m", "lp")
+    __slots__ = ("chain", "w", "key", "lp")
 
-    def __init__(self, chain, w, m, lp):
-        self.chain, self.w, self.m, self.lp = chain, w, m, lp
+    def __init__(self, chain, w, key, lp):
+        self.chain, self.w, self.key, self.lp = chain, w, key, lp
 
     def __call__(self, g):
         w = self.w
@@ -309,12 +307,12 @@ class _Backward:
             # as torch frees a graph's saved values: the workspace goes back now, not when
             # the graph is collected (a hook on the output makes a cycle that only gc breaks)
             self.w = None
-            self.chain._returned(self.m, w)
+            self.chain._returned(self.key, w)
         return grads
 
     def __del__(self):
         if self.w is not None:
-            self.chain._returned(self.m, self.w)
+            self.chain._returned(self.key, self.w)
 
 
 def run(seq, x):

@@ -378,11 +378,11 @@ def _is_iterable_dataset(ds):
     return isinstance(ds, IterableDataset)
 
 
-def check_output_fits_target(out, y, data=None):
-    """Refuse targets that would broadcast against the outputs to a third shape: y (n,) with
-    outputs (n, 1) would compare every output with every target in a custom loss."""
+def check_output_fits_target(out_shape, y, data=None):
+    """Refuse targets that would broadcast against outputs of out_shape to a third shape: y
+    (n,) with outputs (n, 1) would compare every output with every target in a custom loss."""
     name = getattr(data, "name", "the data")
-    os_, ys = tuple(out.shape), tuple(y.shape)
+    os_, ys = tuple(out_shape), tuple(y.shape)
     if os_ == ys:
         return
     try:

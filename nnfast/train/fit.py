@@ -46,14 +46,6 @@ from .progress import ProgressBar
 __all__ = ["fit", "evaluate", "predict", "Trainer"]
 
 
-class _Shaped:
-    """An output known by its shape only (what check_output_fits_target reads)."""
-    __slots__ = ("shape",)
-
-    def __init__(self, shape):
-        self.shape = shape
-
-
 class Trainer:
     """The state of one fit() run; callbacks see it as `self.trainer`."""
 
@@ -178,7 +170,7 @@ class Trainer:
             if step is not None and first:   # the captured step knows its output's shape
                 shape = step.output_shape(xb)
                 if shape is not None:
-                    check_output_fits_target(_Shaped(shape), yb, data)
+                    check_output_fits_target(shape, yb, data)
                     first = False
             if step is not None and not first:
                 try:   # zero_grad + forward + loss + backward + step, in one C call
@@ -193,7 +185,7 @@ class Trainer:
                 self.optimizer.zero_grad()
                 out = self.net(xb)
                 if first:   # once per epoch: y (n,) against outputs (n, 1) is refused
-                    check_output_fits_target(out, yb, data)
+                    check_output_fits_target(out.shape, yb, data)
                     first = False
                 try:
                     loss = self.loss_fn(out, yb)
@@ -274,7 +266,7 @@ class Trainer:
                         xb, yb = xb.to(self.device), yb.to(self.device)
                     out = self.model(xb)
                     if i == 0:
-                        check_output_fits_target(out, yb, data)
+                        check_output_fits_target(out.shape, yb, data)
                     total += self.loss_fn(out, yb).item() * len(xb)
                     count += len(xb)
                     outs.append(to_numpy(out))
