@@ -9,8 +9,10 @@
  * Conv1d runs these kernels on height-1 images, and ConvTranspose1d/2d runs them adjointly
  * (forward = the input-gradient path, backward = forward + weight gradient), see
  * nnfast/nn/_functional_conv1d.py and _functional_conv_transpose.py.
- * What it is not: Winograd/FFT, channels-last, or padding modes other than zeros (those live
- * in Python, if at all).
+ * 3x3 stride-1 convolutions in fp32 go to Winograd F(2x2, 3x3) instead (conv_winograd.c),
+ * which falls back on this path where an input is inf or NaN.
+ * What it is not: FFT, channels-last, or padding modes other than zeros (those live in
+ * Python, if at all).
  *
  * Batching. Small images make small GEMMs (8x8 output, 16 channels: 16x64x9), which the GEMM
  * frame runs far below peak (packing and call overhead dominate). So `nb` samples are put
@@ -29,8 +31,9 @@
  * workspace, summed at the end (fixed order: the result does not depend on the schedule).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#include "nnfast.h"
+#include "conv_internal.h"
 #include "nf_simd.h"
 
 #ifdef _OPENMP
@@ -68,6 +71,21 @@ static int max_threads(void)
 #else
     return 1;
 #endif
+}
+
+/* 3x3 stride-1 fp32 convolutions go to conv_winograd.c unless NNFAST_CONV_WINOGRAD=0 (read
+ * on first use): that keeps every convolution on im2col, for comparing the two.
+ * ("portable": Winograd without its AVX-512 transforms, see conv_winograd.c.) */
+static int winograd_on(const nf_conv2d_geom *g, int prec)
+{
+    static int on = -1;
+    int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("NNFAST_CONV_WINOGRAD");
+        v = !(e && e[0] == '0');
+        __atomic_store_n(&on, v, __ATOMIC_RELAXED);
+    }
+    return v && prec == NF_PREC_FP32 && nf_winograd_applies(g);
 }
 
 static nf_int cdiv(nf_int a, nf_int b) { return (a + b - 1) / b; }
@@ -134,7 +152,10 @@ static conv_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
 nf_int nf_conv2d_workspace(const nf_conv2d_geom *g, int backward)
 {
     conv_plan p = make_plan(g, backward, max_threads());
-    return (nf_int)p.T * per_thread(&p, backward);
+    const nf_int im2col = (nf_int)p.T * per_thread(&p, backward);
+    /* Winograd falls back on im2col (non-finite values), so the workspace holds either */
+    const nf_int wino = winograd_on(g, NF_PREC_FP32) ? nf_winograd_workspace(g, backward, max_threads()) : 0;
+    return wino > im2col ? wino : im2col;
 }
 
 /* The plan for the threads we have, shrunk until it fits the workspace we were given: fewer
@@ -436,6 +457,8 @@ void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
                        int prec)
 {
     if (g->N <= 0 || g->OC <= 0 || g->OH <= 0 || g->OW <= 0) return;
+    if (winograd_on(g, prec) && nf_winograd_forward(out, ws, ws_size, inp, weight, bias, g))
+        return;
     const conv_plan p = fit_plan(g, 0, ws_size);
     const nf_int pt = per_thread(&p, 0);
 #ifdef _OPENMP
@@ -464,7 +487,7 @@ void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
 /* x[0] + ... + x[n-1] as 16 interleaved partial sums folded at the end: one vector add per
  * 16 floats (a single running sum is a chain of dependent adds, 4 cycles per float), and the
  * same order whatever vector width the clone uses. */
-NF_CLONES static float row_sum(const float *x, nf_int n)
+NF_CLONES float nf_conv_row_sum(const float *x, nf_int n)
 {
     float acc[16] = {0.0f};
     nf_int j = 0;
@@ -503,7 +526,7 @@ static void backward_chunk(float *dinp, float *dw, float *db, float *col, float 
         dop = tmp;
     }
     if (db)
-        for (nf_int oc = 0; oc < g->OC; oc++) db[oc] += row_sum(dop + oc * ncols, ncols);
+        for (nf_int oc = 0; oc < g->OC; oc++) db[oc] += nf_conv_row_sum(dop + oc * ncols, ncols);
     if (dw) {
         const float *colp = inp + n0 * g->C * HW;
         if (p->wide) {
@@ -542,6 +565,9 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
                         const float *dout, const float *inp, const float *weight,
                         const nf_conv2d_geom *g, int accumulate, int prec)
 {
+    if (winograd_on(g, prec) && nf_winograd_backward(dinp, dweight, dbias, ws, ws_size, dout, inp,
+                                                     weight, g, accumulate))
+        return;
     const nf_int CKKg = (g->C / g->G) * g->KH * g->KW, wsize = g->OC * CKKg;
     if (!accumulate) {
         if (dweight) memset(dweight, 0, (size_t)wsize * sizeof(float));

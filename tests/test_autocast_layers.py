@@ -128,7 +128,9 @@ def test_conv_layers_match_torch_autocast(i):
     f_out, f_grads = _run(nf, nm, xs, gs, autocast=False)
     _differs(n_out, f_out, "output")
     _differs(n_grads, f_grads, "gradient", skip=("bias",))
-    np.testing.assert_array_equal(n_grads["bias"], f_grads["bias"])   # fp32 sums of dout
+    # the bias gradient is an fp32 sum of dout either way (far inside bf16's 4e-3); fp32 3x3
+    # convolutions sum it in Winograd's order, autocast ones in im2col's
+    np.testing.assert_allclose(n_grads["bias"], f_grads["bias"], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", RNNS)

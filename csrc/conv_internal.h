@@ -1,0 +1,38 @@
+/* conv_internal.h — internal to csrc/: what conv.c and conv_winograd.c share. conv.c's
+ * nf_conv2d_forward/backward choose the algorithm; these are not called from Python. */
+#ifndef NF_CONV_INTERNAL_H
+#define NF_CONV_INTERNAL_H
+
+#include "nnfast.h"
+
+/* x[0] + ... + x[n-1] in a fixed order (16 interleaved partial sums folded at the end). */
+float nf_conv_row_sum(const float *x, nf_int n);
+
+/* Winograd F(2x2, 3x3) (conv_winograd.c): whether it takes g (3x3, stride 1, dilation 1,
+ * one group, at least 8 channels in and out, outputs at least 4x4), and the floats of
+ * workspace it wants on `threads` threads (0 where it does not take g). */
+int nf_winograd_applies(const nf_conv2d_geom *g);
+nf_int nf_winograd_workspace(const nf_conv2d_geom *g, int backward, int threads);
+/* nf_conv2d_forward / nf_conv2d_backward in fp32 by Winograd. Return 0, having kept nothing
+ * (dweight and dbias untouched; out and dinp garbage), when a value read is inf or NaN or
+ * ws is too small for one thread: the caller then runs im2col. */
+int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
+                        const float *weight, const float *bias, const nf_conv2d_geom *g);
+int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
+                         const float *dout, const float *inp, const float *weight,
+                         const nf_conv2d_geom *g, int accumulate);
+
+/* conv_winograd.c's band transforms on AVX-512 (conv_winograd_avx512.c; x86-64 only, called
+ * after __builtin_cpu_supports("avx512f")). The band: tile rows r0 .. r0+nrows-1 of TH a
+ * image, TW tiles each; the transformed streams' stride ldt. */
+int nf_wino_input_avx512(float *V, nf_int ldt, const float *inp, const nf_conv2d_geom *g,
+                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
+void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, const float *bias,
+                           const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
+                           nf_int nrows);
+int nf_wino_dout_avx512(float *dM, nf_int ldt, const float *dout, const nf_conv2d_geom *g,
+                        nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
+void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, const nf_conv2d_geom *g,
+                           nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
+
+#endif /* NF_CONV_INTERNAL_H */

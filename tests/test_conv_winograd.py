@@ -1,0 +1,207 @@
+"""3x3 stride-1 fp32 convolutions run by Winograd F(2x2, 3x3) (csrc/conv_winograd.c): the C
+kernels against the direct loops, the layer against torch, the fallback to im2col where a
+value is inf or NaN, and the portable transforms (the AVX-512 ones run by default here) in a
+process of their own."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import nnfast as nf
+from nnfast import _C, nn
+
+# (N, C, H, W), OC, (ph, pw), (OH, OW) or None for the symmetric padding's
+CASES = [
+    ((4, 16, 26, 26), 32, (0, 0), None),      # the bench CNN's second layer
+    ((3, 8, 9, 7), 8, (1, 1), None),          # odd output sizes: tiles cut at the edge
+    ((2, 9, 10, 11), 12, (1, 0), None),
+    ((5, 16, 5, 6), 16, (2, 2), None),        # padding 2: tiles wholly in the padding
+    ((2, 8, 40, 70), 8, (1, 1), None),        # 35 tiles a row: three 16-tile vectors
+    ((2, 8, 37, 35), 9, (2, 1), None),
+    ((1, 32, 33, 17), 8, (1, 1), None),       # one image (backward on one thread)
+    ((3, 8, 8, 9), 10, (1, 1), (8, 9)),       # padding "same" with the bottom/right implied
+    ((2, 8, 6, 6), 8, (0, 0), (4, 4)),        # the smallest output it takes
+    ((2, 64, 14, 14), 8, (0, 0), None),       # sums of 576 products
+]
+
+
+def _geom(xs, oc, pads, out):
+    n, c, h, w = xs
+    oh, ow = out if out else (h + 2 * pads[0] - 2, w + 2 * pads[1] - 2)
+    return (n, c, h, w, oc, 3, 3, oh, ow, 1, 1, pads[0], pads[1], 1, 1, 1)
+
+
+def _problem(xs, oc, pads, out, seed=0):
+    rng = np.random.default_rng(seed)
+    geom = _geom(xs, oc, pads, out)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal((oc, xs[1], 3, 3)).astype(np.float32)
+    b = rng.standard_normal(oc).astype(np.float32)
+    g = rng.standard_normal((xs[0], oc, geom[7], geom[8])).astype(np.float32)
+    return geom, x, w, b, g
+
+
+def _direct(geom, x, w, b, g):
+    out = np.empty_like(g)
+    _C.conv2d_forward(out, None, x, w, b, geom, reference=True)
+    grads = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
+    _C.conv2d_backward(*grads, None, g, x, w, geom, False, reference=True)
+    return out, grads
+
+
+def _tol(c):
+    # sums of 9 * C products of unit normals, rounded in another order
+    return 2e-6 * 9 * c
+
+
+def check_against_direct_loops(xs, oc, pads, out):
+    geom, x, w, b, g = _problem(xs, oc, pads, out)
+    ref_out, ref_grads = _direct(geom, x, w, b, g)
+    tol = _tol(xs[1])
+    ws = np.empty(_C.conv2d_workspace(geom, True), np.float32)
+    got = np.full_like(g, np.nan)
+    _C.conv2d_forward(got, ws, x, w, b, geom)
+    np.testing.assert_allclose(got, ref_out, atol=tol, rtol=1e-5)
+    grads = [np.full_like(x, np.nan), np.full_like(w, 7.0), np.full_like(b, 7.0)]
+    _C.conv2d_backward(*grads, ws, g, x, w, geom, False)
+    for a, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(a, r, atol=tol * 4, rtol=1e-5)
+    # accumulate adds onto what is there; each gradient alone
+    _C.conv2d_backward(None, grads[1], grads[2], ws, g, x, w, geom, True)
+    np.testing.assert_allclose(grads[1], 2 * ref_grads[1], atol=tol * 8, rtol=1e-5)
+    np.testing.assert_allclose(grads[2], 2 * ref_grads[2], atol=tol * 8, rtol=1e-5)
+    dx = np.full_like(x, np.nan)
+    _C.conv2d_backward(dx, None, None, ws, g, x, w, geom, False)
+    np.testing.assert_allclose(dx, ref_grads[0], atol=tol * 4, rtol=1e-5)
+    dw = np.full_like(w, np.nan)
+    _C.conv2d_backward(None, dw, None, ws, g, x, w, geom, False)
+    np.testing.assert_allclose(dw, ref_grads[1], atol=tol * 4, rtol=1e-5)
+    # no bias
+    _C.conv2d_forward(got, ws, x, w, None, geom)
+    np.testing.assert_allclose(got, ref_out - b[None, :, None, None], atol=tol, rtol=1e-5)
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    before = nf.get_num_threads()
+    nf.set_num_threads(request.param)
+    yield request.param
+    nf.set_num_threads(before)
+
+
+@pytest.mark.parametrize("xs,oc,pads,out", CASES)
+def test_kernels_equal_direct_loops(xs, oc, pads, out, threads):
+    check_against_direct_loops(xs, oc, pads, out)
+
+
+@pytest.mark.parametrize("sized_at", [1, 2])
+def test_workspace_sized_at_one_thread_count_runs_at_another(sized_at):
+    # a captured step checks its conv workspace at the thread count it was built with; run
+    # at another, Winograd plans within the workspace it has (fewer threads, or im2col)
+    m = 4
+    geom = (m, 16, 12, 12, 16, 3, 3, 12, 12, 1, 1, 1, 1, 1, 1, 1)
+    before = _C.get_num_threads()
+    try:
+        _C.set_num_threads(sized_at)
+        need = max(_C.conv2d_workspace(geom, False), _C.conv2d_workspace(geom, True))
+        big = np.full(need + 50000, 7.0, np.float32)
+        w = np.random.default_rng(3).standard_normal((16, 16, 3, 3)).astype(np.float32) * 0.1
+        n_in = n_out = 16 * 12 * 12
+        conv = (8, 0, 0.0, 0, n_in, n_out, w, None, np.empty_like(w), None,
+                np.empty((m, n_out), np.float32), None, None, 0, 0.0, 0.0, (geom, big[:need]))
+        lw = np.full((5, n_out), 0.001, np.float32)
+        lin = (0, 0, 0.0, 0, n_out, 5, lw, None, np.empty_like(lw), None,
+               np.empty((m, 5), np.float32), np.empty((m, n_out), np.float32), None, 0, 0.0,
+               0.0, None)
+        plan = _C.MlpPlan([conv, lin], m, np.empty((m, 5), np.float32))
+        x = np.random.default_rng(4).standard_normal((m, n_in)).astype(np.float32)
+        losses = []
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            losses.append(plan.run(x, np.zeros(m, np.int64), None, 0, 1, -100, 0.0, 1.0, []))
+            assert np.all(big[need:] == 7.0)
+    finally:
+        _C.set_num_threads(before)
+    assert np.isfinite(losses).all()
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("where", ["input", "dout"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_non_finite_values_give_the_direct_sums_inf_and_nan(where, value):
+    # Winograd would mix an inf with its neighbours (inf - inf = NaN); the kernels run
+    # im2col instead, whose sums have the direct loops' inf and NaN in the same places.
+    # (A non-finite weight goes to im2col too, before any transform; im2col multiplies the
+    # padding's zeros by it, where the direct loops skip them: NaN there, as before.)
+    geom, x, w, b, g = _problem((3, 8, 10, 10), 8, (1, 1), None, seed=1)
+    {"input": x, "weight": w, "dout": g}[where].flat[37] = value
+    ref_out, ref_grads = _direct(geom, x, w, b, g)
+    ws = np.empty(_C.conv2d_workspace(geom, True), np.float32)
+    got = np.empty_like(g)
+    _C.conv2d_forward(got, ws, x, w, b, geom)
+    grads = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
+    _C.conv2d_backward(*grads, ws, g, x, w, geom, False)
+    for a, r in zip([got] + grads, [ref_out] + ref_grads):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(r))
+        np.testing.assert_array_equal(np.isposinf(a), np.isposinf(r))
+        np.testing.assert_array_equal(np.isneginf(a), np.isneginf(r))
+        fin = np.isfinite(r)
+        np.testing.assert_allclose(a[fin], r[fin], atol=_tol(8) * 4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2, "same"])
+def test_layer_trains_like_torch(padding):
+    # Conv2d(16, 32, 3) forward, gradients and three Adam steps against torch
+    torch.manual_seed(0)
+    tconv = torch.nn.Conv2d(16, 32, 3, padding=padding)
+    conv = nn.Conv2d(16, 32, 3, padding=padding)
+    conv.load_state_dict({k: nf.from_numpy(v.detach().numpy().copy())
+                          for k, v in tconv.state_dict().items()})
+    topt = torch.optim.Adam(tconv.parameters(), lr=1e-2)
+    opt = nf.optim.Adam(conv.parameters(), lr=1e-2)
+    rng = np.random.default_rng(2)
+    for step in range(3):
+        x = rng.standard_normal((6, 16, 13, 11)).astype(np.float32)
+        tx = torch.from_numpy(x).requires_grad_(True)
+        nx = nf.tensor(x, requires_grad=True)
+        ty, ny = tconv(tx), conv(nx)
+        np.testing.assert_allclose(ny.detach().numpy(), ty.detach().numpy(), atol=2e-4,
+                                   rtol=1e-4)
+        topt.zero_grad()
+        opt.zero_grad()
+        (ty * ty).sum().backward()
+        (ny * ny).sum().backward()
+        np.testing.assert_allclose(nx.grad.numpy(), tx.grad.numpy(), atol=2e-3, rtol=1e-4)
+        np.testing.assert_allclose(conv.weight.grad.numpy(), tconv.weight.grad.numpy(),
+                                   atol=2e-2, rtol=1e-4)
+        topt.step()
+        opt.step()
+    np.testing.assert_allclose(conv.weight.detach().numpy(), tconv.weight.detach().numpy(),
+                               atol=1e-5, rtol=1e-5)
+
+
+_SUBPROCESS = """
+import sys
+sys.path.insert(0, {tests!r})
+import nnfast as nf
+import test_conv_winograd as t
+for threads in (1, 2):
+    nf.set_num_threads(threads)
+    for case in t.CASES:
+        t.check_against_direct_loops(*case)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("mode", ["portable", "0"])
+def test_portable_transforms_and_im2col_equal_direct_loops(mode):
+    # the AVX-512 transforms run here by default: NNFAST_CONV_WINOGRAD=portable (read once
+    # per process) reaches the portable ones, 0 the im2col path on the same shapes
+    env = dict(os.environ, NNFAST_CONV_WINOGRAD=mode)
+    code = _SUBPROCESS.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
