@@ -24,15 +24,16 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
 
 /* conv_winograd.c's band transforms on AVX-512 (conv_winograd_avx512.c; x86-64 only, called
  * after __builtin_cpu_supports("avx512f")). The band: tile rows r0 .. r0+nrows-1 of TH a
- * image, TW tiles each; the transformed streams' stride ldt. */
-int nf_wino_input_avx512(float *V, nf_int ldt, const float *inp, const nf_conv2d_geom *g,
+ * image, TW tiles each; a transformed matrix's rows ldt apart, its xi sx apart. */
+int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, const nf_conv2d_geom *g,
                          nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
-void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, const float *bias,
+void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
                            const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
                            nf_int nrows);
-int nf_wino_dout_avx512(float *dM, nf_int ldt, const float *dout, const nf_conv2d_geom *g,
+int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, const nf_conv2d_geom *g,
                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
-void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, const nf_conv2d_geom *g,
+void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
+                           const nf_conv2d_geom *g,
                            nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
 
 #endif /* NF_CONV_INTERNAL_H */

@@ -51,15 +51,15 @@ static inline __mmask16 not_finite(__m512 x)
     return _mm512_cmp_ps_mask(_mm512_sub_ps(x, x), _mm512_setzero_ps(), _CMP_NEQ_UQ);
 }
 
-int nf_wino_input_avx512(float *V, nf_int ldt, const float *inp, const nf_conv2d_geom *g,
+int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, const nf_conv2d_geom *g,
                          nf_int TH, nf_int TW, nf_int r0, nf_int nrows)
 {
     const nf_int C = g->C, W = g->W, HW = g->H * g->W;
     const __m512i ev = even_idx(), od = odd_idx();
     __mmask16 bad = 0;
-    for (nf_int rr = 0; rr < nrows; rr++) {
-        const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
-        for (nf_int c = 0; c < C; c++) {
+    for (nf_int c = 0; c < C; c++)   /* each stream walked in order */
+        for (nf_int rr = 0; rr < nrows; rr++) {
+            const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
             const float *plane = inp + (img * C + c) * HW;
             for (nf_int t0 = 0; t0 < TW; t0 += 16) {
                 const nf_int iw0 = 2 * t0 - g->pw;
@@ -85,30 +85,30 @@ int nf_wino_input_avx512(float *V, nf_int ldt, const float *inp, const nf_conv2d
                     R[r][2] = _mm512_sub_ps(x2, x1);
                     R[r][3] = _mm512_sub_ps(x1, x3);
                 }
-                const __mmask16 m = first(TW - t0);
+                /* whole vectors: lanes past the row's tiles land on the next row's (written
+                 * after this) or on the stream's padding (ldt > band + 15) */
                 float *v = V + c * ldt + rr * TW + t0;
-                const nf_int s = C * ldt;   /* from xi to xi + 1 */
+                const nf_int s = sx;
                 for (int k = 0; k < 4; k++) {
-                    _mm512_mask_storeu_ps(v + k * s, m, _mm512_sub_ps(R[0][k], R[2][k]));
-                    _mm512_mask_storeu_ps(v + (4 + k) * s, m, _mm512_add_ps(R[1][k], R[2][k]));
-                    _mm512_mask_storeu_ps(v + (8 + k) * s, m, _mm512_sub_ps(R[2][k], R[1][k]));
-                    _mm512_mask_storeu_ps(v + (12 + k) * s, m, _mm512_sub_ps(R[1][k], R[3][k]));
+                    _mm512_storeu_ps(v + k * s, _mm512_sub_ps(R[0][k], R[2][k]));
+                    _mm512_storeu_ps(v + (4 + k) * s, _mm512_add_ps(R[1][k], R[2][k]));
+                    _mm512_storeu_ps(v + (8 + k) * s, _mm512_sub_ps(R[2][k], R[1][k]));
+                    _mm512_storeu_ps(v + (12 + k) * s, _mm512_sub_ps(R[1][k], R[3][k]));
                 }
             }
         }
-    }
     return bad != 0;
 }
 
-void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, const float *bias,
+void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
                            const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
                            nf_int nrows)
 {
-    const nf_int OC = g->OC, OW = g->OW, OHW = g->OH * g->OW, s = OC * ldt;
+    const nf_int OC = g->OC, OW = g->OW, OHW = g->OH * g->OW, s = sx;
     const __m512i lo = ilv_lo(), hi = ilv_hi();
-    for (nf_int rr = 0; rr < nrows; rr++) {
-        const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
-        for (nf_int oc = 0; oc < OC; oc++) {
+    for (nf_int oc = 0; oc < OC; oc++)
+        for (nf_int rr = 0; rr < nrows; rr++) {
+            const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
             const __m512 b = _mm512_set1_ps(bias ? bias[oc] : 0.0f);
             float *dst = out + (img * OC + oc) * OHW + 2 * ty * OW;
             for (nf_int t0 = 0; t0 < TW; t0 += 16) {
@@ -136,18 +136,17 @@ void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, const float *
                 }
             }
         }
-    }
 }
 
-int nf_wino_dout_avx512(float *dM, nf_int ldt, const float *dout, const nf_conv2d_geom *g,
+int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, const nf_conv2d_geom *g,
                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows)
 {
-    const nf_int OC = g->OC, OW = g->OW, OHW = g->OH * g->OW, s = OC * ldt;
+    const nf_int OC = g->OC, OW = g->OW, OHW = g->OH * g->OW, s = sx;
     const __m512i ev = even_idx(), od = odd_idx();
     __mmask16 bad = 0;
-    for (nf_int rr = 0; rr < nrows; rr++) {
-        const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
-        for (nf_int oc = 0; oc < OC; oc++) {
+    for (nf_int oc = 0; oc < OC; oc++)
+        for (nf_int rr = 0; rr < nrows; rr++) {
+            const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
             const float *src = dout + (img * OC + oc) * OHW + 2 * ty * OW;
             for (nf_int t0 = 0; t0 < TW; t0 += 16) {
                 const nf_int ow0 = 2 * t0;
@@ -167,18 +166,15 @@ int nf_wino_dout_avx512(float *dM, nf_int ldt, const float *dout, const nf_conv2
                     Q[a][2] = _mm512_sub_ps(u, v);
                     Q[a][3] = _mm512_sub_ps(_mm512_setzero_ps(), v);
                 }
-                const __mmask16 m = first(TW - t0);
-                float *d = dM + oc * ldt + rr * TW + t0;
+                float *d = dM + oc * ldt + rr * TW + t0;   /* whole vectors, as V's */
                 for (int k = 0; k < 4; k++) {
-                    _mm512_mask_storeu_ps(d + k * s, m, Q[0][k]);
-                    _mm512_mask_storeu_ps(d + (4 + k) * s, m, _mm512_add_ps(Q[0][k], Q[1][k]));
-                    _mm512_mask_storeu_ps(d + (8 + k) * s, m, _mm512_sub_ps(Q[0][k], Q[1][k]));
-                    _mm512_mask_storeu_ps(d + (12 + k) * s, m,
-                                          _mm512_sub_ps(_mm512_setzero_ps(), Q[1][k]));
+                    _mm512_storeu_ps(d + k * s, Q[0][k]);
+                    _mm512_storeu_ps(d + (4 + k) * s, _mm512_add_ps(Q[0][k], Q[1][k]));
+                    _mm512_storeu_ps(d + (8 + k) * s, _mm512_sub_ps(Q[0][k], Q[1][k]));
+                    _mm512_storeu_ps(d + (12 + k) * s, _mm512_sub_ps(_mm512_setzero_ps(), Q[1][k]));
                 }
             }
         }
-    }
     return bad != 0;
 }
 
@@ -188,14 +184,15 @@ static inline void add_row(float *row, __mmask16 m, __m512 x)
     _mm512_mask_storeu_ps(row, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, row), x));
 }
 
-void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, const nf_conv2d_geom *g,
+void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
+                           const nf_conv2d_geom *g,
                            nf_int TH, nf_int TW, nf_int r0, nf_int nrows)
 {
-    const nf_int C = g->C, W = g->W, HW = g->H * g->W, s = C * ldt;
+    const nf_int C = g->C, W = g->W, HW = g->H * g->W, s = sx;
     const __m512i lo = ilv_lo(), hi = ilv_hi();
-    for (nf_int rr = 0; rr < nrows; rr++) {
-        const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
-        for (nf_int c = 0; c < C; c++) {
+    for (nf_int c = 0; c < C; c++)
+        for (nf_int rr = 0; rr < nrows; rr++) {
+            const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
             float *plane = dinp + (img * C + c) * HW;
             for (nf_int t0 = 0; t0 < TW; t0 += 16) {
                 const nf_int nt = TW - t0 < 16 ? TW - t0 : 16;
@@ -230,7 +227,6 @@ void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, const nf_co
                 }
             }
         }
-    }
 }
 
 #endif
