@@ -1,8 +1,10 @@
-/* conv_internal.h — internal to csrc/: what conv.c and conv_winograd.c share. conv.c's
- * nf_conv2d_forward/backward choose the algorithm; these are not called from Python. */
+/* conv_internal.h — internal to csrc/: what conv.c, conv_winograd.c and pool.c share with
+ * their AVX-512 files. conv.c's nf_conv2d_forward/backward choose the algorithm, pool.c its
+ * row loop; none of these is called from Python. */
 #ifndef NF_CONV_INTERNAL_H
 #define NF_CONV_INTERNAL_H
 
+#include <stdint.h>
 #include "nnfast.h"
 
 /* x[0] + ... + x[n-1] in a fixed order (16 interleaved partial sums folded at the end). */
@@ -35,5 +37,11 @@ int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, con
 void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                            const nf_conv2d_geom *g,
                            nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
+
+/* pool.c's 2x2 stride-2 max pooling of one plane x[2*OH.., W] into out/idx[OH, OW] on
+ * AVX-512 (pool_avx512.c; x86-64 only, called after nf_cpu_has("avx512f"); needs W + 1 and
+ * 2*OW + W + 1 to fit an int32). */
+void nf_max_pool2x2_plane_avx512(float *out, int64_t *idx, const float *x, nf_int W, nf_int OH,
+                                 nf_int OW);
 
 #endif /* NF_CONV_INTERNAL_H */

@@ -16,7 +16,7 @@
  */
 #include <math.h>
 #include <string.h>
-#include "nnfast.h"
+#include "conv_internal.h"
 #include "nf_simd.h"
 
 #ifdef _OPENMP
@@ -64,12 +64,21 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
     const double work = (double)P * OH * OW * KH * KW;
     const int two_by_two = KH == 2 && KW == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 &&
                            dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W;
+#if defined(__x86_64__) && defined(__GNUC__)
+    const int avx512 = two_by_two && 3 * (double)W + 1 < 2147483647.0 && nf_cpu_has("avx512f");
+#endif
 #pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
     num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
         int64_t *ix = idx + p * OH * OW;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (avx512) {
+            nf_max_pool2x2_plane_avx512(o, ix, x, W, OH, OW);
+            continue;
+        }
+#endif
         if (two_by_two) {
             for (nf_int oh = 0; oh < OH; oh++)
                 max2x2_row(o + oh * OW, ix + oh * OW, x + 2 * oh * W, x + (2 * oh + 1) * W, OW,
