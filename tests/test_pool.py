@@ -52,8 +52,9 @@ def test_max_pool2d_indices_match_torch(shape, kw):
 @pytest.mark.parametrize("shape,ceil", [((3, 4, 24, 24), False), ((2, 3, 7, 9), False),
                                         ((2, 3, 7, 9), True), ((1, 2, 2, 70), False)])
 def test_max_pool2d_2x2_rows_match_torch_on_ties_nan_and_inf(shape, ceil):
-    # 2x2 stride-2 windows take the vectorised row path (pool_avx512.c on AVX-512; odd sizes leave a column/row out,
-    # ceil_mode's partial windows go the general way): values and argmax as torch's, with
+    # 2x2 stride-2 windows take the vectorised row path (pool_avx512.c on AVX-512; odd
+    # sizes leave a column/row out, ceil_mode's partial windows go the general way): values
+    # and argmax as torch's, with
     # ties, NaNs (first or later tap) and infinities in every tap position
     rng = np.random.default_rng(3)
     x = rng.integers(-2, 3, shape).astype(np.float32)
