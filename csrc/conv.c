@@ -456,8 +456,16 @@ void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
                        const float *weight, const float *bias, const nf_conv2d_geom *g,
                        int prec)
 {
+    nf_conv2d_forward_epi(out, ws, ws_size, inp, weight, bias, g, prec, NULL);
+}
+
+void nf_conv2d_forward_epi(float *out, float *ws, nf_int ws_size, const float *inp,
+                           const float *weight, const float *bias, const nf_conv2d_geom *g,
+                           int prec, const nf_gemm_epi *epi)
+{
     if (g->N <= 0 || g->OC <= 0 || g->OH <= 0 || g->OW <= 0) return;
-    if (winograd_on(g, prec) && nf_winograd_forward(out, ws, ws_size, inp, weight, bias, g))
+    if (winograd_on(g, prec) &&
+        nf_winograd_forward(out, ws, ws_size, inp, weight, bias, g, epi))
         return;
     const conv_plan p = fit_plan(g, 0, ws_size);
     const nf_int pt = per_thread(&p, 0);
@@ -476,6 +484,7 @@ void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
             const nf_int n0 = ch * p.nb;
             const nf_int nb = g->N - n0 < p.nb ? g->N - n0 : p.nb;
             forward_chunk(out, col, tmp, inp, weight, bias, g, &p, n0, nb, prec);
+            if (epi) epi->fn(epi->ctx, n0, nb, 0, g->OC * g->OH * g->OW);
         }
     }
 }
@@ -565,8 +574,18 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
                         const float *dout, const float *inp, const float *weight,
                         const nf_conv2d_geom *g, int accumulate, int prec)
 {
+    nf_conv2d_backward_epi(dinp, dweight, dbias, ws, ws_size, dout, inp, weight, g, accumulate,
+                           prec, NULL);
+}
+
+void nf_conv2d_backward_epi(float *dinp, float *dweight, float *dbias, float *ws,
+                            nf_int ws_size, const float *dout, const float *inp,
+                            const float *weight, const nf_conv2d_geom *g, int accumulate,
+                            int prec, const nf_gemm_epi *dinp_epi)
+{
+    if (!dinp) dinp_epi = NULL;
     if (winograd_on(g, prec) && nf_winograd_backward(dinp, dweight, dbias, ws, ws_size, dout, inp,
-                                                     weight, g, accumulate))
+                                                     weight, g, accumulate, dinp_epi))
         return;
     const nf_int CKKg = (g->C / g->G) * g->KH * g->KW, wsize = g->OC * CKKg;
     if (!accumulate) {
@@ -576,6 +595,7 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
     if (g->N <= 0) return;
     if (g->OC <= 0 || g->OH <= 0 || g->OW <= 0) {   /* no outputs: dinp = 0 */
         if (dinp) memset(dinp, 0, (size_t)(g->N * g->C * g->H * g->W) * sizeof(float));
+        if (dinp_epi) dinp_epi->fn(dinp_epi->ctx, 0, g->N, 0, g->C * g->H * g->W);
         return;
     }
     const conv_plan p = fit_plan(g, 1, ws_size);
@@ -604,6 +624,7 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
             const nf_int n0 = ch * p.nb;
             const nf_int nb = g->N - n0 < p.nb ? g->N - n0 : p.nb;
             backward_chunk(dinp, dw, db, col, tmp, dout, inp, weight, g, &p, n0, nb, prec);
+            if (dinp_epi) dinp_epi->fn(dinp_epi->ctx, n0, nb, 0, g->C * g->H * g->W);
         }
     }
     if (p.T > 1)   /* sum the partials in thread order */

@@ -17,12 +17,15 @@ int nf_winograd_applies(const nf_conv2d_geom *g);
 nf_int nf_winograd_workspace(const nf_conv2d_geom *g, int backward, int threads);
 /* nf_conv2d_forward / nf_conv2d_backward in fp32 by Winograd. Return 0, having kept nothing
  * (dweight and dbias untouched; out and dinp garbage), when a value read is inf or NaN or
- * ws is too small for one thread: the caller then runs im2col. */
+ * ws is too small for one thread: the caller then runs im2col. The epilogues as
+ * nf_conv2d_forward_epi's / nf_conv2d_backward_epi's (they may have run on some blocks when
+ * 0 is returned; im2col runs them again on its own results). */
 int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
-                        const float *weight, const float *bias, const nf_conv2d_geom *g);
+                        const float *weight, const float *bias, const nf_conv2d_geom *g,
+                        const nf_gemm_epi *epi);
 int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
                          const float *dout, const float *inp, const float *weight,
-                         const nf_conv2d_geom *g, int accumulate);
+                         const nf_conv2d_geom *g, int accumulate, const nf_gemm_epi *dinp_epi);
 
 /* conv_winograd.c's band transforms on AVX-512 (conv_winograd_avx512.c; x86-64 only, called
  * after __builtin_cpu_supports("avx512f")). The band: tile rows r0 .. r0+nrows-1 of TH a

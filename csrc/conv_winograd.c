@@ -483,8 +483,25 @@ static void share(nf_int total, int t, int T, nf_int *lo, nf_int *hi)
     *hi = total * (t + 1) / T;
 }
 
+/* The forward epilogue on the outputs of tile rows r0 .. r0+nr-1: for each image and channel
+ * the output rows they cover, one run of out[N, OC*OH*OW]. */
+static void band_epilogue(const nf_gemm_epi *epi, const nf_conv2d_geom *g, const wino_plan *p,
+                          nf_int r0, nf_int nr)
+{
+    const nf_int OHW = g->OH * g->OW;
+    for (nf_int r = r0; r < r0 + nr;) {
+        const nf_int img = r / p->TH, ty0 = r % p->TH;
+        const nf_int ty1 = ty0 + (r0 + nr - r) < p->TH ? ty0 + (r0 + nr - r) : p->TH;
+        const nf_int oh0 = 2 * ty0, oh1 = 2 * ty1 < g->OH ? 2 * ty1 : g->OH;
+        for (nf_int oc = 0; oc < g->OC; oc++)
+            epi->fn(epi->ctx, img, 1, oc * OHW + oh0 * g->OW, (oh1 - oh0) * g->OW);
+        r += ty1 - ty0;
+    }
+}
+
 int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
-                        const float *weight, const float *bias, const nf_conv2d_geom *g)
+                        const float *weight, const float *bias, const nf_conv2d_geom *g,
+                        const nf_gemm_epi *epi)
 {
     const wino_plan p = fit_plan(g, 0, ws_size);
     if (p.T == 0 || !weight_transform(ws, weight, g->OC, g->C)) return 0;
@@ -512,6 +529,7 @@ int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
                 nf_sgemm(0, 0, g->OC, cols, g->C, 1.0f, U + xi * g->OC * g->C, g->C,
                          V + xi * p.sV, p.ldt, 0.0f, M + xi * p.sM, p.ldt);
             output_of(out, M, bias, g, &p, r0, nr, scratch);
+            if (epi) band_epilogue(epi, g, &p, r0, nr);
         }
     }
     return !bad;
@@ -519,7 +537,7 @@ int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
 
 int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
                          const float *dout, const float *inp, const float *weight,
-                         const nf_conv2d_geom *g, int accumulate)
+                         const nf_conv2d_geom *g, int accumulate, const nf_gemm_epi *dinp_epi)
 {
     const wino_plan p = fit_plan(g, 1, ws_size);
     if (p.T == 0 || !weight_transform(ws, weight, g->OC, g->C)) return 0;
@@ -551,6 +569,7 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
                 for (nf_int oc = 0; oc < OC; oc++)
                     db[oc] += nf_conv_row_sum(dout + (n * OC + oc) * OHW, OHW);
         const nf_int hi = n_hi * p.TH;
+        nf_int done = n_lo;   /* images before it have had the epilogue */
         for (nf_int r0 = n_lo * p.TH; r0 < hi && !bad; r0 += p.R) {
             const nf_int nr = hi - r0 < p.R ? hi - r0 : p.R, cols = nr * p.TW;
             bad |= dout_of(dM, dout, g, &p, r0, nr, scratch);
@@ -571,6 +590,11 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
                     nf_sgemm(1, 0, C, cols, OC, 1.0f, U + xi * OC * C, C, dM + xi * p.sM,
                              p.ldt, 0.0f, V + xi * p.sV, p.ldt);
                 dinput_of(dinp, V, g, &p, r0, nr, scratch);
+                /* the images whose every tile row is done: their input gradient is final */
+                const nf_int upto = (r0 + nr) / p.TH;
+                if (dinp_epi && upto > done)
+                    dinp_epi->fn(dinp_epi->ctx, done, upto - done, 0, C * g->H * g->W);
+                done = upto > done ? upto : done;
             }
         }
     }

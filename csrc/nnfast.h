@@ -494,6 +494,15 @@ void nf_conv2d_forward(float *out, float *ws, nf_int ws_size, const float *inp,
 void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
                         const float *dout, const float *inp, const float *weight,
                         const nf_conv2d_geom *g, int accumulate, int prec);
+/* The same with an epilogue (nf_gemm_epi's contract) on blocks of out[N, OC*OH*OW] as they
+ * are final (forward), or of dinp[N, C*H*W] (backward; not run when dinp is NULL). */
+void nf_conv2d_forward_epi(float *out, float *ws, nf_int ws_size, const float *inp,
+                           const float *weight, const float *bias, const nf_conv2d_geom *g,
+                           int prec, const nf_gemm_epi *epi);
+void nf_conv2d_backward_epi(float *dinp, float *dweight, float *dbias, float *ws,
+                            nf_int ws_size, const float *dout, const float *inp,
+                            const float *weight, const nf_conv2d_geom *g, int accumulate,
+                            int prec, const nf_gemm_epi *dinp_epi);
 /* The direct loops (double accumulation in the forward): the oracle of tests. The backward
  * overwrites every non-NULL output. */
 void nf_conv2d_forward_ref(float *out, const float *inp, const float *weight,
@@ -513,6 +522,10 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
                            nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw);
 void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, nf_int P,
                             nf_int H, nf_int W, nf_int OH, nf_int OW);
+/* ... with an epilogue (nf_gemm_epi's contract) on each plane of dinp viewed as [P, H*W]. */
+void nf_max_pool2d_backward_epi(float *dinp, const float *dout, const int64_t *idx, nf_int P,
+                                nf_int H, nf_int W, nf_int OH, nf_int OW,
+                                const nf_gemm_epi *epi);
 /* divisor_override: 0 = none */
 void nf_avg_pool2d_forward(float *out, const float *inp, nf_int P, nf_int H, nf_int W,
                            nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh, nf_int sw,

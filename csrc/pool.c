@@ -115,6 +115,13 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
 void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, nf_int P,
                             nf_int H, nf_int W, nf_int OH, nf_int OW)
 {
+    nf_max_pool2d_backward_epi(dinp, dout, idx, P, H, W, OH, OW, NULL);
+}
+
+void nf_max_pool2d_backward_epi(float *dinp, const float *dout, const int64_t *idx, nf_int P,
+                                nf_int H, nf_int W, nf_int OH, nf_int OW,
+                                const nf_gemm_epi *epi)
+{
     const double work = (double)P * (OH * OW + H * W);
 #pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
     num_threads(nf_get_num_threads())
@@ -127,6 +134,7 @@ void nf_max_pool2d_backward(float *dinp, const float *dout, const int64_t *idx, 
          * its first position, which can lie past the plane: it has no gradient to give. */
         for (nf_int j = 0; j < OH * OW; j++)
             if ((uint64_t)ix[j] < (uint64_t)(H * W)) d[ix[j]] += g[j];
+        if (epi) epi->fn(epi->ctx, p, 1, 0, H * W);
     }
 }
 

@@ -45,8 +45,9 @@
     } while (0)
 
 typedef struct {
-    const nf_mlp_op *lin;   /* the Linear whose output (forward) or dinp (backward) it is */
-    const nf_mlp_op *act;   /* the activation right after that Linear */
+    const nf_mlp_op *lin;   /* the op whose output (forward) or dinp (backward) it is */
+    const nf_mlp_op *act;   /* the activation right after that op */
+    nf_int ld;              /* the blocks' row length: lin's n_out, n_in, or a pool's H*W */
 } act_epi_ctx;
 
 /* forward: act->out = f(lin->out) on the block */
@@ -54,7 +55,7 @@ static void act_fwd_block(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n)
 {
     const act_epi_ctx *c = ctx;
     const nf_mlp_op *act = c->act;
-    FOR_RUNS(i0, m, j0, n, c->lin->n_out, off, len,
+    FOR_RUNS(i0, m, j0, n, c->ld, off, len,
              nf_act_forward(act->act, act->out + off, c->lin->out + off, len, act->a, 0));
 }
 
@@ -64,7 +65,7 @@ static void act_bwd_block(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n)
     const act_epi_ctx *c = ctx;
     const nf_mlp_op *act = c->act;
     const float *saved = act->saves_output ? act->out : act->inp;
-    FOR_RUNS(i0, m, j0, n, c->lin->n_in, off, len,
+    FOR_RUNS(i0, m, j0, n, c->ld, off, len,
              nf_act_backward(act->act, act->dinp + off, c->lin->dinp + off, saved + off, len,
                              act->a, 0));
 }
@@ -72,10 +73,18 @@ static void act_bwd_block(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n)
 /* A BatchNorm op's values per channel: H*W for BatchNorm2d, 1 for BatchNorm1d (or unset) */
 static inline nf_int bn_inner(const nf_mlp_op *op) { return op->inner > 1 ? op->inner : 1; }
 
-/* ops[k + 1] when it is an activation (fused into ops[k]'s GEMM), else NULL */
+/* ops[k + 1] when it is an activation (fused into ops[k]'s output blocks), else NULL */
 static nf_mlp_op *act_after(nf_mlp_op *ops, int nops, int k)
 {
     return k + 1 < nops && ops[k + 1].op == NF_MLP_ACT ? &ops[k + 1] : NULL;
+}
+
+/* ops[k - 1] when it is an activation with a gradient to give and ops[k] gives it one
+ * (fused into ops[k]'s dinp blocks), else NULL */
+static nf_mlp_op *act_below(nf_mlp_op *ops, int k)
+{
+    return ops[k].dinp && k > 0 && ops[k - 1].op == NF_MLP_ACT && ops[k - 1].dinp ? &ops[k - 1]
+                                                                                 : NULL;
 }
 
 /* Backward, last op first, down to the first op with a gradient to give; g = dlogits. */
@@ -86,9 +95,8 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
         switch (op->op) {
         case NF_MLP_LINEAR: {
             /* an activation below with a gradient to give takes dinp block by block */
-            nf_mlp_op *act = op->dinp && k > 0 && ops[k - 1].op == NF_MLP_ACT && ops[k - 1].dinp
-                                 ? &ops[k - 1] : NULL;
-            act_epi_ctx ac = {op, act};
+            nf_mlp_op *act = act_below(ops, k);
+            act_epi_ctx ac = {op, act, op->n_in};
             nf_gemm_epi act_epi = {act_bwd_block, &ac};
             nf_linear_backward_prec(prec, op->dinp, op->dweight, op->dbias, g, op->inp,
                                     op->weight, M, op->n_in, op->n_out, 0,
@@ -116,15 +124,32 @@ static void mlp_backward(nf_mlp_op *ops, int nops, nf_int M, const float *g, int
                                    op->stat1, op->weight, M, op->n_in / S, S, 1);
             break;
         }
-        case NF_MLP_CONV2D:      /* likewise */
-            nf_conv2d_backward(op->dinp, op->dweight, op->dbias, op->ws, op->ws_size, g,
-                               op->inp, op->weight, &op->geom, 0, prec);
+        case NF_MLP_CONV2D: {    /* likewise; an activation below as a Linear's */
+            nf_mlp_op *act = act_below(ops, k);
+            act_epi_ctx ac = {op, act, op->n_in};
+            nf_gemm_epi act_epi = {act_bwd_block, &ac};
+            nf_conv2d_backward_epi(op->dinp, op->dweight, op->dbias, op->ws, op->ws_size, g,
+                                   op->inp, op->weight, &op->geom, 0, prec,
+                                   act ? &act_epi : NULL);
+            if (act) {
+                k--;
+                op = act;
+            }
             break;
-        case NF_MLP_MAXPOOL2D: {
+        }
+        case NF_MLP_MAXPOOL2D: { /* an activation below takes dinp plane by plane */
             if (!op->dinp)
                 return;
             const nf_conv2d_geom *q = &op->geom;
-            nf_max_pool2d_backward(op->dinp, g, op->idx, q->N * q->C, q->H, q->W, q->OH, q->OW);
+            nf_mlp_op *act = act_below(ops, k);
+            act_epi_ctx ac = {op, act, q->H * q->W};
+            nf_gemm_epi act_epi = {act_bwd_block, &ac};
+            nf_max_pool2d_backward_epi(op->dinp, g, op->idx, q->N * q->C, q->H, q->W, q->OH,
+                                       q->OW, act ? &act_epi : NULL);
+            if (act) {
+                k--;
+                op = act;
+            }
             break;
         }
         case NF_MLP_AVGPOOL2D: {
@@ -190,7 +215,7 @@ const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, 
         switch (op->op) {
         case NF_MLP_LINEAR: {
             nf_mlp_op *act = act_after(ops, nops, k);
-            act_epi_ctx ac = {op, act};
+            act_epi_ctx ac = {op, act, op->n_out};
             nf_gemm_epi epi = {act_fwd_block, &ac};
             if (act)
                 act->inp = op->out;
@@ -216,10 +241,20 @@ const float *nf_mlp_forward(nf_mlp_op *ops, int nops, const float *x, nf_int M, 
                                 op->n_in / S, S);
             break;
         }
-        case NF_MLP_CONV2D:
-            nf_conv2d_forward(op->out, op->ws, op->ws_size, h, op->weight, op->bias, &op->geom,
-                              prec);
+        case NF_MLP_CONV2D: {    /* an activation after it as a Linear's */
+            nf_mlp_op *act = act_after(ops, nops, k);
+            act_epi_ctx ac = {op, act, op->n_out};
+            nf_gemm_epi epi = {act_fwd_block, &ac};
+            if (act)
+                act->inp = op->out;
+            nf_conv2d_forward_epi(op->out, op->ws, op->ws_size, h, op->weight, op->bias,
+                                  &op->geom, prec, act ? &epi : NULL);
+            if (act) {
+                k++;
+                op = act;
+            }
             break;
+        }
         case NF_MLP_MAXPOOL2D: {
             const nf_conv2d_geom *q = &op->geom;
             nf_max_pool2d_forward(op->out, op->idx, h, q->N * q->C, q->H, q->W, q->OH, q->OW,

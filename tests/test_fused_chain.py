@@ -55,8 +55,14 @@ MODELS = {
     "cnn-avgpool": lambda: nn.Sequential(nn.Conv2d(1, 8, 3, stride=2), nn.GELU(),
                                          nn.AdaptiveAvgPool2d(2), nn.Flatten(),
                                          nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4)),
+    # the middle conv runs by Winograd: Tanh's gradient on its input-gradient blocks, GELU on
+    # its output blocks, GELU's gradient on the max pool's (each fused as a Linear's is)
+    "cnn-winograd": lambda: nn.Sequential(nn.Conv2d(1, 8, 3), nn.Tanh(),
+                                          nn.Conv2d(8, 8, 3, padding=1), nn.GELU(),
+                                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(200, 4)),
 }
-SHAPES = {"flatten-nested": (3, 4), "cnn": (1, 10, 10), "cnn-avgpool": (1, 10, 10)}
+SHAPES = {"flatten-nested": (3, 4), "cnn": (1, 10, 10), "cnn-avgpool": (1, 10, 10),
+          "cnn-winograd": (1, 12, 12)}
 
 
 def twins(name, seed=0):
