@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "nnfast.h"
+#include "nf_simd.h"
+#include "nf_vmath.h"
 
 #ifndef _OPENMP
 /* Built without OpenMP (NNFAST_NO_OPENMP=1): the loops below run serially as written. */
@@ -143,6 +145,13 @@ static double target_weight_sum(const int64_t *target, const float *weight, nf_i
  * An ignored position contributes 0 to the loss and its gradient is 0. */
 
 /* inner == 1: one contiguous row of C logits per sample. */
+/* d[c] = exp(x[c] - m), with nf_vmath.h's exp so that the loop vectorises (libm's expf is a
+ * call per logit: 64 x 10 cross entropy took 6.4 us, most of it in expf). */
+NF_CLONES static void exp_shifted(float *d, const float *x, nf_int n, float m)
+{
+    for (nf_int c = 0; c < n; c++) d[c] = nf_expf(x[c] - m);
+}
+
 static double ce_rows(float *out, float *dinput, const float *input, const int64_t *target,
                       const float *weight, nf_int N, nf_int C, nf_int ignore_index,
                       double scale, double eps, double wall)
@@ -166,12 +175,10 @@ static double ce_rows(float *out, float *dinput, const float *input, const int64
         for (nf_int c = 0; c < C; c++)
             m = fmaxf(m, x[c]);
         double s = 0.0, sx = 0.0;
-        if (dx) {   /* keep each exp in dx for the gradient pass: one expf per logit */
-            for (nf_int c = 0; c < C; c++) {
-                float e = expf(x[c] - m);
-                dx[c] = e;
-                s += (double)e;
-            }
+        if (dx) {   /* keep each exp in dx for the gradient pass: one exp per logit */
+            exp_shifted(dx, x, C, m);
+            for (nf_int c = 0; c < C; c++)
+                s += (double)dx[c];
         } else {
             for (nf_int c = 0; c < C; c++)
                 s += (double)expf(x[c] - m);
