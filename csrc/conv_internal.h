@@ -7,8 +7,17 @@
 #include <stdint.h>
 #include "nnfast.h"
 
+static inline nf_int nf_cdiv(nf_int a, nf_int b) { return (a + b - 1) / b; }
+
 /* x[0] + ... + x[n-1] in a fixed order (16 interleaved partial sums folded at the end). */
 float nf_conv_row_sum(const float *x, nf_int n);
+/* conv_im2col.c: the wide column matrix of samples n0 .. n0+nb-1 (conv.c's wide_grid
+ * geometries) and its adjoint (adds into dinp); whether x[0 .. n) holds no inf or NaN. */
+void nf_im2col_wide(float *col, const float *inp, const nf_conv2d_geom *g, nf_int n0,
+                    nf_int nb, int gaps);
+void nf_col2im_wide(float *dinp, const float *col, const nf_conv2d_geom *g, nf_int n0,
+                    nf_int nb);
+int nf_all_finite(const float *x, nf_int n);
 
 /* Winograd F(2x2, 3x3) (conv_winograd.c): whether it takes g (3x3, stride 1, dilation 1,
  * one group, at least 8 channels in and out, outputs at least 4x4), and the floats of
@@ -46,5 +55,20 @@ void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
  * 2*OW + W + 1 to fit an int32). */
 void nf_max_pool2x2_plane_avx512(float *out, int64_t *idx, const float *x, nf_int W, nf_int OH,
                                  nf_int OW);
+
+/* The same in portable C (conv_winograd_portable.c), with scratch[nf_wino_portable_scratch]. */
+nf_int nf_wino_portable_scratch(nf_int ldt, nf_int TW);
+int nf_wino_input_portable(float *V, nf_int ldt, nf_int sx, const float *inp,
+                           const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
+                           nf_int nrows, float *scratch);
+void nf_wino_output_portable(float *out, const float *M, nf_int ldt, nf_int sx,
+                             const float *bias, const nf_conv2d_geom *g, nf_int TH, nf_int TW,
+                             nf_int r0, nf_int nrows, float *scratch);
+int nf_wino_dout_portable(float *dM, nf_int ldt, nf_int sx, const float *dout,
+                          const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
+                          nf_int nrows, float *scratch);
+void nf_wino_dinput_portable(float *dinp, const float *dV, nf_int ldt, nf_int sx,
+                             const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
+                             nf_int nrows, float *scratch);
 
 #endif /* NF_CONV_INTERNAL_H */

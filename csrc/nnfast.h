@@ -463,7 +463,7 @@ void nf_layer_norm_backward(float *dinp, float *dweight, float *dbias, const flo
                             const float *weight, nf_int M, nf_int D);
 
 /* ===================================================================================== */
-/* conv.c, pool.c — Conv2d (im2col/col2im on the GEMM) and 2-D pooling                   */
+/* conv.c, pool.c — Conv2d (im2col/col2im on the GEMM; 3x3 stride 1: Winograd) and pools */
 /* ===================================================================================== */
 /* Geometry of one conv2d call (NCHW). Input inp[N, C, H, W], weight[OC, C/G, KH, KW],
  * out[N, OC, OH, OW]. ph/pw are the top/left paddings; the bottom/right ones are implied by
