@@ -1,7 +1,7 @@
 """3x3 stride-1 fp32 convolutions run by Winograd F(2x2, 3x3) (csrc/conv_winograd.c): the C
 kernels against the direct loops, the layer against torch, the fallback to im2col where a
 value is inf or NaN, and the portable transforms (the AVX-512 ones run by default here) in a
-process of their own."""
+process of their own. (A workspace sized at another thread count: test_kernel_safety.)"""
 import os
 import subprocess
 import sys
@@ -95,38 +95,6 @@ def threads(request):
 @pytest.mark.parametrize("xs,oc,pads,out", CASES)
 def test_kernels_equal_direct_loops(xs, oc, pads, out, threads):
     check_against_direct_loops(xs, oc, pads, out)
-
-
-@pytest.mark.parametrize("sized_at", [1, 2])
-def test_workspace_sized_at_one_thread_count_runs_at_another(sized_at):
-    # a captured step checks its conv workspace at the thread count it was built with; run
-    # at another, Winograd plans within the workspace it has (fewer threads, or im2col)
-    m = 4
-    geom = (m, 16, 12, 12, 16, 3, 3, 12, 12, 1, 1, 1, 1, 1, 1, 1)
-    before = _C.get_num_threads()
-    try:
-        _C.set_num_threads(sized_at)
-        need = max(_C.conv2d_workspace(geom, False), _C.conv2d_workspace(geom, True))
-        big = np.full(need + 50000, 7.0, np.float32)
-        w = np.random.default_rng(3).standard_normal((16, 16, 3, 3)).astype(np.float32) * 0.1
-        n_in = n_out = 16 * 12 * 12
-        conv = (8, 0, 0.0, 0, n_in, n_out, w, None, np.empty_like(w), None,
-                np.empty((m, n_out), np.float32), None, None, 0, 0.0, 0.0, (geom, big[:need]))
-        lw = np.full((5, n_out), 0.001, np.float32)
-        lin = (0, 0, 0.0, 0, n_out, 5, lw, None, np.empty_like(lw), None,
-               np.empty((m, 5), np.float32), np.empty((m, n_out), np.float32), None, 0, 0.0,
-               0.0, None)
-        plan = _C.MlpPlan([conv, lin], m, np.empty((m, 5), np.float32))
-        x = np.random.default_rng(4).standard_normal((m, n_in)).astype(np.float32)
-        losses = []
-        for threads in (1, 2):
-            _C.set_num_threads(threads)
-            losses.append(plan.run(x, np.zeros(m, np.int64), None, 0, 1, -100, 0.0, 1.0, []))
-            assert np.all(big[need:] == 7.0)
-    finally:
-        _C.set_num_threads(before)
-    assert np.isfinite(losses).all()
-    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
 
 
 @pytest.mark.parametrize("where", ["input", "dout"])

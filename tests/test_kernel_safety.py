@@ -960,19 +960,22 @@ def test_mlp_plan_checks_conv_and_pool_geometry():
             _C.MlpPlan([conv(), bad, lin], m, dl)
 
 
-def test_mlp_plan_conv_workspace_safe_at_another_thread_count():
+# (m, C, side, OC): the im2col path (4 channels in), and Winograd's (16 in and out)
+@pytest.mark.parametrize("m,c,side,oc", [(2, 4, 15, 32), (4, 16, 12, 16)])
+@pytest.mark.parametrize("sized_at", [1, 2])
+def test_mlp_plan_conv_workspace_safe_at_another_thread_count(m, c, side, oc, sized_at):
     """A plan's conv workspace is checked at the thread count it was built with; run at
     another (one thread can want more than two: the chunk is not cut by the batch), the
-    kernel plans within the workspace it has: nothing written past it."""
-    m = 2
-    geom = (m, 4, 15, 15, 32, 3, 3, 15, 15, 1, 1, 1, 1, 1, 1, 1)
+    kernel plans within the workspace it has (fewer threads, smaller chunks, or im2col for
+    Winograd): nothing written past it, the same loss either way."""
+    geom = (m, c, side, side, oc, 3, 3, side, side, 1, 1, 1, 1, 1, 1, 1)
     before = _C.get_num_threads()
     try:
-        _C.set_num_threads(2)
+        _C.set_num_threads(sized_at)
         need = max(_C.conv2d_workspace(geom, False), _C.conv2d_workspace(geom, True))
         big = np.full(need + 50000, 7.0, np.float32)
-        w = np.full((32, 4, 3, 3), 0.01, np.float32)
-        n_in, n_out = 4 * 15 * 15, 32 * 15 * 15
+        w = np.random.default_rng(3).standard_normal((oc, c, 3, 3)).astype(np.float32) * 0.1
+        n_in, n_out = c * side * side, oc * side * side
         conv = (8, 0, 0.0, 0, n_in, n_out, w, None, np.empty_like(w), None,
                 np.empty((m, n_out), np.float32), None, None, 0, 0.0, 0.0, (geom, big[:need]))
         lw = np.full((5, n_out), 0.001, np.float32)
@@ -980,14 +983,16 @@ def test_mlp_plan_conv_workspace_safe_at_another_thread_count():
                np.empty((m, 5), np.float32), np.empty((m, n_out), np.float32), None, 0, 0.0,
                0.0, None)
         plan = _C.MlpPlan([conv, lin], m, np.empty((m, 5), np.float32))
+        x = np.random.default_rng(4).standard_normal((m, n_in)).astype(np.float32)
+        losses = []
         for threads in (1, 2):
             _C.set_num_threads(threads)
-            r = plan.run(np.ones((m, n_in), np.float32), np.zeros(m, np.int64), None, 0, 1,
-                         -100, 0.0, 1.0, [])
-            assert np.isfinite(r)
+            losses.append(plan.run(x, np.zeros(m, np.int64), None, 0, 1, -100, 0.0, 1.0, []))
             assert np.all(big[need:] == 7.0)
     finally:
         _C.set_num_threads(before)
+    assert np.isfinite(losses).all()
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
 
 
 @pytest.mark.parametrize("oh, ow", [(8, 7), (7, 8), (8, 8), (5, 6)])
