@@ -82,7 +82,7 @@ static int winograd_on(const nf_conv2d_geom *g, int prec)
     int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
     if (v < 0) {
         const char *e = getenv("NNFAST_CONV_WINOGRAD");
-        v = !(e && e[0] == '0');
+        v = !(e && strcmp(e, "0") == 0);
         __atomic_store_n(&on, v, __ATOMIC_RELAXED);
     }
     return v && prec == NF_PREC_FP32 && nf_winograd_applies(g);

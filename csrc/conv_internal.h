@@ -25,8 +25,8 @@ int nf_all_finite(const float *x, nf_int n);
 int nf_winograd_applies(const nf_conv2d_geom *g);
 nf_int nf_winograd_workspace(const nf_conv2d_geom *g, int backward, int threads);
 /* nf_conv2d_forward / nf_conv2d_backward in fp32 by Winograd. Return 0, having kept nothing
- * (dweight and dbias untouched; out and dinp garbage), when a value read is inf or NaN or
- * ws is too small for one thread: the caller then runs im2col. The epilogues as
+ * (dweight and dbias untouched; out and dinp garbage), when a value read or a result is inf
+ * or NaN, or ws is too small for one thread: the caller then runs im2col. The epilogues as
  * nf_conv2d_forward_epi's / nf_conv2d_backward_epi's (they may have run on some blocks when
  * 0 is returned; im2col runs them again on its own results). */
 int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
@@ -37,22 +37,23 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
                          const nf_conv2d_geom *g, int accumulate, const nf_gemm_epi *dinp_epi);
 
 /* conv_winograd.c's band transforms on AVX-512 (conv_winograd_avx512.c; x86-64 only, called
- * after __builtin_cpu_supports("avx512f")). The band: tile rows r0 .. r0+nrows-1 of TH a
- * image, TW tiles each; a transformed matrix's rows ldt apart, its xi sx apart. */
+ * after nf_cpu_has("avx512_core")). The band: tile rows r0 .. r0+nrows-1 of TH a image, TW
+ * tiles each; a transformed matrix's rows ldt apart, its xi sx apart. Each returns 1 when a
+ * value it read (input, dout) or wrote (out, dinp) is inf or NaN. */
 int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, const nf_conv2d_geom *g,
                          nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
-void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
+int nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
                            const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
                            nf_int nrows);
 int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, const nf_conv2d_geom *g,
                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
-void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
+int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                            const nf_conv2d_geom *g,
                            nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
 
 /* pool.c's 2x2 stride-2 max pooling of one plane x[2*OH.., W] into out/idx[OH, OW] on
- * AVX-512 (pool_avx512.c; x86-64 only, called after nf_cpu_has("avx512f"); needs W + 1 and
- * 2*OW + W + 1 to fit an int32). */
+ * AVX-512 (pool_avx512.c; x86-64 only, called after nf_cpu_has("avx512_core"); needs W + 1
+ * and 2*OW + W + 1 to fit an int32). */
 void nf_max_pool2x2_plane_avx512(float *out, int64_t *idx, const float *x, nf_int W, nf_int OH,
                                  nf_int OW);
 
@@ -61,13 +62,13 @@ nf_int nf_wino_portable_scratch(nf_int ldt, nf_int TW);
 int nf_wino_input_portable(float *V, nf_int ldt, nf_int sx, const float *inp,
                            const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
                            nf_int nrows, float *scratch);
-void nf_wino_output_portable(float *out, const float *M, nf_int ldt, nf_int sx,
+int nf_wino_output_portable(float *out, const float *M, nf_int ldt, nf_int sx,
                              const float *bias, const nf_conv2d_geom *g, nf_int TH, nf_int TW,
                              nf_int r0, nf_int nrows, float *scratch);
 int nf_wino_dout_portable(float *dM, nf_int ldt, nf_int sx, const float *dout,
                           const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
                           nf_int nrows, float *scratch);
-void nf_wino_dinput_portable(float *dinp, const float *dV, nf_int ldt, nf_int sx,
+int nf_wino_dinput_portable(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                              const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
                              nf_int nrows, float *scratch);
 

@@ -10,15 +10,18 @@
  *   dweight = G^T dU G,   dinp += B dV B^T (tiles overlap by two rows and columns).
  * The data transforms are adds, in conv_winograd_avx512.c (a masked vector per 16 tiles of a
  * row) or conv_winograd_portable.c; the weight transforms (with halves) are here; the GEMMs
- * are nf_sgemm's, serial on each worker.
+ * are nf_sgemm's (serial on each worker; threaded themselves when the kernel runs on one).
+ * It takes C + OC <= 256 (WINO_MAX_CHANNELS) only.
  *
  * What it is not: F(4x4, 3x3) (fewer FLOPs, larger rounding errors), strides, dilations,
  * groups or bf16 (conv.c runs those through im2col).
  *
  * Non-finite values. Winograd mixes neighbouring inputs (inf - inf), so an inf gives NaN where
- * the direct sum gives inf. The transforms flag any inf or NaN they read, and the caller then
- * runs the im2col path instead: the results are its, and no output of ours is kept (weight
- * and bias gradients are only written after the check).
+ * the direct sum gives inf, and its transformed values (up to 4x an input) can overflow where
+ * the direct sum does not. So the transforms flag any inf or NaN they read (input, dout) or
+ * leave (out, dinp; dU is checked once summed), and the caller then runs the im2col path
+ * instead: the results are its, and no output of ours is kept (weight and bias gradients
+ * are only written after the checks).
  *
  * Threads. Forward spreads tile rows over the threads (outputs do not overlap); backward
  * spreads whole images (input gradients of neighbouring tiles overlap). Each thread works in
@@ -63,10 +66,16 @@ static nf_int xi_stride(nf_int rows, nf_int ldt)
     return (s / 16) % 2 == 0 ? s + 16 : s;
 }
 
+/* Wider layers (C + OC > 256) would get bands of fewer than 64 tiles, GEMMs too narrow to
+ * pay for the transforms: 512 -> 512 channels on 7x7 ran at half im2col's speed, 128 -> 128
+ * on 28x28 at 1.7x it. */
+#define WINO_MAX_CHANNELS 256
+
 int nf_winograd_applies(const nf_conv2d_geom *g)
 {
     return g->G == 1 && g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
-           g->dw == 1 && g->C >= 8 && g->OC >= 8 && g->OH >= 4 && g->OW >= 4 && g->N > 0;
+           g->dw == 1 && g->C >= 8 && g->OC >= 8 && g->C + g->OC <= WINO_MAX_CHANNELS &&
+           g->OH >= 4 && g->OW >= 4 && g->N > 0 && g->H > 0 && g->W > 0;
 }
 
 static wino_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
@@ -84,7 +93,7 @@ static wino_plan make_plan(const nf_conv2d_geom *g, int backward, int T0)
     /* forward: tile rows over threads; backward: images */
     const nf_int units = backward ? g->N : rows;
     p.T = (nf_int)T0 < units ? T0 : (int)units;
-    const nf_int mine = (rows + p.T - 1) / p.T;   /* tile rows of the busiest thread */
+    const nf_int mine = (rows + p.T - 1) / p.T;   /* at most the busiest thread's rows */
     if (p.R > mine) p.R = mine;
     p.ldt = round16(p.R * p.TW + 15);   /* + 15: the AVX-512 bands store whole vectors */
     p.shared = round16(16 * g->OC * g->C);
@@ -180,65 +189,63 @@ static void weight_gradient(float *dweight, const float *dU, nf_int OC, nf_int C
 /* ---------------------------------------------------------------------------------------- */
 
 /* The bands on AVX-512 where the CPU has it, else the portable ones (also where
- * NNFAST_CONV_WINOGRAD=portable, read on first use: how tests reach them on AVX-512). */
+ * NNFAST_CONV_WINOGRAD=portable, read on first use: how tests reach them on AVX-512). Each
+ * returns 1 when a value it read or wrote is inf or NaN. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WINO_X86 1
 static int have_avx512(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
     static int has = -1;
     int v = __atomic_load_n(&has, __ATOMIC_RELAXED);
     if (v < 0) {
         const char *e = getenv("NNFAST_CONV_WINOGRAD");
-        v = !(e && strcmp(e, "portable") == 0) && __builtin_cpu_supports("avx512f") &&
-            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512vl");
+        v = !(e && strcmp(e, "portable") == 0) && nf_cpu_has("avx512_core");
         __atomic_store_n(&has, v, __ATOMIC_RELAXED);
     }
     return v;
-#else
-    return 0;
-#endif
 }
+#else
+#define WINO_X86 0
+static int have_avx512(void) { return 0; }
+#endif
 
 static int input_of(float *V, const float *inp, const nf_conv2d_geom *g, const wino_plan *p,
                     nf_int r0, nf_int nr, float *scratch)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if WINO_X86
     if (have_avx512()) return nf_wino_input_avx512(V, p->ldt, p->sV, inp, g, p->TH, p->TW, r0, nr);
 #endif
     return nf_wino_input_portable(V, p->ldt, p->sV, inp, g, p->TH, p->TW, r0, nr, scratch);
 }
 
-static void output_of(float *out, const float *M, const float *bias, const nf_conv2d_geom *g,
-                      const wino_plan *p, nf_int r0, nf_int nr, float *scratch)
+static int output_of(float *out, const float *M, const float *bias, const nf_conv2d_geom *g,
+                     const wino_plan *p, nf_int r0, nf_int nr, float *scratch)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (have_avx512()) {
-        nf_wino_output_avx512(out, M, p->ldt, p->sM, bias, g, p->TH, p->TW, r0, nr);
-        return;
-    }
+#if WINO_X86
+    if (have_avx512())
+        return nf_wino_output_avx512(out, M, p->ldt, p->sM, bias, g, p->TH, p->TW, r0, nr);
 #endif
-    nf_wino_output_portable(out, M, p->ldt, p->sM, bias, g, p->TH, p->TW, r0, nr, scratch);
+    return nf_wino_output_portable(out, M, p->ldt, p->sM, bias, g, p->TH, p->TW, r0, nr,
+                                   scratch);
 }
 
 static int dout_of(float *dM, const float *dout, const nf_conv2d_geom *g, const wino_plan *p,
                    nf_int r0, nf_int nr, float *scratch)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if WINO_X86
     if (have_avx512()) return nf_wino_dout_avx512(dM, p->ldt, p->sM, dout, g, p->TH, p->TW, r0, nr);
 #endif
     return nf_wino_dout_portable(dM, p->ldt, p->sM, dout, g, p->TH, p->TW, r0, nr, scratch);
 }
 
-static void dinput_of(float *dinp, const float *dV, const nf_conv2d_geom *g, const wino_plan *p,
-                      nf_int r0, nf_int nr, float *scratch)
+static int dinput_of(float *dinp, const float *dV, const nf_conv2d_geom *g, const wino_plan *p,
+                     nf_int r0, nf_int nr, float *scratch)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (have_avx512()) {
-        nf_wino_dinput_avx512(dinp, dV, p->ldt, p->sV, g, p->TH, p->TW, r0, nr);
-        return;
-    }
+#if WINO_X86
+    if (have_avx512())
+        return nf_wino_dinput_avx512(dinp, dV, p->ldt, p->sV, g, p->TH, p->TW, r0, nr);
 #endif
-    nf_wino_dinput_portable(dinp, dV, p->ldt, p->sV, g, p->TH, p->TW, r0, nr, scratch);
+    return nf_wino_dinput_portable(dinp, dV, p->ldt, p->sV, g, p->TH, p->TW, r0, nr, scratch);
 }
 
 static void share(nf_int total, int t, int T, nf_int *lo, nf_int *hi)
@@ -292,7 +299,7 @@ int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
             for (int xi = 0; xi < 16; xi++)
                 nf_sgemm(0, 0, g->OC, cols, g->C, 1.0f, U + xi * g->OC * g->C, g->C,
                          V + xi * p.sV, p.ldt, 0.0f, M + xi * p.sM, p.ldt);
-            output_of(out, M, bias, g, &p, r0, nr, scratch);
+            bad |= output_of(out, M, bias, g, &p, r0, nr, scratch);
             if (epi) band_epilogue(epi, g, &p, r0, nr);
         }
     }
@@ -353,7 +360,7 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
                 for (int xi = 0; xi < 16; xi++)   /* dV, over V */
                     nf_sgemm(1, 0, C, cols, OC, 1.0f, U + xi * OC * C, C, dM + xi * p.sM,
                              p.ldt, 0.0f, V + xi * p.sV, p.ldt);
-                dinput_of(dinp, V, g, &p, r0, nr, scratch);
+                bad |= dinput_of(dinp, V, g, &p, r0, nr, scratch);
                 /* the images whose every tile row is done: their input gradient is final */
                 const nf_int upto = (r0 + nr) / p.TH;
                 if (dinp_epi && upto > done)
@@ -368,6 +375,7 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
         const float *part = ws + p.shared + t * p.per + p.part;
         for (nf_int i = 0; i < nU + OC; i++) sum[i] += part[i];
     }
+    if (dweight && !nf_all_finite(sum, nU)) return 0;   /* an overflow in dU */
     if (dweight) weight_gradient(dweight, sum, OC, C, dU_t, accumulate);
     if (dbias)
         for (nf_int oc = 0; oc < OC; oc++) dbias[oc] = (accumulate ? dbias[oc] : 0.0f) + sum[nU + oc];

@@ -6,15 +6,29 @@
  * 16-lane vector per 16 tiles: image rows come in with masked loads (zero past the edges,
  * which is the padding), even/odd columns are split with one permute each, and each tile
  * row's 16 transformed values stay in registers from the image to the band's streams.
- * Masked lanes are neither read nor written, so no access leaves the arrays.
+ * The caller's arrays (input, output, gradients) are read and written only through masks,
+ * so no access leaves them; the band's streams in the workspace take whole vectors (their
+ * padding holds the lanes past a row). Addresses that may lie outside an array (masked lanes
+ * before a row's start) are formed as integers (at()), not by pointer arithmetic.
+ * Output values are checked as they are stored: an inf or NaN (an input's, or an overflow
+ * in the transforms) makes the caller run im2col instead.
  *
  * Compiled for AVX-512 with a per-file target pragma; conv_winograd.c calls in only after
- * __builtin_cpu_supports("avx512f"). Same arguments and results as its portable bands.
+ * nf_cpu_has("avx512_core") (F, BW, DQ, VL). Same arguments and results as the portable
+ * bands (conv_winograd_portable.c).
  */
+#include <stdint.h>
 #include "conv_internal.h"
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma")
 #include <immintrin.h>
+
+/* base + off floats as an address, for masked accesses whose first lanes may lie before the
+ * array (or past its end): only the mask's lanes are touched */
+static inline float *at(const float *base, nf_int off)
+{
+    return (float *)((uintptr_t)base + (uintptr_t)off * sizeof(float));
+}
 
 /* Lanes l of a 16-float load at s .. s+15 with 0 <= s + l < n. */
 static inline __mmask16 span(nf_int s, nf_int n)
@@ -70,11 +84,11 @@ int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, cons
                         for (int k = 0; k < 4; k++) R[r][k] = _mm512_setzero_ps();
                         continue;
                     }
-                    const float *s = plane + ih * W + iw0;   /* masked lanes only below 0 */
-                    const __m512 a = _mm512_maskz_loadu_ps(span(iw0, W), s);
-                    const __m512 b = _mm512_maskz_loadu_ps(span(iw0 + 16, W), s + 16);
-                    const __m512 a2 = _mm512_maskz_loadu_ps(span(iw0 + 2, W), s + 2);
-                    const __m512 b2 = _mm512_maskz_loadu_ps(span(iw0 + 18, W), s + 18);
+                    const float *s = plane + ih * W;
+                    const __m512 a = _mm512_maskz_loadu_ps(span(iw0, W), at(s, iw0));
+                    const __m512 b = _mm512_maskz_loadu_ps(span(iw0 + 16, W), at(s, iw0 + 16));
+                    const __m512 a2 = _mm512_maskz_loadu_ps(span(iw0 + 2, W), at(s, iw0 + 2));
+                    const __m512 b2 = _mm512_maskz_loadu_ps(span(iw0 + 18, W), at(s, iw0 + 18));
                     bad |= not_finite(a) | not_finite(b) | not_finite(b2);
                     const __m512 x0 = _mm512_permutex2var_ps(a, ev, b);
                     const __m512 x1 = _mm512_permutex2var_ps(a, od, b);
@@ -100,12 +114,13 @@ int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, cons
     return bad != 0;
 }
 
-void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
+int nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
                            const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
                            nf_int nrows)
 {
     const nf_int OC = g->OC, OW = g->OW, OHW = g->OH * g->OW, s = sx;
     const __m512i lo = ilv_lo(), hi = ilv_hi();
+    __mmask16 bad = 0;
     for (nf_int oc = 0; oc < OC; oc++)
         for (nf_int rr = 0; rr < nrows; rr++) {
             const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
@@ -129,13 +144,17 @@ void nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, co
                         _mm512_add_ps(_mm512_add_ps(S[a][0], S[a][1]), S[a][2]), b);
                     const __m512 y1 = _mm512_add_ps(
                         _mm512_sub_ps(_mm512_sub_ps(S[a][1], S[a][2]), S[a][3]), b);
-                    float *d = dst + a * OW + ow0;
-                    _mm512_mask_storeu_ps(d, span(ow0, OW), _mm512_permutex2var_ps(y0, lo, y1));
-                    _mm512_mask_storeu_ps(d + 16, span(ow0 + 16, OW),
-                                          _mm512_permutex2var_ps(y0, hi, y1));
+                    float *d = dst + a * OW;
+                    const __mmask16 k0 = span(ow0, OW), k1 = span(ow0 + 16, OW);
+                    const __m512 v0 = _mm512_permutex2var_ps(y0, lo, y1);
+                    const __m512 v1 = _mm512_permutex2var_ps(y0, hi, y1);
+                    bad |= (not_finite(v0) & k0) | (not_finite(v1) & k1);
+                    _mm512_mask_storeu_ps(at(d, ow0), k0, v0);
+                    _mm512_mask_storeu_ps(at(d, ow0 + 16), k1, v1);
                 }
             }
         }
+    return bad != 0;
 }
 
 int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, const nf_conv2d_geom *g,
@@ -154,9 +173,9 @@ int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, con
                 for (int a = 0; a < 2; a++) {
                     __m512 u = _mm512_setzero_ps(), v = u;
                     if (2 * ty + a < g->OH) {
-                        const float *p = src + a * OW + ow0;
-                        const __m512 x = _mm512_maskz_loadu_ps(span(ow0, OW), p);
-                        const __m512 y = _mm512_maskz_loadu_ps(span(ow0 + 16, OW), p + 16);
+                        const float *p = src + a * OW;
+                        const __m512 x = _mm512_maskz_loadu_ps(span(ow0, OW), at(p, ow0));
+                        const __m512 y = _mm512_maskz_loadu_ps(span(ow0 + 16, OW), at(p, ow0 + 16));
                         bad |= not_finite(x) | not_finite(y);
                         u = _mm512_permutex2var_ps(x, ev, y);
                         v = _mm512_permutex2var_ps(x, od, y);
@@ -178,18 +197,22 @@ int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, con
     return bad != 0;
 }
 
-/* row[iw0 + l] += x[l] on the lanes of mask m */
-static inline void add_row(float *row, __mmask16 m, __m512 x)
+/* row[off + l] += x[l] on the lanes of mask m; the lanes of those sums that are inf or NaN */
+static inline __mmask16 add_row(float *row, nf_int off, __mmask16 m, __m512 x)
 {
-    _mm512_mask_storeu_ps(row, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, row), x));
+    float *p = at(row, off);
+    const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), x);
+    _mm512_mask_storeu_ps(p, m, v);
+    return not_finite(v) & m;
 }
 
-void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
+int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                            const nf_conv2d_geom *g,
                            nf_int TH, nf_int TW, nf_int r0, nf_int nrows)
 {
     const nf_int C = g->C, W = g->W, HW = g->H * g->W, s = sx;
     const __m512i lo = ilv_lo(), hi = ilv_hi();
+    __mmask16 bad = 0;
     for (nf_int c = 0; c < C; c++)
         for (nf_int rr = 0; rr < nrows; rr++) {
             const nf_int img = (r0 + rr) / TH, ty = (r0 + rr) % TH;
@@ -217,16 +240,20 @@ void nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                     const __m512 d1 = _mm512_add_ps(_mm512_sub_ps(P[r][1], P[r][2]), P[r][3]);
                     const __m512 d2 = _mm512_sub_ps(_mm512_add_ps(P[r][1], P[r][2]), P[r][0]);
                     const __m512 d3 = _mm512_sub_ps(_mm512_setzero_ps(), P[r][3]);
-                    float *row = plane + ih * W + iw0;   /* masked lanes only below 0 */
+                    float *row = plane + ih * W;
                     /* a tile's columns 0, 1, then 2, 3 (on the next tile's 0, 1) */
-                    add_row(row, span(iw0, W) & mlo, _mm512_permutex2var_ps(d0, lo, d1));
-                    add_row(row + 16, span(iw0 + 16, W) & mhi, _mm512_permutex2var_ps(d0, hi, d1));
-                    add_row(row + 2, span(iw0 + 2, W) & mlo, _mm512_permutex2var_ps(d2, lo, d3));
-                    add_row(row + 18, span(iw0 + 18, W) & mhi,
-                            _mm512_permutex2var_ps(d2, hi, d3));
+                    bad |= add_row(row, iw0, span(iw0, W) & mlo,
+                                   _mm512_permutex2var_ps(d0, lo, d1));
+                    bad |= add_row(row, iw0 + 16, span(iw0 + 16, W) & mhi,
+                                   _mm512_permutex2var_ps(d0, hi, d1));
+                    bad |= add_row(row, iw0 + 2, span(iw0 + 2, W) & mlo,
+                                   _mm512_permutex2var_ps(d2, lo, d3));
+                    bad |= add_row(row, iw0 + 18, span(iw0 + 18, W) & mhi,
+                                   _mm512_permutex2var_ps(d2, hi, d3));
                 }
             }
         }
+    return bad != 0;
 }
 
 #endif

@@ -124,12 +124,13 @@ NF_CLONES int nf_wino_input_portable(float *V, nf_int ldt, nf_int sx, const floa
 }
 
 /* out tiles = A^T M A (+ bias); the last row/column of a tile is dropped where OH/OW is odd.
- * scratch: 12 * ldt floats. */
-NF_CLONES void nf_wino_output_portable(float *out, const float *M, nf_int ldt, nf_int sx,
-                                       const float *bias, const nf_conv2d_geom *g, nf_int TH,
-                                       nf_int TW, nf_int r0, nf_int nrows, float *scratch)
+ * Returns 1 if an output is inf or NaN. scratch: 12 * ldt floats. */
+NF_CLONES int nf_wino_output_portable(float *out, const float *M, nf_int ldt, nf_int sx,
+                                      const float *bias, const nf_conv2d_geom *g, nf_int TH,
+                                      nf_int TW, nf_int r0, nf_int nrows, float *scratch)
 {
     const nf_int OC = g->OC, OHW = g->OH * g->OW, n = nrows * TW, pairs = g->OW / 2;
+    int bad = 0;
     float *S = scratch, *Y = scratch + 8 * ldt;   /* S[2a + ...]: after the columns; Y[2a + b] */
     for (nf_int oc = 0; oc < OC; oc++) {
         const float b = bias ? bias[oc] : 0.0f;
@@ -150,9 +151,11 @@ NF_CLONES void nf_wino_output_portable(float *out, const float *M, nf_int ldt, n
                     dst[2 * t + 1] = y1[t] + b;
                 }
                 if (g->OW & 1) dst[g->OW - 1] = y0[pairs] + b;
+                for (nf_int j = 0; j < g->OW; j++) bad |= !(dst[j] - dst[j] == 0.0f);
             }
         }
     }
+    return bad;
 }
 
 /* dM[xi][oc][j] = (A dY A^T)[xi] for the band's tiles (dY zero past OH/OW). Returns 1 if a
@@ -201,12 +204,13 @@ NF_CLONES int nf_wino_dout_portable(float *dM, nf_int ldt, nf_int sx, const floa
 
 /* dinp += B dV B^T over the band's tiles (each tile's 4x4 at (2ty - ph, 2tx - pw), the
  * padding's part dropped); tiles overlap, so a band's rows go in order on one thread.
- * scratch: 32 * ldt + 2TW + 2 floats. */
-NF_CLONES void nf_wino_dinput_portable(float *dinp, const float *dV, nf_int ldt, nf_int sx,
-                                       const nf_conv2d_geom *g, nf_int TH, nf_int TW,
-                                       nf_int r0, nf_int nrows, float *scratch)
+ * Returns 1 if a sum it leaves is inf or NaN. scratch: 32 * ldt + 2TW + 2 floats. */
+NF_CLONES int nf_wino_dinput_portable(float *dinp, const float *dV, nf_int ldt, nf_int sx,
+                                      const nf_conv2d_geom *g, nf_int TH, nf_int TW,
+                                      nf_int r0, nf_int nrows, float *scratch)
 {
     const nf_int C = g->C, L = 2 * TW + 2, HW = g->H * g->W, n = nrows * TW;
+    int bad = 0;
     float *P = scratch, *D = scratch + 16 * ldt, *line = scratch + 32 * ldt;
     nf_int w_end = L - g->pw;   /* line q = iw + pw covers iw < L - pw */
     if (w_end > g->W) w_end = g->W;
@@ -237,8 +241,12 @@ NF_CLONES void nf_wino_dinput_portable(float *dinp, const float *dV, nf_int ldt,
                     line[2 * t + 3] += d[3 * ldt + t];
                 }
                 float *dst = plane + ih * g->W;
-                for (nf_int iw = 0; iw < w_end; iw++) dst[iw] += line[iw + g->pw];
+                for (nf_int iw = 0; iw < w_end; iw++) {
+                    dst[iw] += line[iw + g->pw];
+                    bad |= !(dst[iw] - dst[iw] == 0.0f);
+                }
             }
         }
     }
+    return bad;
 }

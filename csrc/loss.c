@@ -179,9 +179,9 @@ static double ce_rows(float *out, float *dinput, const float *input, const int64
             exp_shifted(dx, x, C, m);
             for (nf_int c = 0; c < C; c++)
                 s += (double)dx[c];
-        } else {
+        } else {   /* the same exps (the same loss with and without a gradient) */
             for (nf_int c = 0; c < C; c++)
-                s += (double)expf(x[c] - m);
+                s += (double)nf_expf(x[c] - m);
         }
         if (eps != 0.0) {
             for (nf_int c = 0; c < C; c++)

@@ -34,7 +34,8 @@ int nf_has_openmp(void);
 /* glibc only: keep up to keep_bytes of freed heap for reuse (see runtime.c); 0 or -1. */
 int nf_malloc_keep(size_t keep_bytes);
 /* 1 if the running CPU (and OS) support the feature: "sse2", "avx2", "fma", "avx512f",
- * "avx512bf16", "amx_bf16" (the first ask for it requests the OS's tile permission). */
+ * "avx512_core" (F, BW, DQ and VL), "avx512bf16", "amx_bf16" (the first ask for it requests
+ * the OS's tile permission). */
 int nf_cpu_has(const char *feature);
 /* Peak-FLOP probe for bench/ (see runtime.c): every thread of the OpenMP team runs `iters`
  * rounds of register-only FMA chains; returns the fp32 FLOPs done, *sink a value to keep. */
@@ -495,7 +496,9 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
                         const float *dout, const float *inp, const float *weight,
                         const nf_conv2d_geom *g, int accumulate, int prec);
 /* The same with an epilogue (nf_gemm_epi's contract) on blocks of out[N, OC*OH*OW] as they
- * are final (forward), or of dinp[N, C*H*W] (backward; not run when dinp is NULL). */
+ * are final (forward), or of dinp[N, C*H*W] (backward; not run when dinp is NULL). One
+ * exception to that contract: where Winograd falls back on im2col (an inf or NaN), the
+ * epilogue may run on a block twice; the last run sees the final values. */
 void nf_conv2d_forward_epi(float *out, float *ws, nf_int ws_size, const float *inp,
                            const float *weight, const float *bias, const nf_conv2d_geom *g,
                            int prec, const nf_gemm_epi *epi);

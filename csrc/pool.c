@@ -65,7 +65,7 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
     const int two_by_two = KH == 2 && KW == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 &&
                            dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W;
 #if defined(__x86_64__) && defined(__GNUC__)
-    const int avx512 = two_by_two && 3 * (double)W + 1 < 2147483647.0 && nf_cpu_has("avx512f");
+    const int avx512 = two_by_two && 3 * (double)W + 1 < 2147483647.0 && nf_cpu_has("avx512_core");
 #endif
 #pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
     num_threads(nf_get_num_threads())

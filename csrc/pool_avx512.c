@@ -7,7 +7,7 @@
  * NaN wins), the winner's offset carried in an integer vector.
  *
  * Compiled for AVX-512 with a per-file target pragma; pool.c calls in only after
- * nf_cpu_has("avx512f"). Same results as pool.c's max2x2_row.
+ * nf_cpu_has("avx512_core") (F, BW, DQ, VL). Same results as pool.c's max2x2_row.
  */
 #include <stdint.h>
 #include "conv_internal.h"

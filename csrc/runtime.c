@@ -108,6 +108,9 @@ int nf_cpu_has(const char *feature)
     if (strcmp(feature, "avx2") == 0) return __builtin_cpu_supports("avx2");
     if (strcmp(feature, "fma") == 0) return __builtin_cpu_supports("fma");
     if (strcmp(feature, "avx512f") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(feature, "avx512_core") == 0)   /* F + BW + DQ + VL: what the kernels use */
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     if (strcmp(feature, "avx512bf16") == 0)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
     return 0;

@@ -120,6 +120,31 @@ def test_non_finite_values_give_the_direct_sums_inf_and_nan(where, value):
         np.testing.assert_allclose(a[fin], r[fin], atol=_tol(8) * 4, rtol=1e-5)
 
 
+@pytest.mark.parametrize("where", ["input", "dout"])
+def test_overflow_in_the_transforms_falls_back(where):
+    # a 2x2 pattern of +-1e38 that Winograd's transform sums to 4e38 (past FLT_MAX), where
+    # every direct sum stays far from it (the other operand scaled by 1e-3): the results are
+    # im2col's, finite wherever the direct loops' are
+    geom, x, w, b, g = _problem((2, 8, 9, 9), 8, (1, 1), None, seed=2)
+    w *= 1e-3
+    if where == "input":   # V = B^T d B: (d00 - d02) - (d20 - d22)
+        g *= 1e-3
+        x[1, 2, 3:6:2, 3:6:2] = [[1e38, -1e38], [-1e38, 1e38]]
+    else:                  # dM = A dY A^T: dy00 + dy01 + dy10 + dy11
+        x *= 1e-3
+        g[0, 5, 2:4, 2:4] = 1e38
+    ref_out, ref_grads = _direct(geom, x, w, b, g)
+    ws = np.empty(_C.conv2d_workspace(geom, True), np.float32)
+    got = np.empty_like(g)
+    _C.conv2d_forward(got, ws, x, w, b, geom)
+    grads = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
+    _C.conv2d_backward(*grads, ws, g, x, w, geom, False)
+    for a, r in zip([got] + grads, [ref_out] + ref_grads):
+        np.testing.assert_array_equal(np.isfinite(a), np.isfinite(r))
+        fin = np.isfinite(r)
+        np.testing.assert_allclose(a[fin], r[fin], rtol=1e-4, atol=1e-4 * np.abs(r[fin]).max())
+
+
 @pytest.mark.parametrize("padding", [0, 1, 2, "same"])
 def test_layer_trains_like_torch(padding):
     # Conv2d(16, 32, 3) forward, gradients and three Adam steps against torch

@@ -54,8 +54,8 @@ def test_max_pool2d_indices_match_torch(shape, kw):
 def test_max_pool2d_2x2_rows_match_torch_on_ties_nan_and_inf(shape, ceil):
     # 2x2 stride-2 windows take the vectorised row path (pool_avx512.c on AVX-512; odd
     # sizes leave a column/row out, ceil_mode's partial windows go the general way): values
-    # and argmax as torch's, with
-    # ties, NaNs (first or later tap) and infinities in every tap position
+    # and argmax as torch's, with ties, NaNs (first or later tap) and infinities in every
+    # tap position
     rng = np.random.default_rng(3)
     x = rng.integers(-2, 3, shape).astype(np.float32)
     flat = x.reshape(-1)
