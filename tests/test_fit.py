@@ -478,6 +478,35 @@ def test_fit_runs_the_compiled_step_where_it_applies_with_the_eager_numbers(monk
         assert np.array_equal(a, b)
 
 
+def test_the_returned_history_does_not_keep_the_captured_step(monkeypatch):
+    """History keeps its trainer, but not the trainer's captured step: its workspaces are
+    freed when fit returns (not at the next cycle collection), for the next fit to reuse."""
+    import gc
+    import weakref
+
+    import nnfast.compile
+    made = []
+    original = nnfast.compile.compile_step
+
+    def recorded(*args, **kwargs):
+        step = original(*args, **kwargs)
+        made.append(weakref.ref(step))
+        return step
+    monkeypatch.setattr(nnfast.compile, "compile_step", recorded)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1, 6, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    gc.disable()
+    try:
+        h = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), 0.1), (x, y),
+                epochs=2, batch_size=16, verbose=0)
+        assert made and all(r() is None for r in made)
+        assert h.trainer.model is model
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("build, shape", [
     (lambda: nn.Sequential(nn.Linear(4, 1)), (20, 4)),
     (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 1)),
