@@ -152,7 +152,8 @@ nf_int nf_conv2d_workspace(const nf_conv2d_geom *g, int backward)
     conv_plan p = make_plan(g, backward, max_threads());
     const nf_int im2col = (nf_int)p.T * per_thread(&p, backward);
     /* Winograd falls back on im2col (non-finite values), so the workspace holds either */
-    const nf_int wino = winograd_on(g, NF_PREC_FP32) ? nf_winograd_workspace(g, backward, max_threads()) : 0;
+    const nf_int wino =
+        winograd_on(g, NF_PREC_FP32) ? nf_winograd_workspace(g, backward, max_threads()) : 0;
     return wino > im2col ? wino : im2col;
 }
 
@@ -239,11 +240,8 @@ void nf_conv2d_forward_epi(float *out, float *ws, nf_int ws_size, const float *i
 #pragma omp parallel num_threads(p.T) if (p.T > 1)
 #endif
     {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        T = omp_get_num_threads();
-#endif
+        int t, T;
+        nf_team(&t, &T);
         float *col = ws ? ws + t * pt : NULL;
         float *tmp = col ? col + p.col : NULL;
         for (nf_int ch = t; ch < p.nchunks; ch += T) {
@@ -374,11 +372,8 @@ void nf_conv2d_backward_epi(float *dinp, float *dweight, float *dbias, float *ws
 #pragma omp parallel num_threads(p.T) if (p.T > 1)
 #endif
     {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        T = omp_get_num_threads();
-#endif
+        int t, T;
+        nf_team(&t, &T);
         float *col = ws ? ws + t * pt : NULL;
         float *tmp = col ? col + p.col : NULL;
         float *dw = dweight, *db = dbias;

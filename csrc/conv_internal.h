@@ -7,7 +7,24 @@
 #include <stdint.h>
 #include "nnfast.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static inline nf_int nf_cdiv(nf_int a, nf_int b) { return (a + b - 1) / b; }
+
+/* Inside a parallel region: this thread's number and the team's size (0 and 1 without
+ * OpenMP, or outside one). */
+static inline void nf_team(int *t, int *T)
+{
+#ifdef _OPENMP
+    *t = omp_get_thread_num();
+    *T = omp_get_num_threads();
+#else
+    *t = 0;
+    *T = 1;
+#endif
+}
 
 /* x[0] + ... + x[n-1] in a fixed order (16 interleaved partial sums folded at the end). */
 float nf_conv_row_sum(const float *x, nf_int n);
@@ -39,17 +56,19 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
 /* conv_winograd.c's band transforms on AVX-512 (conv_winograd_avx512.c; x86-64 only, called
  * after nf_cpu_has("avx512_core")). The band: tile rows r0 .. r0+nrows-1 of TH a image, TW
  * tiles each; a transformed matrix's rows ldt apart, its xi sx apart. Each returns 1 when a
- * value it read (input, dout) or wrote (out, dinp) is inf or NaN. */
+ * value it read (input, dout) or wrote (out, dinp) is inf or NaN. (scratch: unused, for the
+ * portable ones' signature.) */
 int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, const nf_conv2d_geom *g,
-                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
+                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
 int nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
                            const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
-                           nf_int nrows);
-int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, const nf_conv2d_geom *g,
-                        nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
+                           nf_int nrows, float *scratch);
+int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout,
+                        const nf_conv2d_geom *g,
+                        nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
 int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                            const nf_conv2d_geom *g,
-                           nf_int TH, nf_int TW, nf_int r0, nf_int nrows);
+                           nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
 
 /* pool.c's 2x2 stride-2 max pooling of one plane x[2*OH.., W] into out/idx[OH, OW] on
  * AVX-512 (pool_avx512.c; x86-64 only, called after nf_cpu_has("avx512_core"); needs W + 1

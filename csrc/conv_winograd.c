@@ -188,13 +188,29 @@ static void weight_gradient(float *dweight, const float *dU, nf_int OC, nf_int C
 /* Entry points                                                                             */
 /* ---------------------------------------------------------------------------------------- */
 
-/* The bands on AVX-512 where the CPU has it, else the portable ones (also where
+/* The band transforms: AVX-512 where the CPU has it, else the portable ones (also where
  * NNFAST_CONV_WINOGRAD=portable, read on first use: how tests reach them on AVX-512). Each
  * returns 1 when a value it read or wrote is inf or NaN. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WINO_X86 1
-static int have_avx512(void)
+typedef struct {
+    int (*input)(float *V, nf_int ldt, nf_int sx, const float *inp, const nf_conv2d_geom *g,
+                 nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
+    int (*output)(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
+                  const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0, nf_int nrows,
+                  float *scratch);
+    int (*dout)(float *dM, nf_int ldt, nf_int sx, const float *dout, const nf_conv2d_geom *g,
+                nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
+    int (*dinput)(float *dinp, const float *dV, nf_int ldt, nf_int sx, const nf_conv2d_geom *g,
+                  nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
+} wino_bands;
+
+static const wino_bands PORTABLE = {nf_wino_input_portable, nf_wino_output_portable,
+                                    nf_wino_dout_portable, nf_wino_dinput_portable};
+
+static const wino_bands *bands(void)
 {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const wino_bands AVX512 = {nf_wino_input_avx512, nf_wino_output_avx512,
+                                      nf_wino_dout_avx512, nf_wino_dinput_avx512};
     static int has = -1;
     int v = __atomic_load_n(&has, __ATOMIC_RELAXED);
     if (v < 0) {
@@ -202,50 +218,9 @@ static int have_avx512(void)
         v = !(e && strcmp(e, "portable") == 0) && nf_cpu_has("avx512_core");
         __atomic_store_n(&has, v, __ATOMIC_RELAXED);
     }
-    return v;
-}
-#else
-#define WINO_X86 0
-static int have_avx512(void) { return 0; }
+    if (v) return &AVX512;
 #endif
-
-static int input_of(float *V, const float *inp, const nf_conv2d_geom *g, const wino_plan *p,
-                    nf_int r0, nf_int nr, float *scratch)
-{
-#if WINO_X86
-    if (have_avx512()) return nf_wino_input_avx512(V, p->ldt, p->sV, inp, g, p->TH, p->TW, r0, nr);
-#endif
-    return nf_wino_input_portable(V, p->ldt, p->sV, inp, g, p->TH, p->TW, r0, nr, scratch);
-}
-
-static int output_of(float *out, const float *M, const float *bias, const nf_conv2d_geom *g,
-                     const wino_plan *p, nf_int r0, nf_int nr, float *scratch)
-{
-#if WINO_X86
-    if (have_avx512())
-        return nf_wino_output_avx512(out, M, p->ldt, p->sM, bias, g, p->TH, p->TW, r0, nr);
-#endif
-    return nf_wino_output_portable(out, M, p->ldt, p->sM, bias, g, p->TH, p->TW, r0, nr,
-                                   scratch);
-}
-
-static int dout_of(float *dM, const float *dout, const nf_conv2d_geom *g, const wino_plan *p,
-                   nf_int r0, nf_int nr, float *scratch)
-{
-#if WINO_X86
-    if (have_avx512()) return nf_wino_dout_avx512(dM, p->ldt, p->sM, dout, g, p->TH, p->TW, r0, nr);
-#endif
-    return nf_wino_dout_portable(dM, p->ldt, p->sM, dout, g, p->TH, p->TW, r0, nr, scratch);
-}
-
-static int dinput_of(float *dinp, const float *dV, const nf_conv2d_geom *g, const wino_plan *p,
-                     nf_int r0, nf_int nr, float *scratch)
-{
-#if WINO_X86
-    if (have_avx512())
-        return nf_wino_dinput_avx512(dinp, dV, p->ldt, p->sV, g, p->TH, p->TW, r0, nr);
-#endif
-    return nf_wino_dinput_portable(dinp, dV, p->ldt, p->sV, g, p->TH, p->TW, r0, nr, scratch);
+    return &PORTABLE;
 }
 
 static void share(nf_int total, int t, int T, nf_int *lo, nf_int *hi)
@@ -276,6 +251,7 @@ int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
 {
     const wino_plan p = fit_plan(g, 0, ws_size);
     if (p.T == 0 || !weight_transform(ws, weight, g->OC, g->C)) return 0;
+    const wino_bands *B = bands();
     const float *U = ws;
     const nf_int rows = g->N * p.TH;
     int bad = 0;
@@ -283,23 +259,20 @@ int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
 #pragma omp parallel num_threads(p.T) if (p.T > 1) reduction(| : bad)
 #endif
     {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        T = omp_get_num_threads();
-#endif
+        int t, T;
+        nf_team(&t, &T);
         float *mine = ws + p.shared + t * p.per;
         float *V = mine + p.V, *M = mine + p.M, *scratch = mine + p.scratch;
         nf_int lo, hi;
         share(rows, t, T, &lo, &hi);
         for (nf_int r0 = lo; r0 < hi && !bad; r0 += p.R) {
             const nf_int nr = hi - r0 < p.R ? hi - r0 : p.R, cols = nr * p.TW;
-            bad |= input_of(V, inp, g, &p, r0, nr, scratch);
+            bad |= B->input(V, p.ldt, p.sV, inp, g, p.TH, p.TW, r0, nr, scratch);
             if (bad) break;
             for (int xi = 0; xi < 16; xi++)
                 nf_sgemm(0, 0, g->OC, cols, g->C, 1.0f, U + xi * g->OC * g->C, g->C,
                          V + xi * p.sV, p.ldt, 0.0f, M + xi * p.sM, p.ldt);
-            bad |= output_of(out, M, bias, g, &p, r0, nr, scratch);
+            bad |= B->output(out, M, p.ldt, p.sM, bias, g, p.TH, p.TW, r0, nr, scratch);
             if (epi) band_epilogue(epi, g, &p, r0, nr);
         }
     }
@@ -312,6 +285,7 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
 {
     const wino_plan p = fit_plan(g, 1, ws_size);
     if (p.T == 0 || !weight_transform(ws, weight, g->OC, g->C)) return 0;
+    const wino_bands *B = bands();
     const float *U = ws;
     const nf_int OC = g->OC, C = g->C, OHW = g->OH * g->OW, nU = 16 * OC * C;
     const int dU_t = OC > C;
@@ -322,11 +296,8 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
 #pragma omp parallel num_threads(p.T) if (p.T > 1) reduction(| : bad)
 #endif
     {
-        int t = 0, T = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        T = omp_get_num_threads();
-#endif
+        int t, T;
+        nf_team(&t, &T);
         float *mine = ws + p.shared + t * p.per;
         float *V = mine + p.V, *dM = mine + p.M, *scratch = mine + p.scratch;
         float *dU = mine + p.part, *db = dU + nU;
@@ -343,8 +314,8 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
         nf_int done = n_lo;   /* images before it have had the epilogue */
         for (nf_int r0 = n_lo * p.TH; r0 < hi && !bad; r0 += p.R) {
             const nf_int nr = hi - r0 < p.R ? hi - r0 : p.R, cols = nr * p.TW;
-            bad |= dout_of(dM, dout, g, &p, r0, nr, scratch);
-            if (dweight) bad |= input_of(V, inp, g, &p, r0, nr, scratch);
+            bad |= B->dout(dM, p.ldt, p.sM, dout, g, p.TH, p.TW, r0, nr, scratch);
+            if (dweight) bad |= B->input(V, p.ldt, p.sV, inp, g, p.TH, p.TW, r0, nr, scratch);
             if (bad) break;
             /* dU[xi] += dM[xi] @ V[xi]^T, or its transpose when that is the wider product
              * (the GEMM's narrow-N kernel is its slowest here: 16 x 32 x 168 runs 20%
@@ -360,7 +331,7 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
                 for (int xi = 0; xi < 16; xi++)   /* dV, over V */
                     nf_sgemm(1, 0, C, cols, OC, 1.0f, U + xi * OC * C, C, dM + xi * p.sM,
                              p.ldt, 0.0f, V + xi * p.sV, p.ldt);
-                bad |= dinput_of(dinp, V, g, &p, r0, nr, scratch);
+                bad |= B->dinput(dinp, V, p.ldt, p.sV, g, p.TH, p.TW, r0, nr, scratch);
                 /* the images whose every tile row is done: their input gradient is final */
                 const nf_int upto = (r0 + nr) / p.TH;
                 if (dinp_epi && upto > done)
@@ -378,6 +349,7 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
     if (dweight && !nf_all_finite(sum, nU)) return 0;   /* an overflow in dU */
     if (dweight) weight_gradient(dweight, sum, OC, C, dU_t, accumulate);
     if (dbias)
-        for (nf_int oc = 0; oc < OC; oc++) dbias[oc] = (accumulate ? dbias[oc] : 0.0f) + sum[nU + oc];
+        for (nf_int oc = 0; oc < OC; oc++)
+            dbias[oc] = (accumulate ? dbias[oc] : 0.0f) + sum[nU + oc];
     return 1;
 }

@@ -40,7 +40,10 @@ static inline __mmask16 span(nf_int s, nf_int n)
     return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-static inline __mmask16 first(nf_int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u); }
+static inline __mmask16 first(nf_int n)
+{
+    return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
+}
 
 static inline __m512i even_idx(void)
 {
@@ -66,8 +69,9 @@ static inline __mmask16 not_finite(__m512 x)
 }
 
 int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, const nf_conv2d_geom *g,
-                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows)
+                         nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch)
 {
+    (void)scratch;
     const nf_int C = g->C, W = g->W, HW = g->H * g->W;
     const __m512i ev = even_idx(), od = odd_idx();
     __mmask16 bad = 0;
@@ -116,8 +120,9 @@ int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, cons
 
 int nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, const float *bias,
                            const nf_conv2d_geom *g, nf_int TH, nf_int TW, nf_int r0,
-                           nf_int nrows)
+                           nf_int nrows, float *scratch)
 {
+    (void)scratch;
     const nf_int OC = g->OC, OW = g->OW, OHW = g->OH * g->OW, s = sx;
     const __m512i lo = ilv_lo(), hi = ilv_hi();
     __mmask16 bad = 0;
@@ -157,9 +162,11 @@ int nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, con
     return bad != 0;
 }
 
-int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout, const nf_conv2d_geom *g,
-                        nf_int TH, nf_int TW, nf_int r0, nf_int nrows)
+int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout,
+                        const nf_conv2d_geom *g,
+                        nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch)
 {
+    (void)scratch;
     const nf_int OC = g->OC, OW = g->OW, OHW = g->OH * g->OW, s = sx;
     const __m512i ev = even_idx(), od = odd_idx();
     __mmask16 bad = 0;
@@ -208,8 +215,9 @@ static inline __mmask16 add_row(float *row, nf_int off, __mmask16 m, __m512 x)
 
 int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                            const nf_conv2d_geom *g,
-                           nf_int TH, nf_int TW, nf_int r0, nf_int nrows)
+                           nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch)
 {
+    (void)scratch;
     const nf_int C = g->C, W = g->W, HW = g->H * g->W, s = sx;
     const __m512i lo = ilv_lo(), hi = ilv_hi();
     __mmask16 bad = 0;

@@ -42,8 +42,10 @@ void nf_max_pool2x2_plane_avx512(float *out, int64_t *idx, const float *x, nf_in
             const nf_int n = OW - ow0 < 16 ? OW - ow0 : 16;
             const __mmask16 lo = first(2 * n), hi = first(2 * n - 16);
             const float *p0 = x0 + 2 * ow0, *p1 = x1 + 2 * ow0;
-            const __m512 t0 = _mm512_maskz_loadu_ps(lo, p0), t1 = _mm512_maskz_loadu_ps(hi, p0 + 16);
-            const __m512 b0 = _mm512_maskz_loadu_ps(lo, p1), b1 = _mm512_maskz_loadu_ps(hi, p1 + 16);
+            const __m512 t0 = _mm512_maskz_loadu_ps(lo, p0);
+            const __m512 t1 = _mm512_maskz_loadu_ps(hi, p0 + 16);
+            const __m512 b0 = _mm512_maskz_loadu_ps(lo, p1);
+            const __m512 b1 = _mm512_maskz_loadu_ps(hi, p1 + 16);
             __m512 m = _mm512_permutex2var_ps(t0, ev, t1);
             __m512i off = _mm512_setzero_si512();
             __m512 v = _mm512_permutex2var_ps(t0, od, t1);
@@ -62,7 +64,8 @@ void nf_max_pool2x2_plane_avx512(float *out, int64_t *idx, const float *x, nf_in
             /* idx = 2*oh*W + 2*ow + off, in int64 */
             const __m512i col = _mm512_add_epi32(
                 _mm512_add_epi32(_mm512_set1_epi32((int)(2 * ow0)), two_lane), off);
-            const __m512i i0 = _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(col)));
+            const __m512i i0 =
+                _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(col)));
             const __m512i i1 =
                 _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(col, 1)));
             int64_t *d = idx + oh * OW + ow0;

@@ -52,6 +52,16 @@ def _direct(geom, x, w, b, g):
     return out, grads
 
 
+def _kernels(geom, x, w, b, g):
+    """[out, dinp, dweight, dbias] of the kernels nnfast runs (Winograd or its fallback)."""
+    ws = np.empty(_C.conv2d_workspace(geom, True), np.float32)
+    out = np.empty_like(g)
+    _C.conv2d_forward(out, ws, x, w, b, geom)
+    grads = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
+    _C.conv2d_backward(*grads, ws, g, x, w, geom, False)
+    return [out] + grads
+
+
 def _tol(c):
     # sums of 9 * C products of unit normals, rounded in another order
     return 2e-6 * 9 * c
@@ -105,14 +115,9 @@ def test_non_finite_values_give_the_direct_sums_inf_and_nan(where, value):
     # (A non-finite weight goes to im2col too, before any transform; im2col multiplies the
     # padding's zeros by it, where the direct loops skip them: NaN there, as before.)
     geom, x, w, b, g = _problem((3, 8, 10, 10), 8, (1, 1), None, seed=1)
-    {"input": x, "weight": w, "dout": g}[where].flat[37] = value
+    {"input": x, "dout": g}[where].flat[37] = value
     ref_out, ref_grads = _direct(geom, x, w, b, g)
-    ws = np.empty(_C.conv2d_workspace(geom, True), np.float32)
-    got = np.empty_like(g)
-    _C.conv2d_forward(got, ws, x, w, b, geom)
-    grads = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
-    _C.conv2d_backward(*grads, ws, g, x, w, geom, False)
-    for a, r in zip([got] + grads, [ref_out] + ref_grads):
+    for a, r in zip(_kernels(geom, x, w, b, g), [ref_out] + ref_grads):
         np.testing.assert_array_equal(np.isnan(a), np.isnan(r))
         np.testing.assert_array_equal(np.isposinf(a), np.isposinf(r))
         np.testing.assert_array_equal(np.isneginf(a), np.isneginf(r))
@@ -134,12 +139,7 @@ def test_overflow_in_the_transforms_falls_back(where):
         x *= 1e-3
         g[0, 5, 2:4, 2:4] = 1e38
     ref_out, ref_grads = _direct(geom, x, w, b, g)
-    ws = np.empty(_C.conv2d_workspace(geom, True), np.float32)
-    got = np.empty_like(g)
-    _C.conv2d_forward(got, ws, x, w, b, geom)
-    grads = [np.empty_like(x), np.empty_like(w), np.empty_like(b)]
-    _C.conv2d_backward(*grads, ws, g, x, w, geom, False)
-    for a, r in zip([got] + grads, [ref_out] + ref_grads):
+    for a, r in zip(_kernels(geom, x, w, b, g), [ref_out] + ref_grads):
         np.testing.assert_array_equal(np.isfinite(a), np.isfinite(r))
         fin = np.isfinite(r)
         np.testing.assert_allclose(a[fin], r[fin], rtol=1e-4, atol=1e-4 * np.abs(r[fin]).max())
