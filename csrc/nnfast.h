@@ -110,12 +110,16 @@ void nf_linear_backward_epi(float *dinp, float *dweight, float *dbias,
  * use) or nf_gemm_set_bf16: "auto" (the best), "emulate" (the rounding path), "avx512_bf16"
  * (vdpbf16ps even where AMX is; "auto" where the CPU lacks it). Shapes the fp32 set serves with its own kernels (an NT
  * product with N <= 16, few output rows) stay fp32: more accurate and faster than a mostly
- * idle bf16 tile. prec: NF_PREC_FP32 or NF_PREC_BF16. */
-enum { NF_PREC_FP32 = 0, NF_PREC_BF16 = 1 };
+ * idle bf16 tile. fp16 precision (autocast to float16): the same with both operands rounded to
+ * IEEE float16 (nearest even; beyond 65504 they become inf, below 2^-14 subnormal halves)
+ * while packing, on the fp32 tile ("<isa>+fp16"), the same shapes staying fp32.
+ * prec: NF_PREC_FP32, NF_PREC_BF16 or NF_PREC_FP16. */
+enum { NF_PREC_FP32 = 0, NF_PREC_BF16 = 1, NF_PREC_FP16 = 2 };
 void nf_sgemm_prec(int prec, int transA, int transB, nf_int M, nf_int N, nf_int K,
                    float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
                    float beta, float *C, nf_int ldc);
 const char *nf_gemm_bf16_isa(void);
+const char *nf_gemm_fp16_isa(void);
 int nf_gemm_set_bf16(const char *mode);
 void nf_linear_forward_prec(int prec, float *out, const float *inp, const float *weight,
                             const float *bias, nf_int M, nf_int K, nf_int N,

@@ -79,12 +79,13 @@ def conv2d_workspace(tuple geom, bint backward):
 
 def conv2d_forward(float[:, :, :, ::1] out, float[::1] ws, const float[:, :, :, ::1] inp,
                    const float[:, :, :, ::1] weight, const float[::1] bias, tuple geom,
-                   bint reference=False, bint bf16=False):
-    """out = conv2d(inp, weight) + bias by im2col + GEMM (reference: the direct loops; bf16:
-    the GEMMs on bf16-rounded operands, fp32 accumulation, as sgemm's)."""
+                   bint reference=False, int prec=0):
+    """out = conv2d(inp, weight) + bias by im2col + GEMM (reference: the direct loops; prec:
+    the GEMMs' precision, as sgemm's)."""
+    _check_prec(prec)
     if (_mis(&out[0, 0, 0, 0], 4) or _mis(&ws[0], 4) or _mis(&inp[0, 0, 0, 0], 4) or
         _mis(&weight[0, 0, 0, 0], 4) or _mis(&bias[0], 4)):
-        return _realigned(conv2d_forward, (out, ws, inp, weight, bias, geom, reference, bf16),
+        return _realigned(conv2d_forward, (out, ws, inp, weight, bias, geom, reference, prec),
                           (0, 1))
     cdef nf_conv2d_geom g = _geom(geom)
     _check4("conv2d_forward: out", out.shape, (g.N, g.OC, g.OH, g.OW))
@@ -107,20 +108,21 @@ def conv2d_forward(float[:, :, :, ::1] out, float[::1] ws, const float[:, :, :, 
         if reference:
             nf_conv2d_forward_ref(po, pi, pwt, pb, &g)
         else:
-            nf_conv2d_forward(po, pw, have, pi, pwt, pb, &g, bf16)   # NF_PREC_BF16 == 1
+            nf_conv2d_forward(po, pw, have, pi, pwt, pb, &g, prec)
 
 
 def conv2d_backward(float[:, :, :, ::1] dinp, float[:, :, :, ::1] dweight, float[::1] dbias,
                     float[::1] ws, const float[:, :, :, ::1] dout,
                     const float[:, :, :, ::1] inp, const float[:, :, :, ::1] weight,
-                    tuple geom, bint accumulate, bint reference=False, bint bf16=False):
-    """Gradients of conv2d_forward; dinp/dweight/dbias may be None (not needed); bf16 as
+                    tuple geom, bint accumulate, bint reference=False, int prec=0):
+    """Gradients of conv2d_forward; dinp/dweight/dbias may be None (not needed); prec as
     conv2d_forward's."""
+    _check_prec(prec)
     if (_mis(&dinp[0, 0, 0, 0], 4) or _mis(&dweight[0, 0, 0, 0], 4) or _mis(&dbias[0], 4) or
         _mis(&ws[0], 4) or _mis(&dout[0, 0, 0, 0], 4) or _mis(&inp[0, 0, 0, 0], 4) or
         _mis(&weight[0, 0, 0, 0], 4)):
         return _realigned(conv2d_backward, (dinp, dweight, dbias, ws, dout, inp, weight, geom,
-                                            accumulate, reference, bf16), (0, 1, 2, 3))
+                                            accumulate, reference, prec), (0, 1, 2, 3))
     cdef nf_conv2d_geom g = _geom(geom)
     _check4("conv2d_backward: dout", dout.shape, (g.N, g.OC, g.OH, g.OW))
     _check4("conv2d_backward: inp", inp.shape, (g.N, g.C, g.H, g.W))
@@ -150,7 +152,7 @@ def conv2d_backward(float[:, :, :, ::1] dinp, float[:, :, :, ::1] dweight, float
         if reference:
             nf_conv2d_backward_ref(pdi, pdw, pdb, pdo, pi, pwt, &g)
         else:
-            nf_conv2d_backward(pdi, pdw, pdb, pw, have, pdo, pi, pwt, &g, accumulate, bf16)
+            nf_conv2d_backward(pdi, pdw, pdb, pw, have, pdo, pi, pwt, &g, accumulate, prec)
 
 
 # Pooling: planes [P, H, W] in, [P, OH, OW] out (the Python side reshapes NCHW to planes).

@@ -19,6 +19,7 @@ cdef extern from "nnfast.h":
                        float alpha, const float *A, nf_int lda, const float *B, nf_int ldb,
                        float beta, float *C, nf_int ldc) nogil
     const char *nf_gemm_bf16_isa() nogil
+    const char *nf_gemm_fp16_isa() nogil
     int nf_gemm_set_bf16(const char *mode) nogil
     ctypedef struct nf_gemm_epi:
         pass
@@ -46,6 +47,18 @@ def gemm_set_isa(str isa):
 def gemm_bf16_isa():
     """The bf16 tile in use: "avx512_bf16" (vdpbf16ps), else "<isa>+round"."""
     return nf_gemm_bf16_isa().decode()
+
+
+def gemm_fp16_isa():
+    """The fp16 (autocast to float16) set in use: "<isa>+fp16"."""
+    return nf_gemm_fp16_isa().decode()
+
+
+cdef int _check_prec(int prec) except -1:
+    """prec as nnfast.h's NF_PREC_*: 0 fp32, 1 bf16, 2 fp16."""
+    if prec < 0 or prec > 2:
+        raise ValueError(f"precision {prec}: expected 0 (fp32), 1 (bf16) or 2 (fp16)")
+    return 0
 
 
 def gemm_set_bf16(str mode):
@@ -157,11 +170,12 @@ cdef inline void _release(_Held *h) noexcept:
 
 
 def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint reference=False,
-          bint bf16=False):
-    """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays. bf16: the
-    operands rounded to bfloat16, fp32 accumulation (autocast)."""
+          int prec=0):
+    """C = alpha * op(A) @ op(B) + beta * C on C-contiguous float32 2-D arrays. prec: 0 fp32,
+    1 the operands rounded to bfloat16, 2 to float16, fp32 accumulation (autocast)."""
+    _check_prec(prec)
     if _mis_obj(A) or _mis_obj(B) or _mis_obj(C):
-        return _realigned(sgemm, (transA, transB, alpha, A, B, beta, C, reference, bf16),
+        return _realigned(sgemm, (transA, transB, alpha, A, B, beta, C, reference, prec),
                           (6,))
     cdef Py_buffer va, vb, vc
     cdef nf_int M, N, K, am, bk, bn, lda, ldb
@@ -190,7 +204,7 @@ def sgemm(bint transA, bint transB, float alpha, A, B, float beta, C, bint refer
             if reference:
                 nf_sgemm_ref(transA, transB, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, N)
             else:
-                nf_sgemm_prec(bf16, transA, transB, M, N, K, alpha, pa, lda, pb, ldb, beta,
+                nf_sgemm_prec(prec, transA, transB, M, N, K, alpha, pa, lda, pb, ldb, beta,
                               pc, N)
     finally:
         PyBuffer_Release(&va); PyBuffer_Release(&vb); PyBuffer_Release(&vc)
@@ -217,10 +231,11 @@ def colsum(out, x, float beta):
         PyBuffer_Release(&vo); PyBuffer_Release(&vx)
 
 
-def linear_forward(out, inp, weight, bias, bint bf16=False):
-    """out[M,N] = inp[M,K] @ weight[N,K]^T (+ bias[N]); bf16 as sgemm's."""
+def linear_forward(out, inp, weight, bias, int prec=0):
+    """out[M,N] = inp[M,K] @ weight[N,K]^T (+ bias[N]); prec as sgemm's."""
+    _check_prec(prec)
     if _mis_obj(out) or _mis_obj(inp) or _mis_obj(weight) or _mis_obj(bias):
-        return _realigned(linear_forward, (out, inp, weight, bias, bf16), (0,))
+        return _realigned(linear_forward, (out, inp, weight, bias, prec), (0,))
     cdef Py_buffer vo, vi, vw, vb
     cdef nf_int M, K, N
     cdef const float *pb = NULL
@@ -241,7 +256,7 @@ def linear_forward(out, inp, weight, bias, bint bf16=False):
         if M == 0 or N == 0:
             return
         with nogil:
-            nf_linear_forward_prec(bf16, <float *>vo.buf,
+            nf_linear_forward_prec(prec, <float *>vo.buf,
                                    <const float *>vi.buf if K > 0 else NULL,
                                    <const float *>vw.buf if K > 0 else NULL, pb, M, K, N, NULL)
     finally:
@@ -250,13 +265,14 @@ def linear_forward(out, inp, weight, bias, bint bf16=False):
 
 
 def linear_backward(dinp, dweight, dbias, dout, inp, weight, bint accumulate,
-                    bint bf16=False):
-    """Gradients of linear_forward; dinp/dweight/dbias may be None (not needed); bf16: the
-    two GEMMs' operands rounded to bfloat16 (the bias gradient stays an fp32 sum)."""
+                    int prec=0):
+    """Gradients of linear_forward; dinp/dweight/dbias may be None (not needed); prec: the
+    two GEMMs' precision, as sgemm's (the bias gradient stays an fp32 sum)."""
+    _check_prec(prec)
     if (_mis_obj(dinp) or _mis_obj(dweight) or _mis_obj(dbias) or _mis_obj(dout) or
         _mis_obj(inp) or _mis_obj(weight)):
         return _realigned(linear_backward, (dinp, dweight, dbias, dout, inp, weight,
-                                            accumulate, bf16), (0, 1, 2))
+                                            accumulate, prec), (0, 1, 2))
     cdef Py_buffer vdi, vdw, vdb, vdo, vi, vw
     cdef nf_int M, K, N
     cdef float *pdi = NULL
@@ -300,7 +316,7 @@ def linear_backward(dinp, dweight, dbias, dout, inp, weight, bint accumulate,
                     memset(pdb, 0, N * sizeof(float))
             return
         with nogil:
-            nf_linear_backward_prec(bf16, pdi, pdw, pdb,
+            nf_linear_backward_prec(prec, pdi, pdw, pdb,
                                     <const float *>vdo.buf if N > 0 else NULL,
                                     <const float *>vi.buf if K > 0 else NULL,
                                     <const float *>vw.buf if N * K > 0 else NULL,

@@ -55,17 +55,18 @@ def rnn_layer_forward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_i
                       float[::1] saved, float[::1] ws not None, const float[::1] x not None,
                       const float[::1] w_ih not None, const float[::1] w_hh not None,
                       const float[::1] b_ih, const float[::1] b_hh,
-                      const float[::1] h0 not None, const float[::1] c0, bint bf16=False):
+                      const float[::1] h0 not None, const float[::1] c0, int prec=0):
     """One layer, one direction: out[T, B, ldo] columns col..col+H, hn[B, H], cn[B, H] (LSTM),
     gates[T, B, G*H] and saved[T, B, H] (LSTM/GRU) for backward, ws[B, G*H] scratch.
-    bf16: the GEMMs on bf16-rounded operands (fp32 accumulation, gates and states fp32)."""
+    prec: the GEMMs' precision, as sgemm's (fp32 accumulation, gates and states fp32)."""
+    _check_prec(prec)
     if (_mis(&out[0], 4) or _mis(&hn[0], 4) or _mis(&cn[0], 4) or _mis(&gates[0], 4) or
         _mis(&saved[0], 4) or _mis(&ws[0], 4) or _mis(&x[0], 4) or _mis(&w_ih[0], 4) or
         _mis(&w_hh[0], 4) or _mis(&b_ih[0], 4) or _mis(&b_hh[0], 4) or _mis(&h0[0], 4) or
         _mis(&c0[0], 4)):
         return _realigned(rnn_layer_forward, (mode, reverse, T, B, I, H, ldo, col, out, hn, cn,
                                               gates, saved, ws, x, w_ih, w_hh, b_ih, b_hh, h0,
-                                              c0, bf16), (8, 9, 10, 11, 12, 13))
+                                              c0, prec), (8, 9, 10, 11, 12, 13))
     _rnn_sizes_fit("rnn_layer_forward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
     if not (0 <= mode <= 3) or T < 1 or B < 1 or I < 1 or H < 1 or col < 0 or col + H > ldo:
@@ -92,7 +93,7 @@ def rnn_layer_forward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_i
     with nogil:
         nf_rnn_layer_forward(&out[col], &hn[0], pcn, &gates[0], psv, &ws[0], &x[0],
                              &w_ih[0], &w_hh[0], pbi, pbh, &h0[0], pc0, T, B, I, H, ldo,
-                             mode, reverse, bf16)   # NF_PREC_BF16 == 1
+                             mode, reverse, prec)
 
 
 def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_int H,
@@ -104,10 +105,11 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
                        const float[::1] w_ih not None, const float[::1] w_hh not None,
                        const float[::1] h0 not None, const float[::1] c0,
                        const float[::1] out not None, const float[::1] gates not None,
-                       const float[::1] saved, bint dx_accumulate, bint bf16=False):
+                       const float[::1] saved, bint dx_accumulate, int prec=0):
     """Backward of rnn_layer_forward; dw_*/db_* are added into, dx overwritten (or added),
     dh0/dc0 overwritten; any of them may be None. dout has out's layout (columns col..).
-    bf16 as rnn_layer_forward's."""
+    prec as rnn_layer_forward's."""
+    _check_prec(prec)
     if (_mis(&dx[0], 4) or _mis(&dw_ih[0], 4) or _mis(&dw_hh[0], 4) or _mis(&db_ih[0], 4) or
         _mis(&db_hh[0], 4) or _mis(&dh0[0], 4) or _mis(&dc0[0], 4) or _mis(&dg[0], 4) or
         _mis(&dgh[0], 4) or _mis(&ws[0], 4) or _mis(&dout[0], 4) or _mis(&dhn[0], 4) or
@@ -117,7 +119,7 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
         return _realigned(rnn_layer_backward, (mode, reverse, T, B, I, H, ldo, col, dx, dw_ih,
                                                dw_hh, db_ih, db_hh, dh0, dc0, dg, dgh, ws, dout,
                                                dhn, dcn, x, w_ih, w_hh, h0, c0, out, gates, saved,
-                                               dx_accumulate, bf16),
+                                               dx_accumulate, prec),
                           (8, 9, 10, 11, 12, 13, 14, 15, 16, 17))
     _rnn_sizes_fit("rnn_layer_backward", T, B, I, H, ldo, col)
     cdef nf_int G = (4 if mode == RNN_LSTM else 3 if mode == RNN_GRU else 1) * H
@@ -155,7 +157,7 @@ def rnn_layer_backward(int mode, bint reverse, nf_int T, nf_int B, nf_int I, nf_
         nf_rnn_layer_backward(pdx, pdwi, pdwh, pdbi, pdbh, pdh0, pdc0, &dg[0], pdgh, &ws[0],
                               &dout[col], pdhn, pdcn, &x[0], &w_ih[0], &w_hh[0], &h0[0], pc0,
                               &out[col], &gates[0], psv, T, B, I, H, ldo, mode, reverse,
-                              dx_accumulate, bf16)
+                              dx_accumulate, prec)
 
 
 cdef int _rows_in_range(str who, const int64_t[::1] idx, nf_int V) except -1:

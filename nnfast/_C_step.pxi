@@ -232,9 +232,10 @@ cdef class MlpPlan:
         self.grads_kept[k] = (old[0] if dweight is None else dweight,
                               old[1] if dbias is None else dbias)
 
-    def forward(self, x, seeds, bint bf16=False):
+    def forward(self, x, seeds, int prec=0):
         """The forward over x[M, n_in] (float32, C-contiguous, aligned: the plan keeps x for
         backward); seeds as run's. Returns the index of the op whose output is the result."""
+        _check_prec(prec)
         cdef const float *px = <const float *>_ptr(x, self.M * self.n_in, 4, False, "x")
         if _mis(px, 4):
             raise ValueError("MlpPlan.forward: x is not aligned to its 4-byte elements")
@@ -250,22 +251,23 @@ cdef class MlpPlan:
                 self.ops[k].seed = s
         self.x_kept = x
         with nogil:
-            h = nf_mlp_forward(self.ops, self.nops, px, self.M, bf16)
+            h = nf_mlp_forward(self.ops, self.nops, px, self.M, prec)
         self.ran_forward = True
         for i in range(self.nops - 1, -1, -1):
             if <const float *>self.ops[i].out == h:
                 return i
         return -1   # the input itself (every op an inactive dropout)
 
-    def backward(self, dout, bint bf16=False):
+    def backward(self, dout, int prec=0):
         """The backward of the last forward from dout[M, C] (float32, C-contiguous)."""
+        _check_prec(prec)
         if not self.ran_forward:
             raise ValueError("MlpPlan.backward: no forward has run")
         cdef const float *pd = <const float *>_ptr(dout, self.M * self.C, 4, False, "dout")
         if _mis(pd, 4):
             raise ValueError("MlpPlan.backward: dout is not aligned to its 4-byte elements")
         with nogil:
-            nf_mlp_backward(self.ops, self.nops, self.M, pd, bf16)
+            nf_mlp_backward(self.ops, self.nops, self.M, pd, prec)
 
     def __dealloc__(self):
         free(self.ops)
@@ -287,14 +289,15 @@ cdef class MlpPlan:
         return nu
 
     def run(self, x, target, weight, int loss_kind, int reduction, nf_int ignore_index,
-            float label_smoothing, float scale, seeds, updates=(), bint bf16=False):
+            float label_smoothing, float scale, seeds, updates=(), int prec=0):
         """One step over x[M, n_in] (float32) and target (int64[M] for cross entropy,
         float32[M, C] for MSE); seeds: one per dropout op, None for an inactive one;
         updates: optimizer update records run after backward (nf_update), when the loss is
-        finite; bf16: the Linear GEMMs on bf16 operands (autocast)."""
+        finite; prec: the GEMMs' precision, as sgemm's (autocast)."""
+        _check_prec(prec)
         if _mis_obj(x) or _mis_obj(target) or _mis_obj(weight):
             return _realigned(self.run, (x, target, weight, loss_kind, reduction, ignore_index,
-                                         label_smoothing, scale, seeds, updates, bf16), ())
+                                         label_smoothing, scale, seeds, updates, prec), ())
         cdef nf_mlp_loss L
         cdef const float *px = <const float *>_ptr(x, self.M * self.n_in, 4, False, "x")
         cdef int i = 0
@@ -319,7 +322,7 @@ cdef class MlpPlan:
         cdef int nu = self._marshal_updates(updates) if updates else 0
         with nogil:
             r = nf_mlp_step(self.ops, self.nops, px, self.M, &L, self.dlogits, self.updates,
-                            nu, bf16)
+                            nu, prec)
         return r
 
 

@@ -68,7 +68,6 @@ import numpy as np
 
 from . import _C
 from . import amp as _amp
-from .amp import AUTOCAST_SEEN as _AUTOCAST_SEEN
 from . import autograd as ag
 from ._compile_capture import (_ACT, _ACT_EXTRA, _ADAPTIVE_AVGPOOL, _AVGPOOL, _BN, _CE,  # noqa: F401
                                _CONV, _DROPOUT, _F32, _I64, _LINEAR, _LN, _MAXPOOL, _MSE,
@@ -418,7 +417,7 @@ class CompiledStep:
             records = opt._take_step_records()
         try:
             total = ws.plan.run(xd, t, w, self._loss_kind, red, ii, ls, scale, seeds,
-                                records or (), _AUTOCAST_SEEN[0] and _amp._state.cpu_bf16)
+                                records or (), _amp.cpu_precision())
         except BaseException:
             if records is not None:
                 opt._undo_step_records()

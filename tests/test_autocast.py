@@ -1,4 +1,4 @@
-"""bf16 autocast (issue 17): the bf16 GEMM against a reference on rounded operands (both the
+"""bf16 autocast (issue 17; float16's: test_autocast_fp16.py, with some tests here run for both): the bf16 GEMM against a reference on rounded operands (both the
 AVX512-BF16 tile and the rounding path), nf.autocast's API and per-thread mode against
 torch.autocast, the autocast ops against PyTorch's, training runs, compile_step under
 autocast bit for bit with the eager loop, and accuracy on scikit-learn's datasets."""
@@ -139,8 +139,6 @@ def test_autocast_api_matches_torch():
 
 
 def test_autocast_refuses_what_it_does_not_do():
-    with pytest.raises(RuntimeError, match="float16"):
-        nf.autocast("cpu", dtype=nf.float16)
     with pytest.raises(RuntimeError, match="unsupported autocast device_type"):
         nf.autocast("tpu")
     with pytest.raises(ValueError, match="device_type"):
@@ -293,7 +291,8 @@ def test_training_under_autocast_follows_torch(opt):
     np.testing.assert_allclose(n_losses, t_losses, rtol=0.03, atol=0.01)
 
 
-def test_compile_step_under_autocast_is_the_eager_loop_bit_for_bit():
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_compile_step_under_autocast_is_the_eager_loop_bit_for_bit(dtype):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 100)).astype(np.float32)
     y = rng.integers(0, 10, 64)
@@ -310,13 +309,13 @@ def test_compile_step_under_autocast_is_the_eager_loop_bit_for_bit():
     lf = nn.CrossEntropyLoss()
     for i in range(4):
         nf.manual_seed(100 + i)
-        with nf.autocast("cpu"):
+        with nf.autocast("cpu", dtype=getattr(nf, dtype)):
             o1.zero_grad()
             loss = lf(m1(nf.tensor(x)), nf.tensor(y))
             loss.backward()
             o1.step()
         nf.manual_seed(100 + i)
-        with nf.autocast("cpu"):
+        with nf.autocast("cpu", dtype=getattr(nf, dtype)):
             compiled = step(nf.tensor(x), nf.tensor(y))
         assert compiled == loss.item()
         nf.manual_seed(100 + i)
@@ -329,8 +328,9 @@ def test_compile_step_under_autocast_is_the_eager_loop_bit_for_bit():
         assert not np.array_equal(a.detach().numpy(), c.detach().numpy())
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 @pytest.mark.parametrize("dataset", ["digits", "breast_cancer"])
-def test_bf16_accuracy_matches_fp32_on_sklearn_datasets(dataset):
+def test_bf16_accuracy_matches_fp32_on_sklearn_datasets(dataset, dtype):
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
@@ -346,7 +346,7 @@ def test_bf16_accuracy_matches_fp32_on_sklearn_datasets(dataset):
                           nn.ReLU(), nn.Linear(128, n_cls))
         step = nf.compile_step(m, nn.CrossEntropyLoss(), nf.optim.Adam(m.parameters(), 1e-3))
         rng = np.random.default_rng(0)
-        with nf.autocast("cpu", enabled=bf16):
+        with nf.autocast("cpu", dtype=getattr(nf, dtype), enabled=bf16):
             for _ in range(20):
                 idx = rng.permutation(len(Xtr))
                 for s in range(0, len(idx) - 63, 64):

@@ -53,13 +53,13 @@ def _call(m, ins):
                                              tuple(ins[1:]))
 
 
-def _run(lib, m, arrays, grads, autocast=True):
+def _run(lib, m, arrays, grads, autocast=True, dtype="bfloat16"):
     """m on arrays (its outputs flattened: output, h_n, c_n), the loss sum(out_i * grads_i)
-    and its backward. Returns the outputs (a list) and the gradients {"input i": ...,
-    parameter name: ...}, float32 arrays."""
+    and its backward, under autocast to dtype. Returns the outputs (a list) and the gradients
+    {"input i": ..., parameter name: ...}, float32 arrays."""
     m.zero_grad()
     ins = [lib.tensor(a.copy(), requires_grad=True) for a in arrays]
-    with lib.autocast("cpu", dtype=lib.bfloat16, enabled=autocast):
+    with lib.autocast("cpu", dtype=getattr(lib, dtype), enabled=autocast):
         out = _call(m, ins)
     outs = [out] if not isinstance(out, tuple) else [out[0]] + (
         list(out[1]) if isinstance(out[1], tuple) else [out[1]])
@@ -183,6 +183,12 @@ def test_conv_autocast_is_the_product_of_rounded_operands(bf16_path, transposed)
     """On two threads (batch 8: conv.c spreads the samples over its own parallel region),
     forward, dx and dweight are the float64 convolution of the bf16-rounded input, weight and
     upstream gradient, up to fp32 summation; dbias sums the unrounded gradient."""
+    check_conv_rounded(transposed, "bfloat16", round_bf16, bf16_path)
+
+
+def check_conv_rounded(transposed, dtype, round_operand, label, apart=1e-4):
+    """That test for autocast to dtype, whose operands round_operand rounds (and whose
+    results lie over apart * their scale from the fp32 ones)."""
     old = nf.get_num_threads()
     nf.set_num_threads(2)
     try:
@@ -196,22 +202,22 @@ def test_conv_autocast_is_the_product_of_rounded_operands(bf16_path, transposed)
             m.weight.copy_(nf.tensor(w))
             m.bias.copy_(nf.tensor(b))
         g = _inputs([(8, 32, 12, 12)], seed=3)[0]
-        (out,), grads = _run(nf, m, [x], [g])
+        (out,), grads = _run(nf, m, [x], [g], dtype=dtype)
         m64 = getattr(nn, name)(16, 32, 3, padding=1, groups=groups).double()
         with nf.no_grad():
-            m64.weight.copy_(nf.tensor(round_bf16(w).astype(np.float64)))
+            m64.weight.copy_(nf.tensor(round_operand(w).astype(np.float64)))
             m64.bias.copy_(nf.tensor(b.astype(np.float64)))
-        xr = nf.tensor(round_bf16(x).astype(np.float64), requires_grad=True)
+        xr = nf.tensor(round_operand(x).astype(np.float64), requires_grad=True)
         y64 = m64(xr)
-        y64.backward(nf.tensor(round_bf16(g).astype(np.float64)))
+        y64.backward(nf.tensor(round_operand(g).astype(np.float64)))
         want = [y64.detach().numpy(), xr.grad.numpy(), m64.weight.grad.numpy()]
         (f_out,), f_grads = _run(nf, m, [x], [g], autocast=False)
         got = [out, grads["input 0"], grads["weight"]]
         fp32 = [f_out, f_grads["input 0"], f_grads["weight"]]
         for a, f, ref, what in zip(got, fp32, want, ("output", "dx", "dweight")):
             scale = np.abs(ref).max()
-            assert np.abs(a - ref).max() <= 2e-6 * scale, (bf16_path, what)   # seen: 3e-7
-            assert np.abs(f - ref).max() > 1e-4 * scale, (bf16_path, what)
+            assert np.abs(a - ref).max() <= 2e-6 * scale, (label, what)   # seen: 3e-7
+            assert np.abs(f - ref).max() > apart * scale, (label, what)
         np.testing.assert_allclose(grads["bias"], g.astype(np.float64).sum((0, 2, 3)),
                                    rtol=1e-5, atol=1e-4)
     finally:
@@ -221,23 +227,29 @@ def test_conv_autocast_is_the_product_of_rounded_operands(bf16_path, transposed)
 class _Bf16Operands(np.ndarray):
     """float64 arrays whose @ multiplies bf16-rounded operands: fed these, the NumPy reference
     of the recurrent kernels computes what their bf16 mode does (up to fp32 arithmetic)."""
+    round = staticmethod(round_bf16)
+
+    def _rounded(self, a):
+        return self.round(np.asarray(a, np.float32)).astype(np.float64)
 
     def __matmul__(self, other):
-        return (_rounded(self) @ _rounded(other)).view(_Bf16Operands)
+        return (self._rounded(self) @ self._rounded(other)).view(type(self))
 
     def __rmatmul__(self, other):
-        return (_rounded(other) @ _rounded(self)).view(_Bf16Operands)
-
-
-def _rounded(a):
-    return round_bf16(np.asarray(a, np.float32)).astype(np.float64)
+        return (self._rounded(other) @ self._rounded(self)).view(type(self))
 
 
 @pytest.mark.parametrize("name", RNNS)
-def test_rnn_autocast_is_the_product_of_rounded_operands(name):
+def test_rnn_autocast_is_the_product_of_rounded_operands(name, dtype="bfloat16",
+                                                         operands=_Bf16Operands, apart=1e-4,
+                                                         flips=False):
     """Every GEMM of the recurrent kernels, forward and backward through time, multiplies
-    bf16-rounded operands: one bidirectional layer against the float64 reference whose
-    products round theirs. Batch 16 and 24 hidden units: shapes the bf16 tiles serve."""
+    bf16-rounded operands (or fp16-rounded: test_autocast_fp16): one bidirectional layer
+    against the float64 reference whose products round theirs. Batch 16 and 24 hidden units:
+    shapes the bf16 tiles serve. flips (fp16): an fp32 state within float16's finer rounding
+    of a tie may round the other way than the float64 reference's and carry on through time
+    (seen: elements off by ~1e-4 of the scale, means 0.1x fp32's), so held: the mean error
+    within a quarter of fp32's."""
     from nnfast.nn import _functional_rnn as R
     mode = {"LSTM": R.LSTM, "GRU": R.GRU, "RNN": R.RNN_TANH}[name]
     T, B, I, H = 5, 16, 20, 24
@@ -245,14 +257,14 @@ def test_rnn_autocast_is_the_product_of_rounded_operands(name):
     lstm = name == "LSTM"
     xs = _inputs([(T, B, I), (2, B, H)] + ([(2, B, H)] if lstm else []))
     gs = _inputs([(T, B, 2 * H), (2, B, H)] + ([(2, B, H)] if lstm else []), seed=2)
-    outs, grads = _run(nf, nm, xs, gs)
+    outs, grads = _run(nf, nm, xs, gs, dtype=dtype)
     p = {k: v.detach().numpy().astype(np.float64) for k, v in nm.named_parameters()}
-    x = xs[0].astype(np.float64).view(_Bf16Operands)
+    x = xs[0].astype(np.float64).view(operands)
     want = {"input 0": np.zeros((T, B, I))}
     ref_out = [np.empty((T, B, 2 * H)), np.empty((2, B, H))] + ([np.empty((2, B, H))] if lstm
                                                                  else [])
     for d, sfx in enumerate(("", "_reverse")):
-        w_ih, w_hh = (p[f"weight_{k}_l0{sfx}"].view(_Bf16Operands) for k in ("ih", "hh"))
+        w_ih, w_hh = (p[f"weight_{k}_l0{sfx}"].view(operands) for k in ("ih", "hh"))
         h0 = xs[1][d].astype(np.float64)
         c0 = xs[2][d].astype(np.float64) if lstm else None
         o, hn, cn, gates, saved = R.ref_layer_forward(mode, x, w_ih, w_hh, p[f"bias_ih_l0{sfx}"],
@@ -272,8 +284,12 @@ def test_rnn_autocast_is_the_product_of_rounded_operands(name):
     for k, ref in list(enumerate(ref_out)) + list(want.items()):
         got, fp32 = (outs[k], f_outs[k]) if isinstance(k, int) else (grads[k], f_grads[k])
         scale = np.abs(ref).max()
+        if flips:   # a state near a rounding tie may round the other way than the reference's
+            assert np.abs(got - ref).mean() <= 0.25 * np.abs(fp32 - ref).mean(), k
+            assert np.abs(got - ref).max() <= 1e-3 * scale, k
+            continue
         assert np.abs(got - ref).max() <= 2e-6 * scale, k   # measured: <= 4e-7
-        assert np.abs(fp32 - ref).max() > 1e-4 * scale, k   # and fp32 is not that
+        assert np.abs(fp32 - ref).max() > apart * scale, k   # and fp32 is not that
 
 
 # ------------------------------------------------------------------------- the mode's reach

@@ -156,12 +156,13 @@ def test_cnn_optimizers_and_mse_match_eager(make_opt):
     run_both(small_cnn(), make_opt, nn.MSELoss(), cnn_data((1, 12, 12), kind="mse"))
 
 
-def test_cnn_under_bf16_autocast_matches_eager():
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_cnn_under_autocast_matches_eager(dtype):
     (m1, o1), (m2, o2) = twins(small_cnn(), lambda p: optim.Adam(p, lr=1e-2))
     lf = nn.CrossEntropyLoss()
     step = nf.compile_step(m2, lf, o2)
     for x, y in cnn_data((1, 12, 12)):
-        with nf.autocast("cpu", dtype=nf.bfloat16):
+        with nf.autocast("cpu", dtype=getattr(nf, dtype)):
             a = eager_step(m1, lf, o1, x, y)
             b = step(x, y)
         assert a == b

@@ -282,18 +282,19 @@ def test_inference_and_no_grad():
     same(y, layered(m, x))
 
 
-def test_autocast_matches_the_layers():
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_autocast_matches_the_layers(dtype):
     nf.manual_seed(0)
     m = mlp(sizes=(64, 48, 10))
     x = nf.randn(20, 64)
-    with nf.autocast("cpu", dtype=nf.bfloat16):
+    with nf.autocast("cpu", dtype=getattr(nf, dtype)):
         y = m(x)
         want = layered(m, x)
     same(y, want)
     y.sum().backward()
     g1 = [p.grad.numpy().copy() for p in m.parameters()]
     m.zero_grad()
-    with nf.autocast("cpu", dtype=nf.bfloat16):
+    with nf.autocast("cpu", dtype=getattr(nf, dtype)):
         layered(m, x).sum().backward()
     for g, p in zip(g1, m.parameters()):
         same(g, p.grad)

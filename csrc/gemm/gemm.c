@@ -68,48 +68,55 @@ static const cfg_entry CFG_AVX512 = {
 #endif
 
 /* bf16 sets: AVX512-BF16's own tile, else each fp32 set with packers that round the
- * operands to bf16 ("+round"). Every bf16 set packs both operands (the rounding happens
- * there) and has no narrow/short forms (they read operands in place). */
-static void round_to_bf16(float *x, nf_int n)
-{
-    uint32_t *u = (uint32_t *)x;
-    for (nf_int i = 0; i < n; i++) {   /* nearest even; a NaN stays a (quiet) NaN */
-        uint32_t v = u[i];
-        u[i] = (v & 0x7fffffffu) > 0x7f800000u ? (v | 0x00400000u) & 0xffff0000u
-                                               : (v + 0x7fffu + ((v >> 16) & 1u)) & 0xffff0000u;
-    }
-}
-
-#define NF_ROUNDED_PACKERS(isa)                                                              \
-    static void pack_a_##isa##_round(float *dst, int tA, const float *A, nf_int lda,       \
-                                     nf_int mc, nf_int kc, int mr)                          \
+ * operands to bf16 ("+round"); fp16 sets: each fp32 set with packers that round to float16
+ * ("+fp16": no CPU tile multiplies halves with fp32 accumulation here). Every such set
+ * packs both operands (the rounding happens there, gemm_round.c) and has no narrow/short
+ * forms (they read operands in place). */
+#define NF_ROUNDED_PACKERS(isa, kind)                                                        \
+    static void pack_a_##isa##_##kind(float *dst, int tA, const float *A, nf_int lda,       \
+                                      nf_int mc, nf_int kc, int mr)                          \
     {                                                                                        \
         nf_gemm_pack_a_##isa(dst, tA, A, lda, mc, kc, mr);                                   \
-        round_to_bf16(dst, (mc + mr - 1) / mr * mr * kc);                                    \
+        nf_gemm_round_##kind(dst, (mc + mr - 1) / mr * mr * kc);                             \
     }                                                                                        \
-    static void pack_b_##isa##_round(float *dst, int tB, const float *B, nf_int ldb,       \
-                                     nf_int kc, nf_int nc, int nr)                          \
+    static void pack_b_##isa##_##kind(float *dst, int tB, const float *B, nf_int ldb,       \
+                                      nf_int kc, nf_int nc, int nr)                          \
     {                                                                                        \
         nf_gemm_pack_b_##isa(dst, tB, B, ldb, kc, nc, nr);                                   \
-        round_to_bf16(dst, (nc + nr - 1) / nr * nr * kc);                                    \
+        nf_gemm_round_##kind(dst, (nc + nr - 1) / nr * nr * kc);                             \
     }
 
-NF_ROUNDED_PACKERS(generic)
+NF_ROUNDED_PACKERS(generic, bf16)
+NF_ROUNDED_PACKERS(generic, fp16)
 static const cfg_entry CFG_GENERIC_BF16 = {
-    {"ref+round", 4, 16, 256, 256, 1024, nf_ukr_generic_4x16, pack_a_generic_round,
-     pack_b_generic_round, NULL, NULL, 0, 1},
+    {"ref+round", 4, 16, 256, 256, 1024, nf_ukr_generic_4x16, pack_a_generic_bf16,
+     pack_b_generic_bf16, NULL, NULL, 0, 1},
+    colsum_generic};
+static const cfg_entry CFG_GENERIC_FP16 = {
+    {"ref+fp16", 4, 16, 256, 256, 1024, nf_ukr_generic_4x16, pack_a_generic_fp16,
+     pack_b_generic_fp16, NULL, NULL, 0, 1},
     colsum_generic};
 
 #ifdef NF_GEMM_HAVE_X86
-NF_ROUNDED_PACKERS(avx2)
-NF_ROUNDED_PACKERS(avx512)
+NF_ROUNDED_PACKERS(avx2, bf16)
+NF_ROUNDED_PACKERS(avx512, bf16)
+NF_ROUNDED_PACKERS(avx2, fp16)
+NF_ROUNDED_PACKERS(avx512, fp16)
 static const cfg_entry CFG_AVX2_BF16 = {
-    {"avx2+round", 6, 16, 1020, 384, 512, nf_ukr_avx2_6x16, pack_a_avx2_round,
-     pack_b_avx2_round, NULL, NULL, 0, 1},
+    {"avx2+round", 6, 16, 1020, 384, 512, nf_ukr_avx2_6x16, pack_a_avx2_bf16,
+     pack_b_avx2_bf16, NULL, NULL, 0, 1},
     nf_colsum_avx2};
 static const cfg_entry CFG_AVX512_BF16_ROUND = {
-    {"avx512+round", 8, 32, 1024, 384, 512, nf_ukr_avx512_8x32, pack_a_avx512_round,
-     pack_b_avx512_round, NULL, NULL, 0, 1},
+    {"avx512+round", 8, 32, 1024, 384, 512, nf_ukr_avx512_8x32, pack_a_avx512_bf16,
+     pack_b_avx512_bf16, NULL, NULL, 0, 1},
+    nf_colsum_avx512};
+static const cfg_entry CFG_AVX2_FP16 = {
+    {"avx2+fp16", 6, 16, 1020, 384, 512, nf_ukr_avx2_6x16, pack_a_avx2_fp16,
+     pack_b_avx2_fp16, NULL, NULL, 0, 1},
+    nf_colsum_avx2};
+static const cfg_entry CFG_AVX512_FP16 = {
+    {"avx512+fp16", 8, 32, 1024, 384, 512, nf_ukr_avx512_8x32, pack_a_avx512_fp16,
+     pack_b_avx512_fp16, NULL, NULL, 0, 1},
     nf_colsum_avx512};
 /* kc 512: a bf16 B block of 512×512 is the fp32 one's 1 MiB workspace, half of it used */
 static const cfg_entry CFG_AVX512_BF16 = {
@@ -204,6 +211,20 @@ static const cfg_entry *bf16_cfg(void)
 }
 
 const char *nf_gemm_bf16_isa(void) { return bf16_cfg()->g.name; }
+
+/* fp16: the fp32 set in use with packers that round to float16 */
+static const cfg_entry *fp16_cfg(void)
+{
+    const cfg_entry *base = cfg_get();
+#ifdef NF_GEMM_HAVE_X86
+    if (base == &CFG_AVX512) return &CFG_AVX512_FP16;
+    if (base == &CFG_AVX2) return &CFG_AVX2_FP16;
+#endif
+    (void)base;
+    return &CFG_GENERIC_FP16;
+}
+
+const char *nf_gemm_fp16_isa(void) { return fp16_cfg()->g.name; }
 
 int nf_gemm_set_bf16(const char *mode)
 {
@@ -507,12 +528,12 @@ static void gemm_run(int prec, int tA, int tB, nf_int M, nf_int N, nf_int K, flo
         return;
     }
     const nf_gemm_cfg *cfg = &cfg_get()->g;
-    /* bf16 on the tiles, except the shapes the fp32 set has its own kernels for (a narrow
-     * NT output, few rows): a bf16 tile would be mostly idle there (256x10x1024 NT: 71
-     * GFLOP/s against fp32's 120), and fp32 is the more accurate answer. */
-    if (prec == NF_PREC_BF16 && !(tB && !tA && N <= 16 && cfg->nt_narrow) &&
+    /* bf16/fp16 on their sets, except the shapes the fp32 set has its own kernels for (a
+     * narrow NT output, few rows): a bf16 tile would be mostly idle there (256x10x1024 NT:
+     * 71 GFLOP/s against fp32's 120), and fp32 is the more accurate answer. */
+    if (prec != NF_PREC_FP32 && !(tB && !tA && N <= 16 && cfg->nt_narrow) &&
         !(!tB && M <= cfg->short_m_max && cfg->short_m))
-        cfg = &bf16_cfg()->g;
+        cfg = prec == NF_PREC_FP16 ? &fp16_cfg()->g : &bf16_cfg()->g;
 
     int nt = 1;
 #ifdef _OPENMP

@@ -68,6 +68,10 @@ typedef struct {
     void (*begin)(void), (*end)(void);  /* or NULL: around each thread's run of the tile */
 } nf_gemm_cfg;
 
+/* Round n packed floats in place to the float32 nearest a bfloat16 / float16 (gemm_round.c) */
+void nf_gemm_round_bf16(float *x, nf_int n);
+void nf_gemm_round_fp16(float *x, nf_int n);
+
 /* Portable packers (gemm.c); ISA files may provide faster ones. */
 void nf_gemm_pack_a_generic(float *dst, int transA, const float *A, nf_int lda,
                             nf_int mc, nf_int kc, int mr);

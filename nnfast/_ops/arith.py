@@ -170,8 +170,9 @@ def clamp(x, min=None, max=None):
 
 
 def _mm_2d(a, b, ta=False, tb=False, lp=False):
-    """op(a) @ op(b) for 2-D arrays: compiled GEMM for float32, NumPy otherwise. lp: bf16
-    operands, fp32 accumulation (autocast: see lowp_of; a backward passes its forward's)."""
+    """op(a) @ op(b) for 2-D arrays: compiled GEMM for float32, NumPy otherwise. lp: the
+    precision, 0 fp32, 1 bf16 or 2 fp16 operands with fp32 accumulation (autocast: see
+    lowp_of; a backward passes its forward's)."""
     if a.dtype == float32 and b.dtype == float32:
         a = contiguous(a)
         b = contiguous(b)
@@ -180,7 +181,7 @@ def _mm_2d(a, b, ta=False, tb=False, lp=False):
         K = table_of(a, b)
         out = K.empty((m, n), dtype=float32)
         if lp:
-            K.sgemm(ta, tb, 1.0, a, b, 0.0, out, False, True)
+            K.sgemm(ta, tb, 1.0, a, b, 0.0, out, False, lp)
         else:
             K.sgemm(ta, tb, 1.0, a, b, 0.0, out)
         return out
@@ -188,7 +189,8 @@ def _mm_2d(a, b, ta=False, tb=False, lp=False):
 
 
 def lowp_of(*arrays):
-    """Whether a matmul of these float arrays runs in bf16 now (autocast, nnfast/amp)."""
+    """The precision a matmul of these float arrays runs in now: 0 fp32, 1 bf16, 2 fp16
+    (autocast, nnfast/amp)."""
     return _AUTOCAST_SEEN[0] and _lowp(table_of(*arrays))
 
 

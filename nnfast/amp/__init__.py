@@ -1,18 +1,23 @@
-"""nnfast.amp: automatic mixed precision, as torch.amp: `nf.autocast("cpu", dtype=nf.bfloat16)`.
+"""nnfast.amp: automatic mixed precision, as torch.amp: `nf.autocast("cpu", dtype=nf.bfloat16)`
+or `dtype=nf.float16`.
 
 Inside the block (or decorated function) the matmul-backed ops of CPU tensors (Linear,
 matmul/mm/bmm/addmm/baddbmm and the layers built on them) multiply bfloat16-rounded operands
 with fp32 accumulation, on the bf16 GEMM (csrc/gemm/: vdpbf16ps where the CPU has
-AVX512-BF16, else operands rounded while packing and the fp32 tile). Their backward runs the
-same way, whatever the mode when backward() is called, as PyTorch's does. Everything else
+AVX512-BF16, else operands rounded while packing and the fp32 tile); under float16, operands
+rounded to IEEE halves while packing (beyond 65504 they become inf, as torch's do) and the
+fp32 tile. Their backward runs the same way, whatever the mode when backward() is called,
+as PyTorch's does. Everything else
 (reductions, losses, norms, softmax, optimizers) stays fp32, and so do parameters, their
 gradients and optimizer state: the fp32 weights are the master copy.
 
-Where nnfast differs from PyTorch: it has no bfloat16 tensors, so an autocast op's output is
-a float32 tensor holding the fp32 accumulation (PyTorch rounds it to a bfloat16 tensor): the
-numbers agree to bfloat16's precision and nnfast's are the more accurate. float16 autocast is
-not implemented (it raises), nor is autocast on the CUDA backend (it warns and stays off, as
-PyTorch does on a machine without CUDA). The mode is per thread, as PyTorch's.
+Where nnfast differs from PyTorch: an autocast op's output is a float32 tensor holding the
+fp32 accumulation (PyTorch rounds it to a bfloat16 or float16 tensor; nnfast has no
+bfloat16 tensors, and keeps one output dtype for both modes): the
+numbers agree to bfloat16's (float16's) precision and nnfast's are the more accurate; a
+float16 output that would overflow 65504 stays finite. Autocast on the CUDA backend is not
+implemented (it warns and stays off, as PyTorch does on a machine without CUDA). The mode is
+per thread, as PyTorch's.
 """
 import functools
 import threading
@@ -23,8 +28,14 @@ from ..tensor import bfloat16, float16
 __all__ = ["autocast", "is_autocast_available", "is_autocast_enabled", "get_autocast_dtype"]
 
 
+# The GEMM precision of each lower-precision dtype (nnfast.h's NF_PREC_*); 0 is fp32.
+_PRECISION = {"bfloat16": 1, "float16": 2}
+
+
 class _ThreadState(threading.local):
-    cpu_bf16 = False     # the one lower-precision mode nnfast has
+    enabled = False      # CPU autocast on in this thread
+    dtype = bfloat16     # its dtype (torch.get_autocast_dtype("cpu"))
+    prec = 0             # the GEMMs' precision while it is on: 1 bf16, 2 fp16, else 0
 
     def __init__(self):
         self.saved = []
@@ -37,8 +48,14 @@ AUTOCAST_SEEN = [False]
 
 
 def lowp(table):
-    """Whether ops on `table`'s device run in bf16 now (this thread, autocast on)."""
-    return AUTOCAST_SEEN[0] and _state.cpu_bf16 and table.name == "cpu"
+    """The precision ops on `table`'s device run in now (this thread): 0 fp32 (autocast off,
+    or a device without it), 1 bf16, 2 fp16; the kernels' `prec` argument."""
+    return _state.prec if AUTOCAST_SEEN[0] and table.name == "cpu" else 0
+
+
+def cpu_precision():
+    """This thread's CPU autocast precision, as lowp's."""
+    return _state.prec if AUTOCAST_SEEN[0] else 0
 
 
 def _dtype_name(dtype):
@@ -47,23 +64,28 @@ def _dtype_name(dtype):
 
 class autocast:
     """torch.autocast(device_type, dtype=None, enabled=True, cache_enabled=None): a context
-    manager and decorator. device_type "cpu" takes dtype bfloat16 (the default); "cuda" is
-    accepted and stays off with a warning (nnfast's CUDA kernels are fp32 only)."""
+    manager and decorator. device_type "cpu" takes dtype bfloat16 or float16 (None: this
+    thread's autocast dtype, bfloat16 unless an enclosing block set another); any other dtype
+    warns and leaves autocast off, as torch does. "cuda" is accepted and stays off with a
+    warning (nnfast's CUDA kernels are fp32 only)."""
 
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
         if not isinstance(device_type, str):
             raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
         self.device = device_type
-        self.fast_dtype = dtype if dtype is not None else \
-            (bfloat16 if device_type == "cpu" else float16)
         self._enabled = bool(enabled)
         if device_type == "cpu":
-            if self._enabled and _dtype_name(self.fast_dtype) != "bfloat16":
-                raise RuntimeError(
-                    f"nnfast autocast on cpu supports dtype nnfast.bfloat16; "
-                    f"{_dtype_name(self.fast_dtype)} autocast (torch.float16 on the CPU) is not "
-                    "implemented")
+            self.fast_dtype = dtype if dtype is not None else _state.dtype
+            self._prec = _PRECISION.get(_dtype_name(self.fast_dtype), 0)
+            if self._enabled and not self._prec:
+                warnings.warn("In CPU autocast, but the target dtype is not supported. "
+                              "Disabling autocast.\nCPU Autocast only supports dtypes of "
+                              "nnfast.bfloat16, nnfast.float16 currently.", UserWarning,
+                              stacklevel=2)
+                self._enabled = False
         elif device_type == "cuda":
+            self.fast_dtype = dtype if dtype is not None else float16
+            self._prec = 0
             if self._enabled:
                 warnings.warn("nnfast's CUDA backend has no bfloat16/float16 kernels: "
                               "autocast('cuda') is disabled", UserWarning, stacklevel=2)
@@ -73,15 +95,16 @@ class autocast:
                                f"'{device_type}' (nnfast has 'cpu' and 'cuda')")
 
     def __enter__(self):
-        _state.saved.append(_state.cpu_bf16)
+        _state.saved.append((_state.enabled, _state.dtype, _state.prec))
         if self.device == "cpu":
-            _state.cpu_bf16 = self._enabled
+            _state.enabled, _state.dtype = self._enabled, self.fast_dtype
+            _state.prec = self._prec if self._enabled else 0
             if self._enabled:
                 AUTOCAST_SEEN[0] = True
         return self
 
     def __exit__(self, *exc):
-        _state.cpu_bf16 = _state.saved.pop()
+        _state.enabled, _state.dtype, _state.prec = _state.saved.pop()
         return False
 
     def __call__(self, fn):
@@ -98,16 +121,17 @@ def is_autocast_available(device_type):
 
 def is_autocast_enabled(device_type="cuda"):
     """torch.is_autocast_enabled(device_type): this thread's mode for that device."""
-    return device_type == "cpu" and _state.cpu_bf16
+    return device_type == "cpu" and _state.enabled
 
 
 def get_autocast_dtype(device_type):
-    return bfloat16 if device_type == "cpu" else float16
+    """torch.get_autocast_dtype(device_type): this thread's autocast dtype there."""
+    return _state.dtype if device_type == "cpu" else float16
 
 
 def is_autocast_cpu_enabled():
-    return _state.cpu_bf16
+    return _state.enabled
 
 
 def get_autocast_cpu_dtype():
-    return bfloat16
+    return _state.dtype

@@ -199,8 +199,8 @@ def _conv_run(x, w, bias, x4, w4, unbatched, geom, pads, stride, dilation, group
     x4c = contiguous(x4)
     wc = contiguous(w4)
     bc = None if bias is None else contiguous(bias._storage)
-    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16 GEMMs, forward and backward
-    amp = {"bf16": True} if lp else {}   # (the CUDA table's kernels take no such flag)
+    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16/fp16 GEMMs, forward and backward
+    amp = {"prec": lp} if lp else {}   # (the CUDA table's kernels take no such flag)
     if fast:
         out = K.empty((N, OC, OH, OW), np.float32)
         ws = _workspace(K.conv2d_workspace(geom, False), K)

@@ -132,8 +132,8 @@ def _run(x, w, bias, x4, w4, unbatched, geom, one_d):
     fast = xd.dtype == np.float32
     x4c = contiguous(x4)
     wc = contiguous(w4)
-    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16 GEMMs, forward and backward
-    amp = {"bf16": True} if lp else {}   # (the CUDA table's kernels take no such flag)
+    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16/fp16 GEMMs, forward and backward
+    amp = {"prec": lp} if lp else {}   # (the CUDA table's kernels take no such flag)
     if fast:
         out = K.empty((N, OC, OH, OW), np.float32)
         ws = _workspace(K.conv2d_workspace(geom, True), K)

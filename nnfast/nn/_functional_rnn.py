@@ -171,8 +171,8 @@ def rnn_forward(mode, x, h0, c0, weights, num_layers, bidirectional, dropout, tr
     H = weights[1]._storage.shape[1]
     G = N_GATES[mode] * H
     fast = dt == np.float32 and not reference and B > 0
-    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16 GEMMs, forward and backward
-    amp = {"bf16": True} if lp else {}   # (the CUDA table's kernels take no such flag)
+    lp = fast and _AUTOCAST_SEEN[0] and _lowp(K)   # autocast: bf16/fp16 GEMMs, forward and backward
+    amp = {"prec": lp} if lp else {}   # (the CUDA table's kernels take no such flag)
     h0d = K.zeros((L * D, B, H), dt) if h0 is None else h0._storage
     c0d = None
     if mode == LSTM:

@@ -37,18 +37,18 @@ _F32 = np.dtype(np.float32)
 _STALE = object()   # Chain.forward: the layers changed since the capture
 
 _PLAIN_CALL = [None]   # Module.__call__ before any hook (nnfast/nn/module.py)
-_FD = _amp = _AUTOCAST_SEEN = _grad_sink = _Module = None   # set by _imports
+_FD = _amp = _grad_sink = _Module = None   # set by _imports
 _mods = None   # (compile, _compile_capture, amp, _functional_dropout, hooks, Module), lazily
 
 
 def _imports():
-    global _mods, _FD, _amp, _AUTOCAST_SEEN, _grad_sink, _Module
+    global _mods, _FD, _amp, _grad_sink, _Module
     if _mods is None:
         from .. import compile as C, _compile_capture as CC, amp
         from . import _functional_dropout as FD, _hooks
         from .module import Module, PLAIN_CALL
         _PLAIN_CALL[0] = PLAIN_CALL
-        _FD, _amp, _AUTOCAST_SEEN, _grad_sink = FD, amp, amp.AUTOCAST_SEEN, ag.grad_sink
+        _FD, _amp, _grad_sink = FD, amp, ag.grad_sink
         _Module = Module
         _mods = (C, CC, amp, FD, _hooks, Module)
     return _mods
@@ -228,7 +228,7 @@ class _Chain:
                     factor = 1.0 / float(nbt._storage) if bn.momentum is None else \
                         bn.momentum
                 plan.set_momentum(k, float(factor))
-            lp = _AUTOCAST_SEEN[0] and _amp._state.cpu_bf16
+            lp = _amp.cpu_precision()
             out = w.ws.outs[plan.forward(xd, seeds, lp)].reshape(m, -1).copy()
         except BaseException:
             self._returned(key, w)

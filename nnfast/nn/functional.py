@@ -62,7 +62,7 @@ def linear(input, weight, bias=None, _who="linear"):
     x2 = xd if flat_in and xd.flags.c_contiguous else contiguous(xd.reshape(-1, n_in))
     m = x2.shape[0]
     fast = wd.dtype == np.float32
-    lp = False   # autocast: bf16 operands, fp32 accumulation (nnfast/amp), forward and backward
+    lp = 0   # autocast: bf16/fp16 operands, fp32 accumulation (nnfast/amp), forward and backward
     if fast:
         w2 = wd if wd.flags.c_contiguous else contiguous(wd)
         out = K.empty((m, n_out), dtype=np.float32)
@@ -70,7 +70,7 @@ def linear(input, weight, bias=None, _who="linear"):
         bd = bd if bd is None or bd.flags.c_contiguous else contiguous(bd)
         lp = _AUTOCAST_SEEN[0] and _lowp(K)
         if lp:
-            K.linear_forward(out, x2, w2, bd, True)
+            K.linear_forward(out, x2, w2, bd, lp)
         else:
             K.linear_forward(out, x2, w2, bd)
     else:
@@ -113,7 +113,7 @@ def linear(input, weight, bias=None, _who="linear"):
             if use_acc and db_sink is None and db_dest is not None:
                 db_dest[...] = 0
             if lp:
-                K.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc, True)
+                K.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc, lp)
             else:
                 K.linear_backward(dx, dw_dest, db_dest, g2, x2, w2, use_acc)
         else:
