@@ -152,18 +152,19 @@ class _Workspace:
                 spatial = ((m,) + geom[1:], (bool(op[1].count_include_pad), int(div or 0)))
             elif code == _ADAPTIVE_AVGPOOL:
                 spatial = ((m,) + geom[1:], None)
-            # A Linear and the activation after it run as one (the activation in the GEMM's
-            # epilogue, block by block), so they can share buffers, which saves a pass over
-            # memory each way: forward writes the activation over the Linear's output when
-            # its backward reads only that output; backward applies the activation's
-            # derivative to the Linear's dinp in place (the kernels allow out == inp and
-            # dinp == dout).
-            after_linear = code == _ACT and k > 0 and ops[k - 1][0] == _LINEAR
-            if after_linear and _saves_output(op[2]):
+            # A Linear or Conv2d and the activation after it run as one (the activation in
+            # the GEMM's or the transform's epilogue, block by block), so they can share
+            # buffers, which saves a pass over memory each way: forward writes the activation
+            # over the layer's output when its backward reads only that output (nothing
+            # reads a Linear's or a conv's own output later); backward applies the
+            # activation's derivative to the dinp of the Linear, conv or max pool above it in
+            # place (the kernels allow out == inp and dinp == dout).
+            after_layer = code == _ACT and k > 0 and ops[k - 1][0] in (_LINEAR, _CONV)
+            if after_layer and _saves_output(op[2]):
                 out = spec[k - 1][10]
             else:
                 out = np.empty((m, n_out), np.float32)
-            if k > first and code == _LINEAR and ops[k - 1][0] == _ACT:
+            if k > first and code in (_LINEAR, _CONV, _MAXPOOL) and ops[k - 1][0] == _ACT:
                 dinp = spec[k - 1][11]    # the activation's dinp: k - 1 > first
             elif k > first:
                 dinp = np.empty((m, width), np.float32)

@@ -1,7 +1,8 @@
-"""bf16 autocast (issue 17; float16's: test_autocast_fp16.py, with some tests here run for both): the bf16 GEMM against a reference on rounded operands (both the
+"""bf16 autocast (issue 17): the bf16 GEMM against a reference on rounded operands (both the
 AVX512-BF16 tile and the rounding path), nf.autocast's API and per-thread mode against
 torch.autocast, the autocast ops against PyTorch's, training runs, compile_step under
-autocast bit for bit with the eager loop, and accuracy on scikit-learn's datasets."""
+autocast bit for bit with the eager loop (bf16 and fp16), and accuracy on scikit-learn's
+datasets (bf16 and fp16). float16's own tests: test_autocast_fp16.py."""
 import threading
 import warnings
 

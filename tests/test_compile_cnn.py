@@ -79,6 +79,13 @@ CASES = {
     "pool padding": small_cnn(pool={"kernel_size": 3, "stride": 2, "padding": 1}),
     "gelu, dropout": small_cnn(act=nn.GELU, extra=(lambda: nn.Dropout(0.3),)),
     "leaky relu, 3 channels": small_cnn(c_in=3, act=lambda: nn.LeakyReLU(0.1)),
+    # activations whose backward reads their output: written over the conv's output
+    "tanh": small_cnn(act=nn.Tanh),
+    "sigmoid, padding 1": small_cnn(act=nn.Sigmoid, conv2={"padding": 1}),
+    # 8 -> 16 channels on 10x10: Winograd, its ReLU over its output and its dinp
+    "winograd conv, relu": lambda: nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 10)),
     "avgpool": small_cnn(pool_layer=nn.AvgPool2d),
     "avgpool 3 stride 2 pad 1, no pad count, ceil": small_cnn(
         side=13, pool_layer=nn.AvgPool2d, pool={"kernel_size": 3, "stride": 2, "padding": 1,
