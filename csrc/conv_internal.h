@@ -70,11 +70,24 @@ int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                            const nf_conv2d_geom *g,
                            nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
 
-/* pool.c's 2x2 stride-2 max pooling of one plane x[2*OH.., W] into out/idx[OH, OW] on
+/* Whether a max pool's window is 2x2 with stride 2 and nothing else (its fast loops; its
+ * forward then takes idx NULL, and nf_max_pool2x2_backward_epi needs no indices) */
+int nf_max_pool2x2_applies(nf_int H, nf_int W, nf_int OH, nf_int OW, nf_int KH, nf_int KW,
+                           nf_int sh, nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw);
+void nf_max_pool2x2_backward_epi(float *dinp, const float *dout, const float *inp, nf_int P,
+                                 nf_int H, nf_int W, nf_int OH, nf_int OW,
+                                 const nf_gemm_epi *epi);
+
+/* pool.c's 2x2 stride-2 max pooling of one plane x[2*OH.., W] into out/idx[OH, OW] (idx may
+ * be NULL) on
  * AVX-512 (pool_avx512.c; x86-64 only, called after nf_cpu_has("avx512_core"); needs W + 1
  * and 2*OW + W + 1 to fit an int32). */
 void nf_max_pool2x2_plane_avx512(float *out, int64_t *idx, const float *x, nf_int W, nf_int OH,
                                  nf_int OW);
+/* its backward without indices (pool.c's nf_max_pool2x2_backward_epi): dinp rows 0 .. 2*OH of
+ * the plane, columns 0 .. 2*OW, from dout[OH, OW] and the forward's input x */
+void nf_max_pool2x2_grad_plane_avx512(float *dinp, const float *dout, const float *x, nf_int W,
+                                      nf_int OH, nf_int OW);
 
 /* The same in portable C (conv_winograd_portable.c), with scratch[nf_wino_portable_scratch]. */
 nf_int nf_wino_portable_scratch(nf_int ldt, nf_int TW);

@@ -15,6 +15,7 @@
  * What it is not: channels-last, 3-D pooling, LP/fractional pooling.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "conv_internal.h"
 #include "nf_simd.h"
@@ -25,6 +26,25 @@
 
 /* Parallelise over planes when a call touches at least this many window taps. */
 #define POOL_MT_MIN_WORK 65536.0
+
+/* The AVX-512 2x2 loops where the CPU has them, unless NNFAST_POOL=portable (read on first
+ * use: how tests reach the portable loops on AVX-512 hosts); W bounds their int32 offsets. */
+static int pool2x2_avx512(nf_int W)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int has = -1;
+    int v = __atomic_load_n(&has, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("NNFAST_POOL");
+        v = !(e && strcmp(e, "portable") == 0) && nf_cpu_has("avx512_core");
+        __atomic_store_n(&has, v, __ATOMIC_RELAXED);
+    }
+    return v && 3 * (double)W + 1 < 2147483647.0;
+#else
+    (void)W;
+    return 0;
+#endif
+}
 
 
 /* One output row of a 2x2, stride-2 window with no padding or dilation (a CNN's pooling):
@@ -56,23 +76,55 @@ NF_CLONES static void max2x2_row(float *o, int64_t *ix, const float *x0, const f
     }
 }
 
-/* out[P, OH, OW], idx[P, OH, OW] (int64), inp[P, H, W] */
+/* The winner of each 2x2 window of max2x2_row, as its tap 0..3, and dinp's two rows from it:
+ * the window's winner gets g + 0 (-0.0 becomes +0.0, as the scatter onto zeros gives), the
+ * other taps 0. */
+NF_CLONES static void max2x2_grad_row(float *d0, float *d1, const float *g, const float *x0,
+                                      const float *x1, nf_int OW)
+{
+    for (nf_int ow = 0; ow < OW; ow++) {
+        float m = x0[2 * ow], v;
+        int t = 0, w;
+        v = x0[2 * ow + 1];
+        w = (v > m) | (v != v);
+        m = w ? v : m;
+        t = w ? 1 : t;
+        v = x1[2 * ow];
+        w = (v > m) | (v != v);
+        m = w ? v : m;
+        t = w ? 2 : t;
+        v = x1[2 * ow + 1];
+        w = (v > m) | (v != v);
+        t = w ? 3 : t;
+        const float gv = g[ow] + 0.0f;
+        d0[2 * ow] = t == 0 ? gv : 0.0f;
+        d0[2 * ow + 1] = t == 1 ? gv : 0.0f;
+        d1[2 * ow] = t == 2 ? gv : 0.0f;
+        d1[2 * ow + 1] = t == 3 ? gv : 0.0f;
+    }
+}
+
+int nf_max_pool2x2_applies(nf_int H, nf_int W, nf_int OH, nf_int OW, nf_int KH, nf_int KW,
+                           nf_int sh, nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw)
+{
+    return KH == 2 && KW == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 &&
+           dw == 1 && 2 * OH <= H && 2 * OW <= W;
+}
+
+/* out[P, OH, OW], idx[P, OH, OW] (int64; NULL where nf_max_pool2x2_applies), inp[P, H, W] */
 void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P, nf_int H,
                            nf_int W, nf_int OH, nf_int OW, nf_int KH, nf_int KW, nf_int sh,
                            nf_int sw, nf_int ph, nf_int pw, nf_int dh, nf_int dw)
 {
     const double work = (double)P * OH * OW * KH * KW;
-    const int two_by_two = KH == 2 && KW == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 &&
-                           dh == 1 && dw == 1 && 2 * OH <= H && 2 * OW <= W;
-#if defined(__x86_64__) && defined(__GNUC__)
-    const int avx512 = two_by_two && 3 * (double)W + 1 < 2147483647.0 && nf_cpu_has("avx512_core");
-#endif
+    const int two_by_two = nf_max_pool2x2_applies(H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw);
+    const int avx512 = two_by_two && pool2x2_avx512(W);
 #pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
     num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
-        int64_t *ix = idx + p * OH * OW;
+        int64_t *ix = idx ? idx + p * OH * OW : NULL;
 #if defined(__x86_64__) && defined(__GNUC__)
         if (avx512) {
             nf_max_pool2x2_plane_avx512(o, ix, x, W, OH, OW);
@@ -80,9 +132,13 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
         }
 #endif
         if (two_by_two) {
+            int64_t spare[64];   /* where a row's indices go when nobody keeps them */
             for (nf_int oh = 0; oh < OH; oh++)
-                max2x2_row(o + oh * OW, ix + oh * OW, x + 2 * oh * W, x + (2 * oh + 1) * W, OW,
-                           (int64_t)(2 * oh * W), (int64_t)W);
+                for (nf_int ow = 0; ow < OW; ow += 64)
+                    max2x2_row(o + oh * OW + ow, ix ? ix + oh * OW + ow : spare,
+                               x + 2 * oh * W + 2 * ow, x + (2 * oh + 1) * W + 2 * ow,
+                               OW - ow < 64 ? OW - ow : 64, (int64_t)(2 * oh * W + 2 * ow),
+                               (int64_t)W);
             continue;
         }
         for (nf_int oh = 0; oh < OH; oh++) {
@@ -107,6 +163,38 @@ void nf_max_pool2d_forward(float *out, int64_t *idx, const float *inp, nf_int P,
                 ix[oh * OW + ow] = best;
             }
         }
+    }
+}
+
+/* The backward of a 2x2 stride-2 max pool (nf_max_pool2x2_applies) without indices: each
+ * window's winner found again in inp (as the forward found it: same taps, same order), so
+ * the same dinp as nf_max_pool2d_backward_epi with the forward's idx, written once, with no
+ * scatter; the epilogue as that one's. */
+void nf_max_pool2x2_backward_epi(float *dinp, const float *dout, const float *inp, nf_int P,
+                                 nf_int H, nf_int W, nf_int OH, nf_int OW,
+                                 const nf_gemm_epi *epi)
+{
+    const double work = (double)P * (OH * OW + H * W);
+    const int avx512 = pool2x2_avx512(W);
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+    num_threads(nf_get_num_threads())
+    for (nf_int p = 0; p < P; p++) {
+        float *d = dinp + p * H * W;
+        const float *g = dout + p * OH * OW, *x = inp + p * H * W;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (avx512)
+            nf_max_pool2x2_grad_plane_avx512(d, g, x, W, OH, OW);
+        else
+#endif
+            for (nf_int oh = 0; oh < OH; oh++)
+                max2x2_grad_row(d + 2 * oh * W, d + (2 * oh + 1) * W, g + oh * OW,
+                                x + 2 * oh * W, x + (2 * oh + 1) * W, OW);
+        if (2 * OW < W)   /* a last column no window covers */
+            for (nf_int r = 0; r < 2 * OH; r++)
+                for (nf_int iw = 2 * OW; iw < W; iw++) d[r * W + iw] = 0.0f;
+        if (2 * OH < H)
+            memset(d + 2 * OH * W, 0, (size_t)((H - 2 * OH) * W) * sizeof(float));
+        if (epi) epi->fn(epi->ctx, p, 1, 0, H * W);
     }
 }
 

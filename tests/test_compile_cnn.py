@@ -70,6 +70,8 @@ def small_cnn(c_in=1, side=12, act=nn.ReLU, pool=None, conv2=None, extra=(), nor
 
 CASES = {
     "plain": small_cnn(),
+    # a 9x9 pool input: the 2x2 pool's last row and column belong to no window
+    "odd pool input": small_cnn(side=13),
     "padding 1": small_cnn(conv2={"padding": 1}),
     "padding same": small_cnn(conv2={"padding": "same"}),
     "stride 2, dilation 2": small_cnn(side=16, conv2={"stride": 2, "dilation": 2}),
@@ -107,7 +109,8 @@ CASES = {
 @pytest.mark.parametrize("threads", [1, 2])
 def test_cnn_matches_eager(name, threads):
     c_in = 3 if "3 channels" in name else 1
-    side = {"stride 2, dilation 2": 16, "pool 3 stride 2 ceil": 13}.get(name, 12)
+    side = {"stride 2, dilation 2": 16, "pool 3 stride 2 ceil": 13,
+            "odd pool input": 13}.get(name, 12)
     before = nf.get_num_threads()
     nf.set_num_threads(threads)
     try:
@@ -299,3 +302,28 @@ def test_cnn_batchnorm2d_buffers_match_eager_and_eval_runs_eager(name):
     assert step.eager_calls == 2
     assert_same_buffers(m1, m2)
     assert_same_state(m1, o1, m2, o2)
+
+
+_PORTABLE = """
+import sys
+sys.path.insert(0, {tests!r})
+import test_compile_cnn as t
+for name in ("plain", "odd pool input", "winograd conv, relu", "gelu, dropout"):
+    for threads in (1, 2):
+        t.test_cnn_matches_eager(name, threads)
+print("ok")
+"""
+
+
+def test_portable_pool_loops_match_eager():
+    """The 2x2 max pool's portable loops (the AVX-512 ones run by default here; NNFAST_POOL
+    is read once per process): the captured step's index-free backward against the eager
+    layers', which keep indices."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NNFAST_POOL="portable")
+    code = _PORTABLE.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]

@@ -270,3 +270,18 @@ def test_max_pool_window_entirely_in_padding_has_no_gradient_and_no_stray_write(
                           **kws)
     ty, tidx = TF.max_pool2d(torch.ones(1, 1, 1, 3), return_indices=True, **kws)
     assert np.array_equal(idx.detach().numpy(), tidx.numpy())
+
+
+def test_portable_2x2_loops():
+    """The same tests on the portable 2x2 loops (NNFAST_POOL=portable, read once per process:
+    AVX-512 hosts run the AVX-512 ones otherwise)."""
+    import os
+    import subprocess
+    import sys
+    if os.environ.get("NNFAST_POOL") == "portable":
+        return   # this is the subprocess
+    env = dict(os.environ, NNFAST_POOL="portable")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-o", "addopts=", os.path.abspath(__file__)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
