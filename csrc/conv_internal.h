@@ -70,6 +70,12 @@ int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                            const nf_conv2d_geom *g,
                            nf_int TH, nf_int TW, nf_int r0, nf_int nrows, float *scratch);
 
+/* Direct 3x3 convolution of one input channel (conv_direct_avx512.c; x86-64 only, called
+ * after nf_cpu_has("avx512_core")): G == 1, C == 1, stride 1, dilation 1. One image:
+ * out[OC, OH, OW] = conv(inp[1, H, W]) + bias. */
+void nf_conv_direct_forward_avx512(float *out, const float *inp, const float *weight,
+                                   const float *bias, const nf_conv2d_geom *g);
+
 /* Whether a max pool's window is 2x2 with stride 2 and nothing else (its fast loops; its
  * forward then takes idx NULL, and nf_max_pool2x2_backward_epi needs no indices) */
 int nf_max_pool2x2_applies(nf_int H, nf_int W, nf_int OH, nf_int OW, nf_int KH, nf_int KW,
