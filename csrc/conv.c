@@ -372,18 +372,21 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
                         const nf_conv2d_geom *g, int accumulate, int prec)
 {
     nf_conv2d_backward_epi(dinp, dweight, dbias, ws, ws_size, dout, inp, weight, g, accumulate,
-                           prec, NULL);
+                           prec, NULL, NULL);
 }
 
 void nf_conv2d_backward_epi(float *dinp, float *dweight, float *dbias, float *ws,
                             nf_int ws_size, const float *dout, const float *inp,
                             const float *weight, const nf_conv2d_geom *g, int accumulate,
-                            int prec, const nf_gemm_epi *dinp_epi)
+                            int prec, const nf_gemm_epi *dout_pro, const nf_gemm_epi *dinp_epi)
 {
     if (!dinp) dinp_epi = NULL;
     if (winograd_on(g, prec) && nf_winograd_backward(dinp, dweight, dbias, ws, ws_size, dout, inp,
-                                                     weight, g, accumulate, dinp_epi))
+                                                     weight, g, accumulate, dout_pro, dinp_epi))
         return;
+    if (dout_pro)   /* im2col reads dout in chunks: all of it first */
+        for (nf_int n = 0; n < g->N; n++)
+            dout_pro->fn(dout_pro->ctx, n, 1, 0, g->OC * g->OH * g->OW);
     const nf_int CKKg = (g->C / g->G) * g->KH * g->KW, wsize = g->OC * CKKg;
     if (!accumulate) {
         if (dweight) memset(dweight, 0, (size_t)wsize * sizeof(float));

@@ -51,7 +51,8 @@ int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
                         const nf_gemm_epi *epi);
 int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
                          const float *dout, const float *inp, const float *weight,
-                         const nf_conv2d_geom *g, int accumulate, const nf_gemm_epi *dinp_epi);
+                         const nf_conv2d_geom *g, int accumulate, const nf_gemm_epi *dout_pro,
+                         const nf_gemm_epi *dinp_epi);
 
 /* conv_winograd.c's band transforms on AVX-512 (conv_winograd_avx512.c; x86-64 only, called
  * after nf_cpu_has("avx512_core")). The band: tile rows r0 .. r0+nrows-1 of TH a image, TW

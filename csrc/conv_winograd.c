@@ -281,7 +281,8 @@ int nf_winograd_forward(float *out, float *ws, nf_int ws_size, const float *inp,
 
 int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, nf_int ws_size,
                          const float *dout, const float *inp, const float *weight,
-                         const nf_conv2d_geom *g, int accumulate, const nf_gemm_epi *dinp_epi)
+                         const nf_conv2d_geom *g, int accumulate, const nf_gemm_epi *dout_pro,
+                         const nf_gemm_epi *dinp_epi)
 {
     const wino_plan p = fit_plan(g, 1, ws_size);
     if (p.T == 0 || !weight_transform(ws, weight, g->OC, g->C)) return 0;
@@ -306,14 +307,18 @@ int nf_winograd_backward(float *dinp, float *dweight, float *dbias, float *ws, n
         if (dinp && n_hi > n_lo)
             memset(dinp + n_lo * C * g->H * g->W, 0,
                    (size_t)((n_hi - n_lo) * C * g->H * g->W) * sizeof(float));
-        if (dbias)
-            for (nf_int n = n_lo; n < n_hi; n++)
-                for (nf_int oc = 0; oc < OC; oc++)
-                    db[oc] += nf_conv_row_sum(dout + (n * OC + oc) * OHW, OHW);
         const nf_int hi = n_hi * p.TH;
         nf_int done = n_lo;   /* images before it have had the epilogue */
         for (nf_int r0 = n_lo * p.TH; r0 < hi && !bad; r0 += p.R) {
             const nf_int nr = hi - r0 < p.R ? hi - r0 : p.R, cols = nr * p.TW;
+            for (nf_int r = r0; r < r0 + nr; r++)   /* images whose first tile row this is */
+                if (r % p.TH == 0) {
+                    const nf_int n = r / p.TH;
+                    if (dout_pro) dout_pro->fn(dout_pro->ctx, n, 1, 0, OC * OHW);
+                    if (dbias)
+                        for (nf_int oc = 0; oc < OC; oc++)
+                            db[oc] += nf_conv_row_sum(dout + (n * OC + oc) * OHW, OHW);
+                }
             bad |= B->dout(dM, p.ldt, p.sM, dout, g, p.TH, p.TW, r0, nr, scratch);
             if (dweight) bad |= B->input(V, p.ldt, p.sV, inp, g, p.TH, p.TW, r0, nr, scratch);
             if (bad) break;

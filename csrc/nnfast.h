@@ -502,14 +502,20 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
 /* The same with an epilogue (nf_gemm_epi's contract) on blocks of out[N, OC*OH*OW] as they
  * are final (forward), or of dinp[N, C*H*W] (backward; not run when dinp is NULL). One
  * exception to that contract: where Winograd falls back on im2col (an inf or NaN), the
- * epilogue may run on a block twice; the last run sees the final values. */
+ * epilogue may run on a block twice; the last run sees the final values.
+ * dout_prologue (backward, or NULL): what writes dout, image by image: fn(ctx, n, 1, 0,
+ * OC*OH*OW) is called before image n's dout is first read (Winograd: on the thread that
+ * takes the image, just before its first tile row, so the values are still in its cache),
+ * at least once per image and perhaps twice (a fallback); it must write the same values
+ * each time. */
 void nf_conv2d_forward_epi(float *out, float *ws, nf_int ws_size, const float *inp,
                            const float *weight, const float *bias, const nf_conv2d_geom *g,
                            int prec, const nf_gemm_epi *epi);
 void nf_conv2d_backward_epi(float *dinp, float *dweight, float *dbias, float *ws,
                             nf_int ws_size, const float *dout, const float *inp,
                             const float *weight, const nf_conv2d_geom *g, int accumulate,
-                            int prec, const nf_gemm_epi *dinp_epi);
+                            int prec, const nf_gemm_epi *dout_prologue,
+                            const nf_gemm_epi *dinp_epi);
 /* The direct loops (double accumulation in the forward): the oracle of tests. The backward
  * overwrites every non-NULL output. */
 void nf_conv2d_forward_ref(float *out, const float *inp, const float *weight,

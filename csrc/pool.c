@@ -27,6 +27,17 @@
 /* Parallelise over planes when a call touches at least this many window taps. */
 #define POOL_MT_MIN_WORK 65536.0
 
+/* Inside a thread team already (a conv's dout_prologue, step.c): the planes run on the
+ * calling thread, whatever the nesting settings. */
+static int in_team(void)
+{
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
 /* The AVX-512 2x2 loops where the CPU has them, unless NNFAST_POOL=portable (read on first
  * use: how tests reach the portable loops on AVX-512 hosts); W bounds their int32 offsets. */
 static int pool2x2_avx512(nf_int W)
@@ -176,7 +187,7 @@ void nf_max_pool2x2_backward_epi(float *dinp, const float *dout, const float *in
 {
     const double work = (double)P * (OH * OW + H * W);
     const int avx512 = pool2x2_avx512(W);
-#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK) \
+#pragma omp parallel for schedule(static) if (work >= POOL_MT_MIN_WORK && !in_team()) \
     num_threads(nf_get_num_threads())
     for (nf_int p = 0; p < P; p++) {
         float *d = dinp + p * H * W;

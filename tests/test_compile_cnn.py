@@ -315,14 +315,17 @@ print("ok")
 """
 
 
-def test_portable_pool_loops_match_eager():
-    """The 2x2 max pool's portable loops (the AVX-512 ones run by default here; NNFAST_POOL
-    is read once per process): the captured step's index-free backward against the eager
-    layers', which keep indices."""
+@pytest.mark.parametrize("setting", ["NNFAST_POOL=portable", "NNFAST_CONV_WINOGRAD=0"])
+def test_other_paths_match_eager(setting):
+    """The 2x2 max pool's portable loops (the AVX-512 ones run by default here), and convs on
+    im2col: the captured step's index-free pool backward, run for a conv below it image by
+    image (all images first on im2col), against the eager layers', which keep indices. Both
+    settings are read once per process."""
     import os
     import subprocess
     import sys
-    env = dict(os.environ, NNFAST_POOL="portable")
+    key, value = setting.split("=")
+    env = dict(os.environ, **{key: value})
     code = _PORTABLE.format(tests=os.path.dirname(os.path.abspath(__file__)))
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=300)
