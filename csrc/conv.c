@@ -79,14 +79,9 @@ static int max_threads(void)
  * ("portable": Winograd without its AVX-512 transforms, see conv_winograd.c.) */
 static int winograd_on(const nf_conv2d_geom *g, int prec)
 {
-    static int on = -1;
-    int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("NNFAST_CONV_WINOGRAD");
-        v = !(e && strcmp(e, "0") == 0);
-        __atomic_store_n(&on, v, __ATOMIC_RELAXED);
-    }
-    return v && prec == NF_PREC_FP32 && nf_winograd_applies(g);
+    static int off = -1;
+    return !nf_env_is(&off, "NNFAST_CONV_WINOGRAD", "0") && prec == NF_PREC_FP32 &&
+           nf_winograd_applies(g);
 }
 
 /* One input channel, 3x3, stride 1, fp32 (a grey-image first layer): the forward runs
@@ -96,15 +91,10 @@ static int winograd_on(const nf_conv2d_geom *g, int prec)
 static int direct_on(const nf_conv2d_geom *g, int prec)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int on = -1;
-    int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("NNFAST_CONV_DIRECT");
-        v = !(e && strcmp(e, "0") == 0) && nf_cpu_has("avx512_core");
-        __atomic_store_n(&on, v, __ATOMIC_RELAXED);
-    }
-    return v && prec == NF_PREC_FP32 && g->G == 1 && g->C == 1 && g->KH == 3 && g->KW == 3 &&
-           g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1;
+    static int off = -1;
+    return prec == NF_PREC_FP32 && g->G == 1 && g->C == 1 && g->KH == 3 && g->KW == 3 &&
+           g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+           !nf_env_is(&off, "NNFAST_CONV_DIRECT", "0") && nf_cpu_has("avx512_core");
 #else
     (void)g;
     (void)prec;

@@ -2,14 +2,15 @@
  * (conv.c's path for a grey-image first layer: stride 1, dilation 1, any padding).
  *
  * Why: with its 9 taps im2col's GEMM has K = 9, far too short for its tile, and the column
- * matrix and the GEMM's output are copies as large as the work. Here a 16-wide piece of an output row is one vector: each tap is one masked load of
- * the input row (shifted by the tap; lanes outside the image load 0, which is the padding),
- * multiplied into the accumulators of 8 output channels at once, whose weights come as
- * embedded broadcasts. Measured against im2col (batch 64, 28x28, one thread): 16 output
- * channels 0.28 -> 0.20 ms, 32 with padding 1 0.65 -> 0.47 ms. Where it lost, it is not
- * used: 3 channels (27 taps: 1.64 -> 1.97 ms for 3 -> 32 on 32x32) and 5x5 (0.61 -> 1.20
- * ms); nor the weight gradient's adjoint, one accumulator per tap (0.43 -> 0.51 ms), so
- * backward stays on im2col.
+ * matrix and the GEMM's output are copies as large as the work. Here a 16-wide piece of an
+ * output row is one vector: each tap is one masked load of the input row (shifted by the
+ * tap; lanes outside the image load 0, which is the padding), multiplied into the
+ * accumulators of 8 output channels at once, whose weights come as embedded broadcasts.
+ * Measured against im2col (batch 64, 28x28, one thread): 16 output channels 0.28 -> 0.20
+ * ms, 32 with padding 1 0.65 -> 0.47 ms. Where it lost, it is not used: 3 channels (27
+ * taps: 1.64 -> 1.97 ms for 3 -> 32 on 32x32) and 5x5 (0.61 -> 1.20 ms); nor the weight
+ * gradient's adjoint, one accumulator per tap (0.43 -> 0.51 ms), so backward stays on
+ * im2col.
  *
  * Padding is arithmetic on zeros, as im2col's (0 * inf is NaN there too), so results differ
  * from the im2col path's only in rounding (summation order). Addresses that may lie outside
@@ -24,35 +25,16 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma")
 #include <immintrin.h>
+#include "avx512_lanes.h"
 
 #define OCB 8   /* output channels per pass of the forward */
-
-static inline const float *at(const float *base, nf_int off)
-{
-    return (const float *)((uintptr_t)base + (uintptr_t)off * sizeof(float));
-}
-
-/* Lanes l of a 16-float load at s .. s+15 with 0 <= s + l < n. */
-static inline __mmask16 span(nf_int s, nf_int n)
-{
-    const nf_int lo = s < 0 ? -s : 0;
-    nf_int hi = n - s;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
-
-static inline __mmask16 first(nf_int n)
-{
-    return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
-}
 
 /* The lanes of tap column kw's load for outputs j0 .. j0+15: inside the image's row and
  * before the row's last output. The same for every row and channel. */
 static inline void tap_masks(__mmask16 *mask, const nf_conv2d_geom *g, nf_int j0, nf_int KW)
 {
     for (nf_int kw = 0; kw < KW; kw++)
-        mask[kw] = span(j0 + kw - g->pw, g->W) & first(g->OW - j0);
+        mask[kw] = nf_lane_span(j0 + kw - g->pw, g->W) & nf_lane_first(g->OW - j0);
 }
 
 /* Row ih of channel c of an H x W image, or NULL outside it (its taps are 0: padding) */
@@ -63,7 +45,7 @@ static inline const float *row_of(const float *x, nf_int H, nf_int W, nf_int c, 
 
 static inline __m512 tap(const float *row, nf_int iw, __mmask16 mask)
 {
-    return row ? _mm512_maskz_loadu_ps(mask, at(row, iw)) : _mm512_setzero_ps();
+    return row ? _mm512_maskz_loadu_ps(mask, nf_lane_at(row, iw)) : _mm512_setzero_ps();
 }
 
 /* One image, output channels oc0 .. oc0+OCB-1 (wt: their weights tap-major, OCB a tap, zero
@@ -78,7 +60,7 @@ static inline __attribute__((always_inline)) void forward_block(
     __mmask16 mask[3];
     for (nf_int j0 = 0; j0 < OW; j0 += 16) {
         tap_masks(mask, g, j0, KW);
-        const __mmask16 m = first(OW - j0);
+        const __mmask16 m = nf_lane_first(OW - j0);
         for (nf_int oh = 0; oh < OH; oh++) {
             __m512 acc[OCB];
             for (int b = 0; b < OCB; b++) acc[b] = _mm512_setzero_ps();

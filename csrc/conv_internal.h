@@ -5,6 +5,8 @@
 #define NF_CONV_INTERNAL_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include "nnfast.h"
 
 #ifdef _OPENMP
@@ -35,6 +37,20 @@ void nf_im2col_wide(float *col, const float *inp, const nf_conv2d_geom *g, nf_in
 void nf_col2im_wide(float *dinp, const float *col, const nf_conv2d_geom *g, nf_int n0,
                     nf_int nb);
 int nf_all_finite(const float *x, nf_int n);
+
+/* Whether environment variable `name` is set to `value`, read once per flag (*flag: -1
+ * until then; later calls and other threads see the first answer). How NNFAST_CONV_* and
+ * NNFAST_POOL switch paths for tests and A/B runs. */
+static inline int nf_env_is(int *flag, const char *name, const char *value)
+{
+    int v = __atomic_load_n(flag, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv(name);
+        v = e && strcmp(e, value) == 0;
+        __atomic_store_n(flag, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
 
 /* Winograd F(2x2, 3x3) (conv_winograd.c): whether it takes g (3x3, stride 1, dilation 1,
  * one group, at least 8 channels in and out, outputs at least 4x4), and the floats of

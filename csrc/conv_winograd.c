@@ -211,14 +211,9 @@ static const wino_bands *bands(void)
 #if defined(__x86_64__) && defined(__GNUC__)
     static const wino_bands AVX512 = {nf_wino_input_avx512, nf_wino_output_avx512,
                                       nf_wino_dout_avx512, nf_wino_dinput_avx512};
-    static int has = -1;
-    int v = __atomic_load_n(&has, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("NNFAST_CONV_WINOGRAD");
-        v = !(e && strcmp(e, "portable") == 0) && nf_cpu_has("avx512_core");
-        __atomic_store_n(&has, v, __ATOMIC_RELAXED);
-    }
-    if (v) return &AVX512;
+    static int portable = -1;
+    if (!nf_env_is(&portable, "NNFAST_CONV_WINOGRAD", "portable") && nf_cpu_has("avx512_core"))
+        return &AVX512;
 #endif
     return &PORTABLE;
 }

@@ -9,7 +9,7 @@
  * The caller's arrays (input, output, gradients) are read and written only through masks,
  * so no access leaves them; the band's streams in the workspace take whole vectors (their
  * padding holds the lanes past a row). Addresses that may lie outside an array (masked lanes
- * before a row's start) are formed as integers (at()), not by pointer arithmetic.
+ * before a row's start) are formed as integers (nf_lane_at()), not by pointer arithmetic.
  * Output values are checked as they are stored: an inf or NaN (an input's, or an overflow
  * in the transforms) makes the caller run im2col instead.
  *
@@ -22,28 +22,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,fma")
 #include <immintrin.h>
-
-/* base + off floats as an address, for masked accesses whose first lanes may lie before the
- * array (or past its end): only the mask's lanes are touched */
-static inline float *at(const float *base, nf_int off)
-{
-    return (float *)((uintptr_t)base + (uintptr_t)off * sizeof(float));
-}
-
-/* Lanes l of a 16-float load at s .. s+15 with 0 <= s + l < n. */
-static inline __mmask16 span(nf_int s, nf_int n)
-{
-    const nf_int lo = s < 0 ? -s : 0;
-    nf_int hi = n - s;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
-
-static inline __mmask16 first(nf_int n)
-{
-    return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
-}
+#include "avx512_lanes.h"
 
 static inline __m512i even_idx(void)
 {
@@ -89,10 +68,10 @@ int nf_wino_input_avx512(float *V, nf_int ldt, nf_int sx, const float *inp, cons
                         continue;
                     }
                     const float *s = plane + ih * W;
-                    const __m512 a = _mm512_maskz_loadu_ps(span(iw0, W), at(s, iw0));
-                    const __m512 b = _mm512_maskz_loadu_ps(span(iw0 + 16, W), at(s, iw0 + 16));
-                    const __m512 a2 = _mm512_maskz_loadu_ps(span(iw0 + 2, W), at(s, iw0 + 2));
-                    const __m512 b2 = _mm512_maskz_loadu_ps(span(iw0 + 18, W), at(s, iw0 + 18));
+                    const __m512 a = nf_lane_load(s, iw0, W);
+                    const __m512 b = nf_lane_load(s, iw0 + 16, W);
+                    const __m512 a2 = nf_lane_load(s, iw0 + 2, W);
+                    const __m512 b2 = nf_lane_load(s, iw0 + 18, W);
                     bad |= not_finite(a) | not_finite(b) | not_finite(b2);
                     const __m512 x0 = _mm512_permutex2var_ps(a, ev, b);
                     const __m512 x1 = _mm512_permutex2var_ps(a, od, b);
@@ -132,7 +111,7 @@ int nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, con
             const __m512 b = _mm512_set1_ps(bias ? bias[oc] : 0.0f);
             float *dst = out + (img * OC + oc) * OHW + 2 * ty * OW;
             for (nf_int t0 = 0; t0 < TW; t0 += 16) {
-                const __mmask16 m = first(TW - t0);
+                const __mmask16 m = nf_lane_first(TW - t0);
                 const float *src = M + oc * ldt + rr * TW + t0;
                 __m512 S[2][4];
                 for (int k = 0; k < 4; k++) {
@@ -150,12 +129,12 @@ int nf_wino_output_avx512(float *out, const float *M, nf_int ldt, nf_int sx, con
                     const __m512 y1 = _mm512_add_ps(
                         _mm512_sub_ps(_mm512_sub_ps(S[a][1], S[a][2]), S[a][3]), b);
                     float *d = dst + a * OW;
-                    const __mmask16 k0 = span(ow0, OW), k1 = span(ow0 + 16, OW);
+                    const __mmask16 k0 = nf_lane_span(ow0, OW), k1 = nf_lane_span(ow0 + 16, OW);
                     const __m512 v0 = _mm512_permutex2var_ps(y0, lo, y1);
                     const __m512 v1 = _mm512_permutex2var_ps(y0, hi, y1);
                     bad |= (not_finite(v0) & k0) | (not_finite(v1) & k1);
-                    _mm512_mask_storeu_ps(at(d, ow0), k0, v0);
-                    _mm512_mask_storeu_ps(at(d, ow0 + 16), k1, v1);
+                    _mm512_mask_storeu_ps(nf_lane_at(d, ow0), k0, v0);
+                    _mm512_mask_storeu_ps(nf_lane_at(d, ow0 + 16), k1, v1);
                 }
             }
         }
@@ -181,8 +160,8 @@ int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout,
                     __m512 u = _mm512_setzero_ps(), v = u;
                     if (2 * ty + a < g->OH) {
                         const float *p = src + a * OW;
-                        const __m512 x = _mm512_maskz_loadu_ps(span(ow0, OW), at(p, ow0));
-                        const __m512 y = _mm512_maskz_loadu_ps(span(ow0 + 16, OW), at(p, ow0 + 16));
+                        const __m512 x = nf_lane_load(p, ow0, OW);
+                        const __m512 y = nf_lane_load(p, ow0 + 16, OW);
                         bad |= not_finite(x) | not_finite(y);
                         u = _mm512_permutex2var_ps(x, ev, y);
                         v = _mm512_permutex2var_ps(x, od, y);
@@ -207,7 +186,7 @@ int nf_wino_dout_avx512(float *dM, nf_int ldt, nf_int sx, const float *dout,
 /* row[off + l] += x[l] on the lanes of mask m; the lanes of those sums that are inf or NaN */
 static inline __mmask16 add_row(float *row, nf_int off, __mmask16 m, __m512 x)
 {
-    float *p = at(row, off);
+    float *p = nf_lane_at(row, off);
     const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), x);
     _mm512_mask_storeu_ps(p, m, v);
     return not_finite(v) & m;
@@ -227,7 +206,8 @@ int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
             float *plane = dinp + (img * C + c) * HW;
             for (nf_int t0 = 0; t0 < TW; t0 += 16) {
                 const nf_int nt = TW - t0 < 16 ? TW - t0 : 16;
-                const __mmask16 m = first(nt), mlo = first(2 * nt), mhi = first(2 * nt - 16);
+                const __mmask16 m = nf_lane_first(nt), mlo = nf_lane_first(2 * nt),
+                                mhi = nf_lane_first(2 * nt - 16);
                 const float *src = dV + c * ldt + rr * TW + t0;
                 __m512 P[4][4];   /* P[r][k]: down the columns */
                 for (int k = 0; k < 4; k++) {
@@ -250,13 +230,13 @@ int nf_wino_dinput_avx512(float *dinp, const float *dV, nf_int ldt, nf_int sx,
                     const __m512 d3 = _mm512_sub_ps(_mm512_setzero_ps(), P[r][3]);
                     float *row = plane + ih * W;
                     /* a tile's columns 0, 1, then 2, 3 (on the next tile's 0, 1) */
-                    bad |= add_row(row, iw0, span(iw0, W) & mlo,
+                    bad |= add_row(row, iw0, nf_lane_span(iw0, W) & mlo,
                                    _mm512_permutex2var_ps(d0, lo, d1));
-                    bad |= add_row(row, iw0 + 16, span(iw0 + 16, W) & mhi,
+                    bad |= add_row(row, iw0 + 16, nf_lane_span(iw0 + 16, W) & mhi,
                                    _mm512_permutex2var_ps(d0, hi, d1));
-                    bad |= add_row(row, iw0 + 2, span(iw0 + 2, W) & mlo,
+                    bad |= add_row(row, iw0 + 2, nf_lane_span(iw0 + 2, W) & mlo,
                                    _mm512_permutex2var_ps(d2, lo, d3));
-                    bad |= add_row(row, iw0 + 18, span(iw0 + 18, W) & mhi,
+                    bad |= add_row(row, iw0 + 18, nf_lane_span(iw0 + 18, W) & mhi,
                                    _mm512_permutex2var_ps(d2, hi, d3));
                 }
             }

@@ -43,14 +43,9 @@ static int in_team(void)
 static int pool2x2_avx512(nf_int W)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int has = -1;
-    int v = __atomic_load_n(&has, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("NNFAST_POOL");
-        v = !(e && strcmp(e, "portable") == 0) && nf_cpu_has("avx512_core");
-        __atomic_store_n(&has, v, __ATOMIC_RELAXED);
-    }
-    return v && 3 * (double)W + 1 < 2147483647.0;
+    static int portable = -1;
+    return !nf_env_is(&portable, "NNFAST_POOL", "portable") && nf_cpu_has("avx512_core") &&
+           3 * (double)W + 1 < 2147483647.0;
 #else
     (void)W;
     return 0;

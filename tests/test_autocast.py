@@ -192,9 +192,10 @@ def _grads_close(n_tensors, t_tensors, rtol):
         np.testing.assert_allclose(n.grad.numpy(), g, rtol=rtol, atol=rtol * np.abs(g).max())
 
 
+@pytest.mark.parametrize("dtype, eps", [("bfloat16", BF16_EPS), ("float16", 2.0 ** -10)])
 @pytest.mark.parametrize("op", ["matmul", "mm", "bmm", "addmm", "baddbmm", "linear", "@",
                                 "batched matmul"])
-def test_autocast_ops_match_torch(op):
+def test_autocast_ops_match_torch(op, dtype, eps):
     rng = np.random.default_rng(1)
     shapes = {"bmm": ((3, 16, 40), (3, 40, 24)), "baddbmm": ((3, 16, 40), (3, 40, 24)),
               "batched matmul": ((2, 3, 16, 40), (40, 24)), "linear": ((16, 40), (24, 40))}
@@ -205,7 +206,7 @@ def test_autocast_ops_match_torch(op):
     def run(lib):
         a, b = (lib.tensor(x.copy(), requires_grad=True) for x in arrays)
         c = lib.tensor(bias.copy())
-        with lib.autocast("cpu", dtype=lib.bfloat16):
+        with lib.autocast("cpu", dtype=getattr(lib, dtype)):
             out = {"matmul": lambda: lib.matmul(a, b), "mm": lambda: lib.mm(a, b),
                    "bmm": lambda: lib.bmm(a, b), "addmm": lambda: lib.addmm(c, a, b),
                    "baddbmm": lambda: lib.baddbmm(c, a, b), "@": lambda: a @ b,
@@ -215,13 +216,14 @@ def test_autocast_ops_match_torch(op):
         return out, (a, b)
 
     (no, (na, nb)), (to, (ta, tb)) = run(nf), run(torch)
-    assert to.dtype == torch.bfloat16 and no.dtype == np.float32   # nnfast keeps fp32 storage
+    np.testing.assert_allclose(no.detach().numpy(), want, rtol=eps,
+                               atol=eps * np.abs(want).max())
     want = to.float().detach().numpy()
-    # torch's output is rounded to bf16 once more; both products are of rounded operands
-    np.testing.assert_allclose(no.detach().numpy(), want, rtol=BF16_EPS,
-                               atol=BF16_EPS * np.abs(want).max())
-    _grads_close((na, nb), (ta, tb), 2 * BF16_EPS)
-    # and it really is the bf16 product: away from the fp32 one by bf16's rounding
+    # torch's output is rounded to bf16 (fp16) once more; both products are of rounded
+    # operands
+    np.testing.assert_allclose(no.detach().numpy(), want, rtol=eps, atol=eps * np.abs(want).max())
+    _grads_close((na, nb), (ta, tb), 2 * eps)
+    # and it really is the low-precision product: away from the fp32 one by its rounding
     with nf.no_grad():
         exact = {"linear": lambda: nf.nn.functional.linear(na, nb, nf.tensor(bias))}.get(
             op, lambda: None)()
@@ -265,8 +267,10 @@ def _mlp_pair(sizes, seed=0):
     return tm, nm
 
 
+@pytest.mark.parametrize("dtype, tol", [("bfloat16", (0.03, 0.01)),
+                                        ("float16", (0.01, 0.003))])
 @pytest.mark.parametrize("opt", ["SGD", "Adam"])
-def test_training_under_autocast_follows_torch(opt):
+def test_training_under_autocast_follows_torch(opt, dtype, tol):
     tm, nm = _mlp_pair((32, 64, 48, 10))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 32)).astype(np.float32)
@@ -276,9 +280,9 @@ def test_training_under_autocast_follows_torch(opt):
     nopt = getattr(nf.optim, opt)(nm.parameters(), **kw)
     t_losses, n_losses = [], []
     for _ in range(40):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=getattr(torch, dtype)):
             tl = torch.nn.functional.cross_entropy(tm(torch.from_numpy(x)), torch.from_numpy(y))
-        with nf.autocast("cpu", dtype=nf.bfloat16):
+        with nf.autocast("cpu", dtype=getattr(nf, dtype)):
             nl = nn.functional.cross_entropy(nm(nf.tensor(x)), nf.tensor(y))
         topt.zero_grad()
         tl.backward()
@@ -289,7 +293,7 @@ def test_training_under_autocast_follows_torch(opt):
         t_losses.append(tl.item())
         n_losses.append(nl.item())
     assert n_losses[-1] < 0.5 * n_losses[0]
-    np.testing.assert_allclose(n_losses, t_losses, rtol=0.03, atol=0.01)
+    np.testing.assert_allclose(n_losses, t_losses, rtol=tol[0], atol=tol[1])
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
