@@ -216,12 +216,12 @@ def test_autocast_ops_match_torch(op, dtype, eps):
         return out, (a, b)
 
     (no, (na, nb)), (to, (ta, tb)) = run(nf), run(torch)
-    np.testing.assert_allclose(no.detach().numpy(), want, rtol=eps,
-                               atol=eps * np.abs(want).max())
+    assert to.dtype == getattr(torch, dtype) and no.dtype == np.float32   # fp32 storage here
     want = to.float().detach().numpy()
     # torch's output is rounded to bf16 (fp16) once more; both products are of rounded
     # operands
-    np.testing.assert_allclose(no.detach().numpy(), want, rtol=eps, atol=eps * np.abs(want).max())
+    np.testing.assert_allclose(no.detach().numpy(), want, rtol=eps,
+                               atol=eps * np.abs(want).max())
     _grads_close((na, nb), (ta, tb), 2 * eps)
     # and it really is the low-precision product: away from the fp32 one by its rounding
     with nf.no_grad():
