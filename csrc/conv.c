@@ -374,9 +374,8 @@ void nf_conv2d_backward_epi(float *dinp, float *dweight, float *dbias, float *ws
     if (winograd_on(g, prec) && nf_winograd_backward(dinp, dweight, dbias, ws, ws_size, dout, inp,
                                                      weight, g, accumulate, dout_pro, dinp_epi))
         return;
-    if (dout_pro)   /* im2col reads dout in chunks: all of it first */
-        for (nf_int n = 0; n < g->N; n++)
-            dout_pro->fn(dout_pro->ctx, n, 1, 0, g->OC * g->OH * g->OW);
+    if (dout_pro && g->N > 0)   /* im2col reads dout in chunks: all of it first, at once */
+        dout_pro->fn(dout_pro->ctx, 0, g->N, 0, g->OC * g->OH * g->OW);
     const nf_int CKKg = (g->C / g->G) * g->KH * g->KW, wsize = g->OC * CKKg;
     if (!accumulate) {
         if (dweight) memset(dweight, 0, (size_t)wsize * sizeof(float));

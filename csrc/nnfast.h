@@ -112,7 +112,8 @@ void nf_linear_backward_epi(float *dinp, float *dweight, float *dbias,
  * product with N <= 16, few output rows) stay fp32: more accurate and faster than a mostly
  * idle bf16 tile. fp16 precision (autocast to float16): the same with both operands rounded to
  * IEEE float16 (nearest even; beyond 65504 they become inf, below 2^-14 subnormal halves)
- * while packing, on the fp32 tile ("<isa>+fp16"), the same shapes staying fp32.
+ * while packing, on the fp32 tile ("<isa>+fp16"), for every shape (where a value overflows
+ * must not depend on the product's shape).
  * prec: NF_PREC_FP32, NF_PREC_BF16 or NF_PREC_FP16. */
 enum { NF_PREC_FP32 = 0, NF_PREC_BF16 = 1, NF_PREC_FP16 = 2 };
 void nf_sgemm_prec(int prec, int transA, int transB, nf_int M, nf_int N, nf_int K,
@@ -503,11 +504,11 @@ void nf_conv2d_backward(float *dinp, float *dweight, float *dbias, float *ws, nf
  * are final (forward), or of dinp[N, C*H*W] (backward; not run when dinp is NULL). One
  * exception to that contract: where Winograd falls back on im2col (an inf or NaN), the
  * epilogue may run on a block twice; the last run sees the final values.
- * dout_prologue (backward, or NULL): what writes dout, image by image: fn(ctx, n, 1, 0,
- * OC*OH*OW) is called before image n's dout is first read (Winograd: on the thread that
- * takes the image, just before its first tile row, so the values are still in its cache),
- * at least once per image and perhaps twice (a fallback); it must write the same values
- * each time. */
+ * dout_prologue (backward, or NULL): what writes dout: fn(ctx, n, m, 0, OC*OH*OW) writes
+ * images n .. n+m-1 and is called before their dout is first read (Winograd: image by
+ * image on the thread that takes it, just before its first tile row, so the values are
+ * still in its cache; im2col: once for all images, from the calling thread), at least
+ * once per image and perhaps twice (a fallback); it must write the same values each time. */
 void nf_conv2d_forward_epi(float *out, float *ws, nf_int ws_size, const float *inp,
                            const float *weight, const float *bias, const nf_conv2d_geom *g,
                            int prec, const nf_gemm_epi *epi);

@@ -118,9 +118,9 @@ static void act_bwd_planes(void *ctx, nf_int i0, nf_int m, nf_int j0, nf_int n)
     act_bwd_block(&c->ac, c->plane0 + i0, m, j0, n);
 }
 
+/* images img .. img+m-1 (their planes spread over the threads when m is large enough) */
 static void pool_pro_image(void *ctx, nf_int img, nf_int m, nf_int j0, nf_int n)
 {
-    (void)m;
     (void)j0;
     (void)n;
     const pool_pro_ctx *c = ctx;
@@ -129,7 +129,8 @@ static void pool_pro_image(void *ctx, nf_int img, nf_int m, nf_int j0, nf_int n)
     plane_epi_ctx pc = {{c->pool, c->act, HW}, p0};
     const nf_gemm_epi epi = {act_bwd_planes, &pc};
     nf_max_pool2x2_backward_epi(c->pool->dinp + p0 * HW, c->g + p0 * q->OH * q->OW,
-                                c->pool->inp + p0 * HW, q->C, q->H, q->W, q->OH, q->OW, &epi);
+                                c->pool->inp + p0 * HW, m * q->C, q->H, q->W, q->OH, q->OW,
+                                &epi);
 }
 
 /* Backward, last op first, down to the first op with a gradient to give; g = dlogits. */

@@ -20,6 +20,10 @@ cdef extern from "nnfast.h":
                        float beta, float *C, nf_int ldc) nogil
     const char *nf_gemm_bf16_isa() nogil
     const char *nf_gemm_fp16_isa() nogil
+    enum:
+        NF_PREC_FP32
+        NF_PREC_BF16
+        NF_PREC_FP16
     int nf_gemm_set_bf16(const char *mode) nogil
     ctypedef struct nf_gemm_epi:
         pass
@@ -54,10 +58,15 @@ def gemm_fp16_isa():
     return nf_gemm_fp16_isa().decode()
 
 
+# The kernels' precision codes (nnfast.h's NF_PREC_*), for nnfast.amp
+PREC_FP32, PREC_BF16, PREC_FP16 = NF_PREC_FP32, NF_PREC_BF16, NF_PREC_FP16
+
+
 cdef int _check_prec(int prec) except -1:
     """prec as nnfast.h's NF_PREC_*: 0 fp32, 1 bf16, 2 fp16."""
-    if prec < 0 or prec > 2:
-        raise ValueError(f"precision {prec}: expected 0 (fp32), 1 (bf16) or 2 (fp16)")
+    if prec != NF_PREC_FP32 and prec != NF_PREC_BF16 and prec != NF_PREC_FP16:
+        raise ValueError(f"precision {prec}: expected {NF_PREC_FP32} (fp32), {NF_PREC_BF16} "
+                         f"(bf16) or {NF_PREC_FP16} (fp16)")
     return 0
 
 

@@ -140,6 +140,8 @@ def test_autocast_api_matches_torch():
 
 
 def test_autocast_refuses_what_it_does_not_do():
+    with pytest.raises(TypeError, match="not a dtype"):   # as everywhere in nnfast
+        nf.autocast("cpu", dtype=torch.float16)
     with pytest.raises(RuntimeError, match="unsupported autocast device_type"):
         nf.autocast("tpu")
     with pytest.raises(ValueError, match="device_type"):

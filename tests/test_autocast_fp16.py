@@ -14,7 +14,7 @@ import torch
 
 import nnfast as nf
 from nnfast import _C, nn
-from test_autocast import SHAPES, _stays_fp32
+from test_autocast import SHAPES
 import test_autocast_layers as L
 
 # float16 keeps 11 significant bits: one rounding of an operand is up to 2^-11 relative
@@ -90,16 +90,16 @@ def test_fp16_gemm_is_the_product_of_rounded_operands(fp32_set, M, N, K, tA, tB)
     A = rng.standard_normal((K, M) if tA else (M, K)).astype(np.float32)
     B = (rng.standard_normal((N, K) if tB else (K, N)) * 1e-3).astype(np.float32)
     C0 = rng.standard_normal((M, N)).astype(np.float32)
-    fp32 = _stays_fp32(fp32_set, tA, tB, M, N)
-    a = (A if fp32 else round_fp16(A)).astype(np.float64)
-    b = (B if fp32 else round_fp16(B)).astype(np.float64)
+    # every shape rounds (where values overflow must not depend on it), the narrow and
+    # few-row ones that bf16 leaves in fp32 included
+    a, b = round_fp16(A).astype(np.float64), round_fp16(B).astype(np.float64)
     a, b = (a.T if tA else a), (b.T if tB else b)
     want = 0.5 * (a @ b) + 0.25 * C0
     out = C0.copy()
     _C.sgemm(tA, tB, 0.5, A, B, 0.25, out, False, 2)
     scale = (np.abs(a) @ np.abs(b)).max() + np.abs(C0).max()
     assert np.abs(out - want).max() <= 4e-7 * scale
-    if not fp32 and K >= 16:   # and it is not the fp32 product
+    if K >= 16:   # and it is not the fp32 product
         exact = 0.5 * (A.astype(np.float64).T if tA else A) @ \
             (B.astype(np.float64).T if tB else B) + 0.25 * C0
         assert np.abs(out - exact).max() > 2e-5 * 0.5 * (np.abs(a) @ np.abs(b)).max()
@@ -168,13 +168,15 @@ def test_fp16_autocast_is_per_thread():
 
 
 # ------------------------------------------------------------------------- against torch
-def test_fp16_overflow_is_torchs():
-    """An input past float16's range becomes inf in the product, as in torch's; an output
-    past it stays finite here (nnfast keeps the fp32 accumulation: see nnfast.amp)."""
+@pytest.mark.parametrize("n_out", [24, 10, 3])   # 10, 3: the narrow products bf16 keeps fp32
+def test_fp16_overflow_is_torchs(n_out):
+    """An input past float16's range becomes inf in the product, as in torch's, whatever the
+    shape; an output past it stays finite here (nnfast keeps the fp32 accumulation: see
+    nnfast.amp)."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((16, 40)).astype(np.float32)
     x[3, 5], x[7, 0] = 7e4, -1e5
-    w = rng.standard_normal((24, 40)).astype(np.float32)
+    w = rng.standard_normal((n_out, 40)).astype(np.float32)
     tw = torch.from_numpy(w)
     with torch.autocast("cpu", dtype=torch.float16):
         want = torch.nn.functional.linear(torch.from_numpy(x), tw).float().numpy()
@@ -186,9 +188,42 @@ def test_fp16_overflow_is_torchs():
     np.testing.assert_allclose(got[fin], want[fin], rtol=FP16_EPS,
                                atol=FP16_EPS * np.abs(want[fin]).max())
     big = np.full((16, 40), 100.0, np.float32)   # each output 40 * 100 * 100 = 4e5
+    if n_out != 24:
+        return
     with nf.autocast("cpu", dtype=nf.float16):
         out = nn.functional.linear(nf.tensor(big), nf.tensor(big[:24])).numpy()
     assert np.all(out == 4e5)
+
+
+@pytest.mark.parametrize("case", ["matmul M=4", "conv 1->4", "linear 2->3"])
+def test_fp16_rounds_every_shape_as_torch(case):
+    """Few-row products, narrow ones and small convolutions (which bf16 leaves on the fp32
+    kernels) round their operands too: an input past 65504 is inf, one of 1 + 2^-12 is 1."""
+    rng = np.random.default_rng(5)
+    if case == "matmul M=4":
+        arrays = [rng.standard_normal((4, 32)), rng.standard_normal((32, 20))]
+        run = lambda lib, a, b: a @ b                                          # noqa: E731
+    elif case == "conv 1->4":
+        arrays = [rng.standard_normal((2, 1, 9, 9)), rng.standard_normal((4, 1, 3, 3))]
+        run = lambda lib, a, b: lib.nn.functional.conv2d(a, b)                 # noqa: E731
+    else:
+        arrays = [rng.standard_normal((5, 2)), rng.standard_normal((3, 2))]
+        run = lambda lib, a, b: lib.nn.functional.linear(a, b)                 # noqa: E731
+    a, b = (v.astype(np.float32) for v in arrays)
+    a.reshape(-1)[0] = 7e4
+    a.reshape(-1)[1] = 1 + 2.0 ** -12
+    outs = []
+    for lib in (torch, nf):
+        with lib.autocast("cpu", dtype=lib.float16):
+            y = run(lib, lib.tensor(a), lib.tensor(b))
+        outs.append(y.float().numpy() if lib is torch else y.numpy())
+    want, got = outs
+    assert np.isinf(want).any()
+    assert np.array_equal(np.isinf(got), np.isinf(want))
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=FP16_EPS,
+                               atol=FP16_EPS * np.abs(want[fin]).max())
 
 
 @pytest.mark.parametrize("i", range(len(L.CONVS)), ids=[c[0] + str(c[2]) for c in L.CONVS])

@@ -528,12 +528,16 @@ static void gemm_run(int prec, int tA, int tB, nf_int M, nf_int N, nf_int K, flo
         return;
     }
     const nf_gemm_cfg *cfg = &cfg_get()->g;
-    /* bf16/fp16 on their sets, except the shapes the fp32 set has its own kernels for (a
-     * narrow NT output, few rows): a bf16 tile would be mostly idle there (256x10x1024 NT:
-     * 71 GFLOP/s against fp32's 120), and fp32 is the more accurate answer. */
-    if (prec != NF_PREC_FP32 && !(tB && !tA && N <= 16 && cfg->nt_narrow) &&
-        !(!tB && M <= cfg->short_m_max && cfg->short_m))
-        cfg = prec == NF_PREC_FP16 ? &fp16_cfg()->g : &bf16_cfg()->g;
+    /* bf16 on its set, except the shapes the fp32 set has its own kernels for (a narrow NT
+     * output, few rows): a bf16 tile would be mostly idle there (256x10x1024 NT: 71 GFLOP/s
+     * against fp32's 120), and fp32 is the more accurate answer. fp16 always on its set:
+     * its rounding decides where values overflow to inf (past 65504), which must not depend
+     * on a product's shape. */
+    if (prec == NF_PREC_FP16)
+        cfg = &fp16_cfg()->g;
+    else if (prec == NF_PREC_BF16 && !(tB && !tA && N <= 16 && cfg->nt_narrow) &&
+             !(!tB && M <= cfg->short_m_max && cfg->short_m))
+        cfg = &bf16_cfg()->g;
 
     int nt = 1;
 #ifdef _OPENMP

@@ -23,13 +23,25 @@ import functools
 import threading
 import warnings
 
-from ..tensor import bfloat16, float16
+import numpy as np
+
+from .. import _C
+from ..tensor import _MissingDtype, bfloat16, float16
 
 __all__ = ["autocast", "is_autocast_available", "is_autocast_enabled", "get_autocast_dtype"]
 
 
-# The GEMM precision of each lower-precision dtype (nnfast.h's NF_PREC_*); 0 is fp32.
-_PRECISION = {"bfloat16": 1, "float16": 2}
+def _precision(dtype):
+    """The kernels' precision code for an autocast dtype (nnfast._C.PREC_*), 0 (fp32) for a
+    dtype CPU autocast does not take (torch warns and stays off for those). A torch dtype
+    raises, as it does everywhere in nnfast."""
+    if isinstance(dtype, _MissingDtype) and dtype.name == "bfloat16":
+        return _C.PREC_BF16
+    if type(dtype).__module__.split(".")[0] == "torch":
+        raise TypeError(f"{dtype!r} is not a dtype (expected e.g. nnfast.float16)")
+    if dtype is np.float16 or isinstance(dtype, np.dtype) and dtype == float16:
+        return _C.PREC_FP16
+    return _C.PREC_FP32
 
 
 class _ThreadState(threading.local):
@@ -58,10 +70,6 @@ def cpu_precision():
     return _state.prec if AUTOCAST_SEEN[0] else 0
 
 
-def _dtype_name(dtype):
-    return getattr(dtype, "name", None) or str(getattr(dtype, "__name__", dtype))
-
-
 class autocast:
     """torch.autocast(device_type, dtype=None, enabled=True, cache_enabled=None): a context
     manager and decorator. device_type "cpu" takes dtype bfloat16 or float16 (None: this
@@ -76,7 +84,7 @@ class autocast:
         self._enabled = bool(enabled)
         if device_type == "cpu":
             self.fast_dtype = dtype if dtype is not None else _state.dtype
-            self._prec = _PRECISION.get(_dtype_name(self.fast_dtype), 0)
+            self._prec = _precision(self.fast_dtype)
             if self._enabled and not self._prec:
                 warnings.warn("In CPU autocast, but the target dtype is not supported. "
                               "Disabling autocast.\nCPU Autocast only supports dtypes of "
